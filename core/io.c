@@ -1,0 +1,339 @@
+/* io.c - the single I/O layer with its fault-injection test modes; see io.h.
+ *
+ * The mode is parsed once from IMGRAPH_FAULT.  Fault injection is part of the
+ * shipped binary on purpose: crash and fault tests must exercise exactly the
+ * code administrators run.
+ */
+#include "io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum fault_mode { F_NONE, F_COUNT, F_KILL, F_ERR, F_SHORT, F_RERR, F_CUT };
+
+static struct {
+	int parsed;
+	enum fault_mode mode;
+	uint64_t at;
+	int after;              /* kill after the op instead of before */
+	int err;
+	int always;
+	uint64_t ops;           /* mutating ops so far */
+	uint64_t rops;          /* read ops so far */
+	const struct io_cut_hooks *cut;
+} io_st;
+
+static int parse_errno(const char *s)
+{
+	if (!strcmp(s, "EIO"))
+		return EIO;
+	if (!strcmp(s, "ENOSPC"))
+		return ENOSPC;
+	if (!strcmp(s, "EDQUOT"))
+		return EDQUOT;
+	if (!strcmp(s, "EROFS"))
+		return EROFS;
+	return EIO;
+}
+
+static void io_report_count(void)
+{
+	const char *out = getenv("IMGRAPH_FAULT_OUT");
+	FILE *f = out ? fopen(out, "w") : NULL;
+
+	fprintf(f ? f : stderr, "%llu\n", (unsigned long long)io_st.ops);
+	if (f)
+		fclose(f);
+}
+
+static void io_parse(void)
+{
+	const char *s = getenv("IMGRAPH_FAULT");
+	char buf[128], *tok[4] = { 0 }, *save = NULL, *p;
+	int n = 0;
+
+	io_st.parsed = 1;
+	if (!s || !*s)
+		return;
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (p = strtok_r(buf, ":", &save); p && n < 4;
+	     p = strtok_r(NULL, ":", &save))
+		tok[n++] = p;
+	if (!tok[0])
+		return;
+	if (tok[1])
+		io_st.at = strtoull(tok[1], NULL, 10);
+	if (!strcmp(tok[0], "count")) {
+		io_st.mode = F_COUNT;
+		atexit(io_report_count);
+	} else if (!strcmp(tok[0], "kill")) {
+		io_st.mode = F_KILL;
+		io_st.after = tok[2] && !strcmp(tok[2], "after");
+	} else if (!strcmp(tok[0], "err") || !strcmp(tok[0], "rerr")) {
+		io_st.mode = tok[0][0] == 'r' ? F_RERR : F_ERR;
+		io_st.err = tok[2] ? parse_errno(tok[2]) : EIO;
+		io_st.always = tok[3] && !strcmp(tok[3], "always");
+	} else if (!strcmp(tok[0], "short")) {
+		io_st.mode = F_SHORT;
+	} else if (!strcmp(tok[0], "cut")) {
+		io_st.mode = F_CUT;     /* io_cut.c installs its hooks */
+	}
+}
+
+static void io_die(void)
+{
+	if (io_st.mode == F_CUT && io_st.cut && io_st.cut->crash)
+		io_st.cut->crash();
+	raise(SIGKILL);
+	_exit(137);
+}
+
+/* Called at the start of every mutating op.  Returns 0 to proceed, 1 to make
+ * a write short, or -errno to fail the op. */
+static int io_enter(void)
+{
+	if (!io_st.parsed)
+		io_parse();
+	io_st.ops++;
+	switch (io_st.mode) {
+	case F_KILL:
+		if (!io_st.after && io_st.ops == io_st.at)
+			io_die();
+		break;
+	case F_CUT:
+		if (io_st.ops == io_st.at)
+			io_die();
+		break;
+	case F_ERR:
+		if (io_st.ops == io_st.at ||
+		    (io_st.always && io_st.ops > io_st.at))
+			return -io_st.err;
+		break;
+	case F_SHORT:
+		if (io_st.ops == io_st.at)
+			return 1;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static void io_leave(void)
+{
+	if (io_st.mode == F_KILL && io_st.after && io_st.ops == io_st.at)
+		io_die();
+}
+
+static int io_read_enter(void)
+{
+	if (!io_st.parsed)
+		io_parse();
+	io_st.rops++;
+	if (io_st.mode == F_RERR &&
+	    (io_st.rops == io_st.at || (io_st.always && io_st.rops > io_st.at)))
+		return -io_st.err;
+	return 0;
+}
+
+uint64_t io_mutating_ops(void)
+{
+	return io_st.ops;
+}
+
+void io_set_cut_hooks(const struct io_cut_hooks *h, uint64_t cut_at)
+{
+	if (!io_st.parsed)
+		io_parse();
+	io_st.cut = h;
+	io_st.mode = F_CUT;
+	io_st.at = cut_at;
+}
+
+int io_open(const char *path, int flags, mode_t mode)
+{
+	int fd, r;
+
+	if (flags & O_CREAT) {
+		r = io_enter();
+		if (r < 0)
+			return r;
+	}
+	do {
+		fd = open(path, flags | O_CLOEXEC, mode);
+	} while (fd < 0 && errno == EINTR);
+	if (flags & O_CREAT)
+		io_leave();
+	return fd < 0 ? -errno : fd;
+}
+
+int io_close(int fd)
+{
+	if (io_st.cut && io_st.cut->on_close)
+		io_st.cut->on_close(fd);
+	/* close() errors after EINTR are not retried: the fd is gone. */
+	return close(fd) < 0 && errno != EINTR ? -errno : 0;
+}
+
+int io_fstat(int fd, struct stat *st)
+{
+	return fstat(fd, st) < 0 ? -errno : 0;
+}
+
+ssize_t io_pread(int fd, void *buf, size_t n, uint64_t off)
+{
+	size_t done = 0;
+	int r = io_read_enter();
+
+	if (r < 0)
+		return r;
+	if (off > (uint64_t)INT64_MAX || n > (uint64_t)INT64_MAX - off)
+		return -EINVAL;
+	while (done < n) {
+		ssize_t k = pread(fd, (char *)buf + done, n - done,
+				  (off_t)(off + done));
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			break;
+		done += (size_t)k;
+	}
+	return (ssize_t)done;
+}
+
+int io_pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+	ssize_t k = io_pread(fd, buf, n, off);
+
+	if (k < 0)
+		return (int)k;
+	return (size_t)k == n ? 0 : -EIO;
+}
+
+int io_pwrite(int fd, const void *buf, size_t n, uint64_t off)
+{
+	size_t done = 0;
+	int r = io_enter();
+
+	if (r < 0)
+		return r;
+	if (off > (uint64_t)INT64_MAX || n > (uint64_t)INT64_MAX - off)
+		return -EINVAL;
+	if (r == 1)
+		n /= 2;         /* injected short write: a torn transfer */
+	if (io_st.cut && io_st.cut->before_write)
+		io_st.cut->before_write(fd, off, n);
+	while (done < n) {
+		ssize_t k = pwrite(fd, (const char *)buf + done, n - done,
+				   (off_t)(off + done));
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		done += (size_t)k;
+	}
+	io_leave();
+	return r == 1 ? -EIO : 0;
+}
+
+static int io_sync_common(int fd, int data_only)
+{
+	int r = io_enter();
+
+	if (r < 0)
+		return r;
+	if ((data_only ? fdatasync(fd) : fsync(fd)) < 0)
+		return -errno;
+	if (io_st.cut && io_st.cut->after_sync)
+		io_st.cut->after_sync(fd);
+	io_leave();
+	return 0;
+}
+
+int io_fdatasync(int fd)
+{
+	return io_sync_common(fd, 1);
+}
+
+int io_fsync(int fd)
+{
+	return io_sync_common(fd, 0);
+}
+
+int io_ftruncate(int fd, uint64_t len)
+{
+	int r = io_enter();
+
+	if (r < 0)
+		return r;
+	if (len > (uint64_t)INT64_MAX)
+		return -EFBIG;
+	if (ftruncate(fd, (off_t)len) < 0)
+		return -errno;
+	io_leave();
+	return 0;
+}
+
+int io_punch_hole(int fd, uint64_t off, uint64_t len)
+{
+	int r = io_enter();
+
+	if (r < 0)
+		return r;
+	if (io_st.cut && io_st.cut->before_write)
+		io_st.cut->before_write(fd, off, len);
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)off, (off_t)len) < 0)
+		return errno == ENOTSUP ? -EOPNOTSUPP : -errno;
+	io_leave();
+	return 0;
+}
+
+int io_rename(const char *from, const char *to)
+{
+	int r = io_enter();
+
+	if (r < 0)
+		return r;
+	if (rename(from, to) < 0)
+		return -errno;
+	io_leave();
+	return 0;
+}
+
+int io_unlink(const char *path)
+{
+	int r = io_enter();
+
+	if (r < 0)
+		return r;
+	if (unlink(path) < 0)
+		return -errno;
+	io_leave();
+	return 0;
+}
+
+int io_fsync_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	int fd, r;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	fd = io_open(dirname(dir), O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0)
+		return fd;
+	r = io_fsync(fd);
+	io_close(fd);
+	return r;
+}

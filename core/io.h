@@ -1,0 +1,67 @@
+/* io.h - the single I/O layer.
+ *
+ * Every file operation of core/ and formats/ goes through these functions, so
+ * that tests can count mutating operations and inject faults at any of them:
+ *
+ *   IMGRAPH_FAULT=count          at exit, write the number of mutating ops
+ *                                to $IMGRAPH_FAULT_OUT (or stderr)
+ *   IMGRAPH_FAULT=kill:K         SIGKILL ourselves just before mutating op K
+ *   IMGRAPH_FAULT=kill:K:after   ... just after mutating op K
+ *   IMGRAPH_FAULT=err:K:EIO      fail mutating op K once with EIO (or ENOSPC)
+ *   IMGRAPH_FAULT=err:K:ENOSPC:always   fail op K and every later one
+ *   IMGRAPH_FAULT=short:K        make mutating op K (a write) write half
+ *   IMGRAPH_FAULT=rerr:K:EIO     fail read op K (reads are counted apart)
+ *   IMGRAPH_FAULT=cut:K:SEED     power cut at op K (see io_cut.c)
+ *
+ * Ops are numbered from 1.  Mutating ops: pwrite, fdatasync, fsync, ftruncate,
+ * fallocate, rename, unlink, and open with O_CREAT.
+ *
+ * All functions return >= 0 on success and -errno on failure; they never
+ * print and never set an img_err (callers add file and field context).
+ * Reads and writes loop over EINTR and short transfers.
+ */
+#ifndef IMGRAPH_IO_H
+#define IMGRAPH_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+/* open(2) with O_CLOEXEC always added. Returns fd or -errno. */
+int io_open(const char *path, int flags, mode_t mode);
+int io_close(int fd);
+int io_fstat(int fd, struct stat *st);
+
+/* Read up to n bytes at off; returns the number read (short only at EOF). */
+ssize_t io_pread(int fd, void *buf, size_t n, uint64_t off);
+/* Read exactly n bytes; -EIO ("truncated") when EOF comes first. */
+int io_pread_full(int fd, void *buf, size_t n, uint64_t off);
+/* Write exactly n bytes (one logical mutating op). */
+int io_pwrite(int fd, const void *buf, size_t n, uint64_t off);
+
+int io_fdatasync(int fd);
+int io_fsync(int fd);
+int io_ftruncate(int fd, uint64_t len);
+/* Deallocate [off, off+len) keeping the size; -EOPNOTSUPP when the file
+ * system cannot punch holes (the caller then writes zeros). */
+int io_punch_hole(int fd, uint64_t off, uint64_t len);
+int io_rename(const char *from, const char *to);
+int io_unlink(const char *path);
+/* fsync the directory that contains path (after create/rename/unlink). */
+int io_fsync_dir_of(const char *path);
+
+/* Number of mutating ops performed so far (for tests and progress). */
+uint64_t io_mutating_ops(void);
+
+/* Internal hook for io_cut.c: called before a mutating write so that the
+ * power-cut simulator can remember what an unsynced write replaced. */
+struct io_cut_hooks {
+	void (*before_write)(int fd, uint64_t off, size_t n);
+	void (*after_sync)(int fd);
+	void (*on_close)(int fd);
+	void (*crash)(void);           /* never returns */
+};
+void io_set_cut_hooks(const struct io_cut_hooks *h, uint64_t cut_at);
+
+#endif

@@ -1,0 +1,26 @@
+/* progress.h - how long work reports (QEMU job progress contract).
+ *
+ * done only grows; total is an estimate and may change either way; phase is
+ * a short static name ("copy", "flush", "relink", "cleanup").  The callback
+ * returns nonzero to ask for cancellation; the worker then stops at the next
+ * safe point and returns -ECANCELED.  The renderer (TUI bar, tty bar, JSON
+ * lines) is chosen by the caller; the worker never prints.
+ */
+#ifndef IMGRAPH_PROGRESS_H
+#define IMGRAPH_PROGRESS_H
+
+#include <stdint.h>
+
+struct progress {
+	int (*update)(void *opaque, const char *phase, uint64_t done,
+		      uint64_t total);
+	void *opaque;
+};
+
+static inline int progress_update(const struct progress *p, const char *phase,
+				  uint64_t done, uint64_t total)
+{
+	return p && p->update ? p->update(p->opaque, phase, done, total) : 0;
+}
+
+#endif

@@ -1,0 +1,171 @@
+/* format.h - the image format driver contract.
+ *
+ * One const struct img_format per format (like QEMU's BlockDriver or an
+ * nbdkit plugin).  Optional ops are NULL; callers then fall back or report
+ * ENOTSUP.  Drivers do all I/O through core/io.h and report failures through
+ * struct img_err (message names the file and the header field), never print.
+ *
+ * Ownership: img_open() returns an owned struct img freed by img_close().
+ * Strings inside struct img_info / img_backing are owned by the struct img
+ * and valid until img_close() or the next set_backing on it.
+ */
+#ifndef IMGRAPH_FORMAT_H
+#define IMGRAPH_FORMAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/err.h"
+
+#define IMG_BACKING_NAME_MAX 1023   /* qcow2 spec limit */
+#define IMG_FORMAT_NAME_MAX  15     /* QEMU rejects backing-fmt >= 16 bytes */
+
+/* Block status of ONE layer (not the chain). */
+enum img_bs {
+	IMG_BS_UNALLOC = 0,   /* not allocated here: defer to the backing file */
+	IMG_BS_DATA    = 1,   /* data stored in this layer */
+	IMG_BS_ZERO    = 2,   /* reads as zeros here, hides the backing file */
+};
+
+/* Open flags */
+#define IMG_O_RDWR      0x1
+/* Open even with features we cannot write (dirty, corrupt, encryption,
+ * snapshots...), read-only: for info/check/map and the pool scan. */
+#define IMG_O_INSPECT   0x2
+
+struct img_info {
+	const char *format;           /* "qcow2" / "raw" */
+	uint64_t virtual_size;
+	uint64_t actual_size;         /* st_blocks * 512 */
+	uint64_t file_size;           /* st_size */
+	uint32_t cluster_size;        /* 0 for raw */
+	int version;                  /* qcow2 2 or 3; 0 for raw */
+	int refcount_bits;
+	int compression_type;         /* 0 zlib, 1 zstd */
+	bool dirty, corrupt, lazy_refcounts, extended_l2;
+	bool data_file;               /* external data file */
+	bool encrypted;
+	bool bitmaps;                 /* autoclear bit 0 */
+	uint32_t nb_snapshots;
+	uint64_t incompatible_features, compatible_features, autoclear_features;
+	/* Why we refuse to write this image, or NULL when writable by us. */
+	const char *write_refusal;
+};
+
+struct img_backing {
+	const char *name;             /* as stored, NUL-terminated; NULL: none */
+	const char *format;           /* backing-format extension; NULL: none */
+};
+
+/* Result of a consistency check (qemu-img check's classes). */
+struct img_check {
+	uint64_t corruptions;
+	uint64_t leaks;
+	uint64_t check_errors;        /* could not complete some part */
+	uint64_t allocated_clusters, total_clusters, fragmented_clusters;
+	uint64_t image_end_offset;
+	/* Up to this many messages like qemu-img's ("Leaked cluster 6
+	 * refcount=1 reference=0", "ERROR cluster 6 refcount=0 reference=1"). */
+#define IMG_CHECK_MSGS 64
+	char *msgs[IMG_CHECK_MSGS];   /* owned; freed by img_check_free() */
+	int nmsgs;
+	uint64_t msgs_dropped;
+};
+void img_check_free(struct img_check *c);
+
+struct img_create_opts {
+	uint64_t size;                /* virtual size in bytes */
+	const char *backing;          /* backing name to record, or NULL */
+	const char *backing_fmt;      /* required when backing is set */
+	/* qcow2 options (0 / -1 = default) */
+	uint32_t cluster_size;        /* default 65536 */
+	int compat;                   /* 2 => 0.10, 3 => 1.1 (default) */
+	int extended_l2;              /* 0/1 */
+	int refcount_bits;            /* default 16 */
+};
+
+struct img;
+
+struct img_format {
+	const char *name;
+
+	/* Score for the first bytes of a file (len may be short): 0 = no,
+	 * 1 = raw's "anything", 100 = magic and version match. */
+	int (*probe)(const uint8_t *buf, size_t len);
+
+	int (*open)(struct img *img, int flags, struct img_err *e);
+	void (*close)(struct img *img);
+
+	int (*get_info)(struct img *img, struct img_info *out, struct img_err *e);
+	/* Optional: formats without backing files leave it NULL (no backing). */
+	int (*get_backing)(struct img *img, struct img_backing *out,
+			   struct img_err *e);
+
+	/* Optional.  Build the bytes that rewrite the backing link (name and
+	 * format; name NULL removes it): *buf (malloc'd, caller frees) replaces
+	 * file range [0, *len).  Nothing is written.  -ENOSPC when the name does
+	 * not fit the header, -EINVAL when it is over 1023 bytes. */
+	int (*backing_header)(struct img *img, const char *name, const char *fmt,
+			      uint8_t **buf, size_t *len, struct img_err *e);
+	/* Optional: backing_header + one pwrite + fdatasync + reload. */
+	int (*set_backing)(struct img *img, const char *name, const char *fmt,
+			   struct img_err *e);
+
+	/* Status of [off, off+len) in THIS layer: returns enum img_bs >= 0 and
+	 * sets *pnum (> 0, <= len) to the length with that same status;
+	 * -errno on error.  off < virtual size. */
+	int (*block_status)(struct img *img, uint64_t off, uint64_t len,
+			    uint64_t *pnum, struct img_err *e);
+
+	/* Read THIS layer's bytes; unallocated and zero ranges read as zeros. */
+	int (*pread)(struct img *img, uint64_t off, void *buf, size_t len,
+		     struct img_err *e);
+
+	/* Optional write side (NULL => read-only format). */
+	int (*pwrite)(struct img *img, uint64_t off, const void *buf, size_t len,
+		      struct img_err *e);
+	/* Make [off, off+len) read as zeros in this layer and hide the backing
+	 * file (qcow2 v3: zero clusters; v2 with a backing file: literal zeros;
+	 * raw: punch holes where possible). */
+	int (*write_zeroes)(struct img *img, uint64_t off, uint64_t len,
+			    struct img_err *e);
+	/* Grow the virtual size (never shrinks). */
+	int (*grow)(struct img *img, uint64_t new_size, struct img_err *e);
+	/* Drop every allocation so the layer defers to its backing file. */
+	int (*make_empty)(struct img *img, struct img_err *e);
+	/* Make everything written so far durable (data, then metadata). */
+	int (*flush)(struct img *img, struct img_err *e);
+
+	int (*create)(const char *path, const struct img_create_opts *o,
+		      struct img_err *e);
+	int (*check)(struct img *img, struct img_check *out, struct img_err *e);
+};
+
+struct img {
+	const struct img_format *drv;
+	char *path;                   /* as given to img_open, owned */
+	int fd;
+	int flags;
+	uint64_t virtual_size;        /* kept current by the driver */
+	void *priv;                   /* driver state */
+};
+
+extern const struct img_format img_format_raw;
+extern const struct img_format img_format_qcow2;
+
+/* Registry (registry.c). */
+const struct img_format *img_format_find(const char *name);
+/* Highest-scoring format for these bytes (raw when nothing else matches). */
+const struct img_format *img_format_probe(const uint8_t *buf, size_t len);
+
+/* Open path with format fmt (NULL = probe; *probed set when non-NULL).
+ * Refuses non-regular files without opening them for reading blocking. */
+int img_open(const char *path, const char *fmt, int flags, struct img **out,
+	     bool *probed, struct img_err *e);
+/* Open on an fd already opened by the caller (the fd is dup'd). */
+int img_open_fd(int fd, const char *path, const char *fmt, int flags,
+		struct img **out, bool *probed, struct img_err *e);
+void img_close(struct img *img);
+
+#endif

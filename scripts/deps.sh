@@ -1,0 +1,42 @@
+#!/bin/sh
+# Install what imgraph needs to build and test, when it is missing.
+# As root: apt-get install.  Otherwise: print the exact command.
+# --quiet: say nothing when everything is present.
+set -e
+quiet=0
+[ "$1" = "--quiet" ] && quiet=1
+
+pkgs=""
+need() { # need PACKAGE TEST-COMMAND...
+	pkg=$1; shift
+	if ! "$@" >/dev/null 2>&1; then pkgs="$pkgs $pkg"; fi
+}
+has_pc() { pkg-config --exists "$1"; }
+
+need pkg-config command -v pkg-config
+need libncurses-dev has_pc ncursesw
+need libyaml-dev has_pc yaml-0.1
+need zlib1g-dev has_pc zlib
+need check has_pc check
+need qemu-utils command -v qemu-img
+need qemu-system-common command -v qemu-storage-daemon
+need tmux command -v tmux
+need strace command -v strace
+need make command -v make
+need gcc command -v cc
+
+if [ -z "$pkgs" ]; then
+	[ $quiet = 1 ] || echo "deps: everything imgraph needs is installed"
+	exit 0
+fi
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+	echo "deps: installing:$pkgs"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $pkgs
+else
+	echo "deps: missing packages:$pkgs" >&2
+	echo "deps: run as root:  apt-get install -y$pkgs" >&2
+	exit 1
+fi

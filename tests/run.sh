@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Run the test suite and print one summary line "N passed, N failed".
+#   tests/run.sh [--only-unit|--only-it] UNIT_BINARY...
+# Integration scripts: tests/it/*.sh and tests/tui/*.sh.  Each prints TAP
+# lines ("ok - ..." / "not ok - ...") and exits nonzero on failure.
+# IT_FILTER=regex limits which scripts run.  JOBS=N runs scripts in parallel.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+mode=all
+case "${1:-}" in --only-unit) mode=unit; shift;; --only-it) mode=it; shift;; esac
+: "${IMGRAPH:=$PWD/imgraph}"
+export IMGRAPH
+logdir=$(mktemp -d "${TMPDIR:-/tmp}/imgraph-tests.XXXXXX")
+pass=0 fail=0 failed_names=()
+
+count_tap() { # file -> adds to pass/fail
+	local p f
+	p=$(grep -c '^ok ' "$1" || true)
+	f=$(grep -c '^not ok ' "$1" || true)
+	pass=$((pass + p)); fail=$((fail + f))
+	echo "$f"
+}
+
+if [ "$mode" != it ]; then
+	for t in "$@"; do
+		name=$(basename "$t")
+		log="$logdir/$name.log"
+		CK_FORK=yes "$t" >"$log" 2>&1
+		rc=$?
+		line=$(grep -E '^[0-9]+%: Checks: ' "$log" | tail -n 1)
+		checks=$(sed -E 's/.*Checks: ([0-9]+).*/\1/' <<<"$line")
+		fails=$(sed -E 's/.*Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2/' <<<"$line")
+		nf=$(( $(cut -d' ' -f1 <<<"$fails" 2>/dev/null || echo 0) + $(cut -d' ' -f2 <<<"$fails" 2>/dev/null || echo 0) ))
+		[ -n "$line" ] || { checks=0; nf=1; }
+		pass=$((pass + checks - nf)); fail=$((fail + nf))
+		if [ $rc -ne 0 ] || [ "$nf" -ne 0 ]; then
+			failed_names+=("$name"); echo "FAIL unit $name"; grep -E ':[EF]:' "$log" | head -20
+		else
+			echo "PASS unit $name ($checks checks)"
+		fi
+	done
+fi
+
+if [ "$mode" != unit ]; then
+	scripts=()
+	for s in tests/it/*.sh tests/tui/*.sh; do
+		[ -f "$s" ] || continue
+		case "$(basename "$s")" in lib*.sh) continue;; esac
+		if [ -n "${IT_FILTER:-}" ] && ! [[ "$s" =~ $IT_FILTER ]]; then continue; fi
+		scripts+=("$s")
+	done
+	run_one() {
+		local s=$1 log=$2 t0=$SECONDS
+		timeout 600 bash "$s" >"$log" 2>&1
+		echo "rc=$? secs=$((SECONDS - t0))" >>"$log"
+	}
+	export -f run_one
+	jobs=${JOBS:-2}
+	printf '%s\n' "${scripts[@]}" | xargs -r -P "$jobs" -I{} bash -c \
+		'run_one "$1" "$2/$(echo "$1" | tr / _).log"' _ {} "$logdir"
+	for s in "${scripts[@]}"; do
+		log="$logdir/$(echo "$s" | tr / _).log"
+		f=$(count_tap "$log")
+		rc=$(sed -n 's/^rc=\([0-9]*\).*/\1/p' "$log" | tail -n1)
+		secs=$(sed -n 's/.*secs=\([0-9]*\).*/\1/p' "$log" | tail -n1)
+		if [ "${rc:-1}" != 0 ] || [ "$f" != 0 ]; then
+			[ "$f" != 0 ] || fail=$((fail + 1))
+			failed_names+=("$s"); echo "FAIL $s (rc=$rc, ${secs}s)"
+			grep -E '^not ok|^#' "$log" | head -30
+			[ "$f" != 0 ] || tail -n 20 "$log"
+		else
+			echo "PASS $s (${secs}s, $(grep -c '^ok ' "$log") ok)"
+		fi
+	done
+fi
+
+echo "logs: $logdir"
+[ ${#failed_names[@]} -eq 0 ] || echo "failed: ${failed_names[*]}"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ] && [ ${#failed_names[@]} -eq 0 ]
