@@ -1,6 +1,7 @@
 /* qcow2_int.h - state shared by the qcow2 driver files (not a public API).
  *
- *   qcow2_header.c  parse + validate header and extensions, backing_header
+ *   qcow2_header.c  parse + validate header and extensions
+ *   qcow2_backing.c backing_header / set_backing (the safe cluster-0 rewrite)
  *   qcow2_read.c    L1/L2 lookup, block status, reads, compressed clusters
  *   qcow2_alloc.c   refcounts, cluster allocation, writes, zeroes, grow,
  *                   make_empty, flush
@@ -139,6 +140,8 @@ static inline void qcow2_put_be32(uint8_t *p, uint32_t v)
 int qcow2_parse_header(struct qcow2_state *s, const char *path, int fd,
 		       uint64_t file_size, struct img_err *e);
 void qcow2_free_header(struct qcow2_state *s);
+
+/* qcow2_backing.c */
 int qcow2_backing_header(struct img *img, const char *name, const char *fmt,
 			 uint8_t **buf, size_t *len, struct img_err *e);
 int qcow2_set_backing(struct img *img, const char *name, const char *fmt,
