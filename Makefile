@@ -95,7 +95,11 @@ unit: $(UNIT_BINS)
 it: $(BIN)
 	$(Q)IMGRAPH=$(abspath $(BIN)) BUILD=$(BUILD) tests/run.sh --only-it
 
+# LeakSanitizer ignores what ncurses keeps for the life of the process.
 sanitize:
+	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
+	LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	$(MAKE) BUILD=build-san SAN=1 check
 
 deps:
@@ -126,5 +130,8 @@ bench: $(BIN)
 
 clean:
 	rm -rf build build-san build-fuzz imgraph
+
+# Keep objects of test binaries (make would delete them as intermediates).
+.SECONDARY:
 
 -include $(LIB_OBJS:.o=.d) $(TUI_OBJS:.o=.d) $(UNIT_BINS:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.d)

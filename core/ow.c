@@ -74,6 +74,8 @@ static void pre(struct ow *w, const char *key, bool container)
 		if (d > 0) {
 			if (w->pending_dash) {
 				w->pending_dash = false;   /* "- " already out */
+			} else if (d == 1 && !w->count[0]) {
+				/* first key of the document: no blank line */
 			} else {
 				fputc('\n', w->f);
 				indent(w, d - 1);

@@ -1,0 +1,286 @@
+/* test_base.c - the error object, the output writer, the I/O layer's fault
+ * modes and the raw driver. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "../../core/err.h"
+#include "../../core/io.h"
+#include "../../core/ow.h"
+#include "../../formats/format.h"
+
+static char tmpdir[] = "/tmp/imgraph-ut.XXXXXX";
+
+static void setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	ck_assert_int_eq(system(cmd), 0);
+	strcpy(tmpdir, "/tmp/imgraph-ut.XXXXXX");
+}
+
+START_TEST(err_set_returns_negative_code)
+{
+	struct img_err e;
+
+	ck_assert_int_eq(err_set(&e, EINVAL, "%s: field '%s'", "a.qcow2", "x"),
+			 -EINVAL);
+	ck_assert_int_eq(e.code, EINVAL);
+	ck_assert_str_eq(e.msg, "a.qcow2: field 'x'");
+	err_prefix(&e, "while %s: ", "relinking");
+	ck_assert_str_eq(e.msg, "while relinking: a.qcow2: field 'x'");
+	ck_assert_int_eq(err_set_errno(&e, ENOENT, "b"), -ENOENT);
+	ck_assert_str_eq(e.msg, "b: No such file or directory");
+	ck_assert_int_eq(err_set(NULL, EIO, "ignored"), -EIO);
+}
+END_TEST
+
+START_TEST(err_prefix_truncates_safely)
+{
+	struct img_err e;
+	char big[2000];
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	err_set(&e, EIO, "%s", big);
+	err_prefix(&e, "%s", big);
+	ck_assert_uint_eq(strlen(e.msg), IMG_ERR_MSG_MAX - 1);
+}
+END_TEST
+
+static char *render(enum out_fmt f)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	struct ow w;
+
+	ow_init(&w, m, f);
+	ow_obj_open(&w, NULL);
+	ow_str(&w, "filename", "we\"ird\nname: yes");
+	ow_u64(&w, "virtual-size", 1ull << 40);
+	ow_arr_open(&w, "children");
+	ow_obj_open(&w, NULL);
+	ow_str(&w, "name", "x");
+	ow_bool(&w, "ok", true);
+	ow_close(&w);
+	ow_arr_open(&w, NULL);
+	ow_str(&w, NULL, "inner");
+	ow_close(&w);
+	ow_close(&w);
+	ow_obj_open(&w, "empty");
+	ow_close(&w);
+	ow_null(&w, "nothing");
+	ow_close(&w);
+	ow_finish(&w);
+	fclose(m);
+	return buf;
+}
+
+START_TEST(ow_json_exact)
+{
+	char *s = render(OUT_JSON);
+
+	ck_assert_str_eq(s,
+		"{\n"
+		"    \"filename\": \"we\\\"ird\\nname: yes\",\n"
+		"    \"virtual-size\": 1099511627776,\n"
+		"    \"children\": [\n"
+		"        {\n"
+		"            \"name\": \"x\",\n"
+		"            \"ok\": true\n"
+		"        },\n"
+		"        [\n"
+		"            \"inner\"\n"
+		"        ]\n"
+		"    ],\n"
+		"    \"empty\": {},\n"
+		"    \"nothing\": null\n"
+		"}\n");
+	free(s);
+}
+END_TEST
+
+/* The YAML must parse (libyaml) back to the same scalars in order. */
+START_TEST(ow_yaml_parses_back)
+{
+	char *s = render(OUT_YAML);
+	yaml_parser_t p;
+	yaml_event_t ev;
+	const char *want[] = { "filename", "we\"ird\nname: yes",
+			       "virtual-size", "1099511627776", "children",
+			       "name", "x", "ok", "true", "inner", "empty",
+			       "nothing", "null" };
+	size_t i = 0;
+	int done = 0;
+
+	ck_assert(yaml_parser_initialize(&p));
+	yaml_parser_set_input_string(&p, (const unsigned char *)s, strlen(s));
+	while (!done) {
+		ck_assert_msg(yaml_parser_parse(&p, &ev), "YAML error: %s\n%s",
+			      p.problem, s);
+		if (ev.type == YAML_SCALAR_EVENT) {
+			ck_assert_uint_lt(i, sizeof(want) / sizeof(want[0]));
+			ck_assert_str_eq((char *)ev.data.scalar.value, want[i]);
+			i++;
+		}
+		done = ev.type == YAML_STREAM_END_EVENT;
+		yaml_event_delete(&ev);
+	}
+	ck_assert_uint_eq(i, sizeof(want) / sizeof(want[0]));
+	yaml_parser_delete(&p);
+	free(s);
+}
+END_TEST
+
+/* Run fn in a child with IMGRAPH_FAULT set; return its wait status. */
+static int run_with_fault(const char *spec, void (*fn)(void))
+{
+	pid_t pid = fork();
+	int st;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setenv("IMGRAPH_FAULT", spec, 1);
+		fn();
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	return st;
+}
+
+static char fault_file[256];
+
+/* Three mutating ops: create, write, fdatasync; exit code says which failed. */
+static void three_ops(void)
+{
+	int fd = io_open(fault_file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		_exit(10);
+	if (io_pwrite(fd, "abcdefgh", 8, 0) < 0)
+		_exit(20 + (errno == ENOSPC));
+	if (io_fdatasync(fd) < 0)
+		_exit(30);
+	_exit(0);
+}
+
+START_TEST(io_fault_modes)
+{
+	int st;
+
+	snprintf(fault_file, sizeof(fault_file), "%s/f", tmpdir);
+	st = run_with_fault("kill:2", three_ops);
+	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	/* killed before the write: the file exists and is empty */
+	ck_assert_int_eq(access(fault_file, F_OK), 0);
+	{
+		FILE *f = fopen(fault_file, "r");
+		fseek(f, 0, SEEK_END);
+		ck_assert_int_eq(ftell(f), 0);
+		fclose(f);
+	}
+	st = run_with_fault("kill:2:after", three_ops);
+	ck_assert(WIFSIGNALED(st));
+	st = run_with_fault("err:3:EIO", three_ops);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 30);
+	st = run_with_fault("err:1:ENOSPC", three_ops);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 10);
+	st = run_with_fault("short:2", three_ops);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 20);
+	st = run_with_fault("", three_ops);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+END_TEST
+
+START_TEST(raw_driver_roundtrip)
+{
+	struct img_create_opts o = { .size = 4 << 20 };
+	struct img_err e;
+	struct img *img;
+	char path[256], buf[4096];
+	uint64_t pnum;
+	bool probed;
+	int bs;
+
+	snprintf(path, sizeof(path), "%s/r.raw", tmpdir);
+	ck_assert_int_eq(img_format_raw.create(path, &o, &e), 0);
+	ck_assert_int_eq(img_open(path, NULL, IMG_O_RDWR, &img, &probed, &e), 0);
+	ck_assert(probed);
+	ck_assert_str_eq(img->drv->name, "raw");
+	ck_assert_uint_eq(img->virtual_size, 4 << 20);
+	memset(buf, 0x5a, sizeof(buf));
+	ck_assert_int_eq(img->drv->pwrite(img, 1 << 20, buf, sizeof(buf), &e), 0);
+	bs = img->drv->block_status(img, 1 << 20, 4096, &pnum, &e);
+	ck_assert_int_eq(bs, IMG_BS_DATA);
+	bs = img->drv->block_status(img, 0, 1 << 20, &pnum, &e);
+	ck_assert_int_eq(bs, IMG_BS_ZERO);
+	ck_assert_uint_eq(pnum, 1 << 20);
+	ck_assert_int_eq(img->drv->write_zeroes(img, 1 << 20, 4096, &e), 0);
+	memset(buf, 1, sizeof(buf));
+	ck_assert_int_eq(img->drv->pread(img, 1 << 20, buf, sizeof(buf), &e), 0);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		ck_assert_int_eq(buf[i], 0);
+	ck_assert_int_eq(img->drv->grow(img, 8 << 20, &e), 0);
+	ck_assert_uint_eq(img->virtual_size, 8 << 20);
+	img_close(img);
+	/* the raw driver refuses a backing file */
+	o.backing = "x";
+	ck_assert_int_eq(img_format_raw.create(path, &o, &e), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.msg, "backing"));
+}
+END_TEST
+
+START_TEST(open_refuses_fifo_without_blocking)
+{
+	struct img_err e;
+	struct img *img;
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_lt(img_open(path, NULL, 0, &img, NULL, &e), 0);
+	ck_assert_ptr_nonnull(strstr(e.msg, "not a regular file"));
+	ck_assert_int_lt(img_open(tmpdir, NULL, 0, &img, NULL, &e), 0);
+}
+END_TEST
+
+static Suite *base_suite(void)
+{
+	Suite *s = suite_create("base");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, err_set_returns_negative_code);
+	tcase_add_test(tc, err_prefix_truncates_safely);
+	tcase_add_test(tc, ow_json_exact);
+	tcase_add_test(tc, ow_yaml_parses_back);
+	tcase_add_test(tc, io_fault_modes);
+	tcase_add_test(tc, raw_driver_roundtrip);
+	tcase_add_test(tc, open_refuses_fifo_without_blocking);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(base_suite());
+	int nf;
+
+	srunner_run_all(sr, CK_NORMAL);
+	nf = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+}
