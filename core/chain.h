@@ -12,6 +12,8 @@
 #ifndef IMGRAPH_CHAIN_H
 #define IMGRAPH_CHAIN_H
 
+#include <sys/types.h>
+
 #include "../formats/format.h"
 
 #define CHAIN_MAX_DEPTH 256

@@ -35,7 +35,17 @@ enum gnode_flags {
 	GN_RDONLY_FILE  = 1 << 7,  /* we cannot open it for writing */
 	GN_LOOP         = 1 << 8,  /* part of a backing loop */
 	GN_MISSING      = 1 << 9,  /* backing target does not exist */
+	GN_RAW_MAGIC    = 1 << 10, /* recorded raw, but block 0 probes as an
+				      image format (C-09 trap) */
+	GN_DEEP         = 1 << 11, /* deeper than GRAPH_MAX_DEPTH (with
+				      GN_ERROR) */
 };
+
+/* Deepest backing chain the scan accepts: the same cap as chain_open
+ * (CHAIN_MAX_DEPTH), so a chain the tree shows as healthy can be opened.
+ * A node at depth >= GRAPH_MAX_DEPTH is in error (GN_DEEP), and the scan
+ * never opens more than this many files outside the pool in a row. */
+#define GRAPH_MAX_DEPTH 256
 
 struct gnode {
 	int id;

@@ -174,4 +174,102 @@ int qcow2_create(const char *path, const struct img_create_opts *o,
 /* qcow2_check.c */
 int qcow2_check(struct img *img, struct img_check *out, struct img_err *e);
 
+
+/* ==== Write side, create, check, backing rewrite (helper B's files:
+ * qcow2_alloc.c, qcow2_refcount.c, qcow2_create.c, qcow2_check.c,
+ * qcow2_backing.c).  Internal to the driver.
+ *
+ * WRITE CONTRACT (qcow2_pwrite / qcow2_write_zeroes):
+ *  - [off, off+len) must lie inside the virtual size; grow first.
+ *  - Refcounts are eager.  New clusters are appended at the end of the file
+ *    (its length rounded up to a cluster); freed clusters are not reused.
+ *    Order inside one call: data, refcount blocks, new L2 table, fdatasync,
+ *    then the L2 entries / L1 entry that point at them, fdatasync, then
+ *    refcount decrements of replaced clusters.  A crash leaks, never
+ *    corrupts.  Data written in place (COPIED clusters) is durable only
+ *    after qcow2_flush().  Larger calls mean fewer fdatasyncs (at most two
+ *    per L2 table touched per call): callers should write >= 1 MiB at once.
+ *  - A cluster (extended L2: subcluster) that the write covers only
+ *    partially keeps THIS layer's current content for the rest: its data,
+ *    or zeros where it is a zero cluster, or zeros where it is unallocated
+ *    and the image has NO backing file.  If the image HAS a backing file
+ *    and that cluster (subcluster) is unallocated here, the rest would have
+ *    to come from the backing chain, which the driver does not see: the
+ *    call fails with -EINVAL and writes nothing for that cluster.  Bytes
+ *    past the virtual size in the last cluster do not count (a write up to
+ *    the virtual size covers the last cluster fully).  The commit engine
+ *    therefore writes whole clusters (or the fully merged view).
+ *  - write_zeroes: v3 stores zero flags (standard entry 1, extended L2 zero
+ *    bits) and frees the old host cluster after the L2 update; v2 without a
+ *    backing file unallocates; v2 with a backing file writes literal zeros.
+ *    Partial clusters at the edges are written as literal zeros (same
+ *    partial-cluster rule as pwrite) unless they already read as zeros here
+ *    and hide the backing file.
+ *  - Unknown autoclear bits are cleared (and synced) before the first write.
+ *  - s->write_refusal set, or an image not opened IMG_O_RDWR: -EROFS with
+ *    the reason.
+ *  - qcow2_alloc_free() frees s->alloc only; s->reft is freed by the
+ *    close path in qcow2.c.
+ */
+
+#define QCOW2_RB_CACHE 8
+#define QCOW2_WL2_CACHE 4
+#define QCOW2_L2_BITMAP_ALL_ALLOC 0xffffffffull
+#define QCOW2_L2_BITMAP_ALL_ZERO  0xffffffff00000000ull
+
+struct qcow2_rb_slot {
+	uint64_t off;               /* 0: free slot */
+	uint8_t *buf;               /* one refcount block, owned */
+	uint32_t dlo, dhi;          /* dirty byte range, dlo == dhi: clean */
+	uint64_t used;
+};
+
+struct qcow2_wl2_slot {
+	uint64_t off;               /* 0: free slot */
+	uint8_t *buf;               /* one L2 table, big-endian, owned */
+	uint64_t used;
+};
+
+struct qcow2_alloc {
+	uint64_t next_free;         /* byte offset of the next new cluster */
+	uint64_t tick;
+	bool prepared;              /* autoclear bits handled */
+	bool staging;               /* refcount table being relocated */
+	struct qcow2_rb_slot rb[QCOW2_RB_CACHE];
+	struct qcow2_wl2_slot l2[QCOW2_WL2_CACHE];
+};
+
+/* qcow2_backing.c: lay out cluster 0 from byte hdr_len on: the backing
+ * format extension (fmt non-NULL), then keep[0..nkeep) verbatim (padded to
+ * 8), the end marker, then the name.  buf has cs bytes; everything from
+ * hdr_len on is overwritten (zeros after the name).  *name_off is the
+ * offset of the name (0 when name is NULL).  -ENOSPC when it does not fit. */
+int qcow2_layout_cluster0(uint8_t *buf, uint32_t cs, uint32_t hdr_len,
+			  const char *fmt, const struct qcow2_ext *keep,
+			  int nkeep, const char *name, uint32_t *name_off);
+
+/* qcow2_refcount.c */
+uint64_t qcow2_rc_entry_get(const uint8_t *blk, int bits, uint64_t i);
+void qcow2_rc_entry_put(uint8_t *blk, int bits, uint64_t i, uint64_t v);
+/* Set up s->alloc and s->reft for writing; refuses read-only or refused
+ * images; clears unknown autoclear bits (once).  Idempotent. */
+int qcow2_write_begin(struct img *img, struct img_err *e);
+int qcow2_rc_get(struct img *img, uint64_t cluster, uint64_t *rc,
+		 struct img_err *e);
+/* Add delta (+1 / -1) to the refcount of n clusters from cluster c.
+ * expect_free: each must be 0 before (a new allocation). */
+int qcow2_rc_add(struct img *img, uint64_t c, uint64_t n, int delta,
+		 bool expect_free, struct img_err *e);
+/* Write dirty refcount blocks (no sync). */
+int qcow2_rc_writeback(struct img *img, struct img_err *e);
+/* Reserve n clusters at the end of the file (no refcount yet). */
+uint64_t qcow2_reserve(struct img *img, uint64_t n);
+/* Write header bytes [off, off+n) and keep s->header_cluster in step. */
+int qcow2_hdr_write(struct img *img, uint32_t off, const void *p, size_t n,
+		    struct img_err *e);
+int qcow2_sync(struct img *img, struct img_err *e);
+/* Release what a (non-zero) L2 entry references: decrement the host
+ * cluster, or every cluster a compressed entry touches. */
+int qcow2_release_entry(struct img *img, uint64_t entry, struct img_err *e);
+
 #endif

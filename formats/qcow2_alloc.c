@@ -1,0 +1,878 @@
+/* qcow2_alloc.c - the qcow2 write path: pwrite, write_zeroes, grow,
+ * make_empty, flush.  The contract (partial clusters, ordering, what a
+ * crash can do) is documented in qcow2_int.h.
+ *
+ * Work is done one L2 table at a time ("chunk"): a working copy of the
+ * table is edited, new clusters are appended and written, then (after
+ * refcounts and an fdatasync) the changed entries are written in one
+ * pwrite, or the new table is linked from the L1.  Replaced clusters are
+ * released only after the new pointers are durable.
+ */
+#include "qcow2_int.h"
+#include "../core/io.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Coalesces writes that are contiguous both in the file and in memory. */
+struct wq {
+	uint64_t host;
+	const uint8_t *src;
+	size_t len;
+};
+
+static int wq_flush(struct img *img, struct wq *q, struct img_err *e)
+{
+	int r;
+
+	if (!q->len)
+		return 0;
+	r = io_pwrite(img->fd, q->src, q->len, q->host);
+	q->len = 0;
+	if (r < 0)
+		return err_set_errno(e, -r, "%s: write at host offset %llu",
+				     img->path, (unsigned long long)q->host);
+	return 0;
+}
+
+static int wq_add(struct img *img, struct wq *q, uint64_t host,
+		  const uint8_t *src, size_t len, bool stable,
+		  struct img_err *e)
+{
+	int r;
+
+	if (q->len && stable && q->host + q->len == host &&
+	    q->src + q->len == src) {
+		q->len += len;
+		return 0;
+	}
+	r = wq_flush(img, q, e);
+	if (r < 0)
+		return r;
+	if (!stable) {          /* temporary buffer: write it now */
+		r = io_pwrite(img->fd, src, len, host);
+		if (r < 0)
+			return err_set_errno(e, -r, "%s: write at host offset "
+					     "%llu", img->path,
+					     (unsigned long long)host);
+		return 0;
+	}
+	q->host = host;
+	q->src = src;
+	q->len = len;
+	return 0;
+}
+
+/* ---- L2 tables for writing ---- */
+
+static void l2_forget(struct qcow2_state *s, uint64_t off)
+{
+	struct qcow2_alloc *a = s->alloc;
+
+	for (int i = 0; i < QCOW2_WL2_CACHE; i++)
+		if (a->l2[i].off == off)
+			a->l2[i].off = 0;
+	if (s->l2_cache_off == off)
+		s->l2_cache_off = 0;    /* the read path's cache */
+}
+
+static int l2_load(struct img *img, uint64_t off, uint8_t **out,
+		   struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	struct qcow2_alloc *a = s->alloc;
+	struct qcow2_wl2_slot *v = NULL;
+	int r;
+
+	if (off % s->cluster_size || off + s->cluster_size > a->next_free)
+		return err_set(e, EIO, "%s: L1 entry points to L2 table at %llu, "
+			       "unaligned or past the end of the file (image "
+			       "corrupt; run check)", img->path,
+			       (unsigned long long)off);
+	for (int i = 0; i < QCOW2_WL2_CACHE; i++)
+		if (a->l2[i].off == off) {
+			a->l2[i].used = ++a->tick;
+			*out = a->l2[i].buf;
+			return 0;
+		}
+	for (int i = 0; i < QCOW2_WL2_CACHE; i++)
+		if (!v || a->l2[i].used < v->used)
+			v = &a->l2[i];
+	v->off = 0;
+	if (!v->buf) {
+		v->buf = malloc(s->cluster_size);
+		if (!v->buf)
+			return err_set(e, ENOMEM, "%s: out of memory", img->path);
+	}
+	r = io_pread_full(img->fd, v->buf, s->cluster_size, off);
+	if (r < 0)
+		return err_set_errno(e, -r, "%s: cannot read L2 table at %llu",
+				     img->path, (unsigned long long)off);
+	v->off = off;
+	v->used = ++a->tick;
+	*out = v->buf;
+	return 0;
+}
+
+/* ---- one chunk: the part of a write inside one L2 table ---- */
+
+struct chunk {
+	uint64_t l1i;
+	uint64_t l2off;            /* current table, 0 if none */
+	uint8_t *tbl;              /* working copy, owned */
+	bool new_table;            /* needs a new (or COW) table */
+	bool changed;              /* some entry differs */
+	bool need_sync;            /* new data/clusters behind changed entries */
+	uint64_t first_new, n_new; /* newly appended data clusters */
+	uint64_t *frees;           /* entries whose clusters to release */
+	size_t nfrees;
+	uint64_t old_l2;           /* shared table to release after COW */
+	struct wq q;
+};
+
+static bool has_backing(const struct qcow2_state *s)
+{
+	return s->backing_name && s->backing_name[0];
+}
+
+static uint64_t ent_get(const struct qcow2_state *s, const uint8_t *t,
+			uint64_t i, uint64_t *bm)
+{
+	const uint8_t *p = t + i * (uint64_t)s->l2_entry_bytes;
+
+	*bm = s->extl2 ? qcow2_be64(p + 8) : 0;
+	return qcow2_be64(p);
+}
+
+static void ent_put(const struct qcow2_state *s, struct chunk *c, uint64_t i,
+		    uint64_t v, uint64_t bm)
+{
+	uint8_t *p = c->tbl + i * (uint64_t)s->l2_entry_bytes;
+	uint64_t ov = qcow2_be64(p), obm = s->extl2 ? qcow2_be64(p + 8) : 0;
+
+	if (ov == v && obm == bm)
+		return;
+	qcow2_put_be64(p, v);
+	if (s->extl2)
+		qcow2_put_be64(p + 8, bm);
+	c->changed = true;
+}
+
+static int new_cluster(struct img *img, struct chunk *c, uint64_t *host)
+{
+	struct qcow2_state *s = img->priv;
+
+	*host = qcow2_reserve(img, 1);
+	if (!c->n_new)
+		c->first_new = *host;
+	c->n_new++;
+	c->need_sync = true;
+	(void)s;
+	return 0;
+}
+
+static int add_free(struct img *img, struct chunk *c, uint64_t entry,
+		    struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+
+	if (!c->frees) {
+		c->frees = malloc((size_t)s->l2_entries * sizeof(uint64_t));
+		if (!c->frees)
+			return err_set(e, ENOMEM, "%s: out of memory", img->path);
+	}
+	c->frees[c->nfrees++] = entry;
+	return 0;
+}
+
+static int check_host(struct img *img, uint64_t goff, uint64_t entry,
+		      uint64_t host, struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	struct qcow2_alloc *a = s->alloc;
+
+	if (host % s->cluster_size || host + s->cluster_size > a->next_free)
+		return err_set(e, EIO, "%s: L2 entry 0x%llx for guest offset "
+			       "%llu points at host offset %llu, unaligned or "
+			       "past the end of the file (image corrupt; run "
+			       "check)", img->path, (unsigned long long)entry,
+			       (unsigned long long)goff,
+			       (unsigned long long)host);
+	return 0;
+}
+
+static int einval_partial(struct img *img, uint64_t goff, struct img_err *e)
+{
+	return err_set(e, EINVAL, "%s: partial write at guest offset %llu into "
+		       "a cluster that is unallocated in an image with a "
+		       "backing file; the rest of the cluster would have to "
+		       "come from the backing chain (write whole clusters)",
+		       img->path, (unsigned long long)goff);
+}
+
+/* Bits of the subclusters that [lo, hi) touches. */
+static uint64_t sc_mask(uint32_t scs, uint64_t lo, uint64_t hi)
+{
+	uint64_t a = lo / scs, b = (hi - 1) / scs;
+
+	return (b - a + 1 >= 64 ? ~0ull : ((1ull << (b - a + 1)) - 1)) << a;
+}
+
+/* One cluster of a data write.  [clo, chi) is the covered part relative to
+ * the cluster start cst; vis the cluster's bytes inside the virtual size;
+ * data (NULL: zeros) holds the bytes for [clo, chi). */
+static int write_cluster(struct img *img, struct chunk *c, uint64_t idx,
+			 uint64_t cst, uint32_t clo, uint32_t chi, uint32_t vis,
+			 const uint8_t *data, const uint8_t *zbuf,
+			 struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	uint32_t cs = s->cluster_size, scs = s->subcluster_size;
+	uint64_t bm, ent = ent_get(s, c->tbl, idx, &bm);
+	bool comp = ent & QCOW2_OFLAG_COMPRESSED;
+	uint64_t host = comp ? 0 : ent & QCOW2_L2E_OFFSET_MASK;
+	bool copied = (ent & QCOW2_OFLAG_COPIED) && !comp;
+	bool full = clo == 0 && chi >= vis;
+	const uint8_t *src = data ? data : zbuf;
+	uint8_t *tmp = NULL;
+	uint64_t nh;
+	int r;
+
+	if (host) {
+		r = check_host(img, cst, ent, host, e);
+		if (r < 0)
+			return r;
+	}
+	if (!s->extl2) {
+		bool zflag = ent & QCOW2_OFLAG_ZERO;
+		if (host && copied && !zflag) {
+			/* Owned data cluster: overwrite in place. */
+			return wq_add(img, &c->q, host + clo, src, chi - clo,
+				      data != NULL, e);
+		}
+		if (!full && !comp && !host && !zflag && has_backing(s))
+			return einval_partial(img, cst + clo, e);
+		if (host && copied) {
+			/* Owned preallocated zero cluster: becomes data. */
+			nh = host;
+			c->need_sync = true;
+		} else {
+			r = new_cluster(img, c, &nh);
+			if (r < 0)
+				return r;
+			if (comp || host) {
+				r = add_free(img, c, ent, e);
+				if (r < 0)
+					return r;
+			}
+		}
+		if (full && !(host && copied)) {
+			r = wq_add(img, &c->q, nh, src, chi - clo, data != NULL,
+				   e);
+		} else {
+			tmp = calloc(1, cs);
+			if (!tmp)
+				return err_set(e, ENOMEM, "%s: out of memory",
+					       img->path);
+			if (!zflag && (comp || host)) {
+				r = qcow2_pread(img, cst, tmp, vis, e);
+				if (r < 0)
+					goto out;
+			}
+			memcpy(tmp + clo, src, chi - clo);
+			r = wq_add(img, &c->q, nh, tmp, cs, false, e);
+		}
+		if (r >= 0)
+			ent_put(s, c, idx, nh | QCOW2_OFLAG_COPIED, 0);
+		goto out;
+	}
+
+	/* Extended L2: 32 subclusters with alloc (low) / zero (high) bits. */
+	uint64_t touched = sc_mask(scs, clo, chi);
+	uint32_t alloc = (uint32_t)bm, zero = (uint32_t)(bm >> 32);
+	uint32_t sa = clo / scs, sb = (chi - 1) / scs;
+	uint32_t rlo = sa * scs, rhi = (sb + 1) * scs;
+	bool edge_lo = clo != rlo;
+	bool edge_hi = chi != rhi && chi < vis;
+
+	for (int k = 0; k < 2; k++) {
+		uint32_t sc = k ? sb : sa;
+		bool partial = k ? edge_hi : edge_lo;
+		bool sc_alloc = comp || (host && (alloc >> sc & 1));
+		if (partial && !sc_alloc && !(zero >> sc & 1) && has_backing(s))
+			return einval_partial(img, cst + clo, e);
+	}
+	if (comp || (host && !copied)) {
+		/* Shared or compressed: copy the whole cluster. */
+		r = new_cluster(img, c, &nh);
+		if (r < 0)
+			return r;
+		r = add_free(img, c, ent, e);
+		if (r < 0)
+			return r;
+		tmp = calloc(1, cs);
+		if (!tmp)
+			return err_set(e, ENOMEM, "%s: out of memory", img->path);
+		r = qcow2_pread(img, cst, tmp, vis, e);
+		if (r < 0)
+			goto out;
+		memcpy(tmp + clo, src, chi - clo);
+		r = wq_add(img, &c->q, nh, tmp, cs, false, e);
+		if (r < 0)
+			goto out;
+		if (comp) {
+			alloc = 0xffffffffu;
+			zero = 0;
+		}
+		alloc |= (uint32_t)touched;
+		zero &= ~(uint32_t)touched;
+		ent_put(s, c, idx, nh | QCOW2_OFLAG_COPIED,
+			((uint64_t)zero << 32) | alloc);
+		goto out;
+	}
+	if (host) {
+		nh = host;              /* owned: write the subclusters in place */
+		if ((alloc & (uint32_t)touched) != (uint32_t)touched)
+			c->need_sync = true;
+	} else {
+		r = new_cluster(img, c, &nh);
+		if (r < 0)
+			return r;
+	}
+	if (rhi > cs)
+		rhi = cs;
+	if (!edge_lo && !edge_hi) {
+		r = wq_add(img, &c->q, nh + clo, src, chi - clo, data != NULL, e);
+	} else {
+		tmp = calloc(1, rhi - rlo);
+		if (!tmp)
+			return err_set(e, ENOMEM, "%s: out of memory", img->path);
+		/* Edge subclusters already holding data keep it. */
+		for (int k = 0; k < 2; k++) {
+			uint32_t sc = k ? sb : sa;
+			if ((k ? edge_hi : edge_lo) && host && (alloc >> sc & 1)) {
+				r = io_pread_full(img->fd, tmp + (sc * scs - rlo),
+						  scs, host + sc * scs);
+				if (r < 0) {
+					r = err_set_errno(e, -r, "%s: read at "
+							  "host offset %llu",
+							  img->path,
+							  (unsigned long long)
+							  (host + sc * scs));
+					goto out;
+				}
+			}
+		}
+		memcpy(tmp + (clo - rlo), src, chi - clo);
+		r = wq_add(img, &c->q, nh + rlo, tmp, rhi - rlo, false, e);
+	}
+	if (r < 0)
+		goto out;
+	alloc |= (uint32_t)touched;
+	zero &= ~(uint32_t)touched;
+	ent_put(s, c, idx, nh | QCOW2_OFLAG_COPIED, ((uint64_t)zero << 32) | alloc);
+out:
+	free(tmp);
+	return r;
+}
+
+/* One cluster of a zero write covering whole granules [clo, chi). */
+static int zero_cluster(struct img *img, struct chunk *c, uint64_t idx,
+			uint64_t cst, uint32_t clo, uint32_t chi, uint32_t vis,
+			const uint8_t *zbuf, struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	uint64_t bm, ent = ent_get(s, c->tbl, idx, &bm);
+	bool comp = ent & QCOW2_OFLAG_COMPRESSED;
+	uint64_t host = comp ? 0 : ent & QCOW2_L2E_OFFSET_MASK;
+	bool full = clo == 0 && chi >= vis;
+	int r;
+
+	if (host) {
+		r = check_host(img, cst, ent, host, e);
+		if (r < 0)
+			return r;
+	}
+	if (!s->extl2) {
+		uint64_t nv;
+		if (!full)
+			return err_set(e, EINVAL, "%s: internal: partial zero "
+				       "cluster at %llu", img->path,
+				       (unsigned long long)cst);
+		if (s->h.version >= 3) {
+			if (!comp && (ent & QCOW2_OFLAG_ZERO))
+				return 0;       /* already zero */
+			nv = QCOW2_OFLAG_ZERO;
+		} else {
+			if (!ent)
+				return 0;
+			nv = 0;
+		}
+		if (comp || host) {
+			r = add_free(img, c, ent, e);
+			if (r < 0)
+				return r;
+		}
+		ent_put(s, c, idx, nv, 0);
+		return 0;
+	}
+	uint64_t m = sc_mask(s->subcluster_size, clo, chi);
+	uint32_t alloc = (uint32_t)bm, zero = (uint32_t)(bm >> 32);
+	if (full) {
+		if (comp || host) {
+			r = add_free(img, c, ent, e);
+			if (r < 0)
+				return r;
+		}
+		ent_put(s, c, idx, 0, QCOW2_L2_BITMAP_ALL_ZERO);
+		return 0;
+	}
+	if (comp || (host && !(ent & QCOW2_OFLAG_COPIED)))
+		/* Cannot drop part of a shared or compressed cluster: copy it
+		 * with literal zeros (zero bits then come from the data). */
+		return write_cluster(img, c, idx, cst, clo, chi, vis, NULL, zbuf,
+				     e);
+	alloc &= ~(uint32_t)m;
+	zero |= (uint32_t)m;
+	if (host && !alloc) {
+		r = add_free(img, c, ent, e);
+		if (r < 0)
+			return r;
+		host = 0;
+	}
+	ent_put(s, c, idx, host ? (ent & ~0ull) : 0,
+		((uint64_t)zero << 32) | alloc);
+	return 0;
+}
+
+static int chunk_commit(struct img *img, struct chunk *c, struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	uint32_t cs = s->cluster_size;
+	int r;
+
+	r = wq_flush(img, &c->q, e);
+	if (r < 0)
+		return r;
+	if (c->n_new) {
+		r = qcow2_rc_add(img, c->first_new / cs, c->n_new, 1, true, e);
+		if (r < 0)
+			return r;
+	}
+	if (!c->changed)
+		return qcow2_rc_writeback(img, e);
+
+	uint64_t l2new = 0;
+	if (c->new_table) {
+		l2new = qcow2_reserve(img, 1);
+		r = io_pwrite(img->fd, c->tbl, cs, l2new);
+		if (r < 0)
+			return err_set_errno(e, -r, "%s: write of a new L2 table",
+					     img->path);
+		r = qcow2_rc_add(img, l2new / cs, 1, 1, true, e);
+		if (r < 0)
+			return r;
+		c->need_sync = true;
+	}
+	r = qcow2_rc_writeback(img, e);
+	if (r < 0)
+		return r;
+	if (c->need_sync) {
+		r = qcow2_sync(img, e);
+		if (r < 0)
+			return r;
+	}
+	if (c->new_table) {
+		uint8_t be[8];
+		uint64_t v = l2new | QCOW2_OFLAG_COPIED;
+		qcow2_put_be64(be, v);
+		r = io_pwrite(img->fd, be, 8, s->h.l1_table_offset + c->l1i * 8);
+		if (r < 0)
+			return err_set_errno(e, -r, "%s: write of L1 entry %llu",
+					     img->path,
+					     (unsigned long long)c->l1i);
+		s->l1[c->l1i] = v;
+	} else {
+		r = io_pwrite(img->fd, c->tbl, cs, c->l2off);
+		if (r < 0)
+			return err_set_errno(e, -r, "%s: write of the L2 table "
+					     "at %llu", img->path,
+					     (unsigned long long)c->l2off);
+		l2_forget(s, c->l2off);
+	}
+	if (c->nfrees || c->old_l2) {
+		/* Pointers to the old clusters are gone once this is durable. */
+		r = qcow2_sync(img, e);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < c->nfrees; i++) {
+			r = qcow2_release_entry(img, c->frees[i], e);
+			if (r < 0)
+				return r;
+		}
+		if (c->old_l2) {
+			r = qcow2_rc_add(img, c->old_l2 / cs, 1, -1, false, e);
+			if (r < 0)
+				return r;
+		}
+	}
+	return qcow2_rc_writeback(img, e);
+}
+
+/* Apply a data write (zero == false; data NULL means zeros) or a zero-flag
+ * write (zero == true) to [off, off+len) inside one L2 table. */
+static int do_chunk(struct img *img, uint64_t off, uint64_t len,
+		    const uint8_t *data, bool zero, const uint8_t *zbuf,
+		    struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	uint64_t cs = s->cluster_size, span = (uint64_t)s->l2_entries * cs;
+	struct chunk c;
+	int r = 0;
+
+	memset(&c, 0, sizeof(c));
+	c.l1i = off / span;
+	if (c.l1i >= s->h.l1_size)
+		return err_set(e, EINVAL, "%s: guest offset %llu beyond the L1 "
+			       "table", img->path, (unsigned long long)off);
+	uint64_t l1e = s->l1[c.l1i];
+	c.l2off = l1e & QCOW2_L1E_OFFSET_MASK;
+	if (!c.l2off && zero && !has_backing(s))
+		return 0;               /* reads as zeros already */
+	c.tbl = calloc(1, cs);
+	if (!c.tbl)
+		return err_set(e, ENOMEM, "%s: out of memory", img->path);
+	if (c.l2off) {
+		uint8_t *t;
+		r = l2_load(img, c.l2off, &t, e);
+		if (r < 0)
+			goto out;
+		memcpy(c.tbl, t, cs);
+		if (!(l1e & QCOW2_OFLAG_COPIED)) {
+			c.new_table = true;     /* shared table: copy on write */
+			c.old_l2 = c.l2off;
+		}
+	} else {
+		c.new_table = true;
+	}
+
+	for (uint64_t p = off; p < off + len;) {
+		uint64_t cst = p - p % cs, idx = (p / cs) % s->l2_entries;
+		uint64_t end = off + len < cst + cs ? off + len : cst + cs;
+		uint32_t vis = s->h.size - cst < cs ? (uint32_t)(s->h.size - cst)
+						    : (uint32_t)cs;
+		uint32_t clo = (uint32_t)(p - cst), chi = (uint32_t)(end - cst);
+
+		if (zero)
+			r = zero_cluster(img, &c, idx, cst, clo, chi, vis, zbuf, e);
+		else
+			r = write_cluster(img, &c, idx, cst, clo, chi, vis,
+					  data ? data + (p - off) : NULL, zbuf, e);
+		if (r < 0)
+			break;
+		p = end;
+	}
+	if (r >= 0)
+		r = chunk_commit(img, &c, e);
+	else
+		wq_flush(img, &c.q, NULL);
+	/* On error, clusters appended so far are leaks, never corruption. */
+out:
+	free(c.tbl);
+	free(c.frees);
+	return r;
+}
+
+static int check_range(struct img *img, uint64_t off, uint64_t len,
+		       struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+
+	if (off > s->h.size || len > s->h.size - off)
+		return err_set(e, EINVAL, "%s: write of %llu bytes at %llu is "
+			       "past the virtual size %llu", img->path,
+			       (unsigned long long)len, (unsigned long long)off,
+			       (unsigned long long)s->h.size);
+	return 0;
+}
+
+static int write_range(struct img *img, uint64_t off, uint64_t len,
+		       const uint8_t *data, bool zero, struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	uint64_t span = (uint64_t)s->l2_entries * s->cluster_size;
+	uint8_t *zbuf = NULL;
+	int r = 0;
+
+	if (!data) {
+		zbuf = calloc(1, s->cluster_size);
+		if (!zbuf)
+			return err_set(e, ENOMEM, "%s: out of memory", img->path);
+	}
+	while (len && r >= 0) {
+		uint64_t n = span - off % span;
+		if (n > len)
+			n = len;
+		r = do_chunk(img, off, n, data, zero, zbuf, e);
+		off += n;
+		len -= n;
+		if (data)
+			data += n;
+	}
+	free(zbuf);
+	return r;
+}
+
+int qcow2_pwrite(struct img *img, uint64_t off, const void *buf, size_t len,
+		 struct img_err *e)
+{
+	int r = check_range(img, off, len, e);
+
+	if (r < 0 || !len)
+		return r;
+	r = qcow2_write_begin(img, e);
+	if (r < 0)
+		return r;
+	return write_range(img, off, len, buf, false, e);
+}
+
+/* Edge of a zero write smaller than a granule: nothing to do where this
+ * layer already reads zeros and hides the backing file, else literal
+ * zeros (subject to the partial-cluster rule). */
+static int zero_edge(struct img *img, uint64_t off, uint64_t len,
+		     struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+
+	while (len) {
+		uint64_t pnum = 0;
+		int st = qcow2_block_status(img, off, len, &pnum, e);
+		if (st < 0)
+			return st;
+		if (!pnum || pnum > len)
+			pnum = len;
+		if (st == IMG_BS_DATA ||
+		    (st == IMG_BS_UNALLOC && has_backing(s))) {
+			int r = write_range(img, off, pnum, NULL, false, e);
+			if (r < 0)
+				return r;
+		}
+		off += pnum;
+		len -= pnum;
+	}
+	return 0;
+}
+
+int qcow2_write_zeroes(struct img *img, uint64_t off, uint64_t len,
+		       struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	uint64_t g, end, aend, mlo, mhi;
+	int r = check_range(img, off, len, e);
+
+	if (r < 0 || !len)
+		return r;
+	r = qcow2_write_begin(img, e);
+	if (r < 0)
+		return r;
+	g = s->subcluster_size;
+	end = off + len;
+	/* Bytes past the virtual size do not count: the last granule is
+	 * whole when the range reaches the end of the disk. */
+	aend = end == s->h.size ? (end + g - 1) / g * g : end;
+	mlo = (off + g - 1) / g * g;
+	mhi = aend / g * g;
+	if (mlo >= mhi)
+		return zero_edge(img, off, len, e);
+	if (off < mlo) {
+		r = zero_edge(img, off, mlo - off, e);
+		if (r < 0)
+			return r;
+	}
+	if (mhi < end) {
+		r = zero_edge(img, mhi, end - mhi, e);
+		if (r < 0)
+			return r;
+	}
+	if (mhi > s->h.size)
+		mhi = s->h.size;
+	if (s->h.version < 3 && has_backing(s))
+		/* v2 cannot say "zero over backing": literal zeros. */
+		return write_range(img, mlo, mhi - mlo, NULL, false, e);
+	return write_range(img, mlo, mhi - mlo, NULL, true, e);
+}
+
+int qcow2_grow(struct img *img, uint64_t new_size, struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	uint64_t cs = s->cluster_size, span = (uint64_t)s->l2_entries * cs;
+	uint64_t need;
+	uint8_t b[12];
+	int r;
+
+	r = qcow2_write_begin(img, e);
+	if (r < 0)
+		return r;
+	/* QEMU keeps sizes in 512-byte sectors. */
+	new_size = (new_size + 511) & ~511ull;
+	if (new_size <= s->h.size)
+		return 0;
+	if (new_size > QCOW2_MAX_VSIZE)
+		return err_set(e, EFBIG, "%s: size %llu is too large", img->path,
+			       (unsigned long long)new_size);
+	need = new_size / span + (new_size % span != 0);
+	if (need * 8 > QCOW2_MAX_L1_BYTES)
+		return err_set(e, EFBIG, "%s: size %llu needs an L1 table of %llu "
+			       "bytes; QEMU allows at most %u", img->path,
+			       (unsigned long long)new_size,
+			       (unsigned long long)(need * 8), QCOW2_MAX_L1_BYTES);
+	if (need > s->h.l1_size) {
+		uint64_t old_nc = ((uint64_t)s->h.l1_size * 8 + cs - 1) / cs;
+		uint64_t nc = (need * 8 + cs - 1) / cs;
+		uint64_t old_off = s->h.l1_table_offset;
+		uint64_t *nl1 = realloc(s->l1, need * sizeof(uint64_t));
+		uint8_t *raw = calloc(nc, cs);
+
+		if (!nl1 || !raw) {
+			free(raw);
+			if (nl1)
+				s->l1 = nl1;
+			return err_set(e, ENOMEM, "%s: out of memory", img->path);
+		}
+		s->l1 = nl1;
+		memset(nl1 + s->h.l1_size, 0,
+		       (need - s->h.l1_size) * sizeof(uint64_t));
+		for (uint64_t i = 0; i < s->h.l1_size; i++)
+			qcow2_put_be64(raw + i * 8, nl1[i]);
+		/* New L1 in new clusters, counted and durable before the one
+		 * 12-byte header write that switches to it. */
+		uint64_t noff = qcow2_reserve(img, nc);
+		r = io_pwrite(img->fd, raw, nc * cs, noff);
+		free(raw);
+		if (r < 0)
+			return err_set_errno(e, -r, "%s: write of the new L1 table",
+					     img->path);
+		r = qcow2_rc_add(img, noff / cs, nc, 1, true, e);
+		if (r >= 0)
+			r = qcow2_rc_writeback(img, e);
+		if (r >= 0)
+			r = qcow2_sync(img, e);
+		if (r < 0)
+			return r;
+		qcow2_put_be32(b, (uint32_t)need);
+		qcow2_put_be64(b + 4, noff);
+		r = qcow2_hdr_write(img, 36, b, 12, e);
+		if (r >= 0)
+			r = qcow2_sync(img, e);
+		if (r < 0)
+			return r;
+		s->h.l1_size = (uint32_t)need;
+		s->h.l1_table_offset = noff;
+		if (old_nc && old_off) {
+			r = qcow2_rc_add(img, old_off / cs, old_nc, -1, false, e);
+			if (r >= 0)
+				r = qcow2_rc_writeback(img, e);
+			if (r < 0)
+				return r;
+		}
+	}
+	qcow2_put_be64(b, new_size);
+	r = qcow2_hdr_write(img, 24, b, 8, e);
+	if (r >= 0)
+		r = qcow2_sync(img, e);
+	if (r < 0)
+		return r;
+	s->h.size = new_size;
+	img->virtual_size = new_size;
+	return 0;
+}
+
+int qcow2_make_empty(struct img *img, struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	uint64_t cs = s->cluster_size, n = s->h.l1_size;
+	uint64_t *old;
+	uint8_t *zero;
+	int r;
+
+	r = qcow2_write_begin(img, e);
+	if (r < 0)
+		return r;
+	if (!n)
+		return 0;
+	old = malloc(n * sizeof(uint64_t));
+	zero = calloc(n, 8);
+	if (!old || !zero) {
+		free(old);
+		free(zero);
+		return err_set(e, ENOMEM, "%s: out of memory", img->path);
+	}
+	memcpy(old, s->l1, n * sizeof(uint64_t));
+	/* Unlink everything in one write, make it durable, then free: a
+	 * crash in between only leaks. */
+	r = io_pwrite(img->fd, zero, n * 8, s->h.l1_table_offset);
+	free(zero);
+	if (r < 0) {
+		free(old);
+		return err_set_errno(e, -r, "%s: write of the L1 table",
+				     img->path);
+	}
+	memset(s->l1, 0, n * sizeof(uint64_t));
+	r = qcow2_sync(img, e);
+	for (uint64_t i = 0; i < n && r >= 0; i++) {
+		uint64_t l2off = old[i] & QCOW2_L1E_OFFSET_MASK, rc;
+		uint8_t *t;
+		if (!l2off)
+			continue;
+		r = qcow2_rc_get(img, l2off / cs, &rc, e);
+		if (r < 0)
+			break;
+		if (rc == 1) {
+			/* Only this L1 used the table: its clusters go too. */
+			r = l2_load(img, l2off, &t, e);
+			for (uint64_t k = 0; r >= 0 && k < s->l2_entries; k++) {
+				uint64_t bm, ent = ent_get(s, t, k, &bm);
+				if (ent)
+					r = qcow2_release_entry(img, ent, e);
+			}
+		}
+		if (r >= 0)
+			r = qcow2_rc_add(img, l2off / cs, 1, -1, false, e);
+		l2_forget(s, l2off);
+	}
+	free(old);
+	if (r >= 0)
+		r = qcow2_rc_writeback(img, e);
+	return r;
+}
+
+int qcow2_flush(struct img *img, struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	int r;
+
+	if (!(img->flags & IMG_O_RDWR))
+		return 0;
+	if (s->alloc) {
+		r = qcow2_rc_writeback(img, e);
+		if (r < 0)
+			return r;
+	}
+	return qcow2_sync(img, e);
+}
+
+void qcow2_alloc_free(struct qcow2_state *s)
+{
+	struct qcow2_alloc *a;
+
+	if (!s || !s->alloc)
+		return;
+	a = s->alloc;
+	for (int i = 0; i < QCOW2_RB_CACHE; i++)
+		free(a->rb[i].buf);
+	for (int i = 0; i < QCOW2_WL2_CACHE; i++)
+		free(a->l2[i].buf);
+	free(a);
+	s->alloc = NULL;
+}

@@ -1,0 +1,73 @@
+# fuzz/fuzz.mk - libFuzzer harnesses (run from the top level: make fuzz).
+#
+#   make -f fuzz/fuzz.mk            build every harness whose code exists
+#   make -f fuzz/fuzz.mk FUZZ_BUILD=dir
+#
+# core/ and formats/ are compiled again with clang and the fuzzer flags into
+# $(FUZZ_BUILD)/lib (never mixed with the normal build dirs).  A harness is
+# only built when the functions it drives are defined somewhere in core/ or
+# formats/: the library is written by several people at once, and `make fuzz`
+# must keep working while a module is still missing.
+
+FUZZ_CC ?= clang
+FUZZ_BUILD ?= build-fuzz
+PKG_CONFIG ?= pkg-config
+
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
+# -Werror stays on, as in the main build: a warning here is a warning there.
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -O1 -g \
+	-Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
+	-DIMGRAPH_FUZZ=1 $(FUZZ_SAN) \
+	$(shell $(PKG_CONFIG) --cflags yaml-0.1 zlib 2>/dev/null)
+FUZZ_LIBS = $(shell $(PKG_CONFIG) --libs yaml-0.1 zlib 2>/dev/null)
+
+LIB_SRCS := $(sort $(wildcard core/*.c formats/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/lib/%.o)
+FUZZ_LIB := $(FUZZ_BUILD)/libimgraph-fuzz.a
+
+# defined FUNC -> non-empty when some library source defines FUNC at the
+# start of a line (our style: return type on the line before or same line).
+LP := (
+defined = $(shell grep -lE '^([a-z_ ]+[ *])?$(1)[$(LP)]' $(LIB_SRCS) 2>/dev/null)
+
+TARGETS := fz_header fz_image
+ifneq ($(call defined,chain_open),)
+TARGETS += fz_chain
+endif
+ifneq ($(and $(call defined,journal_parse),$(wildcard core/journal.h)),)
+TARGETS += fz_journal
+endif
+ifneq ($(and $(call defined,users_parse),$(wildcard core/users.h)),)
+TARGETS += fz_users
+endif
+
+BINS := $(TARGETS:%=$(FUZZ_BUILD)/%)
+
+.PHONY: all list
+all: $(BINS)
+	@echo "fuzz: built $(TARGETS) in $(FUZZ_BUILD)/"
+
+list:
+	@echo $(TARGETS)
+
+# The library: instrumented for coverage, no libFuzzer main.
+$(FUZZ_BUILD)/lib/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  FUZZCC  $<"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_LIB): $(LIB_OBJS)
+	@rm -f $@ && ar rcs $@ $^
+
+# fz_chain confines every open(2) of the library to its scratch dir:
+# --wrap=open sends the library's calls to __wrap_open in the harness.
+$(FUZZ_BUILD)/fz_chain: LDEXTRA = -Wl,--wrap=open
+
+$(FUZZ_BUILD)/%: fuzz/%.c fuzz/fz_common.h $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZLD  $@"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) \
+		$(LDEXTRA) $(FUZZ_LIBS)
+
+-include $(LIB_OBJS:.o=.d)

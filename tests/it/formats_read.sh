@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# formats_read.sh - the qcow2 read side, judged by qemu-img.
+#
+# For images made by qemu-img/qemu-io (v2, v3, cluster sizes 512 B..2 MiB,
+# extended L2, refcount widths 1 and 64, compressed and zero clusters,
+# backing chains of 2-3 layers, data past 4 GiB):
+#   * `imgraph map --output=json` equals `qemu-img map --output=json` on
+#     start/length/depth/present/zero/data/offset (both split at the union of
+#     their extent boundaries, so only a different merge could hide, never
+#     fake, a difference);
+#   * the guest view read through core/chain.c equals `qemu-img convert -O raw`
+#     (compare mode of the unit-test binary test_qcow2_read, see its header);
+#   * `imgraph info --output=json` equals `qemu-img info --output=json` on
+#     every key qemu-img prints.
+# IMGRAPH_LONG=1 adds more cluster sizes and a bigger image.
+. "$(dirname "$0")/lib.sh"
+
+# The reader lives next to the binary's build dir: build-x/imgraph ->
+# build-x/tests/, ./imgraph -> build/tests/ (or $BUILD/tests/).
+READER=${IMGRAPH_READER:-$(dirname "$IMGRAPH")/tests/test_qcow2_read}
+[ -x "$READER" ] || READER=$(cd "$(dirname "$0")/../.." && pwd)/${BUILD:-build}/tests/test_qcow2_read
+if [ ! -x "$READER" ]; then
+	not_ok "reader binary test_qcow2_read not found (build it: make BUILD=... $READER)"
+	done_testing
+fi
+
+# map_same NAME IMAGE: compare our map with qemu-img's, extent by extent.
+map_same() {
+	local n=$1 img=$2
+	if ! "$IMGRAPH" map --output=json "$img" >"$T/ours.json" 2>"$T/ours.err"; then
+		not_ok "$n: map (imgraph failed)"; diag <"$T/ours.err"; return
+	fi
+	qemu-img map --output=json "$img" >"$T/qemu.json" 2>/dev/null
+	if python3 - "$T/ours.json" "$T/qemu.json" >"$T/mapdiff" 2>&1 <<'EOF'
+import json, sys
+a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+def cuts(l):
+    s = set()
+    for x in l:
+        s.add(x["start"]); s.add(x["start"] + x["length"])
+    return s
+c = sorted(cuts(a) | cuts(b))
+def split(l):
+    out = {}
+    for x in l:
+        pts = [p for p in c if x["start"] <= p < x["start"] + x["length"]]
+        for p in pts:
+            k = {f: x[f] for f in ("depth", "present", "zero", "data")}
+            if "offset" in x:
+                k["offset"] = x["offset"] + p - x["start"]
+            out[p] = k
+    return out
+sa, sb = split(a), split(b)
+if sa != sb:
+    for p in sorted(set(sa) | set(sb)):
+        if sa.get(p) != sb.get(p):
+            print("at", p, "imgraph", sa.get(p), "qemu-img", sb.get(p))
+            break
+    sys.exit(1)
+# every extent that qemu-img would merge, we merged too
+if len(a) != len(b):
+    print("extent count", len(a), "vs qemu-img", len(b)); sys.exit(1)
+EOF
+	then ok "$n: map equals qemu-img map"; else not_ok "$n: map differs"; diag <"$T/mapdiff"; fi
+}
+
+# bytes_same NAME IMAGE: guest view equals qemu-img convert -O raw.
+bytes_same() {
+	local n=$1 img=$2
+	rm -f "$T/guest.raw"
+	qemu-img convert -U -O raw "$img" "$T/guest.raw"
+	if "$READER" --compare "$img" "$T/guest.raw" >"$T/cmp.out" 2>&1; then
+		ok "$n: reads equal qemu-img convert"
+	else
+		not_ok "$n: reads differ"; diag <"$T/cmp.out"
+	fi
+	rm -f "$T/guest.raw"
+}
+
+# info_same NAME IMAGE: every key qemu-img info prints, with equal values.
+info_same() {
+	local n=$1 img=$2
+	if ! "$IMGRAPH" info --output=json "$img" >"$T/oi.json" 2>"$T/oi.err"; then
+		not_ok "$n: info (imgraph failed)"; diag <"$T/oi.err"; return
+	fi
+	qemu-img info -U --output=json "$img" >"$T/qi.json"
+	if python3 - "$T/oi.json" "$T/qi.json" >"$T/infodiff" 2>&1 <<'EOF'
+import json, sys
+a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+bad = [k for k in b if a.get(k) != b[k]]
+for k in bad:
+    print(k, "imgraph:", a.get(k), "qemu-img:", b[k])
+sys.exit(1 if bad else 0)
+EOF
+	then ok "$n: info equals qemu-img info"; else not_ok "$n: info differs"; diag <"$T/infodiff"; fi
+}
+
+all3() { map_same "$1" "$2"; bytes_same "$1" "$2"; info_same "$1" "$2"; }
+
+# A mixed workload: data, partial clusters, zeros, discard, compressed.
+fill() { # IMG CLUSTER
+	local f=$1 cs=$2
+	qio "$f" -c "write -P 0x11 0 $((cs * 3))" \
+		-c "write -P 0x22 $((cs * 5 + 512)) 1536" \
+		-c "write -z $((cs * 8)) $((cs * 2))" \
+		-c "write -P 0x44 $((cs * 12)) $cs" \
+		-c "discard $((cs * 12)) $cs" \
+		-c "write -c -P 0x33 $((cs * 16)) $cs" \
+		-c "write -P 0x55 $((cs * 20)) $((cs * 4))"
+}
+
+sizes="512 4096 65536 2097152"
+[ "${IMGRAPH_LONG:-0}" = 1 ] && sizes="512 1024 4096 16384 65536 262144 2097152"
+for cs in $sizes; do
+	mkq "$T/c$cs.qcow2" $((cs * 64)) "" -o cluster_size=$cs
+	fill "$T/c$cs.qcow2" "$cs"
+	all3 "v3 cluster $cs" "$T/c$cs.qcow2"
+done
+
+mkq "$T/v2.qcow2" 4M "" -o compat=0.10
+fill "$T/v2.qcow2" 65536
+all3 "v2 (compat=0.10)" "$T/v2.qcow2"
+
+mkq "$T/xl2.qcow2" 8M "" -o extended_l2=on
+qio "$T/xl2.qcow2" -c "write -P 0x11 8k 4k" -c "write -z 64k 2k" \
+	-c "write -P 0x22 1M 64k" -c "write -z 2M 64k" -c "write -c -P 0x33 3M 64k" \
+	-c "write -P 0x44 4M 2k" -c "write -P 0x45 4100k 6k"
+all3 "extended_l2=on" "$T/xl2.qcow2"
+
+mkq "$T/xl2s.qcow2" 4M "" -o extended_l2=on,cluster_size=16k
+qio "$T/xl2s.qcow2" -c "write -P 0x11 512 1k" -c "write -z 16k 512" -c "write -P 7 100k 9k"
+all3 "extended_l2 16k clusters" "$T/xl2s.qcow2"
+
+for rb in 1 64; do
+	mkq "$T/rb$rb.qcow2" 4M "" -o refcount_bits=$rb
+	fill "$T/rb$rb.qcow2" 65536
+	all3 "refcount_bits=$rb" "$T/rb$rb.qcow2"
+done
+
+# qemu-img convert -c: every cluster compressed
+qemu-img create -q -f raw "$T/src.raw" 4M
+qemu-io -f raw -c "write -P 0x61 0 1M" -c "write -P 0x62 2M 512k" "$T/src.raw" >/dev/null
+qemu-img convert -c -O qcow2 "$T/src.raw" "$T/conv.qcow2"
+all3 "convert -c" "$T/conv.qcow2"
+qemu-img convert -c -O qcow2 -o cluster_size=4k "$T/src.raw" "$T/conv4k.qcow2"
+all3 "convert -c 4k clusters" "$T/conv4k.qcow2"
+
+# Chains: raw <- qcow2 (v2) <- qcow2 (v3), zero clusters over backing data,
+# a top larger than its backing file (zeros past the backing file's end).
+qemu-img create -q -f raw "$T/base.raw" 2M
+qemu-io -f raw -c "write -P 0xb0 0 2M" "$T/base.raw" >/dev/null
+mkq "$T/mid.qcow2" 2M base.raw raw -o compat=0.10
+qio "$T/mid.qcow2" -c "write -P 0x21 64k 64k" -c "write -z 256k 64k"
+mkq "$T/top.qcow2" 6M mid.qcow2 qcow2
+qio "$T/top.qcow2" -c "write -z 0 64k" -c "write -P 0x31 128k 4k" \
+	-c "write -z 512k 64k" -c "write -P 0x32 3M 64k"
+all3 "3-layer chain raw<-v2<-v3" "$T/top.qcow2"
+map_same "chain middle" "$T/mid.qcow2"
+
+mkq "$T/b2.qcow2" 4M "" -o cluster_size=4k
+qio "$T/b2.qcow2" -c "write -P 0x12 0 1M" -c "write -c -P 0x13 2M 64k"
+mkq "$T/t2.qcow2" 4M b2.qcow2 qcow2 -o extended_l2=on
+qio "$T/t2.qcow2" -c "write -P 0x14 8k 2k" -c "write -z 512k 4k" -c "write -P 0x15 2M 10k"
+all3 "2-layer chain, extended L2 over 4k clusters" "$T/t2.qcow2"
+
+# Data past 4 GiB (32-bit truncation would show here).
+big=$((4096 + 128))M
+[ "${IMGRAPH_LONG:-0}" = 1 ] && big=12G
+mkq "$T/big.qcow2" "$big"
+qio "$T/big.qcow2" -c "write -P 0x66 4G 64k" -c "write -P 0x67 $((4096 + 100))M 4k" -c "write -P 0x68 0 4k"
+all3 "data past 4 GiB" "$T/big.qcow2"
+
+# A huge sparse image maps quickly (L1 ranges skipped, no per-cluster work).
+mkq "$T/huge.qcow2" 1P "" -o cluster_size=2M
+qio "$T/huge.qcow2" -c "write -P 1 $((1 << 49)) 4k"
+start=$SECONDS
+check "1 PiB sparse image: map runs" "$IMGRAPH" map --output=json "$T/huge.qcow2"
+[ $((SECONDS - start)) -lt 20 ] && ok "1 PiB map in $((SECONDS - start))s" || not_ok "1 PiB map too slow"
+map_same "1 PiB sparse image" "$T/huge.qcow2"
+info_same "1 PiB sparse image" "$T/huge.qcow2"
+
+# Images we read but never write: internal snapshot (read the active L1),
+# dirty lazy-refcount image after a crash, zstd compression (map and info
+# work; reading a zstd cluster is refused with a message naming the file).
+mkq "$T/snap.qcow2" 2M
+qio "$T/snap.qcow2" -c "write -P 1 0 128k"
+qemu-img snapshot -c s1 "$T/snap.qcow2"
+qio "$T/snap.qcow2" -c "write -P 2 64k 4k" -c "write -z 1M 64k"
+map_same "internal snapshot" "$T/snap.qcow2"
+bytes_same "internal snapshot" "$T/snap.qcow2"
+
+mkq "$T/dirty.qcow2" 2M "" -o lazy_refcounts=on
+qemu-io -f qcow2 -c "write -P 3 0 192k" -c abort "$T/dirty.qcow2" >/dev/null 2>&1
+if qemu-img info -U --output=json "$T/dirty.qcow2" | grep -q '"dirty-flag": true'; then
+	all3 "dirty (lazy refcounts, crashed)" "$T/dirty.qcow2"
+else
+	not_ok "setup: qemu-io abort did not leave the image dirty"
+fi
+
+if qemu-img convert -c -O qcow2 -o compression_type=zstd "$T/src.raw" "$T/zstd.qcow2" 2>/dev/null; then
+	map_same "zstd" "$T/zstd.qcow2"
+	info_same "zstd" "$T/zstd.qcow2"
+	qemu-img convert -O raw "$T/zstd.qcow2" "$T/zstd.raw"
+	check_rc "zstd: reading a zstd cluster fails" 1 "$READER" --compare "$T/zstd.qcow2" "$T/zstd.raw"
+	check_grep "zstd: message names file and zstd" "zstd.qcow2: guest offset 0: cluster is zstd-compressed" "$T/.err"
+	rm -f "$T/zstd.raw"
+else
+	ok "# SKIP qemu-img without zstd"
+fi
+
+# The CVE-2008-2004 rule through a real chain: a backing file recorded
+# without a format that probes as qcow2 has its own backing never followed.
+mkq "$T/p_base.qcow2" 1M
+qio "$T/p_base.qcow2" -c "write -P 0x77 0 64k"
+mkq "$T/p_mid.qcow2" 1M p_base.qcow2 qcow2
+mkq "$T/p_top.qcow2" 1M p_mid.qcow2 qcow2
+# Drop the recorded format of p_top's backing reference: qemu-img 7.2 will
+# not write such a reference, so turn the backing-format extension (first
+# extension, at header_length 112) into an unknown one.
+printf '\x0b\xad\xf0\x0d' | dd of="$T/p_top.qcow2" bs=1 seek=112 conv=notrunc status=none
+if qemu-img info --output=json "$T/p_top.qcow2" | grep -q backing-filename-format; then
+	not_ok "setup: could not make a backing reference without a format"
+else
+	check_rc "unrecorded format: map refuses" 1 "$IMGRAPH" map --output=json "$T/p_top.qcow2"
+	check_grep "unrecorded format: message" "no recorded format and probes as qcow2; refusing to follow" "$T/.err"
+fi
+
+done_testing

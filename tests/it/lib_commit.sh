@@ -1,0 +1,129 @@
+# tests/it/lib_commit.sh - fixtures and qemu-img judges for the commit,
+# recover and crash scripts (sourced after lib.sh).  Owner: helper D.
+#
+# The fixture: base <- mid <- top in DIR, and N overlays of top spread over
+# DIR/d0, DIR/d1, DIR/d2/deep, DIR/d3, every other one named by an absolute
+# path, the rest relative.  Every layer writes a distinct pattern; mid has a
+# compressed cluster, top has a zero cluster and a discard over base data
+# and a partial-cluster write.  A sibling pool image outside the plan
+# (other.qcow2 on its own base) checks that nothing else is written.
+
+# fixture_build DIR N [extra qemu-img create opts for every qcow2...]
+fixture_build() {
+	local d=$1 n=$2 i sub name; shift 2
+	mkdir -p "$d/d0" "$d/d1" "$d/d2/deep" "$d/d3"
+	qemu-img create -q -f qcow2 "$@" "$d/base.qcow2" 16M || return 1
+	qemu-io -f qcow2 -c 'write -P 0x11 0 2M' -c 'write -P 0x12 6M 1M' \
+		-c 'write -P 0x13 12M 512k' "$d/base.qcow2" >/dev/null || return 1
+	qemu-img create -q -f qcow2 "$@" -b base.qcow2 -F qcow2 "$d/mid.qcow2" 16M
+	qemu-io -f qcow2 -c 'write -c -P 0xa1 4M 2M' -c 'write -P 0xa2 8M 512k' \
+		-c 'write -P 0xa3 1536k 64k' "$d/mid.qcow2" >/dev/null || return 1
+	qemu-img create -q -f qcow2 "$@" -b mid.qcow2 -F qcow2 "$d/top.qcow2" 16M
+	qemu-io -f qcow2 -c 'write -P 0xb1 1M 1M' -c 'write -z 0 64k' \
+		-c 'discard 6M 64k' -c 'write -P 0xb2 12289k 3k' \
+		-c 'write -z 8M 128k' "$d/top.qcow2" >/dev/null || return 1
+	for ((i = 0; i < n; i++)); do
+		case $((i % 4)) in
+		0) sub=d0; name=../top.qcow2 ;;
+		1) sub=d1; name=$d/top.qcow2 ;;
+		2) sub=d2/deep; name=../../top.qcow2 ;;
+		3) sub=d3; name=$d/top.qcow2 ;;
+		esac
+		[ $((i % 2)) = 1 ] && name=$d/top.qcow2
+		qemu-img create -q -f qcow2 "$@" -b "$name" -F qcow2 \
+			"$d/$sub/ovl$i.qcow2" 16M || return 1
+		qemu-io -f qcow2 -c "write -P $((0x40 + i)) $((i * 64 + 64))k 4k" \
+			"$d/$sub/ovl$i.qcow2" >/dev/null || return 1
+	done
+	qemu-img create -q -f qcow2 "$d/obase.qcow2" 16M
+	qemu-io -f qcow2 -c 'write -P 0x77 0 1M' "$d/obase.qcow2" >/dev/null
+	qemu-img create -q -f qcow2 -b obase.qcow2 -F qcow2 "$d/other.qcow2" 16M
+}
+
+# fixture_overlays DIR: every overlay of the fixture, one per line.
+fixture_overlays() { find "$1" -name 'ovl*.qcow2' | sort; }
+
+# fixture_save DIR VIEWS: guest views of every overlay and of top, plus the
+# hashes of the files outside the plan.
+fixture_save() {
+	local d=$1 v=$2 o
+	mkdir -p "$v"
+	for o in $(fixture_overlays "$d"); do
+		qemu-img convert -U -O raw "$o" "$v/$(basename "$o").raw"
+	done
+	qemu-img convert -U -O raw "$d/top.qcow2" "$v/top.raw"
+	sha256sum "$d/obase.qcow2" "$d/other.qcow2" >"$v/outside.sha"
+}
+
+# backing_of IMAGE: the backing path as qemu-img resolves it (realpath).
+backing_of() {
+	local b
+	b=$(qemu-img info -U --output=json "$1" 2>/dev/null |
+	    python3 -c 'import json,sys; print(json.load(sys.stdin).get("full-backing-filename",""))')
+	[ -n "$b" ] && realpath -m "$b"
+}
+
+# fixture_verify NAME DIR VIEWS WANT: WANT is base|mid|top|same.  Judged only
+# with qemu-img: guest views, every header on one side, check clean (leaks
+# allowed), the outside untouched, no journal left.  Prints one TAP line
+# per property; returns nonzero when any failed.
+fixture_verify() {
+	local n=$1 d=$2 v=$3 want=$4 o bad=0 side first="" rc f
+	for o in $(fixture_overlays "$d"); do
+		if ! qemu-img compare -U -q -f qcow2 -F raw "$o" \
+			"$v/$(basename "$o").raw" 2>/dev/null; then
+			echo "# $o: guest view changed"; bad=1
+		fi
+	done
+	[ $bad = 0 ] && ok "$n: every overlay's guest view unchanged" ||
+		not_ok "$n: every overlay's guest view unchanged"
+	bad=0
+	for o in $(fixture_overlays "$d"); do
+		side=$(backing_of "$o")
+		case "$side" in
+		"$(realpath "$d/base.qcow2")") side=base ;;
+		"$(realpath "$d/top.qcow2")") side=top ;;
+		"$(realpath "$d/mid.qcow2")") side=mid ;;
+		*) echo "# $o: backing '$side'"; bad=1 ;;
+		esac
+		[ -z "$first" ] && first=$side
+		[ "$side" != "$first" ] && { echo "# $o: $side, others $first"; bad=1; }
+	done
+	if [ "$want" != same ] && [ "$first" != "$want" ]; then bad=1; fi
+	[ $bad = 0 ] && ok "$n: all overlays on ${first:-?} (want $want)" ||
+		not_ok "$n: all overlays on one side (got ${first:-?}, want $want)"
+	if [ "$first" = base ] && [ -f "$v/top.raw" ]; then
+		qemu-img compare -U -q -f qcow2 -F raw "$d/base.qcow2" "$v/top.raw" \
+			>/dev/null 2>&1 && ok "$n: base shows top's old view" ||
+			not_ok "$n: base shows top's old view"
+	fi
+	bad=0
+	for f in $(find "$d" -name '*.qcow2'); do
+		qemu-img check -U -q "$f" >/dev/null 2>&1; rc=$?
+		if [ $rc != 0 ] && [ $rc != 3 ]; then
+			echo "# $f: qemu-img check rc=$rc"; qemu-img check -U "$f" 2>&1 | head -5 | diag; bad=1
+		fi
+	done
+	[ $bad = 0 ] && ok "$n: qemu-img check: no corruption" ||
+		not_ok "$n: qemu-img check: no corruption"
+	sha256sum --quiet -c "$v/outside.sha" >/dev/null 2>&1 &&
+		ok "$n: files outside the plan untouched" ||
+		not_ok "$n: files outside the plan untouched"
+	if ls -a "$d" | grep -v '\.bad$' | grep -q '^\.imgraph-journal-'; then
+		not_ok "$n: no journal left"
+	else
+		ok "$n: no journal left"
+	fi
+}
+
+# quiet_verify DIR VIEWS: the same judges, silent; prints the first failed
+# property and returns 1 (for the crash matrices, one TAP line per run).
+quiet_verify() {
+	local out
+	out=$(fixture_verify q "$1" "$2" "${3:-same}")
+	if grep -q '^not ok' <<<"$out"; then
+		grep -E '^not ok|^#' <<<"$out" | head -5
+		return 1
+	fi
+	return 0
+}

@@ -1,0 +1,62 @@
+/* editor_int.h - internals shared by tui/editor*.c and tui/demo.c (not a
+ * public API: the rest of the program only calls editor_main). */
+#ifndef IMGRAPH_EDITOR_INT_H
+#define IMGRAPH_EDITOR_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/err.h"
+#include "../core/graph.h"
+#include "ui.h"
+
+/* Build the teaching pool in dir (created when missing; must be empty), or
+ * in a new mktemp directory when dir is NULL.  The directory used is
+ * written to out.  Runs qemu-img/qemu-io; stdout lines of those tools are
+ * discarded.  0 or -errno with e filled (names qemu-utils when the tools
+ * are missing). */
+int demo_build(const char *dir, char *out, size_t outlen, struct img_err *e);
+/* What to try in the demo pool, for the user (static text). */
+extern const char demo_lessons[];
+
+/* Cluster map of node id (chain opened read-only); returns an owned map
+ * (cmap_free) whose error[] says why when it could not be built; NULL only
+ * when out of memory. */
+struct cmap *editor_cmap(const struct graph *g, int id, int nregions);
+
+/* Info text of node id (the image re-read through its driver), malloc'd. */
+char *editor_info_text(const struct graph *g, int id);
+
+/* The commit worker (tui/editor_commit.c).  Ownership: editor_job_start
+ * returns a job freed by editor_job_join (which waits for it); g and p are
+ * borrowed and must not be used by the caller until the join. */
+struct plan;
+struct editor_job;
+struct editor_job_snap {
+	char phase[24];
+	uint64_t done, total;
+	unsigned seq;              /* changes on every update */
+	bool asking;               /* worker waits for editor_job_answer */
+	bool finished;
+	int rc;                    /* commit_execute's return */
+	uint64_t res_bytes;
+	int res_relinked, res_deleted;
+	bool res_declined;
+	struct img_err err;
+};
+int editor_job_start(struct editor_job **out, struct graph *g,
+		     const struct plan *p, uint64_t rate, struct img_err *e);
+void editor_job_snapshot(struct editor_job *j, struct editor_job_snap *s);
+void editor_job_answer(struct editor_job *j, bool yes);
+void editor_job_cancel(struct editor_job *j);
+void editor_job_join(struct editor_job *j);
+
+/* The pool tree around base as it will look after the relink (top and
+ * intermediates gone, parents of top under base), malloc'd. */
+char *editor_after_text(const struct graph *g, const struct plan *p,
+			bool utf8);
+
+/* The plan as `imgraph plan` prints it (core/emit.h), malloc'd. */
+char *editor_plan_text(const struct graph *g, const struct plan *p);
+
+#endif

@@ -1,0 +1,203 @@
+/* scr_common.c - pieces every screen shares: the action table as data, the
+ * frame (title, status line, function bar), text views, and dispatch. */
+#include "ui.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+const struct action_info ui_actions[ACT_COUNT] = {
+#define ACTION(id, keys, help, bar, ...) [id] = { keys, help, bar },
+#include "actions.def"
+#undef ACTION
+};
+
+void ui_state_init(struct ui_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->mark_top = st->mark_base = -1;
+	st->rows.sel = -1;
+	st->min_w = 60;
+	st->min_h = 17;
+	st->detail = true;
+}
+
+void ui_state_free(struct ui_state *st)
+{
+	rows_free(&st->rows);
+	textview_free(&st->text);
+	cmap_free(st->map);
+	st->map = NULL;
+}
+
+void ui_msg(struct ui_state *st, int role, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(st->msg, sizeof(st->msg), fmt, ap);
+	va_end(ap);
+	st->msg_role = role;
+}
+
+void textview_free(struct textview *t)
+{
+	for (int i = 0; i < t->n; i++)
+		free(t->lines[i]);
+	free(t->lines);
+	t->lines = NULL;
+	t->n = t->top = 0;
+}
+
+int textview_set(struct textview *t, const char *title, const char *text)
+{
+	textview_free(t);
+	snprintf(t->title, sizeof(t->title), "%s", title ? title : "");
+	if (!text)
+		text = "";
+	int cap = 16;
+	t->lines = malloc(sizeof(char *) * (size_t)cap);
+	if (!t->lines)
+		return -1;
+	const char *p = text;
+	while (*p) {
+		const char *e = strchr(p, '\n');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (t->n == cap) {
+			char **nl = realloc(t->lines, sizeof(char *) * (size_t)cap * 2);
+			if (!nl)
+				return -1;
+			t->lines = nl;
+			cap *= 2;
+		}
+		char *l = malloc(n + 1);
+		if (!l)
+			return -1;
+		memcpy(l, p, n);
+		l[n] = 0;
+		/* Tabs would break the one-glyph-per-column grid. */
+		for (char *q = l; *q; q++)
+			if (*q == '\t')
+				*q = ' ';
+		t->lines[t->n++] = l;
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
+	return 0;
+}
+
+void cmap_free(struct cmap *m)
+{
+	if (!m)
+		return;
+	for (int i = 0; i < m->nlayers; i++)
+		free(m->names[i]);
+	free(m->names);
+	free(m->share);
+	free(m->zshare);
+	free(m);
+}
+
+int cmap_dominant(const struct cmap *m, int r0, int r1, bool *zero,
+		  float *frac)
+{
+	int best = m->nlayers;
+	float bs = -1, bz = 0;
+	if (r1 <= r0)
+		r1 = r0 + 1;
+	if (r1 > m->nregions)
+		r1 = m->nregions;
+	for (int l = 0; l <= m->nlayers; l++) {
+		float s = 0, z = 0;
+		for (int i = r0; i < r1; i++) {
+			s += m->share[(size_t)l * m->nregions + i];
+			z += m->zshare[(size_t)l * m->nregions + i];
+		}
+		if (s > bs) {
+			bs = s;
+			bz = z;
+			best = l;
+		}
+	}
+	int n = r1 - r0 > 0 ? r1 - r0 : 1;
+	if (zero)
+		*zero = bs > 0 && bz * 2 > bs;
+	if (frac)
+		*frac = bs / (float)n;
+	return best;
+}
+
+void scr_bar_draw(struct canvas *c, int y, const char *const *pairs, int n)
+{
+	canvas_fill(c, y, 0, c->w, R_BAR, " ");
+	int x = 0;
+	for (int i = 0; i + 1 < n && x < c->w; i += 2) {
+		x += canvas_put(c, y, x, -1, R_BAR_KEY, pairs[i]);
+		x += canvas_put(c, y, x, -1, R_BAR, " ");
+		x += canvas_put(c, y, x, -1, R_BAR, pairs[i + 1]);
+		x += canvas_put(c, y, x, -1, R_BAR, "  ");
+	}
+}
+
+void scr_frame_draw(struct canvas *c, const struct ui_state *st,
+		    const char *title)
+{
+	canvas_fill(c, 0, 0, c->w, R_TITLE, " ");
+	canvas_put(c, 0, 0, -1, R_TITLE, title);
+	int y = c->h - 2;
+	if (y < 1)
+		return;
+	canvas_fill(c, y, 0, c->w, R_NORMAL, " ");
+	if (st->prompt) {
+		int x = canvas_printf(c, y, 0, -1, R_NORMAL, "/%s",
+				      st->prompt_buf);
+		canvas_put(c, y, x, 1, R_SEL, " ");
+		canvas_put(c, y, x + 2, -1, R_DIM,
+			   "(Enter search, Esc cancel)");
+	} else if (st->question) {
+		canvas_printf(c, y, 0, -1, R_WARN, "%s (y/N)", st->question);
+	} else if (st->msg[0]) {
+		canvas_put(c, y, 0, -1, st->msg_role, st->msg);
+	}
+}
+
+void scr_small_draw(struct canvas *c, const struct ui_state *st)
+{
+	canvas_clear(c);
+	canvas_printf(c, 0, 0, -1, R_ERROR, "Terminal too small");
+	canvas_printf(c, 1, 0, -1, R_NORMAL, "%dx%d, need %dx%d.",
+		      c->w, c->h, st->min_w, st->min_h);
+	canvas_put(c, 2, 0, -1, R_NORMAL, "Enlarge it, or press q to quit.");
+}
+
+void ui_draw(struct canvas *c, struct ui_state *st)
+{
+	canvas_clear(c);
+	if (c->w < st->min_w || c->h < st->min_h) {
+		scr_small_draw(c, st);
+		return;
+	}
+	switch (st->scr) {
+	case SCR_TREE: scr_tree_draw(c, st); break;
+	case SCR_TEXT: scr_text_draw(c, st); break;
+	case SCR_HELP: scr_help_draw(c, st); break;
+	case SCR_MAP: scr_map_draw(c, st); break;
+	case SCR_PROGRESS: scr_progress_draw(c, st); break;
+	case SCR_SMALL: scr_small_draw(c, st); break;
+	}
+}
+
+enum ui_req ui_key(struct ui_state *st, enum action a)
+{
+	if (a != ACT_NONE)
+		st->msg[0] = 0;
+	switch (st->scr) {
+	case SCR_TREE: return scr_tree_key(st, a);
+	case SCR_TEXT: return scr_text_key(st, a);
+	case SCR_HELP: return scr_help_key(st, a);
+	case SCR_MAP: return scr_map_key(st, a);
+	case SCR_PROGRESS: return scr_progress_key(st, a);
+	case SCR_SMALL: return a == ACT_QUIT ? REQ_QUIT : REQ_NONE;
+	}
+	return REQ_NONE;
+}

@@ -1,0 +1,177 @@
+/* ui.h - the editor's view-model and screen contract.
+ *
+ * Every screen is a pure function of struct ui_state: X_draw(canvas, st)
+ * writes cells, X_key(st, action) changes the view-model and returns what
+ * the editor loop must do next.  No screen calls curses; tui/theme.c blits
+ * the canvas and tui/editor*.c own the terminal, the graph and the commit.
+ * Unit tests build a ui_state by hand and read screens back as text.
+ *
+ * Ownership: ui_state borrows the graph (the editor owns it) and owns its
+ * text view, cluster map and the rows' arrays (ui_state_free).
+ */
+#ifndef IMGRAPH_UI_H
+#define IMGRAPH_UI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "canvas.h"
+#include "rows.h"
+
+enum action {
+#define ACTION(id, keys, help, bar, ...) id,
+#include "actions.def"
+#undef ACTION
+	ACT_COUNT,
+	ACT_NONE = -1,
+};
+
+struct action_info {
+	const char *keys;          /* "Up k" */
+	const char *help;          /* sentence for the help screen */
+	const char *bar;           /* function bar verb, "" = not shown */
+};
+extern const struct action_info ui_actions[ACT_COUNT];
+
+enum screen_id {
+	SCR_TREE,                  /* tree + detail panes */
+	SCR_TEXT,                  /* plan / info / confirm (scrollable text) */
+	SCR_HELP,
+	SCR_MAP,                   /* full cluster map */
+	SCR_PROGRESS,              /* commit running */
+	SCR_SMALL,                 /* terminal too small */
+};
+
+/* A scrollable text screen (plan, info, confirm dialogs). */
+struct textview {
+	char **lines;              /* owned */
+	int n;
+	int top;
+	char title[160];
+};
+int textview_set(struct textview *t, const char *title, const char *text);
+void textview_free(struct textview *t);
+
+/* Which layer of a chain serves each region of the virtual disk.
+ * share[l * nregions + i]: fraction (0..1) of region i served by layer l
+ * (l == nlayers: served by no layer, reads as zeros); zshare: the part of
+ * that which is a zero cluster (or a zero range). */
+struct cmap {
+	int node;                  /* graph node it was built for */
+	int nlayers;               /* layer 0 = the selected image */
+	char **names;              /* owned, nlayers entries */
+	uint64_t vsize;
+	int nregions;
+	float *share, *zshare;     /* owned, (nlayers + 1) * nregions */
+	bool partial;              /* stopped early (too many extents) */
+	char error[IMG_ERR_MSG_MAX]; /* non-empty: why there is no map */
+};
+void cmap_free(struct cmap *m);
+/* Layer serving most of regions [r0, r1) (nlayers = none) and whether that
+ * is mostly zeros; share of it in *frac. */
+int cmap_dominant(const struct cmap *m, int r0, int r1, bool *zero,
+		  float *frac);
+
+/* Commit progress as the UI sees it (copied out of the worker's struct). */
+struct prog_view {
+	char title[200];           /* "Committing top.qcow2 into base.qcow2" */
+	char phase[24];
+	char phases[8][24];        /* phases seen, in order */
+	int nphases;
+	uint64_t done, total;      /* bytes of the copy (the overall work) */
+	uint64_t pdone, ptotal;    /* the current phase's own units */
+	double elapsed;            /* seconds since start */
+	double rate;               /* smoothed bytes/s, 0 = unknown */
+	bool cancelling;
+};
+
+struct ui_state {
+	const struct graph *g;     /* borrowed; NULL when the scan failed */
+	struct rows rows;
+	int mark_top, mark_base;   /* node ids or -1 */
+	char pool_label[256];
+	char scan_error[IMG_ERR_MSG_MAX];      /* non-empty when the scan failed */
+	char msg[IMG_ERR_MSG_MAX + 256]; /* transient status message */
+	int msg_role;
+	bool prompt;               /* search prompt open: keys go to it */
+	char prompt_buf[128];
+	char last_search[128];
+	enum screen_id scr, prev_scr;
+	struct textview text;      /* SCR_TEXT contents */
+	/* A y/N question over SCR_TEXT (or SCR_PROGRESS); NULL when none. */
+	const char *question;
+	struct cmap *map;          /* cluster map of map->node, owned */
+	struct prog_view prog;
+	int help_top;
+	int min_w, min_h;
+	bool utf8;
+	bool detail;               /* show the detail pane */
+};
+
+void ui_state_init(struct ui_state *st);
+void ui_state_free(struct ui_state *st);
+/* Status line message (printf style); cleared by the next key. */
+void ui_msg(struct ui_state *st, int role, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* What a key handler asks the editor loop to do. */
+enum ui_req {
+	REQ_NONE,                  /* redraw */
+	REQ_QUIT,
+	REQ_PLAN,                  /* compute and show the plan */
+	REQ_COMMIT,                /* plan + confirm + run */
+	REQ_MAP,                   /* full map of the selection */
+	REQ_INFO,
+	REQ_RESCAN,
+	REQ_MARKS,                 /* marks changed: validate them */
+	REQ_SELECT,                /* selection changed (detail map) */
+	REQ_YES, REQ_NO,           /* answer to ui_state.question */
+	REQ_CANCEL_ASK,            /* Esc during a commit */
+	REQ_REDRAW,                /* full repaint (^L) */
+};
+
+/* The frame every screen shares: title bar (row 0), status line (h-2) and
+ * function bar (h-1). */
+void scr_frame_draw(struct canvas *c, const struct ui_state *st,
+		    const char *title);
+void scr_bar_draw(struct canvas *c, int y, const char *const *pairs, int n);
+
+void scr_tree_draw(struct canvas *c, struct ui_state *st);
+enum ui_req scr_tree_key(struct ui_state *st, enum action a);
+/* A character typed while the search prompt is open (27 Esc, '\n' Enter,
+ * 127 Backspace). */
+enum ui_req scr_tree_prompt_key(struct ui_state *st, int ch);
+/* Rows of the tree pane for a canvas of height h (layout). */
+void scr_tree_layout(const struct ui_state *st, int w, int h, int *tree_y,
+		     int *tree_h, int *detail_y, int *detail_h);
+
+void scr_detail_draw(struct canvas *c, const struct ui_state *st, int y,
+		     int h);
+/* One line per layer: which regions that layer serves, width columns. */
+void scr_map_strip(struct canvas *c, const struct cmap *m, int layer, int y,
+		   int x, int width);
+
+void scr_text_draw(struct canvas *c, struct ui_state *st);
+enum ui_req scr_text_key(struct ui_state *st, enum action a);
+/* Role for a plan/info line (conflicts red, "no conflicts" green...). */
+int scr_text_role(const char *line);
+
+void scr_help_draw(struct canvas *c, struct ui_state *st);
+enum ui_req scr_help_key(struct ui_state *st, enum action a);
+/* Lines of the help screen, built from the action table (owned by caller). */
+char *scr_help_text(void);
+
+void scr_map_draw(struct canvas *c, struct ui_state *st);
+enum ui_req scr_map_key(struct ui_state *st, enum action a);
+
+void scr_progress_draw(struct canvas *c, struct ui_state *st);
+enum ui_req scr_progress_key(struct ui_state *st, enum action a);
+
+void scr_small_draw(struct canvas *c, const struct ui_state *st);
+
+/* Draw the screen st->scr (the editor's one entry point). */
+void ui_draw(struct canvas *c, struct ui_state *st);
+/* Route an action to the screen st->scr. */
+enum ui_req ui_key(struct ui_state *st, enum action a);
+
+#endif
