@@ -53,10 +53,12 @@ static int layer_status(struct chain_mapper *m, int i, uint64_t off,
 	*host_zero = false;
 	if (l->drv == &img_format_qcow2) {
 		if (m->recurse[i] < 0) {
+			/* Like QEMU, a damaged refcount structure only
+			 * turns the heuristic off; the map still works. */
 			bool p;
-			int r = qcow2_map_detect_prealloc(l, &p, e);
-			if (r < 0)
-				return r;
+			struct img_err ignored;
+			if (qcow2_map_detect_prealloc(l, &p, &ignored) < 0)
+				p = false;
 			m->recurse[i] = p;
 		}
 		return qcow2_map_status(l, off, len, n, host, has_host,

@@ -64,6 +64,10 @@ struct gnode {
 	int nchildren;
 	char *error;               /* message when GN_ERROR */
 	int depth;                 /* distance from its root */
+	/* Added by helper C: QEMU lock bytes seen when the scan read the
+	 * header (struct lock_state bits), when lock_probed. */
+	bool lock_probed;
+	uint8_t lock_held, lock_unshared;
 };
 
 enum party_kind {

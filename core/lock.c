@@ -35,21 +35,12 @@ static int getlk(int fd, off_t start, off_t len, bool *locked)
 	return 0;
 }
 
-int lock_probe_file(const char *path, struct lock_state *st,
-		    struct img_err *e)
+int lock_probe_fd(int fd, struct lock_state *st)
 {
-	struct stat sb;
 	bool any;
-	int fd, r;
+	int r;
 
 	memset(st, 0, sizeof(*st));
-	if (stat(path, &sb) < 0)
-		return err_set_errno(e, errno, "%s: cannot stat", path);
-	if (!S_ISREG(sb.st_mode))
-		return err_set(e, EINVAL, "%s: not a regular file", path);
-	fd = io_open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
-	if (fd < 0)
-		return err_set_errno(e, -fd, "%s: cannot open", path);
 	r = getlk(fd, LOCK_PERM_BASE, LOCK_SHARED_BASE + LOCK_LEGACY_BIT + 1 -
 		  LOCK_PERM_BASE, &any);
 	for (int i = 0; r == 0 && any && i <= LOCK_LEGACY_BIT; i++) {
@@ -63,6 +54,24 @@ int lock_probe_file(const char *path, struct lock_state *st,
 		if (r == 0 && l)
 			st->unshared |= (uint8_t)(1u << i);
 	}
+	return r;
+}
+
+int lock_probe_file(const char *path, struct lock_state *st,
+		    struct img_err *e)
+{
+	struct stat sb;
+	int fd, r;
+
+	memset(st, 0, sizeof(*st));
+	if (stat(path, &sb) < 0)
+		return err_set_errno(e, errno, "%s: cannot stat", path);
+	if (!S_ISREG(sb.st_mode))
+		return err_set(e, EINVAL, "%s: not a regular file", path);
+	fd = io_open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+	if (fd < 0)
+		return err_set_errno(e, -fd, "%s: cannot open", path);
+	r = lock_probe_fd(fd, st);
 	io_close(fd);
 	if (r < 0)
 		return err_set_errno(e, -r, "%s: F_OFD_GETLK", path);
@@ -249,13 +258,99 @@ int lock_find_holders(dev_t dev, ino_t ino, struct lock_holder **out, int *n,
 	return r;
 }
 
+static void read_comm(pid_t pid, char *buf, size_t len)
+{
+	char cpath[64];
+	FILE *f;
+
+	buf[0] = '\0';
+	snprintf(cpath, sizeof(cpath), "/proc/%d/comm", (int)pid);
+	f = fopen(cpath, "re");
+	if (!f)
+		return;
+	if (fgets(buf, (int)len, f))
+		buf[strcspn(buf, "\n")] = '\0';
+	fclose(f);
+}
+
+int lock_find_openers(const dev_t *devs, const ino_t *inos, int n,
+		      struct lock_opener **out, int *nout, struct img_err *e)
+{
+	struct lock_opener *v = NULL;
+	pid_t self = getpid();
+	struct dirent *d;
+	int nv = 0;
+	DIR *dp;
+
+	*out = NULL;
+	*nout = 0;
+	dp = opendir("/proc");
+	if (!dp)
+		return 0;            /* no /proc: nothing can be said */
+	while ((d = readdir(dp))) {
+		char fdd[64], fp[352], *end;
+		struct dirent *f;
+		DIR *fdp;
+		long pid = strtol(d->d_name, &end, 10);
+
+		if (*end || pid <= 0 || pid == self)
+			continue;
+		snprintf(fdd, sizeof(fdd), "/proc/%ld/fd", pid);
+		fdp = opendir(fdd);
+		if (!fdp)
+			continue;
+		while ((f = readdir(fdp))) {
+			struct stat st;
+
+			if (f->d_name[0] == '.')
+				continue;
+			snprintf(fp, sizeof(fp), "%s/%s", fdd, f->d_name);
+			/* stat follows the magic link to the open file
+			 * without opening it. */
+			if (stat(fp, &st) < 0 || !S_ISREG(st.st_mode))
+				continue;
+			for (int i = 0; i < n; i++) {
+				struct lock_opener *nvv;
+				bool dup = false;
+
+				if (st.st_dev != devs[i] || st.st_ino != inos[i])
+					continue;
+				for (int k = 0; k < nv; k++)
+					if (v[k].pid == pid && v[k].idx == i)
+						dup = true;
+				if (dup)
+					continue;
+				nvv = realloc(v, sizeof(*v) * (size_t)(nv + 1));
+				if (!nvv) {
+					closedir(fdp);
+					closedir(dp);
+					free(v);
+					return err_set(e, ENOMEM, "lock probe: "
+						       "out of memory");
+				}
+				v = nvv;
+				v[nv].idx = i;
+				v[nv].pid = (pid_t)pid;
+				read_comm((pid_t)pid, v[nv].comm,
+					  sizeof(v[nv].comm));
+				nv++;
+			}
+		}
+		closedir(fdp);
+	}
+	closedir(dp);
+	*out = v;
+	*nout = nv;
+	return 0;
+}
+
 static int add_user(struct graph *g, int node, pid_t pid, const char *comm,
 		    uint8_t held, uint8_t unshared, struct img_err *e)
 {
 	struct guser *nu = realloc(g->users, sizeof(*nu) *
 				   (size_t)(g->nusers + 1));
 	struct guser *u;
-	char name[96];
+	char name[128];
 
 	if (!nu)
 		return err_set(e, ENOMEM, "lock probe: out of memory");
@@ -263,8 +358,10 @@ static int add_user(struct graph *g, int node, pid_t pid, const char *comm,
 	u = &g->users[g->nusers];
 	memset(u, 0, sizeof(*u));
 	if (pid)
-		snprintf(name, sizeof(name), "process %d (%s)", (int)pid,
-			 comm[0] ? comm : "?");
+		snprintf(name, sizeof(name), "process %d (%s)%s", (int)pid,
+			 comm[0] ? comm : "?", (held | unshared) &
+			 (1u << LOCK_LEGACY_BIT) ? " [QEMU <= 6.x: byte 104/204]"
+			 : "");
 	else
 		snprintf(name, sizeof(name), "a process not visible in /proc");
 	u->kind = PARTY_PROCESS;
@@ -301,8 +398,12 @@ int lock_probe_graph(struct graph *g, struct img_err *e)
 
 		if (!n->dev || (n->flags & (GN_EXTERNAL | GN_MISSING)))
 			continue;
-		if (lock_probe_file(n->path, &st, NULL) < 0)
+		if (n->lock_probed) {
+			st.held = n->lock_held;
+			st.unshared = n->lock_unshared;
+		} else if (lock_probe_file(n->path, &st, NULL) < 0) {
 			continue;            /* unreadable: nothing to learn */
+		}
 		if (!st.held && !st.unshared)
 			continue;
 		if (!scanned) {

@@ -48,12 +48,28 @@ struct lock_holder {
 int lock_probe_file(const char *path, struct lock_state *st,
 		    struct img_err *e);
 
+/* The same probe on an fd the caller opened (any access mode). */
+int lock_probe_fd(int fd, struct lock_state *st);
+
 /* Every process (other than ourselves) holding lock bytes 100..104 or
  * 200..204 of dev:ino.  *out is malloc'd (caller frees), *n its length. */
 int lock_find_holders(dev_t dev, ino_t ino, struct lock_holder **out, int *n,
 		      struct img_err *e);
 
-/* Probe every readable node of g; for each holder add a PARTY_PROCESS
+/* Processes (other than ourselves) that have one of the files devs[i]:
+ * inos[i] open at all, locks or not, found by stat() of /proc/PID/fd/N.
+ * This is how a QEMU started with locking=off, or any other program, is
+ * found (reliability anchor C-21).  *out is malloc'd (caller frees). */
+struct lock_opener {
+	int idx;                   /* index into devs/inos */
+	pid_t pid;
+	char comm[32];
+};
+int lock_find_openers(const dev_t *devs, const ino_t *inos, int n,
+		      struct lock_opener **out, int *nout, struct img_err *e);
+
+/* Probe every readable node of g (reusing what the scan saw when
+ * gnode.lock_probed); for each holder add a PARTY_PROCESS
  * guser (perm = held bits, shared = ALL & ~unshared) and flag the node
  * GN_IN_USE.  Locks seen by the probe but owned by no visible process
  * (another PID namespace) become a user with pid 0. */

@@ -284,8 +284,62 @@ static bool our_locks(const struct plan *p, int id, uint8_t *perm,
 	return true;
 }
 
+/* Processes that have a file we write open without any QEMU lock
+ * (locking=off, a non-QEMU program): found through /proc/PID/fd. */
+static int check_openers(struct graph *g, struct plan *p)
+{
+	dev_t devs[1 + 64];
+	ino_t inos[1 + 64];
+	int ids[1 + 64], n = 0, no = 0, r;
+	struct lock_opener *op = NULL;
+	struct img_err e = { 0 };
+
+	ids[n] = p->base;
+	devs[n] = g->nodes[p->base].dev;
+	inos[n++] = g->nodes[p->base].ino;
+	for (int i = 0; i < p->nparents && n < 65; i++) {
+		int id = p->parents[i].node;
+		if (id < 0)
+			continue;
+		ids[n] = id;
+		devs[n] = g->nodes[id].dev;
+		inos[n++] = g->nodes[id].ino;
+	}
+	if (lock_find_openers(devs, inos, n, &op, &no, &e) < 0)
+		return -ENOMEM;
+	r = 0;
+	for (int k = 0; k < no && r == 0; k++) {
+		const struct gnode *x = &g->nodes[ids[op[k].idx]];
+		char who[96], msg[600];
+		bool locked = false;
+
+		for (int u = 0; u < g->nusers; u++)
+			if (g->users[u].kind == PARTY_PROCESS &&
+			    g->users[u].pid == op[k].pid &&
+			    g->users[u].node == x->id)
+				locked = true;
+		if (locked)
+			continue;    /* already reported with its locks */
+		snprintf(who, sizeof(who), "process %d (%s)", (int)op[k].pid,
+			 op[k].comm[0] ? op[k].comm : "?");
+		snprintf(msg, sizeof(msg), "%s has '%s' open without QEMU's "
+			 "locks", who, x->name);
+		r = plan_add_conflict(p, CONFLICT_LOCK, x->id, 0, who, msg,
+			"The file is in use by a program the lock protocol does "
+			"not cover (e.g. QEMU with locking=off); writing it now "
+			"could corrupt what that program sees.",
+			"Stop that process or close the image in it first.");
+	}
+	free(op);
+	return r;
+}
+
 int plan_check_locks(struct graph *g, struct plan *p)
 {
+	int rr = check_openers(g, p);
+
+	if (rr < 0)
+		return rr;
 	for (int u = 0; u < g->nusers; u++) {
 		const struct guser *us = &g->users[u];
 		char msg[1400], why[800], hint[600], held[80], desc[400];
@@ -436,6 +490,10 @@ static int check_overlay_relink(struct graph *g, struct plan *p,
 
 int plan_check_relinks(struct graph *g, struct plan *p)
 {
+	/* An unusable base is already a conflict; relinks onto it say
+	 * nothing more. */
+	if (g->nodes[p->base].flags & (GN_ERROR | GN_EXTERNAL))
+		return 0;
 	for (int i = 0; i < p->nparents; i++) {
 		struct plan_parent *pp = &p->parents[i];
 		int r = 0;
@@ -526,7 +584,11 @@ int plan_count_bytes(struct graph *g, struct plan *p, bool skip)
 				"cannot be located.", "Check the images with "
 				"qemu-img check.");
 		}
-		if (st.depth < c->n)
+		/* Zeros past an intermediate's end need no copy where base,
+		 * grown and without a backing file, reads zeros anyway. */
+		if (st.depth < c->n &&
+		    !(st.bs == IMG_BS_ZERO && off >= p->base_old_size &&
+		      base->backing < 0))
 			total += pnum;
 		off += pnum;
 	}

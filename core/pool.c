@@ -91,6 +91,8 @@ static void apply_ref(struct pool_builder *b, int t, const char *fmt,
 			p->rec_fmt = strdup(fmt);
 			p->rec_by = strdup(by);
 			n->flags &= ~GN_UNSAFE_PROBE;
+			if (!p->ref_nofmt)
+				n->flags &= ~GN_PROBED;
 			if (!n->format || strcmp(n->format, fmt) ||
 			    (n->flags & GN_ERROR)) {
 				/* Believe the record: reload the header with
@@ -422,6 +424,7 @@ int graph_scan(char *const *paths, int npaths, const struct scan_opts *o,
 		return err_set(e, ENOMEM, "pool scan: out of memory");
 	memset(&b, 0, sizeof(b));
 	b.g = g;
+	b.probe_locks = o->probe_locks;
 	g->pool_paths = calloc((size_t)npaths + 1, sizeof(char *));
 	if (!g->pool_paths) {
 		r = err_set(e, ENOMEM, "pool scan: out of memory");

@@ -35,6 +35,7 @@ struct pool_builder {
 	size_t hcap;
 	int *queue;
 	int qhead, qlen, qcap;
+	bool probe_locks;          /* GETLK on the fd the header is read from */
 };
 
 /* pool_load.c */

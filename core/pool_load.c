@@ -10,6 +10,7 @@
  */
 #include "pool_int.h"
 #include "io.h"
+#include "lock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -143,6 +144,8 @@ void pool_node_error(struct gnode *n, unsigned flags, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	n->flags |= GN_ERROR | flags;
+	if (n->error && strstr(n->error, buf))
+		return;               /* the same reason, found again */
 	if (!n->error) {
 		n->error = strdup(buf);
 	} else {
@@ -172,18 +175,19 @@ static void node_unload(struct gnode *n)
 	n->flags &= ~(GN_ERROR | GN_RAW_MAGIC);
 }
 
-/* Open a file already known (by stat) to be regular, and make sure the
- * descriptor is that very file. */
+/* Open a file already known (by stat, or by the directory entry type when
+ * want is NULL) to be regular, and make sure the descriptor is that very
+ * file.  *got receives its fstat. */
 static int open_regular(const char *path, const struct stat *want, int *fd,
-			struct img_err *e)
+			struct stat *got, struct img_err *e)
 {
-	struct stat st;
 	int f = io_open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
 
 	if (f < 0)
 		return err_set_errno(e, -f, "%s: cannot open", path);
-	if (io_fstat(f, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_dev != want->st_dev || st.st_ino != want->st_ino) {
+	if (io_fstat(f, got) < 0 || !S_ISREG(got->st_mode) ||
+	    (want && (got->st_dev != want->st_dev ||
+		      got->st_ino != want->st_ino))) {
 		io_close(f);
 		return err_set(e, EAGAIN, "%s: file changed while it was being "
 			       "opened", path);
@@ -193,7 +197,8 @@ static int open_regular(const char *path, const struct stat *want, int *fd,
 }
 
 static void load_from_fd(struct pool_builder *b, int id, int fd,
-			 const uint8_t *head, size_t hlen, const char *fmt)
+			 const struct stat *st, const uint8_t *head,
+			 size_t hlen, const char *fmt)
 {
 	struct gnode *n = &b->g->nodes[id];
 	struct pnode *p = &b->px[id];
@@ -202,13 +207,20 @@ static void load_from_fd(struct pool_builder *b, int id, int fd,
 	struct img_backing bk = { 0 };
 	struct img_err e = { 0 };
 	struct img *img = NULL;
-	struct stat st;
 
 	node_unload(n);
 	p->probe_fmt = probed->name;
-	if (io_fstat(fd, &st) == 0) {
-		n->info.file_size = (uint64_t)st.st_size;
-		n->info.actual_size = (uint64_t)st.st_blocks * 512;
+	n->info.file_size = (uint64_t)st->st_size;
+	n->info.actual_size = (uint64_t)st->st_blocks * 512;
+	if (b->probe_locks) {
+		/* The fd is open anyway: QEMU's lock bytes cost one fcntl. */
+		struct lock_state ls;
+
+		if (lock_probe_fd(fd, &ls) == 0) {
+			n->lock_probed = true;
+			n->lock_held = ls.held;
+			n->lock_unshared = ls.unshared;
+		}
 	}
 	n->format = strdup(use);
 	n->info.format = n->format;
@@ -280,7 +292,7 @@ void pool_load_header(struct pool_builder *b, int id, const char *fmt)
 				n->path);
 		return;
 	}
-	if (open_regular(n->path, &st, &fd, &e) < 0) {
+	if (open_regular(n->path, &st, &fd, &st, &e) < 0) {
 		node_unload(n);
 		pool_node_error(n, 0, "%s", e.msg);
 		return;
@@ -291,7 +303,7 @@ void pool_load_header(struct pool_builder *b, int id, const char *fmt)
 		pool_node_error(n, 0, "%s: cannot read header: %s", n->path,
 				strerror((int)-r));
 	} else {
-		load_from_fd(b, id, fd, head, (size_t)r, fmt);
+		load_from_fd(b, id, fd, &st, head, (size_t)r, fmt);
 	}
 	io_close(fd);
 }
@@ -304,15 +316,22 @@ static bool raw_by_name(const char *path)
 			  !strcmp(path + l - 4, ".img")));
 }
 
-int pool_add_file(struct pool_builder *b, const char *path, unsigned flags,
-		  bool named, int *id, struct img_err *e)
+/* dtype_reg: the directory entry says "regular file", so open first and
+ * let the fstat confirm (one stat less per image of a large pool). */
+static int add_file(struct pool_builder *b, const char *path, unsigned flags,
+		    bool named, bool dtype_reg, int *id, struct img_err *e)
 {
 	struct stat st;
 	uint8_t head[512];
 	ssize_t r;
-	int fd, nid;
+	int fd = -1, nid;
 
 	*id = -1;
+	if (dtype_reg) {
+		if (open_regular(path, NULL, &fd, &st, e) < 0)
+			return 0;    /* vanished or replaced: skip */
+		goto opened;
+	}
 	/* A directory entry that vanished, dangles or loops is skipped; a
 	 * file named explicitly is an error. */
 	if (stat(path, &st) < 0)
@@ -324,9 +343,13 @@ int pool_add_file(struct pool_builder *b, const char *path, unsigned flags,
 		return err_set(e, EINVAL, "%s: not a regular file or a "
 			       "directory", path);
 	}
+opened:
 	nid = pool_hash_find(b, st.st_dev, st.st_ino);
 	if (nid >= 0) {
 		struct gnode *n = &b->g->nodes[nid];
+
+		if (fd >= 0)
+			io_close(fd);
 		struct stat l1, l2;
 
 		/* Show a file by its own name rather than by a symlink that
@@ -344,16 +367,18 @@ int pool_add_file(struct pool_builder *b, const char *path, unsigned flags,
 				free(nn);
 			}
 		}
-		n->flags |= flags;
+		n->flags |= n->flags & GN_IN_POOL ? flags & ~GN_OUTSIDE : flags;
 		if (flags & GN_IN_POOL)
 			b->g->nodes[nid].flags &= ~GN_OUTSIDE;
 		b->px[nid].seed = true;
 		*id = nid;
 		return 0;
 	}
-	r = open_regular(path, &st, &fd, e);
-	if (r < 0)
-		return named ? (int)r : 0;
+	if (fd < 0) {
+		r = open_regular(path, &st, &fd, &st, e);
+		if (r < 0)
+			return named ? (int)r : 0;
+	}
 	r = io_pread(fd, head, sizeof(head), 0);
 	if (r < 0) {
 		io_close(fd);
@@ -379,7 +404,7 @@ int pool_add_file(struct pool_builder *b, const char *path, unsigned flags,
 		io_close(fd);
 		return -ENOMEM;
 	}
-	load_from_fd(b, nid, fd, head, (size_t)r, NULL);
+	load_from_fd(b, nid, fd, &st, head, (size_t)r, NULL);
 	io_close(fd);
 	/* Named like a raw disk but carrying another format's header: the
 	 * CVE-2008-2004 shape (a guest wrote an image header into its raw
@@ -391,9 +416,21 @@ int pool_add_file(struct pool_builder *b, const char *path, unsigned flags,
 	return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
+int pool_add_file(struct pool_builder *b, const char *path, unsigned flags,
+		  bool named, int *id, struct img_err *e)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return add_file(b, path, flags, named, false, id, e);
+}
+
+struct dent {
+	char *name;
+	unsigned char type;
+};
+
+static int cmp_dent(const void *a, const void *b)
+{
+	return strcmp(((const struct dent *)a)->name,
+		      ((const struct dent *)b)->name);
 }
 
 struct dir_seen {
@@ -404,7 +441,7 @@ struct dir_seen {
 static int scan_dir(struct pool_builder *b, const char *dir, bool recursive,
 		    struct dir_seen **seen, int *nseen, struct img_err *e)
 {
-	char **names = NULL;
+	struct dent *ents = NULL;
 	size_t nn = 0, cn = 0;
 	struct dirent *d;
 	struct stat st;
@@ -433,17 +470,18 @@ static int scan_dir(struct pool_builder *b, const char *dir, bool recursive,
 			continue;
 		if (nn == cn) {
 			size_t nc = cn ? cn * 2 : 64;
-			char **nv = realloc(names, nc * sizeof(*nv));
+			struct dent *nv = realloc(ents, nc * sizeof(*nv));
 			if (!nv) {
 				r = err_set(e, ENOMEM, "pool scan: out of "
 					    "memory");
 				goto out;
 			}
-			names = nv;
+			ents = nv;
 			cn = nc;
 		}
-		names[nn] = strdup(d->d_name);
-		if (!names[nn]) {
+		ents[nn].name = strdup(d->d_name);
+		ents[nn].type = d->d_type;
+		if (!ents[nn].name) {
 			r = err_set(e, ENOMEM, "pool scan: out of memory");
 			goto out;
 		}
@@ -451,33 +489,41 @@ static int scan_dir(struct pool_builder *b, const char *dir, bool recursive,
 	}
 	closedir(dp);
 	dp = NULL;
-	qsort(names, nn, sizeof(*names), cmp_str);
+	qsort(ents, nn, sizeof(*ents), cmp_dent);
 	for (size_t i = 0; i < nn && r == 0; i++) {
 		char path[4096];
+		unsigned char type = ents[i].type;
 		int id;
 
 		if (!strcmp(dir, "."))
-			snprintf(path, sizeof(path), "%s", names[i]);
+			snprintf(path, sizeof(path), "%s", ents[i].name);
 		else if (snprintf(path, sizeof(path), "%s%s%s", dir,
 				  dir[strlen(dir) - 1] == '/' ? "" : "/",
-				  names[i]) >= (int)sizeof(path))
+				  ents[i].name) >= (int)sizeof(path))
 			continue;
-		if (lstat(path, &st) < 0)
-			continue;     /* vanished meanwhile */
-		if (S_ISDIR(st.st_mode)) {
+		if (type == DT_UNKNOWN) {
+			if (lstat(path, &st) < 0)
+				continue;     /* vanished meanwhile */
+			type = S_ISDIR(st.st_mode) ? DT_DIR :
+			       S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
+		}
+		if (type == DT_DIR) {
 			if (recursive)
 				r = scan_dir(b, path, true, seen, nseen, e);
 			continue;
 		}
+		if (type != DT_REG && type != DT_LNK)
+			continue;     /* FIFO, socket, device: never opened */
 		/* Symlinks count when they lead to a regular file. */
-		r = pool_add_file(b, path, GN_IN_POOL, false, &id, e);
+		r = add_file(b, path, GN_IN_POOL, false, type == DT_REG, &id,
+			     e);
 	}
 out:
 	if (dp)
 		closedir(dp);
 	for (size_t i = 0; i < nn; i++)
-		free(names[i]);
-	free(names);
+		free(ents[i].name);
+	free(ents);
 	return r;
 }
 

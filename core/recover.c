@@ -465,9 +465,15 @@ int recover_journal(const char *jpath, bool rollback, struct rec_item *it,
 			it->written++;
 	}
 	it->outcome = rollback ? REC_DONE_ROLLBACK : REC_DONE_FORWARD;
-	item_msg(it, "%s: %d parent%s now name %s "
-		 "(%d header%s rewritten)%s",
-		 rollback ? "rolled back" : "finished", j->nparents,
+	if (j->users.path) {
+		/* A crash inside the users-file replace leaves its temp. */
+		char tmp[PATH_MAX];
+		snprintf(tmp, sizeof(tmp), "%s.imgraph-tmp", j->users.path);
+		if (access(tmp, F_OK) == 0 && io_unlink(tmp) == 0)
+			io_fsync_dir_of(tmp);
+	}
+	item_msg(it, "%d parent%s now name %s "
+		 "(%d header%s rewritten)%s", j->nparents,
 		 j->nparents == 1 ? "" : "s",
 		 rollback ? j->top_path : j->base_path, it->written,
 		 it->written == 1 ? "" : "s",
@@ -497,6 +503,37 @@ static bool ends_with(const char *s, const char *suf)
 	return a >= b && !strcmp(s + a - b, suf);
 }
 
+/* A journal temp that never got renamed describes a transaction that
+ * never started.  Remove it unless a commit of that base is running (it
+ * holds base's write lock, which we then fail to get). */
+static void remove_stale_tmp(const char *dir, const char *name,
+			     struct rec_report *rep)
+{
+	char path[PATH_MAX], base[PATH_MAX];
+	size_t pl = strlen(JOURNAL_PREFIX), nl = strlen(name);
+	struct lock_hold h;
+	struct img_err ie;
+
+	if (nl <= pl + 4 ||
+	    snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    (int)sizeof(path) ||
+	    snprintf(base, sizeof(base), "%s/%.*s", dir,
+		     (int)(nl - pl - 4), name + pl) >= (int)sizeof(base))
+		return;
+	if (lock_hold_open(&h, base, false, &ie) == 0) {
+		int r = lock_hold_set(&h, PERM_WRITE, PERM_CONSISTENT_READ |
+				      PERM_WRITE_UNCHANGED, &ie);
+		if (r == 0 && io_unlink(path) == 0) {
+			io_fsync_dir_of(path);
+			rep->stale_tmp_removed++;
+		}
+		lock_hold_close(&h);
+	} else if (access(base, F_OK) != 0 && io_unlink(path) == 0) {
+		io_fsync_dir_of(path);
+		rep->stale_tmp_removed++;
+	}
+}
+
 static int scan_dir(const char *dir, bool rollback, struct rec_report *rep,
 		    int *first_err, struct img_err *e)
 {
@@ -513,9 +550,12 @@ static int scan_dir(const char *dir, bool rollback, struct rec_report *rep,
 
 		if (strncmp(de->d_name, JOURNAL_PREFIX,
 			    strlen(JOURNAL_PREFIX)) ||
-		    ends_with(de->d_name, ".bad") ||
-		    ends_with(de->d_name, ".tmp"))
+		    ends_with(de->d_name, ".bad"))
 			continue;
+		if (ends_with(de->d_name, ".tmp")) {
+			remove_stale_tmp(dir, de->d_name, rep);
+			continue;
+		}
 		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
 		    (int)sizeof(path))
 			continue;

@@ -121,8 +121,10 @@ struct chunk {
 	uint64_t l1i;
 	uint64_t l2off;            /* current table, 0 if none */
 	uint8_t *tbl;              /* working copy, owned */
+	uint8_t *orig;             /* the table as it was, owned */
 	bool new_table;            /* needs a new (or COW) table */
 	bool changed;              /* some entry differs */
+	uint64_t lo, hi;           /* changed entries [lo, hi) */
 	bool need_sync;            /* new data/clusters behind changed entries */
 	uint64_t first_new, n_new; /* newly appended data clusters */
 	uint64_t *frees;           /* entries whose clusters to release */
@@ -156,6 +158,10 @@ static void ent_put(const struct qcow2_state *s, struct chunk *c, uint64_t i,
 	qcow2_put_be64(p, v);
 	if (s->extl2)
 		qcow2_put_be64(p + 8, bm);
+	if (!c->changed || i < c->lo)
+		c->lo = i;
+	if (!c->changed || i + 1 > c->hi)
+		c->hi = i + 1;
 	c->changed = true;
 }
 
@@ -484,22 +490,27 @@ static int chunk_commit(struct img *img, struct chunk *c, struct img_err *e)
 			return r;
 	}
 	if (c->new_table) {
-		uint8_t be[8];
+		uint8_t be[8], obe[8];
 		uint64_t v = l2new | QCOW2_OFLAG_COPIED;
 		qcow2_put_be64(be, v);
-		r = io_pwrite(img->fd, be, 8, s->h.l1_table_offset + c->l1i * 8);
+		qcow2_put_be64(obe, s->l1[c->l1i]);
+		r = qcow2_meta_write(img, s->h.l1_table_offset + c->l1i * 8, be,
+				     obe, 8, "an L1 entry", e);
 		if (r < 0)
-			return err_set_errno(e, -r, "%s: write of L1 entry %llu",
-					     img->path,
-					     (unsigned long long)c->l1i);
+			return r;
 		s->l1[c->l1i] = v;
 	} else {
-		r = io_pwrite(img->fd, c->tbl, cs, c->l2off);
-		if (r < 0)
-			return err_set_errno(e, -r, "%s: write of the L2 table "
-					     "at %llu", img->path,
-					     (unsigned long long)c->l2off);
+		/* Only the changed entries: one write, sector granular. */
+		uint64_t eb = (uint64_t)s->l2_entry_bytes;
+		uint64_t lo = c->lo * eb / 512 * 512;
+		uint64_t hi = (c->hi * eb + 511) / 512 * 512;
+		if (hi > cs)
+			hi = cs;
+		r = qcow2_meta_write(img, c->l2off + lo, c->tbl + lo,
+				     c->orig + lo, hi - lo, "L2 entries", e);
 		l2_forget(s, c->l2off);
+		if (r < 0)
+			return r;
 	}
 	if (c->nfrees || c->old_l2) {
 		/* Pointers to the old clusters are gone once this is durable. */
@@ -541,14 +552,19 @@ static int do_chunk(struct img *img, uint64_t off, uint64_t len,
 	if (!c.l2off && zero && !has_backing(s))
 		return 0;               /* reads as zeros already */
 	c.tbl = calloc(1, cs);
-	if (!c.tbl)
+	c.orig = malloc(cs);
+	if (!c.tbl || !c.orig) {
+		free(c.tbl);
+		free(c.orig);
 		return err_set(e, ENOMEM, "%s: out of memory", img->path);
+	}
 	if (c.l2off) {
 		uint8_t *t;
 		r = l2_load(img, c.l2off, &t, e);
 		if (r < 0)
 			goto out;
 		memcpy(c.tbl, t, cs);
+		memcpy(c.orig, t, cs);
 		if (!(l1e & QCOW2_OFLAG_COPIED)) {
 			c.new_table = true;     /* shared table: copy on write */
 			c.old_l2 = c.l2off;
@@ -580,6 +596,7 @@ static int do_chunk(struct img *img, uint64_t off, uint64_t len,
 	/* On error, clusters appended so far are leaks, never corruption. */
 out:
 	free(c.tbl);
+	free(c.orig);
 	free(c.frees);
 	return r;
 }
@@ -811,31 +828,32 @@ int qcow2_make_empty(struct img *img, struct img_err *e)
 	memcpy(old, s->l1, n * sizeof(uint64_t));
 	/* Unlink everything in one write, make it durable, then free: a
 	 * crash in between only leaks. */
-	r = io_pwrite(img->fd, zero, n * 8, s->h.l1_table_offset);
+	uint8_t *obe = malloc(n * 8);
+	for (uint64_t i = 0; obe && i < n; i++)
+		qcow2_put_be64(obe + i * 8, old[i]);
+	r = qcow2_meta_write(img, s->h.l1_table_offset, zero, obe, n * 8,
+			     "the L1 table", e);
 	free(zero);
+	free(obe);
 	if (r < 0) {
 		free(old);
-		return err_set_errno(e, -r, "%s: write of the L1 table",
-				     img->path);
+		return r;
 	}
 	memset(s->l1, 0, n * sizeof(uint64_t));
 	r = qcow2_sync(img, e);
 	for (uint64_t i = 0; i < n && r >= 0; i++) {
-		uint64_t l2off = old[i] & QCOW2_L1E_OFFSET_MASK, rc;
+		uint64_t l2off = old[i] & QCOW2_L1E_OFFSET_MASK;
 		uint8_t *t;
 		if (!l2off)
 			continue;
-		r = qcow2_rc_get(img, l2off / cs, &rc, e);
-		if (r < 0)
-			break;
-		if (rc == 1) {
-			/* Only this L1 used the table: its clusters go too. */
-			r = l2_load(img, l2off, &t, e);
-			for (uint64_t k = 0; r >= 0 && k < s->l2_entries; k++) {
-				uint64_t bm, ent = ent_get(s, t, k, &bm);
-				if (ent)
-					r = qcow2_release_entry(img, ent, e);
-			}
+		/* Each L1 that reaches a table counts once for the table and
+		 * once for every cluster in it (a table shared with a snapshot
+		 * has refcount 2 and so do its clusters): drop both. */
+		r = l2_load(img, l2off, &t, e);
+		for (uint64_t k = 0; r >= 0 && k < s->l2_entries; k++) {
+			uint64_t bm, ent = ent_get(s, t, k, &bm);
+			if (ent)
+				r = qcow2_release_entry(img, ent, e);
 		}
 		if (r >= 0)
 			r = qcow2_rc_add(img, l2off / cs, 1, -1, false, e);

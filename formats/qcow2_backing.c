@@ -145,11 +145,13 @@ int qcow2_set_backing(struct img *img, const char *name, const char *fmt,
 	r = qcow2_backing_header(img, name, fmt, &buf, &len, e);
 	if (r < 0)
 		return r;
-	r = io_pwrite(img->fd, buf, len, 0);
+	/* One write of whole sectors; if it fails (maybe torn), the old
+	 * cluster is put back. */
+	r = qcow2_meta_write(img, 0, buf, s->header_cluster, len,
+			     "the header cluster", e);
 	if (r < 0) {
 		free(buf);
-		return err_set_errno(e, -r, "%s: write of the header cluster",
-				     img->path);
+		return r;
 	}
 	r = io_fdatasync(img->fd);
 	if (r < 0) {

@@ -125,6 +125,7 @@ static void walk_l2(struct ck *k, uint64_t l2off, bool active)
 
 	if (read_at(k, k->l2, k->cs, l2off, "an L2 table") < 0)
 		return;
+	k->next_contig = 0;     /* qemu-img counts fragments per L2 table */
 	for (uint64_t i = 0; i < s->l2_entries; i++) {
 		const uint8_t *p = k->l2 + i * (uint64_t)s->l2_entry_bytes;
 		uint64_t e = qcow2_be64(p), bm = s->extl2 ? qcow2_be64(p + 8) : 0;
@@ -160,7 +161,9 @@ static void walk_l2(struct ck *k, uint64_t l2off, bool active)
 			    (unsigned long long)e);
 			k->out->corruptions++;
 		}
-		if (!off) {
+		bool dfile = s->h.incompatible_features & QCOW2_INCOMPAT_DATA_FILE;
+		/* With a data file, offset 0 plus COPIED maps guest 0. */
+		if (!off && !(dfile && (e & QCOW2_OFLAG_COPIED))) {
 			if (s->extl2 && (uint32_t)bm) {
 				msg(k, "ERROR: unallocated L2 entry with "
 				    "subcluster allocation bits 0x%08x",
@@ -174,9 +177,11 @@ static void walk_l2(struct ck *k, uint64_t l2off, bool active)
 			    "aligned; L2 entry corrupted.",
 			    (unsigned long long)off);
 			k->out->corruptions++;
-			continue;
+			/* qemu-img still counts it (two clusters then). */
 		}
-		inc(k, off, k->cs);
+		/* External data file: data clusters are not refcounted. */
+		if (!dfile)
+			inc(k, off, k->cs);
 		if (active) {
 			k->out->allocated_clusters++;
 			if (k->next_contig && off != k->next_contig)
@@ -423,7 +428,9 @@ static void check_copied(struct ck *k)
 		for (uint64_t j = 0; j < s->l2_entries; j++) {
 			uint64_t x = qcow2_be64(k->l2 + j * s->l2_entry_bytes);
 			uint64_t off = x & QCOW2_L2E_OFFSET_MASK;
-			if ((x & QCOW2_OFLAG_COMPRESSED) || !off || off % k->cs)
+			if ((x & QCOW2_OFLAG_COMPRESSED) || !off || off % k->cs ||
+			    (s->h.incompatible_features &
+			     QCOW2_INCOMPAT_DATA_FILE))
 				continue;
 			rc = stored_rc(k, off / k->cs);
 			if ((rc == 1) != !!(x & QCOW2_OFLAG_COPIED)) {

@@ -264,6 +264,12 @@ int qcow2_rc_add(struct img *img, uint64_t c, uint64_t n, int delta,
 int qcow2_rc_writeback(struct img *img, struct img_err *e);
 /* Reserve n clusters at the end of the file (no refcount yet). */
 uint64_t qcow2_reserve(struct img *img, uint64_t n);
+/* A pointer update (L1/L2/refcount-table entries, header fields): write
+ * nw; if that fails (possibly torn), try to put the old bytes back so the
+ * failed update leaves the old, consistent pointer. */
+int qcow2_meta_write(struct img *img, uint64_t off, const void *nw,
+		     const void *old, size_t n, const char *what,
+		     struct img_err *e);
 /* Write header bytes [off, off+n) and keep s->header_cluster in step. */
 int qcow2_hdr_write(struct img *img, uint32_t off, const void *p, size_t n,
 		    struct img_err *e);

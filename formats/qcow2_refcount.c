@@ -68,16 +68,33 @@ int qcow2_sync(struct img *img, struct img_err *e)
 	return 0;
 }
 
+int qcow2_meta_write(struct img *img, uint64_t off, const void *nw,
+		     const void *old, size_t n, const char *what,
+		     struct img_err *e)
+{
+	int r = io_pwrite(img->fd, nw, n, off);
+
+	if (r == 0)
+		return 0;
+	/* Best effort: a torn pointer would be corruption, the old one is
+	 * only a failed operation. */
+	if (old)
+		(void)io_pwrite(img->fd, old, n, off);
+	return err_set_errno(e, -r, "%s: write of %s at offset %llu",
+			     img->path, what, (unsigned long long)off);
+}
+
 int qcow2_hdr_write(struct img *img, uint32_t off, const void *p, size_t n,
 		    struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
-	int r = io_pwrite(img->fd, p, n, off);
+	const uint8_t *old = s->header_cluster && off + n <= s->cluster_size ?
+			     s->header_cluster + off : NULL;
+	int r = qcow2_meta_write(img, off, p, old, n, "header fields", e);
 
 	if (r < 0)
-		return err_set_errno(e, -r, "%s: write of header bytes %u..%zu",
-				     img->path, off, off + n);
-	if (s->header_cluster && off + n <= s->cluster_size)
+		return r;
+	if (old)
 		memcpy(s->header_cluster + off, p, n);
 	return 0;
 }
@@ -333,12 +350,12 @@ static int new_block(struct img *img, uint64_t ti, struct img_err *e)
 	r = qcow2_sync(img, e);
 	if (r < 0)
 		return r;
-	uint8_t be[8];
+	uint8_t be[8], zero[8] = { 0 };
 	qcow2_put_be64(be, b);
-	r = io_pwrite(img->fd, be, 8, s->h.refcount_table_offset + ti * 8);
+	r = qcow2_meta_write(img, s->h.refcount_table_offset + ti * 8, be, zero,
+			     8, "a refcount table entry", e);
 	if (r < 0)
-		return err_set_errno(e, -r, "%s: write of refcount table entry "
-				     "%llu", img->path, (unsigned long long)ti);
+		return r;
 	s->reft[ti] = b;
 	return 0;
 }

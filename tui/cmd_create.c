@@ -1,11 +1,13 @@
 /* cmd_create.c - `imgraph create -f qcow2|raw [-b BACKING -F BACKING_FMT]
- *                [-o OPTS] [-q] IMAGE [SIZE]`.
+ *                [-o OPTS] [-u] [-q] IMAGE [SIZE]`.
  *
  * Like qemu-img create: an existing IMAGE is overwritten (truncated), the
- * default format is raw, and SIZE may be left out when a backing file is
- * given: it is then the backing file's virtual size, read by opening the
- * backing file read-only WITH THE DECLARED FORMAT (-F), never by probing.
- * The backing name resolves against IMAGE's directory, as QEMU resolves it.
+ * default format is raw, and the backing file must open (read-only, WITH
+ * THE DECLARED FORMAT -F, never probed) unless -u is given; SIZE may be left
+ * out when a backing file is given and is then its virtual size.  The
+ * backing name resolves against IMAGE's directory, as QEMU resolves it.
+ * An image that would be its own backing file is refused before anything
+ * is truncated.
  */
 #include "cmd.h"
 #include "../core/resolve.h"
@@ -22,7 +24,7 @@
 static void usage(FILE *f)
 {
 	fputs("Usage: imgraph create -f qcow2|raw [-b BACKING -F BACKING_FMT] "
-	      "[-o OPTS] [-q] IMAGE [SIZE]\n"
+	      "[-o OPTS] [-u] [-q] IMAGE [SIZE]\n"
 	      "Create a new image (an existing IMAGE is overwritten, as "
 	      "qemu-img does).\n"
 	      "  -f, --format=FMT          qcow2 or raw (default: raw)\n"
@@ -41,6 +43,8 @@ static void usage(FILE *f)
 	      "                              refcount_bits=N (1..64, power of "
 	      "two; default 16)\n"
 	      "                              compression_type=zlib\n"
+	      "  -u, --unsafe              do not open the backing file (SIZE "
+	      "required)\n"
 	      "  -q, --quiet               do not print the 'Formatting' line\n"
 	      "  -h, --help                show this help\n"
 	      "SIZE takes K, M, G, T suffixes (binary); it defaults to the "
@@ -135,7 +139,7 @@ static int backing_size(const char *image, const char *name, const char *fmt,
 		return r;
 	if (kind != RESOLVE_FILE)
 		return err_set(e, EINVAL, "%s: backing file '%s' is not a local "
-			       "file; give SIZE", image, name);
+			       "file", image, name);
 	if (stat(path, &sb) < 0)
 		return err_set_errno(e, errno, "%s: cannot stat backing file",
 				     path);
@@ -161,6 +165,7 @@ int cmd_create(int argc, char **argv)
 		{ "backing", required_argument, NULL, 'b' },
 		{ "backing-format", required_argument, NULL, 'F' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "unsafe", no_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -168,12 +173,12 @@ int cmd_create(int argc, char **argv)
 	const char *fmt = "raw", *bfile = NULL, *bfmt = NULL;
 	const struct img_format *drv;
 	struct img_err e = { 0 };
-	bool quiet = false, have_size = false;
+	bool quiet = false, have_size = false, unsafe = false;
 	struct stat st;
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:b:F:o:qh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:b:F:o:quh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'f': fmt = optarg; break;
 		case 'b': bfile = optarg; break;
@@ -184,6 +189,7 @@ int cmd_create(int argc, char **argv)
 				return r;
 			break;
 		case 'q': quiet = true; break;
+		case 'u': unsafe = true; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default:
 			usage(stderr);
@@ -229,13 +235,20 @@ int cmd_create(int argc, char **argv)
 		err_set(&e, EINVAL, "%s: exists and is not a regular file", image);
 		return cli_report(&e);
 	}
-	if (!have_size) {
-		r = backing_size(image, bfile, bfmt, &o.size, &e);
+	if (!have_size && unsafe)
+		return cli_usage_error("create", "-u needs SIZE");
+	/* Like qemu-img: the backing file must open with the declared
+	 * format (and gives the size when none is given), unless -u. */
+	if (bfile && !unsafe) {
+		uint64_t bsize = 0;
+		r = backing_size(image, bfile, bfmt, &bsize, &e);
 		if (r < 0) {
-			err_prefix(&e, "cannot take the size from the backing "
-				   "file: ");
+			err_prefix(&e, "could not open the backing file (use -u "
+				   "to skip this check): ");
 			return cli_report(&e);
 		}
+		if (!have_size)
+			o.size = bsize;
 	}
 	o.backing = bfile;
 	o.backing_fmt = bfmt;

@@ -83,6 +83,10 @@ int cmd_recover(int argc, char **argv)
 	if (fmt == OUT_HUMAN) {
 		if (rep.n == 0)
 			printf("no interrupted relink found\n");
+		if (rep.stale_tmp_removed)
+			printf("removed %d stale journal temp file%s\n",
+			       rep.stale_tmp_removed,
+			       rep.stale_tmp_removed == 1 ? "" : "s");
 		for (int i = 0; i < rep.n; i++) {
 			const struct rec_item *it = &rep.v[i];
 			FILE *f = it->outcome == REC_DONE_FORWARD ||
@@ -97,6 +101,7 @@ int cmd_recover(int argc, char **argv)
 		ow_init(&w, stdout, fmt);
 		ow_obj_open(&w, NULL);
 		ow_bool(&w, "rollback", rollback);
+		ow_i64(&w, "stale-temp-files-removed", rep.stale_tmp_removed);
 		ow_arr_open(&w, "journals");
 		for (int i = 0; i < rep.n; i++) {
 			const struct rec_item *it = &rep.v[i];

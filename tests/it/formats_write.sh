@@ -70,14 +70,20 @@ qcheck "  ... qemu-img check" sub/ov.qcow2
 check_rc "create -b raw backing, v2" 0 "$IMGRAPH" create -q -f qcow2 -o compat=0.10 -b r.raw -F raw ov2.qcow2
 check_grep "  ... raw size" '"virtual-size": 10485760' <(qemu-img info --output=json ov2.qcow2)
 check_grep "  ... backing fmt raw in a v2 image" '"backing-filename-format": "raw"' <(qemu-img info --output=json ov2.qcow2)
-check_rc "create: image as its own backing file refused" 1 "$IMGRAPH" create -q -f qcow2 -b self.qcow2 -F qcow2 self.qcow2 2>/dev/null || true
-touch self.qcow2
-check_rc "create: image as its own backing file refused (existing)" 1 "$IMGRAPH" create -q -f qcow2 -b self.qcow2 -F qcow2 self.qcow2
-check_rc "create -b -F with an explicit size does not open the backing" 0 "$IMGRAPH" create -q -f qcow2 -b missing.qcow2 -F qcow2 m.qcow2 1M
+cp c1.qcow2 self.qcow2
+before=$(sha256sum self.qcow2)
+check_rc "create: image as its own backing file refused" 1 "$IMGRAPH" create -q -f qcow2 -b self.qcow2 -F qcow2 self.qcow2
+check_eq "  ... and left alone" "$(sha256sum self.qcow2)" "$before"
+check_rc "create: missing backing file refused (like qemu-img)" 1 "$IMGRAPH" create -q -f qcow2 -b missing.qcow2 -F qcow2 m.qcow2 1M
+check_grep "  ... says how to skip the check" "-u" "$T/.err"
+check_rc "create: backing opened with the declared format (raw as qcow2 refused)" 1 "$IMGRAPH" create -q -f qcow2 -b r.raw -F qcow2 m.qcow2
+check_rc "create -u: missing backing file accepted with a size" 0 "$IMGRAPH" create -q -u -f qcow2 -b missing.qcow2 -F qcow2 m.qcow2 1M
+check_grep "  ... recorded" '"backing-filename": "missing.qcow2"' <(qemu-img info -U --output=json m.qcow2 2>/dev/null)
 long=$(printf 'n%.0s' $(seq 1023))
-check_rc "create with a 1023-byte backing name" 0 "$IMGRAPH" create -q -f qcow2 -b "$long" -F qcow2 l.qcow2 1M
+check_rc "create with a 1023-byte backing name" 0 "$IMGRAPH" create -q -u -f qcow2 -b "$long" -F qcow2 l.qcow2 1M
 check_grep "  ... qemu-img reads it" "\"backing-filename\": \"$long\"" <(qemu-img info -U --output=json l.qcow2 2>/dev/null)
-check_rc "create with a 1024-byte backing name refused" 1 "$IMGRAPH" create -q -f qcow2 -b "${long}n" -F qcow2 l2.qcow2 1M
+check_rc "create with a 1024-byte backing name refused" 1 "$IMGRAPH" create -q -u -f qcow2 -b "${long}n" -F qcow2 l2.qcow2 1M
+check_grep "  ... documented message" "backing name is 1024 bytes; qcow2 allows at most 1023" "$T/.err"
 
 # ---- our writes vs qemu-io's on twin images -----------------------------
 # twin NAME "create opts" SIZE OPS...: ops as for the tool (w/z/g).
@@ -145,7 +151,7 @@ bad=0
 for K in $(seq 1 "$N"); do
 	for sd in $(seq 1 $seeds); do
 		cp pc0.qcow2 pc.qcow2
-		IMGRAPH_FAULT=cut:$K:$((K * 7 + sd)) "$QW" --ops pc.qcow2 "${OPS[@]}" >/dev/null 2>&1
+		( IMGRAPH_FAULT=cut:$K:$((K * 7 + sd)) "$QW" --ops pc.qcow2 "${OPS[@]}"; true ) >/dev/null 2>&1
 		qemu-img check pc.qcow2 >pc.out 2>&1; rc=$?
 		if [ $rc -ne 0 ] && [ $rc -ne 3 ]; then
 			bad=$((bad + 1)); echo "# cut at op $K seed $sd: check rc=$rc"; diag <pc.out
@@ -155,5 +161,23 @@ for K in $(seq 1 "$N"); do
 	done
 done
 check_eq "power cut at each of $N ops: never corrupt, always readable" "$bad" 0
+
+# I/O errors and short writes at each op: a clean error, never a crash,
+# never a corrupt image.
+bad=0
+for K in $(seq 1 "$N"); do
+	for f in "err:$K:EIO" "short:$K"; do
+		cp pc0.qcow2 pc.qcow2
+		IMGRAPH_FAULT=$f "$QW" --ops pc.qcow2 "${OPS[@]}" >/dev/null 2>pc.err; rc=$?
+		if [ $rc -ne 0 ] && { [ $rc -ne 1 ] || ! [ -s pc.err ]; }; then
+			bad=$((bad + 1)); echo "# $f: rc=$rc"; diag <pc.err
+		fi
+		qemu-img check pc.qcow2 >pc.out 2>&1; rc=$?
+		if [ $rc -ne 0 ] && [ $rc -ne 3 ]; then
+			bad=$((bad + 1)); echo "# $f: check rc=$rc"; diag <pc.out
+		fi
+	done
+done
+check_eq "EIO / short write at each of $N ops: clean error, never corrupt" "$bad" 0
 
 done_testing

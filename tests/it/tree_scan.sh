@@ -5,6 +5,9 @@
 # hardlink, ELOOP symlinks) as error nodes - never a crash or hang, nothing
 # written (hash before/after).
 . "$(dirname "$0")/lib.sh"
+# LeakSanitizer cannot run under ptrace: runs traced by strace skip only
+# the leak check of a sanitized binary.
+NOLSAN="env ASAN_OPTIONS=detect_leaks=0"
 
 P=$T/pool
 mkdir -p "$P/sub" "$T/out"
@@ -86,7 +89,7 @@ qemu-img create -q -f qcow2 -u -b e1 -F raw oneloop.qcow2 1M
 snap_dir "$B" > "$T/bad_before"
 
 check_rc "tree of bad references exits 0 (no hang)" 0 timeout 20 \
-	strace -f -o "$T/strace" -e trace=open,openat,connect "$IMGRAPH" tree .
+	$NOLSAN strace -f -o "$T/strace" -e trace=open,openat,connect "$IMGRAPH" tree .
 cp "$T/.out" "$T/hb"
 check_grep "self loop" 'self\.qcow2 .*\[error, loop\]' "$T/hb"
 check_grep "self loop names dev:ino" \
@@ -111,6 +114,28 @@ check_grep "json: missing flag" '"missing"' "$T/.out"
 
 snap_dir "$B" > "$T/bad_after"
 check "bad pool: no file changed" cmp -s "$T/bad_before" "$T/bad_after"
+# ---- recorded formats are believed, never replaced by a probe -------------
+F=$T/fmt
+mkdir -p "$F"
+cd "$F" || exit 1
+# a qcow2 header inside a file an overlay records as raw (B-26)
+qemu-img create -q -f qcow2 -u -b /etc/passwd -F raw disk.img 1M
+qemu-img create -q -f qcow2 -u -b disk.img -F raw onraw.qcow2 1M
+# an unsupported recorded format (B-25, iotest 114)
+mkq real.qcow2 1M
+qemu-img create -q -f qcow2 -u -b real.qcow2 -F vmdk onvmdk.qcow2 1M
+snap_dir "$F" > "$T/fmt_before"
+check_rc "tree of recorded formats" 0 $NOLSAN strace -f -o "$T/st_fmt" \
+	-e trace=open,openat "$IMGRAPH" tree .
+cp "$T/.out" "$T/hf"
+check_grep "recorded raw wins over the qcow2 header, flagged" \
+	'^disk\.img  raw  192 KiB virtual, .*\[raw with image header\]' "$T/hf"
+check_nogrep "its forged backing name is never opened" '/etc/passwd' "$T/st_fmt"
+check_grep "unsupported recorded format: error, no probing" \
+	"real\.qcow2: backing format 'vmdk' recorded by 'onvmdk\.qcow2' is not supported \(not probing instead\)" "$T/hf"
+snap_dir "$F" > "$T/fmt_after"
+check "formats pool: no file changed" cmp -s "$T/fmt_before" "$T/fmt_after"
+
 snap_dir "$P" > "$T/after"; snap_dir "$T/out" >> "$T/after"
 check "pool: no file changed" cmp -s "$T/before" "$T/after"
 done_testing

@@ -27,10 +27,12 @@ for size in "80 24" "120 40"; do
 	# Search; n/N move between matches.
 	select_img dev-s
 	see "$W x $H: search selects" "── .*/pool/dev-snap.qcow2 ──"
-	keys / qcow Enter n
-	see "$W x $H: n goes to the next match" "── .*/pool/golden.qcow2 ──"
+	keys / qcow Enter
+	see "$W x $H: search starts after the selection" "── .*/pool/test.qcow2 ──"
+	keys n
+	see "$W x $H: n wraps to the next match" "── .*/pool/base.qcow2 ──"
 	keys N
-	see "$W x $H: N goes back" "── .*/pool/base.qcow2 ──"
+	see "$W x $H: N goes back" "── .*/pool/test.qcow2 ──"
 
 	# Marks: an impossible pair is refused with the reason.
 	select_img golden; keys t

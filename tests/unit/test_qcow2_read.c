@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -745,6 +746,76 @@ START_TEST(chain_loop_and_external)
 }
 END_TEST
 
+START_TEST(chain_depth_cap)
+{
+	char name[64], next[64];
+
+	/* l0 -> l1 -> ... -> l(CHAIN_MAX_DEPTH): one layer too many */
+	for (int i = 0; i <= CHAIN_MAX_DEPTH; i++) {
+		struct craft c = make_v3(CS);
+		snprintf(name, sizeof(name), "l%d.qcow2", i);
+		snprintf(next, sizeof(next), "l%d.qcow2", i + 1);
+		if (i < CHAIN_MAX_DEPTH)
+			set_backing(&c, next, "qcow2");
+		write_file(name, &c);
+		free(c.b);
+	}
+	char p[256];
+	struct chain *ch;
+	struct img_err e;
+	snprintf(p, sizeof(p), "%s/l0.qcow2", tmpdir);
+	ck_assert_int_lt(chain_open(p, NULL, 0, 0, 0, &ch, &e), 0);
+	ck_assert_msg(strstr(e.msg, "deeper than 256"), "%s", e.msg);
+	/* starting one lower, the chain has exactly CHAIN_MAX_DEPTH layers */
+	snprintf(p, sizeof(p), "%s/l1.qcow2", tmpdir);
+	ck_assert_msg(chain_open(p, NULL, 0, 0, 0, &ch, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(ch->n, CHAIN_MAX_DEPTH);
+	chain_close(ch);
+}
+END_TEST
+
+/* A FIFO as backing file is refused without blocking on open. */
+START_TEST(chain_fifo_backing_refused)
+{
+	char p[256];
+	struct chain *ch;
+	struct img_err e;
+	struct craft c = make_v3(CS);
+
+	snprintf(p, sizeof(p), "%s/fifo", tmpdir);
+	ck_assert_int_eq(mkfifo(p, 0600), 0);
+	set_backing(&c, "fifo", "raw");
+	write_file("top.qcow2", &c);
+	free(c.b);
+	snprintf(p, sizeof(p), "%s/top.qcow2", tmpdir);
+	ck_assert_int_lt(chain_open(p, NULL, 0, 0, 0, &ch, &e), 0);
+	ck_assert_msg(strstr(e.msg, "not a regular file"), "%s", e.msg);
+}
+END_TEST
+
+/* stop_dev/stop_ino: the chain ends above that layer. */
+START_TEST(chain_stop_at)
+{
+	struct craft b = make_v3(CS), t = make_v3(CS);
+	set_backing(&t, "b.qcow2", "qcow2");
+	write_file("b.qcow2", &b);
+	write_file("t.qcow2", &t);
+	free(b.b);
+	free(t.b);
+	char p[256];
+	struct stat sb;
+	struct chain *ch;
+	struct img_err e;
+	snprintf(p, sizeof(p), "%s/b.qcow2", tmpdir);
+	ck_assert_int_eq(stat(p, &sb), 0);
+	snprintf(p, sizeof(p), "%s/t.qcow2", tmpdir);
+	ck_assert_int_eq(chain_open(p, NULL, 0, sb.st_dev, sb.st_ino, &ch, &e),
+			 0);
+	ck_assert_int_eq(ch->n, 1);
+	chain_close(ch);
+}
+END_TEST
+
 static Suite *qcow2_read_suite(void)
 {
 	Suite *s = suite_create("qcow2_read");
@@ -775,6 +846,9 @@ static Suite *qcow2_read_suite(void)
 	tcase_add_test(tc, chain_reads_through_layers);
 	tcase_add_test(tc, chain_probed_qcow2_backing_not_followed);
 	tcase_add_test(tc, chain_loop_and_external);
+	tcase_add_test(tc, chain_depth_cap);
+	tcase_add_test(tc, chain_fifo_backing_refused);
+	tcase_add_test(tc, chain_stop_at);
 	suite_add_tcase(s, tc);
 	return s;
 }

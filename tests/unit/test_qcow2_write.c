@@ -558,6 +558,65 @@ START_TEST(make_empty_defers_to_backing)
 }
 END_TEST
 
+START_TEST(grow_from_zero_and_odd_sizes)
+{
+	struct model m;
+	struct img *img;
+	struct img_err e = { 0 };
+
+	create("g0.qcow2", 0, 4096, 3, 0, 16);
+	img = open_rw("g0.qcow2");
+	ck_assert_msg(qcow2_grow(img, 3 << 20, &e) == 0, "%s", e.msg);
+	model_zero(&m, 3 << 20);
+	w(img, &m, 4095, 2);
+	/* Sizes are kept in 512-byte sectors, as QEMU does; never shrinks. */
+	ck_assert_int_eq(qcow2_grow(img, (5 << 20) + 1, &e), 0);
+	ck_assert_uint_eq(img->virtual_size, (5 << 20) + 512);
+	ck_assert_int_eq(qcow2_grow(img, 1 << 20, &e), 0);
+	ck_assert_uint_eq(img->virtual_size, (5 << 20) + 512);
+	model_grow(&m, (5 << 20) + 512);
+	w(img, &m, m.size - 512, 512);
+	img_close(img);
+	verify(&m, "g0.qcow2");
+	free(m.b);
+}
+END_TEST
+
+/* The backing name may fill cluster 0 exactly, not one byte more. */
+START_TEST(backing_header_exact_fit)
+{
+	struct img *img;
+	struct img_err e = { 0 };
+	char name[400];
+	uint8_t *buf;
+	size_t len;
+
+	ck_assert_int_eq(sh("qemu-img create -q -f qcow2 b.qcow2 1M && "
+			    "qemu-img create -q -f qcow2 -o cluster_size=512 "
+			    "-b b.qcow2 -F qcow2 o.qcow2 1M"), 0);
+	img = open_rw("o.qcow2");
+	/* 112 header + 16 backing-format extension + 8 end marker. */
+	memset(name, 'q', sizeof(name));
+	name[512 - 136] = 0;
+	ck_assert_int_eq(qcow2_backing_header(img, name, "qcow2", &buf, &len,
+					      &e), 0);
+	ck_assert_uint_eq(len, 512);
+	ck_assert_uint_eq(qcow2_be64(buf + 8), 136);
+	ck_assert_uint_eq(qcow2_be32(buf + 16), 376);
+	free(buf);
+	ck_assert_int_eq(qcow2_set_backing(img, name, "qcow2", &e), 0);
+	ck_assert_str_eq(((struct qcow2_state *)img->priv)->backing_name, name);
+	name[512 - 136] = 'q';
+	name[512 - 135] = 0;
+	ck_assert_int_eq(qcow2_backing_header(img, name, "qcow2", &buf, &len,
+					      &e), -ENOSPC);
+	ck_assert_ptr_null(buf);
+	img_close(img);
+	ck_assert_int_eq(sh("qemu-img info -U --output=json o.qcow2 | grep -q "
+			    "'\"backing-filename\": \"qqq'"), 0);
+}
+END_TEST
+
 START_TEST(refusals)
 {
 	struct img *img = NULL;
@@ -617,6 +676,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, zero_over_data);
 	tcase_add_test(tc, make_empty_defers_to_backing);
 	tcase_add_test(tc, refusals);
+	tcase_add_test(tc, grow_from_zero_and_odd_sizes);
+	tcase_add_test(tc, backing_header_exact_fit);
 	tcase_add_test(tc, unknown_autoclear_cleared_on_write);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# fuzz/run.sh - replay the corpus, then fuzz each target (make fuzz-run).
+#
+#   FUZZ_SECONDS=60        seconds of fuzzing per target (0: replay only)
+#   FUZZ_TARGETS="fz_a .." subset (default: every harness built)
+#   FUZZ_BUILD=build-fuzz  where fuzz/fuzz.mk put the binaries
+#   FUZZ_JOBS=1            libFuzzer -jobs (the default runs ONE fuzzer at a
+#                          time at nice 19: the build machines are shared)
+#
+# Seeds come from fuzz/seeds.sh into fuzz/corpus/<target> (generated when
+# missing).  New inputs go to $FUZZ_BUILD/corpus/<target>, crashes to
+# fuzz/crashes/<target>-*; both are gitignored.  The last stats line of each
+# run (execs, exec/s, cov, ft, corpus) is printed and appended to
+# $FUZZ_BUILD/stats.log.  Exit 1 when any target crashed or a replay failed.
+set -u
+cd "$(dirname "$0")/.."
+: "${FUZZ_SECONDS:=60}" "${FUZZ_BUILD:=build-fuzz}" "${FUZZ_JOBS:=1}"
+targets=${FUZZ_TARGETS:-$(make -s -f fuzz/fuzz.mk list)}
+[ -d fuzz/corpus/fz_header ] || fuzz/seeds.sh fuzz/corpus >/dev/null
+mkdir -p fuzz/crashes
+rc=0
+for t in $targets; do
+	bin=$FUZZ_BUILD/$t
+	[ -x "$bin" ] || { echo "fuzz: $t not built, skipped"; continue; }
+	seeds=fuzz/corpus/$t work=$FUZZ_BUILD/corpus/$t log=$FUZZ_BUILD/$t.log
+	mkdir -p "$seeds" "$work"
+	dict=()
+	case $t in fz_header|fz_image|fz_chain) dict=(-dict=fuzz/qcow2.dict);; esac
+	opts=(-max_len=1048576 -rss_limit_mb=512 -malloc_limit_mb=128 -timeout=5
+	      "-artifact_prefix=fuzz/crashes/$t-" -print_final_stats=1 "${dict[@]}")
+	# 1. replay: every seed and every saved input once.
+	if ! nice -n 19 "$bin" "${opts[@]}" -runs=0 "$work" "$seeds" >"$log.replay" 2>&1; then
+		echo "fuzz: $t: REPLAY FAILED (see $log.replay)"; rc=1
+		grep -E 'ERROR|SUMMARY|oracle' "$log.replay" | head -5
+		continue
+	fi
+	[ "$FUZZ_SECONDS" -gt 0 ] || { echo "fuzz: $t: replay ok ($(ls "$seeds" "$work" | wc -l) inputs)"; continue; }
+	# 2. fuzz
+	t0=$(date +%s)
+	nice -n 19 "$bin" "${opts[@]}" -max_total_time="$FUZZ_SECONDS" \
+		-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS" "$work" "$seeds" >"$log" 2>&1
+	r=$?
+	[ "$FUZZ_JOBS" -gt 1 ] && cat fuzz-*.log >>"$log" 2>/dev/null && rm -f fuzz-*.log
+	last=$(grep -E '#[0-9]+.*(cov|DONE)' "$log" | tail -n 1)
+	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
+	eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n1)
+	line="$(date -u +%FT%TZ) $t secs=$(( $(date +%s) - t0 )) execs=${execs:-?} exec/s=${eps:-?} rc=$r :: $last"
+	echo "fuzz: $line"
+	echo "$line" >>"$FUZZ_BUILD/stats.log"
+	if [ $r -ne 0 ]; then
+		rc=1
+		echo "fuzz: $t: CRASH, artifacts:"; ls fuzz/crashes/ | grep "^$t-" | sed 's/^/  fuzz\/crashes\//'
+		grep -E 'ERROR|SUMMARY|oracle' "$log" | head -5
+	fi
+done
+exit $rc

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# fuzz/seeds.sh - generate the seed corpus with qemu-img/qemu-io.
+#
+#   fuzz/seeds.sh [OUTDIR]      default OUTDIR: fuzz/corpus (gitignored)
+#
+# Writes OUTDIR/<target>/ for fz_header, fz_image, fz_chain, fz_users and
+# (when an imgraph binary that can commit is given in $IMGRAPH) fz_journal.
+# Seeds are kept small (<= 1 MiB, libFuzzer's -max_len) so the fuzzer runs
+# fast: small virtual sizes, and images with 2 MiB clusters are cut to their
+# first MiB for the header target.
+set -eu
+cd "$(dirname "$0")/.."
+. tests/hostile/poke.sh
+OUT=${1:-fuzz/corpus}
+W=$(mktemp -d "${TMPDIR:-/tmp}/imgraph-seeds.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+mkdir -p "$OUT"/fz_header "$OUT"/fz_image "$OUT"/fz_chain "$OUT"/fz_users \
+	"$OUT"/fz_journal
+
+q() { qemu-img create -q -f qcow2 "$@"; }
+io() { qemu-io -f qcow2 "$@" >/dev/null; }
+MAXLEN=1048576
+n=0
+# keep NAME FILE: add an image to the header and image corpora.
+keep() {
+	local name=$1 f=$2
+	head -c $MAXLEN "$f" >"$OUT/fz_header/$name"
+	if [ "$(stat -c %s "$f")" -le $MAXLEN ]; then
+		cp "$f" "$OUT/fz_image/$name"
+	fi
+	n=$((n + 1))
+}
+pattern() { # FILE: a few clusters of data at scattered offsets
+	io "$1" -c 'write -P 0x11 0 4k' -c 'write -P 0x22 64k 8k' \
+		-c 'write -z 128k 4k' -c 'write -P 0x33 200k 1k'
+}
+
+# compat and cluster sizes
+for cs in 512 4096 65536; do
+	q -o compat=0.10,cluster_size=$cs "$W/v2-$cs" 1M; pattern "$W/v2-$cs"
+	keep "v2-c$cs" "$W/v2-$cs"
+	q -o compat=1.1,cluster_size=$cs "$W/v3-$cs" 1M; pattern "$W/v3-$cs"
+	keep "v3-c$cs" "$W/v3-$cs"
+done
+q -o cluster_size=2M "$W/c2m" 8M; io "$W/c2m" -c 'write -P 0x44 0 4k'
+keep v3-c2m "$W/c2m"
+# refcount widths
+for rb in 1 2 4 8 16 32 64; do
+	q -o cluster_size=4096,refcount_bits=$rb "$W/rb$rb" 1M; pattern "$W/rb$rb"
+	keep "refbits-$rb" "$W/rb$rb"
+done
+# lazy refcounts with the dirty bit left by a killed writer
+q -o cluster_size=4096,lazy_refcounts=on "$W/dirty" 1M
+io "$W/dirty" -c 'write -P 0x55 0 8k' -c 'sigraise 9' 2>/dev/null || true
+keep lazy-dirty "$W/dirty"
+# extended L2 (cluster >= 16K)
+q -o cluster_size=16384,extended_l2=on "$W/el2" 1M
+io "$W/el2" -c 'write -P 0x66 0 1k' -c 'write -P 0x67 16k 512' -c 'write -z 32k 2k'
+keep extl2 "$W/el2"
+q -o cluster_size=65536,extended_l2=on "$W/el2b" 2M
+io "$W/el2b" -c 'write -P 0x66 2k 2k' -c 'write -z 64k 64k'
+keep extl2-64k "$W/el2b"
+# compressed clusters (zlib, and zstd when this qemu-img has it)
+head -c 65536 /dev/urandom >"$W/rnd"
+{ yes abcdefgh | head -c 65536; head -c 16384 "$W/rnd"; yes 12345678 | head -c 49152; } >"$W/raw"
+qemu-img convert -q -c -f raw -O qcow2 -o cluster_size=4096 "$W/raw" "$W/comp"
+keep compressed-zlib "$W/comp"
+qemu-img convert -q -c -f raw -O qcow2 -o cluster_size=65536 "$W/raw" "$W/comp64"
+keep compressed-zlib-64k "$W/comp64"
+if qemu-img convert -q -c -f raw -O qcow2 -o cluster_size=4096,compression_type=zstd \
+	"$W/raw" "$W/zstd" 2>/dev/null; then keep compressed-zstd "$W/zstd"; fi
+# internal snapshots
+q -o cluster_size=4096 "$W/snap" 1M; pattern "$W/snap"
+qemu-img snapshot -c s1 "$W/snap"; io "$W/snap" -c 'write -P 0x77 0 4k'
+qemu-img snapshot -c second-snapshot "$W/snap"
+keep snapshots "$W/snap"
+# persistent bitmaps
+q -o cluster_size=4096 "$W/bm" 1M
+qemu-img bitmap --add "$W/bm" b0; qemu-img bitmap --add -g 65536 "$W/bm" b1
+io "$W/bm" -c 'write -P 0x12 0 4k'
+keep bitmaps "$W/bm"
+# backing file + format (relative name), raw backing, backing without format
+q -o cluster_size=4096 "$W/base" 1M; pattern "$W/base"
+(cd "$W" && q -o cluster_size=4096 -b base -F qcow2 ovl 1M)
+io "$W/ovl" -c 'write -P 0x99 4k 4k'
+keep backing-qcow2 "$W/ovl"
+head -c 1048576 /dev/zero >"$W/base.raw"
+(cd "$W" && q -o cluster_size=4096 -b base.raw -F raw ovlraw 1M)
+keep backing-raw "$W/ovlraw"
+cp "$W/ovl" "$W/nofmt"
+# drop the backing-format extension: an unknown (zero-type) extension list
+# end just after the header makes the image "backing without format"
+poke_be32 "$W/nofmt" 112 0; poke_be32 "$W/nofmt" 116 0
+keep backing-nofmt "$W/nofmt"
+(cd "$W" && q -o cluster_size=4096 -b "$(printf 'x%.0s' $(seq 1 1000))" -F qcow2 -u longname 1M)
+keep backing-longname "$W/longname"
+# external data file
+(cd "$W" && q -o cluster_size=4096,data_file=data.raw,data_file_raw=on ext 1M)
+keep data-file "$W/ext"
+# LUKS encryption (header cut to 1 MiB for fz_header)
+if qemu-img create -q -f qcow2 --object secret,id=s0,data=pw \
+	-o encrypt.format=luks,encrypt.key-secret=s0,cluster_size=4096 "$W/luks" 1M 2>/dev/null; then
+	keep luks "$W/luks"
+fi
+# corrupt bit, unknown incompatible / autoclear bits, a few poked headers
+cp "$W/v3-4096" "$W/corrupt"; poke_be64 "$W/corrupt" $Q_INCOMPAT 2; keep corrupt "$W/corrupt"
+cp "$W/v3-4096" "$W/unk"; poke_be64 "$W/unk" $Q_INCOMPAT $((1 << 60)); keep incompat-unknown "$W/unk"
+cp "$W/v3-4096" "$W/ac"; poke_be64 "$W/ac" $Q_AUTOCLEAR 0x80; keep autoclear-unknown "$W/ac"
+cp "$W/v3-4096" "$W/big"; poke_be64 "$W/big" $Q_SIZE $((1 << 62)); keep size-huge "$W/big"
+cp "$W/v3-4096" "$W/l1"; poke_be64 "$W/l1" $Q_L1_OFF 0x10000000; keep l1-past-eof "$W/l1"
+cp "$W/v3-4096" "$W/hl"; poke_be32 "$W/hl" $Q_HEADER_LEN 4096; keep header-len-cluster "$W/hl"
+# many small unknown extensions after the header (backing name none)
+cp "$W/v3-4096" "$W/exts"
+off=112
+for i in $(seq 1 40); do
+	poke_be32 "$W/exts" $off $((0x1000 + i)); poke_be32 "$W/exts" $((off + 4)) 8
+	poke_be64 "$W/exts" $((off + 8)) $i; off=$((off + 16))
+done
+poke_be32 "$W/exts" $off 0; poke_be32 "$W/exts" $((off + 4)) 0
+keep many-extensions "$W/exts"
+
+# fz_chain seeds: [be32 len a][a][be32 len b][b][c]; a names "b", b names "c".
+pack3() { # OUT A B C
+	{
+		printf "$(printf '\\x%02x' $(( $(stat -c %s "$2") >> 24 & 255)) \
+			$(( $(stat -c %s "$2") >> 16 & 255)) $(( $(stat -c %s "$2") >> 8 & 255)) \
+			$(( $(stat -c %s "$2") & 255)))"
+		cat "$2"
+		printf "$(printf '\\x%02x' $(( $(stat -c %s "$3") >> 24 & 255)) \
+			$(( $(stat -c %s "$3") >> 16 & 255)) $(( $(stat -c %s "$3") >> 8 & 255)) \
+			$(( $(stat -c %s "$3") & 255)))"
+		cat "$3"
+		[ -z "${4:-}" ] || cat "$4"
+	} >"$1"
+}
+C=$W/chain; mkdir -p "$C"
+(cd "$C"
+q -o cluster_size=512 c 64k; qemu-io -f qcow2 -c 'write -P 0xc1 0 1k' c >/dev/null
+q -o cluster_size=512 -b c -F qcow2 b 64k; qemu-io -f qcow2 -c 'write -P 0xb1 512 1k' b >/dev/null
+q -o cluster_size=512 -b b -F qcow2 a 64k; qemu-io -f qcow2 -c 'write -P 0xa1 1k 1k' a >/dev/null
+head -c 65536 /dev/zero >r
+q -o cluster_size=512 -b r -F raw braw 64k
+q -o cluster_size=512 -b braw -F qcow2 araw 64k
+q -o cluster_size=512 -b a -F qcow2 -u self 64k
+q -o cluster_size=4096 -b 'json:{"file":{"driver":"file","filename":"c"}}' -F qcow2 -u ajson 64k
+q -o cluster_size=512 -b /etc/passwd -F raw -u aabs 64k
+q -o cluster_size=512 -b ../../c -F qcow2 -u adotdot 64k
+q -o cluster_size=512 -b b -F qcow2 -u anofmt 64k; poke_be64 anofmt 112 0
+q -o cluster_size=512 -b a -F qcow2 -u bloop 64k)
+pack3 "$OUT/fz_chain/abc" "$C/a" "$C/b" "$C/c"
+pack3 "$OUT/fz_chain/ab-raw" "$C/araw" "$C/braw" "$C/r"
+pack3 "$OUT/fz_chain/self" "$C/self" "$C/b" "$C/c"     # a names a
+pack3 "$OUT/fz_chain/loop2" "$C/a" "$C/bloop" "$C/c"   # a -> b -> a
+pack3 "$OUT/fz_chain/json" "$C/ajson" "$C/b" "$C/c"
+pack3 "$OUT/fz_chain/abs" "$C/aabs" "$C/b" "$C/c"
+pack3 "$OUT/fz_chain/dotdot" "$C/adotdot" "$C/b" "$C/c"
+pack3 "$OUT/fz_chain/nofmt" "$C/anofmt" "$C/b" "$C/c"
+
+# fz_users seeds: the users-file YAML of CLI.md, and awkward variants.
+U=$OUT/fz_users
+cat >"$U/basic.yaml" <<'Y'
+users:
+  - name: vm-web01
+    kind: vm
+    image: web01.qcow2
+    perm: [consistent-read, write]
+    shared: [consistent-read, write-unchanged]
+Y
+cat >"$U/many.yaml" <<'Y'
+# two users, block style lists, every kind
+users:
+  - name: "export 1"
+    kind: export
+    image: /srv/pool/base.qcow2
+    perm:
+      - consistent-read
+    shared:
+      - consistent-read
+      - write
+      - write-unchanged
+      - resize
+  - name: backup
+    kind: backup
+    image: ../other/img.qcow2
+    perm: []
+    shared: [consistent-read]
+  - {name: job1, kind: job, image: a, perm: [write, resize], shared: []}
+  - name: x
+    kind: other
+    image: 'quoted name.qcow2'
+Y
+printf 'users: []\n' >"$U/empty-list.yaml"
+printf 'users:\n  - name: a\n    kind: vm\n    image: a\n    perm: [bogus]\n' >"$U/bad-perm.yaml"
+printf 'users:\n  - &x {name: a, kind: vm, image: a}\n  - *x\n' >"$U/alias.yaml"
+printf 'users:\n  - name: [1, 2]\n    kind: {a: b}\n    image: !!binary aGVsbG8=\n' >"$U/types.yaml"
+printf -- '--- \nusers:\n  - name: a\n---\nusers: 3\n' >"$U/two-docs.yaml"
+printf 'users:\n\t- name: tab\n' >"$U/tab.yaml"
+printf '\xef\xbb\xbfusers:\n  - name: "\\u00e9\\x00z"\n    image: "a\\nb"\n' >"$U/escapes.yaml"
+
+# fz_journal seeds: real journals left by an interrupted commit, when the
+# binary given in $IMGRAPH can commit (D's format is read from the files it
+# writes; nothing here hard-codes that format).
+if [ -n "${IMGRAPH:-}" ] && [ -x "$IMGRAPH" ]; then
+	J=$W/j; mkdir -p "$J"
+	(cd "$J"
+	q -o cluster_size=4096 base 1M; qemu-io -f qcow2 -c 'write -P 1 0 64k' base >/dev/null
+	q -o cluster_size=4096 -b base -F qcow2 top 1M
+	qemu-io -f qcow2 -c 'write -P 2 0 8k' top >/dev/null
+	for i in 1 2 3; do q -o cluster_size=4096 -b top -F qcow2 o$i 1M; done)
+	cp -a "$J" "$W/j0"
+	total=$(cd "$J" && IMGRAPH_FAULT=count IMGRAPH_FAULT_OUT="$W/count" \
+		"$IMGRAPH" commit --top top --base base --yes . >/dev/null 2>&1; cat "$W/count" 2>/dev/null || echo 0)
+	for k in $(seq 1 "$total"); do
+		rm -rf "$J"; cp -a "$W/j0" "$J"
+		(cd "$J" && IMGRAPH_FAULT=kill:$k "$IMGRAPH" commit --top top --base base --yes . >/dev/null 2>&1) || true
+		for jf in $(find "$J" -maxdepth 1 -type f ! -name base ! -name top ! -name 'o[0-9]'); do
+			cp "$jf" "$OUT/fz_journal/kill$k-$(basename "$jf")"
+		done
+	done
+fi
+echo "seeds: $n images; $(ls "$OUT"/fz_chain | wc -l) chains; $(ls "$OUT"/fz_users | wc -l) users files; $(ls "$OUT"/fz_journal | wc -l) journals in $OUT"
