@@ -92,7 +92,7 @@ check: deps-quiet $(BIN) $(UNIT_BINS)
 unit: $(UNIT_BINS)
 	$(Q)IMGRAPH=$(abspath $(BIN)) BUILD=$(BUILD) tests/run.sh --only-unit $(UNIT_BINS)
 
-it: $(BIN)
+it: $(BIN) $(UNIT_BINS)
 	$(Q)IMGRAPH=$(abspath $(BIN)) BUILD=$(BUILD) tests/run.sh --only-it
 
 # LeakSanitizer ignores what ncurses keeps for the life of the process.

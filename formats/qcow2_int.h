@@ -176,8 +176,8 @@ int qcow2_check(struct img *img, struct img_check *out, struct img_err *e);
 
 
 /* ==== Write side, create, check, backing rewrite (helper B's files:
- * qcow2_alloc.c, qcow2_refcount.c, qcow2_create.c, qcow2_check.c,
- * qcow2_backing.c).  Internal to the driver.
+ * qcow2_alloc.c, qcow2_resize.c, qcow2_refcount.c, qcow2_create.c,
+ * qcow2_check.c, qcow2_backing.c).  Internal to the driver.
  *
  * WRITE CONTRACT (qcow2_pwrite / qcow2_write_zeroes):
  *  - [off, off+len) must lie inside the virtual size; grow first.
@@ -247,6 +247,13 @@ struct qcow2_alloc {
 int qcow2_layout_cluster0(uint8_t *buf, uint32_t cs, uint32_t hdr_len,
 			  const char *fmt, const struct qcow2_ext *keep,
 			  int nkeep, const char *name, uint32_t *name_off);
+
+/* qcow2_alloc.c: the write path's L2 table cache.  The pointer returned
+ * by qcow2_wl2_load stays valid until the next load; forget drops a table
+ * from it and from the read path's cache (s->l2_cache). */
+int qcow2_wl2_load(struct img *img, uint64_t off, uint8_t **out,
+		   struct img_err *e);
+void qcow2_wl2_forget(struct qcow2_state *s, uint64_t off);
 
 /* qcow2_refcount.c */
 uint64_t qcow2_rc_entry_get(const uint8_t *blk, int bits, uint64_t i);

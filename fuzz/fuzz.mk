@@ -35,10 +35,10 @@ TARGETS := fz_header fz_image
 ifneq ($(call defined,chain_open),)
 TARGETS += fz_chain
 endif
-ifneq ($(and $(call defined,journal_parse),$(wildcard core/journal.h)),)
+ifneq ($(and $(call defined,journal_parse),$(call defined,recover_plan)),)
 TARGETS += fz_journal
 endif
-ifneq ($(and $(call defined,users_parse),$(wildcard core/users.h)),)
+ifneq ($(and $(call defined,users_load),$(wildcard core/users.h)),)
 TARGETS += fz_users
 endif
 
@@ -61,10 +61,10 @@ $(FUZZ_LIB): $(LIB_OBJS)
 	@rm -f $@ && ar rcs $@ $^
 
 # fz_chain confines every open(2) of the library to its scratch dir:
-# --wrap=open sends the library's calls to __wrap_open in the harness.
-$(FUZZ_BUILD)/fz_chain: LDEXTRA = -Wl,--wrap=open
+# --wrap=open64,fopen64 send the library's calls to the harness.
+$(FUZZ_BUILD)/fz_chain: LDEXTRA = -Wl,--wrap=open64,--wrap=fopen64
 
-$(FUZZ_BUILD)/%: fuzz/%.c fuzz/fz_common.h $(FUZZ_LIB)
+$(FUZZ_BUILD)/%: fuzz/%.c fuzz/fz_common.h fuzz/fz_scratch.h $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZLD  $@"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) \

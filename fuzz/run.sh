@@ -35,22 +35,25 @@ for t in $targets; do
 		continue
 	fi
 	[ "$FUZZ_SECONDS" -gt 0 ] || { echo "fuzz: $t: replay ok ($(ls "$seeds" "$work" | wc -l) inputs)"; continue; }
-	# 2. fuzz
+	# 2. fuzz, in fork mode so that one known crash does not end the
+	# session: every crash is saved under fuzz/crashes and fuzzing goes on.
 	t0=$(date +%s)
+	before=$(ls fuzz/crashes | grep -c "^$t-" || true)
 	nice -n 19 "$bin" "${opts[@]}" -max_total_time="$FUZZ_SECONDS" \
-		-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS" "$work" "$seeds" >"$log" 2>&1
+		-fork="$FUZZ_JOBS" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
+		"$work" "$seeds" >"$log" 2>&1
 	r=$?
-	[ "$FUZZ_JOBS" -gt 1 ] && cat fuzz-*.log >>"$log" 2>/dev/null && rm -f fuzz-*.log
-	last=$(grep -E '#[0-9]+.*(cov|DONE)' "$log" | tail -n 1)
-	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
-	eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n1)
-	line="$(date -u +%FT%TZ) $t secs=$(( $(date +%s) - t0 )) execs=${execs:-?} exec/s=${eps:-?} rc=$r :: $last"
+	after=$(ls fuzz/crashes | grep -c "^$t-" || true)
+	last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
+	execs=$(sed -nE 's/^#([0-9]+):.*/\1/p' "$log" | tail -n1)
+	secs=$(( $(date +%s) - t0 ))
+	line="$(date -u +%FT%TZ) $t secs=$secs execs=${execs:-?} exec/s=$(( ${execs:-0} / (secs > 0 ? secs : 1) )) new_crashes=$((after - before)) rc=$r :: $last"
 	echo "fuzz: $line"
 	echo "$line" >>"$FUZZ_BUILD/stats.log"
-	if [ $r -ne 0 ]; then
+	if [ $r -ne 0 ] || [ "$after" -gt "$before" ]; then
 		rc=1
-		echo "fuzz: $t: CRASH, artifacts:"; ls fuzz/crashes/ | grep "^$t-" | sed 's/^/  fuzz\/crashes\//'
-		grep -E 'ERROR|SUMMARY|oracle' "$log" | head -5
+		echo "fuzz: $t: CRASHES, artifacts:"; ls -t fuzz/crashes/ | grep "^$t-" | head -n $((after - before)) | sed 's/^/  fuzz\/crashes\//'
+		grep -E 'oracle failed|ERROR: AddressSanitizer|runtime error|SUMMARY' "$log" | sort | uniq -c | head -10
 	fi
 done
 exit $rc

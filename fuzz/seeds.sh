@@ -190,6 +190,9 @@ users:
     image: 'quoted name.qcow2'
 Y
 printf 'users: []\n' >"$U/empty-list.yaml"
+# "img" exists in the harness's scratch dir: these entries get repointed
+printf 'users:\n  - name: a\n    kind: vm\n    image: img\n  - name: "b"\n    kind: backup\n    image: "img"\n    perm: []\n  - {name: c, kind: job, image: ./img}\n' >"$U/repoint.yaml"
+printf '# comment\nusers:\n- name: x # trailing\n  kind: export\n  image: '"'"'img'"'"'\n  shared: [consistent-read, write, write-unchanged, resize]\n' >"$U/repoint-quoted.yaml"
 printf 'users:\n  - name: a\n    kind: vm\n    image: a\n    perm: [bogus]\n' >"$U/bad-perm.yaml"
 printf 'users:\n  - &x {name: a, kind: vm, image: a}\n  - *x\n' >"$U/alias.yaml"
 printf 'users:\n  - name: [1, 2]\n    kind: {a: b}\n    image: !!binary aGVsbG8=\n' >"$U/types.yaml"
@@ -213,8 +216,8 @@ if [ -n "${IMGRAPH:-}" ] && [ -x "$IMGRAPH" ]; then
 	for k in $(seq 1 "$total"); do
 		rm -rf "$J"; cp -a "$W/j0" "$J"
 		(cd "$J" && IMGRAPH_FAULT=kill:$k "$IMGRAPH" commit --top top --base base --yes . >/dev/null 2>&1) || true
-		for jf in $(find "$J" -maxdepth 1 -type f ! -name base ! -name top ! -name 'o[0-9]'); do
-			cp "$jf" "$OUT/fz_journal/kill$k-$(basename "$jf")"
+		for jf in $(find "$J" -maxdepth 1 -type f -name '.imgraph-journal-*'); do
+			cp "$jf" "$OUT/fz_journal/kill$k$(basename "$jf")"
 		done
 	done
 fi

@@ -23,6 +23,7 @@ need qemu-system-common command -v qemu-storage-daemon
 need tmux command -v tmux
 need strace command -v strace
 need make command -v make
+need python3 command -v python3
 need gcc command -v cc
 
 if [ -z "$pkgs" ]; then

@@ -598,11 +598,15 @@ static bool handle_key(struct editor *ed, int ch)
 static int run_loop(struct editor *ed)
 {
 	bool running = true;
+	int rc = EXIT_OK;
 	draw(ed);
 	while (running) {
 		if (got_signal) {
 			int sig = got_signal;
 			got_signal = 0;
+			/* Killed: exit as a signal would (128 + n), after the
+			 * commit (if any) stopped at a safe point. */
+			rc = 128 + sig;
 			if (!ed->job)
 				break;
 			/* Ctrl-C / TERM during a commit: cancel (images stay
@@ -636,7 +640,7 @@ static int run_loop(struct editor *ed)
 		while (running && (ch = getch()) != ERR)
 			running = handle_key(ed, ch);
 	}
-	return EXIT_OK;
+	return rc;
 }
 
 static int parse_color(const char *s)
@@ -782,6 +786,10 @@ int editor_main(int argc, char **argv)
 	noecho();
 	nonl();
 	keypad(stdscr, TRUE);
+	/* Home/End as rxvt, the Linux console and tmux send them, for
+	 * terminfo entries (xterm) that only know the SS3 forms. */
+	define_key("\033[1~", KEY_HOME);
+	define_key("\033[4~", KEY_END);
 	curs_set(0);
 	theme_init(color);
 	if (ed.mouse)

@@ -167,8 +167,9 @@ static void draw_row(struct canvas *c, const struct ui_state *st, int y,
 	} else {
 		canvas_put(c, y, x + gx, room, role, name);
 	}
-	if (!r->expanded[id] && r->nkids[id])
-		canvas_put(c, y, x + gx + (nw < room ? nw : room), 2, R_DIM, "+");
+	/* A collapsed subtree says so (and not by colour alone). */
+	if (!r->expanded[id] && r->nkids[id] && nw + 4 <= room)
+		canvas_put(c, y, x + gx + nw, 4, R_DIM, " [+]");
 
 	char sz[16], fl[8];
 	int rx = c->w - k->right + 1;

@@ -105,6 +105,13 @@ l2=$(( $(be64 eof.qcow2 "$(be64 eof.qcow2 40)") & 0x00fffffffffffe00 ))
 poke eof.qcow2 $((l2 + 16)) 8000000010000000
 same_check "L2 entry past the end of the file" eof.qcow2 2
 
+mk reft.qcow2
+poke reft.qcow2 $(( $(be64 reft.qcow2 48) + 8 )) 0000000100000000
+same_check "refcount table entry past the end of the file" reft.qcow2 2
+mk reft2.qcow2
+poke reft2.qcow2 $(( $(be64 reft2.qcow2 48) + 8 )) 0000000000050200
+same_check "unaligned refcount table entry" reft2.qcow2 2
+
 mk both.qcow2
 size=$(stat -c %s both.qcow2); c=$(( (size + cs - 1) / cs ))
 truncate -s $(( (c + 1) * cs )) both.qcow2

@@ -157,6 +157,16 @@ qio "$T/top.qcow2" -c "write -z 0 64k" -c "write -P 0x31 128k 4k" \
 all3 "3-layer chain raw<-v2<-v3" "$T/top.qcow2"
 map_same "chain middle" "$T/mid.qcow2"
 
+# A sparse raw file alone and under a larger overlay (holes are zero extents
+# with offsets, as qemu-img reports them).
+truncate -s 4M "$T/sparse.raw"
+printf 'abc' | dd of="$T/sparse.raw" bs=1 seek=1048576 conv=notrunc status=none
+map_same "sparse raw" "$T/sparse.raw"
+info_same "sparse raw" "$T/sparse.raw"
+mkq "$T/over-raw.qcow2" 8M sparse.raw raw
+qio "$T/over-raw.qcow2" -c "write -P 0x41 2M 64k"
+all3 "qcow2 over sparse raw, larger" "$T/over-raw.qcow2"
+
 mkq "$T/b2.qcow2" 4M "" -o cluster_size=4k
 qio "$T/b2.qcow2" -c "write -P 0x12 0 1M" -c "write -c -P 0x13 2M 64k"
 mkq "$T/t2.qcow2" 4M b2.qcow2 qcow2 -o extended_l2=on

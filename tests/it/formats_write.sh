@@ -141,11 +141,18 @@ qcheck "overlay: check after make_empty" ov.qcow2
 # ---- power cuts ----------------------------------------------------------
 qemu-img create -q -f qcow2 -o cluster_size=512,refcount_bits=64 pc0.qcow2 64k
 qemu-io -f qcow2 -c 'write -c -P 0x31 0 4k' -c 'write -P 0x32 8k 4k' pc0.qcow2 >/dev/null
-OPS=(w:0:1k:0x41 g:1M w:100k:24k:0x42 z:8k:2k w:600k:40k:0x43 w:1000:100:0x44 z:600k:4k)
+# 512-byte clusters, 64-bit refcounts: one refcount block covers 64
+# clusters and the first table 2 MiB of file, so 2.5 MiB of writes grow
+# the L1, add many blocks and relocate the refcount table.
+OPS=(w:0:1k:0x41 g:4M w:100k:24k:0x42 z:8k:2k w:600k:40k:0x43 w:1M:2560k:0x45
+     w:1000:100:0x44 z:600k:4k)
 cp pc0.qcow2 pcn.qcow2
 IMGRAPH_FAULT=count IMGRAPH_FAULT_OUT=$T/count "$QW" --ops pcn.qcow2 "${OPS[@]}"
 N=$(cat "$T/count")
 check "power cut: workload has mutating ops ($N)" test "$N" -gt 20
+be32() { echo $(( 16#$(od -An -tx1 -j "$2" -N4 "$1" | tr -d ' \n') )); }
+check "power cut: the workload relocates the refcount table" test "$(be32 pcn.qcow2 56)" -gt 1
+qcheck "power cut: full workload checks clean" pcn.qcow2
 seeds=1; [ "${IMGRAPH_LONG:-0}" = 1 ] && seeds=4
 bad=0
 for K in $(seq 1 "$N"); do
@@ -157,10 +164,15 @@ for K in $(seq 1 "$N"); do
 			bad=$((bad + 1)); echo "# cut at op $K seed $sd: check rc=$rc"; diag <pc.out
 		elif ! qemu-img convert -O raw pc.qcow2 pc.raw 2>pc.out; then
 			bad=$((bad + 1)); echo "# cut at op $K: unreadable"; diag <pc.out
+		else
+			"$IMGRAPH" check pc.qcow2 >/dev/null 2>&1; orc=$?
+			if [ $orc -ne $rc ]; then
+				bad=$((bad + 1)); echo "# cut at op $K: imgraph check rc=$orc, qemu-img $rc"
+			fi
 		fi
 	done
 done
-check_eq "power cut at each of $N ops: never corrupt, always readable" "$bad" 0
+check_eq "power cut at each of $N ops: never corrupt, always readable, imgraph check agrees" "$bad" 0
 
 # I/O errors and short writes at each op: a clean error, never a crash,
 # never a corrupt image.

@@ -87,15 +87,28 @@ run_case() {
 	fi
 	[ "$rss" -le "$RSS_KB" ] || why+=" peak RSS ${rss} KiB > $RSS_KB;"
 	[ "$ms" -le "$MS" ] || why+=" took ${ms} ms > $MS;"
-	# 63: "this format does not support checks" (qemu-img's code): no field
-	if [ "$kind" = exit ] && [ "$code" != 0 ] && [ "$code" != 63 ]; then
+	# check: a finished report (2 corruptions, 3 leaks) is about its
+	# argument and lists qemu-img style ERROR lines; it must agree with
+	# qemu-img check: never "clean" or "leaks only" where qemu-img finds
+	# corruptions.  63: format without checks (probed raw).
+	if [ "$cmd" = check ] && [ "$kind" = exit ]; then
+		local qrc
+		qemu-img check -U -f qcow2 "$d/$file" >/dev/null 2>&1; qrc=$?
+		if [ "$qrc" = 2 ] && { [ "$code" = 0 ] || [ "$code" = 3 ]; }; then
+			why+=" qemu-img check finds corruptions, we said rc=$code;"
+		fi
+	fi
+	if [ "$kind" = exit ] && [ "$code" != 0 ] && [ "$code" != 63 ] &&
+	   ! { [ "$cmd" = check ] && [ "$code" -ge 2 ]; }; then
 		# the file: the hostile image, else the users file, else any
 		# entry of the fixture
 		if [ -f "$d/bad.qcow2" ]; then name=bad.qcow2
 		elif [ "$cmd" = users ]; then name=users.yaml
 		else name=$(cd "$d" && ls -A | paste -sd'|'); fi
 		cat "$T/out" "$T/err" >"$T/msg"
-		grep -qE -- "$name" "$T/msg" || why+=" message does not name the file ($name);"
+		# a check report is about its argument (qemu-img's ERROR lines)
+		[ "$cmd" = check ] || grep -qE -- "$name" "$T/msg" ||
+			why+=" message does not name the file ($name);"
 		grep -qiE -- "$field" "$T/msg" || why+=" message does not name the field (/$field/);"
 	fi
 	printf '%q ' "$IMGRAPH" "${argv[@]}" >>"$T/cmds.sh"
@@ -160,44 +173,53 @@ done <"$H/MANIFEST"
 # The journal format is core/journal.c's; we only need the file it leaves.
 # Find the latest mutating op at which a kill leaves a journal behind, then
 # damage copies of that state in format-independent ways.
-journal_fixtures() {
-	local J=$T/j0 total k jf=""
-	mkdir -p "$J"
-	(cd "$J" && qemu-img create -q -f qcow2 -o cluster_size=4096 base.qcow2 1M && qio base.qcow2 -c 'write -P 1 0 64k' &&
-		mkq top.qcow2 1M base.qcow2 qcow2 -o cluster_size=4096 && qio top.qcow2 -c 'write -P 2 0 8k' &&
+# jchain DIR: base <- top <- {o1, o2}, data in base and top.
+jchain() {
+	mkdir -p "$1" && (cd "$1" &&
+		qemu-img create -q -f qcow2 -o cluster_size=4096 base.qcow2 1M &&
+		qio base.qcow2 -c 'write -P 1 0 64k' &&
+		mkq top.qcow2 1M base.qcow2 qcow2 -o cluster_size=4096 &&
+		qio top.qcow2 -c 'write -P 2 0 8k' &&
 		mkq o1.qcow2 1M top.qcow2 qcow2 && mkq o2.qcow2 1M top.qcow2 qcow2)
-	total=$(cd "$J" && cp -a . "$T/jc" && cd "$T/jc" &&
-		IMGRAPH_FAULT=count IMGRAPH_FAULT_OUT="$T/jcount" "$IMGRAPH" commit --top top.qcow2 --base base.qcow2 --yes . \
-		>/dev/null 2>&1; cat "$T/jcount" 2>/dev/null || echo 0)
-	rm -rf "$T/jc"
+}
+jcommit() { # DIR [FAULT]  (stderr: the shell's "Killed" notice)
+	(cd "$1" && IMGRAPH_FAULT=${2:-} exec "$IMGRAPH" commit --top top.qcow2 --base base.qcow2 --yes .) \
+		>/dev/null 2>&1
+}
+jfile() { (cd "$1" && find . -maxdepth 1 -type f -name '.imgraph-journal-*' ! -name '*.tmp' -printf '%f\n' | head -n1); }
+# The journal records dev:ino of every parent, so each variant is made in
+# place by its own killed commit (a copied directory would be "foreign").
+journal_fixtures() {
+	local total k jf="" variant d size
+	jchain "$T/jc"
+	total=$(IMGRAPH_FAULT_OUT="$T/jcount" jcommit "$T/jc" count 2>/dev/null; cat "$T/jcount" 2>/dev/null || echo 0)
 	if ! [ "${total:-0}" -gt 0 ] 2>/dev/null; then
 		echo "# B-31 skipped: this imgraph cannot commit yet (no mutating ops counted)"
 		return
 	fi
 	for ((k = total; k >= 1; k--)); do
-		rm -rf "$T/jk"; cp -a "$J" "$T/jk"
-		(cd "$T/jk" && IMGRAPH_FAULT=kill:$k "$IMGRAPH" commit --top top.qcow2 --base base.qcow2 --yes . >/dev/null 2>&1)
-		jf=$(cd "$T/jk" && find . -maxdepth 1 -type f ! -name '*.qcow2' -printf '%f\n' | head -n1)
+		rm -rf "$T/jk"; jchain "$T/jk"; jcommit "$T/jk" "kill:$k" 2>/dev/null
+		jf=$(jfile "$T/jk")
 		[ -n "$jf" ] && break
 	done
+	rm -rf "$T/jc" "$T/jk"
 	if [ -z "$jf" ]; then
 		not_ok "B-31: no kill point of $total left a journal behind"
 		return
 	fi
 	echo "# B-31: journal '$jf' left by a kill at op $k of $total"
-	local size variant
-	size=$(stat -c %s "$T/jk/$jf")
 	for variant in intact bad-magic truncated-half truncated-1 flipped-middle flipped-last zero-filled huge-count replaced-overlay; do
-		local d=$H/j-$variant
-		rm -rf "$d"; cp -a "$T/jk" "$d"
+		d=$H/j-$variant
+		rm -rf "$d"; jchain "$d"; jcommit "$d" "kill:$k" 2>/dev/null
+		size=$(stat -c %s "$d/$jf")
 		case $variant in
 		bad-magic) poke_raw "$d/$jf" 0 'XXXX';;
 		truncated-half) truncate -s $((size / 2)) "$d/$jf";;
 		truncated-1) truncate -s $((size - 1)) "$d/$jf";;
 		flipped-middle) poke_u8 "$d/$jf" $((size / 2)) $(( $(peek_be "$d/$jf" $((size / 2)) 1) ^ 0x40 ));;
-		flipped-last) poke_u8 "$d/$jf" $((size - 1)) $(( $(peek_be "$d/$jf" $((size - 1)) 1) ^ 0x01 ));;
+		flipped-last) poke_u8 "$d/$jf" $((size - 2)) $(( $(peek_be "$d/$jf" $((size - 2)) 1) ^ 0x01 ));;
 		zero-filled) head -c "$size" /dev/zero >"$d/$jf.z" && mv "$d/$jf.z" "$d/$jf";;
-		huge-count) for o in 8 12 16 20 24 28 32; do [ $o -lt "$size" ] && poke_be32 "$d/$jf" $o 0x7fffffff; done;;
+		huge-count) sed -i 's/^parents [0-9]* /parents 99999999 /' "$d/$jf";;
 		replaced-overlay) cp "$d/o1.qcow2" "$d/o1.new" && mv "$d/o1.new" "$d/o1.qcow2";;
 		esac
 		if [ $variant = intact ]; then
@@ -205,6 +227,7 @@ journal_fixtures() {
 			(cd "$d" && "$IMGRAPH" recover . >"$T/out" 2>&1); local rc=$?
 			check_eq "B-31 j-intact: recover exits 0" "$rc" 0
 			for f in "$d"/*.qcow2; do qcheck "B-31 j-intact: $(basename "$f") clean" "$f"; done
+			[ -z "$(jfile "$d")" ] && ok "B-31 j-intact: journal removed" || not_ok "B-31 j-intact: journal left"
 			continue
 		fi
 		# damaged: never acted on.  The journal may be set aside
@@ -213,17 +236,19 @@ journal_fixtures() {
 		sha256sum <"$d/$jf" >"$T/jj.before"
 		echo "# B-31 j-$variant"
 		: >"$T/cmds.sh"
-		run_case "j-$variant" "$d" recover . 1 'journal|magic|crc|checksum|truncat|corrupt|invalid|inode|changed|foreign' ""
+		run_case "j-$variant" "$d" recover . 1 'journal|magic|crc|checksum|truncat|corrupt|invalid|inode|changed|foreign|parents' ""
 		[ $use_strace = 0 ] || strace_fixture "j-$variant" "$d" ""
 		(cd "$d" && sha256sum ./*.qcow2) >"$T/jh.after"
 		if cmp -s "$T/jh.before" "$T/jh.after"; then ok "j-$variant: no image written"
 		else not_ok "j-$variant: images changed"; diff "$T/jh.before" "$T/jh.after" | diag; fi
 		local kept=0 c
-		for c in "$d"/*; do
-			[[ $c == *.qcow2 ]] && continue
+		for c in "$d"/* "$d"/.[!.]*; do
+			[ -f "$c" ] || continue
+			case ${c##*/} in base.qcow2|top.qcow2|o1.qcow2|o2.qcow2) continue;; esac
 			[ "$(sha256sum <"$c")" = "$(cat "$T/jj.before")" ] && kept=1
 		done
-		if [ $kept = 1 ]; then ok "j-$variant: journal bytes kept"; else not_ok "j-$variant: journal lost or rewritten"; fi
+		if [ $kept = 1 ]; then ok "j-$variant: journal bytes kept"
+		else not_ok "j-$variant: journal lost or rewritten"; ls -la "$d" | diag; fi
 	done
 }
 if [ -z "${HOSTILE_FILTER:-}" ] || [[ j- =~ ${HOSTILE_FILTER} ]]; then journal_fixtures; fi

@@ -77,13 +77,14 @@ for size in "80 24" "120 40"; do
 	see "$W x $H: map shows zero clusters of top" "a"
 	keys Escape '?'
 	see "$W x $H: help from the action table" "mark the selected image as top"
+	keys G
 	see "$W x $H: help lists flags" "U in use, ! error"
 	keys q
 	see "$W x $H: back to the tree" "/ Search  t Top"
 
 	# Collapse / expand.
 	keys g h
-	see "$W x $H: collapsed subtree marked" "base.qcow2 \+"
+	see "$W x $H: collapsed subtree marked" "base.qcow2 \[\+\]"
 	keys Enter
 	see "$W x $H: expanded again" "└─mid.qcow2"
 

@@ -7,9 +7,20 @@ if ! command -v tmux >/dev/null 2>&1; then
 	echo "# SKIP: tmux is not installed (make deps installs it)"
 	exit 0
 fi
-SOCK=imgraph-$$
+[ -x "$IMGRAPH" ] || { echo "not ok - $IMGRAPH is not built"; exit 1; }
+
+# One private server per start() (imgraph-PID-N): a server being killed
+# cannot swallow the next session.
+NSOCK=0
+export TMUX_TMPDIR=$T         # sockets go away with the scratch dir
+SOCK=imgraph-$$-0
 tm() { tmux -L "$SOCK" "$@"; }
-trap 'tmux -L "$SOCK" kill-server 2>/dev/null; rm -rf "$T"' EXIT
+kill_all() {
+	local i
+	for i in $(seq 0 "$NSOCK"); do tmux -L "imgraph-$$-$i" kill-server 2>/dev/null; done
+	return 0
+}
+trap 'kill_all; rm -rf "$T"' EXIT
 
 # start W H [ENV=VAL...] -- ARGS...: run imgraph ARGS in a W x H pane.
 # Its exit status lands in $T/exit; its pid in $T/pid.
@@ -23,9 +34,10 @@ start() {
 	for q in "${envs[@]}"; do envq+=" $(printf '%q' "$q")"; done
 	for q in "$@"; do argq+=" $(printf '%q' "$q")"; done
 	tm kill-server 2>/dev/null
+	NSOCK=$((NSOCK + 1))
+	SOCK=imgraph-$$-$NSOCK
 	tm new-session -d -x "$w" -y "$h" \
 		"env TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8$envq sh -c 'echo \$\$ > $T/pid; exec $(printf '%q' "$IMGRAPH")$argq'; echo \$? > $T/exit; sleep 600"
-	tm set-option -g remain-on-exit off >/dev/null 2>&1
 }
 screen() { tm capture-pane -p; }
 keys() { tm send-keys "$@"; }

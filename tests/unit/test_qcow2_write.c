@@ -125,6 +125,18 @@ static void verify(const struct model *m, const char *img)
 		      == 0, "qemu-img compare differs for %s", img);
 	ck_assert_msg(sh("qemu-img check -q %s >check.out 2>&1", img) == 0,
 		      "qemu-img check not clean for %s", img);
+	/* Our own check agrees (and is exercised on every scenario). */
+	struct img *ci = NULL;
+	struct img_check res;
+	struct img_err e = { 0 };
+	ck_assert_int_eq(img_open(p(img), "qcow2", IMG_O_INSPECT, &ci, NULL,
+				  &e), 0);
+	ck_assert_int_eq(qcow2_check(ci, &res, &e), 0);
+	img_close(ci);
+	ck_assert_msg(res.corruptions == 0 && res.leaks == 0 &&
+		      res.check_errors == 0, "our check of %s: %s", img,
+		      res.nmsgs ? res.msgs[0] : "?");
+	img_check_free(&res);
 }
 
 static struct img *open_rw(const char *name)

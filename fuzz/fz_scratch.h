@@ -1,0 +1,74 @@
+/* fz_scratch.h - a private scratch directory for harnesses that must drive
+ * path-based APIs (chain_open, graph_scan, users_load).  Created once per
+ * process on /dev/shm (tmpfs, so the file writes per input stay cheap) and
+ * removed at exit. */
+#ifndef IMGRAPH_FZ_SCRATCH_H
+#define IMGRAPH_FZ_SCRATCH_H
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char fz_dir[PATH_MAX];
+
+static void fz_scratch_cleanup(void)
+{
+	DIR *d = opendir(fz_dir);
+	struct dirent *de;
+	char p[PATH_MAX + 256];
+
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", fz_dir, de->d_name);
+		unlink(p);
+	}
+	if (d)
+		closedir(d);
+	rmdir(fz_dir);
+}
+
+/* Returns the canonical scratch dir path. */
+static const char *fz_scratch(void)
+{
+	char tmpl[PATH_MAX];
+
+	if (fz_dir[0])
+		return fz_dir;
+	snprintf(tmpl, sizeof(tmpl), "%s/imgraph-fz.XXXXXX",
+		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+	if (!mkdtemp(tmpl) || !realpath(tmpl, fz_dir)) {
+		perror("fuzz scratch dir");
+		abort();
+	}
+	atexit(fz_scratch_cleanup);
+	return fz_dir;
+}
+
+/* Write data into scratch/name (replacing it). */
+static void fz_scratch_put(const char *name, const uint8_t *data, size_t size)
+{
+	char p[PATH_MAX + 64];
+	size_t done = 0;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", fz_scratch(), name);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		perror(p);
+		abort();
+	}
+	while (done < size) {
+		ssize_t k = write(fd, data + done, size - done);
+		if (k <= 0)
+			abort();
+		done += (size_t)k;
+	}
+	close(fd);
+}
+
+#endif
