@@ -57,13 +57,14 @@ static bool cancel_requested(const struct commit_opts *o)
 	return o && o->cancel && *o->cancel;
 }
 
-static int phase(const struct commit_opts *o, const char *name, uint64_t done,
-		 uint64_t total)
+/* Report a phase; a callback asking to cancel sets the cancel flag, which
+ * is honoured at the next safe point (never inside the relink). */
+static void phase(const struct commit_opts *o, const char *name,
+		  uint64_t done, uint64_t total)
 {
 	if (progress_update(o ? o->progress : NULL, name, done, total) &&
 	    o && o->cancel)
 		*o->cancel = 1;
-	return 0;
 }
 
 static int add_file(struct commit_run *cr, enum commit_role role, int node,
@@ -130,6 +131,15 @@ static int run_copy(struct commit_run *cr, struct img_err *e)
 				.cancel = cr->o ? cr->o->cancel : NULL };
 	struct copy_stats cs;
 	int nabove, r;
+
+	/* A parent larger than top reads zeros past top's end today; after
+	 * the relink it reads base there, so base must hold zeros too. */
+	for (int i = 0; i < cr->p->nparents; i++) {
+		int n = cr->p->parents[i].node;
+		if (n >= 0 && n != cr->p->top &&
+		    cr->g->nodes[n].info.virtual_size > co.view_size)
+			co.view_size = cr->g->nodes[n].info.virtual_size;
+	}
 
 	r = chain_open(top->path, top->format, 0, 0, 0, &cr->chain, e);
 	if (r < 0)
@@ -234,6 +244,19 @@ static int build_journal(struct commit_run *cr, struct journal **out,
 		fds[n] = t.fd;
 		j->nparents = ++n;
 	}
+	/* Recovery may run from another directory: absolute paths only. */
+	for (int i = 0; i < n; i++) {
+		char *ap;
+		if ((r = commit_abs_path(j->parents[i].path, abs, sizeof(abs),
+					 e)) < 0)
+			goto fail;
+		if (!(ap = strdup(abs))) {
+			r = err_set(e, ENOMEM, "out of memory");
+			goto fail;
+		}
+		free(j->parents[i].path);
+		j->parents[i].path = ap;
+	}
 	for (int i = 0; i < n; i++)
 		if (j->parents[i].dev == top->dev &&
 		    j->parents[i].ino == top->ino)
@@ -251,6 +274,12 @@ static int build_journal(struct commit_run *cr, struct journal **out,
 		r = relink_prepare_parent(&t, &j->parents[n], e);
 		if (r < 0)
 			goto fail;
+		free(j->parents[n].path);
+		j->parents[n].path = strdup(j->top_path);
+		if (!j->parents[n].path) {
+			r = err_set(e, ENOMEM, "out of memory");
+			goto fail;
+		}
 		fds[n] = t.fd;
 		j->nparents = ++n;
 	}
@@ -340,7 +369,8 @@ static int relink_phase(struct commit_run *cr, struct img_err *e)
 	}
 	r = journal_remove(cr->jpath, e);
 	if (r < 0)
-		err_prefix(e, "relink done; ");
+		err_prefix(e, "relink done, but the journal is still there (run "
+			   "'imgraph recover' to remove it): ");
 out:
 	free(fds);
 	journal_free(j);

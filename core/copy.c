@@ -215,13 +215,33 @@ int copy_run(struct chain *c, int nabove, struct img *base,
 		return r;
 	s.top_size = c->layer[0]->virtual_size;
 	s.base_old_size = base->virtual_size;
+	/* Past top's end the chain reads zeros at depth 0 (above base), so a
+	 * larger view size makes the loop below zero that range in base. */
+	if (o && o->view_size > s.top_size) {
+		uint64_t v = o->view_size < s.base_old_size ? o->view_size
+							    : s.base_old_size;
+		if (v > s.top_size)
+			s.top_size = v;
+	}
 	s.base_has_backing = nabove + 1 < c->n;
 	s.cs = bi.cluster_size ? bi.cluster_size : 65536;
 	s.win = COPY_WINDOW > s.cs ? COPY_WINDOW / s.cs * s.cs : s.cs;
+	if (o && o->rate) {
+		/* Throttling sleeps between windows: keep them near a quarter
+		 * second of work so the rate holds over short spans too. */
+		uint64_t w = o->rate / 4 / s.cs * s.cs;
+		if (w < (1u << 20))
+			w = (1u << 20) / s.cs * s.cs;
+		if (w < s.cs)
+			w = s.cs;
+		if (w < s.win)
+			s.win = w;
+	}
 
 	r = copy_measure(c, nabove, &total, e);
 	if (r < 0)
 		return r;
+	total += s.top_size - c->layer[0]->virtual_size;
 	if (s.base_has_backing && s.top_size > s.base_old_size)
 		total += s.top_size - s.base_old_size;
 	st->bytes_above = total;

@@ -28,6 +28,10 @@ struct copy_opts {
 	uint64_t rate;                   /* bytes/s, 0 = unlimited */
 	const struct progress *progress; /* phase "copy" */
 	volatile sig_atomic_t *cancel;   /* nonzero: stop at a window edge */
+	/* Base must show top's view up to this size, zeros past top's end
+	 * included (a parent larger than top reads zeros there today and
+	 * reads base after the relink).  0 or <= top's size: top's size. */
+	uint64_t view_size;
 };
 
 struct copy_stats {

@@ -403,6 +403,7 @@ int recover_journal(const char *jpath, bool rollback, struct rec_item *it,
 			goto fail;
 		}
 		pcls[i] = recover_classify(p, cur, (size_t)got, true);
+		it->torn += pcls[i] == REC_TORN;
 		free(cur);
 	}
 	if (topfd >= 0)
@@ -472,11 +473,14 @@ int recover_journal(const char *jpath, bool rollback, struct rec_item *it,
 		if (access(tmp, F_OK) == 0 && io_unlink(tmp) == 0)
 			io_fsync_dir_of(tmp);
 	}
+	char torn[48] = "";
+	if (it->torn)
+		snprintf(torn, sizeof(torn), ", %d of them torn", it->torn);
 	item_msg(it, "%d parent%s now name %s "
-		 "(%d header%s rewritten)%s", j->nparents,
+		 "(%d header%s rewritten%s)%s", j->nparents,
 		 j->nparents == 1 ? "" : "s",
 		 rollback ? j->top_path : j->base_path, it->written,
-		 it->written == 1 ? "" : "s",
+		 it->written == 1 ? "" : "s", torn,
 		 !rollback && j->empty_top ? "; top emptied" : "");
 	r = 0;
 	goto out;

@@ -86,6 +86,7 @@ struct rec_item {
 	enum rec_outcome outcome;
 	int parents;               /* parents in the journal */
 	int written;               /* writes performed */
+	int torn;                  /* parent headers found TORN */
 	char msg[1024];
 };
 

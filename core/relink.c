@@ -290,6 +290,7 @@ int relink_apply(const char *jpath, struct journal *j, const int *fds,
 		 * have reached the disk describes a transaction whose every
 		 * file is still OLD, which recovery would also conclude. */
 		journal_remove(jpath, &ignore);
+		err_prefix(e, "relink not started (every parent unchanged): ");
 		return r;
 	}
 	if (j->users.path) {

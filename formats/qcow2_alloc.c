@@ -452,9 +452,47 @@ static int zero_cluster(struct img *img, struct chunk *c, uint64_t idx,
 	return 0;
 }
 
+#define QCOW2_PEND_MAX 65536
+
+static int pend_add(struct img *img, uint64_t entry, struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	struct qcow2_alloc *a = s->alloc;
+
+	if (a->npend == a->cap_pend) {
+		size_t n = a->cap_pend ? a->cap_pend * 2 : 256;
+		uint64_t *p = realloc(a->pend, n * sizeof(*p));
+		if (!p)
+			return err_set(e, ENOMEM, "%s: out of memory", img->path);
+		a->pend = p;
+		a->cap_pend = n;
+	}
+	a->pend[a->npend++] = entry;
+	return 0;
+}
+
+int qcow2_apply_pending(struct img *img, struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	struct qcow2_alloc *a = s->alloc;
+
+	while (a && !a->broken && a->npend) {
+		int r = qcow2_release_entry(img, a->pend[a->npend - 1], e);
+		if (r < 0) {
+			/* Part of it may be applied: retrying could count a
+			 * cluster down twice.  Stop writing (leaks only). */
+			a->broken = true;
+			return r;
+		}
+		a->npend--;
+	}
+	return 0;
+}
+
 static int chunk_commit(struct img *img, struct chunk *c, struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
+	struct qcow2_alloc *a = s->alloc;
 	uint32_t cs = s->cluster_size;
 	int r;
 
@@ -486,6 +524,8 @@ static int chunk_commit(struct img *img, struct chunk *c, struct img_err *e)
 		return r;
 	if (c->need_sync) {
 		r = qcow2_sync(img, e);
+		if (r >= 0)     /* earlier calls' unlinks are durable now */
+			r = qcow2_apply_pending(img, e);
 		if (r < 0)
 			return r;
 	}
@@ -512,21 +552,24 @@ static int chunk_commit(struct img *img, struct chunk *c, struct img_err *e)
 		if (r < 0)
 			return r;
 	}
-	if (c->nfrees || c->old_l2) {
-		/* Pointers to the old clusters are gone once this is durable. */
-		r = qcow2_sync(img, e);
+	/* The old clusters go after the next sync (the unlink must be
+	 * durable first). */
+	for (size_t i = 0; i < c->nfrees; i++) {
+		r = pend_add(img, c->frees[i], e);
 		if (r < 0)
 			return r;
-		for (size_t i = 0; i < c->nfrees; i++) {
-			r = qcow2_release_entry(img, c->frees[i], e);
-			if (r < 0)
-				return r;
-		}
-		if (c->old_l2) {
-			r = qcow2_rc_add(img, c->old_l2 / cs, 1, -1, false, e);
-			if (r < 0)
-				return r;
-		}
+	}
+	if (c->old_l2) {
+		r = pend_add(img, c->old_l2 | QCOW2_OFLAG_COPIED, e);
+		if (r < 0)
+			return r;
+	}
+	if (a->npend >= QCOW2_PEND_MAX) {
+		r = qcow2_sync(img, e);
+		if (r >= 0)
+			r = qcow2_apply_pending(img, e);
+		if (r < 0)
+			return r;
 	}
 	return qcow2_rc_writeback(img, e);
 }
@@ -641,6 +684,43 @@ static int write_range(struct img *img, uint64_t off, uint64_t len,
 	return r;
 }
 
+/* Refuse up front, before anything is written, a write whose partially
+ * covered first or last cluster (extended L2: subcluster) is unallocated
+ * in an image with a backing file (see the contract in qcow2_int.h). */
+static int precheck_edges(struct img *img, uint64_t off, uint64_t len,
+			  struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	uint64_t g = s->subcluster_size, end = off + len;
+
+	if (!has_backing(s))
+		return 0;
+	for (int k = 0; k < 2; k++) {
+		uint64_t p = k ? end - 1 : off, gst = p - p % g;
+		uint64_t gend = gst + g < s->h.size ? gst + g : s->h.size;
+		uint64_t ent, bm;
+		int r;
+
+		if (off <= gst && end >= gend)
+			continue;               /* covered whole */
+		r = qcow2_get_l2_entry(img, p, &ent, &bm, e);
+		if (r < 0)
+			return r;
+		if (ent & QCOW2_OFLAG_COMPRESSED)
+			continue;
+		if (!s->extl2) {
+			if (!(ent & QCOW2_L2E_OFFSET_MASK) &&
+			    !(ent & QCOW2_OFLAG_ZERO))
+				return einval_partial(img, p, e);
+		} else {
+			unsigned sc = (unsigned)((p % s->cluster_size) / g);
+			if (!((bm >> sc) & 1) && !((bm >> (32 + sc)) & 1))
+				return einval_partial(img, p, e);
+		}
+	}
+	return 0;
+}
+
 int qcow2_pwrite(struct img *img, uint64_t off, const void *buf, size_t len,
 		 struct img_err *e)
 {
@@ -649,6 +729,9 @@ int qcow2_pwrite(struct img *img, uint64_t off, const void *buf, size_t len,
 	if (r < 0 || !len)
 		return r;
 	r = qcow2_write_begin(img, e);
+	if (r < 0)
+		return r;
+	r = precheck_edges(img, off, len, e);
 	if (r < 0)
 		return r;
 	return write_range(img, off, len, buf, false, e);
@@ -691,6 +774,9 @@ int qcow2_write_zeroes(struct img *img, uint64_t off, uint64_t len,
 	if (r < 0 || !len)
 		return r;
 	r = qcow2_write_begin(img, e);
+	if (r < 0)
+		return r;
+	r = precheck_edges(img, off, len, e);
 	if (r < 0)
 		return r;
 	g = s->subcluster_size;

@@ -184,11 +184,13 @@ int qcow2_check(struct img *img, struct img_check *out, struct img_err *e);
  *  - Refcounts are eager.  New clusters are appended at the end of the file
  *    (its length rounded up to a cluster); freed clusters are not reused.
  *    Order inside one call: data, refcount blocks, new L2 table, fdatasync,
- *    then the L2 entries / L1 entry that point at them, fdatasync, then
- *    refcount decrements of replaced clusters.  A crash leaks, never
+ *    then the L2 entries / L1 entry that point at them.  Replaced clusters
+ *    are decremented after the NEXT fdatasync (of a later call or of
+ *    qcow2_flush), when their unlinking is durable.  A crash leaks, never
  *    corrupts.  Data written in place (COPIED clusters) is durable only
- *    after qcow2_flush().  Larger calls mean fewer fdatasyncs (at most two
- *    per L2 table touched per call): callers should write >= 1 MiB at once.
+ *    after qcow2_flush().  Larger calls mean fewer fdatasyncs (one per L2
+ *    table touched per call that allocates; zero-flag updates need none):
+ *    callers should write >= 1 MiB at once.
  *  - A cluster (extended L2: subcluster) that the write covers only
  *    partially keeps THIS layer's current content for the rest: its data,
  *    or zeros where it is a zero cluster, or zeros where it is unallocated
@@ -208,8 +210,11 @@ int qcow2_check(struct img *img, struct img_check *out, struct img_err *e);
  *  - Unknown autoclear bits are cleared (and synced) before the first write.
  *  - s->write_refusal set, or an image not opened IMG_O_RDWR: -EROFS with
  *    the reason.
- *  - qcow2_alloc_free() frees s->alloc only; s->reft is freed by the
- *    close path in qcow2.c.
+ *  - qcow2_alloc_free() (called by close) first flushes like qcow2_flush
+ *    when something was written since the last flush, as QEMU flushes at
+ *    close (errors there are not reported and can only leak clusters:
+ *    callers that care call flush themselves), then frees s->alloc;
+ *    s->reft is freed by the close path in qcow2.c.
  */
 
 #define QCOW2_RB_CACHE 8
@@ -237,6 +242,15 @@ struct qcow2_alloc {
 	bool staging;               /* refcount table being relocated */
 	struct qcow2_rb_slot rb[QCOW2_RB_CACHE];
 	struct qcow2_wl2_slot l2[QCOW2_WL2_CACHE];
+	/* Entries (or old L2 tables as plain entries) already unlinked
+	 * whose clusters are released after the next fdatasync: the
+	 * unlink must be durable first, and waiting for the next sync
+	 * saves one per call.  Never reused meanwhile (append-only). */
+	uint64_t *pend;
+	size_t npend, cap_pend;
+	struct img *img;            /* for the flush at close */
+	bool broken;                /* a release failed half-way: no more */
+	bool unflushed;             /* written since the last qcow2_flush */
 };
 
 /* qcow2_backing.c: lay out cluster 0 from byte hdr_len on: the backing
@@ -253,6 +267,8 @@ int qcow2_layout_cluster0(uint8_t *buf, uint32_t cs, uint32_t hdr_len,
  * from it and from the read path's cache (s->l2_cache). */
 int qcow2_wl2_load(struct img *img, uint64_t off, uint8_t **out,
 		   struct img_err *e);
+/* Release the pending entries (call right after an fdatasync). */
+int qcow2_apply_pending(struct img *img, struct img_err *e);
 void qcow2_wl2_forget(struct qcow2_state *s, uint64_t off);
 
 /* qcow2_refcount.c */

@@ -167,8 +167,14 @@ int qcow2_write_begin(struct img *img, struct img_err *e)
 	if (s->write_refusal)
 		return err_set(e, EROFS, "%s: refusing to write: %s", img->path,
 			       s->write_refusal);
-	if (s->alloc && ((struct qcow2_alloc *)s->alloc)->prepared)
+	if (s->alloc && ((struct qcow2_alloc *)s->alloc)->broken)
+		return err_set(e, EIO, "%s: an earlier refcount update failed "
+			       "half-way; reopen the image (run check)",
+			       img->path);
+	if (s->alloc && ((struct qcow2_alloc *)s->alloc)->prepared) {
+		((struct qcow2_alloc *)s->alloc)->unflushed = true;
 		return 0;
+	}
 	if (!s->l1 && s->h.l1_size) {
 		r = qcow2_load_l1(img, e);
 		if (r < 0)
@@ -181,6 +187,7 @@ int qcow2_write_begin(struct img *img, struct img_err *e)
 		s->alloc = a;
 	}
 	a = s->alloc;
+	a->img = img;
 	r = io_fstat(img->fd, &st);
 	if (r < 0)
 		return err_set_errno(e, -r, "%s: cannot stat", img->path);
@@ -209,6 +216,7 @@ int qcow2_write_begin(struct img *img, struct img_err *e)
 		s->h.autoclear_features &= known;
 	}
 	a->prepared = true;
+	a->unflushed = true;
 	return 0;
 }
 

@@ -132,6 +132,8 @@ int qcow2_make_empty(struct img *img, struct img_err *e)
 	}
 	memset(s->l1, 0, n * sizeof(uint64_t));
 	r = qcow2_sync(img, e);
+	if (r >= 0)
+		r = qcow2_apply_pending(img, e);
 	for (uint64_t i = 0; i < n && r >= 0; i++) {
 		uint64_t l2off = old[i] & QCOW2_L1E_OFFSET_MASK;
 		uint8_t *t;
@@ -163,12 +165,23 @@ int qcow2_flush(struct img *img, struct img_err *e)
 
 	if (!(img->flags & IMG_O_RDWR))
 		return 0;
-	if (s->alloc) {
-		r = qcow2_rc_writeback(img, e);
-		if (r < 0)
-			return r;
+	if (!s->alloc)
+		return qcow2_sync(img, e);
+	struct qcow2_alloc *a = s->alloc;
+	r = qcow2_rc_writeback(img, e);
+	if (r >= 0)
+		r = qcow2_sync(img, e);
+	if (r >= 0 && a->npend) {
+		/* Replaced clusters: their unlinking is durable now. */
+		r = qcow2_apply_pending(img, e);
+		if (r >= 0)
+			r = qcow2_rc_writeback(img, e);
+		if (r >= 0)
+			r = qcow2_sync(img, e);
 	}
-	return qcow2_sync(img, e);
+	if (r >= 0)
+		a->unflushed = false;
+	return r;
 }
 
 void qcow2_alloc_free(struct qcow2_state *s)
@@ -178,10 +191,16 @@ void qcow2_alloc_free(struct qcow2_state *s)
 	if (!s || !s->alloc)
 		return;
 	a = s->alloc;
+	/* Close: make the last refcount updates and the deferred frees
+	 * reach the file (failures here can only leak clusters). */
+	if (a->img && a->img->priv == s && a->prepared && !a->broken &&
+	    a->unflushed)
+		(void)qcow2_flush(a->img, NULL);
 	for (int i = 0; i < QCOW2_RB_CACHE; i++)
 		free(a->rb[i].buf);
 	for (int i = 0; i < QCOW2_WL2_CACHE; i++)
 		free(a->l2[i].buf);
+	free(a->pend);
 	free(a);
 	s->alloc = NULL;
 }

@@ -13,10 +13,11 @@
 # run (execs, exec/s, cov, ft, corpus) is printed and appended to
 # $FUZZ_BUILD/stats.log.  Exit 1 when any target crashed or a replay failed.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 : "${FUZZ_SECONDS:=60}" "${FUZZ_BUILD:=build-fuzz}" "${FUZZ_JOBS:=1}"
 targets=${FUZZ_TARGETS:-$(make -s -f fuzz/fuzz.mk list)}
-[ -d fuzz/corpus/fz_header ] || fuzz/seeds.sh fuzz/corpus >/dev/null
+# journal seeds need a binary that can commit: ./imgraph unless $IMGRAPH
+[ -d fuzz/corpus/fz_header ] || IMGRAPH=${IMGRAPH:-$PWD/imgraph} fuzz/seeds.sh fuzz/corpus >/dev/null
 mkdir -p fuzz/crashes
 rc=0
 for t in $targets; do
@@ -32,22 +33,24 @@ for t in $targets; do
 	if ! nice -n 19 "$bin" "${opts[@]}" -runs=0 "$work" "$seeds" >"$log.replay" 2>&1; then
 		echo "fuzz: $t: REPLAY FAILED (see $log.replay)"; rc=1
 		grep -E 'ERROR|SUMMARY|oracle' "$log.replay" | head -5
-		continue
+		# keep fuzzing: fork mode below records every crash and goes on
 	fi
 	[ "$FUZZ_SECONDS" -gt 0 ] || { echo "fuzz: $t: replay ok ($(ls "$seeds" "$work" | wc -l) inputs)"; continue; }
 	# 2. fuzz, in fork mode so that one known crash does not end the
 	# session: every crash is saved under fuzz/crashes and fuzzing goes on.
 	t0=$(date +%s)
 	before=$(ls fuzz/crashes | grep -c "^$t-" || true)
-	nice -n 19 "$bin" "${opts[@]}" -max_total_time="$FUZZ_SECONDS" \
+	TIMEFORMAT='%U %S'
+	{ time nice -n 19 "$bin" "${opts[@]}" -max_total_time="$FUZZ_SECONDS" \
 		-fork="$FUZZ_JOBS" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
-		"$work" "$seeds" >"$log" 2>&1
+		"$work" "$seeds" >"$log" 2>&1; } 2>"$log.cpu"
 	r=$?
+	cpu=$(awk '{printf "%.0f", $1 + $2}' "$log.cpu")
 	after=$(ls fuzz/crashes | grep -c "^$t-" || true)
 	last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
 	execs=$(sed -nE 's/^#([0-9]+):.*/\1/p' "$log" | tail -n1)
 	secs=$(( $(date +%s) - t0 ))
-	line="$(date -u +%FT%TZ) $t secs=$secs execs=${execs:-?} exec/s=$(( ${execs:-0} / (secs > 0 ? secs : 1) )) new_crashes=$((after - before)) rc=$r :: $last"
+	line="$(date -u +%FT%TZ) $t secs=$secs cpu_s=$cpu execs=${execs:-?} exec/s=$(( ${execs:-0} / (secs > 0 ? secs : 1) )) new_crashes=$((after - before)) rc=$r :: $last"
 	echo "fuzz: $line"
 	echo "$line" >>"$FUZZ_BUILD/stats.log"
 	if [ $r -ne 0 ] || [ "$after" -gt "$before" ]; then

@@ -119,6 +119,20 @@ done
 poke_be32 "$W/exts" $off 0; poke_be32 "$W/exts" $((off + 4)) 0
 keep many-extensions "$W/exts"
 
+# the hostile corpus (tests/hostile/gen.sh): every damaged image is a seed
+# for the error paths
+if bash tests/hostile/gen.sh "$W/hostile" >/dev/null 2>&1; then
+	for f in "$W"/hostile/*/bad.qcow2; do
+		[ "$(stat -c %s "$f")" -le $MAXLEN ] || continue
+		id=$(basename "$(dirname "$f")")
+		cp "$f" "$OUT/fz_header/hostile-$id"; cp "$f" "$OUT/fz_image/hostile-$id"
+	done
+	for f in "$W"/hostile/u-*/users.yaml; do
+		[ "$(stat -c %s "$f")" -le $MAXLEN ] || continue
+		cp "$f" "$OUT/fz_users/hostile-$(basename "$(dirname "$f")")"
+	done
+fi
+
 # fz_chain seeds: [be32 len a][a][be32 len b][b][c]; a names "b", b names "c".
 pack3() { # OUT A B C
 	{
@@ -216,8 +230,8 @@ if [ -n "${IMGRAPH:-}" ] && [ -x "$IMGRAPH" ]; then
 	for k in $(seq 1 "$total"); do
 		rm -rf "$J"; cp -a "$W/j0" "$J"
 		(cd "$J" && IMGRAPH_FAULT=kill:$k "$IMGRAPH" commit --top top --base base --yes . >/dev/null 2>&1) || true
-		for jf in $(find "$J" -maxdepth 1 -type f -name '.imgraph-journal-*'); do
-			cp "$jf" "$OUT/fz_journal/kill$k$(basename "$jf")"
+		for jf in "$J"/.imgraph-journal-*; do
+			[ -f "$jf" ] && cp "$jf" "$OUT/fz_journal/kill$k$(basename "$jf")"
 		done
 	done
 fi

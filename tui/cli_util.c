@@ -1,5 +1,6 @@
 /* cli_util.c - small helpers shared by the CLI commands. */
 #include "cmd.h"
+#include "../core/emit.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -70,18 +71,5 @@ int cli_parse_size(const char *s, uint64_t *out)
 
 const char *cli_human_size(uint64_t v, char *buf, unsigned len)
 {
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB",
-					    "PiB", "EiB" };
-	double d = (double)v;
-	int u = 0;
-
-	while (d >= 1024 && u < 6) {
-		d /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, len, "%llu B", (unsigned long long)v);
-	else
-		snprintf(buf, len, "%.3g %s", d, unit[u]);
-	return buf;
+	return emit_size(v, buf, len);     /* one size format everywhere */
 }

@@ -123,10 +123,16 @@ static int prog_update(void *opaque, const char *phase, uint64_t done,
 				 (int)eta / 60, (int)eta % 60);
 		if (p->bar_open && new_phase)
 			fputc('\n', stderr);
-		fprintf(stderr, "\r%-7s %5.1f%%  %s / %s  %s/s%s\033[K", phase,
-			pct, cli_human_size(done, a, sizeof(a)),
-			cli_human_size(total, b, sizeof(b)),
-			cli_human_size((uint64_t)rate, c, sizeof(c)), etas);
+		if (strcmp(phase, "copy"))      /* counted in steps */
+			fprintf(stderr, "\r%-7s %5.1f%%  %llu / %llu\033[K",
+				phase, pct, (unsigned long long)done,
+				(unsigned long long)total);
+		else
+			fprintf(stderr, "\r%-7s %5.1f%%  %s / %s  %s/s%s\033[K",
+				phase, pct, cli_human_size(done, a, sizeof(a)),
+				cli_human_size(total, b, sizeof(b)),
+				cli_human_size((uint64_t)rate, c, sizeof(c)),
+				etas);
 		fflush(stderr);
 		p->bar_open = true;
 	}

@@ -68,7 +68,7 @@ int cmd_plan(int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+t:b:u:o:rh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:b:u:o:rh", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': top_arg = optarg; break;
 		case 'b': base_arg = optarg; break;

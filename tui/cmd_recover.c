@@ -110,6 +110,7 @@ int cmd_recover(int argc, char **argv)
 			ow_str(&w, "outcome", outcome_name(it->outcome));
 			ow_i64(&w, "parents", it->parents);
 			ow_i64(&w, "written", it->written);
+			ow_i64(&w, "torn", it->torn);
 			ow_str(&w, "message", it->msg);
 			ow_close(&w);
 		}

@@ -38,7 +38,7 @@ int cmd_tree(int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+ru:o:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ru:o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': so.recursive = true; break;
 		case 'u': so.users_file = optarg; break;

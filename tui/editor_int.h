@@ -56,6 +56,52 @@ void editor_job_join(struct editor_job *j);
 char *editor_after_text(const struct graph *g, const struct plan *p,
 			bool utf8);
 
+/* ---- the editor's state (tui/editor.c, tui/editor_flow.c) ---- */
+/* Regions of a cluster map (detail strip and map screen). */
+#define MAP_REGIONS 4096
+
+enum question { Q_NONE, Q_COMMIT, Q_RELINK, Q_CANCEL };
+
+struct editor {
+	struct ui_state st;
+	struct canvas cv;
+	struct graph *g;           /* owned */
+	char **paths;
+	int npaths;
+	struct scan_opts so;
+	bool mouse;
+	uint64_t rate;
+	enum question q;
+	struct plan *plan;         /* the plan a running commit executes */
+	struct editor_job *job;
+	struct editor_job_snap snap;
+	char *after_text;          /* the plan text shown before relinking */
+	double t0, last_rate_t;
+	uint64_t last_rate_done;
+	bool map_stale;
+	bool quit_after_job;
+};
+
+/* The name the tree shows for node id (the pool's directory stripped). */
+static inline const char *editor_label(const struct editor *ed, int id)
+{
+	return rows_label(&ed->st.rows, id);
+}
+
+void editor_scan(struct editor *ed);
+/* Build the selection's cluster map if it is not current. */
+void editor_update_map(struct editor *ed);
+/* After t/b: say whether the pair can be committed, or why not. */
+void editor_validate_marks(struct editor *ed);
+/* Show text (malloc'd, taken over) as a scrollable screen. */
+void editor_show_text(struct editor *ed, const char *title, char *text);
+/* The plan screen; for_commit also asks the first y/N question. */
+void editor_show_plan(struct editor *ed, bool for_commit);
+/* Mirror the worker into the view-model; joins it when finished. */
+void editor_poll_job(struct editor *ed);
+/* The answer to the open y/N question. */
+void editor_answer(struct editor *ed, bool yes);
+
 /* The plan as `imgraph plan` prints it (core/emit.h), malloc'd. */
 char *editor_plan_text(const struct graph *g, const struct plan *p);
 

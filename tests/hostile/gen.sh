@@ -55,7 +55,6 @@ REFT=$(peek_be "$W/g64" $Q_REFT_OFF 8)
 RB=$(q_rb_of "$W/g64")
 L2=$(q_l2_of "$W/g64")
 DATA=$(( $(peek_be "$W/g64" "$L2" 8) & 0x00fffffffffffe00 ))
-L2_4K=$(q_l2_of "$W/g4k")
 
 n=0
 # fx ID TEMPLATE FIELD EXPECT [ALLOW] DESC: fixture dir with bad.qcow2 (a copy
@@ -356,10 +355,10 @@ reg b20-loop-dotdot 'loop|cycle' "$LOOP" "" "top -> sub/../top.qcow2"
 # ---- B-21 deep chain (cap 256): 300 layers, made by copying one template -------------------
 D=$OUT/b21-deep-300; mkdir -p "$D"
 (cd "$D" && q -o cluster_size=512 l0000.qcow2 1M && q -o cluster_size=512 -u -b l0000.qcow2 -F qcow2 "$W/layer" 1M)
+off=$(peek_be "$W/layer" $Q_BACKING_OFF 8)
 for i in $(seq 1 300); do
 	f=$D/$(printf 'l%04d.qcow2' "$i")
 	cp "$W/layer" "$f"
-	off=$(peek_be "$f" $Q_BACKING_OFF 8)
 	poke_str "$f" "$off" "$(printf 'l%04d' $((i - 1)))"
 done
 mv "$D/l0300.qcow2" "$D/top.qcow2"

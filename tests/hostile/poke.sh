@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # tests/hostile/poke.sh - byte-level editing of image files (sourced).
 # Used by tests/hostile/gen.sh and fuzz/seeds.sh.  printf + dd only, so no
 # extra package is needed.  Values are bash integers (decimal or 0x...);

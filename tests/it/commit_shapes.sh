@@ -6,7 +6,8 @@
 #   512 B clusters, 2 MiB clusters, extended L2 (subclusters);
 #   a v2 (compat=0.10) base under v3 layers; a raw base;
 #   base smaller than top, also with a backing file under base whose data
-#   must not show through the grown area; data past 4 GiB.
+#   must not show through the grown area; base larger than an unaligned
+#   top with an overlay larger than top; data past 4 GiB.
 # IMGRAPH_LONG=1 adds refcount_bits=1 and 4 KiB clusters.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_commit.sh"
@@ -98,6 +99,27 @@ check "growb: base shows top's old view (zeros where it grew)" \
 	qemu-img compare -q -f qcow2 -F raw "$d/base.qcow2" "$T/growb.top"
 check "growb: overlay view unchanged" qemu-img compare -q -f qcow2 -F raw "$d/d0/ovl0.qcow2" "$T/growb.ovl0"
 qcheck "growb: base check" "$d/base.qcow2"
+
+# Base larger than top, top's size not cluster-aligned, and an overlay
+# larger than top: the overlay reads zeros past top's end today and reads
+# base there after the relink, so base must hold zeros up to the overlay's
+# size and keep its own data beyond.
+d=$T/short; mkdir -p "$d/d0"
+qemu-img create -q -f qcow2 "$d/base.qcow2" 20M
+qemu-io -f qcow2 -c 'write -P 0x61 0 20M' "$d/base.qcow2" >/dev/null
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$d/top.qcow2" 10486272
+qemu-io -f qcow2 -c 'write -P 0x62 10420224 66048' -c 'write -z 0 64k' "$d/top.qcow2" >/dev/null
+qemu-img create -q -f qcow2 -b ../top.qcow2 -F qcow2 "$d/d0/ovl0.qcow2" 16M
+qemu-io -f qcow2 -c 'write -P 0x63 15M 64k' "$d/d0/ovl0.qcow2" >/dev/null
+qemu-img convert -O raw "$d/d0/ovl0.qcow2" "$T/short.ovl0"
+qemu-img convert -O raw "$d/top.qcow2" "$T/short.top"
+qemu-img convert -O raw "$d/base.qcow2" "$T/short.base"
+commit_ok short "$d/top.qcow2" "$d/base.qcow2" "$d"
+check "short: larger overlay's view unchanged" qemu-img compare -q -f qcow2 -F raw "$d/d0/ovl0.qcow2" "$T/short.ovl0"
+qemu-img convert -O raw "$d/base.qcow2" "$T/short.base2"
+check "short: base starts with top's view" cmp -n 10486272 "$T/short.base2" "$T/short.top"
+check "short: base keeps its data past the overlay's size" cmp -i 16777216 "$T/short.base2" "$T/short.base"
+qcheck "short: base check" "$d/base.qcow2"
 
 # Data past 4 GiB (020): 32-bit truncation would land it at low offsets.
 d=$T/big; mkdir -p "$d/d0"

@@ -123,7 +123,7 @@ recover_converges() {
 	local d=$1 r b1 b2
 	(cd "$d" && "$IMGRAPH" recover .) >"$T/rec" 2>&1; r=$?
 	[ $r = 0 ] || { why+=" recover rc=$r;"; diag <"$T/rec" >>"$T/whydiag"; }
-	ls -A "$d" | grep -q '^\.imgraph-journal-' && why+=" journal left after recover;"
+	compgen -G "$d/.imgraph-journal-*" >/dev/null && why+=" journal left after recover;"
 	images_clean "$d"
 	overlays_ok "$d"
 	b1=$(backing_of "$d/o1.qcow2"); b2=$(backing_of "$d/o2.qcow2")
@@ -135,6 +135,9 @@ recover_converges() {
 }
 
 report() { # NAME
+	cat "$T/out" "$T/rec" 2>/dev/null | grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' &&
+		why+=" sanitizer report;"
+	rm -f "$T/rec"
 	if [ -z "$why" ]; then ok "$1"
 	else
 		not_ok "$1:$why"; failed_runs=$((failed_runs + 1))
@@ -195,7 +198,9 @@ jpoints=()
 for ((k = 1; k <= n; k++)); do
 	rm -rf "$T/w"; mkchain "$T/w"
 	{ (cd "$T/w" && IMGRAPH_FAULT=kill:$k exec "${COMMIT[@]}") >/dev/null 2>&1; } 2>/dev/null
-	ls -A "$T/w" | grep '^\.imgraph-journal-' | grep -qv '\.tmp$' && jpoints+=("$k")
+	for j in "$T"/w/.imgraph-journal-*; do
+		[ -f "$j" ] && [[ $j != *.tmp ]] && { jpoints+=("$k"); break; }
+	done
 done
 if [ ${#jpoints[@]} -eq 0 ]; then
 	not_ok "recover: no kill point of the commit leaves a journal"

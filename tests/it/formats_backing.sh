@@ -11,18 +11,7 @@ QW=${IMGRAPH_QW:-$(dirname "$IMGRAPH")/tests/test_qcow2_write}
 [ -x "$QW" ] || QW=$(cd "$(dirname "$0")/../.." && pwd)/${BUILD:-build}/tests/test_qcow2_write
 if [ ! -x "$QW" ]; then
 	not_ok "tool binary test_qcow2_write not found ($QW)"
-	# I/O errors: a failed (even torn) rewrite leaves the old header.
-for f in err:1:EIO short:1 err:2:EIO; do
-	cp pc0.qcow2 pc.qcow2
-	check_rc "$f: set_backing fails cleanly" 1 env IMGRAPH_FAULT=$f "$QW" --set-backing pc.qcow2 base2.qcow2 qcow2
-	case $f in
-	err:2:*) check_grep "$f: fdatasync failure reported" "fdatasync" "$T/.err";;
-	*) check "$f: file byte-identical to before" cmp pc.qcow2 pc0.qcow2;;
-	esac
-	qcheck "$f: qemu-img check" pc.qcow2
-done
-
-done_testing
+	done_testing
 fi
 cd "$T" || exit 1
 

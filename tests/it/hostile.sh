@@ -53,8 +53,8 @@ if [ "$nfix" -ge 60 ]; then ok "corpus has $nfix fixtures (>= 60)"; else not_ok 
 sys_allowed() {
 	case $1 in
 	/etc/ld.so.*|/lib/*|/lib64/*|/usr/lib/*|/usr/lib64/*|/usr/local/lib/*|\
-	/usr/share/locale/*|/usr/share/terminfo/*|/etc/terminfo/*|/lib/terminfo/*|\
-	/usr/share/zoneinfo/*|/etc/localtime|/usr/lib/locale/*|/etc/locale.alias|\
+	/usr/share/locale/*|/usr/share/terminfo/*|/etc/terminfo/*|\
+	/usr/share/zoneinfo/*|/etc/localtime|/etc/locale.alias|\
 	/etc/nsswitch.conf|/etc/passwd|/etc/group|\
 	/dev/null|/dev/tty|/dev/urandom|/proc/self/*|/proc/[0-9]*/*|/sys/*|/proc/sys/*|\
 	/proc/meminfo|/proc/mounts|/proc/locks|/proc/cpuinfo|/proc|/proc/[0-9]*)
@@ -75,6 +75,7 @@ run_case() {
 	recover) argv=(recover "$file");;
 	*) not_ok "$id: unknown command $cmd in MANIFEST"; return;;
 	esac
+	rm -f "$T/ru"
 	(cd "$d" && exec "$RUSAGE" -t 10 "$T/ru" "$IMGRAPH" "${argv[@]}") \
 		>"$T/out" 2>"$T/err" </dev/null
 	read -r kind code rss ms <"$T/ru" || { kind=none code=-1 rss=0 ms=0; }
@@ -124,7 +125,7 @@ run_case() {
 # One strace per fixture over all its commands (strace start-up dominates
 # the run time otherwise): every path opened by any of them is checked.
 strace_fixture() { # ID DIR ALLOW
-	local id=$1 d=$2 allow=$3 p bad="" sp wd
+	local id=$1 d=$2 allow=$3 p bad=""
 	(cd "$d" && exec timeout -s KILL 30 strace -f -qq -e trace=open,openat,openat2,creat \
 		-o "$T/st" bash "$T/cmds.sh") >/dev/null 2>&1 </dev/null
 	sed -nE 's/^[0-9]+ +(open|openat|openat2|creat)\((AT_FDCWD, |[0-9]+, )?"([^"]*)".*/\3/p' "$T/st" |

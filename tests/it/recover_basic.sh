@@ -105,7 +105,15 @@ import json; d = json.load(open('$T/rec.json'))
 j = d['journals'][0]
 assert j['outcome'] == 'finished' and j['parents'] == 4 and j['written'] >= 1, d"
 
-# 7. While a commit of this base runs (holding base's write lock), recover
+# 7. A commit run with relative paths from inside the pool, recovered from
+#    another directory: the journal holds absolute paths.
+restore
+( cd "$W" && IMGRAPH_FAULT=kill:$HALF "$IMGRAPH" commit --top top.qcow2 \
+	--base base.qcow2 --users users.yaml --yes -q -r . >/dev/null 2>&1 ) 2>/dev/null
+check_rc "relative commit, recover from /" 0 sh -c "cd / && '$IMGRAPH' recover '$W'"
+fixture_verify "relative paths" "$W" "$T/v" base
+
+# 8. While a commit of this base runs (holding base's write lock), recover
 #    leaves that base's journal temp alone.
 restore
 "$IMGRAPH" commit --top "$W/top.qcow2" --base "$W/base.qcow2" --yes \

@@ -8,6 +8,16 @@
 P=$T/pool
 demo "$P" || { not_ok "demo pool"; done_testing; }
 ok "demo pool built"
+# The demo keeps its promises (judged by qemu-img and the CLI).
+for f in "$P"/*.qcow2; do qcheck "demo: $(basename "$f") passes qemu-img check" "$f"; done
+qemu-img check "$P/base.qcow2" >"$T/qc" 2>&1
+check_grep "demo: base holds compressed clusters" "[1-9][0-9.]*% compressed clusters" "$T/qc"
+qemu-img map --output=json "$P/top.qcow2" >"$T/map"
+check_grep "demo: top has a zero range of its own" '"depth": 0, "present": true, "zero": true, "data": false' "$T/map"
+check_rc "demo: top into base is clean" 0 "$IMGRAPH" plan --top "$P/top.qcow2" --base "$P/base.qcow2" "$P"
+check_grep "demo: ... and relinks both overlays" "parents relinked to base \(2\)" "$T/.out"
+check_rc "demo: dev into golden conflicts" 3 "$IMGRAPH" plan --top "$P/dev.qcow2" --base "$P/golden.qcow2" "$P"
+check_grep "demo: ... because of test.qcow2" "unshared by node '.*test.qcow2'" "$T/.out"
 
 for size in "80 24" "120 40"; do
 	set -- $size

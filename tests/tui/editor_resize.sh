@@ -89,7 +89,21 @@ qcheck "cancel: top clean" "$P/top.qcow2"
 keys Escape q
 check_eq "exit 0 after cancel" "$(wait_exit)" 0
 
-# 3. SIGTERM during the copy: cancels, exits, terminal restored.
+# 3. Ctrl-C during the copy cancels the commit; the editor stays open.
+P=$T/p4
+mkpool "$P"
+start 80 24 -- --rate 8M "$P"
+begin_commit
+keys C-c
+see "Ctrl-C cancels the commit" "Commit cancelled" 30
+check_eq "Ctrl-C: a still on top" "$(backing_of "$P/a.qcow2")" "top.qcow2"
+qcheck "Ctrl-C: base clean" "$P/base.qcow2"
+keys Escape
+see "Ctrl-C: editor still open" "/ Search  t Top"
+keys q
+check_eq "Ctrl-C during a commit then q: exit 0" "$(wait_exit)" 0
+
+# 4. SIGTERM during the copy: cancels, exits, terminal restored.
 P=$T/p3
 mkpool "$P"
 views "$P" "$T/v3"

@@ -298,6 +298,28 @@ START_TEST(text_screen_plan_and_question)
 }
 END_TEST
 
+START_TEST(text_screen_wraps_long_lines)
+{
+	setup_at(60, 17, false);
+	textview_set(&ST.text, "Plan",
+		     "  why: '/very/long/path/test.qcow2' reads "
+		     "'/very/long/path/golden.qcow2' as its backing file; the "
+		     "commit writes top's data into it\nnext line");
+	ST.scr = SCR_TEXT;
+	ui_draw(&CV, &ST);
+	/* Breaks at spaces, continuation indented under the text, nothing
+	 * lost, the role carried over. */
+	ck_assert_str_eq(line(1), "  why: '/very/long/path/test.qcow2' reads");
+	ck_assert(!strncmp(line(2), "      '/very/long/path/golden.qcow2' as its backing", 51));
+	ck_assert(canvas_contains(&CV, "commit writes top's data into it"));
+	int y = find_row("next line");
+	ck_assert(y > 3);
+	ck_assert_int_eq(CV.cells[2 * 60 + 8].role, R_WARN);
+	ck_assert(strstr(line(0), "(1-4 of 4)"));
+	teardown();
+}
+END_TEST
+
 START_TEST(progress_screen)
 {
 	setup_at(80, 24, false);
@@ -423,6 +445,7 @@ int main(void)
 	tcase_add_test(tc, keys_marks_search_prompt);
 	tcase_add_test(tc, help_from_action_table);
 	tcase_add_test(tc, text_screen_plan_and_question);
+	tcase_add_test(tc, text_screen_wraps_long_lines);
 	tcase_add_test(tc, progress_screen);
 	tcase_add_test(tc, map_strip_and_full_map);
 	tcase_add_test(tc, flags_errors_and_users);

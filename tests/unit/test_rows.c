@@ -196,6 +196,29 @@ START_TEST(deep_chain_guide_is_bounded)
 }
 END_TEST
 
+START_TEST(labels_drop_the_shared_directory)
+{
+	static const char *const names[] = {
+		"/srv/pool/b.qcow2", "/srv/pool/sub/a.qcow2", "/other/base.raw",
+	};
+	static const int backing[] = { 2, 0, -1 };
+	struct graph *g = fx_graph(3, names, backing);
+	g->nodes[2].flags = GN_OUTSIDE;          /* reached as a backing file */
+	struct rows r;
+	rows_init(&r, g);
+	ck_assert_str_eq(rows_label(&r, 0), "b.qcow2");
+	ck_assert_str_eq(rows_label(&r, 1), "sub/a.qcow2");
+	ck_assert_str_eq(rows_label(&r, 2), "/other/base.raw");  /* outside */
+	ck_assert_str_eq(rows_label(&r, 7), "?");
+	/* Search and order use the labels. */
+	rows_home(&r);
+	ck_assert_int_eq(rows_search(&r, "SUB/", 1), 1);
+	ck_assert_int_eq(rows_search(&r, "srv", 1), -1);
+	rows_free(&r);
+	fx_free(g);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("rows");
@@ -206,6 +229,7 @@ int main(void)
 	tcase_add_test(tc, search_wraps_and_expands);
 	tcase_add_test(tc, loops_and_empty);
 	tcase_add_test(tc, deep_chain_guide_is_bounded);
+	tcase_add_test(tc, labels_drop_the_shared_directory);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
