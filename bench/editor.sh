@@ -17,8 +17,13 @@ SOCK=imgraph-bench-$$
 export TMUX_TMPDIR=$D
 trap 'tmux -L "$SOCK" kill-server 2>/dev/null; rm -rf "$D"' EXIT
 
+# The screens use core's size formatter: link the library next to the
+# binary (build dir) or the default build/.
+LIB=${LIB:-$(dirname "$IMGRAPH")/libimgraph.a}
+[ -f "$LIB" ] || LIB=$ROOT/build/libimgraph.a
 "$CC" -O2 -std=c11 -D_GNU_SOURCE -I"$ROOT" -o "$D/editor_bench" \
-	"$ROOT/bench/editor_bench.c"
+	"$ROOT/bench/editor_bench.c" "$LIB" \
+	$(pkg-config --libs yaml-0.1 zlib 2>/dev/null || echo -lyaml -lz)
 rc=0
 LC_ALL=C.UTF-8 "$D/editor_bench" "$N" 80 24 || rc=1
 LC_ALL=C.UTF-8 "$D/editor_bench" "$N" 200 60 || rc=1

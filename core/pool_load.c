@@ -489,7 +489,8 @@ static int scan_dir(struct pool_builder *b, const char *dir, bool recursive,
 	}
 	closedir(dp);
 	dp = NULL;
-	qsort(ents, nn, sizeof(*ents), cmp_dent);
+	if (nn)	/* qsort(NULL, 0) is undefined behaviour */
+		qsort(ents, nn, sizeof(*ents), cmp_dent);
 	for (size_t i = 0; i < nn && r == 0; i++) {
 		char path[4096];
 		unsigned char type = ents[i].type;

@@ -3,17 +3,25 @@
  * the refcount blocks, then the L1 table.  Every one of these clusters has
  * refcount 1, so `qemu-img check` finds neither errors nor leaks.
  *
- * The file is truncated first (qemu-img overwrites too), written with
- * pwrite, sized with ftruncate (the L1 is all zeros, so it stays sparse),
- * then fsync'd together with its directory.
+ * Atomic: the image is built in a temporary file next to the target
+ * ("<name>.imgraph-tmp.<pid>", not an image name a pool scan picks up),
+ * written with pwrite, sized with ftruncate (the L1 is all zeros, so it
+ * stays sparse), fsync'd, then renamed over the target and the directory
+ * fsync'd.  A failure at any point leaves the old file (or none) and
+ * removes the temporary file; qemu-img would leave a half-written image.
+ * A symlink target is followed, so the link keeps pointing at the image.
  */
 #include "qcow2_int.h"
 #include "../core/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const struct {
 	uint8_t type, bit;
@@ -195,9 +203,21 @@ int qcow2_create(const char *path, const struct img_create_opts *o,
 	for (uint64_t c = 0; c < total; c++)
 		qcow2_rc_entry_put(blk, rbits, c, 1);
 
-	fd = io_open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	/* Write through a symlink: replace what it points at. */
+	char real[PATH_MAX], tmp[PATH_MAX + 64];
+	struct stat lst;
+	const char *target = path;
+	if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode) &&
+	    realpath(path, real))
+		target = real;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.imgraph-tmp.%ld", target,
+			     (long)getpid()) >= sizeof(tmp)) {
+		r = err_set(e, ENAMETOOLONG, "%s: path too long", path);
+		goto out;
+	}
+	fd = io_open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_EXCL, 0644);
 	if (fd < 0) {
-		r = err_set_errno(e, -fd, "%s: cannot create", path);
+		r = err_set_errno(e, -fd, "%s: cannot create", tmp);
 		goto out;
 	}
 	r = io_pwrite(fd, hc, cs, 0);
@@ -212,14 +232,23 @@ int qcow2_create(const char *path, const struct img_create_opts *o,
 	if (r < 0) {
 		r = err_set_errno(e, -r, "%s: writing the new image", path);
 		io_close(fd);
+		(void)io_unlink(tmp);
 		goto out;
 	}
 	r = io_close(fd);
 	if (r < 0) {
 		r = err_set_errno(e, -r, "%s: close", path);
+		(void)io_unlink(tmp);
 		goto out;
 	}
-	r = io_fsync_dir_of(path);
+	r = io_rename(tmp, target);
+	if (r < 0) {
+		r = err_set_errno(e, -r, "%s: cannot rename the new image into "
+				  "place", path);
+		(void)io_unlink(tmp);
+		goto out;
+	}
+	r = io_fsync_dir_of(target);
 	if (r < 0)
 		r = err_set_errno(e, -r, "%s: fsync of the directory", path);
 out:

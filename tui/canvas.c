@@ -242,21 +242,3 @@ bool canvas_contains(const struct canvas *c, const char *needle)
 	free(buf);
 	return found;
 }
-
-const char *ui_size(uint64_t v, char *buf, size_t len)
-{
-	static const char units[] = "BKMGTPE";
-	int u = 0;
-	double d = (double)v;
-	while (d >= 1024 && u < 6) {
-		d /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, len, "%lluB", (unsigned long long)v);
-	else if (d < 10 && d != (double)(uint64_t)d)
-		snprintf(buf, len, "%.1f%c", d, units[u]);
-	else
-		snprintf(buf, len, "%.0f%c", d, units[u]);
-	return buf;
-}

@@ -98,7 +98,4 @@ void canvas_dump(const struct canvas *c, FILE *f);
 /* True when some row contains needle. */
 bool canvas_contains(const struct canvas *c, const char *needle);
 
-/* "1.5G", "512K", "0" into buf (binary units, at most 6 chars). */
-const char *ui_size(uint64_t v, char *buf, size_t len);
-
 #endif

@@ -285,7 +285,7 @@ int cmd_commit(int argc, char **argv)
 	io_cut_init();
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+t:b:u:ypqo:rh", opts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "t:b:u:ypqo:rh", opts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 't': top_arg = optarg; break;

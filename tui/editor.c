@@ -295,7 +295,7 @@ int editor_main(int argc, char **argv)
 	ed.so.probe_locks = true;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+rh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "rh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': ascii = true; break;
 		case 'C':

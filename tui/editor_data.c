@@ -167,11 +167,11 @@ char *editor_info_text(const struct graph *g, int id)
 	fprintf(f, "file format: %s%s\n", info.format ? info.format : "?",
 		probed || (n->flags & GN_PROBED) ? " (probed, not recorded)" : "");
 	fprintf(f, "virtual size: %s (%llu bytes)\n",
-		ui_size(info.virtual_size, s1, sizeof(s1)),
+		emit_size(info.virtual_size, s1, sizeof(s1)),
 		(unsigned long long)info.virtual_size);
 	fprintf(f, "disk size: %s (file size %s)\n",
-		ui_size(info.actual_size, s1, sizeof(s1)),
-		ui_size(info.file_size, s2, sizeof(s2)));
+		emit_size(info.actual_size, s1, sizeof(s1)),
+		emit_size(info.file_size, s2, sizeof(s2)));
 	if (info.cluster_size) {
 		fprintf(f, "cluster_size: %u\n", info.cluster_size);
 		fprintf(f, "compat: %s\n", info.version >= 3 ? "1.1" : "0.10");
@@ -314,10 +314,12 @@ char *editor_after_text(const struct graph *g, const struct plan *p,
 		}
 	if (any)
 		fputc('\n', f);
-	for (int i = 0; i < p->nparents; i++)
-		if (p->parents[i].node < 0 && p->parents[i].path)
-			fprintf(f, "Users file entry repointed: %s\n",
-				p->parents[i].path);
+	for (int i = 0; i < p->nparents; i++) {
+		int u = p->parents[i].user;
+		if (p->parents[i].node < 0 && u >= 0 && u < g->nusers)
+			fprintf(f, "User '%s' repointed to base (users file)\n",
+				g->users[u].name);
+	}
 	fputc('\n', f);
 out:
 	if (f)

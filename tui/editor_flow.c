@@ -4,6 +4,8 @@
  * report the result and rescan).  Terminal handling is in editor.c. */
 #include "editor_int.h"
 
+#include "../core/emit.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,7 +148,7 @@ void editor_validate_marks(struct editor *ed)
 		       "parent%s - p preview, c commit",
 		       editor_label(ed, p->top), base,
 		       st->mark_base < 0 ? " (its backing file)" : "",
-		       ui_size(p->bytes_to_copy, sz, sizeof(sz)), p->nparents,
+		       emit_size(p->bytes_to_copy, sz, sizeof(sz)), p->nparents,
 		       p->nparents == 1 ? "" : "s");
 	plan_free(p);
 }
@@ -264,7 +266,7 @@ static void finish_commit(struct editor *ed)
 				editor_label(ed, ed->plan->base));
 		}
 		fprintf(f, "copied: %s\nrelinked: %d parent%s\n",
-			ui_size(s.res_bytes, sz, sizeof(sz)), s.res_relinked,
+			emit_size(s.res_bytes, sz, sizeof(sz)), s.res_relinked,
 			s.res_relinked == 1 ? "" : "s");
 		if (s.res_deleted)
 			fprintf(f, "deleted: %d file%s\n", s.res_deleted,

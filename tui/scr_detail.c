@@ -3,6 +3,8 @@
  * region of the virtual disk. */
 #include "ui.h"
 
+#include "../core/emit.h"
+
 #include <string.h>
 
 void scr_map_strip(struct canvas *c, const struct cmap *m, int layer, int y,
@@ -83,11 +85,11 @@ void scr_detail_draw(struct canvas *c, const struct ui_state *st, int y,
 				      n->format ? n->format : "?",
 				      n->info.version ? " v" : "",
 				      n->info.version,
-				      ui_size(n->info.virtual_size, a, sizeof(a)),
-				      ui_size(n->info.actual_size, b, sizeof(b)),
+				      emit_size(n->info.virtual_size, a, sizeof(a)),
+				      emit_size(n->info.actual_size, b, sizeof(b)),
 				      n->info.cluster_size ? ", cluster " : "",
 				      n->info.cluster_size ?
-				      ui_size(n->info.cluster_size, cl,
+				      emit_size(n->info.cluster_size, cl,
 					      sizeof(cl)) : "",
 				      n->nchildren,
 				      n->nchildren == 1 ? "" : "s");

@@ -5,6 +5,8 @@
  * empty glyph a region no layer allocates (reads as zeros). */
 #include "ui.h"
 
+#include "../core/emit.h"
+
 #include <string.h>
 
 static char layer_letter(int l, bool zero)
@@ -20,7 +22,7 @@ void scr_map_draw(struct canvas *c, struct ui_state *st)
 	char sz[16], t[300];
 	const char *name = m && m->nlayers ? m->names[0] : "?";
 	snprintf(t, sizeof(t), " Cluster map: %s  (%s virtual, %d layer%s)",
-		 name, m ? ui_size(m->vsize, sz, sizeof(sz)) : "?",
+		 name, m ? emit_size(m->vsize, sz, sizeof(sz)) : "?",
 		 m ? m->nlayers : 0, m && m->nlayers == 1 ? "" : "s");
 	scr_frame_draw(c, st, t);
 	static const char *const q[] = { "Esc q m", "Back", "?", "Help" };
@@ -58,7 +60,7 @@ void scr_map_draw(struct canvas *c, struct ui_state *st)
 	canvas_printf(c, y++, 1, -1, R_DIM,
 		      "upper case: data, lower case: zero cluster%s",
 		      m->partial ? "   [partial: too many extents]" : "");
-	int label_w = 8;
+	int label_w = 10;
 	int gx = label_w + 1, gw = c->w - gx - 1;
 	int gh = c->h - 2 - y;
 	if (gw < 1 || gh < 1)
@@ -68,8 +70,8 @@ void scr_map_draw(struct canvas *c, struct ui_state *st)
 		long long first = (long long)r * gw;
 		uint64_t off = (uint64_t)((double)m->vsize * (double)first /
 					  (double)cells);
-		canvas_printf(c, y + r, 0, label_w, R_DIM, "%7s",
-			      ui_size(off, sz, sizeof(sz)));
+		canvas_printf(c, y + r, 0, label_w, R_DIM, "%9s",
+			      emit_size(off, sz, sizeof(sz)));
 		for (int col = 0; col < gw; col++) {
 			long long cell = first + col;
 			int r0 = (int)(cell * m->nregions / cells);

@@ -2,6 +2,8 @@
  * and ETA (B7: percent, bytes, rate, ETA, phase names). */
 #include "ui.h"
 
+#include "../core/emit.h"
+
 #include <string.h>
 
 static void hms(double s, char *buf, size_t len)
@@ -57,8 +59,8 @@ void scr_progress_draw(struct canvas *c, struct ui_state *st)
 	canvas_put(c, y++, x, -1, R_NORMAL, "Overall");
 	bar(c, y++, x, w, p->done, p->total);
 	canvas_printf(c, y++, x, -1, R_NORMAL, "%s of %s",
-		      ui_size(p->done, a, sizeof(a)),
-		      ui_size(p->total, b, sizeof(b)));
+		      emit_size(p->done, a, sizeof(a)),
+		      emit_size(p->total, b, sizeof(b)));
 	y++;
 	uint64_t pd = p->pdone, pt = p->ptotal;
 	canvas_printf(c, y++, x, -1, R_NORMAL, "Phase: %s",
@@ -72,7 +74,7 @@ void scr_progress_draw(struct canvas *c, struct ui_state *st)
 		snprintf(eta, sizeof(eta), "--:--");
 	canvas_printf(c, y++, x, -1, R_NORMAL,
 		      "Rate: %s/s   Elapsed: %s   ETA: %s",
-		      p->rate > 0 ? ui_size((uint64_t)p->rate, r, sizeof(r))
+		      p->rate > 0 ? emit_size((uint64_t)p->rate, r, sizeof(r))
 				  : "-",
 		      el, eta);
 	y++;

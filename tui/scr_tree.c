@@ -2,6 +2,8 @@
  * pane of the selected image, status line and function bar. */
 #include "ui.h"
 
+#include "../core/emit.h"
+
 #include <string.h>
 
 /* Right-hand columns; narrow terminals drop ALLOC and KIDS first. */
@@ -13,9 +15,10 @@ struct cols {
 static struct cols tree_cols(int w)
 {
 	struct cols k = { .alloc = w >= 70, .kids = w >= 70 };
-	k.right = 1 + 5 + 1 + 6 + 1 + 5;             /* fmt, vsize, flags */
+	/* emit_size: at most 9 columns ("6.26 MiB", "1e+03 KiB"). */
+	k.right = 1 + 5 + 1 + 9 + 1 + 5;             /* fmt, vsize, flags */
 	if (k.alloc)
-		k.right += 1 + 6;
+		k.right += 1 + 9;
 	if (k.kids)
 		k.right += 1 + 4;
 	return k;
@@ -177,15 +180,15 @@ static void draw_row(struct canvas *c, const struct ui_state *st, int y,
 		      n->format ? n->format : "?");
 	rx += 6;
 	bool has_info = !(n->flags & (GN_ERROR | GN_EXTERNAL));
-	canvas_printf(c, y, rx, 6, R_NORMAL, "%6s",
-		      has_info ? ui_size(n->info.virtual_size, sz, sizeof(sz))
+	canvas_printf(c, y, rx, 9, R_NORMAL, "%9s",
+		      has_info ? emit_size(n->info.virtual_size, sz, sizeof(sz))
 			       : "-");
-	rx += 7;
+	rx += 10;
 	if (k->alloc) {
-		canvas_printf(c, y, rx, 6, R_NORMAL, "%6s",
-			      has_info ? ui_size(n->info.actual_size, sz,
+		canvas_printf(c, y, rx, 9, R_NORMAL, "%9s",
+			      has_info ? emit_size(n->info.actual_size, sz,
 						 sizeof(sz)) : "-");
-		rx += 7;
+		rx += 10;
 	}
 	if (k->kids) {
 		canvas_printf(c, y, rx, 4, R_NORMAL, "%4d", n->nchildren);
@@ -210,11 +213,11 @@ void scr_tree_draw(struct canvas *c, struct ui_state *st)
 	canvas_put(c, ty, 4, -1, R_HEADER, "IMAGE");
 	int rx = c->w - k.right + 1;
 	canvas_put(c, ty, rx, 5, R_HEADER, "FMT");
-	canvas_put(c, ty, rx + 6, 6, R_HEADER, " VSIZE");
-	rx += 13;
+	canvas_put(c, ty, rx + 6, 9, R_HEADER, "    VSIZE");
+	rx += 16;
 	if (k.alloc) {
-		canvas_put(c, ty, rx, 6, R_HEADER, " ALLOC");
-		rx += 7;
+		canvas_put(c, ty, rx, 9, R_HEADER, "    ALLOC");
+		rx += 10;
 	}
 	if (k.kids) {
 		canvas_put(c, ty, rx, 4, R_HEADER, "KIDS");

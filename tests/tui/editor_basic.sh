@@ -27,7 +27,7 @@ for size in "80 24" "120 40"; do
 	screen >"$T/s"
 	check_grep "$W x $H: tree lines" "└─mid.qcow2" "$T/s"
 	check_grep "$W x $H: two branches" "├─dev.qcow2" "$T/s"
-	check_grep "$W x $H: sizes and kids" "top.qcow2 +qcow2 +64M +[0-9.]+M +2" "$T/s"
+	check_grep "$W x $H: sizes and kids" "top.qcow2 +qcow2 +64 MiB +[0-9.]+ MiB +2" "$T/s"
 	check_grep "$W x $H: column header" "IMAGE .*FMT +VSIZE +ALLOC KIDS FLAGS" "$T/s"
 	check_grep "$W x $H: detail pane" "── .*/pool/base.qcow2 ──" "$T/s"
 	check_grep "$W x $H: function bar" "^/ Search  t Top  b Base  p Plan  c Commit" "$T/s"
@@ -81,7 +81,7 @@ for size in "80 24" "120 40"; do
 	see "$W x $H: info screen" "Info: top.qcow2"
 	see "$W x $H: info fields" "backing file: mid.qcow2"
 	keys Escape m
-	see "$W x $H: map screen" "Cluster map: top.qcow2 +\(64M virtual, 3 layers\)"
+	see "$W x $H: map screen" "Cluster map: top.qcow2 +\(64 MiB virtual, 3 layers\)"
 	see "$W x $H: map legend" "A/a top.qcow2 +B/b mid.qcow2 +C/c base.qcow2"
 	# top has a zero range (16M) over base data and compressed data.
 	see "$W x $H: map shows zero clusters of top" "a"

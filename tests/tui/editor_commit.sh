@@ -32,7 +32,7 @@ start 120 40 -- "$P"
 see "editor open" "10 images"
 select_img top; keys t
 select_img base; keys b
-see "clean pair validated" "top.qcow2 into base.qcow2: clean, copies 5.5M, relinks 2 parents"
+see "clean pair validated" "top.qcow2 into base.qcow2: clean, copies 5.5 MiB, relinks 2 parents"
 
 # 1. No at the first question: nothing written.
 snap_dir "$P" >"$T/snap0"
@@ -85,7 +85,7 @@ keys Escape
 see "rescanned tree: overlays under base" "├─vm-db.qcow2"
 screen >"$T/s"
 # top and mid stay on disk (unchanged, nothing reads through them now).
-check_grep "rescanned tree: top has no overlays left" "└─top.qcow2 +qcow2 +64M +[0-9.]+M +0" "$T/s"
+check_grep "rescanned tree: top has no overlays left" "└─top.qcow2 +qcow2 +64 MiB +[0-9.]+ MiB +0" "$T/s"
 check_grep "rescanned tree: base has three overlays" "^    base.qcow2 .* 3 *$" "$T/s"
 keys q
 check_eq "exit 0" "$(wait_exit)" 0

@@ -34,14 +34,14 @@ begin_commit() { # start the copy of top into base
 	see "plan question" "\(y/N\)"
 	keys y
 	see "progress screen" "Committing top.qcow2 into base.qcow2"
-	see "copy phase with rate" "Rate: [0-9.]+[KM]/s +Elapsed: [0-9:]+ +ETA: [0-9:]+"
+	see "copy phase with rate" "Rate: [0-9.]+ [KM]iB/s +Elapsed: [0-9:]+ +ETA: [0-9:]+"
 }
 
 # 1. Resize during the copy, decline the cancel, finish.
 P=$T/p1
 mkpool "$P"
 views "$P" "$T/v1"
-start 80 24 -- --rate 12M "$P"
+start 80 24 -- --rate 6M "$P"
 begin_commit
 see "overall bar moves" "Overall" 
 tm resize-window -x 120 -y 40
