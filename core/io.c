@@ -87,6 +87,14 @@ static void io_parse(void)
 	}
 }
 
+/* Parse the mode at start-up so that "count" reports even a run that makes
+ * no mutating op at all (a refusal must report 0, not nothing). */
+__attribute__((constructor)) static void io_init(void)
+{
+	if (!io_st.parsed)
+		io_parse();
+}
+
 static void io_die(void)
 {
 	if (io_st.mode == F_CUT && io_st.cut && io_st.cut->crash)
@@ -141,6 +149,15 @@ static int io_read_enter(void)
 	    (io_st.rops == io_st.at || (io_st.always && io_st.rops > io_st.at)))
 		return -io_st.err;
 	return 0;
+}
+
+void io_fault_reload(void)
+{
+	const struct io_cut_hooks *cut = io_st.cut;
+
+	memset(&io_st, 0, sizeof(io_st));
+	io_st.cut = cut;
+	io_parse();
 }
 
 uint64_t io_mutating_ops(void)

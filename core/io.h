@@ -51,6 +51,10 @@ int io_unlink(const char *path);
 /* fsync the directory that contains path (after create/rename/unlink). */
 int io_fsync_dir_of(const char *path);
 
+/* Re-read IMGRAPH_FAULT and reset the op counters (for tests that set the
+ * variable after start-up, e.g. in a forked child). */
+void io_fault_reload(void);
+
 /* Number of mutating ops performed so far (for tests and progress). */
 uint64_t io_mutating_ops(void);
 

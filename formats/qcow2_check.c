@@ -155,6 +155,11 @@ static void walk_l2(struct ck *k, uint64_t l2off, bool active)
 			continue;
 		}
 		uint64_t off = e & QCOW2_L2E_OFFSET_MASK;
+		if (e & QCOW2_L2E_STD_RESERVED) {
+			msg(k, "ERROR found l2 entry with reserved bits set: %llx",
+			    (unsigned long long)e);
+			k->out->corruptions++;
+		}
 		if (s->extl2 && ((uint32_t)bm & (uint32_t)(bm >> 32))) {
 			msg(k, "ERROR: invalid subcluster bitmap (a subcluster "
 			    "both allocated and zero) in L2 entry 0x%llx",
@@ -216,7 +221,13 @@ static void walk_l1(struct ck *k, uint64_t l1off, uint64_t l1_size,
 		return;
 	}
 	for (uint64_t i = 0; i < l1_size; i++) {
-		uint64_t l2 = qcow2_be64(raw + i * 8) & QCOW2_L1E_OFFSET_MASK;
+		uint64_t l1e = qcow2_be64(raw + i * 8);
+		uint64_t l2 = l1e & QCOW2_L1E_OFFSET_MASK;
+		if (l1e & QCOW2_L1E_RESERVED) {
+			msg(k, "ERROR found L1 entry with reserved bits set: %llx",
+			    (unsigned long long)l1e);
+			k->out->corruptions++;
+		}
 		if (!l2)
 			continue;
 		inc(k, l2, k->cs);

@@ -13,13 +13,6 @@ export IMGRAPH
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/imgraph-tests.XXXXXX")
 pass=0 fail=0 failed_names=()
 
-count_tap() { # file -> adds to pass/fail
-	local p f
-	p=$(grep -c '^ok ' "$1" || true)
-	f=$(grep -c '^not ok ' "$1" || true)
-	pass=$((pass + p)); fail=$((fail + f))
-	echo "$f"
-}
 
 if [ "$mode" != it ]; then
 	for t in "$@"; do
@@ -60,7 +53,8 @@ if [ "$mode" != unit ]; then
 		'run_one "$1" "$2/$(echo "$1" | tr / _).log"' _ {} "$logdir"
 	for s in "${scripts[@]}"; do
 		log="$logdir/$(echo "$s" | tr / _).log"
-		f=$(count_tap "$log")
+		p=$(grep -c '^ok ' "$log"); f=$(grep -c '^not ok ' "$log")
+		pass=$((pass + p)); fail=$((fail + f))
 		rc=$(sed -n 's/^rc=\([0-9]*\).*/\1/p' "$log" | tail -n1)
 		secs=$(sed -n 's/.*secs=\([0-9]*\).*/\1/p' "$log" | tail -n1)
 		if [ "${rc:-1}" != 0 ] || [ "$f" != 0 ]; then

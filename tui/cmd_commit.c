@@ -10,6 +10,7 @@
  * stderr.  Ctrl-C cancels the copy at a safe point.
  */
 #include "cmd.h"
+#include "cli_plan.h"
 #include "../core/commit.h"
 #include "../core/emit.h"
 #include "../core/graph.h"
@@ -173,19 +174,6 @@ static int confirm_relink(void *opaque, const struct graph *g,
 	return ask(q) && !commit_cancel;
 }
 
-static const char *dir_of(const char *path, char *buf, size_t len)
-{
-	const char *s = strrchr(path, '/');
-
-	if (!s)
-		snprintf(buf, len, ".");
-	else if (s == path)
-		snprintf(buf, len, "/");
-	else
-		snprintf(buf, len, "%.*s", (int)(s - path), path);
-	return buf;
-}
-
 static void usage(FILE *f)
 {
 	fputs(
@@ -277,10 +265,8 @@ int cmd_commit(int argc, char **argv)
 	struct img_err e = { 0 };
 	struct graph *g = NULL;
 	struct plan *p = NULL;
-	char d1[PATH_MAX], d2[PATH_MAX], *defpaths[2], **paths;
 	struct sigaction sa, old_int, old_term;
-	struct stat st;
-	int c, np, top, base = -1, rc, r;
+	int c, rc, r;
 
 	io_cut_init();
 	optind = 1;
@@ -322,43 +308,15 @@ int cmd_commit(int argc, char **argv)
 		return cli_usage_error("commit", "not a terminal: pass --yes to "
 				       "commit without questions (nothing was "
 				       "written)");
-	if (stat(top_arg, &st) < 0) {
-		err_set_errno(&e, errno, "%s: cannot stat --top", top_arg);
-		return cli_report(&e);
-	}
-	if (base_arg && stat(base_arg, &st) < 0) {
-		err_set_errno(&e, errno, "%s: cannot stat --base", base_arg);
-		return cli_report(&e);
-	}
-	if (optind < argc) {
-		paths = argv + optind;
-		np = argc - optind;
-	} else {
-		defpaths[0] = (char *)dir_of(top_arg, d1, sizeof(d1));
-		np = 1;
-		if (base_arg && strcmp(dir_of(base_arg, d2, sizeof(d2)), d1))
-			defpaths[np++] = d2;
-		paths = defpaths;
-	}
-	if (graph_scan(paths, np, &so, &g, &e) < 0)
-		return cli_report(&e);
-	top = graph_lookup(g, top_arg, &e);
-	if (top < 0 && top != -ENOENT) {
-		graph_free(g);
-		return cli_report(&e);
-	}
-	if (base_arg) {
-		base = graph_lookup(g, base_arg, &e);
-		if (base < 0 && base != -ENOENT) {
-			graph_free(g);
-			return cli_report(&e);
-		}
-		if (base < 0)
-			base = INT_MAX;   /* exists, not in the pool */
-	}
-	if (plan_build(g, top < 0 ? -1 : top, base, &po, &p, &e) < 0) {
-		graph_free(g);
-		return cli_report(&e);
+	{
+		struct cli_plan_args pa = {
+			.top = top_arg, .base = base_arg,
+			.paths = argv + optind, .npaths = argc - optind,
+			.scan = &so, .plan = &po,
+		};
+		rc = cli_plan_load(&pa, &g, &p);
+		if (rc != EXIT_OK)
+			return rc;
 	}
 	if (!plan_runnable(p)) {
 		emit_plan(stdout, g, p, fmt);

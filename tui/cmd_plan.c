@@ -1,6 +1,7 @@
 /* cmd_plan.c - imgraph plan: preview a commit; writes nothing.
  * Exit 0 runnable, 3 conflicts, 1 error, 2 usage. */
 #include "cmd.h"
+#include "cli_plan.h"
 #include "../core/emit.h"
 #include "../core/graph.h"
 #include "../core/plan.h"
@@ -29,19 +30,6 @@ static void plan_usage(FILE *f)
 }
 
 /* Directory part of path ("." when none), into buf. */
-static const char *dir_of(const char *path, char *buf, size_t len)
-{
-	const char *s = strrchr(path, '/');
-
-	if (!s)
-		snprintf(buf, len, ".");
-	else if (s == path)
-		snprintf(buf, len, "/");
-	else
-		snprintf(buf, len, "%.*s", (int)(s - path), path);
-	return buf;
-}
-
 int cmd_plan(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -58,13 +46,9 @@ int cmd_plan(int argc, char **argv)
 	struct plan_opts po = { 0 };
 	const char *top_arg = NULL, *base_arg = NULL;
 	enum out_fmt fmt = OUT_HUMAN;
-	struct img_err e = { 0 };
 	struct graph *g = NULL;
 	struct plan *p = NULL;
-	char d1[PATH_MAX], d2[PATH_MAX], *defpaths[2];
-	char **paths;
-	struct stat st;
-	int c, np, top, base = -1, rc;
+	int c, rc;
 
 	optind = 1;
 	opterr = 0;
@@ -89,43 +73,15 @@ int cmd_plan(int argc, char **argv)
 	if (!top_arg)
 		return cli_usage_error("plan", "--top IMAGE is required");
 	/* A file that does not exist is an error, not a conflict. */
-	if (stat(top_arg, &st) < 0) {
-		err_set_errno(&e, errno, "%s: cannot stat --top", top_arg);
-		return cli_report(&e);
-	}
-	if (base_arg && stat(base_arg, &st) < 0) {
-		err_set_errno(&e, errno, "%s: cannot stat --base", base_arg);
-		return cli_report(&e);
-	}
-	if (optind < argc) {
-		paths = argv + optind;
-		np = argc - optind;
-	} else {
-		defpaths[0] = (char *)dir_of(top_arg, d1, sizeof(d1));
-		np = 1;
-		if (base_arg && strcmp(dir_of(base_arg, d2, sizeof(d2)), d1))
-			defpaths[np++] = d2;
-		paths = defpaths;
-	}
-	if (graph_scan(paths, np, &so, &g, &e) < 0)
-		return cli_report(&e);
-	top = graph_lookup(g, top_arg, &e);
-	if (top < 0 && top != -ENOENT) {
-		graph_free(g);
-		return cli_report(&e);
-	}
-	if (base_arg) {
-		base = graph_lookup(g, base_arg, &e);
-		if (base < 0 && base != -ENOENT) {
-			graph_free(g);
-			return cli_report(&e);
-		}
-		if (base < 0)
-			base = INT_MAX;   /* exists, not in the pool */
-	}
-	if (plan_build(g, top < 0 ? -1 : top, base, &po, &p, &e) < 0) {
-		graph_free(g);
-		return cli_report(&e);
+	{
+		struct cli_plan_args pa = {
+			.top = top_arg, .base = base_arg,
+			.paths = argv + optind, .npaths = argc - optind,
+			.scan = &so, .plan = &po,
+		};
+		rc = cli_plan_load(&pa, &g, &p);
+		if (rc != EXIT_OK)
+			return rc;
 	}
 	emit_plan(stdout, g, p, fmt);
 	rc = plan_runnable(p) ? EXIT_OK : EXIT_CONFLICT;

@@ -112,6 +112,15 @@ mk reft2.qcow2
 poke reft2.qcow2 $(( $(be64 reft2.qcow2 48) + 8 )) 0000000000050200
 same_check "unaligned refcount table entry" reft2.qcow2 2
 
+mk l1res.qcow2
+l1=$(be64 l1res.qcow2 40)
+poke l1res.qcow2 "$l1" "$(printf '%016x' $(( $(be64 l1res.qcow2 "$l1") | 0x0100000000000000 )))"
+same_check "L1 entry with reserved bits" l1res.qcow2 2
+mk l2res.qcow2
+l2=$(( $(be64 l2res.qcow2 "$(be64 l2res.qcow2 40)") & 0x00fffffffffffe00 ))
+poke l2res.qcow2 $((l2 + 8)) "$(printf '%016x' $(( $(be64 l2res.qcow2 $((l2 + 8))) | 0x02 )))"
+same_check "L2 entry with reserved bits" l2res.qcow2 2
+
 mk both.qcow2
 size=$(stat -c %s both.qcow2); c=$(( (size + cs - 1) / cs ))
 truncate -s $(( (c + 1) * cs )) both.qcow2

@@ -155,6 +155,7 @@ static int run_with_fault(const char *spec, void (*fn)(void))
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		setenv("IMGRAPH_FAULT", spec, 1);
+		io_fault_reload();
 		fn();
 		_exit(0);
 	}

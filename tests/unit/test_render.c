@@ -15,6 +15,7 @@
 #include "../../tui/scr_help.c"
 #include "../../tui/scr_map.c"
 #include "../../tui/scr_progress.c"
+#include "../../tui/editor_data.c"
 #include "tui_fixture.h"
 
 static struct graph *G;
@@ -428,6 +429,39 @@ START_TEST(canvas_basics)
 }
 END_TEST
 
+START_TEST(after_graph_text)
+{
+	setup_at(80, 24, false);
+	/* top (2) into base (0) through mid (1); vm-db (4), vm-web (3). */
+	int inter[] = { 1 };
+	struct plan_parent par[2] = {
+		{ .node = 4, .user = -1, .old_name = "top.qcow2" },
+		{ .node = 3, .user = -1, .old_name = "top.qcow2" },
+	};
+	struct plan p = { .top = 2, .base = 0, .inter = inter, .ninter = 1,
+			  .parents = par, .nparents = 2 };
+	char *t = editor_after_text(G, &p, false);
+	ck_assert_ptr_nonnull(t);
+	ck_assert(strstr(t, "After the relink:\n"
+			    "  base.qcow2   [B] takes top's data\n"
+			    "  |-vm-db.qcow2   relinked, was on top.qcow2\n"
+			    "  `-vm-web.qcow2   relinked, was on top.qcow2\n"
+			    "Leaving the graph (kept on disk): mid.qcow2, "
+			    "top.qcow2\n"));
+	ck_assert(!strstr(t, "golden"));     /* only base's tree */
+	free(t);
+	/* A leaf top is kept on base, emptied. */
+	struct plan leaf = { .top = 7, .base = 6, .top_is_leaf = true };
+	t = editor_after_text(G, &leaf, true);
+	ck_assert(strstr(t, "  golden.qcow2\n"));
+	ck_assert(strstr(t, "\u2502 \u2514\u2500dev-snap.qcow2   [T] kept, "
+			    "emptied"));
+	ck_assert(!strstr(t, "Leaving the graph"));
+	free(t);
+	teardown();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("render");
@@ -445,6 +479,7 @@ int main(void)
 	tcase_add_test(tc, progress_screen);
 	tcase_add_test(tc, map_strip_and_full_map);
 	tcase_add_test(tc, flags_errors_and_users);
+	tcase_add_test(tc, after_graph_text);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,75 @@
+/* cli_plan.c - what `plan` and `commit` share: find --top/--base in the
+ * pool and build the plan. */
+#include "cli_plan.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* The directory part of path, "." when there is none. */
+static const char *dir_of(const char *path, char *buf, size_t len)
+{
+	const char *s = strrchr(path, '/');
+
+	if (!s)
+		snprintf(buf, len, ".");
+	else if (s == path)
+		snprintf(buf, len, "/");
+	else
+		snprintf(buf, len, "%.*s", (int)(s - path), path);
+	return buf;
+}
+
+int cli_plan_load(const struct cli_plan_args *a, struct graph **gp,
+		  struct plan **pp)
+{
+	char d1[PATH_MAX], d2[PATH_MAX], *defpaths[2], **paths;
+	struct img_err e = { 0 };
+	struct graph *g = NULL;
+	struct stat st;
+	int np, top, base = -1;
+
+	*gp = NULL;
+	*pp = NULL;
+	/* A file that does not exist is an error, not a conflict. */
+	if (stat(a->top, &st) < 0) {
+		err_set_errno(&e, errno, "%s: cannot stat --top", a->top);
+		return cli_report(&e);
+	}
+	if (a->base && stat(a->base, &st) < 0) {
+		err_set_errno(&e, errno, "%s: cannot stat --base", a->base);
+		return cli_report(&e);
+	}
+	if (a->npaths > 0) {
+		paths = a->paths;
+		np = a->npaths;
+	} else {
+		/* CLI.md: without PATH, the directories of top and base. */
+		defpaths[0] = (char *)dir_of(a->top, d1, sizeof(d1));
+		np = 1;
+		if (a->base && strcmp(dir_of(a->base, d2, sizeof(d2)), d1))
+			defpaths[np++] = d2;
+		paths = defpaths;
+	}
+	if (graph_scan(paths, np, a->scan, &g, &e) < 0)
+		return cli_report(&e);
+	top = graph_lookup(g, a->top, &e);
+	if (top < 0 && top != -ENOENT)
+		goto fail;
+	if (a->base) {
+		base = graph_lookup(g, a->base, &e);
+		if (base < 0 && base != -ENOENT)
+			goto fail;
+		if (base < 0)
+			base = INT_MAX;   /* exists, not in the pool */
+	}
+	if (plan_build(g, top < 0 ? -1 : top, base, a->plan, pp, &e) < 0)
+		goto fail;
+	*gp = g;
+	return EXIT_OK;
+fail:
+	graph_free(g);
+	return cli_report(&e);
+}
