@@ -19,6 +19,8 @@ const char *emit_size(uint64_t v, char *buf, size_t len)
 	}
 	if (u == 0)
 		snprintf(buf, len, "%llu B", (unsigned long long)v);
+	else if (d >= 999.5)   /* %.3g would print 1e+03 */
+		snprintf(buf, len, "%.0f %s", d, unit[u]);
 	else
 		snprintf(buf, len, "%.3g %s", d, unit[u]);
 	return buf;

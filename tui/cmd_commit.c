@@ -220,6 +220,17 @@ static void print_result(enum out_fmt fmt, const struct graph *g,
 		if (r->deleted)
 			printf("Deleted %d file%s.\n", r->deleted,
 			       r->deleted == 1 ? "" : "s");
+		else if (p->ninter || !(p->top_is_leaf && !drop_top)) {
+			/* Say plainly what left the graph: an intermediate
+			 * now reads base's new data underneath its own. */
+			printf("No longer in any chain, kept on disk "
+			       "(--delete removes them):");
+			if (!(p->top_is_leaf && !drop_top))
+				printf(" %s", g->nodes[p->top].path);
+			for (int i = 0; i < p->ninter; i++)
+				printf(" %s", g->nodes[p->inter[i]].path);
+			printf("\n");
+		}
 		return;
 	}
 	struct ow w;
@@ -231,6 +242,12 @@ static void print_result(enum out_fmt fmt, const struct graph *g,
 	ow_i64(&w, "relinked", r->relinked);
 	ow_bool(&w, "top-kept", p->top_is_leaf && !drop_top);
 	ow_i64(&w, "deleted", r->deleted);
+	ow_arr_open(&w, "stale");
+	if (!r->deleted && !(p->top_is_leaf && !drop_top))
+		ow_str(&w, NULL, g->nodes[p->top].path);
+	for (int i = 0; !r->deleted && i < p->ninter; i++)
+		ow_str(&w, NULL, g->nodes[p->inter[i]].path);
+	ow_close(&w);
 	ow_close(&w);
 	ow_finish(&w);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "../../core/emit.h"
 #include "../../core/err.h"
 #include "../../core/io.h"
 #include "../../core/ow.h"
@@ -258,6 +259,19 @@ START_TEST(open_refuses_fifo_without_blocking)
 }
 END_TEST
 
+START_TEST(size_format)
+{
+	char b[32];
+
+	ck_assert_str_eq(emit_size(512, b, sizeof(b)), "512 B");
+	ck_assert_str_eq(emit_size(1638400, b, sizeof(b)), "1.56 MiB");
+	ck_assert_str_eq(emit_size(64ull << 20, b, sizeof(b)), "64 MiB");
+	/* 1000..1023 of a unit: no scientific notation */
+	ck_assert_str_eq(emit_size(1000ull << 10, b, sizeof(b)), "1000 KiB");
+	ck_assert_str_eq(emit_size(1023ull << 30, b, sizeof(b)), "1023 GiB");
+}
+END_TEST
+
 static Suite *base_suite(void)
 {
 	Suite *s = suite_create("base");
@@ -271,6 +285,7 @@ static Suite *base_suite(void)
 	tcase_add_test(tc, io_fault_modes);
 	tcase_add_test(tc, raw_driver_roundtrip);
 	tcase_add_test(tc, open_refuses_fifo_without_blocking);
+	tcase_add_test(tc, size_format);
 	suite_add_tcase(s, tc);
 	return s;
 }
