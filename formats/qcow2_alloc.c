@@ -165,16 +165,21 @@ static void ent_put(const struct qcow2_state *s, struct chunk *c, uint64_t i,
 	c->changed = true;
 }
 
-static int new_cluster(struct img *img, struct chunk *c, uint64_t *host)
+/* New data clusters of one chunk are one contiguous run (nothing else
+ * reserves clusters until the chunk commits), counted in one go. */
+static int new_cluster(struct img *img, struct chunk *c, uint64_t *host,
+		       struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
 
 	*host = qcow2_reserve(img, 1);
 	if (!c->n_new)
 		c->first_new = *host;
+	else if (*host != c->first_new + c->n_new * s->cluster_size)
+		return err_set(e, EIO, "%s: internal: new clusters not "
+			       "contiguous", img->path);
 	c->n_new++;
 	c->need_sync = true;
-	(void)s;
 	return 0;
 }
 
@@ -264,7 +269,7 @@ static int write_cluster(struct img *img, struct chunk *c, uint64_t idx,
 			nh = host;
 			c->need_sync = true;
 		} else {
-			r = new_cluster(img, c, &nh);
+			r = new_cluster(img, c, &nh, e);
 			if (r < 0)
 				return r;
 			if (comp || host) {
@@ -311,7 +316,7 @@ static int write_cluster(struct img *img, struct chunk *c, uint64_t idx,
 	}
 	if (comp || (host && !copied)) {
 		/* Shared or compressed: copy the whole cluster. */
-		r = new_cluster(img, c, &nh);
+		r = new_cluster(img, c, &nh, e);
 		if (r < 0)
 			return r;
 		r = add_free(img, c, ent, e);
@@ -342,7 +347,7 @@ static int write_cluster(struct img *img, struct chunk *c, uint64_t idx,
 		if ((alloc & (uint32_t)touched) != (uint32_t)touched)
 			c->need_sync = true;
 	} else {
-		r = new_cluster(img, c, &nh);
+		r = new_cluster(img, c, &nh, e);
 		if (r < 0)
 			return r;
 	}
@@ -452,43 +457,6 @@ static int zero_cluster(struct img *img, struct chunk *c, uint64_t idx,
 	return 0;
 }
 
-#define QCOW2_PEND_MAX 65536
-
-static int pend_add(struct img *img, uint64_t entry, struct img_err *e)
-{
-	struct qcow2_state *s = img->priv;
-	struct qcow2_alloc *a = s->alloc;
-
-	if (a->npend == a->cap_pend) {
-		size_t n = a->cap_pend ? a->cap_pend * 2 : 256;
-		uint64_t *p = realloc(a->pend, n * sizeof(*p));
-		if (!p)
-			return err_set(e, ENOMEM, "%s: out of memory", img->path);
-		a->pend = p;
-		a->cap_pend = n;
-	}
-	a->pend[a->npend++] = entry;
-	return 0;
-}
-
-int qcow2_apply_pending(struct img *img, struct img_err *e)
-{
-	struct qcow2_state *s = img->priv;
-	struct qcow2_alloc *a = s->alloc;
-
-	while (a && !a->broken && a->npend) {
-		int r = qcow2_release_entry(img, a->pend[a->npend - 1], e);
-		if (r < 0) {
-			/* Part of it may be applied: retrying could count a
-			 * cluster down twice.  Stop writing (leaks only). */
-			a->broken = true;
-			return r;
-		}
-		a->npend--;
-	}
-	return 0;
-}
-
 static int chunk_commit(struct img *img, struct chunk *c, struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
@@ -555,12 +523,12 @@ static int chunk_commit(struct img *img, struct chunk *c, struct img_err *e)
 	/* The old clusters go after the next sync (the unlink must be
 	 * durable first). */
 	for (size_t i = 0; i < c->nfrees; i++) {
-		r = pend_add(img, c->frees[i], e);
+		r = qcow2_pend_add(img, c->frees[i], e);
 		if (r < 0)
 			return r;
 	}
 	if (c->old_l2) {
-		r = pend_add(img, c->old_l2 | QCOW2_OFLAG_COPIED, e);
+		r = qcow2_pend_add(img, c->old_l2 | QCOW2_OFLAG_COPIED, e);
 		if (r < 0)
 			return r;
 	}

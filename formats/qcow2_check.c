@@ -251,13 +251,17 @@ static void walk_snapshots(struct ck *k)
 
 	if (!s->h.nb_snapshots)
 		return;
-	t = malloc(QCOW2_CHECK_MAX_TABLE);
+	uint64_t want = off < k->file_size ? k->file_size - off : 0;
+	uint64_t l1_budget = 8ull * QCOW2_MAX_L1_BYTES;  /* hostile tables */
+	if (want > QCOW2_CHECK_MAX_TABLE)
+		want = QCOW2_CHECK_MAX_TABLE;
+	t = malloc(want ? want : 1);
 	if (!t) {
 		k->out->check_errors++;
 		return;
 	}
 	/* Read what exists (the table is at most a few MiB). */
-	ssize_t n = io_pread(k->img->fd, t, QCOW2_CHECK_MAX_TABLE, off);
+	ssize_t n = io_pread(k->img->fd, t, want, off);
 	if (n < 0)
 		n = 0;
 	for (uint32_t i = 0; i < s->h.nb_snapshots; i++) {
@@ -275,6 +279,14 @@ static void walk_snapshots(struct ck *k)
 		uint32_t extra = qcow2_be32(e + 36);
 		pos += 40 + (uint64_t)extra + ids + names;
 		pos = (pos + 7) & ~7ull;
+		if ((uint64_t)l1n * 8 > l1_budget) {
+			msg(k, "ERROR: snapshot L1 tables exceed %llu bytes in "
+			    "total; not all were checked",
+			    8ull * QCOW2_MAX_L1_BYTES);
+			k->out->check_errors++;
+			break;
+		}
+		l1_budget -= (uint64_t)l1n * 8;
 		walk_l1(k, l1 & QCOW2_L1E_OFFSET_MASK, l1n, false);
 	}
 	inc(k, off, pos);

@@ -197,7 +197,8 @@ int qcow2_check(struct img *img, struct img_check *out, struct img_err *e);
  *    and the image has NO backing file.  If the image HAS a backing file
  *    and that cluster (subcluster) is unallocated here, the rest would have
  *    to come from the backing chain, which the driver does not see: the
- *    call fails with -EINVAL and writes nothing for that cluster.  Bytes
+ *    call fails with -EINVAL before writing anything (only the first and
+ *    last cluster of a call can be partial; both are checked first).  Bytes
  *    past the virtual size in the last cluster do not count (a write up to
  *    the virtual size covers the last cluster fully).  The commit engine
  *    therefore writes whole clusters (or the fully merged view).
@@ -207,6 +208,11 @@ int qcow2_check(struct img *img, struct img_check *out, struct img_err *e);
  *    Partial clusters at the edges are written as literal zeros (same
  *    partial-cluster rule as pwrite) unless they already read as zeros here
  *    and hide the backing file.
+ *  - grow rounds the new size up to 512 bytes (QEMU keeps sectors) and
+ *    never shrinks; a larger L1 is written to new clusters and switched in
+ *    with one 12-byte header write at offset 36.
+ *  - backing_header returns a whole cluster 0 (cluster_size bytes) with
+ *    *len = cluster_size; callers may write only the changed sectors.
  *  - Unknown autoclear bits are cleared (and synced) before the first write.
  *  - s->write_refusal set, or an image not opened IMG_O_RDWR: -EROFS with
  *    the reason.
@@ -267,8 +273,6 @@ int qcow2_layout_cluster0(uint8_t *buf, uint32_t cs, uint32_t hdr_len,
  * from it and from the read path's cache (s->l2_cache). */
 int qcow2_wl2_load(struct img *img, uint64_t off, uint8_t **out,
 		   struct img_err *e);
-/* Release the pending entries (call right after an fdatasync). */
-int qcow2_apply_pending(struct img *img, struct img_err *e);
 void qcow2_wl2_forget(struct qcow2_state *s, uint64_t off);
 
 /* qcow2_refcount.c */
@@ -297,6 +301,11 @@ int qcow2_meta_write(struct img *img, uint64_t off, const void *nw,
 int qcow2_hdr_write(struct img *img, uint32_t off, const void *p, size_t n,
 		    struct img_err *e);
 int qcow2_sync(struct img *img, struct img_err *e);
+/* Deferred releases: queue an unlinked entry; release all queued entries
+ * (call right after an fdatasync that made the unlinks durable). */
+#define QCOW2_PEND_MAX 65536
+int qcow2_pend_add(struct img *img, uint64_t entry, struct img_err *e);
+int qcow2_apply_pending(struct img *img, struct img_err *e);
 /* Release what a (non-zero) L2 entry references: decrement the host
  * cluster, or every cluster a compressed entry touches. */
 int qcow2_release_entry(struct img *img, uint64_t entry, struct img_err *e);

@@ -533,3 +533,40 @@ int qcow2_release_entry(struct img *img, uint64_t entry, struct img_err *e)
 		return 0;
 	return qcow2_rc_add(img, host / cs, 1, -1, false, e);
 }
+
+/* ---- releases deferred to the next fdatasync (see struct qcow2_alloc) ---- */
+
+int qcow2_pend_add(struct img *img, uint64_t entry, struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	struct qcow2_alloc *a = s->alloc;
+
+	if (a->npend == a->cap_pend) {
+		size_t n = a->cap_pend ? a->cap_pend * 2 : 256;
+		uint64_t *p = realloc(a->pend, n * sizeof(*p));
+		if (!p)
+			return err_set(e, ENOMEM, "%s: out of memory", img->path);
+		a->pend = p;
+		a->cap_pend = n;
+	}
+	a->pend[a->npend++] = entry;
+	return 0;
+}
+
+int qcow2_apply_pending(struct img *img, struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	struct qcow2_alloc *a = s->alloc;
+
+	while (a && !a->broken && a->npend) {
+		int r = qcow2_release_entry(img, a->pend[a->npend - 1], e);
+		if (r < 0) {
+			/* Part of it may be applied: retrying could count a
+			 * cluster down twice.  Stop writing (leaks only). */
+			a->broken = true;
+			return r;
+		}
+		a->npend--;
+	}
+	return 0;
+}

@@ -173,7 +173,7 @@ int cmd_create(int argc, char **argv)
 	const char *fmt = "raw", *bfile = NULL, *bfmt = NULL;
 	const struct img_format *drv;
 	struct img_err e = { 0 };
-	bool quiet = false, have_size = false, unsafe = false;
+	bool quiet = false, have_size = false, unsafe = false, had_o = false;
 	struct stat st;
 	int c, r;
 
@@ -184,6 +184,7 @@ int cmd_create(int argc, char **argv)
 		case 'b': bfile = optarg; break;
 		case 'F': bfmt = optarg; break;
 		case 'o':
+			had_o = true;
 			r = parse_opts(optarg, &o, &bfile, &bfmt);
 			if (r)
 				return r;
@@ -211,6 +212,9 @@ int cmd_create(int argc, char **argv)
 	if (!drv || !drv->create)
 		return cli_usage_error("create", "unknown or unsupported format "
 				       "'%s' (qcow2 or raw)", fmt);
+	if (had_o && strcmp(fmt, "qcow2") && !bfile)
+		return cli_usage_error("create", "-o options apply to qcow2 "
+				       "only");
 	if (bfmt && !bfile)
 		return cli_usage_error("create", "-F needs -b");
 	if (bfile && strcmp(fmt, "qcow2")) {

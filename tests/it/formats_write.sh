@@ -58,6 +58,7 @@ check_rc "create: zstd refused" 2 "$IMGRAPH" create -q -f qcow2 -o compression_t
 check_rc "create: bad cluster size refused" 1 "$IMGRAPH" create -q -f qcow2 -o cluster_size=1000 x.qcow2 1M
 check_rc "create: unknown option" 2 "$IMGRAPH" create -q -f qcow2 -o foo=1 x.qcow2 1M
 check_rc "create: missing size" 2 "$IMGRAPH" create -q -f qcow2 x.qcow2
+check_rc "create: qcow2 options for raw refused" 2 "$IMGRAPH" create -q -f raw -o cluster_size=4k x.raw 1M
 check_rc "create --help" 0 "$IMGRAPH" create --help
 
 mkdir -p sub

@@ -217,6 +217,34 @@ static void create(const char *name, uint64_t size, uint32_t cs, int compat,
 	ck_assert_msg(qcow2_create(p(name), &o, &e) == 0, "create: %s", e.msg);
 }
 
+/* Refcount entry packing: big-endian from 8 bits up, LSB-first below
+ * (image-format-facts E11: clusters 0-8 at refcount 1 are "ff 01"). */
+START_TEST(refcount_entry_packing)
+{
+	uint8_t b[64];
+
+	memset(b, 0, sizeof(b));
+	for (int i = 0; i < 9; i++)
+		qcow2_rc_entry_put(b, 1, (uint64_t)i, 1);
+	ck_assert_uint_eq(b[0], 0xff);
+	ck_assert_uint_eq(b[1], 0x01);
+	for (int bits = 1; bits <= 64; bits *= 2) {
+		uint64_t max = bits == 64 ? ~0ull : (1ull << bits) - 1;
+		uint64_t n = sizeof(b) * 8 / (uint64_t)bits;
+		memset(b, 0xa5, sizeof(b));
+		for (uint64_t i = 0; i < n; i++)
+			qcow2_rc_entry_put(b, bits, i, (i * 0x9e3779b97f4a7c15ull) & max);
+		for (uint64_t i = 0; i < n; i++)
+			ck_assert_uint_eq(qcow2_rc_entry_get(b, bits, i),
+					  (i * 0x9e3779b97f4a7c15ull) & max);
+	}
+	memset(b, 0, sizeof(b));
+	qcow2_rc_entry_put(b, 16, 1, 0x0102);
+	ck_assert_uint_eq(b[2], 0x01);
+	ck_assert_uint_eq(b[3], 0x02);
+}
+END_TEST
+
 START_TEST(create_matrix_passes_qemu_check)
 {
 	static const struct {
@@ -674,6 +702,7 @@ static Suite *suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, refcount_entry_packing);
 	tcase_add_test(tc, create_matrix_passes_qemu_check);
 	tcase_add_test(tc, create_refuses_bad_options);
 	tcase_add_test(tc, random_v3_64k);
