@@ -64,6 +64,7 @@ struct img_check {
 	uint64_t leaks;
 	uint64_t check_errors;        /* could not complete some part */
 	uint64_t allocated_clusters, total_clusters, fragmented_clusters;
+	uint64_t compressed_clusters;
 	uint64_t image_end_offset;
 	/* Up to this many messages like qemu-img's ("Leaked cluster 6
 	 * refcount=1 reference=0", "ERROR cluster 6 refcount=0 reference=1"). */

@@ -151,6 +151,7 @@ static void walk_l2(struct ck *k, uint64_t l2off, bool active)
 			if (active) {
 				k->out->allocated_clusters++;
 				k->out->fragmented_clusters++;
+				k->out->compressed_clusters++;
 			}
 			continue;
 		}

@@ -24,6 +24,10 @@ need tmux command -v tmux
 need strace command -v strace
 need make command -v make
 need python3 command -v python3
+need jq command -v jq
+need xxd command -v xxd
+need time test -x /usr/bin/time
+need e2fsprogs command -v chattr
 need gcc command -v cc
 
 if [ -z "$pkgs" ]; then

@@ -38,6 +38,8 @@ static void emit_json(const char *path, const char *fmt,
 	ow_obj_open(&w, NULL);
 	if (c->image_end_offset)
 		ow_u64(&w, "image-end-offset", c->image_end_offset);
+	if (c->compressed_clusters)
+		ow_u64(&w, "compressed-clusters", c->compressed_clusters);
 	if (c->total_clusters)
 		ow_u64(&w, "total-clusters", c->total_clusters);
 	ow_u64(&w, "check-errors", c->check_errors);
@@ -74,11 +76,13 @@ static void emit_human(const struct img_check *c)
 			       "check.\n", (unsigned long long)c->check_errors);
 	}
 	if (c->total_clusters && c->allocated_clusters)
-		printf("%llu/%llu = %0.2f%% allocated, %0.2f%% fragmented\n",
+		printf("%llu/%llu = %0.2f%% allocated, %0.2f%% fragmented, "
+		       "%0.2f%% compressed clusters\n",
 		       (unsigned long long)c->allocated_clusters,
 		       (unsigned long long)c->total_clusters,
 		       c->allocated_clusters * 100.0 / c->total_clusters,
-		       c->fragmented_clusters * 100.0 / c->allocated_clusters);
+		       c->fragmented_clusters * 100.0 / c->allocated_clusters,
+		       c->compressed_clusters * 100.0 / c->allocated_clusters);
 	if (c->image_end_offset)
 		printf("Image end offset: %llu\n",
 		       (unsigned long long)c->image_end_offset);

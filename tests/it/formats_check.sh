@@ -25,7 +25,7 @@ same_check() {
 	check_eq "$n: exit code equals qemu-img's ($qrc)" "$orc" "$qrc"
 	[ -n "$want" ] && check_eq "$n: exit code is $want" "$qrc" "$want"
 	for k in corruptions leaks check-errors image-end-offset total-clusters \
-		 allocated-clusters fragmented-clusters; do
+		 allocated-clusters fragmented-clusters compressed-clusters; do
 		check_eq "$n: $k" "$(jq -r ".\"$k\" // 0" o.json)" "$(jq -r ".\"$k\" // 0" q.json)"
 	done
 	grep -E '^(ERROR|Leaked)' q.err | sort >q.msgs
