@@ -513,27 +513,30 @@ static Suite *qcow2_read_suite(void)
 /* --compare IMAGE RAW: see the top of this file. */
 static int compare_mode(const char *image, const char *raw)
 {
-	struct chain *ch;
+	struct chain *ch = NULL;
 	struct img_err e;
 	size_t step = 1 << 20;
 	uint8_t *a = malloc(step), *b = malloc(step);
 	int fd = open(raw, O_RDONLY);
 	uint64_t off = 0, size;
-	int odd = 0;
+	int odd = 0, rc = 0;
 
 	if (!a || !b || fd < 0) {
 		perror(raw);
-		return 2;
+		rc = 2;
+		goto out;
 	}
 	if (chain_open(image, NULL, IMG_O_INSPECT, 0, 0, &ch, &e) < 0) {
 		fprintf(stderr, "%s\n", e.msg);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	size = ch->layer[0]->virtual_size;
 	if ((uint64_t)lseek(fd, 0, SEEK_END) != size) {
 		fprintf(stderr, "size differs: %llu vs raw %lld\n",
 			(unsigned long long)size, (long long)lseek(fd, 0, SEEK_END));
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	while (off < size) {
 		/* alternate whole MiB reads with odd-sized ones so that reads
@@ -543,11 +546,13 @@ static int compare_mode(const char *image, const char *raw)
 			n = (size_t)(size - off);
 		if (chain_pread(ch, 0, off, a, n, &e) < 0) {
 			fprintf(stderr, "%s\n", e.msg);
-			return 1;
+			rc = 1;
+			goto out;
 		}
 		if (pread(fd, b, n, (off_t)off) != (ssize_t)n) {
 			perror("pread raw");
-			return 2;
+			rc = 2;
+			goto out;
 		}
 		if (memcmp(a, b, n)) {
 			size_t i = 0;
@@ -556,15 +561,18 @@ static int compare_mode(const char *image, const char *raw)
 			fprintf(stderr, "differs at guest offset %llu: 0x%02x vs "
 				"raw 0x%02x\n", (unsigned long long)(off + i),
 				a[i], b[i]);
-			return 1;
+			rc = 1;
+			goto out;
 		}
 		off += n;
 	}
+out:
 	chain_close(ch);
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	free(a);
 	free(b);
-	return 0;
+	return rc;
 }
 
 int main(int argc, char **argv)
