@@ -341,6 +341,40 @@ int io_unlink(const char *path)
 	return 0;
 }
 
+int io_read_file(const char *path, size_t max, int nofollow, char **buf,
+		 size_t *len)
+{
+	struct stat st;
+	char *b;
+	int fd, r;
+
+	*buf = NULL;
+	*len = 0;
+	fd = io_open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY |
+			   (nofollow ? O_NOFOLLOW : 0), 0);
+	if (fd < 0)
+		return fd;
+	r = io_fstat(fd, &st);
+	if (r == 0 && !S_ISREG(st.st_mode))
+		r = -EINVAL;
+	if (r == 0 && (uint64_t)st.st_size > max)
+		r = -EFBIG;
+	b = r == 0 ? malloc((size_t)st.st_size + 1) : NULL;
+	if (r == 0 && !b)
+		r = -ENOMEM;
+	if (r == 0)
+		r = io_pread_full(fd, b, (size_t)st.st_size, 0);
+	io_close(fd);
+	if (r < 0) {
+		free(b);
+		return r;
+	}
+	b[st.st_size] = '\0';
+	*buf = b;
+	*len = (size_t)st.st_size;
+	return 0;
+}
+
 int io_fsync_dir_of(const char *path)
 {
 	char dir[PATH_MAX];

@@ -51,6 +51,13 @@ int io_unlink(const char *path);
 /* fsync the directory that contains path (after create/rename/unlink). */
 int io_fsync_dir_of(const char *path);
 
+/* Read a whole regular file of at most max bytes into a malloc'd,
+ * NUL-terminated buffer (*buf, owned by the caller; *len excludes the NUL).
+ * Never blocks on a FIFO and never follows a final symlink when nofollow.
+ * -EINVAL: not a regular file; -EFBIG: larger than max; else -errno. */
+int io_read_file(const char *path, size_t max, int nofollow, char **buf,
+		 size_t *len);
+
 /* Re-read IMGRAPH_FAULT and reset the op counters (for tests that set the
  * variable after start-up, e.g. in a forked child). */
 void io_fault_reload(void);

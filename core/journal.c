@@ -714,35 +714,18 @@ fail:
 
 int journal_read(const char *path, struct journal **out, struct img_err *e)
 {
-	struct stat st;
 	char *buf;
-	int fd, r;
+	size_t len;
+	int r;
 
 	*out = NULL;
-	fd = io_open(path, O_RDONLY | O_NOFOLLOW, 0);
-	if (fd < 0)
-		return err_set_errno(e, -fd, "%s: cannot open journal", path);
-	r = io_fstat(fd, &st);
-	if (r < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size > JOURNAL_MAX_BYTES) {
-		io_close(fd);
-		if (r < 0)
-			return err_set_errno(e, -r, "%s: cannot stat", path);
+	r = io_read_file(path, JOURNAL_MAX_BYTES, 1, &buf, &len);
+	if (r == -EINVAL || r == -EFBIG)
 		return err_set(e, EINVAL, "%s: not a plausible journal "
 			       "(type or size)", path);
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		io_close(fd);
-		return err_set(e, ENOMEM, "%s: out of memory", path);
-	}
-	r = io_pread_full(fd, buf, (size_t)st.st_size, 0);
-	io_close(fd);
-	if (r < 0) {
-		free(buf);
+	if (r < 0)
 		return err_set_errno(e, -r, "%s: cannot read journal", path);
-	}
-	r = journal_parse(buf, (size_t)st.st_size, out, e);
+	r = journal_parse(buf, len, out, e);
 	free(buf);
 	if (r < 0)
 		err_prefix(e, "%s: ", path);

@@ -44,40 +44,17 @@ struct uparse {
 static int read_text(const char *path, char **text, size_t *len,
 		     struct img_err *e)
 {
-	struct stat st;
-	char *buf;
-	int fd, r;
+	int r = io_read_file(path, USERS_MAX_BYTES, 0, text, len);
 
-	fd = io_open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
-	if (fd < 0)
-		return err_set_errno(e, -fd, "%s: cannot open users file",
-				     path);
-	if (io_fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		io_close(fd);
+	if (r == -EINVAL)
 		return err_set(e, EINVAL, "%s: users file is not a regular "
 			       "file", path);
-	}
-	if ((uint64_t)st.st_size > USERS_MAX_BYTES) {
-		io_close(fd);
-		return err_set(e, EFBIG, "%s: users file is %lld bytes, more "
-			       "than the limit of %u", path,
-			       (long long)st.st_size, USERS_MAX_BYTES);
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		io_close(fd);
-		return err_set(e, ENOMEM, "%s: out of memory", path);
-	}
-	r = io_pread_full(fd, buf, (size_t)st.st_size, 0);
-	io_close(fd);
-	if (r < 0) {
-		free(buf);
+	if (r == -EFBIG)
+		return err_set(e, EFBIG, "%s: users file is larger than the "
+			       "limit of %u bytes", path, USERS_MAX_BYTES);
+	if (r < 0)
 		return err_set_errno(e, -r, "%s: cannot read users file",
 				     path);
-	}
-	buf[st.st_size] = '\0';
-	*text = buf;
-	*len = (size_t)st.st_size;
 	return 0;
 }
 
