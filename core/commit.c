@@ -239,6 +239,15 @@ static int build_journal(struct commit_run *cr, struct journal **out,
 		fill_target(cr, pp->node, pp->new_name, pp->new_fmt,
 			    pp->relative, &t);
 		r = relink_prepare_parent(&t, &j->parents[n], e);
+		if (r == -EALREADY && pp->node == cr->p->top) {
+			/* A leaf top right on base (no intermediates: plain
+			 * 'qemu-img commit top') already names base; it only
+			 * needs emptying, which the journal's empty_top
+			 * covers. */
+			err_clear(e);
+			leaf_listed = true;
+			continue;
+		}
 		if (r < 0)
 			goto fail;
 		fds[n] = t.fd;
@@ -272,6 +281,10 @@ static int build_journal(struct commit_run *cr, struct journal **out,
 			goto fail;
 		fill_target(cr, cr->p->top, leaf_name, base->format, rel, &t);
 		r = relink_prepare_parent(&t, &j->parents[n], e);
+		if (r == -EALREADY) {
+			err_clear(e);   /* names base already: empty only */
+			goto leaf_done;
+		}
 		if (r < 0)
 			goto fail;
 		free(j->parents[n].path);
@@ -283,6 +296,7 @@ static int build_journal(struct commit_run *cr, struct journal **out,
 		fds[n] = t.fd;
 		j->nparents = ++n;
 	}
+leaf_done:
 	if (cr->g->users_file) {
 		char *text = NULL;
 		size_t len = 0;

@@ -1,7 +1,23 @@
-/* copy.c - copy top's view of what lies above base into base (copy.h). */
+/* copy.c - copy top's view of what lies above base into base (copy.h).
+ *
+ * Two threads when it can: a reader walks the chain (block status, reads,
+ * decompression) one window ahead while the calling thread writes the
+ * previous window into base, through two window buffers.  The reader
+ * touches only the chain's handles and the writer only base's, so the
+ * drivers need no locking.  Reading window N+1 while window N is written
+ * is safe because the windows cover disjoint base clusters: a write never
+ * changes what the chain reads for a cluster not yet written (new clusters
+ * are appended, in-place writes hit clusters referenced once, and pending
+ * L2 updates rewrite unchanged entries with the same bytes).  Progress,
+ * cancel and the rate limit stay on the calling thread.  Without a thread
+ * (pthread_create failed) the same steps run in turn.
+ */
 #include "copy.h"
+#include "../formats/img_batch.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +27,24 @@
 #define CL_BELOW  1                /* some part not allocated above base */
 #define CL_DATA   2                /* some part is data above base */
 #define CL_ZERO   4                /* some part reads as zeros above base */
+
+/* A run of whole clusters with one action, for the writer. */
+struct copy_act {
+	uint64_t a, z;
+	int act;                   /* 1 write buf[a - ws ..], 2 zeroes */
+};
+
+/* One window, filled by the reader and written by the writer. */
+struct copy_job {
+	uint64_t ws, we;
+	uint64_t above;            /* bytes above base in it (progress) */
+	uint8_t *buf;              /* window bytes, owned */
+	struct copy_act *acts;     /* owned, win / cs + 1 */
+	size_t nacts;
+	int r;                     /* < 0: the reader failed, err says why */
+	bool eof;                  /* nothing more to copy */
+	struct img_err err;
+};
 
 struct copy_run_state {
 	struct chain *c;
@@ -23,9 +57,15 @@ struct copy_run_state {
 	bool base_has_backing;     /* growing base could expose its backing */
 	uint64_t cs;               /* base cluster size (write unit) */
 	uint64_t win;
-	uint8_t *buf;
-	uint8_t *cl;               /* win / cs flags */
-	struct timespec t0;
+	uint64_t end;              /* last window end (cluster rounded) */
+	uint64_t off;              /* reader: next offset to look at */
+	uint8_t *cl;               /* reader: win / cs flags */
+	struct copy_job job[2];
+	/* Hand-over between the threads: full[i] means job[i] is ready. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool full[2];
+	atomic_bool quit;          /* the writer stopped: reader, stop too */
 	uint64_t throttled;        /* bytes counted against the rate */
 	bool stop;                 /* the progress callback asked to cancel */
 };
@@ -132,15 +172,41 @@ static int read_view(struct copy_run_state *s, uint64_t off, uint8_t *buf,
 	return 0;
 }
 
-/* Handle one window [ws, we) (ws cluster-aligned). */
-static int do_window(struct copy_run_state *s, uint64_t ws, uint64_t we,
-		     uint64_t *done, struct img_err *e)
+/* Reader: find the next window with something above base, classify its
+ * clusters and read what is to be written into j->buf. */
+static void produce(struct copy_run_state *s, struct copy_job *j)
 {
-	uint64_t ncl = (we - ws + s->cs - 1) / s->cs, off, n;
-	uint64_t lim = we < s->top_size ? we : s->top_size;
-	struct img *b = s->base;
+	uint64_t n, ws, we, ncl, lim, off;
 	int r;
 
+	j->nacts = 0;
+	j->above = 0;
+	j->eof = false;
+	j->r = 0;
+	/* Skip what is not above base in one step (sparse tops). */
+	for (;;) {
+		if (s->off >= s->top_size || atomic_load(&s->quit)) {
+			j->eof = true;
+			return;
+		}
+		r = above(s, s->off, s->top_size - s->off, &n, &j->err);
+		if (r < 0) {
+			j->r = r;
+			return;
+		}
+		if (r)
+			break;
+		s->off += n;
+	}
+	ws = s->off / s->cs * s->cs;
+	we = ws + s->win;
+	if (we > s->end)
+		we = s->end;
+	j->ws = ws;
+	j->we = we;
+	s->off = we;
+	ncl = (we - ws + s->cs - 1) / s->cs;
+	lim = we < s->top_size ? we : s->top_size;
 	memset(s->cl, 0, (size_t)ncl);
 	/* Past top's end base keeps its own data: those parts count as
 	 * "below" so a straddling cluster is written from the merged view. */
@@ -148,17 +214,20 @@ static int do_window(struct copy_run_state *s, uint64_t ws, uint64_t we,
 		for (uint64_t k = (lim - ws) / s->cs; k < ncl; k++)
 			s->cl[k] |= CL_BELOW;
 	for (off = ws; off < lim; off += n) {
-		r = above(s, off, lim - off, &n, e);
-		if (r < 0)
-			return r;
+		r = above(s, off, lim - off, &n, &j->err);
+		if (r < 0) {
+			j->r = r;
+			return;
+		}
 		uint8_t f = r == 1 ? CL_DATA : r == 2 ? CL_ZERO : CL_BELOW;
 		for (uint64_t k = (off - ws) / s->cs;
 		     k <= (off + n - 1 - ws) / s->cs; k++)
 			s->cl[k] |= f;
 		if (f != CL_BELOW)
-			*done += n;
+			j->above += n;
 	}
-	/* Runs of clusters with one action: skip, zero, or merged write. */
+	/* Runs of clusters with one action: skip, zero, or merged write
+	 * (read here, before any of these clusters is written). */
 	for (uint64_t k = 0; k < ncl;) {
 		uint8_t f = s->cl[k];
 		int act = f == CL_BELOW ? 0 : f == CL_ZERO ? 2 : 1;
@@ -175,22 +244,88 @@ static int do_window(struct copy_run_state *s, uint64_t ws, uint64_t we,
 		if (z > we)
 			z = we;
 		if (act == 1) {
-			r = read_view(s, a, s->buf + (a - ws), z - a, e);
-			if (r == 0)
-				r = b->drv->pwrite(b, a, s->buf + (a - ws),
-						   (size_t)(z - a), e);
-			if (r < 0)
-				return r;
-			s->st->bytes_written += z - a;
-		} else if (act == 2) {
-			r = b->drv->write_zeroes(b, a, z - a, e);
-			if (r < 0)
-				return r;
-			s->st->bytes_zeroed += z - a;
+			r = read_view(s, a, j->buf + (a - ws), z - a, &j->err);
+			if (r < 0) {
+				j->r = r;
+				return;
+			}
 		}
+		if (act)
+			j->acts[j->nacts++] = (struct copy_act){ a, z, act };
 		k = k2;
 	}
+}
+
+/* Writer: one window into base. */
+static int consume(struct copy_run_state *s, const struct copy_job *j,
+		   struct img_err *e)
+{
+	struct img *b = s->base;
+	int r;
+
+	for (size_t i = 0; i < j->nacts; i++) {
+		const struct copy_act *x = &j->acts[i];
+		if (x->act == 1) {
+			r = b->drv->pwrite(b, x->a, j->buf + (x->a - j->ws),
+					   (size_t)(x->z - x->a), e);
+			if (r < 0)
+				return r;
+			s->st->bytes_written += x->z - x->a;
+		} else {
+			r = b->drv->write_zeroes(b, x->a, x->z - x->a, e);
+			if (r < 0)
+				return r;
+			s->st->bytes_zeroed += x->z - x->a;
+		}
+	}
 	return 0;
+}
+
+static void *reader_main(void *arg)
+{
+	struct copy_run_state *s = arg;
+
+	for (int i = 0;; i ^= 1) {
+		pthread_mutex_lock(&s->mu);
+		while (s->full[i] && !atomic_load(&s->quit))
+			pthread_cond_wait(&s->cv, &s->mu);
+		pthread_mutex_unlock(&s->mu);
+		if (atomic_load(&s->quit))
+			break;
+		produce(s, &s->job[i]);
+		pthread_mutex_lock(&s->mu);
+		s->full[i] = true;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		if (s->job[i].eof || s->job[i].r < 0)
+			break;
+	}
+	return NULL;
+}
+
+/* The next window for the writer: from the reader thread, or read now. */
+static struct copy_job *next_job(struct copy_run_state *s, int i,
+				 bool threaded)
+{
+	if (!threaded) {
+		produce(s, &s->job[0]);
+		return &s->job[0];
+	}
+	pthread_mutex_lock(&s->mu);
+	while (!s->full[i])
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	return &s->job[i];
+}
+
+static void job_done(struct copy_run_state *s, int i, bool threaded)
+{
+	if (!threaded)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->full[i] = false;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
 }
 
 int copy_run(struct chain *c, int nabove, struct img *base,
@@ -200,7 +335,9 @@ int copy_run(struct chain *c, int nabove, struct img *base,
 	struct copy_run_state s = { .c = c, .nabove = nabove, .base = base,
 				    .o = o, .st = st };
 	struct img_info bi;
-	uint64_t off = 0, done = 0, total, end, start_ns;
+	uint64_t done = 0, total, end, start_ns;
+	bool batch = false, threaded = false, sync_init = false;
+	pthread_t reader;
 	int r;
 
 	memset(st, 0, sizeof(*st));
@@ -256,11 +393,24 @@ int copy_run(struct chain *c, int nabove, struct img *base,
 		uint64_t up = (end / s.cs + 1) * s.cs;
 		end = up < base->virtual_size ? up : base->virtual_size;
 	}
-	s.buf = malloc((size_t)s.win);
-	s.cl = malloc((size_t)(s.win / s.cs + 1));
-	if (!s.buf || !s.cl) {
-		r = err_set(e, ENOMEM, "copy: out of memory for a %llu-byte "
-			    "window", (unsigned long long)s.win);
+	/* One batch for the whole copy: the driver links the new clusters
+	 * of many writes behind one fdatasync (img_batch.h) instead of one
+	 * per write; data still reaches the disk before what points at it. */
+	r = img_batch_begin(base, e);
+	if (r < 0)
+		return r;
+	batch = true;
+	s.end = end;
+	bool mem = (s.cl = malloc((size_t)(s.win / s.cs + 1))) != NULL;
+	for (int i = 0; i < 2; i++) {
+		s.job[i].buf = malloc((size_t)s.win);
+		s.job[i].acts = malloc((size_t)(s.win / s.cs + 1) *
+				       sizeof(struct copy_act));
+		mem = mem && s.job[i].buf && s.job[i].acts;
+	}
+	if (!mem) {
+		r = err_set(e, ENOMEM, "copy: out of memory for two %llu-byte "
+			    "windows", (unsigned long long)s.win);
 		goto out;
 	}
 	start_ns = now_ns();
@@ -268,31 +418,33 @@ int copy_run(struct chain *c, int nabove, struct img *base,
 		r = err_set(e, ECANCELED, "commit cancelled");
 		goto out;
 	}
-	while (off < s.top_size) {
-		uint64_t n, ws, we, before;
+	atomic_init(&s.quit, false);
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.cv, NULL);
+	sync_init = true;
+	threaded = pthread_create(&reader, NULL, reader_main, &s) == 0;
+	for (int i = 0;; i = threaded ? i ^ 1 : 0) {
+		uint64_t before;
 
 		if (cancelled(&s)) {
 			r = err_set(e, ECANCELED, "commit cancelled during the "
 				    "copy; every image is still valid");
 			goto out;
 		}
-		/* Skip what is not above base in one step (sparse tops). */
-		r = above(&s, off, s.top_size - off, &n, e);
-		if (r < 0)
+		struct copy_job *j = next_job(&s, i, threaded);
+		if (j->r < 0) {
+			*e = j->err;
+			r = j->r;
 			goto out;
-		if (r == 0) {
-			off += n;
-			continue;
 		}
-		ws = off / s.cs * s.cs;
-		we = ws + s.win;
-		if (we > end)
-			we = end;
+		if (j->eof)
+			break;
 		before = st->bytes_written + st->bytes_zeroed;
-		r = do_window(&s, ws, we, &done, e);
+		r = consume(&s, j, e);
+		done += j->above;
+		job_done(&s, i, threaded);
 		if (r < 0)
 			goto out;
-		off = we;
 		if (done > total)
 			total = done;   /* the estimate was low: never shrink */
 		if (progress_update(o ? o->progress : NULL, "copy", done,
@@ -309,7 +461,29 @@ int copy_run(struct chain *c, int nabove, struct img *base,
 	progress_update(o ? o->progress : NULL, "copy", total, total);
 	r = 0;
 out:
-	free(s.buf);
+	if (threaded) {
+		atomic_store(&s.quit, true);
+		pthread_mutex_lock(&s.mu);
+		pthread_cond_broadcast(&s.cv);
+		pthread_mutex_unlock(&s.mu);
+		pthread_join(reader, NULL);
+	}
+	if (sync_init) {
+		pthread_cond_destroy(&s.cv);
+		pthread_mutex_destroy(&s.mu);
+	}
+	if (batch) {
+		/* Also after a failure or a cancel: what was written is
+		 * linked (base stays valid either way). */
+		struct img_err be = { 0 };
+		int br = img_batch_end(base, r < 0 ? &be : e);
+		if (r == 0)
+			r = br;
+	}
+	for (int i = 0; i < 2; i++) {
+		free(s.job[i].buf);
+		free(s.job[i].acts);
+	}
 	free(s.cl);
 	return r;
 }

@@ -22,7 +22,7 @@
 #include "err.h"
 #include "progress.h"
 
-#define COPY_WINDOW (16u << 20)
+#define COPY_WINDOW (8u << 20)
 
 struct copy_opts {
 	uint64_t rate;                   /* bytes/s, 0 = unlimited */

@@ -79,8 +79,10 @@ static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
 		else
 			fprintf(f, "%-15s none\n", "base growth:");
 		if (p->free_space)
-			fprintf(f, "%-15s %s\n", "free space:",
-				emit_size(p->free_space, a, sizeof(a)));
+			fprintf(f, "%-15s %s (needs up to %s)\n",
+				"free space:",
+				emit_size(p->free_space, a, sizeof(a)),
+				emit_size(p->space_needed, b, sizeof(b)));
 		if (p->drop_top)
 			fprintf(f, "top has no parents and is dropped "
 				"(--drop-top): it keeps its old backing "
@@ -152,6 +154,7 @@ static void emit_struct(FILE *f, const struct graph *g, const struct plan *p,
 	ow_u64(&w, "base-new-size", p->base_new_size);
 	ow_bool(&w, "base-grows", p->base_grows);
 	ow_u64(&w, "free-space", p->free_space);
+	ow_u64(&w, "space-needed", p->space_needed);
 	ow_bool(&w, "top-is-leaf", p->top_is_leaf);
 	ow_bool(&w, "drop-top", p->drop_top);
 	ow_arr_open(&w, "parents");

@@ -66,6 +66,10 @@ struct plan {
 				      an upper bound from file sizes) */
 	bool drop_top;             /* leaf top dropped (plan_opts.drop_top) */
 	bool base_grows;           /* base_new_size > base_old_size */
+	/* Added by helper G: bytes base's file system must have free -- the
+	 * copied ranges on base's cluster grid plus the metadata they may
+	 * need (an upper bound; compared with free_space). */
+	uint64_t space_needed;
 };
 
 /* True when the plan may run (no conflicts and a valid pair). */

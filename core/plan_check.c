@@ -1,10 +1,9 @@
 /* plan_check.c - the conflicts of a plan: image states, QEMU permission
- * conflicts with the commit job's edges, live locks, relink feasibility,
- * bytes to copy and free space.  Nothing here writes: images are opened
- * IMG_O_INSPECT (read-only) to count bytes and test-fit headers.
+ * conflicts with the commit job's edges, live locks and relink feasibility
+ * (bytes to copy and free space: plan_space.c).  Nothing here writes:
+ * images are opened IMG_O_INSPECT (read-only) to test-fit headers.
  */
 #include "plan_int.h"
-#include "chain.h"
 #include "lock.h"
 #include "perm.h"
 #include "perm_edges.h"
@@ -16,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define JOB_DESC "commit job 'commit'"
@@ -534,94 +532,4 @@ int plan_check_relinks(struct graph *g, struct plan *p)
 			return r;
 	}
 	return 0;
-}
-
-int plan_count_bytes(struct graph *g, struct plan *p, bool skip)
-{
-	const struct gnode *top = &g->nodes[p->top];
-	const struct gnode *base = &g->nodes[p->base];
-	struct chain *c = NULL;
-	struct img_err e = { 0 };
-	uint64_t off = 0, total = 0, end = top->info.virtual_size;
-
-	/* Upper bound first: what the layers above base occupy. */
-	p->bytes_to_copy = top->info.actual_size;
-	for (int i = 0; i < p->ninter; i++)
-		p->bytes_to_copy += g->nodes[p->inter[i]].info.actual_size;
-	p->bytes_exact = false;
-	if (skip)
-		return 0;
-	/* Only read a chain the state checks found readable. */
-	for (int i = 0; i < p->nconflicts; i++)
-		if (p->conflicts[i].kind == CONFLICT_IMAGE_STATE ||
-		    p->conflicts[i].kind == CONFLICT_FORMAT)
-			return 0;
-	if (chain_open(top->path, top->format, 0, base->dev, base->ino, &c,
-		       &e) < 0) {
-		char msg[1400];
-
-		snprintf(msg, sizeof(msg), "cannot read the chain of '%s': %s",
-			 top->name, e.msg);
-		return plan_add_conflict(p, CONFLICT_IMAGE_STATE, p->top, 0,
-					 top->name, msg, "The data to copy "
-					 "cannot be read.",
-					 "Check the images with qemu-img check.");
-	}
-	while (off < end) {
-		struct chain_status st;
-		uint64_t pnum = 0;
-
-		if (chain_block_status(c, 0, off, end - off, &pnum, &st,
-				       &e) < 0 || pnum == 0) {
-			char msg[1400];
-
-			chain_close(c);
-			snprintf(msg, sizeof(msg), "cannot map '%s' at offset "
-				 "%llu: %s", top->name,
-				 (unsigned long long)off, e.msg);
-			return plan_add_conflict(p, CONFLICT_IMAGE_STATE,
-				p->top, 0, top->name, msg, "The data to copy "
-				"cannot be located.", "Check the images with "
-				"qemu-img check.");
-		}
-		/* Zeros past an intermediate's end need no copy where base,
-		 * grown and without a backing file, reads zeros anyway. */
-		if (st.depth < c->n &&
-		    !(st.bs == IMG_BS_ZERO && off >= p->base_old_size &&
-		      base->backing < 0))
-			total += pnum;
-		off += pnum;
-	}
-	chain_close(c);
-	p->bytes_to_copy = total;
-	p->bytes_exact = true;
-	return 0;
-}
-
-int plan_check_space(struct graph *g, struct plan *p)
-{
-	const struct gnode *base = &g->nodes[p->base];
-	char dir[PATH_MAX], msg[600];
-	struct statvfs sv;
-	char *slash;
-
-	snprintf(dir, sizeof(dir), "%s", base->path);
-	slash = strrchr(dir, '/');
-	if (slash)
-		slash[slash == dir ? 1 : 0] = '\0';
-	else
-		snprintf(dir, sizeof(dir), ".");
-	if (statvfs(dir, &sv) < 0)
-		return 0;            /* unknown: the copy will say ENOSPC */
-	p->free_space = (uint64_t)sv.f_bavail * sv.f_frsize;
-	if (p->bytes_to_copy <= p->free_space)
-		return 0;
-	snprintf(msg, sizeof(msg), "up to %llu bytes must be written into '%s' "
-		 "but its file system has %llu bytes free",
-		 (unsigned long long)p->bytes_to_copy, base->name,
-		 (unsigned long long)p->free_space);
-	return plan_add_conflict(p, CONFLICT_SPACE, p->base, 0, base->name, msg,
-		"Running out of space in the middle of a commit stops it "
-		"half way (images stay valid, but nothing is gained).",
-		"Free space on that file system, or commit a smaller range.");
 }

@@ -5,7 +5,8 @@
  * Work is done one L2 table at a time ("chunk"): a working copy of the
  * table is edited, new clusters are appended and written, then (after
  * refcounts and an fdatasync) the changed entries are written in one
- * pwrite, or the new table is linked from the L1.  Replaced clusters are
+ * pwrite, or the new table is linked from the L1 (qcow2_chunk.c, which
+ * also keeps chunks pending in a write batch).  Replaced clusters are
  * released only after the new pointers are durable.
  */
 #include "qcow2_int.h"
@@ -14,55 +15,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Coalesces writes that are contiguous both in the file and in memory. */
-struct wq {
-	uint64_t host;
-	const uint8_t *src;
-	size_t len;
-};
-
-static int wq_flush(struct img *img, struct wq *q, struct img_err *e)
-{
-	int r;
-
-	if (!q->len)
-		return 0;
-	r = io_pwrite(img->fd, q->src, q->len, q->host);
-	q->len = 0;
-	if (r < 0)
-		return err_set_errno(e, -r, "%s: write at host offset %llu",
-				     img->path, (unsigned long long)q->host);
-	return 0;
-}
-
-static int wq_add(struct img *img, struct wq *q, uint64_t host,
-		  const uint8_t *src, size_t len, bool stable,
-		  struct img_err *e)
-{
-	int r;
-
-	if (q->len && stable && q->host + q->len == host &&
-	    q->src + q->len == src) {
-		q->len += len;
-		return 0;
-	}
-	r = wq_flush(img, q, e);
-	if (r < 0)
-		return r;
-	if (!stable) {          /* temporary buffer: write it now */
-		r = io_pwrite(img->fd, src, len, host);
-		if (r < 0)
-			return err_set_errno(e, -r, "%s: write at host offset "
-					     "%llu", img->path,
-					     (unsigned long long)host);
-		return 0;
-	}
-	q->host = host;
-	q->src = src;
-	q->len = len;
-	return 0;
-}
 
 /* ---- L2 tables for writing ---- */
 
@@ -117,22 +69,6 @@ int qcow2_wl2_load(struct img *img, uint64_t off, uint8_t **out,
 
 /* ---- one chunk: the part of a write inside one L2 table ---- */
 
-struct chunk {
-	uint64_t l1i;
-	uint64_t l2off;            /* current table, 0 if none */
-	uint8_t *tbl;              /* working copy, owned */
-	uint8_t *orig;             /* the table as it was, owned */
-	bool new_table;            /* needs a new (or COW) table */
-	bool changed;              /* some entry differs */
-	uint64_t lo, hi;           /* changed entries [lo, hi) */
-	bool need_sync;            /* new data/clusters behind changed entries */
-	uint64_t first_new, n_new; /* newly appended data clusters */
-	uint64_t *frees;           /* entries whose clusters to release */
-	size_t nfrees;
-	uint64_t old_l2;           /* shared table to release after COW */
-	struct wq q;
-};
-
 static bool has_backing(const struct qcow2_state *s)
 {
 	return s->backing_name && s->backing_name[0];
@@ -147,7 +83,7 @@ static uint64_t ent_get(const struct qcow2_state *s, const uint8_t *t,
 	return qcow2_be64(p);
 }
 
-static void ent_put(const struct qcow2_state *s, struct chunk *c, uint64_t i,
+static void ent_put(const struct qcow2_state *s, struct qcow2_chunk *c, uint64_t i,
 		    uint64_t v, uint64_t bm)
 {
 	uint8_t *p = c->tbl + i * (uint64_t)s->l2_entry_bytes;
@@ -167,31 +103,37 @@ static void ent_put(const struct qcow2_state *s, struct chunk *c, uint64_t i,
 
 /* New data clusters of one chunk are one contiguous run (nothing else
  * reserves clusters until the chunk commits), counted in one go. */
-static int new_cluster(struct img *img, struct chunk *c, uint64_t *host,
+static int new_cluster(struct img *img, struct qcow2_chunk *c, uint64_t *host,
 		       struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
 
 	*host = qcow2_reserve(img, 1);
+	c->need_sync = true;
+	if (c->eager_rc)        /* batch: other chunks reserve meanwhile */
+		return qcow2_rc_add(img, *host / s->cluster_size, 1, 1, true, e);
 	if (!c->n_new)
 		c->first_new = *host;
 	else if (*host != c->first_new + c->n_new * s->cluster_size)
 		return err_set(e, EIO, "%s: internal: new clusters not "
 			       "contiguous", img->path);
 	c->n_new++;
-	c->need_sync = true;
 	return 0;
 }
 
-static int add_free(struct img *img, struct chunk *c, uint64_t entry,
+static int add_free(struct img *img, struct qcow2_chunk *c, uint64_t entry,
 		    struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
 
-	if (!c->frees) {
-		c->frees = malloc((size_t)s->l2_entries * sizeof(uint64_t));
-		if (!c->frees)
+	/* A batch's chunk can replace one entry more than once. */
+	if (c->nfrees == c->cap_frees) {
+		size_t n = c->cap_frees ? c->cap_frees * 2 : s->l2_entries;
+		uint64_t *p = realloc(c->frees, n * sizeof(*p));
+		if (!p)
 			return err_set(e, ENOMEM, "%s: out of memory", img->path);
+		c->frees = p;
+		c->cap_frees = n;
 	}
 	c->frees[c->nfrees++] = entry;
 	return 0;
@@ -233,7 +175,7 @@ static uint64_t sc_mask(uint32_t scs, uint64_t lo, uint64_t hi)
 /* One cluster of a data write.  [clo, chi) is the covered part relative to
  * the cluster start cst; vis the cluster's bytes inside the virtual size;
  * data (NULL: zeros) holds the bytes for [clo, chi). */
-static int write_cluster(struct img *img, struct chunk *c, uint64_t idx,
+static int write_cluster(struct img *img, struct qcow2_chunk *c, uint64_t idx,
 			 uint64_t cst, uint32_t clo, uint32_t chi, uint32_t vis,
 			 const uint8_t *data, const uint8_t *zbuf,
 			 struct img_err *e)
@@ -259,7 +201,7 @@ static int write_cluster(struct img *img, struct chunk *c, uint64_t idx,
 		bool zflag = ent & QCOW2_OFLAG_ZERO;
 		if (host && copied && !zflag) {
 			/* Owned data cluster: overwrite in place. */
-			return wq_add(img, &c->q, host + clo, src, chi - clo,
+			return qcow2_wq_add(img, &c->q, host + clo, src, chi - clo,
 				      data != NULL, e);
 		}
 		if (!full && !comp && !host && !zflag && has_backing(s))
@@ -279,7 +221,7 @@ static int write_cluster(struct img *img, struct chunk *c, uint64_t idx,
 			}
 		}
 		if (full && !(host && copied)) {
-			r = wq_add(img, &c->q, nh, src, chi - clo, data != NULL,
+			r = qcow2_wq_add(img, &c->q, nh, src, chi - clo, data != NULL,
 				   e);
 		} else {
 			tmp = calloc(1, cs);
@@ -292,7 +234,7 @@ static int write_cluster(struct img *img, struct chunk *c, uint64_t idx,
 					goto out;
 			}
 			memcpy(tmp + clo, src, chi - clo);
-			r = wq_add(img, &c->q, nh, tmp, cs, false, e);
+			r = qcow2_wq_add(img, &c->q, nh, tmp, cs, false, e);
 		}
 		if (r >= 0)
 			ent_put(s, c, idx, nh | QCOW2_OFLAG_COPIED, 0);
@@ -329,7 +271,7 @@ static int write_cluster(struct img *img, struct chunk *c, uint64_t idx,
 		if (r < 0)
 			goto out;
 		memcpy(tmp + clo, src, chi - clo);
-		r = wq_add(img, &c->q, nh, tmp, cs, false, e);
+		r = qcow2_wq_add(img, &c->q, nh, tmp, cs, false, e);
 		if (r < 0)
 			goto out;
 		if (comp) {
@@ -354,7 +296,7 @@ static int write_cluster(struct img *img, struct chunk *c, uint64_t idx,
 	if (rhi > cs)
 		rhi = cs;
 	if (!edge_lo && !edge_hi) {
-		r = wq_add(img, &c->q, nh + clo, src, chi - clo, data != NULL, e);
+		r = qcow2_wq_add(img, &c->q, nh + clo, src, chi - clo, data != NULL, e);
 	} else {
 		tmp = calloc(1, rhi - rlo);
 		if (!tmp)
@@ -376,7 +318,7 @@ static int write_cluster(struct img *img, struct chunk *c, uint64_t idx,
 			}
 		}
 		memcpy(tmp + (clo - rlo), src, chi - clo);
-		r = wq_add(img, &c->q, nh + rlo, tmp, rhi - rlo, false, e);
+		r = qcow2_wq_add(img, &c->q, nh + rlo, tmp, rhi - rlo, false, e);
 	}
 	if (r < 0)
 		goto out;
@@ -389,7 +331,7 @@ out:
 }
 
 /* One cluster of a zero write covering whole granules [clo, chi). */
-static int zero_cluster(struct img *img, struct chunk *c, uint64_t idx,
+static int zero_cluster(struct img *img, struct qcow2_chunk *c, uint64_t idx,
 			uint64_t cst, uint32_t clo, uint32_t chi, uint32_t vis,
 			const uint8_t *zbuf, struct img_err *e)
 {
@@ -457,131 +399,36 @@ static int zero_cluster(struct img *img, struct chunk *c, uint64_t idx,
 	return 0;
 }
 
-static int chunk_commit(struct img *img, struct chunk *c, struct img_err *e)
-{
-	struct qcow2_state *s = img->priv;
-	struct qcow2_alloc *a = s->alloc;
-	uint32_t cs = s->cluster_size;
-	int r;
-
-	r = wq_flush(img, &c->q, e);
-	if (r < 0)
-		return r;
-	if (c->n_new) {
-		r = qcow2_rc_add(img, c->first_new / cs, c->n_new, 1, true, e);
-		if (r < 0)
-			return r;
-	}
-	if (!c->changed)
-		return qcow2_rc_writeback(img, e);
-
-	uint64_t l2new = 0;
-	if (c->new_table) {
-		l2new = qcow2_reserve(img, 1);
-		r = io_pwrite(img->fd, c->tbl, cs, l2new);
-		if (r < 0)
-			return err_set_errno(e, -r, "%s: write of a new L2 table",
-					     img->path);
-		r = qcow2_rc_add(img, l2new / cs, 1, 1, true, e);
-		if (r < 0)
-			return r;
-		c->need_sync = true;
-	}
-	r = qcow2_rc_writeback(img, e);
-	if (r < 0)
-		return r;
-	if (c->need_sync) {
-		r = qcow2_sync(img, e);
-		if (r >= 0)     /* earlier calls' unlinks are durable now */
-			r = qcow2_apply_pending(img, e);
-		if (r < 0)
-			return r;
-	}
-	if (c->new_table) {
-		uint8_t be[8], obe[8];
-		uint64_t v = l2new | QCOW2_OFLAG_COPIED;
-		qcow2_put_be64(be, v);
-		qcow2_put_be64(obe, s->l1[c->l1i]);
-		r = qcow2_meta_write(img, s->h.l1_table_offset + c->l1i * 8, be,
-				     obe, 8, "an L1 entry", e);
-		if (r < 0)
-			return r;
-		s->l1[c->l1i] = v;
-	} else {
-		/* Only the changed entries: one write, sector granular. */
-		uint64_t eb = (uint64_t)s->l2_entry_bytes;
-		uint64_t lo = c->lo * eb / 512 * 512;
-		uint64_t hi = (c->hi * eb + 511) / 512 * 512;
-		if (hi > cs)
-			hi = cs;
-		r = qcow2_meta_write(img, c->l2off + lo, c->tbl + lo,
-				     c->orig + lo, hi - lo, "L2 entries", e);
-		qcow2_wl2_forget(s, c->l2off);
-		if (r < 0)
-			return r;
-	}
-	/* The old clusters go after the next sync (the unlink must be
-	 * durable first). */
-	for (size_t i = 0; i < c->nfrees; i++) {
-		r = qcow2_pend_add(img, c->frees[i], e);
-		if (r < 0)
-			return r;
-	}
-	if (c->old_l2) {
-		r = qcow2_pend_add(img, c->old_l2 | QCOW2_OFLAG_COPIED, e);
-		if (r < 0)
-			return r;
-	}
-	if (a->npend >= QCOW2_PEND_MAX) {
-		r = qcow2_sync(img, e);
-		if (r >= 0)
-			r = qcow2_apply_pending(img, e);
-		if (r < 0)
-			return r;
-	}
-	return qcow2_rc_writeback(img, e);
-}
-
 /* Apply a data write (zero == false; data NULL means zeros) or a zero-flag
- * write (zero == true) to [off, off+len) inside one L2 table. */
+ * write (zero == true) to [off, off+len) inside one L2 table.  Without a
+ * batch the chunk is committed at once; in a batch it stays pending (see
+ * qcow2_chunk.c) and its data is written before returning, as the
+ * caller's buffer is only valid during the call. */
 static int do_chunk(struct img *img, uint64_t off, uint64_t len,
 		    const uint8_t *data, bool zero, const uint8_t *zbuf,
 		    struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
+	struct qcow2_alloc *a = s->alloc;
 	uint64_t cs = s->cluster_size, span = (uint64_t)s->l2_entries * cs;
-	struct chunk c;
+	uint64_t l1i = off / span;
+	struct qcow2_chunk *c;
+	bool fresh = false;
 	int r = 0;
 
-	memset(&c, 0, sizeof(c));
-	c.l1i = off / span;
-	if (c.l1i >= s->h.l1_size)
+	if (l1i >= s->h.l1_size)
 		return err_set(e, EINVAL, "%s: guest offset %llu beyond the L1 "
 			       "table", img->path, (unsigned long long)off);
-	uint64_t l1e = s->l1[c.l1i];
-	c.l2off = l1e & QCOW2_L1E_OFFSET_MASK;
-	if (!c.l2off && zero && !has_backing(s))
-		return 0;               /* reads as zeros already */
-	c.tbl = calloc(1, cs);
-	c.orig = malloc(cs);
-	if (!c.tbl || !c.orig) {
-		free(c.tbl);
-		free(c.orig);
-		return err_set(e, ENOMEM, "%s: out of memory", img->path);
-	}
-	if (c.l2off) {
-		uint8_t *t;
-		r = qcow2_wl2_load(img, c.l2off, &t, e);
+	c = a->batch_on ? qcow2_batch_find(a, l1i) : NULL;
+	if (!c) {
+		if (!(s->l1[l1i] & QCOW2_L1E_OFFSET_MASK) && zero &&
+		    !has_backing(s))
+			return 0;               /* reads as zeros already */
+		r = qcow2_chunk_new(img, l1i, &c, e);
 		if (r < 0)
-			goto out;
-		memcpy(c.tbl, t, cs);
-		memcpy(c.orig, t, cs);
-		if (!(l1e & QCOW2_OFLAG_COPIED)) {
-			c.new_table = true;     /* shared table: copy on write */
-			c.old_l2 = c.l2off;
-		}
-	} else {
-		c.new_table = true;
+			return r;
+		c->eager_rc = a->batch_on;
+		fresh = true;
 	}
 
 	for (uint64_t p = off; p < off + len;) {
@@ -592,24 +439,39 @@ static int do_chunk(struct img *img, uint64_t off, uint64_t len,
 		uint32_t clo = (uint32_t)(p - cst), chi = (uint32_t)(end - cst);
 
 		if (zero)
-			r = zero_cluster(img, &c, idx, cst, clo, chi, vis, zbuf, e);
+			r = zero_cluster(img, c, idx, cst, clo, chi, vis, zbuf, e);
 		else
-			r = write_cluster(img, &c, idx, cst, clo, chi, vis,
+			r = write_cluster(img, c, idx, cst, clo, chi, vis,
 					  data ? data + (p - off) : NULL, zbuf, e);
 		if (r < 0)
 			break;
 		p = end;
 	}
+	if (!a->batch_on) {
+		if (r >= 0)
+			r = qcow2_chunks_commit(img, &c, 1, e);
+		else
+			qcow2_wq_flush(img, &c->q, NULL);
+		/* On error, clusters appended so far are leaks, never
+		 * corruption. */
+		qcow2_chunk_free(c);
+		return r;
+	}
 	if (r >= 0)
-		r = chunk_commit(img, &c, e);
+		r = qcow2_wq_flush(img, &c->q, e);
 	else
-		wq_flush(img, &c.q, NULL);
-	/* On error, clusters appended so far are leaks, never corruption. */
-out:
-	free(c.tbl);
-	free(c.orig);
-	free(c.frees);
-	return r;
+		qcow2_wq_flush(img, &c->q, NULL);
+	if (r < 0) {
+		/* The working tables may be half edited: drop the whole
+		 * batch (leaks only; see img_batch.h). */
+		if (fresh)
+			qcow2_chunk_free(c);
+		qcow2_batch_drop(a);
+		return r;
+	}
+	if (data)
+		qcow2_batch_written(img, len);
+	return fresh ? qcow2_batch_add(img, c, e) : 0;
 }
 
 static int check_range(struct img *img, uint64_t off, uint64_t len,
@@ -671,7 +533,10 @@ static int precheck_edges(struct img *img, uint64_t off, uint64_t len,
 
 		if (off <= gst && end >= gend)
 			continue;               /* covered whole */
-		r = qcow2_get_l2_entry(img, p, &ent, &bm, e);
+		/* The read path sees only linked entries. */
+		r = qcow2_batch_commit(img, e);
+		if (r >= 0)
+			r = qcow2_get_l2_entry(img, p, &ent, &bm, e);
 		if (r < 0)
 			return r;
 		if (ent & QCOW2_OFLAG_COMPRESSED)
@@ -713,6 +578,10 @@ static int zero_edge(struct img *img, uint64_t off, uint64_t len,
 {
 	struct qcow2_state *s = img->priv;
 
+	int r = qcow2_batch_commit(img, e);     /* the read path: linked only */
+
+	if (r < 0)
+		return r;
 	while (len) {
 		uint64_t pnum = 0;
 		int st = qcow2_block_status(img, off, len, &pnum, e);
@@ -722,7 +591,7 @@ static int zero_edge(struct img *img, uint64_t off, uint64_t len,
 			pnum = len;
 		if (st == IMG_BS_DATA ||
 		    (st == IMG_BS_UNALLOC && has_backing(s))) {
-			int r = write_range(img, off, pnum, NULL, false, e);
+			r = write_range(img, off, pnum, NULL, false, e);
 			if (r < 0)
 				return r;
 		}

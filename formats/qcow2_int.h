@@ -257,6 +257,47 @@ struct qcow2_alloc {
 	struct img *img;            /* for the flush at close */
 	bool broken;                /* a release failed half-way: no more */
 	bool unflushed;             /* written since the last qcow2_flush */
+	/* Write batch (img_batch.h): chunks whose L2/L1 updates wait for
+	 * the batch's commit, one per L2 table, owned. */
+	bool batch_on;
+	struct qcow2_chunk **bch;
+	size_t nbch, cap_bch;
+	size_t bmem;                /* bytes held by the pending chunks */
+	uint64_t wb_bytes;          /* data written since the last hint */
+};
+
+/* Pending chunks of a batch hold at most this much (working copies of L2
+ * tables and their release lists); one more commits the batch first. */
+#define QCOW2_BATCH_MEM (6u << 20)
+/* In a batch, start the kernel's writeback after this much data, so the
+ * disk works while we copy and the batch's one fdatasync has less left. */
+#define QCOW2_WB_KICK (16u << 20)
+
+/* Coalesces writes that are contiguous both in the file and in memory. */
+struct qcow2_wq {
+	uint64_t host;
+	const uint8_t *src;
+	size_t len;
+};
+
+/* The part of a write inside one L2 table ("chunk"): a working copy of the
+ * table is edited, new clusters are appended and written; qcow2_chunks_
+ * commit() then counts them, syncs, and links the changed entries. */
+struct qcow2_chunk {
+	uint64_t l1i;
+	uint64_t l2off;            /* current table, 0 if none */
+	uint8_t *tbl;              /* working copy, owned */
+	uint8_t *orig;             /* the table as it was, owned */
+	bool new_table;            /* needs a new (or COW) table */
+	bool changed;              /* some entry differs */
+	uint64_t lo, hi;           /* changed entries [lo, hi) */
+	bool need_sync;            /* new data/clusters behind changed entries */
+	bool eager_rc;             /* batch: new clusters counted at once */
+	uint64_t first_new, n_new; /* newly appended data clusters (not eager) */
+	uint64_t *frees;           /* entries whose clusters to release, owned */
+	size_t nfrees, cap_frees;
+	uint64_t old_l2;           /* shared table to release after COW */
+	struct qcow2_wq q;
 };
 
 /* qcow2_backing.c: lay out cluster 0 from byte hdr_len on: the backing
@@ -267,6 +308,40 @@ struct qcow2_alloc {
 int qcow2_layout_cluster0(uint8_t *buf, uint32_t cs, uint32_t hdr_len,
 			  const char *fmt, const struct qcow2_ext *keep,
 			  int nkeep, const char *name, uint32_t *name_off);
+
+/* qcow2_chunk.c: write queue, chunk commit and write batches. */
+int qcow2_wq_flush(struct img *img, struct qcow2_wq *q, struct img_err *e);
+/* stable: src stays valid until the next flush (else written at once). */
+int qcow2_wq_add(struct img *img, struct qcow2_wq *q, uint64_t host,
+		 const uint8_t *src, size_t len, bool stable,
+		 struct img_err *e);
+/* A chunk for L2 index l1i with its working table loaded (owned by the
+ * caller; qcow2_chunk_free). */
+int qcow2_chunk_new(struct img *img, uint64_t l1i, struct qcow2_chunk **out,
+		    struct img_err *e);
+void qcow2_chunk_free(struct qcow2_chunk *c);
+/* Commit n chunks (their queues flushed): count new clusters and write
+ * new tables, write refcounts, ONE fdatasync if any chunk needs it (then
+ * release what earlier commits unlinked), then link every changed entry
+ * and queue the replaced clusters for release after the next sync.  A
+ * failure leaves only leaks.  The chunks stay owned by the caller. */
+int qcow2_chunks_commit(struct img *img, struct qcow2_chunk **v, size_t n,
+			struct img_err *e);
+/* The pending chunk for l1i in an open batch, or NULL. */
+struct qcow2_chunk *qcow2_batch_find(struct qcow2_alloc *a, uint64_t l1i);
+/* Take ownership of c as pending; commits the batch first when it would
+ * exceed QCOW2_BATCH_MEM (c is then linked with the next commit). */
+int qcow2_batch_add(struct img *img, struct qcow2_chunk *c,
+		    struct img_err *e);
+/* Commit and free every pending chunk; the batch stays open.  No-op
+ * without pending chunks.  On failure the pending chunks are dropped
+ * (their clusters leak). */
+int qcow2_batch_commit(struct img *img, struct img_err *e);
+/* Drop every pending chunk without linking (after a failed write). */
+void qcow2_batch_drop(struct qcow2_alloc *a);
+/* Count n bytes of data written in a batch; past QCOW2_WB_KICK, ask the
+ * kernel to start writing the file back (no wait, no durability). */
+void qcow2_batch_written(struct img *img, uint64_t n);
 
 /* qcow2_alloc.c: the write path's L2 table cache.  The pointer returned
  * by qcow2_wl2_load stays valid until the next load; forget drops a table

@@ -20,6 +20,8 @@ int qcow2_grow(struct img *img, uint64_t new_size, struct img_err *e)
 	int r;
 
 	r = qcow2_write_begin(img, e);
+	if (r >= 0)     /* pending chunks index the L1 being replaced */
+		r = qcow2_batch_commit(img, e);
 	if (r < 0)
 		return r;
 	/* QEMU keeps sizes in 512-byte sectors. */
@@ -105,6 +107,8 @@ int qcow2_make_empty(struct img *img, struct img_err *e)
 	int r;
 
 	r = qcow2_write_begin(img, e);
+	if (r >= 0)
+		r = qcow2_batch_commit(img, e);
 	if (r < 0)
 		return r;
 	if (!n)
@@ -168,7 +172,10 @@ int qcow2_flush(struct img *img, struct img_err *e)
 	if (!s->alloc)
 		return qcow2_sync(img, e);
 	struct qcow2_alloc *a = s->alloc;
-	r = qcow2_rc_writeback(img, e);
+	/* A batch stays open; what it holds is linked and made durable. */
+	r = a->broken ? 0 : qcow2_batch_commit(img, e);
+	if (r >= 0)
+		r = qcow2_rc_writeback(img, e);
 	if (r >= 0)
 		r = qcow2_sync(img, e);
 	if (r >= 0 && a->npend) {
@@ -196,6 +203,8 @@ void qcow2_alloc_free(struct qcow2_state *s)
 	if (a->img && a->img->priv == s && a->prepared && !a->broken &&
 	    a->unflushed)
 		(void)qcow2_flush(a->img, NULL);
+	qcow2_batch_drop(a);    /* left only after a failure: leaks */
+	free(a->bch);
 	for (int i = 0; i < QCOW2_RB_CACHE; i++)
 		free(a->rb[i].buf);
 	for (int i = 0; i < QCOW2_WL2_CACHE; i++)

@@ -3,6 +3,7 @@
 #include "../core/emit.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (cmd && !*cmd)
+		cmd = NULL;             /* the editor: "imgraph: ..." */
+
 	fprintf(stderr, "imgraph%s%s: ", cmd ? " " : "", cmd ? cmd : "");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -26,6 +30,69 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	fprintf(stderr, "\nTry 'imgraph%s%s --help'.\n", cmd ? " " : "",
 		cmd ? cmd : "");
 	return EXIT_USAGE;
+}
+
+/* The long option called name (or the unique one it abbreviates), or
+ * NULL; *ambiguous when several match. */
+static const struct option *long_named(const struct option *lo,
+				       const char *name, size_t len,
+				       bool *ambiguous)
+{
+	const struct option *hit = NULL;
+
+	*ambiguous = false;
+	for (; lo && lo->name; lo++) {
+		if (strncmp(lo->name, name, len))
+			continue;
+		if (strlen(lo->name) == len)
+			return lo;                  /* exact */
+		if (hit && (hit->has_arg != lo->has_arg ||
+			    hit->val != lo->val))
+			*ambiguous = true;
+		hit = lo;
+	}
+	return *ambiguous ? NULL : hit;
+}
+
+int cli_bad_option(const char *cmd, char **argv, const char *shortopts,
+		   const struct option *longopts)
+{
+	const char *w = optind > 0 ? argv[optind - 1] : NULL;
+
+	/* A long option is the word before optind: getopt steps past it
+	 * (and past its value) before reporting.  An error inside a cluster
+	 * of short options ("-rZ") leaves optind alone, so the word is only
+	 * trusted when it is a long option that explains optopt. */
+	if (w && !strncmp(w, "--", 2) && w[2]) {
+		const char *eq = strchr(w, '=');
+		size_t len = eq ? (size_t)(eq - w - 2) : strlen(w + 2);
+		bool amb;
+		const struct option *o = long_named(longopts, w + 2, len, &amb);
+
+		if (amb)
+			return cli_usage_error(cmd, "option '%.*s' is ambiguous",
+					       (int)(len + 2), w);
+		if (!o && !optopt)
+			return cli_usage_error(cmd, "unknown option '%.*s'",
+					       (int)(len + 2), w);
+		if (o && o->val == optopt) {
+			if (eq && o->has_arg == no_argument)
+				return cli_usage_error(cmd, "option '--%s' "
+						       "takes no value",
+						       o->name);
+			return cli_usage_error(cmd, "option '--%s' needs a "
+					       "value", o->name);
+		}
+	}
+	if (optopt > 0 && optopt < 128) {
+		const char *s = strchr(shortopts, optopt);
+
+		if (optopt != ':' && s && s[1] == ':')
+			return cli_usage_error(cmd, "option '-%c' needs a "
+					       "value", optopt);
+		return cli_usage_error(cmd, "unknown option '-%c'", optopt);
+	}
+	return cli_usage_error(cmd, "unknown option '%s'", w ? w : "?");
 }
 
 int cli_parse_output(const char *cmd, const char *arg, enum out_fmt *out)

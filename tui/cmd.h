@@ -33,6 +33,13 @@ int cli_report(const struct img_err *e);
 /* "imgraph <cmd>: <msg>" plus "Try 'imgraph <cmd> --help'."; EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* After getopt_long (with opterr = 0) returned '?': say which option was
+ * unknown, lacks its value or was given one it does not take, naming it
+ * as typed; returns EXIT_USAGE.  shortopts and longopts as given to
+ * getopt_long.  (Added by helper G.) */
+struct option;
+int cli_bad_option(const char *cmd, char **argv, const char *shortopts,
+		   const struct option *longopts);
 /* Parse "--output=" values; returns 0 or prints a usage error (-1). */
 int cli_parse_output(const char *cmd, const char *arg, enum out_fmt *out);
 /* Parse a size such as 65536, 64K, 10M, 1G, 2T (binary units); -1 on error. */

@@ -97,6 +97,7 @@ int cmd_check(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const char shortopts[] = "f:h";
 	enum out_fmt ofmt = OUT_HUMAN;
 	const char *fmt = NULL;
 	struct img_check res;
@@ -105,7 +106,8 @@ int cmd_check(int argc, char **argv)
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:h", lo, NULL)) != -1) {
+	opterr = 0;            /* cli_bad_option says it once */
+	while ((c = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
 		switch (c) {
 		case OPT_OUTPUT:
 			if (cli_parse_output("check", optarg, &ofmt) < 0)
@@ -118,8 +120,7 @@ int cmd_check(int argc, char **argv)
 		case 'f': fmt = optarg; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default:
-			usage(stderr);
-			return EXIT_USAGE;
+			return cli_bad_option("check", argv, shortopts, lo);
 		}
 	}
 	if (optind >= argc)

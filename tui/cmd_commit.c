@@ -269,6 +269,7 @@ int cmd_commit(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const char shortopts[] = "t:b:u:ypqo:rh";
 	struct scan_opts so = { .probe_locks = true };
 	struct plan_opts po = { 0 };
 	struct commit_opts co = { 0 };
@@ -288,7 +289,7 @@ int cmd_commit(int argc, char **argv)
 	io_cut_init();
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "t:b:u:ypqo:rh", opts, NULL)) !=
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 't': top_arg = optarg; break;
@@ -311,9 +312,7 @@ int cmd_commit(int argc, char **argv)
 			break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default:
-			return cli_usage_error("commit", "unknown option or "
-					       "missing argument '%s'",
-					       argv[optind - 1]);
+			return cli_bad_option("commit", argv, shortopts, opts);
 		}
 	}
 	if (!top_arg)

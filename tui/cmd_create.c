@@ -169,6 +169,7 @@ int cmd_create(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const char shortopts[] = "f:b:F:o:quh";
 	struct img_create_opts o = { .extended_l2 = -1, .refcount_bits = -1 };
 	const char *fmt = "raw", *bfile = NULL, *bfmt = NULL;
 	const struct img_format *drv;
@@ -178,7 +179,8 @@ int cmd_create(int argc, char **argv)
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:b:F:o:quh", lo, NULL)) != -1) {
+	opterr = 0;            /* cli_bad_option says it once */
+	while ((c = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
 		switch (c) {
 		case 'f': fmt = optarg; break;
 		case 'b': bfile = optarg; break;
@@ -193,8 +195,7 @@ int cmd_create(int argc, char **argv)
 		case 'u': unsafe = true; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default:
-			usage(stderr);
-			return EXIT_USAGE;
+			return cli_bad_option("create", argv, shortopts, lo);
 		}
 	}
 	if (optind >= argc)
@@ -256,6 +257,12 @@ int cmd_create(int argc, char **argv)
 	}
 	o.backing = bfile;
 	o.backing_fmt = bfmt;
+	r = drv->create(image, &o, &e);
+	if (r < 0)
+		return cli_report(&e);
+	/* qemu-img prints this line first; we print it once the image
+	 * exists, so that a failed create leaves stdout empty (CLI.md:
+	 * nothing but results on stdout). */
 	if (!quiet) {
 		printf("Formatting '%s', fmt=%s", image, fmt);
 		if (!strcmp(fmt, "qcow2"))
@@ -274,8 +281,5 @@ int cmd_create(int argc, char **argv)
 		printf("\n");
 		fflush(stdout);
 	}
-	r = drv->create(image, &o, &e);
-	if (r < 0)
-		return cli_report(&e);
 	return EXIT_OK;
 }

@@ -151,6 +151,7 @@ int cmd_info(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const char shortopts[] = "f:h";
 	enum out_fmt fmt = OUT_HUMAN;
 	const char *imgfmt = NULL;
 	struct img_err e = { 0 };
@@ -159,7 +160,8 @@ int cmd_info(int argc, char **argv)
 	int opt;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+	opterr = 0;            /* cli_bad_option says it once */
+	while ((opt = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
 		switch (opt) {
 		case 'O':
 			if (cli_parse_output("info", optarg, &fmt) < 0)
@@ -172,7 +174,7 @@ int cmd_info(int argc, char **argv)
 			usage(stdout);
 			return EXIT_OK;
 		default:
-			return cli_usage_error("info", "invalid option");
+			return cli_bad_option("info", argv, shortopts, opts);
 		}
 	}
 	if (optind != argc - 1)

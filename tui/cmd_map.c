@@ -63,6 +63,7 @@ int cmd_map(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const char shortopts[] = "f:h";
 	enum out_fmt fmt = OUT_HUMAN;
 	const char *imgfmt = NULL;
 	struct img_err e = { 0 };
@@ -71,7 +72,8 @@ int cmd_map(int argc, char **argv)
 	int opt, r;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+	opterr = 0;            /* cli_bad_option says it once */
+	while ((opt = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
 		switch (opt) {
 		case 'O':
 			if (cli_parse_output("map", optarg, &fmt) < 0)
@@ -87,7 +89,7 @@ int cmd_map(int argc, char **argv)
 			usage(stdout);
 			return EXIT_OK;
 		default:
-			return cli_usage_error("map", "invalid option");
+			return cli_bad_option("map", argv, shortopts, opts);
 		}
 	}
 	if (optind != argc - 1)

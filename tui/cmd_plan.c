@@ -42,6 +42,7 @@ int cmd_plan(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const char shortopts[] = "t:b:u:o:rh";
 	struct scan_opts so = { .probe_locks = true };
 	struct plan_opts po = { 0 };
 	const char *top_arg = NULL, *base_arg = NULL;
@@ -52,7 +53,7 @@ int cmd_plan(int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "t:b:u:o:rh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
 		switch (c) {
 		case 't': top_arg = optarg; break;
 		case 'b': base_arg = optarg; break;
@@ -65,9 +66,7 @@ int cmd_plan(int argc, char **argv)
 			break;
 		case 'h': plan_usage(stdout); return EXIT_OK;
 		default:
-			return cli_usage_error("plan", "unknown option or "
-					       "missing argument '%s'",
-					       argv[optind - 1]);
+			return cli_bad_option("plan", argv, shortopts, opts);
 		}
 	}
 	if (!top_arg)

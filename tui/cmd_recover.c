@@ -47,6 +47,7 @@ int cmd_recover(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const char shortopts[] = "h";
 	enum out_fmt fmt = OUT_HUMAN;
 	bool rollback = false;
 	struct rec_report rep;
@@ -54,7 +55,8 @@ int cmd_recover(int argc, char **argv)
 	int c, r, rc = EXIT_OK;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0;            /* cli_bad_option says it once */
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
 		switch (c) {
 		case 'R':
 			rollback = true;
@@ -67,7 +69,7 @@ int cmd_recover(int argc, char **argv)
 			usage(stdout);
 			return EXIT_OK;
 		default:
-			return cli_usage_error("recover", "unknown option");
+			return cli_bad_option("recover", argv, shortopts, opts);
 		}
 	}
 	err_clear(&e);

@@ -29,6 +29,7 @@ int cmd_tree(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const char shortopts[] = "ru:o:h";
 	struct scan_opts so = { .probe_locks = true };
 	enum out_fmt fmt = OUT_HUMAN;
 	struct img_err e = { 0 };
@@ -38,7 +39,7 @@ int cmd_tree(int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "ru:o:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': so.recursive = true; break;
 		case 'u': so.users_file = optarg; break;
@@ -49,8 +50,7 @@ int cmd_tree(int argc, char **argv)
 			break;
 		case 'h': tree_usage(stdout); return EXIT_OK;
 		default:
-			return cli_usage_error("tree", "unknown option '%s'",
-					       argv[optind - 1]);
+			return cli_bad_option("tree", argv, shortopts, opts);
 		}
 	}
 	if (graph_scan(optind < argc ? argv + optind : dot,

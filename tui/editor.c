@@ -316,15 +316,7 @@ int editor_main(int argc, char **argv)
 		case 'D': demo = true; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default:
-			if (optopt && optopt != '?')
-				fprintf(stderr, "imgraph: unknown option '-%c'\n",
-					optopt);
-			else
-				fprintf(stderr, "imgraph: unknown option '%s' "
-					"(or not a command)\n",
-					argv[optind - 1]);
-			fprintf(stderr, "Try 'imgraph --help'.\n");
-			return EXIT_USAGE;
+			return cli_bad_option("", argv, "rh", opts);
 		}
 	}
 	char demo_dir[4096];
