@@ -12,12 +12,18 @@
 # else a getrusage wrapper), their ratio, and `cp` + `sync` of top's file
 # (about the same bytes) as the floor.  Both results are checked to have
 # the same guest view with `qemu-img compare`.  Page cache is warm for all.
-#   IMGRAPH=path/to/imgraph bench/commit.sh [scattered|dense|compressed...]
+# Each tool runs BENCH_RUNS times (default 3) on a fresh copy of the chain,
+# each run right after its own copy + sync and the two tools alternating
+# who goes first, and the medians are printed: single runs on a shared VM
+# vary by 2-5x (page-cache allocation after large deletes, host writeback)
+# and the first run after a copy pays more than the second.
+#   IMGRAPH=path/to/imgraph [BENCH_RUNS=n] bench/commit.sh [scattered|dense|compressed...]
 set -eu
 IMGRAPH=${IMGRAPH:-$(cd "$(dirname "$0")/.." && pwd)/imgraph}
 D=$(mktemp -d "${TMPDIR:-/tmp}/imgraph-bench.XXXXXX")
 trap 'rm -rf "$D"' EXIT
 cases=${*:-scattered dense compressed}
+RUNS=${BENCH_RUNS:-3}
 
 # run_timed OUTFILE CMD...: "seconds max_rss_kib" into OUTFILE
 if [ -x /usr/bin/time ]; then
@@ -82,6 +88,12 @@ build_compressed() {
 	qemu-io -f qcow2 -c 'write -P 0x77 100M 8M' "$d/top.qcow2" >/dev/null
 }
 
+# med FILE: median seconds and the largest peak RSS of "seconds rss" lines
+med() {
+	sort -n "$1" | awk '{ t[NR] = $1; if ($2 > m) m = $2 }
+		END { printf "%s %d\n", NR % 2 ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2, m }'
+}
+
 fig() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 printf '%-11s %-22s %9s %11s\n' case tool seconds "peak RSS"
@@ -90,25 +102,35 @@ for c in $cases; do
 	mkdir -p "$t"
 	"build_$c" "$t"
 	top_bytes=$(stat -c %s "$t/top.qcow2")
-	for tool in imgraph qemu; do
-		rm -rf "$D/$tool"; cp -a --sparse=always "$t" "$D/$tool"
+	: >"$D/i.all"; : >"$D/q.all"; : >"$D/c.all"
+	for ((run = 0; run < RUNS; run++)); do
+		order="imgraph qemu"
+		[ $((run % 2)) = 1 ] && order="qemu imgraph"
+		for tool in $order; do
+			w=$D/$tool
+			rm -rf "$w"; cp -a --sparse=always "$t" "$w"; sync
+			if [ "$tool" = imgraph ]; then
+				run_timed "$D/i.time" "$IMGRAPH" commit --top "$w/top.qcow2" \
+					--base "$w/base.qcow2" --yes -q --drop-top "$w"
+				cat "$D/i.time" >>"$D/i.all"
+			else
+				run_timed "$D/q.time" qemu-img commit -q -d -b "$w/base.qcow2" \
+					"$w/top.qcow2"
+				cat "$D/q.time" >>"$D/q.all"
+			fi
+		done
+		# the floor: copy top's file and make it durable
+		run_timed "$D/c.time" sh -c "cp --sparse=never '$t/top.qcow2' '$D/cp.out' && sync -f '$D/cp.out'"
+		cat "$D/c.time" >>"$D/c.all"
+		rm -f "$D/cp.out"
 	done
-	sync
-	w=$D/imgraph
-	if [ "$c" = compressed ]; then base=$w/base.qcow2; else base=$w/base.qcow2; fi
-	run_timed "$D/i.time" "$IMGRAPH" commit --top "$w/top.qcow2" \
-		--base "$base" --yes -q --drop-top "$w"
-	w=$D/qemu
-	run_timed "$D/q.time" qemu-img commit -q -d -b "$w/base.qcow2" "$w/top.qcow2"
-	# the floor: copy top's file and make it durable
-	run_timed "$D/c.time" sh -c "cp --sparse=never '$t/top.qcow2' '$D/cp.out' && sync -f '$D/cp.out'"
-	rm -f "$D/cp.out"
-	read -r is ir <"$D/i.time"; read -r qs qr <"$D/q.time"; read -r cs cr <"$D/c.time"
-	printf '%-11s %-22s %9s %8s KiB\n' "$c" "imgraph commit" "$is" "$ir"
-	printf '%-11s %-22s %9s %8s KiB\n' "" "qemu-img commit -d -b" "$qs" "$qr"
+	read -r is ir <<<"$(med "$D/i.all")"; read -r qs qr <<<"$(med "$D/q.all")"
+	read -r cs cr <<<"$(med "$D/c.all")"
+	printf '%-11s %-22s %9s %8s KiB   runs: %s\n' "$c" "imgraph commit" "$is" "$ir" "$(cut -d' ' -f1 "$D/i.all" | tr '\n' ' ')"
+	printf '%-11s %-22s %9s %8s KiB   runs: %s\n' "" "qemu-img commit -d -b" "$qs" "$qr" "$(cut -d' ' -f1 "$D/q.all" | tr '\n' ' ')"
 	printf '%-11s %-22s %9s %8s KiB   (%s MiB)\n' "" "cp + sync of top" "$cs" "$cr" "$((top_bytes >> 20))"
-	printf '%-11s imgraph/qemu-img time %s, RSS %s; imgraph/cp time %s\n' "" \
-		"$(fig "$is" "$qs")" "$(fig "$ir" "$qr")" "$(fig "$is" "$cs")"
+	printf '%-11s imgraph/qemu-img time %s, RSS %s; imgraph/cp time %s (medians of %d)\n' "" \
+		"$(fig "$is" "$qs")" "$(fig "$ir" "$qr")" "$(fig "$is" "$cs")" "$RUNS"
 	if qemu-img compare -q "$D/imgraph/base.qcow2" "$D/qemu/base.qcow2"; then
 		echo "            bases identical (qemu-img compare)"
 	else

@@ -51,8 +51,13 @@ static void human_parent(FILE *f, const struct graph *g, const struct plan *p,
 	quoted(f, pp->new_name);
 	if (pp->user < 0)
 		fprintf(f, " (%s)", pp->new_fmt ? pp->new_fmt : "?");
-	fprintf(f, "%s%s\n", pp->relative ? "  [relative]" : "  [absolute]",
-		pp->feasible ? "" : "  [NOT POSSIBLE]");
+	fprintf(f, "%s%s%s\n", pp->relative ? "  [relative]" : "  [absolute]",
+		pp->feasible ? "" : "  [NOT POSSIBLE]",
+		/* top right on base: nothing to rewrite (helper G) */
+		pp->old_name && pp->new_name && pp->old_fmt && pp->new_fmt &&
+		!strcmp(pp->old_name, pp->new_name) &&
+		!strcmp(pp->old_fmt, pp->new_fmt) ? "  [already names base]" :
+		"");
 }
 
 static void emit_human(FILE *f, const struct graph *g, const struct plan *p)

@@ -83,8 +83,8 @@ static uint64_t ent_get(const struct qcow2_state *s, const uint8_t *t,
 	return qcow2_be64(p);
 }
 
-static void ent_put(const struct qcow2_state *s, struct qcow2_chunk *c, uint64_t i,
-		    uint64_t v, uint64_t bm)
+static void ent_put(const struct qcow2_state *s, struct qcow2_chunk *c,
+		    uint64_t i, uint64_t v, uint64_t bm)
 {
 	uint8_t *p = c->tbl + i * (uint64_t)s->l2_entry_bytes;
 	uint64_t ov = qcow2_be64(p), obm = s->extl2 ? qcow2_be64(p + 8) : 0;
@@ -102,16 +102,20 @@ static void ent_put(const struct qcow2_state *s, struct qcow2_chunk *c, uint64_t
 }
 
 /* New data clusters of one chunk are one contiguous run (nothing else
- * reserves clusters until the chunk commits), counted in one go. */
-static int new_cluster(struct img *img, struct qcow2_chunk *c, uint64_t *host,
-		       struct img_err *e)
+ * reserves clusters until the chunk commits), counted in one go at the
+ * commit.  In a batch, chunks of later calls reserve clusters before this
+ * one commits: each cluster is counted at once instead (a count that
+ * reaches the disk early only leaks). */
+static int new_cluster(struct img *img, struct qcow2_chunk *c,
+		       uint64_t *host, struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
 
 	*host = qcow2_reserve(img, 1);
 	c->need_sync = true;
 	if (c->eager_rc)        /* batch: other chunks reserve meanwhile */
-		return qcow2_rc_add(img, *host / s->cluster_size, 1, 1, true, e);
+		return qcow2_rc_add(img, *host / s->cluster_size, 1, 1, true,
+				    e);
 	if (!c->n_new)
 		c->first_new = *host;
 	else if (*host != c->first_new + c->n_new * s->cluster_size)
@@ -121,8 +125,8 @@ static int new_cluster(struct img *img, struct qcow2_chunk *c, uint64_t *host,
 	return 0;
 }
 
-static int add_free(struct img *img, struct qcow2_chunk *c, uint64_t entry,
-		    struct img_err *e)
+static int add_free(struct img *img, struct qcow2_chunk *c,
+		    uint64_t entry, struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
 
@@ -175,9 +179,9 @@ static uint64_t sc_mask(uint32_t scs, uint64_t lo, uint64_t hi)
 /* One cluster of a data write.  [clo, chi) is the covered part relative to
  * the cluster start cst; vis the cluster's bytes inside the virtual size;
  * data (NULL: zeros) holds the bytes for [clo, chi). */
-static int write_cluster(struct img *img, struct qcow2_chunk *c, uint64_t idx,
-			 uint64_t cst, uint32_t clo, uint32_t chi, uint32_t vis,
-			 const uint8_t *data, const uint8_t *zbuf,
+static int write_cluster(struct img *img, struct qcow2_chunk *c,
+			 uint64_t idx, uint64_t cst, uint32_t clo, uint32_t chi,
+			 uint32_t vis, const uint8_t *data, const uint8_t *zbuf,
 			 struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
@@ -201,8 +205,8 @@ static int write_cluster(struct img *img, struct qcow2_chunk *c, uint64_t idx,
 		bool zflag = ent & QCOW2_OFLAG_ZERO;
 		if (host && copied && !zflag) {
 			/* Owned data cluster: overwrite in place. */
-			return qcow2_wq_add(img, &c->q, host + clo, src, chi - clo,
-				      data != NULL, e);
+			return qcow2_wq_add(img, &c->q, host + clo, src,
+					    chi - clo, data != NULL, e);
 		}
 		if (!full && !comp && !host && !zflag && has_backing(s))
 			return einval_partial(img, cst + clo, e);
@@ -221,8 +225,8 @@ static int write_cluster(struct img *img, struct qcow2_chunk *c, uint64_t idx,
 			}
 		}
 		if (full && !(host && copied)) {
-			r = qcow2_wq_add(img, &c->q, nh, src, chi - clo, data != NULL,
-				   e);
+			r = qcow2_wq_add(img, &c->q, nh, src, chi - clo,
+					 data != NULL, e);
 		} else {
 			tmp = calloc(1, cs);
 			if (!tmp)
@@ -296,7 +300,8 @@ static int write_cluster(struct img *img, struct qcow2_chunk *c, uint64_t idx,
 	if (rhi > cs)
 		rhi = cs;
 	if (!edge_lo && !edge_hi) {
-		r = qcow2_wq_add(img, &c->q, nh + clo, src, chi - clo, data != NULL, e);
+		r = qcow2_wq_add(img, &c->q, nh + clo, src, chi - clo,
+				 data != NULL, e);
 	} else {
 		tmp = calloc(1, rhi - rlo);
 		if (!tmp)
@@ -318,7 +323,8 @@ static int write_cluster(struct img *img, struct qcow2_chunk *c, uint64_t idx,
 			}
 		}
 		memcpy(tmp + (clo - rlo), src, chi - clo);
-		r = qcow2_wq_add(img, &c->q, nh + rlo, tmp, rhi - rlo, false, e);
+		r = qcow2_wq_add(img, &c->q, nh + rlo, tmp, rhi - rlo, false,
+				 e);
 	}
 	if (r < 0)
 		goto out;
@@ -331,9 +337,9 @@ out:
 }
 
 /* One cluster of a zero write covering whole granules [clo, chi). */
-static int zero_cluster(struct img *img, struct qcow2_chunk *c, uint64_t idx,
-			uint64_t cst, uint32_t clo, uint32_t chi, uint32_t vis,
-			const uint8_t *zbuf, struct img_err *e)
+static int zero_cluster(struct img *img, struct qcow2_chunk *c,
+			uint64_t idx, uint64_t cst, uint32_t clo, uint32_t chi,
+			uint32_t vis, const uint8_t *zbuf, struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
 	uint64_t bm, ent = ent_get(s, c->tbl, idx, &bm);

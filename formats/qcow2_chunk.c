@@ -92,7 +92,7 @@ int qcow2_chunk_new(struct img *img, uint64_t l1i, struct qcow2_chunk **out,
 		memcpy(c->tbl, t, cs);
 		memcpy(c->orig, t, cs);
 		if (!(l1e & QCOW2_OFLAG_COPIED)) {
-			c->new_table = true;     /* shared table: copy on write */
+			c->new_table = true;    /* shared: copy on write */
 			c->old_l2 = c->l2off;
 		}
 	} else {
@@ -186,8 +186,8 @@ int qcow2_chunks_commit(struct img *img, struct qcow2_chunk **v, size_t n,
 			l2new[i] = qcow2_reserve(img, 1);
 			r = io_pwrite(img->fd, c->tbl, cs, l2new[i]);
 			if (r < 0) {
-				r = err_set_errno(e, -r, "%s: write of a new L2 "
-						  "table", img->path);
+				r = err_set_errno(e, -r, "%s: write of a new "
+						  "L2 table", img->path);
 				break;
 			}
 			r = qcow2_rc_add(img, l2new[i] / cs, 1, 1, true, e);
@@ -289,7 +289,8 @@ int qcow2_batch_add(struct img *img, struct qcow2_chunk *c,
 		struct qcow2_chunk **p = realloc(a->bch, n * sizeof(*p));
 		if (!p) {
 			qcow2_chunk_free(c);
-			return err_set(e, ENOMEM, "%s: out of memory", img->path);
+			return err_set(e, ENOMEM, "%s: out of memory",
+				       img->path);
 		}
 		a->bch = p;
 		a->cap_bch = n;

@@ -191,6 +191,14 @@ int qcow2_check(struct img *img, struct img_check *out, struct img_err *e);
  *    after qcow2_flush().  Larger calls mean fewer fdatasyncs (one per L2
  *    table touched per call that allocates; zero-flag updates need none):
  *    callers should write >= 1 MiB at once.
+ *  - Write batch (img_batch.h, qcow2_chunk.c): between img_batch_begin and
+ *    img_batch_end the same order holds per batch instead of per call:
+ *    every call's data and new clusters' refcounts are written at once,
+ *    its entries wait in the pending chunk of their L2 table, and one
+ *    commit (batch end, QCOW2_BATCH_MEM reached, grow, make_empty, flush,
+ *    or a partial edge that needs the read path) writes new tables and
+ *    refcount blocks, syncs ONCE, then writes all entries.  pread and
+ *    block_status of the same handle see only committed entries.
  *  - A cluster (extended L2: subcluster) that the write covers only
  *    partially keeps THIS layer's current content for the rest: its data,
  *    or zeros where it is a zero cluster, or zeros where it is unallocated

@@ -22,6 +22,24 @@ static const char *dir_of(const char *path, char *buf, size_t len)
 	return buf;
 }
 
+/* The open error of node n when the scan found it in error because the
+ * file itself does not open as an image (what 'imgraph info' would say),
+ * else 0.  Errors the pool gives a valid image (loops, overlays that
+ * disagree on its format...) stay conflicts. */
+static int named_unreadable(const struct graph *g, int n, struct img_err *e)
+{
+	struct img *img;
+	int r;
+
+	if (n < 0 || n >= g->n || !(g->nodes[n].flags & GN_ERROR))
+		return 0;
+	r = img_open(g->nodes[n].path, NULL, IMG_O_INSPECT, &img, NULL, e);
+	if (r < 0)
+		return r;
+	img_close(img);
+	return 0;
+}
+
 int cli_plan_load(const struct cli_plan_args *a, struct graph **gp,
 		  struct plan **pp)
 {
@@ -29,7 +47,7 @@ int cli_plan_load(const struct cli_plan_args *a, struct graph **gp,
 	struct img_err e = { 0 };
 	struct graph *g = NULL;
 	struct stat st;
-	int np, top, base = -1;
+	int np, top, base = -1, r;
 
 	*gp = NULL;
 	*pp = NULL;
@@ -65,6 +83,12 @@ int cli_plan_load(const struct cli_plan_args *a, struct graph **gp,
 		if (base < 0)
 			base = INT_MAX;   /* exists, not in the pool */
 	}
+	/* A file named on the command line that is not a readable image is
+	 * an error (exit 1, as for 'imgraph info'), not a conflict:
+	 * conflicts are what the pool does to a valid pair. */
+	if ((r = named_unreadable(g, top, &e)) < 0 ||
+	    (a->base && (r = named_unreadable(g, base, &e)) < 0))
+		goto fail;
 	if (plan_build(g, top < 0 ? -1 : top, base, a->plan, pp, &e) < 0)
 		goto fail;
 	*gp = g;

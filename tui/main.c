@@ -1,8 +1,10 @@
 /* main.c - imgraph entry point: dispatch to a command or the editor. */
 #include "cmd.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #ifndef IMGRAPH_VERSION
 #define IMGRAPH_VERSION "0.1"
@@ -57,6 +59,15 @@ int main(int argc, char **argv)
 		     i++)
 			if (!strcmp(argv[1], commands[i].name))
 				return commands[i].fn(argc - 1, argv + 1);
+	}
+	/* "imgraph trea": a mistyped command, not a pool to open (a PATH
+	 * that exists, or has a '/', is still opened as one). */
+	if (argc >= 2 && argv[1][0] != '-' && !strchr(argv[1], '/')) {
+		struct stat st;
+		if (stat(argv[1], &st) < 0 && errno == ENOENT)
+			return cli_usage_error(NULL, "'%s' is not a command, "
+					       "nor a file or directory",
+					       argv[1]);
 	}
 	return editor_main(argc, argv);
 }

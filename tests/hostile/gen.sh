@@ -338,6 +338,12 @@ drop_exts() { poke_be64 "$1" 112 0; }
 LOOP="info:top.qcow2=0 map:top.qcow2=1 tree:.=0 plan:top.qcow2=1,3"
 D=$OUT/b20-loop-self; mkdir -p "$D"; (cd "$D" && qnamed top.qcow2 top.qcow2 qcow2 1M)
 reg b20-loop-self 'loop|cycle' "$LOOP" "" "top names itself"
+# self loop whose recorded format is unknown (fz_chain found a use-after-free
+# in the pool scan with this shape): the ext at 112 is the backing format
+D=$OUT/b20-loop-self-unknown-fmt; mkdir -p "$D"; (cd "$D" && qnamed top.qcow2 top.qcow2 qcow2 1M)
+[ "$(dd if="$D/top.qcow2" bs=1 skip=120 count=5 status=none)" = qcow2 ] && poke_str "$D/top.qcow2" 120 qcow1
+reg b20-loop-self-unknown-fmt 'loop|cycle|qcow1|format' \
+	"info:top.qcow2=0 map:top.qcow2=1 tree:.=0 plan:top.qcow2=1,3" "" "top names itself, format 'qcow1'"
 D=$OUT/b20-loop-2cycle; mkdir -p "$D"
 (cd "$D" && q -u -b b.qcow2 -F qcow2 a.qcow2 1M && q -u -b a.qcow2 -F qcow2 b.qcow2 1M &&
 	q -u -b a.qcow2 -F qcow2 top.qcow2 1M)

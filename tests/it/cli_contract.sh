@@ -109,9 +109,8 @@ done
 run --help
 check_eq "imgraph --help: exit 0" "$rc" 0
 for c in $CMDS; do
-	grep -qE "^  $c " "$T/o" || not_ok "imgraph --help lists $c"
+	check_grep "imgraph --help lists $c" "^  $c " "$T/o"
 done
-ok "imgraph --help lists every command"
 run --version
 check_eq "--version: exit 0" "$rc" 0
 check_grep "--version: name and version" '^imgraph [0-9]+\.[0-9]+' "$T/o"
@@ -119,7 +118,7 @@ check_grep "--version: name and version" '^imgraph [0-9]+\.[0-9]+' "$T/o"
 # ---- usage errors: exit 2, message on stderr, nothing on stdout -----------
 for c in $CMDS; do
 	usage "$c --no-such-option" "--no-such-option" "$c" --no-such-option top.qcow2
-	usage "$c -Z" "Z" "$c" -Z top.qcow2
+	usage "$c -Z" "'-Z'" "$c" -Z top.qcow2
 done
 for c in tree info map check plan recover; do
 	usage "$c --output (no value)" "--output" "$c" --output
@@ -171,6 +170,12 @@ fails "tree missing PATH" nope tree "$T/nope"
 fails "plan missing --top" nope.qcow2 plan --top nope.qcow2
 fails "plan missing --base" nope.qcow2 plan --top top.qcow2 --base nope.qcow2
 fails "commit missing --top" nope.qcow2 commit --top nope.qcow2 --yes
+# A named top or base that is not a readable image: an error, as for info.
+fails "plan malformed --top" short.qcow2 plan --top "$B/short.qcow2"
+check_grep "plan malformed --top: names the problem" "too short" "$T/e"
+fails "commit malformed --top" cbits.qcow2 commit --top "$B/cbits.qcow2" --yes
+check_grep "commit malformed --top: names the field" "cluster_bits" "$T/e"
+fails "plan malformed --base" cbits.qcow2 plan --top top.qcow2 --base "$B/cbits.qcow2"
 fails "recover missing PATH" nope recover "$T/nope"
 fails "create in a missing directory" "nodir/x.qcow2" create -f qcow2 "$T/nodir/x.qcow2" 1M
 fails "create with a missing backing file" nope.qcow2 \
@@ -213,6 +218,21 @@ for f in top.qcow2 base.qcow2 disk.raw; do
 	done
 done
 
+# Whole documents (but actual-size) for backing names relative to another
+# directory, absolute, and missing, reached through a relative path.
+mkdir -p "$T/ia/a" "$T/ia/b"
+mkq "$T/ia/b/base.qcow2" 1M
+mkq "$T/ia/a/rel.qcow2" 1M ../b/base.qcow2 qcow2
+mkq "$T/ia/a/abs.qcow2" 1M "$T/ia/b/base.qcow2" qcow2
+mkq "$T/ia/a/miss.qcow2" 1M nope.qcow2 qcow2 -u
+qemu-img create -q -f qcow2 -o compat=0.10 "$T/ia/v2.qcow2" 1M
+for f in a/rel.qcow2 ./a/abs.qcow2 a/miss.qcow2 v2.qcow2; do
+	(cd "$T/ia" && qemu-img info -U --output=json "$f") | jq -S 'del(."actual-size")' >"$T/q.json"
+	(cd "$T/ia" && "$IMGRAPH" info --output=json "$f") | jq -S 'del(."actual-size")' >"$T/i.json"
+	if [ -s "$T/q.json" ] && cmp -s "$T/q.json" "$T/i.json"; then ok "info $f: same document as qemu-img info"
+	else not_ok "info $f: same document as qemu-img info"; diff "$T/q.json" "$T/i.json" | diag; fi
+done
+
 # ---- options after PATH arguments ------------------------------------------
 run tree . -r
 check_grep "tree . -r: recursion applied" "deep\.qcow2" "$T/o"
@@ -245,6 +265,7 @@ for a in "" "." "--ascii ." "-r ."; do
 	empty_out "imgraph $a (no terminal)"
 done
 usage "imgraph --frobnicate" "--frobnicate" --frobnicate
+usage "imgraph trea (mistyped command)" "'trea' is not a command" trea
 
 # ---- plan: exit codes 0/1/2/3 ---------------------------------------------
 run plan --top top.qcow2;            check_eq "plan runnable: 0" "$rc" 0
@@ -299,9 +320,19 @@ qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$D/top.qcow2" 8M
 qio "$D/top.qcow2" -c 'write -P 0x33 128k 256k' -c 'write -z 1M 64k'
 guest_raw "$D/top.qcow2" "$T/direct.raw"
 cp -a "$D" "$T/direct.tpl"
-run commit --top "$D/top.qcow2" --yes -q
+run plan --top "$D/top.qcow2"
+check_eq "plan top (right on base): exit 0" "$rc" 0
+check_grep "plan top: says top already names base" 'top itself, emptied\): .*\[already names base\]$' "$T/o"
+run commit --top "$D/top.qcow2" --yes -q --output=yaml
 check_eq "commit top (default base = its backing file): exit 0" "$rc" 0
-check_grep "commit top: says top was kept" "^Kept .*top\.qcow2: now backed by .*base\.qcow2 and empty" "$T/o"
+if [ "$HAVE_YAML" = 1 ]; then
+	check "commit --output=yaml: parses, top kept, nothing relinked" python3 -c '
+import sys, yaml
+d = yaml.safe_load(open(sys.argv[1]))
+sys.exit(0 if d["top-kept"] is True and d["relinked"] == 0 and d["bytes-copied"] > 0 else 1)' "$T/o"
+else
+	echo "ok - commit --output=yaml # SKIP python3 has no yaml module"
+fi
 qcheck "commit top: base passes qemu-img check" "$D/base.qcow2"
 qcheck "commit top: top passes qemu-img check" "$D/top.qcow2"
 check "commit top: base holds top's old view" qemu-img compare -q -f qcow2 -F raw "$D/base.qcow2" "$T/direct.raw"
@@ -336,6 +367,52 @@ for k in $(seq 1 "$total"); do
 	fi
 done
 check_eq "commit top: killed at each of $total ops, recover leaves every image valid, top whole or empty" "$bad" 0
+
+# ---- commit on a terminal: two questions, a progress bar -------------------
+# script(1) gives the command a pty; the answers come through it.
+if ! command -v script >/dev/null 2>&1; then
+	echo "ok - # SKIP commit on a terminal: script(1) is not installed"
+else
+	TT=$T/tty
+	mkdir -p "$TT"
+	qemu-img create -q -f qcow2 "$TT/base.qcow2" 8M
+	qio "$TT/base.qcow2" -c 'write -P 0x11 0 1M'
+	qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$TT/top.qcow2" 8M
+	qio "$TT/top.qcow2" -c 'write -P 0x33 512k 1M'
+	qemu-img create -q -f qcow2 -b top.qcow2 -F qcow2 "$TT/vm.qcow2" 8M
+	guest_raw "$TT/vm.qcow2" "$T/vm.raw"
+	cp -a "$TT" "$T/tty.tpl"
+	on_tty() { # ANSWERS ARGS...: commit on a pty; transcript in $T/tty.out
+		local a=$1; shift
+		printf "$a" | timeout 30 script -qec "$(printf '%q ' "$IMGRAPH" commit "$@")" \
+			/dev/null >"$T/tty.out" 2>&1
+		rc=$?
+		tr '\r' '\n' <"$T/tty.out" >"$T/tty.txt"
+	}
+	vm_backing() { qemu-img info -U --output=json "$TT/vm.qcow2" | jq -r '."backing-filename"'; }
+	snap_dir "$TT" >"$T/h0"
+	on_tty 'n\n' --top "$TT/top.qcow2" --base "$TT/base.qcow2"
+	check_eq "tty, 'n' to the plan: exit 1" "$rc" 1
+	check_grep "tty: asks before the copy" 'Commit top into base as planned\? \[y/N\]' "$T/tty.txt"
+	check_grep "tty, 'n': nothing was written" "not confirmed; nothing was written" "$T/tty.txt"
+	snap_dir "$TT" >"$T/h1"
+	check "tty, 'n': no file changed" cmp -s "$T/h0" "$T/h1"
+	on_tty 'y\nn\n' --top "$TT/top.qcow2" --base "$TT/base.qcow2"
+	check_eq "tty, 'y' then 'n' to the relink: exit 1" "$rc" 1
+	check_grep "tty: asks before the relink" 'Copy done\. Relink 1 parent of .*top\.qcow2 to .*base\.qcow2\? \[y/N\]' "$T/tty.txt"
+	check_grep "tty, relink declined: says so" "relink declined" "$T/tty.txt"
+	check_eq "tty, relink declined: vm still on top" "$(vm_backing)" top.qcow2
+	check "tty, relink declined: vm's guest view unchanged" qemu-img compare -q -f qcow2 -F raw "$TT/vm.qcow2" "$T/vm.raw"
+	qcheck "tty, relink declined: base passes qemu-img check" "$TT/base.qcow2"
+	rm -rf "$TT"; cp -a "$T/tty.tpl" "$TT"
+	on_tty 'y\ny\n' --top "$TT/top.qcow2" --base "$TT/base.qcow2" -p
+	check_eq "tty, 'y' 'y' with -p: exit 0" "$rc" 0
+	check_grep "tty -p: a progress bar on the terminal" '^copy +100\.0% +1 MiB / 1 MiB' "$T/tty.txt"
+	check_nogrep "tty -p: no JSON progress on a terminal" '"phase"' "$T/tty.txt"
+	check_eq "tty: vm relinked to base" "$(vm_backing)" base.qcow2
+	check "tty: vm's guest view unchanged" qemu-img compare -q -f qcow2 -F raw "$TT/vm.qcow2" "$T/vm.raw"
+	qcheck "tty: base passes qemu-img check" "$TT/base.qcow2"
+fi
 
 # ---- check: exit codes equal qemu-img check's ------------------------------
 be64() { echo $(( 16#$(od -An -tx1 -j "$2" -N8 "$1" | tr -d ' \n') )); }

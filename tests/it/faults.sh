@@ -141,7 +141,7 @@ report() { # NAME
 	if [ -z "$why" ]; then ok "$1"
 	else
 		not_ok "$1:$why"; failed_runs=$((failed_runs + 1))
-		[ -s "$T/whydiag" ] && cat "$T/whydiag"; head -c 800 "$T/out" | diag
+		[ -s "$T/whydiag" ] && cat "$T/whydiag"; { head -c 800 "$T/out"; echo; } | diag
 	fi
 	: >"$T/whydiag"
 }

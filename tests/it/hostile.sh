@@ -118,7 +118,7 @@ run_case() {
 		ok "$id: $cmd $file rc=$code ${rss}KiB ${ms}ms"
 	else
 		not_ok "$id: $cmd $file:$why"
-		{ echo "stdout:"; head -c 600 "$T/out"; echo "stderr:"; head -c 600 "$T/err"; } | diag
+		{ echo "stdout:"; head -c 600 "$T/out"; echo; echo "stderr:"; head -c 600 "$T/err"; echo; } | diag
 	fi
 }
 
