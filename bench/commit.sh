@@ -12,11 +12,12 @@
 # else a getrusage wrapper), their ratio, and `cp` + `sync` of top's file
 # (about the same bytes) as the floor.  Both results are checked to have
 # the same guest view with `qemu-img compare`.  Page cache is warm for all.
-# Each tool runs BENCH_RUNS times (default 3) on a fresh copy of the chain,
-# each run right after its own copy + sync and the two tools alternating
-# who goes first, and the medians are printed: single runs on a shared VM
-# vary by 2-5x (page-cache allocation after large deletes, host writeback)
-# and the first run after a copy pays more than the second.
+# Each tool runs BENCH_RUNS times (default 3) after one uncounted warm-up
+# run, on a fresh copy of the chain, each run right after its own copy +
+# sync and the two tools alternating who goes first; the medians are
+# printed.  Single runs on a shared VM vary by 2-5x (page-cache allocation
+# after large deletes, host writeback) and the first runs after building
+# a chain are the slowest for whichever tool goes first.
 #   IMGRAPH=path/to/imgraph [BENCH_RUNS=n] bench/commit.sh [scattered|dense|compressed...]
 set -eu
 IMGRAPH=${IMGRAPH:-$(cd "$(dirname "$0")/.." && pwd)/imgraph}
@@ -103,25 +104,27 @@ for c in $cases; do
 	"build_$c" "$t"
 	top_bytes=$(stat -c %s "$t/top.qcow2")
 	: >"$D/i.all"; : >"$D/q.all"; : >"$D/c.all"
-	for ((run = 0; run < RUNS; run++)); do
+	# run -1 warms up (not counted): the first runs after building the
+	# chain were 2-5x slower for whichever tool went first
+	for ((run = -1; run < RUNS; run++)); do
 		order="imgraph qemu"
-		[ $((run % 2)) = 1 ] && order="qemu imgraph"
+		[ $((run % 2)) != 0 ] && order="qemu imgraph"
 		for tool in $order; do
 			w=$D/$tool
 			rm -rf "$w"; cp -a --sparse=always "$t" "$w"; sync
 			if [ "$tool" = imgraph ]; then
 				run_timed "$D/i.time" "$IMGRAPH" commit --top "$w/top.qcow2" \
 					--base "$w/base.qcow2" --yes -q --drop-top "$w"
-				cat "$D/i.time" >>"$D/i.all"
+				[ $run -ge 0 ] && cat "$D/i.time" >>"$D/i.all"
 			else
 				run_timed "$D/q.time" qemu-img commit -q -d -b "$w/base.qcow2" \
 					"$w/top.qcow2"
-				cat "$D/q.time" >>"$D/q.all"
+				[ $run -ge 0 ] && cat "$D/q.time" >>"$D/q.all"
 			fi
 		done
 		# the floor: copy top's file and make it durable
 		run_timed "$D/c.time" sh -c "cp --sparse=never '$t/top.qcow2' '$D/cp.out' && sync -f '$D/cp.out'"
-		cat "$D/c.time" >>"$D/c.all"
+		[ $run -ge 0 ] && cat "$D/c.time" >>"$D/c.all"
 		rm -f "$D/cp.out"
 	done
 	read -r is ir <<<"$(med "$D/i.all")"; read -r qs qr <<<"$(med "$D/q.all")"

@@ -203,6 +203,9 @@ json_ok "check" "$T/o"
 qemu-img map --output=json top.qcow2 | jq -c 'map(del(.offset))' >"$T/qm"
 "$IMGRAPH" map --output=json top.qcow2 | jq -c 'map(del(.offset, .filename))' >"$T/im"
 check "map json: extents equal qemu-img map's" cmp -s "$T/qm" "$T/im"
+qemu-img map top.qcow2 >"$T/qm"
+"$IMGRAPH" map top.qcow2 >"$T/im"
+check "map (human): the same table as qemu-img map" cmp -s "$T/qm" "$T/im"
 
 # ---- info keys equal qemu-img's -------------------------------------------
 for f in top.qcow2 base.qcow2 disk.raw; do

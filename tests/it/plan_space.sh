@@ -23,7 +23,8 @@ if ! mount -t tmpfs -o size=4m tmpfs "$M" 2>/dev/null; then
 	echo "ok - # SKIP space conflicts: mount -t tmpfs failed (no CAP_SYS_ADMIN?)"
 	done_testing
 fi
-trap 'cd /; umount "$M" 2>/dev/null; rm -rf "$T"' EXIT
+trap 'cd /; umount "$M" 2>/dev/null || umount -l "$M" 2>/dev/null; rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM HUP     # unmount on a signal too (via EXIT)
 
 free_of() { echo $(( $(stat -f -c %a "$1") * $(stat -f -c %S "$1") )); }
 # expect_space NAME ARGS...: plan and commit both refuse with a space
