@@ -59,13 +59,17 @@ static const char *backing_name_of(struct img *img, const char **fmt)
 }
 
 /* Layer i was reached without a recorded format and probes as non-raw:
- * its backing reference is never followed. */
+ * its backing reference is never followed.  The top counts too when its
+ * format was probed and its name says raw disk (*.raw, *.img): that is the
+ * guest-written header of CVE-2008-2004 given on the command line. */
 static bool backing_refused(const struct chain *c, int i)
 {
 	const char *fmt;
 
-	return i > 0 && c->probed[i] && c->layer[i]->drv != &img_format_raw &&
-	       backing_name_of(c->layer[i], &fmt) != NULL;
+	if (!c->probed[i] || c->layer[i]->drv == &img_format_raw ||
+	    !backing_name_of(c->layer[i], &fmt))
+		return false;
+	return i > 0 || resolve_raw_disk_name(c->layer[i]->path);
 }
 
 int chain_open(const char *top_path, const char *fmt, int top_flags,
@@ -231,6 +235,14 @@ int chain_block_status(struct chain *c, int from, uint64_t off, uint64_t len,
 	}
 	if (backing_refused(c, c->n - 1)) {
 		const char *f, *nm = backing_name_of(c->layer[c->n - 1], &f);
+		if (c->n == 1)
+			return err_set(e, ENOTSUP,
+				       "%s: a raw-disk name whose header "
+				       "probes as %s; refusing to follow its "
+				       "backing reference '%s' (CVE-2008-2004;"
+				       " give -f %s if the image is trusted)",
+				       c->layer[0]->path, c->layer[0]->drv->name,
+				       nm, c->layer[0]->drv->name);
 		return err_set(e, ENOTSUP,
 			       "backing file %s has no recorded format and "
 			       "probes as %s; refusing to follow its backing "

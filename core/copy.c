@@ -393,13 +393,6 @@ int copy_run(struct chain *c, int nabove, struct img *base,
 		uint64_t up = (end / s.cs + 1) * s.cs;
 		end = up < base->virtual_size ? up : base->virtual_size;
 	}
-	/* One batch for the whole copy: the driver links the new clusters
-	 * of many writes behind one fdatasync (img_batch.h) instead of one
-	 * per write; data still reaches the disk before what points at it. */
-	r = img_batch_begin(base, e);
-	if (r < 0)
-		return r;
-	batch = true;
 	s.end = end;
 	bool mem = (s.cl = malloc((size_t)(s.win / s.cs + 1))) != NULL;
 	for (int i = 0; i < 2; i++) {
@@ -439,6 +432,19 @@ int copy_run(struct chain *c, int nabove, struct img *base,
 		}
 		if (j->eof)
 			break;
+		if (!batch) {
+			/* One batch for the whole copy, opened at the first
+			 * write: the driver links the new clusters of many
+			 * writes behind one fdatasync (img_batch.h) instead of
+			 * one per write; data still reaches the disk before
+			 * what points at it. */
+			r = img_batch_begin(base, e);
+			if (r < 0) {
+				job_done(&s, i, threaded);
+				goto out;
+			}
+			batch = true;
+		}
 		before = st->bytes_written + st->bytes_zeroed;
 		r = consume(&s, j, e);
 		done += j->above;

@@ -11,6 +11,7 @@
 #include "pool_int.h"
 #include "io.h"
 #include "lock.h"
+#include "resolve.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -310,10 +311,7 @@ void pool_load_header(struct pool_builder *b, int id, const char *fmt)
 
 static bool raw_by_name(const char *path)
 {
-	size_t l = strlen(path);
-
-	return (l > 4 && (!strcmp(path + l - 4, ".raw") ||
-			  !strcmp(path + l - 4, ".img")));
+	return resolve_raw_disk_name(path);
 }
 
 /* dtype_reg: the directory entry says "regular file", so open first and

@@ -162,3 +162,11 @@ int resolve_make_name(const char *overlay_path, const char *target_path,
 	strcpy(out, rel);
 	return 0;
 }
+
+int resolve_raw_disk_name(const char *path)
+{
+	size_t l = strlen(path);
+
+	return l > 4 && (!strcmp(path + l - 4, ".raw") ||
+			 !strcmp(path + l - 4, ".img"));
+}

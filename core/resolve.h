@@ -27,4 +27,9 @@ int resolve_make_name(const char *overlay_path, const char *target_path,
 		      int relative, char *out, size_t outlen,
 		      struct img_err *e);
 
+/* True for a name that says "raw disk" (*.raw, *.img): such a file that
+ * carries an image header was most likely written by a guest, so when its
+ * format is only probed, its backing reference is never followed. */
+int resolve_raw_disk_name(const char *path);
+
 #endif

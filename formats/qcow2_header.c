@@ -61,6 +61,17 @@ static bool has_nul(const uint8_t *p, size_t n)
 	return memchr(p, 0, n) != NULL;
 }
 
+/* A control character (newline, escape...) in a backing name is never a
+ * real path an administrator made; it can forge lines in our output and in
+ * terminals, so the name is refused rather than shown. */
+static bool has_control(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < 0x20 || p[i] == 0x7f)
+			return true;
+	return false;
+}
+
 static int ext_seen(const struct qcow2_state *s, uint32_t type)
 {
 	for (int i = 0; i < s->nexts; i++)
@@ -376,6 +387,18 @@ int qcow2_parse_header(struct qcow2_state *s, const char *path, int fd,
 			return r;
 	}
 
+	/* The two tables must not share bytes: an L1 laid over the refcount
+	 * table would turn refcounts into L2 pointers (iotest 060). */
+	{
+		uint64_t l1a = h->l1_table_offset;
+		uint64_t l1b = l1a + (uint64_t)h->l1_size * 8;
+		uint64_t rta = h->refcount_table_offset;
+		uint64_t rtb = rta + (uint64_t)h->refcount_table_clusters * cs;
+		if (h->l1_size && l1a < rtb && rta < l1b)
+			return bad_field(e, path, "l1_table_offset",
+					 "overlaps the refcount table");
+	}
+
 	if (h->version == 2 && h->refcount_order != 4)
 		return bad_field(e, path, "refcount_order",
 				 "must be 4 (16-bit) in a version 2 image");
@@ -447,6 +470,11 @@ int qcow2_parse_header(struct qcow2_state *s, const char *path, int fd,
 				return bad_field(e, path, "backing_file_size",
 						 "covers a NUL byte; the backing "
 						 "name must not contain NUL");
+			if (has_control(nm, h->backing_file_size))
+				return bad_field(e, path, "backing_file_size",
+						 "covers a control character "
+						 "(such as a newline); the backing "
+						 "name must be printable");
 			s->backing_name = strndup((const char *)nm,
 						  h->backing_file_size);
 			if (!s->backing_name)
