@@ -144,11 +144,17 @@ static int io_read_enter(void)
 {
 	if (!io_st.parsed)
 		io_parse();
-	io_st.rops++;
+	/* The copy engine reads from a second thread. */
+	uint64_t n = __atomic_add_fetch(&io_st.rops, 1, __ATOMIC_RELAXED);
 	if (io_st.mode == F_RERR &&
-	    (io_st.rops == io_st.at || (io_st.always && io_st.rops > io_st.at)))
+	    (n == io_st.at || (io_st.always && n > io_st.at)))
 		return -io_st.err;
 	return 0;
+}
+
+void io_writeback_hint(int fd)
+{
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
 void io_fault_reload(void)

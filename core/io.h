@@ -58,6 +58,10 @@ int io_fsync_dir_of(const char *path);
 int io_read_file(const char *path, size_t max, int nofollow, char **buf,
 		 size_t *len);
 
+/* Ask the kernel to start writing back dirty pages of fd now (no
+ * durability promise, no mutating op: errors surface at the next sync). */
+void io_writeback_hint(int fd);
+
 /* Re-read IMGRAPH_FAULT and reset the op counters (for tests that set the
  * variable after start-up, e.g. in a forked child). */
 void io_fault_reload(void);

@@ -1,6 +1,6 @@
 /* img_batch.h - optional write batching on an image opened read-write.
  *
- * Owner: helper P.  Between img_batch_begin() and img_batch_end() the
+ * Between img_batch_begin() and img_batch_end() the
  * driver may keep the metadata of pwrite/write_zeroes calls (new L2 and L1
  * entries) pending and link it all behind ONE fdatasync, instead of one
  * per L2 table per call.  The crash rule is unchanged: data, refcounts and
@@ -14,7 +14,7 @@
  *    clusters leak); the image stays consistent;
  *  - memory: at most a few MiB of pending L2 tables (qcow2: 6 MiB), then
  *    the batch commits by itself and goes on.
- * Drivers without batching ignore both calls (they return 0).
+ * Drivers without the batch_begin/batch_end ops ignore both calls (0).
  */
 #ifndef IMGRAPH_IMG_BATCH_H
 #define IMGRAPH_IMG_BATCH_H

@@ -170,6 +170,8 @@ const struct img_format img_format_qcow2 = {
 	.grow = qcow2_grow,
 	.make_empty = qcow2_make_empty,
 	.flush = qcow2_flush,
+	.batch_begin = qcow2_batch_begin,
+	.batch_end = qcow2_batch_end,
 	.create = qcow2_create,
 	.check = qcow2_check,
 };

@@ -313,18 +313,16 @@ void qcow2_batch_written(struct img *img, uint64_t n)
 	 * guarantees nothing (the kernel may write any dirty page at any
 	 * time anyway), so fault injection and the power-cut model have
 	 * nothing to count or undo; errors surface at the fdatasync. */
-	(void)sync_file_range(img->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	io_writeback_hint(img->fd);
 }
 
-/* ---- img_batch.h ---- */
+/* ---- the batch_begin / batch_end ops (img_batch.h) ---- */
 
-int img_batch_begin(struct img *img, struct img_err *e)
+int qcow2_batch_begin(struct img *img, struct img_err *e)
 {
 	struct qcow2_state *s;
 	int r;
 
-	if (!img || img->drv != &img_format_qcow2)
-		return 0;
 	r = qcow2_write_begin(img, e);
 	if (r < 0)
 		return r;
@@ -333,13 +331,11 @@ int img_batch_begin(struct img *img, struct img_err *e)
 	return 0;
 }
 
-int img_batch_end(struct img *img, struct img_err *e)
+int qcow2_batch_end(struct img *img, struct img_err *e)
 {
 	struct qcow2_state *s;
 	struct qcow2_alloc *a;
 
-	if (!img || img->drv != &img_format_qcow2)
-		return 0;
 	s = img->priv;
 	a = s->alloc;
 	if (!a || !a->batch_on)

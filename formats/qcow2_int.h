@@ -167,6 +167,10 @@ int qcow2_make_empty(struct img *img, struct img_err *e);
 int qcow2_flush(struct img *img, struct img_err *e);
 void qcow2_alloc_free(struct qcow2_state *s);
 
+/* qcow2_chunk.c: the batch_begin/batch_end ops (see img_batch.h) */
+int qcow2_batch_begin(struct img *img, struct img_err *e);
+int qcow2_batch_end(struct img *img, struct img_err *e);
+
 /* qcow2_create.c */
 int qcow2_create(const char *path, const struct img_create_opts *o,
 		 struct img_err *e);
