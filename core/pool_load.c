@@ -204,11 +204,20 @@ static void load_from_fd(struct pool_builder *b, int id, int fd,
 	struct gnode *n = &b->g->nodes[id];
 	struct pnode *p = &b->px[id];
 	const struct img_format *probed = img_format_probe(head, hlen);
-	const char *use = fmt ? fmt : probed->name;
 	struct img_backing bk = { 0 };
 	struct img_err e = { 0 };
 	struct img *img = NULL;
+	char fmtbuf[64];
+	const char *use;
 
+	/* fmt may be this very node's backing_fmt (an image that names
+	 * itself), which node_unload frees: keep a copy.  Format names are
+	 * at most 15 bytes (checked when the header is parsed). */
+	if (fmt) {
+		snprintf(fmtbuf, sizeof(fmtbuf), "%s", fmt);
+		fmt = fmtbuf;
+	}
+	use = fmt ? fmt : probed->name;
 	node_unload(n);
 	p->probe_fmt = probed->name;
 	n->info.file_size = (uint64_t)st->st_size;
