@@ -507,35 +507,51 @@ static bool ends_with(const char *s, const char *suf)
 	return a >= b && !strcmp(s + a - b, suf);
 }
 
+/* Unlink a stale journal temp and make that durable.  A failure is
+ * reported: recover must never claim success after an I/O error. */
+static int unlink_tmp(const char *path, struct rec_report *rep,
+		      struct img_err *e)
+{
+	int r = io_unlink(path);
+
+	if (r == -ENOENT)
+		return 0;       /* another recover got there first */
+	if (r == 0)
+		r = io_fsync_dir_of(path);
+	if (r < 0)
+		return err_set_errno(e, -r, "%s: cannot remove the stale "
+				     "journal temp", path);
+	rep->stale_tmp_removed++;
+	return 0;
+}
+
 /* A journal temp that never got renamed describes a transaction that
  * never started.  Remove it unless a commit of that base is running (it
  * holds base's write lock, which we then fail to get). */
-static void remove_stale_tmp(const char *dir, const char *name,
-			     struct rec_report *rep)
+static int remove_stale_tmp(const char *dir, const char *name,
+			    struct rec_report *rep, struct img_err *e)
 {
 	char path[PATH_MAX], base[PATH_MAX];
 	size_t pl = strlen(JOURNAL_PREFIX), nl = strlen(name);
 	struct lock_hold h;
 	struct img_err ie;
+	int r = 0;
 
 	if (nl <= pl + 4 ||
 	    snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    (int)sizeof(path) ||
 	    snprintf(base, sizeof(base), "%s/%.*s", dir,
 		     (int)(nl - pl - 4), name + pl) >= (int)sizeof(base))
-		return;
+		return 0;
 	if (lock_hold_open(&h, base, false, &ie) == 0) {
-		int r = lock_hold_set(&h, PERM_WRITE, PERM_CONSISTENT_READ |
-				      PERM_WRITE_UNCHANGED, &ie);
-		if (r == 0 && io_unlink(path) == 0) {
-			io_fsync_dir_of(path);
-			rep->stale_tmp_removed++;
-		}
+		if (lock_hold_set(&h, PERM_WRITE, PERM_CONSISTENT_READ |
+				  PERM_WRITE_UNCHANGED, &ie) == 0)
+			r = unlink_tmp(path, rep, e);
 		lock_hold_close(&h);
-	} else if (access(base, F_OK) != 0 && io_unlink(path) == 0) {
-		io_fsync_dir_of(path);
-		rep->stale_tmp_removed++;
+	} else if (access(base, F_OK) != 0) {
+		r = unlink_tmp(path, rep, e);
 	}
+	return r;
 }
 
 static int scan_dir(const char *dir, bool rollback, struct rec_report *rep,
@@ -557,7 +573,12 @@ static int scan_dir(const char *dir, bool rollback, struct rec_report *rep,
 		    ends_with(de->d_name, ".bad"))
 			continue;
 		if (ends_with(de->d_name, ".tmp")) {
-			remove_stale_tmp(dir, de->d_name, rep);
+			err_clear(&ie);
+			int r = remove_stale_tmp(dir, de->d_name, rep, &ie);
+			if (r < 0 && !*first_err) {
+				*first_err = r;
+				*e = ie;
+			}
 			continue;
 		}
 		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=

@@ -82,6 +82,12 @@ int cmd_recover(int argc, char **argv)
 		if (rep.v[i].outcome != REC_DONE_FORWARD &&
 		    rep.v[i].outcome != REC_DONE_ROLLBACK)
 			rc = EXIT_ERR;
+	/* An error outside any journal (a stale temp that could not be
+	 * removed) still fails the run: never exit 0 after an I/O error. */
+	if (r < 0 && rc == EXIT_OK) {
+		cli_report(&e);
+		rc = EXIT_ERR;
+	}
 	if (fmt == OUT_HUMAN) {
 		if (rep.n == 0)
 			printf("no interrupted relink found\n");
