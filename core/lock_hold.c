@@ -1,6 +1,7 @@
 /* lock_hold.c - QEMU-compatible OFD lock holding (see lock_hold.h). */
 #include "lock_hold.h"
 #include "io.h"
+#include "lock.h"
 #include "perm.h"
 
 #include <errno.h>
@@ -10,12 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* block/file-posix.c RAW_LOCK_PERM_BASE / RAW_LOCK_SHARED_BASE. */
-enum { HOLD_PERM_BASE = 100, HOLD_SHARED_BASE = 200, HOLD_NBITS = 4 };
-
-static const char *const hold_perm_name[HOLD_NBITS] = {
-	"consistent read", "write", "write unchanged", "resize",
-};
 
 void lock_hold_init(struct lock_hold *h)
 {
@@ -83,55 +78,57 @@ static int test_byte(int fd, int byte)
 /* Make the held bytes exactly (perm, unshared). */
 static int apply_bytes(int fd, uint8_t perm, uint8_t unshared, int *bad)
 {
-	for (int i = 0; i < HOLD_NBITS; i++) {
+	for (int i = 0; i < LOCK_NBITS; i++) {
 		int r;
-		r = hold_byte(fd, HOLD_PERM_BASE + i,
+		r = hold_byte(fd, LOCK_PERM_BASE + i,
 			      (perm >> i) & 1 ? F_RDLCK : F_UNLCK);
 		if (r < 0) {
-			*bad = HOLD_PERM_BASE + i;
+			*bad = LOCK_PERM_BASE + i;
 			return r;
 		}
-		r = hold_byte(fd, HOLD_SHARED_BASE + i,
+		r = hold_byte(fd, LOCK_SHARED_BASE + i,
 			      (unshared >> i) & 1 ? F_RDLCK : F_UNLCK);
 		if (r < 0) {
-			*bad = HOLD_SHARED_BASE + i;
+			*bad = LOCK_SHARED_BASE + i;
 			return r;
 		}
 	}
 	return 0;
 }
 
+/* One byte of QEMU's test: a lock on it held by anyone else is a
+ * conflict, worded as QEMU words it (file-posix raw_check_lock_bytes). */
+static int test_one(const struct lock_hold *h, int byte, int bit,
+		    const char *shared, struct img_err *e)
+{
+	char name[32];
+	int r = test_byte(h->fd, byte);
+
+	if (r < 0)
+		return err_set_errno(e, -r, "%s: Failed to test byte %d",
+				     h->path, byte);
+	if (r)
+		return err_set(e, EBUSY, "%s: Failed to get %s\"%s\" lock; Is "
+			       "another process using the image [%s]?",
+			       h->path, shared,
+			       perm_names((uint8_t)(1u << bit), name,
+					  sizeof(name)), h->path);
+	return 0;
+}
+
 static int test_bytes(const struct lock_hold *h, uint8_t perm,
 		      uint8_t unshared, struct img_err *e)
 {
-	for (int i = 0; i < HOLD_NBITS; i++) {
-		int r;
-		if ((perm >> i) & 1) {
-			r = test_byte(h->fd, HOLD_SHARED_BASE + i);
-			if (r < 0)
-				return err_set_errno(e, -r,
-					"%s: Failed to test byte %d", h->path,
-					HOLD_SHARED_BASE + i);
-			if (r)
-				return err_set(e, EBUSY,
-					"%s: Failed to get \"%s\" lock; "
-					"Is another process using the image "
-					"[%s]?", h->path, hold_perm_name[i],
-					h->path);
-		}
-		if ((unshared >> i) & 1) {
-			r = test_byte(h->fd, HOLD_PERM_BASE + i);
-			if (r < 0)
-				return err_set_errno(e, -r,
-					"%s: Failed to test byte %d", h->path,
-					HOLD_PERM_BASE + i);
-			if (r)
-				return err_set(e, EBUSY,
-					"%s: Failed to get shared \"%s\" lock; "
-					"Is another process using the image "
-					"[%s]?", h->path, hold_perm_name[i],
-					h->path);
-		}
+	for (int i = 0; i < LOCK_NBITS; i++) {
+		int r = 0;
+		/* What we take must be shared by all; what we refuse to
+		 * share must be held by none. */
+		if ((perm >> i) & 1)
+			r = test_one(h, LOCK_SHARED_BASE + i, i, "", e);
+		if (r == 0 && ((unshared >> i) & 1))
+			r = test_one(h, LOCK_PERM_BASE + i, i, "shared ", e);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }

@@ -1,5 +1,6 @@
 /* test_base.c - the error object, the output writer, the I/O layer's fault
  * modes and the raw driver. */
+#include "helpers.h"
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -292,11 +293,5 @@ static Suite *base_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(base_suite());
-	int nf;
-
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ut_run(base_suite());
 }

@@ -2,6 +2,7 @@
  * rule (a probed non-raw backing file's own backing reference is never
  * followed), loops, external names, the depth cap, FIFOs and stop_at.
  * Chains are crafted byte by byte (qcow2_craft.h) in a temporary directory. */
+#include "helpers.h"
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -263,11 +264,5 @@ static Suite *chain_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(chain_suite());
-	int nf;
-
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ut_run(chain_suite());
 }

@@ -3,6 +3,7 @@
  * hostile counts, the recovery classifier (OLD/NEW/TORN/FOREIGN), the
  * recovery planner, durable write/read/remove, the OFD lock holder and
  * the power-cut simulator (io_cut.c). */
+#include "helpers.h"
 #include <check.h>
 #include <errno.h>
 #include <signal.h>
@@ -542,11 +543,5 @@ static Suite *journal_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(journal_suite());
-	int nf;
-
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ut_run(journal_suite());
 }

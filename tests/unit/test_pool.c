@@ -2,6 +2,7 @@
  * QEMU's conflict rule/message (perm.c), and the users file (users.c):
  * parsing, errors with line:column, and the comment-preserving repoint.
  * Scans of real qemu-img pools are in tests/it/tree_*.sh and plan_*.sh. */
+#include "helpers.h"
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -346,11 +347,5 @@ static Suite *pool_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(pool_suite());
-	int nf;
-
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ut_run(pool_suite());
 }

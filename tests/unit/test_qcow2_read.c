@@ -13,6 +13,7 @@
  * first differing offset otherwise.  This keeps a debugging dump out of the
  * product's CLI while still judging our reader against qemu-img.
  */
+#include "helpers.h"
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -580,11 +581,5 @@ int main(int argc, char **argv)
 	if (argc == 4 && !strcmp(argv[1], "--compare"))
 		return compare_mode(argv[2], argv[3]);
 
-	SRunner *sr = srunner_create(qcow2_read_suite());
-	int nf;
-
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ut_run(qcow2_read_suite());
 }

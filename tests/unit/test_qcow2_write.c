@@ -6,6 +6,7 @@
  * Each test keeps a model of the guest view (the expected bytes) next to
  * the image it writes through the driver.  IMGRAPH_LONG=1 runs more ops.
  */
+#include "helpers.h"
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -805,16 +806,8 @@ static int tool(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	SRunner *sr;
-	int nf;
-
 	if (argc >= 3 && (!strcmp(argv[1], "--ops") ||
 			  !strcmp(argv[1], "--set-backing")))
 		return tool(argc, argv);
-	sr = srunner_create(suite());
-
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ut_run(suite());
 }

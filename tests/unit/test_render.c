@@ -1,6 +1,7 @@
 /* test_render.c - the editor's screens rendered to text without a
  * terminal: layout at 80x24 / 60x17 / too small, glyph sets, the action
  * table driving bar and help, plan/progress/map screens, key handling. */
+#include "helpers.h"
 #include <check.h>
 #include <locale.h>
 #include <stdio.h>
@@ -481,9 +482,5 @@ int main(void)
 	tcase_add_test(tc, flags_errors_and_users);
 	tcase_add_test(tc, after_graph_text);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ut_run(s);
 }

@@ -1,4 +1,5 @@
 /* test_rows.c - the tree view-model (tui/rows.c) without a terminal. */
+#include "helpers.h"
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,9 +232,5 @@ int main(void)
 	tcase_add_test(tc, deep_chain_guide_is_bounded);
 	tcase_add_test(tc, labels_drop_the_shared_directory);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ut_run(s);
 }
