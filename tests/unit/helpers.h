@@ -9,4 +9,10 @@
  * the process exit status: EXIT_SUCCESS when no test failed. */
 int ut_run(Suite *s);
 
+/* A fresh scratch directory per test (checked fixture): ut_tmpdir holds
+ * its path between ut_tmp_setup() and ut_tmp_teardown(), which removes it. */
+extern char ut_tmpdir[];
+void ut_tmp_setup(void);
+void ut_tmp_teardown(void);
+
 #endif

@@ -18,22 +18,6 @@
 #include "../../core/ow.h"
 #include "../../formats/format.h"
 
-static char tmpdir[] = "/tmp/imgraph-ut.XXXXXX";
-
-static void setup(void)
-{
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown(void)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
-	strcpy(tmpdir, "/tmp/imgraph-ut.XXXXXX");
-}
-
 START_TEST(err_set_returns_negative_code)
 {
 	struct img_err e;
@@ -184,7 +168,7 @@ START_TEST(io_fault_modes)
 {
 	int st;
 
-	snprintf(fault_file, sizeof(fault_file), "%s/f", tmpdir);
+	snprintf(fault_file, sizeof(fault_file), "%s/f", ut_tmpdir);
 	st = run_with_fault("kill:2", three_ops);
 	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 	/* killed before the write: the file exists and is empty */
@@ -218,7 +202,7 @@ START_TEST(raw_driver_roundtrip)
 	bool probed;
 	int bs;
 
-	snprintf(path, sizeof(path), "%s/r.raw", tmpdir);
+	snprintf(path, sizeof(path), "%s/r.raw", ut_tmpdir);
 	ck_assert_int_eq(img_format_raw.create(path, &o, &e), 0);
 	ck_assert_int_eq(img_open(path, NULL, IMG_O_RDWR, &img, &probed, &e), 0);
 	ck_assert(probed);
@@ -252,11 +236,11 @@ START_TEST(open_refuses_fifo_without_blocking)
 	struct img *img;
 	char path[256];
 
-	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	snprintf(path, sizeof(path), "%s/fifo", ut_tmpdir);
 	ck_assert_int_eq(mkfifo(path, 0600), 0);
 	ck_assert_int_lt(img_open(path, NULL, 0, &img, NULL, &e), 0);
 	ck_assert_ptr_nonnull(strstr(e.msg, "not a regular file"));
-	ck_assert_int_lt(img_open(tmpdir, NULL, 0, &img, NULL, &e), 0);
+	ck_assert_int_lt(img_open(ut_tmpdir, NULL, 0, &img, NULL, &e), 0);
 }
 END_TEST
 
@@ -278,7 +262,7 @@ static Suite *base_suite(void)
 	Suite *s = suite_create("base");
 	TCase *tc = tcase_create("core");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, ut_tmp_setup, ut_tmp_teardown);
 	tcase_add_test(tc, err_set_returns_negative_code);
 	tcase_add_test(tc, err_prefix_truncates_safely);
 	tcase_add_test(tc, ow_json_exact);

@@ -16,26 +16,10 @@
 #include "qcow2_craft.h"
 /* ---- chain --------------------------------------------------------------- */
 
-static char tmpdir[] = "/tmp/imgraph-ut.XXXXXX";
-
-static void tmp_setup(void)
-{
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void tmp_teardown(void)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
-	strcpy(tmpdir, "/tmp/imgraph-ut.XXXXXX");
-}
-
 static void write_file(const char *name, const struct craft *c)
 {
 	char p[256];
-	snprintf(p, sizeof(p), "%s/%s", tmpdir, name);
+	snprintf(p, sizeof(p), "%s/%s", ut_tmpdir, name);
 	FILE *f = fopen(p, "wb");
 	ck_assert_ptr_nonnull(f);
 	ck_assert_uint_eq(fwrite(c->b, 1, c->len, f), c->len);
@@ -85,7 +69,7 @@ START_TEST(chain_reads_through_layers)
 	char p[256];
 	struct chain *ch;
 	struct img_err e;
-	snprintf(p, sizeof(p), "%s/top.qcow2", tmpdir);
+	snprintf(p, sizeof(p), "%s/top.qcow2", ut_tmpdir);
 	ck_assert_msg(chain_open(p, NULL, 0, 0, 0, &ch, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(ch->n, 3);
 	ck_assert(!ch->probed[1] && !ch->probed[2]);
@@ -129,7 +113,7 @@ START_TEST(chain_probed_qcow2_backing_not_followed)
 	struct chain *ch;
 	struct img_err e;
 	uint8_t buf[512];
-	snprintf(p, sizeof(p), "%s/top.qcow2", tmpdir);
+	snprintf(p, sizeof(p), "%s/top.qcow2", ut_tmpdir);
 	ck_assert_msg(chain_open(p, NULL, 0, 0, 0, &ch, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(ch->n, 2);
 	ck_assert(ch->probed[1]);
@@ -153,7 +137,7 @@ START_TEST(chain_loop_and_external)
 	char p[256];
 	struct chain *ch;
 	struct img_err e;
-	snprintf(p, sizeof(p), "%s/a.qcow2", tmpdir);
+	snprintf(p, sizeof(p), "%s/a.qcow2", ut_tmpdir);
 	ck_assert_int_lt(chain_open(p, NULL, 0, 0, 0, &ch, &e), 0);
 	ck_assert_msg(strstr(e.msg, "loop"), "%s", e.msg);
 	free(a.b);
@@ -192,11 +176,11 @@ START_TEST(chain_depth_cap)
 	char p[256];
 	struct chain *ch;
 	struct img_err e;
-	snprintf(p, sizeof(p), "%s/l0.qcow2", tmpdir);
+	snprintf(p, sizeof(p), "%s/l0.qcow2", ut_tmpdir);
 	ck_assert_int_lt(chain_open(p, NULL, 0, 0, 0, &ch, &e), 0);
 	ck_assert_msg(strstr(e.msg, "deeper than 256"), "%s", e.msg);
 	/* starting one lower, the chain has exactly CHAIN_MAX_DEPTH layers */
-	snprintf(p, sizeof(p), "%s/l1.qcow2", tmpdir);
+	snprintf(p, sizeof(p), "%s/l1.qcow2", ut_tmpdir);
 	ck_assert_msg(chain_open(p, NULL, 0, 0, 0, &ch, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(ch->n, CHAIN_MAX_DEPTH);
 	chain_close(ch);
@@ -211,12 +195,12 @@ START_TEST(chain_fifo_backing_refused)
 	struct img_err e;
 	struct craft c = make_v3(CS);
 
-	snprintf(p, sizeof(p), "%s/fifo", tmpdir);
+	snprintf(p, sizeof(p), "%s/fifo", ut_tmpdir);
 	ck_assert_int_eq(mkfifo(p, 0600), 0);
 	set_backing(&c, "fifo", "raw");
 	write_file("top.qcow2", &c);
 	free(c.b);
-	snprintf(p, sizeof(p), "%s/top.qcow2", tmpdir);
+	snprintf(p, sizeof(p), "%s/top.qcow2", ut_tmpdir);
 	ck_assert_int_lt(chain_open(p, NULL, 0, 0, 0, &ch, &e), 0);
 	ck_assert_msg(strstr(e.msg, "not a regular file"), "%s", e.msg);
 }
@@ -235,9 +219,9 @@ START_TEST(chain_stop_at)
 	struct stat sb;
 	struct chain *ch;
 	struct img_err e;
-	snprintf(p, sizeof(p), "%s/b.qcow2", tmpdir);
+	snprintf(p, sizeof(p), "%s/b.qcow2", ut_tmpdir);
 	ck_assert_int_eq(stat(p, &sb), 0);
-	snprintf(p, sizeof(p), "%s/t.qcow2", tmpdir);
+	snprintf(p, sizeof(p), "%s/t.qcow2", ut_tmpdir);
 	ck_assert_int_eq(chain_open(p, NULL, 0, sb.st_dev, sb.st_ino, &ch, &e),
 			 0);
 	ck_assert_int_eq(ch->n, 1);
@@ -251,7 +235,7 @@ static Suite *chain_suite(void)
 	TCase *tc = tcase_create("chain");
 
 	tcase_set_timeout(tc, 30);
-	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_add_checked_fixture(tc, ut_tmp_setup, ut_tmp_teardown);
 	tcase_add_test(tc, chain_reads_through_layers);
 	tcase_add_test(tc, chain_probed_qcow2_backing_not_followed);
 	tcase_add_test(tc, chain_loop_and_external);

@@ -22,22 +22,6 @@
 #include "../../core/perm.h"
 #include "../../core/recover.h"
 
-static char tmpdir[] = "/tmp/imgraph-jt.XXXXXX";
-
-static void setup(void)
-{
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown(void)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
-	strcpy(tmpdir, "/tmp/imgraph-jt.XXXXXX");
-}
-
 /* A journal with two parents (1024-byte range each) and a users file. */
 static struct journal *sample(void)
 {
@@ -397,7 +381,7 @@ START_TEST(durable_write_read_remove)
 	char path[256], base[256];
 	struct stat st;
 
-	snprintf(base, sizeof(base), "%s/base.qcow2", tmpdir);
+	snprintf(base, sizeof(base), "%s/base.qcow2", ut_tmpdir);
 	ck_assert_int_eq(journal_path_for(base, path, sizeof(path), &e), 0);
 	ck_assert_ptr_nonnull(strstr(path, "/.imgraph-journal-base.qcow2"));
 	ck_assert_int_eq(journal_write(path, j, &e), 0);
@@ -429,7 +413,7 @@ START_TEST(lock_hold_conflicts)
 	char path[256];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/img", tmpdir);
+	snprintf(path, sizeof(path), "%s/img", ut_tmpdir);
 	fd = open(path, O_CREAT | O_RDWR, 0600);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
@@ -485,7 +469,7 @@ START_TEST(power_cut_undoes_only_unsynced_writes)
 	char path[256];
 	int undone = 0, kept = 0, torn = 0;
 
-	snprintf(path, sizeof(path), "%s/cut", tmpdir);
+	snprintf(path, sizeof(path), "%s/cut", ut_tmpdir);
 	for (unsigned seed = 1; seed <= 24; seed++) {
 		uint8_t buf[4096];
 		int st, nx = 0, ny = 0;
@@ -527,7 +511,7 @@ static Suite *journal_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_set_timeout(tc, 60);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, ut_tmp_setup, ut_tmp_teardown);
 	tcase_add_test(tc, roundtrip);
 	tcase_add_test(tc, every_truncation_refused);
 	tcase_add_test(tc, every_byte_flip_refused);

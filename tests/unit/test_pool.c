@@ -18,28 +18,12 @@
 #include "../../core/resolve.h"
 #include "../../core/users.h"
 
-static char tmpdir[] = "/tmp/imgraph-pt.XXXXXX";
-
-static void setup(void)
-{
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown(void)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
-	strcpy(tmpdir, "/tmp/imgraph-pt.XXXXXX");
-}
-
 static void put_file(const char *rel, const char *text)
 {
 	char p[PATH_MAX];
 	FILE *f;
 
-	snprintf(p, sizeof(p), "%s/%s", tmpdir, rel);
+	snprintf(p, sizeof(p), "%s/%s", ut_tmpdir, rel);
 	f = fopen(p, "w");
 	ck_assert_ptr_nonnull(f);
 	fputs(text, f);
@@ -50,7 +34,7 @@ static void mkd(const char *rel)
 {
 	char p[PATH_MAX];
 
-	snprintf(p, sizeof(p), "%s/%s", tmpdir, rel);
+	snprintf(p, sizeof(p), "%s/%s", ut_tmpdir, rel);
 	ck_assert_int_eq(mkdir(p, 0755), 0);
 }
 
@@ -122,8 +106,8 @@ START_TEST(make_name_relative_and_absolute)
 	put_file("c/base.qcow2", "x");
 	put_file("a/b/ov.qcow2", "y");
 	put_file("c/x:y", "z");
-	snprintf(ov, sizeof(ov), "%s/a/b/ov.qcow2", tmpdir);
-	snprintf(base, sizeof(base), "%s/c/base.qcow2", tmpdir);
+	snprintf(ov, sizeof(ov), "%s/a/b/ov.qcow2", ut_tmpdir);
+	snprintf(base, sizeof(base), "%s/c/base.qcow2", ut_tmpdir);
 	ck_assert_int_eq(resolve_make_name(ov, base, 1, out, sizeof(out), &e),
 			 0);
 	ck_assert_str_eq(out, "../../c/base.qcow2");
@@ -134,7 +118,7 @@ START_TEST(make_name_relative_and_absolute)
 	ck_assert_int_eq(stat(base, &b), 0);
 	ck_assert(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
 	/* same directory */
-	snprintf(ov, sizeof(ov), "%s/c/ov.qcow2", tmpdir);
+	snprintf(ov, sizeof(ov), "%s/c/ov.qcow2", ut_tmpdir);
 	ck_assert_int_eq(resolve_make_name(ov, base, 1, out, sizeof(out), &e),
 			 0);
 	ck_assert_str_eq(out, "base.qcow2");
@@ -144,12 +128,12 @@ START_TEST(make_name_relative_and_absolute)
 	ck_assert_ptr_nonnull(realpath(base, real));
 	ck_assert_str_eq(out, real);
 	/* a name with ':' before its first '/' gets "./" like QEMU writes */
-	snprintf(base, sizeof(base), "%s/c/x:y", tmpdir);
+	snprintf(base, sizeof(base), "%s/c/x:y", ut_tmpdir);
 	ck_assert_int_eq(resolve_make_name(ov, base, 1, out, sizeof(out), &e),
 			 0);
 	ck_assert_str_eq(out, "./x:y");
 	/* a missing directory is an error, not a guess */
-	snprintf(base, sizeof(base), "%s/nodir/base", tmpdir);
+	snprintf(base, sizeof(base), "%s/nodir/base", ut_tmpdir);
 	ck_assert_int_lt(resolve_make_name(ov, base, 1, out, sizeof(out), &e),
 			 0);
 }
@@ -214,12 +198,12 @@ START_TEST(users_parse)
 	char p[PATH_MAX], want[PATH_MAX];
 
 	put_file("users.yaml", users_ok);
-	snprintf(p, sizeof(p), "%s/users.yaml", tmpdir);
+	snprintf(p, sizeof(p), "%s/users.yaml", ut_tmpdir);
 	ck_assert_msg(users_load(p, &u, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(u->n, 3);
 	ck_assert_str_eq(u->v[0].name, "vm-web01");
 	ck_assert_str_eq(u->v[0].kind, "vm");
-	snprintf(want, sizeof(want), "%s/top.qcow2", tmpdir);
+	snprintf(want, sizeof(want), "%s/top.qcow2", ut_tmpdir);
 	ck_assert_str_eq(u->v[0].path, want);
 	ck_assert_int_eq(u->v[0].perm, PERM_CONSISTENT_READ | PERM_WRITE);
 	ck_assert_int_eq(u->v[0].line, 3);
@@ -231,7 +215,7 @@ START_TEST(users_parse)
 	ck_assert_int_eq(u->v[2].perm, PERM_CONSISTENT_READ);
 	users_free(u);
 	put_file("empty.yaml", "# nothing yet\n");
-	snprintf(p, sizeof(p), "%s/empty.yaml", tmpdir);
+	snprintf(p, sizeof(p), "%s/empty.yaml", ut_tmpdir);
 	ck_assert_int_eq(users_load(p, &u, &e), 0);
 	ck_assert_int_eq(u->n, 0);
 	users_free(u);
@@ -246,7 +230,7 @@ static void expect_error(const char *text, const char *where,
 	char p[PATH_MAX], w[PATH_MAX + 32];
 
 	put_file("bad.yaml", text);
-	snprintf(p, sizeof(p), "%s/bad.yaml", tmpdir);
+	snprintf(p, sizeof(p), "%s/bad.yaml", ut_tmpdir);
 	ck_assert_int_lt(users_load(p, &u, &e), 0);
 	ck_assert_ptr_null(u);
 	snprintf(w, sizeof(w), "%s:%s: ", p, where);
@@ -288,9 +272,9 @@ START_TEST(users_repoint_keeps_everything_else)
 	put_file("sub/top.qcow2", "other");
 	put_file("base.qcow2", "b");
 	put_file("users.yaml", users_ok);
-	snprintf(p, sizeof(p), "%s/users.yaml", tmpdir);
-	snprintf(top, sizeof(top), "%s/top.qcow2", tmpdir);
-	snprintf(base, sizeof(base), "%s/base.qcow2", tmpdir);
+	snprintf(p, sizeof(p), "%s/users.yaml", ut_tmpdir);
+	snprintf(top, sizeof(top), "%s/top.qcow2", ut_tmpdir);
+	snprintf(base, sizeof(base), "%s/base.qcow2", ut_tmpdir);
 	ck_assert_int_eq(stat(top, &st), 0);
 	ck_assert_msg(users_repoint(p, st.st_dev, st.st_ino, base, &text, &len,
 				    &n, &e) == 0, "%s", e.msg);
@@ -308,7 +292,7 @@ START_TEST(users_repoint_keeps_everything_else)
 	}
 	free(text);
 	/* nothing matches: the text comes back unchanged */
-	snprintf(top, sizeof(top), "%s/base.qcow2", tmpdir);
+	snprintf(top, sizeof(top), "%s/base.qcow2", ut_tmpdir);
 	ck_assert_int_eq(stat(top, &st), 0);
 	ck_assert_int_eq(users_repoint(p, st.st_dev, st.st_ino, base, &text,
 				       &len, &n, &e), 0);
@@ -317,8 +301,8 @@ START_TEST(users_repoint_keeps_everything_else)
 	free(text);
 	/* a name needing quotes is written double-quoted */
 	put_file("sp ace.qcow2", "s");
-	snprintf(base, sizeof(base), "%s/sp ace.qcow2", tmpdir);
-	snprintf(top, sizeof(top), "%s/sub/top.qcow2", tmpdir);
+	snprintf(base, sizeof(base), "%s/sp ace.qcow2", ut_tmpdir);
+	snprintf(top, sizeof(top), "%s/sub/top.qcow2", ut_tmpdir);
 	ck_assert_int_eq(stat(top, &st), 0);
 	ck_assert_int_eq(users_repoint(p, st.st_dev, st.st_ino, base, &text,
 				       &len, &n, &e), 0);
@@ -333,7 +317,7 @@ static Suite *pool_suite(void)
 	Suite *s = suite_create("pool");
 	TCase *tc = tcase_create("core");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, ut_tmp_setup, ut_tmp_teardown);
 	tcase_add_test(tc, resolve_kinds);
 	tcase_add_test(tc, resolve_relative_to_overlay_dir);
 	tcase_add_test(tc, make_name_relative_and_absolute);
