@@ -140,3 +140,47 @@ const char *cli_human_size(uint64_t v, char *buf, unsigned len)
 {
 	return emit_size(v, buf, len);     /* one size format everywhere */
 }
+
+int cli_image_args(const char *cmd, int argc, char **argv, bool allow_yaml,
+		   void (*usage)(FILE *), struct cli_image_args *a)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'O' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char shortopts[] = "f:h";
+	int opt;
+
+	a->fmt = OUT_HUMAN;
+	a->imgfmt = NULL;
+	a->path = NULL;
+	optind = 1;
+	opterr = 0;            /* cli_bad_option says it once */
+	while ((opt = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		switch (opt) {
+		case 'O':
+			if (cli_parse_output(cmd, optarg, &a->fmt) < 0)
+				return EXIT_USAGE;
+			if (a->fmt == OUT_YAML && !allow_yaml)
+				return cli_usage_error(cmd, "--output=yaml is "
+						       "not supported (human "
+						       "or json)");
+			break;
+		case 'f':
+			a->imgfmt = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		default:
+			return cli_bad_option(cmd, argv, shortopts, opts);
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage_error(cmd, argc - optind < 1 ?
+				       "missing IMAGE" : "too many arguments");
+	a->path = argv[optind];
+	return -1;
+}

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../core/err.h"
 #include "../core/ow.h"
@@ -27,6 +28,18 @@ int cmd_commit(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 /* The interactive editor (tui/editor.c); argv as given to imgraph. */
 int editor_main(int argc, char **argv);
+
+/* Options of the one-image commands (info, map, check):
+ * [-f FMT] [--output=human|json[|yaml]] [--help] IMAGE.  Returns -1 when
+ * the command should go on (*path set), else the exit code to return
+ * (usage printed for --help, a usage error reported otherwise). */
+struct cli_image_args {
+	enum out_fmt fmt;             /* --output, default human */
+	const char *imgfmt;           /* -f, or NULL to probe */
+	const char *path;             /* IMAGE */
+};
+int cli_image_args(const char *cmd, int argc, char **argv, bool allow_yaml,
+		   void (*usage)(FILE *), struct cli_image_args *a);
 
 /* "imgraph: <msg>" on stderr; returns EXIT_ERR. */
 int cli_report(const struct img_err *e);

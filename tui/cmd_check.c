@@ -90,46 +90,18 @@ static void emit_human(const struct img_check *c)
 
 int cmd_check(int argc, char **argv)
 {
-	enum { OPT_OUTPUT = 256 };
-	static const struct option lo[] = {
-		{ "output", required_argument, NULL, OPT_OUTPUT },
-		{ "format", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char shortopts[] = "f:h";
-	enum out_fmt ofmt = OUT_HUMAN;
-	const char *fmt = NULL;
+	struct cli_image_args a;
 	struct img_check res;
 	struct img_err e = { 0 };
 	struct img *img;
-	int c, r;
+	int r = cli_image_args("check", argc, argv, false, usage, &a);
 
-	optind = 1;
-	opterr = 0;            /* cli_bad_option says it once */
-	while ((c = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
-		switch (c) {
-		case OPT_OUTPUT:
-			if (cli_parse_output("check", optarg, &ofmt) < 0)
-				return EXIT_USAGE;
-			if (ofmt == OUT_YAML)
-				return cli_usage_error("check", "--output=yaml "
-						       "is not supported "
-						       "(human or json)");
-			break;
-		case 'f': fmt = optarg; break;
-		case 'h': usage(stdout); return EXIT_OK;
-		default:
-			return cli_bad_option("check", argv, shortopts, lo);
-		}
-	}
-	if (optind >= argc)
-		return cli_usage_error("check", "missing IMAGE");
-	if (argc - optind > 1)
-		return cli_usage_error("check", "too many arguments");
-	const char *path = argv[optind];
+	if (r >= 0)
+		return r;
+	const char *path = a.path;
+	enum out_fmt ofmt = a.fmt;
 
-	r = img_open(path, fmt, IMG_O_INSPECT, &img, NULL, &e);
+	r = img_open(path, a.imgfmt, IMG_O_INSPECT, &img, NULL, &e);
 	if (r < 0)
 		return cli_report(&e);
 	if (!img->drv->check) {

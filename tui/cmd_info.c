@@ -145,44 +145,17 @@ static void emit_human(const struct info_view *v)
 
 int cmd_info(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'O' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char shortopts[] = "f:h";
-	enum out_fmt fmt = OUT_HUMAN;
-	const char *imgfmt = NULL;
+	struct cli_image_args a;
 	struct img_err e = { 0 };
 	struct info_view v;
 	struct img *img;
-	int opt;
+	int rc = cli_image_args("info", argc, argv, true, usage, &a);
 
-	optind = 1;
-	opterr = 0;            /* cli_bad_option says it once */
-	while ((opt = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-		switch (opt) {
-		case 'O':
-			if (cli_parse_output("info", optarg, &fmt) < 0)
-				return EXIT_USAGE;
-			break;
-		case 'f':
-			imgfmt = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
-		default:
-			return cli_bad_option("info", argv, shortopts, opts);
-		}
-	}
-	if (optind != argc - 1)
-		return cli_usage_error("info", argc - optind < 1 ?
-				       "missing IMAGE" : "too many arguments");
+	if (rc >= 0)
+		return rc;
 	memset(&v, 0, sizeof(v));
-	v.path = argv[optind];
-	if (img_open(v.path, imgfmt, IMG_O_INSPECT, &img, NULL, &e) < 0)
+	v.path = a.path;
+	if (img_open(v.path, a.imgfmt, IMG_O_INSPECT, &img, NULL, &e) < 0)
 		return cli_report(&e);
 	if (img->drv->get_info(img, &v.in, &e) < 0 ||
 	    (img->drv->get_backing &&
@@ -199,11 +172,11 @@ int cmd_info(int argc, char **argv)
 					     sizeof(v.full), &k, &re) == 0 &&
 			     k != RESOLVE_NONE;
 	}
-	if (fmt == OUT_HUMAN) {
+	if (a.fmt == OUT_HUMAN) {
 		emit_human(&v);
 	} else {
 		struct ow w;
-		ow_init(&w, stdout, fmt);
+		ow_init(&w, stdout, a.fmt);
 		emit_structured(&w, &v);
 	}
 	img_close(img);

@@ -57,45 +57,15 @@ static void emit(struct ow *w, const struct chain_map_extent *x)
 
 int cmd_map(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'O' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char shortopts[] = "f:h";
-	enum out_fmt fmt = OUT_HUMAN;
-	const char *imgfmt = NULL;
+	struct cli_image_args a;
 	struct img_err e = { 0 };
 	struct chain *c = NULL;
 	struct ow w;
-	int opt, r;
+	int r = cli_image_args("map", argc, argv, false, usage, &a);
 
-	optind = 1;
-	opterr = 0;            /* cli_bad_option says it once */
-	while ((opt = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-		switch (opt) {
-		case 'O':
-			if (cli_parse_output("map", optarg, &fmt) < 0)
-				return EXIT_USAGE;
-			if (fmt == OUT_YAML)
-				return cli_usage_error("map", "--output=yaml is "
-						       "not supported by map");
-			break;
-		case 'f':
-			imgfmt = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
-		default:
-			return cli_bad_option("map", argv, shortopts, opts);
-		}
-	}
-	if (optind != argc - 1)
-		return cli_usage_error("map", argc - optind < 1 ?
-				       "missing IMAGE" : "too many arguments");
-	r = chain_open(argv[optind], imgfmt, IMG_O_INSPECT, 0, 0, &c, &e);
+	if (r >= 0)
+		return r;
+	r = chain_open(a.path, a.imgfmt, IMG_O_INSPECT, 0, 0, &c, &e);
 	if (r < 0)
 		return cli_report(&e);
 
@@ -150,15 +120,15 @@ int cmd_map(int argc, char **argv)
 		chain_close(c);
 		return cli_report(&e);
 	}
-	ow_init(&w, stdout, fmt);
-	if (fmt == OUT_HUMAN)
+	ow_init(&w, stdout, a.fmt);
+	if (a.fmt == OUT_HUMAN)
 		printf("%-15s %-15s %-15s %s\n", "Offset", "Length",
 		       "Mapped to", "File");
 	else
 		ow_arr_open(&w, NULL);
 	for (size_t i = 0; i < n; i++)
 		emit(&w, &all[i]);
-	if (fmt != OUT_HUMAN) {
+	if (a.fmt != OUT_HUMAN) {
 		ow_close(&w);
 		ow_finish(&w);
 	}
