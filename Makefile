@@ -6,6 +6,7 @@
 #   make demo       deps + build + open the editor on a generated demo pool
 #   make install / uninstall   honour PREFIX and DESTDIR
 #   make fuzz / fuzz-run       libFuzzer harnesses (clang)
+#   make fuzz-campaign         fuzz each target for CPU_GOAL CPU-seconds
 #   make bench      benchmarks against qemu-img (not part of check)
 #   V=1 shows full commands.
 
@@ -61,7 +62,7 @@ BIN := $(BUILD)/imgraph
 endif
 
 .PHONY: all check unit it tui-test sanitize deps demo install uninstall \
-	clean fuzz fuzz-run bench lint
+	clean fuzz fuzz-run fuzz-campaign bench lint
 all: $(BIN)
 
 $(BUILD)/core/%.o $(BUILD)/formats/%.o: override CFLAGS += $(LIB_CFLAGS)
@@ -126,6 +127,9 @@ fuzz:
 
 fuzz-run: fuzz
 	$(Q)fuzz/run.sh
+
+fuzz-campaign: fuzz
+	$(Q)fuzz/campaign.sh
 
 bench: $(BIN)
 	$(Q)bench/run.sh

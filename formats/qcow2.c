@@ -17,10 +17,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* Claims every version QEMU would not open as raw: 1 (QEMU's "qcow"
+ * driver) and 2 and up (its qcow2 driver, which then refuses versions other
+ * than 2 and 3).  Calling such a file raw would let a commit write guest
+ * data over a header that QEMU reads as qcow2; claimed, it fails to open
+ * with an error naming the version.  Only version 0 is nobody's, as in
+ * QEMU. */
 static int qcow2_probe(const uint8_t *buf, size_t len)
 {
-	if (len >= 8 && qcow2_be32(buf) == QCOW2_MAGIC &&
-	    (qcow2_be32(buf + 4) == 2 || qcow2_be32(buf + 4) == 3))
+	if (len >= 8 && qcow2_be32(buf) == QCOW2_MAGIC && qcow2_be32(buf + 4) >= 1)
 		return 100;
 	return 0;
 }

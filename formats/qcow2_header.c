@@ -271,8 +271,10 @@ int qcow2_parse_header(struct qcow2_state *s, const char *path, int fd,
 				 "is not 'QFI\\xfb'; not a qcow2 image");
 	decode_fixed(h, head, avail);
 	if (h->version != 2 && h->version != 3) {
-		snprintf(what, sizeof(what), "is %u; must be 2 or 3",
-			 h->version);
+		snprintf(what, sizeof(what), "is %u; must be 2 or 3%s",
+			 h->version, h->version == 1 ?
+			 " (version 1 is the older qcow format, not supported)" :
+			 "");
 		return bad_field(e, path, "version", what);
 	}
 	if (h->version == 3 && avail < QCOW2_V3_HEADER_MIN)

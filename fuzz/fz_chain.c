@@ -20,6 +20,7 @@
  * written.
  */
 #include "fz_common.h"
+#define FZ_NAME "fz_chain"
 #include "fz_scratch.h"
 #include "../core/chain.h"
 #include "../core/graph.h"

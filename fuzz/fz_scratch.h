@@ -1,7 +1,10 @@
 /* fz_scratch.h - a private scratch directory for harnesses that must drive
  * path-based APIs (chain_open, graph_scan, users_load).  Created once per
  * process on /dev/shm (tmpfs, so the file writes per input stay cheap) and
- * removed at exit. */
+ * removed at exit.  The including harness defines FZ_NAME: the directory is
+ * named after it so that fuzz/run.sh, cleaning up after children that
+ * crashed, never removes the live directory of another target running in
+ * parallel. */
 #ifndef IMGRAPH_FZ_SCRATCH_H
 #define IMGRAPH_FZ_SCRATCH_H
 
@@ -39,8 +42,8 @@ static const char *fz_scratch(void)
 
 	if (fz_dir[0])
 		return fz_dir;
-	snprintf(tmpl, sizeof(tmpl), "%s/imgraph-fz.XXXXXX",
-		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+	snprintf(tmpl, sizeof(tmpl), "%s/imgraph-fz.%s.XXXXXX",
+		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", FZ_NAME);
 	if (!mkdtemp(tmpl) || !realpath(tmpl, fz_dir)) {
 		perror("fuzz scratch dir");
 		abort();

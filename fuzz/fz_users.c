@@ -11,6 +11,7 @@
  * img any more, and the number changed matches.
  */
 #include "fz_common.h"
+#define FZ_NAME "fz_users"
 #include "fz_scratch.h"
 #include "../core/users.h"
 

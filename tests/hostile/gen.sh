@@ -86,8 +86,13 @@ CHAIN="info:top.qcow2=0 map:top.qcow2=1 tree:.=0 plan:top.qcow2=1,3"
 # ---- B-01 magic and version ------------------------------------------------
 fx b01-magic "$W/g64" 'magic|not.*qcow2|format' "$NOPROBE" "" "bad magic"
 poke_str "$F" 0 'QFI?'
-for v in 0 1 4 255; do
-	fx b01-version-$v "$W/g64" 'version' "$NOPROBE" "" "version $v"
+# version 0 probes as raw (as in QEMU); 1 (QEMU's qcow) and >= 4 (QEMU's
+# qcow2, which refuses them) must not: called raw, a commit could write over
+# a header that QEMU reads
+fx b01-version-0 "$W/g64" 'version' "$NOPROBE" "" "version 0"
+poke_be32 "$F" $Q_VERSION 0
+for v in 1 4 255; do
+	fx b01-version-$v "$W/g64" 'version' "$HDR" "" "version $v"
 	poke_be32 "$F" $Q_VERSION $v
 done
 

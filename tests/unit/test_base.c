@@ -230,6 +230,45 @@ START_TEST(raw_driver_roundtrip)
 }
 END_TEST
 
+START_TEST(probe_claims_every_qcow_version_but_zero)
+{
+	/* magic, then the version: 0 is raw (as in QEMU), 1 and >= 4 are
+	 * claimed by the qcow2 driver, which then refuses to open them */
+	static const uint32_t versions[] = { 0, 1, 2, 3, 4, 255 };
+	uint8_t buf[512] = { 'Q', 'F', 'I', 0xfb };
+	struct img_err e;
+	struct img *img;
+	char path[256];
+	FILE *f;
+
+	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		uint32_t v = versions[i];
+
+		buf[4] = (uint8_t)(v >> 24), buf[5] = (uint8_t)(v >> 16);
+		buf[6] = (uint8_t)(v >> 8), buf[7] = (uint8_t)v;
+		ck_assert_str_eq(img_format_probe(buf, sizeof(buf))->name,
+				 v == 0 ? "raw" : "qcow2");
+		if (v == 2 || v == 3)
+			continue;	/* the rest of buf is no valid header */
+		snprintf(path, sizeof(path), "%s/v%u.img", ut_tmpdir, v);
+		ck_assert_ptr_nonnull(f = fopen(path, "w"));
+		ck_assert_uint_eq(fwrite(buf, 1, sizeof(buf), f), sizeof(buf));
+		fclose(f);
+		if (v == 0) {
+			ck_assert_int_eq(img_open(path, NULL, 0,
+						  &img, NULL, &e), 0);
+			img_close(img);
+			continue;
+		}
+		ck_assert_int_lt(img_open(path, NULL, 0, &img,
+					  NULL, &e), 0);
+		ck_assert_msg(strstr(e.msg, path) && strstr(e.msg, "'version'"),
+			      "%s", e.msg);
+	}
+	ck_assert_ptr_nonnull(strstr(e.msg, "is 255; must be 2 or 3"));
+}
+END_TEST
+
 START_TEST(open_refuses_fifo_without_blocking)
 {
 	struct img_err e;
@@ -269,6 +308,7 @@ static Suite *base_suite(void)
 	tcase_add_test(tc, ow_yaml_parses_back);
 	tcase_add_test(tc, io_fault_modes);
 	tcase_add_test(tc, raw_driver_roundtrip);
+	tcase_add_test(tc, probe_claims_every_qcow_version_but_zero);
 	tcase_add_test(tc, open_refuses_fifo_without_blocking);
 	tcase_add_test(tc, size_format);
 	suite_add_tcase(s, tc);
