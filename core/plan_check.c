@@ -448,8 +448,11 @@ static int check_overlay_relink(struct graph *g, struct plan *p,
 			"Make the file writable (remount read-write, chattr -i, "
 			"or fix its permissions).");
 	}
-	if (state_refusal(x, true, why, sizeof(why)) && !x->info.nb_snapshots &&
-	    !x->info.dirty) {
+	/* Only the header changes, and every extension survives it (as with
+	 * qemu-img rebase -u): the overlay's guest view, snapshots, bitmaps,
+	 * dirty bit and compression type stay valid.  What makes its data
+	 * untrustworthy still refuses. */
+	if (state_refusal(x, false, why, sizeof(why))) {
 		snprintf(msg, sizeof(msg), "'%s' cannot be relinked: %s",
 			 x->name, why);
 		return relink_conflict(p, pp, x->id, x->name, msg,

@@ -136,4 +136,50 @@ check_eq "big: zeros at 4G in base" "$(qemu-io -f qcow2 -r -U -c 'read -P 0 4G 6
 check_eq "big: 0x52 still at 0" "$(qemu-io -f qcow2 -r -U -c 'read -P 0x52 0 64k' "$d/base.qcow2" | grep -c 'read 65536')" 1
 qcheck "big: base check" "$d/base.qcow2"
 
+# Overlays carrying what only a data write would disturb: a persistent
+# bitmap, an internal snapshot, zstd compression.  A relink rewrites only
+# the header (qemu-img rebase -u does the same), so they must be relinked
+# with all of it intact.  A base with a bitmap must still be refused.
+d=$T/ext; mkdir -p "$d/d0"
+qemu-img create -q -f qcow2 "$d/base.qcow2" 16M
+qemu-io -f qcow2 -c 'write -P 0x31 0 4M' "$d/base.qcow2" >/dev/null
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$d/top.qcow2" 16M
+qemu-io -f qcow2 -c 'write -P 0x32 1M 2M' "$d/top.qcow2" >/dev/null
+qemu-img create -q -f qcow2 -b ../top.qcow2 -F qcow2 "$d/d0/bm.qcow2" 16M
+qemu-io -f qcow2 -c 'write -P 0x33 2M 64k' "$d/d0/bm.qcow2" >/dev/null
+qemu-img bitmap --add "$d/d0/bm.qcow2" backup0
+qemu-img create -q -f qcow2 -b ../top.qcow2 -F qcow2 "$d/d0/sn.qcow2" 16M
+qemu-io -f qcow2 -c 'write -P 0x34 3M 64k' "$d/d0/sn.qcow2" >/dev/null
+qemu-img snapshot -c s1 "$d/d0/sn.qcow2"
+qemu-io -f qcow2 -c 'write -P 0x35 3M 64k' "$d/d0/sn.qcow2" >/dev/null
+qemu-img convert -U -O raw -l s1 "$d/d0/sn.qcow2" "$T/ext.sn.s1"
+ext_ovls="bm sn"
+if qemu-img create -q -f qcow2 -o compression_type=zstd -b ../top.qcow2 -F qcow2 "$d/d0/zs.qcow2" 16M 2>/dev/null; then
+	qemu-io -f qcow2 -c 'write -c -P 0x36 0 64k' "$d/d0/zs.qcow2" >/dev/null
+	ext_ovls="$ext_ovls zs"
+else
+	ok "ext: zstd overlay # SKIP qemu-img built without zstd"
+fi
+for o in $ext_ovls; do qemu-img convert -U -O raw "$d/d0/$o.qcow2" "$T/ext.$o"; done
+qemu-img bitmap --add "$d/base.qcow2" base-bm
+check_rc "ext: base with a bitmap: plan refuses" 3 "$IMGRAPH" plan --top "$d/top.qcow2" -r "$d"
+check_grep "ext: the refusal names base and its bitmaps" "base.qcow2.*persistent.*bitmaps" "$T/.out"
+qemu-img bitmap --remove "$d/base.qcow2" base-bm
+commit_ok ext "$d/top.qcow2" "$d/base.qcow2" "$d"
+for o in $ext_ovls; do
+	f=$d/d0/$o.qcow2
+	check_eq "ext: $o relinked onto base" "$(backing_of "$f")" "$(realpath "$d/base.qcow2")"
+	check "ext: $o guest view unchanged" qemu-img compare -q -f qcow2 -F raw "$f" "$T/ext.$o"
+	qcheck "ext: $o check" "$f"
+done
+qemu-img info --output=json "$d/d0/bm.qcow2" >"$T/ext.info"
+check_grep "ext: bitmap kept, still persistent" '"name": "backup0"' "$T/ext.info"
+check_nogrep "ext: bitmap not marked in-use or inconsistent" '"in-use"|"inconsistent"' "$T/ext.info"
+check_eq "ext: snapshot kept" "$(qemu-img snapshot -l "$d/d0/sn.qcow2" | grep -c ' s1 ')" 1
+qemu-img convert -U -O raw -l s1 "$d/d0/sn.qcow2" "$T/ext.sn.s1b"
+check "ext: snapshot view unchanged" cmp "$T/ext.sn.s1" "$T/ext.sn.s1b"
+if [ -f "$d/d0/zs.qcow2" ]; then
+	check_eq "ext: zstd kept" "$(qemu-img info --output=json "$d/d0/zs.qcow2" | grep -c '"compression-type": "zstd"')" 1
+fi
+
 done_testing
