@@ -11,6 +11,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,16 +183,22 @@ void io_set_cut_hooks(const struct io_cut_hooks *h, uint64_t cut_at)
 
 int io_open(const char *path, int flags, mode_t mode)
 {
+	bool fresh = false;
 	int fd, r;
 
 	if (flags & O_CREAT) {
 		r = io_enter();
 		if (r < 0)
 			return r;
+		/* only the simulator needs to know whether the name is new */
+		fresh = io_st.cut && io_st.cut->name_op &&
+			faccessat(AT_FDCWD, path, F_OK, AT_SYMLINK_NOFOLLOW) < 0;
 	}
 	do {
 		fd = open(path, flags | O_CLOEXEC, mode);
 	} while (fd < 0 && errno == EINTR);
+	if (fd >= 0 && fresh)
+		io_st.cut->name_op(IO_CUT_CREATED, path, NULL);
 	if (flags & O_CREAT)
 		io_leave();
 	return fd < 0 ? -errno : fd;
@@ -302,6 +309,8 @@ int io_ftruncate(int fd, uint64_t len)
 		return r;
 	if (len > (uint64_t)INT64_MAX)
 		return -EFBIG;
+	if (io_st.cut && io_st.cut->before_truncate)
+		io_st.cut->before_truncate(fd, len);
 	if (ftruncate(fd, (off_t)len) < 0)
 		return -errno;
 	io_leave();
@@ -323,14 +332,23 @@ int io_punch_hole(int fd, uint64_t off, uint64_t len)
 	return 0;
 }
 
+static int io_name_failed(int r)
+{
+	if (io_st.cut && io_st.cut->name_op)
+		io_st.cut->name_op(IO_CUT_FAILED, NULL, NULL);
+	return r;
+}
+
 int io_rename(const char *from, const char *to)
 {
 	int r = io_enter();
 
 	if (r < 0)
 		return r;
+	if (io_st.cut && io_st.cut->name_op)
+		io_st.cut->name_op(IO_CUT_RENAME, from, to);
 	if (rename(from, to) < 0)
-		return -errno;
+		return io_name_failed(-errno);
 	io_leave();
 	return 0;
 }
@@ -341,8 +359,10 @@ int io_unlink(const char *path)
 
 	if (r < 0)
 		return r;
+	if (io_st.cut && io_st.cut->name_op)
+		io_st.cut->name_op(IO_CUT_UNLINK, path, NULL);
 	if (unlink(path) < 0)
-		return -errno;
+		return io_name_failed(-errno);
 	io_leave();
 	return 0;
 }

@@ -69,10 +69,19 @@ void io_fault_reload(void);
 /* Number of mutating ops performed so far (for tests and progress). */
 uint64_t io_mutating_ops(void);
 
-/* Internal hook for io_cut.c: called before a mutating write so that the
- * power-cut simulator can remember what an unsynced write replaced. */
+/* Internal hooks for io_cut.c: called before every mutating op so that the
+ * power-cut simulator can remember what an unsynced op replaced (file
+ * bytes and sizes until the file is synced; names until their directory
+ * is).  CREATED: open(O_CREAT) made the new name from (called after);
+ * RENAME: from becomes to, replacing it; UNLINK: from goes (both called
+ * before, and followed by FAILED when the call then failed). */
+enum io_cut_name_op { IO_CUT_CREATED, IO_CUT_RENAME, IO_CUT_UNLINK,
+		      IO_CUT_FAILED };
 struct io_cut_hooks {
 	void (*before_write)(int fd, uint64_t off, size_t n);
+	void (*before_truncate)(int fd, uint64_t len);
+	void (*name_op)(enum io_cut_name_op op, const char *from,
+			const char *to);
 	void (*after_sync)(int fd);
 	void (*on_close)(int fd);
 	void (*crash)(void);           /* never returns */

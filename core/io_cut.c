@@ -6,15 +6,26 @@
  * each inode with pending records we keep a dup of the first written fd so
  * the undo can still reach the file after the caller closed its fd.
  *
- * This file uses raw pread/pwrite on purpose: the simulator must not count
- * as mutating ops nor trigger its own hooks.
+ * Names are kept per directory: a create, rename or unlink is durable once
+ * the directory holding the name is fsynced.  Until then a rename or unlink
+ * keeps the inode it took a name from alive through a hidden hard link
+ * (.imgraph-cut.PID.N next to it), so that the cut can put it back; a
+ * normal exit removes those links.  The cut loses a suffix of the pending
+ * name operations, as a journaling file system that commits metadata in
+ * order would.
+ *
+ * This file uses raw pread/pwrite/rename on purpose: the simulator must not
+ * count as mutating ops nor trigger its own hooks.
  */
 #include "io_cut.h"
 #include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,10 +41,21 @@
 struct cut_rec {
 	dev_t dev;
 	ino_t ino;
+	bool trunc;                /* an ftruncate: undone whole, never torn */
 	uint64_t off;
 	size_t len;
-	uint64_t old_size;         /* file size before the write */
+	uint64_t old_size;         /* file size before the op */
 	uint8_t *old;              /* old bytes of [off, min(off+len, old_size)) */
+	size_t have;               /* their count */
+};
+
+struct cut_name {
+	enum io_cut_name_op op;
+	char *from, *to;           /* to: rename only */
+	char *save;                /* link to the inode the op unnamed, or NULL */
+	dev_t dev[2];              /* directories that must be synced: of */
+	ino_t ino[2];              /* from and (rename) of to */
+	bool synced[2];
 };
 
 struct cut_file {
@@ -50,6 +72,9 @@ static struct {
 	size_t nrecs, caprecs;
 	struct cut_file *files;
 	size_t nfiles, capfiles;
+	struct cut_name *names;    /* oldest first */
+	size_t nnames, capnames;
+	unsigned nsaves;
 	uint64_t saved;
 } cut;
 
@@ -89,6 +114,8 @@ static struct cut_file *cut_file_get(int fd, dev_t dev, ino_t ino)
 	return &cut.files[cut.nfiles++];
 }
 
+static void cut_push(struct cut_rec *r, int fd, size_t have);
+
 static void cut_before_write(int fd, uint64_t off, size_t n)
 {
 	struct stat st;
@@ -113,27 +140,92 @@ static void cut_before_write(int fd, uint64_t off, size_t n)
 	r.old_size = (uint64_t)st.st_size;
 	have = off >= r.old_size ? 0
 	       : (r.old_size - off < n ? (size_t)(r.old_size - off) : n);
+	cut_push(&r, fd, have);
+}
+
+/* Save the pre-image of r's [off, off + have) and append r. */
+static void cut_push(struct cut_rec *r, int fd, size_t have)
+{
 	if (have) {
-		r.old = malloc(have);
-		if (!r.old || pread(fd, r.old, have, (off_t)off) != (ssize_t)have) {
-			free(r.old);
+		r->old = malloc(have);
+		if (!r->old ||
+		    pread(fd, r->old, have, (off_t)r->off) != (ssize_t)have) {
+			free(r->old);
 			cut.overflow = true;
 			return;
 		}
 	}
+	r->have = have;
 	if (cut.nrecs == cut.caprecs) {
 		size_t nc = cut.caprecs ? cut.caprecs * 2 : 64;
 		struct cut_rec *nr = realloc(cut.recs, nc * sizeof(*nr));
 		if (!nr) {
-			free(r.old);
+			free(r->old);
 			cut.overflow = true;
 			return;
 		}
 		cut.recs = nr;
 		cut.caprecs = nc;
 	}
-	cut.recs[cut.nrecs++] = r;
-	cut.saved += n;
+	cut.recs[cut.nrecs++] = *r;
+	cut.saved += have;
+}
+
+/* A size change is lost like a write until the file is synced; a shrink
+ * keeps the bytes it cut off. */
+static void cut_before_truncate(int fd, uint64_t len)
+{
+	struct stat st;
+	struct cut_rec r = { .trunc = true };
+	uint64_t old;
+
+	if (cut.overflow || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size == len)
+		return;
+	old = (uint64_t)st.st_size;
+	if (len < old && cut.saved + (old - len) > CUT_MAX_SAVED) {
+		cut.overflow = true;
+		return;
+	}
+	if (!cut_file_get(fd, st.st_dev, st.st_ino)) {
+		cut.overflow = true;
+		return;
+	}
+	r.dev = st.st_dev;
+	r.ino = st.st_ino;
+	r.old_size = old;
+	r.off = len < old ? len : old;
+	r.len = (size_t)(len < old ? old - len : len - old);
+	cut_push(&r, fd, len < old ? r.len : 0);
+}
+
+static void cut_name_free(struct cut_name *c)
+{
+	if (c->save)
+		unlink(c->save);
+	free(c->from);
+	free(c->to);
+	free(c->save);
+}
+
+/* A directory fsync makes the name ops in it durable. */
+static void cut_dir_synced(const struct stat *st)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < cut.nnames; i++) {
+		struct cut_name *c = &cut.names[i];
+
+		for (int j = 0; j < 2; j++)
+			if (c->dev[j] == st->st_dev && c->ino[j] == st->st_ino)
+				c->synced[j] = true;
+		if (c->synced[0] && c->synced[1]) {
+			cut_name_free(c);
+			continue;
+		}
+		cut.names[k++] = *c;
+	}
+	cut.nnames = k;
 }
 
 /* An fsync/fdatasync of any fd of the inode makes its writes durable. */
@@ -144,10 +236,14 @@ static void cut_after_sync(int fd)
 
 	if (fstat(fd, &st) < 0)
 		return;
+	if (S_ISDIR(st.st_mode)) {
+		cut_dir_synced(&st);
+		return;
+	}
 	for (size_t i = 0; i < cut.nrecs; i++) {
 		struct cut_rec *r = &cut.recs[i];
 		if (r->dev == st.st_dev && r->ino == st.st_ino) {
-			cut.saved -= r->len;
+			cut.saved -= r->have;
 			free(r->old);
 			continue;
 		}
@@ -160,6 +256,117 @@ static void cut_after_sync(int fd)
 			close(cut.files[i].fd);
 			cut.files[i].fd = -1;
 		}
+}
+
+/* The directory holding path, as dev:ino; false when it cannot be read. */
+static bool cut_dir_of(const char *path, dev_t *dev, ino_t *ino)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf) ||
+	    stat(dirname(buf), &st) < 0)
+		return false;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return true;
+}
+
+/* A hard link keeping the inode that path names, next to it. */
+static char *cut_save(const char *path)
+{
+	char buf[PATH_MAX], save[PATH_MAX + 64];
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	snprintf(save, sizeof(save), "%s/.imgraph-cut.%ld.%u", dirname(buf),
+		 (long)getpid(), cut.nsaves++);
+	if (link(path, save) < 0)
+		return NULL;
+	return strdup(save);
+}
+
+static void cut_name_op(enum io_cut_name_op op, const char *from,
+			const char *to)
+{
+	struct cut_name c = { .op = op };
+	struct stat st;
+
+	if (op == IO_CUT_FAILED) {	/* the op just announced did nothing */
+		if (cut.nnames && !cut.overflow)
+			cut_name_free(&cut.names[--cut.nnames]);
+		return;
+	}
+	if (cut.overflow)
+		return;
+	c.from = strdup(from);
+	c.to = to ? strdup(to) : NULL;
+	if (!c.from || (to && !c.to) ||
+	    !cut_dir_of(from, &c.dev[0], &c.ino[0]))
+		goto overflow;
+	if (op == IO_CUT_RENAME) {
+		if (!cut_dir_of(to, &c.dev[1], &c.ino[1]))
+			goto overflow;
+		if (lstat(to, &st) == 0 && !(c.save = cut_save(to)))
+			goto overflow;
+	} else {
+		c.synced[1] = true;
+	}
+	if (op == IO_CUT_UNLINK && !(c.save = cut_save(from)))
+		goto overflow;
+	if (cut.nnames == cut.capnames) {
+		size_t nc = cut.capnames ? cut.capnames * 2 : 16;
+		struct cut_name *nn = realloc(cut.names, nc * sizeof(*nn));
+		if (!nn)
+			goto overflow;
+		cut.names = nn;
+		cut.capnames = nc;
+	}
+	cut.names[cut.nnames++] = c;
+	return;
+overflow:
+	/* nothing is undone from here on (cut_crash), so the records that
+	 * exist need not stay in step with the ops */
+	cut_name_free(&c);
+	cut.overflow = true;
+}
+
+/* Undo the name ops from index p on, newest first. */
+static void cut_undo_names(size_t p)
+{
+	for (size_t i = cut.nnames; i-- > p;) {
+		struct cut_name *c = &cut.names[i];
+
+		switch (c->op) {
+		case IO_CUT_CREATED:
+			if (c->from)
+				unlink(c->from);
+			break;
+		case IO_CUT_RENAME:
+			rename(c->to, c->from);
+			if (c->save && rename(c->save, c->to) == 0) {
+				free(c->save);
+				c->save = NULL;
+			}
+			break;
+		case IO_CUT_UNLINK:
+			if (c->save && rename(c->save, c->from) == 0) {
+				free(c->save);
+				c->save = NULL;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* Every name op left stands (a normal exit, or after the cut's undo): drop
+ * the hidden links. */
+static void cut_atexit(void)
+{
+	for (size_t i = 0; i < cut.nnames; i++)
+		cut_name_free(&cut.names[i]);
+	cut.nnames = 0;
 }
 
 static void cut_on_close(int fd)
@@ -211,6 +418,13 @@ static void cut_crash(void)
 
 			if (fd < 0 || pick == 0)
 				continue;       /* this write reached the disk */
+			if (r->trunc) {
+				if (ftruncate(fd, (off_t)r->old_size) == 0 &&
+				    r->have)
+					cut_undo_range(r, fd, r->off,
+						       r->off + r->have);
+				continue;
+			}
 			if (pick == 1) {
 				cut_undo_range(r, fd, r->off, r->off + r->len);
 				continue;
@@ -225,13 +439,19 @@ static void cut_crash(void)
 				a = b;
 			}
 		}
+		/* then a suffix of the pending name ops; the rest stand, so
+		 * the inodes they unnamed go with their hidden links */
+		cut_undo_names((size_t)(cut_rand() % (cut.nnames + 1)));
 	}
+	cut_atexit();
 	raise(SIGKILL);
 	_exit(137);
 }
 
 static const struct io_cut_hooks cut_hooks = {
 	.before_write = cut_before_write,
+	.before_truncate = cut_before_truncate,
+	.name_op = cut_name_op,
 	.after_sync = cut_after_sync,
 	.on_close = cut_on_close,
 	.crash = cut_crash,
@@ -255,6 +475,7 @@ int io_cut_init(void)
 		seed = strtoull(end + 1, NULL, 10);
 	cut.seed = seed * 0x9e3779b97f4a7c15ull + 1;
 	cut.active = true;
+	atexit(cut_atexit);
 	io_set_cut_hooks(&cut_hooks, (uint64_t)k);
 	return 1;
 }

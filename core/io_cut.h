@@ -4,13 +4,15 @@
  * hooks this module installs; this module remembers what every write that is
  * not yet covered by an fdatasync/fsync of the same file replaced.  At op K
  * it rebuilds a state a power cut could have left: a seeded random subset of
- * the unsynced writes is undone (newest first, each possibly torn at 512-byte
- * granularity), then the process is killed with SIGKILL.
+ * the unsynced writes and size changes is undone (newest first, a write
+ * possibly torn at 512-byte granularity), then a suffix of the name
+ * operations (file creation, rename, unlink) whose directory was not
+ * fsynced since, and the process is killed with SIGKILL.
  *
- * Model limits (documented on purpose): renames, unlinks and ftruncate are
- * treated as durable when they return; only data written with io_pwrite or
- * io_punch_hole can be lost.  Bytes a lost write had appended past the old
- * end of file come back as zeros (the size is kept).
+ * Model limits (documented on purpose): bytes a lost write had appended
+ * past the old end of file come back as zeros (the size is kept); a rename
+ * between two directories is pending until both are synced; file modes and
+ * timestamps are not modelled.
  */
 #ifndef IMGRAPH_IO_CUT_H
 #define IMGRAPH_IO_CUT_H

@@ -5,8 +5,10 @@
  * the power-cut simulator (io_cut.c). */
 #include "helpers.h"
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -450,17 +452,18 @@ static void cut_child(const char *path, unsigned seed)
 	uint8_t x[4096], y[4096];
 	int fd;
 
-	snprintf(env, sizeof(env), "cut:5:%u", seed);
+	snprintf(env, sizeof(env), "cut:6:%u", seed);
 	setenv("IMGRAPH_FAULT", env, 1);
 	if (!io_cut_init())
 		_exit(2);
 	memset(x, 'X', sizeof(x));
 	memset(y, 'Y', sizeof(y));
 	fd = io_open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);  /* op 1 */
-	io_pwrite(fd, x, sizeof(x), 0);                       /* op 2 */
-	io_fdatasync(fd);                                     /* op 3 */
-	io_pwrite(fd, y, sizeof(y), 0);                       /* op 4 */
-	io_fdatasync(fd);                                     /* op 5: cut */
+	io_fsync_dir_of(path);                                /* op 2 */
+	io_pwrite(fd, x, sizeof(x), 0);                       /* op 3 */
+	io_fdatasync(fd);                                     /* op 4 */
+	io_pwrite(fd, y, sizeof(y), 0);                       /* op 5 */
+	io_fdatasync(fd);                                     /* op 6: cut */
 	_exit(3);
 }
 
@@ -505,6 +508,146 @@ START_TEST(power_cut_undoes_only_unsynced_writes)
 }
 END_TEST
 
+/* Child: the journal's publish pattern on names.  "dst" holds OLD (synced);
+ * "gone" exists (synced); a new "tmp" gets NEW and is fdatasync'd, renamed
+ * over "dst", "gone" is unlinked, a file grows by ftruncate, and the cut
+ * comes at the directory fsync that would have made the names durable
+ * (sync_dir=0) or at an op after it (sync_dir=1). */
+static void cut_names_child(const char *dir, unsigned seed, int sync_dir)
+{
+	char env[64], tmp[300], dst[300], gone[300], grow[300];
+	int fd, gfd;
+
+	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+	snprintf(dst, sizeof(dst), "%s/dst", dir);
+	snprintf(gone, sizeof(gone), "%s/gone", dir);
+	snprintf(grow, sizeof(grow), "%s/grow", dir);
+	snprintf(env, sizeof(env), "cut:%d:%u", sync_dir ? 9 : 8, seed);
+	setenv("IMGRAPH_FAULT", env, 1);
+	if (!io_cut_init())
+		_exit(2);
+	gfd = open(grow, O_RDWR);
+	fd = io_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);  /* op 1 */
+	io_pwrite(fd, "NEW", 3, 0);                             /* op 2 */
+	io_fdatasync(fd);                                       /* op 3 */
+	io_close(fd);
+	io_rename(tmp, dst);                                    /* op 4 */
+	io_unlink(gone);                                        /* op 5 */
+	io_ftruncate(gfd, 8192);                                /* op 6 */
+	io_pwrite(gfd, "G", 1, 8191);                           /* op 7 */
+	io_fsync_dir_of(dst);                                   /* op 8 */
+	io_fdatasync(gfd);                                      /* op 9 */
+	_exit(3);
+}
+
+static void put(const char *dir, const char *name, const char *text)
+{
+	char p[300];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	ck_assert_int_ge(fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void get(const char *dir, const char *name, char *buf, size_t len)
+{
+	char p[300];
+	int fd;
+	ssize_t n = -1;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	if ((fd = open(p, O_RDONLY)) >= 0) {
+		n = read(fd, buf, len - 1);
+		close(fd);
+	}
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+static bool exists(const char *dir, const char *name, off_t *size)
+{
+	char p[300];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	if (stat(p, &st) < 0)
+		return false;
+	if (size)
+		*size = st.st_size;
+	return true;
+}
+
+START_TEST(power_cut_loses_a_suffix_of_unsynced_names)
+{
+	int lost_rename = 0, lost_unlink = 0, kept_both = 0, grown = 0,
+	    shrunk = 0;
+
+	for (int sync_dir = 0; sync_dir <= 1; sync_dir++)
+	for (unsigned seed = 1; seed <= 24; seed++) {
+		char dir[256], dst[64], tmp[64];
+		struct dirent *de;
+		off_t gsize = -1;
+		bool gone;
+		DIR *d;
+		int status;
+		pid_t pid;
+
+		snprintf(dir, sizeof(dir), "%s/n%d.%u", ut_tmpdir, sync_dir,
+			 seed);
+		ck_assert_int_eq(mkdir(dir, 0700), 0);
+		put(dir, "dst", "OLD");
+		put(dir, "gone", "GONE");
+		put(dir, "grow", "g");
+		ck_assert_int_ge(pid = fork(), 0);
+		if (pid == 0)
+			cut_names_child(dir, seed, sync_dir);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+		/* only our names are left: no hidden link of the simulator */
+		ck_assert_ptr_nonnull(d = opendir(dir));
+		while ((de = readdir(d)))
+			ck_assert_msg(strncmp(de->d_name, ".imgraph-cut", 12),
+				      "left behind: %s", de->d_name);
+		closedir(d);
+		get(dir, "dst", dst, sizeof(dst));
+		get(dir, "tmp", tmp, sizeof(tmp));
+		gone = !exists(dir, "gone", NULL);
+		ck_assert(exists(dir, "grow", &gsize));
+		ck_assert_msg(gsize == 1 || gsize == 8192, "grow: %lld",
+			      (long long)gsize);
+		/* the rename is all or nothing: OLD stays under dst and NEW
+		 * under tmp (or under no name, when tmp's creation was lost
+		 * too), or NEW is under dst alone */
+		ck_assert_msg((!strcmp(dst, "OLD") &&
+			       (!strcmp(tmp, "NEW") || !exists(dir, "tmp", NULL))) ||
+			      (!strcmp(dst, "NEW") && !exists(dir, "tmp", NULL)),
+			      "dst '%s', tmp '%s'", dst, tmp);
+		if (sync_dir) {
+			/* the directory was synced: every name stands */
+			ck_assert_str_eq(dst, "NEW");
+			ck_assert(gone);
+			continue;
+		}
+		/* a suffix is lost: the unlink came after the rename, so it
+		 * cannot have stood without it */
+		ck_assert(!gone || !strcmp(dst, "NEW"));
+		lost_rename += !strcmp(dst, "OLD");
+		lost_unlink += !strcmp(dst, "NEW") && !gone;
+		kept_both += gone;
+		grown += gsize == 8192;
+		shrunk += gsize == 1;
+	}
+	/* 24 seeds without the directory fsync see every outcome */
+	ck_assert_int_gt(lost_rename, 0);
+	ck_assert_int_gt(lost_unlink, 0);
+	ck_assert_int_gt(kept_both, 0);
+	ck_assert_int_gt(grown, 0);
+	ck_assert_int_gt(shrunk, 0);
+}
+END_TEST
+
 static Suite *journal_suite(void)
 {
 	Suite *s = suite_create("journal");
@@ -521,6 +664,7 @@ static Suite *journal_suite(void)
 	tcase_add_test(tc, durable_write_read_remove);
 	tcase_add_test(tc, lock_hold_conflicts);
 	tcase_add_test(tc, power_cut_undoes_only_unsynced_writes);
+	tcase_add_test(tc, power_cut_loses_a_suffix_of_unsynced_names);
 	suite_add_tcase(s, tc);
 	return s;
 }
