@@ -6,8 +6,9 @@
  *   2. QEMU-protocol locks on base, top, intermediates and every parent
  *      file, held on one fd each until the end;
  *   3. re-read the chain's headers under the locks (TOCTOU);
- *   4. copy into base (grow first), flush base (data before the metadata
- *      that will point at it: the relinked headers);
+ *   4. check base's metadata (no corruption), copy into base (grow
+ *      first), flush base (data before the metadata that will point at
+ *      it: the relinked headers);
  *   5. confirm; re-check the locks, take the write lock on every parent;
  *   6. journaled relink (relink.c);
  *   7. cleanup (empty a kept leaf top), remove the journal, then --delete.
@@ -121,7 +122,34 @@ static struct commit_file *file_of(struct commit_run *cr, int node)
 	return NULL;
 }
 
-/* Copy + flush.  Returns 0, -ECANCELED or another -errno. */
+/* Base is about to be written: refuse one whose metadata a consistency
+ * check finds corrupt (qemu-img check exit 2), since allocating into a
+ * cluster that is really in use elsewhere would spread the damage.  Leaks
+ * are harmless and allowed.  Reads only; nothing is written. */
+static int check_base(struct commit_run *cr, struct img_err *e)
+{
+	struct img_check ck = { 0 };
+	int r;
+
+	if (!cr->base->drv->check)
+		return 0;               /* raw: nothing to check */
+	phase(cr->o, "check", 0, 1);
+	r = cr->base->drv->check(cr->base, &ck, e);
+	if (r == 0 && (ck.corruptions || ck.check_errors))
+		r = err_set(e, EUCLEAN, "%s: base has %llu corruption(s)%s "
+			    "(first: %s); repair it with 'qemu-img check -r "
+			    "all' first; nothing was written",
+			    cr->base->path,
+			    (unsigned long long)ck.corruptions,
+			    ck.check_errors ? " and parts that could not be "
+			    "checked" : "", ck.nmsgs ? ck.msgs[0] : "none");
+	img_check_free(&ck);
+	if (r == 0)
+		phase(cr->o, "check", 1, 1);
+	return r;
+}
+
+/* Check base, copy, flush.  Returns 0, -ECANCELED or another -errno. */
 static int run_copy(struct commit_run *cr, struct img_err *e)
 {
 	const struct gnode *top = &cr->g->nodes[cr->p->top];
@@ -149,6 +177,9 @@ static int run_copy(struct commit_run *cr, struct img_err *e)
 		return r;
 	r = img_open_fd(file_of(cr, cr->p->base)->lock.fd, base->path,
 			base->format, IMG_O_RDWR, &cr->base, NULL, e);
+	if (r < 0)
+		return r;
+	r = check_base(cr, e);
 	if (r < 0)
 		return r;
 	r = copy_run(cr->chain, nabove, cr->base, &co, &cs, e);

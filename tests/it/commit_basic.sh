@@ -79,6 +79,26 @@ snap_dir "$Q" >"$T/after.sha"
 check "pending journal: nothing written" cmp -s "$T/before.sha" "$T/after.sha"
 rm -f "$Q/.imgraph-journal-base.qcow2"
 
+# A base whose refcounts qemu-img check calls corrupt (a data cluster with
+# refcount 0: the allocator could hand it out again) is refused before
+# anything is written, naming base and the first error.
+C=$T/corrupt
+fixture_build "$C" 1
+dc=$(qemu-img map --output=json "$C/base.qcow2" |
+	sed -n 's/.*"data": true.*"offset": \([0-9]*\).*/\1/p' | head -n 1)
+rt=$((0x$(od -An -tx1 -j48 -N8 "$C/base.qcow2" | tr -d ' \n')))
+rb=$((0x$(od -An -tx1 -j"$rt" -N8 "$C/base.qcow2" | tr -d ' \n')))
+printf '\0\0' | dd of="$C/base.qcow2" bs=1 seek=$((rb + dc / 65536 * 2)) conv=notrunc status=none
+check_rc "corrupt base: qemu-img check says 2 (corruptions)" 2 qemu-img check "$C/base.qcow2"
+check_grep "corrupt base: qemu-img counts 2 errors, as imgraph will" "^2 errors were found" "$T/.out"
+snap_dir "$C" >"$T/before.sha"
+check_rc "corrupt base: refused, exit 1" 1 \
+	"$IMGRAPH" commit --top "$C/top.qcow2" --base "$C/base.qcow2" --yes -q -r "$C"
+check_grep "corrupt base: names base, the error and the repair" \
+	"base.qcow2: base has 2 corruption.*cluster 5 refcount=0 reference=1.*qemu-img check -r all.*nothing was written" "$T/.err"
+snap_dir "$C" >"$T/after.sha"
+check "corrupt base: nothing written" cmp -s "$T/before.sha" "$T/after.sha"
+
 # --output=json: one result document on stdout.
 fixture_save "$Q" "$T/vq"
 check_rc "commit --output=json" 0 "$IMGRAPH" commit --top "$Q/top.qcow2" \
