@@ -1,10 +1,11 @@
 /* fz_scratch.h - a private scratch directory for harnesses that must drive
  * path-based APIs (chain_open, graph_scan, users_load).  Created once per
  * process on /dev/shm (tmpfs, so the file writes per input stay cheap) and
- * removed at exit.  The including harness defines FZ_NAME: the directory is
- * named after it so that fuzz/run.sh, cleaning up after children that
- * crashed, never removes the live directory of another target running in
- * parallel. */
+ * removed at exit.  The including harness defines FZ_NAME; the directory is
+ * named imgraph-fz.FZ_NAME.PID.XXXXXX so that fuzz/run.sh, cleaning up after
+ * children that crashed, removes only directories whose process is gone
+ * and never those of fuzzers still running (another target, or another
+ * checkout fuzzing the same one). */
 #ifndef IMGRAPH_FZ_SCRATCH_H
 #define IMGRAPH_FZ_SCRATCH_H
 
@@ -42,8 +43,9 @@ static const char *fz_scratch(void)
 
 	if (fz_dir[0])
 		return fz_dir;
-	snprintf(tmpl, sizeof(tmpl), "%s/imgraph-fz.%s.XXXXXX",
-		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", FZ_NAME);
+	snprintf(tmpl, sizeof(tmpl), "%s/imgraph-fz.%s.%ld.XXXXXX",
+		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", FZ_NAME,
+		 (long)getpid());
 	if (!mkdtemp(tmpl) || !realpath(tmpl, fz_dir)) {
 		perror("fuzz scratch dir");
 		abort();

@@ -45,9 +45,13 @@ for t in $targets; do
 		-fork="$FUZZ_JOBS" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
 		"$work" "$seeds" >"$log" 2>&1; } 2>"$log.cpu"
 	r=$?
-	# scratch dirs of fork children that crashed (their atexit never ran);
-	# only this target's: another target may be fuzzing in parallel
-	rm -rf /dev/shm/imgraph-fz."$t".* /tmp/imgraph-fz."$t".*
+	# scratch dirs of fork children that crashed (their atexit never ran):
+	# only those whose process is gone, as other fuzzers may be running
+	for d in /dev/shm/imgraph-fz."$t".* /tmp/imgraph-fz."$t".*; do
+		pid=${d#*/imgraph-fz."$t".}; pid=${pid%%.*}
+		case $pid in ''|*[!0-9]*) continue;; esac
+		kill -0 "$pid" 2>/dev/null || rm -rf "$d"
+	done
 	cpu=$(awk '{printf "%.0f", $1 + $2}' "$log.cpu")
 	after=$(ls fuzz/crashes | grep -c "^$t-" || true)
 	last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
