@@ -90,8 +90,25 @@ static uint64_t cut_rand(void)
 	return x * 0x2545f4914f6cdd1dull;
 }
 
+/* Room for one more element in array v of *cap (n used): returns v or its
+ * reallocation (*cap updated), NULL when out of memory (v still valid). */
+static void *cut_grow(void *v, size_t *cap, size_t n, size_t elem)
+{
+	size_t nc;
+
+	if (n < *cap)
+		return v;
+	nc = *cap ? *cap * 2 : 16;
+	v = realloc(v, nc * elem);
+	if (v)
+		*cap = nc;
+	return v;
+}
+
 static struct cut_file *cut_file_get(int fd, dev_t dev, ino_t ino)
 {
+	struct cut_file *nf;
+
 	for (size_t i = 0; i < cut.nfiles; i++)
 		if (cut.files[i].dev == dev && cut.files[i].ino == ino) {
 			if (cut.files[i].fd < 0)
@@ -99,14 +116,10 @@ static struct cut_file *cut_file_get(int fd, dev_t dev, ino_t ino)
 							64);
 			return &cut.files[i];
 		}
-	if (cut.nfiles == cut.capfiles) {
-		size_t nc = cut.capfiles ? cut.capfiles * 2 : 16;
-		struct cut_file *nf = realloc(cut.files, nc * sizeof(*nf));
-		if (!nf)
-			return NULL;
-		cut.files = nf;
-		cut.capfiles = nc;
-	}
+	nf = cut_grow(cut.files, &cut.capfiles, cut.nfiles, sizeof(*nf));
+	if (!nf)
+		return NULL;
+	cut.files = nf;
 	cut.files[cut.nfiles] = (struct cut_file){
 		.dev = dev, .ino = ino,
 		.fd = fcntl(fd, F_DUPFD_CLOEXEC, 64),
@@ -114,38 +127,33 @@ static struct cut_file *cut_file_get(int fd, dev_t dev, ino_t ino)
 	return &cut.files[cut.nfiles++];
 }
 
-static void cut_push(struct cut_rec *r, int fd, size_t have);
-
-static void cut_before_write(int fd, uint64_t off, size_t n)
+/* Start a record for a mutating op on fd: false when the simulator is not
+ * recording (overflowed, or not a regular file). */
+static bool cut_rec_init(int fd, struct cut_rec *r)
 {
 	struct stat st;
-	struct cut_rec r = { 0 };
-	size_t have;
 
-	if (cut.overflow || n == 0 || fstat(fd, &st) < 0 ||
-	    !S_ISREG(st.st_mode))
-		return;
-	if (cut.saved + n > CUT_MAX_SAVED) {
-		cut.overflow = true;
-		return;
-	}
+	if (cut.overflow || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return false;
 	if (!cut_file_get(fd, st.st_dev, st.st_ino)) {
 		cut.overflow = true;
-		return;
+		return false;
 	}
-	r.dev = st.st_dev;
-	r.ino = st.st_ino;
-	r.off = off;
-	r.len = n;
-	r.old_size = (uint64_t)st.st_size;
-	have = off >= r.old_size ? 0
-	       : (r.old_size - off < n ? (size_t)(r.old_size - off) : n);
-	cut_push(&r, fd, have);
+	r->dev = st.st_dev;
+	r->ino = st.st_ino;
+	r->old_size = (uint64_t)st.st_size;
+	return true;
 }
 
 /* Save the pre-image of r's [off, off + have) and append r. */
 static void cut_push(struct cut_rec *r, int fd, size_t have)
 {
+	struct cut_rec *nr;
+
+	if (cut.saved + have > CUT_MAX_SAVED) {
+		cut.overflow = true;
+		return;
+	}
 	if (have) {
 		r->old = malloc(have);
 		if (!r->old ||
@@ -156,44 +164,39 @@ static void cut_push(struct cut_rec *r, int fd, size_t have)
 		}
 	}
 	r->have = have;
-	if (cut.nrecs == cut.caprecs) {
-		size_t nc = cut.caprecs ? cut.caprecs * 2 : 64;
-		struct cut_rec *nr = realloc(cut.recs, nc * sizeof(*nr));
-		if (!nr) {
-			free(r->old);
-			cut.overflow = true;
-			return;
-		}
-		cut.recs = nr;
-		cut.caprecs = nc;
+	nr = cut_grow(cut.recs, &cut.caprecs, cut.nrecs, sizeof(*nr));
+	if (!nr) {
+		free(r->old);
+		cut.overflow = true;
+		return;
 	}
+	cut.recs = nr;
 	cut.recs[cut.nrecs++] = *r;
 	cut.saved += have;
+}
+
+static void cut_before_write(int fd, uint64_t off, size_t n)
+{
+	struct cut_rec r = { 0 };
+
+	if (n == 0 || !cut_rec_init(fd, &r))
+		return;
+	r.off = off;
+	r.len = n;
+	cut_push(&r, fd, off >= r.old_size ? 0 :
+		 r.old_size - off < n ? (size_t)(r.old_size - off) : n);
 }
 
 /* A size change is lost like a write until the file is synced; a shrink
  * keeps the bytes it cut off. */
 static void cut_before_truncate(int fd, uint64_t len)
 {
-	struct stat st;
 	struct cut_rec r = { .trunc = true };
 	uint64_t old;
 
-	if (cut.overflow || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size == len)
+	if (!cut_rec_init(fd, &r) || r.old_size == len)
 		return;
-	old = (uint64_t)st.st_size;
-	if (len < old && cut.saved + (old - len) > CUT_MAX_SAVED) {
-		cut.overflow = true;
-		return;
-	}
-	if (!cut_file_get(fd, st.st_dev, st.st_ino)) {
-		cut.overflow = true;
-		return;
-	}
-	r.dev = st.st_dev;
-	r.ino = st.st_ino;
-	r.old_size = old;
+	old = r.old_size;
 	r.off = len < old ? len : old;
 	r.len = (size_t)(len < old ? old - len : len - old);
 	cut_push(&r, fd, len < old ? r.len : 0);
@@ -288,7 +291,7 @@ static char *cut_save(const char *path)
 static void cut_name_op(enum io_cut_name_op op, const char *from,
 			const char *to)
 {
-	struct cut_name c = { .op = op };
+	struct cut_name c = { .op = op }, *nn;
 	struct stat st;
 
 	if (op == IO_CUT_FAILED) {	/* the op just announced did nothing */
@@ -313,14 +316,10 @@ static void cut_name_op(enum io_cut_name_op op, const char *from,
 	}
 	if (op == IO_CUT_UNLINK && !(c.save = cut_save(from)))
 		goto overflow;
-	if (cut.nnames == cut.capnames) {
-		size_t nc = cut.capnames ? cut.capnames * 2 : 16;
-		struct cut_name *nn = realloc(cut.names, nc * sizeof(*nn));
-		if (!nn)
-			goto overflow;
-		cut.names = nn;
-		cut.capnames = nc;
-	}
+	nn = cut_grow(cut.names, &cut.capnames, cut.nnames, sizeof(*nn));
+	if (!nn)
+		goto overflow;
+	cut.names = nn;
 	cut.names[cut.nnames++] = c;
 	return;
 overflow:

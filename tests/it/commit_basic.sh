@@ -12,18 +12,7 @@
 
 P=$T/pool
 fixture_build "$P" 2 || { not_ok "fixture"; done_testing; }
-cat >"$P/users.yaml" <<'EOF'
-# who uses what
-users:
-  - name: nightly-backup
-    kind: backup
-    image: top.qcow2
-    perm: [consistent-read]
-    shared: [consistent-read, write-unchanged]
-  - name: other-vm
-    kind: vm
-    image: other.qcow2
-EOF
+fixture_users "$P"
 fixture_save "$P" "$T/v"
 
 # Refusal without a terminal and without --yes: exit 2, nothing written.

@@ -21,18 +21,7 @@
 
 W=$T/w          # fixed path: absolute backing names stay valid on restore
 fixture_build "$W" 2 || { not_ok fixture; done_testing; }
-cat >"$W/users.yaml" <<'EOF'
-# who uses what
-users:
-  - name: nightly-backup
-    kind: backup
-    image: top.qcow2
-    perm: [consistent-read]
-    shared: [consistent-read, write-unchanged]
-  - name: other-vm
-    kind: vm
-    image: other.qcow2
-EOF
+fixture_users "$W"
 fixture_save "$W" "$T/v"
 cp -a "$W" "$T/tpl"
 restore() { rm -rf "$W"; cp -a "$T/tpl" "$W"; }

@@ -40,6 +40,23 @@ fixture_build() {
 	qemu-img create -q -f qcow2 -b obase.qcow2 -F qcow2 "$d/other.qcow2" 16M
 }
 
+# fixture_users DIR: DIR/users.yaml with a backup reading top (repointed by
+# a commit) and a VM on other.qcow2 (kept), after a comment line.
+fixture_users() {
+	cat >"$1/users.yaml" <<'EOF'
+# who uses what
+users:
+  - name: nightly-backup
+    kind: backup
+    image: top.qcow2
+    perm: [consistent-read]
+    shared: [consistent-read, write-unchanged]
+  - name: other-vm
+    kind: vm
+    image: other.qcow2
+EOF
+}
+
 # fixture_overlays DIR: every overlay of the fixture, one per line.
 fixture_overlays() { find "$1" -name 'ovl*.qcow2' | sort; }
 
