@@ -11,8 +11,10 @@
  *
  * Model limits (documented on purpose): bytes a lost write had appended
  * past the old end of file come back as zeros (the size is kept); a rename
- * between two directories is pending until both are synced; file modes and
- * timestamps are not modelled.
+ * between two directories is pending until both are synced; O_TRUNC on an
+ * existing file counts as durable at once (imgraph truncates only stale
+ * temporary files and a raw image being created over an old one); file
+ * modes and timestamps are not modelled.
  */
 #ifndef IMGRAPH_IO_CUT_H
 #define IMGRAPH_IO_CUT_H
