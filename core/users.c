@@ -361,6 +361,11 @@ static int load_text(const char *path, const char *text, size_t len,
 		return err_set(e, ENOMEM, "%s: out of memory", path);
 	}
 	yaml_parser_set_input_string(&u.p, (const unsigned char *)text, len);
+	/* UTF-8 only, stated rather than detected: detection would skip a
+	 * byte-order mark without counting it in the marks' character
+	 * indexes (the repoint renderer then edits the wrong bytes), and
+	 * would turn UTF-16 input into indexes that are not UTF-8's. */
+	yaml_parser_set_encoding(&u.p, YAML_UTF8_ENCODING);
 	r = parse_all(&u);
 	if (u.have_ev)
 		yaml_event_delete(&u.ev);

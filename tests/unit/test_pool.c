@@ -312,6 +312,46 @@ START_TEST(users_repoint_keeps_everything_else)
 }
 END_TEST
 
+/* fz_users find: a UTF-8 byte-order mark before the text.  libyaml's own
+ * encoding detection skipped it without counting it, so the renderer
+ * edited the bytes three places early and wrote YAML that did not parse. */
+START_TEST(users_repoint_after_byte_order_mark)
+{
+	static const char bom_text[] = "\xef\xbb\xbfusers:\n"
+		"  - name: a\n    kind: vm\n    image: top.qcow2\n"
+		"  - name: b\n    kind: vm\n    image: top.qcow2\n";
+	char p[PATH_MAX], top[PATH_MAX], base[PATH_MAX], *text = NULL;
+	char *again = NULL;
+	struct img_err e = { 0 };
+	struct stat st;
+	size_t len;
+	int n;
+
+	put_file("top.qcow2", "t");
+	put_file("base.qcow2", "b");
+	put_file("users.yaml", bom_text);
+	snprintf(p, sizeof(p), "%s/users.yaml", ut_tmpdir);
+	snprintf(top, sizeof(top), "%s/top.qcow2", ut_tmpdir);
+	snprintf(base, sizeof(base), "%s/base.qcow2", ut_tmpdir);
+	ck_assert_int_eq(stat(top, &st), 0);
+	ck_assert_msg(users_repoint(p, st.st_dev, st.st_ino, base, &text, &len,
+				    &n, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(n, 2);
+	ck_assert_str_eq(text, "\xef\xbb\xbfusers:\n"
+		"  - name: a\n    kind: vm\n    image: base.qcow2\n"
+		"  - name: b\n    kind: vm\n    image: base.qcow2\n");
+	/* and the result is a users file again */
+	put_file("users.yaml", text);
+	snprintf(top, sizeof(top), "%s/base.qcow2", ut_tmpdir);
+	ck_assert_int_eq(stat(top, &st), 0);
+	ck_assert_msg(users_repoint(p, st.st_dev, st.st_ino, base, &again,
+				    &len, &n, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(n, 2);
+	free(again);
+	free(text);
+}
+END_TEST
+
 static Suite *pool_suite(void)
 {
 	Suite *s = suite_create("pool");
@@ -325,6 +365,7 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, users_parse);
 	tcase_add_test(tc, users_errors);
 	tcase_add_test(tc, users_repoint_keeps_everything_else);
+	tcase_add_test(tc, users_repoint_after_byte_order_mark);
 	suite_add_tcase(s, tc);
 	return s;
 }
