@@ -588,6 +588,23 @@ int users_repoint(const char *users_path, dev_t dev, ino_t ino,
 	memcpy(out + pos, src + copied, slen - copied);
 	pos += slen - copied;
 	out[pos] = '\0';
+	/* Never hand back a file that would not load again: the commit
+	 * writes this text in place of the users file. */
+	{
+		struct users_file *again = NULL;
+
+		r = load_text(users_path, out, pos, &again, NULL, e);
+		if (r == 0 && again->n != uf->n)
+			r = err_set(e, EIO, "%s: the rewritten users file has "
+				    "%d entries, not %d", users_path,
+				    again->n, uf->n);
+		users_free(again);
+		if (r < 0) {
+			err_prefix(e, "cannot repoint the users file "
+				   "(nothing written): ");
+			goto done;
+		}
+	}
 	*text = out;
 	*len = pos;
 	out = NULL;
