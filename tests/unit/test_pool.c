@@ -259,6 +259,29 @@ START_TEST(users_errors)
 }
 END_TEST
 
+/* users.yaml holding text, next to top.qcow2 and base.qcow2: repoint
+ * top's entries onto base; returns the new text (caller frees), *n the
+ * number of entries changed. */
+static char *repoint_top(const char *text, int *n)
+{
+	char p[PATH_MAX], top[PATH_MAX], base[PATH_MAX], *out = NULL;
+	struct img_err e = { 0 };
+	struct stat st;
+	size_t len;
+
+	put_file("top.qcow2", "t");
+	put_file("base.qcow2", "b");
+	put_file("users.yaml", text);
+	snprintf(p, sizeof(p), "%s/users.yaml", ut_tmpdir);
+	snprintf(top, sizeof(top), "%s/top.qcow2", ut_tmpdir);
+	snprintf(base, sizeof(base), "%s/base.qcow2", ut_tmpdir);
+	ck_assert_int_eq(stat(top, &st), 0);
+	ck_assert_msg(users_repoint(p, st.st_dev, st.st_ino, base, &out, &len,
+				    n, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(len, strlen(out));
+	return out;
+}
+
 START_TEST(users_repoint_keeps_everything_else)
 {
 	char p[PATH_MAX], top[PATH_MAX], base[PATH_MAX], *text = NULL;
@@ -268,18 +291,11 @@ START_TEST(users_repoint_keeps_everything_else)
 	int n;
 
 	mkd("sub");
-	put_file("top.qcow2", "t");
 	put_file("sub/top.qcow2", "other");
-	put_file("base.qcow2", "b");
-	put_file("users.yaml", users_ok);
-	snprintf(p, sizeof(p), "%s/users.yaml", ut_tmpdir);
-	snprintf(top, sizeof(top), "%s/top.qcow2", ut_tmpdir);
-	snprintf(base, sizeof(base), "%s/base.qcow2", ut_tmpdir);
-	ck_assert_int_eq(stat(top, &st), 0);
-	ck_assert_msg(users_repoint(p, st.st_dev, st.st_ino, base, &text, &len,
-				    &n, &e) == 0, "%s", e.msg);
+	text = repoint_top(users_ok, &n);
 	ck_assert_int_eq(n, 1);
-	ck_assert_uint_eq(len, strlen(text));
+	snprintf(p, sizeof(p), "%s/users.yaml", ut_tmpdir);
+	snprintf(base, sizeof(base), "%s/base.qcow2", ut_tmpdir);
 	/* only the one scalar changed; the multibyte comment before it
 	 * shifts character and byte offsets apart */
 	{
@@ -320,23 +336,16 @@ START_TEST(users_repoint_after_byte_order_mark)
 	static const char bom_text[] = "\xef\xbb\xbfusers:\n"
 		"  - name: a\n    kind: vm\n    image: top.qcow2\n"
 		"  - name: b\n    kind: vm\n    image: top.qcow2\n";
-	char p[PATH_MAX], top[PATH_MAX], base[PATH_MAX], *text = NULL;
-	char *again = NULL;
+	char p[PATH_MAX], top[PATH_MAX], base[PATH_MAX], *text, *again = NULL;
 	struct img_err e = { 0 };
 	struct stat st;
 	size_t len;
 	int n;
 
-	put_file("top.qcow2", "t");
-	put_file("base.qcow2", "b");
-	put_file("users.yaml", bom_text);
-	snprintf(p, sizeof(p), "%s/users.yaml", ut_tmpdir);
-	snprintf(top, sizeof(top), "%s/top.qcow2", ut_tmpdir);
-	snprintf(base, sizeof(base), "%s/base.qcow2", ut_tmpdir);
-	ck_assert_int_eq(stat(top, &st), 0);
-	ck_assert_msg(users_repoint(p, st.st_dev, st.st_ino, base, &text, &len,
-				    &n, &e) == 0, "%s", e.msg);
+	text = repoint_top(bom_text, &n);
 	ck_assert_int_eq(n, 2);
+	snprintf(p, sizeof(p), "%s/users.yaml", ut_tmpdir);
+	snprintf(base, sizeof(base), "%s/base.qcow2", ut_tmpdir);
 	ck_assert_str_eq(text, "\xef\xbb\xbfusers:\n"
 		"  - name: a\n    kind: vm\n    image: base.qcow2\n"
 		"  - name: b\n    kind: vm\n    image: base.qcow2\n");
