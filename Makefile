@@ -1,7 +1,8 @@
-# imgraph - hand-written Makefile (tig style).
-#   make            build ./imgraph and build/libimgraph.a (core + formats)
-#   make check      build and run every test (unit, integration, terminal)
+# imgraph - hand-written Makefile.
+#   make            build ./imgraph
+#   make check      install what is missing, build, run every test
 #   make sanitize   the same tests under ASan+UBSan (build-san/)
+#   make lint       the layering rules, checked on the built objects
 #   make deps       install missing packages (apt-get as root, else print)
 #   make demo       deps + build + open the editor on a generated demo pool
 #   make install / uninstall   honour PREFIX and DESTDIR
@@ -9,6 +10,13 @@
 #   make fuzz-campaign         fuzz each target for CPU_GOAL CPU-seconds
 #   make bench      benchmarks against qemu-img (not part of check)
 #   V=1 shows full commands.
+#
+# Layers, one archive each, so the linker sees the direction:
+#   imgraph (tui/cli) -> libimgraph-editor (tui/editor) -> libimgraph-core
+#   (core/*) -> libimgraph-formats (formats/, formats/<driver>/) ->
+#   libimgraph-io (formats/io).
+# `make lint` (scripts/lint.sh) fails when an object references a symbol of
+# a layer above it.
 
 PKG_CONFIG ?= pkg-config
 CC ?= cc
@@ -21,7 +29,7 @@ DESTDIR ?=
 BUILD ?= build
 CFLAGS ?= -O2 -g
 WARN = -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers
-override CFLAGS += -pthread -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) -MMD -MP
+override CFLAGS += -pthread -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) -MMD -MP -I.
 
 override LDFLAGS += -pthread
 
@@ -31,14 +39,19 @@ override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
 override LDFLAGS += -fsanitize=address,undefined
 endif
 
+# pkg-config is asked when a rule runs, not when the Makefile is read:
+# `make check` installs the packages first and then runs a second make, but
+# the flags must never be frozen before the packages exist.  Each is
+# computed once per make, on first use (VAR = $(call lazy,VAR,...)).
+lazy = $(eval $(1) := $(shell $(PKG_CONFIG) $(2) $(3) 2>/dev/null))$($(1))
 PKGS_LIB = yaml-0.1 zlib
 PKGS_TUI = ncursesw
-LIB_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS_LIB) 2>/dev/null)
-LIB_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS_LIB) 2>/dev/null)
-TUI_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS_TUI) 2>/dev/null)
-TUI_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS_TUI) 2>/dev/null)
-CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
-CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+LIB_CFLAGS = $(call lazy,LIB_CFLAGS,--cflags,$(PKGS_LIB))
+LIB_LIBS = $(call lazy,LIB_LIBS,--libs,$(PKGS_LIB))
+TUI_CFLAGS = $(call lazy,TUI_CFLAGS,--cflags,$(PKGS_TUI))
+TUI_LIBS = $(call lazy,TUI_LIBS,--libs,$(PKGS_TUI))
+CHECK_CFLAGS = $(call lazy,CHECK_CFLAGS,--cflags,check)
+CHECK_LIBS = $(call lazy,CHECK_LIBS,--libs,check)
 
 ifeq ($(V),1)
 Q =
@@ -46,14 +59,24 @@ else
 Q = @
 endif
 
-LIB_SRCS := $(sort $(wildcard core/*.c formats/*.c))
-TUI_SRCS := $(sort $(wildcard tui/*.c))
+IO_SRCS := $(sort $(wildcard formats/io/*.c))
+FMT_SRCS := $(sort $(filter-out $(IO_SRCS),$(wildcard formats/*.c formats/*/*.c)))
+CORE_SRCS := $(sort $(wildcard core/*.c core/*/*.c))
+EDITOR_SRCS := $(sort $(wildcard tui/editor/*.c))
+CLI_SRCS := $(sort $(wildcard tui/cli/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
-TUI_OBJS := $(TUI_SRCS:%.c=$(BUILD)/%.o)
+
+objs = $(patsubst %.c,$(BUILD)/%.o,$(1))
+IO_LIB := $(BUILD)/libimgraph-io.a
+FMT_LIB := $(BUILD)/libimgraph-formats.a
+CORE_LIB := $(BUILD)/libimgraph-core.a
+EDITOR_LIB := $(BUILD)/libimgraph-editor.a
+# Link order is the layer order, top first.
+LIBS_CORE := $(CORE_LIB) $(FMT_LIB) $(IO_LIB)
+LIBS_ALL := $(EDITOR_LIB) $(LIBS_CORE)
+CLI_OBJS := $(call objs,$(CLI_SRCS))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
-UNIT_HELPER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/helpers*.c))
-LIB := $(BUILD)/libimgraph.a
+UNIT_HELPER_OBJS := $(call objs,$(wildcard tests/unit/helpers*.c))
 
 ifeq ($(BUILD),build)
 BIN := imgraph
@@ -61,35 +84,48 @@ else
 BIN := $(BUILD)/imgraph
 endif
 
-.PHONY: all check unit it tui-test sanitize deps demo install uninstall \
-	clean fuzz fuzz-run fuzz-campaign bench lint
+.PHONY: all check check-run unit it sanitize deps deps-quiet demo demo-run \
+	install uninstall clean fuzz fuzz-run fuzz-campaign bench lint
 all: $(BIN)
 
-$(BUILD)/core/%.o $(BUILD)/formats/%.o: override CFLAGS += $(LIB_CFLAGS)
+$(BUILD)/formats/%.o $(BUILD)/core/%.o: override CFLAGS += $(LIB_CFLAGS)
 $(BUILD)/tui/%.o: override CFLAGS += $(TUI_CFLAGS) $(LIB_CFLAGS)
-$(BUILD)/tests/%.o: override CFLAGS += $(CHECK_CFLAGS) $(LIB_CFLAGS)
+$(BUILD)/tests/%.o: override CFLAGS += $(CHECK_CFLAGS) $(TUI_CFLAGS) $(LIB_CFLAGS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(CPPFLAGS) -c -o $@ $<
 
-$(LIB): $(LIB_OBJS)
+$(BUILD)/%.a:
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BIN): $(TUI_OBJS) $(LIB)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(TUI_OBJS) $(LIB) $(TUI_LIBS) $(LIB_LIBS)
+$(IO_LIB): $(call objs,$(IO_SRCS))
+$(FMT_LIB): $(call objs,$(FMT_SRCS))
+$(CORE_LIB): $(call objs,$(CORE_SRCS))
+$(EDITOR_LIB): $(call objs,$(EDITOR_SRCS))
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_HELPER_OBJS) $(LIB)
+$(BIN): $(CLI_OBJS) $(LIBS_ALL)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIBS_ALL) $(TUI_LIBS) $(LIB_LIBS)
+
+# Unit tests link the layer archives (the editor's too: its screens are
+# tested through their public functions, never by including a .c file).
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_HELPER_OBJS) $(LIBS_ALL)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(UNIT_HELPER_OBJS) $(LIB) $(CHECK_LIBS) $(LIB_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(UNIT_HELPER_OBJS) $(LIBS_ALL) \
+		$(CHECK_LIBS) $(TUI_LIBS) $(LIB_LIBS)
 
 # The whole suite: unit tests (Check), integration scripts judged by
-# qemu-img, and terminal tests under tmux.  tests/run.sh prints the summary.
-check: deps-quiet $(BIN) $(UNIT_BINS)
+# qemu-img, and terminal tests under tmux.  deps run first in this make;
+# the build and the tests run in a second one, which reads pkg-config
+# after the packages are there.
+check: deps-quiet
+	$(Q)$(MAKE) --no-print-directory check-run
+
+check-run: $(BIN) $(UNIT_BINS)
 	$(Q)IMGRAPH=$(abspath $(BIN)) BUILD=$(BUILD) tests/run.sh $(UNIT_BINS)
 
 unit: $(UNIT_BINS)
@@ -105,13 +141,19 @@ sanitize:
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	$(MAKE) BUILD=build-san SAN=1 check
 
+lint: $(LIBS_ALL) $(CLI_OBJS)
+	$(Q)scripts/lint.sh $(BUILD)
+
 deps:
 	$(Q)scripts/deps.sh
 
 deps-quiet:
 	$(Q)scripts/deps.sh --quiet
 
-demo: deps $(BIN)
+demo: deps
+	$(Q)$(MAKE) --no-print-directory demo-run
+
+demo-run: $(BIN)
 	./$(BIN) --demo
 
 install: $(BIN)
@@ -135,9 +177,11 @@ bench: $(BIN)
 	$(Q)bench/run.sh
 
 clean:
-	rm -rf build build-san build-fuzz imgraph
+	rm -rf build build-san build-fuzz build-clang imgraph
 
 # Keep objects of test binaries (make would delete them as intermediates).
 .SECONDARY:
 
--include $(LIB_OBJS:.o=.d) $(TUI_OBJS:.o=.d) $(UNIT_BINS:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.d)
+ALL_OBJS := $(call objs,$(IO_SRCS) $(FMT_SRCS) $(CORE_SRCS) $(EDITOR_SRCS) \
+	$(CLI_SRCS) $(UNIT_SRCS))
+-include $(ALL_OBJS:.o=.d)

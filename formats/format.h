@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/err.h"
+#include "formats/io/err.h"
 
 #define IMG_BACKING_NAME_MAX 1023   /* qcow2 spec limit */
 #define IMG_FORMAT_NAME_MAX  15     /* QEMU rejects backing-fmt >= 16 bytes */

@@ -1,7 +1,7 @@
 /* raw.c - the raw format: the file is the disk.  No backing file.
  * Zeros are punched holes where the file system supports them. */
 #include "format.h"
-#include "../core/io.h"
+#include "formats/io/io.h"
 
 #include <errno.h>
 #include <fcntl.h>

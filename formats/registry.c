@@ -1,7 +1,7 @@
 /* registry.c - the list of format drivers, probing by score, img_open. */
 #include "format.h"
 #include "img_batch.h"
-#include "../core/io.h"
+#include "formats/io/io.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -18,11 +18,11 @@ FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 # -Werror stays on, as in the main build: a warning here is a warning there.
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -O1 -g \
 	-Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
-	-DIMGRAPH_FUZZ=1 $(FUZZ_SAN) \
+	-DIMGRAPH_FUZZ=1 -I. $(FUZZ_SAN) \
 	$(shell $(PKG_CONFIG) --cflags yaml-0.1 zlib 2>/dev/null)
 FUZZ_LIBS = $(shell $(PKG_CONFIG) --libs yaml-0.1 zlib 2>/dev/null)
 
-LIB_SRCS := $(sort $(wildcard core/*.c formats/*.c))
+LIB_SRCS := $(sort $(wildcard core/*/*.c formats/*.c formats/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/lib/%.o)
 FUZZ_LIB := $(FUZZ_BUILD)/libimgraph-fuzz.a
 
@@ -38,7 +38,7 @@ endif
 ifneq ($(and $(call defined,journal_parse),$(call defined,recover_plan)),)
 TARGETS += fz_journal
 endif
-ifneq ($(and $(call defined,users_load),$(wildcard core/users.h)),)
+ifneq ($(and $(call defined,users_load),$(wildcard core/graph/users.h)),)
 TARGETS += fz_users
 endif
 

@@ -22,8 +22,8 @@
 #include "fz_common.h"
 #define FZ_NAME "fz_chain"
 #include "fz_scratch.h"
-#include "../core/chain.h"
-#include "../core/graph.h"
+#include "core/graph/chain.h"
+#include "core/graph/graph.h"
 
 #include <stdarg.h>
 

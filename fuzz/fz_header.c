@@ -12,7 +12,7 @@
  *  - nothing is written to the input (the memfd is compared after).
  */
 #include "fz_common.h"
-#include "../formats/format.h"
+#include "formats/format.h"
 
 #define FZ_PATH "fuzz.qcow2"
 

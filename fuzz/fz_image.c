@@ -11,7 +11,7 @@
  * libFuzzer timeout catches a driver that iterates per cluster.
  */
 #include "fz_common.h"
-#include "../formats/format.h"
+#include "formats/format.h"
 
 #define FZ_PATH "fuzz.qcow2"
 #define FZ_MAX_EXTENTS 4096

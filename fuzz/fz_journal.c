@@ -20,8 +20,8 @@
  *  the "never plan a write from an invalid journal" rule.
  */
 #include "fz_common.h"
-#include "../core/journal.h"
-#include "../core/recover.h"
+#include "core/commit/journal.h"
+#include "core/commit/recover.h"
 
 static uint32_t mix(const uint8_t *d, size_t n)
 {

@@ -13,7 +13,7 @@
 #include "fz_common.h"
 #define FZ_NAME "fz_users"
 #include "fz_scratch.h"
-#include "../core/users.h"
+#include "core/graph/users.h"
 
 #include <sys/stat.h>
 

@@ -11,8 +11,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../../formats/format.h"
-#include "../../formats/qcow2_int.h"
+#include "formats/format.h"
+#include "formats/qcow2/qcow2_int.h"
 
 /* ---- crafting ---------------------------------------------------------- */
 

@@ -12,11 +12,11 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "../../core/emit.h"
-#include "../../core/err.h"
-#include "../../core/io.h"
-#include "../../core/ow.h"
-#include "../../formats/format.h"
+#include "core/out/emit.h"
+#include "formats/io/err.h"
+#include "formats/io/io.h"
+#include "core/out/ow.h"
+#include "formats/format.h"
 
 START_TEST(err_set_returns_negative_code)
 {

@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../core/chain.h"
-#include "../../core/err.h"
+#include "core/graph/chain.h"
+#include "formats/io/err.h"
 #include "qcow2_craft.h"
 /* ---- chain --------------------------------------------------------------- */
 

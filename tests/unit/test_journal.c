@@ -17,12 +17,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../core/io.h"
-#include "../../core/io_cut.h"
-#include "../../core/journal.h"
-#include "../../core/lock_hold.h"
-#include "../../core/perm.h"
-#include "../../core/recover.h"
+#include "formats/io/io.h"
+#include "formats/io/io_cut.h"
+#include "core/commit/journal.h"
+#include "core/commit/lock_hold.h"
+#include "core/graph/perm.h"
+#include "core/commit/recover.h"
 
 /* A journal with two parents (1024-byte range each) and a users file. */
 static struct journal *sample(void)

@@ -13,10 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../core/perm.h"
-#include "../../core/perm_edges.h"
-#include "../../core/resolve.h"
-#include "../../core/users.h"
+#include "core/graph/perm.h"
+#include "core/graph/perm_edges.h"
+#include "core/graph/resolve.h"
+#include "core/graph/users.h"
 
 static void put_file(const char *rel, const char *text)
 {

@@ -26,10 +26,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../../core/chain.h"
-#include "../../core/err.h"
-#include "../../formats/format.h"
-#include "../../formats/qcow2_int.h"
+#include "core/graph/chain.h"
+#include "formats/io/err.h"
+#include "formats/format.h"
+#include "formats/qcow2/qcow2_int.h"
 #include "qcow2_craft.h"
 
 /* ---- header validation --------------------------------------------------- */

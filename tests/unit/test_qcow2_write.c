@@ -17,9 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../core/io.h"
-#include "../../formats/format.h"
-#include "../../formats/qcow2_int.h"
+#include "formats/io/io.h"
+#include "formats/format.h"
+#include "formats/qcow2/qcow2_int.h"
 
 static char dir[] = "/tmp/imgraph-qw.XXXXXX";
 static uint64_t rng = 88172645463325252ull;
@@ -732,7 +732,7 @@ static Suite *suite(void)
  *   test_qcow2_write --set-backing IMG NAME FMT   ("" NAME: remove)
  * Numbers take K/M/G suffixes.  IMGRAPH_FAULT works (cut:K:SEED too).
  * Exit 0 on success, 1 with the driver's message on stderr. */
-#include "../../core/io_cut.h"
+#include "formats/io/io_cut.h"
 
 static uint64_t num(const char *s)
 {

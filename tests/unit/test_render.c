@@ -7,16 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../../tui/canvas.c"
-#include "../../tui/rows.c"
-#include "../../tui/scr_common.c"
-#include "../../tui/scr_tree.c"
-#include "../../tui/scr_detail.c"
-#include "../../tui/scr_plan.c"
-#include "../../tui/scr_help.c"
-#include "../../tui/scr_map.c"
-#include "../../tui/scr_progress.c"
-#include "../../tui/editor_data.c"
+#include "tui/editor/canvas.c"
+#include "tui/editor/rows.c"
+#include "tui/editor/scr_common.c"
+#include "tui/editor/scr_tree.c"
+#include "tui/editor/scr_detail.c"
+#include "tui/editor/scr_plan.c"
+#include "tui/editor/scr_help.c"
+#include "tui/editor/scr_map.c"
+#include "tui/editor/scr_progress.c"
+#include "tui/editor/editor_data.c"
 #include "tui_fixture.h"
 
 static struct graph *G;

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../../tui/rows.c"
+#include "tui/editor/rows.c"
 #include "tui_fixture.h"
 
 static const char *row_name(const struct rows *r, int i)

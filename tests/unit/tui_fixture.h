@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/graph.h"
+#include "core/graph/graph.h"
 
 /* n nodes named names[i] with backing[i] (-1 = root); children filled. */
 static struct graph *fx_graph(int n, const char *const *names,

@@ -1,0 +1,42 @@
+/* commit.h - execute a plan: copy, flush, relink as one transaction.
+ *
+ * Refuses a plan with conflicts.  Re-validates the plan when starting and
+ * again just before the relink (locks re-probed, headers re-read).
+ */
+#ifndef IMGRAPH_COMMIT_H
+#define IMGRAPH_COMMIT_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "formats/io/err.h"
+#include "core/graph/graph.h"
+#include "core/plan/plan.h"
+#include "progress.h"
+
+struct commit_opts {
+	bool drop_top;             /* leaf top: drop instead of relink+empty */
+	bool delete_files;         /* remove top+intermediates nothing uses */
+	uint64_t rate;             /* bytes per second, 0 = unlimited */
+	const struct progress *progress;
+	volatile sig_atomic_t *cancel;   /* set nonzero to cancel */
+	/* Asked after the copy, before the relink; return 1 to relink, 0 to
+	 * stop (images stay valid, parents still on top).  NULL = yes. */
+	int (*confirm_relink)(void *opaque, const struct graph *g,
+			      const struct plan *p);
+	void *confirm_opaque;
+};
+
+struct commit_result {
+	uint64_t bytes_copied;
+	int relinked;              /* parents rewritten */
+	bool relink_declined;
+	int deleted;               /* files removed by --delete */
+};
+
+int commit_execute(struct graph *g, const struct plan *p,
+		   const struct commit_opts *o, struct commit_result *res,
+		   struct img_err *e);
+
+#endif

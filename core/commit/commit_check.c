@@ -1,0 +1,243 @@
+/* commit_check.c - the commit's re-validation (fail early, and again after
+ * locking) and the --delete step.  See commit_int.h. */
+#include "commit_int.h"
+#include "formats/io/io.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int commit_abs_path(const char *path, char *out, size_t outlen,
+		    struct img_err *e)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	const char *last = slash ? slash + 1 : path;
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	if (!realpath(slash ? dirname(tmp) : ".", dir))
+		return err_set_errno(e, errno, "%s: cannot resolve its "
+				     "directory", path);
+	if (snprintf(out, outlen, "%s/%s", strcmp(dir, "/") ? dir : "",
+		     last) >= (int)outlen)
+		return err_set(e, ENAMETOOLONG, "%s: path too long", path);
+	return 0;
+}
+
+static bool same_id(const struct gnode *a, const struct gnode *b)
+{
+	return a->dev == b->dev && a->ino == b->ino;
+}
+
+static int add_path(char ***v, int *n, const char *p)
+{
+	for (int i = 0; i < *n; i++)
+		if (!strcmp((*v)[i], p))
+			return 0;
+	char **nv = realloc(*v, (size_t)(*n + 1) * sizeof(**v));
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	nv[*n] = strdup(p);
+	if (!nv[*n])
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+int commit_revalidate(const struct graph *g, const struct plan *p,
+		      bool drop_top, struct img_err *e)
+{
+	struct scan_opts so = { .recursive = false,
+				.users_file = g->users_file,
+				.probe_locks = true };
+	struct plan_opts po = { .drop_top = drop_top };
+	struct graph *g2 = NULL;
+	struct plan *p2 = NULL;
+	char **paths = NULL;
+	int npaths = 0, r = 0, t2, b2;
+
+	for (int i = 0; i < g->npool_paths && r == 0; i++)
+		r = add_path(&paths, &npaths, g->pool_paths[i]);
+	/* Parents may come from a recursive scan: scan their dirs too. */
+	for (int i = 0; i < p->nparents && r == 0; i++) {
+		char tmp[PATH_MAX];
+		if (p->parents[i].node < 0)
+			continue;
+		snprintf(tmp, sizeof(tmp), "%s", p->parents[i].path);
+		r = add_path(&paths, &npaths, dirname(tmp));
+	}
+	if (r < 0) {
+		r = err_set(e, ENOMEM, "out of memory");
+		goto out;
+	}
+	r = graph_scan(paths, npaths, &so, &g2, e);
+	if (r < 0)
+		goto out;
+	t2 = graph_lookup(g2, g->nodes[p->top].path, e);
+	b2 = t2 < 0 ? t2 : graph_lookup(g2, g->nodes[p->base].path, e);
+	if (t2 < 0 || b2 < 0) {
+		r = t2 < 0 ? t2 : b2;
+		err_prefix(e, "the pool changed since the plan: ");
+		goto out;
+	}
+	r = plan_build(g2, t2, b2, &po, &p2, e);
+	if (r < 0)
+		goto out;
+	if (p2->nconflicts) {
+		const struct plan_conflict *c = &p2->conflicts[0];
+		r = err_set(e, EBUSY, "the pool changed since the plan; it now "
+			    "has %d conflict%s: %s", p2->nconflicts,
+			    p2->nconflicts == 1 ? "" : "s",
+			    c->message ? c->message : conflict_kind_name(c->kind));
+		goto out;
+	}
+	if (p2->ninter != p->ninter || p2->nparents != p->nparents ||
+	    p2->top_is_leaf != p->top_is_leaf) {
+		r = err_set(e, ESTALE, "the pool changed since the plan: %d "
+			    "parent%s and %d intermediate%s now, %d and %d "
+			    "planned; plan again", p2->nparents,
+			    p2->nparents == 1 ? "" : "s", p2->ninter,
+			    p2->ninter == 1 ? "" : "s", p->nparents,
+			    p->ninter);
+		goto out;
+	}
+	for (int i = 0; i < p2->nparents; i++) {
+		const struct plan_parent *q = &p2->parents[i];
+		bool found = false;
+		if (q->node < 0)
+			continue;
+		for (int k = 0; k < p->nparents && !found; k++)
+			found = p->parents[k].node >= 0 &&
+				same_id(&g->nodes[p->parents[k].node],
+					&g2->nodes[q->node]);
+		if (!found) {
+			r = err_set(e, ESTALE, "the pool changed since the "
+				    "plan: %s is a new parent of top; plan "
+				    "again", q->path);
+			goto out;
+		}
+	}
+	for (int i = 0; i < p2->ninter; i++)
+		if (!same_id(&g->nodes[p->inter[i]], &g2->nodes[p2->inter[i]])) {
+			r = err_set(e, ESTALE, "the pool changed since the "
+				    "plan: the chain between top and base is "
+				    "different; plan again");
+			goto out;
+		}
+out:
+	for (int i = 0; i < npaths; i++)
+		free(paths[i]);
+	free(paths);
+	plan_free(p2);
+	graph_free(g2);
+	return r;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	if (!a || !*a)
+		return !b || !*b;
+	return b && !strcmp(a, b);
+}
+
+int commit_check_chain(const struct graph *g, const struct plan *p,
+		       struct chain *c, int *nabove, struct img_err *e)
+{
+	int want = p->ninter + 2;
+
+	if (c->n < want)
+		return err_set(e, ESTALE, "%s: its backing chain is shorter "
+			       "than planned; plan again",
+			       g->nodes[p->top].path);
+	for (int i = 0; i < want; i++) {
+		int id = i == 0 ? p->top : i == want - 1 ? p->base
+							 : p->inter[i - 1];
+		const struct gnode *nd = &g->nodes[id];
+		struct img *l = c->layer[i];
+		struct img_backing bk = { 0 };
+		struct stat st;
+
+		if (io_fstat(l->fd, &st) < 0 || st.st_dev != nd->dev ||
+		    st.st_ino != nd->ino)
+			return err_set(e, ESTALE, "%s: the chain now reaches "
+				       "%s at depth %d, not the planned file; "
+				       "plan again", g->nodes[p->top].path,
+				       l->path, i);
+		if (l->drv->get_backing && l->drv->get_backing(l, &bk, e) < 0)
+			return -EIO;
+		if (!str_eq(bk.name, nd->backing_name) ||
+		    !str_eq(bk.format, nd->backing_fmt))
+			return err_set(e, ESTALE, "%s: backing file changed to "
+				       "'%s' since the plan read '%s'; plan "
+				       "again", l->path, bk.name ? bk.name : "",
+				       nd->backing_name ? nd->backing_name
+							: "");
+	}
+	*nabove = want - 1;
+	return 0;
+}
+
+/* Does anything that stays in the graph still reference node n? */
+static bool still_used(const struct graph *g, const struct plan *p, int n,
+		       const bool *going, bool top_kept)
+{
+	const struct gnode *nd = &g->nodes[n];
+
+	for (int i = 0; i < nd->nchildren; i++) {
+		int ch = nd->children[i];
+		bool relinked = false;
+		/* A kept leaf top was relinked onto base. */
+		if (going[ch] || (top_kept && ch == p->top))
+			continue;
+		for (int k = 0; k < p->nparents; k++)
+			relinked |= n == p->top && p->parents[k].node == ch;
+		if (!relinked)
+			return true;
+	}
+	for (int i = 0; i < g->nusers; i++)
+		if (g->users[i].node == n &&
+		    !(n == p->top && g->users[i].kind == PARTY_USER))
+			return true;
+	return false;
+}
+
+int commit_delete_files(const struct graph *g, const struct plan *p,
+			bool top_kept, struct img_err *e)
+{
+	bool *going = calloc((size_t)g->n, sizeof(*going));
+	int removed = 0, r = 0;
+
+	if (!going)
+		return err_set(e, ENOMEM, "out of memory");
+	if (!top_kept)
+		going[p->top] = true;
+	for (int i = 0; i < p->ninter; i++)
+		going[p->inter[i]] = true;
+	/* Top first: it references the intermediates, not the reverse. */
+	for (int i = -1; i < p->ninter; i++) {
+		int n = i < 0 ? p->top : p->inter[i];
+		if (!going[n])
+			continue;
+		if (still_used(g, p, n, going, top_kept)) {
+			going[n] = false;
+			continue;
+		}
+		r = io_unlink(g->nodes[n].path);
+		if (r == 0)
+			r = io_fsync_dir_of(g->nodes[n].path);
+		if (r < 0) {
+			r = err_set_errno(e, -r, "%s: cannot delete (the "
+					  "commit itself completed)",
+					  g->nodes[n].path);
+			break;
+		}
+		removed++;
+	}
+	free(going);
+	return r < 0 ? r : removed;
+}

@@ -1,0 +1,45 @@
+/* commit_int.h - pieces of the commit engine shared by commit.c and
+ * commit_check.c (not a public API).  Owner: helper D. */
+#ifndef IMGRAPH_COMMIT_INT_H
+#define IMGRAPH_COMMIT_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/graph/chain.h"
+#include "commit.h"
+#include "lock_hold.h"
+
+/* One file the commit holds for its whole run. */
+enum commit_role { ROLE_BASE, ROLE_TOP, ROLE_INTER, ROLE_PARENT };
+
+struct commit_file {
+	enum commit_role role;
+	int node;                  /* graph node id */
+	bool relink;               /* its header is rewritten */
+	struct lock_hold lock;
+};
+
+/* Absolute path of path (realpath of the directory + last component, so a
+ * symlink named by the user stays that name) into out. */
+int commit_abs_path(const char *path, char *out, size_t outlen,
+		    struct img_err *e);
+
+/* Rescan the pool (pool paths + the directories of every parent) and
+ * rebuild the plan for the same top/base: refuses when the fresh plan has
+ * conflicts or a different set of parents/intermediates. */
+int commit_revalidate(const struct graph *g, const struct plan *p,
+		      bool drop_top, struct img_err *e);
+
+/* After the locks: the opened chain must be top, the intermediates, base
+ * (by dev:ino), and each layer's header must still name what the graph
+ * read.  Returns the layer index of base in *nabove. */
+int commit_check_chain(const struct graph *g, const struct plan *p,
+		       struct chain *c, int *nabove, struct img_err *e);
+
+/* --delete: remove top (unless kept) and the intermediates that nothing
+ * references any more; returns the number removed. */
+int commit_delete_files(const struct graph *g, const struct plan *p,
+			bool top_kept, struct img_err *e);
+
+#endif

@@ -1,0 +1,111 @@
+/* recover.h - finish or roll back an interrupted relink (imgraph recover).
+ *
+ * Owner: helper D.  Three layers, so that the fuzzer (helper F) can drive
+ * the decision logic without touching files:
+ *   recover_classify*  pure: what state a parent header / the users file is
+ *                      in, given the bytes read from disk;
+ *   recover_plan       pure: the list of actions for a parsed journal and
+ *                      those classes; never plans a write when anything is
+ *                      FOREIGN/MISSING or the journal is inconsistent;
+ *   recover_journal / recover_paths   execute, under QEMU-protocol locks.
+ *
+ * Every action is idempotent and the journal changes state only by atomic
+ * rename, so a crash inside recovery is recovered by running it again.
+ */
+#ifndef IMGRAPH_RECOVER_H
+#define IMGRAPH_RECOVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "formats/io/err.h"
+#include "journal.h"
+
+enum rec_class {
+	REC_OLD,                   /* range holds OLD, the rest unchanged */
+	REC_NEW,                   /* range holds NEW, the rest unchanged */
+	REC_TORN,                  /* each sector OLD or NEW, a mix */
+	REC_FOREIGN,               /* something else changed: do not touch */
+	REC_MISSING,               /* file gone or another file at the path */
+};
+const char *rec_class_name(enum rec_class c);
+
+/* cur: the first cur_len bytes of the parent file (cur_len < hdr_len when
+ * the file is shorter).  same_file: dev:ino match the journal. */
+enum rec_class recover_classify(const struct journal_parent *p,
+				const uint8_t *cur, size_t cur_len,
+				bool same_file);
+/* exists false: the users file is missing. */
+enum rec_class recover_classify_users(const struct journal_users *u,
+				      const uint8_t *cur, size_t len,
+				      bool exists);
+
+enum rec_action_kind {
+	RA_WRITE_PARENT,           /* parent[index] range <- NEW or OLD */
+	RA_WRITE_USERS,            /* users file <- NEW or OLD content */
+	RA_MARK_RELINKED,          /* journal state -> RELINKED */
+	RA_EMPTY_TOP,              /* make top empty (it names base now) */
+	RA_REMOVE_JOURNAL,
+};
+
+struct rec_action {
+	enum rec_action_kind kind;
+	int index;                 /* RA_WRITE_PARENT */
+	bool to_new;               /* write NEW (roll forward) or OLD */
+};
+
+struct rec_plan {
+	struct rec_action *v;      /* owned; recover_plan_free */
+	int n;
+	bool blocked;              /* nothing may be written; see why */
+	char why[512];
+};
+
+/* pcls[i] classifies j->parents[i] (j->nparents entries); ucls the users
+ * file (ignored when the journal has none).  Fills *out; returns 0 even
+ * when blocked (out->blocked), -EINVAL for an inconsistent journal (then no
+ * actions), -ENOMEM. */
+int recover_plan(const struct journal *j, const enum rec_class *pcls,
+		 enum rec_class ucls, bool rollback, struct rec_plan *out,
+		 struct img_err *e);
+void recover_plan_free(struct rec_plan *p);
+
+/* ---- execution --------------------------------------------------------- */
+
+enum rec_outcome {
+	REC_DONE_FORWARD,          /* every parent names the new base */
+	REC_DONE_ROLLBACK,         /* every parent names top again */
+	REC_SET_ASIDE,             /* invalid/foreign journal renamed .bad */
+	REC_BLOCKED,               /* foreign change or in use: left alone */
+	REC_FAILED,                /* I/O error; journal kept */
+};
+
+struct rec_item {
+	char *journal;             /* path (owned) */
+	enum rec_outcome outcome;
+	int parents;               /* parents in the journal */
+	int written;               /* writes performed */
+	int torn;                  /* parent headers found TORN */
+	char msg[1024];
+};
+
+struct rec_report {
+	struct rec_item *v;        /* owned; recover_report_free */
+	int n;
+	int stale_tmp_removed;
+};
+void recover_report_free(struct rec_report *r);
+
+/* Recover one journal file.  Returns 0 when the outcome is DONE_* or
+ * SET_ASIDE, -errno otherwise (item->msg and e say why). */
+int recover_journal(const char *jpath, bool rollback, struct rec_item *item,
+		    struct img_err *e);
+
+/* Find journals in the directories of paths (files: their directory) and
+ * recover each.  npaths == 0 means ".".  Returns 0 when every journal was
+ * finished or set aside, else the first -errno (all were attempted). */
+int recover_paths(char *const *paths, int npaths, bool rollback,
+		  struct rec_report *rep, struct img_err *e);
+
+#endif

@@ -1,0 +1,63 @@
+/* relink.h - rewrite the backing link of every parent as one transaction.
+ *
+ * Owner: helper D.  Order (reliability-anchors 3.3): the new header bytes of
+ * every parent are computed first (nothing written); the journal is written
+ * durably (PREPARED); the users file is replaced atomically; each parent gets
+ * ONE pwrite of its changed header range followed by fdatasync; the journal
+ * becomes RELINKED.  Any failure rolls every parent (and the users file)
+ * back to OLD and removes the journal; if even the rollback fails the
+ * journal stays for `imgraph recover`.
+ *
+ * The caller holds the locks and passes the locked O_RDWR fds.
+ */
+#ifndef IMGRAPH_RELINK_H
+#define IMGRAPH_RELINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "formats/io/err.h"
+#include "journal.h"
+
+struct relink_target {
+	const char *path;          /* file whose header is rewritten */
+	const char *fmt;           /* its format, e.g. "qcow2" */
+	int fd;                    /* O_RDWR, locked by the caller */
+	const char *old_name, *old_fmt;   /* as the header holds them now */
+	const char *new_name, *new_fmt;
+	bool relative;
+};
+
+/* Fill *out (owned strings/buffers, freed with the journal) with the
+ * header range that changes and its OLD/NEW bytes, asking the format
+ * driver's backing_header op for the new header.  Refuses when the header
+ * no longer names old_name/old_fmt (the world changed since the plan). */
+int relink_prepare_parent(const struct relink_target *t,
+			  struct journal_parent *out, struct img_err *e);
+
+/* Read the users file at path and record old/new content into *out. */
+int relink_prepare_users(const char *path, const char *new_data,
+			 size_t new_len, struct journal_users *out,
+			 struct img_err *e);
+
+/* Run the transaction described by j (state PREPARED).  fds[i] is the
+ * locked O_RDWR fd of j->parents[i].  On success the journal is on disk in
+ * state RELINKED (remove it with journal_remove after any cleanup).  On
+ * failure everything is rolled back and the journal removed (e says so),
+ * unless the rollback failed too (e then says to run `imgraph recover`). */
+int relink_apply(const char *jpath, struct journal *j, const int *fds,
+		 struct img_err *e);
+
+/* One pwrite of [off, off+len) + fdatasync. */
+int relink_write_range(int fd, const char *path, uint64_t off,
+		       const uint8_t *buf, size_t len, struct img_err *e);
+/* Replace a small file atomically: PATH.imgraph-tmp, fdatasync, rename,
+ * fsync of the directory.  Keeps the old file's mode. */
+int relink_replace_file(const char *path, const uint8_t *data, size_t len,
+			struct img_err *e);
+/* Read a whole small file (at most max bytes) into a malloc'd buffer. */
+int relink_read_file(const char *path, size_t max, uint8_t **data,
+		     size_t *len, struct img_err *e);
+
+#endif

@@ -1,0 +1,119 @@
+/* graph.h - the pool as a forest of backing chains.
+ *
+ * Nodes are image files identified by (st_dev, st_ino): two paths to one
+ * file are one node.  Each node has at most one backing node, so the pool
+ * is a forest; children lists make siblings visible.  Missing files, loops,
+ * over-deep chains, non-regular targets and external (json:/protocol) names
+ * become nodes with GN_ERROR or GN_EXTERNAL and a message; a scan never
+ * fails because of one bad image.
+ *
+ * Extra users (users file, live OFD locks) are struct guser entries that
+ * attach perm/shared edges to a node.
+ *
+ * Ownership: graph_scan returns an owned graph freed by graph_free; every
+ * string and array inside belongs to the graph.
+ */
+#ifndef IMGRAPH_GRAPH_H
+#define IMGRAPH_GRAPH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "formats/io/err.h"
+#include "formats/format.h"
+
+enum gnode_flags {
+	GN_IN_POOL      = 1 << 0,  /* named by the pool paths */
+	GN_OUTSIDE      = 1 << 1,  /* reached only as a backing file */
+	GN_ERROR        = 1 << 2,  /* see error */
+	GN_PROBED       = 1 << 3,  /* format probed (not recorded) */
+	GN_UNSAFE_PROBE = 1 << 4,  /* probed by reference as non-raw: its
+				      backing reference is not followed */
+	GN_EXTERNAL     = 1 << 5,  /* json:/protocol name, never opened */
+	GN_IN_USE       = 1 << 6,  /* users file entry or live lock */
+	GN_RDONLY_FILE  = 1 << 7,  /* we cannot open it for writing */
+	GN_LOOP         = 1 << 8,  /* part of a backing loop */
+	GN_MISSING      = 1 << 9,  /* backing target does not exist */
+	GN_RAW_MAGIC    = 1 << 10, /* recorded raw, but block 0 probes as an
+				      image format (C-09 trap) */
+	GN_DEEP         = 1 << 11, /* deeper than GRAPH_MAX_DEPTH (with
+				      GN_ERROR) */
+};
+
+/* Deepest backing chain the scan accepts: the same cap as chain_open
+ * (CHAIN_MAX_DEPTH), so a chain the tree shows as healthy can be opened.
+ * A node at depth >= GRAPH_MAX_DEPTH is in error (GN_DEEP), and the scan
+ * never opens more than this many files outside the pool in a row. */
+#define GRAPH_MAX_DEPTH 256
+
+struct gnode {
+	int id;
+	dev_t dev;
+	ino_t ino;
+	char *path;                /* path as first reached */
+	char *name;                /* display name (path relative to pool) */
+	char *format;              /* "qcow2", "raw", or NULL when unknown */
+	unsigned flags;
+	struct img_info info;      /* valid unless GN_ERROR/GN_EXTERNAL */
+	char *backing_name;        /* as stored in the header, or NULL */
+	char *backing_fmt;         /* recorded backing format, or NULL */
+	char *backing_path;        /* resolved path, or NULL */
+	int backing;               /* node id, or -1 */
+	int *children;             /* overlays of this node (node ids) */
+	int nchildren;
+	char *error;               /* message when GN_ERROR */
+	int depth;                 /* distance from its root */
+	/* Added by helper C: QEMU lock bytes seen when the scan read the
+	 * header (struct lock_state bits), when lock_probed. */
+	bool lock_probed;
+	uint8_t lock_held, lock_unshared;
+};
+
+enum party_kind {
+	PARTY_NODE,                /* an overlay (backing edge) */
+	PARTY_USER,                /* a users-file entry */
+	PARTY_PROCESS,             /* a live lock holder */
+	PARTY_JOB,                 /* the commit job (plans only) */
+};
+
+struct guser {
+	enum party_kind kind;
+	char *name;                /* "vm-web01", "process 1234 (qemu-io)" */
+	char *user_kind;           /* vm|export|backup|job|other; "lock" */
+	int node;                  /* node id it uses */
+	char *image;               /* image string as written in the file */
+	uint8_t perm, shared;
+	pid_t pid;                 /* PARTY_PROCESS: 0 when unknown */
+	int line;                  /* users-file line, 0 otherwise */
+};
+
+struct graph {
+	struct gnode *nodes;
+	int n;
+	struct guser *users;
+	int nusers;
+	char *users_file;          /* path of the loaded users file, or NULL */
+	char **pool_paths;         /* as given */
+	int npool_paths;
+	int npool_images;          /* nodes with GN_IN_POOL */
+};
+
+struct scan_opts {
+	bool recursive;
+	const char *users_file;    /* NULL: none */
+	bool probe_locks;          /* F_OFD_GETLK every node, add holders */
+};
+
+int graph_scan(char *const *paths, int npaths, const struct scan_opts *o,
+	       struct graph **out, struct img_err *e);
+void graph_free(struct graph *g);
+
+/* Node id of the file at path (by dev:ino), or -ENOENT (e filled) when the
+ * file is not in the graph, or another -errno when it cannot be stat'ed. */
+int graph_lookup(const struct graph *g, const char *path, struct img_err *e);
+
+/* True when anc is reached from n by following backing links. */
+bool graph_is_below(const struct graph *g, int n, int anc);
+
+#endif

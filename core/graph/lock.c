@@ -1,0 +1,462 @@
+/* lock.c - probe QEMU's OFD lock bytes and name the holders; see lock.h.
+ *
+ * The probe only reads lock state: F_OFD_GETLK with F_WRLCK conflicts with
+ * any read lock of another open file description, which is exactly QEMU's
+ * own test (util/osdep.c qemu_lock_fd_test).  One GETLK over the whole range
+ * 100..204 first: an unlocked image (the common case) costs one call.
+ */
+#include "lock.h"
+#include "formats/io/io.h"
+#include "perm.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+static int getlk(int fd, off_t start, off_t len, bool *locked)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = start;
+	fl.l_len = len;
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+		return -errno;
+	*locked = fl.l_type != F_UNLCK;
+	return 0;
+}
+
+int lock_probe_fd(int fd, struct lock_state *st)
+{
+	bool any;
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	r = getlk(fd, LOCK_PERM_BASE, LOCK_SHARED_BASE + LOCK_LEGACY_BIT + 1 -
+		  LOCK_PERM_BASE, &any);
+	for (int i = 0; r == 0 && any && i <= LOCK_LEGACY_BIT; i++) {
+		bool l;
+
+		r = getlk(fd, LOCK_PERM_BASE + i, 1, &l);
+		if (r == 0 && l)
+			st->held |= (uint8_t)(1u << i);
+		if (r == 0)
+			r = getlk(fd, LOCK_SHARED_BASE + i, 1, &l);
+		if (r == 0 && l)
+			st->unshared |= (uint8_t)(1u << i);
+	}
+	return r;
+}
+
+int lock_probe_file(const char *path, struct lock_state *st,
+		    struct img_err *e)
+{
+	struct stat sb;
+	int fd, r;
+
+	memset(st, 0, sizeof(*st));
+	if (stat(path, &sb) < 0)
+		return err_set_errno(e, errno, "%s: cannot stat", path);
+	if (!S_ISREG(sb.st_mode))
+		return err_set(e, EINVAL, "%s: not a regular file", path);
+	fd = io_open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+	if (fd < 0)
+		return err_set_errno(e, -fd, "%s: cannot open", path);
+	r = lock_probe_fd(fd, st);
+	io_close(fd);
+	if (r < 0)
+		return err_set_errno(e, -r, "%s: F_OFD_GETLK", path);
+	return 0;
+}
+
+/* One "lock:" line of /proc/PID/fdinfo/FD. */
+struct lock_rec {
+	pid_t pid;
+	unsigned maj, min;
+	unsigned long long ino;
+	long long start, end;      /* end -1: EOF */
+	bool ofd;
+};
+
+struct lock_recs {
+	struct lock_rec *v;
+	int n, cap;
+};
+
+static void parse_lock_line(const char *line, pid_t pid, struct lock_recs *rs)
+{
+	char kind[16], adv[16], rw[16], endbuf[32];
+	long long lpid, start;
+	unsigned maj, min;
+	unsigned long long ino;
+	struct lock_rec *r;
+
+	/* "lock:\t1: OFDLCK  ADVISORY  READ  -1 08:02:1234 100 101" */
+	line = strchr(line, ':');            /* after "lock" */
+	if (!line)
+		return;
+	line = strchr(line + 1, ':');        /* after the lock id */
+	if (!line)
+		return;
+	if (sscanf(line + 1, "%15s %15s %15s %lld %x:%x:%llu %lld %31s", kind,
+		   adv, rw, &lpid, &maj, &min, &ino, &start, endbuf) != 9)
+		return;
+	if (strcmp(kind, "OFDLCK") && strcmp(kind, "POSIX"))
+		return;
+	if (rs->n == rs->cap) {
+		int nc = rs->cap ? rs->cap * 2 : 32;
+		struct lock_rec *nv = realloc(rs->v, sizeof(*nv) * nc);
+		if (!nv)
+			return;
+		rs->v = nv;
+		rs->cap = nc;
+	}
+	r = &rs->v[rs->n++];
+	r->pid = pid;
+	r->maj = maj;
+	r->min = min;
+	r->ino = ino;
+	r->start = start;
+	r->end = strcmp(endbuf, "EOF") ? atoll(endbuf) : -1;
+	r->ofd = !strcmp(kind, "OFDLCK");
+}
+
+static void scan_fdinfo(pid_t pid, struct lock_recs *rs)
+{
+	char dpath[64], fpath[320], line[256];
+	struct dirent *d;
+	DIR *dp;
+
+	snprintf(dpath, sizeof(dpath), "/proc/%d/fdinfo", (int)pid);
+	dp = opendir(dpath);
+	if (!dp)
+		return;                      /* gone, or not ours to see */
+	while ((d = readdir(dp))) {
+		FILE *f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(fpath, sizeof(fpath), "%s/%s", dpath, d->d_name);
+		/* /proc text, not an image: plain stdio is fine here. */
+		f = fopen(fpath, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (!strncmp(line, "lock:", 5))
+				parse_lock_line(line, pid, rs);
+		fclose(f);
+	}
+	closedir(dp);
+}
+
+static void scan_proc(struct lock_recs *rs)
+{
+	struct dirent *d;
+	DIR *dp = opendir("/proc");
+
+	if (!dp)
+		return;
+	while ((d = readdir(dp))) {
+		char *end;
+		long pid;
+
+		if (!isdigit((unsigned char)d->d_name[0]))
+			continue;
+		pid = strtol(d->d_name, &end, 10);
+		if (*end || pid <= 0)
+			continue;
+		scan_fdinfo((pid_t)pid, rs);
+	}
+	closedir(dp);
+}
+
+static bool covers(const struct lock_rec *r, long long byte)
+{
+	return r->start <= byte && (r->end < 0 || r->end >= byte);
+}
+
+/* Holders of dev:ino among the records; ourselves excluded. */
+static int holders_from(const struct lock_recs *rs, dev_t dev, ino_t ino,
+			struct lock_holder **out, int *n, struct img_err *e)
+{
+	struct lock_holder *v = NULL;
+	int nv = 0;
+	pid_t self = getpid();
+
+	*out = NULL;
+	*n = 0;
+	for (int i = 0; i < rs->n; i++) {
+		const struct lock_rec *r = &rs->v[i];
+		uint8_t held = 0, unsh = 0;
+		int k;
+
+		if (r->maj != major(dev) || r->min != minor(dev) ||
+		    r->ino != (unsigned long long)ino || r->pid == self)
+			continue;
+		for (int b = 0; b <= LOCK_LEGACY_BIT; b++) {
+			if (covers(r, LOCK_PERM_BASE + b))
+				held |= (uint8_t)(1u << b);
+			if (covers(r, LOCK_SHARED_BASE + b))
+				unsh |= (uint8_t)(1u << b);
+		}
+		if (!held && !unsh)
+			continue;            /* e.g. libvirt's byte 0 */
+		for (k = 0; k < nv && v[k].pid != r->pid; k++)
+			;
+		if (k == nv) {
+			struct lock_holder *nvv = realloc(v, sizeof(*v) *
+							  (size_t)(nv + 1));
+			char cpath[64];
+			FILE *f;
+
+			if (!nvv) {
+				free(v);
+				return err_set(e, ENOMEM, "lock probe: out of "
+					       "memory");
+			}
+			v = nvv;
+			memset(&v[nv], 0, sizeof(v[nv]));
+			v[nv].pid = r->pid;
+			snprintf(cpath, sizeof(cpath), "/proc/%d/comm",
+				 (int)r->pid);
+			f = fopen(cpath, "re");
+			if (f) {
+				if (fgets(v[nv].comm, sizeof(v[nv].comm), f))
+					v[nv].comm[strcspn(v[nv].comm, "\n")] =
+						'\0';
+				fclose(f);
+			}
+			nv++;
+		}
+		v[k].held |= held;
+		v[k].unshared |= unsh;
+		v[k].ofd |= r->ofd;
+	}
+	*out = v;
+	*n = nv;
+	return 0;
+}
+
+int lock_find_holders(dev_t dev, ino_t ino, struct lock_holder **out, int *n,
+		      struct img_err *e)
+{
+	struct lock_recs rs = { 0 };
+	int r;
+
+	scan_proc(&rs);
+	r = holders_from(&rs, dev, ino, out, n, e);
+	free(rs.v);
+	return r;
+}
+
+static void read_comm(pid_t pid, char *buf, size_t len)
+{
+	char cpath[64];
+	FILE *f;
+
+	buf[0] = '\0';
+	snprintf(cpath, sizeof(cpath), "/proc/%d/comm", (int)pid);
+	f = fopen(cpath, "re");
+	if (!f)
+		return;
+	if (fgets(buf, (int)len, f))
+		buf[strcspn(buf, "\n")] = '\0';
+	fclose(f);
+}
+
+int lock_find_openers(const dev_t *devs, const ino_t *inos, int n,
+		      struct lock_opener **out, int *nout, struct img_err *e)
+{
+	struct lock_opener *v = NULL;
+	pid_t self = getpid();
+	struct dirent *d;
+	int nv = 0;
+	DIR *dp;
+
+	*out = NULL;
+	*nout = 0;
+	dp = opendir("/proc");
+	if (!dp)
+		return 0;            /* no /proc: nothing can be said */
+	while ((d = readdir(dp))) {
+		char fdd[64], fp[352], *end;
+		struct dirent *f;
+		DIR *fdp;
+		long pid = strtol(d->d_name, &end, 10);
+
+		if (*end || pid <= 0 || pid == self)
+			continue;
+		snprintf(fdd, sizeof(fdd), "/proc/%ld/fd", pid);
+		fdp = opendir(fdd);
+		if (!fdp)
+			continue;
+		while ((f = readdir(fdp))) {
+			struct stat st;
+
+			if (f->d_name[0] == '.')
+				continue;
+			snprintf(fp, sizeof(fp), "%s/%s", fdd, f->d_name);
+			/* stat follows the magic link to the open file
+			 * without opening it. */
+			if (stat(fp, &st) < 0 || !S_ISREG(st.st_mode))
+				continue;
+			for (int i = 0; i < n; i++) {
+				struct lock_opener *nvv;
+				bool dup = false;
+
+				if (st.st_dev != devs[i] || st.st_ino != inos[i])
+					continue;
+				for (int k = 0; k < nv; k++)
+					if (v[k].pid == pid && v[k].idx == i)
+						dup = true;
+				if (dup)
+					continue;
+				nvv = realloc(v, sizeof(*v) * (size_t)(nv + 1));
+				if (!nvv) {
+					closedir(fdp);
+					closedir(dp);
+					free(v);
+					return err_set(e, ENOMEM, "lock probe: "
+						       "out of memory");
+				}
+				v = nvv;
+				v[nv].idx = i;
+				v[nv].pid = (pid_t)pid;
+				read_comm((pid_t)pid, v[nv].comm,
+					  sizeof(v[nv].comm));
+				nv++;
+			}
+		}
+		closedir(fdp);
+	}
+	closedir(dp);
+	*out = v;
+	*nout = nv;
+	return 0;
+}
+
+static int add_user(struct graph *g, int node, pid_t pid, const char *comm,
+		    uint8_t held, uint8_t unshared, struct img_err *e)
+{
+	struct guser *nu = realloc(g->users, sizeof(*nu) *
+				   (size_t)(g->nusers + 1));
+	struct guser *u;
+	char name[128];
+
+	if (!nu)
+		return err_set(e, ENOMEM, "lock probe: out of memory");
+	g->users = nu;
+	u = &g->users[g->nusers];
+	memset(u, 0, sizeof(*u));
+	if (pid)
+		snprintf(name, sizeof(name), "process %d (%s)%s", (int)pid,
+			 comm[0] ? comm : "?", (held | unshared) &
+			 (1u << LOCK_LEGACY_BIT) ? " [QEMU <= 6.x: byte 104/204]"
+			 : "");
+	else
+		snprintf(name, sizeof(name), "a process not visible in /proc");
+	u->kind = PARTY_PROCESS;
+	u->name = strdup(name);
+	u->user_kind = strdup("lock");
+	u->image = strdup(g->nodes[node].path);
+	u->node = node;
+	u->perm = held & PERM_ALL;
+	u->shared = (uint8_t)(PERM_ALL & ~unshared);
+	u->pid = pid;
+	if (!u->name || !u->user_kind || !u->image) {
+		free(u->name);
+		free(u->user_kind);
+		free(u->image);
+		return err_set(e, ENOMEM, "lock probe: out of memory");
+	}
+	g->nusers++;
+	g->nodes[node].flags |= GN_IN_USE;
+	return 0;
+}
+
+int lock_probe_graph(struct graph *g, struct img_err *e)
+{
+	struct lock_recs rs = { 0 };
+	bool scanned = false;
+	int r = 0;
+
+	for (int i = 0; i < g->n && r == 0; i++) {
+		struct gnode *n = &g->nodes[i];
+		struct lock_state st;
+		struct lock_holder *h = NULL;
+		uint8_t seen_held = 0, seen_unsh = 0;
+		int nh = 0;
+
+		if (!n->dev || (n->flags & (GN_EXTERNAL | GN_MISSING)))
+			continue;
+		if (n->lock_probed) {
+			st.held = n->lock_held;
+			st.unshared = n->lock_unshared;
+		} else if (lock_probe_file(n->path, &st, NULL) < 0) {
+			continue;            /* unreadable: nothing to learn */
+		}
+		if (!st.held && !st.unshared)
+			continue;
+		if (!scanned) {
+			scan_proc(&rs);
+			scanned = true;
+		}
+		r = holders_from(&rs, n->dev, n->ino, &h, &nh, e);
+		for (int k = 0; r == 0 && k < nh; k++) {
+			seen_held |= h[k].held;
+			seen_unsh |= h[k].unshared;
+			r = add_user(g, i, h[k].pid, h[k].comm, h[k].held,
+				     h[k].unshared, e);
+		}
+		free(h);
+		/* Locks nobody visible explains, and that are not our own
+		 * (our own descriptions are listed under our pid and were
+		 * skipped; a lock GETLK sees that no /proc entry explains is
+		 * another namespace's). */
+		if (r == 0 && ((st.held & ~seen_held) ||
+			       (st.unshared & ~seen_unsh))) {
+			bool mine = false;
+
+			/* Is it ours (e.g. a commit holding locks while the
+			 * editor rescans)?  Our fdinfo was scanned too. */
+			for (int k = 0; k < rs.n; k++)
+				if (rs.v[k].pid == getpid() &&
+				    rs.v[k].ino == (unsigned long long)n->ino &&
+				    rs.v[k].maj == major(n->dev) &&
+				    rs.v[k].min == minor(n->dev))
+					mine = true;
+			if (!mine)
+				r = add_user(g, i, 0, "",
+					     st.held & ~seen_held,
+					     st.unshared & ~seen_unsh, e);
+		}
+	}
+	free(rs.v);
+	return r;
+}
+
+const char *lock_describe(const struct guser *u, char *buf, size_t len)
+{
+	char held[80], unsh[80];
+	uint8_t un = (uint8_t)(PERM_ALL & ~u->shared);
+
+	perm_names(u->perm, held, sizeof(held));
+	perm_names(un, unsh, sizeof(unsh));
+	if (u->perm && un)
+		snprintf(buf, len, "%s holds '%s', does not share '%s'",
+			 u->name, held, unsh);
+	else if (u->perm)
+		snprintf(buf, len, "%s holds '%s'", u->name, held);
+	else
+		snprintf(buf, len, "%s does not share '%s'", u->name, unsh);
+	return buf;
+}

@@ -1,0 +1,82 @@
+/* lock.h - probing QEMU's OFD byte locks and naming their holders.
+ *
+ * QEMU (block/file-posix.c) read-locks, on each open file description of an
+ * image, byte LOCK_PERM_BASE+i for every permission bit i it holds and byte
+ * LOCK_SHARED_BASE+i for every bit it does NOT share (i as in perm.h:
+ * consistent read 0, write 1, write unchanged 2, resize 3).  QEMU 6.x and
+ * older may also lock byte 104/204 (the dropped "change children" bit).
+ *
+ * A probe opens the file read-only (never for a non-regular file), asks
+ * F_OFD_GETLK with F_WRLCK for each byte, and closes it.  Holders are named
+ * from the "lock:" lines of /proc/PID/fdinfo/FD (dev:ino and byte ranges;
+ * adjacent bytes of one description are merged, so ranges are matched).
+ * Owner: helper C.
+ */
+#ifndef IMGRAPH_LOCK_H
+#define IMGRAPH_LOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "formats/io/err.h"
+#include "graph.h"
+
+#define LOCK_PERM_BASE    100
+#define LOCK_SHARED_BASE  200
+#define LOCK_NBITS        4        /* bits 0..3 of perm.h */
+#define LOCK_LEGACY_BIT   4        /* byte 104/204: QEMU <= 6.x only */
+
+/* What the F_OFD_GETLK probe saw on one file: bit i of held = byte 100+i is
+ * locked by someone, bit i of unshared = byte 200+i (bits 0..4). */
+struct lock_state {
+	uint8_t held, unshared;
+};
+
+/* One holder found in /proc: a process whose open file descriptions lock
+ * bytes of the file dev:ino. */
+struct lock_holder {
+	pid_t pid;
+	char comm[32];             /* from /proc/PID/comm */
+	uint8_t held, unshared;    /* as in lock_state, for this process */
+	bool ofd;                  /* OFD lock (else POSIX) */
+};
+
+/* Probe path.  Refuses non-regular files without opening them.  Returns 0
+ * and fills *st; -errno with e filled when the file cannot be opened. */
+int lock_probe_file(const char *path, struct lock_state *st,
+		    struct img_err *e);
+
+/* The same probe on an fd the caller opened (any access mode). */
+int lock_probe_fd(int fd, struct lock_state *st);
+
+/* Every process (other than ourselves) holding lock bytes 100..104 or
+ * 200..204 of dev:ino.  *out is malloc'd (caller frees), *n its length. */
+int lock_find_holders(dev_t dev, ino_t ino, struct lock_holder **out, int *n,
+		      struct img_err *e);
+
+/* Processes (other than ourselves) that have one of the files devs[i]:
+ * inos[i] open at all, locks or not, found by stat() of /proc/PID/fd/N.
+ * This is how a QEMU started with locking=off, or any other program, is
+ * found (reliability anchor C-21).  *out is malloc'd (caller frees). */
+struct lock_opener {
+	int idx;                   /* index into devs/inos */
+	pid_t pid;
+	char comm[32];
+};
+int lock_find_openers(const dev_t *devs, const ino_t *inos, int n,
+		      struct lock_opener **out, int *nout, struct img_err *e);
+
+/* Probe every readable node of g (reusing what the scan saw when
+ * gnode.lock_probed); for each holder add a PARTY_PROCESS
+ * guser (perm = held bits, shared = ALL & ~unshared) and flag the node
+ * GN_IN_USE.  Locks seen by the probe but owned by no visible process
+ * (another PID namespace) become a user with pid 0. */
+int lock_probe_graph(struct graph *g, struct img_err *e);
+
+/* "process 1234 (qemu-io) holds 'consistent read, write', does not share
+ * 'write, resize'" into buf. */
+const char *lock_describe(const struct guser *u, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,214 @@
+/* emit_plan.c - a plan as text, JSON or YAML; see emit.h.  The editor
+ * renders the same text through open_memstream. */
+#include "emit.h"
+#include "core/graph/perm.h"
+
+#include <string.h>
+
+static const char *node_name(const struct graph *g, int id)
+{
+	return id >= 0 && id < g->n ? g->nodes[id].name : NULL;
+}
+
+static void human_node_line(FILE *f, const struct graph *g, const char *label,
+			    int id)
+{
+	char vs[32];
+
+	if (id < 0 || id >= g->n) {
+		fprintf(f, "%-15s -\n", label);
+		return;
+	}
+	fprintf(f, "%-15s %s (%s, %s)\n", label, g->nodes[id].name,
+		g->nodes[id].format ? g->nodes[id].format : "?",
+		emit_size(g->nodes[id].info.virtual_size, vs, sizeof(vs)));
+}
+
+static void quoted(FILE *f, const char *s)
+{
+	if (s)
+		fprintf(f, "'%s'", s);
+	else
+		fputs("(none)", f);
+}
+
+static void human_parent(FILE *f, const struct graph *g, const struct plan *p,
+			 const struct plan_parent *pp)
+{
+	if (pp->user >= 0)
+		fprintf(f, "  user '%s' in %s: ", g->users[pp->user].name,
+			pp->path ? pp->path : "?");
+	else
+		fprintf(f, "  %s%s: ", node_name(g, pp->node),
+			pp->node == p->top ? " (top itself, emptied)" : "");
+	quoted(f, pp->old_name);
+	if (pp->user < 0) {
+		fputs(" (", f);
+		fputs(pp->old_fmt ? pp->old_fmt : "format not recorded", f);
+		fputs(")", f);
+	}
+	fputs(" -> ", f);
+	quoted(f, pp->new_name);
+	if (pp->user < 0)
+		fprintf(f, " (%s)", pp->new_fmt ? pp->new_fmt : "?");
+	fprintf(f, "%s%s%s\n", pp->relative ? "  [relative]" : "  [absolute]",
+		pp->feasible ? "" : "  [NOT POSSIBLE]",
+		/* top right on base: nothing to rewrite (helper G) */
+		pp->old_name && pp->new_name && pp->old_fmt && pp->new_fmt &&
+		!strcmp(pp->old_name, pp->new_name) &&
+		!strcmp(pp->old_fmt, pp->new_fmt) ? "  [already names base]" :
+		"");
+}
+
+static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
+{
+	char a[32], b[32], perms[80];
+
+	human_node_line(f, g, "top:", p->top);
+	human_node_line(f, g, "base:", p->base);
+	fprintf(f, "%-15s ", "intermediates:");
+	if (!p->ninter)
+		fputs("none", f);
+	for (int i = 0; i < p->ninter; i++)
+		fprintf(f, "%s%s", i ? ", " : "", node_name(g, p->inter[i]));
+	fputc('\n', f);
+	if (p->top >= 0 && p->base >= 0) {
+		fprintf(f, "%-15s %s (%llu bytes%s)\n", "bytes to copy:",
+			emit_size(p->bytes_to_copy, a, sizeof(a)),
+			(unsigned long long)p->bytes_to_copy,
+			p->bytes_exact ? "" : ", upper bound");
+		if (p->base_grows)
+			fprintf(f, "%-15s %s -> %s\n", "base growth:",
+				emit_size(p->base_old_size, a, sizeof(a)),
+				emit_size(p->base_new_size, b, sizeof(b)));
+		else
+			fprintf(f, "%-15s none\n", "base growth:");
+		if (p->free_space)
+			fprintf(f, "%-15s %s (needs up to %s)\n",
+				"free space:",
+				emit_size(p->free_space, a, sizeof(a)),
+				emit_size(p->space_needed, b, sizeof(b)));
+		if (p->drop_top)
+			fprintf(f, "top has no parents and is dropped "
+				"(--drop-top): it keeps its old backing "
+				"link.\n");
+		else if (p->top_is_leaf)
+			fprintf(f, "top has no parents: it is kept, relinked "
+				"onto base and emptied.\n");
+		fprintf(f, "parents relinked to base (%d):\n", p->nparents);
+		for (int i = 0; i < p->nparents; i++)
+			human_parent(f, g, p, &p->parents[i]);
+	}
+	if (!p->nconflicts) {
+		fprintf(f, "conflicts: none; the plan can run.\n");
+		return;
+	}
+	fprintf(f, "conflicts (%d); the plan cannot run:\n", p->nconflicts);
+	for (int i = 0; i < p->nconflicts; i++) {
+		const struct plan_conflict *c = &p->conflicts[i];
+
+		fprintf(f, "  [%s] %s\n", conflict_kind_name(c->kind),
+			c->message);
+		if (c->node >= 0)
+			fprintf(f, "      node: %s\n", node_name(g, c->node));
+		if (c->parties[0])
+			fprintf(f, "      parties: %s\n", c->parties);
+		if (c->perms)
+			fprintf(f, "      permissions: %s\n",
+				perm_names(c->perms, perms, sizeof(perms)));
+		if (c->why[0])
+			fprintf(f, "      why: %s\n", c->why);
+		if (c->hint[0])
+			fprintf(f, "      hint: %s\n", c->hint);
+	}
+}
+
+static void node_obj(struct ow *w, const struct graph *g, const char *key,
+		     int id)
+{
+	if (id < 0 || id >= g->n) {
+		ow_null(w, key);
+		return;
+	}
+	ow_obj_open(w, key);
+	ow_i64(w, "id", id);
+	ow_str(w, "name", g->nodes[id].name);
+	ow_str(w, "filename", g->nodes[id].path);
+	ow_str(w, "format", g->nodes[id].format);
+	ow_u64(w, "virtual-size", g->nodes[id].info.virtual_size);
+	ow_close(w);
+}
+
+static void emit_struct(FILE *f, const struct graph *g, const struct plan *p,
+			enum out_fmt fmt)
+{
+	struct ow w;
+
+	ow_init(&w, f, fmt);
+	ow_obj_open(&w, NULL);
+	ow_bool(&w, "runnable", plan_runnable(p));
+	node_obj(&w, g, "top", p->top);
+	node_obj(&w, g, "base", p->base);
+	ow_arr_open(&w, "intermediates");
+	for (int i = 0; i < p->ninter; i++)
+		node_obj(&w, g, NULL, p->inter[i]);
+	ow_close(&w);
+	ow_u64(&w, "bytes-to-copy", p->bytes_to_copy);
+	ow_bool(&w, "bytes-exact", p->bytes_exact);
+	ow_u64(&w, "base-old-size", p->base_old_size);
+	ow_u64(&w, "base-new-size", p->base_new_size);
+	ow_bool(&w, "base-grows", p->base_grows);
+	ow_u64(&w, "free-space", p->free_space);
+	ow_u64(&w, "space-needed", p->space_needed);
+	ow_bool(&w, "top-is-leaf", p->top_is_leaf);
+	ow_bool(&w, "drop-top", p->drop_top);
+	ow_arr_open(&w, "parents");
+	for (int i = 0; i < p->nparents; i++) {
+		const struct plan_parent *pp = &p->parents[i];
+
+		ow_obj_open(&w, NULL);
+		ow_str(&w, "kind", pp->user >= 0 ? "user" :
+		       pp->node == p->top ? "top" : "overlay");
+		if (pp->node >= 0) {
+			ow_i64(&w, "node", pp->node);
+			ow_str(&w, "name", node_name(g, pp->node));
+		} else {
+			ow_str(&w, "user", g->users[pp->user].name);
+		}
+		ow_str(&w, "filename", pp->path);
+		ow_str(&w, "old-backing", pp->old_name);
+		ow_str(&w, "old-format", pp->old_fmt);
+		ow_str(&w, "new-backing", pp->new_name);
+		ow_str(&w, "new-format", pp->new_fmt);
+		ow_bool(&w, "relative", pp->relative);
+		ow_bool(&w, "feasible", pp->feasible);
+		ow_close(&w);
+	}
+	ow_close(&w);
+	ow_arr_open(&w, "conflicts");
+	for (int i = 0; i < p->nconflicts; i++) {
+		const struct plan_conflict *c = &p->conflicts[i];
+
+		ow_obj_open(&w, NULL);
+		ow_str(&w, "kind", conflict_kind_name(c->kind));
+		ow_str(&w, "node", node_name(g, c->node));
+		ow_str(&w, "parties", c->parties);
+		emit_perm_list(&w, "permissions", c->perms);
+		ow_str(&w, "message", c->message);
+		ow_str(&w, "why", c->why);
+		ow_str(&w, "hint", c->hint);
+		ow_close(&w);
+	}
+	ow_close(&w);
+	ow_close(&w);
+	ow_finish(&w);
+}
+
+void emit_plan(FILE *f, const struct graph *g, const struct plan *p,
+	       enum out_fmt fmt)
+{
+	if (fmt == OUT_HUMAN)
+		emit_human(f, g, p);
+	else
+		emit_struct(f, g, p, fmt);
+}

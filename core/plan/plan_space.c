@@ -1,0 +1,195 @@
+/* plan_space.c - how many bytes a commit copies and whether base's file
+ * system has room for them.  Split out of plan_check.c (helper G) when the
+ * space estimate learned about base's cluster grid and metadata.
+ *
+ * Why an estimate with metadata: a commit that runs out of space half way
+ * stops with base holding leaked clusters and nothing gained, so the plan
+ * must refuse whenever the copy might not fit.  Data alone is not enough:
+ * every L2 range the copy touches may need a new L2 table in base, the new
+ * clusters need refcount blocks, a full refcount table is relocated, and a
+ * grown base gets a larger L1 table.  Everything is an upper bound (clusters
+ * base already has are counted as new); nothing here writes.
+ */
+#include "plan_int.h"
+#include "core/graph/chain.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+static uint64_t div_up(uint64_t a, uint64_t b)
+{
+	return a / b + (a % b != 0);
+}
+
+/* Copied ranges on base's grid.  Ranges arrive in increasing offset order,
+ * so a cluster or L2 range shared with the previous range is the last one
+ * counted.  cs == 0: raw base (bytes are written in place). */
+struct space_est {
+	uint64_t cs, l2_span;
+	uint64_t clusters, l2_tables, raw_bytes;
+	uint64_t next_cluster, next_l2;   /* first index not yet counted */
+	bool any;
+};
+
+static void space_init(struct space_est *s, const struct gnode *base)
+{
+	memset(s, 0, sizeof(*s));
+	s->cs = base->info.cluster_size;
+	if (s->cs)
+		s->l2_span = s->cs * (s->cs / (base->info.extended_l2 ? 16 : 8));
+}
+
+static void space_add(struct space_est *s, uint64_t off, uint64_t len)
+{
+	uint64_t c0, c1, l0, l1;
+
+	if (!len)
+		return;
+	if (!s->cs) {
+		s->raw_bytes += len;
+		return;
+	}
+	c0 = off / s->cs;
+	c1 = (off + len - 1) / s->cs;
+	l0 = off / s->l2_span;
+	l1 = (off + len - 1) / s->l2_span;
+	if (s->any && c0 < s->next_cluster)
+		c0 = s->next_cluster;
+	if (s->any && l0 < s->next_l2)
+		l0 = s->next_l2;
+	if (c1 >= c0)
+		s->clusters += c1 - c0 + 1;
+	if (l1 >= l0)
+		s->l2_tables += l1 - l0 + 1;
+	s->next_cluster = c1 + 1;
+	s->next_l2 = l1 + 1;
+	s->any = true;
+}
+
+/* Bytes base's file system must have free for the copy. */
+static uint64_t space_total(const struct space_est *s, const struct gnode *base,
+			    const struct plan *p)
+{
+	uint64_t cs = s->cs, n, per_rb, rbs, file_cl, tcl;
+	int rb = base->info.refcount_bits;
+
+	if (!cs)
+		return s->raw_bytes;
+	n = s->clusters + s->l2_tables;
+	if (p->base_grows)          /* a new, larger L1 table */
+		n += div_up(div_up(p->base_new_size, s->l2_span) * 8, cs);
+	/* refcount blocks for the new clusters and for themselves, plus one:
+	 * the first new cluster may fall in a block not yet allocated */
+	per_rb = cs * 8 / (uint64_t)(rb > 0 && rb <= 64 ? rb : 16);
+	rbs = n / (per_rb > 1 ? per_rb - 1 : 1) + 1;
+	/* a relocated refcount table sized for the grown file, with a block
+	 * to count it */
+	file_cl = div_up(base->info.file_size, cs) + n + rbs;
+	tcl = div_up(div_up(file_cl, per_rb) * 8, cs);
+	return (n + rbs + tcl + 1) * cs;
+}
+
+int plan_count_bytes(struct graph *g, struct plan *p, bool skip)
+{
+	const struct gnode *top = &g->nodes[p->top];
+	const struct gnode *base = &g->nodes[p->base];
+	struct chain *c = NULL;
+	struct img_err e = { 0 };
+	struct space_est se;
+	uint64_t off = 0, total = 0, end = top->info.virtual_size;
+
+	/* Upper bound first: what the layers above base occupy. */
+	p->bytes_to_copy = top->info.actual_size;
+	for (int i = 0; i < p->ninter; i++)
+		p->bytes_to_copy += g->nodes[p->inter[i]].info.actual_size;
+	p->bytes_exact = false;
+	/* Without a map, the bound as one range from 0 (each cluster of it
+	 * assumed to sit in its own L2 range is not worth the pessimism: the
+	 * layers' own metadata is inside actual_size). */
+	space_init(&se, base);
+	space_add(&se, 0, p->bytes_to_copy);
+	p->space_needed = p->bytes_to_copy ? space_total(&se, base, p) : 0;
+	if (skip)
+		return 0;
+	/* Only read a chain the state checks found readable. */
+	for (int i = 0; i < p->nconflicts; i++)
+		if (p->conflicts[i].kind == CONFLICT_IMAGE_STATE ||
+		    p->conflicts[i].kind == CONFLICT_FORMAT)
+			return 0;
+	if (chain_open(top->path, top->format, 0, base->dev, base->ino, &c,
+		       &e) < 0) {
+		char msg[1400];
+
+		snprintf(msg, sizeof(msg), "cannot read the chain of '%s': %s",
+			 top->name, e.msg);
+		return plan_add_conflict(p, CONFLICT_IMAGE_STATE, p->top, 0,
+					 top->name, msg, "The data to copy "
+					 "cannot be read.",
+					 "Check the images with qemu-img check.");
+	}
+	space_init(&se, base);
+	while (off < end) {
+		struct chain_status st;
+		uint64_t pnum = 0;
+
+		if (chain_block_status(c, 0, off, end - off, &pnum, &st,
+				       &e) < 0 || pnum == 0) {
+			char msg[1400];
+
+			chain_close(c);
+			snprintf(msg, sizeof(msg), "cannot map '%s' at offset "
+				 "%llu: %s", top->name,
+				 (unsigned long long)off, e.msg);
+			return plan_add_conflict(p, CONFLICT_IMAGE_STATE,
+				p->top, 0, top->name, msg, "The data to copy "
+				"cannot be located.", "Check the images with "
+				"qemu-img check.");
+		}
+		/* Zeros past an intermediate's end need no copy where base,
+		 * grown and without a backing file, reads zeros anyway. */
+		if (st.depth < c->n &&
+		    !(st.bs == IMG_BS_ZERO && off >= p->base_old_size &&
+		      base->backing < 0)) {
+			total += pnum;
+			space_add(&se, off, pnum);
+		}
+		off += pnum;
+	}
+	chain_close(c);
+	p->bytes_to_copy = total;
+	p->bytes_exact = true;
+	p->space_needed = total ? space_total(&se, base, p) : 0;
+	return 0;
+}
+
+int plan_check_space(struct graph *g, struct plan *p)
+{
+	const struct gnode *base = &g->nodes[p->base];
+	char msg[600];
+	struct statvfs sv;
+
+	/* The file itself, not its directory: a base reached through a
+	 * symlink lives on the file system of the symlink's target. */
+	if (statvfs(base->path, &sv) < 0)
+		return 0;            /* unknown: the copy will say ENOSPC */
+	p->free_space = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (p->space_needed <= p->free_space)
+		return 0;
+	if (p->space_needed > p->bytes_to_copy)
+		snprintf(msg, sizeof(msg), "up to %llu bytes must be written "
+			 "into '%s' (%llu bytes of data on its cluster grid, "
+			 "plus new metadata) but its file system has %llu "
+			 "bytes free", (unsigned long long)p->space_needed,
+			 base->name, (unsigned long long)p->bytes_to_copy,
+			 (unsigned long long)p->free_space);
+	else
+		snprintf(msg, sizeof(msg), "up to %llu bytes must be written "
+			 "into '%s' but its file system has %llu bytes free",
+			 (unsigned long long)p->space_needed, base->name,
+			 (unsigned long long)p->free_space);
+	return plan_add_conflict(p, CONFLICT_SPACE, p->base, 0, base->name, msg,
+		"Running out of space in the middle of a commit stops it "
+		"half way (images stay valid, but nothing is gained).",
+		"Free space on that file system, or commit a smaller range.");
+}

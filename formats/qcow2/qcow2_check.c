@@ -1,0 +1,529 @@
+/* qcow2_check.c - consistency check like `qemu-img check` (no repair).
+ *
+ * We count, for every cluster of the file, how many references the
+ * metadata makes to it (header, L1/L2 tables of the active L1 and of every
+ * internal snapshot, data and compressed clusters, refcount table and
+ * blocks, snapshot table, bitmap directory/tables/data, LUKS header), then
+ * compare with the stored refcounts, and finally check the COPIED flags of
+ * the active tables.  Classes and wording follow qemu-img:
+ *   stored < references            "ERROR cluster N refcount=R reference=F"
+ *   stored > references            "Leaked cluster N refcount=R reference=F"
+ *   COPIED != (refcount == 1)      "ERROR OFLAG_COPIED ..."
+ *   unaligned / past-EOF entries   corruption
+ *
+ * Memory: one 16-bit counter per cluster of the file (saturating), capped
+ * at QCOW2_CHECK_MAX_CLUSTERS; one table at a time otherwise.  Everything is
+ * read with io_pread*, never written.
+ */
+#include "qcow2_int.h"
+#include "formats/io/io.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QCOW2_CHECK_MAX_CLUSTERS (1ull << 28)    /* 512 MiB of counters */
+#define QCOW2_CHECK_MAX_TABLE    (64u << 20)     /* snapshot/bitmap tables */
+#define REF_SAT 0xffffu
+
+struct ck {
+	struct img *img;
+	struct qcow2_state *s;
+	struct img_check *out;
+	uint64_t file_size, nclusters, cs;
+	uint16_t *ref;
+	uint8_t *l2;                /* one table */
+	uint64_t *reft;             /* raw refcount table (host-endian) */
+	uint64_t reft_entries;
+	uint8_t *rb;                /* one refcount block (lookup cache) */
+	uint64_t rb_off;
+	uint64_t next_contig;
+};
+
+static void msg(struct ck *k, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void msg(struct ck *k, const char *fmt, ...)
+{
+	struct img_check *o = k->out;
+	va_list ap;
+	char *m;
+
+	if (o->nmsgs >= IMG_CHECK_MSGS) {
+		o->msgs_dropped++;
+		return;
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&m, fmt, ap) < 0)
+		m = NULL;
+	va_end(ap);
+	if (m)
+		o->msgs[o->nmsgs++] = m;
+	else
+		o->msgs_dropped++;
+}
+
+/* Count one reference to every cluster of [off, off+size). */
+static void inc(struct ck *k, uint64_t off, uint64_t size)
+{
+	if (!size)
+		return;
+	if (off + size >= k->file_size + k->cs || off + size < off) {
+		msg(k, "ERROR: counting reference for region exceeding the end "
+		    "of the file by one cluster or more: offset 0x%llx size "
+		    "0x%llx", (unsigned long long)off,
+		    (unsigned long long)size);
+		k->out->corruptions++;
+		return;
+	}
+	for (uint64_t c = off / k->cs; c <= (off + size - 1) / k->cs; c++)
+		if (c < k->nclusters && k->ref[c] < REF_SAT)
+			k->ref[c]++;
+}
+
+static int read_at(struct ck *k, void *buf, uint64_t n, uint64_t off,
+		   const char *what)
+{
+	int r = io_pread_full(k->img->fd, buf, n, off);
+
+	if (r < 0) {
+		msg(k, "ERROR: cannot read %s at offset 0x%llx: %s", what,
+		    (unsigned long long)off, strerror(-r));
+		k->out->check_errors++;
+	}
+	return r;
+}
+
+/* Stored refcount of cluster c (0 where no block). */
+static uint64_t stored_rc(struct ck *k, uint64_t c)
+{
+	struct qcow2_state *s = k->s;
+	uint64_t rbe = k->cs * 8 / (uint64_t)s->refcount_bits, ti = c / rbe;
+	uint64_t b;
+
+	if (ti >= k->reft_entries)
+		return 0;
+	b = k->reft[ti] & QCOW2_REFT_OFFSET_MASK;
+	if (!b || b % k->cs || b + k->cs > k->file_size)
+		return 0;
+	if (k->rb_off != b) {
+		k->rb_off = 0;
+		if (io_pread_full(k->img->fd, k->rb, k->cs, b) < 0)
+			return 0;
+		k->rb_off = b;
+	}
+	return qcow2_rc_entry_get(k->rb, s->refcount_bits, c % rbe);
+}
+
+/* References of one L2 table.  active: count allocation statistics. */
+static void walk_l2(struct ck *k, uint64_t l2off, bool active)
+{
+	struct qcow2_state *s = k->s;
+	int shift = 62 - ((int)s->h.cluster_bits - 8);
+
+	if (read_at(k, k->l2, k->cs, l2off, "an L2 table") < 0)
+		return;
+	k->next_contig = 0;     /* qemu-img counts fragments per L2 table */
+	for (uint64_t i = 0; i < s->l2_entries; i++) {
+		const uint8_t *p = k->l2 + i * (uint64_t)s->l2_entry_bytes;
+		uint64_t e = qcow2_be64(p), bm = s->extl2 ? qcow2_be64(p + 8) : 0;
+
+		if (e & QCOW2_OFLAG_COMPRESSED) {
+			uint64_t coff = e & ((1ull << shift) - 1);
+			uint64_t nsec = ((e >> shift) &
+					 ((1ull << (s->h.cluster_bits - 8)) - 1)) + 1;
+			if (e & QCOW2_OFLAG_COPIED) {
+				msg(k, "ERROR: coffset=0x%llx: copied flag must "
+				    "never be set for compressed clusters",
+				    (unsigned long long)coff);
+				k->out->corruptions++;
+			}
+			if (s->extl2 && bm) {
+				msg(k, "ERROR compressed cluster %llu with "
+				    "non-zero subcluster allocation bitmap, "
+				    "entry=0x%llx", (unsigned long long)i,
+				    (unsigned long long)e);
+				k->out->corruptions++;
+			}
+			inc(k, coff & ~511ull, nsec * 512);
+			if (active) {
+				k->out->allocated_clusters++;
+				k->out->fragmented_clusters++;
+				k->out->compressed_clusters++;
+			}
+			continue;
+		}
+		uint64_t off = e & QCOW2_L2E_OFFSET_MASK;
+		if (e & QCOW2_L2E_STD_RESERVED) {
+			msg(k, "ERROR found l2 entry with reserved bits set: %llx",
+			    (unsigned long long)e);
+			k->out->corruptions++;
+		}
+		if (s->extl2 && ((uint32_t)bm & (uint32_t)(bm >> 32))) {
+			msg(k, "ERROR: invalid subcluster bitmap (a subcluster "
+			    "both allocated and zero) in L2 entry 0x%llx",
+			    (unsigned long long)e);
+			k->out->corruptions++;
+		}
+		bool dfile = s->h.incompatible_features & QCOW2_INCOMPAT_DATA_FILE;
+		/* With a data file, offset 0 plus COPIED maps guest 0. */
+		if (!off && !(dfile && (e & QCOW2_OFLAG_COPIED))) {
+			if (s->extl2 && (uint32_t)bm) {
+				msg(k, "ERROR: unallocated L2 entry with "
+				    "subcluster allocation bits 0x%08x",
+				    (unsigned)(uint32_t)bm);
+				k->out->corruptions++;
+			}
+			continue;
+		}
+		if (off % k->cs) {
+			msg(k, "ERROR offset=%llx: Data cluster is not properly "
+			    "aligned; L2 entry corrupted.",
+			    (unsigned long long)off);
+			k->out->corruptions++;
+			/* qemu-img still counts it (two clusters then). */
+		}
+		/* External data file: data clusters are not refcounted. */
+		if (!dfile)
+			inc(k, off, k->cs);
+		if (active) {
+			k->out->allocated_clusters++;
+			if (k->next_contig && off != k->next_contig)
+				k->out->fragmented_clusters++;
+			k->next_contig = off + k->cs;
+		}
+	}
+}
+
+static void walk_l1(struct ck *k, uint64_t l1off, uint64_t l1_size,
+		    bool active)
+{
+	uint64_t bytes = l1_size * 8;
+	uint8_t *raw;
+
+	if (!l1_size)
+		return;
+	inc(k, l1off, bytes);
+	if (bytes > QCOW2_MAX_L1_BYTES) {
+		msg(k, "ERROR: L1 table at 0x%llx has %llu entries; too large",
+		    (unsigned long long)l1off, (unsigned long long)l1_size);
+		k->out->check_errors++;
+		return;
+	}
+	raw = malloc(bytes);
+	if (!raw) {
+		k->out->check_errors++;
+		return;
+	}
+	if (read_at(k, raw, bytes, l1off, "an L1 table") < 0) {
+		free(raw);
+		return;
+	}
+	for (uint64_t i = 0; i < l1_size; i++) {
+		uint64_t l1e = qcow2_be64(raw + i * 8);
+		uint64_t l2 = l1e & QCOW2_L1E_OFFSET_MASK;
+		if (l1e & QCOW2_L1E_RESERVED) {
+			msg(k, "ERROR found L1 entry with reserved bits set: %llx",
+			    (unsigned long long)l1e);
+			k->out->corruptions++;
+		}
+		if (!l2)
+			continue;
+		inc(k, l2, k->cs);
+		if (l2 % k->cs) {
+			msg(k, "ERROR l2_offset=%llx: Table is not cluster "
+			    "aligned; L1 entry corrupted",
+			    (unsigned long long)l2);
+			k->out->corruptions++;
+			continue;
+		}
+		walk_l2(k, l2, active);
+	}
+	free(raw);
+}
+
+static void walk_snapshots(struct ck *k)
+{
+	struct qcow2_state *s = k->s;
+	uint64_t off = s->h.snapshots_offset, pos = 0;
+	uint8_t *t;
+
+	if (!s->h.nb_snapshots)
+		return;
+	uint64_t want = off < k->file_size ? k->file_size - off : 0;
+	uint64_t l1_budget = 8ull * QCOW2_MAX_L1_BYTES;  /* hostile tables */
+	if (want > QCOW2_CHECK_MAX_TABLE)
+		want = QCOW2_CHECK_MAX_TABLE;
+	t = malloc(want ? want : 1);
+	if (!t) {
+		k->out->check_errors++;
+		return;
+	}
+	/* Read what exists (the table is at most a few MiB). */
+	ssize_t n = io_pread(k->img->fd, t, want, off);
+	if (n < 0)
+		n = 0;
+	for (uint32_t i = 0; i < s->h.nb_snapshots; i++) {
+		if (pos + 40 > (uint64_t)n) {
+			msg(k, "ERROR: snapshot table at 0x%llx is truncated "
+			    "(snapshot %u)", (unsigned long long)off, i);
+			k->out->check_errors++;
+			break;
+		}
+		const uint8_t *e = t + pos;
+		uint64_t l1 = qcow2_be64(e);
+		uint32_t l1n = qcow2_be32(e + 8);
+		uint32_t ids = ((uint32_t)e[12] << 8) | e[13];
+		uint32_t names = ((uint32_t)e[14] << 8) | e[15];
+		uint32_t extra = qcow2_be32(e + 36);
+		pos += 40 + (uint64_t)extra + ids + names;
+		pos = (pos + 7) & ~7ull;
+		if ((uint64_t)l1n * 8 > l1_budget) {
+			msg(k, "ERROR: snapshot L1 tables exceed %llu bytes in "
+			    "total; not all were checked",
+			    8ull * QCOW2_MAX_L1_BYTES);
+			k->out->check_errors++;
+			break;
+		}
+		l1_budget -= (uint64_t)l1n * 8;
+		walk_l1(k, l1 & QCOW2_L1E_OFFSET_MASK, l1n, false);
+	}
+	inc(k, off, pos);
+	free(t);
+}
+
+static void walk_bitmaps(struct ck *k)
+{
+	struct qcow2_state *s = k->s;
+	const struct qcow2_ext *x = NULL;
+
+	if (!(s->h.autoclear_features & QCOW2_AUTOCLEAR_BITMAPS))
+		return;         /* bitmaps are void without the bit: leaks */
+	for (int i = 0; i < s->nexts; i++)
+		if (s->exts[i].type == QCOW2_EXT_BITMAPS && s->exts[i].len >= 24)
+			x = &s->exts[i];
+	if (!x)
+		return;
+	uint32_t nb = qcow2_be32(x->data);
+	uint64_t dsize = qcow2_be64(x->data + 8), doff = qcow2_be64(x->data + 16);
+	if (dsize > QCOW2_CHECK_MAX_TABLE) {
+		k->out->check_errors++;
+		return;
+	}
+	inc(k, doff, dsize);
+	uint8_t *d = malloc(dsize ? dsize : 1);
+	if (!d || read_at(k, d, dsize, doff, "the bitmap directory") < 0) {
+		free(d);
+		return;
+	}
+	uint64_t pos = 0;
+	for (uint32_t i = 0; i < nb && pos + 24 <= dsize; i++) {
+		uint64_t toff = qcow2_be64(d + pos);
+		uint32_t tsize = qcow2_be32(d + pos + 8);
+		uint32_t names = ((uint32_t)d[pos + 18] << 8) | d[pos + 19];
+		uint32_t extra = qcow2_be32(d + pos + 20);
+		pos = (pos + 24 + extra + names + 7) & ~7ull;
+		inc(k, toff, (uint64_t)tsize * 8);
+		if ((uint64_t)tsize * 8 > QCOW2_CHECK_MAX_TABLE)
+			continue;
+		uint8_t *bt = malloc((uint64_t)tsize * 8 + 1);
+		if (bt && read_at(k, bt, (uint64_t)tsize * 8, toff,
+				  "a bitmap table") == 0)
+			for (uint32_t j = 0; j < tsize; j++) {
+				uint64_t o = qcow2_be64(bt + j * 8) &
+					     0x00fffffffffffe00ull;
+				if (o)
+					inc(k, o, k->cs);
+			}
+		free(bt);
+	}
+	free(d);
+}
+
+static int load_reft(struct ck *k)
+{
+	struct qcow2_state *s = k->s;
+	uint64_t bytes = (uint64_t)s->h.refcount_table_clusters * k->cs;
+	uint8_t *raw = malloc(bytes ? bytes : 1);
+
+	k->reft = calloc(bytes / 8 + 1, sizeof(uint64_t));
+	if (!raw || !k->reft) {
+		free(raw);
+		return -ENOMEM;
+	}
+	if (read_at(k, raw, bytes, s->h.refcount_table_offset,
+		    "the refcount table") < 0) {
+		free(raw);
+		return -EIO;
+	}
+	k->reft_entries = bytes / 8;
+	for (uint64_t i = 0; i < k->reft_entries; i++)
+		k->reft[i] = qcow2_be64(raw + i * 8);
+	free(raw);
+	inc(k, s->h.refcount_table_offset, bytes);
+	for (uint64_t i = 0; i < k->reft_entries; i++) {
+		uint64_t b = k->reft[i] & QCOW2_REFT_OFFSET_MASK;
+		if (!b)
+			continue;
+		if (b % k->cs) {
+			msg(k, "ERROR refcount block %llu is not cluster "
+			    "aligned; refcount table entry corrupted",
+			    (unsigned long long)i);
+			k->out->corruptions++;
+			k->reft[i] = 0;
+			continue;
+		}
+		if (b >= k->file_size) {
+			msg(k, "ERROR refcount block %llu is outside image",
+			    (unsigned long long)i);
+			k->out->corruptions++;
+			k->reft[i] = 0;
+			continue;
+		}
+		inc(k, b, k->cs);
+	}
+	return 0;
+}
+
+static void compare(struct ck *k)
+{
+	uint64_t highest = 0;
+	bool any = false;
+
+	/* Like qemu-img: the clusters the file holds (the spare counter
+	 * past a cluster-aligned end is not compared). */
+	uint64_t n = (k->file_size + k->cs - 1) / k->cs;
+
+	for (uint64_t c = 0; c < n; c++) {
+		uint64_t st = stored_rc(k, c), rf = k->ref[c];
+		if (rf == REF_SAT && st >= REF_SAT)
+			rf = st;        /* saturated counter: trust the store */
+		if (st || rf) {
+			highest = c;
+			any = true;
+		}
+		if (st == rf)
+			continue;
+		if (st < rf) {
+			msg(k, "ERROR cluster %llu refcount=%llu reference=%llu",
+			    (unsigned long long)c, (unsigned long long)st,
+			    (unsigned long long)rf);
+			k->out->corruptions++;
+		} else {
+			msg(k, "Leaked cluster %llu refcount=%llu reference=%llu",
+			    (unsigned long long)c, (unsigned long long)st,
+			    (unsigned long long)rf);
+			k->out->leaks++;
+		}
+	}
+	k->out->image_end_offset = any ? (highest + 1) * k->cs : 0;
+}
+
+/* COPIED must be set exactly where the stored refcount is 1 (active L1). */
+static void check_copied(struct ck *k)
+{
+	struct qcow2_state *s = k->s;
+	uint64_t n = s->h.l1_size, bytes = n * 8;
+	uint8_t *raw;
+
+	if (!n || bytes > QCOW2_MAX_L1_BYTES || !(raw = malloc(bytes)))
+		return;
+	if (io_pread_full(k->img->fd, raw, bytes, s->h.l1_table_offset) < 0) {
+		free(raw);
+		return;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t e = qcow2_be64(raw + i * 8);
+		uint64_t l2 = e & QCOW2_L1E_OFFSET_MASK, rc;
+		if (!l2 || l2 % k->cs)
+			continue;
+		rc = stored_rc(k, l2 / k->cs);
+		if ((rc == 1) != !!(e & QCOW2_OFLAG_COPIED)) {
+			msg(k, "ERROR OFLAG_COPIED L2 cluster: l1_index=%llu "
+			    "l1_entry=%llx refcount=%llu",
+			    (unsigned long long)i, (unsigned long long)e,
+			    (unsigned long long)rc);
+			k->out->corruptions++;
+		}
+		if (io_pread_full(k->img->fd, k->l2, k->cs, l2) < 0)
+			continue;
+		for (uint64_t j = 0; j < s->l2_entries; j++) {
+			uint64_t x = qcow2_be64(k->l2 + j * s->l2_entry_bytes);
+			uint64_t off = x & QCOW2_L2E_OFFSET_MASK;
+			if ((x & QCOW2_OFLAG_COMPRESSED) || !off || off % k->cs ||
+			    (s->h.incompatible_features &
+			     QCOW2_INCOMPAT_DATA_FILE))
+				continue;
+			rc = stored_rc(k, off / k->cs);
+			if ((rc == 1) != !!(x & QCOW2_OFLAG_COPIED)) {
+				msg(k, "ERROR OFLAG_COPIED data cluster: "
+				    "l2_entry=%llx refcount=%llu",
+				    (unsigned long long)x,
+				    (unsigned long long)rc);
+				k->out->corruptions++;
+			}
+		}
+	}
+	free(raw);
+}
+
+int qcow2_check(struct img *img, struct img_check *out, struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	struct ck k;
+	struct stat st;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	memset(&k, 0, sizeof(k));
+	k.img = img;
+	k.s = s;
+	k.out = out;
+	k.cs = s->cluster_size;
+	r = io_fstat(img->fd, &st);
+	if (r < 0)
+		return err_set_errno(e, -r, "%s: cannot stat", img->path);
+	k.file_size = (uint64_t)st.st_size;
+	/* One spare counter: a region may end inside the cluster after a
+	 * cluster-aligned end of file without being an error. */
+	k.nclusters = (k.file_size + k.cs - 1) / k.cs + 1;
+	if (k.nclusters > QCOW2_CHECK_MAX_CLUSTERS)
+		return err_set(e, EFBIG, "%s: %llu clusters are too many to "
+			       "check (limit %llu)", img->path,
+			       (unsigned long long)k.nclusters,
+			       (unsigned long long)QCOW2_CHECK_MAX_CLUSTERS);
+	k.ref = calloc(k.nclusters, sizeof(*k.ref));
+	k.l2 = malloc(k.cs);
+	k.rb = malloc(k.cs);
+	if (!k.ref || !k.l2 || !k.rb) {
+		r = err_set(e, ENOMEM, "%s: out of memory for the check",
+			    img->path);
+		goto out;
+	}
+	out->total_clusters = (s->h.size + k.cs - 1) / k.cs;
+
+	inc(&k, 0, k.cs);                                   /* header */
+	walk_l1(&k, s->h.l1_table_offset, s->h.l1_size, true);
+	walk_snapshots(&k);
+	walk_bitmaps(&k);
+	for (int i = 0; i < s->nexts; i++)
+		if (s->exts[i].type == QCOW2_EXT_CRYPTO && s->exts[i].len >= 16)
+			inc(&k, qcow2_be64(s->exts[i].data),
+			    qcow2_be64(s->exts[i].data + 8));
+	if (load_reft(&k) < 0) {
+		r = err_set(e, EIO, "%s: cannot read the refcount table",
+			    img->path);
+		goto out;
+	}
+	compare(&k);
+	check_copied(&k);
+	r = 0;
+out:
+	free(k.ref);
+	free(k.l2);
+	free(k.rb);
+	free(k.reft);
+	return r;
+}

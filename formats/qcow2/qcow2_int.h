@@ -1,0 +1,400 @@
+/* qcow2_int.h - state shared by the qcow2 driver files (not a public API).
+ *
+ *   qcow2_header.c  parse + validate header and extensions
+ *   qcow2_backing.c backing_header / set_backing (the safe cluster-0 rewrite)
+ *   qcow2_read.c    L1/L2 lookup, block status, reads, compressed clusters
+ *   qcow2_alloc.c   refcounts, cluster allocation, writes, zeroes, grow,
+ *                   make_empty, flush
+ *   qcow2_create.c  create
+ *   qcow2_check.c   check (refcounts against references)
+ *   qcow2.c         the ops table, open/close/info
+ *
+ * All on-disk integers are big-endian.
+ */
+#ifndef IMGRAPH_QCOW2_INT_H
+#define IMGRAPH_QCOW2_INT_H
+
+#include "formats/format.h"
+
+#define QCOW2_MAGIC 0x514649fbu
+
+#define QCOW2_INCOMPAT_DIRTY       (1ull << 0)
+#define QCOW2_INCOMPAT_CORRUPT     (1ull << 1)
+#define QCOW2_INCOMPAT_DATA_FILE   (1ull << 2)
+#define QCOW2_INCOMPAT_COMPRESSION (1ull << 3)
+#define QCOW2_INCOMPAT_EXTL2       (1ull << 4)
+#define QCOW2_INCOMPAT_KNOWN       0x1full
+#define QCOW2_COMPAT_LAZY_REFCOUNTS (1ull << 0)
+#define QCOW2_AUTOCLEAR_BITMAPS    (1ull << 0)
+#define QCOW2_AUTOCLEAR_DATA_RAW   (1ull << 1)
+
+#define QCOW2_EXT_END          0x00000000u
+#define QCOW2_EXT_BACKING_FMT  0xe2792acau
+#define QCOW2_EXT_FEATURES     0x6803f857u
+#define QCOW2_EXT_BITMAPS      0x23852875u
+#define QCOW2_EXT_CRYPTO       0x0537be77u
+#define QCOW2_EXT_DATA_FILE    0x44415441u
+
+#define QCOW2_OFLAG_COPIED     (1ull << 63)
+#define QCOW2_OFLAG_COMPRESSED (1ull << 62)
+#define QCOW2_OFLAG_ZERO       (1ull << 0)
+#define QCOW2_L1E_OFFSET_MASK  0x00fffffffffffe00ull
+#define QCOW2_L2E_OFFSET_MASK  0x00fffffffffffe00ull
+#define QCOW2_L1E_RESERVED     0x7f000000000001ffull
+#define QCOW2_L2E_STD_RESERVED 0x3f000000000001feull
+#define QCOW2_REFT_OFFSET_MASK 0xfffffffffffffe00ull
+
+#define QCOW2_MAX_L1_BYTES     (32u << 20)   /* QEMU's cap */
+#define QCOW2_MAX_REFT_BYTES   (8u << 20)
+#define QCOW2_MAX_VSIZE        (1ull << 61)  /* our cap on virtual size */
+#define QCOW2_MAX_EXTENSIONS   1024          /* iteration cap */
+
+/* One header extension kept verbatim (unknown ones, and known ones we
+ * re-emit unchanged on rewrite). */
+struct qcow2_ext {
+	uint32_t type;
+	uint32_t len;
+	uint8_t *data;                /* owned */
+};
+
+struct qcow2_header {
+	uint32_t version;
+	uint64_t backing_file_offset;
+	uint32_t backing_file_size;
+	uint32_t cluster_bits;
+	uint64_t size;
+	uint32_t crypt_method;
+	uint32_t l1_size;
+	uint64_t l1_table_offset;
+	uint64_t refcount_table_offset;
+	uint32_t refcount_table_clusters;
+	uint32_t nb_snapshots;
+	uint64_t snapshots_offset;
+	uint64_t incompatible_features;
+	uint64_t compatible_features;
+	uint64_t autoclear_features;
+	uint32_t refcount_order;
+	uint32_t header_length;
+	uint8_t compression_type;
+};
+
+struct qcow2_state {
+	struct qcow2_header h;
+	uint32_t cluster_size;
+	uint32_t l2_entries;          /* entries per L2 table */
+	int l2_entry_bytes;           /* 8 or 16 (extended L2) */
+	bool extl2;
+	uint32_t subcluster_size;     /* cluster_size / 32 with extl2, else cluster_size */
+	int refcount_bits;
+	uint64_t file_size;           /* at open, updated as we append */
+
+	uint8_t *header_cluster;      /* cluster 0 as read, owned */
+	struct qcow2_ext *exts;       /* in file order, owned */
+	int nexts;
+	char *backing_name;           /* NUL-terminated or NULL, owned */
+	char *backing_fmt;            /* or NULL, owned */
+	char *data_file_name;         /* or NULL, owned */
+
+	uint64_t *l1;                 /* host-endian copy of the active L1, owned */
+
+	/* Small L2 cache (read path); the write path may add its own. */
+	uint64_t l2_cache_off;
+	uint8_t *l2_cache;            /* one L2 table, raw big-endian bytes */
+
+	/* Refcount table, host-endian, loaded lazily by the write/check path. */
+	uint64_t *reft;
+	uint32_t reft_entries;
+
+	const char *write_refusal;    /* static string or NULL */
+	void *alloc;                  /* qcow2_alloc.c private state */
+};
+
+static inline uint64_t qcow2_be64(const uint8_t *p)
+{
+	return ((uint64_t)p[0] << 56) | ((uint64_t)p[1] << 48) |
+	       ((uint64_t)p[2] << 40) | ((uint64_t)p[3] << 32) |
+	       ((uint64_t)p[4] << 24) | ((uint64_t)p[5] << 16) |
+	       ((uint64_t)p[6] << 8) | (uint64_t)p[7];
+}
+
+static inline uint32_t qcow2_be32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+	       ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+static inline void qcow2_put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static inline void qcow2_put_be32(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+/* qcow2_header.c */
+/* Parse and validate cluster 0 and the extensions; fill s (not the L1). */
+int qcow2_parse_header(struct qcow2_state *s, const char *path, int fd,
+		       uint64_t file_size, struct img_err *e);
+void qcow2_free_header(struct qcow2_state *s);
+
+/* qcow2_backing.c */
+int qcow2_backing_header(struct img *img, const char *name, const char *fmt,
+			 uint8_t **buf, size_t *len, struct img_err *e);
+int qcow2_set_backing(struct img *img, const char *name, const char *fmt,
+		      struct img_err *e);
+
+/* qcow2_read.c */
+int qcow2_load_l1(struct img *img, struct img_err *e);
+/* Raw L2 entry (first 64-bit word) and extended bitmap for guest offset off. */
+int qcow2_get_l2_entry(struct img *img, uint64_t off, uint64_t *entry,
+		       uint64_t *bitmap, struct img_err *e);
+int qcow2_block_status(struct img *img, uint64_t off, uint64_t len,
+		       uint64_t *pnum, struct img_err *e);
+int qcow2_pread(struct img *img, uint64_t off, void *buf, size_t len,
+		struct img_err *e);
+
+/* qcow2_alloc.c */
+int qcow2_pwrite(struct img *img, uint64_t off, const void *buf, size_t len,
+		 struct img_err *e);
+int qcow2_write_zeroes(struct img *img, uint64_t off, uint64_t len,
+		       struct img_err *e);
+int qcow2_grow(struct img *img, uint64_t new_size, struct img_err *e);
+int qcow2_make_empty(struct img *img, struct img_err *e);
+int qcow2_flush(struct img *img, struct img_err *e);
+void qcow2_alloc_free(struct qcow2_state *s);
+
+/* qcow2_chunk.c: the batch_begin/batch_end ops (see img_batch.h) */
+int qcow2_batch_begin(struct img *img, struct img_err *e);
+int qcow2_batch_end(struct img *img, struct img_err *e);
+
+/* qcow2_create.c */
+int qcow2_create(const char *path, const struct img_create_opts *o,
+		 struct img_err *e);
+
+/* qcow2_check.c */
+int qcow2_check(struct img *img, struct img_check *out, struct img_err *e);
+
+
+/* ==== Write side, create, check, backing rewrite (helper B's files:
+ * qcow2_alloc.c, qcow2_resize.c, qcow2_refcount.c, qcow2_create.c,
+ * qcow2_check.c, qcow2_backing.c).  Internal to the driver.
+ *
+ * WRITE CONTRACT (qcow2_pwrite / qcow2_write_zeroes):
+ *  - [off, off+len) must lie inside the virtual size; grow first.
+ *  - Refcounts are eager.  New clusters are appended at the end of the file
+ *    (its length rounded up to a cluster); freed clusters are not reused.
+ *    Order inside one call: data, refcount blocks, new L2 table, fdatasync,
+ *    then the L2 entries / L1 entry that point at them.  Replaced clusters
+ *    are decremented after the NEXT fdatasync (of a later call or of
+ *    qcow2_flush), when their unlinking is durable.  A crash leaks, never
+ *    corrupts.  Data written in place (COPIED clusters) is durable only
+ *    after qcow2_flush().  Larger calls mean fewer fdatasyncs (one per L2
+ *    table touched per call that allocates; zero-flag updates need none):
+ *    callers should write >= 1 MiB at once.
+ *  - Write batch (img_batch.h, qcow2_chunk.c): between img_batch_begin and
+ *    img_batch_end the same order holds per batch instead of per call:
+ *    every call's data and new clusters' refcounts are written at once,
+ *    its entries wait in the pending chunk of their L2 table, and one
+ *    commit (batch end, QCOW2_BATCH_MEM reached, grow, make_empty, flush,
+ *    or a partial edge that needs the read path) writes new tables and
+ *    refcount blocks, syncs ONCE, then writes all entries.  pread and
+ *    block_status of the same handle see only committed entries.
+ *  - A cluster (extended L2: subcluster) that the write covers only
+ *    partially keeps THIS layer's current content for the rest: its data,
+ *    or zeros where it is a zero cluster, or zeros where it is unallocated
+ *    and the image has NO backing file.  If the image HAS a backing file
+ *    and that cluster (subcluster) is unallocated here, the rest would have
+ *    to come from the backing chain, which the driver does not see: the
+ *    call fails with -EINVAL before writing anything (only the first and
+ *    last cluster of a call can be partial; both are checked first).  Bytes
+ *    past the virtual size in the last cluster do not count (a write up to
+ *    the virtual size covers the last cluster fully).  The commit engine
+ *    therefore writes whole clusters (or the fully merged view).
+ *  - write_zeroes: v3 stores zero flags (standard entry 1, extended L2 zero
+ *    bits) and frees the old host cluster after the L2 update; v2 without a
+ *    backing file unallocates; v2 with a backing file writes literal zeros.
+ *    Partial clusters at the edges are written as literal zeros (same
+ *    partial-cluster rule as pwrite) unless they already read as zeros here
+ *    and hide the backing file.
+ *  - grow rounds the new size up to 512 bytes (QEMU keeps sectors) and
+ *    never shrinks; a larger L1 is written to new clusters and switched in
+ *    with one 12-byte header write at offset 36.
+ *  - backing_header returns a whole cluster 0 (cluster_size bytes) with
+ *    *len = cluster_size; callers may write only the changed sectors.
+ *  - Unknown autoclear bits are cleared (and synced) before the first write.
+ *  - s->write_refusal set, or an image not opened IMG_O_RDWR: -EROFS with
+ *    the reason.
+ *  - qcow2_alloc_free() (called by close) first flushes like qcow2_flush
+ *    when something was written since the last flush, as QEMU flushes at
+ *    close (errors there are not reported and can only leak clusters:
+ *    callers that care call flush themselves), then frees s->alloc;
+ *    s->reft is freed by the close path in qcow2.c.
+ */
+
+#define QCOW2_RB_CACHE 8
+#define QCOW2_WL2_CACHE 4
+#define QCOW2_L2_BITMAP_ALL_ALLOC 0xffffffffull
+#define QCOW2_L2_BITMAP_ALL_ZERO  0xffffffff00000000ull
+
+struct qcow2_rb_slot {
+	uint64_t off;               /* 0: free slot */
+	uint8_t *buf;               /* one refcount block, owned */
+	uint32_t dlo, dhi;          /* dirty byte range, dlo == dhi: clean */
+	uint64_t used;
+};
+
+struct qcow2_wl2_slot {
+	uint64_t off;               /* 0: free slot */
+	uint8_t *buf;               /* one L2 table, big-endian, owned */
+	uint64_t used;
+};
+
+struct qcow2_alloc {
+	uint64_t next_free;         /* byte offset of the next new cluster */
+	uint64_t tick;
+	bool prepared;              /* autoclear bits handled */
+	bool staging;               /* refcount table being relocated */
+	struct qcow2_rb_slot rb[QCOW2_RB_CACHE];
+	struct qcow2_wl2_slot l2[QCOW2_WL2_CACHE];
+	/* Entries (or old L2 tables as plain entries) already unlinked
+	 * whose clusters are released after the next fdatasync: the
+	 * unlink must be durable first, and waiting for the next sync
+	 * saves one per call.  Never reused meanwhile (append-only). */
+	uint64_t *pend;
+	size_t npend, cap_pend;
+	struct img *img;            /* for the flush at close */
+	bool broken;                /* a release failed half-way: no more */
+	bool unflushed;             /* written since the last qcow2_flush */
+	/* Write batch (img_batch.h): chunks whose L2/L1 updates wait for
+	 * the batch's commit, one per L2 table, owned. */
+	bool batch_on;
+	struct qcow2_chunk **bch;
+	size_t nbch, cap_bch;
+	size_t bmem;                /* bytes held by the pending chunks */
+	uint64_t wb_bytes;          /* data written since the last hint */
+};
+
+/* Pending chunks of a batch hold at most this much (working copies of L2
+ * tables and their release lists); one more commits the batch first. */
+#define QCOW2_BATCH_MEM (6u << 20)
+/* In a batch, start the kernel's writeback after this much data, so the
+ * disk works while we copy and the batch's one fdatasync has less left. */
+#define QCOW2_WB_KICK (16u << 20)
+
+/* Coalesces writes that are contiguous both in the file and in memory. */
+struct qcow2_wq {
+	uint64_t host;
+	const uint8_t *src;
+	size_t len;
+};
+
+/* The part of a write inside one L2 table ("chunk"): a working copy of the
+ * table is edited, new clusters are appended and written; qcow2_chunks_
+ * commit() then counts them, syncs, and links the changed entries. */
+struct qcow2_chunk {
+	uint64_t l1i;
+	uint64_t l2off;            /* current table, 0 if none */
+	uint8_t *tbl;              /* working copy, owned */
+	uint8_t *orig;             /* the table as it was, owned */
+	bool new_table;            /* needs a new (or COW) table */
+	bool changed;              /* some entry differs */
+	uint64_t lo, hi;           /* changed entries [lo, hi) */
+	bool need_sync;            /* new data/clusters behind changed entries */
+	bool eager_rc;             /* batch: new clusters counted at once */
+	uint64_t first_new, n_new; /* newly appended data clusters (not eager) */
+	uint64_t *frees;           /* entries whose clusters to release, owned */
+	size_t nfrees, cap_frees;
+	uint64_t old_l2;           /* shared table to release after COW */
+	struct qcow2_wq q;
+};
+
+/* qcow2_backing.c: lay out cluster 0 from byte hdr_len on: the backing
+ * format extension (fmt non-NULL), then keep[0..nkeep) verbatim (padded to
+ * 8), the end marker, then the name.  buf has cs bytes; everything from
+ * hdr_len on is overwritten (zeros after the name).  *name_off is the
+ * offset of the name (0 when name is NULL).  -ENOSPC when it does not fit. */
+int qcow2_layout_cluster0(uint8_t *buf, uint32_t cs, uint32_t hdr_len,
+			  const char *fmt, const struct qcow2_ext *keep,
+			  int nkeep, const char *name, uint32_t *name_off);
+
+/* qcow2_chunk.c: write queue, chunk commit and write batches. */
+int qcow2_wq_flush(struct img *img, struct qcow2_wq *q, struct img_err *e);
+/* stable: src stays valid until the next flush (else written at once). */
+int qcow2_wq_add(struct img *img, struct qcow2_wq *q, uint64_t host,
+		 const uint8_t *src, size_t len, bool stable,
+		 struct img_err *e);
+/* A chunk for L2 index l1i with its working table loaded (owned by the
+ * caller; qcow2_chunk_free). */
+int qcow2_chunk_new(struct img *img, uint64_t l1i, struct qcow2_chunk **out,
+		    struct img_err *e);
+void qcow2_chunk_free(struct qcow2_chunk *c);
+/* Commit n chunks (their queues flushed): count new clusters and write
+ * new tables, write refcounts, ONE fdatasync if any chunk needs it (then
+ * release what earlier commits unlinked), then link every changed entry
+ * and queue the replaced clusters for release after the next sync.  A
+ * failure leaves only leaks.  The chunks stay owned by the caller. */
+int qcow2_chunks_commit(struct img *img, struct qcow2_chunk **v, size_t n,
+			struct img_err *e);
+/* The pending chunk for l1i in an open batch, or NULL. */
+struct qcow2_chunk *qcow2_batch_find(struct qcow2_alloc *a, uint64_t l1i);
+/* Take ownership of c as pending; commits the batch first when it would
+ * exceed QCOW2_BATCH_MEM (c is then linked with the next commit). */
+int qcow2_batch_add(struct img *img, struct qcow2_chunk *c,
+		    struct img_err *e);
+/* Commit and free every pending chunk; the batch stays open.  No-op
+ * without pending chunks.  On failure the pending chunks are dropped
+ * (their clusters leak). */
+int qcow2_batch_commit(struct img *img, struct img_err *e);
+/* Drop every pending chunk without linking (after a failed write). */
+void qcow2_batch_drop(struct qcow2_alloc *a);
+/* Count n bytes of data written in a batch; past QCOW2_WB_KICK, ask the
+ * kernel to start writing the file back (no wait, no durability). */
+void qcow2_batch_written(struct img *img, uint64_t n);
+
+/* qcow2_alloc.c: the write path's L2 table cache.  The pointer returned
+ * by qcow2_wl2_load stays valid until the next load; forget drops a table
+ * from it and from the read path's cache (s->l2_cache). */
+int qcow2_wl2_load(struct img *img, uint64_t off, uint8_t **out,
+		   struct img_err *e);
+void qcow2_wl2_forget(struct qcow2_state *s, uint64_t off);
+
+/* qcow2_refcount.c */
+uint64_t qcow2_rc_entry_get(const uint8_t *blk, int bits, uint64_t i);
+void qcow2_rc_entry_put(uint8_t *blk, int bits, uint64_t i, uint64_t v);
+/* Set up s->alloc and s->reft for writing; refuses read-only or refused
+ * images; clears unknown autoclear bits (once).  Idempotent. */
+int qcow2_write_begin(struct img *img, struct img_err *e);
+int qcow2_rc_get(struct img *img, uint64_t cluster, uint64_t *rc,
+		 struct img_err *e);
+/* Add delta (+1 / -1) to the refcount of n clusters from cluster c.
+ * expect_free: each must be 0 before (a new allocation). */
+int qcow2_rc_add(struct img *img, uint64_t c, uint64_t n, int delta,
+		 bool expect_free, struct img_err *e);
+/* Write dirty refcount blocks (no sync). */
+int qcow2_rc_writeback(struct img *img, struct img_err *e);
+/* Reserve n clusters at the end of the file (no refcount yet). */
+uint64_t qcow2_reserve(struct img *img, uint64_t n);
+/* A pointer update (L1/L2/refcount-table entries, header fields): write
+ * nw; if that fails (possibly torn), try to put the old bytes back so the
+ * failed update leaves the old, consistent pointer. */
+int qcow2_meta_write(struct img *img, uint64_t off, const void *nw,
+		     const void *old, size_t n, const char *what,
+		     struct img_err *e);
+/* Write header bytes [off, off+n) and keep s->header_cluster in step. */
+int qcow2_hdr_write(struct img *img, uint32_t off, const void *p, size_t n,
+		    struct img_err *e);
+int qcow2_sync(struct img *img, struct img_err *e);
+/* Deferred releases: queue an unlinked entry; release all queued entries
+ * (call right after an fdatasync that made the unlinks durable). */
+#define QCOW2_PEND_MAX 65536
+int qcow2_pend_add(struct img *img, uint64_t entry, struct img_err *e);
+int qcow2_apply_pending(struct img *img, struct img_err *e);
+/* Release what a (non-zero) L2 entry references: decrement the host
+ * cluster, or every cluster a compressed entry touches. */
+int qcow2_release_entry(struct img *img, uint64_t entry, struct img_err *e);
+
+#endif

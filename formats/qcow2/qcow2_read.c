@@ -1,0 +1,637 @@
+/* qcow2_read.c - qcow2 address translation: L1/L2 lookup, block status and
+ * reads (plain, zero and compressed clusters).
+ *
+ * Every table entry is validated when it is used: reserved bits, alignment,
+ * host offsets inside the file.  A bad entry is an error naming the file,
+ * the guest offset and the entry, never a wild read.  Memory stays bounded
+ * whatever the virtual size: one L2 table is cached (s->l2_cache) and a
+ * compressed cluster is inflated into a buffer of exactly one cluster, so a
+ * "zlib bomb" simply stops when the cluster is full.
+ *
+ * The write path (qcow2_alloc.c) must set s->l2_cache_off = 0 whenever it
+ * changes an L2 table that may be cached here.
+ */
+#include "qcow2_int.h"
+#include "qcow2_map.h"
+#include "formats/io/io.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+/* Subcluster classification (QEMU's QCow2SubclusterType, restated). */
+enum sc_type {
+	SC_UNALLOC,          /* defer to backing */
+	SC_UNALLOC_ALLOC,    /* ext L2: host cluster present, subcluster not */
+	SC_ZERO_PLAIN,
+	SC_ZERO_ALLOC,
+	SC_NORMAL,
+	SC_COMPRESSED,
+};
+
+static struct qcow2_state *st(struct img *img)
+{
+	return img->priv;
+}
+
+static unsigned long long ull(uint64_t v)
+{
+	return (unsigned long long)v;
+}
+
+/* Check one L1 entry; 0 when usable. */
+static int check_l1_entry(struct img *img, uint32_t idx, uint64_t ent,
+			  struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	uint64_t l2 = ent & QCOW2_L1E_OFFSET_MASK;
+	uint64_t guest = (uint64_t)idx * s->l2_entries * s->cluster_size;
+
+	if (ent & QCOW2_L1E_RESERVED)
+		return err_set(e, EINVAL,
+			       "%s: L1 entry %u (guest offset %llu) is "
+			       "0x%016llx: reserved bits set", img->path, idx,
+			       ull(guest), ull(ent));
+	if (!l2)
+		return 0;
+	if (l2 % s->cluster_size)
+		return err_set(e, EINVAL,
+			       "%s: L1 entry %u (guest offset %llu): L2 table "
+			       "offset %llu is not cluster aligned", img->path,
+			       idx, ull(guest), ull(l2));
+	if (l2 >= s->file_size)
+		return err_set(e, EINVAL,
+			       "%s: L1 entry %u (guest offset %llu): L2 table "
+			       "offset %llu is past the end of the file (%llu)",
+			       img->path, idx, ull(guest), ull(l2),
+			       ull(s->file_size));
+	return 0;
+}
+
+int qcow2_load_l1(struct img *img, struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	size_t bytes = (size_t)s->h.l1_size * 8;
+	uint8_t *raw;
+	int r;
+
+	free(s->l1);
+	s->l1 = NULL;
+	if (!s->h.l1_size)
+		return 0;
+	/* Read straight into the table and convert in place: a 1 PiB image
+	 * has a 16 MiB L1, and a second copy would double the peak. */
+	s->l1 = malloc(bytes);
+	if (!s->l1)
+		return err_set(e, ENOMEM, "%s: out of memory for the L1 table "
+			       "(%zu bytes)", img->path, bytes);
+	r = io_pread_full(img->fd, s->l1, bytes, s->h.l1_table_offset);
+	if (r < 0)
+		return err_set_errno(e, -r, "%s: cannot read the L1 table at "
+				     "%llu", img->path,
+				     ull(s->h.l1_table_offset));
+	raw = (uint8_t *)s->l1;
+	for (uint32_t i = 0; i < s->h.l1_size; i++)
+		s->l1[i] = qcow2_be64(raw + (size_t)i * 8);
+	/* An inspecting open (info/check/map) must still see a damaged
+	 * image; entries are checked again whenever a lookup uses them. */
+	if (img->flags & IMG_O_INSPECT)
+		return 0;
+	for (uint32_t i = 0; i < s->h.l1_size; i++) {
+		r = check_l1_entry(img, i, s->l1[i], e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Make the L2 table at l2off the cached one. */
+static int load_l2(struct img *img, uint64_t l2off, struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	ssize_t n;
+
+	if (s->l2_cache && s->l2_cache_off == l2off)
+		return 0;
+	if (!s->l2_cache) {
+		s->l2_cache = malloc(s->cluster_size);
+		if (!s->l2_cache)
+			return err_set(e, ENOMEM, "%s: out of memory",
+				       img->path);
+	}
+	s->l2_cache_off = 0;
+	n = io_pread(img->fd, s->l2_cache, s->cluster_size, l2off);
+	if (n < 0)
+		return err_set_errno(e, (int)-n, "%s: cannot read the L2 table "
+				     "at %llu", img->path, ull(l2off));
+	/* A table cut short by EOF reads as zeros (unallocated), as QEMU
+	 * reads it; check_l1_entry made sure it starts inside the file. */
+	if ((size_t)n < s->cluster_size)
+		memset(s->l2_cache + n, 0, s->cluster_size - (size_t)n);
+	s->l2_cache_off = l2off;
+	return 0;
+}
+
+int qcow2_get_l2_entry(struct img *img, uint64_t off, uint64_t *entry,
+		       uint64_t *bitmap, struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	uint64_t cl = off >> s->h.cluster_bits;
+	uint64_t l1i = cl / s->l2_entries;
+	uint32_t l2i = (uint32_t)(cl % s->l2_entries);
+	int r;
+
+	*entry = 0;
+	*bitmap = 0;
+	if (l1i >= s->h.l1_size || !s->l1)
+		return 0;
+	r = check_l1_entry(img, (uint32_t)l1i, s->l1[l1i], e);
+	if (r < 0)
+		return r;
+	uint64_t l2off = s->l1[l1i] & QCOW2_L1E_OFFSET_MASK;
+	if (!l2off)
+		return 0;
+	r = load_l2(img, l2off, e);
+	if (r < 0)
+		return r;
+	const uint8_t *p = s->l2_cache + (size_t)l2i * (size_t)s->l2_entry_bytes;
+	*entry = qcow2_be64(p);
+	if (s->extl2)
+		*bitmap = qcow2_be64(p + 8);
+	return 0;
+}
+
+/* Classify the subcluster containing `off`; *n = bytes from off to the end
+ * of the run of subclusters (within this cluster) with the same type, or
+ * to the end of the L1 range when the whole L2 table is absent.  *host is
+ * the host offset of `off` for NORMAL / ZERO_ALLOC. */
+static int classify(struct img *img, uint64_t off, enum sc_type *type,
+		    uint64_t *n, uint64_t *host, uint64_t *entry_out,
+		    struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	uint64_t cs = s->cluster_size;
+	uint64_t in_cl = off & (cs - 1);
+	uint64_t cl = off >> s->h.cluster_bits;
+	uint64_t l1i = cl / s->l2_entries;
+	uint64_t ent, bm;
+	int r;
+
+	*host = 0;
+	if (l1i >= s->h.l1_size || !s->l1 ||
+	    !(s->l1[l1i] & QCOW2_L1E_OFFSET_MASK)) {
+		if (l1i < s->h.l1_size && s->l1) {
+			r = check_l1_entry(img, (uint32_t)l1i, s->l1[l1i], e);
+			if (r < 0)
+				return r;
+		}
+		/* Whole L2 range unallocated: skip it in one step, so a
+		 * huge sparse image maps in time bounded by its L1 size. */
+		uint64_t span = (uint64_t)s->l2_entries * cs;
+		*type = SC_UNALLOC;
+		*n = span - (off % span);
+		*entry_out = 0;
+		return 0;
+	}
+	r = qcow2_get_l2_entry(img, off, &ent, &bm, e);
+	if (r < 0)
+		return r;
+	*entry_out = ent;
+
+	if (ent & QCOW2_OFLAG_COMPRESSED) {
+		if (s->extl2 && bm)
+			return err_set(e, EINVAL,
+				       "%s: guest offset %llu: L2 entry "
+				       "0x%016llx is compressed but its "
+				       "subcluster bitmap is 0x%016llx (must be 0)",
+				       img->path, ull(off), ull(ent), ull(bm));
+		int shift = 62 - ((int)s->h.cluster_bits - 8);
+		uint64_t coff = ent & ((1ull << shift) - 1);
+		if (coff >= s->file_size)
+			return err_set(e, EINVAL,
+				       "%s: guest offset %llu: compressed L2 entry "
+				       "0x%016llx: data offset %llu is past the "
+				       "end of the file (%llu)", img->path,
+				       ull(off), ull(ent), ull(coff),
+				       ull(s->file_size));
+		*type = SC_COMPRESSED;
+		*n = cs - in_cl;
+		return 0;
+	}
+	uint64_t reserved = QCOW2_L2E_STD_RESERVED |
+			    (s->extl2 ? QCOW2_OFLAG_ZERO : 0);
+	if (ent & reserved)
+		return err_set(e, EINVAL,
+			       "%s: guest offset %llu: L2 entry 0x%016llx has "
+			       "reserved bits set", img->path, ull(off),
+			       ull(ent));
+	uint64_t hoff = ent & QCOW2_L2E_OFFSET_MASK;
+	bool has_host = hoff != 0 ||
+		((s->h.incompatible_features & QCOW2_INCOMPAT_DATA_FILE) &&
+		 (ent & QCOW2_OFLAG_COPIED));
+	if (hoff % cs)
+		return err_set(e, EINVAL,
+			       "%s: guest offset %llu: L2 entry 0x%016llx: host "
+			       "offset %llu is not cluster aligned", img->path,
+			       ull(off), ull(ent), ull(hoff));
+	if (!s->extl2) {
+		if (ent & QCOW2_OFLAG_ZERO)
+			*type = has_host ? SC_ZERO_ALLOC : SC_ZERO_PLAIN;
+		else
+			*type = has_host ? SC_NORMAL : SC_UNALLOC;
+		*n = cs - in_cl;
+	} else {
+		uint32_t alloc = (uint32_t)bm, zero = (uint32_t)(bm >> 32);
+		uint32_t sc = (uint32_t)(in_cl / s->subcluster_size);
+		if (alloc & zero)
+			return err_set(e, EINVAL,
+				       "%s: guest offset %llu: L2 entry "
+				       "0x%016llx: subcluster bitmap 0x%016llx "
+				       "marks a subcluster both allocated and "
+				       "zero", img->path, ull(off), ull(ent),
+				       ull(bm));
+		if (alloc && !has_host)
+			return err_set(e, EINVAL,
+				       "%s: guest offset %llu: L2 entry "
+				       "0x%016llx: subcluster bitmap 0x%016llx "
+				       "marks subclusters allocated but there "
+				       "is no host cluster", img->path,
+				       ull(off), ull(ent), ull(bm));
+		/* Run of subclusters with the same (alloc, zero) bits. */
+		int a = (alloc >> sc) & 1, z = (zero >> sc) & 1;
+		uint32_t end = sc + 1;
+		while (end < 32 && (int)((alloc >> end) & 1) == a &&
+		       (int)((zero >> end) & 1) == z)
+			end++;
+		if (a)
+			*type = SC_NORMAL;
+		else if (z)
+			*type = has_host ? SC_ZERO_ALLOC : SC_ZERO_PLAIN;
+		else
+			*type = has_host ? SC_UNALLOC_ALLOC : SC_UNALLOC;
+		*n = (uint64_t)end * s->subcluster_size - in_cl;
+	}
+	if (*type == SC_NORMAL || *type == SC_ZERO_ALLOC ||
+	    *type == SC_UNALLOC_ALLOC) {
+		*host = hoff + in_cl;
+		/* Data must lie in the file; a preallocated zero cluster is
+		 * never read, so only plain data is held to it. */
+		if (*type == SC_NORMAL &&
+		    !(s->h.incompatible_features & QCOW2_INCOMPAT_DATA_FILE) &&
+		    hoff >= s->file_size)
+			return err_set(e, EINVAL,
+				       "%s: guest offset %llu: L2 entry "
+				       "0x%016llx points past the end of the "
+				       "file (host offset %llu, file size %llu)",
+				       img->path, ull(off), ull(ent), ull(hoff),
+				       ull(s->file_size));
+	}
+	return 0;
+}
+
+static int to_bs(enum sc_type t)
+{
+	switch (t) {
+	case SC_NORMAL:
+	case SC_COMPRESSED:
+		return IMG_BS_DATA;
+	case SC_ZERO_PLAIN:
+	case SC_ZERO_ALLOC:
+		return IMG_BS_ZERO;
+	default:
+		return IMG_BS_UNALLOC;
+	}
+}
+
+/* Shared walker: with want_host, extents also end where the host mapping
+ * stops being contiguous (qemu-img map's rule). */
+static int status_walk(struct img *img, uint64_t off, uint64_t len,
+		       uint64_t *pnum, bool want_host, uint64_t *host,
+		       bool *has_host, struct img_err *e)
+{
+	enum sc_type t;
+	uint64_t n, h, ent, done;
+	int bs, r;
+
+	if (off >= img->virtual_size || len == 0)
+		return err_set(e, EINVAL, "%s: block status at %llu+%llu is "
+			       "outside the image (virtual size %llu)",
+			       img->path, ull(off), ull(len),
+			       ull(img->virtual_size));
+	if (len > img->virtual_size - off)
+		len = img->virtual_size - off;
+	r = classify(img, off, &t, &n, &h, &ent, e);
+	if (r < 0)
+		return r;
+	bs = to_bs(t);
+	bool hh = want_host && (t == SC_NORMAL || t == SC_ZERO_ALLOC ||
+				 t == SC_UNALLOC_ALLOC);
+	if (host) {
+		*host = hh ? h : 0;
+		*has_host = hh;
+	}
+	done = n;
+	while (done < len) {
+		enum sc_type t2;
+		uint64_t n2, h2;
+		r = classify(img, off + done, &t2, &n2, &h2, &ent, e);
+		if (r < 0)
+			return r;
+		if (to_bs(t2) != bs)
+			break;
+		if (want_host) {
+			bool hh2 = t2 == SC_NORMAL || t2 == SC_ZERO_ALLOC ||
+				   t2 == SC_UNALLOC_ALLOC;
+			if (hh2 != hh || (hh && h2 != h + done))
+				break;
+		}
+		done += n2;
+	}
+	*pnum = done < len ? done : len;
+	return bs;
+}
+
+int qcow2_block_status(struct img *img, uint64_t off, uint64_t len,
+		       uint64_t *pnum, struct img_err *e)
+{
+	return status_walk(img, off, len, pnum, false, NULL, NULL, e);
+}
+
+/* Refcount entry i of a refcount block (widths 1..64 bits; sub-byte widths
+ * pack from the least significant bit). */
+static uint64_t rc_entry(const uint8_t *blk, int bits, uint64_t i)
+{
+	if (bits < 8) {
+		uint64_t bit = i * (uint64_t)bits;
+		return (blk[bit / 8] >> (bit % 8)) & ((1u << bits) - 1);
+	}
+	uint64_t v = 0;
+	const uint8_t *p = blk + i * (uint64_t)(bits / 8);
+	for (int k = 0; k < bits / 8; k++)
+		v = (v << 8) | p[k];
+	return v;
+}
+
+int qcow2_map_detect_prealloc(struct img *img, bool *prealloc,
+			      struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	uint64_t cs = s->cluster_size;
+	uint64_t per_blk = cs * 8 / (uint64_t)s->refcount_bits;
+	size_t rt_bytes = (size_t)s->h.refcount_table_clusters * cs;
+	struct stat sb;
+	uint8_t *rt = NULL, *blk = NULL;
+	int r = 0;
+
+	*prealloc = false;
+	r = io_fstat(img->fd, &sb);
+	if (r < 0)
+		return err_set_errno(e, -r, "%s: cannot stat", img->path);
+	uint64_t real_clusters = (uint64_t)sb.st_blocks * 512 / cs;
+	uint64_t threshold = real_clusters * 10 / 9;
+	if (threshold < real_clusters + 2)
+		threshold = real_clusters + 2;
+	uint64_t end = ((uint64_t)sb.st_size + cs - 1) / cs, count = 0;
+
+	rt = calloc(1, rt_bytes);
+	blk = malloc(cs);
+	if (!rt || !blk) {
+		r = err_set(e, ENOMEM, "%s: out of memory", img->path);
+		goto out;
+	}
+	ssize_t n = io_pread(img->fd, rt, rt_bytes, s->h.refcount_table_offset);
+	if (n < 0) {
+		r = err_set_errno(e, (int)-n, "%s: cannot read the refcount "
+				  "table", img->path);
+		goto out;
+	}
+	for (uint64_t ti = 0; ti * per_blk < end && count < threshold &&
+	     ti < rt_bytes / 8; ti++) {
+		uint64_t bo = qcow2_be64(rt + ti * 8) & QCOW2_REFT_OFFSET_MASK;
+		if (!bo)
+			continue;
+		if (bo % cs || bo >= (uint64_t)sb.st_size) {
+			r = err_set(e, EINVAL, "%s: refcount table entry %llu: "
+				    "block offset %llu is unaligned or past "
+				    "the end of the file", img->path, ull(ti),
+				    ull(bo));
+			goto out;
+		}
+		n = io_pread(img->fd, blk, cs, bo);
+		if (n < 0) {
+			r = err_set_errno(e, (int)-n, "%s: cannot read refcount "
+					  "block at %llu", img->path, ull(bo));
+			goto out;
+		}
+		if ((uint64_t)n < cs)
+			memset(blk + n, 0, cs - (size_t)n);
+		for (uint64_t i = 0; i < per_blk && ti * per_blk + i < end &&
+		     count < threshold; i++)
+			count += rc_entry(blk, s->refcount_bits, i) != 0;
+	}
+	*prealloc = count >= threshold;
+out:
+	free(rt);
+	free(blk);
+	return r;
+}
+
+int qcow2_map_status(struct img *img, uint64_t off, uint64_t len,
+		     uint64_t *pnum, uint64_t *host, bool *has_host,
+		     bool recurse, bool *host_zero, struct img_err *e)
+{
+	int bs = status_walk(img, off, len, pnum, true, host, has_host, e);
+
+	*host_zero = false;
+	if (bs != IMG_BS_DATA || !*has_host || !recurse)
+		return bs;
+	/* Ask the file system, as QEMU's block layer asks file-posix: data
+	 * stored in a hole (or past EOF) is known to read as zeros. */
+	struct stat sb;
+	uint64_t h = *host;
+	if (io_fstat(img->fd, &sb) < 0)
+		return bs;
+	uint64_t fsz = (uint64_t)sb.st_size;
+	if (h >= fsz) {
+		*host_zero = true;
+		return bs;
+	}
+	off_t d = lseek(img->fd, (off_t)h, SEEK_DATA);
+	if (d < 0) {
+		if (errno == ENXIO)     /* only a hole up to EOF */
+			*host_zero = true;
+		else if (*pnum > fsz - h)
+			*pnum = fsz - h;
+		return bs;
+	}
+	if ((uint64_t)d > h) {
+		*host_zero = true;
+		if (*pnum > (uint64_t)d - h)
+			*pnum = (uint64_t)d - h;
+		return bs;
+	}
+	off_t ho = lseek(img->fd, (off_t)h, SEEK_HOLE);
+	uint64_t end = ho > (off_t)h ? (uint64_t)ho : fsz;
+	if (*pnum > end - h)
+		*pnum = end - h;
+	return bs;
+}
+
+/* Inflate the compressed cluster described by L2 entry `ent` into out
+ * (exactly one cluster). */
+static int read_compressed(struct img *img, uint64_t off, uint64_t ent,
+			   uint8_t *out, struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	int shift = 62 - ((int)s->h.cluster_bits - 8);
+	uint64_t coff = ent & ((1ull << shift) - 1);
+	uint64_t nsec = ((ent >> shift) & ((1ull << (s->h.cluster_bits - 8)) - 1))
+			+ 1;
+	uint64_t clen = nsec * 512 - (coff & 511);
+	uint8_t *in;
+	z_stream z;
+	int zr;
+
+	if (s->h.compression_type != 0)
+		return err_set(e, ENOTSUP,
+			       "%s: guest offset %llu: cluster is zstd-"
+			       "compressed; zstd is not supported", img->path,
+			       ull(off));
+	if (coff >= s->file_size)
+		return err_set(e, EINVAL,
+			       "%s: guest offset %llu: compressed L2 entry "
+			       "0x%016llx: data offset %llu is past the end of "
+			       "the file (%llu)", img->path, ull(off), ull(ent),
+			       ull(coff), ull(s->file_size));
+	/* The last sector of a compressed run may extend past EOF. */
+	if (clen > s->file_size - coff)
+		clen = s->file_size - coff;
+	in = malloc((size_t)clen);
+	if (!in)
+		return err_set(e, ENOMEM, "%s: out of memory", img->path);
+	ssize_t n = io_pread(img->fd, in, (size_t)clen, coff);
+	if (n < 0) {
+		free(in);
+		return err_set_errno(e, (int)-n, "%s: guest offset %llu: cannot "
+				     "read compressed data at %llu", img->path,
+				     ull(off), ull(coff));
+	}
+	memset(&z, 0, sizeof(z));
+	if (inflateInit2(&z, -15) != Z_OK) {
+		free(in);
+		return err_set(e, ENOMEM, "%s: zlib initialisation failed",
+			       img->path);
+	}
+	z.next_in = in;
+	z.avail_in = (uInt)n;
+	z.next_out = out;
+	z.avail_out = s->cluster_size;
+	zr = inflate(&z, Z_FINISH);
+	/* Output bounded to one cluster: a full buffer ends decoding even if
+	 * the stream claims more (the tail may belong to the next one). */
+	bool full = z.avail_out == 0;
+	inflateEnd(&z);
+	free(in);
+	if (!full || (zr != Z_STREAM_END && zr != Z_BUF_ERROR && zr != Z_OK))
+		return err_set(e, EIO,
+			       "%s: guest offset %llu: compressed L2 entry "
+			       "0x%016llx: deflate data at %llu is corrupt or "
+			       "truncated (%s)", img->path, ull(off), ull(ent),
+			       ull(coff), full ? "stream error" :
+			       "decompressed to less than one cluster");
+	return 0;
+}
+
+int qcow2_pread(struct img *img, uint64_t off, void *buf, size_t len,
+		struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	uint8_t *b = buf;
+	uint8_t *cbuf = NULL;
+	uint64_t cbuf_ent = 0;
+	int r = 0;
+
+	if (off > img->virtual_size || len > img->virtual_size - off)
+		return err_set(e, EINVAL, "%s: read at %llu+%zu is past the end "
+			       "of the image (%llu)", img->path, ull(off), len,
+			       ull(img->virtual_size));
+	if (s->h.crypt_method)
+		return err_set(e, ENOTSUP, "%s: the image is encrypted; "
+			       "encrypted images cannot be read", img->path);
+	while (len) {
+		enum sc_type t;
+		uint64_t n, h, ent;
+		r = classify(img, off, &t, &n, &h, &ent, e);
+		if (r < 0)
+			break;
+		size_t chunk = n < len ? (size_t)n : len;
+		switch (t) {
+		case SC_NORMAL: {
+			if (s->h.incompatible_features &
+			    QCOW2_INCOMPAT_DATA_FILE) {
+				r = err_set(e, ENOTSUP,
+					    "%s: data lives in the external data "
+					    "file '%s', which is not supported",
+					    img->path, s->data_file_name);
+				goto out;
+			}
+			/* One read for a run of clusters that are contiguous
+			 * in the file too (the common case after a copy). */
+			while (chunk < len) {
+				enum sc_type t2;
+				uint64_t n2, h2, ent2;
+				r = classify(img, off + chunk, &t2, &n2, &h2,
+					     &ent2, e);
+				if (r < 0)
+					goto out;
+				if (t2 != SC_NORMAL || h2 != h + chunk)
+					break;
+				chunk += n2 < len - chunk ? (size_t)n2
+							  : len - chunk;
+			}
+			ssize_t got = io_pread(img->fd, b, chunk, h);
+			if (got < 0) {
+				r = err_set_errno(e, (int)-got,
+						  "%s: guest offset %llu: cannot "
+						  "read host offset %llu",
+						  img->path, ull(off), ull(h));
+				goto out;
+			}
+			/* A cluster cut short by EOF reads as zeros. */
+			if ((size_t)got < chunk)
+				memset(b + got, 0, chunk - (size_t)got);
+			break;
+		}
+		case SC_COMPRESSED:
+			if (!cbuf) {
+				cbuf = malloc(s->cluster_size);
+				if (!cbuf) {
+					r = err_set(e, ENOMEM, "%s: out of memory",
+						    img->path);
+					goto out;
+				}
+			}
+			if (cbuf_ent != ent) {
+				cbuf_ent = 0;
+				r = read_compressed(img, off, ent, cbuf, e);
+				if (r < 0)
+					goto out;
+				cbuf_ent = ent;
+			}
+			memcpy(b, cbuf + (off & (s->cluster_size - 1)), chunk);
+			break;
+		default:
+			memset(b, 0, chunk);
+			break;
+		}
+		b += chunk;
+		off += chunk;
+		len -= chunk;
+	}
+out:
+	free(cbuf);
+	return r < 0 ? r : 0;
+}

@@ -1,0 +1,400 @@
+/* cmd_commit.c - imgraph commit: plan + copy + journaled relink.
+ *
+ *   imgraph commit --top IMAGE [--base IMAGE] [--users FILE] [--yes]
+ *                  [-p|-q] [--rate BYTES_PER_S] [--drop-top] [--delete]
+ *                  [--output=human|json|yaml] [-r] [PATH...]
+ *
+ * Exit 0 done, 1 error/cancelled/declined, 2 usage (or no terminal and no
+ * --yes), 3 conflicts (plan refused, or a file is in use).  stdout holds
+ * only results (the plan and the outcome); progress and questions go to
+ * stderr.  Ctrl-C cancels the copy at a safe point.
+ */
+#include "cmd.h"
+#include "cli_plan.h"
+#include "core/commit/commit.h"
+#include "core/out/emit.h"
+#include "core/graph/graph.h"
+#include "formats/io/io_cut.h"
+#include "core/plan/plan.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t commit_cancel;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	commit_cancel = 1;
+}
+
+enum prog_mode { PROG_NONE, PROG_BAR, PROG_JSON };
+
+struct prog {
+	enum prog_mode mode;
+	const char *phase;
+	struct timespec t0, last;
+	uint64_t phase_done0;
+	uint64_t last_done;
+	bool bar_open;
+};
+
+static double secs_since(const struct timespec *a)
+{
+	struct timespec b;
+
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (double)(b.tv_sec - a->tv_sec) +
+	       (double)(b.tv_nsec - a->tv_nsec) / 1e9;
+}
+
+/* One JSON object on one line: the shared writer pretty-prints, and a
+ * literal newline can only be formatting (strings escape theirs). */
+static void json_line(const char *phase, uint64_t done, uint64_t total,
+		      double rate, double eta)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	struct ow w;
+
+	if (!m)
+		return;
+	ow_init(&w, m, OUT_JSON);
+	ow_obj_open(&w, NULL);
+	ow_str(&w, "phase", phase);
+	ow_u64(&w, "done", done);
+	ow_u64(&w, "total", total);
+	ow_u64(&w, "rate", (uint64_t)rate);
+	if (eta >= 0)
+		ow_u64(&w, "eta-seconds", (uint64_t)(eta + 0.5));
+	ow_close(&w);
+	fclose(m);
+	for (size_t i = 0; i < len; i++) {
+		if (buf[i] == '\n') {
+			while (i + 1 < len && buf[i + 1] == ' ')
+				i++;
+			continue;
+		}
+		fputc(buf[i], stderr);
+	}
+	fputc('\n', stderr);
+	fflush(stderr);
+	free(buf);
+}
+
+static int prog_update(void *opaque, const char *phase, uint64_t done,
+		       uint64_t total)
+{
+	struct prog *p = opaque;
+	bool new_phase = !p->phase || strcmp(p->phase, phase);
+	bool final = done >= total;
+	double el, rate, eta;
+	char a[32], b[32], c[32];
+
+	if (new_phase) {
+		p->phase = phase;
+		clock_gettime(CLOCK_MONOTONIC, &p->t0);
+		p->phase_done0 = done;
+		p->last_done = done;
+	} else if (done == p->last_done ||
+		   (!final && secs_since(&p->last) < 0.25)) {
+		return 0;       /* at most 4 updates a second, no repeats */
+	}
+	p->last_done = done;
+	clock_gettime(CLOCK_MONOTONIC, &p->last);
+	el = secs_since(&p->t0);
+	rate = el > 0.05 ? (double)(done - p->phase_done0) / el : 0;
+	eta = rate > 0 && total > done ? (double)(total - done) / rate : -1;
+	if (p->mode == PROG_JSON) {
+		json_line(phase, done, total, rate, eta);
+	} else if (p->mode == PROG_BAR) {
+		double pct = total ? 100.0 * (double)done / (double)total : 100;
+		char etas[32] = "";
+		if (eta >= 0)
+			snprintf(etas, sizeof(etas), " ETA %d:%02d",
+				 (int)eta / 60, (int)eta % 60);
+		if (p->bar_open && new_phase)
+			fputc('\n', stderr);
+		if (strcmp(phase, "copy"))      /* counted in steps */
+			fprintf(stderr, "\r%-7s %5.1f%%  %llu / %llu\033[K",
+				phase, pct, (unsigned long long)done,
+				(unsigned long long)total);
+		else
+			fprintf(stderr, "\r%-7s %5.1f%%  %s / %s  %s/s%s\033[K",
+				phase, pct, cli_human_size(done, a, sizeof(a)),
+				cli_human_size(total, b, sizeof(b)),
+				cli_human_size((uint64_t)rate, c, sizeof(c)),
+				etas);
+		fflush(stderr);
+		p->bar_open = true;
+	}
+	return 0;
+}
+
+static bool ask(const char *question)
+{
+	char line[64];
+
+	fprintf(stderr, "%s [y/N] ", question);
+	fflush(stderr);
+	if (!fgets(line, sizeof(line), stdin))
+		return false;
+	return line[0] == 'y' || line[0] == 'Y';
+}
+
+struct confirm_ctx {
+	bool yes;
+	struct prog *prog;
+};
+
+static int confirm_relink(void *opaque, const struct graph *g,
+			  const struct plan *p)
+{
+	struct confirm_ctx *c = opaque;
+	char q[PATH_MAX + 128];
+
+	if (c->yes)
+		return 1;
+	if (c->prog->bar_open) {
+		fputc('\n', stderr);
+		c->prog->bar_open = false;
+	}
+	snprintf(q, sizeof(q), "Copy done. Relink %d parent%s of %s to %s?",
+		 p->nparents, p->nparents == 1 ? "" : "s",
+		 g->nodes[p->top].path, g->nodes[p->base].path);
+	return ask(q) && !commit_cancel;
+}
+
+static void usage(FILE *f)
+{
+	fputs(
+"Usage: imgraph commit --top IMAGE [--base IMAGE] [--users FILE] [--yes]\n"
+"                      [-p|-q] [--rate BYTES_PER_S] [--drop-top] [--delete]\n"
+"                      [--output=human|json|yaml] [-r] [PATH...]\n"
+"Commit the data of --top (and the images between) into --base (default:\n"
+"top's backing file), then relink every parent of top to base as one\n"
+"crash-safe transaction.  The plan is shown first; a plan with conflicts\n"
+"is refused.  On a terminal you are asked before the copy and before the\n"
+"relink; scripts pass --yes (without a terminal and without --yes the\n"
+"command refuses before writing anything).\n"
+"  -y, --yes          answer yes to every question\n"
+"  -p, --progress     draw progress on stderr (JSON lines when stderr is\n"
+"                     not a terminal or with --output=json)\n"
+"  -q, --quiet        no progress\n"
+"      --rate N       copy at most N bytes per second (K/M/G suffixes)\n"
+"      --drop-top     a top without parents is dropped, not kept\n"
+"      --delete       remove top and intermediates nothing references\n"
+"  -r, --recursive    descend into subdirectories of PATH\n"
+"Without PATH the pool is the directories holding --top and --base.\n"
+"Ctrl-C cancels the copy; every image stays valid.  After a crash, run\n"
+"'imgraph recover'.\n"
+"Exit status: 0 done, 1 error or cancelled, 2 usage, 3 conflicts.\n", f);
+}
+
+static void print_result(enum out_fmt fmt, const struct graph *g,
+			 const struct plan *p, const struct commit_result *r,
+			 bool drop_top)
+{
+	char a[32];
+
+	if (fmt == OUT_HUMAN) {
+		printf("Committed %s into %s (%s written).\n",
+		       g->nodes[p->top].path, g->nodes[p->base].path,
+		       cli_human_size(r->bytes_copied, a, sizeof(a)));
+		if (p->top_is_leaf && !drop_top)
+			printf("Kept %s: now backed by %s and empty.\n",
+			       g->nodes[p->top].path, g->nodes[p->base].path);
+		else if (r->relinked)
+			printf("Relinked %d parent%s to %s.\n", r->relinked,
+			       r->relinked == 1 ? "" : "s",
+			       g->nodes[p->base].path);
+		if (r->deleted)
+			printf("Deleted %d file%s.\n", r->deleted,
+			       r->deleted == 1 ? "" : "s");
+		else if (p->ninter || !(p->top_is_leaf && !drop_top)) {
+			/* Say plainly what left the graph: an intermediate
+			 * now reads base's new data underneath its own. */
+			printf("No longer in any chain, kept on disk "
+			       "(--delete removes them):");
+			if (!(p->top_is_leaf && !drop_top))
+				printf(" %s", g->nodes[p->top].path);
+			for (int i = 0; i < p->ninter; i++)
+				printf(" %s", g->nodes[p->inter[i]].path);
+			printf("\n");
+		}
+		return;
+	}
+	struct ow w;
+	ow_init(&w, stdout, fmt);
+	ow_obj_open(&w, NULL);
+	ow_str(&w, "top", g->nodes[p->top].path);
+	ow_str(&w, "base", g->nodes[p->base].path);
+	ow_u64(&w, "bytes-copied", r->bytes_copied);
+	ow_i64(&w, "relinked", r->relinked);
+	ow_bool(&w, "top-kept", p->top_is_leaf && !drop_top);
+	ow_i64(&w, "deleted", r->deleted);
+	ow_arr_open(&w, "stale");
+	if (!r->deleted && !(p->top_is_leaf && !drop_top))
+		ow_str(&w, NULL, g->nodes[p->top].path);
+	for (int i = 0; !r->deleted && i < p->ninter; i++)
+		ow_str(&w, NULL, g->nodes[p->inter[i]].path);
+	ow_close(&w);
+	ow_close(&w);
+	ow_finish(&w);
+}
+
+int cmd_commit(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "top", required_argument, NULL, 't' },
+		{ "base", required_argument, NULL, 'b' },
+		{ "users", required_argument, NULL, 'u' },
+		{ "yes", no_argument, NULL, 'y' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "rate", required_argument, NULL, 'R' },
+		{ "drop-top", no_argument, NULL, 'D' },
+		{ "delete", no_argument, NULL, 'X' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "recursive", no_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char shortopts[] = "t:b:u:ypqo:rh";
+	struct scan_opts so = { .probe_locks = true };
+	struct plan_opts po = { 0 };
+	struct commit_opts co = { 0 };
+	struct commit_result res;
+	struct prog prog = { 0 };
+	struct progress pr = { prog_update, &prog };
+	struct confirm_ctx cc = { .prog = &prog };
+	const char *top_arg = NULL, *base_arg = NULL;
+	enum out_fmt fmt = OUT_HUMAN;
+	bool yes = false, want_p = false, quiet = false, tty;
+	struct img_err e = { 0 };
+	struct graph *g = NULL;
+	struct plan *p = NULL;
+	struct sigaction sa, old_int, old_term;
+	int c, rc, r;
+
+	io_cut_init();
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 't': top_arg = optarg; break;
+		case 'b': base_arg = optarg; break;
+		case 'u': so.users_file = optarg; break;
+		case 'y': yes = true; break;
+		case 'p': want_p = true; break;
+		case 'q': quiet = true; break;
+		case 'r': so.recursive = true; break;
+		case 'D': po.drop_top = co.drop_top = true; break;
+		case 'X': co.delete_files = true; break;
+		case 'R':
+			if (cli_parse_size(optarg, &co.rate) < 0 || !co.rate)
+				return cli_usage_error("commit", "invalid --rate "
+						       "'%s'", optarg);
+			break;
+		case 'o':
+			if (cli_parse_output("commit", optarg, &fmt) < 0)
+				return EXIT_USAGE;
+			break;
+		case 'h': usage(stdout); return EXIT_OK;
+		default:
+			return cli_bad_option("commit", argv, shortopts, opts);
+		}
+	}
+	if (!top_arg)
+		return cli_usage_error("commit", "--top IMAGE is required");
+	if (want_p && quiet)
+		return cli_usage_error("commit", "-p and -q exclude each other");
+	tty = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
+	if (!yes && !tty)
+		return cli_usage_error("commit", "not a terminal: pass --yes to "
+				       "commit without questions (nothing was "
+				       "written)");
+	{
+		struct cli_plan_args pa = {
+			.top = top_arg, .base = base_arg,
+			.paths = argv + optind, .npaths = argc - optind,
+			.scan = &so, .plan = &po,
+		};
+		rc = cli_plan_load(&pa, &g, &p);
+		if (rc != EXIT_OK)
+			return rc;
+	}
+	if (!plan_runnable(p)) {
+		emit_plan(stdout, g, p, fmt);
+		fprintf(stderr, "imgraph commit: the plan has %d conflict%s; "
+			"nothing was written\n", p->nconflicts,
+			p->nconflicts == 1 ? "" : "s");
+		rc = EXIT_CONFLICT;
+		goto out;
+	}
+	if (fmt == OUT_HUMAN || !yes)
+		emit_plan(fmt == OUT_HUMAN ? stdout : stderr, g, p, OUT_HUMAN);
+	fflush(stdout);
+	if (!yes && !ask("Commit top into base as planned?")) {
+		fprintf(stderr, "imgraph commit: not confirmed; nothing was "
+			"written\n");
+		rc = EXIT_ERR;
+		goto out;
+	}
+
+	if (!quiet) {
+		if (fmt == OUT_JSON || !isatty(STDERR_FILENO))
+			prog.mode = PROG_JSON;
+		else if (want_p)
+			prog.mode = PROG_BAR;
+	}
+	cc.yes = yes;
+	co.progress = &pr;
+	co.cancel = &commit_cancel;
+	co.confirm_relink = confirm_relink;
+	co.confirm_opaque = &cc;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;      /* no SA_RESTART: a prompt ends */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	r = commit_execute(g, p, &co, &res, &e);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	if (prog.bar_open)
+		fputc('\n', stderr);
+	if (r == -ECANCELED) {
+		fprintf(stderr, "imgraph commit: %s\n", e.msg);
+		rc = EXIT_ERR;
+	} else if (r == -EBUSY) {
+		fprintf(stderr, "imgraph commit: %s\n", e.msg);
+		rc = EXIT_CONFLICT;
+	} else if (r < 0) {
+		rc = cli_report(&e);
+	} else if (res.relink_declined) {
+		fprintf(stderr, "imgraph commit: relink declined: base holds "
+			"the copied data, every parent still uses top\n");
+		rc = EXIT_ERR;
+	} else {
+		print_result(fmt, g, p, &res, po.drop_top);
+		rc = EXIT_OK;
+	}
+out:
+	plan_free(p);
+	graph_free(g);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "imgraph commit: write error on stdout\n");
+		return EXIT_ERR;
+	}
+	return rc;
+}

@@ -1,0 +1,285 @@
+/* cmd_create.c - `imgraph create -f qcow2|raw [-b BACKING -F BACKING_FMT]
+ *                [-o OPTS] [-u] [-q] IMAGE [SIZE]`.
+ *
+ * Like qemu-img create: an existing IMAGE is overwritten (truncated), the
+ * default format is raw, and the backing file must open (read-only, WITH
+ * THE DECLARED FORMAT -F, never probed) unless -u is given; SIZE may be left
+ * out when a backing file is given and is then its virtual size.  The
+ * backing name resolves against IMAGE's directory, as QEMU resolves it.
+ * An image that would be its own backing file is refused before anything
+ * is truncated.
+ */
+#include "cmd.h"
+#include "core/graph/resolve.h"
+#include "formats/format.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void usage(FILE *f)
+{
+	fputs("Usage: imgraph create -f qcow2|raw [-b BACKING -F BACKING_FMT] "
+	      "[-o OPTS] [-u] [-q] IMAGE [SIZE]\n"
+	      "Create a new image (an existing IMAGE is overwritten, as "
+	      "qemu-img does).\n"
+	      "  -f, --format=FMT          qcow2 or raw (default: raw)\n"
+	      "  -b, --backing=NAME        backing file name to record (qcow2); "
+	      "relative\n"
+	      "                            names are relative to IMAGE's "
+	      "directory\n"
+	      "  -F, --backing-format=FMT  format of the backing file "
+	      "(required with -b)\n"
+	      "  -o OPTS                   comma-separated qcow2 options:\n"
+	      "                              cluster_size=N (512..2M, power "
+	      "of two; default 64K)\n"
+	      "                              compat=0.10|1.1 (default 1.1)\n"
+	      "                              extended_l2=on|off (needs "
+	      "cluster_size >= 16K)\n"
+	      "                              refcount_bits=N (1..64, power of "
+	      "two; default 16)\n"
+	      "                              compression_type=zlib\n"
+	      "  -u, --unsafe              do not open the backing file (SIZE "
+	      "required)\n"
+	      "  -q, --quiet               do not print the 'Formatting' line\n"
+	      "  -h, --help                show this help\n"
+	      "SIZE takes K, M, G, T suffixes (binary); it defaults to the "
+	      "backing file's\nvirtual size when -b is given.\n", f);
+}
+
+static int parse_bool(const char *v, int *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes"))
+		*out = 1;
+	else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no"))
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+/* Parse "-o a=b,c=d" into o.  Returns 0 or a usage exit code. */
+static int parse_opts(char *s, struct img_create_opts *o, const char **bfile,
+		      const char **bfmt)
+{
+	for (char *save = NULL, *kv = strtok_r(s, ",", &save); kv;
+	     kv = strtok_r(NULL, ",", &save)) {
+		char *v = strchr(kv, '=');
+		uint64_t n;
+
+		if (!v)
+			return cli_usage_error("create", "option '%s' needs a "
+					       "value (key=value)", kv);
+		*v++ = '\0';
+		if (!strcmp(kv, "cluster_size")) {
+			if (cli_parse_size(v, &n) < 0 || n > (2u << 20))
+				return cli_usage_error("create", "invalid "
+						       "cluster_size '%s'", v);
+			o->cluster_size = (uint32_t)n;
+			if (!n)
+				return cli_usage_error("create", "invalid "
+						       "cluster_size '%s'", v);
+		} else if (!strcmp(kv, "compat")) {
+			if (!strcmp(v, "0.10") || !strcmp(v, "v2"))
+				o->compat = 2;
+			else if (!strcmp(v, "1.1") || !strcmp(v, "v3"))
+				o->compat = 3;
+			else
+				return cli_usage_error("create", "invalid compat "
+						       "'%s' (0.10 or 1.1)", v);
+		} else if (!strcmp(kv, "extended_l2")) {
+			if (parse_bool(v, &o->extended_l2) < 0)
+				return cli_usage_error("create", "invalid "
+						       "extended_l2 '%s' (on or "
+						       "off)", v);
+		} else if (!strcmp(kv, "refcount_bits")) {
+			char *end;
+			unsigned long b = strtoul(v, &end, 10);
+			if (*end || !*v || b > 64)
+				return cli_usage_error("create", "invalid "
+						       "refcount_bits '%s'", v);
+			o->refcount_bits = (int)b;
+			if (!b)
+				return cli_usage_error("create", "invalid "
+						       "refcount_bits '%s'", v);
+		} else if (!strcmp(kv, "compression_type")) {
+			if (strcmp(v, "zlib"))
+				return cli_usage_error("create", "compression_"
+						       "type '%s' is not "
+						       "supported (only zlib)",
+						       v);
+		} else if (!strcmp(kv, "backing_file")) {
+			*bfile = v;
+		} else if (!strcmp(kv, "backing_fmt")) {
+			*bfmt = v;
+		} else {
+			return cli_usage_error("create", "unknown option '%s'",
+					       kv);
+		}
+	}
+	return 0;
+}
+
+/* Virtual size of the backing file, opened with its declared format. */
+static int backing_size(const char *image, const char *name, const char *fmt,
+			uint64_t *size, struct img_err *e)
+{
+	char path[PATH_MAX];
+	enum resolve_kind kind;
+	struct stat si, sb;
+	struct img *b;
+	int r;
+
+	r = resolve_backing(image, name, path, sizeof(path), &kind, e);
+	if (r < 0)
+		return r;
+	if (kind != RESOLVE_FILE)
+		return err_set(e, EINVAL, "%s: backing file '%s' is not a local "
+			       "file", image, name);
+	if (stat(path, &sb) < 0)
+		return err_set_errno(e, errno, "%s: cannot stat backing file",
+				     path);
+	if (!S_ISREG(sb.st_mode))
+		return err_set(e, EINVAL, "%s: backing file is not a regular "
+			       "file", path);
+	if (stat(image, &si) == 0 && si.st_dev == sb.st_dev &&
+	    si.st_ino == sb.st_ino)
+		return err_set(e, EINVAL, "%s: the image would be its own "
+			       "backing file", image);
+	r = img_open(path, fmt, IMG_O_INSPECT, &b, NULL, e);
+	if (r < 0)
+		return r;
+	*size = b->virtual_size;
+	img_close(b);
+	return 0;
+}
+
+int cmd_create(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "backing", required_argument, NULL, 'b' },
+		{ "backing-format", required_argument, NULL, 'F' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "unsafe", no_argument, NULL, 'u' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char shortopts[] = "f:b:F:o:quh";
+	struct img_create_opts o = { .extended_l2 = -1, .refcount_bits = -1 };
+	const char *fmt = "raw", *bfile = NULL, *bfmt = NULL;
+	const struct img_format *drv;
+	struct img_err e = { 0 };
+	bool quiet = false, have_size = false, unsafe = false, had_o = false;
+	struct stat st;
+	int c, r;
+
+	optind = 1;
+	opterr = 0;            /* cli_bad_option says it once */
+	while ((c = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
+		switch (c) {
+		case 'f': fmt = optarg; break;
+		case 'b': bfile = optarg; break;
+		case 'F': bfmt = optarg; break;
+		case 'o':
+			had_o = true;
+			r = parse_opts(optarg, &o, &bfile, &bfmt);
+			if (r)
+				return r;
+			break;
+		case 'q': quiet = true; break;
+		case 'u': unsafe = true; break;
+		case 'h': usage(stdout); return EXIT_OK;
+		default:
+			return cli_bad_option("create", argv, shortopts, lo);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error("create", "missing IMAGE");
+	if (argc - optind > 2)
+		return cli_usage_error("create", "too many arguments");
+	const char *image = argv[optind];
+	if (argc - optind == 2) {
+		if (cli_parse_size(argv[optind + 1], &o.size) < 0)
+			return cli_usage_error("create", "invalid size '%s'",
+					       argv[optind + 1]);
+		have_size = true;
+	}
+	drv = img_format_find(fmt);
+	if (!drv || !drv->create)
+		return cli_usage_error("create", "unknown or unsupported format "
+				       "'%s' (qcow2 or raw)", fmt);
+	if (had_o && strcmp(fmt, "qcow2") && !bfile)
+		return cli_usage_error("create", "-o options apply to qcow2 "
+				       "only");
+	if (bfmt && !bfile)
+		return cli_usage_error("create", "-F needs -b");
+	if (bfile && strcmp(fmt, "qcow2")) {
+		err_set(&e, EINVAL, "%s: format '%s' has no backing files",
+			image, fmt);
+		return cli_report(&e);
+	}
+	if (bfile && !bfmt) {
+		err_set(&e, EINVAL, "%s: Backing file specified without backing "
+			"format", image);
+		return cli_report(&e);
+	}
+	if (bfmt && !img_format_find(bfmt)) {
+		err_set(&e, EINVAL, "%s: unknown backing format '%s'", image,
+			bfmt);
+		return cli_report(&e);
+	}
+	if (!have_size && !bfile)
+		return cli_usage_error("create", "missing SIZE");
+	/* Never write through a device node or a FIFO by accident. */
+	if (stat(image, &st) == 0 && !S_ISREG(st.st_mode)) {
+		err_set(&e, EINVAL, "%s: exists and is not a regular file", image);
+		return cli_report(&e);
+	}
+	if (!have_size && unsafe)
+		return cli_usage_error("create", "-u needs SIZE");
+	/* Like qemu-img: the backing file must open with the declared
+	 * format (and gives the size when none is given), unless -u. */
+	if (bfile && !unsafe) {
+		uint64_t bsize = 0;
+		r = backing_size(image, bfile, bfmt, &bsize, &e);
+		if (r < 0) {
+			err_prefix(&e, "could not open the backing file (use -u "
+				   "to skip this check): ");
+			return cli_report(&e);
+		}
+		if (!have_size)
+			o.size = bsize;
+	}
+	o.backing = bfile;
+	o.backing_fmt = bfmt;
+	r = drv->create(image, &o, &e);
+	if (r < 0)
+		return cli_report(&e);
+	/* qemu-img prints this line first; we print it once the image
+	 * exists, so that a failed create leaves stdout empty (CLI.md:
+	 * nothing but results on stdout). */
+	if (!quiet) {
+		printf("Formatting '%s', fmt=%s", image, fmt);
+		if (!strcmp(fmt, "qcow2"))
+			printf(" cluster_size=%u extended_l2=%s "
+			       "compression_type=zlib",
+			       o.cluster_size ? o.cluster_size : 65536,
+			       o.extended_l2 > 0 ? "on" : "off");
+		printf(" size=%llu", (unsigned long long)o.size);
+		if (o.compat == 2)
+			printf(" compat=0.10");
+		if (bfile)
+			printf(" backing_file=%s backing_fmt=%s", bfile, bfmt);
+		if (!strcmp(fmt, "qcow2"))
+			printf(" refcount_bits=%d",
+			       o.refcount_bits > 0 ? o.refcount_bits : 16);
+		printf("\n");
+		fflush(stdout);
+	}
+	return EXIT_OK;
+}

@@ -1,0 +1,94 @@
+/* cmd_plan.c - imgraph plan: preview a commit; writes nothing.
+ * Exit 0 runnable, 3 conflicts, 1 error, 2 usage. */
+#include "cmd.h"
+#include "cli_plan.h"
+#include "core/out/emit.h"
+#include "core/graph/graph.h"
+#include "core/plan/plan.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void plan_usage(FILE *f)
+{
+	fputs("Usage: imgraph plan --top IMAGE [--base IMAGE] [--users FILE]\n"
+	      "                    [--output=human|json|yaml] [PATH...]\n"
+	      "Preview committing --top into --base (default: top's backing\n"
+	      "file): what is copied, which parents of top are relinked, and\n"
+	      "every conflict.  Nothing is written.\n"
+	      "  -r, --recursive    descend into subdirectories of PATH\n"
+	      "      --drop-top     plan to drop a top that has no parents\n"
+	      "Without PATH the pool is the directories holding --top and "
+	      "--base.\n"
+	      "Exit status: 0 the plan can run, 3 it has conflicts, 1 error, "
+	      "2 usage.\n", f);
+}
+
+/* Directory part of path ("." when none), into buf. */
+int cmd_plan(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "top", required_argument, NULL, 't' },
+		{ "base", required_argument, NULL, 'b' },
+		{ "users", required_argument, NULL, 'u' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "recursive", no_argument, NULL, 'r' },
+		{ "drop-top", no_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char shortopts[] = "t:b:u:o:rh";
+	struct scan_opts so = { .probe_locks = true };
+	struct plan_opts po = { 0 };
+	const char *top_arg = NULL, *base_arg = NULL;
+	enum out_fmt fmt = OUT_HUMAN;
+	struct graph *g = NULL;
+	struct plan *p = NULL;
+	int c, rc;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		switch (c) {
+		case 't': top_arg = optarg; break;
+		case 'b': base_arg = optarg; break;
+		case 'u': so.users_file = optarg; break;
+		case 'r': so.recursive = true; break;
+		case 'D': po.drop_top = true; break;
+		case 'o':
+			if (cli_parse_output("plan", optarg, &fmt) < 0)
+				return EXIT_USAGE;
+			break;
+		case 'h': plan_usage(stdout); return EXIT_OK;
+		default:
+			return cli_bad_option("plan", argv, shortopts, opts);
+		}
+	}
+	if (!top_arg)
+		return cli_usage_error("plan", "--top IMAGE is required");
+	/* A file that does not exist is an error, not a conflict. */
+	{
+		struct cli_plan_args pa = {
+			.top = top_arg, .base = base_arg,
+			.paths = argv + optind, .npaths = argc - optind,
+			.scan = &so, .plan = &po,
+		};
+		rc = cli_plan_load(&pa, &g, &p);
+		if (rc != EXIT_OK)
+			return rc;
+	}
+	emit_plan(stdout, g, p, fmt);
+	rc = plan_runnable(p) ? EXIT_OK : EXIT_CONFLICT;
+	plan_free(p);
+	graph_free(g);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "imgraph plan: write error on stdout\n");
+		return EXIT_ERR;
+	}
+	return rc;
+}

@@ -1,0 +1,331 @@
+/* editor_data.c - what the editor reads from images beyond the graph: the
+ * cluster map of a chain (chain_block_status) and an image's info (the
+ * driver's get_info).  Never writes. */
+#include "editor_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/graph/chain.h"
+#include "core/out/emit.h"
+#include "core/graph/perm.h"
+
+/* Enough to picture a disk; more extents than this and the map says
+ * "partial" instead of stalling the UI on a huge fragmented image. */
+#define CMAP_MAX_EXTENTS 200000
+
+static const char *base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+	return s ? s + 1 : p;
+}
+
+static struct cmap *cmap_alloc(int node, int nlayers, int nregions)
+{
+	struct cmap *m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	m->node = node;
+	m->nregions = nregions > 0 ? nregions : 1;
+	if (nlayers > 0) {
+		m->names = calloc((size_t)nlayers, sizeof(char *));
+		if (!m->names) {
+			free(m);
+			return NULL;
+		}
+	}
+	m->nlayers = nlayers;
+	size_t cells = (size_t)(nlayers + 1) * (size_t)m->nregions;
+	m->share = calloc(cells, sizeof(float));
+	m->zshare = calloc(cells, sizeof(float));
+	if (!m->share || !m->zshare) {
+		cmap_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* Add [off, off+len) served by layer l (zero or data) to the regions. */
+static void cmap_add(struct cmap *m, int l, bool zero, uint64_t off,
+		     uint64_t len)
+{
+	double rsz = (double)m->vsize / m->nregions;
+	double a = (double)off, b = (double)(off + len);
+	int r0 = (int)(a / rsz), r1 = (int)(b / rsz);
+	if (r1 >= m->nregions)
+		r1 = m->nregions - 1;
+	for (int r = r0; r <= r1; r++) {
+		double lo = r * rsz, hi = lo + rsz;
+		double ov = (b < hi ? b : hi) - (a > lo ? a : lo);
+		if (ov <= 0)
+			continue;
+		float f = (float)(ov / rsz);
+		m->share[(size_t)l * m->nregions + r] += f;
+		if (zero)
+			m->zshare[(size_t)l * m->nregions + r] += f;
+	}
+}
+
+struct cmap *editor_cmap(const struct graph *g, int id, int nregions)
+{
+	const struct gnode *n = &g->nodes[id];
+	struct img_err e = { 0 };
+	struct chain *c = NULL;
+	struct cmap *m;
+	if (n->flags & (GN_ERROR | GN_EXTERNAL | GN_UNSAFE_PROBE) || !n->path) {
+		m = cmap_alloc(id, 0, 1);
+		if (m)
+			snprintf(m->error, sizeof(m->error), "%s",
+				 n->flags & GN_UNSAFE_PROBE ?
+				 "format probed as non-raw: chain not opened" :
+				 "image not readable");
+		return m;
+	}
+	int r = chain_open(n->path, n->format, 0, 0, 0, &c, &e);
+	if (r < 0) {
+		m = cmap_alloc(id, 0, 1);
+		if (m)
+			snprintf(m->error, sizeof(m->error), "%s", e.msg);
+		return m;
+	}
+	uint64_t vsize = c->layer[0]->virtual_size;
+	if (vsize && (uint64_t)nregions > vsize / 512)
+		nregions = (int)(vsize / 512);
+	m = cmap_alloc(id, c->n, nregions);
+	if (!m) {
+		chain_close(c);
+		return NULL;
+	}
+	m->vsize = vsize;
+	for (int l = 0; l < c->n; l++)
+		m->names[l] = strdup(base_name(c->layer[l]->path));
+	uint64_t off = 0;
+	long extents = 0;
+	while (off < vsize) {
+		uint64_t pnum = 0;
+		struct chain_status cs;
+		r = chain_block_status(c, 0, off, vsize - off, &pnum, &cs, &e);
+		if (r < 0) {
+			snprintf(m->error, sizeof(m->error), "%s", e.msg);
+			break;
+		}
+		if (!pnum)
+			break;
+		int l = cs.depth < 0 || cs.depth > c->n ? c->n : cs.depth;
+		cmap_add(m, l, cs.bs == IMG_BS_ZERO, off, pnum);
+		off += pnum;
+		if (++extents >= CMAP_MAX_EXTENTS && off < vsize) {
+			m->partial = true;
+			break;
+		}
+	}
+	chain_close(c);
+	for (int l = 0; l < m->nlayers; l++)
+		if (!m->names[l]) {
+			cmap_free(m);
+			return NULL;
+		}
+	return m;
+}
+
+char *editor_info_text(const struct graph *g, int id)
+{
+	const struct gnode *n = &g->nodes[id];
+	char *buf = NULL, s1[16], s2[16];
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	fprintf(f, "image: %s\n", n->path ? n->path : "?");
+	if (n->name)
+		fprintf(f, "name in pool: %s\n", n->name);
+	struct img *img = NULL;
+	struct img_err e = { 0 };
+	bool probed = false;
+	struct img_info info;
+	struct img_backing bk = { 0 };
+	int r = -EINVAL;
+	if (!(n->flags & GN_EXTERNAL) && n->path &&
+	    !(n->flags & GN_UNSAFE_PROBE))
+		r = img_open(n->path, n->format, IMG_O_INSPECT, &img, &probed,
+			     &e);
+	if (r == 0)
+		r = img->drv->get_info(img, &info, &e);
+	if (r == 0 && img->drv->get_backing)
+		r = img->drv->get_backing(img, &bk, &e);
+	if (r < 0) {
+		fprintf(f, "error: %s\n", e.msg[0] ? e.msg :
+			n->error ? n->error : "image not readable");
+		info = n->info;
+		bk.name = n->backing_name;
+		bk.format = n->backing_fmt;
+		if (n->flags & (GN_ERROR | GN_EXTERNAL))
+			goto graph_part;
+	}
+	fprintf(f, "file format: %s%s\n", info.format ? info.format : "?",
+		probed || (n->flags & GN_PROBED) ? " (probed, not recorded)" : "");
+	fprintf(f, "virtual size: %s (%llu bytes)\n",
+		emit_size(info.virtual_size, s1, sizeof(s1)),
+		(unsigned long long)info.virtual_size);
+	fprintf(f, "disk size: %s (file size %s)\n",
+		emit_size(info.actual_size, s1, sizeof(s1)),
+		emit_size(info.file_size, s2, sizeof(s2)));
+	if (info.cluster_size) {
+		fprintf(f, "cluster_size: %u\n", info.cluster_size);
+		fprintf(f, "compat: %s\n", info.version >= 3 ? "1.1" : "0.10");
+		fprintf(f, "refcount bits: %d\n", info.refcount_bits);
+		fprintf(f, "compression type: %s\n",
+			info.compression_type ? "zstd" : "zlib");
+		fprintf(f, "lazy refcounts: %s\n",
+			info.lazy_refcounts ? "true" : "false");
+		fprintf(f, "extended l2: %s\n",
+			info.extended_l2 ? "true" : "false");
+		fprintf(f, "snapshots: %u\n", info.nb_snapshots);
+		fprintf(f, "features: incompatible 0x%llx, compatible 0x%llx, "
+			"autoclear 0x%llx\n",
+			(unsigned long long)info.incompatible_features,
+			(unsigned long long)info.compatible_features,
+			(unsigned long long)info.autoclear_features);
+	}
+	fprintf(f, "dirty: %s   corrupt: %s   encrypted: %s   data file: %s"
+		"   bitmaps: %s\n", info.dirty ? "yes" : "no",
+		info.corrupt ? "yes" : "no", info.encrypted ? "yes" : "no",
+		info.data_file ? "yes" : "no", info.bitmaps ? "yes" : "no");
+	if (info.write_refusal)
+		fprintf(f, "warning: not writable by imgraph: %s\n",
+			info.write_refusal);
+	fprintf(f, "backing file: %s\n", bk.name ? bk.name : "(none)");
+	if (bk.name)
+		fprintf(f, "backing file format: %s\n",
+			bk.format ? bk.format : "(not recorded)");
+graph_part:
+	if (n->backing_path)
+		fprintf(f, "backing file (resolved): %s\n", n->backing_path);
+	if (n->backing >= 0 && n->backing < g->n)
+		fprintf(f, "backing node: %s\n", g->nodes[n->backing].name ?
+			g->nodes[n->backing].name : g->nodes[n->backing].path);
+	fprintf(f, "overlays: %d\n", n->nchildren);
+	for (int i = 0; i < n->nchildren; i++) {
+		int k = n->children[i];
+		if (k >= 0 && k < g->n)
+			fprintf(f, "  %s\n", g->nodes[k].name ?
+				g->nodes[k].name : g->nodes[k].path);
+	}
+	for (int u = 0; u < g->nusers; u++) {
+		const struct guser *us = &g->users[u];
+		char p1[64], p2[64];
+		if (us->node != id)
+			continue;
+		fprintf(f, "user: %s (%s) perm: %s; shared: %s\n", us->name,
+			us->user_kind ? us->user_kind : "?",
+			perm_names(us->perm, p1, sizeof(p1)),
+			perm_names(us->shared, p2, sizeof(p2)));
+	}
+	if (n->flags & GN_OUTSIDE)
+		fprintf(f, "outside the pool (reached as a backing file)\n");
+	if (n->error && r == 0)
+		fprintf(f, "error: %s\n", n->error);
+	if (img)
+		img_close(img);
+	fclose(f);
+	return buf;
+}
+
+char *editor_plan_text(const struct graph *g, const struct plan *p)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	emit_plan(f, g, p, OUT_HUMAN);
+	fclose(f);
+	return buf;
+}
+
+char *editor_after_text(const struct graph *g, const struct plan *p,
+			bool utf8)
+{
+	/* A shallow copy of the graph with the relinks applied: parents of
+	 * top hang under base; top and intermediates leave the graph unless
+	 * top is a leaf (then it is kept, emptied, on base). */
+	struct graph g2 = *g;
+	g2.nodes = malloc(sizeof(*g2.nodes) * (size_t)(g->n ? g->n : 1));
+	unsigned char *gone = calloc((size_t)(g->n ? g->n : 1), 1);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = NULL;
+	struct rows r = { 0 };
+	if (!g2.nodes || !gone)
+		goto out;
+	memcpy(g2.nodes, g->nodes, sizeof(*g2.nodes) * (size_t)g->n);
+	for (int i = 0; i < p->nparents; i++)
+		if (p->parents[i].node >= 0)
+			g2.nodes[p->parents[i].node].backing = p->base;
+	if (p->top_is_leaf) {
+		g2.nodes[p->top].backing = p->base;
+	} else {
+		gone[p->top] = 1;
+		g2.nodes[p->top].backing = -1;
+	}
+	for (int i = 0; i < p->ninter; i++) {
+		gone[p->inter[i]] = 1;
+		g2.nodes[p->inter[i]].backing = -1;
+	}
+	if (rows_init(&r, &g2) < 0)
+		goto out;
+	f = open_memstream(&buf, &len);
+	if (!f)
+		goto out;
+	int root = p->base;
+	while (r.parent[root] >= 0)
+		root = r.parent[root];
+	const struct glyphs *gl = utf8 ? &glyphs_utf8 : &glyphs_ascii;
+	fprintf(f, "After the relink:\n");
+	for (int i = 0; i < r.nrows; i++) {
+		int v = r.row[i], a = v;
+		while (r.parent[a] >= 0)
+			a = r.parent[a];
+		if (a != root)
+			continue;
+		char guide[1024];
+		rows_guide(&r, i, gl->vert, gl->tee, gl->corner, gl->horiz, 200,
+			   guide, sizeof(guide));
+		fprintf(f, "  %s%s", guide, rows_label(&r, v));
+		if (v == p->base)
+			fprintf(f, "   [B] takes top's data");
+		for (int k = 0; k < p->nparents; k++)
+			if (p->parents[k].node == v)
+				fprintf(f, "   relinked, was on %s",
+					p->parents[k].old_name ?
+					p->parents[k].old_name : "top");
+		if (v == p->top)
+			fprintf(f, "   [T] kept, emptied");
+		fputc('\n', f);
+	}
+	bool any = false;
+	for (int i = 0; i < g->n; i++)
+		if (gone[i]) {
+			fprintf(f, "%s%s", any ? ", " : "Leaving the graph (kept "
+				"on disk): ", rows_label(&r, i));
+			any = true;
+		}
+	if (any)
+		fputc('\n', f);
+	for (int i = 0; i < p->nparents; i++) {
+		int u = p->parents[i].user;
+		if (p->parents[i].node < 0 && u >= 0 && u < g->nusers)
+			fprintf(f, "User '%s' repointed to base (users file)\n",
+				g->users[u].name);
+	}
+	fputc('\n', f);
+out:
+	if (f)
+		fclose(f);
+	rows_free(&r);
+	free(g2.nodes);
+	free(gone);
+	return buf;
+}

@@ -1,0 +1,373 @@
+/* editor_flow.c - what the editor does between keys: (re)scan the pool,
+ * keep the detail map current, validate marks, show plans, and drive a
+ * commit (start the worker, mirror its progress, ask the two questions,
+ * report the result and rescan).  Terminal handling is in editor.c. */
+#include "editor_int.h"
+
+#include "core/out/emit.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/graph/graph.h"
+#include "core/plan/plan.h"
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- scanning ---------------------------------------------------------- */
+
+static const char *node_path(const struct graph *g, int id)
+{
+	return g && id >= 0 && id < g->n ? g->nodes[id].path : NULL;
+}
+
+
+/* (Re)scan the pool, keeping selection, marks and collapsed subtrees by
+ * file identity. */
+void editor_scan(struct editor *ed)
+{
+	struct ui_state *st = &ed->st;
+	char *sel = NULL, *top = NULL, *base = NULL;
+	char **collapsed = NULL;
+	int ncollapsed = 0;
+	if (ed->g) {
+		sel = node_path(ed->g, rows_selected(&st->rows)) ?
+		      strdup(node_path(ed->g, rows_selected(&st->rows))) : NULL;
+		if (st->mark_top >= 0)
+			top = strdup(ed->g->nodes[st->mark_top].path);
+		if (st->mark_base >= 0)
+			base = strdup(ed->g->nodes[st->mark_base].path);
+		collapsed = calloc((size_t)ed->g->n + 1, sizeof(char *));
+		for (int i = 0; collapsed && i < ed->g->n; i++)
+			if (i < st->rows.n && !st->rows.expanded[i] &&
+			    ed->g->nodes[i].path)
+				collapsed[ncollapsed++] =
+					strdup(ed->g->nodes[i].path);
+	}
+	rows_free(&st->rows);
+	cmap_free(st->map);
+	st->map = NULL;
+	st->g = NULL;
+	graph_free(ed->g);
+	ed->g = NULL;
+	st->mark_top = st->mark_base = -1;
+	st->scan_error[0] = 0;
+
+	struct img_err e = { 0 };
+	if (graph_scan(ed->paths, ed->npaths, &ed->so, &ed->g, &e) < 0) {
+		ed->g = NULL;
+		snprintf(st->scan_error, sizeof(st->scan_error), "%s", e.msg);
+		ui_msg(st, R_ERROR, "scan failed: %s", e.msg);
+	}
+	st->g = ed->g;
+	if (rows_init(&st->rows, ed->g) < 0)
+		ui_msg(st, R_ERROR, "out of memory");
+	if (ed->g) {
+		for (int i = 0; i < ncollapsed; i++) {
+			int id = graph_lookup(ed->g, collapsed[i], NULL);
+			if (id >= 0 && id < st->rows.n)
+				rows_set_expanded(&st->rows, id, false);
+		}
+		int id;
+		if (sel && (id = graph_lookup(ed->g, sel, NULL)) >= 0)
+			rows_select_node(&st->rows, id);
+		if (top && (id = graph_lookup(ed->g, top, NULL)) >= 0)
+			st->mark_top = id;
+		if (base && (id = graph_lookup(ed->g, base, NULL)) >= 0)
+			st->mark_base = id;
+	}
+	for (int i = 0; i < ncollapsed; i++)
+		free(collapsed[i]);
+	free(collapsed);
+	free(sel);
+	free(top);
+	free(base);
+	ed->map_stale = true;
+}
+
+void editor_update_map(struct editor *ed)
+{
+	struct ui_state *st = &ed->st;
+	int id = rows_selected(&st->rows);
+	ed->map_stale = false;
+	if (!ed->g || id < 0 || (st->map && st->map->node == id))
+		return;
+	cmap_free(st->map);
+	st->map = editor_cmap(ed->g, id, MAP_REGIONS);
+}
+
+/* ---- plans --------------------------------------------------------------- */
+
+static int build_plan(struct editor *ed, struct plan **out, struct img_err *e)
+{
+	struct plan_opts po = { 0 };
+	return plan_build(ed->g, ed->st.mark_top, ed->st.mark_base, &po, out,
+			  e);
+}
+
+void editor_validate_marks(struct editor *ed)
+{
+	struct ui_state *st = &ed->st;
+	if (st->mark_top < 0) {
+		ui_msg(st, R_NORMAL, "base: %s - now mark a top above it (t)",
+		       editor_label(ed, st->mark_base));
+		return;
+	}
+	struct plan *p = NULL;
+	struct img_err e = { 0 };
+	if (build_plan(ed, &p, &e) < 0) {
+		ui_msg(st, R_ERROR, "impossible pair: %s", e.msg);
+		return;
+	}
+	for (int i = 0; i < p->nconflicts; i++)
+		if (p->conflicts[i].kind == CONFLICT_INVALID_PAIR) {
+			ui_msg(st, R_ERROR, "impossible pair: %s%s%s",
+			       p->conflicts[i].why ? p->conflicts[i].why :
+			       p->conflicts[i].message,
+			       p->conflicts[i].hint ? " - " : "",
+			       p->conflicts[i].hint ? p->conflicts[i].hint : "");
+			plan_free(p);
+			return;
+		}
+	char sz[16];
+	const char *base = editor_label(ed, p->base);
+	if (p->nconflicts)
+		ui_msg(st, R_WARN, "%s into %s: %d conflict%s - p shows why",
+		       editor_label(ed, p->top), base, p->nconflicts,
+		       p->nconflicts == 1 ? "" : "s");
+	else
+		ui_msg(st, R_OK, "%s into %s%s: clean, copies %s, relinks %d "
+		       "parent%s - p preview, c commit",
+		       editor_label(ed, p->top), base,
+		       st->mark_base < 0 ? " (its backing file)" : "",
+		       emit_size(p->bytes_to_copy, sz, sizeof(sz)), p->nparents,
+		       p->nparents == 1 ? "" : "s");
+	plan_free(p);
+}
+
+void editor_show_text(struct editor *ed, const char *title, char *text)
+{
+	struct ui_state *st = &ed->st;
+	textview_set(&st->text, title, text ? text : "(out of memory)");
+	free(text);
+	st->scr = SCR_TEXT;
+}
+
+void editor_show_plan(struct editor *ed, bool for_commit)
+{
+	struct ui_state *st = &ed->st;
+	struct plan *p = NULL;
+	struct img_err e = { 0 };
+	if (build_plan(ed, &p, &e) < 0) {
+		ui_msg(st, R_ERROR, "no plan: %s", e.msg);
+		return;
+	}
+	char title[300];
+	snprintf(title, sizeof(title), "Plan: commit %s into %s - %d "
+		 "conflict%s", editor_label(ed, p->top),
+		 editor_label(ed, p->base), p->nconflicts,
+		 p->nconflicts == 1 ? "" : "s");
+	/* Exactly what `imgraph plan` prints, then the after-graph. */
+	char *plan = editor_plan_text(ed->g, p);
+	char *after = editor_after_text(ed->g, p, st->utf8);
+	char *both = NULL;
+	if (plan && after && asprintf(&both, "%s\n%s", plan, after) < 0)
+		both = NULL;
+	free(plan);
+	free(after);
+	editor_show_text(ed, title, both);
+	if (!for_commit) {
+		plan_free(p);
+		return;
+	}
+	if (p->nconflicts) {
+		ui_msg(st, R_ERROR, "commit refused: the plan has %d "
+		       "conflict%s (see above); nothing was written",
+		       p->nconflicts, p->nconflicts == 1 ? "" : "s");
+		plan_free(p);
+		return;
+	}
+	ed->plan = p;
+	ed->q = Q_COMMIT;
+	st->question = "Commit: copy top's data into base now?";
+}
+
+/* ---- the commit job ------------------------------------------------------ */
+
+static void start_commit(struct editor *ed)
+{
+	struct ui_state *st = &ed->st;
+	struct img_err e = { 0 };
+	/* Prepared now: the worker owns the graph until it is joined. */
+	free(ed->after_text);
+	char *after = editor_after_text(ed->g, ed->plan, st->utf8);
+	char *plan = editor_plan_text(ed->g, ed->plan);
+	if (after && plan && asprintf(&ed->after_text, "%s%s", after,
+				      plan) < 0)
+		ed->after_text = NULL;
+	free(after);
+	free(plan);
+	memset(&st->prog, 0, sizeof(st->prog));
+	snprintf(st->prog.title, sizeof(st->prog.title),
+		 "Committing %s into %s", editor_label(ed, ed->plan->top),
+		 editor_label(ed, ed->plan->base));
+	memset(&ed->snap, 0, sizeof(ed->snap));
+	if (editor_job_start(&ed->job, ed->g, ed->plan, ed->rate, &e) < 0) {
+		ui_msg(st, R_ERROR, "%s", e.msg);
+		plan_free(ed->plan);
+		ed->plan = NULL;
+		st->scr = SCR_TREE;
+		return;
+	}
+	ed->t0 = ed->last_rate_t = now();
+	ed->last_rate_done = 0;
+	st->scr = SCR_PROGRESS;
+}
+
+static void finish_commit(struct editor *ed)
+{
+	struct ui_state *st = &ed->st;
+	struct editor_job_snap s = ed->snap;
+	editor_job_join(ed->job);
+	ed->job = NULL;
+	char *buf = NULL, sz[16];
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	const char *title;
+	if (f) {
+		if (s.rc == -ECANCELED) {
+			title = "Commit cancelled";
+			fprintf(f, "The commit was cancelled.  Every image is "
+				"valid and the parents of top still read "
+				"through top, so no guest sees a change.\n");
+		} else if (s.rc < 0) {
+			title = "Commit failed";
+			fprintf(f, "error: %s\n\nImages that stay in the graph "
+				"keep their guest view; run 'imgraph recover' "
+				"on the pool if a relink was interrupted.\n",
+				s.err.msg);
+		} else if (s.res_declined) {
+			title = "Commit done, relink declined";
+			fprintf(f, "Base now holds top's data; the parents of "
+				"top were NOT relinked and still read through "
+				"top, so their guest view is unchanged.\n");
+		} else {
+			title = "Commit finished";
+			fprintf(f, "ok: committed %s into %s.\n",
+				editor_label(ed, ed->plan->top),
+				editor_label(ed, ed->plan->base));
+		}
+		fprintf(f, "copied: %s\nrelinked: %d parent%s\n",
+			emit_size(s.res_bytes, sz, sizeof(sz)), s.res_relinked,
+			s.res_relinked == 1 ? "" : "s");
+		if (s.res_deleted)
+			fprintf(f, "deleted: %d file%s\n", s.res_deleted,
+				s.res_deleted == 1 ? "" : "s");
+		fprintf(f, "\nThe pool was rescanned: Esc returns to the "
+			"tree.\n");
+		fclose(f);
+	} else {
+		title = "Commit result";
+	}
+	plan_free(ed->plan);
+	ed->plan = NULL;
+	ed->q = Q_NONE;
+	st->question = NULL;
+	editor_scan(ed);
+	st->mark_top = st->mark_base = -1;
+	editor_show_text(ed, title, buf);
+	ui_msg(st, s.rc < 0 ? R_ERROR : R_OK, "%s", title);
+}
+
+/* Copy the worker's state into the view-model; rate is smoothed. */
+void editor_poll_job(struct editor *ed)
+{
+	struct ui_state *st = &ed->st;
+	struct prog_view *p = &st->prog;
+	struct editor_job_snap s;
+	editor_job_snapshot(ed->job, &s);
+	double t = now();
+	p->elapsed = t - ed->t0;
+	if (s.phase[0] && strcmp(s.phase, p->phase)) {
+		snprintf(p->phase, sizeof(p->phase), "%s", s.phase);
+		if (p->nphases < 8)
+			snprintf(p->phases[p->nphases++],
+				 sizeof(p->phases[0]), "%s", s.phase);
+		/* Past the copy, the byte count is complete. */
+		if (strcmp(s.phase, "copy"))
+			p->done = p->total;
+	}
+	/* The engine reports each phase in its own units (copy: bytes,
+	 * flush: 0/1, relink: parents); the overall bar is the copy. */
+	p->pdone = s.done;
+	p->ptotal = s.total;
+	if (!strcmp(s.phase, "copy")) {
+		p->done = s.done;
+		p->total = s.total;
+		if (t - ed->last_rate_t >= 0.5) {
+			double inst = (double)(s.done - ed->last_rate_done) /
+				      (t - ed->last_rate_t);
+			p->rate = p->rate > 0 ? 0.6 * p->rate + 0.4 * inst
+					      : inst;
+			ed->last_rate_t = t;
+			ed->last_rate_done = s.done;
+		}
+	}
+	if (s.asking && ed->q != Q_RELINK) {
+		ed->q = Q_RELINK;
+		editor_show_text(ed, "Copy done - relink? The pool after it:",
+			  ed->after_text ? strdup(ed->after_text) : NULL);
+		st->question = "Copy done. Relink every parent of top to base "
+			       "now (the after-graph above)?";
+		if (ed->quit_after_job) {
+			editor_job_answer(ed->job, false);
+			ed->q = Q_NONE;
+			st->question = NULL;
+			st->scr = SCR_PROGRESS;
+		}
+	}
+	ed->snap = s;
+	if (s.finished)
+		finish_commit(ed);
+}
+
+void editor_answer(struct editor *ed, bool yes)
+{
+	struct ui_state *st = &ed->st;
+	enum question q = ed->q;
+	ed->q = Q_NONE;
+	st->question = NULL;
+	switch (q) {
+	case Q_COMMIT:
+		if (yes) {
+			start_commit(ed);
+		} else {
+			plan_free(ed->plan);
+			ed->plan = NULL;
+			st->scr = SCR_TREE;
+			ui_msg(st, R_NORMAL, "commit not started; nothing was "
+			       "written");
+		}
+		break;
+	case Q_RELINK:
+		editor_job_answer(ed->job, yes);
+		st->scr = SCR_PROGRESS;
+		break;
+	case Q_CANCEL:
+		if (yes && ed->job) {
+			editor_job_cancel(ed->job);
+			st->prog.cancelling = true;
+		}
+		break;
+	case Q_NONE:
+		break;
+	}
+}

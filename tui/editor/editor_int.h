@@ -1,0 +1,108 @@
+/* editor_int.h - internals shared by tui/editor*.c and tui/demo.c (not a
+ * public API: the rest of the program only calls editor_main). */
+#ifndef IMGRAPH_EDITOR_INT_H
+#define IMGRAPH_EDITOR_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "formats/io/err.h"
+#include "core/graph/graph.h"
+#include "ui.h"
+
+/* Build the teaching pool in dir (created when missing; must be empty), or
+ * in a new mktemp directory when dir is NULL.  The directory used is
+ * written to out.  Runs qemu-img/qemu-io; stdout lines of those tools are
+ * discarded.  0 or -errno with e filled (names qemu-utils when the tools
+ * are missing). */
+int demo_build(const char *dir, char *out, size_t outlen, struct img_err *e);
+/* What to try in the demo pool, for the user (static text). */
+extern const char demo_lessons[];
+
+/* Cluster map of node id (chain opened read-only); returns an owned map
+ * (cmap_free) whose error[] says why when it could not be built; NULL only
+ * when out of memory. */
+struct cmap *editor_cmap(const struct graph *g, int id, int nregions);
+
+/* Info text of node id (the image re-read through its driver), malloc'd. */
+char *editor_info_text(const struct graph *g, int id);
+
+/* The commit worker (tui/editor_commit.c).  Ownership: editor_job_start
+ * returns a job freed by editor_job_join (which waits for it); g and p are
+ * borrowed and must not be used by the caller until the join. */
+struct plan;
+struct editor_job;
+struct editor_job_snap {
+	char phase[24];
+	uint64_t done, total;
+	unsigned seq;              /* changes on every update */
+	bool asking;               /* worker waits for editor_job_answer */
+	bool finished;
+	int rc;                    /* commit_execute's return */
+	uint64_t res_bytes;
+	int res_relinked, res_deleted;
+	bool res_declined;
+	struct img_err err;
+};
+int editor_job_start(struct editor_job **out, struct graph *g,
+		     const struct plan *p, uint64_t rate, struct img_err *e);
+void editor_job_snapshot(struct editor_job *j, struct editor_job_snap *s);
+void editor_job_answer(struct editor_job *j, bool yes);
+void editor_job_cancel(struct editor_job *j);
+void editor_job_join(struct editor_job *j);
+
+/* The pool tree around base as it will look after the relink (top and
+ * intermediates gone, parents of top under base), malloc'd. */
+char *editor_after_text(const struct graph *g, const struct plan *p,
+			bool utf8);
+
+/* ---- the editor's state (tui/editor.c, tui/editor_flow.c) ---- */
+/* Regions of a cluster map (detail strip and map screen). */
+#define MAP_REGIONS 4096
+
+enum question { Q_NONE, Q_COMMIT, Q_RELINK, Q_CANCEL };
+
+struct editor {
+	struct ui_state st;
+	struct canvas cv;
+	struct graph *g;           /* owned */
+	char **paths;
+	int npaths;
+	struct scan_opts so;
+	bool mouse;
+	uint64_t rate;
+	enum question q;
+	struct plan *plan;         /* the plan a running commit executes */
+	struct editor_job *job;
+	struct editor_job_snap snap;
+	char *after_text;          /* the plan text shown before relinking */
+	double t0, last_rate_t;
+	uint64_t last_rate_done;
+	bool map_stale;
+	bool quit_after_job;
+};
+
+/* The name the tree shows for node id (the pool's directory stripped). */
+static inline const char *editor_label(const struct editor *ed, int id)
+{
+	return rows_label(&ed->st.rows, id);
+}
+
+void editor_scan(struct editor *ed);
+/* Build the selection's cluster map if it is not current. */
+void editor_update_map(struct editor *ed);
+/* After t/b: say whether the pair can be committed, or why not. */
+void editor_validate_marks(struct editor *ed);
+/* Show text (malloc'd, taken over) as a scrollable screen. */
+void editor_show_text(struct editor *ed, const char *title, char *text);
+/* The plan screen; for_commit also asks the first y/N question. */
+void editor_show_plan(struct editor *ed, bool for_commit);
+/* Mirror the worker into the view-model; joins it when finished. */
+void editor_poll_job(struct editor *ed);
+/* The answer to the open y/N question. */
+void editor_answer(struct editor *ed, bool yes);
+
+/* The plan as `imgraph plan` prints it (core/emit.h), malloc'd. */
+char *editor_plan_text(const struct graph *g, const struct plan *p);
+
+#endif

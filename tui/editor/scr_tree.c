@@ -1,0 +1,347 @@
+/* scr_tree.c - the main screen: title bar, the pool forest, the detail
+ * pane of the selected image, status line and function bar. */
+#include "ui.h"
+
+#include "core/out/emit.h"
+
+#include <string.h>
+
+/* Right-hand columns; narrow terminals drop ALLOC and KIDS first. */
+struct cols {
+	bool alloc, kids;
+	int right;                 /* width of the right block */
+};
+
+static struct cols tree_cols(int w)
+{
+	struct cols k = { .alloc = w >= 70, .kids = w >= 70 };
+	/* emit_size: at most 9 columns ("6.26 MiB", "1e+03 KiB"). */
+	k.right = 1 + 5 + 1 + 9 + 1 + 5;             /* fmt, vsize, flags */
+	if (k.alloc)
+		k.right += 1 + 9;
+	if (k.kids)
+		k.right += 1 + 4;
+	return k;
+}
+
+void scr_tree_layout(const struct ui_state *st, int w, int h, int *tree_y,
+		     int *tree_h, int *detail_y, int *detail_h)
+{
+	(void)w;
+	int avail = h - 3;         /* title, status line, function bar */
+	int dh = 0;
+	if (st->detail) {
+		dh = avail / 3 + 1;
+		if (dh < 6)
+			dh = 6;
+		if (dh > 14)
+			dh = 14;
+		if (avail - dh < 5)
+			dh = 0;
+	}
+	*tree_y = 1;
+	*tree_h = avail - dh;
+	*detail_y = 1 + *tree_h;
+	*detail_h = dh;
+}
+
+static void node_flags(const struct gnode *n, char *buf)
+{
+	int o = 0;
+	if (n->flags & GN_IN_USE)
+		buf[o++] = 'U';
+	if (n->flags & (GN_ERROR | GN_LOOP | GN_MISSING))
+		buf[o++] = '!';
+	if (n->flags & (GN_OUTSIDE | GN_EXTERNAL))
+		buf[o++] = 'O';
+	if (n->flags & (GN_PROBED | GN_UNSAFE_PROBE))
+		buf[o++] = '?';
+	if (n->flags & GN_RDONLY_FILE)
+		buf[o++] = 'R';
+	buf[o] = 0;
+}
+
+static void pool_counts(const struct graph *g, int *roots, int *in_use,
+			int *errors, int *outside)
+{
+	*roots = *in_use = *errors = *outside = 0;
+	for (int i = 0; i < g->n; i++) {
+		const struct gnode *n = &g->nodes[i];
+		if (n->backing < 0)
+			(*roots)++;
+		if (n->flags & GN_IN_USE)
+			(*in_use)++;
+		if (n->flags & GN_ERROR)
+			(*errors)++;
+		if (n->flags & (GN_OUTSIDE | GN_EXTERNAL))
+			(*outside)++;
+	}
+}
+
+static void draw_title(struct canvas *c, const struct ui_state *st)
+{
+	char t[600];
+	const struct graph *g = st->g;
+	if (!g) {
+		snprintf(t, sizeof(t), " imgraph  %s", st->pool_label);
+	} else {
+		int roots, in_use, errors, outside;
+		pool_counts(g, &roots, &in_use, &errors, &outside);
+		int o = snprintf(t, sizeof(t), " imgraph  %s  %d image%s, %d "
+				 "chain%s", st->pool_label, g->n,
+				 g->n == 1 ? "" : "s", roots,
+				 roots == 1 ? "" : "s");
+		/* Only what needs attention, so the marks fit at 80 columns. */
+		if (in_use && o < (int)sizeof(t))
+			o += snprintf(t + o, sizeof(t) - o, ", %d in use",
+				      in_use);
+		if (errors && o < (int)sizeof(t))
+			o += snprintf(t + o, sizeof(t) - o, ", %d error%s",
+				      errors, errors == 1 ? "" : "s");
+		if (outside && o < (int)sizeof(t))
+			snprintf(t + o, sizeof(t) - o, ", %d outside", outside);
+	}
+	scr_frame_draw(c, st, t);
+	if (g && (st->mark_top >= 0 || st->mark_base >= 0)) {
+		char m[300];
+		snprintf(m, sizeof(m), " T:%s B:%s ",
+			 st->mark_top >= 0 ? rows_label(&st->rows, st->mark_top) : "-",
+			 st->mark_base >= 0 ? rows_label(&st->rows, st->mark_base) : "-");
+		int mw = canvas_strwidth(c, m);
+		int tw = canvas_strwidth(c, t);
+		if (tw + mw < c->w)
+			canvas_put(c, 0, c->w - mw, -1, R_TITLE, m);
+	}
+}
+
+static void draw_bar(struct canvas *c)
+{
+	const char *pairs[2 * ACT_COUNT];
+	char keys[ACT_COUNT][8];
+	int n = 0;
+	for (int a = 0; a < ACT_COUNT; a++) {
+		if (!ui_actions[a].bar[0])
+			continue;
+		/* First key of the label: "? F1" -> "?". */
+		const char *k = ui_actions[a].keys;
+		size_t l = strcspn(k, " ");
+		if (l >= sizeof(keys[a]))
+			l = sizeof(keys[a]) - 1;
+		memcpy(keys[a], k, l);
+		keys[a][l] = 0;
+		pairs[n++] = keys[a];
+		pairs[n++] = ui_actions[a].bar;
+	}
+	scr_bar_draw(c, c->h - 1, pairs, n);
+}
+
+static void draw_row(struct canvas *c, const struct ui_state *st, int y,
+		     int idx, const struct cols *k)
+{
+	const struct rows *r = &st->rows;
+	const struct graph *g = st->g;
+	int id = r->row[idx];
+	const struct gnode *n = &g->nodes[id];
+	int x = 0;
+	if (id == st->mark_top)
+		canvas_put(c, y, x, 3, R_TOP, "[T]");
+	else if (id == st->mark_base)
+		canvas_put(c, y, x, 3, R_BASE, "[B]");
+	x = 4;
+	int name_w = c->w - x - k->right;
+	char guide[1024];
+	rows_guide(r, idx, c->gl->vert, c->gl->tee, c->gl->corner,
+		   c->gl->horiz, name_w / 2, guide, sizeof(guide));
+	int gx = canvas_put(c, y, x, name_w, R_DIM, guide);
+	int role = (n->flags & GN_ERROR) ? R_ERROR :
+		   (n->flags & (GN_OUTSIDE | GN_EXTERNAL)) ? R_WARN : R_NORMAL;
+	const char *name = rows_label(r, id);
+	int nw = canvas_strwidth(c, name);
+	int room = name_w - gx - 1;
+	if (nw > room && room > 1) {
+		/* Keep the end of long names: it tells images apart. */
+		const char *p = name;
+		while (canvas_strwidth(c, p) > room - 1 && *p)
+			p++;
+		while ((*p & 0xc0) == 0x80)
+			p++;
+		canvas_put(c, y, x + gx, 1, role, "<");
+		canvas_put(c, y, x + gx + 1, room - 1, role, p);
+	} else {
+		canvas_put(c, y, x + gx, room, role, name);
+	}
+	/* A collapsed subtree says so (and not by colour alone). */
+	if (!r->expanded[id] && r->nkids[id] && nw + 4 <= room)
+		canvas_put(c, y, x + gx + nw, 4, R_DIM, " [+]");
+
+	char sz[16], fl[8];
+	int rx = c->w - k->right + 1;
+	canvas_printf(c, y, rx, 5, R_NORMAL, "%-5.5s",
+		      n->format ? n->format : "?");
+	rx += 6;
+	bool has_info = !(n->flags & (GN_ERROR | GN_EXTERNAL));
+	canvas_printf(c, y, rx, 9, R_NORMAL, "%9s",
+		      has_info ? emit_size(n->info.virtual_size, sz, sizeof(sz))
+			       : "-");
+	rx += 10;
+	if (k->alloc) {
+		canvas_printf(c, y, rx, 9, R_NORMAL, "%9s",
+			      has_info ? emit_size(n->info.actual_size, sz,
+						 sizeof(sz)) : "-");
+		rx += 10;
+	}
+	if (k->kids) {
+		canvas_printf(c, y, rx, 4, R_NORMAL, "%4d", n->nchildren);
+		rx += 5;
+	}
+	node_flags(n, fl);
+	canvas_put(c, y, rx, 5, (n->flags & GN_ERROR) ? R_ERROR : R_WARN, fl);
+	if (idx == r->sel)
+		canvas_role(c, y, 0, c->w, R_SEL);
+}
+
+void scr_tree_draw(struct canvas *c, struct ui_state *st)
+{
+	int ty, th, dy, dh;
+	draw_title(c, st);
+	draw_bar(c);
+	scr_tree_layout(st, c->w, c->h, &ty, &th, &dy, &dh);
+	struct cols k = tree_cols(c->w);
+
+	/* Column header. */
+	canvas_fill(c, ty, 0, c->w, R_HEADER, " ");
+	canvas_put(c, ty, 4, -1, R_HEADER, "IMAGE");
+	int rx = c->w - k.right + 1;
+	canvas_put(c, ty, rx, 5, R_HEADER, "FMT");
+	canvas_put(c, ty, rx + 6, 9, R_HEADER, "    VSIZE");
+	rx += 16;
+	if (k.alloc) {
+		canvas_put(c, ty, rx, 9, R_HEADER, "    ALLOC");
+		rx += 10;
+	}
+	if (k.kids) {
+		canvas_put(c, ty, rx, 4, R_HEADER, "KIDS");
+		rx += 5;
+	}
+	canvas_put(c, ty, rx, 5, R_HEADER, "FLAGS");
+
+	int list_y = ty + 1, list_h = th - 1;
+	rows_set_height(&st->rows, list_h);
+	if (!st->g) {
+		canvas_put(c, list_y, 1, -1, R_ERROR,
+			   st->scan_error[0] ? st->scan_error
+					     : "pool not scanned");
+	} else if (!st->rows.nrows) {
+		canvas_printf(c, list_y, 1, -1, R_DIM,
+			      "No images in %s (R rescans).", st->pool_label);
+	}
+	for (int i = 0; i < list_h && st->g; i++) {
+		int idx = st->rows.top + i;
+		if (idx >= st->rows.nrows)
+			break;
+		draw_row(c, st, list_y + i, idx, &k);
+	}
+	if (dh)
+		scr_detail_draw(c, st, dy, dh);
+}
+
+/* Keys while the search prompt is open: every key goes to the text field
+ * (htop's lesson), Enter searches, Esc closes. */
+enum ui_req scr_tree_prompt_key(struct ui_state *st, int ch)
+{
+	size_t l = strlen(st->prompt_buf);
+	if (ch == 27) {
+		st->prompt = false;
+		return REQ_NONE;
+	}
+	if (ch == '\n' || ch == '\r') {
+		st->prompt = false;
+		if (!st->prompt_buf[0])
+			return REQ_NONE;
+		snprintf(st->last_search, sizeof(st->last_search), "%s",
+			 st->prompt_buf);
+		if (rows_search(&st->rows, st->last_search, 1) < 0)
+			ui_msg(st, R_WARN, "no image name contains '%s'",
+			       st->last_search);
+		return REQ_SELECT;
+	}
+	if (ch == 127 || ch == 8) {
+		if (l)
+			st->prompt_buf[l - 1] = 0;
+		return REQ_NONE;
+	}
+	if (ch >= 0x20 && ch < 0x100 && ch != 0x7f &&
+	    l + 1 < sizeof(st->prompt_buf)) {
+		st->prompt_buf[l] = (char)ch;
+		st->prompt_buf[l + 1] = 0;
+	}
+	return REQ_NONE;
+}
+
+enum ui_req scr_tree_key(struct ui_state *st, enum action a)
+{
+	struct rows *r = &st->rows;
+	int sel = rows_selected(r);
+	switch (a) {
+	case ACT_UP: rows_move(r, -1); return REQ_SELECT;
+	case ACT_DOWN: rows_move(r, 1); return REQ_SELECT;
+	case ACT_PGUP: rows_page(r, -1); return REQ_SELECT;
+	case ACT_PGDN: rows_page(r, 1); return REQ_SELECT;
+	case ACT_HOME: rows_home(r); return REQ_SELECT;
+	case ACT_END: rows_end(r); return REQ_SELECT;
+	case ACT_COLLAPSE: rows_collapse(r); return REQ_SELECT;
+	case ACT_EXPAND: rows_expand(r); return REQ_SELECT;
+	case ACT_TOGGLE: rows_toggle(r); return REQ_SELECT;
+	case ACT_SEARCH:
+		st->prompt = true;
+		st->prompt_buf[0] = 0;
+		return REQ_NONE;
+	case ACT_NEXT:
+	case ACT_PREV:
+		if (!st->last_search[0]) {
+			ui_msg(st, R_WARN, "no search yet: press / first");
+			return REQ_NONE;
+		}
+		if (rows_search(r, st->last_search, a == ACT_NEXT ? 1 : -1) < 0)
+			ui_msg(st, R_WARN, "no image name contains '%s'",
+			       st->last_search);
+		return REQ_SELECT;
+	case ACT_TOP:
+	case ACT_BASE:
+		if (sel < 0)
+			return REQ_NONE;
+		if (a == ACT_TOP) {
+			st->mark_top = sel;
+			if (st->mark_base == sel)
+				st->mark_base = -1;
+		} else {
+			st->mark_base = sel;
+			if (st->mark_top == sel)
+				st->mark_top = -1;
+		}
+		return REQ_MARKS;
+	case ACT_UNMARK:
+		st->mark_top = st->mark_base = -1;
+		ui_msg(st, R_NORMAL, "marks cleared");
+		return REQ_NONE;
+	case ACT_PLAN:
+	case ACT_COMMIT:
+		if (st->mark_top < 0) {
+			ui_msg(st, R_WARN, "mark a top first: select an image "
+			       "and press t (base defaults to its backing file)");
+			return REQ_NONE;
+		}
+		return a == ACT_PLAN ? REQ_PLAN : REQ_COMMIT;
+	case ACT_MAP: return sel < 0 ? REQ_NONE : REQ_MAP;
+	case ACT_INFO: return sel < 0 ? REQ_NONE : REQ_INFO;
+	case ACT_RESCAN: return REQ_RESCAN;
+	case ACT_REDRAW: return REQ_REDRAW;
+	case ACT_HELP:
+		st->prev_scr = st->scr;
+		st->scr = SCR_HELP;
+		st->help_top = 0;
+		return REQ_NONE;
+	case ACT_QUIT: return REQ_QUIT;
+	default: return REQ_NONE;
+	}
+}
