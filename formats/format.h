@@ -137,7 +137,7 @@ struct img_format {
 	int (*make_empty)(struct img *img, struct img_err *e);
 	/* Make everything written so far durable (data, then metadata). */
 	int (*flush)(struct img *img, struct img_err *e);
-	/* Optional write batching (see img_batch.h); NULL: not batched. */
+	/* Optional write batching (see img.h); NULL: not batched. */
 	int (*batch_begin)(struct img *img, struct img_err *e);
 	int (*batch_end)(struct img *img, struct img_err *e);
 

@@ -1,6 +1,5 @@
 /* registry.c - the list of format drivers, probing by score, img_open. */
 #include "format.h"
-#include "img_batch.h"
 #include "formats/io/io.h"
 
 #include <errno.h>
@@ -138,14 +137,4 @@ void img_close(struct img *img)
 		io_close(img->fd);
 	free(img->path);
 	free(img);
-}
-
-int img_batch_begin(struct img *img, struct img_err *e)
-{
-	return img && img->drv->batch_begin ? img->drv->batch_begin(img, e) : 0;
-}
-
-int img_batch_end(struct img *img, struct img_err *e)
-{
-	return img && img->drv->batch_end ? img->drv->batch_end(img, e) : 0;
 }

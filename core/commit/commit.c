@@ -15,6 +15,7 @@
  * A cancel is honoured up to step 5; after it the relink runs to the end.
  */
 #include "commit.h"
+#include "formats/img.h"
 #include "commit_int.h"
 #include "copy.h"
 #include "formats/io/io.h"
@@ -131,10 +132,10 @@ static int check_base(struct commit_run *cr, struct img_err *e)
 	struct img_check ck = { 0 };
 	int r;
 
-	if (!cr->base->drv->check)
+	if (!img_can_check(cr->base))
 		return 0;               /* raw: nothing to check */
 	phase(cr->o, "check", 0, 1);
-	r = cr->base->drv->check(cr->base, &ck, e);
+	r = img_check(cr->base, &ck, e);
 	if (r == 0 && (ck.corruptions || ck.check_errors))
 		r = err_set(e, EUCLEAN, "%s: base has %llu corruption(s)%s "
 			    "(first: %s); repair it with 'qemu-img check -r "
@@ -187,9 +188,9 @@ static int run_copy(struct commit_run *cr, struct img_err *e)
 	/* Flush even after a failure or cancel: whatever reached base must
 	 * not be half-durable when the next run starts from it. */
 	phase(cr->o, "flush", 0, 1);
-	if (cr->base->drv->flush) {
+	{
 		struct img_err fe;
-		int fr = cr->base->drv->flush(cr->base, &fe);
+		int fr = img_flush(cr->base, &fe);
 		if (fr < 0 && r == 0) {
 			*e = fe;
 			r = fr;
@@ -368,9 +369,9 @@ static int empty_top(struct commit_run *cr, struct img_err *e)
 
 	if (r < 0)
 		return r;
-	r = img->drv->make_empty ? img->drv->make_empty(img, e) : 0;
-	if (r == 0 && img->drv->flush)
-		r = img->drv->flush(img, e);
+	r = img_make_empty(img, e);
+	if (r == 0)
+		r = img_flush(img, e);
 	img_close(img);
 	return r;
 }

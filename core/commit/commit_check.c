@@ -1,6 +1,7 @@
 /* commit_check.c - the commit's re-validation (fail early, and again after
  * locking) and the --delete step.  See commit_int.h. */
 #include "commit_int.h"
+#include "formats/img.h"
 #include "formats/io/io.h"
 
 #include <errno.h>
@@ -168,7 +169,7 @@ int commit_check_chain(const struct graph *g, const struct plan *p,
 				       "%s at depth %d, not the planned file; "
 				       "plan again", g->nodes[p->top].path,
 				       l->path, i);
-		if (l->drv->get_backing && l->drv->get_backing(l, &bk, e) < 0)
+		if (img_get_backing(l, &bk, e) < 0)
 			return -EIO;
 		if (!str_eq(bk.name, nd->backing_name) ||
 		    !str_eq(bk.format, nd->backing_fmt))

@@ -13,7 +13,7 @@
  * (pthread_create failed) the same steps run in turn.
  */
 #include "copy.h"
-#include "formats/img_batch.h"
+#include "formats/img.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -266,13 +266,13 @@ static int consume(struct copy_run_state *s, const struct copy_job *j,
 	for (size_t i = 0; i < j->nacts; i++) {
 		const struct copy_act *x = &j->acts[i];
 		if (x->act == 1) {
-			r = b->drv->pwrite(b, x->a, j->buf + (x->a - j->ws),
+			r = img_pwrite(b, x->a, j->buf + (x->a - j->ws),
 					   (size_t)(x->z - x->a), e);
 			if (r < 0)
 				return r;
 			s->st->bytes_written += x->z - x->a;
 		} else {
-			r = b->drv->write_zeroes(b, x->a, x->z - x->a, e);
+			r = img_write_zeroes(b, x->a, x->z - x->a, e);
 			if (r < 0)
 				return r;
 			s->st->bytes_zeroed += x->z - x->a;
@@ -343,11 +343,10 @@ int copy_run(struct chain *c, int nabove, struct img *base,
 	memset(st, 0, sizeof(*st));
 	if (nabove < 1 || nabove >= c->n)
 		return err_set(e, EINVAL, "copy: base is not below top");
-	if (!base->drv->pwrite || !base->drv->write_zeroes ||
-	    !base->drv->grow)
+	if (!img_can_write(base))
 		return err_set(e, ENOTSUP, "%s: the %s driver cannot write",
-			       base->path, base->drv->name);
-	r = base->drv->get_info(base, &bi, e);
+			       base->path, img_format_name(base));
+	r = img_get_info(base, &bi, e);
 	if (r < 0)
 		return r;
 	s.top_size = c->layer[0]->virtual_size;
@@ -383,7 +382,7 @@ int copy_run(struct chain *c, int nabove, struct img *base,
 		total += s.top_size - s.base_old_size;
 	st->bytes_above = total;
 	if (s.top_size > base->virtual_size) {
-		r = base->drv->grow(base, s.top_size, e);
+		r = img_grow(base, s.top_size, e);
 		if (r < 0)
 			return r;
 	}

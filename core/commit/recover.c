@@ -1,5 +1,6 @@
 /* recover.c - classify, plan and execute journal recovery (see recover.h). */
 #include "recover.h"
+#include "formats/img.h"
 #include "formats/io/io.h"
 #include "formats/io/io_cut.h"
 #include "lock_hold.h"
@@ -292,12 +293,9 @@ static int do_empty_top(const struct journal *j, int fd, struct img_err *e)
 
 	if (r < 0)
 		return r;
-	if (!img->drv->make_empty)
-		r = 0;          /* nothing to empty (raw has no backing) */
-	else
-		r = img->drv->make_empty(img, e);
-	if (r == 0 && img->drv->flush)
-		r = img->drv->flush(img, e);
+	r = img_make_empty(img, e);
+	if (r == 0)
+		r = img_flush(img, e);
 	img_close(img);
 	return r;
 }

@@ -1,5 +1,6 @@
 /* relink.c - the journaled multi-parent relink (see relink.h). */
 #include "relink.h"
+#include "formats/img.h"
 #include "formats/io/io.h"
 #include "formats/format.h"
 
@@ -45,16 +46,14 @@ int relink_prepare_parent(const struct relink_target *t,
 	r = img_open_fd(t->fd, t->path, t->fmt, 0, &img, NULL, e);
 	if (r < 0)
 		return r;
-	if (!img->drv->backing_header) {
+	if (!img_can_set_backing(img)) {
 		r = err_set(e, ENOTSUP, "%s: the %s format cannot record a "
-			    "backing file", t->path, img->drv->name);
+			    "backing file", t->path, img_format_name(img));
 		goto out;
 	}
-	if (img->drv->get_backing) {
-		r = img->drv->get_backing(img, &bk, e);
-		if (r < 0)
-			goto out;
-	}
+	r = img_get_backing(img, &bk, e);
+	if (r < 0)
+		goto out;
 	/* TOCTOU: the header must still say what the plan read. */
 	if (!str_eq(bk.name, t->old_name) || !str_eq(bk.format, t->old_fmt)) {
 		r = err_set(e, ESTALE, "%s: backing file is now '%s' (format "
@@ -65,7 +64,7 @@ int relink_prepare_parent(const struct relink_target *t,
 			    t->old_fmt ? t->old_fmt : "");
 		goto out;
 	}
-	r = img->drv->backing_header(img, t->new_name, t->new_fmt, &nbuf,
+	r = img_backing_header(img, t->new_name, t->new_fmt, &nbuf,
 				     &nlen, e);
 	if (r < 0) {
 		err_prefix(e, "cannot relink %s to '%s': ", t->path,

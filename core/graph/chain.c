@@ -13,6 +13,7 @@
  * One fd per layer, so the fd count is bounded by the chain depth.
  */
 #include "chain.h"
+#include "formats/img.h"
 #include "formats/io/io.h"
 #include "resolve.h"
 
@@ -50,7 +51,7 @@ static const char *backing_name_of(struct img *img, const char **fmt)
 	struct img_backing b = { 0 };
 
 	*fmt = NULL;
-	if (!img->drv->get_backing || img->drv->get_backing(img, &b, NULL) < 0)
+	if (img_get_backing(img, &b, NULL) < 0)
 		return NULL;
 	if (!b.name || !*b.name)
 		return NULL;
@@ -66,7 +67,7 @@ static bool backing_refused(const struct chain *c, int i)
 {
 	const char *fmt;
 
-	if (!c->probed[i] || c->layer[i]->drv == &img_format_raw ||
+	if (!c->probed[i] || img_is_raw(c->layer[i]) ||
 	    !backing_name_of(c->layer[i], &fmt))
 		return false;
 	return i > 0 || resolve_raw_disk_name(c->layer[i]->path);
@@ -218,7 +219,7 @@ int chain_block_status(struct chain *c, int from, uint64_t off, uint64_t len,
 		}
 		if (len > l->virtual_size - off)
 			len = l->virtual_size - off;
-		int r = l->drv->block_status(l, off, len, &n, e);
+		int r = img_block_status(l, off, len, &n, e);
 		if (r < 0)
 			return r;
 		if (n == 0 || n > len)
@@ -241,13 +242,13 @@ int chain_block_status(struct chain *c, int from, uint64_t off, uint64_t len,
 				       "probes as %s; refusing to follow its "
 				       "backing reference '%s' (CVE-2008-2004;"
 				       " give -f %s if the image is trusted)",
-				       c->layer[0]->path, c->layer[0]->drv->name,
-				       nm, c->layer[0]->drv->name);
+				       c->layer[0]->path, img_format_name(c->layer[0]),
+				       nm, img_format_name(c->layer[0]));
 		return err_set(e, ENOTSUP,
 			       "backing file %s has no recorded format and "
 			       "probes as %s; refusing to follow its backing "
 			       "reference '%s'", c->layer[c->n - 1]->path,
-			       c->layer[c->n - 1]->drv->name, nm);
+			       img_format_name(c->layer[c->n - 1]), nm);
 	}
 	st->depth = c->n - from;
 	st->bs = IMG_BS_UNALLOC;
@@ -268,7 +269,7 @@ int chain_pread(struct chain *c, int from, uint64_t off, void *buf,
 			return r;
 		if (s.bs == IMG_BS_DATA) {
 			struct img *l = c->layer[from + s.depth];
-			r = l->drv->pread(l, off, b, (size_t)n, e);
+			r = img_pread(l, off, b, (size_t)n, e);
 			if (r < 0)
 				return r;
 		} else {

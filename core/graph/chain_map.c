@@ -7,6 +7,7 @@
  * "zero" but not "present" (nothing is allocated), at that layer's depth.
  */
 #include "chain_map.h"
+#include "formats/img.h"
 #include "formats/qcow2/qcow2_map.h"
 
 #include <errno.h>
@@ -64,7 +65,7 @@ static int layer_status(struct chain_mapper *m, int i, uint64_t off,
 		return qcow2_map_status(l, off, len, n, host, has_host,
 					m->recurse[i] > 0, host_zero, e);
 	}
-	int r = l->drv->block_status(l, off, len, n, e);
+	int r = img_block_status(l, off, len, n, e);
 	/* raw maps guest offset == host offset, holes included. */
 	*has_host = l->drv == &img_format_raw;
 	*host = off;

@@ -9,6 +9,7 @@
  * large the pool is.
  */
 #include "graph_int.h"
+#include "formats/img.h"
 #include "formats/io/io.h"
 #include "lock.h"
 #include "resolve.h"
@@ -252,7 +253,7 @@ static void load_from_fd(struct pool_builder *b, int id, int fd,
 		uint64_t fsz = n->info.file_size, asz = n->info.actual_size;
 
 		memset(&info, 0, sizeof(info));
-		if (img->drv->get_info(img, &info, &e) < 0) {
+		if (img_get_info(img, &info, &e) < 0) {
 			pool_node_error(n, 0, "%s", e.msg);
 			img_close(img);
 			return;
@@ -266,15 +267,13 @@ static void load_from_fd(struct pool_builder *b, int id, int fd,
 		n->info.write_refusal = info.write_refusal ?
 			strdup(info.write_refusal) : NULL;
 	}
-	if (img->drv->get_backing) {
-		if (img->drv->get_backing(img, &bk, &e) < 0) {
-			pool_node_error(n, 0, "%s", e.msg);
-		} else {
-			if (bk.name && *bk.name)
-				n->backing_name = strdup(bk.name);
-			if (bk.format && *bk.format)
-				n->backing_fmt = strdup(bk.format);
-		}
+	if (img_get_backing(img, &bk, &e) < 0) {
+		pool_node_error(n, 0, "%s", e.msg);
+	} else {
+		if (bk.name && *bk.name)
+			n->backing_name = strdup(bk.name);
+		if (bk.format && *bk.format)
+			n->backing_fmt = strdup(bk.format);
 	}
 	img_close(img);
 }

@@ -4,6 +4,7 @@
  * images are opened IMG_O_INSPECT (read-only) to test-fit headers.
  */
 #include "plan_int.h"
+#include "formats/img.h"
 #include "core/graph/lock.h"
 #include "core/graph/perm.h"
 #include "core/graph/perm_edges.h"
@@ -461,15 +462,15 @@ static int check_overlay_relink(struct graph *g, struct plan *p,
 	}
 	/* Test-fit the new header with the driver, without writing. */
 	r = img_open(x->path, x->format, IMG_O_INSPECT, &img, NULL, &e);
-	if (r == 0 && !img->drv->backing_header) {
+	if (r == 0 && !img_can_set_backing(img)) {
 		snprintf(msg, sizeof(msg), "'%s': format %s cannot rewrite its "
-			 "backing link", x->name, img->drv->name);
+			 "backing link", x->name, img_format_name(img));
 		img_close(img);
 		return relink_conflict(p, pp, x->id, x->name, msg, "",
 				       "Convert the overlay to qcow2.");
 	}
 	if (r == 0)
-		r = img->drv->backing_header(img, pp->new_name, pp->new_fmt,
+		r = img_backing_header(img, pp->new_name, pp->new_fmt,
 					     &buf, &len, &e);
 	free(buf);
 	img_close(img);

@@ -469,7 +469,7 @@ static int do_chunk(struct img *img, uint64_t off, uint64_t len,
 		qcow2_wq_flush(img, &c->q, NULL);
 	if (r < 0) {
 		/* The working tables may be half edited: drop the whole
-		 * batch (leaks only; see img_batch.h). */
+		 * batch (leaks only; see img.h). */
 		if (fresh)
 			qcow2_chunk_free(c);
 		qcow2_batch_drop(a);

@@ -1,5 +1,5 @@
 /* qcow2_chunk.c - committing the qcow2 write path's chunks, one by one or
- * as a write batch (img_batch.h), and the write queue that coalesces their
+ * as a write batch (img.h), and the write queue that coalesces their
  * data writes.
  *
  * A chunk is the part of a write inside one L2 table (qcow2_alloc.c fills
@@ -13,7 +13,7 @@
  * made their unlinking durable.  A crash leaks, never corrupts.
  */
 #include "qcow2_int.h"
-#include "formats/img_batch.h"
+#include "formats/img.h"
 #include "formats/io/io.h"
 
 #include <errno.h>
@@ -316,7 +316,7 @@ void qcow2_batch_written(struct img *img, uint64_t n)
 	io_writeback_hint(img->fd);
 }
 
-/* ---- the batch_begin / batch_end ops (img_batch.h) ---- */
+/* ---- the batch_begin / batch_end ops (img.h) ---- */
 
 int qcow2_batch_begin(struct img *img, struct img_err *e)
 {

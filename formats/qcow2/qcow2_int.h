@@ -167,7 +167,7 @@ int qcow2_make_empty(struct img *img, struct img_err *e);
 int qcow2_flush(struct img *img, struct img_err *e);
 void qcow2_alloc_free(struct qcow2_state *s);
 
-/* qcow2_chunk.c: the batch_begin/batch_end ops (see img_batch.h) */
+/* qcow2_chunk.c: the batch_begin/batch_end ops (see img.h) */
 int qcow2_batch_begin(struct img *img, struct img_err *e);
 int qcow2_batch_end(struct img *img, struct img_err *e);
 
@@ -195,7 +195,7 @@ int qcow2_check(struct img *img, struct img_check *out, struct img_err *e);
  *    after qcow2_flush().  Larger calls mean fewer fdatasyncs (one per L2
  *    table touched per call that allocates; zero-flag updates need none):
  *    callers should write >= 1 MiB at once.
- *  - Write batch (img_batch.h, qcow2_chunk.c): between img_batch_begin and
+ *  - Write batch (img.h, qcow2_chunk.c): between img_batch_begin and
  *    img_batch_end the same order holds per batch instead of per call:
  *    every call's data and new clusters' refcounts are written at once,
  *    its entries wait in the pending chunk of their L2 table, and one
@@ -269,7 +269,7 @@ struct qcow2_alloc {
 	struct img *img;            /* for the flush at close */
 	bool broken;                /* a release failed half-way: no more */
 	bool unflushed;             /* written since the last qcow2_flush */
-	/* Write batch (img_batch.h): chunks whose L2/L1 updates wait for
+	/* Write batch (img.h): chunks whose L2/L1 updates wait for
 	 * the batch's commit, one per L2 table, owned. */
 	bool batch_on;
 	struct qcow2_chunk **bch;

@@ -7,6 +7,7 @@
  * summary to stdout.
  */
 #include "cmd.h"
+#include "formats/img.h"
 #include "formats/format.h"
 
 #include <getopt.h>
@@ -104,14 +105,14 @@ int cmd_check(int argc, char **argv)
 	r = img_open(path, a.imgfmt, IMG_O_INSPECT, &img, NULL, &e);
 	if (r < 0)
 		return cli_report(&e);
-	if (!img->drv->check) {
+	if (!img_can_check(img)) {
 		fprintf(stderr, "imgraph: %s: this image format (%s) does not "
-			"support checks\n", path, img->drv->name);
+			"support checks\n", path, img_format_name(img));
 		img_close(img);
 		return EXIT_CHECK_NOTSUP;
 	}
-	const char *dname = img->drv->name;
-	r = img->drv->check(img, &res, &e);
+	const char *dname = img_format_name(img);
+	r = img_check(img, &res, &e);
 	img_close(img);
 	if (r < 0)
 		return cli_report(&e);

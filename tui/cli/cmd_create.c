@@ -11,7 +11,7 @@
  */
 #include "cmd.h"
 #include "core/graph/resolve.h"
-#include "formats/format.h"
+#include "formats/img.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -210,7 +210,7 @@ int cmd_create(int argc, char **argv)
 		have_size = true;
 	}
 	drv = img_format_find(fmt);
-	if (!drv || !drv->create)
+	if (!drv || !img_format_can_create(drv))
 		return cli_usage_error("create", "unknown or unsupported format "
 				       "'%s' (qcow2 or raw)", fmt);
 	if (had_o && strcmp(fmt, "qcow2") && !bfile)
@@ -257,7 +257,7 @@ int cmd_create(int argc, char **argv)
 	}
 	o.backing = bfile;
 	o.backing_fmt = bfmt;
-	r = drv->create(image, &o, &e);
+	r = img_create(drv, image, &o, &e);
 	if (r < 0)
 		return cli_report(&e);
 	/* qemu-img prints this line first; we print it once the image

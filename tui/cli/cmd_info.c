@@ -6,6 +6,7 @@
  * corrupt or snapshot-carrying images can still be examined.
  */
 #include "cmd.h"
+#include "formats/img.h"
 #include "core/graph/resolve.h"
 #include "formats/format.h"
 
@@ -157,9 +158,8 @@ int cmd_info(int argc, char **argv)
 	v.path = a.path;
 	if (img_open(v.path, a.imgfmt, IMG_O_INSPECT, &img, NULL, &e) < 0)
 		return cli_report(&e);
-	if (img->drv->get_info(img, &v.in, &e) < 0 ||
-	    (img->drv->get_backing &&
-	     img->drv->get_backing(img, &v.b, &e) < 0)) {
+	if (img_get_info(img, &v.in, &e) < 0 ||
+	    img_get_backing(img, &v.b, &e) < 0) {
 		img_close(img);
 		return cli_report(&e);
 	}

@@ -2,6 +2,7 @@
  * cluster map of a chain (chain_block_status) and an image's info (the
  * driver's get_info).  Never writes. */
 #include "editor_int.h"
+#include "formats/img.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -152,9 +153,9 @@ char *editor_info_text(const struct graph *g, int id)
 		r = img_open(n->path, n->format, IMG_O_INSPECT, &img, &probed,
 			     &e);
 	if (r == 0)
-		r = img->drv->get_info(img, &info, &e);
-	if (r == 0 && img->drv->get_backing)
-		r = img->drv->get_backing(img, &bk, &e);
+		r = img_get_info(img, &info, &e);
+	if (r == 0)
+		r = img_get_backing(img, &bk, &e);
 	if (r < 0) {
 		fprintf(f, "error: %s\n", e.msg[0] ? e.msg :
 			n->error ? n->error : "image not readable");

@@ -1,0 +1,144 @@
+/* img.c - the op wrappers and their fallbacks; see img.h. */
+#include "img.h"
+
+#include <errno.h>
+
+static int no_op(const struct img *img, const char *what, struct img_err *e)
+{
+	return err_set(e, ENOTSUP, "%s: the %s format does not support %s",
+		       img->path, img->drv->name, what);
+}
+
+const char *img_format_name(const struct img *img)
+{
+	return img->drv->name;
+}
+
+bool img_is_raw(const struct img *img)
+{
+	return img->drv == &img_format_raw;
+}
+
+int img_get_info(struct img *img, struct img_info *out, struct img_err *e)
+{
+	return img->drv->get_info(img, out, e);
+}
+
+int img_get_backing(struct img *img, struct img_backing *out,
+		    struct img_err *e)
+{
+	out->name = NULL;
+	out->format = NULL;
+	if (!img->drv->get_backing)
+		return 0;
+	return img->drv->get_backing(img, out, e);
+}
+
+bool img_can_set_backing(const struct img *img)
+{
+	return img->drv->backing_header != NULL;
+}
+
+int img_backing_header(struct img *img, const char *name, const char *fmt,
+		       uint8_t **buf, size_t *len, struct img_err *e)
+{
+	if (!img->drv->backing_header)
+		return no_op(img, "rewriting the backing link", e);
+	return img->drv->backing_header(img, name, fmt, buf, len, e);
+}
+
+int img_set_backing(struct img *img, const char *name, const char *fmt,
+		    struct img_err *e)
+{
+	if (!img->drv->set_backing)
+		return no_op(img, "rewriting the backing link", e);
+	return img->drv->set_backing(img, name, fmt, e);
+}
+
+int img_block_status(struct img *img, uint64_t off, uint64_t len,
+		     uint64_t *pnum, struct img_err *e)
+{
+	return img->drv->block_status(img, off, len, pnum, e);
+}
+
+int img_pread(struct img *img, uint64_t off, void *buf, size_t len,
+	      struct img_err *e)
+{
+	return img->drv->pread(img, off, buf, len, e);
+}
+
+bool img_can_write(const struct img *img)
+{
+	return img->drv->pwrite && img->drv->write_zeroes && img->drv->grow;
+}
+
+int img_pwrite(struct img *img, uint64_t off, const void *buf, size_t len,
+	       struct img_err *e)
+{
+	if (!img->drv->pwrite)
+		return no_op(img, "writing", e);
+	return img->drv->pwrite(img, off, buf, len, e);
+}
+
+int img_write_zeroes(struct img *img, uint64_t off, uint64_t len,
+		     struct img_err *e)
+{
+	if (!img->drv->write_zeroes)
+		return no_op(img, "writing zeroes", e);
+	return img->drv->write_zeroes(img, off, len, e);
+}
+
+int img_grow(struct img *img, uint64_t new_size, struct img_err *e)
+{
+	if (!img->drv->grow)
+		return no_op(img, "resizing", e);
+	return img->drv->grow(img, new_size, e);
+}
+
+int img_make_empty(struct img *img, struct img_err *e)
+{
+	if (!img->drv->make_empty)
+		return no_op(img, "emptying the image", e);
+	return img->drv->make_empty(img, e);
+}
+
+int img_flush(struct img *img, struct img_err *e)
+{
+	return img->drv->flush ? img->drv->flush(img, e) : 0;
+}
+
+int img_batch_begin(struct img *img, struct img_err *e)
+{
+	return img->drv->batch_begin ? img->drv->batch_begin(img, e) : 0;
+}
+
+int img_batch_end(struct img *img, struct img_err *e)
+{
+	return img->drv->batch_end ? img->drv->batch_end(img, e) : 0;
+}
+
+bool img_can_check(const struct img *img)
+{
+	return img->drv->check != NULL;
+}
+
+int img_check(struct img *img, struct img_check *out, struct img_err *e)
+{
+	if (!img->drv->check)
+		return no_op(img, "consistency checks", e);
+	return img->drv->check(img, out, e);
+}
+
+bool img_format_can_create(const struct img_format *fmt)
+{
+	return fmt->create != NULL;
+}
+
+int img_create(const struct img_format *fmt, const char *path,
+	       const struct img_create_opts *o, struct img_err *e)
+{
+	if (!fmt->create)
+		return err_set(e, ENOTSUP, "%s: cannot create %s images", path,
+			       fmt->name);
+	return fmt->create(path, o, e);
+}
