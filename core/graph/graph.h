@@ -22,6 +22,7 @@
 
 #include "formats/io/err.h"
 #include "formats/format.h"
+#include "chain.h"
 
 enum gnode_flags {
 	GN_IN_POOL      = 1 << 0,  /* named by the pool paths */
@@ -36,16 +37,18 @@ enum gnode_flags {
 	GN_LOOP         = 1 << 8,  /* part of a backing loop */
 	GN_MISSING      = 1 << 9,  /* backing target does not exist */
 	GN_RAW_MAGIC    = 1 << 10, /* recorded raw, but block 0 probes as an
-				      image format (C-09 trap) */
+				      image format: a guest wrote an image
+				      header into its raw disk, which a
+				      probing reader would obey */
 	GN_DEEP         = 1 << 11, /* deeper than GRAPH_MAX_DEPTH (with
 				      GN_ERROR) */
 };
 
-/* Deepest backing chain the scan accepts: the same cap as chain_open
- * (CHAIN_MAX_DEPTH), so a chain the tree shows as healthy can be opened.
- * A node at depth >= GRAPH_MAX_DEPTH is in error (GN_DEEP), and the scan
- * never opens more than this many files outside the pool in a row. */
-#define GRAPH_MAX_DEPTH 256
+/* Deepest backing chain the scan accepts: chain_open's cap, so a chain
+ * the tree shows as healthy can be opened.  A node at depth >=
+ * GRAPH_MAX_DEPTH is in error (GN_DEEP), and the scan never opens more than
+ * this many files outside the pool in a row. */
+#define GRAPH_MAX_DEPTH CHAIN_MAX_DEPTH
 
 struct gnode {
 	int id;
@@ -64,8 +67,9 @@ struct gnode {
 	int nchildren;
 	char *error;               /* message when GN_ERROR */
 	int depth;                 /* distance from its root */
-	/* Added by helper C: QEMU lock bytes seen when the scan read the
-	 * header (struct lock_state bits), when lock_probed. */
+	/* QEMU lock bytes seen on the descriptor the header was read from
+	 * (struct lock_state bits), valid when lock_probed: saves a second
+	 * open per node when locks are probed. */
 	bool lock_probed;
 	uint8_t lock_held, lock_unshared;
 };

@@ -1,4 +1,4 @@
-/* pool.c - pool scan, part 2: following backing references.
+/* graph_follow.c - following backing references during a scan.
  *
  * Order matters for the CVE-2008-2004 rule.  First every pool file is read
  * (opened, header parsed, closed) and the target of every pool image's
@@ -11,8 +11,6 @@
  */
 #include "graph_int.h"
 #include "resolve.h"
-#include "users.h"
-#include "lock.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -21,24 +19,27 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static void identify(struct pool_builder *b, int id)
+/* Resolve node id's backing reference and stat its target, without
+ * opening it (tkind, tpath, terr, tdev:tino). */
+static void identify(struct graph_builder *b, int id)
 {
 	struct gnode *n = &b->g->nodes[id];
-	struct pnode *p = &b->px[id];
+	struct gnode_scan *p = &b->px[id];
 	char out[PATH_MAX];
 	enum resolve_kind kind;
-	struct img_err e = { 0 };
 	struct stat st;
+	int r;
 
 	if (p->stat_done || !n->backing_name)
 		return;
 	p->stat_done = true;
 	free(p->tpath);
 	p->tpath = NULL;
-	if (resolve_backing(n->path, n->backing_name, out, sizeof(out), &kind,
-			    &e) < 0) {
+	r = resolve_backing(n->path, n->backing_name, out, sizeof(out), &kind,
+			    NULL);
+	if (r < 0) {
 		p->tkind = RESOLVE_FILE;
-		p->terr = e.code;
+		p->terr = -r;
 		p->tpath = strdup(n->backing_name);
 		return;
 	}
@@ -56,7 +57,7 @@ static void identify(struct pool_builder *b, int id)
 	p->tino = st.st_ino;
 }
 
-static void enqueue(struct pool_builder *b, int id)
+static void enqueue(struct graph_builder *b, int id)
 {
 	if (b->qlen == b->qcap) {
 		int nc = b->qcap ? b->qcap * 2 : 256;
@@ -71,18 +72,18 @@ static void enqueue(struct pool_builder *b, int id)
 
 /* Forget node id's link to its backing node (it will be redone or, for
  * an unsafe probe, never made). */
-static void unlink_backing(struct pool_builder *b, int id)
+static void unlink_backing(struct graph_builder *b, int id)
 {
 	b->g->nodes[id].backing = -1;
 	b->px[id].followed = false;
 }
 
 /* Overlay `by` references node t, recording format fmt (NULL: none). */
-static void apply_ref(struct pool_builder *b, int t, const char *fmt,
+static void apply_ref(struct graph_builder *b, int t, const char *fmt,
 		      const char *by)
 {
 	struct gnode *n = &b->g->nodes[t];
-	struct pnode *p = &b->px[t];
+	struct gnode_scan *p = &b->px[t];
 
 	if (n->flags & (GN_EXTERNAL | GN_MISSING) || !n->dev)
 		return;
@@ -99,11 +100,11 @@ static void apply_ref(struct pool_builder *b, int t, const char *fmt,
 				 * the recorded format, links redone. */
 				unlink_backing(b, t);
 				p->stat_done = false;
-				pool_load_header(b, t, fmt);
+				graph_node_load(b, t, fmt);
 				enqueue(b, t);
 			}
 		} else if (strcmp(p->rec_fmt, fmt)) {
-			pool_node_error(n, 0, "%s: overlays disagree on its "
+			graph_node_error(n, 0, "%s: overlays disagree on its "
 					"format: '%s' records '%s', '%s' "
 					"records '%s'", n->path, p->rec_by,
 					p->rec_fmt, by, fmt);
@@ -119,25 +120,6 @@ static void apply_ref(struct pool_builder *b, int t, const char *fmt,
 	}
 }
 
-/* Find or make the placeholder node for a target that is not an image we
- * can read: external name, missing file, stat error. */
-static int placeholder(struct pool_builder *b, const char *key, unsigned flags,
-		       struct img_err *e)
-{
-	struct graph *g = b->g;
-	int id;
-
-	for (int i = 0; i < g->n; i++)
-		if (!g->nodes[i].dev && (g->nodes[i].flags & flags) == flags &&
-		    !strcmp(g->nodes[i].path, key))
-			return i;
-	if (pool_new_node(b, key, &id, e) < 0)
-		return -1;
-	g->nodes[id].flags |= flags | GN_OUTSIDE;
-	b->px[id].followed = true;
-	return id;
-}
-
 static const char *ftype(mode_t m)
 {
 	if (S_ISDIR(m)) return "a directory";
@@ -148,100 +130,121 @@ static const char *ftype(mode_t m)
 	return "not a regular file";
 }
 
-static int follow(struct pool_builder *b, int id, struct img_err *e)
+/* A placeholder stands for a target that is a protocol or json: name. */
+static int target_external(struct graph_builder *b, int id, struct img_err *e)
 {
-	struct gnode *n;
-	struct pnode *p;
-	const char *fmt;
+	const char *fmt = b->g->nodes[id].backing_fmt;
 	int t;
 
-	if (b->px[id].followed)
+	t = graph_node_placeholder(b, b->g->nodes[id].backing_name,
+				   GN_EXTERNAL, e);
+	if (t < 0)
+		return -ENOMEM;
+	if (!b->g->nodes[t].format && fmt)
+		b->g->nodes[t].format = strdup(fmt);
+	return t;
+}
+
+/* A placeholder stands for a target that could not be stat'ed. */
+static int target_stat_failed(struct graph_builder *b, int id,
+			      struct img_err *e)
+{
+	const struct gnode_scan *p = &b->px[id];
+	char key[PATH_MAX];
+	int err = p->terr, t;
+
+	snprintf(key, sizeof(key), "%s", p->tpath ? p->tpath : "?");
+	t = graph_node_placeholder(b, key, err == ENOENT ? GN_MISSING :
+				   GN_ERROR, e);
+	if (t < 0)
+		return -ENOMEM;
+	if (!b->g->nodes[t].error)
+		graph_node_error(&b->g->nodes[t], 0, "%s: backing file of '%s' "
+				 "cannot be opened: %s", key,
+				 b->g->nodes[id].path, strerror(err));
+	b->g->nodes[t].flags |= GN_ERROR;
+	return t;
+}
+
+/* The first reference to a file outside the pool makes its node.  It is
+ * read unless it is not a regular file or lies too many files away from
+ * the pool (GRAPH_MAX_DEPTH). */
+static int target_new_outside(struct graph_builder *b, int id,
+			      struct img_err *e)
+{
+	const char *fmt = b->g->nodes[id].backing_fmt;
+	int hops = b->px[id].hops + 1, t;
+	char tpath[PATH_MAX];
+	const char *ov;
+	struct gnode *x;
+	struct stat st;
+
+	snprintf(tpath, sizeof(tpath), "%s", b->px[id].tpath);
+	if (graph_node_new(b, tpath, &t, e) < 0)
+		return -ENOMEM;
+	x = &b->g->nodes[t];
+	x->dev = b->px[id].tdev;
+	x->ino = b->px[id].tino;
+	x->flags |= GN_OUTSIDE;
+	graph_node_outside_name(x);
+	b->px[t].hops = hops;
+	if (graph_node_index(b, t, e) < 0)
+		return -ENOMEM;
+	ov = b->g->nodes[id].path;
+	if (!b->px[id].tregular) {
+		/* Never opened: stat() told us enough. */
+		b->px[t].followed = true;
+		if (stat(tpath, &st) == 0)
+			graph_node_error(x, 0, "%s: backing file of '%s' is %s, "
+					 "not an image file", tpath, ov,
+					 ftype(st.st_mode));
+		else
+			graph_node_error(x, 0, "%s: backing file of '%s' is "
+					 "not a regular file", tpath, ov);
+	} else if (hops > GRAPH_MAX_DEPTH) {
+		b->px[t].followed = true;
+		graph_node_error(x, GN_DEEP, "%s: not opened: more than %d "
+				 "backing files in a row outside the pool",
+				 tpath, GRAPH_MAX_DEPTH);
+	} else {
+		if (fmt) {
+			b->px[t].rec_fmt = strdup(fmt);
+			b->px[t].rec_by = strdup(ov);
+		}
+		graph_node_load(b, t, fmt);
+		if (!fmt)
+			apply_ref(b, t, NULL, ov);
+		enqueue(b, t);
+	}
+	return t;
+}
+
+/* Link node id to the node its backing reference names, making that node
+ * when it is new. */
+static int follow(struct graph_builder *b, int id, struct img_err *e)
+{
+	struct gnode *n = &b->g->nodes[id];
+	struct gnode_scan *p = &b->px[id];
+	int t;
+
+	if (p->followed)
 		return 0;
-	b->px[id].followed = true;
-	n = &b->g->nodes[id];
+	p->followed = true;
 	if (!n->backing_name || (n->flags & (GN_UNSAFE_PROBE | GN_EXTERNAL)))
 		return 0;
 	identify(b, id);
-	n = &b->g->nodes[id];
-	p = &b->px[id];
-	fmt = n->backing_fmt;
 	free(n->backing_path);
 	n->backing_path = p->tpath ? strdup(p->tpath) : NULL;
-
-	if (p->tkind == RESOLVE_EXTERNAL) {
-		t = placeholder(b, n->backing_name, GN_EXTERNAL, e);
-		if (t < 0)
-			return -ENOMEM;
-		if (!b->g->nodes[t].format && fmt)
-			b->g->nodes[t].format = strdup(fmt);
-	} else if (p->terr) {
-		char key[PATH_MAX];
-		int err = p->terr;
-
-		snprintf(key, sizeof(key), "%s", p->tpath ? p->tpath : "?");
-		t = placeholder(b, key, err == ENOENT ? GN_MISSING : GN_ERROR,
-				e);
-		if (t < 0)
-			return -ENOMEM;
-		n = &b->g->nodes[id];
-		if (!b->g->nodes[t].error)
-			pool_node_error(&b->g->nodes[t], 0,
-					"%s: backing file of '%s' cannot be "
-					"opened: %s", key, n->path,
-					strerror(err));
-		b->g->nodes[t].flags |= GN_ERROR;
-	} else {
-		t = pool_hash_find(b, p->tdev, p->tino);
-		if (t < 0) {
-			struct stat st;
-			bool deep = p->hops + 1 > GRAPH_MAX_DEPTH;
-			int hops = p->hops + 1;
-			char tpath[PATH_MAX];
-
-			snprintf(tpath, sizeof(tpath), "%s", p->tpath);
-			if (pool_new_node(b, tpath, &t, e) < 0)
-				return -ENOMEM;
-			b->g->nodes[t].dev = b->px[id].tdev;
-			b->g->nodes[t].ino = b->px[id].tino;
-			b->g->nodes[t].flags |= GN_OUTSIDE;
-			pool_outside_name(&b->g->nodes[t]);
-			b->px[t].hops = hops;
-			if (pool_hash_add(b, t, e) < 0)
-				return -ENOMEM;
-			n = &b->g->nodes[id];
-			p = &b->px[id];
-			if (!p->tregular) {
-				/* Never opened: stat() told us enough. */
-				b->px[t].followed = true;
-				if (stat(tpath, &st) == 0)
-					pool_node_error(&b->g->nodes[t], 0,
-						"%s: backing file of '%s' is "
-						"%s, not an image file", tpath,
-						n->path, ftype(st.st_mode));
-				else
-					pool_node_error(&b->g->nodes[t], 0,
-						"%s: backing file of '%s' is not "
-						"a regular file", tpath, n->path);
-			} else if (deep) {
-				b->px[t].followed = true;
-				pool_node_error(&b->g->nodes[t], GN_DEEP,
-					"%s: not opened: more than %d backing "
-					"files in a row outside the pool",
-					tpath, GRAPH_MAX_DEPTH);
-			} else {
-				if (fmt) {
-					b->px[t].rec_fmt = strdup(fmt);
-					b->px[t].rec_by = strdup(n->path);
-				}
-				pool_load_header(b, t, fmt);
-				if (!fmt)
-					apply_ref(b, t, NULL, n->path);
-				enqueue(b, t);
-			}
-		} else {
-			apply_ref(b, t, fmt, n->path);
-		}
-	}
+	if (p->tkind == RESOLVE_EXTERNAL)
+		t = target_external(b, id, e);
+	else if (p->terr)
+		t = target_stat_failed(b, id, e);
+	else if ((t = graph_node_find(b, p->tdev, p->tino)) < 0)
+		t = target_new_outside(b, id, e);
+	else
+		apply_ref(b, t, n->backing_fmt, n->path);
+	if (t < 0)
+		return t;
 	b->g->nodes[id].backing = t;
 	return 0;
 }
@@ -293,7 +296,7 @@ static int cmp_canon(const void *a, const void *b)
  * forged qcow2 header naming /etc/shadow is never even stat'ed).  Other
  * spellings (hard links, a symlink as the last component) are matched by
  * dev:ino in the next step. */
-static void premark_by_name(struct pool_builder *b, int nseed)
+static void premark_by_name(struct graph_builder *b, int nseed)
 {
 	struct canon_ent *v = calloc((size_t)nseed + 1, sizeof(*v));
 	char cdir[PATH_MAX] = "", creal[PATH_MAX] = "";
@@ -331,7 +334,7 @@ static void premark_by_name(struct pool_builder *b, int nseed)
 	free(v);
 }
 
-static int follow_all(struct pool_builder *b, struct img_err *e)
+int graph_follow_all(struct graph_builder *b, struct img_err *e)
 {
 	int nseed = b->g->n;
 
@@ -340,7 +343,7 @@ static int follow_all(struct pool_builder *b, struct img_err *e)
 	/* Identify every seed's target first, so that a pool file referenced
 	 * without a format is known as such before anything is followed. */
 	for (int i = 0; i < nseed; i++) {
-		struct pnode *p = &b->px[i];
+		struct gnode_scan *p = &b->px[i];
 		int t;
 
 		if (b->g->nodes[i].flags & GN_UNSAFE_PROBE)
@@ -349,7 +352,7 @@ static int follow_all(struct pool_builder *b, struct img_err *e)
 		if (!p->stat_done || p->tkind != RESOLVE_FILE || p->terr ||
 		    !p->tregular)
 			continue;
-		t = pool_hash_find(b, p->tdev, p->tino);
+		t = graph_node_find(b, p->tdev, p->tino);
 		if (t >= 0)
 			apply_ref(b, t, b->g->nodes[i].backing_fmt,
 				  b->g->nodes[i].path);
@@ -363,152 +366,4 @@ static int follow_all(struct pool_builder *b, struct img_err *e)
 			return r;
 	}
 	return 0;
-}
-
-void graph_free(struct graph *g)
-{
-	if (!g)
-		return;
-	for (int i = 0; i < g->n; i++) {
-		struct gnode *n = &g->nodes[i];
-		free(n->path);
-		free(n->name);
-		free(n->format);
-		free((char *)n->info.write_refusal);
-		free(n->backing_name);
-		free(n->backing_fmt);
-		free(n->backing_path);
-		free(n->children);
-		free(n->error);
-	}
-	free(g->nodes);
-	for (int i = 0; i < g->nusers; i++) {
-		free(g->users[i].name);
-		free(g->users[i].user_kind);
-		free(g->users[i].image);
-	}
-	free(g->users);
-	free(g->users_file);
-	for (int i = 0; i < g->npool_paths; i++)
-		free(g->pool_paths[i]);
-	free(g->pool_paths);
-	free(g);
-}
-
-static void builder_free(struct pool_builder *b)
-{
-	for (int i = 0; b->px && i < b->g->n; i++) {
-		free(b->px[i].tpath);
-		free(b->px[i].rec_fmt);
-		free(b->px[i].rec_by);
-	}
-	free(b->px);
-	free(b->hash);
-	free(b->queue);
-}
-
-int graph_scan(char *const *paths, int npaths, const struct scan_opts *o,
-	       struct graph **out, struct img_err *e)
-{
-	struct scan_opts none = { 0 };
-	struct pool_builder b;
-	struct users_file *uf = NULL;
-	struct graph *g;
-	int r;
-
-	*out = NULL;
-	if (!o)
-		o = &none;
-	g = calloc(1, sizeof(*g));
-	if (!g)
-		return err_set(e, ENOMEM, "pool scan: out of memory");
-	memset(&b, 0, sizeof(b));
-	b.g = g;
-	b.probe_locks = o->probe_locks;
-	g->pool_paths = calloc((size_t)npaths + 1, sizeof(char *));
-	if (!g->pool_paths) {
-		r = err_set(e, ENOMEM, "pool scan: out of memory");
-		goto fail;
-	}
-	for (int i = 0; i < npaths; i++) {
-		g->pool_paths[i] = strdup(paths[i]);
-		g->npool_paths++;
-	}
-	if (o->users_file) {
-		r = users_load(o->users_file, &uf, e);
-		if (r < 0)
-			goto fail;
-	}
-	r = pool_add_paths(&b, paths, npaths, o->recursive, e);
-	if (r < 0)
-		goto fail;
-	for (int i = 0; uf && i < uf->n; i++) {
-		int id;
-		struct img_err ue = { 0 };
-
-		if (pool_add_file(&b, uf->v[i].path, GN_OUTSIDE, true, &id,
-				  &ue) < 0) {
-			id = placeholder(&b, uf->v[i].path,
-					 ue.code == ENOENT ? GN_MISSING :
-					 GN_ERROR, e);
-			if (id < 0) {
-				r = -ENOMEM;
-				goto fail;
-			}
-			if (!g->nodes[id].error)
-				pool_node_error(&g->nodes[id], 0, "%s:%d: %s",
-						uf->path, uf->v[i].line,
-						ue.msg);
-		}
-		uf->v[i].node = id;
-	}
-	r = follow_all(&b, e);
-	if (r < 0)
-		goto fail;
-	r = pool_finish(&b, e);
-	if (r < 0)
-		goto fail;
-	if (uf) {
-		r = users_attach(g, uf, e);
-		if (r < 0)
-			goto fail;
-	}
-	if (o->probe_locks) {
-		r = lock_probe_graph(g, e);
-		if (r < 0)
-			goto fail;
-	}
-	users_free(uf);
-	builder_free(&b);
-	*out = g;
-	return 0;
-fail:
-	users_free(uf);
-	builder_free(&b);
-	graph_free(g);
-	return r;
-}
-
-int graph_lookup(const struct graph *g, const char *path, struct img_err *e)
-{
-	struct stat st;
-
-	if (stat(path, &st) < 0)
-		return err_set_errno(e, errno, "%s: cannot stat", path);
-	for (int i = 0; i < g->n; i++)
-		if (g->nodes[i].dev == st.st_dev &&
-		    g->nodes[i].ino == st.st_ino && st.st_dev)
-			return i;
-	return err_set(e, ENOENT, "%s: not in the pool", path);
-}
-
-bool graph_is_below(const struct graph *g, int n, int anc)
-{
-	/* The graph is a forest after pool_finish; the bound guards anyway. */
-	for (int steps = 0; n >= 0 && steps <= g->n; steps++) {
-		n = g->nodes[n].backing;
-		if (n == anc)
-			return true;
-	}
-	return false;
 }

@@ -1,5 +1,12 @@
-/* pool_int.h - internal state of the pool scan (pool.c, pool_load.c).
- * Not for use outside core/pool*.c.  Owner: helper C.
+/* graph_int.h - state shared by the steps of graph_scan while the graph is
+ * being built.  Not for use outside core/graph/graph_*.c.
+ *
+ * The steps, in order:
+ *   graph_scan.c    the entry: seeds from the pool paths (directories
+ *                   walked) and the users file, then the steps below;
+ *   graph_node.c    nodes, the dev:ino index, reading one image's header;
+ *   graph_follow.c  following backing references (the CVE-2008-2004 order);
+ *   graph_link.c    once every link is made: loops, depths, children.
  */
 #ifndef IMGRAPH_GRAPH_INT_H
 #define IMGRAPH_GRAPH_INT_H
@@ -9,8 +16,11 @@
 
 #include "graph.h"
 
+/* Bytes of an image read to probe its format (what img_open probes). */
+#define GRAPH_HEAD_BYTES 512
+
 /* Scan-time facts per node, parallel to graph->nodes. */
-struct pnode {
+struct gnode_scan {
 	bool followed;             /* backing reference handled */
 	bool stat_done;            /* target identified (tdev/tino/terr) */
 	int terr;                  /* errno of stat(target), 0 if fine */
@@ -27,9 +37,9 @@ struct pnode {
 	bool seed;                 /* pool member or users-file image */
 };
 
-struct pool_builder {
+struct graph_builder {
 	struct graph *g;
-	struct pnode *px;
+	struct gnode_scan *px;
 	int cap;
 	int *hash;                 /* dev:ino -> id + 1, open addressing */
 	size_t hcap;
@@ -38,26 +48,39 @@ struct pool_builder {
 	bool probe_locks;          /* GETLK on the fd the header is read from */
 };
 
-/* pool_load.c */
-int pool_new_node(struct pool_builder *b, const char *path, int *id,
-		  struct img_err *e);
+/* graph_node.c */
+int graph_node_new(struct graph_builder *b, const char *path, int *id,
+		   struct img_err *e);
+/* Node id of dev:ino, or -1. */
+int graph_node_find(const struct graph_builder *b, dev_t dev, ino_t ino);
+/* Enter node id (dev and ino set) in the dev:ino index. */
+int graph_node_index(struct graph_builder *b, int id, struct img_err *e);
 /* Read header facts of node id from its file with format fmt (NULL =
  * probe).  Failures leave the node in error (never return them). */
-void pool_load_header(struct pool_builder *b, int id, const char *fmt);
-void pool_outside_name(struct gnode *n);
-void pool_node_error(struct gnode *n, unsigned flags, const char *fmt, ...)
+void graph_node_load(struct graph_builder *b, int id, const char *fmt);
+/* Show an outside node by its physical path (relative to the CWD when
+ * below it) rather than as reached ("sub/../base.qcow2"). */
+void graph_node_outside_name(struct gnode *n);
+/* Put node n in error (GN_ERROR | flags); reasons accumulate. */
+void graph_node_error(struct gnode *n, unsigned flags, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-int pool_hash_find(const struct pool_builder *b, dev_t dev, ino_t ino);
-int pool_hash_add(struct pool_builder *b, int id, struct img_err *e);
-/* Add the pool paths (files and directories) as seed nodes. */
-int pool_add_paths(struct pool_builder *b, char *const *paths, int npaths,
-		   bool recursive, struct img_err *e);
-/* Add (or find) the regular file at path as a seed node (users file
- * images); *id = -1 when it cannot be stat'ed (then e is filled). */
-int pool_add_file(struct pool_builder *b, const char *path, unsigned flags,
-		  bool named, int *id, struct img_err *e);
+/* Find or make the node for a target that is not an image we can read
+ * (external name, missing file, stat error), keyed by its name; -1 on
+ * failure (e filled). */
+int graph_node_placeholder(struct graph_builder *b, const char *key,
+			   unsigned flags, struct img_err *e);
+/* Add (or find) the regular file at path as a seed node.  named: given
+ * explicitly (a failure is an error) rather than found in a directory (a
+ * file that vanished, dangles or is no image is skipped, *id = -1).
+ * dtype_reg: the directory entry already says "regular file". */
+int graph_node_add_file(struct graph_builder *b, const char *path,
+			unsigned flags, bool named, bool dtype_reg, int *id,
+			struct img_err *e);
 
-/* pool_link.c: loops, depth, children, flags after all links are made. */
-int pool_finish(struct pool_builder *b, struct img_err *e);
+/* graph_follow.c: follow every seed's backing reference, transitively. */
+int graph_follow_all(struct graph_builder *b, struct img_err *e);
+
+/* graph_link.c: loops, depth, children, flags after all links are made. */
+int graph_link(struct graph_builder *b, struct img_err *e);
 
 #endif

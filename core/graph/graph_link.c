@@ -1,6 +1,6 @@
-/* pool_link.c - pool scan, part 3: once every link is made, break loops
- * (so the graph is a forest), compute depths against GRAPH_MAX_DEPTH, build
- * children lists and the per-node flags.  All walks are iterative and
+/* graph_link.c - the last step of a scan: once every link is made, break
+ * loops (so the graph is a forest), compute depths against GRAPH_MAX_DEPTH,
+ * build children lists and the per-node flags.  All walks are iterative and
  * visit each node a bounded number of times, however deep the chains.
  */
 #include "graph_int.h"
@@ -11,6 +11,9 @@
 #include <string.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+
+/* Links of a loop named in its message before it is cut short. */
+#define LOOP_MSG_MAX_LINKS 8
 
 /* "a (8:2:1234) -> b (8:2:99) -> a" for the loop starting at id. */
 static void loop_message(const struct graph *g, int start, char *buf,
@@ -30,13 +33,13 @@ static void loop_message(const struct graph *g, int start, char *buf,
 			break;
 		pos += (size_t)r;
 		n = x->backing;
-	} while (n != start && n >= 0 && ++steps < 8);
+	} while (n != start && n >= 0 && ++steps < LOOP_MSG_MAX_LINKS);
 	if (n != start && pos + 8 < len)
 		pos += (size_t)snprintf(buf + pos, len - pos, "... -> ");
 	snprintf(buf + pos, len - pos, "%s", g->nodes[start].name);
 }
 
-static void break_loops(struct pool_builder *b)
+static void break_loops(struct graph_builder *b)
 {
 	struct graph *g = b->g;
 	/* 0 unvisited, 1 on the current walk, 2 done */
@@ -59,7 +62,7 @@ static void break_loops(struct pool_builder *b)
 
 			loop_message(g, n, msg, sizeof(msg));
 			do {
-				pool_node_error(&g->nodes[m], GN_LOOP,
+				graph_node_error(&g->nodes[m], GN_LOOP,
 						"backing loop: %s", msg);
 				last = m;
 				m = g->nodes[m].backing;
@@ -95,7 +98,7 @@ static int compute_depths(struct graph *g)
 	for (int i = 0; i < g->n; i++)
 		if (g->nodes[i].depth >= GRAPH_MAX_DEPTH &&
 		    !(g->nodes[i].flags & GN_DEEP))
-			pool_node_error(&g->nodes[i], GN_DEEP,
+			graph_node_error(&g->nodes[i], GN_DEEP,
 					"%s: backing chain of %d images is "
 					"deeper than the limit of %d",
 					g->nodes[i].path,
@@ -136,7 +139,7 @@ static int build_children(struct graph *g)
 	return 0;
 }
 
-int pool_finish(struct pool_builder *b, struct img_err *e)
+int graph_link(struct graph_builder *b, struct img_err *e)
 {
 	struct graph *g = b->g;
 
@@ -156,4 +159,15 @@ int pool_finish(struct pool_builder *b, struct img_err *e)
 			n->flags |= GN_RDONLY_FILE;
 	}
 	return 0;
+}
+
+bool graph_is_below(const struct graph *g, int n, int anc)
+{
+	/* The graph is a forest after graph_link; the bound guards anyway. */
+	for (int steps = 0; n >= 0 && steps <= g->n; steps++) {
+		n = g->nodes[n].backing;
+		if (n == anc)
+			return true;
+	}
+	return false;
 }

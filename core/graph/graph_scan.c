@@ -1,436 +1,30 @@
-/* pool_load.c - pool scan, part 1: nodes, the dev:ino index, reading one
- * image's header facts, and walking the pool directories.
+/* graph_scan.c - graph_scan, the entry of a pool scan; see graph.h.
  *
- * Every file is stat'ed before it is opened and refused unless it is a
- * regular file, so a FIFO, socket or device is never opened at all; the open
- * itself still uses O_NONBLOCK and the fstat after it must name the same
- * dev:ino (the file could be swapped in between).  Each image is opened,
- * its header read, and closed again: open descriptors stay bounded however
- * large the pool is.
+ * The seeds are the pool paths (files, and the image files of directories,
+ * walked in name order) and the images of the users file.  Then their
+ * backing references are followed (graph_follow.c), the links checked and
+ * completed (graph_link.c), and the users and live lock holders attached.
  */
 #include "graph_int.h"
-#include "formats/img.h"
-#include "formats/io/io.h"
 #include "lock.h"
-#include "resolve.h"
+#include "users.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
-
-static size_t hash_of(dev_t dev, ino_t ino)
-{
-	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ull ^
-		     (uint64_t)dev * 0xc2b2ae3d27d4eb4full;
-	return (size_t)(h ^ (h >> 29));
-}
-
-int pool_hash_find(const struct pool_builder *b, dev_t dev, ino_t ino)
-{
-	if (!b->hcap)
-		return -1;
-	for (size_t i = hash_of(dev, ino) & (b->hcap - 1);; i = (i + 1) &
-	     (b->hcap - 1)) {
-		int v = b->hash[i];
-		if (!v)
-			return -1;
-		if (b->g->nodes[v - 1].dev == dev &&
-		    b->g->nodes[v - 1].ino == ino)
-			return v - 1;
-	}
-}
-
-static void hash_put(int *tab, size_t cap, const struct gnode *n, int id)
-{
-	size_t i = hash_of(n->dev, n->ino) & (cap - 1);
-
-	while (tab[i])
-		i = (i + 1) & (cap - 1);
-	tab[i] = id + 1;
-}
-
-int pool_hash_add(struct pool_builder *b, int id, struct img_err *e)
-{
-	if (!b->hcap || (size_t)(b->g->n) * 2 >= b->hcap) {
-		size_t ncap = b->hcap ? b->hcap * 2 : 1024;
-		int *nt = calloc(ncap, sizeof(*nt));
-		if (!nt)
-			return err_set(e, ENOMEM, "pool scan: out of memory");
-		for (size_t i = 0; i < b->hcap; i++)
-			if (b->hash[i])
-				hash_put(nt, ncap, &b->g->nodes[b->hash[i] - 1],
-					 b->hash[i] - 1);
-		free(b->hash);
-		b->hash = nt;
-		b->hcap = ncap;
-	}
-	hash_put(b->hash, b->hcap, &b->g->nodes[id], id);
-	return 0;
-}
-
-static char *display_name(const char *path)
-{
-	while (path[0] == '.' && path[1] == '/' && path[2])
-		path += 2;
-	return strdup(path);
-}
-
-/* Outside nodes are reached as "sub/../base.qcow2": show them by their
- * physical path, relative to the CWD when below it. */
-void pool_outside_name(struct gnode *n)
-{
-	char real[4096], cwd[4096];
-	size_t l;
-	char *nn;
-
-	if (!realpath(n->path, real))
-		return;
-	if (getcwd(cwd, sizeof(cwd)) && (l = strlen(cwd)) > 1 &&
-	    !strncmp(real, cwd, l) && real[l] == '/')
-		nn = strdup(real + l + 1);
-	else
-		nn = strdup(real);
-	if (nn) {
-		free(n->name);
-		n->name = nn;
-	}
-}
-
-int pool_new_node(struct pool_builder *b, const char *path, int *id,
-		  struct img_err *e)
-{
-	struct graph *g = b->g;
-	struct gnode *n;
-
-	if (g->n == b->cap) {
-		int ncap = b->cap ? b->cap * 2 : 64;
-		struct gnode *nn = realloc(g->nodes, sizeof(*nn) * ncap);
-		struct pnode *np;
-		if (!nn)
-			return err_set(e, ENOMEM, "pool scan: out of memory");
-		g->nodes = nn;
-		np = realloc(b->px, sizeof(*np) * ncap);
-		if (!np)
-			return err_set(e, ENOMEM, "pool scan: out of memory");
-		b->px = np;
-		b->cap = ncap;
-	}
-	n = &g->nodes[g->n];
-	memset(n, 0, sizeof(*n));
-	memset(&b->px[g->n], 0, sizeof(b->px[g->n]));
-	n->id = g->n;
-	n->backing = -1;
-	n->path = strdup(path);
-	n->name = display_name(path);
-	if (!n->path || !n->name) {
-		free(n->path);
-		free(n->name);
-		return err_set(e, ENOMEM, "pool scan: out of memory");
-	}
-	*id = g->n++;
-	return 0;
-}
-
-void pool_node_error(struct gnode *n, unsigned flags, const char *fmt, ...)
-{
-	va_list ap;
-	char buf[IMG_ERR_MSG_MAX];
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	n->flags |= GN_ERROR | flags;
-	if (n->error && strstr(n->error, buf))
-		return;               /* the same reason, found again */
-	if (!n->error) {
-		n->error = strdup(buf);
-	} else {
-		/* Keep every reason: "first; second". */
-		size_t l = strlen(n->error) + strlen(buf) + 3;
-		char *m = malloc(l);
-		if (m) {
-			snprintf(m, l, "%s; %s", n->error, buf);
-			free(n->error);
-			n->error = m;
-		}
-	}
-}
-
-/* Forget what a previous load read (the node is reloaded with another
- * format, e.g. when an overlay records "raw" for a file that probed as
- * qcow2). */
-static void node_unload(struct gnode *n)
-{
-	free((char *)n->info.write_refusal);
-	memset(&n->info, 0, sizeof(n->info));
-	free(n->format);
-	free(n->backing_name);
-	free(n->backing_fmt);
-	free(n->error);
-	n->format = n->backing_name = n->backing_fmt = n->error = NULL;
-	n->flags &= ~(GN_ERROR | GN_RAW_MAGIC);
-}
-
-/* Open a file already known (by stat, or by the directory entry type when
- * want is NULL) to be regular, and make sure the descriptor is that very
- * file.  *got receives its fstat. */
-static int open_regular(const char *path, const struct stat *want, int *fd,
-			struct stat *got, struct img_err *e)
-{
-	int f = io_open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
-
-	if (f < 0)
-		return err_set_errno(e, -f, "%s: cannot open", path);
-	if (io_fstat(f, got) < 0 || !S_ISREG(got->st_mode) ||
-	    (want && (got->st_dev != want->st_dev ||
-		      got->st_ino != want->st_ino))) {
-		io_close(f);
-		return err_set(e, EAGAIN, "%s: file changed while it was being "
-			       "opened", path);
-	}
-	*fd = f;
-	return 0;
-}
-
-static void load_from_fd(struct pool_builder *b, int id, int fd,
-			 const struct stat *st, const uint8_t *head,
-			 size_t hlen, const char *fmt)
-{
-	struct gnode *n = &b->g->nodes[id];
-	struct pnode *p = &b->px[id];
-	const struct img_format *probed = img_format_probe(head, hlen);
-	struct img_backing bk = { 0 };
-	struct img_err e = { 0 };
-	struct img *img = NULL;
-	char fmtbuf[64];
-	const char *use;
-
-	/* fmt may be this very node's backing_fmt (an image that names
-	 * itself), which node_unload frees: keep a copy.  Format names are
-	 * at most 15 bytes (checked when the header is parsed). */
-	if (fmt) {
-		snprintf(fmtbuf, sizeof(fmtbuf), "%s", fmt);
-		fmt = fmtbuf;
-	}
-	use = fmt ? fmt : probed->name;
-	node_unload(n);
-	p->probe_fmt = probed->name;
-	n->info.file_size = (uint64_t)st->st_size;
-	n->info.actual_size = (uint64_t)st->st_blocks * 512;
-	if (b->probe_locks) {
-		/* The fd is open anyway: QEMU's lock bytes cost one fcntl. */
-		struct lock_state ls;
-
-		if (lock_probe_fd(fd, &ls) == 0) {
-			n->lock_probed = true;
-			n->lock_held = ls.held;
-			n->lock_unshared = ls.unshared;
-		}
-	}
-	n->format = strdup(use);
-	n->info.format = n->format;
-	if (fmt && !img_format_find(fmt)) {
-		/* Never fall back to probing (iotest 114). */
-		pool_node_error(n, 0, "%s: backing format '%s' recorded by "
-				"'%s' is not supported (not probing instead)",
-				n->path, fmt, p->rec_by ? p->rec_by : "?");
-		return;
-	}
-	if (fmt && !strcmp(fmt, "raw") && strcmp(probed->name, "raw"))
-		n->flags |= GN_RAW_MAGIC;
-	if (img_open_fd(fd, n->path, use, IMG_O_INSPECT, &img, NULL, &e) < 0) {
-		pool_node_error(n, 0, "%s", e.msg);
-		return;
-	}
-	{
-		struct img_info info;
-		uint64_t fsz = n->info.file_size, asz = n->info.actual_size;
-
-		memset(&info, 0, sizeof(info));
-		if (img_get_info(img, &info, &e) < 0) {
-			pool_node_error(n, 0, "%s", e.msg);
-			img_close(img);
-			return;
-		}
-		n->info = info;
-		n->info.format = n->format;
-		if (!n->info.file_size)
-			n->info.file_size = fsz;
-		if (!n->info.actual_size)
-			n->info.actual_size = asz;
-		n->info.write_refusal = info.write_refusal ?
-			strdup(info.write_refusal) : NULL;
-	}
-	if (img_get_backing(img, &bk, &e) < 0) {
-		pool_node_error(n, 0, "%s", e.msg);
-	} else {
-		if (bk.name && *bk.name)
-			n->backing_name = strdup(bk.name);
-		if (bk.format && *bk.format)
-			n->backing_fmt = strdup(bk.format);
-	}
-	img_close(img);
-}
-
-void pool_load_header(struct pool_builder *b, int id, const char *fmt)
-{
-	struct gnode *n = &b->g->nodes[id];
-	struct img_err e = { 0 };
-	uint8_t head[512];
-	struct stat st;
-	ssize_t r;
-	int fd;
-
-	if (stat(n->path, &st) < 0) {
-		node_unload(n);
-		pool_node_error(n, errno == ENOENT ? GN_MISSING : 0,
-				"%s: cannot stat: %s", n->path,
-				strerror(errno));
-		return;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_dev != n->dev ||
-	    st.st_ino != n->ino) {
-		node_unload(n);
-		pool_node_error(n, 0, "%s: file changed during the scan",
-				n->path);
-		return;
-	}
-	if (open_regular(n->path, &st, &fd, &st, &e) < 0) {
-		node_unload(n);
-		pool_node_error(n, 0, "%s", e.msg);
-		return;
-	}
-	r = io_pread(fd, head, sizeof(head), 0);
-	if (r < 0) {
-		node_unload(n);
-		pool_node_error(n, 0, "%s: cannot read header: %s", n->path,
-				strerror((int)-r));
-	} else {
-		load_from_fd(b, id, fd, &st, head, (size_t)r, fmt);
-	}
-	io_close(fd);
-}
-
-static bool raw_by_name(const char *path)
-{
-	return resolve_raw_disk_name(path);
-}
-
-/* dtype_reg: the directory entry says "regular file", so open first and
- * let the fstat confirm (one stat less per image of a large pool). */
-static int add_file(struct pool_builder *b, const char *path, unsigned flags,
-		    bool named, bool dtype_reg, int *id, struct img_err *e)
-{
-	struct stat st;
-	uint8_t head[512];
-	ssize_t r;
-	int fd = -1, nid;
-
-	*id = -1;
-	if (dtype_reg) {
-		if (open_regular(path, NULL, &fd, &st, e) < 0)
-			return 0;    /* vanished or replaced: skip */
-		goto opened;
-	}
-	/* A directory entry that vanished, dangles or loops is skipped; a
-	 * file named explicitly is an error. */
-	if (stat(path, &st) < 0)
-		return named ? err_set_errno(e, errno, "%s: cannot stat", path)
-			     : 0;
-	if (!S_ISREG(st.st_mode)) {
-		if (!named)
-			return 0;
-		return err_set(e, EINVAL, "%s: not a regular file or a "
-			       "directory", path);
-	}
-opened:
-	nid = pool_hash_find(b, st.st_dev, st.st_ino);
-	if (nid >= 0) {
-		struct gnode *n = &b->g->nodes[nid];
-
-		if (fd >= 0)
-			io_close(fd);
-		struct stat l1, l2;
-
-		/* Show a file by its own name rather than by a symlink that
-		 * happened to sort first. */
-		if (lstat(n->path, &l1) == 0 && S_ISLNK(l1.st_mode) &&
-		    lstat(path, &l2) == 0 && !S_ISLNK(l2.st_mode)) {
-			char *np = strdup(path), *nn = display_name(path);
-			if (np && nn) {
-				free(n->path);
-				free(n->name);
-				n->path = np;
-				n->name = nn;
-			} else {
-				free(np);
-				free(nn);
-			}
-		}
-		n->flags |= n->flags & GN_IN_POOL ? flags & ~GN_OUTSIDE : flags;
-		if (flags & GN_IN_POOL)
-			b->g->nodes[nid].flags &= ~GN_OUTSIDE;
-		b->px[nid].seed = true;
-		*id = nid;
-		return 0;
-	}
-	if (fd < 0) {
-		r = open_regular(path, &st, &fd, &st, e);
-		if (r < 0)
-			return named ? (int)r : 0;
-	}
-	r = io_pread(fd, head, sizeof(head), 0);
-	if (r < 0) {
-		io_close(fd);
-		return named ? err_set_errno(e, (int)-r, "%s: cannot read "
-					     "header", path) : 0;
-	}
-	/* A directory contributes what probes as an image format, plus
-	 * *.raw / *.img (raw has no signature to probe). */
-	if (!named && !strcmp(img_format_probe(head, (size_t)r)->name, "raw") &&
-	    !raw_by_name(path)) {
-		io_close(fd);
-		return 0;
-	}
-	if (pool_new_node(b, path, &nid, e) < 0) {
-		io_close(fd);
-		return -ENOMEM;
-	}
-	b->g->nodes[nid].dev = st.st_dev;
-	b->g->nodes[nid].ino = st.st_ino;
-	b->g->nodes[nid].flags |= flags;
-	b->px[nid].seed = true;
-	if (pool_hash_add(b, nid, e) < 0) {
-		io_close(fd);
-		return -ENOMEM;
-	}
-	load_from_fd(b, nid, fd, &st, head, (size_t)r, NULL);
-	io_close(fd);
-	/* Named like a raw disk but carrying another format's header: the
-	 * CVE-2008-2004 shape (a guest wrote an image header into its raw
-	 * disk).  Show it, but never follow its backing reference. */
-	if (raw_by_name(path) && b->g->nodes[nid].format &&
-	    strcmp(b->g->nodes[nid].format, "raw"))
-		b->g->nodes[nid].flags |= GN_PROBED | GN_UNSAFE_PROBE;
-	*id = nid;
-	return 0;
-}
-
-int pool_add_file(struct pool_builder *b, const char *path, unsigned flags,
-		  bool named, int *id, struct img_err *e)
-{
-	return add_file(b, path, flags, named, false, id, e);
-}
 
 struct dent {
 	char *name;
 	unsigned char type;
+};
+
+struct dent_list {
+	struct dent *v;
+	size_t n, cap;
 };
 
 static int cmp_dent(const void *a, const void *b)
@@ -439,106 +33,149 @@ static int cmp_dent(const void *a, const void *b)
 		      ((const struct dent *)b)->name);
 }
 
+static void dents_free(struct dent_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].name);
+	free(l->v);
+}
+
+/* The entries of dir (without "." and ".."), sorted by name, so that a
+ * pool lists the same way on every file system. */
+static int read_dir_sorted(const char *dir, struct dent_list *l,
+			   struct img_err *e)
+{
+	struct dirent *d;
+	DIR *dp = opendir(dir);
+	int r = 0;
+
+	memset(l, 0, sizeof(*l));
+	if (!dp)
+		return err_set_errno(e, errno, "%s: cannot read directory",
+				     dir);
+	while (r == 0 && (d = readdir(dp))) {
+		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+			continue;
+		if (l->n == l->cap) {
+			size_t nc = l->cap ? l->cap * 2 : 64;
+			struct dent *nv = realloc(l->v, nc * sizeof(*nv));
+			if (!nv) {
+				r = err_set(e, ENOMEM, "pool scan: out of "
+					    "memory");
+				break;
+			}
+			l->v = nv;
+			l->cap = nc;
+		}
+		l->v[l->n].name = strdup(d->d_name);
+		l->v[l->n].type = d->d_type;
+		if (!l->v[l->n].name)
+			r = err_set(e, ENOMEM, "pool scan: out of memory");
+		else
+			l->n++;
+	}
+	closedir(dp);
+	if (r < 0) {
+		dents_free(l);
+		return r;
+	}
+	if (l->n)	/* qsort(NULL, 0) is undefined behaviour */
+		qsort(l->v, l->n, sizeof(*l->v), cmp_dent);
+	return 0;
+}
+
 struct dir_seen {
 	dev_t dev;
 	ino_t ino;
 };
 
-static int scan_dir(struct pool_builder *b, const char *dir, bool recursive,
-		    struct dir_seen **seen, int *nseen, struct img_err *e)
-{
-	struct dent *ents = NULL;
-	size_t nn = 0, cn = 0;
-	struct dirent *d;
-	struct stat st;
-	DIR *dp;
-	int r = 0;
+struct dir_walk {
+	bool recursive;
+	struct dir_seen *seen;     /* directories walked, by dev:ino */
+	int nseen;
+};
 
+/* Each directory is walked once: *first is false when dir was walked
+ * before (a bind mount, or a symlink loop). */
+static int walk_first_visit(struct dir_walk *w, const char *dir, bool *first,
+			    struct img_err *e)
+{
+	struct dir_seen *ns;
+	struct stat st;
+
+	*first = false;
 	if (stat(dir, &st) < 0)
 		return err_set_errno(e, errno, "%s: cannot stat", dir);
-	for (int i = 0; i < *nseen; i++)
-		if ((*seen)[i].dev == st.st_dev && (*seen)[i].ino == st.st_ino)
-			return 0;     /* bind mount or symlink loop: once */
-	{
-		struct dir_seen *ns = realloc(*seen, sizeof(*ns) *
-					      (size_t)(*nseen + 1));
-		if (!ns)
-			return err_set(e, ENOMEM, "pool scan: out of memory");
-		*seen = ns;
-		ns[(*nseen)++] = (struct dir_seen){ st.st_dev, st.st_ino };
-	}
-	dp = opendir(dir);
-	if (!dp)
-		return err_set_errno(e, errno, "%s: cannot read directory",
-				     dir);
-	while ((d = readdir(dp))) {
-		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
-			continue;
-		if (nn == cn) {
-			size_t nc = cn ? cn * 2 : 64;
-			struct dent *nv = realloc(ents, nc * sizeof(*nv));
-			if (!nv) {
-				r = err_set(e, ENOMEM, "pool scan: out of "
-					    "memory");
-				goto out;
-			}
-			ents = nv;
-			cn = nc;
-		}
-		ents[nn].name = strdup(d->d_name);
-		ents[nn].type = d->d_type;
-		if (!ents[nn].name) {
-			r = err_set(e, ENOMEM, "pool scan: out of memory");
-			goto out;
-		}
-		nn++;
-	}
-	closedir(dp);
-	dp = NULL;
-	if (nn)	/* qsort(NULL, 0) is undefined behaviour */
-		qsort(ents, nn, sizeof(*ents), cmp_dent);
-	for (size_t i = 0; i < nn && r == 0; i++) {
-		char path[4096];
-		unsigned char type = ents[i].type;
-		int id;
+	for (int i = 0; i < w->nseen; i++)
+		if (w->seen[i].dev == st.st_dev && w->seen[i].ino == st.st_ino)
+			return 0;
+	ns = realloc(w->seen, sizeof(*ns) * (size_t)(w->nseen + 1));
+	if (!ns)
+		return err_set(e, ENOMEM, "pool scan: out of memory");
+	w->seen = ns;
+	ns[w->nseen++] = (struct dir_seen){ st.st_dev, st.st_ino };
+	*first = true;
+	return 0;
+}
 
-		if (!strcmp(dir, "."))
-			snprintf(path, sizeof(path), "%s", ents[i].name);
-		else if (snprintf(path, sizeof(path), "%s%s%s", dir,
-				  dir[strlen(dir) - 1] == '/' ? "" : "/",
-				  ents[i].name) >= (int)sizeof(path))
-			continue;
-		if (type == DT_UNKNOWN) {
-			if (lstat(path, &st) < 0)
-				continue;     /* vanished meanwhile */
-			type = S_ISDIR(st.st_mode) ? DT_DIR :
-			       S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
-		}
-		if (type == DT_DIR) {
-			if (recursive)
-				r = scan_dir(b, path, true, seen, nseen, e);
-			continue;
-		}
-		if (type != DT_REG && type != DT_LNK)
-			continue;     /* FIFO, socket, device: never opened */
-		/* Symlinks count when they lead to a regular file. */
-		r = add_file(b, path, GN_IN_POOL, false, type == DT_REG, &id,
-			     e);
+static int scan_dir(struct graph_builder *b, struct dir_walk *w,
+		    const char *dir, struct img_err *e);
+
+/* One directory entry: a subdirectory (walked when recursive), a regular
+ * file or a symlink (a seed when it leads to an image); FIFOs, sockets and
+ * devices are never opened. */
+static int scan_entry(struct graph_builder *b, struct dir_walk *w,
+		      const char *dir, const struct dent *d, struct img_err *e)
+{
+	char path[PATH_MAX];
+	unsigned char type = d->type;
+	struct stat st;
+	int id;
+
+	if (!strcmp(dir, "."))
+		snprintf(path, sizeof(path), "%s", d->name);
+	else if (snprintf(path, sizeof(path), "%s%s%s", dir,
+			  dir[strlen(dir) - 1] == '/' ? "" : "/",
+			  d->name) >= (int)sizeof(path))
+		return 0;
+	if (type == DT_UNKNOWN) {
+		if (lstat(path, &st) < 0)
+			return 0;     /* vanished meanwhile */
+		type = S_ISDIR(st.st_mode) ? DT_DIR :
+		       S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
 	}
-out:
-	if (dp)
-		closedir(dp);
-	for (size_t i = 0; i < nn; i++)
-		free(ents[i].name);
-	free(ents);
+	if (type == DT_DIR)
+		return w->recursive ? scan_dir(b, w, path, e) : 0;
+	if (type != DT_REG && type != DT_LNK)
+		return 0;
+	return graph_node_add_file(b, path, GN_IN_POOL, false,
+				   type == DT_REG, &id, e);
+}
+
+static int scan_dir(struct graph_builder *b, struct dir_walk *w,
+		    const char *dir, struct img_err *e)
+{
+	struct dent_list l;
+	bool first;
+	int r;
+
+	r = walk_first_visit(w, dir, &first, e);
+	if (r < 0 || !first)
+		return r;
+	r = read_dir_sorted(dir, &l, e);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; r == 0 && i < l.n; i++)
+		r = scan_entry(b, w, dir, &l.v[i], e);
+	dents_free(&l);
 	return r;
 }
 
-int pool_add_paths(struct pool_builder *b, char *const *paths, int npaths,
-		   bool recursive, struct img_err *e)
+static int seed_pool_paths(struct graph_builder *b, char *const *paths,
+			   int npaths, bool recursive, struct img_err *e)
 {
-	struct dir_seen *seen = NULL;
-	int nseen = 0, r = 0;
+	struct dir_walk w = { .recursive = recursive };
+	int r = 0;
 
 	for (int i = 0; i < npaths && r == 0; i++) {
 		struct stat st;
@@ -550,11 +187,163 @@ int pool_add_paths(struct pool_builder *b, char *const *paths, int npaths,
 			break;
 		}
 		if (S_ISDIR(st.st_mode))
-			r = scan_dir(b, paths[i], recursive, &seen, &nseen, e);
+			r = scan_dir(b, &w, paths[i], e);
 		else
-			r = pool_add_file(b, paths[i], GN_IN_POOL, true, &id,
-					  e);
+			r = graph_node_add_file(b, paths[i], GN_IN_POOL, true,
+						false, &id, e);
 	}
-	free(seen);
+	free(w.seen);
 	return r;
+}
+
+/* The images of the users file are seeds too; one that cannot be read
+ * becomes a node in error naming the file and line. */
+static int seed_users(struct graph_builder *b, struct users_file *uf,
+		      struct img_err *e)
+{
+	struct graph *g = b->g;
+
+	for (int i = 0; i < uf->n; i++) {
+		struct img_err ue = { 0 };
+		int id, r;
+
+		r = graph_node_add_file(b, uf->v[i].path, GN_OUTSIDE, true,
+					false, &id, &ue);
+		if (r < 0) {
+			id = graph_node_placeholder(b, uf->v[i].path,
+						    r == -ENOENT ? GN_MISSING :
+						    GN_ERROR, e);
+			if (id < 0)
+				return -ENOMEM;
+			if (!g->nodes[id].error)
+				graph_node_error(&g->nodes[id], 0, "%s:%d: %s",
+						 uf->path, uf->v[i].line,
+						 ue.msg);
+		}
+		uf->v[i].node = id;
+	}
+	return 0;
+}
+
+void graph_free(struct graph *g)
+{
+	if (!g)
+		return;
+	for (int i = 0; i < g->n; i++) {
+		struct gnode *n = &g->nodes[i];
+		free(n->path);
+		free(n->name);
+		free(n->format);
+		free((char *)n->info.write_refusal);
+		free(n->backing_name);
+		free(n->backing_fmt);
+		free(n->backing_path);
+		free(n->children);
+		free(n->error);
+	}
+	free(g->nodes);
+	for (int i = 0; i < g->nusers; i++) {
+		free(g->users[i].name);
+		free(g->users[i].user_kind);
+		free(g->users[i].image);
+	}
+	free(g->users);
+	free(g->users_file);
+	for (int i = 0; i < g->npool_paths; i++)
+		free(g->pool_paths[i]);
+	free(g->pool_paths);
+	free(g);
+}
+
+static void builder_free(struct graph_builder *b)
+{
+	for (int i = 0; b->px && i < b->g->n; i++) {
+		free(b->px[i].tpath);
+		free(b->px[i].rec_fmt);
+		free(b->px[i].rec_by);
+	}
+	free(b->px);
+	free(b->hash);
+	free(b->queue);
+}
+
+static struct graph *graph_new(char *const *paths, int npaths)
+{
+	struct graph *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	g->pool_paths = calloc((size_t)npaths + 1, sizeof(char *));
+	if (!g->pool_paths) {
+		free(g);
+		return NULL;
+	}
+	for (int i = 0; i < npaths; i++) {
+		g->pool_paths[i] = strdup(paths[i]);
+		g->npool_paths++;
+	}
+	return g;
+}
+
+/* Everything after the graph exists: seeds, links, users, locks. */
+static int scan_into(struct graph_builder *b, char *const *paths, int npaths,
+		     const struct scan_opts *o, struct img_err *e)
+{
+	struct users_file *uf = NULL;
+	int r = 0;
+
+	if (o->users_file)
+		r = users_load(o->users_file, &uf, e);
+	if (r == 0)
+		r = seed_pool_paths(b, paths, npaths, o->recursive, e);
+	if (r == 0 && uf)
+		r = seed_users(b, uf, e);
+	if (r == 0)
+		r = graph_follow_all(b, e);
+	if (r == 0)
+		r = graph_link(b, e);
+	if (r == 0 && uf)
+		r = users_attach(b->g, uf, e);
+	if (r == 0 && o->probe_locks)
+		r = lock_probe_graph(b->g, e);
+	users_free(uf);
+	return r;
+}
+
+int graph_scan(char *const *paths, int npaths, const struct scan_opts *o,
+	       struct graph **out, struct img_err *e)
+{
+	struct scan_opts none = { 0 };
+	struct graph_builder b;
+	int r;
+
+	*out = NULL;
+	if (!o)
+		o = &none;
+	memset(&b, 0, sizeof(b));
+	b.probe_locks = o->probe_locks;
+	b.g = graph_new(paths, npaths);
+	if (!b.g)
+		return err_set(e, ENOMEM, "pool scan: out of memory");
+	r = scan_into(&b, paths, npaths, o, e);
+	builder_free(&b);
+	if (r < 0) {
+		graph_free(b.g);
+		return r;
+	}
+	*out = b.g;
+	return 0;
+}
+
+int graph_lookup(const struct graph *g, const char *path, struct img_err *e)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return err_set_errno(e, errno, "%s: cannot stat", path);
+	for (int i = 0; i < g->n; i++)
+		if (g->nodes[i].dev == st.st_dev &&
+		    g->nodes[i].ino == st.st_ino && st.st_dev)
+			return i;
+	return err_set(e, ENOENT, "%s: not in the pool", path);
 }
