@@ -3,7 +3,7 @@
  * The probe only reads lock state: F_OFD_GETLK with F_WRLCK conflicts with
  * any read lock of another open file description, which is exactly QEMU's
  * own test (util/osdep.c qemu_lock_fd_test).  One GETLK over the whole range
- * 100..204 first: an unlocked image (the common case) costs one call.
+ * of lock bytes first: an unlocked image (the common case) costs one call.
  */
 #include "lock.h"
 #include "formats/io/io.h"
@@ -184,6 +184,22 @@ static bool covers(const struct lock_rec *r, long long byte)
 	return r->start <= byte && (r->end < 0 || r->end >= byte);
 }
 
+/* The command name of pid (/proc/PID/comm), "" when it is gone. */
+static void read_comm(pid_t pid, char *buf, size_t len)
+{
+	char cpath[64];
+	FILE *f;
+
+	buf[0] = '\0';
+	snprintf(cpath, sizeof(cpath), "/proc/%d/comm", (int)pid);
+	f = fopen(cpath, "re");
+	if (!f)
+		return;
+	if (fgets(buf, (int)len, f))
+		buf[strcspn(buf, "\n")] = '\0';
+	fclose(f);
+}
+
 /* Holders of dev:ino among the records; ourselves excluded. */
 static int holders_from(const struct lock_recs *rs, dev_t dev, ino_t ino,
 			struct lock_holder **out, int *n, struct img_err *e)
@@ -215,8 +231,6 @@ static int holders_from(const struct lock_recs *rs, dev_t dev, ino_t ino,
 		if (k == nv) {
 			struct lock_holder *nvv = realloc(v, sizeof(*v) *
 							  (size_t)(nv + 1));
-			char cpath[64];
-			FILE *f;
 
 			if (!nvv) {
 				free(v);
@@ -226,15 +240,7 @@ static int holders_from(const struct lock_recs *rs, dev_t dev, ino_t ino,
 			v = nvv;
 			memset(&v[nv], 0, sizeof(v[nv]));
 			v[nv].pid = r->pid;
-			snprintf(cpath, sizeof(cpath), "/proc/%d/comm",
-				 (int)r->pid);
-			f = fopen(cpath, "re");
-			if (f) {
-				if (fgets(v[nv].comm, sizeof(v[nv].comm), f))
-					v[nv].comm[strcspn(v[nv].comm, "\n")] =
-						'\0';
-				fclose(f);
-			}
+			read_comm(r->pid, v[nv].comm, sizeof(v[nv].comm));
 			nv++;
 		}
 		v[k].held |= held;
@@ -258,89 +264,93 @@ int lock_find_holders(dev_t dev, ino_t ino, struct lock_holder **out, int *n,
 	return r;
 }
 
-static void read_comm(pid_t pid, char *buf, size_t len)
-{
-	char cpath[64];
-	FILE *f;
+struct openers {
+	const dev_t *devs;
+	const ino_t *inos;
+	int n;                     /* files asked about */
+	struct lock_opener *v;     /* found so far */
+	int nv;
+};
 
-	buf[0] = '\0';
-	snprintf(cpath, sizeof(cpath), "/proc/%d/comm", (int)pid);
-	f = fopen(cpath, "re");
-	if (!f)
-		return;
-	if (fgets(buf, (int)len, f))
-		buf[strcspn(buf, "\n")] = '\0';
-	fclose(f);
+/* Record that pid has file idx open (once per pid and file). */
+static int add_opener(struct openers *o, long pid, int idx, struct img_err *e)
+{
+	struct lock_opener *nv;
+
+	for (int k = 0; k < o->nv; k++)
+		if (o->v[k].pid == pid && o->v[k].idx == idx)
+			return 0;
+	nv = realloc(o->v, sizeof(*nv) * (size_t)(o->nv + 1));
+	if (!nv)
+		return err_set(e, ENOMEM, "lock probe: out of memory");
+	o->v = nv;
+	nv[o->nv].idx = idx;
+	nv[o->nv].pid = (pid_t)pid;
+	read_comm((pid_t)pid, nv[o->nv].comm, sizeof(nv[o->nv].comm));
+	o->nv++;
+	return 0;
+}
+
+/* The open files of pid that are among the files asked about.  A process
+ * that is gone or not ours to see has none. */
+static int scan_pid_fds(struct openers *o, long pid, struct img_err *e)
+{
+	char fdd[64], fp[352];
+	struct dirent *f;
+	DIR *fdp;
+	int r = 0;
+
+	snprintf(fdd, sizeof(fdd), "/proc/%ld/fd", pid);
+	fdp = opendir(fdd);
+	if (!fdp)
+		return 0;
+	while (r == 0 && (f = readdir(fdp))) {
+		struct stat st;
+
+		if (f->d_name[0] == '.')
+			continue;
+		snprintf(fp, sizeof(fp), "%s/%s", fdd, f->d_name);
+		/* stat follows the magic link to the open file without
+		 * opening it. */
+		if (stat(fp, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		for (int i = 0; r == 0 && i < o->n; i++)
+			if (st.st_dev == o->devs[i] && st.st_ino == o->inos[i])
+				r = add_opener(o, pid, i, e);
+	}
+	closedir(fdp);
+	return r;
 }
 
 int lock_find_openers(const dev_t *devs, const ino_t *inos, int n,
 		      struct lock_opener **out, int *nout, struct img_err *e)
 {
-	struct lock_opener *v = NULL;
+	struct openers o = { .devs = devs, .inos = inos, .n = n };
 	pid_t self = getpid();
 	struct dirent *d;
-	int nv = 0;
 	DIR *dp;
+	int r = 0;
 
 	*out = NULL;
 	*nout = 0;
 	dp = opendir("/proc");
 	if (!dp)
 		return 0;            /* no /proc: nothing can be said */
-	while ((d = readdir(dp))) {
-		char fdd[64], fp[352], *end;
-		struct dirent *f;
-		DIR *fdp;
+	while (r == 0 && (d = readdir(dp))) {
+		char *end;
 		long pid = strtol(d->d_name, &end, 10);
 
 		if (*end || pid <= 0 || pid == self)
 			continue;
-		snprintf(fdd, sizeof(fdd), "/proc/%ld/fd", pid);
-		fdp = opendir(fdd);
-		if (!fdp)
-			continue;
-		while ((f = readdir(fdp))) {
-			struct stat st;
-
-			if (f->d_name[0] == '.')
-				continue;
-			snprintf(fp, sizeof(fp), "%s/%s", fdd, f->d_name);
-			/* stat follows the magic link to the open file
-			 * without opening it. */
-			if (stat(fp, &st) < 0 || !S_ISREG(st.st_mode))
-				continue;
-			for (int i = 0; i < n; i++) {
-				struct lock_opener *nvv;
-				bool dup = false;
-
-				if (st.st_dev != devs[i] || st.st_ino != inos[i])
-					continue;
-				for (int k = 0; k < nv; k++)
-					if (v[k].pid == pid && v[k].idx == i)
-						dup = true;
-				if (dup)
-					continue;
-				nvv = realloc(v, sizeof(*v) * (size_t)(nv + 1));
-				if (!nvv) {
-					closedir(fdp);
-					closedir(dp);
-					free(v);
-					return err_set(e, ENOMEM, "lock probe: "
-						       "out of memory");
-				}
-				v = nvv;
-				v[nv].idx = i;
-				v[nv].pid = (pid_t)pid;
-				read_comm((pid_t)pid, v[nv].comm,
-					  sizeof(v[nv].comm));
-				nv++;
-			}
-		}
-		closedir(fdp);
+		r = scan_pid_fds(&o, pid, e);
 	}
 	closedir(dp);
-	*out = v;
-	*nout = nv;
+	if (r < 0) {
+		free(o.v);
+		return r;
+	}
+	*out = o.v;
+	*nout = o.nv;
 	return 0;
 }
 
@@ -350,18 +360,20 @@ static int add_user(struct graph *g, int node, pid_t pid, const char *comm,
 	struct guser *nu = realloc(g->users, sizeof(*nu) *
 				   (size_t)(g->nusers + 1));
 	struct guser *u;
-	char name[128];
+	char name[128], legacy[64] = "";
 
 	if (!nu)
 		return err_set(e, ENOMEM, "lock probe: out of memory");
 	g->users = nu;
 	u = &g->users[g->nusers];
 	memset(u, 0, sizeof(*u));
+	if ((held | unshared) & (1u << LOCK_LEGACY_BIT))
+		snprintf(legacy, sizeof(legacy), " [QEMU <= 6.x: byte %d/%d]",
+			 LOCK_PERM_BASE + LOCK_LEGACY_BIT,
+			 LOCK_SHARED_BASE + LOCK_LEGACY_BIT);
 	if (pid)
 		snprintf(name, sizeof(name), "process %d (%s)%s", (int)pid,
-			 comm[0] ? comm : "?", (held | unshared) &
-			 (1u << LOCK_LEGACY_BIT) ? " [QEMU <= 6.x: byte 104/204]"
-			 : "");
+			 comm[0] ? comm : "?", legacy);
 	else
 		snprintf(name, sizeof(name), "a process not visible in /proc");
 	u->kind = PARTY_PROCESS;
@@ -381,6 +393,19 @@ static int add_user(struct graph *g, int node, pid_t pid, const char *comm,
 	g->nusers++;
 	g->nodes[node].flags |= GN_IN_USE;
 	return 0;
+}
+
+/* Whether we hold locks on node n ourselves (e.g. a commit holding its
+ * locks while the editor rescans): our fdinfo was scanned too. */
+static bool locked_by_us(const struct lock_recs *rs, const struct gnode *n)
+{
+	for (int k = 0; k < rs->n; k++)
+		if (rs->v[k].pid == getpid() &&
+		    rs->v[k].ino == (unsigned long long)n->ino &&
+		    rs->v[k].maj == major(n->dev) &&
+		    rs->v[k].min == minor(n->dev))
+			return true;
+	return false;
 }
 
 int lock_probe_graph(struct graph *g, struct img_err *e)
@@ -423,22 +448,10 @@ int lock_probe_graph(struct graph *g, struct img_err *e)
 		 * skipped; a lock GETLK sees that no /proc entry explains is
 		 * another namespace's). */
 		if (r == 0 && ((st.held & ~seen_held) ||
-			       (st.unshared & ~seen_unsh))) {
-			bool mine = false;
-
-			/* Is it ours (e.g. a commit holding locks while the
-			 * editor rescans)?  Our fdinfo was scanned too. */
-			for (int k = 0; k < rs.n; k++)
-				if (rs.v[k].pid == getpid() &&
-				    rs.v[k].ino == (unsigned long long)n->ino &&
-				    rs.v[k].maj == major(n->dev) &&
-				    rs.v[k].min == minor(n->dev))
-					mine = true;
-			if (!mine)
-				r = add_user(g, i, 0, "",
-					     st.held & ~seen_held,
-					     st.unshared & ~seen_unsh, e);
-		}
+			       (st.unshared & ~seen_unsh)) &&
+		    !locked_by_us(&rs, n))
+			r = add_user(g, i, 0, "", st.held & ~seen_held,
+				     st.unshared & ~seen_unsh, e);
 	}
 	free(rs.v);
 	return r;

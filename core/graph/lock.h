@@ -10,7 +10,6 @@
  * F_OFD_GETLK with F_WRLCK for each byte, and closes it.  Holders are named
  * from the "lock:" lines of /proc/PID/fdinfo/FD (dev:ino and byte ranges;
  * adjacent bytes of one description are merged, so ranges are matched).
- * Owner: helper C.
  */
 #ifndef IMGRAPH_LOCK_H
 #define IMGRAPH_LOCK_H
@@ -22,14 +21,16 @@
 
 #include "formats/io/err.h"
 #include "graph.h"
+#include "perm.h"
 
 #define LOCK_PERM_BASE    100
 #define LOCK_SHARED_BASE  200
-#define LOCK_NBITS        4        /* bits 0..3 of perm.h */
-#define LOCK_LEGACY_BIT   4        /* byte 104/204: QEMU <= 6.x only */
+#define LOCK_NBITS        PERM_NBITS   /* one byte per permission bit */
+#define LOCK_LEGACY_BIT   PERM_NBITS   /* byte 104/204: QEMU <= 6.x only */
 
-/* What the F_OFD_GETLK probe saw on one file: bit i of held = byte 100+i is
- * locked by someone, bit i of unshared = byte 200+i (bits 0..4). */
+/* What the F_OFD_GETLK probe saw on one file: bit i of held = byte
+ * LOCK_PERM_BASE+i is locked by someone, bit i of unshared = byte
+ * LOCK_SHARED_BASE+i (bits 0..LOCK_LEGACY_BIT). */
 struct lock_state {
 	uint8_t held, unshared;
 };
@@ -51,15 +52,16 @@ int lock_probe_file(const char *path, struct lock_state *st,
 /* The same probe on an fd the caller opened (any access mode). */
 int lock_probe_fd(int fd, struct lock_state *st);
 
-/* Every process (other than ourselves) holding lock bytes 100..104 or
- * 200..204 of dev:ino.  *out is malloc'd (caller frees), *n its length. */
+/* Every process (other than ourselves) holding one of the lock bytes of
+ * dev:ino.  *out is malloc'd (caller frees), *n its length. */
 int lock_find_holders(dev_t dev, ino_t ino, struct lock_holder **out, int *n,
 		      struct img_err *e);
 
 /* Processes (other than ourselves) that have one of the files devs[i]:
  * inos[i] open at all, locks or not, found by stat() of /proc/PID/fd/N.
  * This is how a QEMU started with locking=off, or any other program, is
- * found (reliability anchor C-21).  *out is malloc'd (caller frees). */
+ * found: the lock probe cannot see them.  Without /proc nothing is found
+ * (0, *nout = 0).  *out is malloc'd (caller frees). */
 struct lock_opener {
 	int idx;                   /* index into devs/inos */
 	pid_t pid;

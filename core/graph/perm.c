@@ -1,5 +1,5 @@
-/* perm.c - permission bit names; see perm.h.  The conflict computation
- * used by plans lives in perm_edges.h / perm.c below.
+/* perm.c - permission bit names (perm.h) and QEMU's conflict rule between
+ * two parent edges (perm_edges.h).
  */
 #include "perm.h"
 #include "perm_edges.h"
@@ -9,10 +9,10 @@
 #include <string.h>
 
 /* Message names (block.c bdrv_perm_names) and QAPI names, by bit. */
-static const char *const msg_names[] = {
+static const char *const msg_names[PERM_NBITS] = {
 	"consistent read", "write", "write unchanged", "resize",
 };
-static const char *const qapi_names[] = {
+static const char *const qapi_names[PERM_NBITS] = {
 	"consistent-read", "write", "write-unchanged", "resize",
 };
 
@@ -23,7 +23,7 @@ const char *perm_names(uint8_t mask, char *buf, size_t len)
 	if (!len)
 		return buf;
 	buf[0] = '\0';
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < PERM_NBITS; i++) {
 		int r;
 
 		if (!(mask & (1u << i)))
@@ -39,7 +39,7 @@ const char *perm_names(uint8_t mask, char *buf, size_t len)
 
 int perm_parse_qapi(const char *name, uint8_t *bit)
 {
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < PERM_NBITS; i++)
 		if (!strcmp(name, qapi_names[i])) {
 			*bit = (uint8_t)(1u << i);
 			return 0;
@@ -49,7 +49,7 @@ int perm_parse_qapi(const char *name, uint8_t *bit)
 
 const char *perm_qapi_name(uint8_t bit)
 {
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < PERM_NBITS; i++)
 		if (bit == (1u << i))
 			return qapi_names[i];
 	return NULL;

@@ -14,6 +14,7 @@
 #define PERM_WRITE_UNCHANGED  0x04
 #define PERM_RESIZE           0x08
 #define PERM_ALL              0x0f
+#define PERM_NBITS            4          /* bits 0..3 above */
 
 /* Offline backing link: what an overlay needs of its backing file. */
 #define PERM_BACKING_PERM     PERM_CONSISTENT_READ

@@ -1,5 +1,5 @@
 /* perm_edges.h - parent edges on one node and QEMU's conflict rule, for
- * plans (plan.c) and anyone who wants to explain a conflict.  Owner: C.
+ * plans (plan_check.c) and anyone who wants to explain a conflict.
  */
 #ifndef IMGRAPH_PERM_EDGES_H
 #define IMGRAPH_PERM_EDGES_H
