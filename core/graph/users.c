@@ -137,113 +137,139 @@ static int parse_perm_list(struct uparse *u, const char *key, uint8_t *mask)
 static const char *const kinds[] = { "vm", "export", "backup", "job",
 				     "other" };
 
+enum entry_key { KEY_NAME, KEY_KIND, KEY_IMAGE, KEY_PERM, KEY_SHARED,
+		 KEY_COUNT };
+static const char *const entry_keys[KEY_COUNT] = {
+	"name", "kind", "image", "perm", "shared",
+};
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The key at the current event: one of entry_keys, not seen before in
+ * this entry (*seen: a bit per key). */
+static int entry_key(struct uparse *u, unsigned *seen, enum entry_key *k)
+{
+	size_t i;
+
+	if (u->ev.type != YAML_SCALAR_EVENT)
+		return perr(u, &u->ev.start_mark, "expected a key "
+			    "(name, kind, image, perm, shared)");
+	for (i = 0; i < KEY_COUNT && strcmp(sval(u), entry_keys[i]); i++)
+		;
+	if (i == KEY_COUNT)
+		return perr(u, &u->ev.start_mark, "unknown key '%s' (expected "
+			    "name, kind, image, perm, shared)", sval(u));
+	if (*seen & (1u << i))
+		return perr(u, &u->ev.start_mark, "duplicate key '%s'",
+			    entry_keys[i]);
+	*seen |= 1u << i;
+	*k = (enum entry_key)i;
+	return 0;
+}
+
+static int entry_kind(struct uparse *u, struct users_entry *ent)
+{
+	size_t k;
+
+	for (k = 0; k < ARRAY_LEN(kinds) && strcmp(kinds[k], sval(u)); k++)
+		;
+	if (k == ARRAY_LEN(kinds))
+		return perr(u, &u->ev.start_mark, "unknown kind '%s' (expected "
+			    "vm, export, backup, job or other)", sval(u));
+	ent->kind = strdup(sval(u));
+	return 0;
+}
+
+/* image: a file name, resolved against the users file's directory; mk
+ * remembers where the scalar sits for the repoint renderer. */
+static int entry_image(struct uparse *u, struct users_entry *ent,
+		       struct img_mark *mk)
+{
+	char out[PATH_MAX];
+	enum resolve_kind rk;
+	struct img_err re = { 0 };
+
+	if (strlen(sval(u)) != u->ev.data.scalar.length)
+		return perr(u, &u->ev.start_mark, "'image' contains a NUL "
+			    "byte");
+	if (resolve_backing(u->path, sval(u), out, sizeof(out), &rk, &re) < 0)
+		return perr(u, &u->ev.start_mark, "%s", re.msg);
+	if (rk != RESOLVE_FILE)
+		return perr(u, &u->ev.start_mark, "image '%s' is a protocol "
+			    "name; only files are supported", sval(u));
+	ent->image = strdup(sval(u));
+	ent->path = strdup(out);
+	if (mk) {
+		mk->start = u->ev.start_mark.index;
+		mk->end = u->ev.end_mark.index;
+		mk->plain = u->ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+	}
+	return 0;
+}
+
+/* After the entry's mapping: required keys, then the defaults users.h
+ * documents. */
+static int entry_finish(struct uparse *u, struct users_entry *ent,
+			const yaml_mark_t *at, unsigned seen)
+{
+	if (!(seen & (1u << KEY_NAME)))
+		return perr(u, at, "user entry has no 'name'");
+	if (!(seen & (1u << KEY_IMAGE)))
+		return perr(u, at, "user '%s' has no 'image'", ent->name);
+	if (!ent->kind)
+		ent->kind = strdup("other");
+	if (!(seen & (1u << KEY_PERM)))
+		ent->perm = !strcmp(ent->kind, "vm") ?
+			PERM_CONSISTENT_READ | PERM_WRITE :
+			PERM_CONSISTENT_READ;
+	if (!(seen & (1u << KEY_SHARED)))
+		ent->shared = PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED;
+	if (!ent->kind || !ent->name || !ent->image || !ent->path)
+		return err_set(u->e, ENOMEM, "%s: out of memory", u->path);
+	return 0;
+}
+
+/* One value, the current event, of key k. */
+static int entry_value(struct uparse *u, enum entry_key k,
+		       struct users_entry *ent, struct img_mark *mk)
+{
+	if (k == KEY_PERM)
+		return parse_perm_list(u, entry_keys[k], &ent->perm);
+	if (k == KEY_SHARED)
+		return parse_perm_list(u, entry_keys[k], &ent->shared);
+	if (u->ev.type != YAML_SCALAR_EVENT || !*sval(u))
+		return perr(u, &u->ev.start_mark, "'%s' must be a non-empty "
+			    "string", entry_keys[k]);
+	if (k == KEY_KIND)
+		return entry_kind(u, ent);
+	if (k == KEY_IMAGE)
+		return entry_image(u, ent, mk);
+	ent->name = strdup(sval(u));
+	return 0;
+}
+
 static int parse_entry(struct uparse *u, struct users_entry *ent,
 		       struct img_mark *mk)
 {
 	yaml_mark_t at = u->ev.start_mark;
-	bool have_perm = false, have_shared = false;
+	unsigned seen = 0;
 	int r;
 
 	ent->line = (int)at.line + 1;
 	ent->col = (int)at.column + 1;
 	ent->node = -1;
 	for (;;) {
-		char key[16];
+		enum entry_key k = KEY_NAME;
 
 		if ((r = next(u)) < 0)
 			return r;
 		if (u->ev.type == YAML_MAPPING_END_EVENT)
 			break;
-		if (u->ev.type != YAML_SCALAR_EVENT)
-			return perr(u, &u->ev.start_mark, "expected a key "
-				    "(name, kind, image, perm, shared)");
-		snprintf(key, sizeof(key), "%s", sval(u));
-		if (strlen(sval(u)) >= sizeof(key) ||
-		    (strcmp(key, "name") && strcmp(key, "kind") &&
-		     strcmp(key, "image") && strcmp(key, "perm") &&
-		     strcmp(key, "shared")))
-			return perr(u, &u->ev.start_mark, "unknown key '%s' "
-				    "(expected name, kind, image, perm, "
-				    "shared)", sval(u));
-		{
-			yaml_mark_t km = u->ev.start_mark;
-			if ((!strcmp(key, "name") && ent->name) ||
-			    (!strcmp(key, "kind") && ent->kind) ||
-			    (!strcmp(key, "image") && ent->image) ||
-			    (!strcmp(key, "perm") && have_perm) ||
-			    (!strcmp(key, "shared") && have_shared))
-				return perr(u, &km, "duplicate key '%s'", key);
-		}
-		if ((r = next(u)) < 0)
+		if ((r = entry_key(u, &seen, &k)) < 0 || (r = next(u)) < 0 ||
+		    (r = entry_value(u, k, ent, mk)) < 0)
 			return r;
-		if (!strcmp(key, "perm")) {
-			have_perm = true;
-			r = parse_perm_list(u, key, &ent->perm);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		if (!strcmp(key, "shared")) {
-			have_shared = true;
-			r = parse_perm_list(u, key, &ent->shared);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		if (u->ev.type != YAML_SCALAR_EVENT || !*sval(u))
-			return perr(u, &u->ev.start_mark, "'%s' must be a "
-				    "non-empty string", key);
-		if (!strcmp(key, "kind")) {
-			size_t k;
-			for (k = 0; k < 5 && strcmp(kinds[k], sval(u)); k++)
-				;
-			if (k == 5)
-				return perr(u, &u->ev.start_mark, "unknown kind "
-					    "'%s' (expected vm, export, backup, "
-					    "job or other)", sval(u));
-			ent->kind = strdup(sval(u));
-		} else if (!strcmp(key, "name")) {
-			ent->name = strdup(sval(u));
-		} else {
-			char out[PATH_MAX];
-			enum resolve_kind rk;
-			struct img_err re = { 0 };
-
-			if (strlen(sval(u)) != u->ev.data.scalar.length)
-				return perr(u, &u->ev.start_mark, "'image' "
-					    "contains a NUL byte");
-			if (resolve_backing(u->path, sval(u), out, sizeof(out),
-					    &rk, &re) < 0)
-				return perr(u, &u->ev.start_mark, "%s", re.msg);
-			if (rk != RESOLVE_FILE)
-				return perr(u, &u->ev.start_mark, "image '%s' "
-					    "is a protocol name; only files are "
-					    "supported", sval(u));
-			ent->image = strdup(sval(u));
-			ent->path = strdup(out);
-			if (mk) {
-				mk->start = u->ev.start_mark.index;
-				mk->end = u->ev.end_mark.index;
-				mk->plain = u->ev.data.scalar.style ==
-					    YAML_PLAIN_SCALAR_STYLE;
-			}
-		}
 	}
-	if (!ent->name)
-		return perr(u, &at, "user entry has no 'name'");
-	if (!ent->image)
-		return perr(u, &at, "user '%s' has no 'image'", ent->name);
-	if (!ent->kind)
-		ent->kind = strdup("other");
-	if (!have_perm)
-		ent->perm = !strcmp(ent->kind, "vm") ?
-			PERM_CONSISTENT_READ | PERM_WRITE :
-			PERM_CONSISTENT_READ;
-	if (!have_shared)
-		ent->shared = PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED;
-	if (!ent->kind || !ent->name || !ent->image || !ent->path)
-		return err_set(u->e, ENOMEM, "%s: out of memory", u->path);
-	return 0;
+	return entry_finish(u, ent, &at, seen);
 }
 
 static int parse_users_seq(struct uparse *u)
@@ -478,141 +504,164 @@ static bool plain_safe(const char *s)
 	return true;
 }
 
-/* Append the YAML form of s (plain when safe and wanted, else
- * double-quoted) to buf at *pos. */
-static int put_scalar(char **buf, size_t *pos, size_t *cap, const char *s,
-		      bool plain)
-{
-	size_t need = strlen(s) * 6 + 3;
+/* The rendered text of a repoint, grown as it is written. */
+struct outbuf {
+	char *p;
+	size_t pos, cap;
+};
 
-	if (*pos + need + 1 > *cap) {
-		size_t nc = (*pos + need + 1) * 2;
-		char *nb = realloc(*buf, nc);
-		if (!nb)
-			return -ENOMEM;
-		*buf = nb;
-		*cap = nc;
-	}
+/* Room for more bytes and the terminating NUL. */
+static int out_reserve(struct outbuf *o, size_t more)
+{
+	char *np;
+	size_t nc;
+
+	if (o->pos + more + 1 <= o->cap)
+		return 0;
+	nc = (o->pos + more + 1) * 2;
+	np = realloc(o->p, nc);
+	if (!np)
+		return -ENOMEM;
+	o->p = np;
+	o->cap = nc;
+	return 0;
+}
+
+static int out_append(struct outbuf *o, const char *s, size_t n)
+{
+	if (out_reserve(o, n) < 0)
+		return -ENOMEM;
+	memcpy(o->p + o->pos, s, n);
+	o->pos += n;
+	o->p[o->pos] = '\0';
+	return 0;
+}
+
+/* Append the YAML form of s (plain when safe and wanted, else
+ * double-quoted). */
+static int put_scalar(struct outbuf *o, const char *s, bool plain)
+{
+	/* worst case: every byte a "\xNN" escape, plus the quotes */
+	if (out_reserve(o, strlen(s) * 6 + 3) < 0)
+		return -ENOMEM;
 	if (plain && plain_safe(s)) {
-		*pos += (size_t)sprintf(*buf + *pos, "%s", s);
+		o->pos += (size_t)sprintf(o->p + o->pos, "%s", s);
 		return 0;
 	}
-	(*buf)[(*pos)++] = '"';
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			*pos += (size_t)sprintf(*buf + *pos, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			*pos += (size_t)sprintf(*buf + *pos, "\\x%02x", *p);
+	o->p[o->pos++] = '"';
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			o->pos += (size_t)sprintf(o->p + o->pos, "\\%c", *c);
+		else if (*c < 0x20 || *c == 0x7f)
+			o->pos += (size_t)sprintf(o->p + o->pos, "\\x%02x", *c);
 		else
-			(*buf)[(*pos)++] = (char)*p;
+			o->p[o->pos++] = (char)*c;
 	}
-	(*buf)[(*pos)++] = '"';
-	(*buf)[*pos] = '\0';
+	o->p[o->pos++] = '"';
+	o->p[o->pos] = '\0';
 	return 0;
+}
+
+/* A users file being repointed: its text, what it parsed to, and the new
+ * text built so far. */
+struct repoint {
+	const char *path;
+	char *src;
+	size_t slen;
+	struct users_file *uf;
+	struct img_mark *marks;    /* where each entry's image scalar sits */
+	struct outbuf out;
+	size_t copied;             /* bytes of src already in out */
+};
+
+static bool names_file(const struct users_entry *ent, dev_t dev, ino_t ino)
+{
+	struct stat st;
+
+	return stat(ent->path, &st) == 0 && st.st_dev == dev &&
+	       st.st_ino == ino;
+}
+
+/* Copy the text up to entry i's image scalar, then the scalar for
+ * new_image_path in place of it. */
+static int repoint_entry(struct repoint *rp, int i, const char *new_image_path,
+			 struct img_err *e)
+{
+	const struct users_entry *ent = &rp->uf->v[i];
+	char name[PATH_MAX];
+	size_t bs, be;
+	int r;
+
+	r = resolve_make_name(rp->path, new_image_path, ent->image[0] != '/',
+			      name, sizeof(name), e);
+	if (r < 0)
+		return r;
+	bs = char_to_byte(rp->src, rp->slen, rp->marks[i].start);
+	be = char_to_byte(rp->src, rp->slen, rp->marks[i].end);
+	if (bs < rp->copied || be < bs)
+		return err_set(e, EINVAL, "%s:%d: cannot locate the image "
+			       "string", rp->path, ent->line);
+	if (out_append(&rp->out, rp->src + rp->copied, bs - rp->copied) < 0 ||
+	    put_scalar(&rp->out, name, rp->marks[i].plain) < 0)
+		return err_set(e, ENOMEM, "out of memory");
+	rp->copied = be;
+	return 0;
+}
+
+/* Never hand back a file that would not load again: the commit writes
+ * this text in place of the users file. */
+static int repoint_check(const struct repoint *rp, struct img_err *e)
+{
+	struct users_file *again = NULL;
+	int r;
+
+	r = load_text(rp->path, rp->out.p, rp->out.pos, &again, NULL, e);
+	if (r == 0 && again->n != rp->uf->n)
+		r = err_set(e, EIO, "%s: the rewritten users file has %d "
+			    "entries, not %d", rp->path, again->n, rp->uf->n);
+	users_free(again);
+	if (r < 0)
+		err_prefix(e, "cannot repoint the users file (nothing "
+			   "written): ");
+	return r;
 }
 
 int users_repoint(const char *users_path, dev_t dev, ino_t ino,
 		  const char *new_image_path, char **text, size_t *len,
 		  int *nchanged, struct img_err *e)
 {
-	struct users_file *uf = NULL;
-	struct img_mark *marks = NULL;
-	char *src, *out = NULL;
-	size_t slen, pos = 0, cap, copied = 0;
+	struct repoint rp = { .path = users_path };
 	int r;
 
 	*text = NULL;
 	*len = 0;
 	*nchanged = 0;
-	r = read_text(users_path, &src, &slen, e);
+	r = read_text(users_path, &rp.src, &rp.slen, e);
 	if (r < 0)
 		return r;
-	r = load_text(users_path, src, slen, &uf, &marks, e);
-	if (r < 0) {
-		free(src);
-		return r;
-	}
-	cap = slen + 256;
-	out = malloc(cap);
-	if (!out) {
+	r = load_text(users_path, rp.src, rp.slen, &rp.uf, &rp.marks, e);
+	if (r == 0 && out_reserve(&rp.out, rp.slen + 255) < 0)
 		r = err_set(e, ENOMEM, "%s: out of memory", users_path);
-		goto done;
-	}
-	for (int i = 0; i < uf->n; i++) {
-		struct stat st;
-		char name[PATH_MAX];
-		size_t bs, be;
-
-		if (stat(uf->v[i].path, &st) < 0 || st.st_dev != dev ||
-		    st.st_ino != ino)
+	for (int i = 0; r == 0 && i < rp.uf->n; i++) {
+		if (!names_file(&rp.uf->v[i], dev, ino))
 			continue;
-		r = resolve_make_name(users_path, new_image_path,
-				      uf->v[i].image[0] != '/', name,
-				      sizeof(name), e);
-		if (r < 0)
-			goto done;
-		bs = char_to_byte(src, slen, marks[i].start);
-		be = char_to_byte(src, slen, marks[i].end);
-		if (bs < copied || be < bs) {
-			r = err_set(e, EINVAL, "%s:%d: cannot locate the image "
-				    "string", users_path, uf->v[i].line);
-			goto done;
-		}
-		if (pos + (bs - copied) + 1 > cap) {
-			size_t nc = (pos + (bs - copied) + 1) * 2;
-			char *nb = realloc(out, nc);
-			if (!nb) {
-				r = err_set(e, ENOMEM, "out of memory");
-				goto done;
-			}
-			out = nb;
-			cap = nc;
-		}
-		memcpy(out + pos, src + copied, bs - copied);
-		pos += bs - copied;
-		if (put_scalar(&out, &pos, &cap, name, marks[i].plain) < 0) {
-			r = err_set(e, ENOMEM, "out of memory");
-			goto done;
-		}
-		copied = be;
-		(*nchanged)++;
+		r = repoint_entry(&rp, i, new_image_path, e);
+		if (r == 0)
+			(*nchanged)++;
 	}
-	if (pos + (slen - copied) + 1 > cap) {
-		char *nb = realloc(out, pos + (slen - copied) + 1);
-		if (!nb) {
-			r = err_set(e, ENOMEM, "out of memory");
-			goto done;
-		}
-		out = nb;
+	if (r == 0 && out_append(&rp.out, rp.src + rp.copied,
+				 rp.slen - rp.copied) < 0)
+		r = err_set(e, ENOMEM, "out of memory");
+	if (r == 0)
+		r = repoint_check(&rp, e);
+	if (r == 0) {
+		*text = rp.out.p;
+		*len = rp.out.pos;
+		rp.out.p = NULL;
 	}
-	memcpy(out + pos, src + copied, slen - copied);
-	pos += slen - copied;
-	out[pos] = '\0';
-	/* Never hand back a file that would not load again: the commit
-	 * writes this text in place of the users file. */
-	{
-		struct users_file *again = NULL;
-
-		r = load_text(users_path, out, pos, &again, NULL, e);
-		if (r == 0 && again->n != uf->n)
-			r = err_set(e, EIO, "%s: the rewritten users file has "
-				    "%d entries, not %d", users_path,
-				    again->n, uf->n);
-		users_free(again);
-		if (r < 0) {
-			err_prefix(e, "cannot repoint the users file "
-				   "(nothing written): ");
-			goto done;
-		}
-	}
-	*text = out;
-	*len = pos;
-	out = NULL;
-	r = 0;
-done:
-	free(out);
-	free(marks);
-	users_free(uf);
-	free(src);
+	free(rp.out.p);
+	free(rp.marks);
+	users_free(rp.uf);
+	free(rp.src);
 	return r;
 }

@@ -1,5 +1,5 @@
 /* users.h - the users file: extra users of images (VMs, exports, backups)
- * that no image header records.  Format (CLI.md):
+ * that no image header records.  Format (the man page, docs/imgraph.1):
  *
  *   users:
  *     - name: vm-web01
@@ -11,7 +11,7 @@
  * perm defaults to [consistent-read, write] for kind vm and to
  * [consistent-read] otherwise; shared defaults to
  * [consistent-read, write-unchanged] (what a QEMU guest device shares).
- * Errors name the file, line and column.  Owner: helper C.
+ * Errors name the file, line and column.
  */
 #ifndef IMGRAPH_USERS_H
 #define IMGRAPH_USERS_H
