@@ -1,6 +1,7 @@
 /* chain.c - open a backing chain and read the guest view through it.
  *
- * Safety rules (see chain.h and DESIGN.md "Graph model"):
+ * Safety rules (see chain.h; the pool scan, graph_follow.c, keeps the
+ * same ones):
  *  - backing names resolve with resolve_backing() (relative to the overlay's
  *    directory); json:/protocol names are refused, never opened;
  *  - a recorded backing format is believed; without one the target is
@@ -73,12 +74,90 @@ static bool backing_refused(const struct chain *c, int i)
 	return i > 0 || resolve_raw_disk_name(c->layer[i]->path);
 }
 
+/* Remember the identity of the bottom layer; a file already in the chain
+ * is a loop. */
+static int note_layer(struct chain *c, struct layer_id **ids,
+		      const char *top_path, struct img_err *e)
+{
+	struct img *cur = c->layer[c->n - 1];
+	struct layer_id *ni;
+	struct stat sb;
+	int r;
+
+	r = io_fstat(cur->fd, &sb);
+	if (r < 0)
+		return err_set_errno(e, -r, "%s: cannot stat", cur->path);
+	for (int i = 0; i < c->n - 1; i++)
+		if ((*ids)[i].dev == sb.st_dev && (*ids)[i].ino == sb.st_ino)
+			return err_set(e, ELOOP, "%s: backing chain loop: '%s' "
+				       "is already layer %d of the chain",
+				       top_path, cur->path, i);
+	ni = realloc(*ids, (size_t)c->n * sizeof(*ni));
+	if (!ni)
+		return err_set(e, ENOMEM, "%s: out of memory", top_path);
+	*ids = ni;
+	ni[c->n - 1].dev = sb.st_dev;
+	ni[c->n - 1].ino = sb.st_ino;
+	return 0;
+}
+
+/* Open the backing file of the bottom layer into *img, or leave *img NULL
+ * where the chain ends: no backing file, a reference that is never
+ * followed, or the layer to stop at. */
+static int open_below(struct chain *c, const char *top_path, int top_flags,
+		      const struct layer_id *stop, struct img **img,
+		      bool *probed, struct img_err *e)
+{
+	struct img *cur = c->layer[c->n - 1];
+	const char *bfmt, *bname;
+	char path[PATH_MAX];
+	enum resolve_kind kind;
+	struct stat bs;
+	int r;
+
+	*img = NULL;
+	if (backing_refused(c, c->n - 1))
+		return 0;          /* reported when a read needs it */
+	bname = backing_name_of(cur, &bfmt);
+	if (!bname)
+		return 0;
+	r = resolve_backing(cur->path, bname, path, sizeof(path), &kind, e);
+	if (r < 0 || kind == RESOLVE_NONE)
+		return r;
+	if (kind == RESOLVE_EXTERNAL)
+		return err_set(e, ENOTSUP, "%s: backing file '%s' is a "
+			       "protocol or json: name; it is never opened",
+			       cur->path, bname);
+	if (c->n >= CHAIN_MAX_DEPTH)
+		return err_set(e, ELOOP, "%s: backing chain is deeper than %d "
+			       "layers", top_path, CHAIN_MAX_DEPTH);
+	if (bfmt && !img_format_find(bfmt))
+		return err_set(e, ENOTSUP, "%s: backing file '%s' has format "
+			       "'%s', which is not supported", cur->path,
+			       bname, bfmt);
+	/* Lower layers are only read; an inspecting open stays inspecting
+	 * so that damaged layers can still be shown. */
+	r = img_open(path, bfmt, top_flags & IMG_O_INSPECT, img, probed, e);
+	if (r < 0) {
+		*img = NULL;
+		err_prefix(e, "%s: cannot open backing file: ", cur->path);
+		return r;
+	}
+	if ((stop->dev || stop->ino) && io_fstat((*img)->fd, &bs) == 0 &&
+	    bs.st_dev == stop->dev && bs.st_ino == stop->ino) {
+		img_close(*img);
+		*img = NULL;
+	}
+	return 0;
+}
+
 int chain_open(const char *top_path, const char *fmt, int top_flags,
 	       dev_t stop_dev, ino_t stop_ino, struct chain **out,
 	       struct img_err *e)
 {
-	struct chain *c;
+	const struct layer_id stop = { stop_dev, stop_ino };
 	struct layer_id *ids = NULL;
+	struct chain *c;
 	struct img *img;
 	bool probed;
 	int r;
@@ -88,104 +167,24 @@ int chain_open(const char *top_path, const char *fmt, int top_flags,
 	if (!c)
 		return err_set(e, ENOMEM, "%s: out of memory", top_path);
 	r = img_open(top_path, fmt, top_flags, &img, &probed, e);
-	if (r < 0)
-		goto fail;
-	r = chain_push(c, img, probed, e);
-	if (r < 0) {
-		img_close(img);
-		goto fail;
-	}
-	for (;;) {
-		struct img *cur = c->layer[c->n - 1];
-		struct stat sb;
-		const char *bfmt, *bname;
-		char path[PATH_MAX];
-		enum resolve_kind kind;
-
-		r = io_fstat(cur->fd, &sb);
-		if (r < 0) {
-			r = err_set_errno(e, -r, "%s: cannot stat", cur->path);
-			goto fail;
-		}
-		for (int i = 0; i < c->n - 1; i++) {
-			if (ids[i].dev == sb.st_dev && ids[i].ino == sb.st_ino) {
-				r = err_set(e, ELOOP,
-					    "%s: backing chain loop: '%s' is "
-					    "already layer %d of the chain",
-					    top_path, cur->path, i);
-				goto fail;
-			}
-		}
-		struct layer_id *ni = realloc(ids, (size_t)c->n * sizeof(*ni));
-		if (!ni) {
-			r = err_set(e, ENOMEM, "%s: out of memory", top_path);
-			goto fail;
-		}
-		ids = ni;
-		ids[c->n - 1].dev = sb.st_dev;
-		ids[c->n - 1].ino = sb.st_ino;
-
-		if (backing_refused(c, c->n - 1))
-			break;          /* reported when a read needs it */
-		bname = backing_name_of(cur, &bfmt);
-		if (!bname)
-			break;
-		r = resolve_backing(cur->path, bname, path, sizeof(path),
-				    &kind, e);
-		if (r < 0)
-			goto fail;
-		if (kind == RESOLVE_NONE)
-			break;
-		if (kind == RESOLVE_EXTERNAL) {
-			r = err_set(e, ENOTSUP,
-				    "%s: backing file '%s' is a protocol or "
-				    "json: name; it is never opened",
-				    cur->path, bname);
-			goto fail;
-		}
-		if (c->n >= CHAIN_MAX_DEPTH) {
-			r = err_set(e, ELOOP,
-				    "%s: backing chain is deeper than %d layers",
-				    top_path, CHAIN_MAX_DEPTH);
-			goto fail;
-		}
-		if (bfmt && !img_format_find(bfmt)) {
-			r = err_set(e, ENOTSUP,
-				    "%s: backing file '%s' has format '%s', "
-				    "which is not supported", cur->path, bname,
-				    bfmt);
-			goto fail;
-		}
-		/* Lower layers are only read; an inspecting open stays
-		 * inspecting so that damaged layers can still be shown. */
-		r = img_open(path, bfmt, top_flags & IMG_O_INSPECT, &img,
-			     &probed, e);
-		if (r < 0) {
-			err_prefix(e, "%s: cannot open backing file: ",
-				   cur->path);
-			goto fail;
-		}
-		if ((stop_dev || stop_ino)) {
-			struct stat bs;
-			if (io_fstat(img->fd, &bs) == 0 &&
-			    bs.st_dev == stop_dev && bs.st_ino == stop_ino) {
-				img_close(img);
-				break;
-			}
-		}
+	while (r == 0 && img) {
 		r = chain_push(c, img, probed, e);
 		if (r < 0) {
 			img_close(img);
-			goto fail;
+			break;
 		}
+		r = note_layer(c, &ids, top_path, e);
+		if (r == 0)
+			r = open_below(c, top_path, top_flags, &stop, &img,
+				       &probed, e);
 	}
 	free(ids);
+	if (r < 0) {
+		chain_close(c);
+		return r;
+	}
 	*out = c;
 	return 0;
-fail:
-	free(ids);
-	chain_close(c);
-	return r;
 }
 
 void chain_close(struct chain *c)
