@@ -1,6 +1,6 @@
 /* plan.c - build the commit plan: validate the pair, collect the chain and
  * the parents of top with their new backing strings, then run the checks
- * of plan_check.c.  See plan.h.
+ * of plan_check.c and the space estimate of plan_space.c.  See plan.h.
  */
 #include "plan_int.h"
 #include "core/graph/resolve.h"
@@ -255,10 +255,51 @@ static int collect_parents(struct graph *g, struct plan *p,
 	return 0;
 }
 
+/* The intermediates: top's backing chain strictly between top and
+ * base, top-down. */
+static int collect_chain(struct graph *g, struct plan *p)
+{
+	for (int n = g->nodes[p->top].backing; n >= 0 && n != p->base;
+	     n = g->nodes[n].backing) {
+		int *nv = realloc(p->inter, sizeof(int) *
+				  (size_t)(p->ninter + 1));
+		if (!nv)
+			return -ENOMEM;
+		p->inter = nv;
+		p->inter[p->ninter++] = n;
+	}
+	return 0;
+}
+
+/* The analysis of a valid pair, step by step. */
+static int analyse(struct graph *g, struct plan *p, const struct plan_opts *o,
+		   struct img_err *e)
+{
+	const struct gnode *top = &g->nodes[p->top];
+	int r;
+
+	if ((r = collect_chain(g, p)) < 0)
+		return r;
+	p->base_old_size = g->nodes[p->base].info.virtual_size;
+	p->base_new_size = top->info.virtual_size > p->base_old_size ?
+		top->info.virtual_size : p->base_old_size;
+	p->base_grows = p->base_new_size > p->base_old_size;
+	if ((r = collect_parents(g, p, o)) < 0 ||
+	    (r = plan_check_states(g, p)) < 0 ||
+	    (r = plan_check_permissions(g, p)) < 0 ||
+	    (r = plan_check_locks(g, p, e)) < 0 ||
+	    (r = plan_check_relinks(g, p)) < 0 ||
+	    (r = plan_count_bytes(g, p, o->skip_bytes)) < 0 ||
+	    (r = plan_check_space(g, p)) < 0)
+		return r;
+	return 0;
+}
+
 int plan_build(struct graph *g, int top, int base, const struct plan_opts *o,
 	       struct plan **out, struct img_err *e)
 {
 	struct plan_opts none = { 0 };
+	struct img_err cause = { 0 };
 	struct plan *p;
 	int r;
 
@@ -271,37 +312,19 @@ int plan_build(struct graph *g, int top, int base, const struct plan_opts *o,
 	p->top = top;
 	p->base = base;
 	if (top >= 0 && top < g->n && base < 0)
-		p->base = base = g->nodes[top].backing;
+		p->base = g->nodes[top].backing;
 	r = invalid_pair(g, p);
-	if (r != 0)
-		goto done;
-	for (int n = g->nodes[top].backing; n >= 0 && n != base;
-	     n = g->nodes[n].backing) {
-		int *nv = realloc(p->inter, sizeof(int) *
-				  (size_t)(p->ninter + 1));
-		if (!nv) {
-			r = -ENOMEM;
-			goto done;
-		}
-		p->inter = nv;
-		p->inter[p->ninter++] = n;
-	}
-	p->base_old_size = g->nodes[base].info.virtual_size;
-	p->base_new_size = g->nodes[top].info.virtual_size > p->base_old_size ?
-		g->nodes[top].info.virtual_size : p->base_old_size;
-	p->base_grows = p->base_new_size > p->base_old_size;
-	if ((r = collect_parents(g, p, o)) < 0 ||
-	    (r = plan_check_states(g, p)) < 0 ||
-	    (r = plan_check_permissions(g, p)) < 0 ||
-	    (r = plan_check_locks(g, p)) < 0 ||
-	    (r = plan_check_relinks(g, p)) < 0 ||
-	    (r = plan_count_bytes(g, p, o->skip_bytes)) < 0 ||
-	    (r = plan_check_space(g, p)) < 0)
-		goto done;
-done:
+	if (r == 0)
+		r = analyse(g, p, o, &cause);
 	if (r < 0) {
 		plan_free(p);
-		return err_set(e, -r, "plan: out of memory");
+		/* A step that knows the cause filled it; the others can only
+		 * have run out of memory. */
+		if (!cause.code)
+			return err_set(e, -r, "plan: out of memory");
+		if (e)
+			*e = cause;
+		return r;
 	}
 	*out = p;
 	return 0;

@@ -61,14 +61,13 @@ struct plan {
 	uint64_t bytes_to_copy;    /* allocated above base */
 	uint64_t base_old_size, base_new_size;
 	uint64_t free_space;       /* on base's file system */
-	/* Added by helper C (compatible extensions): */
 	bool bytes_exact;          /* bytes_to_copy from block status (else
 				      an upper bound from file sizes) */
 	bool drop_top;             /* leaf top dropped (plan_opts.drop_top) */
 	bool base_grows;           /* base_new_size > base_old_size */
-	/* Added by helper G: bytes base's file system must have free -- the
-	 * copied ranges on base's cluster grid plus the metadata they may
-	 * need (an upper bound; compared with free_space). */
+	/* Bytes base's file system must have free: the copied ranges on
+	 * base's cluster grid plus the metadata they may need (an upper
+	 * bound; compared with free_space). */
 	uint64_t space_needed;
 };
 
@@ -78,9 +77,11 @@ bool plan_runnable(const struct plan *p);
 /* base = -1: top's immediate backing file (as qemu-img commit).  top = -1
  * (not in the pool) gives a plan whose only conflict says so; so does a
  * base >= g->n (a file that exists but is not in the pool).  Returns
- * -errno only for failures of our own (memory); every problem of the
- * images is a conflict in the plan.  Nothing is written; images are opened
- * read-only to count bytes and to test-fit new headers. */
+ * -errno (e filled with the cause) only for failures of our own: out of
+ * memory, or the scan of /proc for processes that have an image open;
+ * every problem of the images is a conflict in the plan.  Nothing is
+ * written; images are opened read-only to count bytes and to test-fit new
+ * headers. */
 int plan_build(struct graph *g, int top, int base, const struct plan_opts *o,
 	       struct plan **out, struct img_err *e);
 void plan_free(struct plan *p);

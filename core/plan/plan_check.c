@@ -89,12 +89,32 @@ static int check_node_state(struct graph *g, struct plan *p, int id,
 	return 0;
 }
 
+/* Every link on the path must record its format: a probed one can be
+ * forged by whoever writes the image's data. */
+static int check_link_format(struct graph *g, struct plan *p, int id)
+{
+	const struct gnode *c = &g->nodes[id];
+	const struct gnode *b;
+	char msg[1200];
+
+	if (c->backing < 0 || c->backing_fmt)
+		return 0;
+	b = &g->nodes[c->backing];
+	snprintf(msg, sizeof(msg), "'%s' does not record the format of its "
+		 "backing file '%s' (probed as %s)", c->name, b->name,
+		 b->format ? b->format : "?");
+	return plan_add_conflict(p, CONFLICT_FORMAT, c->backing, 0, c->name,
+		msg, "A probed format can be forged by whoever writes the "
+		"image's data (CVE-2008-2004); imgraph never reads or writes "
+		"through a guessed format.",
+		"Record it: qemu-img rebase -u -F FORMAT -b BACKING_NAME "
+		"OVERLAY.");
+}
+
 int plan_check_states(struct graph *g, struct plan *p)
 {
 	bool top_written = p->top_is_leaf && !p->drop_top;
 	int r;
-	int chain[2 + 4096];
-	int nc = 0;
 
 	if ((r = check_node_state(g, p, p->top, top_written, "top")) < 0)
 		return r;
@@ -104,29 +124,12 @@ int plan_check_states(struct graph *g, struct plan *p)
 			return r;
 	if ((r = check_node_state(g, p, p->base, true, "base")) < 0)
 		return r;
-	/* Formats on the path: every link must record its format, and no
-	 * member may be an unsafe probe (CVE-2008-2004). */
-	chain[nc++] = p->top;
-	for (int i = 0; i < p->ninter && nc < 4096; i++)
-		chain[nc++] = p->inter[i];
-	for (int i = 0; i < nc; i++) {
-		const struct gnode *c = &g->nodes[chain[i]];
-		const struct gnode *b = &g->nodes[c->backing];
-		char msg[1200];
-
-		if (c->backing < 0 || c->backing_fmt)
-			continue;
-		snprintf(msg, sizeof(msg), "'%s' does not record the format of "
-			 "its backing file '%s' (probed as %s)", c->name,
-			 b->name, b->format ? b->format : "?");
-		if ((r = plan_add_conflict(p, CONFLICT_FORMAT, c->backing, 0,
-			c->name, msg, "A probed format can be forged by whoever "
-			"writes the image's data (CVE-2008-2004); imgraph "
-			"never reads or writes through a guessed format.",
-			"Record it: qemu-img rebase -u -F FORMAT -b "
-			"BACKING_NAME OVERLAY.")) < 0)
+	/* Formats on the path: top's link and every intermediate's. */
+	if ((r = check_link_format(g, p, p->top)) < 0)
+		return r;
+	for (int i = 0; i < p->ninter; i++)
+		if ((r = check_link_format(g, p, p->inter[i])) < 0)
 			return r;
-	}
 	return 0;
 }
 
@@ -185,73 +188,84 @@ static int perm_pair(struct graph *g, struct plan *p, int node,
 				 msg, why, hint);
 }
 
-int plan_check_permissions(struct graph *g, struct plan *p)
+/* The commit job's edge on chain node id, as QEMU's commit_start makes
+ * them: s->base on base, "intermediate node" edges on every node above
+ * it. */
+static void job_edge(const struct graph *g, const struct plan *p, int id,
+		     struct perm_edge *job)
 {
 	const struct gnode *top = &g->nodes[p->top];
 	const struct gnode *base = &g->nodes[p->base];
-	int nodes[4096 + 2], nn = 0, r;
 
-	nodes[nn++] = p->base;
-	for (int i = 0; i < p->ninter && nn < 4096; i++)
-		nodes[nn++] = p->inter[i];
-	nodes[nn++] = p->top;
-	for (int k = 0; k < nn; k++) {
-		int id = nodes[k];
-		const struct gnode *n = &g->nodes[id];
-		struct perm_edge job;
-		char desc[600];
+	if (id == p->base) {
+		job->perm = PERM_CONSISTENT_READ | PERM_WRITE;
+		if (base->info.virtual_size < top->info.virtual_size)
+			job->perm |= PERM_RESIZE;
+		job->shared = PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED;
+		job->role = "base";
+	} else {
+		job->perm = 0;
+		job->shared = PERM_WRITE | PERM_WRITE_UNCHANGED;
+		job->role = "intermediate node";
+	}
+	job->desc = JOB_DESC;
+}
 
-		/* commit_start: s->base on base; "intermediate node" edges on
-		 * top and every node down to base. */
-		if (id == p->base) {
-			job.perm = PERM_CONSISTENT_READ | PERM_WRITE;
-			if (base->info.virtual_size < top->info.virtual_size)
-				job.perm |= PERM_RESIZE;
-			job.shared = PERM_CONSISTENT_READ |
-				     PERM_WRITE_UNCHANGED;
-			job.role = "base";
-		} else {
-			job.perm = 0;
-			job.shared = PERM_WRITE | PERM_WRITE_UNCHANGED;
-			job.role = "intermediate node";
-		}
-		job.desc = JOB_DESC;
-		/* The parents of top move above the commit filter: exempt. */
-		if (id == p->top)
+/* The job's edge on chain node id against every other parent of it:
+ * overlays outside the chain and users-file entries. */
+static int check_node_perms(struct graph *g, struct plan *p, int id)
+{
+	const struct gnode *n = &g->nodes[id];
+	struct perm_edge job;
+	char desc[600];
+	int r;
+
+	job_edge(g, p, id, &job);
+	for (int c = 0; c < n->nchildren; c++) {
+		const struct gnode *x = &g->nodes[n->children[c]];
+		struct perm_edge o = { .role = "backing",
+				       .perm = PERM_BACKING_PERM,
+				       .shared = PERM_BACKING_SHARED };
+
+		if (in_chain(p, x->id))
+			continue;    /* chain-internal link */
+		snprintf(desc, sizeof(desc), "node '%s'", x->name);
+		o.desc = desc;
+		if ((r = perm_pair(g, p, id, &job, &o, x->name, false)) < 0)
+			return r;
+	}
+	for (int u = 0; u < g->nusers; u++) {
+		const struct guser *us = &g->users[u];
+		struct perm_edge o = { .role = "root" };
+
+		if (us->kind != PARTY_USER || us->node != id)
 			continue;
-		for (int c = 0; c < n->nchildren; c++) {
-			const struct gnode *x = &g->nodes[n->children[c]];
-			struct perm_edge o = { .role = "backing",
-					       .perm = PERM_BACKING_PERM,
-					       .shared = PERM_BACKING_SHARED };
-
-			if (in_chain(p, x->id))
-				continue;    /* chain-internal link */
-			snprintf(desc, sizeof(desc), "node '%s'", x->name);
-			o.desc = desc;
-			if ((r = perm_pair(g, p, id, &job, &o, x->name,
-					   false)) < 0)
-				return r;
-		}
-		for (int u = 0; u < g->nusers; u++) {
-			const struct guser *us = &g->users[u];
-			struct perm_edge o = { .role = "root" };
-
-			if (us->kind != PARTY_USER || us->node != id)
-				continue;
-			snprintf(desc, sizeof(desc), "user '%s'", us->name);
-			o.desc = desc;
-			o.perm = us->perm;
-			o.shared = us->shared;
-			if ((r = perm_pair(g, p, id, &job, &o, us->name,
-					   true)) < 0)
-				return r;
-		}
+		snprintf(desc, sizeof(desc), "user '%s'", us->name);
+		o.desc = desc;
+		o.perm = us->perm;
+		o.shared = us->shared;
+		if ((r = perm_pair(g, p, id, &job, &o, us->name, true)) < 0)
+			return r;
 	}
 	return 0;
 }
 
-/* Our lock set on node id (fact sheet 4.7), as perm and shared masks. */
+int plan_check_permissions(struct graph *g, struct plan *p)
+{
+	int r;
+
+	/* Base and the intermediates.  Not top: its parents move above the
+	 * commit filter. */
+	if ((r = check_node_perms(g, p, p->base)) < 0)
+		return r;
+	for (int i = 0; i < p->ninter; i++)
+		if ((r = check_node_perms(g, p, p->inter[i])) < 0)
+			return r;
+	return 0;
+}
+
+/* The locks a commit takes on node id, as perm and shared masks (QEMU's
+ * lock bytes, see lock.h); false when it does not open node id. */
 static bool our_locks(const struct plan *p, int id, uint8_t *perm,
 		      uint8_t *shared)
 {
@@ -283,20 +297,45 @@ static bool our_locks(const struct plan *p, int id, uint8_t *perm,
 	return true;
 }
 
+/* Files checked for openers without locks: base and at most this many
+ * parents of top. */
+#define OPENER_PARENTS_MAX 64
+
+/* A process that has node x open without QEMU's locks: a conflict, unless
+ * its locks already made one. */
+static int opener_conflict(struct graph *g, struct plan *p,
+			   const struct gnode *x, const struct lock_opener *op)
+{
+	char who[96], msg[600];
+
+	for (int u = 0; u < g->nusers; u++)
+		if (g->users[u].kind == PARTY_PROCESS &&
+		    g->users[u].pid == op->pid && g->users[u].node == x->id)
+			return 0;    /* already reported with its locks */
+	snprintf(who, sizeof(who), "process %d (%s)", (int)op->pid,
+		 op->comm[0] ? op->comm : "?");
+	snprintf(msg, sizeof(msg), "%s has '%s' open without QEMU's locks",
+		 who, x->name);
+	return plan_add_conflict(p, CONFLICT_LOCK, x->id, 0, who, msg,
+		"The file is in use by a program the lock protocol does not "
+		"cover (e.g. QEMU with locking=off); writing it now could "
+		"corrupt what that program sees.",
+		"Stop that process or close the image in it first.");
+}
+
 /* Processes that have a file we write open without any QEMU lock
  * (locking=off, a non-QEMU program): found through /proc/PID/fd. */
-static int check_openers(struct graph *g, struct plan *p)
+static int check_openers(struct graph *g, struct plan *p, struct img_err *e)
 {
-	dev_t devs[1 + 64];
-	ino_t inos[1 + 64];
-	int ids[1 + 64], n = 0, no = 0, r;
+	dev_t devs[1 + OPENER_PARENTS_MAX];
+	ino_t inos[1 + OPENER_PARENTS_MAX];
+	int ids[1 + OPENER_PARENTS_MAX], n = 0, no = 0, r;
 	struct lock_opener *op = NULL;
-	struct img_err e = { 0 };
 
 	ids[n] = p->base;
 	devs[n] = g->nodes[p->base].dev;
 	inos[n++] = g->nodes[p->base].ino;
-	for (int i = 0; i < p->nparents && n < 65; i++) {
+	for (int i = 0; i < p->nparents && n < 1 + OPENER_PARENTS_MAX; i++) {
 		int id = p->parents[i].node;
 		if (id < 0)
 			continue;
@@ -304,109 +343,88 @@ static int check_openers(struct graph *g, struct plan *p)
 		devs[n] = g->nodes[id].dev;
 		inos[n++] = g->nodes[id].ino;
 	}
-	if (lock_find_openers(devs, inos, n, &op, &no, &e) < 0)
-		return -ENOMEM;
-	r = 0;
-	for (int k = 0; k < no && r == 0; k++) {
-		const struct gnode *x = &g->nodes[ids[op[k].idx]];
-		char who[96], msg[600];
-		bool locked = false;
-
-		for (int u = 0; u < g->nusers; u++)
-			if (g->users[u].kind == PARTY_PROCESS &&
-			    g->users[u].pid == op[k].pid &&
-			    g->users[u].node == x->id)
-				locked = true;
-		if (locked)
-			continue;    /* already reported with its locks */
-		snprintf(who, sizeof(who), "process %d (%s)", (int)op[k].pid,
-			 op[k].comm[0] ? op[k].comm : "?");
-		snprintf(msg, sizeof(msg), "%s has '%s' open without QEMU's "
-			 "locks", who, x->name);
-		r = plan_add_conflict(p, CONFLICT_LOCK, x->id, 0, who, msg,
-			"The file is in use by a program the lock protocol does "
-			"not cover (e.g. QEMU with locking=off); writing it now "
-			"could corrupt what that program sees.",
-			"Stop that process or close the image in it first.");
-	}
+	r = lock_find_openers(devs, inos, n, &op, &no, e);
+	for (int k = 0; k < no && r == 0; k++)
+		r = opener_conflict(g, p, &g->nodes[ids[op[k].idx]], &op[k]);
 	free(op);
 	return r;
 }
 
-int plan_check_locks(struct graph *g, struct plan *p)
+/* A process holding QEMU's locks on node us->node conflicts when it does
+ * not share what the commit takes, or holds what the commit does not
+ * share; the message is QEMU's (file-posix) for the first such bit. */
+static int lock_conflict(struct graph *g, struct plan *p,
+			 const struct guser *us)
 {
-	int rr = check_openers(g, p);
+	char msg[1400], why[800], hint[600], held[80], desc[400];
+	uint8_t perm, shared, need, refuse;
+	const struct gnode *n;
 
-	if (rr < 0)
-		return rr;
-	for (int u = 0; u < g->nusers; u++) {
-		const struct guser *us = &g->users[u];
-		char msg[1400], why[800], hint[600], held[80], desc[400];
-		uint8_t perm, shared, need, refuse;
-		const struct gnode *n;
-		int r;
-
-		if (us->kind != PARTY_PROCESS || us->node < 0 ||
-		    !our_locks(p, us->node, &perm, &shared))
-			continue;
-		n = &g->nodes[us->node];
-		need = perm & ~us->shared & PERM_ALL;    /* they don't share */
-		refuse = us->perm & ~shared & PERM_ALL;  /* they hold */
-		if (!need && !refuse)
-			continue;
-		lock_describe(us, desc, sizeof(desc));
-		/* file-posix wording for the first failing bit */
-		if (need)
-			snprintf(msg, sizeof(msg), "Failed to get \"%s\" lock on "
-				 "'%s': %s", perm_names(need & -need, held,
-							sizeof(held)),
-				 n->name, desc);
-		else
-			snprintf(msg, sizeof(msg), "Failed to get shared \"%s\" "
-				 "lock on '%s': %s", perm_names(refuse & -refuse,
-							       held,
-							       sizeof(held)),
-				 n->name, desc);
-		snprintf(why, sizeof(why), "A running process has '%s' open "
-			 "with QEMU's locks; %s.", n->name,
-			 us->node == p->base ? "the commit writes into it" :
-			 in_chain(p, us->node) ? "the commit reads it and must "
-			 "not see it change" : "relinking rewrites its header");
-		snprintf(hint, sizeof(hint), "Stop %s or detach the disk first "
-			 "(for a running VM use a QEMU block-commit job); "
-			 "imgraph never overrides a live lock.", us->name);
-		r = plan_add_conflict(p, CONFLICT_LOCK, us->node,
-				      (uint8_t)(need | refuse), us->name, msg,
-				      why, hint);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
-static int relink_conflict(struct plan *p, struct plan_parent *pp, int node,
-			   const char *who, const char *msg, const char *why,
-			   const char *hint)
-{
-	pp->feasible = false;
-	return plan_add_conflict(p, CONFLICT_RELINK, node, 0, who, msg, why,
+	if (us->kind != PARTY_PROCESS || us->node < 0 ||
+	    !our_locks(p, us->node, &perm, &shared))
+		return 0;
+	n = &g->nodes[us->node];
+	need = perm & ~us->shared & PERM_ALL;    /* they don't share */
+	refuse = us->perm & ~shared & PERM_ALL;  /* they hold */
+	if (!need && !refuse)
+		return 0;
+	lock_describe(us, desc, sizeof(desc));
+	if (need)
+		snprintf(msg, sizeof(msg), "Failed to get \"%s\" lock on '%s': "
+			 "%s", perm_names(need & -need, held, sizeof(held)),
+			 n->name, desc);
+	else
+		snprintf(msg, sizeof(msg), "Failed to get shared \"%s\" lock on "
+			 "'%s': %s", perm_names(refuse & -refuse, held,
+						 sizeof(held)), n->name, desc);
+	snprintf(why, sizeof(why), "A running process has '%s' open with "
+		 "QEMU's locks; %s.", n->name, us->node == p->base ?
+		 "the commit writes into it" : in_chain(p, us->node) ?
+		 "the commit reads it and must not see it change" :
+		 "relinking rewrites its header");
+	snprintf(hint, sizeof(hint), "Stop %s or detach the disk first (for a "
+		 "running VM use a QEMU block-commit job); imgraph never "
+		 "overrides a live lock.", us->name);
+	return plan_add_conflict(p, CONFLICT_LOCK, us->node,
+				 (uint8_t)(need | refuse), us->name, msg, why,
 				 hint);
 }
 
-static int check_overlay_relink(struct graph *g, struct plan *p,
-				struct plan_parent *pp)
+int plan_check_locks(struct graph *g, struct plan *p, struct img_err *e)
+{
+	int r = check_openers(g, p, e);
+
+	for (int u = 0; r == 0 && u < g->nusers; u++)
+		r = lock_conflict(g, p, &g->users[u]);
+	return r;
+}
+
+/* A relink check that refuses ends the checks of that parent: 1, or
+ * -errno when the conflict could not be added. */
+static int relink_refused(struct plan *p, struct plan_parent *pp, int node,
+			  const char *who, const char *msg, const char *why,
+			  const char *hint)
+{
+	int r;
+
+	pp->feasible = false;
+	r = plan_add_conflict(p, CONFLICT_RELINK, node, 0, who, msg, why, hint);
+	return r < 0 ? r : 1;
+}
+
+/* The new backing name: computed, short enough, with a known format, and
+ * leading to base from the overlay's directory. */
+static int relink_name_check(struct graph *g, struct plan *p,
+			     struct plan_parent *pp)
 {
 	const struct gnode *x = &g->nodes[pp->node];
 	const struct gnode *base = &g->nodes[p->base];
-	char msg[1400], why[1200];
-	struct img_err e = { 0 };
-	struct img *img = NULL;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int r;
+	char msg[1400], res[PATH_MAX];
+	enum resolve_kind k;
+	struct stat st;
 
 	if (!pp->new_name)
-		return relink_conflict(p, pp, x->id, x->name, "cannot compute a "
+		return relink_refused(p, pp, x->id, x->name, "cannot compute a "
 			"backing name for base from this overlay's directory",
 			"The path to base could not be resolved.",
 			"Check that base's directory exists and is readable.");
@@ -414,37 +432,41 @@ static int check_overlay_relink(struct graph *g, struct plan *p,
 		snprintf(msg, sizeof(msg), "'%s': new backing name is %zu bytes, "
 			 "more than %d", x->name, strlen(pp->new_name),
 			 IMG_BACKING_NAME_MAX);
-		return relink_conflict(p, pp, x->id, x->name, msg,
+		return relink_refused(p, pp, x->id, x->name, msg,
 			"qcow2 stores at most 1023 bytes of backing name.",
 			"Move base closer to the overlay or use shorter paths.");
 	}
 	if (!pp->new_fmt)
-		return relink_conflict(p, pp, x->id, x->name, "the format of "
+		return relink_refused(p, pp, x->id, x->name, "the format of "
 			"base is unknown, so it cannot be recorded",
 			"Every relinked overlay records its backing format.",
 			"Make base readable as an image first.");
-	{	/* the new name must lead to base from the overlay */
-		char res[PATH_MAX];
-		enum resolve_kind k;
-		struct stat st;
-
-		if (resolve_backing(x->path, pp->new_name, res, sizeof(res), &k,
-				    &e) < 0 || k != RESOLVE_FILE ||
-		    stat(res, &st) < 0 || st.st_dev != base->dev ||
-		    st.st_ino != base->ino) {
-			snprintf(msg, sizeof(msg), "'%s': the computed name '%s' "
-				 "does not lead to base", x->name, pp->new_name);
-			return relink_conflict(p, pp, x->id, x->name, msg,
-				"A symlinked directory or a rename made the "
-				"path ambiguous.", "Relink it by hand with "
-				"qemu-img rebase -u.");
-		}
+	if (resolve_backing(x->path, pp->new_name, res, sizeof(res), &k,
+			    NULL) < 0 || k != RESOLVE_FILE ||
+	    stat(res, &st) < 0 || st.st_dev != base->dev ||
+	    st.st_ino != base->ino) {
+		snprintf(msg, sizeof(msg), "'%s': the computed name '%s' does not "
+			 "lead to base", x->name, pp->new_name);
+		return relink_refused(p, pp, x->id, x->name, msg,
+			"A symlinked directory or a rename made the path "
+			"ambiguous.", "Relink it by hand with qemu-img rebase "
+			"-u.");
 	}
+	return 0;
+}
+
+/* The overlay file must be writable and its data trustworthy. */
+static int relink_file_check(struct graph *g, struct plan *p,
+			     struct plan_parent *pp)
+{
+	const struct gnode *x = &g->nodes[pp->node];
+	char msg[1400], why[1200];
+
 	if (x->flags & GN_RDONLY_FILE) {
 		snprintf(msg, sizeof(msg), "'%s' cannot be opened for writing: "
 			 "%s", x->name, access(x->path, W_OK) < 0 ?
 			 strerror(errno) : "read-only");
-		return relink_conflict(p, pp, x->id, x->name, msg,
+		return relink_refused(p, pp, x->id, x->name, msg,
 			"Its header must be rewritten to name base.",
 			"Make the file writable (remount read-write, chattr -i, "
 			"or fix its permissions).");
@@ -456,38 +478,94 @@ static int check_overlay_relink(struct graph *g, struct plan *p,
 	if (state_refusal(x, false, why, sizeof(why))) {
 		snprintf(msg, sizeof(msg), "'%s' cannot be relinked: %s",
 			 x->name, why);
-		return relink_conflict(p, pp, x->id, x->name, msg,
+		return relink_refused(p, pp, x->id, x->name, msg,
 			"Its header would have to be rewritten.",
 			"Repair or convert the image first.");
 	}
-	/* Test-fit the new header with the driver, without writing. */
+	return 0;
+}
+
+/* Test-fit the new header with the driver, without writing. */
+static int relink_header_check(struct graph *g, struct plan *p,
+			       struct plan_parent *pp)
+{
+	const struct gnode *x = &g->nodes[pp->node];
+	struct img_err e = { 0 };
+	struct img *img = NULL;
+	uint8_t *buf = NULL;
+	char msg[1400];
+	size_t len = 0;
+	int r;
+
 	r = img_open(x->path, x->format, IMG_O_INSPECT, &img, NULL, &e);
 	if (r == 0 && !img_can_set_backing(img)) {
 		snprintf(msg, sizeof(msg), "'%s': format %s cannot rewrite its "
 			 "backing link", x->name, img_format_name(img));
 		img_close(img);
-		return relink_conflict(p, pp, x->id, x->name, msg, "",
-				       "Convert the overlay to qcow2.");
+		return relink_refused(p, pp, x->id, x->name, msg, "",
+				      "Convert the overlay to qcow2.");
 	}
 	if (r == 0)
-		r = img_backing_header(img, pp->new_name, pp->new_fmt,
-					     &buf, &len, &e);
+		r = img_backing_header(img, pp->new_name, pp->new_fmt, &buf,
+				       &len, &e);
 	free(buf);
 	img_close(img);
 	if (r == -ENOSPC) {
 		snprintf(msg, sizeof(msg), "'%s': no room in the header cluster "
 			 "for backing name '%s' and format '%s'", x->name,
 			 pp->new_name, pp->new_fmt);
-		return relink_conflict(p, pp, x->id, x->name, msg,
+		return relink_refused(p, pp, x->id, x->name, msg,
 			"QEMU requires the backing name to lie in the first "
 			"cluster.", "Use a shorter (relative) path to base.");
 	}
 	if (r < 0) {
 		snprintf(msg, sizeof(msg), "'%s': cannot prepare the new header: "
 			 "%s", x->name, e.msg);
-		return relink_conflict(p, pp, x->id, x->name, msg, "", "");
+		return relink_refused(p, pp, x->id, x->name, msg, "", "");
 	}
 	return 0;
+}
+
+static int check_overlay_relink(struct graph *g, struct plan *p,
+				struct plan_parent *pp)
+{
+	int r = relink_name_check(g, p, pp);
+
+	if (r == 0)
+		r = relink_file_check(g, p, pp);
+	if (r == 0)
+		r = relink_header_check(g, p, pp);
+	return r < 0 ? r : 0;
+}
+
+/* A users-file entry of top is repointed by rewriting the users file. */
+static int check_user_relink(struct graph *g, struct plan *p,
+			     struct plan_parent *pp)
+{
+	const struct guser *u = &g->users[pp->user];
+	char dir[PATH_MAX], msg[1400];
+	char *slash;
+	int r = 0;
+
+	snprintf(dir, sizeof(dir), "%s", g->users_file ? g->users_file : ".");
+	slash = strrchr(dir, '/');
+	if (slash)
+		slash[slash == dir ? 1 : 0] = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if (!pp->new_name) {
+		snprintf(msg, sizeof(msg), "user '%s': cannot compute the new "
+			 "image string", u->name);
+		r = relink_refused(p, pp, -1, u->name, msg, "", "");
+	} else if (access(dir, W_OK) < 0 || access(g->users_file, W_OK) < 0) {
+		snprintf(msg, sizeof(msg), "users file '%s' cannot be rewritten: "
+			 "%s", g->users_file, strerror(errno));
+		r = relink_refused(p, pp, -1, u->name, msg, "User entries of top "
+			"are repointed to base by rewriting the file atomically "
+			"(a new file renamed over it).",
+			"Make the file and its directory writable.");
+	}
+	return r < 0 ? r : 0;
 }
 
 int plan_check_relinks(struct graph *g, struct plan *p)
@@ -500,38 +578,10 @@ int plan_check_relinks(struct graph *g, struct plan *p)
 		struct plan_parent *pp = &p->parents[i];
 		int r = 0;
 
-		if (pp->node >= 0) {
+		if (pp->node >= 0)
 			r = check_overlay_relink(g, p, pp);
-		} else if (pp->user >= 0) {
-			const struct guser *u = &g->users[pp->user];
-			char dir[PATH_MAX], msg[1400];
-			char *slash;
-
-			snprintf(dir, sizeof(dir), "%s", g->users_file ?
-				 g->users_file : ".");
-			slash = strrchr(dir, '/');
-			if (slash)
-				slash[slash == dir ? 1 : 0] = '\0';
-			else
-				snprintf(dir, sizeof(dir), ".");
-			if (!pp->new_name) {
-				snprintf(msg, sizeof(msg), "user '%s': cannot "
-					 "compute the new image string", u->name);
-				r = relink_conflict(p, pp, -1, u->name, msg, "",
-						    "");
-			} else if (access(dir, W_OK) < 0 ||
-				   access(g->users_file, W_OK) < 0) {
-				snprintf(msg, sizeof(msg), "users file '%s' "
-					 "cannot be rewritten: %s",
-					 g->users_file, strerror(errno));
-				r = relink_conflict(p, pp, -1, u->name, msg,
-					"User entries of top are repointed to "
-					"base by rewriting the file atomically "
-					"(a new file renamed over it).",
-					"Make the file and its directory "
-					"writable.");
-			}
-		}
+		else if (pp->user >= 0)
+			r = check_user_relink(g, p, pp);
 		if (r < 0)
 			return r;
 	}

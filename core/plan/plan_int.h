@@ -1,4 +1,10 @@
-/* plan_int.h - internals shared by plan.c and plan_check.c.  Owner: C. */
+/* plan_int.h - the steps of plan_build (plan.c), shared with the checks
+ * (plan_check.c) and the space estimate (plan_space.c).
+ *
+ * A step adds what it finds to the plan as conflicts; it fails (-errno)
+ * only for failures of our own.  Those are out of memory unless the step
+ * takes an img_err, which it then fills with the cause.
+ */
 #ifndef IMGRAPH_PLAN_INT_H
 #define IMGRAPH_PLAN_INT_H
 
@@ -10,7 +16,7 @@ int plan_add_conflict(struct plan *p, enum conflict_kind k, int node,
 
 /* plan_check.c */
 int plan_check_permissions(struct graph *g, struct plan *p);
-int plan_check_locks(struct graph *g, struct plan *p);
+int plan_check_locks(struct graph *g, struct plan *p, struct img_err *e);
 int plan_check_states(struct graph *g, struct plan *p);
 int plan_check_relinks(struct graph *g, struct plan *p);
 /* plan_space.c (bytes to copy; space needed on base's file system) */

@@ -1,6 +1,5 @@
 /* plan_space.c - how many bytes a commit copies and whether base's file
- * system has room for them.  Split out of plan_check.c (helper G) when the
- * space estimate learned about base's cluster grid and metadata.
+ * system has room for them.
  *
  * Why an estimate with metadata: a commit that runs out of space half way
  * stops with base holding leaked clusters and nothing gained, so the plan
@@ -13,9 +12,18 @@
 #include "plan_int.h"
 #include "core/graph/chain.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
+
+/* Table entry sizes of a cluster-mapped base (qcow2's layout). */
+#define L1_ENTRY_BYTES          8
+#define L2_ENTRY_BYTES          8
+#define L2_ENTRY_BYTES_EXTENDED 16     /* with subclusters (extended L2) */
+#define REFTABLE_ENTRY_BYTES    8
+/* Refcount width assumed when the image reports none (qcow2's default). */
+#define REFCOUNT_BITS_DEFAULT   16
 
 static uint64_t div_up(uint64_t a, uint64_t b)
 {
@@ -37,7 +45,9 @@ static void space_init(struct space_est *s, const struct gnode *base)
 	memset(s, 0, sizeof(*s));
 	s->cs = base->info.cluster_size;
 	if (s->cs)
-		s->l2_span = s->cs * (s->cs / (base->info.extended_l2 ? 16 : 8));
+		s->l2_span = s->cs * (s->cs / (base->info.extended_l2 ?
+					       L2_ENTRY_BYTES_EXTENDED :
+					       L2_ENTRY_BYTES));
 }
 
 static void space_add(struct space_est *s, uint64_t off, uint64_t len)
@@ -78,16 +88,60 @@ static uint64_t space_total(const struct space_est *s, const struct gnode *base,
 		return s->raw_bytes;
 	n = s->clusters + s->l2_tables;
 	if (p->base_grows)          /* a new, larger L1 table */
-		n += div_up(div_up(p->base_new_size, s->l2_span) * 8, cs);
+		n += div_up(div_up(p->base_new_size, s->l2_span) *
+			    L1_ENTRY_BYTES, cs);
 	/* refcount blocks for the new clusters and for themselves, plus one:
 	 * the first new cluster may fall in a block not yet allocated */
-	per_rb = cs * 8 / (uint64_t)(rb > 0 && rb <= 64 ? rb : 16);
+	per_rb = cs * CHAR_BIT / (uint64_t)(rb > 0 && rb <= 64 ? rb :
+					    REFCOUNT_BITS_DEFAULT);
 	rbs = n / (per_rb > 1 ? per_rb - 1 : 1) + 1;
 	/* a relocated refcount table sized for the grown file, with a block
 	 * to count it */
 	file_cl = div_up(base->info.file_size, cs) + n + rbs;
-	tcl = div_up(div_up(file_cl, per_rb) * 8, cs);
+	tcl = div_up(div_up(file_cl, per_rb) * REFTABLE_ENTRY_BYTES, cs);
 	return (n + rbs + tcl + 1) * cs;
+}
+
+/* Walk the chain above base with block status: the ranges a commit
+ * copies, into *total and se.  Fails (a conflict added: 1) when a range
+ * cannot be mapped. */
+static int count_mapped(struct graph *g, struct plan *p, struct chain *c,
+			struct space_est *se, uint64_t *total)
+{
+	const struct gnode *top = &g->nodes[p->top];
+	const struct gnode *base = &g->nodes[p->base];
+	uint64_t off = 0, end = top->info.virtual_size;
+	struct img_err e = { 0 };
+
+	*total = 0;
+	while (off < end) {
+		struct chain_status st;
+		uint64_t pnum = 0;
+		char msg[1400];
+		int r;
+
+		if (chain_block_status(c, 0, off, end - off, &pnum, &st,
+				       &e) < 0 || pnum == 0) {
+			snprintf(msg, sizeof(msg), "cannot map '%s' at offset "
+				 "%llu: %s", top->name,
+				 (unsigned long long)off, e.msg);
+			r = plan_add_conflict(p, CONFLICT_IMAGE_STATE, p->top,
+				0, top->name, msg, "The data to copy cannot be "
+				"located.", "Check the images with qemu-img "
+				"check.");
+			return r < 0 ? r : 1;
+		}
+		/* Zeros past an intermediate's end need no copy where base,
+		 * grown and without a backing file, reads zeros anyway. */
+		if (st.depth < c->n &&
+		    !(st.bs == IMG_BS_ZERO && off >= p->base_old_size &&
+		      base->backing < 0)) {
+			*total += pnum;
+			space_add(se, off, pnum);
+		}
+		off += pnum;
+	}
+	return 0;
 }
 
 int plan_count_bytes(struct graph *g, struct plan *p, bool skip)
@@ -97,7 +151,8 @@ int plan_count_bytes(struct graph *g, struct plan *p, bool skip)
 	struct chain *c = NULL;
 	struct img_err e = { 0 };
 	struct space_est se;
-	uint64_t off = 0, total = 0, end = top->info.virtual_size;
+	uint64_t total;
+	int r;
 
 	/* Upper bound first: what the layers above base occupy. */
 	p->bytes_to_copy = top->info.actual_size;
@@ -129,34 +184,10 @@ int plan_count_bytes(struct graph *g, struct plan *p, bool skip)
 					 "Check the images with qemu-img check.");
 	}
 	space_init(&se, base);
-	while (off < end) {
-		struct chain_status st;
-		uint64_t pnum = 0;
-
-		if (chain_block_status(c, 0, off, end - off, &pnum, &st,
-				       &e) < 0 || pnum == 0) {
-			char msg[1400];
-
-			chain_close(c);
-			snprintf(msg, sizeof(msg), "cannot map '%s' at offset "
-				 "%llu: %s", top->name,
-				 (unsigned long long)off, e.msg);
-			return plan_add_conflict(p, CONFLICT_IMAGE_STATE,
-				p->top, 0, top->name, msg, "The data to copy "
-				"cannot be located.", "Check the images with "
-				"qemu-img check.");
-		}
-		/* Zeros past an intermediate's end need no copy where base,
-		 * grown and without a backing file, reads zeros anyway. */
-		if (st.depth < c->n &&
-		    !(st.bs == IMG_BS_ZERO && off >= p->base_old_size &&
-		      base->backing < 0)) {
-			total += pnum;
-			space_add(&se, off, pnum);
-		}
-		off += pnum;
-	}
+	r = count_mapped(g, p, c, &se, &total);
 	chain_close(c);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	p->bytes_to_copy = total;
 	p->bytes_exact = true;
 	p->space_needed = total ? space_total(&se, base, p) : 0;
