@@ -1,8 +1,7 @@
 /* emit.h - human/json/yaml renderings of the pool tree and of a plan,
  * shared by the CLI (imgraph tree / plan) and the editor (which renders
  * into open_memstream so both show the same text).  Writers go through
- * core/ow.h for json/yaml.  Nothing is owned: they write to f only.
- * Owner: helper C.
+ * ow.h for json/yaml.  Nothing is owned: they write to f only.
  */
 #ifndef IMGRAPH_EMIT_H
 #define IMGRAPH_EMIT_H

@@ -53,16 +53,45 @@ static void human_parent(FILE *f, const struct graph *g, const struct plan *p,
 		fprintf(f, " (%s)", pp->new_fmt ? pp->new_fmt : "?");
 	fprintf(f, "%s%s%s\n", pp->relative ? "  [relative]" : "  [absolute]",
 		pp->feasible ? "" : "  [NOT POSSIBLE]",
-		/* top right on base: nothing to rewrite (helper G) */
+		/* top already names base: nothing to rewrite */
 		pp->old_name && pp->new_name && pp->old_fmt && pp->new_fmt &&
 		!strcmp(pp->old_name, pp->new_name) &&
 		!strcmp(pp->old_fmt, pp->new_fmt) ? "  [already names base]" :
 		"");
 }
 
+static void human_conflicts(FILE *f, const struct graph *g,
+			    const struct plan *p)
+{
+	char perms[80];
+
+	if (!p->nconflicts) {
+		fprintf(f, "conflicts: none; the plan can run.\n");
+		return;
+	}
+	fprintf(f, "conflicts (%d); the plan cannot run:\n", p->nconflicts);
+	for (int i = 0; i < p->nconflicts; i++) {
+		const struct plan_conflict *c = &p->conflicts[i];
+
+		fprintf(f, "  [%s] %s\n", conflict_kind_name(c->kind),
+			c->message);
+		if (c->node >= 0)
+			fprintf(f, "      node: %s\n", node_name(g, c->node));
+		if (c->parties[0])
+			fprintf(f, "      parties: %s\n", c->parties);
+		if (c->perms)
+			fprintf(f, "      permissions: %s\n",
+				perm_names(c->perms, perms, sizeof(perms)));
+		if (c->why[0])
+			fprintf(f, "      why: %s\n", c->why);
+		if (c->hint[0])
+			fprintf(f, "      hint: %s\n", c->hint);
+	}
+}
+
 static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
 {
-	char a[32], b[32], perms[80];
+	char a[32], b[32];
 
 	human_node_line(f, g, "top:", p->top);
 	human_node_line(f, g, "base:", p->base);
@@ -99,28 +128,7 @@ static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
 		for (int i = 0; i < p->nparents; i++)
 			human_parent(f, g, p, &p->parents[i]);
 	}
-	if (!p->nconflicts) {
-		fprintf(f, "conflicts: none; the plan can run.\n");
-		return;
-	}
-	fprintf(f, "conflicts (%d); the plan cannot run:\n", p->nconflicts);
-	for (int i = 0; i < p->nconflicts; i++) {
-		const struct plan_conflict *c = &p->conflicts[i];
-
-		fprintf(f, "  [%s] %s\n", conflict_kind_name(c->kind),
-			c->message);
-		if (c->node >= 0)
-			fprintf(f, "      node: %s\n", node_name(g, c->node));
-		if (c->parties[0])
-			fprintf(f, "      parties: %s\n", c->parties);
-		if (c->perms)
-			fprintf(f, "      permissions: %s\n",
-				perm_names(c->perms, perms, sizeof(perms)));
-		if (c->why[0])
-			fprintf(f, "      why: %s\n", c->why);
-		if (c->hint[0])
-			fprintf(f, "      hint: %s\n", c->hint);
-	}
+	human_conflicts(f, g, p);
 }
 
 static void node_obj(struct ow *w, const struct graph *g, const char *key,
@@ -136,6 +144,54 @@ static void node_obj(struct ow *w, const struct graph *g, const char *key,
 	ow_str(w, "filename", g->nodes[id].path);
 	ow_str(w, "format", g->nodes[id].format);
 	ow_u64(w, "virtual-size", g->nodes[id].info.virtual_size);
+	ow_close(w);
+}
+
+static void struct_parents(struct ow *w, const struct graph *g,
+			   const struct plan *p)
+{
+	ow_arr_open(w, "parents");
+	for (int i = 0; i < p->nparents; i++) {
+		const struct plan_parent *pp = &p->parents[i];
+
+		ow_obj_open(w, NULL);
+		ow_str(w, "kind", pp->user >= 0 ? "user" :
+		       pp->node == p->top ? "top" : "overlay");
+		if (pp->node >= 0) {
+			ow_i64(w, "node", pp->node);
+			ow_str(w, "name", node_name(g, pp->node));
+		} else {
+			ow_str(w, "user", g->users[pp->user].name);
+		}
+		ow_str(w, "filename", pp->path);
+		ow_str(w, "old-backing", pp->old_name);
+		ow_str(w, "old-format", pp->old_fmt);
+		ow_str(w, "new-backing", pp->new_name);
+		ow_str(w, "new-format", pp->new_fmt);
+		ow_bool(w, "relative", pp->relative);
+		ow_bool(w, "feasible", pp->feasible);
+		ow_close(w);
+	}
+	ow_close(w);
+}
+
+static void struct_conflicts(struct ow *w, const struct graph *g,
+			     const struct plan *p)
+{
+	ow_arr_open(w, "conflicts");
+	for (int i = 0; i < p->nconflicts; i++) {
+		const struct plan_conflict *c = &p->conflicts[i];
+
+		ow_obj_open(w, NULL);
+		ow_str(w, "kind", conflict_kind_name(c->kind));
+		ow_str(w, "node", node_name(g, c->node));
+		ow_str(w, "parties", c->parties);
+		emit_perm_list(w, "permissions", c->perms);
+		ow_str(w, "message", c->message);
+		ow_str(w, "why", c->why);
+		ow_str(w, "hint", c->hint);
+		ow_close(w);
+	}
 	ow_close(w);
 }
 
@@ -162,44 +218,8 @@ static void emit_struct(FILE *f, const struct graph *g, const struct plan *p,
 	ow_u64(&w, "space-needed", p->space_needed);
 	ow_bool(&w, "top-is-leaf", p->top_is_leaf);
 	ow_bool(&w, "drop-top", p->drop_top);
-	ow_arr_open(&w, "parents");
-	for (int i = 0; i < p->nparents; i++) {
-		const struct plan_parent *pp = &p->parents[i];
-
-		ow_obj_open(&w, NULL);
-		ow_str(&w, "kind", pp->user >= 0 ? "user" :
-		       pp->node == p->top ? "top" : "overlay");
-		if (pp->node >= 0) {
-			ow_i64(&w, "node", pp->node);
-			ow_str(&w, "name", node_name(g, pp->node));
-		} else {
-			ow_str(&w, "user", g->users[pp->user].name);
-		}
-		ow_str(&w, "filename", pp->path);
-		ow_str(&w, "old-backing", pp->old_name);
-		ow_str(&w, "old-format", pp->old_fmt);
-		ow_str(&w, "new-backing", pp->new_name);
-		ow_str(&w, "new-format", pp->new_fmt);
-		ow_bool(&w, "relative", pp->relative);
-		ow_bool(&w, "feasible", pp->feasible);
-		ow_close(&w);
-	}
-	ow_close(&w);
-	ow_arr_open(&w, "conflicts");
-	for (int i = 0; i < p->nconflicts; i++) {
-		const struct plan_conflict *c = &p->conflicts[i];
-
-		ow_obj_open(&w, NULL);
-		ow_str(&w, "kind", conflict_kind_name(c->kind));
-		ow_str(&w, "node", node_name(g, c->node));
-		ow_str(&w, "parties", c->parties);
-		emit_perm_list(&w, "permissions", c->perms);
-		ow_str(&w, "message", c->message);
-		ow_str(&w, "why", c->why);
-		ow_str(&w, "hint", c->hint);
-		ow_close(&w);
-	}
-	ow_close(&w);
+	struct_parents(&w, g, p);
+	struct_conflicts(&w, g, p);
 	ow_close(&w);
 	ow_finish(&w);
 }

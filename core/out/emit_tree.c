@@ -66,7 +66,7 @@ const char *emit_node_flags(unsigned flags, char *buf, size_t len)
 void emit_perm_list(struct ow *w, const char *key, uint8_t mask)
 {
 	ow_arr_open(w, key);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < PERM_NBITS; i++)
 		if (mask & (1u << i))
 			ow_str(w, NULL, perm_qapi_name((uint8_t)(1u << i)));
 	ow_close(w);
@@ -92,13 +92,18 @@ static void human_users(FILE *f, const struct graph *g, int node, int ind)
 	}
 }
 
+/* Deeper levels are not indented further (a long chain would push names
+ * off the screen); their lines say the depth instead. */
+#define TREE_MAX_INDENT_LEVEL 32
+
 static void human_node(FILE *f, const struct graph *g, int id, int depth)
 {
 	const struct gnode *n = &g->nodes[id];
 	char vs[32], as[32], fl[256];
-	int ind = (depth < 32 ? depth : 32) * 2;
+	int ind = (depth < TREE_MAX_INDENT_LEVEL ? depth :
+		   TREE_MAX_INDENT_LEVEL) * 2;
 
-	if (depth > 32)
+	if (depth > TREE_MAX_INDENT_LEVEL)
 		fprintf(f, "%*s[depth %d] ", ind, "", depth);
 	else
 		fprintf(f, "%*s", ind, "");
@@ -176,6 +181,94 @@ static void flag_list(struct ow *w, unsigned flags)
 	ow_close(w);
 }
 
+static void struct_node(struct ow *w, const struct graph *g, int i)
+{
+	const struct gnode *n = &g->nodes[i];
+
+	ow_obj_open(w, NULL);
+	ow_i64(w, "id", i);
+	ow_str(w, "name", n->name);
+	ow_str(w, "filename", n->path);
+	ow_str(w, "format", n->format);
+	if (n->dev) {
+		ow_u64(w, "virtual-size", n->info.virtual_size);
+		ow_u64(w, "actual-size", n->info.actual_size);
+	}
+	if (n->info.cluster_size)
+		ow_u64(w, "cluster-size", n->info.cluster_size);
+	ow_str(w, "backing-filename", n->backing_name);
+	ow_str(w, "backing-filename-format", n->backing_fmt);
+	ow_str(w, "full-backing-filename", n->backing_path);
+	if (n->backing >= 0)
+		ow_i64(w, "backing", n->backing);
+	else
+		ow_null(w, "backing");
+	ow_arr_open(w, "children");
+	for (int c = 0; c < n->nchildren; c++)
+		ow_i64(w, NULL, n->children[c]);
+	ow_close(w);
+	ow_i64(w, "depth", n->depth);
+	flag_list(w, n->flags);
+	if (n->dev && !(n->flags & GN_ERROR)) {
+		ow_bool(w, "dirty-flag", n->info.dirty);
+		ow_bool(w, "corrupt", n->info.corrupt);
+		ow_bool(w, "encrypted", n->info.encrypted);
+		ow_u64(w, "snapshots", n->info.nb_snapshots);
+	}
+	ow_str(w, "error", n->error);
+	ow_close(w);
+}
+
+static void struct_edges(struct ow *w, const struct graph *g)
+{
+	ow_arr_open(w, "edges");
+	for (int i = 0; i < g->n; i++) {
+		const struct gnode *n = &g->nodes[i];
+
+		if (n->backing < 0)
+			continue;
+		ow_obj_open(w, NULL);
+		ow_i64(w, "from", i);
+		ow_i64(w, "to", n->backing);
+		ow_str(w, "role", "backing");
+		ow_str(w, "name", n->backing_name);
+		ow_str(w, "path", n->backing_path);
+		/* Offline backing link: read, tolerate only unchanged
+		 * writes (bdrv_default_perms_for_cow). */
+		emit_perm_list(w, "perm", PERM_BACKING_PERM);
+		emit_perm_list(w, "shared", PERM_BACKING_SHARED);
+		ow_close(w);
+	}
+	ow_close(w);
+}
+
+static void struct_users(struct ow *w, const struct graph *g)
+{
+	ow_arr_open(w, "users");
+	for (int i = 0; i < g->nusers; i++) {
+		const struct guser *u = &g->users[i];
+
+		ow_obj_open(w, NULL);
+		ow_str(w, "name", u->name);
+		ow_str(w, "kind", u->user_kind);
+		ow_str(w, "party", u->kind == PARTY_PROCESS ? "process" :
+		       "user");
+		if (u->node >= 0)
+			ow_i64(w, "node", u->node);
+		else
+			ow_null(w, "node");
+		ow_str(w, "image", u->image);
+		emit_perm_list(w, "perm", u->perm);
+		emit_perm_list(w, "shared", u->shared);
+		if (u->kind == PARTY_PROCESS)
+			ow_i64(w, "pid", u->pid);
+		if (u->line)
+			ow_i64(w, "line", u->line);
+		ow_close(w);
+	}
+	ow_close(w);
+}
+
 static void emit_struct(FILE *f, const struct graph *g, enum out_fmt fmt)
 {
 	struct ow w;
@@ -188,85 +281,11 @@ static void emit_struct(FILE *f, const struct graph *g, enum out_fmt fmt)
 	ow_close(&w);
 	ow_str(&w, "users-file", g->users_file);
 	ow_arr_open(&w, "nodes");
-	for (int i = 0; i < g->n; i++) {
-		const struct gnode *n = &g->nodes[i];
-
-		ow_obj_open(&w, NULL);
-		ow_i64(&w, "id", i);
-		ow_str(&w, "name", n->name);
-		ow_str(&w, "filename", n->path);
-		ow_str(&w, "format", n->format);
-		if (n->dev) {
-			ow_u64(&w, "virtual-size", n->info.virtual_size);
-			ow_u64(&w, "actual-size", n->info.actual_size);
-		}
-		if (n->info.cluster_size)
-			ow_u64(&w, "cluster-size", n->info.cluster_size);
-		ow_str(&w, "backing-filename", n->backing_name);
-		ow_str(&w, "backing-filename-format", n->backing_fmt);
-		ow_str(&w, "full-backing-filename", n->backing_path);
-		if (n->backing >= 0)
-			ow_i64(&w, "backing", n->backing);
-		else
-			ow_null(&w, "backing");
-		ow_arr_open(&w, "children");
-		for (int c = 0; c < n->nchildren; c++)
-			ow_i64(&w, NULL, n->children[c]);
-		ow_close(&w);
-		ow_i64(&w, "depth", n->depth);
-		flag_list(&w, n->flags);
-		if (n->dev && !(n->flags & GN_ERROR)) {
-			ow_bool(&w, "dirty-flag", n->info.dirty);
-			ow_bool(&w, "corrupt", n->info.corrupt);
-			ow_bool(&w, "encrypted", n->info.encrypted);
-			ow_u64(&w, "snapshots", n->info.nb_snapshots);
-		}
-		ow_str(&w, "error", n->error);
-		ow_close(&w);
-	}
+	for (int i = 0; i < g->n; i++)
+		struct_node(&w, g, i);
 	ow_close(&w);
-	ow_arr_open(&w, "edges");
-	for (int i = 0; i < g->n; i++) {
-		const struct gnode *n = &g->nodes[i];
-
-		if (n->backing < 0)
-			continue;
-		ow_obj_open(&w, NULL);
-		ow_i64(&w, "from", i);
-		ow_i64(&w, "to", n->backing);
-		ow_str(&w, "role", "backing");
-		ow_str(&w, "name", n->backing_name);
-		ow_str(&w, "path", n->backing_path);
-		/* Offline backing link: read, tolerate only unchanged
-		 * writes (bdrv_default_perms_for_cow). */
-		emit_perm_list(&w, "perm", PERM_BACKING_PERM);
-		emit_perm_list(&w, "shared", PERM_BACKING_SHARED);
-		ow_close(&w);
-	}
-	ow_close(&w);
-	ow_arr_open(&w, "users");
-	for (int i = 0; i < g->nusers; i++) {
-		const struct guser *u = &g->users[i];
-
-		ow_obj_open(&w, NULL);
-		ow_str(&w, "name", u->name);
-		ow_str(&w, "kind", u->user_kind);
-		ow_str(&w, "party", u->kind == PARTY_PROCESS ? "process" :
-		       "user");
-		if (u->node >= 0)
-			ow_i64(&w, "node", u->node);
-		else
-			ow_null(&w, "node");
-		ow_str(&w, "image", u->image);
-		emit_perm_list(&w, "perm", u->perm);
-		emit_perm_list(&w, "shared", u->shared);
-		if (u->kind == PARTY_PROCESS)
-			ow_i64(&w, "pid", u->pid);
-		if (u->line)
-			ow_i64(&w, "line", u->line);
-		ow_close(&w);
-	}
-	ow_close(&w);
+	struct_edges(&w, g);
+	struct_users(&w, g);
 	ow_close(&w);
 	ow_finish(&w);
 }
