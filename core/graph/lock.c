@@ -291,8 +291,15 @@ static int add_opener(struct openers *o, long pid, int idx, struct img_err *e)
 	return 0;
 }
 
-/* The open files of pid that are among the files asked about.  A process
- * that is gone or not ours to see has none. */
+/* A process that is gone or not ours to see has no files we can know
+ * of; any other failure to read its fd directory (out of descriptors or
+ * memory) would hide an opener, so it is an error. */
+static bool pid_unseen(int err)
+{
+	return err == ENOENT || err == ESRCH || err == EACCES || err == EPERM;
+}
+
+/* The open files of pid that are among the files asked about. */
 static int scan_pid_fds(struct openers *o, long pid, struct img_err *e)
 {
 	char fdd[64], fp[352];
@@ -302,8 +309,12 @@ static int scan_pid_fds(struct openers *o, long pid, struct img_err *e)
 
 	snprintf(fdd, sizeof(fdd), "/proc/%ld/fd", pid);
 	fdp = opendir(fdd);
-	if (!fdp)
-		return 0;
+	if (!fdp) {
+		int err = errno;
+
+		return pid_unseen(err) ? 0 : err_set_errno(e, err, "%s: cannot "
+			"look for processes that have an image open", fdd);
+	}
 	while (r == 0 && (f = readdir(fdp))) {
 		struct stat st;
 
@@ -334,8 +345,14 @@ int lock_find_openers(const dev_t *devs, const ino_t *inos, int n,
 	*out = NULL;
 	*nout = 0;
 	dp = opendir("/proc");
-	if (!dp)
-		return 0;            /* no /proc: nothing can be said */
+	if (!dp) {
+		int err = errno;
+
+		if (err == ENOENT)
+			return 0;    /* no /proc: nothing can be said */
+		return err_set_errno(e, err, "/proc: cannot look for "
+				     "processes that have an image open");
+	}
 	while (r == 0 && (d = readdir(dp))) {
 		char *end;
 		long pid = strtol(d->d_name, &end, 10);

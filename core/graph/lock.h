@@ -61,7 +61,10 @@ int lock_find_holders(dev_t dev, ino_t ino, struct lock_holder **out, int *n,
  * inos[i] open at all, locks or not, found by stat() of /proc/PID/fd/N.
  * This is how a QEMU started with locking=off, or any other program, is
  * found: the lock probe cannot see them.  Without /proc nothing is found
- * (0, *nout = 0).  *out is malloc'd (caller frees). */
+ * (0, *nout = 0); processes that are gone or not ours to see are skipped.
+ * Any other failure to read /proc (out of descriptors, of memory) is
+ * -errno with e filled: a scan that could not look must not report "no
+ * openers".  *out is malloc'd (caller frees). */
 struct lock_opener {
 	int idx;                   /* index into devs/inos */
 	pid_t pid;
