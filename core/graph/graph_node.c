@@ -445,7 +445,7 @@ int graph_node_add_file(struct graph_builder *b, const char *path,
 	if (dtype_reg) {
 		/* Open first and let the fstat confirm: one stat less per
 		 * image of a large pool. */
-		if (open_regular(path, NULL, &fd, &st, e) < 0)
+		if (open_regular(path, NULL, &fd, &st, NULL) < 0)
 			return 0;    /* vanished or replaced: skip */
 	} else if (stat(path, &st) < 0) {
 		/* A directory entry that vanished, dangles or loops is
@@ -465,8 +465,10 @@ int graph_node_add_file(struct graph_builder *b, const char *path,
 		return 0;
 	}
 	if (fd < 0) {
-		int r = open_regular(path, &st, &fd, &st, e);
-		if (r < 0)
+		int r = open_regular(path, &st, &fd, &st, named ? e : NULL);
+
+		if (r < 0)   /* a directory entry that cannot be opened is
+				skipped */
 			return named ? r : 0;
 	}
 	return seed_new(b, path, flags, named, fd, &st, id, e);
