@@ -34,16 +34,17 @@ static void loop_message(const struct graph *g, int start, char *buf,
 		pos += (size_t)r;
 		n = x->backing;
 	} while (n != start && n >= 0 && ++steps < LOOP_MSG_MAX_LINKS);
-	if (n != start && pos + 8 < len)
+	if (n != start && pos + sizeof("... -> ") < len)
 		pos += (size_t)snprintf(buf + pos, len - pos, "... -> ");
 	snprintf(buf + pos, len - pos, "%s", g->nodes[start].name);
 }
 
+enum walk_state { UNVISITED = 0, ON_WALK, DONE };
+
 static void break_loops(struct graph_builder *b)
 {
 	struct graph *g = b->g;
-	/* 0 unvisited, 1 on the current walk, 2 done */
-	unsigned char *state = calloc((size_t)g->n + 1, 1);
+	unsigned char *state = calloc((size_t)g->n + 1, 1);  /* walk_state */
 	char msg[1024];
 
 	if (!state)
@@ -51,11 +52,11 @@ static void break_loops(struct graph_builder *b)
 	for (int s = 0; s < g->n; s++) {
 		int n = s;
 
-		while (n >= 0 && state[n] == 0) {
-			state[n] = 1;
+		while (n >= 0 && state[n] == UNVISITED) {
+			state[n] = ON_WALK;
 			n = g->nodes[n].backing;
 		}
-		if (n >= 0 && state[n] == 1) {
+		if (n >= 0 && state[n] == ON_WALK) {
 			/* n starts a cycle: mark it, then cut the link that
 			 * closes it (from the member reached last). */
 			int m = n, last = n;
@@ -69,8 +70,9 @@ static void break_loops(struct graph_builder *b)
 			} while (m != n);
 			g->nodes[last].backing = -1;
 		}
-		for (n = s; n >= 0 && state[n] == 1; n = g->nodes[n].backing)
-			state[n] = 2;
+		for (n = s; n >= 0 && state[n] == ON_WALK;
+		     n = g->nodes[n].backing)
+			state[n] = DONE;
 	}
 	free(state);
 }

@@ -163,10 +163,15 @@ int resolve_make_name(const char *overlay_path, const char *target_path,
 	return 0;
 }
 
+/* path ends in suffix and has a name before it. */
+static int has_suffix(const char *path, const char *suffix)
+{
+	size_t l = strlen(path), sl = strlen(suffix);
+
+	return l > sl && !strcmp(path + l - sl, suffix);
+}
+
 int resolve_raw_disk_name(const char *path)
 {
-	size_t l = strlen(path);
-
-	return l > 4 && (!strcmp(path + l - 4, ".raw") ||
-			 !strcmp(path + l - 4, ".img"));
+	return has_suffix(path, ".raw") || has_suffix(path, ".img");
 }

@@ -10,10 +10,11 @@ const char *emit_size(uint64_t v, char *buf, size_t len)
 {
 	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB",
 					    "PiB", "EiB" };
+	const int last = (int)(sizeof(unit) / sizeof(unit[0])) - 1;
 	double d = (double)v;
 	int u = 0;
 
-	while (d >= 1024 && u < 6) {
+	while (d >= 1024 && u < last) {
 		d /= 1024;
 		u++;
 	}
@@ -95,13 +96,14 @@ static void human_users(FILE *f, const struct graph *g, int node, int ind)
 /* Deeper levels are not indented further (a long chain would push names
  * off the screen); their lines say the depth instead. */
 #define TREE_MAX_INDENT_LEVEL 32
+#define TREE_INDENT 2              /* columns per level */
 
 static void human_node(FILE *f, const struct graph *g, int id, int depth)
 {
 	const struct gnode *n = &g->nodes[id];
 	char vs[32], as[32], fl[256];
 	int ind = (depth < TREE_MAX_INDENT_LEVEL ? depth :
-		   TREE_MAX_INDENT_LEVEL) * 2;
+		   TREE_MAX_INDENT_LEVEL) * TREE_INDENT;
 
 	if (depth > TREE_MAX_INDENT_LEVEL)
 		fprintf(f, "%*s[depth %d] ", ind, "", depth);

@@ -429,11 +429,14 @@ static int relink_name_check(struct graph *g, struct plan *p,
 			"The path to base could not be resolved.",
 			"Check that base's directory exists and is readable.");
 	if (strlen(pp->new_name) > IMG_BACKING_NAME_MAX) {
+		char why[80];
+
 		snprintf(msg, sizeof(msg), "'%s': new backing name is %zu bytes, "
 			 "more than %d", x->name, strlen(pp->new_name),
 			 IMG_BACKING_NAME_MAX);
-		return relink_refused(p, pp, x->id, x->name, msg,
-			"qcow2 stores at most 1023 bytes of backing name.",
+		snprintf(why, sizeof(why), "qcow2 stores at most %d bytes of "
+			 "backing name.", IMG_BACKING_NAME_MAX);
+		return relink_refused(p, pp, x->id, x->name, msg, why,
 			"Move base closer to the overlay or use shorter paths.");
 	}
 	if (!pp->new_fmt)

@@ -22,8 +22,10 @@
 #define L2_ENTRY_BYTES          8
 #define L2_ENTRY_BYTES_EXTENDED 16     /* with subclusters (extended L2) */
 #define REFTABLE_ENTRY_BYTES    8
-/* Refcount width assumed when the image reports none (qcow2's default). */
+/* Refcount width assumed when the image reports none or an invalid one
+ * (qcow2's default and maximum). */
 #define REFCOUNT_BITS_DEFAULT   16
+#define REFCOUNT_BITS_MAX       64
 
 static uint64_t div_up(uint64_t a, uint64_t b)
 {
@@ -92,8 +94,8 @@ static uint64_t space_total(const struct space_est *s, const struct gnode *base,
 			    L1_ENTRY_BYTES, cs);
 	/* refcount blocks for the new clusters and for themselves, plus one:
 	 * the first new cluster may fall in a block not yet allocated */
-	per_rb = cs * CHAR_BIT / (uint64_t)(rb > 0 && rb <= 64 ? rb :
-					    REFCOUNT_BITS_DEFAULT);
+	per_rb = cs * CHAR_BIT / (uint64_t)(rb > 0 && rb <= REFCOUNT_BITS_MAX ?
+					    rb : REFCOUNT_BITS_DEFAULT);
 	rbs = n / (per_rb > 1 ? per_rb - 1 : 1) + 1;
 	/* a relocated refcount table sized for the grown file, with a block
 	 * to count it */
