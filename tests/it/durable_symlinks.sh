@@ -71,7 +71,9 @@ sha256sum "$O"/* >"$T/outside.before"
 # Run a command under strace; its O_CREAT opens go to $T/creates.
 traced() { # NAME CMD...
 	local n=$1; shift
-	strace -f -qq -o "$T/st" -e trace=open,openat,creat "$@" >"$T/.out" 2>"$T/.err"
+	# (LeakSanitizer cannot run under ptrace: off for a sanitizer build)
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+		strace -f -qq -o "$T/st" -e trace=open,openat,creat "$@" >"$T/.out" 2>"$T/.err"
 	local rc=$?
 	grep -E 'O_CREAT|creat\(' "$T/st" | sed "s/^/$n: /" >>"$T/creates"
 	return $rc
