@@ -2,6 +2,7 @@
  * Zeros are punched holes where the file system supports them. */
 #include "format.h"
 #include "formats/io/io.h"
+#include "formats/io/io_replace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -149,25 +150,28 @@ static int raw_flush(struct img *img, struct img_err *e)
 	return 0;
 }
 
+/* A new sparse file of the size asked, replacing path as a whole
+ * (io_replace.h): an old image there stays intact until the new one is
+ * complete, and is never truncated in place. */
 static int raw_create(const char *path, const struct img_create_opts *o,
 		      struct img_err *e)
 {
-	int fd, r;
+	struct io_replace t;
+	int r;
 
 	if (o->backing)
 		return err_set(e, EINVAL,
 			       "%s: the raw format has no backing file", path);
-	fd = io_open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0)
-		return err_set_errno(e, -fd, "%s: cannot create", path);
-	r = io_ftruncate(fd, o->size);
-	if (r == 0)
-		r = io_fsync(fd);
-	io_close(fd);
+	r = io_replace_begin(&t, path, 0644, e);
 	if (r < 0)
+		return r;
+	r = io_ftruncate(t.fd, o->size);
+	if (r < 0) {
+		io_replace_abort(&t);
 		return err_set_errno(e, -r, "%s: cannot size to %llu", path,
 				     (unsigned long long)o->size);
-	return 0;
+	}
+	return io_replace_commit(&t, e);
 }
 
 const struct img_format img_format_raw = {

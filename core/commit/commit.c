@@ -1,6 +1,6 @@
 /* commit.c - execute a plan: lock, copy, flush, relink, clean up.
  *
- * Order (reliability-anchors 3.3), each step a dependency of the next:
+ * Order, each step a dependency of the next:
  *   1. refuse a plan with conflicts or a pending journal; rescan and
  *      rebuild the plan (fail early);
  *   2. QEMU-protocol locks on base, top, intermediates and every parent
@@ -19,7 +19,6 @@
 #include "commit_int.h"
 #include "copy.h"
 #include "formats/io/io.h"
-#include "formats/io/io_cut.h"
 #include "journal.h"
 #include "core/graph/perm.h"
 #include "relink.h"
@@ -35,7 +34,9 @@
 #include <time.h>
 #include <unistd.h>
 
-/* What each role holds and shares (qemu-block-facts 4.7 (ii)). */
+/* What each role holds and shares: base is written and may grow, top and
+ * the intermediates are only read; every file shares reads only, so nobody
+ * else writes what the commit reads or relinks. */
 #define BASE_PERM    (PERM_CONSISTENT_READ | PERM_WRITE | PERM_RESIZE)
 #define READER_PERM  PERM_CONSISTENT_READ
 #define WRITER_PERM  (PERM_CONSISTENT_READ | PERM_WRITE)
@@ -191,10 +192,8 @@ static int run_copy(struct commit_run *cr, struct img_err *e)
 	{
 		struct img_err fe;
 		int fr = img_flush(cr->base, &fe);
-		if (fr < 0 && r == 0) {
-			*e = fe;
-			r = fr;
-		}
+		if (fr < 0 && r == 0)
+			r = err_propagate(e, &fe);
 	}
 	if (r == 0)
 		phase(cr->o, "flush", 1, 1);
@@ -220,20 +219,21 @@ static int fill_target(struct commit_run *cr, int node, const char *new_name,
 	return 0;
 }
 
-static int build_journal(struct commit_run *cr, struct journal **out,
-			 int **fds_out, struct img_err *e)
+/* A PREPARED journal naming base and top by absolute path and dev:ino,
+ * with room for every parent (and a leaf top) and their fds. */
+static int journal_start(struct commit_run *cr, struct journal **out,
+			 int **fds, struct img_err *e)
 {
 	const struct gnode *top = &cr->g->nodes[cr->p->top];
 	const struct gnode *base = &cr->g->nodes[cr->p->base];
 	struct journal *j = calloc(1, sizeof(*j));
-	int n = 0, *fds = NULL, r = 0, users_entries = 0;
-	bool leaf_listed = false;
-	char abs[PATH_MAX], leaf_name[IMG_BACKING_NAME_MAX + 1];
+	char abs[PATH_MAX];
 	struct timespec ts;
+	int r;
 
-	*out = NULL;
-	*fds_out = NULL;
-	if (!j)
+	*out = j;
+	*fds = calloc((size_t)cr->p->nparents + 1, sizeof(**fds));
+	if (!j || !*fds)
 		return err_set(e, ENOMEM, "out of memory");
 	clock_gettime(CLOCK_REALTIME, &ts);
 	j->txid = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^
@@ -246,118 +246,157 @@ static int build_journal(struct commit_run *cr, struct journal **out,
 	j->top_ino = top->ino;
 	j->empty_top = cr->keep_top;
 	if ((r = commit_abs_path(base->path, abs, sizeof(abs), e)) < 0)
-		goto fail;
+		return r;
 	j->base_path = strdup(abs);
 	if ((r = commit_abs_path(top->path, abs, sizeof(abs), e)) < 0)
-		goto fail;
+		return r;
 	j->top_path = strdup(abs);
 	j->base_fmt = strdup(base->format);
 	j->top_fmt = strdup(top->format);
 	j->parents = calloc((size_t)cr->p->nparents + 1, sizeof(*j->parents));
-	fds = calloc((size_t)cr->p->nparents + 1, sizeof(*fds));
 	if (!j->base_path || !j->top_path || !j->base_fmt || !j->top_fmt ||
-	    !j->parents || !fds) {
-		r = err_set(e, ENOMEM, "out of memory");
-		goto fail;
-	}
+	    !j->parents)
+		return err_set(e, ENOMEM, "out of memory");
+	return 0;
+}
+
+/* Replace record i's path by its absolute form: recovery may run from
+ * another directory. */
+static int absolute_parent(struct journal *j, int i, struct img_err *e)
+{
+	char abs[PATH_MAX], *ap;
+	int r = commit_abs_path(j->parents[i].path, abs, sizeof(abs), e);
+
+	if (r < 0)
+		return r;
+	if (!(ap = strdup(abs)))
+		return err_set(e, ENOMEM, "out of memory");
+	free(j->parents[i].path);
+	j->parents[i].path = ap;
+	return 0;
+}
+
+/* One record per parent file the plan relinks; *nusers counts the plan's
+ * users-file entries, *leaf_listed says whether top is among them. */
+static int add_parents(struct commit_run *cr, struct journal *j, int *fds,
+		       int *nusers, bool *leaf_listed, struct img_err *e)
+{
+	const struct gnode *top = &cr->g->nodes[cr->p->top];
+	int r;
+
 	for (int i = 0; i < cr->p->nparents; i++) {
 		const struct plan_parent *pp = &cr->p->parents[i];
+		struct journal_parent *jp = &j->parents[j->nparents];
 		struct relink_target t;
 
 		if (pp->node < 0) {
-			users_entries++;
+			(*nusers)++;
 			continue;
 		}
 		fill_target(cr, pp->node, pp->new_name, pp->new_fmt,
 			    pp->relative, &t);
-		r = relink_prepare_parent(&t, &j->parents[n], e);
+		r = relink_prepare_parent(&t, jp, e);
 		if (r == -EALREADY && pp->node == cr->p->top) {
 			/* A leaf top right on base (no intermediates: plain
 			 * 'qemu-img commit top') already names base; it only
 			 * needs emptying, which the journal's empty_top
 			 * covers. */
 			err_clear(e);
-			leaf_listed = true;
+			*leaf_listed = true;
 			continue;
 		}
 		if (r < 0)
-			goto fail;
-		fds[n] = t.fd;
-		j->nparents = ++n;
+			return r;
+		fds[j->nparents++] = t.fd;
+		*leaf_listed |= jp->dev == top->dev && jp->ino == top->ino;
+		if ((r = absolute_parent(j, j->nparents - 1, e)) < 0)
+			return r;
 	}
-	/* Recovery may run from another directory: absolute paths only. */
-	for (int i = 0; i < n; i++) {
-		char *ap;
-		if ((r = commit_abs_path(j->parents[i].path, abs, sizeof(abs),
-					 e)) < 0)
-			goto fail;
-		if (!(ap = strdup(abs))) {
-			r = err_set(e, ENOMEM, "out of memory");
-			goto fail;
-		}
-		free(j->parents[i].path);
-		j->parents[i].path = ap;
+	return 0;
+}
+
+/* qemu-img semantics for a leaf top the plan does not list as its own
+ * parent: it stays, relinked onto base (unless it names base already). */
+static int add_leaf_top(struct commit_run *cr, struct journal *j, int *fds,
+			struct img_err *e)
+{
+	const struct gnode *top = &cr->g->nodes[cr->p->top];
+	const struct gnode *base = &cr->g->nodes[cr->p->base];
+	struct journal_parent *jp = &j->parents[j->nparents];
+	char name[IMG_BACKING_NAME_MAX + 1];
+	bool rel = top->backing_name && top->backing_name[0] != '/';
+	struct relink_target t;
+	int r = resolve_make_name(top->path, base->path, rel, name,
+				  sizeof(name), e);
+
+	if (r < 0)
+		return r;
+	fill_target(cr, cr->p->top, name, base->format, rel, &t);
+	r = relink_prepare_parent(&t, jp, e);
+	if (r == -EALREADY) {
+		err_clear(e);   /* names base already: empty only */
+		return 0;
 	}
-	for (int i = 0; i < n; i++)
-		if (j->parents[i].dev == top->dev &&
-		    j->parents[i].ino == top->ino)
-			leaf_listed = true;
-	if (cr->keep_top && !leaf_listed) {
-		/* qemu-img semantics for a leaf top: it stays, on base (the
-		 * plan normally lists it as its own parent already). */
-		struct relink_target t;
-		bool rel = top->backing_name && top->backing_name[0] != '/';
-		r = resolve_make_name(top->path, base->path, rel, leaf_name,
-				      sizeof(leaf_name), e);
-		if (r < 0)
-			goto fail;
-		fill_target(cr, cr->p->top, leaf_name, base->format, rel, &t);
-		r = relink_prepare_parent(&t, &j->parents[n], e);
-		if (r == -EALREADY) {
-			err_clear(e);   /* names base already: empty only */
-			goto leaf_done;
-		}
-		if (r < 0)
-			goto fail;
-		free(j->parents[n].path);
-		j->parents[n].path = strdup(j->top_path);
-		if (!j->parents[n].path) {
-			r = err_set(e, ENOMEM, "out of memory");
-			goto fail;
-		}
-		fds[n] = t.fd;
-		j->nparents = ++n;
+	if (r < 0)
+		return r;
+	free(jp->path);
+	jp->path = strdup(j->top_path);
+	if (!jp->path)
+		return err_set(e, ENOMEM, "out of memory");
+	fds[j->nparents++] = t.fd;
+	return 0;
+}
+
+/* The users file's new text, when the commit repoints any entry. */
+static int add_users(struct commit_run *cr, struct journal *j, int nusers,
+		     struct img_err *e)
+{
+	const struct gnode *top = &cr->g->nodes[cr->p->top];
+	const struct gnode *base = &cr->g->nodes[cr->p->base];
+	char abs[PATH_MAX], *text = NULL;
+	size_t len = 0;
+	int changed = 0, r;
+
+	if (!cr->g->users_file) {
+		if (!nusers)
+			return 0;
+		return err_set(e, EINVAL, "the plan repoints %d users-file "
+			       "entr%s but no users file is loaded", nusers,
+			       nusers == 1 ? "y" : "ies");
 	}
-leaf_done:
-	if (cr->g->users_file) {
-		char *text = NULL;
-		size_t len = 0;
-		int changed = 0;
-		r = users_repoint(cr->g->users_file, top->dev, top->ino,
-				  base->path, &text, &len, &changed, e);
-		if (r == 0 && changed > 0) {
-			r = commit_abs_path(cr->g->users_file, abs,
-					    sizeof(abs), e);
-			if (r == 0)
-				r = relink_prepare_users(abs, text, len,
-							 &j->users, e);
-		}
-		free(text);
-		if (r < 0)
-			goto fail;
-	} else if (users_entries) {
-		r = err_set(e, EINVAL, "the plan repoints %d users-file "
-			    "entr%s but no users file is loaded",
-			    users_entries, users_entries == 1 ? "y" : "ies");
-		goto fail;
+	r = users_repoint(cr->g->users_file, top->dev, top->ino, base->path,
+			  &text, &len, &changed, e);
+	if (r == 0 && changed > 0) {
+		r = commit_abs_path(cr->g->users_file, abs, sizeof(abs), e);
+		if (r == 0)
+			r = relink_prepare_users(abs, text, len, &j->users, e);
+	}
+	free(text);
+	return r;
+}
+
+static int build_journal(struct commit_run *cr, struct journal **out,
+			 int **fds_out, struct img_err *e)
+{
+	struct journal *j;
+	int *fds, nusers = 0, r;
+	bool leaf_listed = false;
+
+	r = journal_start(cr, &j, &fds, e);
+	if (r == 0)
+		r = add_parents(cr, j, fds, &nusers, &leaf_listed, e);
+	if (r == 0 && cr->keep_top && !leaf_listed)
+		r = add_leaf_top(cr, j, fds, e);
+	if (r == 0)
+		r = add_users(cr, j, nusers, e);
+	if (r < 0) {
+		free(fds);
+		journal_free(j);
+		return r;
 	}
 	*out = j;
 	*fds_out = fds;
 	return 0;
-fail:
-	free(fds);
-	journal_free(j);
-	return r;
 }
 
 static int empty_top(struct commit_run *cr, struct img_err *e)
@@ -432,7 +471,6 @@ int commit_execute(struct graph *g, const struct plan *p,
 	struct stat st;
 	int r;
 
-	io_cut_init();
 	if (!res)
 		res = &dummy;
 	memset(res, 0, sizeof(*res));

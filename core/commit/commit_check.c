@@ -169,8 +169,9 @@ int commit_check_chain(const struct graph *g, const struct plan *p,
 				       "%s at depth %d, not the planned file; "
 				       "plan again", g->nodes[p->top].path,
 				       l->path, i);
-		if (img_get_backing(l, &bk, e) < 0)
-			return -EIO;
+		int r = img_get_backing(l, &bk, e);
+		if (r < 0)
+			return r;
 		if (!str_eq(bk.name, nd->backing_name) ||
 		    !str_eq(bk.format, nd->backing_fmt))
 			return err_set(e, ESTALE, "%s: backing file changed to "

@@ -1,5 +1,5 @@
 /* commit_int.h - pieces of the commit engine shared by commit.c and
- * commit_check.c (not a public API).  Owner: helper D. */
+ * commit_check.c (not a public API). */
 #ifndef IMGRAPH_COMMIT_INT_H
 #define IMGRAPH_COMMIT_INT_H
 

@@ -68,6 +68,11 @@ struct copy_run_state {
 	atomic_bool quit;          /* the writer stopped: reader, stop too */
 	uint64_t throttled;        /* bytes counted against the rate */
 	bool stop;                 /* the progress callback asked to cancel */
+	/* The run: what is set up, to tear down. */
+	pthread_t reader;
+	bool threaded, sync_init, batch;
+	uint64_t total, done;      /* progress bytes */
+	uint64_t start_ns;
 };
 
 /* Is [off, off+*pnum) allocated above base?  Returns 1 data, 2 zero, 0 not
@@ -328,16 +333,187 @@ static void job_done(struct copy_run_state *s, int i, bool threaded)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* Sizes and the window: top's view size (a parent larger than top widens
+ * it), base's cluster size as the write unit, windows sized for the rate. */
+static int copy_setup(struct copy_run_state *s, struct img_err *e)
+{
+	const struct copy_opts *o = s->o;
+	struct img_info bi;
+	int r = img_get_info(s->base, &bi, e);
+
+	if (r < 0)
+		return r;
+	s->top_size = s->c->layer[0]->virtual_size;
+	s->base_old_size = s->base->virtual_size;
+	/* Past top's end the chain reads zeros at depth 0 (above base), so a
+	 * larger view size makes the copy zero that range in base. */
+	if (o && o->view_size > s->top_size) {
+		uint64_t v = o->view_size < s->base_old_size ? o->view_size
+							     : s->base_old_size;
+		if (v > s->top_size)
+			s->top_size = v;
+	}
+	s->base_has_backing = s->nabove + 1 < s->c->n;
+	s->cs = bi.cluster_size ? bi.cluster_size : 65536;
+	s->win = COPY_WINDOW > s->cs ? COPY_WINDOW / s->cs * s->cs : s->cs;
+	if (o && o->rate) {
+		/* Throttling sleeps between windows: keep them near a quarter
+		 * second of work so the rate holds over short spans too. */
+		uint64_t w = o->rate / 4 / s->cs * s->cs;
+		if (w < (1u << 20))
+			w = (1u << 20) / s->cs * s->cs;
+		if (w < s->cs)
+			w = s->cs;
+		if (w < s->win)
+			s->win = w;
+	}
+	return 0;
+}
+
+/* The progress total, base grown to top's size, and the last window end. */
+static int copy_prepare_base(struct copy_run_state *s, struct img_err *e)
+{
+	uint64_t end;
+	int r = copy_measure(s->c, s->nabove, &s->total, e);
+
+	if (r < 0)
+		return r;
+	s->total += s->top_size - s->c->layer[0]->virtual_size;
+	if (s->base_has_backing && s->top_size > s->base_old_size)
+		s->total += s->top_size - s->base_old_size;
+	s->st->bytes_above = s->total;
+	if (s->top_size > s->base->virtual_size) {
+		r = img_grow(s->base, s->top_size, e);
+		if (r < 0)
+			return r;
+	}
+	end = s->top_size;
+	/* The last cluster may straddle top's end inside a larger base. */
+	if (end % s->cs) {
+		uint64_t up = (end / s->cs + 1) * s->cs;
+		end = up < s->base->virtual_size ? up : s->base->virtual_size;
+	}
+	s->end = end;
+	return 0;
+}
+
+static int copy_alloc(struct copy_run_state *s, struct img_err *e)
+{
+	bool mem = (s->cl = malloc((size_t)(s->win / s->cs + 1))) != NULL;
+
+	for (int i = 0; i < 2; i++) {
+		s->job[i].buf = malloc((size_t)s->win);
+		s->job[i].acts = malloc((size_t)(s->win / s->cs + 1) *
+					sizeof(struct copy_act));
+		mem = mem && s->job[i].buf && s->job[i].acts;
+	}
+	if (!mem)
+		return err_set(e, ENOMEM, "copy: out of memory for two %llu-byte "
+			       "windows", (unsigned long long)s->win);
+	return 0;
+}
+
+/* Write one window the reader filled, then report and throttle. */
+static int copy_window(struct copy_run_state *s, struct copy_job *j, int i,
+		       struct img_err *e)
+{
+	const struct copy_opts *o = s->o;
+	uint64_t before;
+	int r;
+
+	if (!s->batch) {
+		/* One batch for the whole copy, opened at the first write:
+		 * the driver links the new clusters of many writes behind one
+		 * fdatasync (img_batch_begin) instead of one per write; data still
+		 * reaches the disk before what points at it. */
+		r = img_batch_begin(s->base, e);
+		if (r < 0) {
+			job_done(s, i, s->threaded);
+			return r;
+		}
+		s->batch = true;
+	}
+	before = s->st->bytes_written + s->st->bytes_zeroed;
+	r = consume(s, j, e);
+	s->done += j->above;
+	job_done(s, i, s->threaded);
+	if (r < 0)
+		return r;
+	if (s->done > s->total)
+		s->total = s->done;     /* the estimate was low: never shrink */
+	if (progress_update(o ? o->progress : NULL, "copy", s->done, s->total))
+		s->stop = true;
+	r = throttle(s, s->st->bytes_written + s->st->bytes_zeroed - before,
+		     s->start_ns);
+	if (r < 0)
+		return err_set(e, ECANCELED, "commit cancelled during the "
+			       "copy; every image is still valid");
+	return 0;
+}
+
+/* Start the reader thread (or run its steps in turn) and write every
+ * window it produces. */
+static int copy_loop(struct copy_run_state *s, struct img_err *e)
+{
+	int r;
+
+	atomic_init(&s->quit, false);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	s->sync_init = true;
+	s->threaded = pthread_create(&s->reader, NULL, reader_main, s) == 0;
+	for (int i = 0;; i = s->threaded ? i ^ 1 : 0) {
+		if (cancelled(s))
+			return err_set(e, ECANCELED, "commit cancelled during "
+				       "the copy; every image is still valid");
+		struct copy_job *j = next_job(s, i, s->threaded);
+		if (j->r < 0) {
+			err_propagate(e, &j->err);
+			return j->r;
+		}
+		if (j->eof)
+			return 0;
+		r = copy_window(s, j, i, e);
+		if (r < 0)
+			return r;
+	}
+}
+
+/* Stop the reader, close the batch (also after a failure or a cancel:
+ * what was written is linked, base stays valid either way), free. */
+static int copy_teardown(struct copy_run_state *s, int r, struct img_err *e)
+{
+	if (s->threaded) {
+		atomic_store(&s->quit, true);
+		pthread_mutex_lock(&s->mu);
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->reader, NULL);
+	}
+	if (s->sync_init) {
+		pthread_cond_destroy(&s->cv);
+		pthread_mutex_destroy(&s->mu);
+	}
+	if (s->batch) {
+		struct img_err be;
+		int br = img_batch_end(s->base, &be);
+		if (r == 0 && br < 0)
+			r = err_propagate(e, &be);
+	}
+	for (int i = 0; i < 2; i++) {
+		free(s->job[i].buf);
+		free(s->job[i].acts);
+	}
+	free(s->cl);
+	return r;
+}
+
 int copy_run(struct chain *c, int nabove, struct img *base,
 	     const struct copy_opts *o, struct copy_stats *st,
 	     struct img_err *e)
 {
 	struct copy_run_state s = { .c = c, .nabove = nabove, .base = base,
 				    .o = o, .st = st };
-	struct img_info bi;
-	uint64_t done = 0, total, end, start_ns;
-	bool batch = false, threaded = false, sync_init = false;
-	pthread_t reader;
 	int r;
 
 	memset(st, 0, sizeof(*st));
@@ -346,149 +522,21 @@ int copy_run(struct chain *c, int nabove, struct img *base,
 	if (!img_can_write(base))
 		return err_set(e, ENOTSUP, "%s: the %s driver cannot write",
 			       base->path, img_format_name(base));
-	r = img_get_info(base, &bi, e);
+	r = copy_setup(&s, e);
+	if (r == 0)
+		r = copy_prepare_base(&s, e);
 	if (r < 0)
 		return r;
-	s.top_size = c->layer[0]->virtual_size;
-	s.base_old_size = base->virtual_size;
-	/* Past top's end the chain reads zeros at depth 0 (above base), so a
-	 * larger view size makes the loop below zero that range in base. */
-	if (o && o->view_size > s.top_size) {
-		uint64_t v = o->view_size < s.base_old_size ? o->view_size
-							    : s.base_old_size;
-		if (v > s.top_size)
-			s.top_size = v;
+	r = copy_alloc(&s, e);
+	if (r == 0) {
+		s.start_ns = now_ns();
+		if (progress_update(o ? o->progress : NULL, "copy", 0, s.total))
+			r = err_set(e, ECANCELED, "commit cancelled");
 	}
-	s.base_has_backing = nabove + 1 < c->n;
-	s.cs = bi.cluster_size ? bi.cluster_size : 65536;
-	s.win = COPY_WINDOW > s.cs ? COPY_WINDOW / s.cs * s.cs : s.cs;
-	if (o && o->rate) {
-		/* Throttling sleeps between windows: keep them near a quarter
-		 * second of work so the rate holds over short spans too. */
-		uint64_t w = o->rate / 4 / s.cs * s.cs;
-		if (w < (1u << 20))
-			w = (1u << 20) / s.cs * s.cs;
-		if (w < s.cs)
-			w = s.cs;
-		if (w < s.win)
-			s.win = w;
-	}
-
-	r = copy_measure(c, nabove, &total, e);
-	if (r < 0)
-		return r;
-	total += s.top_size - c->layer[0]->virtual_size;
-	if (s.base_has_backing && s.top_size > s.base_old_size)
-		total += s.top_size - s.base_old_size;
-	st->bytes_above = total;
-	if (s.top_size > base->virtual_size) {
-		r = img_grow(base, s.top_size, e);
-		if (r < 0)
-			return r;
-	}
-	end = s.top_size;
-	/* The last cluster may straddle top's end inside a larger base. */
-	if (end % s.cs) {
-		uint64_t up = (end / s.cs + 1) * s.cs;
-		end = up < base->virtual_size ? up : base->virtual_size;
-	}
-	s.end = end;
-	bool mem = (s.cl = malloc((size_t)(s.win / s.cs + 1))) != NULL;
-	for (int i = 0; i < 2; i++) {
-		s.job[i].buf = malloc((size_t)s.win);
-		s.job[i].acts = malloc((size_t)(s.win / s.cs + 1) *
-				       sizeof(struct copy_act));
-		mem = mem && s.job[i].buf && s.job[i].acts;
-	}
-	if (!mem) {
-		r = err_set(e, ENOMEM, "copy: out of memory for two %llu-byte "
-			    "windows", (unsigned long long)s.win);
-		goto out;
-	}
-	start_ns = now_ns();
-	if (progress_update(o ? o->progress : NULL, "copy", 0, total)) {
-		r = err_set(e, ECANCELED, "commit cancelled");
-		goto out;
-	}
-	atomic_init(&s.quit, false);
-	pthread_mutex_init(&s.mu, NULL);
-	pthread_cond_init(&s.cv, NULL);
-	sync_init = true;
-	threaded = pthread_create(&reader, NULL, reader_main, &s) == 0;
-	for (int i = 0;; i = threaded ? i ^ 1 : 0) {
-		uint64_t before;
-
-		if (cancelled(&s)) {
-			r = err_set(e, ECANCELED, "commit cancelled during the "
-				    "copy; every image is still valid");
-			goto out;
-		}
-		struct copy_job *j = next_job(&s, i, threaded);
-		if (j->r < 0) {
-			*e = j->err;
-			r = j->r;
-			goto out;
-		}
-		if (j->eof)
-			break;
-		if (!batch) {
-			/* One batch for the whole copy, opened at the first
-			 * write: the driver links the new clusters of many
-			 * writes behind one fdatasync (img_batch.h) instead of
-			 * one per write; data still reaches the disk before
-			 * what points at it. */
-			r = img_batch_begin(base, e);
-			if (r < 0) {
-				job_done(&s, i, threaded);
-				goto out;
-			}
-			batch = true;
-		}
-		before = st->bytes_written + st->bytes_zeroed;
-		r = consume(&s, j, e);
-		done += j->above;
-		job_done(&s, i, threaded);
-		if (r < 0)
-			goto out;
-		if (done > total)
-			total = done;   /* the estimate was low: never shrink */
-		if (progress_update(o ? o->progress : NULL, "copy", done,
-				    total))
-			s.stop = true;
-		r = throttle(&s, st->bytes_written + st->bytes_zeroed - before,
-			     start_ns);
-		if (r < 0) {
-			err_set(e, ECANCELED, "commit cancelled during the "
-				"copy; every image is still valid");
-			goto out;
-		}
-	}
-	progress_update(o ? o->progress : NULL, "copy", total, total);
-	r = 0;
-out:
-	if (threaded) {
-		atomic_store(&s.quit, true);
-		pthread_mutex_lock(&s.mu);
-		pthread_cond_broadcast(&s.cv);
-		pthread_mutex_unlock(&s.mu);
-		pthread_join(reader, NULL);
-	}
-	if (sync_init) {
-		pthread_cond_destroy(&s.cv);
-		pthread_mutex_destroy(&s.mu);
-	}
-	if (batch) {
-		/* Also after a failure or a cancel: what was written is
-		 * linked (base stays valid either way). */
-		struct img_err be = { 0 };
-		int br = img_batch_end(base, r < 0 ? &be : e);
-		if (r == 0)
-			r = br;
-	}
-	for (int i = 0; i < 2; i++) {
-		free(s.job[i].buf);
-		free(s.job[i].acts);
-	}
-	free(s.cl);
-	return r;
+	if (r == 0)
+		r = copy_loop(&s, e);
+	if (r == 0)
+		progress_update(o ? o->progress : NULL, "copy", s.total,
+				s.total);
+	return copy_teardown(&s, r, e);
 }

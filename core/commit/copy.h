@@ -1,11 +1,10 @@
 /* copy.h - the commit's copy phase: top's view of everything allocated
  * above base, written into base.
  *
- * Owner: helper D (reader thread and write batch: helper P).  Only
- * extents allocated in top or an intermediate are visited (block status,
+ * Only extents allocated in top or an intermediate are visited (block status,
  * never every cluster).  Writes cover whole base clusters (the qcow2 write
- * contract in formats/qcow2_int.h): parts of a cluster not allocated above
- * base are filled from the merged view of the chain, read BEFORE that
+ * contract in formats/qcow2/qcow2_int.h): parts of a cluster not allocated
+ * above base are filled from the merged view of the chain, read BEFORE that
  * cluster is written (the qcow2 driver appends new clusters and never
  * reuses freed ones, so the read-only chain still reads base's old
  * contents for clusters not yet written).  Extents that read as zeros
@@ -15,7 +14,8 @@
  * A reader thread fills one window while the caller's thread writes the
  * other (copy.c says why that is safe); all writes, progress callbacks and
  * the cancel check stay on the caller's thread.  Writes into base go in
- * one write batch (formats/img_batch.h): one fdatasync links them all.
+ * one write batch (img_batch_begin, formats/img.h): one fdatasync links
+ * them all.
  */
 #ifndef IMGRAPH_COPY_H
 #define IMGRAPH_COPY_H

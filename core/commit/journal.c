@@ -1,15 +1,15 @@
 /* journal.c - render, parse and durably store the relink journal.
  *
- * The parser is written for hostile input (helper F fuzzes it): every
+ * The parser is written for hostile input (fuzz/ drives it): every
  * length is checked against the remaining bytes and the caps of journal.h
  * before anything is allocated, and every line carries its own CRC, so a
  * torn or edited journal is refused as a whole.
  */
 #include "journal.h"
 #include "formats/io/io.h"
+#include "formats/io/io_replace.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -462,13 +462,163 @@ static int parse_parent(struct pctx *c, int idx, struct journal_parent *p)
 	return 0;
 }
 
+/* "imgraph-journal 1" and "tx TXID CREATED STATE". */
+static int parse_head(struct pctx *c, struct journal *j)
+{
+	uint64_t v;
+	int r;
+
+	if ((r = next_line(c, false)) < 0)
+		return r;
+	if (c->nf != 2 || !tok_is(&c->f[0], "imgraph-journal"))
+		return perr(c, "not an imgraph journal (bad magic)");
+	if (!tok_is(&c->f[1], "1"))
+		return perr(c, "unsupported journal version");
+	if ((r = next_line(c, false)) < 0 || (r = expect(c, "tx", 4)) < 0)
+		return r;
+	if (c->f[1].n != 16)
+		return perr(c, "bad transaction id");
+	for (int i = 0; i < 16; i++) {
+		int h = hexval(c->f[1].p[i]);
+		if (h < 0)
+			return perr(c, "bad transaction id");
+		j->txid = (j->txid << 4) | (uint64_t)h;
+	}
+	if (parse_u64(&c->f[2], INT64_MAX, &v) < 0)
+		return perr(c, "bad creation time");
+	j->created = (int64_t)v;
+	if (tok_is(&c->f[3], "PREPARED"))
+		j->state = JOURNAL_PREPARED;
+	else if (tok_is(&c->f[3], "RELINKED"))
+		j->state = JOURNAL_RELINKED;
+	else
+		return perr(c, "unknown state");
+	return 0;
+}
+
+/* "base DEV INO PATH FMT" and "top DEV INO PATH FMT EMPTY". */
+static int parse_base_top(struct pctx *c, struct journal *j)
+{
+	int r;
+
+	if ((r = next_line(c, false)) < 0 || (r = expect(c, "base", 5)) < 0)
+		return r;
+	if (parse_u64(&c->f[1], UINT64_MAX, &j->base_dev) < 0 ||
+	    parse_u64(&c->f[2], UINT64_MAX, &j->base_ino) < 0)
+		return perr(c, "base: bad dev/ino");
+	if ((r = parse_str(c, 3, "base path", false, &j->base_path)) < 0 ||
+	    (r = parse_str(c, 4, "base format", false, &j->base_fmt)) < 0)
+		return r;
+	if ((r = next_line(c, false)) < 0 || (r = expect(c, "top", 6)) < 0)
+		return r;
+	if (parse_u64(&c->f[1], UINT64_MAX, &j->top_dev) < 0 ||
+	    parse_u64(&c->f[2], UINT64_MAX, &j->top_ino) < 0)
+		return perr(c, "top: bad dev/ino");
+	if ((r = parse_str(c, 3, "top path", false, &j->top_path)) < 0 ||
+	    (r = parse_str(c, 4, "top format", false, &j->top_fmt)) < 0)
+		return r;
+	if (!tok_is(&c->f[5], "0") && !tok_is(&c->f[5], "1"))
+		return perr(c, "top: bad empty flag");
+	j->empty_top = c->f[5].p[0] == '1';
+	return 0;
+}
+
+/* The optional "users" record; reads the line after it (or after top). */
+static int parse_users(struct pctx *c, struct journal_users *u)
+{
+	int r;
+
+	if ((r = next_line(c, false)) < 0)
+		return r;
+	if (c->nf < 1 || !tok_is(&c->f[0], "users"))
+		return 0;
+	if ((r = expect(c, "users", 6)) < 0 ||
+	    (r = parse_str(c, 1, "users path", false, &u->path)) < 0)
+		return r;
+	if (parse_hex32(&c->f[2], &u->old_crc) < 0 ||
+	    parse_hex32(&c->f[3], &u->new_crc) < 0)
+		return perr(c, "users: bad CRC");
+	r = parse_bytes(&c->f[4], JOURNAL_MAX_USERS, &u->old_data,
+			&u->old_len, NULL);
+	if (r == 0)
+		r = parse_bytes(&c->f[5], JOURNAL_MAX_USERS, &u->new_data,
+				&u->new_len, NULL);
+	if (r == -2)
+		return err_set(c->e, ENOMEM, "journal: out of memory");
+	if (r < 0 || journal_crc(u->old_data, u->old_len) != u->old_crc ||
+	    journal_crc(u->new_data, u->new_len) != u->new_crc)
+		return perr(c, "users: content does not match its CRC");
+	return next_line(c, false);
+}
+
+/* "parents N" (the current line) and the N parent records. */
+static int parse_parents(struct pctx *c, struct journal *j)
+{
+	uint64_t v;
+	int r;
+
+	if ((r = expect(c, "parents", 2)) < 0)
+		return r;
+	if (parse_u64(&c->f[1], JOURNAL_MAX_PARENTS, &v) < 0)
+		return perr(c, "bad parent count");
+	/* Each parent line is at least ~60 bytes: a count the remaining
+	 * input cannot hold is refused before allocating. */
+	if (v > (c->len - c->pos) / 32)
+		return perr(c, "parent count %llu larger than the journal",
+			    (unsigned long long)v);
+	if (v) {
+		j->parents = calloc((size_t)v, sizeof(*j->parents));
+		if (!j->parents)
+			return err_set(c->e, ENOMEM, "journal: out of memory");
+	}
+	for (uint64_t i = 0; i < v; i++) {
+		j->nparents = (int)i + 1;
+		if ((r = next_line(c, false)) < 0 ||
+		    (r = parse_parent(c, (int)i, &j->parents[i])) < 0)
+			return r;
+	}
+	if (v == 0 && !j->users.path && !j->empty_top)
+		return perr(c, "journal describes no change");
+	return 0;
+}
+
+/* "end CRC" over every byte before it, and nothing after. */
+static int parse_end(struct pctx *c)
+{
+	size_t body = c->pos;
+	uint32_t want;
+	int r;
+
+	if ((r = next_line(c, true)) < 0)
+		return r;
+	if (c->nf != 2 || !tok_is(&c->f[0], "end") ||
+	    parse_hex32(&c->f[1], &want) < 0)
+		return perr(c, "expected the 'end' record");
+	if (journal_crc(c->buf, body) != want)
+		return perr(c, "whole-journal CRC mismatch");
+	if (c->pos != c->len)
+		return err_set(c->e, EINVAL, "journal: data after the 'end' "
+			       "record");
+	return 0;
+}
+
+/* Two records for one file would make recovery ambiguous. */
+static int check_distinct(const struct journal *j, struct img_err *e)
+{
+	for (int a = 0; a < j->nparents; a++)
+		for (int b = a + 1; b < j->nparents; b++)
+			if (j->parents[a].dev == j->parents[b].dev &&
+			    j->parents[a].ino == j->parents[b].ino)
+				return err_set(e, EINVAL, "journal: parents %d "
+					       "and %d are the same file", a, b);
+	return 0;
+}
+
 int journal_parse(const char *buf, size_t len, struct journal **out,
 		  struct img_err *e)
 {
 	struct pctx c = { .buf = buf, .len = len, .e = e };
 	struct journal *j;
-	uint64_t v;
-	size_t body;
 	int r;
 
 	*out = NULL;
@@ -479,168 +629,17 @@ int journal_parse(const char *buf, size_t len, struct journal **out,
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return err_set(e, ENOMEM, "journal: out of memory");
-
-	if ((r = next_line(&c, false)) < 0)
-		goto fail;
-	if (c.nf != 2 || !tok_is(&c.f[0], "imgraph-journal")) {
-		r = perr(&c, "not an imgraph journal (bad magic)");
-		goto fail;
+	if ((r = parse_head(&c, j)) < 0 ||
+	    (r = parse_base_top(&c, j)) < 0 ||
+	    (r = parse_users(&c, &j->users)) < 0 ||
+	    (r = parse_parents(&c, j)) < 0 ||
+	    (r = parse_end(&c)) < 0 ||
+	    (r = check_distinct(j, e)) < 0) {
+		journal_free(j);
+		return r;
 	}
-	if (!tok_is(&c.f[1], "1")) {
-		r = perr(&c, "unsupported journal version");
-		goto fail;
-	}
-
-	if ((r = next_line(&c, false)) < 0 || (r = expect(&c, "tx", 4)) < 0)
-		goto fail;
-	if (c.f[1].n != 16) {
-		r = perr(&c, "bad transaction id");
-		goto fail;
-	}
-	for (int i = 0; i < 16; i++) {
-		int h = hexval(c.f[1].p[i]);
-		if (h < 0) {
-			r = perr(&c, "bad transaction id");
-			goto fail;
-		}
-		j->txid = (j->txid << 4) | (uint64_t)h;
-	}
-	if (parse_u64(&c.f[2], INT64_MAX, &v) < 0) {
-		r = perr(&c, "bad creation time");
-		goto fail;
-	}
-	j->created = (int64_t)v;
-	if (tok_is(&c.f[3], "PREPARED"))
-		j->state = JOURNAL_PREPARED;
-	else if (tok_is(&c.f[3], "RELINKED"))
-		j->state = JOURNAL_RELINKED;
-	else {
-		r = perr(&c, "unknown state");
-		goto fail;
-	}
-
-	if ((r = next_line(&c, false)) < 0 || (r = expect(&c, "base", 5)) < 0)
-		goto fail;
-	if (parse_u64(&c.f[1], UINT64_MAX, &j->base_dev) < 0 ||
-	    parse_u64(&c.f[2], UINT64_MAX, &j->base_ino) < 0) {
-		r = perr(&c, "base: bad dev/ino");
-		goto fail;
-	}
-	if ((r = parse_str(&c, 3, "base path", false, &j->base_path)) < 0 ||
-	    (r = parse_str(&c, 4, "base format", false, &j->base_fmt)) < 0)
-		goto fail;
-
-	if ((r = next_line(&c, false)) < 0 || (r = expect(&c, "top", 6)) < 0)
-		goto fail;
-	if (parse_u64(&c.f[1], UINT64_MAX, &j->top_dev) < 0 ||
-	    parse_u64(&c.f[2], UINT64_MAX, &j->top_ino) < 0) {
-		r = perr(&c, "top: bad dev/ino");
-		goto fail;
-	}
-	if ((r = parse_str(&c, 3, "top path", false, &j->top_path)) < 0 ||
-	    (r = parse_str(&c, 4, "top format", false, &j->top_fmt)) < 0)
-		goto fail;
-	if (!tok_is(&c.f[5], "0") && !tok_is(&c.f[5], "1")) {
-		r = perr(&c, "top: bad empty flag");
-		goto fail;
-	}
-	j->empty_top = c.f[5].p[0] == '1';
-
-	if ((r = next_line(&c, false)) < 0)
-		goto fail;
-	if (c.nf >= 1 && tok_is(&c.f[0], "users")) {
-		struct journal_users *u = &j->users;
-		if ((r = expect(&c, "users", 6)) < 0 ||
-		    (r = parse_str(&c, 1, "users path", false, &u->path)) < 0)
-			goto fail;
-		if (parse_hex32(&c.f[2], &u->old_crc) < 0 ||
-		    parse_hex32(&c.f[3], &u->new_crc) < 0) {
-			r = perr(&c, "users: bad CRC");
-			goto fail;
-		}
-		r = parse_bytes(&c.f[4], JOURNAL_MAX_USERS, &u->old_data,
-				&u->old_len, NULL);
-		if (r == 0)
-			r = parse_bytes(&c.f[5], JOURNAL_MAX_USERS,
-					&u->new_data, &u->new_len, NULL);
-		if (r == -2) {
-			r = err_set(e, ENOMEM, "journal: out of memory");
-			goto fail;
-		}
-		if (r < 0 ||
-		    journal_crc(u->old_data, u->old_len) != u->old_crc ||
-		    journal_crc(u->new_data, u->new_len) != u->new_crc) {
-			r = perr(&c, "users: content does not match its CRC");
-			goto fail;
-		}
-		if ((r = next_line(&c, false)) < 0)
-			goto fail;
-	}
-
-	if ((r = expect(&c, "parents", 2)) < 0)
-		goto fail;
-	if (parse_u64(&c.f[1], JOURNAL_MAX_PARENTS, &v) < 0) {
-		r = perr(&c, "bad parent count");
-		goto fail;
-	}
-	/* Each parent line is at least ~60 bytes: a count the remaining
-	 * input cannot hold is refused before allocating. */
-	if (v > (c.len - c.pos) / 32) {
-		r = perr(&c, "parent count %llu larger than the journal",
-			 (unsigned long long)v);
-		goto fail;
-	}
-	if (v) {
-		j->parents = calloc((size_t)v, sizeof(*j->parents));
-		if (!j->parents) {
-			r = err_set(e, ENOMEM, "journal: out of memory");
-			goto fail;
-		}
-	}
-	for (uint64_t i = 0; i < v; i++) {
-		j->nparents = (int)i + 1;
-		if ((r = next_line(&c, false)) < 0 ||
-		    (r = parse_parent(&c, (int)i, &j->parents[i])) < 0)
-			goto fail;
-	}
-	if (v == 0 && !j->users.path && !j->empty_top) {
-		r = perr(&c, "journal describes no change");
-		goto fail;
-	}
-
-	body = c.pos;
-	if ((r = next_line(&c, true)) < 0)
-		goto fail;
-	{
-		uint32_t want;
-		if (c.nf != 2 || !tok_is(&c.f[0], "end") ||
-		    parse_hex32(&c.f[1], &want) < 0) {
-			r = perr(&c, "expected the 'end' record");
-			goto fail;
-		}
-		if (journal_crc(buf, body) != want) {
-			r = perr(&c, "whole-journal CRC mismatch");
-			goto fail;
-		}
-	}
-	if (c.pos != c.len) {
-		r = err_set(e, EINVAL, "journal: data after the 'end' record");
-		goto fail;
-	}
-	/* Two records for one file would make recovery ambiguous. */
-	for (int a = 0; a < j->nparents; a++)
-		for (int b = a + 1; b < j->nparents; b++)
-			if (j->parents[a].dev == j->parents[b].dev &&
-			    j->parents[a].ino == j->parents[b].ino) {
-				r = err_set(e, EINVAL, "journal: parents %d "
-					    "and %d are the same file", a, b);
-				goto fail;
-			}
 	*out = j;
 	return 0;
-fail:
-	journal_free(j);
-	return r < 0 ? r : -EINVAL;
 }
 
 /* ---- files ------------------------------------------------------------- */
@@ -666,49 +665,16 @@ int journal_path_for(const char *base_path, char *out, size_t outlen,
 int journal_write(const char *path, const struct journal *j,
 		  struct img_err *e)
 {
-	char tmp[PATH_MAX];
 	char *buf;
 	size_t len;
-	int fd, r;
+	int r = journal_render(j, &buf, &len, e);
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return err_set(e, ENAMETOOLONG, "%s: path too long", path);
-	r = journal_render(j, &buf, &len, e);
 	if (r < 0)
 		return r;
-	fd = io_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0) {
-		free(buf);
-		return err_set_errno(e, -fd, "%s: cannot create journal", tmp);
-	}
-	r = io_pwrite(fd, buf, len, 0);
+	r = io_replace_file(path, buf, len, 0600, e);
 	free(buf);
-	if (r < 0) {
-		err_set_errno(e, -r, "%s: cannot write journal", tmp);
-		goto fail;
-	}
-	r = io_fdatasync(fd);
-	if (r < 0) {
-		err_set_errno(e, -r, "%s: cannot sync journal", tmp);
-		goto fail;
-	}
-	io_close(fd);
-	fd = -1;
-	r = io_rename(tmp, path);
-	if (r < 0) {
-		err_set_errno(e, -r, "%s: cannot rename journal into place",
-			      path);
-		goto fail;
-	}
-	r = io_fsync_dir_of(path);
 	if (r < 0)
-		return err_set_errno(e, -r, "%s: cannot sync the directory",
-				     path);
-	return 0;
-fail:
-	if (fd >= 0)
-		io_close(fd);
-	unlink(tmp);            /* best effort; a stale .tmp is ignored */
+		err_prefix(e, "journal: ");
 	return r;
 }
 
@@ -720,7 +686,8 @@ int journal_read(const char *path, struct journal **out, struct img_err *e)
 
 	*out = NULL;
 	r = io_read_file(path, JOURNAL_MAX_BYTES, 1, &buf, &len);
-	if (r == -EINVAL || r == -EFBIG)
+	/* ELOOP: a symlink at the journal's name, which we never write. */
+	if (r == -EINVAL || r == -EFBIG || r == -ELOOP)
 		return err_set(e, EINVAL, "%s: not a plausible journal "
 			       "(type or size)", path);
 	if (r < 0)

@@ -1,6 +1,6 @@
 /* journal.h - the relink transaction's journal (format, parse, durable I/O).
  *
- * Owner: helper D.  The journal lives next to base as
+ * The journal lives next to base as
  * ".imgraph-journal-<base file name>" and holds, for every parent whose
  * header is rewritten, the OLD and NEW bytes of the rewritten range, so that
  * `imgraph recover` can finish or undo an interrupted relink.
@@ -97,7 +97,8 @@ void journal_free(struct journal *j);
 /* The journal path for a base image: same directory, JOURNAL_PREFIX + name. */
 int journal_path_for(const char *base_path, char *out, size_t outlen,
 		     struct img_err *e);
-/* Durable replace: write PATH.tmp, fdatasync, rename onto path, fsync dir. */
+/* Durable replace of path (io_replace.h): a new journal or a new state is
+ * on disk entirely or not at all. */
 int journal_write(const char *path, const struct journal *j,
 		  struct img_err *e);
 /* Read and parse (files over JOURNAL_MAX_BYTES are refused). */

@@ -1,6 +1,6 @@
 /* lock_hold.h - hold QEMU-protocol OFD locks on image files while we work.
  *
- * Owner: helper D.  QEMU (block/file-posix.c) advertises on each open file
+ * QEMU's file-posix driver advertises on each open file
  * description: byte 100+i read-locked = "I hold permission i", byte 200+i =
  * "I do not share permission i" (i: consistent read 0, write 1, write
  * unchanged 2, resize 3).  We do what QEMU does: lock first (F_OFD_SETLK

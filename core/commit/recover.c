@@ -2,7 +2,7 @@
 #include "recover.h"
 #include "formats/img.h"
 #include "formats/io/io.h"
-#include "formats/io/io_cut.h"
+#include "formats/io/io_replace.h"
 #include "lock_hold.h"
 #include "core/graph/perm.h"
 #include "relink.h"
@@ -300,203 +300,277 @@ static int do_empty_top(const struct journal *j, int fd, struct img_err *e)
 	return r;
 }
 
+/* One journal's recovery, from reading it to the report line. */
+struct rec_run {
+	const char *jpath;
+	bool rollback;
+	struct rec_item *it;
+	struct journal *j;
+	struct lock_req *req;
+	struct lock_hold *locks;
+	int nlocks;                /* requests, then locks held */
+	int *pfd;                  /* per parent: lock index, then fd; -1 */
+	int topfd;                 /* the same for top when it is emptied */
+	enum rec_class *pcls, ucls;
+	struct rec_plan plan;
+};
+
+/* Read the journal; one that is invalid or not for where it lies is set
+ * aside.  Returns 1 when set aside (nothing more to do), 0 to go on. */
+static int rec_load(struct rec_run *rr, struct img_err *e)
+{
+	struct img_err why;
+	int r;
+
+	err_clear(&why);
+	r = journal_read(rr->jpath, &rr->j, &why);
+	if (r == 0)
+		r = journal_belongs(rr->jpath, rr->j, &why);
+	if (r == -EINVAL) {
+		r = set_aside(rr->jpath, rr->it, &why, e);
+		return r < 0 ? r : 1;
+	}
+	if (r < 0)
+		return err_propagate(e, &why);
+	rr->it->parents = rr->j->nparents;
+	return 0;
+}
+
+static void rec_req(struct rec_run *rr, const char *path, bool rdwr,
+		    uint8_t perm)
+{
+	rr->req[rr->nlocks++] = (struct lock_req){ path, rdwr, perm,
+		PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED };
+}
+
+/* Locks: base as exclusive writer (keeps a running commit or a VM reading
+ * base out), every parent that is still there and top as writers. */
+static int rec_lock(struct rec_run *rr, struct img_err *e)
+{
+	const struct journal *j = rr->j;
+	size_t n = (size_t)j->nparents;
+
+	rr->req = calloc(n + 2, sizeof(*rr->req));
+	rr->locks = calloc(n + 2, sizeof(*rr->locks));
+	rr->pfd = calloc(n + 1, sizeof(*rr->pfd));
+	rr->pcls = calloc(n + 1, sizeof(*rr->pcls));
+	if (!rr->req || !rr->locks || !rr->pfd || !rr->pcls)
+		return err_set(e, ENOMEM, "out of memory");
+	rec_req(rr, j->base_path, false, PERM_WRITE);
+	for (int i = 0; i < j->nparents; i++) {
+		const struct journal_parent *p = &j->parents[i];
+		rr->pfd[i] = -1;
+		if (!stat_is(p->path, p->dev, p->ino)) {
+			rr->pcls[i] = REC_MISSING;
+			continue;
+		}
+		rr->pfd[i] = rr->nlocks;
+		if (p->dev == j->top_dev && p->ino == j->top_ino)
+			rr->topfd = rr->nlocks;
+		rec_req(rr, p->path, true, PERM_CONSISTENT_READ | PERM_WRITE);
+	}
+	if (j->empty_top && rr->topfd < 0 &&
+	    stat_is(j->top_path, j->top_dev, j->top_ino)) {
+		rr->topfd = rr->nlocks;
+		rec_req(rr, j->top_path, true,
+			PERM_CONSISTENT_READ | PERM_WRITE);
+	}
+	return lock_hold_many(rr->locks, rr->req, rr->nlocks, e);
+}
+
+/* Classify parent i from its header, read under the lock. */
+static int rec_classify_parent(struct rec_run *rr, int i, struct img_err *e)
+{
+	const struct journal_parent *p = &rr->j->parents[i];
+	struct stat st;
+	uint8_t *cur;
+	ssize_t got;
+
+	if (rr->pfd[i] < 0)
+		return 0;
+	rr->pfd[i] = rr->locks[rr->pfd[i]].fd;
+	if (io_fstat(rr->pfd[i], &st) < 0 || (uint64_t)st.st_dev != p->dev ||
+	    (uint64_t)st.st_ino != p->ino) {
+		rr->pcls[i] = REC_MISSING;
+		return 0;
+	}
+	cur = malloc(p->hdr_len);
+	if (!cur)
+		return err_set(e, ENOMEM, "out of memory");
+	got = io_pread(rr->pfd[i], cur, p->hdr_len, 0);
+	if (got >= 0) {
+		rr->pcls[i] = recover_classify(p, cur, (size_t)got, true);
+		rr->it->torn += rr->pcls[i] == REC_TORN;
+	}
+	free(cur);
+	if (got < 0)
+		return err_set_errno(e, (int)-got, "%s: cannot read the header",
+				     p->path);
+	return 0;
+}
+
+static int rec_classify_users(struct rec_run *rr, struct img_err *e)
+{
+	const struct journal_users *u = &rr->j->users;
+	char *buf;
+	size_t len;
+	int r;
+
+	if (!u->path)
+		return 0;
+	r = io_read_file(u->path, JOURNAL_MAX_USERS, 0, &buf, &len);
+	if (r == -ENOENT) {
+		rr->ucls = recover_classify_users(u, NULL, 0, false);
+		return 0;
+	}
+	if (r < 0)
+		return err_set_errno(e, -r, "%s: cannot read the users file",
+				     u->path);
+	rr->ucls = recover_classify_users(u, (const uint8_t *)buf, len, true);
+	free(buf);
+	return 0;
+}
+
+static int rec_classify(struct rec_run *rr, struct img_err *e)
+{
+	int r = 0;
+
+	for (int i = 0; i < rr->j->nparents && r == 0; i++)
+		r = rec_classify_parent(rr, i, e);
+	if (rr->topfd >= 0)
+		rr->topfd = rr->locks[rr->topfd].fd;
+	return r < 0 ? r : rec_classify_users(rr, e);
+}
+
+static int rec_action(struct rec_run *rr, const struct rec_action *a,
+		      struct img_err *e)
+{
+	struct journal *j = rr->j;
+	const struct journal_parent *p;
+
+	switch (a->kind) {
+	case RA_WRITE_PARENT:
+		p = &j->parents[a->index];
+		rr->it->written++;
+		return relink_write_range(rr->pfd[a->index], p->path, p->off,
+					  a->to_new ? p->new_bytes
+						    : p->old_bytes, p->len, e);
+	case RA_WRITE_USERS:
+		rr->it->written++;
+		return relink_write_users(j->users.path,
+			a->to_new ? j->users.new_data : j->users.old_data,
+			a->to_new ? j->users.new_len : j->users.old_len, e);
+	case RA_MARK_RELINKED:
+		j->state = JOURNAL_RELINKED;
+		return journal_write(rr->jpath, j, e);
+	case RA_EMPTY_TOP:
+		return rr->topfd < 0 ? 0 : do_empty_top(j, rr->topfd, e);
+	case RA_REMOVE_JOURNAL:
+		return journal_remove(rr->jpath, e);
+	}
+	return err_set(e, EINVAL, "recover: unknown action %d", (int)a->kind);
+}
+
+/* A crash inside the users file's replacement leaves its temporary next
+ * to the file the name leads to. */
+static void rec_clean_users_dir(const struct journal *j)
+{
+	char real[PATH_MAX];
+
+	if (j->users.path && realpath(j->users.path, real))
+		(void)io_replace_clean(dirname(real), NULL, NULL);
+}
+
+static void rec_done_msg(struct rec_run *rr)
+{
+	const struct journal *j = rr->j;
+	struct rec_item *it = rr->it;
+	char torn[48] = "";
+
+	it->outcome = rr->rollback ? REC_DONE_ROLLBACK : REC_DONE_FORWARD;
+	if (it->torn)
+		snprintf(torn, sizeof(torn), ", %d of them torn", it->torn);
+	item_msg(it, "%d parent%s now name %s (%d header%s rewritten%s)%s",
+		 j->nparents, j->nparents == 1 ? "" : "s",
+		 rr->rollback ? j->top_path : j->base_path, it->written,
+		 it->written == 1 ? "" : "s", torn,
+		 !rr->rollback && j->empty_top ? "; top emptied" : "");
+}
+
+/* Locks held: classify, plan, act.  it->outcome and msg say how it ended
+ * unless this fails (the caller reports the failure). */
+static int rec_run_locked(struct rec_run *rr, struct img_err *e)
+{
+	int r = rec_classify(rr, e);
+
+	if (r == 0)
+		r = recover_plan(rr->j, rr->pcls, rr->ucls, rr->rollback,
+				 &rr->plan, e);
+	if (r < 0)
+		return r;
+	if (rr->plan.blocked) {
+		rr->it->outcome = REC_BLOCKED;
+		item_msg(rr->it, "%s", rr->plan.why);
+		return err_set(e, EBUSY, "%s: %s", rr->jpath, rr->plan.why);
+	}
+	for (int i = 0; i < rr->plan.n; i++) {
+		r = rec_action(rr, &rr->plan.v[i], e);
+		if (r < 0)
+			return r;
+	}
+	rec_clean_users_dir(rr->j);
+	rec_done_msg(rr);
+	return 0;
+}
+
+static void rec_free(struct rec_run *rr)
+{
+	recover_plan_free(&rr->plan);
+	if (rr->locks)
+		for (int i = 0; i < rr->nlocks; i++)
+			lock_hold_close(&rr->locks[i]);
+	free(rr->locks);
+	free(rr->req);
+	free(rr->pfd);
+	free(rr->pcls);
+	journal_free(rr->j);
+}
+
 int recover_journal(const char *jpath, bool rollback, struct rec_item *it,
 		    struct img_err *e)
 {
-	struct journal *j = NULL;
-	struct img_err why;
-	struct lock_hold *locks = NULL;
-	struct lock_req *req = NULL;
-	int *pfd = NULL, nlocks = 0, topfd = -1, r, i;
-	enum rec_class *pcls = NULL, ucls = REC_OLD;
-	struct rec_plan plan = { 0 };
-	uint8_t *ubuf = NULL;
-	size_t ulen = 0;
+	struct rec_run rr = { .jpath = jpath, .rollback = rollback, .it = it,
+			      .topfd = -1, .ucls = REC_OLD };
+	struct img_err le;      /* read below for the item's message */
+	int r;
 
-	io_cut_init();
 	memset(it, 0, sizeof(*it));
 	it->journal = strdup(jpath);
-	err_clear(&why);
-	r = journal_read(jpath, &j, &why);
-	if (r == -EINVAL) {
-		return set_aside(jpath, it, &why, e);
-	} else if (r < 0) {
+	err_clear(&le);
+	r = rec_load(&rr, &le);
+	if (r == 1) {
+		rec_free(&rr);
+		return 0;
+	}
+	if (r == 0) {
+		r = rec_lock(&rr, &le);
+		if (r < 0 && r != -ENOMEM) {
+			/* lock_hold_many dropped every lock it took */
+			rr.nlocks = 0;
+			it->outcome = REC_BLOCKED;
+			item_msg(it, "in use, nothing changed: %s", le.msg);
+			rec_free(&rr);
+			return err_propagate(e, &le);
+		}
+	}
+	if (r == 0)
+		r = rec_run_locked(&rr, &le);
+	if (r < 0 && !it->msg[0]) {
 		it->outcome = REC_FAILED;
-		item_msg(it, "%s", why.msg);
-		*e = why;
-		return r;
+		item_msg(it, "%s (journal kept; run recover again)", le.msg);
 	}
-	if (journal_belongs(jpath, j, &why) < 0) {
-		journal_free(j);
-		return set_aside(jpath, it, &why, e);
-	}
-	it->parents = j->nparents;
-
-	/* Locks: base as exclusive writer (keeps a running commit or a VM
-	 * reading base out), every parent and top as writers. */
-	req = calloc((size_t)j->nparents + 2, sizeof(*req));
-	locks = calloc((size_t)j->nparents + 2, sizeof(*locks));
-	pfd = calloc((size_t)j->nparents + 1, sizeof(*pfd));
-	pcls = calloc((size_t)j->nparents + 1, sizeof(*pcls));
-	if (!req || !locks || !pfd || !pcls) {
-		r = err_set(e, ENOMEM, "out of memory");
-		goto fail;
-	}
-	req[nlocks++] = (struct lock_req){ j->base_path, false, PERM_WRITE,
-		PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED };
-	for (i = 0; i < j->nparents; i++) {
-		const struct journal_parent *p = &j->parents[i];
-		pfd[i] = -1;
-		if (!stat_is(p->path, p->dev, p->ino)) {
-			pcls[i] = REC_MISSING;
-			continue;
-		}
-		pfd[i] = nlocks;        /* index for now, fd after locking */
-		req[nlocks++] = (struct lock_req){ p->path, true,
-			PERM_CONSISTENT_READ | PERM_WRITE,
-			PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED };
-		if (p->dev == j->top_dev && p->ino == j->top_ino)
-			topfd = pfd[i];
-	}
-	if (j->empty_top && topfd < 0 &&
-	    stat_is(j->top_path, j->top_dev, j->top_ino)) {
-		topfd = nlocks;
-		req[nlocks++] = (struct lock_req){ j->top_path, true,
-			PERM_CONSISTENT_READ | PERM_WRITE,
-			PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED };
-	}
-	r = lock_hold_many(locks, req, nlocks, e);
-	if (r < 0) {
-		it->outcome = REC_BLOCKED;
-		item_msg(it, "in use, nothing changed: "
-			 "%s", e->msg);
-		nlocks = 0;
-		goto out;
-	}
-	for (i = 0; i < j->nparents; i++) {
-		const struct journal_parent *p = &j->parents[i];
-		struct stat st;
-		uint8_t *cur;
-		ssize_t got;
-
-		if (pfd[i] < 0)
-			continue;
-		pfd[i] = locks[pfd[i]].fd;
-		if (io_fstat(pfd[i], &st) < 0 ||
-		    (uint64_t)st.st_dev != p->dev ||
-		    (uint64_t)st.st_ino != p->ino) {
-			pcls[i] = REC_MISSING;
-			continue;
-		}
-		cur = malloc(p->hdr_len);
-		if (!cur) {
-			r = err_set(e, ENOMEM, "out of memory");
-			goto fail;
-		}
-		got = io_pread(pfd[i], cur, p->hdr_len, 0);
-		if (got < 0) {
-			free(cur);
-			r = err_set_errno(e, (int)-got, "%s: cannot read the "
-					  "header", p->path);
-			goto fail;
-		}
-		pcls[i] = recover_classify(p, cur, (size_t)got, true);
-		it->torn += pcls[i] == REC_TORN;
-		free(cur);
-	}
-	if (topfd >= 0)
-		topfd = locks[topfd].fd;
-	if (j->users.path) {
-		r = relink_read_file(j->users.path, JOURNAL_MAX_USERS, &ubuf,
-				     &ulen, &why);
-		if (r == -ENOENT)
-			ucls = recover_classify_users(&j->users, NULL, 0,
-						      false);
-		else if (r < 0) {
-			*e = why;
-			goto fail;
-		} else
-			ucls = recover_classify_users(&j->users, ubuf, ulen,
-						      true);
-	}
-	r = recover_plan(j, pcls, ucls, rollback, &plan, e);
-	if (r < 0)
-		goto fail;
-	if (plan.blocked) {
-		it->outcome = REC_BLOCKED;
-		item_msg(it, "%s", plan.why);
-		r = err_set(e, EBUSY, "%s: %s", jpath, plan.why);
-		goto out;
-	}
-	for (i = 0; i < plan.n; i++) {
-		const struct rec_action *a = &plan.v[i];
-		const struct journal_parent *p;
-
-		switch (a->kind) {
-		case RA_WRITE_PARENT:
-			p = &j->parents[a->index];
-			r = relink_write_range(pfd[a->index], p->path, p->off,
-					       a->to_new ? p->new_bytes
-							 : p->old_bytes,
-					       p->len, e);
-			break;
-		case RA_WRITE_USERS:
-			r = relink_replace_file(j->users.path,
-				a->to_new ? j->users.new_data
-					  : j->users.old_data,
-				a->to_new ? j->users.new_len
-					  : j->users.old_len, e);
-			break;
-		case RA_MARK_RELINKED:
-			j->state = JOURNAL_RELINKED;
-			r = journal_write(jpath, j, e);
-			break;
-		case RA_EMPTY_TOP:
-			r = topfd < 0 ? 0 : do_empty_top(j, topfd, e);
-			break;
-		case RA_REMOVE_JOURNAL:
-			r = journal_remove(jpath, e);
-			break;
-		}
-		if (r < 0)
-			goto fail;
-		if (a->kind == RA_WRITE_PARENT || a->kind == RA_WRITE_USERS)
-			it->written++;
-	}
-	it->outcome = rollback ? REC_DONE_ROLLBACK : REC_DONE_FORWARD;
-	if (j->users.path) {
-		/* A crash inside the users-file replace leaves its temp. */
-		char tmp[PATH_MAX];
-		snprintf(tmp, sizeof(tmp), "%s.imgraph-tmp", j->users.path);
-		if (access(tmp, F_OK) == 0 && io_unlink(tmp) == 0)
-			io_fsync_dir_of(tmp);
-	}
-	char torn[48] = "";
-	if (it->torn)
-		snprintf(torn, sizeof(torn), ", %d of them torn", it->torn);
-	item_msg(it, "%d parent%s now name %s "
-		 "(%d header%s rewritten%s)%s", j->nparents,
-		 j->nparents == 1 ? "" : "s",
-		 rollback ? j->top_path : j->base_path, it->written,
-		 it->written == 1 ? "" : "s", torn,
-		 !rollback && j->empty_top ? "; top emptied" : "");
-	r = 0;
-	goto out;
-fail:
-	it->outcome = REC_FAILED;
-	item_msg(it, "%s (journal kept; run recover "
-		 "again)", e->msg);
-out:
-	recover_plan_free(&plan);
-	for (i = 0; i < nlocks; i++)
-		lock_hold_close(&locks[i]);
-	free(locks);
-	free(req);
-	free(pfd);
-	free(pcls);
-	free(ubuf);
-	journal_free(j);
-	return r;
+	rec_free(&rr);
+	return r < 0 ? err_propagate(e, &le) : 0;
 }
 
 static bool ends_with(const char *s, const char *suf)
@@ -505,80 +579,35 @@ static bool ends_with(const char *s, const char *suf)
 	return a >= b && !strcmp(s + a - b, suf);
 }
 
-/* Unlink a stale journal temp and make that durable.  A failure is
- * reported: recover must never claim success after an I/O error. */
-static int unlink_tmp(const char *path, struct rec_report *rep,
-		      struct img_err *e)
-{
-	int r = io_unlink(path);
-
-	if (r == -ENOENT)
-		return 0;       /* another recover got there first */
-	if (r == 0)
-		r = io_fsync_dir_of(path);
-	if (r < 0)
-		return err_set_errno(e, -r, "%s: cannot remove the stale "
-				     "journal temp", path);
-	rep->stale_tmp_removed++;
-	return 0;
-}
-
-/* A journal temp that never got renamed describes a transaction that
- * never started.  Remove it unless a commit of that base is running (it
- * holds base's write lock, which we then fail to get). */
-static int remove_stale_tmp(const char *dir, const char *name,
-			    struct rec_report *rep, struct img_err *e)
-{
-	char path[PATH_MAX], base[PATH_MAX];
-	size_t pl = strlen(JOURNAL_PREFIX), nl = strlen(name);
-	struct lock_hold h;
-	struct img_err ie;
-	int r = 0;
-
-	if (nl <= pl + 4 ||
-	    snprintf(path, sizeof(path), "%s/%s", dir, name) >=
-	    (int)sizeof(path) ||
-	    snprintf(base, sizeof(base), "%s/%.*s", dir,
-		     (int)(nl - pl - 4), name + pl) >= (int)sizeof(base))
-		return 0;
-	if (lock_hold_open(&h, base, false, &ie) == 0) {
-		if (lock_hold_set(&h, PERM_WRITE, PERM_CONSISTENT_READ |
-				  PERM_WRITE_UNCHANGED, &ie) == 0)
-			r = unlink_tmp(path, rep, e);
-		lock_hold_close(&h);
-	} else if (access(base, F_OK) != 0) {
-		r = unlink_tmp(path, rep, e);
-	}
-	return r;
-}
-
 static int scan_dir(const char *dir, bool rollback, struct rec_report *rep,
 		    int *first_err, struct img_err *e)
 {
-	DIR *d = opendir(dir);
+	DIR *d;
 	struct dirent *de;
 	char path[PATH_MAX];
+	struct img_err ie;
+	int r, n;
 
+	/* Temporaries of a writer that died (journal, users file, created
+	 * image) first: none of them is a journal. */
+	err_clear(&ie);
+	r = io_replace_clean(dir, &n, &ie);
+	rep->stale_tmp_removed += n;
+	if (r < 0 && !*first_err) {
+		*first_err = r;
+		err_propagate(e, &ie);
+	}
+	d = opendir(dir);
 	if (!d)
 		return err_set_errno(e, errno, "%s: cannot read directory",
 				     dir);
 	while ((de = readdir(d))) {
-		struct img_err ie;
 		struct rec_item *nv;
 
 		if (strncmp(de->d_name, JOURNAL_PREFIX,
 			    strlen(JOURNAL_PREFIX)) ||
 		    ends_with(de->d_name, ".bad"))
 			continue;
-		if (ends_with(de->d_name, ".tmp")) {
-			err_clear(&ie);
-			int r = remove_stale_tmp(dir, de->d_name, rep, &ie);
-			if (r < 0 && !*first_err) {
-				*first_err = r;
-				*e = ie;
-			}
-			continue;
-		}
 		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
 		    (int)sizeof(path))
 			continue;
@@ -596,11 +625,11 @@ static int scan_dir(const char *dir, bool rollback, struct rec_report *rep,
 		}
 		rep->v = nv;
 		err_clear(&ie);
-		int r = recover_journal(path, rollback, &rep->v[rep->n], &ie);
+		r = recover_journal(path, rollback, &rep->v[rep->n], &ie);
 		rep->n++;
 		if (r < 0 && !*first_err) {
 			*first_err = r;
-			*e = ie;
+			err_propagate(e, &ie);
 		}
 	}
 	closedir(d);
@@ -614,7 +643,6 @@ int recover_paths(char *const *paths, int npaths, bool rollback,
 	int first_err = 0, r;
 
 	memset(rep, 0, sizeof(*rep));
-	io_cut_init();
 	if (npaths == 0) {
 		paths = &dot;
 		npaths = 1;

@@ -1,7 +1,7 @@
 /* recover.h - finish or roll back an interrupted relink (imgraph recover).
  *
- * Owner: helper D.  Three layers, so that the fuzzer (helper F) can drive
- * the decision logic without touching files:
+ * Three layers, so that the fuzzer can drive the decision logic without
+ * touching files:
  *   recover_classify*  pure: what state a parent header / the users file is
  *                      in, given the bytes read from disk;
  *   recover_plan       pure: the list of actions for a parsed journal and
@@ -93,7 +93,7 @@ struct rec_item {
 struct rec_report {
 	struct rec_item *v;        /* owned; recover_report_free */
 	int n;
-	int stale_tmp_removed;
+	int stale_tmp_removed;     /* io_replace temporaries of dead writers */
 };
 void recover_report_free(struct rec_report *r);
 

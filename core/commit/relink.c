@@ -2,6 +2,7 @@
 #include "relink.h"
 #include "formats/img.h"
 #include "formats/io/io.h"
+#include "formats/io/io_replace.h"
 #include "formats/format.h"
 
 #include <errno.h>
@@ -27,45 +28,108 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/* Open t's header through its driver and check that it still names what
+ * the plan read (the world may have changed since). */
+static int open_checked(const struct relink_target *t, struct img **img,
+			struct img_err *e)
+{
+	struct img_backing bk = { 0 };
+	int r = img_open_fd(t->fd, t->path, t->fmt, 0, img, NULL, e);
+
+	if (r < 0)
+		return r;
+	if (!img_can_set_backing(*img))
+		return err_set(e, ENOTSUP, "%s: the %s format cannot record a "
+			       "backing file", t->path, img_format_name(*img));
+	r = img_get_backing(*img, &bk, e);
+	if (r < 0)
+		return r;
+	if (!str_eq(bk.name, t->old_name) || !str_eq(bk.format, t->old_fmt))
+		return err_set(e, ESTALE, "%s: backing file is now '%s' (format "
+			       "'%s'), the plan expected '%s' ('%s'); rescan and "
+			       "plan again", t->path, bk.name ? bk.name : "",
+			       bk.format ? bk.format : "",
+			       t->old_name ? t->old_name : "",
+			       t->old_fmt ? t->old_fmt : "");
+	return 0;
+}
+
+/* The range of obuf/nbuf (n bytes) that differs, widened to whole 512-byte
+ * sectors: the unit a power cut can tear, and what recovery classifies. */
+static int changed_range(const struct relink_target *t, const uint8_t *obuf,
+			 const uint8_t *nbuf, uint32_t n, uint32_t *off,
+			 uint32_t *len, struct img_err *e)
+{
+	uint32_t a, b;
+
+	for (a = 0; a < n && obuf[a] == nbuf[a]; a++)
+		;
+	if (a == n)
+		return err_set(e, EALREADY, "%s: already names '%s'", t->path,
+			       t->new_name);
+	for (b = n; b > a && obuf[b - 1] == nbuf[b - 1]; b--)
+		;
+	a = a / RELINK_SECTOR * RELINK_SECTOR;
+	b = (b + RELINK_SECTOR - 1) / RELINK_SECTOR * RELINK_SECTOR;
+	if (b > n)
+		b = n;
+	if (b - a > JOURNAL_MAX_RANGE)
+		return err_set(e, EFBIG, "%s: header rewrite spans %u bytes, "
+			       "more than the journal holds", t->path, b - a);
+	*off = a;
+	*len = b - a;
+	return 0;
+}
+
+/* Fill the journal record from the two headers (every string owned). */
+static int fill_parent(const struct relink_target *t, const struct stat *st,
+		       const uint8_t *obuf, const uint8_t *nbuf, uint32_t n,
+		       struct journal_parent *out, struct img_err *e)
+{
+	int r = changed_range(t, obuf, nbuf, n, &out->off, &out->len, e);
+
+	if (r < 0)
+		return r;
+	out->path = strdup(t->path);
+	out->dev = (uint64_t)st->st_dev;
+	out->ino = (uint64_t)st->st_ino;
+	out->hdr_len = n;
+	out->old_crc = journal_crc(obuf, n);
+	out->new_crc = journal_crc(nbuf, n);
+	out->old_bytes = malloc(out->len);
+	out->new_bytes = malloc(out->len);
+	out->old_name = dup_or_null(t->old_name);
+	out->old_fmt = dup_or_null(t->old_fmt);
+	out->new_name = dup_or_null(t->new_name);
+	out->new_fmt = dup_or_null(t->new_fmt);
+	out->relative = t->relative;
+	if (!out->path || !out->old_bytes || !out->new_bytes ||
+	    !out->new_name || !out->new_fmt ||
+	    (t->old_name && !out->old_name) || (t->old_fmt && !out->old_fmt))
+		return err_set(e, ENOMEM, "%s: out of memory", t->path);
+	memcpy(out->old_bytes, obuf + out->off, out->len);
+	memcpy(out->new_bytes, nbuf + out->off, out->len);
+	return 0;
+}
+
 int relink_prepare_parent(const struct relink_target *t,
 			  struct journal_parent *out, struct img_err *e)
 {
 	struct img *img = NULL;
-	struct img_backing bk = { 0 };
 	uint8_t *nbuf = NULL, *obuf = NULL;
 	size_t nlen = 0;
 	struct stat st;
 	ssize_t got;
-	uint32_t a, b;
 	int r;
 
 	memset(out, 0, sizeof(*out));
 	r = io_fstat(t->fd, &st);
 	if (r < 0)
 		return err_set_errno(e, -r, "%s: cannot stat", t->path);
-	r = img_open_fd(t->fd, t->path, t->fmt, 0, &img, NULL, e);
-	if (r < 0)
-		return r;
-	if (!img_can_set_backing(img)) {
-		r = err_set(e, ENOTSUP, "%s: the %s format cannot record a "
-			    "backing file", t->path, img_format_name(img));
-		goto out;
-	}
-	r = img_get_backing(img, &bk, e);
+	r = open_checked(t, &img, e);
 	if (r < 0)
 		goto out;
-	/* TOCTOU: the header must still say what the plan read. */
-	if (!str_eq(bk.name, t->old_name) || !str_eq(bk.format, t->old_fmt)) {
-		r = err_set(e, ESTALE, "%s: backing file is now '%s' (format "
-			    "'%s'), the plan expected '%s' ('%s'); rescan and "
-			    "plan again", t->path, bk.name ? bk.name : "",
-			    bk.format ? bk.format : "",
-			    t->old_name ? t->old_name : "",
-			    t->old_fmt ? t->old_fmt : "");
-		goto out;
-	}
-	r = img_backing_header(img, t->new_name, t->new_fmt, &nbuf,
-				     &nlen, e);
+	r = img_backing_header(img, t->new_name, t->new_fmt, &nbuf, &nlen, e);
 	if (r < 0) {
 		err_prefix(e, "cannot relink %s to '%s': ", t->path,
 			   t->new_name);
@@ -82,55 +146,11 @@ int relink_prepare_parent(const struct relink_target *t,
 		goto out;
 	}
 	got = io_pread(t->fd, obuf, nlen, 0);
-	if (got < 0) {
+	if (got < 0)
 		r = err_set_errno(e, (int)-got, "%s: cannot read the header",
 				  t->path);
-		goto out;
-	}
-	/* Find the changed range, widened to whole 512-byte sectors: the
-	 * unit a power cut can tear, and what recovery classifies. */
-	for (a = 0; a < nlen && obuf[a] == nbuf[a]; a++)
-		;
-	if (a == nlen) {
-		r = err_set(e, EALREADY, "%s: already names '%s'", t->path,
-			    t->new_name);
-		goto out;
-	}
-	for (b = (uint32_t)nlen; b > a && obuf[b - 1] == nbuf[b - 1]; b--)
-		;
-	a = a / RELINK_SECTOR * RELINK_SECTOR;
-	b = (b + RELINK_SECTOR - 1) / RELINK_SECTOR * RELINK_SECTOR;
-	if (b > nlen)
-		b = (uint32_t)nlen;
-	if (b - a > JOURNAL_MAX_RANGE) {
-		r = err_set(e, EFBIG, "%s: header rewrite spans %u bytes, more "
-			    "than the journal holds", t->path, b - a);
-		goto out;
-	}
-	out->path = strdup(t->path);
-	out->dev = (uint64_t)st.st_dev;
-	out->ino = (uint64_t)st.st_ino;
-	out->hdr_len = (uint32_t)nlen;
-	out->old_crc = journal_crc(obuf, nlen);
-	out->new_crc = journal_crc(nbuf, nlen);
-	out->off = a;
-	out->len = b - a;
-	out->old_bytes = malloc(out->len);
-	out->new_bytes = malloc(out->len);
-	out->old_name = dup_or_null(t->old_name);
-	out->old_fmt = dup_or_null(t->old_fmt);
-	out->new_name = dup_or_null(t->new_name);
-	out->new_fmt = dup_or_null(t->new_fmt);
-	out->relative = t->relative;
-	if (!out->path || !out->old_bytes || !out->new_bytes ||
-	    !out->new_name || !out->new_fmt ||
-	    (t->old_name && !out->old_name) || (t->old_fmt && !out->old_fmt)) {
-		r = err_set(e, ENOMEM, "%s: out of memory", t->path);
-		goto out;
-	}
-	memcpy(out->old_bytes, obuf + a, out->len);
-	memcpy(out->new_bytes, nbuf + a, out->len);
-	r = 0;
+	else
+		r = fill_parent(t, &st, obuf, nbuf, (uint32_t)nlen, out, e);
 out:
 	free(nbuf);
 	free(obuf);
@@ -138,55 +158,24 @@ out:
 	return r;
 }
 
-int relink_read_file(const char *path, size_t max, uint8_t **data,
-		     size_t *len, struct img_err *e)
-{
-	struct stat st;
-	int fd, r;
-
-	*data = NULL;
-	*len = 0;
-	fd = io_open(path, O_RDONLY, 0);
-	if (fd < 0)
-		return err_set_errno(e, -fd, "%s: cannot open", path);
-	r = io_fstat(fd, &st);
-	if (r < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-		io_close(fd);
-		if (r < 0)
-			return err_set_errno(e, -r, "%s: cannot stat", path);
-		return err_set(e, EFBIG, "%s: not a regular file of at most "
-			       "%zu bytes", path, max);
-	}
-	*data = malloc((size_t)st.st_size + 1);
-	if (!*data) {
-		io_close(fd);
-		return err_set(e, ENOMEM, "%s: out of memory", path);
-	}
-	r = io_pread_full(fd, *data, (size_t)st.st_size, 0);
-	io_close(fd);
-	if (r < 0) {
-		free(*data);
-		*data = NULL;
-		return err_set_errno(e, -r, "%s: cannot read", path);
-	}
-	(*data)[st.st_size] = 0;
-	*len = (size_t)st.st_size;
-	return 0;
-}
-
 int relink_prepare_users(const char *path, const char *new_data,
 			 size_t new_len, struct journal_users *out,
 			 struct img_err *e)
 {
+	char *old;
 	int r;
 
 	memset(out, 0, sizeof(*out));
 	if (new_len > JOURNAL_MAX_USERS)
 		return err_set(e, EFBIG, "%s: new users file too large", path);
-	r = relink_read_file(path, JOURNAL_MAX_USERS, &out->old_data,
-			     &out->old_len, e);
+	r = io_read_file(path, JOURNAL_MAX_USERS, 0, &old, &out->old_len);
+	out->old_data = (uint8_t *)old;
+	if (r == -EINVAL || r == -EFBIG)
+		return err_set(e, -r, "%s: not a regular file of at most %u "
+			       "bytes", path, JOURNAL_MAX_USERS);
 	if (r < 0)
-		return r;
+		return err_set_errno(e, -r, "%s: cannot read the users file",
+				     path);
 	out->path = strdup(path);
 	out->new_data = malloc(new_len + 1);
 	if (!out->path || !out->new_data) {
@@ -217,41 +206,14 @@ int relink_write_range(int fd, const char *path, uint64_t off,
 	return 0;
 }
 
-int relink_replace_file(const char *path, const uint8_t *data, size_t len,
-			struct img_err *e)
+int relink_write_users(const char *path, const uint8_t *data, size_t len,
+		       struct img_err *e)
 {
-	char tmp[PATH_MAX];
-	struct stat st;
-	mode_t mode = 0644;
-	int fd, r;
+	int r = io_replace_file(path, data, len, 0644, e);
 
-	if (snprintf(tmp, sizeof(tmp), "%s.imgraph-tmp", path) >=
-	    (int)sizeof(tmp))
-		return err_set(e, ENAMETOOLONG, "%s: path too long", path);
-	if (stat(path, &st) == 0)
-		mode = st.st_mode & 07777;
-	fd = io_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
-	if (fd < 0)
-		return err_set_errno(e, -fd, "%s: cannot create", tmp);
-	r = len ? io_pwrite(fd, data, len, 0) : 0;
-	if (r == 0)
-		r = io_fdatasync(fd);
-	io_close(fd);
-	if (r < 0) {
-		unlink(tmp);
-		return err_set_errno(e, -r, "%s: cannot write", tmp);
-	}
-	r = io_rename(tmp, path);
-	if (r < 0) {
-		unlink(tmp);
-		return err_set_errno(e, -r, "%s: cannot rename into place",
-				     path);
-	}
-	r = io_fsync_dir_of(path);
 	if (r < 0)
-		return err_set_errno(e, -r, "%s: cannot sync the directory",
-				     path);
-	return 0;
+		err_prefix(e, "users file: ");
+	return r;
 }
 
 /* Put OLD back into parents [0, upto) and the users file; returns 0 when
@@ -269,7 +231,7 @@ static int relink_rollback(struct journal *j, const int *fds, int upto,
 			bad = 1;
 	}
 	if (users_touched && j->users.path &&
-	    relink_replace_file(j->users.path, j->users.old_data,
+	    relink_write_users(j->users.path, j->users.old_data,
 				j->users.old_len, &ignore) < 0)
 		bad = 1;
 	return bad ? -EIO : 0;
@@ -294,7 +256,7 @@ int relink_apply(const char *jpath, struct journal *j, const int *fds,
 	}
 	if (j->users.path) {
 		users_touched = true;
-		r = relink_replace_file(j->users.path, j->users.new_data,
+		r = relink_write_users(j->users.path, j->users.new_data,
 					j->users.new_len, e);
 		if (r < 0)
 			goto rollback;

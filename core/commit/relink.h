@@ -1,9 +1,8 @@
 /* relink.h - rewrite the backing link of every parent as one transaction.
  *
- * Owner: helper D.  Order (reliability-anchors 3.3): the new header bytes of
- * every parent are computed first (nothing written); the journal is written
- * durably (PREPARED); the users file is replaced atomically; each parent gets
- * ONE pwrite of its changed header range followed by fdatasync; the journal
+ * Order: the new header bytes of every parent are computed first (nothing
+ * written); the journal is written durably (PREPARED); the users file is
+ * replaced atomically; each parent gets ONE pwrite of its changed header range followed by fdatasync; the journal
  * becomes RELINKED.  Any failure rolls every parent (and the users file)
  * back to OLD and removes the journal; if even the rollback fails the
  * journal stays for `imgraph recover`.
@@ -52,12 +51,9 @@ int relink_apply(const char *jpath, struct journal *j, const int *fds,
 /* One pwrite of [off, off+len) + fdatasync. */
 int relink_write_range(int fd, const char *path, uint64_t off,
 		       const uint8_t *buf, size_t len, struct img_err *e);
-/* Replace a small file atomically: PATH.imgraph-tmp, fdatasync, rename,
- * fsync of the directory.  Keeps the old file's mode. */
-int relink_replace_file(const char *path, const uint8_t *data, size_t len,
-			struct img_err *e);
-/* Read a whole small file (at most max bytes) into a malloc'd buffer. */
-int relink_read_file(const char *path, size_t max, uint8_t **data,
-		     size_t *len, struct img_err *e);
+/* Replace the users file with data (io_replace.h: a symlink at path stays
+ * a link and its target gets the content, mode and owner are kept). */
+int relink_write_users(const char *path, const uint8_t *data, size_t len,
+		       struct img_err *e);
 
 #endif

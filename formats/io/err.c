@@ -74,3 +74,14 @@ void err_clear(struct img_err *e)
 		e->msg[0] = '\0';
 	}
 }
+
+int err_propagate(struct img_err *e, const struct img_err *from)
+{
+	int code = from->code > 0 ? from->code : EIO;
+
+	if (e && e != from) {
+		*e = *from;
+		e->code = code;
+	}
+	return -code;
+}

@@ -2,7 +2,8 @@
  *
  * A function that fails fills a struct img_err (code + message naming the file
  * and the field) and returns a negative errno; it never prints.  The caller
- * decides how to report.  Passing e == NULL is allowed and ignores the detail.
+ * decides how to report.  Passing e == NULL is allowed and ignores the detail:
+ * no function dereferences it (use err_propagate to hand a local error up).
  * The object owns no heap memory: it can live on the stack and be reused.
  */
 #ifndef IMGRAPH_ERR_H
@@ -31,5 +32,11 @@ void err_prefix(struct img_err *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 void err_clear(struct img_err *e);
+
+/* Hand a local error up to the caller's (QEMU's error_propagate): copy
+ * *from into e when e is non-NULL; returns -from->code (-EIO when from
+ * holds no code).  For code that must read a message itself and so works
+ * on a local struct img_err while its caller may pass NULL. */
+int err_propagate(struct img_err *e, const struct img_err *from);
 
 #endif

@@ -1,10 +1,12 @@
 /* io.c - the single I/O layer with its fault-injection test modes; see io.h.
  *
- * The mode is parsed once from IMGRAPH_FAULT.  Fault injection is part of the
- * shipped binary on purpose: crash and fault tests must exercise exactly the
- * code administrators run.
+ * IMGRAPH_FAULT is parsed here and nowhere else, at start-up (and again by
+ * io_fault_reload).  Fault injection is part of the shipped binary on
+ * purpose: crash and fault tests must exercise exactly the code
+ * administrators run.
  */
 #include "io.h"
+#include "io_cut.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -84,7 +86,9 @@ static void io_parse(void)
 	} else if (!strcmp(tok[0], "short")) {
 		io_st.mode = F_SHORT;
 	} else if (!strcmp(tok[0], "cut")) {
-		io_st.mode = F_CUT;     /* io_cut.c installs its hooks */
+		io_st.mode = F_CUT;
+		io_st.cut = io_cut_start(tok[2] ? strtoull(tok[2], NULL, 10)
+					 : 1);
 	}
 }
 
@@ -160,25 +164,13 @@ void io_writeback_hint(int fd)
 
 void io_fault_reload(void)
 {
-	const struct io_cut_hooks *cut = io_st.cut;
-
 	memset(&io_st, 0, sizeof(io_st));
-	io_st.cut = cut;
 	io_parse();
 }
 
 uint64_t io_mutating_ops(void)
 {
 	return io_st.ops;
-}
-
-void io_set_cut_hooks(const struct io_cut_hooks *h, uint64_t cut_at)
-{
-	if (!io_st.parsed)
-		io_parse();
-	io_st.cut = h;
-	io_st.mode = F_CUT;
-	io_st.at = cut_at;
 }
 
 int io_open(const char *path, int flags, mode_t mode)
@@ -206,8 +198,6 @@ int io_open(const char *path, int flags, mode_t mode)
 
 int io_close(int fd)
 {
-	if (io_st.cut && io_st.cut->on_close)
-		io_st.cut->on_close(fd);
 	/* close() errors after EINTR are not retried: the fd is gone. */
 	return close(fd) < 0 && errno != EINTR ? -errno : 0;
 }

@@ -11,7 +11,7 @@
  *   IMGRAPH_FAULT=err:K:ENOSPC:always   fail op K and every later one
  *   IMGRAPH_FAULT=short:K        make mutating op K (a write) write half
  *   IMGRAPH_FAULT=rerr:K:EIO     fail read op K (reads are counted apart)
- *   IMGRAPH_FAULT=cut:K:SEED     power cut at op K (see io_cut.c)
+ *   IMGRAPH_FAULT=cut:K:SEED     power cut at op K (see io_cut.h)
  *
  * Ops are numbered from 1.  Mutating ops: pwrite, fdatasync, fsync, ftruncate,
  * fallocate, rename, unlink, and open with O_CREAT.
@@ -63,29 +63,11 @@ int io_read_file(const char *path, size_t max, int nofollow, char **buf,
 void io_writeback_hint(int fd);
 
 /* Re-read IMGRAPH_FAULT and reset the op counters (for tests that set the
- * variable after start-up, e.g. in a forked child). */
+ * variable after start-up, e.g. in a forked child).  IMGRAPH_FAULT is read
+ * here and at start-up only; "cut" starts the simulator itself. */
 void io_fault_reload(void);
 
 /* Number of mutating ops performed so far (for tests and progress). */
 uint64_t io_mutating_ops(void);
-
-/* Internal hooks for io_cut.c: called before every mutating op so that the
- * power-cut simulator can remember what an unsynced op replaced (file
- * bytes and sizes until the file is synced; names until their directory
- * is).  CREATED: open(O_CREAT) made the new name from (called after);
- * RENAME: from becomes to, replacing it; UNLINK: from goes (both called
- * before, and followed by FAILED when the call then failed). */
-enum io_cut_name_op { IO_CUT_CREATED, IO_CUT_RENAME, IO_CUT_UNLINK,
-		      IO_CUT_FAILED };
-struct io_cut_hooks {
-	void (*before_write)(int fd, uint64_t off, size_t n);
-	void (*before_truncate)(int fd, uint64_t len);
-	void (*name_op)(enum io_cut_name_op op, const char *from,
-			const char *to);
-	void (*after_sync)(int fd);
-	void (*on_close)(int fd);
-	void (*crash)(void);           /* never returns */
-};
-void io_set_cut_hooks(const struct io_cut_hooks *h, uint64_t cut_at);
 
 #endif

@@ -18,9 +18,7 @@
  * count as mutating ops nor trigger its own hooks.
  */
 #include "io_cut.h"
-#include "io.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
@@ -368,11 +366,6 @@ static void cut_atexit(void)
 	cut.nnames = 0;
 }
 
-static void cut_on_close(int fd)
-{
-	(void)fd;       /* records live on through our dup */
-}
-
 static int cut_fd_of(const struct cut_rec *r)
 {
 	for (size_t i = 0; i < cut.nfiles; i++)
@@ -452,29 +445,30 @@ static const struct io_cut_hooks cut_hooks = {
 	.before_truncate = cut_before_truncate,
 	.name_op = cut_name_op,
 	.after_sync = cut_after_sync,
-	.on_close = cut_on_close,
 	.crash = cut_crash,
 };
 
-int io_cut_init(void)
+/* Forget every record: the unsynced state restarts from here. */
+static void cut_reset(void)
 {
-	const char *s = getenv("IMGRAPH_FAULT");
-	unsigned long long k, seed = 1;
-	char *end;
+	for (size_t i = 0; i < cut.nrecs; i++)
+		free(cut.recs[i].old);
+	cut.nrecs = 0;
+	cut.saved = 0;
+	for (size_t i = 0; i < cut.nfiles; i++)
+		if (cut.files[i].fd >= 0)
+			close(cut.files[i].fd);
+	cut.nfiles = 0;
+	cut_atexit();
+	cut.overflow = false;
+}
 
-	if (cut.active)
-		return 1;
-	if (!s || strncmp(s, "cut:", 4))
-		return 0;
-	errno = 0;
-	k = strtoull(s + 4, &end, 10);
-	if (errno || end == s + 4)
-		return 0;
-	if (*end == ':')
-		seed = strtoull(end + 1, NULL, 10);
+const struct io_cut_hooks *io_cut_start(uint64_t seed)
+{
+	if (!cut.active)
+		atexit(cut_atexit);
+	cut_reset();
 	cut.seed = seed * 0x9e3779b97f4a7c15ull + 1;
 	cut.active = true;
-	atexit(cut_atexit);
-	io_set_cut_hooks(&cut_hooks, (uint64_t)k);
-	return 1;
+	return &cut_hooks;
 }

@@ -3,25 +3,20 @@
  * the refcount blocks, then the L1 table.  Every one of these clusters has
  * refcount 1, so `qemu-img check` finds neither errors nor leaks.
  *
- * Atomic: the image is built in a temporary file next to the target
- * ("<name>.imgraph-tmp.<pid>", not an image name a pool scan picks up),
- * written with pwrite, sized with ftruncate (the L1 is all zeros, so it
- * stays sparse), fsync'd, then renamed over the target and the directory
- * fsync'd.  A failure at any point leaves the old file (or none) and
- * removes the temporary file; qemu-img would leave a half-written image.
- * A symlink target is followed, so the link keeps pointing at the image.
+ * Atomic: the image is built in an io_replace temporary next to the target
+ * and replaces it whole (formats/io/io_replace.h).  A failure at any point
+ * leaves the old file (or none); qemu-img would leave a half-written image.
+ * A symlink at the target is followed, so the link keeps pointing at the
+ * image.
  */
 #include "qcow2_int.h"
 #include "formats/io/io.h"
+#include "formats/io/io_replace.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static const struct {
 	uint8_t type, bit;
@@ -139,13 +134,40 @@ static int build_header(const char *path, const struct img_create_opts *o,
 	return 0;
 }
 
+/* Build the image in an io_replace temporary: header, refcount table and
+ * blocks with pwrite, the size with ftruncate (the L1 is all zeros, so it
+ * stays sparse); then it replaces path as a whole. */
+static int write_image(const char *path, const uint8_t *hc, uint32_t cs,
+		       const uint8_t *reft, uint64_t reft_len,
+		       uint64_t reft_off, const uint8_t *blk, uint64_t blk_len,
+		       uint64_t blk_off, uint64_t size, struct img_err *e)
+{
+	struct io_replace t;
+	int r = io_replace_begin(&t, path, 0644, e);
+
+	if (r < 0)
+		return r;
+	r = io_pwrite(t.fd, hc, cs, 0);
+	if (r >= 0)
+		r = io_pwrite(t.fd, reft, reft_len, reft_off);
+	if (r >= 0)
+		r = io_pwrite(t.fd, blk, blk_len, blk_off);
+	if (r >= 0)
+		r = io_ftruncate(t.fd, size);
+	if (r < 0) {
+		io_replace_abort(&t);
+		return err_set_errno(e, -r, "%s: writing the new image", path);
+	}
+	return io_replace_commit(&t, e);
+}
+
 int qcow2_create(const char *path, const struct img_create_opts *o,
 		 struct img_err *e)
 {
 	uint32_t cs = o->cluster_size ? o->cluster_size : 65536;
 	int version = o->compat ? o->compat : 3;
 	int rbits = o->refcount_bits > 0 ? o->refcount_bits : 16;
-	int cbits, fd, r;
+	int cbits, r;
 	uint64_t size, l2_span, l1_size, l1_clusters, rbe, nblocks, reft_clusters,
 		 total, prev;
 	uint8_t *hc = NULL, *reft = NULL, *blk = NULL;
@@ -203,54 +225,8 @@ int qcow2_create(const char *path, const struct img_create_opts *o,
 	for (uint64_t c = 0; c < total; c++)
 		qcow2_rc_entry_put(blk, rbits, c, 1);
 
-	/* Write through a symlink: replace what it points at. */
-	char real[PATH_MAX], tmp[PATH_MAX + 64];
-	struct stat lst;
-	const char *target = path;
-	if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode) &&
-	    realpath(path, real))
-		target = real;
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.imgraph-tmp.%ld", target,
-			     (long)getpid()) >= sizeof(tmp)) {
-		r = err_set(e, ENAMETOOLONG, "%s: path too long", path);
-		goto out;
-	}
-	fd = io_open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_EXCL, 0644);
-	if (fd < 0) {
-		r = err_set_errno(e, -fd, "%s: cannot create", tmp);
-		goto out;
-	}
-	r = io_pwrite(fd, hc, cs, 0);
-	if (r >= 0)
-		r = io_pwrite(fd, reft, reft_clusters * cs, reft_off);
-	if (r >= 0)
-		r = io_pwrite(fd, blk, nblocks * cs, blk_off);
-	if (r >= 0)
-		r = io_ftruncate(fd, l1_off + l1_clusters * cs);
-	if (r >= 0)
-		r = io_fsync(fd);
-	if (r < 0) {
-		r = err_set_errno(e, -r, "%s: writing the new image", path);
-		io_close(fd);
-		(void)io_unlink(tmp);
-		goto out;
-	}
-	r = io_close(fd);
-	if (r < 0) {
-		r = err_set_errno(e, -r, "%s: close", path);
-		(void)io_unlink(tmp);
-		goto out;
-	}
-	r = io_rename(tmp, target);
-	if (r < 0) {
-		r = err_set_errno(e, -r, "%s: cannot rename the new image into "
-				  "place", path);
-		(void)io_unlink(tmp);
-		goto out;
-	}
-	r = io_fsync_dir_of(target);
-	if (r < 0)
-		r = err_set_errno(e, -r, "%s: fsync of the directory", path);
+	r = write_image(path, hc, cs, reft, reft_clusters * cs, reft_off, blk,
+			nblocks * cs, blk_off, l1_off + l1_clusters * cs, e);
 out:
 	free(hc);
 	free(reft);

@@ -187,7 +187,7 @@ jcommit() { # DIR [FAULT]  (stderr: the shell's "Killed" notice)
 	(cd "$1" && IMGRAPH_FAULT=${2:-} exec "$IMGRAPH" commit --top top.qcow2 --base base.qcow2 --yes .) \
 		>/dev/null 2>&1
 }
-jfile() { (cd "$1" && find . -maxdepth 1 -type f -name '.imgraph-journal-*' ! -name '*.tmp' -printf '%f\n' | head -n1); }
+jfile() { (cd "$1" && find . -maxdepth 1 -type f -name '.imgraph-journal-*' -printf '%f\n' | head -n1); }
 # The journal records dev:ino of every parent, so each variant is made in
 # place by its own killed commit (a copied directory would be "foreign").
 journal_fixtures() {

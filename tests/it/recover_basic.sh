@@ -6,7 +6,8 @@
 #   a parent header changed by someone else (FOREIGN) blocks recovery:
 #   exit 1, journal kept, nothing written; once the header is back,
 #   recovery finishes;
-#   a stale journal temp file (crash before the rename) is removed;
+#   a stale temporary (crash before the rename) is removed, a symlink at
+#   the old fixed temporary name is set aside, never followed;
 #   --output=json; a file PATH means its directory.
 # Judged with qemu-img (guest views, backing names, check).
 . "$(dirname "$0")/lib.sh"
@@ -89,12 +90,31 @@ dd if="$T/tpl/${victim#$W/}" of="$victim" bs=512 count=2 conv=notrunc status=non
 check_rc "header restored: recover finishes" 0 "$IMGRAPH" recover "$W"
 fixture_verify "after foreign fix" "$W" "$T/v" base
 
-# 5. Stale journal temp (crash between create and rename): removed.
-restore
-printf 'partial' >"$W/.imgraph-journal-base.qcow2.tmp"
+# 5. Stale temporary (a commit killed right after creating the journal's
+#    temporary, before its rename): recover removes it.  The first op that
+#    leaves one is the journal temporary's create (kill just after it).
+tmps() { ls -A "$W" | grep -c '^\.imgraph-tmp-[0-9a-f]\{16\}$'; }
+left=0
+for ((k = 1; k <= TOTAL && left == 0; k++)); do
+	restore
+	( IMGRAPH_FAULT=kill:$k:after commit ) 2>/dev/null
+	left=$(tmps)
+done
+check_eq "stale temp: a killed commit left one" "$left" 1
+check "stale temp: no journal yet" test ! -e "$J"
 check_rc "stale temp: recover" 0 "$IMGRAPH" recover "$W/base.qcow2"
-check_grep "stale temp: reported" 'removed 1 stale' "$T/.out"
-check "stale temp: gone" test ! -e "$W/.imgraph-journal-base.qcow2.tmp"
+check_grep "stale temp: reported" 'removed 1 stale temporary file$' "$T/.out"
+check_eq "stale temp: gone" "$(tmps)" 0
+fixture_verify "stale temp" "$W" "$T/v" top
+# A name of the old fixed pattern is no temporary of ours (and a symlink
+# there is never followed): recover sets it aside like any invalid journal.
+restore
+echo keep >"$T/outside"
+ln -s "$T/outside" "$W/.imgraph-journal-base.qcow2.tmp"
+check_rc "old temp name: recover refuses it (exit 1)" 1 "$IMGRAPH" recover "$W"
+check "old temp name: the symlink itself set aside" \
+	test -L "$W/.imgraph-journal-base.qcow2.tmp.bad"
+check_eq "old temp name: its target untouched" "$(cat "$T/outside")" keep
 
 # 6. JSON report.
 crashed
@@ -113,18 +133,17 @@ restore
 check_rc "relative commit, recover from /" 0 sh -c "cd / && '$IMGRAPH' recover '$W'"
 fixture_verify "relative paths" "$W" "$T/v" base
 
-# 8. While a commit of this base runs (holding base's write lock), recover
-#    leaves that base's journal temp alone.
+# 8. While a commit of this base runs (holding its locks), recover leaves
+#    it alone: no journal yet, nothing removed, the commit goes on.  (A
+#    temporary still being written is kept too: tests/unit/test_io_replace.)
 restore
 "$IMGRAPH" commit --top "$W/top.qcow2" --base "$W/base.qcow2" --yes \
 	--rate 256K -r "$W" >/dev/null 2>"$T/run.err" &
 pid=$!
 for _ in $(seq 50); do grep -q '"copy"' "$T/run.err" 2>/dev/null && break; sleep 0.1; done
-printf 'partial' >"$W/.imgraph-journal-base.qcow2.tmp"
 check_rc "recover during a commit" 0 "$IMGRAPH" recover "$W"
-check "the running commit's temp is left alone" test -e "$W/.imgraph-journal-base.qcow2.tmp"
+check_grep "recover during a commit: nothing to do" 'no interrupted relink found' "$T/.out"
 kill -INT $pid; wait $pid
 check_eq "the commit was still running (cancelled by SIGINT: 1)" "$?" 1
-rm -f "$W/.imgraph-journal-base.qcow2.tmp"
 
 done_testing

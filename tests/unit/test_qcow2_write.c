@@ -732,7 +732,6 @@ static Suite *suite(void)
  *   test_qcow2_write --set-backing IMG NAME FMT   ("" NAME: remove)
  * Numbers take K/M/G suffixes.  IMGRAPH_FAULT works (cut:K:SEED too).
  * Exit 0 on success, 1 with the driver's message on stderr. */
-#include "formats/io/io_cut.h"
 
 static uint64_t num(const char *s)
 {
@@ -762,7 +761,6 @@ static int tool(int argc, char **argv)
 
 	if (!strcmp(argv[1], "--set-backing") && argc != 5)
 		return 2;
-	io_cut_init();
 	if (img_open(argv[2], "qcow2", IMG_O_RDWR, &img, NULL, &e) < 0)
 		return tool_fail(&e);
 	if (!strcmp(argv[1], "--set-backing")) {

@@ -14,7 +14,6 @@
 #include "core/commit/commit.h"
 #include "core/out/emit.h"
 #include "core/graph/graph.h"
-#include "formats/io/io_cut.h"
 #include "core/plan/plan.h"
 
 #include <errno.h>
@@ -286,7 +285,6 @@ int cmd_commit(int argc, char **argv)
 	struct sigaction sa, old_int, old_term;
 	int c, rc, r;
 
-	io_cut_init();
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) !=

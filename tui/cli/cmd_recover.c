@@ -92,7 +92,7 @@ int cmd_recover(int argc, char **argv)
 		if (rep.n == 0)
 			printf("no interrupted relink found\n");
 		if (rep.stale_tmp_removed)
-			printf("removed %d stale journal temp file%s\n",
+			printf("removed %d stale temporary file%s\n",
 			       rep.stale_tmp_removed,
 			       rep.stale_tmp_removed == 1 ? "" : "s");
 		for (int i = 0; i < rep.n; i++) {
