@@ -166,6 +166,8 @@ struct img {
 
 extern const struct img_format img_format_raw;
 extern const struct img_format img_format_qcow2;
+/* Read-only drivers of foreign formats (formats/foreign.h). */
+extern const struct img_format img_format_vpc;
 
 /* Registry (registry.c). */
 const struct img_format *img_format_find(const char *name);

@@ -11,6 +11,8 @@
 
 static const struct img_format *const formats[] = {
 	&img_format_qcow2,
+	/* read-only foreign formats */
+	&img_format_vpc,
 	&img_format_raw,
 };
 
