@@ -168,6 +168,7 @@ extern const struct img_format img_format_raw;
 extern const struct img_format img_format_qcow2;
 /* Read-only drivers of foreign formats (formats/foreign.h). */
 extern const struct img_format img_format_vpc;
+extern const struct img_format img_format_vdi;
 
 /* Registry (registry.c). */
 const struct img_format *img_format_find(const char *name);
