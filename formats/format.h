@@ -169,6 +169,7 @@ extern const struct img_format img_format_qcow2;
 /* Read-only drivers of foreign formats (formats/foreign.h). */
 extern const struct img_format img_format_vpc;
 extern const struct img_format img_format_vdi;
+extern const struct img_format img_format_parallels;
 
 /* Registry (registry.c). */
 const struct img_format *img_format_find(const char *name);

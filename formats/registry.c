@@ -14,6 +14,7 @@ static const struct img_format *const formats[] = {
 	/* read-only foreign formats */
 	&img_format_vpc,
 	&img_format_vdi,
+	&img_format_parallels,
 	&img_format_raw,
 };
 
