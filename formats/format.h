@@ -170,6 +170,9 @@ extern const struct img_format img_format_qcow2;
 extern const struct img_format img_format_vpc;
 extern const struct img_format img_format_vdi;
 extern const struct img_format img_format_parallels;
+extern const struct img_format img_format_dmg;
+extern const struct img_format img_format_bochs;
+extern const struct img_format img_format_cloop;
 
 /* Registry (registry.c). */
 const struct img_format *img_format_find(const char *name);

@@ -15,6 +15,9 @@ static const struct img_format *const formats[] = {
 	&img_format_vpc,
 	&img_format_vdi,
 	&img_format_parallels,
+	&img_format_dmg,
+	&img_format_bochs,
+	&img_format_cloop,
 	&img_format_raw,
 };
 

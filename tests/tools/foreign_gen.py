@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""foreign_gen.py - build and edit images of formats qemu-img cannot write
+(dmg, bochs, cloop) and variants it cannot make (differencing VHD and
+VHDX), from the published layouts, for tests/it/formats_foreign.sh.
+
+  foreign_gen.py dmg IN.raw OUT [--rsrc] [--bzip2] [--chunk SECTORS]
+  foreign_gen.py bochs IN.raw OUT [--extent BYTES] [--v1]
+  foreign_gen.py cloop IN.raw OUT [--block BYTES]
+  foreign_gen.py vpc-diff IN.vhd OUT PARENT [--clear-half BLOCK]
+  foreign_gen.py vpc-fix FILE           recompute both footer checksums
+  foreign_gen.py vhdx-diff IN.vhdx OUT PARENT
+  foreign_gen.py vhdx-fix FILE          recompute header/region CRC-32Cs
+  foreign_gen.py poke FILE OFFSET FMT VALUE   struct-pack VALUE at OFFSET
+
+IN.raw is the guest view; qemu-img must then read OUT back to IN.raw
+(`qemu-img convert -O raw`), which is what the test checks.  Nothing here
+is read by imgraph itself.
+"""
+import argparse
+import base64
+import bz2
+import os
+import struct
+import sys
+import zlib
+
+SECTOR = 512
+
+
+def chunks_of(data, size):
+    for off in range(0, len(data), size):
+        yield off, data[off:off + size]
+
+
+# ---- DMG (UDIF) -------------------------------------------------------------
+DMG_ZERO_FILL, DMG_RAW, DMG_IGNORE = 0, 1, 2
+DMG_ZLIB, DMG_BZIP2, DMG_COMMENT, DMG_END = 0x80000005, 0x80000006, \
+    0x7ffffffe, 0xffffffff
+
+
+def dmg_entries(data, first, chunk, bzip2_one, fork):
+    """Chunk entries (type, sector, nsec, off, len) relative to the table,
+    and the bytes they store, appended to fork (bytearray)."""
+    base = len(fork)
+    entries, k = [], 0
+    for off, piece in chunks_of(data, chunk * SECTOR):
+        nsec = len(piece) // SECTOR
+        sec = off // SECTOR
+        if not any(piece):
+            kind = DMG_ZERO_FILL if k % 2 == 0 else DMG_IGNORE
+            entries.append((kind, sec, nsec, len(fork) - base, 0))
+        else:
+            if bzip2_one and k == 1:
+                kind, stored = DMG_BZIP2, bz2.compress(piece)
+            elif k % 2 == 0:
+                kind, stored = DMG_ZLIB, zlib.compress(piece)
+            else:
+                kind, stored = DMG_RAW, piece
+            entries.append((kind, sec, nsec, len(fork) - base, len(stored)))
+            fork += stored
+        if k == 0:
+            entries.append((DMG_COMMENT, sec, 0, 0, 0))
+        k += 1
+    entries.append((DMG_END, len(data) // SECTOR, 0, 0, 0))
+    return entries, base
+
+
+def mish(first, nsec, data_off, entries):
+    hdr = struct.pack('>4sIQQQII', b'mish', 1, first, nsec, data_off, 0,
+                      len(entries))
+    hdr += bytes(24)                    # reserved
+    hdr += struct.pack('>II', 0, 0) + bytes(128)     # checksum: none
+    hdr += struct.pack('>I', len(entries))
+    assert len(hdr) == 204
+    for e in entries:
+        hdr += struct.pack('>IIQQQQ', e[0], 0, e[1], e[2], e[3], e[4])
+    return hdr
+
+
+def plist(tables):
+    items = ''
+    for i, t in enumerate(tables):
+        b64 = base64.b64encode(t).decode()
+        lines = '\n'.join('\t\t\t' + b64[j:j + 52]
+                          for j in range(0, len(b64), 52))
+        items += ('\t\t<dict>\n\t\t\t<key>Attributes</key>\n'
+                  '\t\t\t<string>0x0050</string>\n'
+                  '\t\t\t<key>Data</key>\n\t\t\t<data>\n%s\n\t\t\t</data>\n'
+                  '\t\t\t<key>ID</key>\n\t\t\t<string>%d</string>\n'
+                  '\t\t</dict>\n' % (lines, i))
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" '
+            '"http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n'
+            '<plist version="1.0">\n<dict>\n\t<key>resource-fork</key>\n'
+            '\t<dict>\n\t<key>blkx</key>\n\t<array>\n%s\t</array>\n'
+            '\t</dict>\n</dict>\n</plist>\n' % items).encode()
+
+
+def rsrc_fork(tables):
+    data = b''.join(struct.pack('>I', len(t)) + t for t in tables)
+    hdr = struct.pack('>IIII', 256, 256 + len(data), len(data), 0)
+    return hdr + bytes(256 - len(hdr)) + data
+
+
+def make_dmg(a):
+    data = open(a.input, 'rb').read()
+    assert len(data) % SECTOR == 0
+    half = (len(data) // SECTOR // 2) * SECTOR
+    fork, tables = bytearray(), []
+    # two block tables ("partitions"): table-relative sectors and offsets
+    for first_byte, part in ((0, data[:half]), (half, data[half:])):
+        ents, base = dmg_entries(part, first_byte // SECTOR, a.chunk,
+                                 a.bzip2 and first_byte == 0, fork)
+        tables.append(mish(first_byte // SECTOR, len(part) // SECTOR, base,
+                           ents))
+    out = bytearray(fork)
+    info = rsrc_fork(tables) if a.rsrc else plist(tables)
+    info_off = len(out)
+    out += info
+    koly = bytearray(512)
+    struct.pack_into('>4sIII', koly, 0, b'koly', 4, 512, 1)
+    struct.pack_into('>QQQ', koly, 0x10, 0, 0, len(fork))
+    if a.rsrc:
+        struct.pack_into('>QQ', koly, 0x28, info_off, len(info))
+    else:
+        struct.pack_into('>QQ', koly, 0xd8, info_off, len(info))
+    struct.pack_into('>II', koly, 0x38, 1, 1)
+    struct.pack_into('>IQ', koly, 0x1e8, 1, len(data) // SECTOR)
+    out += koly
+    open(a.output, 'wb').write(out)
+
+
+# ---- Bochs growing redolog --------------------------------------------------
+def make_bochs(a):
+    data = open(a.input, 'rb').read()
+    ext = a.extent
+    nsec = ext // SECTOR
+    bitmap_bytes = SECTOR            # one sector of bitmap per extent
+    n = (len(data) + ext - 1) // ext
+    hdr = bytearray(512)
+    struct.pack_into('32s16s16s', hdr, 0, b'Bochs Virtual HD Image',
+                     b'Redolog', b'Growing')
+    if a.v1:
+        struct.pack_into('<IIIIIQ', hdr, 64, 0x00010000, 512, n,
+                         bitmap_bytes, ext, len(data))
+    else:
+        struct.pack_into('<IIIIIIQ', hdr, 64, 0x00020000, 512, n,
+                         bitmap_bytes, ext, 0, len(data))
+    catalog = [0xffffffff] * n
+    stored = []
+    # allocate in reverse guest order, so the catalog really indirects
+    for idx in reversed(range(n)):
+        piece = data[idx * ext:(idx + 1) * ext].ljust(ext, b'\0')
+        if not any(piece):
+            continue
+        bm = bytearray(bitmap_bytes)
+        body = bytearray()
+        for s in range(nsec):
+            sec = piece[s * SECTOR:(s + 1) * SECTOR]
+            if any(sec):
+                bm[s // 8] |= 1 << (s % 8)
+                body += sec
+            else:   # a clear bit: whatever is stored must not be read
+                body += b'\xee' * SECTOR
+        catalog[idx] = len(stored)
+        stored.append(bytes(bm) + bytes(body))
+    out = hdr + struct.pack('<%dI' % n, *catalog) + b''.join(stored)
+    open(a.output, 'wb').write(out)
+
+
+# ---- cloop V2.0 -------------------------------------------------------------
+CLOOP_MAGIC = (b'#!/bin/sh\n#V2.0 Format\nmodprobe cloop file=$0 && '
+               b'mount -r -t iso9660 /dev/cloop $1\n')
+
+
+def make_cloop(a):
+    data = open(a.input, 'rb').read()
+    bs = a.block
+    assert len(data) % bs == 0
+    n = len(data) // bs
+    blocks = [zlib.compress(data[i * bs:(i + 1) * bs]) for i in range(n)]
+    off = 128 + 8 + 8 * (n + 1)
+    offsets = [off]
+    for b in blocks:
+        off += len(b)
+        offsets.append(off)
+    out = CLOOP_MAGIC.ljust(128, b'\0') + struct.pack('>II', bs, n)
+    out += struct.pack('>%dQ' % (n + 1), *offsets) + b''.join(blocks)
+    open(a.output, 'wb').write(out)
+
+
+# ---- VHD --------------------------------------------------------------------
+def vhd_sum(buf, at):
+    return (~sum(b for i, b in enumerate(buf) if not at <= i < at + 4)) \
+        & 0xffffffff
+
+
+def vpc_fix_footer(img, off):
+    f = bytearray(img[off:off + 512])
+    struct.pack_into('>I', f, 64, vhd_sum(f, 64))
+    img[off:off + 512] = f
+
+
+def vpc_fix(a):
+    img = bytearray(open(a.file, 'rb').read())
+    if img[:8] == b'conectix':
+        vpc_fix_footer(img, 0)
+    vpc_fix_footer(img, len(img) - 512)
+    open(a.file, 'wb').write(img)
+
+
+def make_vpc_diff(a):
+    img = bytearray(open(a.input, 'rb').read())
+    assert img[:8] == b'conectix'
+    dyn = struct.unpack_from('>Q', img, 16)[0]
+    footer = bytes(img[-512:])
+    body = img[:-512]
+    loc_off = len(body)
+    rel = a.parent.replace('/', '\\').encode('utf-16-le')
+    body += rel.ljust(512, b'\0')
+    # footer type 4 in both copies; dynamic header: parent name + W2ru
+    name = os.path.basename(a.parent).encode('utf-16-be')
+    struct.pack_into('512s', body, dyn + 64, name)
+    struct.pack_into('>4sIIIQ', body, dyn + 576, b'W2ru', 1, len(rel), 0,
+                     loc_off)
+    struct.pack_into('>I', body, dyn + 36, 0)
+    struct.pack_into('>I', body, dyn + 36,
+                     vhd_sum(body[dyn:dyn + 1024], 36))
+    img = body + footer
+    struct.pack_into('>I', img, 60, 4)
+    struct.pack_into('>I', img, len(img) - 512 + 60, 4)
+    if a.clear_half is not None:
+        # second half of block N: bitmap bits clear, garbage in the data
+        bat = struct.unpack_from('>Q', img, dyn + 16)[0]
+        bs = struct.unpack_from('>I', img, dyn + 32)[0]
+        ent = struct.unpack_from('>I', img, bat + 4 * a.clear_half)[0]
+        assert ent != 0xffffffff, 'block %d is not allocated' % a.clear_half
+        bm = ent * 512
+        nsec = bs // 512
+        for s in range(nsec // 2, nsec):
+            img[bm + s // 8] &= ~(0x80 >> (s % 8)) & 0xff
+        data = bm + 512 * ((nsec // 8 + 511) // 512)
+        img[data + bs // 2:data + bs] = b'\xee' * (bs // 2)
+    vpc_fix_footer(img, 0)
+    vpc_fix_footer(img, len(img) - 512)
+    open(a.output, 'wb').write(img)
+
+
+def poke(a):
+    with open(a.file, 'r+b') as f:
+        f.seek(int(a.offset, 0))
+        f.write(struct.pack(a.fmt, int(a.value, 0)))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    sub = p.add_subparsers(dest='cmd', required=True)
+    s = sub.add_parser('dmg')
+    s.add_argument('input'), s.add_argument('output')
+    s.add_argument('--rsrc', action='store_true')
+    s.add_argument('--bzip2', action='store_true')
+    s.add_argument('--chunk', type=int, default=64)
+    s.set_defaults(fn=make_dmg)
+    s = sub.add_parser('bochs')
+    s.add_argument('input'), s.add_argument('output')
+    s.add_argument('--extent', type=int, default=65536)
+    s.add_argument('--v1', action='store_true')
+    s.set_defaults(fn=make_bochs)
+    s = sub.add_parser('cloop')
+    s.add_argument('input'), s.add_argument('output')
+    s.add_argument('--block', type=int, default=65536)
+    s.set_defaults(fn=make_cloop)
+    s = sub.add_parser('vpc-diff')
+    s.add_argument('input'), s.add_argument('output'), s.add_argument('parent')
+    s.add_argument('--clear-half', type=int)
+    s.set_defaults(fn=make_vpc_diff)
+    s = sub.add_parser('vpc-fix')
+    s.add_argument('file')
+    s.set_defaults(fn=vpc_fix)
+    s = sub.add_parser('poke')
+    s.add_argument('file'), s.add_argument('offset'), s.add_argument('fmt')
+    s.add_argument('value')
+    s.set_defaults(fn=poke)
+    a = p.parse_args()
+    a.fn(a)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
