@@ -168,6 +168,7 @@ extern const struct img_format img_format_raw;
 extern const struct img_format img_format_qcow2;
 /* Read-only drivers of foreign formats (formats/foreign.h). */
 extern const struct img_format img_format_vpc;
+extern const struct img_format img_format_vhdx;
 extern const struct img_format img_format_vdi;
 extern const struct img_format img_format_parallels;
 extern const struct img_format img_format_dmg;

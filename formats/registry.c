@@ -13,6 +13,7 @@ static const struct img_format *const formats[] = {
 	&img_format_qcow2,
 	/* read-only foreign formats */
 	&img_format_vpc,
+	&img_format_vhdx,
 	&img_format_vdi,
 	&img_format_parallels,
 	&img_format_dmg,

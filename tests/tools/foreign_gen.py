@@ -246,6 +246,107 @@ def make_vpc_diff(a):
     open(a.output, 'wb').write(img)
 
 
+# ---- VHDX -------------------------------------------------------------------
+def crc32c(buf):
+    crc = 0xffffffff
+    for b in buf:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82f63b78 if crc & 1 else 0)
+    return crc ^ 0xffffffff
+
+
+def vhdx_fix_block(img, off, size):
+    blk = bytearray(img[off:off + size])
+    blk[4:8] = bytes(4)
+    struct.pack_into('<I', blk, 4, crc32c(blk))
+    img[off:off + size] = blk
+
+
+def vhdx_fix(a):
+    img = bytearray(open(a.file, 'rb').read())
+    for off in (64 << 10, 128 << 10):
+        vhdx_fix_block(img, off, 4 << 10)
+    for off in (192 << 10, 256 << 10):
+        vhdx_fix_block(img, off, 64 << 10)
+    open(a.file, 'wb').write(img)
+
+
+def guid_le(text):
+    import uuid
+    return uuid.UUID(text).bytes_le
+
+
+def vhdx_regions(img):
+    rt = 192 << 10
+    n = struct.unpack_from('<I', img, rt + 8)[0]
+    out = {}
+    for i in range(n):
+        e = rt + 16 + 32 * i
+        off, ln = struct.unpack_from('<QI', img, e + 16)
+        out[bytes(img[e:e + 16])] = (off, ln)
+    return out
+
+
+def make_vhdx_diff(a):
+    img = bytearray(open(a.input, 'rb').read())
+    regs = vhdx_regions(img)
+    bat, _ = regs[guid_le('2dc27766-f623-4200-9d64-115e9bfd4a08')]
+    meta, _ = regs[guid_le('8b7ca206-4790-4b9a-b8fe-575f050f886e')]
+    n = struct.unpack_from('<H', img, meta + 10)[0]
+    items = {}
+    for i in range(n):
+        e = meta + 32 + 32 * i
+        off, ln = struct.unpack_from('<II', img, e + 16)
+        items[bytes(img[e:e + 16])] = (off, ln)
+    poff, _ = items[guid_le('caa16737-fa36-4d43-b3b6-33f0aa44e76b')]
+    bsz, flags = struct.unpack_from('<II', img, meta + poff)
+    struct.pack_into('<I', img, meta + poff + 4, flags | 2)  # HasParent
+    vsize = struct.unpack_from('<Q', img, meta + items[guid_le(
+        '2fa54224-cd1b-4876-b211-5dbed83bf4b8')][0])[0]
+    # the parent locator item, after the other items
+    kv = [('parent_linkage', '{83ed6d8f-4d1b-4b69-bd4c-9f1c5a1e1c01}'),
+          ('relative_path', a.parent.replace('/', '\\')),
+          ('absolute_win32_path', 'C:\\images\\' +
+           os.path.basename(a.parent))]
+    strings, entries = b'', []
+    base = 20 + 12 * len(kv)
+    for k, v in kv:
+        kb, vb = k.encode('utf-16-le'), v.encode('utf-16-le')
+        entries.append((base + len(strings), base + len(strings) + len(kb),
+                        len(kb), len(vb)))
+        strings += kb + vb
+    loc = guid_le('b04aefb7-d19e-4a81-b789-25b8e9445913') + \
+        struct.pack('<HH', 0, len(kv))
+    for ko, vo, kl, vl in entries:
+        loc += struct.pack('<IIHH', ko, vo, kl, vl)
+    loc += strings
+    loc_off = max(o + ln for o, ln in items.values())
+    loc_off = (loc_off + 4095) & ~4095
+    img[meta + loc_off:meta + loc_off + len(loc)] = loc
+    e = meta + 32 + 32 * n
+    img[e:e + 32] = guid_le('a8d35f2d-b30b-454d-abf7-d3d84834ab0c') + \
+        struct.pack('<IIII', loc_off, len(loc), 4 | 2, 0)
+    struct.pack_into('<H', img, meta + 10, n + 1)
+    # the sector bitmap of chunk 0, at a new MiB at the end of the file
+    lsec = 512
+    cr = (1 << 23) * lsec // bsz
+    assert vsize <= cr * bsz, 'one chunk only'
+    sbm_off = (len(img) + (1 << 20) - 1) & ~((1 << 20) - 1)
+    img += bytes(sbm_off - len(img) + (1 << 20))
+    struct.pack_into('<Q', img, bat + 8 * cr, sbm_off | 6)
+    # block 0 partially present: first half here, second half the parent's
+    ent = struct.unpack_from('<Q', img, bat)[0]
+    assert ent & 7 == 6, 'block 0 must be fully present'
+    struct.pack_into('<Q', img, bat, (ent & ~7) | 7)
+    per = bsz // lsec
+    for sec in range(per // 2):
+        img[sbm_off + sec // 8] |= 1 << (sec % 8)
+    data = ent & ~((1 << 20) - 1)
+    img[data + bsz // 2:data + bsz] = b'\xee' * (bsz // 2)
+    open(a.output, 'wb').write(img)
+
+
 def poke(a):
     with open(a.file, 'r+b') as f:
         f.seek(int(a.offset, 0))
@@ -277,6 +378,12 @@ def main():
     s = sub.add_parser('vpc-fix')
     s.add_argument('file')
     s.set_defaults(fn=vpc_fix)
+    s = sub.add_parser('vhdx-diff')
+    s.add_argument('input'), s.add_argument('output'), s.add_argument('parent')
+    s.set_defaults(fn=make_vhdx_diff)
+    s = sub.add_parser('vhdx-fix')
+    s.add_argument('file')
+    s.set_defaults(fn=vhdx_fix)
     s = sub.add_parser('poke')
     s.add_argument('file'), s.add_argument('offset'), s.add_argument('fmt')
     s.add_argument('value')
