@@ -7,7 +7,8 @@
  * = not allocated), then the extents.  Allocated extent n is stored at
  * data_offset + n * (bitmap + extent blocks) * 512: a sector bitmap (bit
  * i of byte i / 8, least significant first) then the extent's sectors; a
- * sector whose bit is clear reads as zeros.
+ * sector whose bit is clear reads as zeros.  There is no backing file, so
+ * what is not stored is reported as zeros, not as unallocated.
  *
  * The checks are QEMU's (catalog <= 1 Mi entries, extent a power of two of
  * 512 bytes..8 MiB, a catalog large enough for the disk) plus ours: the
@@ -241,7 +242,7 @@ static int bochs_map(struct img *img, uint64_t off, uint64_t len,
 		while (n < len && ++idx < s->ncat &&
 		       s->catalog[idx] == BOCHS_UNALLOC)
 			n += s->extent;
-		x->bs = IMG_BS_UNALLOC;
+		x->bs = IMG_BS_ZERO;
 		x->len = n < len ? n : len;
 		return 0;
 	}
@@ -254,7 +255,7 @@ static int bochs_map(struct img *img, uint64_t off, uint64_t len,
 	}
 	if (r < 0)
 		return r;
-	x->bs = first ? IMG_BS_DATA : IMG_BS_UNALLOC;
+	x->bs = first ? IMG_BS_DATA : IMG_BS_ZERO;
 	x->len = n < len ? n : len;
 	x->host = s->data_offset + s->catalog[idx] * s->stride +
 		  (s->stride - s->extent) + in;

@@ -11,6 +11,9 @@
  * significant first) says which sectors are here and which come from the
  * parent.  QEMU reads no differencing file; we follow [MS-VHDX].
  *
+ * A layer without parent reports what is not present as zeros (as QEMU
+ * reports the unallocated blocks of formats without backing files).
+ *
  * Every present block and bitmap must lie inside the file and overlap no
  * region (QEMU's check), so reads never leave the file's data area.
  */
@@ -268,11 +271,13 @@ static int map_partial(struct img *img, uint64_t off, uint64_t len,
 	return 0;
 }
 
-/* How a block that is not (fully or partially) present reads. */
-static int absent_status(uint64_t ent)
+/* How a block that is not (fully or partially) present reads: a block
+ * not present comes from the parent of a differencing file; anything else
+ * reads as zeros here. */
+static int absent_status(const struct vhdx_state *s, uint64_t ent)
 {
-	return (ent & BAT_STATE) == PB_NOT_PRESENT ? IMG_BS_UNALLOC
-						   : IMG_BS_ZERO;
+	return (ent & BAT_STATE) == PB_NOT_PRESENT && s->has_parent
+	       ? IMG_BS_UNALLOC : IMG_BS_ZERO;
 }
 
 static int vhdx_map(struct img *img, uint64_t off, uint64_t len,
@@ -300,12 +305,12 @@ static int vhdx_map(struct img *img, uint64_t off, uint64_t len,
 			n += s->block_size;
 		}
 	} else {
-		x->bs = absent_status(ent);
+		x->bs = absent_status(s, ent);
 		while (n < len && ++block < s->data_blocks) {
 			uint64_t nx = s->bat[bat_index(s, block)];
 			uint32_t st = (uint32_t)(nx & BAT_STATE);
 			if (st == PB_FULL || st == PB_PARTIAL ||
-			    absent_status(nx) != x->bs)
+			    absent_status(s, nx) != x->bs)
 				break;
 			n += s->block_size;
 		}

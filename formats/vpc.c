@@ -11,7 +11,8 @@
  * Reading follows QEMU's vpc driver, the judge of our tests: the size
  * comes from the CHS geometry or from current_size depending on the
  * creator application, a dynamic disk's allocated block is data as a
- * whole.  A differencing disk (type 4) is read as the specification says
+ * whole and its unallocated blocks read as zeros (qemu-img map: present,
+ * zero).  A differencing disk (type 4) is read as the specification says
  * and QEMU does not: a sector whose bitmap bit is clear comes from the
  * parent, which get_backing reports from the relative (W2ru), then the
  * absolute (W2ku) parent locator, then the parent's Unicode name.
@@ -433,11 +434,12 @@ static int vpc_map(struct img *img, uint64_t off, uint64_t len,
 		x->host = (uint64_t)s->bat[blk] * 512 + s->bitmap_size + in;
 		return 0;
 	}
-	/* A run of unallocated blocks, in one step. */
+	/* A run of unallocated blocks, in one step: the parent's in a
+	 * differencing disk, else zeros (there is nothing below). */
 	n = s->block_size - in;
 	while (n < len && ++blk < s->nbat && s->bat[blk] == VHD_UNALLOC)
 		n += s->block_size;
-	x->bs = IMG_BS_UNALLOC;
+	x->bs = s->type == VHD_DIFF ? IMG_BS_UNALLOC : IMG_BS_ZERO;
 	x->len = n < len ? n : len;
 	return 0;
 }
