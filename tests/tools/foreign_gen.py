@@ -263,13 +263,15 @@ def vhdx_fix_block(img, off, size):
     img[off:off + size] = blk
 
 
-def vhdx_fix(a):
-    img = bytearray(open(a.file, 'rb').read())
+def vhdx_fix(a, img=None):
+    if img is None:
+        img = bytearray(open(a.file, 'rb').read())
     for off in (64 << 10, 128 << 10):
         vhdx_fix_block(img, off, 4 << 10)
     for off in (192 << 10, 256 << 10):
         vhdx_fix_block(img, off, 64 << 10)
-    open(a.file, 'wb').write(img)
+    if a.file:
+        open(a.file, 'wb').write(img)
 
 
 def guid_le(text):
@@ -347,6 +349,247 @@ def make_vhdx_diff(a):
     open(a.output, 'wb').write(img)
 
 
+# ---- hostile fixtures -------------------------------------------------------
+class Hostile:
+    """Writes DIR/<id>.<ext>, each one field of a pristine image made
+    hostile, and DIR/MANIFEST lines: id, file, command (info: imgraph
+    info; read: every byte through imgcat), field regex, description."""
+
+    def __init__(self, d):
+        self.d = d
+        self.lines = []
+
+    def src(self, name):
+        return bytearray(open(os.path.join(self.d, 'pristine', name),
+                              'rb').read())
+
+    def add(self, fid, ext, img, cmd, field, desc):
+        name = '%s.%s' % (fid, ext)
+        open(os.path.join(self.d, name), 'wb').write(img)
+        self.lines.append('\t'.join((fid, name, cmd, field, desc)))
+
+    def write_manifest(self):
+        open(os.path.join(self.d, 'MANIFEST'), 'w').write(
+            '\n'.join(self.lines) + '\n')
+
+
+def put(img, off, fmt, val):
+    struct.pack_into(fmt, img, off, val)
+    return img
+
+
+def hostile_vpc(h):
+    d = h.src('dyn.vhd')
+    dyn = struct.unpack_from('>Q', d, 16)[0]
+    bat = struct.unpack_from('>Q', d, dyn + 16)[0]
+    h.add('vpc-short', 'vhd', d[:300], 'info', 'too small for a VHD footer',
+          'truncated footer')
+    h.add('vpc-checksum', 'vhd', put(d[:], 28, '4s', b'evil'), 'info',
+          "field 'checksum'", 'footer changed, checksum not')
+    x = put(d[:], 16, '>Q', 1 << 40)
+    vpc_fix_footer(x, 0)
+    h.add('vpc-dynhdr-eof', 'vhd', x, 'info', 'dynamic header at offset',
+          'dynamic header offset past the end of the file')
+    h.add('vpc-bat-huge', 'vhd', put(d[:], dyn + 28, '>I', 0xffffffff),
+          'info', 'block allocation table has 4294967295 entries',
+          'max_table_entries of 4 Gi')
+    h.add('vpc-bat-eof', 'vhd', put(d[:], dyn + 16, '>Q', 1 << 40), 'info',
+          'block allocation table at offset', 'BAT offset past the end')
+    x = d[:]
+    ent = next(i for i in range(64)
+               if struct.unpack_from('>I', x, bat + 4 * i)[0] != 0xffffffff)
+    h.add('vpc-block-eof', 'vhd', put(x, bat + 4 * ent, '>I', 0x7fffffff),
+          'info', 'block allocation table entry %d' % ent,
+          'an allocated block past the end of the file')
+    h.add('vpc-blocksize', 'vhd', put(d[:], dyn + 32, '>I', 3 << 20), 'info',
+          "field 'block_size'", 'block size not a power of two')
+    x = put(d[:], 28, '4s', b'qem2')
+    put(x, 48, '>Q', 1 << 50)
+    vpc_fix_footer(x, 0)
+    h.add('vpc-size', 'vhd', x, 'info', "field 'current_size'.*2040 GiB",
+          'a size of 1 PiB')
+    f = h.src('fixed.vhd')
+    x = f[:1 << 20] + f[-512:]
+    h.add('vpc-fixed-cut', 'vhd', x, 'info', "field 'current_size'.*truncated",
+          'fixed disk cut short, footer kept')
+    x = f[:]
+    put(x, len(x) - 512 + 60, '>I', 7)
+    vpc_fix_footer(x, len(x) - 512)
+    h.add('vpc-type', 'vhd', x, 'info', "field 'disk_type'", 'disk type 7')
+    c = h.src('diff.vhd')
+    dyn = struct.unpack_from('>Q', c, 16)[0]
+    h.add('vpc-locator', 'vhd', put(c[:], dyn + 576 + 8, '>I', 1 << 20),
+          'info', r"field 'parent_locator\[0\]'", 'a 1 MiB parent locator')
+    h.add('vpc-locator-eof', 'vhd', put(c[:], dyn + 576 + 16, '>Q', 1 << 40),
+          'info', r'parent_locator\[0\] at offset',
+          'parent locator past the end of the file')
+
+
+def hostile_vhdx(h):
+    d = h.src('x.vhdx')
+    regs = vhdx_regions(d)
+    bat, _ = regs[guid_le('2dc27766-f623-4200-9d64-115e9bfd4a08')]
+    meta, _ = regs[guid_le('8b7ca206-4790-4b9a-b8fe-575f050f886e')]
+    rt = 192 << 10
+    ebat = next(rt + 16 + 32 * i for i in range(2)
+                if bytes(d[rt + 16 + 32 * i:rt + 32 + 32 * i]) ==
+                guid_le('2dc27766-f623-4200-9d64-115e9bfd4a08'))
+    items = {}
+    for i in range(struct.unpack_from('<H', d, meta + 10)[0]):
+        e = meta + 32 + 32 * i
+        items[bytes(d[e:e + 16])] = (e, meta + struct.unpack_from(
+            '<I', d, e + 16)[0])
+    pe, params = items[guid_le('caa16737-fa36-4d43-b3b6-33f0aa44e76b')]
+    _, vsize = items[guid_le('2fa54224-cd1b-4876-b211-5dbed83bf4b8')]
+
+    def fixed(img):
+        vhdx_fix(argparse.Namespace(file=None), img)
+        return img
+    h.add('vhdx-short', 'vhdx', d[:100 << 10], 'info', 'header 2 at offset',
+          'truncated in the second header')
+    x = d[:]
+    x[(64 << 10) + 200] ^= 1
+    x[(128 << 10) + 200] ^= 1
+    h.add('vhdx-headers', 'vhdx', x, 'info', "field 'header'.*either copy",
+          'both headers fail their CRC-32C')
+    x = put(d[:], (64 << 10) + 48, '<Q', 1)
+    h.add('vhdx-log', 'vhdx', fixed(put(x, (128 << 10) + 48, '<Q', 1)),
+          'info', "field 'LogGuid'", 'a log that would need replaying')
+    h.add('vhdx-rt-count', 'vhdx', fixed(put(d[:], rt + 8, '<I', 5000)),
+          'info', "field 'region table EntryCount'", '5000 regions')
+    x = d[:]
+    x[rt + 100] ^= 1
+    h.add('vhdx-rt-crc', 'vhdx', x, 'info', 'region table checksum',
+          'region table fails its CRC-32C')
+    h.add('vhdx-overlap', 'vhdx', fixed(put(d[:], ebat + 16, '<Q', meta)),
+          'info', 'region .*overlaps the (BAT|metadata) region',
+          'BAT region on top of the metadata region')
+    h.add('vhdx-bat-eof', 'vhdx', fixed(put(d[:], ebat + 16, '<Q', 1 << 45)),
+          'info', 'BAT at offset', 'BAT region past the end of the file')
+    h.add('vhdx-bat-small', 'vhdx', fixed(put(d[:], ebat + 24, '<I', 8)),
+          'info', "field 'BAT region'", 'BAT region of 8 bytes')
+    h.add('vhdx-blocksize', 'vhdx', put(d[:], params, '<I', 3 << 20), 'info',
+          "field 'BlockSize'", 'block size not a power of two')
+    h.add('vhdx-vsize', 'vhdx', put(d[:], vsize, '<Q', 1 << 60), 'info',
+          "field 'VirtualDiskSize'", 'a virtual size of 1 EiB')
+    h.add('vhdx-item', 'vhdx', put(d[:], pe + 16, '<I', 0x7ffffff0), 'info',
+          "metadata item 'file parameters'", 'item offset past its region')
+    x = d[:]
+    ent = struct.unpack_from('<Q', x, bat)[0]
+    assert ent & 7 == 6
+    h.add('vhdx-block-eof', 'vhdx', put(x, bat, '<Q', (1 << 40) | 6), 'info',
+          'BAT entry 0: payload block.*truncated',
+          'a present block past the end of the file')
+    h.add('vhdx-state', 'vhdx', put(d[:], bat, '<Q', (ent & ~7) | 4), 'info',
+          'BAT entry 0.*state 4', 'block state 4')
+    h.add('vhdx-block-header', 'vhdx', put(d[:], bat, '<Q', 6), 'info',
+          'overlaps the header section', 'a block inside the header section')
+    c = h.src('diff.vhdx')
+    cm = vhdx_regions(c)[guid_le('8b7ca206-4790-4b9a-b8fe-575f050f886e')][0]
+    n = struct.unpack_from('<H', c, cm + 10)[0]
+    le = cm + 32 + 32 * (n - 1)         # the locator: added last
+    loc = cm + struct.unpack_from('<I', c, le + 16)[0]
+    h.add('vhdx-locator', 'vhdx', put(c[:], loc + 18, '<H', 0xffff), 'info',
+          "field 'parent locator'.*65535 entries",
+          'a parent locator with 65535 entries')
+
+
+def hostile_simple(h):
+    v = h.src('dyn.vdi')
+    h.add('vdi-short', 'vdi', v[:200], 'info', 'header at offset 0',
+          'truncated header')
+    h.add('vdi-blocks', 'vdi', put(v[:], 384, '<I', 0x7fffffff), 'info',
+          'block map has 2147483647 entries', '2 Gi blocks')
+    h.add('vdi-blocksize', 'vdi', put(v[:], 376, '<I', 4096), 'info',
+          "field 'block_size'", '4 KiB blocks')
+    h.add('vdi-parent', 'vdi', put(v[:], 440, '<I', 1), 'info',
+          "field 'uuid_parent'", 'a parent UUID')
+    bmap = struct.unpack_from('<I', v, 340)[0]
+    h.add('vdi-block-eof', 'vdi', put(v[:], bmap, '<I', 0x10000), 'info',
+          'block map entry 0.*truncated', 'a block past the end of the file')
+    p = h.src('p.hds')
+    h.add('prl-bat', 'hds', put(p[:], 32, '<I', 0x7fffffff), 'info',
+          'BAT has 2147483647 entries', '2 Gi BAT entries')
+    h.add('prl-tracks', 'hds', put(p[:], 28, '<I', 0), 'info',
+          "field 'tracks'", 'zero sectors per cluster')
+    h.add('prl-entry', 'hds', put(p[:], 64, '<I', 0x7fffffff), 'info',
+          'BAT entry 0.*truncated', 'a cluster past the end of the file')
+    h.add('prl-size', 'hds', put(p[:], 36, '<Q', 1 << 62), 'info',
+          "field 'nb_sectors'", '2^62 sectors')
+    b = h.src('v2.bochs')
+    h.add('bochs-catalog', 'bochs', put(b[:], 72, '<I', 0x200000), 'info',
+          "field 'catalog'", '2 Mi catalog entries')
+    h.add('bochs-extent', 'bochs', put(b[:], 80, '<I', 1000), 'info',
+          "field 'extent'", 'extent not a power of two')
+    h.add('bochs-bitmap', 'bochs', put(b[:], 76, '<I', 0), 'info',
+          "field 'bitmap'", 'an empty bitmap')
+    h.add('bochs-disk', 'bochs', put(b[:], 88, '<Q', 1 << 50), 'info',
+          "field 'catalog'.*needs", 'a disk the catalog cannot cover')
+    h.add('bochs-entry', 'bochs', put(b[:], 512 + 4 * 3, '<I', 0x7ffffff0),
+          'info', 'catalog entry 3.*truncated',
+          'an extent past the end of the file')
+    c = h.src('c.cloop')
+    h.add('cloop-blocks', 'cloop', put(c[:], 132, '>I', 0x7fffffff), 'info',
+          'offsets has 2147483648 entries', '2 Gi blocks')
+    h.add('cloop-order', 'cloop', put(c[:], 136 + 8 * 2, '>Q', 0), 'info',
+          r'offsets\[2\].*increase', 'offsets going backwards')
+    h.add('cloop-blocksize', 'cloop', put(c[:], 128, '>I', 1000), 'info',
+          "field 'block_size'", 'a block size of 1000')
+    n = struct.unpack_from('>I', c, 132)[0]
+    h.add('cloop-eof', 'cloop', put(c[:], 136 + 8 * n, '>Q', len(c) + 100),
+          'info',
+          r'offsets\[%d\].*truncated' % n, 'the last block past the end')
+    x = c[:]
+    o = struct.unpack_from('>Q', x, 136)[0]
+    x[o + 10:o + 20] = b'\xff' * 10
+    h.add('cloop-zlib', 'cloop', x, 'read', 'cloop block 0.*zlib',
+          'a block that is not a zlib stream')
+
+
+def hostile_dmg(h):
+    d = h.src('rsrc.dmg')
+    koly = len(d) - 512
+    m = d.find(b'mish')
+    assert m > 0
+    c0 = m + 204
+    h.add('dmg-nokoly', 'dmg', put(d[:], koly, '4s', b'kolx'), 'info',
+          "field 'koly'", 'no koly trailer')
+    h.add('dmg-sectors', 'dmg', put(d[:], koly + 0x1ec, '>Q', 1 << 62),
+          'info', "field 'SectorCount'", '2^62 sectors')
+    h.add('dmg-rsrc', 'dmg', put(d[:], koly + 0x30, '>Q', 1 << 40), 'info',
+          "field 'RsrcForkOffset'", 'a resource fork past the trailer')
+    h.add('dmg-chunk-count', 'dmg', put(d[:], c0 + 0x10, '>Q', 1 << 40),
+          'info', 'chunk 0: its sector count', 'a chunk of 2^40 sectors')
+    h.add('dmg-chunk-eof', 'dmg', put(d[:], c0 + 0x18, '>Q', 1 << 40),
+          'info', 'chunk 0: .*past the end of the file',
+          'chunk data past the end of the file')
+    h.add('dmg-overlap', 'dmg', put(d[:], c0 + 80 + 8, '>Q', 0), 'info',
+          'chunks overlap', 'two chunks for the same sectors')
+    x = d[:]
+    off = struct.unpack_from('>Q', x, c0 + 0x18)[0]
+    x[off + 4:off + 40] = b'\x00' * 36
+    h.add('dmg-zlib', 'dmg', x, 'read', 'dmg chunk at .*zlib',
+          'a zlib chunk that does not inflate')
+    p = h.src('plist.dmg')
+    koly = len(p) - 512
+    h.add('dmg-xml-len', 'dmg', put(p[:], koly + 0xe0, '>Q', 1 << 40), 'info',
+          "field 'XMLOffset'", 'a property list past the trailer')
+    x = p[:]
+    i = x.rfind(b'</data>')
+    x[i:i + 7] = b'</dat!>'
+    h.add('dmg-xml-open', 'dmg', x, 'info', 'data> element at .* not closed',
+          'an unclosed <data> element')
+
+
+def hostile(a):
+    h = Hostile(a.dir)
+    hostile_vpc(h)
+    hostile_vhdx(h)
+    hostile_simple(h)
+    hostile_dmg(h)
+    h.write_manifest()
+
+
 def poke(a):
     with open(a.file, 'r+b') as f:
         f.seek(int(a.offset, 0))
@@ -384,6 +627,9 @@ def main():
     s = sub.add_parser('vhdx-fix')
     s.add_argument('file')
     s.set_defaults(fn=vhdx_fix)
+    s = sub.add_parser('hostile')
+    s.add_argument('dir')
+    s.set_defaults(fn=hostile)
     s = sub.add_parser('poke')
     s.add_argument('file'), s.add_argument('offset'), s.add_argument('fmt')
     s.add_argument('value')
