@@ -138,6 +138,7 @@ built() { # NAME FMT FILE GEN-ARGS...: build, then qemu-img must read it back
 	fi
 	all_checks "$name" "$f" "$fmt"
 }
+built "vpc dynamic, 4 KiB blocks" vpc small.vhd vpc
 built "dmg, property list" dmg plist.dmg dmg
 built "dmg, resource fork" dmg rsrc.dmg dmg --rsrc
 built "dmg, 8-sector chunks" dmg small.dmg dmg --chunk 8

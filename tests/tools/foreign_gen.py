@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """foreign_gen.py - build and edit images of formats qemu-img cannot write
 (dmg, bochs, cloop) and variants it cannot make (differencing VHD and
-VHDX), from the published layouts, for tests/it/formats_foreign.sh.
+VHDX, VHD blocks other than 2 MiB), from the published layouts, for
+tests/it/formats_foreign_b*.sh and the fz_foreign seeds.
 
   foreign_gen.py dmg IN.raw OUT [--rsrc] [--bzip2] [--chunk SECTORS]
   foreign_gen.py bochs IN.raw OUT [--extent BYTES] [--v1]
   foreign_gen.py cloop IN.raw OUT [--block BYTES]
+  foreign_gen.py vpc IN.raw OUT [--block BYTES]
   foreign_gen.py vpc-diff IN.vhd OUT PARENT [--clear-half BLOCK]
   foreign_gen.py vpc-fix FILE           recompute both footer checksums
   foreign_gen.py vhdx-diff IN.vhdx OUT PARENT
@@ -209,6 +211,38 @@ def vpc_fix(a):
     open(a.file, 'wb').write(img)
 
 
+def make_vpc(a):
+    """A dynamic VHD with a block size qemu-img cannot choose ('qem2':
+    current_size is the size); blocks that are all zeros stay unallocated,
+    the others are stored with a full bitmap."""
+    data = open(a.input, 'rb').read()
+    bs = a.block
+    assert len(data) % SECTOR == 0 and bs % SECTOR == 0
+    n = (len(data) + bs - 1) // bs
+    bitmap = ((bs // SECTOR + 7) // 8 + 511) // 512 * 512
+    bat_off = 1536
+    body = bytearray(bat_off + (4 * n + 511) // 512 * 512)
+    bat = [0xffffffff] * n
+    for i in range(n):
+        piece = data[i * bs:(i + 1) * bs].ljust(bs, b'\0')
+        if any(piece):
+            bat[i] = len(body) // 512
+            body += b'\xff' * bitmap + piece
+    struct.pack_into('>%dI' % n, body, bat_off, *bat)
+    dyn = bytearray(1024)
+    struct.pack_into('>8sQQIIII', dyn, 0, b'cxsparse', 0xffffffffffffffff,
+                     bat_off, 0x00010000, n, bs, 0)
+    struct.pack_into('>I', dyn, 36, vhd_sum(dyn, 36))
+    body[512:1536] = dyn
+    f = bytearray(512)
+    struct.pack_into('>8sIIQI4sI4sQQHBBI', f, 0, b'conectix', 2, 0x00010000,
+                     512, 0, b'qem2', 0x00050003, b'Wi2k', len(data),
+                     len(data), 0xffff, 16, 255, 3)
+    struct.pack_into('>I', f, 64, vhd_sum(f, 64))
+    body[0:512] = f
+    open(a.output, 'wb').write(body + f)
+
+
 def make_vpc_diff(a):
     img = bytearray(open(a.input, 'rb').read())
     assert img[:8] == b'conectix'
@@ -396,8 +430,9 @@ def hostile_vpc(h):
     h.add('vpc-bat-eof', 'vhd', put(d[:], dyn + 16, '>Q', 1 << 40), 'info',
           'block allocation table at offset', 'BAT offset past the end')
     x = d[:]
-    ent = next(i for i in range(64)
-               if struct.unpack_from('>I', x, bat + 4 * i)[0] != 0xffffffff)
+    ent = next((i for i in range(64)
+                if struct.unpack_from('>I', x, bat + 4 * i)[0] != 0xffffffff),
+               0)
     h.add('vpc-block-eof', 'vhd', put(x, bat + 4 * ent, '>I', 0x7fffffff),
           'info', 'block allocation table entry %d' % ent,
           'an allocated block past the end of the file')
@@ -614,6 +649,10 @@ def main():
     s.add_argument('input'), s.add_argument('output')
     s.add_argument('--block', type=int, default=65536)
     s.set_defaults(fn=make_cloop)
+    s = sub.add_parser('vpc')
+    s.add_argument('input'), s.add_argument('output')
+    s.add_argument('--block', type=int, default=4096)
+    s.set_defaults(fn=make_vpc)
     s = sub.add_parser('vpc-diff')
     s.add_argument('input'), s.add_argument('output'), s.add_argument('parent')
     s.add_argument('--clear-half', type=int)
