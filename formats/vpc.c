@@ -147,8 +147,10 @@ static int footer_size(struct img *img, const uint8_t *f, uint64_t *vsize,
 	for (size_t i = 0; i < sizeof(by_size) / sizeof(by_size[0]); i++)
 		if (!memcmp(f + 28, by_size[i], 4))
 			chs = false;
-	if (!chs || sectors == VHD_MAX_GEOMETRY)
+	if (!chs || sectors == VHD_MAX_GEOMETRY) {
+		chs = false;
 		sectors = fr_be64(f + 48) / 512;
+	}
 	if (sectors > VHD_MAX_SECTORS)
 		return fr_bad(img, VPC, chs ? "geometry" : "current_size", e,
 			      "gives %llu sectors; the limit is %llu (2040 GiB)",
