@@ -19,6 +19,9 @@
 #include "formats/io/err.h"
 
 #define IMG_BACKING_NAME_MAX 1023   /* qcow2 spec limit */
+/* Bytes at the start and at the end of a file that probing looks at. */
+#define IMG_PROBE_HEAD 512
+#define IMG_PROBE_TAIL 1024
 #define IMG_FORMAT_NAME_MAX  15     /* QEMU rejects backing-fmt >= 16 bytes */
 
 /* Block status of ONE layer (not the chain). */
@@ -94,6 +97,12 @@ struct img_format {
 	/* Score for the first bytes of a file (len may be short): 0 = no,
 	 * 1 = raw's "anything", 100 = magic and version match. */
 	int (*probe)(const uint8_t *buf, size_t len);
+	/* Optional: score for the last bytes of a file, for formats whose
+	 * signature is a trailer (a fixed VHD's footer, a DMG's koly block):
+	 * tail holds the file's last len bytes (len <= IMG_PROBE_TAIL, less
+	 * for a smaller file).  Same scale as probe; a head match of 100
+	 * should win over a trailer. */
+	int (*probe_tail)(const uint8_t *tail, size_t len);
 
 	int (*open)(struct img *img, int flags, struct img_err *e);
 	void (*close)(struct img *img);
@@ -157,11 +166,28 @@ struct img {
 
 extern const struct img_format img_format_raw;
 extern const struct img_format img_format_qcow2;
+/* Read-only drivers of foreign formats (formats/foreign.h). */
+extern const struct img_format img_format_vpc;
+extern const struct img_format img_format_vhdx;
+extern const struct img_format img_format_vdi;
+extern const struct img_format img_format_parallels;
+extern const struct img_format img_format_dmg;
+extern const struct img_format img_format_bochs;
+extern const struct img_format img_format_cloop;
 
 /* Registry (registry.c). */
 const struct img_format *img_format_find(const char *name);
 /* Highest-scoring format for these bytes (raw when nothing else matches). */
 const struct img_format *img_format_probe(const uint8_t *buf, size_t len);
+/* The same for the first hlen and the last tlen bytes of a file (tail may
+ * be NULL); the first best score in registry order wins. */
+const struct img_format *img_format_probe_ends(const uint8_t *head,
+					       size_t hlen,
+					       const uint8_t *tail,
+					       size_t tlen);
+/* Probe an open file by its first IMG_PROBE_HEAD and last IMG_PROBE_TAIL
+ * bytes (a block device: by its head only).  0 or -errno. */
+int img_probe_fd(int fd, const struct img_format **out);
 
 /* Open path with format fmt (NULL = probe; *probed set when non-NULL).
  * Refuses non-regular files without opening them for reading blocking. */

@@ -11,6 +11,14 @@
 
 static const struct img_format *const formats[] = {
 	&img_format_qcow2,
+	/* read-only foreign formats */
+	&img_format_vpc,
+	&img_format_vhdx,
+	&img_format_vdi,
+	&img_format_parallels,
+	&img_format_dmg,
+	&img_format_bochs,
+	&img_format_cloop,
 	&img_format_raw,
 };
 
@@ -24,19 +32,57 @@ const struct img_format *img_format_find(const char *name)
 	return NULL;
 }
 
-const struct img_format *img_format_probe(const uint8_t *buf, size_t len)
+const struct img_format *img_format_probe_ends(const uint8_t *head,
+					       size_t hlen,
+					       const uint8_t *tail,
+					       size_t tlen)
 {
 	const struct img_format *best = &img_format_raw;
 	int best_score = 0;
 
 	for (size_t i = 0; i < NFORMATS; i++) {
-		int s = formats[i]->probe ? formats[i]->probe(buf, len) : 0;
+		const struct img_format *f = formats[i];
+		int s = f->probe ? f->probe(head, hlen) : 0;
+		if (tail && f->probe_tail) {
+			int t = f->probe_tail(tail, tlen);
+			if (t > s)
+				s = t;
+		}
 		if (s > best_score) {
 			best_score = s;
-			best = formats[i];
+			best = f;
 		}
 	}
 	return best;
+}
+
+const struct img_format *img_format_probe(const uint8_t *buf, size_t len)
+{
+	return img_format_probe_ends(buf, len, NULL, 0);
+}
+
+int img_probe_fd(int fd, const struct img_format **out)
+{
+	uint8_t head[IMG_PROBE_HEAD], tail[IMG_PROBE_TAIL];
+	size_t tlen = 0;
+	struct stat st;
+	ssize_t n;
+
+	n = io_pread(fd, head, sizeof(head), 0);
+	if (n < 0)
+		return (int)n;
+	/* A block device has no st_size: it is probed by its head only. */
+	if (io_fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+		uint64_t size = (uint64_t)st.st_size;
+		tlen = size < sizeof(tail) ? (size_t)size : sizeof(tail);
+		ssize_t k = io_pread(fd, tail, tlen, size - tlen);
+		if (k < 0)
+			return (int)k;
+		tlen = (size_t)k;
+	}
+	*out = img_format_probe_ends(head, (size_t)n, tlen ? tail : NULL,
+				     tlen);
+	return 0;
 }
 
 void img_check_free(struct img_check *c)
@@ -69,12 +115,10 @@ int img_open_fd(int fd, const char *path, const char *fmt, int flags,
 		if (probed)
 			*probed = false;
 	} else {
-		uint8_t head[512];
-		ssize_t n = io_pread(fd, head, sizeof(head), 0);
-		if (n < 0)
-			return err_set_errno(e, (int)-n, "%s: cannot read header",
+		int r2 = img_probe_fd(fd, &drv);
+		if (r2 < 0)
+			return err_set_errno(e, -r2, "%s: cannot read header",
 					     path);
-		drv = img_format_probe(head, (size_t)n);
 		if (probed)
 			*probed = true;
 	}

@@ -32,6 +32,9 @@ LP := (
 defined = $(shell grep -lE '^([a-z_ ]+[ *])?$(1)[$(LP)]' $(LIB_SRCS) 2>/dev/null)
 
 TARGETS := fz_header fz_image
+ifneq ($(call defined,fr_pread_mapped),)
+TARGETS += fz_foreign
+endif
 ifneq ($(call defined,chain_open),)
 TARGETS += fz_chain
 endif
@@ -64,7 +67,8 @@ $(FUZZ_LIB): $(LIB_OBJS)
 # --wrap=open64,fopen64 send the library's calls to the harness.
 $(FUZZ_BUILD)/fz_chain: LDEXTRA = -Wl,--wrap=open64,--wrap=fopen64
 
-$(FUZZ_BUILD)/%: fuzz/%.c fuzz/fz_common.h fuzz/fz_scratch.h $(FUZZ_LIB)
+$(FUZZ_BUILD)/%: fuzz/%.c fuzz/fz_common.h fuzz/fz_scratch.h fuzz/fz_walk.h \
+		$(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZLD  $@"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) \

@@ -3,8 +3,9 @@
 #
 #   fuzz/seeds.sh [OUTDIR]      default OUTDIR: fuzz/corpus (gitignored)
 #
-# Writes OUTDIR/<target>/ for fz_header, fz_image, fz_chain, fz_users and
-# (when an imgraph binary that can commit is given in $IMGRAPH) fz_journal.
+# Writes OUTDIR/<target>/ for fz_header, fz_image, fz_foreign, fz_chain,
+# fz_users and (when an imgraph binary that can commit is given in
+# $IMGRAPH) fz_journal.
 # Seeds are kept small (<= 1 MiB, libFuzzer's -max_len) so the fuzzer runs
 # fast: small virtual sizes, and images with 2 MiB clusters are cut to their
 # first MiB for the header target.
@@ -15,7 +16,7 @@ OUT=${1:-fuzz/corpus}
 W=$(mktemp -d "${TMPDIR:-/tmp}/imgraph-seeds.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 mkdir -p "$OUT"/fz_header "$OUT"/fz_image "$OUT"/fz_chain "$OUT"/fz_users \
-	"$OUT"/fz_journal
+	"$OUT"/fz_journal "$OUT"/fz_foreign
 
 q() { qemu-img create -q -f qcow2 "$@"; }
 io() { qemu-io -f qcow2 "$@" >/dev/null; }
@@ -170,6 +171,65 @@ pack3 "$OUT/fz_chain/abs" "$C/aabs" "$C/b" "$C/c"
 pack3 "$OUT/fz_chain/dotdot" "$C/adotdot" "$C/b" "$C/c"
 pack3 "$OUT/fz_chain/nofmt" "$C/anofmt" "$C/b" "$C/c"
 
+# fz_foreign seeds: [format selector byte][image] (fuzz/fz_foreign.c: 0
+# probes, 1..7 = vpc vhdx vdi parallels dmg bochs cloop); small images of
+# every subformat, the differencing ones, and the hostile fixtures of
+# tests/it/formats_foreign_b_hostile.sh.
+F=$W/foreign; mkdir -p "$F/pristine"
+fkeep() { # SELECTOR FILE NAME
+	[ -f "$2" ] && [ "$(stat -c %s "$2")" -lt $MAXLEN ] || return 0
+	{ printf "\\x$(printf %02x "$1")"; cat "$2"; } >"$OUT/fz_foreign/$3"
+}
+FGEN=$PWD/tests/tools/foreign_gen.py
+fgen() { python3 "$FGEN" "$@"; }
+(cd "$F/pristine"
+qi() { qemu-io -f "$1" "${@:3}" "$2" >/dev/null; }
+head -c 65536 /dev/urandom >g.raw && head -c 65536 /dev/zero >>g.raw
+qemu-img create -q -f vpc dyn.vhd 64M
+qemu-img create -q -f vpc -o subformat=fixed,force_size=on fixed.vhd 256k
+fgen vpc g.raw small.vhd
+fgen vpc-diff --clear-half 0 small.vhd diff.vhd parent.vhd
+# a VDI block is 1 MiB: cut, its data reads as zeros past the end
+qemu-img create -q -f vdi dyn.vdi 4M && qi vdi dyn.vdi -c 'write -P 3 0 4k'
+head -c $((MAXLEN - 1)) dyn.vdi >cut.vdi
+qemu-img create -q -f parallels -o cluster_size=64k p.hds 4M
+qi parallels p.hds -c 'write -P 4 64k 4k'
+fgen bochs --extent 4096 g.raw v2.bochs
+fgen bochs --v1 --extent 4096 g.raw v1.bochs
+fgen cloop --block 4096 g.raw c.cloop
+fgen dmg --chunk 8 g.raw plist.dmg
+fgen dmg --rsrc --chunk 8 g.raw rsrc.dmg
+fgen dmg --bzip2 --chunk 8 g.raw bz.dmg
+# vhdx images are at least a few MiB: cut to MAXLEN they still parse up
+# to the BAT and metadata, which lie in the first MiBs
+qemu-img create -q -f vhdx -o block_size=1M x.vhdx 4M && qi vhdx x.vhdx -c 'write -P 5 0 4k'
+qemu-img create -q -f vhdx -o block_size=1M,block_state_zero=off diff0.vhdx 4M
+qi vhdx diff0.vhdx -c 'write -P 6 0 1M'
+fgen vhdx-diff diff0.vhdx diff.vhdx parent.vhdx) >/dev/null 2>&1 || true
+for f in "$F"/pristine/*.vhd; do fkeep 1 "$f" "vpc-$(basename "$f")"; done
+for f in "$F"/pristine/*.vhdx; do
+	head -c $((MAXLEN - 1)) "$f" >"$F/cut"; fkeep 2 "$F/cut" "vhdx-$(basename "$f")"
+done
+fkeep 3 "$F/pristine/dyn.vdi" vdi
+fkeep 3 "$F/pristine/cut.vdi" vdi-cut
+fkeep 4 "$F/pristine/p.hds" parallels
+for f in "$F"/pristine/*.dmg; do fkeep 5 "$f" "dmg-$(basename "$f")"; done
+for f in "$F"/pristine/*.bochs; do fkeep 6 "$f" "bochs-$(basename "$f")"; done
+fkeep 7 "$F/pristine/c.cloop" cloop
+fkeep 0 "$F/pristine/fixed.vhd" probe-fixed-vhd
+fkeep 0 "$F/pristine/plist.dmg" probe-dmg
+# the hostile fixtures, made from the images above
+if fgen hostile "$F" >/dev/null 2>&1; then
+	while IFS=$'\t' read -r id file _; do
+		case $file in
+		*.vhd) sel=1;; *.vhdx) sel=2;; *.vdi) sel=3;; *.hds) sel=4;;
+		*.dmg) sel=5;; *.bochs) sel=6;; *.cloop) sel=7;; *) continue;;
+		esac
+		head -c $((MAXLEN - 1)) "$F/$file" >"$F/cut"
+		fkeep $sel "$F/cut" "hostile-$id"
+	done <"$F/MANIFEST"
+fi
+
 # fz_users seeds: the users-file YAML of CLI.md, and awkward variants.
 U=$OUT/fz_users
 cat >"$U/basic.yaml" <<'Y'
@@ -235,4 +295,4 @@ if [ -n "${IMGRAPH:-}" ] && [ -x "$IMGRAPH" ]; then
 		done
 	done
 fi
-echo "seeds: $n images; $(ls "$OUT"/fz_chain | wc -l) chains; $(ls "$OUT"/fz_users | wc -l) users files; $(ls "$OUT"/fz_journal | wc -l) journals in $OUT"
+echo "seeds: $n images; $(ls "$OUT"/fz_foreign | wc -l) foreign images; $(ls "$OUT"/fz_chain | wc -l) chains; $(ls "$OUT"/fz_users | wc -l) users files; $(ls "$OUT"/fz_journal | wc -l) journals in $OUT"
