@@ -25,7 +25,9 @@
  * QEMU. */
 static int qcow2_probe(const uint8_t *buf, size_t len)
 {
-	if (len >= 8 && qcow2_be32(buf) == QCOW2_MAGIC && qcow2_be32(buf + 4) >= 1)
+	if (len >= QCOW2_HDR_VERSION + 4 &&
+	    qcow2_be32(buf + QCOW2_HDR_MAGIC) == QCOW2_MAGIC &&
+	    qcow2_be32(buf + QCOW2_HDR_VERSION) >= 1)
 		return 100;
 	return 0;
 }

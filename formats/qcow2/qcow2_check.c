@@ -266,19 +266,19 @@ static void walk_snapshots(struct ck *k)
 	if (n < 0)
 		n = 0;
 	for (uint32_t i = 0; i < s->h.nb_snapshots; i++) {
-		if (pos + 40 > (uint64_t)n) {
+		if (pos + QCOW2_SNAP_FIXED > (uint64_t)n) {
 			msg(k, "ERROR: snapshot table at 0x%llx is truncated "
 			    "(snapshot %u)", (unsigned long long)off, i);
 			k->out->check_errors++;
 			break;
 		}
 		const uint8_t *e = t + pos;
-		uint64_t l1 = qcow2_be64(e);
-		uint32_t l1n = qcow2_be32(e + 8);
-		uint32_t ids = ((uint32_t)e[12] << 8) | e[13];
-		uint32_t names = ((uint32_t)e[14] << 8) | e[15];
-		uint32_t extra = qcow2_be32(e + 36);
-		pos += 40 + (uint64_t)extra + ids + names;
+		uint64_t l1 = qcow2_be64(e + QCOW2_SNAP_L1_TABLE_OFFSET);
+		uint32_t l1n = qcow2_be32(e + QCOW2_SNAP_L1_SIZE);
+		uint32_t ids = qcow2_be16(e + QCOW2_SNAP_ID_SIZE);
+		uint32_t names = qcow2_be16(e + QCOW2_SNAP_NAME_SIZE);
+		uint32_t extra = qcow2_be32(e + QCOW2_SNAP_EXTRA_SIZE);
+		pos += QCOW2_SNAP_FIXED + (uint64_t)extra + ids + names;
 		pos = (pos + 7) & ~7ull;
 		if ((uint64_t)l1n * 8 > l1_budget) {
 			msg(k, "ERROR: snapshot L1 tables exceed %llu bytes in "
@@ -302,12 +302,14 @@ static void walk_bitmaps(struct ck *k)
 	if (!(s->h.autoclear_features & QCOW2_AUTOCLEAR_BITMAPS))
 		return;         /* bitmaps are void without the bit: leaks */
 	for (int i = 0; i < s->nexts; i++)
-		if (s->exts[i].type == QCOW2_EXT_BITMAPS && s->exts[i].len >= 24)
+		if (s->exts[i].type == QCOW2_EXT_BITMAPS &&
+		    s->exts[i].len >= QCOW2_BITMAPS_EXT_LEN)
 			x = &s->exts[i];
 	if (!x)
 		return;
-	uint32_t nb = qcow2_be32(x->data);
-	uint64_t dsize = qcow2_be64(x->data + 8), doff = qcow2_be64(x->data + 16);
+	uint32_t nb = qcow2_be32(x->data + QCOW2_BITMAPS_NB);
+	uint64_t dsize = qcow2_be64(x->data + QCOW2_BITMAPS_DIR_SIZE);
+	uint64_t doff = qcow2_be64(x->data + QCOW2_BITMAPS_DIR_OFFSET);
 	if (dsize > QCOW2_CHECK_MAX_TABLE) {
 		k->out->check_errors++;
 		return;
@@ -319,12 +321,13 @@ static void walk_bitmaps(struct ck *k)
 		return;
 	}
 	uint64_t pos = 0;
-	for (uint32_t i = 0; i < nb && pos + 24 <= dsize; i++) {
-		uint64_t toff = qcow2_be64(d + pos);
-		uint32_t tsize = qcow2_be32(d + pos + 8);
-		uint32_t names = ((uint32_t)d[pos + 18] << 8) | d[pos + 19];
-		uint32_t extra = qcow2_be32(d + pos + 20);
-		pos = (pos + 24 + extra + names + 7) & ~7ull;
+	for (uint32_t i = 0; i < nb && pos + QCOW2_BMDIR_FIXED <= dsize; i++) {
+		const uint8_t *ent = d + pos;
+		uint64_t toff = qcow2_be64(ent + QCOW2_BMDIR_TABLE_OFFSET);
+		uint32_t tsize = qcow2_be32(ent + QCOW2_BMDIR_TABLE_SIZE);
+		uint32_t names = qcow2_be16(ent + QCOW2_BMDIR_NAME_SIZE);
+		uint32_t extra = qcow2_be32(ent + QCOW2_BMDIR_EXTRA_SIZE);
+		pos = (pos + QCOW2_BMDIR_FIXED + extra + names + 7) & ~7ull;
 		inc(k, toff, (uint64_t)tsize * 8);
 		if ((uint64_t)tsize * 8 > QCOW2_CHECK_MAX_TABLE)
 			continue;
@@ -333,7 +336,7 @@ static void walk_bitmaps(struct ck *k)
 				  "a bitmap table") == 0)
 			for (uint32_t j = 0; j < tsize; j++) {
 				uint64_t o = qcow2_be64(bt + j * 8) &
-					     0x00fffffffffffe00ull;
+					     QCOW2_BMT_OFFSET_MASK;
 				if (o)
 					inc(k, o, k->cs);
 			}
@@ -509,9 +512,10 @@ int qcow2_check(struct img *img, struct img_check *out, struct img_err *e)
 	walk_snapshots(&k);
 	walk_bitmaps(&k);
 	for (int i = 0; i < s->nexts; i++)
-		if (s->exts[i].type == QCOW2_EXT_CRYPTO && s->exts[i].len >= 16)
-			inc(&k, qcow2_be64(s->exts[i].data),
-			    qcow2_be64(s->exts[i].data + 8));
+		if (s->exts[i].type == QCOW2_EXT_CRYPTO &&
+		    s->exts[i].len >= QCOW2_CRYPTO_EXT_LEN)
+			inc(&k, qcow2_be64(s->exts[i].data + QCOW2_CRYPTO_OFFSET),
+			    qcow2_be64(s->exts[i].data + QCOW2_CRYPTO_LENGTH));
 	if (load_reft(&k) < 0) {
 		r = err_set(e, EIO, "%s: cannot read the refcount table",
 			    img->path);

@@ -89,35 +89,38 @@ static int build_header(const char *path, const struct img_create_opts *o,
 			uint64_t reft_off, uint32_t reft_clusters,
 			uint64_t l1_off, struct img_err *e)
 {
-	uint32_t hl = version == 3 ? 112 : 72, name_off = 0;
-	uint8_t ft[NFEATURES * 48];
+	uint32_t hl = version == 3 ? QCOW2_HDR_V3_LEN : QCOW2_HDR_V2_LEN;
+	uint32_t name_off = 0;
+	uint8_t ft[NFEATURES * QCOW2_FEATURE_ENTRY];
 	struct qcow2_ext feat = { QCOW2_EXT_FEATURES, sizeof(ft), ft };
 	const char *name = o->backing && *o->backing ? o->backing : NULL;
 	int r;
 
-	qcow2_put_be32(hc, QCOW2_MAGIC);
-	qcow2_put_be32(hc + 4, (uint32_t)version);
-	qcow2_put_be32(hc + 20, (uint32_t)cbits);
-	qcow2_put_be64(hc + 24, size);
-	qcow2_put_be32(hc + 36, l1_size);
-	qcow2_put_be64(hc + 40, l1_off);
-	qcow2_put_be64(hc + 48, reft_off);
-	qcow2_put_be32(hc + 56, reft_clusters);
+	qcow2_put_be32(hc + QCOW2_HDR_MAGIC, QCOW2_MAGIC);
+	qcow2_put_be32(hc + QCOW2_HDR_VERSION, (uint32_t)version);
+	qcow2_put_be32(hc + QCOW2_HDR_CLUSTER_BITS, (uint32_t)cbits);
+	qcow2_put_be64(hc + QCOW2_HDR_SIZE, size);
+	qcow2_put_be32(hc + QCOW2_HDR_L1_SIZE, l1_size);
+	qcow2_put_be64(hc + QCOW2_HDR_L1_TABLE_OFFSET, l1_off);
+	qcow2_put_be64(hc + QCOW2_HDR_REFCOUNT_TABLE_OFFSET, reft_off);
+	qcow2_put_be32(hc + QCOW2_HDR_REFCOUNT_TABLE_CLUSTERS, reft_clusters);
 	if (version == 3) {
-		qcow2_put_be64(hc + 72, o->extended_l2 > 0 ?
-			       QCOW2_INCOMPAT_EXTL2 : 0);
-		qcow2_put_be32(hc + 96, (uint32_t)__builtin_ctz((unsigned)rbits));
-		qcow2_put_be32(hc + 100, hl);
-		/* byte 104: compression type 0 (zlib) */
+		qcow2_put_be64(hc + QCOW2_HDR_INCOMPATIBLE_FEATURES,
+			       o->extended_l2 > 0 ? QCOW2_INCOMPAT_EXTL2 : 0);
+		qcow2_put_be32(hc + QCOW2_HDR_REFCOUNT_ORDER,
+			       (uint32_t)__builtin_ctz((unsigned)rbits));
+		qcow2_put_be32(hc + QCOW2_HDR_HEADER_LENGTH, hl);
+		/* compression type 0 (zlib): already zero */
 	}
 
 	/* v3 images carry the feature-name table when it fits, as
 	 * qemu-img's do; without it QEMU only prints bit numbers. */
 	memset(ft, 0, sizeof(ft));
 	for (size_t i = 0; i < NFEATURES; i++) {
-		ft[i * 48] = feature_table[i].type;
-		ft[i * 48 + 1] = feature_table[i].bit;
-		memcpy(ft + i * 48 + 2, feature_table[i].name,
+		uint8_t *f = ft + i * QCOW2_FEATURE_ENTRY;
+		f[QCOW2_FEATURE_TYPE] = feature_table[i].type;
+		f[QCOW2_FEATURE_BIT] = feature_table[i].bit;
+		memcpy(f + QCOW2_FEATURE_NAME, feature_table[i].name,
 		       strlen(feature_table[i].name));
 	}
 	r = -ENOSPC;
@@ -133,8 +136,9 @@ static int build_header(const char *path, const struct img_create_opts *o,
 			       "(cluster size %u)", path,
 			       name ? strlen(name) : (size_t)0, cs);
 	if (name) {
-		qcow2_put_be64(hc + 8, name_off);
-		qcow2_put_be32(hc + 16, (uint32_t)strlen(name));
+		qcow2_put_be64(hc + QCOW2_HDR_BACKING_FILE_OFFSET, name_off);
+		qcow2_put_be32(hc + QCOW2_HDR_BACKING_FILE_SIZE,
+			       (uint32_t)strlen(name));
 	}
 	return 0;
 }

@@ -203,11 +203,13 @@ int qcow2_write_begin(struct img *img, struct img_err *e)
 	/* Spec: a writer must clear autoclear bits it does not know before
 	 * it changes anything; those features may be invalid afterwards. */
 	uint64_t known = QCOW2_AUTOCLEAR_BITMAPS | QCOW2_AUTOCLEAR_DATA_RAW;
-	if (s->h.version >= 3 && s->h.header_length >= 96 &&
+	if (s->h.version >= 3 &&
+	    s->h.header_length >= QCOW2_HDR_AUTOCLEAR_FEATURES + 8 &&
 	    (s->h.autoclear_features & ~known)) {
 		uint8_t b[8];
 		qcow2_put_be64(b, s->h.autoclear_features & known);
-		r = qcow2_hdr_write(img, 88, b, 8, e);
+		r = qcow2_hdr_write(img, QCOW2_HDR_AUTOCLEAR_FEATURES, b, 8,
+				    e);
 		if (r < 0)
 			return r;
 		r = qcow2_sync(img, e);
@@ -430,8 +432,9 @@ static int grow_reft(struct img *img, uint64_t min_ti, struct img_err *e)
 	/* Switch: offset and cluster count in one 12-byte write. */
 	uint8_t h[12];
 	qcow2_put_be64(h, toff);
-	qcow2_put_be32(h + 8, (uint32_t)ntc);
-	r = qcow2_hdr_write(img, 48, h, 12, e);
+	qcow2_put_be32(h + (QCOW2_HDR_REFCOUNT_TABLE_CLUSTERS -
+			    QCOW2_HDR_REFCOUNT_TABLE_OFFSET), (uint32_t)ntc);
+	r = qcow2_hdr_write(img, QCOW2_HDR_REFCOUNT_TABLE_OFFSET, h, 12, e);
 	if (r >= 0)
 		r = qcow2_sync(img, e);
 	if (r < 0)

@@ -196,15 +196,29 @@ static void random_ops(struct img *img, struct model *m, uint32_t cs, int n)
 	}
 }
 
-static uint64_t hdr64(const char *name, unsigned off)
+static void hdr_read(const char *name, unsigned off, uint8_t *b, size_t n)
 {
-	uint8_t b[8];
 	int fd = open(p(name), O_RDONLY);
 
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pread(fd, b, 8, off), 8);
+	ck_assert_int_eq(pread(fd, b, n, off), (ssize_t)n);
 	close(fd);
+}
+
+static uint64_t hdr64(const char *name, unsigned off)
+{
+	uint8_t b[8];
+
+	hdr_read(name, off, b, sizeof(b));
 	return qcow2_be64(b);
+}
+
+static uint32_t hdr32(const char *name, unsigned off)
+{
+	uint8_t b[4];
+
+	hdr_read(name, off, b, sizeof(b));
+	return qcow2_be32(b);
 }
 
 static void create(const char *name, uint64_t size, uint32_t cs, int compat,
@@ -348,8 +362,8 @@ START_TEST(growth_512_refcount64)
 
 	create("g.qcow2", 1 << 20, 512, 3, 0, 64);
 	model_zero(&m, 1 << 20);
-	l1_before = hdr64("g.qcow2", 40);
-	reft_before = hdr64("g.qcow2", 48);
+	l1_before = hdr64("g.qcow2", QCOW2_HDR_L1_TABLE_OFFSET);
+	reft_before = hdr64("g.qcow2", QCOW2_HDR_REFCOUNT_TABLE_OFFSET);
 	img = open_rw("g.qcow2");
 	random_ops(img, &m, 512, nops(100));
 	ck_assert_msg(qcow2_grow(img, 64 << 20, &e) == 0, "%s", e.msg);
@@ -362,9 +376,10 @@ START_TEST(growth_512_refcount64)
 	random_ops(img, &m, 512, nops(50));
 	img_close(img);
 	/* The L1 moved, and the refcount table moved and grew. */
-	ck_assert_uint_ne(hdr64("g.qcow2", 40), l1_before);
-	ck_assert_uint_ne(hdr64("g.qcow2", 48), reft_before);
-	ck_assert_uint_gt(hdr64("g.qcow2", 56) >> 32, 1);
+	ck_assert_uint_ne(hdr64("g.qcow2", QCOW2_HDR_L1_TABLE_OFFSET), l1_before);
+	ck_assert_uint_ne(hdr64("g.qcow2", QCOW2_HDR_REFCOUNT_TABLE_OFFSET), reft_before);
+	ck_assert_uint_gt(hdr32("g.qcow2", QCOW2_HDR_REFCOUNT_TABLE_CLUSTERS),
+			  1);
 	verify(&m, "g.qcow2");
 	free(m.b);
 }
@@ -642,8 +657,8 @@ START_TEST(backing_header_exact_fit)
 	ck_assert_int_eq(qcow2_backing_header(img, name, "qcow2", &buf, &len,
 					      &e), 0);
 	ck_assert_uint_eq(len, 512);
-	ck_assert_uint_eq(qcow2_be64(buf + 8), 136);
-	ck_assert_uint_eq(qcow2_be32(buf + 16), 376);
+	ck_assert_uint_eq(qcow2_be64(buf + QCOW2_HDR_BACKING_FILE_OFFSET), 136);
+	ck_assert_uint_eq(qcow2_be32(buf + QCOW2_HDR_BACKING_FILE_SIZE), 376);
 	free(buf);
 	ck_assert_int_eq(qcow2_set_backing(img, name, "qcow2", &e), 0);
 	ck_assert_str_eq(((struct qcow2_state *)img->priv)->backing_name, name);
@@ -685,12 +700,12 @@ START_TEST(unknown_autoclear_cleared_on_write)
 	/* autoclear bit 7 (unknown) */
 	ck_assert_int_eq(sh("printf '\\200' | dd of=ac.qcow2 bs=1 seek=95 "
 			    "conv=notrunc status=none"), 0);
-	ck_assert_uint_eq(hdr64("ac.qcow2", 88), 0x80);
+	ck_assert_uint_eq(hdr64("ac.qcow2", QCOW2_HDR_AUTOCLEAR_FEATURES), 0x80);
 	model_zero(&m, 1 << 20);
 	img = open_rw("ac.qcow2");
 	w(img, &m, 0, 4096);
 	img_close(img);
-	ck_assert_uint_eq(hdr64("ac.qcow2", 88), 0);
+	ck_assert_uint_eq(hdr64("ac.qcow2", QCOW2_HDR_AUTOCLEAR_FEATURES), 0);
 	verify(&m, "ac.qcow2");
 	free(m.b);
 }
