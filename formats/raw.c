@@ -78,6 +78,15 @@ static int raw_block_status(struct img *img, uint64_t off, uint64_t len,
 	return IMG_BS_DATA;
 }
 
+/* The file is the disk: every offset is valid and is its own. */
+static int raw_map_status(struct img *img, uint64_t off, uint64_t len,
+			  uint64_t *pnum, struct img_map *m, struct img_err *e)
+{
+	m->offset_valid = true;
+	m->offset = off;
+	return raw_block_status(img, off, len, pnum, e);
+}
+
 static int raw_pread(struct img *img, uint64_t off, void *buf, size_t len,
 		     struct img_err *e)
 {
@@ -176,6 +185,7 @@ const struct img_format img_format_raw = {
 	.open = raw_open,
 	.get_info = raw_get_info,
 	.block_status = raw_block_status,
+	.map_status = raw_map_status,
 	.pread = raw_pread,
 	.pwrite = raw_pwrite,
 	.write_zeroes = raw_write_zeroes,

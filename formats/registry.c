@@ -47,37 +47,16 @@ void img_check_free(struct img_check *c)
 		c->nmsgs = 0;
 }
 
-int img_open_fd(int fd, const char *path, const char *fmt, int flags,
-		struct img **out, bool *probed, struct img_err *e)
+int img_open_drv(const struct img_format *drv, int fd, const char *path,
+		 int flags, struct img **out, struct img_err *e)
 {
-	const struct img_format *drv;
 	struct img *img;
-	struct stat st;
 	int r;
 
 	*out = NULL;
-	if (io_fstat(fd, &st) < 0)
-		return err_set_errno(e, errno, "%s: cannot stat", path);
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-		return err_set(e, EINVAL, "%s: not a regular file", path);
-	if (fmt) {
-		drv = img_format_find(fmt);
-		if (!drv)
-			return err_set(e, EINVAL,
-				       "%s: unknown image format '%s'", path,
-				       fmt);
-		if (probed)
-			*probed = false;
-	} else {
-		uint8_t head[512];
-		ssize_t n = io_pread(fd, head, sizeof(head), 0);
-		if (n < 0)
-			return err_set_errno(e, (int)-n, "%s: cannot read header",
-					     path);
-		drv = img_format_probe(head, (size_t)n);
-		if (probed)
-			*probed = true;
-	}
+	if ((flags & IMG_O_RDWR) && !drv->pwrite && !drv->backing_header)
+		return err_set(e, EROFS, "%s: the %s format is read-only in "
+			       "imgraph", path, drv->name);
 	img = calloc(1, sizeof(*img));
 	if (!img)
 		return err_set(e, ENOMEM, "%s: out of memory", path);
@@ -101,6 +80,42 @@ fail:
 	free(img->path);
 	free(img);
 	return r;
+}
+
+int img_open_fd(int fd, const char *path, const char *fmt, int flags,
+		struct img **out, bool *probed, struct img_err *e)
+{
+	const struct img_format *drv;
+	struct stat st;
+	int r;
+
+	*out = NULL;
+	r = io_fstat(fd, &st);
+	if (r < 0)
+		return err_set_errno(e, -r, "%s: cannot stat", path);
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return err_set(e, EINVAL, "%s: not a regular file", path);
+	if (fmt) {
+		drv = img_format_find(fmt);
+		if (!drv)
+			return err_set(e, EINVAL,
+				       "%s: unknown image format '%s'", path,
+				       fmt);
+		if (probed)
+			*probed = false;
+	} else {
+		/* A file shorter than the probe buffer is probed whole. */
+		uint8_t head[IMG_PROBE_BYTES];
+		ssize_t n = io_pread(fd, head, sizeof(head), 0);
+		if (n < 0)
+			return err_set_errno(e, (int)-n, "%s: cannot read header",
+					     path);
+		drv = img_format_probe(head, (size_t)n);
+		if (probed)
+			*probed = true;
+		flags |= IMG_O_PROBED;
+	}
+	return img_open_drv(drv, fd, path, flags, out, e);
 }
 
 int img_open(const char *path, const char *fmt, int flags, struct img **out,

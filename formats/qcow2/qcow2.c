@@ -1,7 +1,5 @@
 /* qcow2.c - the qcow2 driver's ops table: probe, open/close, info and the
- * backing reference.  Header parsing lives in qcow2_header.c, reads in
- * qcow2_read.c, the write side in qcow2_alloc.c / qcow2_create.c /
- * qcow2_check.c / qcow2_backing.c.
+ * backing reference.  The other files are listed in qcow2_int.h.
  *
  * Policy: anything we can read but must not write (dirty, corrupt,
  * encryption, external data file, internal snapshots, persistent bitmaps,
@@ -169,6 +167,7 @@ const struct img_format img_format_qcow2 = {
 	.get_info = qcow2_get_info,
 	.get_backing = qcow2_get_backing,
 	.block_status = qcow2_block_status,
+	.map_status = qcow2_map_status,
 	.pread = qcow2_pread,
 	.backing_header = qcow2_backing_header,
 	.set_backing = qcow2_set_backing,

@@ -84,6 +84,11 @@ struct qcow2_state {
 
 	const char *write_refusal;    /* static string or NULL */
 	void *alloc;                  /* qcow2_alloc.c private state */
+
+	/* map_status asks the file system about holes under data only when
+	 * QEMU would (qcow2_map.c); decided on first use. */
+	enum { QCOW2_PREALLOC_UNKNOWN, QCOW2_PREALLOC_NO,
+	       QCOW2_PREALLOC_YES } map_prealloc;
 };
 
 /* qcow2_header.c */
@@ -103,16 +108,29 @@ int qcow2_load_l1(struct img *img, struct img_err *e);
 /* Raw L2 entry (first 64-bit word) and extended bitmap for guest offset off. */
 int qcow2_get_l2_entry(struct img *img, uint64_t off, uint64_t *entry,
 		       uint64_t *bitmap, struct img_err *e);
+/* Block status of [off, off+len); with want_host, extents also end where
+ * the host offset stops being contiguous or known, and *host / *has_host
+ * tell it for `off` (qemu's OFFSET_VALID: plain data, preallocated zero
+ * clusters, unallocated subclusters of an allocated cluster). */
+int qcow2_status_walk(struct img *img, uint64_t off, uint64_t len,
+		      uint64_t *pnum, bool want_host, uint64_t *host,
+		      bool *has_host, struct img_err *e);
 int qcow2_block_status(struct img *img, uint64_t off, uint64_t len,
 		       uint64_t *pnum, struct img_err *e);
 int qcow2_pread(struct img *img, uint64_t off, void *buf, size_t len,
 		struct img_err *e);
+
+/* qcow2_map.c */
+int qcow2_map_status(struct img *img, uint64_t off, uint64_t len,
+		     uint64_t *pnum, struct img_map *m, struct img_err *e);
 
 /* qcow2_alloc.c */
 int qcow2_pwrite(struct img *img, uint64_t off, const void *buf, size_t len,
 		 struct img_err *e);
 int qcow2_write_zeroes(struct img *img, uint64_t off, uint64_t len,
 		       struct img_err *e);
+
+/* qcow2_resize.c */
 int qcow2_grow(struct img *img, uint64_t new_size, struct img_err *e);
 int qcow2_make_empty(struct img *img, struct img_err *e);
 int qcow2_flush(struct img *img, struct img_err *e);

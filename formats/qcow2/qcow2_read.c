@@ -12,7 +12,6 @@
  * changes an L2 table that may be cached here.
  */
 #include "qcow2_int.h"
-#include "qcow2_map.h"
 #include "formats/io/io.h"
 
 #include <errno.h>
@@ -306,9 +305,7 @@ static int to_bs(enum sc_type t)
 	}
 }
 
-/* Shared walker: with want_host, extents also end where the host mapping
- * stops being contiguous (qemu-img map's rule). */
-static int status_walk(struct img *img, uint64_t off, uint64_t len,
+int qcow2_status_walk(struct img *img, uint64_t off, uint64_t len,
 		       uint64_t *pnum, bool want_host, uint64_t *host,
 		       bool *has_host, struct img_err *e)
 {
@@ -357,127 +354,7 @@ static int status_walk(struct img *img, uint64_t off, uint64_t len,
 int qcow2_block_status(struct img *img, uint64_t off, uint64_t len,
 		       uint64_t *pnum, struct img_err *e)
 {
-	return status_walk(img, off, len, pnum, false, NULL, NULL, e);
-}
-
-/* Refcount entry i of a refcount block (widths 1..64 bits; sub-byte widths
- * pack from the least significant bit). */
-static uint64_t rc_entry(const uint8_t *blk, int bits, uint64_t i)
-{
-	if (bits < 8) {
-		uint64_t bit = i * (uint64_t)bits;
-		return (blk[bit / 8] >> (bit % 8)) & ((1u << bits) - 1);
-	}
-	uint64_t v = 0;
-	const uint8_t *p = blk + i * (uint64_t)(bits / 8);
-	for (int k = 0; k < bits / 8; k++)
-		v = (v << 8) | p[k];
-	return v;
-}
-
-int qcow2_map_detect_prealloc(struct img *img, bool *prealloc,
-			      struct img_err *e)
-{
-	struct qcow2_state *s = st(img);
-	uint64_t cs = s->cluster_size;
-	uint64_t per_blk = cs * 8 / (uint64_t)s->refcount_bits;
-	size_t rt_bytes = (size_t)s->h.refcount_table_clusters * cs;
-	struct stat sb;
-	uint8_t *rt = NULL, *blk = NULL;
-	int r = 0;
-
-	*prealloc = false;
-	r = io_fstat(img->fd, &sb);
-	if (r < 0)
-		return err_set_errno(e, -r, "%s: cannot stat", img->path);
-	uint64_t real_clusters = (uint64_t)sb.st_blocks * 512 / cs;
-	uint64_t threshold = real_clusters * 10 / 9;
-	if (threshold < real_clusters + 2)
-		threshold = real_clusters + 2;
-	uint64_t end = ((uint64_t)sb.st_size + cs - 1) / cs, count = 0;
-
-	rt = calloc(1, rt_bytes);
-	blk = malloc(cs);
-	if (!rt || !blk) {
-		r = err_set(e, ENOMEM, "%s: out of memory", img->path);
-		goto out;
-	}
-	ssize_t n = io_pread(img->fd, rt, rt_bytes, s->h.refcount_table_offset);
-	if (n < 0) {
-		r = err_set_errno(e, (int)-n, "%s: cannot read the refcount "
-				  "table", img->path);
-		goto out;
-	}
-	for (uint64_t ti = 0; ti * per_blk < end && count < threshold &&
-	     ti < rt_bytes / 8; ti++) {
-		uint64_t bo = qcow2_be64(rt + ti * 8) & QCOW2_REFT_OFFSET_MASK;
-		if (!bo)
-			continue;
-		if (bo % cs || bo >= (uint64_t)sb.st_size) {
-			r = err_set(e, EINVAL, "%s: refcount table entry %llu: "
-				    "block offset %llu is unaligned or past "
-				    "the end of the file", img->path, ull(ti),
-				    ull(bo));
-			goto out;
-		}
-		n = io_pread(img->fd, blk, cs, bo);
-		if (n < 0) {
-			r = err_set_errno(e, (int)-n, "%s: cannot read refcount "
-					  "block at %llu", img->path, ull(bo));
-			goto out;
-		}
-		if ((uint64_t)n < cs)
-			memset(blk + n, 0, cs - (size_t)n);
-		for (uint64_t i = 0; i < per_blk && ti * per_blk + i < end &&
-		     count < threshold; i++)
-			count += rc_entry(blk, s->refcount_bits, i) != 0;
-	}
-	*prealloc = count >= threshold;
-out:
-	free(rt);
-	free(blk);
-	return r;
-}
-
-int qcow2_map_status(struct img *img, uint64_t off, uint64_t len,
-		     uint64_t *pnum, uint64_t *host, bool *has_host,
-		     bool recurse, bool *host_zero, struct img_err *e)
-{
-	int bs = status_walk(img, off, len, pnum, true, host, has_host, e);
-
-	*host_zero = false;
-	if (bs != IMG_BS_DATA || !*has_host || !recurse)
-		return bs;
-	/* Ask the file system, as QEMU's block layer asks file-posix: data
-	 * stored in a hole (or past EOF) is known to read as zeros. */
-	struct stat sb;
-	uint64_t h = *host;
-	if (io_fstat(img->fd, &sb) < 0)
-		return bs;
-	uint64_t fsz = (uint64_t)sb.st_size;
-	if (h >= fsz) {
-		*host_zero = true;
-		return bs;
-	}
-	off_t d = lseek(img->fd, (off_t)h, SEEK_DATA);
-	if (d < 0) {
-		if (errno == ENXIO)     /* only a hole up to EOF */
-			*host_zero = true;
-		else if (*pnum > fsz - h)
-			*pnum = fsz - h;
-		return bs;
-	}
-	if ((uint64_t)d > h) {
-		*host_zero = true;
-		if (*pnum > (uint64_t)d - h)
-			*pnum = (uint64_t)d - h;
-		return bs;
-	}
-	off_t ho = lseek(img->fd, (off_t)h, SEEK_HOLE);
-	uint64_t end = ho > (off_t)h ? (uint64_t)ho : fsz;
-	if (*pnum > end - h)
-		*pnum = end - h;
-	return bs;
+	return qcow2_status_walk(img, off, len, pnum, false, NULL, NULL, e);
 }
 
 /* Inflate the compressed cluster described by L2 entry `ent` into out

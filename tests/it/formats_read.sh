@@ -157,6 +157,19 @@ qio "$T/top.qcow2" -c "write -z 0 64k" -c "write -P 0x31 128k 4k" \
 all3 "3-layer chain raw<-v2<-v3" "$T/top.qcow2"
 map_same "chain middle" "$T/mid.qcow2"
 
+# Metadata preallocation: every cluster is counted but the file is sparse,
+# so QEMU (and the qcow2 driver's map_status, with QEMU's heuristic) ask
+# the file system and report the holes under data as zeros.  A plain image
+# with a hole punched under a data cluster is below the heuristic's
+# threshold: no question asked, the cluster stays plain data.
+qemu-img create -q -f qcow2 -o preallocation=metadata "$T/pm.qcow2" 4M
+qio "$T/pm.qcow2" -c "write -P 0x11 1M 64k"
+all3 "preallocation=metadata" "$T/pm.qcow2"
+mkq "$T/hole.qcow2" 4M
+qio "$T/hole.qcow2" -c "write -P 0x12 0 1M"
+fallocate -p -o $((5 * 65536)) -l 65536 "$T/hole.qcow2" 2>/dev/null
+map_same "data cluster over a hole, no preallocation" "$T/hole.qcow2"
+
 # A sparse raw file alone and under a larger overlay (holes are zero extents
 # with offsets, as qemu-img reports them).
 truncate -s 4M "$T/sparse.raw"
