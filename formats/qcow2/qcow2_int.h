@@ -104,6 +104,10 @@ int qcow2_set_backing(struct img *img, const char *name, const char *fmt,
 		      struct img_err *e);
 
 /* qcow2_read.c */
+/* Read len bytes of metadata (what: "the L2 table") at off: all of it or
+ * an error naming the file, what and where; never a short read. */
+int qcow2_read_meta(struct img *img, uint64_t off, void *buf, size_t len,
+		    const char *what, struct img_err *e);
 int qcow2_load_l1(struct img *img, struct img_err *e);
 /* Raw L2 entry (first 64-bit word) and extended bitmap for guest offset off. */
 int qcow2_get_l2_entry(struct img *img, uint64_t off, uint64_t *entry,

@@ -70,6 +70,27 @@ static int check_l1_entry(struct img *img, uint32_t idx, uint64_t ent,
 	return 0;
 }
 
+int qcow2_read_meta(struct img *img, uint64_t off, void *buf, size_t len,
+		    const char *what, struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	int r;
+
+	if (off > s->file_size || len > s->file_size - off)
+		return err_set(e, EINVAL, "%s: %s at %llu (%zu bytes) runs past "
+			       "the end of the file (%llu bytes)", img->path,
+			       what, ull(off), len, ull(s->file_size));
+	r = io_pread_full(img->fd, buf, len, off);
+	if (r == -EIO)
+		return err_set_errno(e, EIO, "%s: cannot read %s at %llu (the "
+				     "file may have been truncated)",
+				     img->path, what, ull(off));
+	if (r < 0)
+		return err_set_errno(e, -r, "%s: cannot read %s at %llu",
+				     img->path, what, ull(off));
+	return 0;
+}
+
 int qcow2_load_l1(struct img *img, struct img_err *e)
 {
 	struct qcow2_state *s = st(img);
@@ -87,11 +108,10 @@ int qcow2_load_l1(struct img *img, struct img_err *e)
 	if (!s->l1)
 		return err_set(e, ENOMEM, "%s: out of memory for the L1 table "
 			       "(%zu bytes)", img->path, bytes);
-	r = io_pread_full(img->fd, s->l1, bytes, s->h.l1_table_offset);
+	r = qcow2_read_meta(img, s->h.l1_table_offset, s->l1, bytes,
+			    "the L1 table", e);
 	if (r < 0)
-		return err_set_errno(e, -r, "%s: cannot read the L1 table at "
-				     "%llu", img->path,
-				     ull(s->h.l1_table_offset));
+		return r;
 	raw = (uint8_t *)s->l1;
 	for (uint32_t i = 0; i < s->h.l1_size; i++)
 		s->l1[i] = qcow2_be64(raw + (size_t)i * 8);
@@ -111,7 +131,7 @@ int qcow2_load_l1(struct img *img, struct img_err *e)
 static int load_l2(struct img *img, uint64_t l2off, struct img_err *e)
 {
 	struct qcow2_state *s = st(img);
-	ssize_t n;
+	int r;
 
 	if (s->l2_cache && s->l2_cache_off == l2off)
 		return 0;
@@ -122,14 +142,13 @@ static int load_l2(struct img *img, uint64_t l2off, struct img_err *e)
 				       img->path);
 	}
 	s->l2_cache_off = 0;
-	n = io_pread(img->fd, s->l2_cache, s->cluster_size, l2off);
-	if (n < 0)
-		return err_set_errno(e, (int)-n, "%s: cannot read the L2 table "
-				     "at %llu", img->path, ull(l2off));
-	/* A table cut short by EOF reads as zeros (unallocated), as QEMU
-	 * reads it; check_l1_entry made sure it starts inside the file. */
-	if ((size_t)n < s->cluster_size)
-		memset(s->l2_cache + n, 0, s->cluster_size - (size_t)n);
+	/* Whole or an error: a table cut short by the end of the file would
+	 * otherwise read as unallocated entries, and a commit would act on
+	 * them. */
+	r = qcow2_read_meta(img, l2off, s->l2_cache, s->cluster_size,
+			    "the L2 table", e);
+	if (r < 0)
+		return r;
 	s->l2_cache_off = l2off;
 	return 0;
 }
@@ -389,6 +408,9 @@ static int read_compressed(struct img *img, uint64_t off, uint64_t ent,
 	in = malloc((size_t)clen);
 	if (!in)
 		return err_set(e, ENOMEM, "%s: out of memory", img->path);
+	/* What the file holds of it: the stream itself says whether it
+	 * ends too early (only n bytes reach the decoder, nothing is made
+	 * up). */
 	ssize_t n = io_pread(img->fd, in, (size_t)clen, coff);
 	if (n < 0) {
 		free(in);
@@ -477,7 +499,9 @@ int qcow2_pread(struct img *img, uint64_t off, void *buf, size_t len,
 						  img->path, ull(off), ull(h));
 				goto out;
 			}
-			/* A cluster cut short by EOF reads as zeros. */
+			/* Guest data, not metadata: a data cluster that
+			 * starts inside the file but is cut short by its
+			 * end reads as zeros there, as QEMU reads it. */
 			if ((size_t)got < chunk)
 				memset(b + got, 0, chunk - (size_t)got);
 			break;

@@ -401,6 +401,35 @@ START_TEST(read_bad_entries)
 }
 END_TEST
 
+/* Metadata is read whole or not at all: an L2 table cut short by the end
+ * of the file is an error naming it, never a table of zeros (which would
+ * read as unallocated clusters, and a commit would act on them). */
+START_TEST(read_truncated_l2_table_is_an_error)
+{
+	struct craft c = make_v3(8 * CS);
+
+	cr_need(&c, 6 * CS);
+	memset(c.b + 5 * CS, 0x5a, CS);
+	set_l2(&c, 1, (5ull * CS) | QCOW2_OFLAG_COPIED);
+	c.len = 4 * CS + 4096;          /* the file ends inside the L2 table */
+	expect_read_error(&c, CS, "L2 table at 262144");
+
+	/* the same for a check: the table is reported, not counted empty */
+	c = make_v3(8 * CS);
+	set_l2(&c, 0, (5ull * CS) | QCOW2_OFLAG_COPIED);
+	cr_need(&c, 6 * CS);
+	c.len = 4 * CS + 8;
+	struct img *img = expect_open(&c, IMG_O_INSPECT);
+	struct img_check res;
+	struct img_err e = { 0 };
+	ck_assert_int_eq(img_check(img, &res, &e), 0);
+	ck_assert_uint_gt(res.check_errors, 0);
+	img_check_free(&res);
+	img_close(img);
+	free(c.b);
+}
+END_TEST
+
 /* A stream that inflates to far more than one cluster stops at one. */
 START_TEST(read_zlib_bomb_bounded)
 {
@@ -476,6 +505,7 @@ static Suite *qcow2_read_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, read_cluster_types);
 	tcase_add_test(tc, read_bad_entries);
+	tcase_add_test(tc, read_truncated_l2_table_is_an_error);
 	tcase_add_test(tc, read_zlib_bomb_bounded);
 	tcase_add_test(tc, huge_sparse_image_status_fast);
 	suite_add_tcase(s, tc);

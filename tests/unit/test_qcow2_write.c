@@ -233,7 +233,7 @@ static void create(const char *name, uint64_t size, uint32_t cs, int compat,
 }
 
 /* Refcount entry packing: big-endian from 8 bits up, LSB-first below
- * (image-format-facts E11: clusters 0-8 at refcount 1 are "ff 01"). */
+ * (1-bit refcounts: clusters 0-8 at refcount 1 are "ff 01"). */
 START_TEST(refcount_entry_packing)
 {
 	uint8_t b[64];
@@ -698,8 +698,9 @@ START_TEST(unknown_autoclear_cleared_on_write)
 
 	create("ac.qcow2", 1 << 20, 0, 3, 0, 16);
 	/* autoclear bit 7 (unknown) */
-	ck_assert_int_eq(sh("printf '\\200' | dd of=ac.qcow2 bs=1 seek=95 "
-			    "conv=notrunc status=none"), 0);
+	ck_assert_int_eq(sh("printf '\\200' | dd of=ac.qcow2 bs=1 seek=%d "
+			    "conv=notrunc status=none",
+			    QCOW2_HDR_AUTOCLEAR_FEATURES + 7), 0);
 	ck_assert_uint_eq(hdr64("ac.qcow2", QCOW2_HDR_AUTOCLEAR_FEATURES), 0x80);
 	model_zero(&m, 1 << 20);
 	img = open_rw("ac.qcow2");
@@ -708,6 +709,51 @@ START_TEST(unknown_autoclear_cleared_on_write)
 	ck_assert_uint_eq(hdr64("ac.qcow2", QCOW2_HDR_AUTOCLEAR_FEATURES), 0);
 	verify(&m, "ac.qcow2");
 	free(m.b);
+}
+END_TEST
+
+/* A read that fails during a check (an I/O error at every read op in
+ * turn) makes the check fail or counts a check error: it is never taken
+ * as a refcount of 0 and reported as a corruption or a leak. */
+START_TEST(check_read_errors_are_not_corruptions)
+{
+	struct img_err e = { 0 };
+	int clean_runs = 0, errors_seen = 0;
+
+	create("ck.qcow2", 8 << 20, 4096, 3, 0, 16);
+	ck_assert_int_eq(sh("qemu-io -f qcow2 -c 'write -P 1 0 1M' "
+			    "-c 'write -P 2 6M 64k' ck.qcow2 >/dev/null"), 0);
+	for (int k = 1; clean_runs < 3 && k < 4000; k++) {
+		struct img *img = NULL;
+		struct img_check res;
+		char f[64];
+
+		ck_assert_int_eq(img_open(p("ck.qcow2"), "qcow2",
+					  IMG_O_INSPECT, &img, NULL, &e), 0);
+		snprintf(f, sizeof(f), "rerr:%d:EIO", k);
+		setenv("IMGRAPH_FAULT", f, 1);
+		io_fault_reload();      /* counts the check's reads from 1 */
+		int r = qcow2_check(img, &res, &e);
+		unsetenv("IMGRAPH_FAULT");
+		io_fault_reload();
+		img_close(img);
+		if (r < 0) {
+			errors_seen++;
+			continue;
+		}
+		ck_assert_msg(res.corruptions == 0 && res.leaks == 0,
+			      "read %d failed: %llu corruptions, %llu leaks: "
+			      "%s", k, (unsigned long long)res.corruptions,
+			      (unsigned long long)res.leaks,
+			      res.nmsgs ? res.msgs[0] : "?");
+		if (res.check_errors)
+			errors_seen++;
+		else
+			clean_runs++;   /* the fault lies past the last read */
+		img_check_free(&res);
+	}
+	ck_assert_int_eq(clean_runs, 3);
+	ck_assert_int_gt(errors_seen, 3);
 }
 END_TEST
 
@@ -736,6 +782,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, grow_from_zero_and_odd_sizes);
 	tcase_add_test(tc, backing_header_exact_fit);
 	tcase_add_test(tc, unknown_autoclear_cleared_on_write);
+	tcase_add_test(tc, check_read_errors_are_not_corruptions);
 	suite_add_tcase(s, tc);
 	return s;
 }
