@@ -143,6 +143,44 @@ static int build_header(const char *path, const struct img_create_opts *o,
 	return 0;
 }
 
+/* Cluster counts of a new image, laid out like qemu-img's: cluster 0,
+ * the refcount table, the refcount blocks, then the L1 table.  The blocks
+ * must count all of them and the table must hold all blocks, so the sizes
+ * are iterated to a fixed point. */
+static int plan_layout(const char *path, const struct img_create_opts *o,
+		       uint32_t cs, int rbits, uint64_t size,
+		       uint64_t *l1_size, uint64_t *l1_clusters,
+		       uint64_t *nblocks, uint64_t *reft_clusters,
+		       uint64_t *total, struct img_err *e)
+{
+	uint64_t l2_span = (uint64_t)(cs / (o->extended_l2 > 0 ? 16 : 8)) * cs;
+	uint64_t rbe = (uint64_t)cs * 8 / (uint64_t)rbits, prev;
+
+	*l1_size = size / l2_span + (size % l2_span != 0);
+	if (*l1_size * 8 > QCOW2_MAX_L1_BYTES)
+		return err_set(e, EFBIG, "%s: size %llu needs an L1 table of %llu "
+			       "bytes; QEMU allows at most %u (use a larger "
+			       "cluster_size)", path, (unsigned long long)size,
+			       (unsigned long long)(*l1_size * 8),
+			       QCOW2_MAX_L1_BYTES);
+	/* An empty L1 (size 0) takes no cluster: a counted but unreferenced
+	 * cluster would be a leak. */
+	*l1_clusters = (*l1_size * 8 + cs - 1) / cs;
+	*nblocks = 1;
+	*reft_clusters = 1;
+	do {
+		prev = *nblocks + *reft_clusters;
+		*total = 1 + *reft_clusters + *nblocks + *l1_clusters;
+		*nblocks = (*total + rbe - 1) / rbe;
+		*reft_clusters = (*nblocks * 8 + cs - 1) / cs;
+	} while (*nblocks + *reft_clusters != prev);
+	*total = 1 + *reft_clusters + *nblocks + *l1_clusters;
+	if (*reft_clusters * cs > QCOW2_MAX_REFT_BYTES)
+		return err_set(e, EFBIG, "%s: refcount table would exceed %u "
+			       "bytes", path, QCOW2_MAX_REFT_BYTES);
+	return 0;
+}
+
 int qcow2_create(const char *path, const struct img_create_opts *o,
 		 struct img_err *e)
 {
@@ -150,8 +188,8 @@ int qcow2_create(const char *path, const struct img_create_opts *o,
 	int version = o->compat ? o->compat : 3;
 	int rbits = o->refcount_bits > 0 ? o->refcount_bits : 16;
 	int cbits, fd, r;
-	uint64_t size, l2_span, l1_size, l1_clusters, rbe, nblocks, reft_clusters,
-		 total, prev;
+	uint64_t size, l1_size = 0, l1_clusters = 0, nblocks = 0;
+	uint64_t reft_clusters = 0, total = 0;
 	uint8_t *hc = NULL, *reft = NULL, *blk = NULL;
 
 	r = check_opts(path, o, cs, version, rbits, e);
@@ -160,33 +198,10 @@ int qcow2_create(const char *path, const struct img_create_opts *o,
 	cbits = __builtin_ctz(cs);
 	/* QEMU keeps sizes in 512-byte sectors. */
 	size = (o->size + 511) & ~511ull;
-	l2_span = (uint64_t)(cs / (o->extended_l2 > 0 ? 16 : 8)) * cs;
-	l1_size = size / l2_span + (size % l2_span != 0);
-	if (l1_size * 8 > QCOW2_MAX_L1_BYTES)
-		return err_set(e, EFBIG, "%s: size %llu needs an L1 table of %llu "
-			       "bytes; QEMU allows at most %u (use a larger "
-			       "cluster_size)", path, (unsigned long long)size,
-			       (unsigned long long)(l1_size * 8),
-			       QCOW2_MAX_L1_BYTES);
-	/* An empty L1 (size 0) takes no cluster: a counted but unreferenced
-	 * cluster would be a leak. */
-	l1_clusters = (l1_size * 8 + cs - 1) / cs;
-	rbe = (uint64_t)cs * 8 / (uint64_t)rbits;
-
-	/* Header, table, blocks, L1: the blocks must cover all of them,
-	 * and the table must hold all blocks.  Iterate to a fixed point. */
-	nblocks = 1;
-	reft_clusters = 1;
-	do {
-		prev = nblocks + reft_clusters;
-		total = 1 + reft_clusters + nblocks + l1_clusters;
-		nblocks = (total + rbe - 1) / rbe;
-		reft_clusters = (nblocks * 8 + cs - 1) / cs;
-	} while (nblocks + reft_clusters != prev);
-	total = 1 + reft_clusters + nblocks + l1_clusters;
-	if (reft_clusters * cs > QCOW2_MAX_REFT_BYTES)
-		return err_set(e, EFBIG, "%s: refcount table would exceed %u "
-			       "bytes", path, QCOW2_MAX_REFT_BYTES);
+	r = plan_layout(path, o, cs, rbits, size, &l1_size, &l1_clusters,
+			&nblocks, &reft_clusters, &total, e);
+	if (r < 0)
+		return r;
 
 	hc = calloc(1, cs);
 	reft = calloc(reft_clusters, cs);

@@ -182,23 +182,134 @@ int qcow2_get_l2_entry(struct img *img, uint64_t off, uint64_t *entry,
 	return 0;
 }
 
+/* A compressed entry: no subcluster bitmap, data inside the file. */
+static int classify_compressed(struct img *img, uint64_t off, uint64_t ent,
+			       uint64_t bm, struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	int shift = 62 - ((int)s->h.cluster_bits - 8);
+	uint64_t coff = ent & ((1ull << shift) - 1);
+
+	if (s->extl2 && bm)
+		return err_set(e, EINVAL,
+			       "%s: guest offset %llu: L2 entry 0x%016llx is "
+			       "compressed but its subcluster bitmap is "
+			       "0x%016llx (must be 0)", img->path, ull(off),
+			       ull(ent), ull(bm));
+	if (coff >= s->file_size)
+		return err_set(e, EINVAL,
+			       "%s: guest offset %llu: compressed L2 entry "
+			       "0x%016llx: data offset %llu is past the end of "
+			       "the file (%llu)", img->path, ull(off), ull(ent),
+			       ull(coff), ull(s->file_size));
+	return 0;
+}
+
+/* An extended L2 entry: the run of subclusters from the one holding
+ * in_cl on with the same (alloc, zero) bits. */
+static int classify_ext(struct img *img, uint64_t off, uint64_t ent,
+			uint64_t bm, bool has_host, enum sc_type *type,
+			uint64_t *n, struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	uint64_t in_cl = off & (s->cluster_size - 1);
+	uint32_t alloc = (uint32_t)bm, zero = (uint32_t)(bm >> 32);
+	uint32_t sc = (uint32_t)(in_cl / s->subcluster_size);
+
+	if (alloc & zero)
+		return err_set(e, EINVAL,
+			       "%s: guest offset %llu: L2 entry 0x%016llx: "
+			       "subcluster bitmap 0x%016llx marks a subcluster "
+			       "both allocated and zero", img->path, ull(off),
+			       ull(ent), ull(bm));
+	if (alloc && !has_host)
+		return err_set(e, EINVAL,
+			       "%s: guest offset %llu: L2 entry 0x%016llx: "
+			       "subcluster bitmap 0x%016llx marks subclusters "
+			       "allocated but there is no host cluster",
+			       img->path, ull(off), ull(ent), ull(bm));
+	int a = (alloc >> sc) & 1, z = (zero >> sc) & 1;
+	uint32_t end = sc + 1;
+	while (end < 32 && (int)((alloc >> end) & 1) == a &&
+	       (int)((zero >> end) & 1) == z)
+		end++;
+	if (a)
+		*type = SC_NORMAL;
+	else if (z)
+		*type = has_host ? SC_ZERO_ALLOC : SC_ZERO_PLAIN;
+	else
+		*type = has_host ? SC_UNALLOC_ALLOC : SC_UNALLOC;
+	*n = (uint64_t)end * s->subcluster_size - in_cl;
+	return 0;
+}
+
+/* A standard or extended entry that is not compressed: its type, the run
+ * length *n from off, and *host for types with a host cluster. */
+static int classify_entry(struct img *img, uint64_t off, uint64_t ent,
+			  uint64_t bm, enum sc_type *type, uint64_t *n,
+			  uint64_t *host, struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	uint64_t cs = s->cluster_size, in_cl = off & (cs - 1);
+	bool dfile = s->h.incompatible_features & QCOW2_INCOMPAT_DATA_FILE;
+	uint64_t reserved = QCOW2_L2E_STD_RESERVED |
+			    (s->extl2 ? QCOW2_OFLAG_ZERO : 0);
+	uint64_t hoff = ent & QCOW2_L2E_OFFSET_MASK;
+	/* With an external data file, offset 0 plus COPIED maps guest 0. */
+	bool has_host = hoff != 0 || (dfile && (ent & QCOW2_OFLAG_COPIED));
+	int r;
+
+	if (ent & reserved)
+		return err_set(e, EINVAL, "%s: guest offset %llu: L2 entry "
+			       "0x%016llx has reserved bits set", img->path,
+			       ull(off), ull(ent));
+	if (hoff % cs)
+		return err_set(e, EINVAL, "%s: guest offset %llu: L2 entry "
+			       "0x%016llx: host offset %llu is not cluster "
+			       "aligned", img->path, ull(off), ull(ent),
+			       ull(hoff));
+	if (s->extl2) {
+		r = classify_ext(img, off, ent, bm, has_host, type, n, e);
+		if (r < 0)
+			return r;
+	} else {
+		if (ent & QCOW2_OFLAG_ZERO)
+			*type = has_host ? SC_ZERO_ALLOC : SC_ZERO_PLAIN;
+		else
+			*type = has_host ? SC_NORMAL : SC_UNALLOC;
+		*n = cs - in_cl;
+	}
+	if (*type != SC_NORMAL && *type != SC_ZERO_ALLOC &&
+	    *type != SC_UNALLOC_ALLOC)
+		return 0;
+	*host = hoff + in_cl;
+	/* Data must lie in the file; a preallocated zero cluster is never
+	 * read, so only plain data is held to it. */
+	if (*type == SC_NORMAL && !dfile && hoff >= s->file_size)
+		return err_set(e, EINVAL, "%s: guest offset %llu: L2 entry "
+			       "0x%016llx points past the end of the file "
+			       "(host offset %llu, file size %llu)", img->path,
+			       ull(off), ull(ent), ull(hoff),
+			       ull(s->file_size));
+	return 0;
+}
+
 /* Classify the subcluster containing `off`; *n = bytes from off to the end
  * of the run of subclusters (within this cluster) with the same type, or
  * to the end of the L1 range when the whole L2 table is absent.  *host is
- * the host offset of `off` for NORMAL / ZERO_ALLOC. */
+ * the host offset of `off` for NORMAL / ZERO_ALLOC / UNALLOC_ALLOC. */
 static int classify(struct img *img, uint64_t off, enum sc_type *type,
 		    uint64_t *n, uint64_t *host, uint64_t *entry_out,
 		    struct img_err *e)
 {
 	struct qcow2_state *s = st(img);
 	uint64_t cs = s->cluster_size;
-	uint64_t in_cl = off & (cs - 1);
-	uint64_t cl = off >> s->h.cluster_bits;
-	uint64_t l1i = cl / s->l2_entries;
+	uint64_t l1i = (off >> s->h.cluster_bits) / s->l2_entries;
 	uint64_t ent, bm;
 	int r;
 
 	*host = 0;
+	*entry_out = 0;
 	if (l1i >= s->h.l1_size || !s->l1 ||
 	    !(s->l1[l1i] & QCOW2_L1E_OFFSET_MASK)) {
 		if (l1i < s->h.l1_size && s->l1) {
@@ -211,103 +322,18 @@ static int classify(struct img *img, uint64_t off, enum sc_type *type,
 		uint64_t span = (uint64_t)s->l2_entries * cs;
 		*type = SC_UNALLOC;
 		*n = span - (off % span);
-		*entry_out = 0;
 		return 0;
 	}
 	r = qcow2_get_l2_entry(img, off, &ent, &bm, e);
 	if (r < 0)
 		return r;
 	*entry_out = ent;
-
 	if (ent & QCOW2_OFLAG_COMPRESSED) {
-		if (s->extl2 && bm)
-			return err_set(e, EINVAL,
-				       "%s: guest offset %llu: L2 entry "
-				       "0x%016llx is compressed but its "
-				       "subcluster bitmap is 0x%016llx (must be 0)",
-				       img->path, ull(off), ull(ent), ull(bm));
-		int shift = 62 - ((int)s->h.cluster_bits - 8);
-		uint64_t coff = ent & ((1ull << shift) - 1);
-		if (coff >= s->file_size)
-			return err_set(e, EINVAL,
-				       "%s: guest offset %llu: compressed L2 entry "
-				       "0x%016llx: data offset %llu is past the "
-				       "end of the file (%llu)", img->path,
-				       ull(off), ull(ent), ull(coff),
-				       ull(s->file_size));
 		*type = SC_COMPRESSED;
-		*n = cs - in_cl;
-		return 0;
+		*n = cs - (off & (cs - 1));
+		return classify_compressed(img, off, ent, bm, e);
 	}
-	uint64_t reserved = QCOW2_L2E_STD_RESERVED |
-			    (s->extl2 ? QCOW2_OFLAG_ZERO : 0);
-	if (ent & reserved)
-		return err_set(e, EINVAL,
-			       "%s: guest offset %llu: L2 entry 0x%016llx has "
-			       "reserved bits set", img->path, ull(off),
-			       ull(ent));
-	uint64_t hoff = ent & QCOW2_L2E_OFFSET_MASK;
-	bool has_host = hoff != 0 ||
-		((s->h.incompatible_features & QCOW2_INCOMPAT_DATA_FILE) &&
-		 (ent & QCOW2_OFLAG_COPIED));
-	if (hoff % cs)
-		return err_set(e, EINVAL,
-			       "%s: guest offset %llu: L2 entry 0x%016llx: host "
-			       "offset %llu is not cluster aligned", img->path,
-			       ull(off), ull(ent), ull(hoff));
-	if (!s->extl2) {
-		if (ent & QCOW2_OFLAG_ZERO)
-			*type = has_host ? SC_ZERO_ALLOC : SC_ZERO_PLAIN;
-		else
-			*type = has_host ? SC_NORMAL : SC_UNALLOC;
-		*n = cs - in_cl;
-	} else {
-		uint32_t alloc = (uint32_t)bm, zero = (uint32_t)(bm >> 32);
-		uint32_t sc = (uint32_t)(in_cl / s->subcluster_size);
-		if (alloc & zero)
-			return err_set(e, EINVAL,
-				       "%s: guest offset %llu: L2 entry "
-				       "0x%016llx: subcluster bitmap 0x%016llx "
-				       "marks a subcluster both allocated and "
-				       "zero", img->path, ull(off), ull(ent),
-				       ull(bm));
-		if (alloc && !has_host)
-			return err_set(e, EINVAL,
-				       "%s: guest offset %llu: L2 entry "
-				       "0x%016llx: subcluster bitmap 0x%016llx "
-				       "marks subclusters allocated but there "
-				       "is no host cluster", img->path,
-				       ull(off), ull(ent), ull(bm));
-		/* Run of subclusters with the same (alloc, zero) bits. */
-		int a = (alloc >> sc) & 1, z = (zero >> sc) & 1;
-		uint32_t end = sc + 1;
-		while (end < 32 && (int)((alloc >> end) & 1) == a &&
-		       (int)((zero >> end) & 1) == z)
-			end++;
-		if (a)
-			*type = SC_NORMAL;
-		else if (z)
-			*type = has_host ? SC_ZERO_ALLOC : SC_ZERO_PLAIN;
-		else
-			*type = has_host ? SC_UNALLOC_ALLOC : SC_UNALLOC;
-		*n = (uint64_t)end * s->subcluster_size - in_cl;
-	}
-	if (*type == SC_NORMAL || *type == SC_ZERO_ALLOC ||
-	    *type == SC_UNALLOC_ALLOC) {
-		*host = hoff + in_cl;
-		/* Data must lie in the file; a preallocated zero cluster is
-		 * never read, so only plain data is held to it. */
-		if (*type == SC_NORMAL &&
-		    !(s->h.incompatible_features & QCOW2_INCOMPAT_DATA_FILE) &&
-		    hoff >= s->file_size)
-			return err_set(e, EINVAL,
-				       "%s: guest offset %llu: L2 entry "
-				       "0x%016llx points past the end of the "
-				       "file (host offset %llu, file size %llu)",
-				       img->path, ull(off), ull(ent), ull(hoff),
-				       ull(s->file_size));
-	}
-	return 0;
+	return classify_entry(img, off, ent, bm, type, n, host, e);
 }
 
 static int to_bs(enum sc_type t)
