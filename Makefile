@@ -65,6 +65,8 @@ CORE_SRCS := $(sort $(wildcard core/*.c core/*/*.c))
 EDITOR_SRCS := $(sort $(wildcard tui/editor/*.c))
 CLI_SRCS := $(sort $(wildcard tui/cli/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+# Test tools the integration scripts run (built here, never installed).
+TOOL_SRCS := tests/tools/fmt_tool.c
 
 objs = $(patsubst %.c,$(BUILD)/%.o,$(1))
 IO_LIB := $(BUILD)/libimgraph-io.a
@@ -77,6 +79,7 @@ LIBS_ALL := $(EDITOR_LIB) $(LIBS_CORE)
 CLI_OBJS := $(call objs,$(CLI_SRCS))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELPER_OBJS := $(call objs,$(wildcard tests/unit/helpers*.c))
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 ifeq ($(BUILD),build)
 BIN := imgraph
@@ -118,6 +121,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_HELPER_OBJS) $(LIBS_ALL)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(UNIT_HELPER_OBJS) $(LIBS_ALL) \
 		$(CHECK_LIBS) $(TUI_LIBS) $(LIB_LIBS)
 
+$(TOOL_BINS): $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIBS_CORE)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBS_CORE) $(LIB_LIBS)
+
 # The whole suite: unit tests (Check), integration scripts judged by
 # qemu-img, and terminal tests under tmux.  deps run first in this make;
 # the build and the tests run in a second one, which reads pkg-config
@@ -125,13 +132,13 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_HELPER_OBJS) $(LIBS_ALL)
 check: deps-quiet
 	$(Q)$(MAKE) --no-print-directory check-run
 
-check-run: $(BIN) $(UNIT_BINS)
+check-run: $(BIN) $(UNIT_BINS) $(TOOL_BINS)
 	$(Q)IMGRAPH=$(abspath $(BIN)) BUILD=$(BUILD) tests/run.sh $(UNIT_BINS)
 
 unit: $(UNIT_BINS)
 	$(Q)IMGRAPH=$(abspath $(BIN)) BUILD=$(BUILD) tests/run.sh --only-unit $(UNIT_BINS)
 
-it: $(BIN) $(UNIT_BINS)
+it: $(BIN) $(TOOL_BINS)
 	$(Q)IMGRAPH=$(abspath $(BIN)) BUILD=$(BUILD) tests/run.sh --only-it
 
 # LeakSanitizer ignores what ncurses keeps for the life of the process.
@@ -183,5 +190,5 @@ clean:
 .SECONDARY:
 
 ALL_OBJS := $(call objs,$(IO_SRCS) $(FMT_SRCS) $(CORE_SRCS) $(EDITOR_SRCS) \
-	$(CLI_SRCS) $(UNIT_SRCS))
+	$(CLI_SRCS) $(UNIT_SRCS) $(TOOL_SRCS))
 -include $(ALL_OBJS:.o=.d)

@@ -3,20 +3,11 @@
  *
  * Images are crafted byte by byte in a memfd (img_open_fd), so each test
  * controls exactly one field.  Images made by QEMU are covered by
- * tests/it/formats_read.sh, which also uses this binary's compare mode:
- *
- *   test_qcow2_read --compare IMAGE RAW
- *
- * reads IMAGE's guest view through core/chain.c (chain_pread, in 1 MiB and
- * odd-sized pieces) and compares it byte for byte with RAW, which the script
- * made with `qemu-img convert -O raw`.  Exit 0 when identical, 1 with the
- * first differing offset otherwise.  This keeps a debugging dump out of the
- * product's CLI while still judging our reader against qemu-img.
+ * tests/it/formats_read.sh (with tests/tools/fmt_tool.c's compare).
  */
 #include "helpers.h"
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +17,6 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "core/graph/chain.h"
 #include "formats/io/err.h"
 #include "formats/format.h"
 #include "formats/img.h"
@@ -513,75 +503,7 @@ static Suite *qcow2_read_suite(void)
 	return s;
 }
 
-/* --compare IMAGE RAW: see the top of this file. */
-static int compare_mode(const char *image, const char *raw)
+int main(void)
 {
-	struct chain *ch = NULL;
-	struct img_err e;
-	size_t step = 1 << 20;
-	uint8_t *a = malloc(step), *b = malloc(step);
-	int fd = open(raw, O_RDONLY);
-	uint64_t off = 0, size;
-	int odd = 0, rc = 0;
-
-	if (!a || !b || fd < 0) {
-		perror(raw);
-		rc = 2;
-		goto out;
-	}
-	if (chain_open(image, NULL, IMG_O_INSPECT, 0, 0, &ch, &e) < 0) {
-		fprintf(stderr, "%s\n", e.msg);
-		rc = 1;
-		goto out;
-	}
-	size = ch->layer[0]->virtual_size;
-	if ((uint64_t)lseek(fd, 0, SEEK_END) != size) {
-		fprintf(stderr, "size differs: %llu vs raw %lld\n",
-			(unsigned long long)size, (long long)lseek(fd, 0, SEEK_END));
-		rc = 1;
-		goto out;
-	}
-	while (off < size) {
-		/* alternate whole MiB reads with odd-sized ones so that reads
-		 * start and end inside clusters and subclusters */
-		size_t n = odd++ % 2 ? 1000003 % step : step;
-		if (n > size - off)
-			n = (size_t)(size - off);
-		if (chain_pread(ch, 0, off, a, n, &e) < 0) {
-			fprintf(stderr, "%s\n", e.msg);
-			rc = 1;
-			goto out;
-		}
-		if (pread(fd, b, n, (off_t)off) != (ssize_t)n) {
-			perror("pread raw");
-			rc = 2;
-			goto out;
-		}
-		if (memcmp(a, b, n)) {
-			size_t i = 0;
-			while (a[i] == b[i])
-				i++;
-			fprintf(stderr, "differs at guest offset %llu: 0x%02x vs "
-				"raw 0x%02x\n", (unsigned long long)(off + i),
-				a[i], b[i]);
-			rc = 1;
-			goto out;
-		}
-		off += n;
-	}
-out:
-	chain_close(ch);
-	if (fd >= 0)
-		close(fd);
-	free(a);
-	free(b);
-	return rc;
-}
-
-int main(int argc, char **argv)
-{
-	if (argc == 4 && !strcmp(argv[1], "--compare"))
-		return compare_mode(argv[2], argv[3]);
-
 	return ut_run(qcow2_read_suite());
 }
