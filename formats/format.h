@@ -39,7 +39,7 @@
 
 #include "formats/io/err.h"
 
-#define IMG_BACKING_NAME_MAX 1023   /* qcow2 spec limit */
+#define IMG_BACKING_NAME_MAX 1023   /* what qcow2 can store */
 #define IMG_FORMAT_NAME_MAX  15     /* QEMU rejects backing-fmt >= 16 bytes */
 /* Bytes a probe sees at most (QEMU's BLOCK_PROBE_BUF_SIZE): whoever probes
  * reads this much from offset 0, or the whole file when it is shorter. */
@@ -119,6 +119,11 @@ struct img_check {
 };
 void img_check_free(struct img_check *c);
 
+struct img;
+/* For drivers' get_info: zero *out, then fill format (the driver's name),
+ * virtual_size, and actual_size and file_size from the file. */
+int img_info_base(struct img *img, struct img_info *out, struct img_err *e);
+
 struct img_create_opts {
 	uint64_t size;                /* virtual size in bytes */
 	const char *backing;          /* backing name to record, or NULL */
@@ -130,7 +135,6 @@ struct img_create_opts {
 	int refcount_bits;            /* default 16 */
 };
 
-struct img;
 
 /* The ops.  REQUIRED ones must be set; for an OPTIONAL one left NULL the
  * wrapper in img.h answers as its comment says. */

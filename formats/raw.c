@@ -36,17 +36,7 @@ static int raw_open(struct img *img, int flags, struct img_err *e)
 
 static int raw_get_info(struct img *img, struct img_info *o, struct img_err *e)
 {
-	struct stat st;
-	int r = io_fstat(img->fd, &st);
-
-	if (r < 0)
-		return err_set_errno(e, -r, "%s: cannot stat", img->path);
-	memset(o, 0, sizeof(*o));
-	o->format = "raw";
-	o->virtual_size = img->virtual_size;
-	o->actual_size = (uint64_t)st.st_blocks * 512;
-	o->file_size = (uint64_t)st.st_size;
-	return 0;
+	return img_info_base(img, o, e);
 }
 
 /* Holes read as zeros; SEEK_DATA/SEEK_HOLE tell them apart. */

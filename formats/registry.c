@@ -39,6 +39,21 @@ const struct img_format *img_format_probe(const uint8_t *buf, size_t len)
 	return best;
 }
 
+int img_info_base(struct img *img, struct img_info *out, struct img_err *e)
+{
+	struct stat st;
+	int r = io_fstat(img->fd, &st);
+
+	if (r < 0)
+		return err_set_errno(e, -r, "%s: cannot stat", img->path);
+	memset(out, 0, sizeof(*out));
+	out->format = img->drv->name;
+	out->virtual_size = img->virtual_size;
+	out->actual_size = (uint64_t)st.st_blocks * 512;
+	out->file_size = (uint64_t)st.st_size;
+	return 0;
+}
+
 void img_check_free(struct img_check *c)
 {
 	for (int i = 0; c && i < c->nmsgs; i++)

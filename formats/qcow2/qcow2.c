@@ -118,16 +118,10 @@ static int qcow2_get_info(struct img *img, struct img_info *o,
 {
 	struct qcow2_state *s = img->priv;
 	const struct qcow2_header *h = &s->h;
-	struct stat sb;
-	int r = io_fstat(img->fd, &sb);
+	int r = img_info_base(img, o, e);
 
 	if (r < 0)
-		return err_set_errno(e, -r, "%s: cannot stat", img->path);
-	memset(o, 0, sizeof(*o));
-	o->format = "qcow2";
-	o->virtual_size = img->virtual_size;
-	o->actual_size = (uint64_t)sb.st_blocks * 512;
-	o->file_size = (uint64_t)sb.st_size;
+		return r;
 	o->cluster_size = s->cluster_size;
 	o->version = (int)h->version;
 	o->refcount_bits = s->refcount_bits;

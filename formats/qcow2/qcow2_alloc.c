@@ -1,5 +1,5 @@
-/* qcow2_alloc.c - the qcow2 write path: pwrite, write_zeroes, grow,
- * (grow, make_empty, flush: qcow2_resize.c).  The contract (partial
+/* qcow2_alloc.c - the qcow2 write path: pwrite and write_zeroes (grow,
+ * make_empty and flush are in qcow2_resize.c).  The contract (partial
  * clusters, ordering, what a crash can do) is documented in qcow2_int.h.
  *
  * Work is done one L2 table at a time ("chunk"): a working copy of the
@@ -190,6 +190,20 @@ struct wcl {
 	bool comp, copied;         /* compressed; owned (refcount 1) */
 };
 
+/* tmp holds bytes [base, base + len) of the new cluster at nh: splice in
+ * the write's bytes, queue it (copied, as tmp is freed here). */
+static int queue_spliced(struct img *img, const struct wcl *w, uint8_t *tmp,
+			 uint32_t base, uint32_t len, uint64_t nh,
+			 struct img_err *e)
+{
+	int r;
+
+	memcpy(tmp + (w->clo - base), w->src, w->chi - w->clo);
+	r = qcow2_wq_add(img, &w->c->q, nh + base, tmp, len, false, e);
+	free(tmp);
+	return r;
+}
+
 /* Write the whole cluster at nh: the old content of this layer where
  * read_old (zeros elsewhere), with [clo, chi) replaced. */
 static int write_merged(struct img *img, const struct wcl *w, uint64_t nh,
@@ -203,13 +217,11 @@ static int write_merged(struct img *img, const struct wcl *w, uint64_t nh,
 		return err_set(e, ENOMEM, "%s: out of memory", img->path);
 	if (read_old)
 		r = qcow2_pread(img, w->cst, tmp, w->vis, e);
-	if (r >= 0) {
-		memcpy(tmp + w->clo, w->src, w->chi - w->clo);
-		r = qcow2_wq_add(img, &w->c->q, nh, tmp, s->cluster_size,
-				 false, e);
+	if (r < 0) {
+		free(tmp);
+		return r;
 	}
-	free(tmp);
-	return r;
+	return queue_spliced(img, w, tmp, 0, s->cluster_size, nh, e);
 }
 
 /* Standard L2 entries: one cluster, owned data in place, anything else
@@ -333,13 +345,11 @@ static int ext_write_subclusters(struct img *img, const struct wcl *w,
 			r = err_set_errno(e, -r, "%s: read at host offset %llu",
 					  img->path, (unsigned long long)at);
 	}
-	if (r >= 0) {
-		memcpy(tmp + (w->clo - g->rlo), w->src, w->chi - w->clo);
-		r = qcow2_wq_add(img, &w->c->q, nh + g->rlo, tmp,
-				 g->rhi - g->rlo, false, e);
+	if (r < 0) {
+		free(tmp);
+		return r;
 	}
-	free(tmp);
-	return r;
+	return queue_spliced(img, w, tmp, g->rlo, g->rhi - g->rlo, nh, e);
 }
 
 /* Extended L2 entries: 32 subclusters with alloc (low) / zero (high) bits;
@@ -635,19 +645,31 @@ static int precheck_edges(struct img *img, uint64_t off, uint64_t len,
 	return 0;
 }
 
-int qcow2_pwrite(struct img *img, uint64_t off, const void *buf, size_t len,
-		 struct img_err *e)
+/* What every write checks before it changes anything: the range, the
+ * write set-up (refusals, unknown autoclear bits), the partial edges over
+ * a backing file.  Returns 1 when there is nothing to write. */
+static int write_prologue(struct img *img, uint64_t off, uint64_t len,
+			  struct img_err *e)
 {
 	int r = check_range(img, off, len, e);
 
-	if (r < 0 || !len)
+	if (r < 0)
 		return r;
+	if (!len)
+		return 1;
 	r = qcow2_write_begin(img, e);
 	if (r < 0)
 		return r;
-	r = precheck_edges(img, off, len, e);
-	if (r < 0)
-		return r;
+	return precheck_edges(img, off, len, e);
+}
+
+int qcow2_pwrite(struct img *img, uint64_t off, const void *buf, size_t len,
+		 struct img_err *e)
+{
+	int r = write_prologue(img, off, len, e);
+
+	if (r != 0)
+		return r < 0 ? r : 0;
 	return write_range(img, off, len, buf, false, e);
 }
 
@@ -687,16 +709,10 @@ int qcow2_write_zeroes(struct img *img, uint64_t off, uint64_t len,
 {
 	struct qcow2_state *s = img->priv;
 	uint64_t g, end, aend, mlo, mhi;
-	int r = check_range(img, off, len, e);
+	int r = write_prologue(img, off, len, e);
 
-	if (r < 0 || !len)
-		return r;
-	r = qcow2_write_begin(img, e);
-	if (r < 0)
-		return r;
-	r = precheck_edges(img, off, len, e);
-	if (r < 0)
-		return r;
+	if (r != 0)
+		return r < 0 ? r : 0;
 	g = s->subcluster_size;
 	end = off + len;
 	/* Bytes past the virtual size do not count: the last granule is

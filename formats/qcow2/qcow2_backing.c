@@ -2,7 +2,7 @@
  * link (the `qemu-img rebase -u` primitive), and the cluster-0 layout that
  * qcow2_create shares.
  *
- * Why the whole cluster: the spec lets nothing but the header, its
+ * Why the whole cluster: the qcow2 format lets nothing but the header, its
  * extensions and the backing name live in cluster 0, so rebuilding the area
  * after the fixed header is safe and lets the name move when it grows.  The
  * new cluster is written with ONE pwrite of cluster_size bytes (whole

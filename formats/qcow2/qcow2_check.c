@@ -13,7 +13,8 @@
  *
  * Memory: one 16-bit counter per cluster of the file (saturating), capped
  * at QCOW2_CHECK_MAX_CLUSTERS; one table at a time otherwise.  Everything is
- * read with io_pread*, never written.
+ * read whole (a failed read is a check error, never zeros taken for
+ * metadata), nothing is written.
  */
 #include "qcow2_int.h"
 #include "formats/io/io.h"

@@ -194,7 +194,7 @@ int qcow2_check(struct img *img, struct img_check *out, struct img_err *e);
  *    and hide the backing file.
  *  - grow rounds the new size up to 512 bytes (QEMU keeps sectors) and
  *    never shrinks; a larger L1 is written to new clusters and switched in
- *    with one 12-byte header write at offset 36.
+ *    with one 12-byte header write of l1_size and l1_table_offset.
  *  - backing_header returns a whole cluster 0 (cluster_size bytes) with
  *    *len = cluster_size; callers may write only the changed sectors.
  *  - Unknown autoclear bits are cleared (and synced) before the first write.

@@ -182,13 +182,30 @@ int qcow2_get_l2_entry(struct img *img, uint64_t off, uint64_t *entry,
 	return 0;
 }
 
+/* The host offset of a compressed entry's data, which must start inside
+ * the file. */
+static int compressed_offset(struct img *img, uint64_t off, uint64_t ent,
+			     uint64_t *coff, struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	int shift = 62 - ((int)s->h.cluster_bits - 8);
+
+	*coff = ent & ((1ull << shift) - 1);
+	if (*coff >= s->file_size)
+		return err_set(e, EINVAL,
+			       "%s: guest offset %llu: compressed L2 entry "
+			       "0x%016llx: data offset %llu is past the end of "
+			       "the file (%llu)", img->path, ull(off), ull(ent),
+			       ull(*coff), ull(s->file_size));
+	return 0;
+}
+
 /* A compressed entry: no subcluster bitmap, data inside the file. */
 static int classify_compressed(struct img *img, uint64_t off, uint64_t ent,
 			       uint64_t bm, struct img_err *e)
 {
 	struct qcow2_state *s = st(img);
-	int shift = 62 - ((int)s->h.cluster_bits - 8);
-	uint64_t coff = ent & ((1ull << shift) - 1);
+	uint64_t coff;
 
 	if (s->extl2 && bm)
 		return err_set(e, EINVAL,
@@ -196,13 +213,7 @@ static int classify_compressed(struct img *img, uint64_t off, uint64_t ent,
 			       "compressed but its subcluster bitmap is "
 			       "0x%016llx (must be 0)", img->path, ull(off),
 			       ull(ent), ull(bm));
-	if (coff >= s->file_size)
-		return err_set(e, EINVAL,
-			       "%s: guest offset %llu: compressed L2 entry "
-			       "0x%016llx: data offset %llu is past the end of "
-			       "the file (%llu)", img->path, ull(off), ull(ent),
-			       ull(coff), ull(s->file_size));
-	return 0;
+	return compressed_offset(img, off, ent, &coff, e);
 }
 
 /* An extended L2 entry: the run of subclusters from the one holding
@@ -402,54 +413,19 @@ int qcow2_block_status(struct img *img, uint64_t off, uint64_t len,
 	return qcow2_status_walk(img, off, len, pnum, false, NULL, NULL, e);
 }
 
-/* Inflate the compressed cluster described by L2 entry `ent` into out
- * (exactly one cluster). */
-static int read_compressed(struct img *img, uint64_t off, uint64_t ent,
-			   uint8_t *out, struct img_err *e)
+/* Inflate n bytes of raw deflate data into out, exactly one cluster. */
+static int inflate_cluster(struct img *img, uint64_t off, uint64_t ent,
+			   uint64_t coff, uint8_t *in, size_t n, uint8_t *out,
+			   struct img_err *e)
 {
 	struct qcow2_state *s = st(img);
-	int shift = 62 - ((int)s->h.cluster_bits - 8);
-	uint64_t coff = ent & ((1ull << shift) - 1);
-	uint64_t nsec = ((ent >> shift) & ((1ull << (s->h.cluster_bits - 8)) - 1))
-			+ 1;
-	uint64_t clen = nsec * 512 - (coff & 511);
-	uint8_t *in;
 	z_stream z;
 	int zr;
 
-	if (s->h.compression_type != 0)
-		return err_set(e, ENOTSUP,
-			       "%s: guest offset %llu: cluster is zstd-"
-			       "compressed; zstd is not supported", img->path,
-			       ull(off));
-	if (coff >= s->file_size)
-		return err_set(e, EINVAL,
-			       "%s: guest offset %llu: compressed L2 entry "
-			       "0x%016llx: data offset %llu is past the end of "
-			       "the file (%llu)", img->path, ull(off), ull(ent),
-			       ull(coff), ull(s->file_size));
-	/* The last sector of a compressed run may extend past EOF. */
-	if (clen > s->file_size - coff)
-		clen = s->file_size - coff;
-	in = malloc((size_t)clen);
-	if (!in)
-		return err_set(e, ENOMEM, "%s: out of memory", img->path);
-	/* What the file holds of it: the stream itself says whether it
-	 * ends too early (only n bytes reach the decoder, nothing is made
-	 * up). */
-	ssize_t n = io_pread(img->fd, in, (size_t)clen, coff);
-	if (n < 0) {
-		free(in);
-		return err_set_errno(e, (int)-n, "%s: guest offset %llu: cannot "
-				     "read compressed data at %llu", img->path,
-				     ull(off), ull(coff));
-	}
 	memset(&z, 0, sizeof(z));
-	if (inflateInit2(&z, -15) != Z_OK) {
-		free(in);
+	if (inflateInit2(&z, -15) != Z_OK)
 		return err_set(e, ENOMEM, "%s: zlib initialisation failed",
 			       img->path);
-	}
 	z.next_in = in;
 	z.avail_in = (uInt)n;
 	z.next_out = out;
@@ -459,7 +435,6 @@ static int read_compressed(struct img *img, uint64_t off, uint64_t ent,
 	 * the stream claims more (the tail may belong to the next one). */
 	bool full = z.avail_out == 0;
 	inflateEnd(&z);
-	free(in);
 	if (!full || (zr != Z_STREAM_END && zr != Z_BUF_ERROR && zr != Z_OK))
 		return err_set(e, EIO,
 			       "%s: guest offset %llu: compressed L2 entry "
@@ -468,6 +443,48 @@ static int read_compressed(struct img *img, uint64_t off, uint64_t ent,
 			       ull(coff), full ? "stream error" :
 			       "decompressed to less than one cluster");
 	return 0;
+}
+
+/* Inflate the compressed cluster described by L2 entry `ent` into out
+ * (exactly one cluster). */
+static int read_compressed(struct img *img, uint64_t off, uint64_t ent,
+			   uint8_t *out, struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	int shift = 62 - ((int)s->h.cluster_bits - 8);
+	uint64_t nsec = ((ent >> shift) &
+			 ((1ull << (s->h.cluster_bits - 8)) - 1)) + 1;
+	uint64_t coff, clen;
+	uint8_t *in;
+	int r;
+
+	if (s->h.compression_type != 0)
+		return err_set(e, ENOTSUP,
+			       "%s: guest offset %llu: cluster is zstd-"
+			       "compressed; zstd is not supported", img->path,
+			       ull(off));
+	r = compressed_offset(img, off, ent, &coff, e);
+	if (r < 0)
+		return r;
+	/* The last sector of a compressed run may extend past EOF. */
+	clen = nsec * 512 - (coff & 511);
+	if (clen > s->file_size - coff)
+		clen = s->file_size - coff;
+	in = malloc((size_t)clen);
+	if (!in)
+		return err_set(e, ENOMEM, "%s: out of memory", img->path);
+	/* What the file holds of it: the stream itself says whether it
+	 * ends too early (only n bytes reach the decoder, nothing is made
+	 * up). */
+	ssize_t n = io_pread(img->fd, in, (size_t)clen, coff);
+	if (n < 0)
+		r = err_set_errno(e, (int)-n, "%s: guest offset %llu: cannot "
+				  "read compressed data at %llu", img->path,
+				  ull(off), ull(coff));
+	else
+		r = inflate_cluster(img, off, ent, coff, in, (size_t)n, out, e);
+	free(in);
+	return r;
 }
 
 int qcow2_pread(struct img *img, uint64_t off, void *buf, size_t len,

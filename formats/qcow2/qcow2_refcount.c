@@ -10,7 +10,8 @@
  * put there too, usually covering itself, and linked into the table only
  * after it is durable.  A full table is relocated: a larger copy is written
  * to new clusters with their refcounts set, synced, switched with one
- * 12-byte header write at offset 48, synced, and the old clusters freed.
+ * 12-byte header write (refcount_table_offset and _clusters), synced, and
+ * the old clusters freed.
  * A crash at any point can leak clusters but never leaves a reference to a
  * cluster whose refcount is 0.
  */
@@ -200,8 +201,9 @@ int qcow2_write_begin(struct img *img, struct img_err *e)
 		if (r < 0)
 			return r;
 	}
-	/* Spec: a writer must clear autoclear bits it does not know before
-	 * it changes anything; those features may be invalid afterwards. */
+	/* The format requires a writer to clear the autoclear bits it does
+	 * not know before it changes anything: those features may be
+	 * invalid afterwards. */
 	uint64_t known = QCOW2_AUTOCLEAR_BITMAPS | QCOW2_AUTOCLEAR_DATA_RAW;
 	if (s->h.version >= 3 &&
 	    s->h.header_length >= QCOW2_HDR_AUTOCLEAR_FEATURES + 8 &&

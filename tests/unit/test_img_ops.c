@@ -32,11 +32,7 @@ static int flat_open(struct img *img, int flags, struct img_err *e)
 
 static int flat_info(struct img *img, struct img_info *o, struct img_err *e)
 {
-	(void)e;
-	memset(o, 0, sizeof(*o));
-	o->format = img_format_name(img);
-	o->virtual_size = img->virtual_size;
-	return 0;
+	return img_info_base(img, o, e);
 }
 
 static int flat_status(struct img *img, uint64_t off, uint64_t len,
@@ -203,6 +199,8 @@ START_TEST(read_only_driver_info_check_create)
 
 	ck_assert_int_eq(img_get_info(img, &in, &e), 0);
 	ck_assert_str_eq(in.format, "flat");
+	ck_assert_uint_eq(in.virtual_size, FLAT_SIZE);
+	ck_assert_uint_eq(in.file_size, 0);     /* the empty memfd */
 	ck_assert_ptr_nonnull(in.write_refusal);
 	ck_assert_msg(strstr(in.write_refusal, "not write"), "%s",
 		      in.write_refusal);
