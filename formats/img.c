@@ -146,9 +146,15 @@ bool img_can_check(const struct img *img)
 
 int img_check(struct img *img, struct img_check *out, struct img_err *e)
 {
+	int r;
+
+	memset(out, 0, sizeof(*out));
 	if (!img->drv->check)
 		return no_op(img, "consistency checks", e);
-	return img->drv->check(img, out, e);
+	r = img->drv->check(img, out, e);
+	if (r < 0)
+		img_check_free(out);    /* a failed check hands back nothing */
+	return r;
 }
 
 bool img_format_can_create(const struct img_format *fmt)

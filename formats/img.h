@@ -81,6 +81,8 @@ int img_batch_end(struct img *img, struct img_err *e);
 
 /* True when the driver has a consistency check. */
 bool img_can_check(const struct img *img);
+/* *out is filled on success (free with img_check_free) and holds nothing
+ * to free on failure. */
 int img_check(struct img *img, struct img_check *out, struct img_err *e);
 
 /* True when images of this format can be created. */

@@ -56,8 +56,10 @@ int img_info_base(struct img *img, struct img_info *out, struct img_err *e)
 
 void img_check_free(struct img_check *c)
 {
-	for (int i = 0; c && i < c->nmsgs; i++)
+	for (int i = 0; c && i < c->nmsgs; i++) {
 		free(c->msgs[i]);
+		c->msgs[i] = NULL;
+	}
 	if (c)
 		c->nmsgs = 0;
 }

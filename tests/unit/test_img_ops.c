@@ -116,6 +116,24 @@ static const struct img_format layered_format = {
 	.pread = flat_pread,
 };
 
+/* A check that reports a message and then fails half way. */
+static int failing_check(struct img *img, struct img_check *out,
+			 struct img_err *e)
+{
+	out->msgs[out->nmsgs++] = strdup("ERROR cluster 1 refcount=0");
+	return err_set(e, EIO, "%s: cannot read the refcount table",
+		       img->path);
+}
+
+static const struct img_format checked_format = {
+	.name = "checked",
+	.open = flat_open,
+	.get_info = flat_info,
+	.block_status = flat_status,
+	.pread = flat_pread,
+	.check = failing_check,
+};
+
 static struct img *open_drv(const struct img_format *drv, int flags)
 {
 	struct img_err e = { 0 };
@@ -285,6 +303,23 @@ START_TEST(driver_with_backing_and_extent)
 }
 END_TEST
 
+/* A failed check hands back nothing to free (callers report the error
+ * and never look at *out). */
+START_TEST(failed_check_leaves_nothing)
+{
+	struct img *img = open_drv(&checked_format, 0);
+	struct img_check ck;
+	struct img_err e = { 0 };
+
+	memset(&ck, 0xff, sizeof(ck));
+	ck_assert(img_can_check(img));
+	ck_assert_int_eq(img_check(img, &ck, &e), -EIO);
+	ck_assert_int_eq(ck.nmsgs, 0);
+	ck_assert_ptr_null(ck.msgs[0]);
+	img_close(img);
+}
+END_TEST
+
 /* raw keeps answering map with offset == guest offset, holes included. */
 START_TEST(raw_map_offsets_are_guest_offsets)
 {
@@ -345,6 +380,7 @@ static Suite *img_ops_suite(void)
 	tcase_add_test(tc, driver_without_backing_has_none);
 	tcase_add_test(tc, map_fallback_is_block_status_without_offset);
 	tcase_add_test(tc, driver_with_backing_and_extent);
+	tcase_add_test(tc, failed_check_leaves_nothing);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("built-in drivers");

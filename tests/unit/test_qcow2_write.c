@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "formats/io/io.h"
-#include "formats/format.h"
+#include "formats/img.h"
 #include "formats/qcow2/qcow2_int.h"
 
 static char dir[] = "/tmp/imgraph-qw.XXXXXX";
@@ -733,7 +733,7 @@ START_TEST(check_read_errors_are_not_corruptions)
 		snprintf(f, sizeof(f), "rerr:%d:EIO", k);
 		setenv("IMGRAPH_FAULT", f, 1);
 		io_fault_reload();      /* counts the check's reads from 1 */
-		int r = qcow2_check(img, &res, &e);
+		int r = img_check(img, &res, &e);
 		unsetenv("IMGRAPH_FAULT");
 		io_fault_reload();
 		img_close(img);
