@@ -65,6 +65,8 @@ CORE_SRCS := $(sort $(wildcard core/*.c core/*/*.c))
 EDITOR_SRCS := $(sort $(wildcard tui/editor/*.c))
 CLI_SRCS := $(sort $(wildcard tui/cli/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+# Test tools the integration scripts run (built here, never installed).
+TOOL_SRCS := tests/tools/fmt_tool.c tests/tools/imgcat.c
 
 objs = $(patsubst %.c,$(BUILD)/%.o,$(1))
 IO_LIB := $(BUILD)/libimgraph-io.a
@@ -77,8 +79,7 @@ LIBS_ALL := $(EDITOR_LIB) $(LIBS_CORE)
 CLI_OBJS := $(call objs,$(CLI_SRCS))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELPER_OBJS := $(call objs,$(wildcard tests/unit/helpers*.c))
-# Test tools that link the library (run by tests/it scripts from $BUILD).
-TOOL_BINS := $(BUILD)/tests/imgcat
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 ifeq ($(BUILD),build)
 BIN := imgraph
@@ -120,8 +121,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_HELPER_OBJS) $(LIBS_ALL)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(UNIT_HELPER_OBJS) $(LIBS_ALL) \
 		$(CHECK_LIBS) $(TUI_LIBS) $(LIB_LIBS)
 
-$(BUILD)/tests/imgcat: $(BUILD)/tests/tools/imgcat.o $(LIBS_CORE)
-	@mkdir -p $(dir $@)
+$(TOOL_BINS): $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIBS_CORE)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBS_CORE) $(LIB_LIBS)
 
@@ -138,7 +138,7 @@ check-run: $(BIN) $(UNIT_BINS) $(TOOL_BINS)
 unit: $(UNIT_BINS)
 	$(Q)IMGRAPH=$(abspath $(BIN)) BUILD=$(BUILD) tests/run.sh --only-unit $(UNIT_BINS)
 
-it: $(BIN) $(UNIT_BINS) $(TOOL_BINS)
+it: $(BIN) $(TOOL_BINS)
 	$(Q)IMGRAPH=$(abspath $(BIN)) BUILD=$(BUILD) tests/run.sh --only-it
 
 # LeakSanitizer ignores what ncurses keeps for the life of the process.
@@ -190,5 +190,5 @@ clean:
 .SECONDARY:
 
 ALL_OBJS := $(call objs,$(IO_SRCS) $(FMT_SRCS) $(CORE_SRCS) $(EDITOR_SRCS) \
-	$(CLI_SRCS) $(UNIT_SRCS) tests/tools/imgcat.c)
+	$(CLI_SRCS) $(UNIT_SRCS) $(TOOL_SRCS))
 -include $(ALL_OBJS:.o=.d)

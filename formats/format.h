@@ -1,13 +1,34 @@
 /* format.h - the image format driver contract.
  *
  * One const struct img_format per format (like QEMU's BlockDriver or an
- * nbdkit plugin).  Optional ops are NULL; callers then fall back or report
- * ENOTSUP.  Drivers do all I/O through core/io.h and report failures through
- * struct img_err (message names the file and the header field), never print.
+ * nbdkit plugin), listed in registry.c.  Callers above formats/ never call
+ * an op: they call the wrappers of formats/img.h, which hold the answer for
+ * every op a driver leaves NULL (the table below says which).
+ *
+ * Drivers do all I/O through formats/io/io.h (so the fault and power-cut
+ * modes see it) and report failures through struct img_err: the message
+ * names the file and the header field, the driver never prints.  Every read
+ * of a header or of metadata is full or an error (io_pread_full): a short
+ * read never becomes zeros that are acted upon.  Memory and time stay
+ * bounded whatever the header claims.
+ *
+ * A READ-ONLY driver fills name, probe, open, close, get_info,
+ * block_status and pread; one whose images have backing files adds
+ * get_backing (and block_status answers IMG_BS_UNALLOC where the backing
+ * file shows through).  Everything else may stay NULL.  img_open refuses
+ * IMG_O_RDWR for a driver that can write nothing (no pwrite, no
+ * backing_header), and img_get_info reports such images as not writable,
+ * so a plan refuses them as a base before a commit starts.
+ *
+ * A driver that opens further files named inside the image (extents, an
+ * external data file) resolves their names like backing names (relative to
+ * the image's directory, json:/protocol names refused), opens them
+ * read-only through io_open, and with IMG_O_PROBED set opens none outside
+ * the image's directory: the bytes that chose the driver may be a guest's.
  *
  * Ownership: img_open() returns an owned struct img freed by img_close().
- * Strings inside struct img_info / img_backing are owned by the struct img
- * and valid until img_close() or the next set_backing on it.
+ * Strings inside struct img_info / img_backing / img_map are owned by the
+ * struct img and valid until img_close() or the next set_backing on it.
  */
 #ifndef IMGRAPH_FORMAT_H
 #define IMGRAPH_FORMAT_H
@@ -18,11 +39,13 @@
 
 #include "formats/io/err.h"
 
-#define IMG_BACKING_NAME_MAX 1023   /* qcow2 spec limit */
-/* Bytes at the start and at the end of a file that probing looks at. */
-#define IMG_PROBE_HEAD 512
-#define IMG_PROBE_TAIL 1024
+#define IMG_BACKING_NAME_MAX 1023   /* what qcow2 can store */
 #define IMG_FORMAT_NAME_MAX  15     /* QEMU rejects backing-fmt >= 16 bytes */
+/* Bytes a probe sees at most (QEMU's BLOCK_PROBE_BUF_SIZE): whoever probes
+ * reads this much from offset 0, or the whole file when it is shorter. */
+#define IMG_PROBE_BYTES      2048
+/* Bytes at the end of a file that a trailer probe (probe_tail) sees. */
+#define IMG_PROBE_TAIL       1024
 
 /* Block status of ONE layer (not the chain). */
 enum img_bs {
@@ -36,6 +59,9 @@ enum img_bs {
 /* Open even with features we cannot write (dirty, corrupt, encryption,
  * snapshots...), read-only: for info/check/map and the pool scan. */
 #define IMG_O_INSPECT   0x2
+/* Set by img_open when the format was probed rather than named (callers
+ * never pass it): see the note on further files above. */
+#define IMG_O_PROBED    0x4
 
 struct img_info {
 	const char *format;           /* "qcow2" / "raw" */
@@ -61,6 +87,23 @@ struct img_backing {
 	const char *format;           /* backing-format extension; NULL: none */
 };
 
+/* Where the data of a range lives (qemu-img map's offset and file). */
+struct img_map {
+	/* The byte offset of the range in `file` is known (QEMU's
+	 * BDRV_BLOCK_OFFSET_VALID): plain data, preallocated zeros, an
+	 * unallocated subcluster of an allocated cluster.  Compressed data
+	 * has none. */
+	bool offset_valid;
+	uint64_t offset;
+	/* Stored data that reads as zeros because its file has a hole there
+	 * (or ends before it): qemu-img map then says "zero" too. */
+	bool zero;
+	/* The file that holds the data: an external data file or an extent
+	 * names its own; img_map_status sets img->path when the driver
+	 * leaves it NULL. */
+	const char *file;
+};
+
 /* Result of a consistency check (qemu-img check's classes). */
 struct img_check {
 	uint64_t corruptions;
@@ -78,6 +121,11 @@ struct img_check {
 };
 void img_check_free(struct img_check *c);
 
+struct img;
+/* For drivers' get_info: zero *out, then fill format (the driver's name),
+ * virtual_size, and actual_size and file_size from the file. */
+int img_info_base(struct img *img, struct img_info *out, struct img_err *e);
+
 struct img_create_opts {
 	uint64_t size;                /* virtual size in bytes */
 	const char *backing;          /* backing name to record, or NULL */
@@ -89,13 +137,15 @@ struct img_create_opts {
 	int refcount_bits;            /* default 16 */
 };
 
-struct img;
 
+/* The ops.  REQUIRED ones must be set; for an OPTIONAL one left NULL the
+ * wrapper in img.h answers as its comment says. */
 struct img_format {
-	const char *name;
+	const char *name;             /* REQUIRED: "qcow2", "raw", ... */
 
-	/* Score for the first bytes of a file (len may be short): 0 = no,
-	 * 1 = raw's "anything", 100 = magic and version match. */
+	/* OPTIONAL (NULL: never chosen by probing, only by name).  Score for
+	 * the first bytes of a file (len <= IMG_PROBE_BYTES, may be short):
+	 * 0 = no, 1 = raw's "anything", 100 = magic and version match. */
 	int (*probe)(const uint8_t *buf, size_t len);
 	/* Optional: score for the last bytes of a file, for formats whose
 	 * signature is a trailer (a fixed VHD's footer, a DMG's koly block):
@@ -104,35 +154,52 @@ struct img_format {
 	 * should win over a trailer. */
 	int (*probe_tail)(const uint8_t *tail, size_t len);
 
+	/* REQUIRED.  Read and check the header, set img->virtual_size and
+	 * img->priv.  On failure free what was allocated (close is not
+	 * called).  flags: IMG_O_*. */
 	int (*open)(struct img *img, int flags, struct img_err *e);
+	/* OPTIONAL (NULL: nothing to free).  Frees img->priv; a writable
+	 * driver flushes first, as QEMU does at close. */
 	void (*close)(struct img *img);
 
+	/* REQUIRED.  info->format is the driver's name; write_refusal says
+	 * why imgraph must not write this image (NULL: writable). */
 	int (*get_info)(struct img *img, struct img_info *out, struct img_err *e);
-	/* Optional: formats without backing files leave it NULL (no backing). */
+	/* OPTIONAL (NULL: the format has no backing files; { NULL, NULL }). */
 	int (*get_backing)(struct img *img, struct img_backing *out,
 			   struct img_err *e);
 
-	/* Optional.  Build the bytes that rewrite the backing link (name and
-	 * format; name NULL removes it): *buf (malloc'd, caller frees) replaces
-	 * file range [0, *len).  Nothing is written.  -ENOSPC when the name does
+	/* OPTIONAL (NULL: -ENOTSUP, "cannot rewrite the backing link").
+	 * Build the bytes that rewrite the backing link (name and format;
+	 * name NULL removes it): *buf (malloc'd, caller frees) replaces file
+	 * range [0, *len).  Nothing is written.  -ENOSPC when the name does
 	 * not fit the header, -EINVAL when it is over 1023 bytes. */
 	int (*backing_header)(struct img *img, const char *name, const char *fmt,
 			      uint8_t **buf, size_t *len, struct img_err *e);
-	/* Optional: backing_header + one pwrite + fdatasync + reload. */
+	/* OPTIONAL (NULL: -ENOTSUP): backing_header + one pwrite + fdatasync
+	 * + reload. */
 	int (*set_backing)(struct img *img, const char *name, const char *fmt,
 			   struct img_err *e);
 
-	/* Status of [off, off+len) in THIS layer: returns enum img_bs >= 0 and
-	 * sets *pnum (> 0, <= len) to the length with that same status;
-	 * -errno on error.  off < virtual size. */
+	/* REQUIRED.  Status of [off, off+len) in THIS layer: returns enum
+	 * img_bs >= 0 and sets *pnum (> 0, <= len) to the length with that
+	 * same status; -errno on error.  off < virtual size. */
 	int (*block_status)(struct img *img, uint64_t off, uint64_t len,
 			    uint64_t *pnum, struct img_err *e);
+	/* OPTIONAL (NULL: block_status with no offset known, file img->path).
+	 * block_status plus where the data lives, for `imgraph map`: extents
+	 * also end where the offset stops being contiguous or known, where
+	 * m->zero changes, or where the file changes.  m starts zeroed. */
+	int (*map_status)(struct img *img, uint64_t off, uint64_t len,
+			  uint64_t *pnum, struct img_map *m, struct img_err *e);
 
-	/* Read THIS layer's bytes; unallocated and zero ranges read as zeros. */
+	/* REQUIRED.  Read THIS layer's bytes; unallocated and zero ranges
+	 * read as zeros. */
 	int (*pread)(struct img *img, uint64_t off, void *buf, size_t len,
 		     struct img_err *e);
 
-	/* Optional write side (NULL => read-only format). */
+	/* The write side: OPTIONAL, each NULL => -ENOTSUP.  A commit into a
+	 * base needs pwrite, write_zeroes and grow (img_can_write). */
 	int (*pwrite)(struct img *img, uint64_t off, const void *buf, size_t len,
 		      struct img_err *e);
 	/* Make [off, off+len) read as zeros in this layer and hide the backing
@@ -144,14 +211,18 @@ struct img_format {
 	int (*grow)(struct img *img, uint64_t new_size, struct img_err *e);
 	/* Drop every allocation so the layer defers to its backing file. */
 	int (*make_empty)(struct img *img, struct img_err *e);
-	/* Make everything written so far durable (data, then metadata). */
+	/* OPTIONAL (NULL: 0; nothing is cached above the file).  Make
+	 * everything written so far durable (data, then metadata). */
 	int (*flush)(struct img *img, struct img_err *e);
-	/* Optional write batching (see img.h); NULL: not batched. */
+	/* OPTIONAL (NULL: 0; writes are not batched).  See img.h. */
 	int (*batch_begin)(struct img *img, struct img_err *e);
 	int (*batch_end)(struct img *img, struct img_err *e);
 
+	/* OPTIONAL (NULL: -ENOTSUP, "cannot create"). */
 	int (*create)(const char *path, const struct img_create_opts *o,
 		      struct img_err *e);
+	/* OPTIONAL (NULL: -ENOTSUP; `imgraph check` exits 63 as qemu-img
+	 * does for formats without checks). */
 	int (*check)(struct img *img, struct img_check *out, struct img_err *e);
 };
 
@@ -159,7 +230,7 @@ struct img {
 	const struct img_format *drv;
 	char *path;                   /* as given to img_open, owned */
 	int fd;
-	int flags;
+	int flags;                    /* IMG_O_* as opened */
 	uint64_t virtual_size;        /* kept current by the driver */
 	void *priv;                   /* driver state */
 };
@@ -185,7 +256,7 @@ const struct img_format *img_format_probe_ends(const uint8_t *head,
 					       size_t hlen,
 					       const uint8_t *tail,
 					       size_t tlen);
-/* Probe an open file by its first IMG_PROBE_HEAD and last IMG_PROBE_TAIL
+/* Probe an open file by its first IMG_PROBE_BYTES and last IMG_PROBE_TAIL
  * bytes (a block device: by its head only).  0 or -errno. */
 int img_probe_fd(int fd, const struct img_format **out);
 
@@ -193,6 +264,11 @@ int img_probe_fd(int fd, const struct img_format **out);
  * Refuses non-regular files without opening them for reading blocking. */
 int img_open(const char *path, const char *fmt, int flags, struct img **out,
 	     bool *probed, struct img_err *e);
+/* Open with driver drv on an fd (dup'd), without probing or the registry:
+ * for img_open_fd, and for tests of a driver not in the registry.  Refuses
+ * IMG_O_RDWR when the driver can write nothing (-EROFS). */
+int img_open_drv(const struct img_format *drv, int fd, const char *path,
+		 int flags, struct img **out, struct img_err *e);
 /* Open on an fd already opened by the caller (the fd is dup'd). */
 int img_open_fd(int fd, const char *path, const char *fmt, int flags,
 		struct img **out, bool *probed, struct img_err *e);

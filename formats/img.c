@@ -1,7 +1,9 @@
-/* img.c - the op wrappers and their fallbacks; see img.h. */
+/* img.c - the op wrappers and their fallbacks; see img.h and the table of
+ * required and optional ops in format.h. */
 #include "img.h"
 
 #include <errno.h>
+#include <string.h>
 
 static int no_op(const struct img *img, const char *what, struct img_err *e)
 {
@@ -21,7 +23,12 @@ bool img_is_raw(const struct img *img)
 
 int img_get_info(struct img *img, struct img_info *out, struct img_err *e)
 {
-	return img->drv->get_info(img, out, e);
+	int r = img->drv->get_info(img, out, e);
+
+	if (r == 0 && !out->write_refusal && !img_can_write(img))
+		out->write_refusal = "imgraph can read this format but not "
+				     "write it";
+	return r;
 }
 
 int img_get_backing(struct img *img, struct img_backing *out,
@@ -59,6 +66,21 @@ int img_block_status(struct img *img, uint64_t off, uint64_t len,
 		     uint64_t *pnum, struct img_err *e)
 {
 	return img->drv->block_status(img, off, len, pnum, e);
+}
+
+int img_map_status(struct img *img, uint64_t off, uint64_t len,
+		   uint64_t *pnum, struct img_map *m, struct img_err *e)
+{
+	int r;
+
+	memset(m, 0, sizeof(*m));
+	if (img->drv->map_status)
+		r = img->drv->map_status(img, off, len, pnum, m, e);
+	else
+		r = img->drv->block_status(img, off, len, pnum, e);
+	if (!m->file)
+		m->file = img->path;
+	return r;
 }
 
 int img_pread(struct img *img, uint64_t off, void *buf, size_t len,
@@ -124,9 +146,15 @@ bool img_can_check(const struct img *img)
 
 int img_check(struct img *img, struct img_check *out, struct img_err *e)
 {
+	int r;
+
+	memset(out, 0, sizeof(*out));
 	if (!img->drv->check)
 		return no_op(img, "consistency checks", e);
-	return img->drv->check(img, out, e);
+	r = img->drv->check(img, out, e);
+	if (r < 0)
+		img_check_free(out);    /* a failed check hands back nothing */
+	return r;
 }
 
 bool img_format_can_create(const struct img_format *fmt)

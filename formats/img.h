@@ -2,9 +2,10 @@
  * op, holding the fallback for an op a driver leaves NULL.
  *
  * Nothing outside formats/ calls through img->drv; a read-only driver, or
- * one without backing files, fills only what it has and these wrappers
- * answer for the rest (ENOTSUP for a write op, "no backing file" for
- * get_backing, a no-op for batching and flush of a read-only image).
+ * one without backing files, fills only what it has (format.h lists the
+ * required ops) and these wrappers answer for the rest: -ENOTSUP naming
+ * the file and the format for a write op, "no backing file" for
+ * get_backing, no known offset for map_status, 0 for flush and batching.
  */
 #ifndef IMGRAPH_IMG_H
 #define IMGRAPH_IMG_H
@@ -20,6 +21,8 @@ const char *img_format_name(const struct img *img);
 /* True for the raw format: the file is the disk, with no header of ours. */
 bool img_is_raw(const struct img *img);
 
+/* For a driver without the write ops a commit needs (img_can_write) and no
+ * reason of its own, write_refusal says that the format is read-only. */
 int img_get_info(struct img *img, struct img_info *out, struct img_err *e);
 /* No get_backing op: *out is { NULL, NULL } (the format has no backing). */
 int img_get_backing(struct img *img, struct img_backing *out,
@@ -33,6 +36,11 @@ int img_set_backing(struct img *img, const char *name, const char *fmt,
 
 int img_block_status(struct img *img, uint64_t off, uint64_t len,
 		     uint64_t *pnum, struct img_err *e);
+/* block_status plus where the data lives (struct img_map, format.h);
+ * m->file is never NULL afterwards.  No map_status op: the block status
+ * with no offset known, in img->path. */
+int img_map_status(struct img *img, uint64_t off, uint64_t len,
+		   uint64_t *pnum, struct img_map *m, struct img_err *e);
 int img_pread(struct img *img, uint64_t off, void *buf, size_t len,
 	      struct img_err *e);
 
@@ -73,6 +81,8 @@ int img_batch_end(struct img *img, struct img_err *e);
 
 /* True when the driver has a consistency check. */
 bool img_can_check(const struct img *img);
+/* *out is filled on success (free with img_check_free) and holds nothing
+ * to free on failure. */
 int img_check(struct img *img, struct img_check *out, struct img_err *e);
 
 /* True when images of this format can be created. */

@@ -37,17 +37,7 @@ static int raw_open(struct img *img, int flags, struct img_err *e)
 
 static int raw_get_info(struct img *img, struct img_info *o, struct img_err *e)
 {
-	struct stat st;
-	int r = io_fstat(img->fd, &st);
-
-	if (r < 0)
-		return err_set_errno(e, -r, "%s: cannot stat", img->path);
-	memset(o, 0, sizeof(*o));
-	o->format = "raw";
-	o->virtual_size = img->virtual_size;
-	o->actual_size = (uint64_t)st.st_blocks * 512;
-	o->file_size = (uint64_t)st.st_size;
-	return 0;
+	return img_info_base(img, o, e);
 }
 
 /* Holes read as zeros; SEEK_DATA/SEEK_HOLE tell them apart. */
@@ -77,6 +67,15 @@ static int raw_block_status(struct img *img, uint64_t off, uint64_t len,
 		hole = (off_t)(off + len);
 	*pnum = (uint64_t)hole - off < len ? (uint64_t)hole - off : len;
 	return IMG_BS_DATA;
+}
+
+/* The file is the disk: every offset is valid and is its own. */
+static int raw_map_status(struct img *img, uint64_t off, uint64_t len,
+			  uint64_t *pnum, struct img_map *m, struct img_err *e)
+{
+	m->offset_valid = true;
+	m->offset = off;
+	return raw_block_status(img, off, len, pnum, e);
 }
 
 static int raw_pread(struct img *img, uint64_t off, void *buf, size_t len,
@@ -180,6 +179,7 @@ const struct img_format img_format_raw = {
 	.open = raw_open,
 	.get_info = raw_get_info,
 	.block_status = raw_block_status,
+	.map_status = raw_map_status,
 	.pread = raw_pread,
 	.pwrite = raw_pwrite,
 	.write_zeroes = raw_write_zeroes,

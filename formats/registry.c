@@ -63,7 +63,7 @@ const struct img_format *img_format_probe(const uint8_t *buf, size_t len)
 
 int img_probe_fd(int fd, const struct img_format **out)
 {
-	uint8_t head[IMG_PROBE_HEAD], tail[IMG_PROBE_TAIL];
+	uint8_t head[IMG_PROBE_BYTES], tail[IMG_PROBE_TAIL];
 	size_t tlen = 0;
 	struct stat st;
 	ssize_t n;
@@ -85,43 +85,41 @@ int img_probe_fd(int fd, const struct img_format **out)
 	return 0;
 }
 
+int img_info_base(struct img *img, struct img_info *out, struct img_err *e)
+{
+	struct stat st;
+	int r = io_fstat(img->fd, &st);
+
+	if (r < 0)
+		return err_set_errno(e, -r, "%s: cannot stat", img->path);
+	memset(out, 0, sizeof(*out));
+	out->format = img->drv->name;
+	out->virtual_size = img->virtual_size;
+	out->actual_size = (uint64_t)st.st_blocks * 512;
+	out->file_size = (uint64_t)st.st_size;
+	return 0;
+}
+
 void img_check_free(struct img_check *c)
 {
-	for (int i = 0; c && i < c->nmsgs; i++)
+	for (int i = 0; c && i < c->nmsgs; i++) {
 		free(c->msgs[i]);
+		c->msgs[i] = NULL;
+	}
 	if (c)
 		c->nmsgs = 0;
 }
 
-int img_open_fd(int fd, const char *path, const char *fmt, int flags,
-		struct img **out, bool *probed, struct img_err *e)
+int img_open_drv(const struct img_format *drv, int fd, const char *path,
+		 int flags, struct img **out, struct img_err *e)
 {
-	const struct img_format *drv;
 	struct img *img;
-	struct stat st;
 	int r;
 
 	*out = NULL;
-	if (io_fstat(fd, &st) < 0)
-		return err_set_errno(e, errno, "%s: cannot stat", path);
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-		return err_set(e, EINVAL, "%s: not a regular file", path);
-	if (fmt) {
-		drv = img_format_find(fmt);
-		if (!drv)
-			return err_set(e, EINVAL,
-				       "%s: unknown image format '%s'", path,
-				       fmt);
-		if (probed)
-			*probed = false;
-	} else {
-		int r2 = img_probe_fd(fd, &drv);
-		if (r2 < 0)
-			return err_set_errno(e, -r2, "%s: cannot read header",
-					     path);
-		if (probed)
-			*probed = true;
-	}
+	if ((flags & IMG_O_RDWR) && !drv->pwrite && !drv->backing_header)
+		return err_set(e, EROFS, "%s: the %s format is read-only in "
+			       "imgraph", path, drv->name);
 	img = calloc(1, sizeof(*img));
 	if (!img)
 		return err_set(e, ENOMEM, "%s: out of memory", path);
@@ -145,6 +143,39 @@ fail:
 	free(img->path);
 	free(img);
 	return r;
+}
+
+int img_open_fd(int fd, const char *path, const char *fmt, int flags,
+		struct img **out, bool *probed, struct img_err *e)
+{
+	const struct img_format *drv;
+	struct stat st;
+	int r;
+
+	*out = NULL;
+	r = io_fstat(fd, &st);
+	if (r < 0)
+		return err_set_errno(e, -r, "%s: cannot stat", path);
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return err_set(e, EINVAL, "%s: not a regular file", path);
+	if (fmt) {
+		drv = img_format_find(fmt);
+		if (!drv)
+			return err_set(e, EINVAL,
+				       "%s: unknown image format '%s'", path,
+				       fmt);
+		if (probed)
+			*probed = false;
+	} else {
+		r = img_probe_fd(fd, &drv);
+		if (r < 0)
+			return err_set_errno(e, -r, "%s: cannot read header",
+					     path);
+		if (probed)
+			*probed = true;
+		flags |= IMG_O_PROBED;
+	}
+	return img_open_drv(drv, fd, path, flags, out, e);
 }
 
 int img_open(const char *path, const char *fmt, int flags, struct img **out,

@@ -91,7 +91,7 @@ keep backing-raw "$W/ovlraw"
 cp "$W/ovl" "$W/nofmt"
 # drop the backing-format extension: an unknown (zero-type) extension list
 # end just after the header makes the image "backing without format"
-poke_be32 "$W/nofmt" 112 0; poke_be32 "$W/nofmt" 116 0
+poke_be32 "$W/nofmt" $Q_EXT0 0; poke_be32 "$W/nofmt" $((Q_EXT0 + Q_EXT_LEN)) 0
 keep backing-nofmt "$W/nofmt"
 (cd "$W" && q -o cluster_size=4096 -b "$(printf 'x%.0s' $(seq 1 1000))" -F qcow2 -u longname 1M)
 keep backing-longname "$W/longname"
@@ -160,7 +160,7 @@ q -o cluster_size=512 -b a -F qcow2 -u self 64k
 q -o cluster_size=4096 -b 'json:{"file":{"driver":"file","filename":"c"}}' -F qcow2 -u ajson 64k
 q -o cluster_size=512 -b /etc/passwd -F raw -u aabs 64k
 q -o cluster_size=512 -b ../../c -F qcow2 -u adotdot 64k
-q -o cluster_size=512 -b b -F qcow2 -u anofmt 64k; poke_be64 anofmt 112 0
+q -o cluster_size=512 -b b -F qcow2 -u anofmt 64k; poke_be64 anofmt $Q_EXT0 0
 q -o cluster_size=512 -b a -F qcow2 -u bloop 64k)
 pack3 "$OUT/fz_chain/abc" "$C/a" "$C/b" "$C/c"
 pack3 "$OUT/fz_chain/ab-raw" "$C/araw" "$C/braw" "$C/r"

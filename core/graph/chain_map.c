@@ -8,7 +8,6 @@
  */
 #include "chain_map.h"
 #include "formats/img.h"
-#include "formats/qcow2/qcow2_map.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -16,7 +15,6 @@
 
 struct chain_mapper {
 	struct chain *c;
-	signed char *recurse;      /* per layer: -1 unknown, 0, 1 */
 };
 
 int chain_map_begin(struct chain *c, struct chain_mapper **out,
@@ -25,13 +23,8 @@ int chain_map_begin(struct chain *c, struct chain_mapper **out,
 	struct chain_mapper *m = calloc(1, sizeof(*m));
 
 	*out = NULL;
-	if (m)
-		m->recurse = malloc((size_t)c->n);
-	if (!m || !m->recurse) {
-		free(m);
+	if (!m)
 		return err_set(e, ENOMEM, "out of memory");
-	}
-	memset(m->recurse, -1, (size_t)c->n);
 	m->c = c;
 	*out = m;
 	return 0;
@@ -39,37 +32,7 @@ int chain_map_begin(struct chain *c, struct chain_mapper **out,
 
 void chain_map_end(struct chain_mapper *m)
 {
-	if (m)
-		free(m->recurse);
 	free(m);
-}
-
-/* Status of one layer, with qemu's host offset (OFFSET_VALID). */
-static int layer_status(struct chain_mapper *m, int i, uint64_t off,
-			uint64_t len, uint64_t *n, uint64_t *host,
-			bool *has_host, bool *host_zero, struct img_err *e)
-{
-	struct img *l = m->c->layer[i];
-
-	*host_zero = false;
-	if (l->drv == &img_format_qcow2) {
-		if (m->recurse[i] < 0) {
-			/* Like QEMU, a damaged refcount structure only
-			 * turns the heuristic off; the map still works. */
-			bool p;
-			struct img_err ignored;
-			if (qcow2_map_detect_prealloc(l, &p, &ignored) < 0)
-				p = false;
-			m->recurse[i] = p;
-		}
-		return qcow2_map_status(l, off, len, n, host, has_host,
-					m->recurse[i] > 0, host_zero, e);
-	}
-	int r = img_block_status(l, off, len, n, e);
-	/* raw maps guest offset == host offset, holes included. */
-	*has_host = l->drv == &img_format_raw;
-	*host = off;
-	return r;
 }
 
 int chain_map_next(struct chain_mapper *m, uint64_t off, uint64_t len,
@@ -81,8 +44,8 @@ int chain_map_next(struct chain_mapper *m, uint64_t off, uint64_t len,
 	x->start = off;
 	for (int i = 0; i < c->n; i++) {
 		struct img *l = c->layer[i];
-		uint64_t n, host;
-		bool hh, hz;
+		struct img_map mp;
+		uint64_t n;
 
 		if (off >= l->virtual_size || len == 0)
 			return err_set(e, EINVAL, "%s: map at %llu is past the "
@@ -90,7 +53,7 @@ int chain_map_next(struct chain_mapper *m, uint64_t off, uint64_t len,
 				       (unsigned long long)off);
 		if (len > l->virtual_size - off)
 			len = l->virtual_size - off;
-		int r = layer_status(m, i, off, len, &n, &host, &hh, &hz, e);
+		int r = img_map_status(l, off, len, &n, &mp, e);
 		if (r < 0)
 			return r;
 		if (n == 0 || n > len)
@@ -99,12 +62,12 @@ int chain_map_next(struct chain_mapper *m, uint64_t off, uint64_t len,
 				       (unsigned long long)off);
 		x->length = n;
 		x->depth = i;
-		x->filename = l->path;
-		x->has_offset = hh;
-		x->offset = hh ? host : 0;
+		x->filename = mp.file;
+		x->has_offset = mp.offset_valid;
+		x->offset = mp.offset_valid ? mp.offset : 0;
 		if (r != IMG_BS_UNALLOC) {
 			x->present = true;
-			x->zero = r == IMG_BS_ZERO || hz;
+			x->zero = r == IMG_BS_ZERO || mp.zero;
 			x->data = r == IMG_BS_DATA;
 			return 0;
 		}

@@ -27,8 +27,8 @@ struct chain_map_extent {
 };
 
 /* A map walk over an open chain (owned; free with chain_map_end; the chain
- * must outlive it).  It remembers per-layer facts that qemu-img map derives
- * once per image. */
+ * must outlive it).  What qemu-img map derives once per image (qcow2's
+ * preallocation heuristic) the driver keeps with the open image. */
 struct chain_mapper;
 int chain_map_begin(struct chain *c, struct chain_mapper **out,
 		    struct img_err *e);

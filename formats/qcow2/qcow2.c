@@ -1,7 +1,5 @@
 /* qcow2.c - the qcow2 driver's ops table: probe, open/close, info and the
- * backing reference.  Header parsing lives in qcow2_header.c, reads in
- * qcow2_read.c, the write side in qcow2_alloc.c / qcow2_create.c /
- * qcow2_check.c / qcow2_backing.c.
+ * backing reference.  The other files are listed in qcow2_int.h.
  *
  * Policy: anything we can read but must not write (dirty, corrupt,
  * encryption, external data file, internal snapshots, persistent bitmaps,
@@ -25,7 +23,9 @@
  * QEMU. */
 static int qcow2_probe(const uint8_t *buf, size_t len)
 {
-	if (len >= 8 && qcow2_be32(buf) == QCOW2_MAGIC && qcow2_be32(buf + 4) >= 1)
+	if (len >= QCOW2_HDR_VERSION + 4 &&
+	    qcow2_be32(buf + QCOW2_HDR_MAGIC) == QCOW2_MAGIC &&
+	    qcow2_be32(buf + QCOW2_HDR_VERSION) >= 1)
 		return 100;
 	return 0;
 }
@@ -118,16 +118,10 @@ static int qcow2_get_info(struct img *img, struct img_info *o,
 {
 	struct qcow2_state *s = img->priv;
 	const struct qcow2_header *h = &s->h;
-	struct stat sb;
-	int r = io_fstat(img->fd, &sb);
+	int r = img_info_base(img, o, e);
 
 	if (r < 0)
-		return err_set_errno(e, -r, "%s: cannot stat", img->path);
-	memset(o, 0, sizeof(*o));
-	o->format = "qcow2";
-	o->virtual_size = img->virtual_size;
-	o->actual_size = (uint64_t)sb.st_blocks * 512;
-	o->file_size = (uint64_t)sb.st_size;
+		return r;
 	o->cluster_size = s->cluster_size;
 	o->version = (int)h->version;
 	o->refcount_bits = s->refcount_bits;
@@ -167,6 +161,7 @@ const struct img_format img_format_qcow2 = {
 	.get_info = qcow2_get_info,
 	.get_backing = qcow2_get_backing,
 	.block_status = qcow2_block_status,
+	.map_status = qcow2_map_status,
 	.pread = qcow2_pread,
 	.backing_header = qcow2_backing_header,
 	.set_backing = qcow2_set_backing,

@@ -1,5 +1,5 @@
-/* qcow2_alloc.c - the qcow2 write path: pwrite, write_zeroes, grow,
- * (grow, make_empty, flush: qcow2_resize.c).  The contract (partial
+/* qcow2_alloc.c - the qcow2 write path: pwrite and write_zeroes (grow,
+ * make_empty and flush are in qcow2_resize.c).  The contract (partial
  * clusters, ordering, what a crash can do) is documented in qcow2_int.h.
  *
  * Work is done one L2 table at a time ("chunk"): a working copy of the
@@ -176,164 +176,249 @@ static uint64_t sc_mask(uint32_t scs, uint64_t lo, uint64_t hi)
 	return (b - a + 1 >= 64 ? ~0ull : ((1ull << (b - a + 1)) - 1)) << a;
 }
 
+/* One cluster of a data write: where it is, what is written, and what its
+ * L2 entry says now. */
+struct wcl {
+	struct qcow2_chunk *c;
+	uint64_t idx, cst;         /* entry index in the table, cluster start */
+	uint32_t clo, chi;         /* the covered part, relative to cst */
+	uint32_t vis;              /* the cluster's bytes inside the disk */
+	const uint8_t *src;        /* the bytes for [clo, chi) */
+	bool stable;               /* src outlives the write queue */
+	uint64_t ent, bm;          /* the entry and its subcluster bitmap */
+	uint64_t host;             /* its host cluster (0: none, compressed) */
+	bool comp, copied;         /* compressed; owned (refcount 1) */
+};
+
+/* tmp holds bytes [base, base + len) of the new cluster at nh: splice in
+ * the write's bytes, queue it (copied, as tmp is freed here). */
+static int queue_spliced(struct img *img, const struct wcl *w, uint8_t *tmp,
+			 uint32_t base, uint32_t len, uint64_t nh,
+			 struct img_err *e)
+{
+	int r;
+
+	memcpy(tmp + (w->clo - base), w->src, w->chi - w->clo);
+	r = qcow2_wq_add(img, &w->c->q, nh + base, tmp, len, false, e);
+	free(tmp);
+	return r;
+}
+
+/* Write the whole cluster at nh: the old content of this layer where
+ * read_old (zeros elsewhere), with [clo, chi) replaced. */
+static int write_merged(struct img *img, const struct wcl *w, uint64_t nh,
+			bool read_old, struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	uint8_t *tmp = calloc(1, s->cluster_size);
+	int r = 0;
+
+	if (!tmp)
+		return err_set(e, ENOMEM, "%s: out of memory", img->path);
+	if (read_old)
+		r = qcow2_pread(img, w->cst, tmp, w->vis, e);
+	if (r < 0) {
+		free(tmp);
+		return r;
+	}
+	return queue_spliced(img, w, tmp, 0, s->cluster_size, nh, e);
+}
+
+/* Standard L2 entries: one cluster, owned data in place, anything else
+ * into a new cluster (the old one released after the link is durable). */
+static int write_cluster_std(struct img *img, const struct wcl *w,
+			     struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	struct qcow2_chunk *c = w->c;
+	bool zflag = w->ent & QCOW2_OFLAG_ZERO;
+	bool full = w->clo == 0 && w->chi >= w->vis;
+	bool owned = w->host && w->copied;
+	uint64_t nh;
+	int r;
+
+	if (owned && !zflag)            /* owned data cluster: in place */
+		return qcow2_wq_add(img, &c->q, w->host + w->clo, w->src,
+				    w->chi - w->clo, w->stable, e);
+	if (!full && !w->comp && !w->host && !zflag && has_backing(s))
+		return einval_partial(img, w->cst + w->clo, e);
+	if (owned) {
+		/* Owned preallocated zero cluster: becomes data. */
+		nh = w->host;
+		c->need_sync = true;
+	} else {
+		r = new_cluster(img, c, &nh, e);
+		if (r >= 0 && (w->comp || w->host))
+			r = add_free(img, c, w->ent, e);
+		if (r < 0)
+			return r;
+	}
+	if (full && !owned)
+		r = qcow2_wq_add(img, &c->q, nh, w->src, w->chi - w->clo,
+				 w->stable, e);
+	else
+		r = write_merged(img, w, nh, !zflag && (w->comp || w->host), e);
+	if (r >= 0)
+		ent_put(s, c, w->idx, nh | QCOW2_OFLAG_COPIED, 0);
+	return r;
+}
+
+/* The subclusters [sa, sb] that a write touches in an extended L2 entry,
+ * the byte range [rlo, rhi) they cover, and whether the first and the
+ * last are covered only partly. */
+struct wsub {
+	uint64_t touched;          /* their bits */
+	uint32_t alloc, zero;      /* the entry's bitmap halves */
+	uint32_t sa, sb, rlo, rhi;
+	bool edge_lo, edge_hi;
+};
+
+static void sub_range(const struct qcow2_state *s, const struct wcl *w,
+		      struct wsub *g)
+{
+	uint32_t scs = s->subcluster_size;
+
+	g->touched = sc_mask(scs, w->clo, w->chi);
+	g->alloc = (uint32_t)w->bm;
+	g->zero = (uint32_t)(w->bm >> 32);
+	g->sa = w->clo / scs;
+	g->sb = (w->chi - 1) / scs;
+	g->rlo = g->sa * scs;
+	g->rhi = (g->sb + 1) * scs;
+	g->edge_lo = w->clo != g->rlo;
+	g->edge_hi = w->chi != g->rhi && w->chi < w->vis;
+	if (g->rhi > s->cluster_size)
+		g->rhi = s->cluster_size;
+}
+
+/* Extended L2, shared or compressed cluster: copy it whole. */
+static int ext_copy_cluster(struct img *img, const struct wcl *w,
+			    struct wsub *g, struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	uint64_t nh;
+	int r = new_cluster(img, w->c, &nh, e);
+
+	if (r >= 0)
+		r = add_free(img, w->c, w->ent, e);
+	if (r >= 0)
+		r = write_merged(img, w, nh, true, e);
+	if (r < 0)
+		return r;
+	if (w->comp) {
+		g->alloc = 0xffffffffu;
+		g->zero = 0;
+	}
+	g->alloc |= (uint32_t)g->touched;
+	g->zero &= ~(uint32_t)g->touched;
+	ent_put(s, w->c, w->idx, nh | QCOW2_OFLAG_COPIED,
+		((uint64_t)g->zero << 32) | g->alloc);
+	return 0;
+}
+
+/* Extended L2: write the touched subclusters at nh, padding a partly
+ * covered edge subcluster with what it holds already (or zeros). */
+static int ext_write_subclusters(struct img *img, const struct wcl *w,
+				 const struct wsub *g, uint64_t nh,
+				 struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	uint32_t scs = s->subcluster_size;
+	uint8_t *tmp;
+	int r = 0;
+
+	if (!g->edge_lo && !g->edge_hi)
+		return qcow2_wq_add(img, &w->c->q, nh + w->clo, w->src,
+				    w->chi - w->clo, w->stable, e);
+	tmp = calloc(1, g->rhi - g->rlo);
+	if (!tmp)
+		return err_set(e, ENOMEM, "%s: out of memory", img->path);
+	/* Edge subclusters already holding data keep it. */
+	for (int k = 0; k < 2 && r >= 0; k++) {
+		uint32_t sc = k ? g->sb : g->sa;
+		uint64_t at = w->host + (uint64_t)sc * scs;
+		if (!(k ? g->edge_hi : g->edge_lo) || !w->host ||
+		    !(g->alloc >> sc & 1))
+			continue;
+		r = io_pread_full(img->fd, tmp + (sc * scs - g->rlo), scs, at);
+		if (r < 0)
+			r = err_set_errno(e, -r, "%s: read at host offset %llu",
+					  img->path, (unsigned long long)at);
+	}
+	if (r < 0) {
+		free(tmp);
+		return r;
+	}
+	return queue_spliced(img, w, tmp, g->rlo, g->rhi - g->rlo, nh, e);
+}
+
+/* Extended L2 entries: 32 subclusters with alloc (low) / zero (high) bits;
+ * an owned cluster is written in place, subcluster by subcluster. */
+static int write_cluster_ext(struct img *img, const struct wcl *w,
+			     struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	struct qcow2_chunk *c = w->c;
+	struct wsub g;
+	uint64_t nh;
+	int r;
+
+	sub_range(s, w, &g);
+	for (int k = 0; k < 2; k++) {
+		uint32_t sc = k ? g.sb : g.sa;
+		bool partial = k ? g.edge_hi : g.edge_lo;
+		bool sc_alloc = w->comp || (w->host && (g.alloc >> sc & 1));
+		if (partial && !sc_alloc && !(g.zero >> sc & 1) &&
+		    has_backing(s))
+			return einval_partial(img, w->cst + w->clo, e);
+	}
+	if (w->comp || (w->host && !w->copied))
+		return ext_copy_cluster(img, w, &g, e);
+	if (w->host) {
+		nh = w->host;           /* owned: write the subclusters in place */
+		if ((g.alloc & (uint32_t)g.touched) != (uint32_t)g.touched)
+			c->need_sync = true;
+	} else {
+		r = new_cluster(img, c, &nh, e);
+		if (r < 0)
+			return r;
+	}
+	r = ext_write_subclusters(img, w, &g, nh, e);
+	if (r < 0)
+		return r;
+	g.alloc |= (uint32_t)g.touched;
+	g.zero &= ~(uint32_t)g.touched;
+	ent_put(s, c, w->idx, nh | QCOW2_OFLAG_COPIED,
+		((uint64_t)g.zero << 32) | g.alloc);
+	return 0;
+}
+
 /* One cluster of a data write.  [clo, chi) is the covered part relative to
  * the cluster start cst; vis the cluster's bytes inside the virtual size;
- * data (NULL: zeros) holds the bytes for [clo, chi). */
+ * data (NULL: zeros from zbuf) holds the bytes for [clo, chi). */
 static int write_cluster(struct img *img, struct qcow2_chunk *c,
 			 uint64_t idx, uint64_t cst, uint32_t clo, uint32_t chi,
 			 uint32_t vis, const uint8_t *data, const uint8_t *zbuf,
 			 struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
-	uint32_t cs = s->cluster_size, scs = s->subcluster_size;
-	uint64_t bm, ent = ent_get(s, c->tbl, idx, &bm);
-	bool comp = ent & QCOW2_OFLAG_COMPRESSED;
-	uint64_t host = comp ? 0 : ent & QCOW2_L2E_OFFSET_MASK;
-	bool copied = (ent & QCOW2_OFLAG_COPIED) && !comp;
-	bool full = clo == 0 && chi >= vis;
-	const uint8_t *src = data ? data : zbuf;
-	uint8_t *tmp = NULL;
-	uint64_t nh;
+	struct wcl w = {
+		.c = c, .idx = idx, .cst = cst, .clo = clo, .chi = chi,
+		.vis = vis, .src = data ? data : zbuf, .stable = data != NULL,
+	};
 	int r;
 
-	if (host) {
-		r = check_host(img, cst, ent, host, e);
+	w.ent = ent_get(s, c->tbl, idx, &w.bm);
+	w.comp = w.ent & QCOW2_OFLAG_COMPRESSED;
+	w.host = w.comp ? 0 : w.ent & QCOW2_L2E_OFFSET_MASK;
+	w.copied = (w.ent & QCOW2_OFLAG_COPIED) && !w.comp;
+	if (w.host) {
+		r = check_host(img, cst, w.ent, w.host, e);
 		if (r < 0)
 			return r;
 	}
-	if (!s->extl2) {
-		bool zflag = ent & QCOW2_OFLAG_ZERO;
-		if (host && copied && !zflag) {
-			/* Owned data cluster: overwrite in place. */
-			return qcow2_wq_add(img, &c->q, host + clo, src,
-					    chi - clo, data != NULL, e);
-		}
-		if (!full && !comp && !host && !zflag && has_backing(s))
-			return einval_partial(img, cst + clo, e);
-		if (host && copied) {
-			/* Owned preallocated zero cluster: becomes data. */
-			nh = host;
-			c->need_sync = true;
-		} else {
-			r = new_cluster(img, c, &nh, e);
-			if (r < 0)
-				return r;
-			if (comp || host) {
-				r = add_free(img, c, ent, e);
-				if (r < 0)
-					return r;
-			}
-		}
-		if (full && !(host && copied)) {
-			r = qcow2_wq_add(img, &c->q, nh, src, chi - clo,
-					 data != NULL, e);
-		} else {
-			tmp = calloc(1, cs);
-			if (!tmp)
-				return err_set(e, ENOMEM, "%s: out of memory",
-					       img->path);
-			if (!zflag && (comp || host)) {
-				r = qcow2_pread(img, cst, tmp, vis, e);
-				if (r < 0)
-					goto out;
-			}
-			memcpy(tmp + clo, src, chi - clo);
-			r = qcow2_wq_add(img, &c->q, nh, tmp, cs, false, e);
-		}
-		if (r >= 0)
-			ent_put(s, c, idx, nh | QCOW2_OFLAG_COPIED, 0);
-		goto out;
-	}
-
-	/* Extended L2: 32 subclusters with alloc (low) / zero (high) bits. */
-	uint64_t touched = sc_mask(scs, clo, chi);
-	uint32_t alloc = (uint32_t)bm, zero = (uint32_t)(bm >> 32);
-	uint32_t sa = clo / scs, sb = (chi - 1) / scs;
-	uint32_t rlo = sa * scs, rhi = (sb + 1) * scs;
-	bool edge_lo = clo != rlo;
-	bool edge_hi = chi != rhi && chi < vis;
-
-	for (int k = 0; k < 2; k++) {
-		uint32_t sc = k ? sb : sa;
-		bool partial = k ? edge_hi : edge_lo;
-		bool sc_alloc = comp || (host && (alloc >> sc & 1));
-		if (partial && !sc_alloc && !(zero >> sc & 1) && has_backing(s))
-			return einval_partial(img, cst + clo, e);
-	}
-	if (comp || (host && !copied)) {
-		/* Shared or compressed: copy the whole cluster. */
-		r = new_cluster(img, c, &nh, e);
-		if (r < 0)
-			return r;
-		r = add_free(img, c, ent, e);
-		if (r < 0)
-			return r;
-		tmp = calloc(1, cs);
-		if (!tmp)
-			return err_set(e, ENOMEM, "%s: out of memory", img->path);
-		r = qcow2_pread(img, cst, tmp, vis, e);
-		if (r < 0)
-			goto out;
-		memcpy(tmp + clo, src, chi - clo);
-		r = qcow2_wq_add(img, &c->q, nh, tmp, cs, false, e);
-		if (r < 0)
-			goto out;
-		if (comp) {
-			alloc = 0xffffffffu;
-			zero = 0;
-		}
-		alloc |= (uint32_t)touched;
-		zero &= ~(uint32_t)touched;
-		ent_put(s, c, idx, nh | QCOW2_OFLAG_COPIED,
-			((uint64_t)zero << 32) | alloc);
-		goto out;
-	}
-	if (host) {
-		nh = host;              /* owned: write the subclusters in place */
-		if ((alloc & (uint32_t)touched) != (uint32_t)touched)
-			c->need_sync = true;
-	} else {
-		r = new_cluster(img, c, &nh, e);
-		if (r < 0)
-			return r;
-	}
-	if (rhi > cs)
-		rhi = cs;
-	if (!edge_lo && !edge_hi) {
-		r = qcow2_wq_add(img, &c->q, nh + clo, src, chi - clo,
-				 data != NULL, e);
-	} else {
-		tmp = calloc(1, rhi - rlo);
-		if (!tmp)
-			return err_set(e, ENOMEM, "%s: out of memory", img->path);
-		/* Edge subclusters already holding data keep it. */
-		for (int k = 0; k < 2; k++) {
-			uint32_t sc = k ? sb : sa;
-			if ((k ? edge_hi : edge_lo) && host && (alloc >> sc & 1)) {
-				r = io_pread_full(img->fd, tmp + (sc * scs - rlo),
-						  scs, host + sc * scs);
-				if (r < 0) {
-					r = err_set_errno(e, -r, "%s: read at "
-							  "host offset %llu",
-							  img->path,
-							  (unsigned long long)
-							  (host + sc * scs));
-					goto out;
-				}
-			}
-		}
-		memcpy(tmp + (clo - rlo), src, chi - clo);
-		r = qcow2_wq_add(img, &c->q, nh + rlo, tmp, rhi - rlo, false,
-				 e);
-	}
-	if (r < 0)
-		goto out;
-	alloc |= (uint32_t)touched;
-	zero &= ~(uint32_t)touched;
-	ent_put(s, c, idx, nh | QCOW2_OFLAG_COPIED, ((uint64_t)zero << 32) | alloc);
-out:
-	free(tmp);
-	return r;
+	return s->extl2 ? write_cluster_ext(img, &w, e)
+			: write_cluster_std(img, &w, e);
 }
 
 /* One cluster of a zero write covering whole granules [clo, chi). */
@@ -560,19 +645,31 @@ static int precheck_edges(struct img *img, uint64_t off, uint64_t len,
 	return 0;
 }
 
-int qcow2_pwrite(struct img *img, uint64_t off, const void *buf, size_t len,
-		 struct img_err *e)
+/* What every write checks before it changes anything: the range, the
+ * write set-up (refusals, unknown autoclear bits), the partial edges over
+ * a backing file.  Returns 1 when there is nothing to write. */
+static int write_prologue(struct img *img, uint64_t off, uint64_t len,
+			  struct img_err *e)
 {
 	int r = check_range(img, off, len, e);
 
-	if (r < 0 || !len)
+	if (r < 0)
 		return r;
+	if (!len)
+		return 1;
 	r = qcow2_write_begin(img, e);
 	if (r < 0)
 		return r;
-	r = precheck_edges(img, off, len, e);
-	if (r < 0)
-		return r;
+	return precheck_edges(img, off, len, e);
+}
+
+int qcow2_pwrite(struct img *img, uint64_t off, const void *buf, size_t len,
+		 struct img_err *e)
+{
+	int r = write_prologue(img, off, len, e);
+
+	if (r != 0)
+		return r < 0 ? r : 0;
 	return write_range(img, off, len, buf, false, e);
 }
 
@@ -612,16 +709,10 @@ int qcow2_write_zeroes(struct img *img, uint64_t off, uint64_t len,
 {
 	struct qcow2_state *s = img->priv;
 	uint64_t g, end, aend, mlo, mhi;
-	int r = check_range(img, off, len, e);
+	int r = write_prologue(img, off, len, e);
 
-	if (r < 0 || !len)
-		return r;
-	r = qcow2_write_begin(img, e);
-	if (r < 0)
-		return r;
-	r = precheck_edges(img, off, len, e);
-	if (r < 0)
-		return r;
+	if (r != 0)
+		return r < 0 ? r : 0;
 	g = s->subcluster_size;
 	end = off + len;
 	/* Bytes past the virtual size do not count: the last granule is

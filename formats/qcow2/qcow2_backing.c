@@ -2,7 +2,7 @@
  * link (the `qemu-img rebase -u` primitive), and the cluster-0 layout that
  * qcow2_create shares.
  *
- * Why the whole cluster: the spec lets nothing but the header, its
+ * Why the whole cluster: the qcow2 format lets nothing but the header, its
  * extensions and the backing name live in cluster 0, so rebuilding the area
  * after the fixed header is safe and lets the name move when it grows.  The
  * new cluster is written with ONE pwrite of cluster_size bytes (whole
@@ -26,6 +26,17 @@ static uint32_t pad8(uint32_t n)
 	return (n + 7) & ~7u;
 }
 
+/* One extension record at pos; returns the position after its padding. */
+static uint32_t put_ext(uint8_t *buf, uint32_t pos, uint32_t type,
+			const uint8_t *data, uint32_t len)
+{
+	qcow2_put_be32(buf + pos + QCOW2_EXT_TYPE, type);
+	qcow2_put_be32(buf + pos + QCOW2_EXT_LEN, len);
+	if (len)
+		memcpy(buf + pos + QCOW2_EXT_DATA, data, len);
+	return pos + QCOW2_EXT_DATA + pad8(len);
+}
+
 int qcow2_layout_cluster0(uint8_t *buf, uint32_t cs, uint32_t hdr_len,
 			  const char *fmt, const struct qcow2_ext *keep,
 			  int nkeep, const char *name, uint32_t *name_off)
@@ -37,29 +48,22 @@ int qcow2_layout_cluster0(uint8_t *buf, uint32_t cs, uint32_t hdr_len,
 
 	/* Size first, so that nothing is touched when it does not fit. */
 	if (fmt)
-		need += 8 + pad8((uint32_t)flen);
+		need += QCOW2_EXT_DATA + pad8((uint32_t)flen);
 	for (int i = 0; i < nkeep; i++)
-		need += 8 + (uint64_t)pad8(keep[i].len);
-	need += 8;                      /* end marker */
+		need += QCOW2_EXT_DATA + (uint64_t)pad8(keep[i].len);
+	need += QCOW2_EXT_DATA;         /* end marker */
 	need += nlen;
 	if (need > cs)
 		return -ENOSPC;
 
 	memset(buf + hdr_len, 0, cs - hdr_len);
-	if (fmt) {
-		qcow2_put_be32(buf + pos, QCOW2_EXT_BACKING_FMT);
-		qcow2_put_be32(buf + pos + 4, (uint32_t)flen);
-		memcpy(buf + pos + 8, fmt, flen);
-		pos += 8 + pad8((uint32_t)flen);
-	}
-	for (int i = 0; i < nkeep; i++) {
-		qcow2_put_be32(buf + pos, keep[i].type);
-		qcow2_put_be32(buf + pos + 4, keep[i].len);
-		if (keep[i].len)
-			memcpy(buf + pos + 8, keep[i].data, keep[i].len);
-		pos += 8 + pad8(keep[i].len);
-	}
-	pos += 8;                       /* end marker: type 0, len 0 */
+	if (fmt)
+		pos = put_ext(buf, pos, QCOW2_EXT_BACKING_FMT,
+			      (const uint8_t *)fmt, (uint32_t)flen);
+	for (int i = 0; i < nkeep; i++)
+		pos = put_ext(buf, pos, keep[i].type, keep[i].data,
+			      keep[i].len);
+	pos += QCOW2_EXT_DATA;          /* end marker: type 0, len 0 */
 	*name_off = 0;
 	if (name) {
 		memcpy(buf + pos, name, nlen);
@@ -122,8 +126,9 @@ int qcow2_backing_header(struct img *img, const char *name, const char *fmt,
 			       "backing name of %zu bytes (cluster size %u)",
 			       img->path, nlen, cs);
 	}
-	qcow2_put_be64(buf + 8, name ? name_off : 0);
-	qcow2_put_be32(buf + 16, (uint32_t)nlen);
+	qcow2_put_be64(buf + QCOW2_HDR_BACKING_FILE_OFFSET,
+		       name ? name_off : 0);
+	qcow2_put_be32(buf + QCOW2_HDR_BACKING_FILE_SIZE, (uint32_t)nlen);
 	*bufp = buf;
 	*lenp = cs;
 	return 0;

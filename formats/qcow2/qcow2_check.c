@@ -13,7 +13,8 @@
  *
  * Memory: one 16-bit counter per cluster of the file (saturating), capped
  * at QCOW2_CHECK_MAX_CLUSTERS; one table at a time otherwise.  Everything is
- * read with io_pread*, never written.
+ * read whole (a failed read is a check error, never zeros taken for
+ * metadata), nothing is written.
  */
 #include "qcow2_int.h"
 #include "formats/io/io.h"
@@ -39,6 +40,8 @@ struct ck {
 	uint64_t reft_entries;
 	uint8_t *rb;                /* one refcount block (lookup cache) */
 	uint64_t rb_off;
+	uint8_t *rb_unreadable;     /* per refcount table entry: read failed */
+	uint8_t *active_l1;         /* the active L1 as read, big-endian */
 	uint64_t next_contig;
 };
 
@@ -96,25 +99,33 @@ static int read_at(struct ck *k, void *buf, uint64_t n, uint64_t off,
 	return r;
 }
 
-/* Stored refcount of cluster c (0 where no block). */
-static uint64_t stored_rc(struct ck *k, uint64_t c)
+/* Stored refcount of cluster c into *rc (0 where no block).  False when
+ * its refcount block cannot be read (one check error per block): the
+ * refcount is then unknown, never taken as 0. */
+static bool stored_rc(struct ck *k, uint64_t c, uint64_t *rc)
 {
 	struct qcow2_state *s = k->s;
 	uint64_t rbe = k->cs * 8 / (uint64_t)s->refcount_bits, ti = c / rbe;
 	uint64_t b;
 
+	*rc = 0;
 	if (ti >= k->reft_entries)
-		return 0;
+		return true;
 	b = k->reft[ti] & QCOW2_REFT_OFFSET_MASK;
 	if (!b || b % k->cs || b + k->cs > k->file_size)
-		return 0;
+		return true;
+	if (k->rb_unreadable[ti])
+		return false;
 	if (k->rb_off != b) {
 		k->rb_off = 0;
-		if (io_pread_full(k->img->fd, k->rb, k->cs, b) < 0)
-			return 0;
+		if (read_at(k, k->rb, k->cs, b, "a refcount block") < 0) {
+			k->rb_unreadable[ti] = 1;
+			return false;
+		}
 		k->rb_off = b;
 	}
-	return qcow2_rc_entry_get(k->rb, s->refcount_bits, c % rbe);
+	*rc = qcow2_rc_entry_get(k->rb, s->refcount_bits, c % rbe);
+	return true;
 }
 
 /* References of one L2 table.  active: count allocation statistics. */
@@ -221,6 +232,10 @@ static void walk_l1(struct ck *k, uint64_t l1off, uint64_t l1_size,
 		free(raw);
 		return;
 	}
+	if (active) {
+		free(k->active_l1);
+		k->active_l1 = raw;     /* check_copied reads it again */
+	}
 	for (uint64_t i = 0; i < l1_size; i++) {
 		uint64_t l1e = qcow2_be64(raw + i * 8);
 		uint64_t l2 = l1e & QCOW2_L1E_OFFSET_MASK;
@@ -241,7 +256,8 @@ static void walk_l1(struct ck *k, uint64_t l1off, uint64_t l1_size,
 		}
 		walk_l2(k, l2, active);
 	}
-	free(raw);
+	if (!active)
+		free(raw);
 }
 
 static void walk_snapshots(struct ck *k)
@@ -261,24 +277,25 @@ static void walk_snapshots(struct ck *k)
 		k->out->check_errors++;
 		return;
 	}
-	/* Read what exists (the table is at most a few MiB). */
-	ssize_t n = io_pread(k->img->fd, t, want, off);
-	if (n < 0)
-		n = 0;
+	/* Read what the file holds from there (at most a few MiB). */
+	if (read_at(k, t, want, off, "the snapshot table") < 0) {
+		free(t);
+		return;
+	}
 	for (uint32_t i = 0; i < s->h.nb_snapshots; i++) {
-		if (pos + 40 > (uint64_t)n) {
+		if (pos + QCOW2_SNAP_FIXED > want) {
 			msg(k, "ERROR: snapshot table at 0x%llx is truncated "
 			    "(snapshot %u)", (unsigned long long)off, i);
 			k->out->check_errors++;
 			break;
 		}
 		const uint8_t *e = t + pos;
-		uint64_t l1 = qcow2_be64(e);
-		uint32_t l1n = qcow2_be32(e + 8);
-		uint32_t ids = ((uint32_t)e[12] << 8) | e[13];
-		uint32_t names = ((uint32_t)e[14] << 8) | e[15];
-		uint32_t extra = qcow2_be32(e + 36);
-		pos += 40 + (uint64_t)extra + ids + names;
+		uint64_t l1 = qcow2_be64(e + QCOW2_SNAP_L1_TABLE_OFFSET);
+		uint32_t l1n = qcow2_be32(e + QCOW2_SNAP_L1_SIZE);
+		uint32_t ids = qcow2_be16(e + QCOW2_SNAP_ID_SIZE);
+		uint32_t names = qcow2_be16(e + QCOW2_SNAP_NAME_SIZE);
+		uint32_t extra = qcow2_be32(e + QCOW2_SNAP_EXTRA_SIZE);
+		pos += QCOW2_SNAP_FIXED + (uint64_t)extra + ids + names;
 		pos = (pos + 7) & ~7ull;
 		if ((uint64_t)l1n * 8 > l1_budget) {
 			msg(k, "ERROR: snapshot L1 tables exceed %llu bytes in "
@@ -302,12 +319,14 @@ static void walk_bitmaps(struct ck *k)
 	if (!(s->h.autoclear_features & QCOW2_AUTOCLEAR_BITMAPS))
 		return;         /* bitmaps are void without the bit: leaks */
 	for (int i = 0; i < s->nexts; i++)
-		if (s->exts[i].type == QCOW2_EXT_BITMAPS && s->exts[i].len >= 24)
+		if (s->exts[i].type == QCOW2_EXT_BITMAPS &&
+		    s->exts[i].len >= QCOW2_BITMAPS_EXT_LEN)
 			x = &s->exts[i];
 	if (!x)
 		return;
-	uint32_t nb = qcow2_be32(x->data);
-	uint64_t dsize = qcow2_be64(x->data + 8), doff = qcow2_be64(x->data + 16);
+	uint32_t nb = qcow2_be32(x->data + QCOW2_BITMAPS_NB);
+	uint64_t dsize = qcow2_be64(x->data + QCOW2_BITMAPS_DIR_SIZE);
+	uint64_t doff = qcow2_be64(x->data + QCOW2_BITMAPS_DIR_OFFSET);
 	if (dsize > QCOW2_CHECK_MAX_TABLE) {
 		k->out->check_errors++;
 		return;
@@ -319,12 +338,13 @@ static void walk_bitmaps(struct ck *k)
 		return;
 	}
 	uint64_t pos = 0;
-	for (uint32_t i = 0; i < nb && pos + 24 <= dsize; i++) {
-		uint64_t toff = qcow2_be64(d + pos);
-		uint32_t tsize = qcow2_be32(d + pos + 8);
-		uint32_t names = ((uint32_t)d[pos + 18] << 8) | d[pos + 19];
-		uint32_t extra = qcow2_be32(d + pos + 20);
-		pos = (pos + 24 + extra + names + 7) & ~7ull;
+	for (uint32_t i = 0; i < nb && pos + QCOW2_BMDIR_FIXED <= dsize; i++) {
+		const uint8_t *ent = d + pos;
+		uint64_t toff = qcow2_be64(ent + QCOW2_BMDIR_TABLE_OFFSET);
+		uint32_t tsize = qcow2_be32(ent + QCOW2_BMDIR_TABLE_SIZE);
+		uint32_t names = qcow2_be16(ent + QCOW2_BMDIR_NAME_SIZE);
+		uint32_t extra = qcow2_be32(ent + QCOW2_BMDIR_EXTRA_SIZE);
+		pos = (pos + QCOW2_BMDIR_FIXED + extra + names + 7) & ~7ull;
 		inc(k, toff, (uint64_t)tsize * 8);
 		if ((uint64_t)tsize * 8 > QCOW2_CHECK_MAX_TABLE)
 			continue;
@@ -333,7 +353,7 @@ static void walk_bitmaps(struct ck *k)
 				  "a bitmap table") == 0)
 			for (uint32_t j = 0; j < tsize; j++) {
 				uint64_t o = qcow2_be64(bt + j * 8) &
-					     0x00fffffffffffe00ull;
+					     QCOW2_BMT_OFFSET_MASK;
 				if (o)
 					inc(k, o, k->cs);
 			}
@@ -349,7 +369,8 @@ static int load_reft(struct ck *k)
 	uint8_t *raw = malloc(bytes ? bytes : 1);
 
 	k->reft = calloc(bytes / 8 + 1, sizeof(uint64_t));
-	if (!raw || !k->reft) {
+	k->rb_unreadable = calloc(bytes / 8 + 1, 1);
+	if (!raw || !k->reft || !k->rb_unreadable) {
 		free(raw);
 		return -ENOMEM;
 	}
@@ -387,9 +408,13 @@ static int load_reft(struct ck *k)
 	return 0;
 }
 
-static void compare(struct ck *k)
+/* Stored refcounts against the references counted.  When some metadata
+ * could not be read (or was too large to walk), references are missing:
+ * a refcount above them is then no evidence of a leak, and only
+ * corruptions (a reference the refcount does not cover) are reported. */
+static void compare(struct ck *k, bool refs_complete)
 {
-	uint64_t highest = 0;
+	uint64_t highest = 0, unsure = 0;
 	bool any = false;
 
 	/* Like qemu-img: the clusters the file holds (the spare counter
@@ -397,7 +422,9 @@ static void compare(struct ck *k)
 	uint64_t n = (k->file_size + k->cs - 1) / k->cs;
 
 	for (uint64_t c = 0; c < n; c++) {
-		uint64_t st = stored_rc(k, c), rf = k->ref[c];
+		uint64_t st, rf = k->ref[c];
+		if (!stored_rc(k, c, &st))
+			continue;       /* unknown: counted as a check error */
 		if (rf == REF_SAT && st >= REF_SAT)
 			rf = st;        /* saturated counter: trust the store */
 		if (st || rf) {
@@ -411,6 +438,8 @@ static void compare(struct ck *k)
 			    (unsigned long long)c, (unsigned long long)st,
 			    (unsigned long long)rf);
 			k->out->corruptions++;
+		} else if (!refs_complete) {
+			unsure++;
 		} else {
 			msg(k, "Leaked cluster %llu refcount=%llu reference=%llu",
 			    (unsigned long long)c, (unsigned long long)st,
@@ -419,54 +448,59 @@ static void compare(struct ck *k)
 		}
 	}
 	k->out->image_end_offset = any ? (highest + 1) * k->cs : 0;
+	if (unsure)
+		msg(k, "%llu clusters have more refcounts than the references "
+		    "that could be read; leaks are not reported",
+		    (unsigned long long)unsure);
 }
 
-/* COPIED must be set exactly where the stored refcount is 1 (active L1). */
+/* COPIED of the data entries of one active L2 table. */
+static void check_copied_l2(struct ck *k, uint64_t l2)
+{
+	struct qcow2_state *s = k->s;
+	uint64_t rc;
+
+	if (read_at(k, k->l2, k->cs, l2, "an L2 table") < 0)
+		return;
+	for (uint64_t j = 0; j < s->l2_entries; j++) {
+		uint64_t x = qcow2_be64(k->l2 + j * s->l2_entry_bytes);
+		uint64_t off = x & QCOW2_L2E_OFFSET_MASK;
+		if ((x & QCOW2_OFLAG_COMPRESSED) || !off || off % k->cs ||
+		    (s->h.incompatible_features & QCOW2_INCOMPAT_DATA_FILE))
+			continue;
+		if (!stored_rc(k, off / k->cs, &rc))
+			continue;
+		if ((rc == 1) != !!(x & QCOW2_OFLAG_COPIED)) {
+			msg(k, "ERROR OFLAG_COPIED data cluster: "
+			    "l2_entry=%llx refcount=%llu",
+			    (unsigned long long)x, (unsigned long long)rc);
+			k->out->corruptions++;
+		}
+	}
+}
+
+/* COPIED must be set exactly where the stored refcount is 1 (active L1,
+ * as walk_l1 read it; nothing to do when that read failed). */
 static void check_copied(struct ck *k)
 {
 	struct qcow2_state *s = k->s;
-	uint64_t n = s->h.l1_size, bytes = n * 8;
-	uint8_t *raw;
+	uint64_t rc;
 
-	if (!n || bytes > QCOW2_MAX_L1_BYTES || !(raw = malloc(bytes)))
-		return;
-	if (io_pread_full(k->img->fd, raw, bytes, s->h.l1_table_offset) < 0) {
-		free(raw);
-		return;
-	}
-	for (uint64_t i = 0; i < n; i++) {
-		uint64_t e = qcow2_be64(raw + i * 8);
-		uint64_t l2 = e & QCOW2_L1E_OFFSET_MASK, rc;
+	for (uint64_t i = 0; k->active_l1 && i < s->h.l1_size; i++) {
+		uint64_t e = qcow2_be64(k->active_l1 + i * 8);
+		uint64_t l2 = e & QCOW2_L1E_OFFSET_MASK;
 		if (!l2 || l2 % k->cs)
 			continue;
-		rc = stored_rc(k, l2 / k->cs);
-		if ((rc == 1) != !!(e & QCOW2_OFLAG_COPIED)) {
+		if (stored_rc(k, l2 / k->cs, &rc) &&
+		    (rc == 1) != !!(e & QCOW2_OFLAG_COPIED)) {
 			msg(k, "ERROR OFLAG_COPIED L2 cluster: l1_index=%llu "
 			    "l1_entry=%llx refcount=%llu",
 			    (unsigned long long)i, (unsigned long long)e,
 			    (unsigned long long)rc);
 			k->out->corruptions++;
 		}
-		if (io_pread_full(k->img->fd, k->l2, k->cs, l2) < 0)
-			continue;
-		for (uint64_t j = 0; j < s->l2_entries; j++) {
-			uint64_t x = qcow2_be64(k->l2 + j * s->l2_entry_bytes);
-			uint64_t off = x & QCOW2_L2E_OFFSET_MASK;
-			if ((x & QCOW2_OFLAG_COMPRESSED) || !off || off % k->cs ||
-			    (s->h.incompatible_features &
-			     QCOW2_INCOMPAT_DATA_FILE))
-				continue;
-			rc = stored_rc(k, off / k->cs);
-			if ((rc == 1) != !!(x & QCOW2_OFLAG_COPIED)) {
-				msg(k, "ERROR OFLAG_COPIED data cluster: "
-				    "l2_entry=%llx refcount=%llu",
-				    (unsigned long long)x,
-				    (unsigned long long)rc);
-				k->out->corruptions++;
-			}
-		}
+		check_copied_l2(k, l2);
 	}
-	free(raw);
 }
 
 int qcow2_check(struct img *img, struct img_check *out, struct img_err *e)
@@ -509,15 +543,16 @@ int qcow2_check(struct img *img, struct img_check *out, struct img_err *e)
 	walk_snapshots(&k);
 	walk_bitmaps(&k);
 	for (int i = 0; i < s->nexts; i++)
-		if (s->exts[i].type == QCOW2_EXT_CRYPTO && s->exts[i].len >= 16)
-			inc(&k, qcow2_be64(s->exts[i].data),
-			    qcow2_be64(s->exts[i].data + 8));
+		if (s->exts[i].type == QCOW2_EXT_CRYPTO &&
+		    s->exts[i].len >= QCOW2_CRYPTO_EXT_LEN)
+			inc(&k, qcow2_be64(s->exts[i].data + QCOW2_CRYPTO_OFFSET),
+			    qcow2_be64(s->exts[i].data + QCOW2_CRYPTO_LENGTH));
 	if (load_reft(&k) < 0) {
 		r = err_set(e, EIO, "%s: cannot read the refcount table",
 			    img->path);
 		goto out;
 	}
-	compare(&k);
+	compare(&k, out->check_errors == 0);
 	check_copied(&k);
 	r = 0;
 out:
@@ -525,5 +560,7 @@ out:
 	free(k.l2);
 	free(k.rb);
 	free(k.reft);
+	free(k.rb_unreadable);
+	free(k.active_l1);
 	return r;
 }

@@ -3,11 +3,13 @@
  * the refcount blocks, then the L1 table.  Every one of these clusters has
  * refcount 1, so `qemu-img check` finds neither errors nor leaks.
  *
- * Atomic: the image is built in an io_replace temporary next to the target
- * and replaces it whole (formats/io/io_replace.h).  A failure at any point
- * leaves the old file (or none); qemu-img would leave a half-written image.
- * A symlink at the target is followed, so the link keeps pointing at the
- * image.
+ * Atomic: the image is built in a temporary file next to the target
+ * ("<name>.imgraph-tmp.<pid>", not an image name a pool scan picks up),
+ * written with pwrite, sized with ftruncate (the L1 is all zeros, so it
+ * stays sparse), fsync'd, then renamed over the target and the directory
+ * fsync'd.  A failure at any point leaves the old file (or none) and
+ * removes the temporary file; qemu-img would leave a half-written image.
+ * A symlink target is followed, so the link keeps pointing at the image.
  */
 #include "qcow2_int.h"
 #include "formats/io/io.h"
@@ -84,35 +86,38 @@ static int build_header(const char *path, const struct img_create_opts *o,
 			uint64_t reft_off, uint32_t reft_clusters,
 			uint64_t l1_off, struct img_err *e)
 {
-	uint32_t hl = version == 3 ? 112 : 72, name_off = 0;
-	uint8_t ft[NFEATURES * 48];
+	uint32_t hl = version == 3 ? QCOW2_HDR_V3_LEN : QCOW2_HDR_V2_LEN;
+	uint32_t name_off = 0;
+	uint8_t ft[NFEATURES * QCOW2_FEATURE_ENTRY];
 	struct qcow2_ext feat = { QCOW2_EXT_FEATURES, sizeof(ft), ft };
 	const char *name = o->backing && *o->backing ? o->backing : NULL;
 	int r;
 
-	qcow2_put_be32(hc, QCOW2_MAGIC);
-	qcow2_put_be32(hc + 4, (uint32_t)version);
-	qcow2_put_be32(hc + 20, (uint32_t)cbits);
-	qcow2_put_be64(hc + 24, size);
-	qcow2_put_be32(hc + 36, l1_size);
-	qcow2_put_be64(hc + 40, l1_off);
-	qcow2_put_be64(hc + 48, reft_off);
-	qcow2_put_be32(hc + 56, reft_clusters);
+	qcow2_put_be32(hc + QCOW2_HDR_MAGIC, QCOW2_MAGIC);
+	qcow2_put_be32(hc + QCOW2_HDR_VERSION, (uint32_t)version);
+	qcow2_put_be32(hc + QCOW2_HDR_CLUSTER_BITS, (uint32_t)cbits);
+	qcow2_put_be64(hc + QCOW2_HDR_SIZE, size);
+	qcow2_put_be32(hc + QCOW2_HDR_L1_SIZE, l1_size);
+	qcow2_put_be64(hc + QCOW2_HDR_L1_TABLE_OFFSET, l1_off);
+	qcow2_put_be64(hc + QCOW2_HDR_REFCOUNT_TABLE_OFFSET, reft_off);
+	qcow2_put_be32(hc + QCOW2_HDR_REFCOUNT_TABLE_CLUSTERS, reft_clusters);
 	if (version == 3) {
-		qcow2_put_be64(hc + 72, o->extended_l2 > 0 ?
-			       QCOW2_INCOMPAT_EXTL2 : 0);
-		qcow2_put_be32(hc + 96, (uint32_t)__builtin_ctz((unsigned)rbits));
-		qcow2_put_be32(hc + 100, hl);
-		/* byte 104: compression type 0 (zlib) */
+		qcow2_put_be64(hc + QCOW2_HDR_INCOMPATIBLE_FEATURES,
+			       o->extended_l2 > 0 ? QCOW2_INCOMPAT_EXTL2 : 0);
+		qcow2_put_be32(hc + QCOW2_HDR_REFCOUNT_ORDER,
+			       (uint32_t)__builtin_ctz((unsigned)rbits));
+		qcow2_put_be32(hc + QCOW2_HDR_HEADER_LENGTH, hl);
+		/* compression type 0 (zlib): already zero */
 	}
 
 	/* v3 images carry the feature-name table when it fits, as
 	 * qemu-img's do; without it QEMU only prints bit numbers. */
 	memset(ft, 0, sizeof(ft));
 	for (size_t i = 0; i < NFEATURES; i++) {
-		ft[i * 48] = feature_table[i].type;
-		ft[i * 48 + 1] = feature_table[i].bit;
-		memcpy(ft + i * 48 + 2, feature_table[i].name,
+		uint8_t *f = ft + i * QCOW2_FEATURE_ENTRY;
+		f[QCOW2_FEATURE_TYPE] = feature_table[i].type;
+		f[QCOW2_FEATURE_BIT] = feature_table[i].bit;
+		memcpy(f + QCOW2_FEATURE_NAME, feature_table[i].name,
 		       strlen(feature_table[i].name));
 	}
 	r = -ENOSPC;
@@ -128,8 +133,9 @@ static int build_header(const char *path, const struct img_create_opts *o,
 			       "(cluster size %u)", path,
 			       name ? strlen(name) : (size_t)0, cs);
 	if (name) {
-		qcow2_put_be64(hc + 8, name_off);
-		qcow2_put_be32(hc + 16, (uint32_t)strlen(name));
+		qcow2_put_be64(hc + QCOW2_HDR_BACKING_FILE_OFFSET, name_off);
+		qcow2_put_be32(hc + QCOW2_HDR_BACKING_FILE_SIZE,
+			       (uint32_t)strlen(name));
 	}
 	return 0;
 }
@@ -161,6 +167,44 @@ static int write_image(const char *path, const uint8_t *hc, uint32_t cs,
 	return io_replace_commit(&t, e);
 }
 
+/* Cluster counts of a new image, laid out like qemu-img's: cluster 0,
+ * the refcount table, the refcount blocks, then the L1 table.  The blocks
+ * must count all of them and the table must hold all blocks, so the sizes
+ * are iterated to a fixed point. */
+static int plan_layout(const char *path, const struct img_create_opts *o,
+		       uint32_t cs, int rbits, uint64_t size,
+		       uint64_t *l1_size, uint64_t *l1_clusters,
+		       uint64_t *nblocks, uint64_t *reft_clusters,
+		       uint64_t *total, struct img_err *e)
+{
+	uint64_t l2_span = (uint64_t)(cs / (o->extended_l2 > 0 ? 16 : 8)) * cs;
+	uint64_t rbe = (uint64_t)cs * 8 / (uint64_t)rbits, prev;
+
+	*l1_size = size / l2_span + (size % l2_span != 0);
+	if (*l1_size * 8 > QCOW2_MAX_L1_BYTES)
+		return err_set(e, EFBIG, "%s: size %llu needs an L1 table of %llu "
+			       "bytes; QEMU allows at most %u (use a larger "
+			       "cluster_size)", path, (unsigned long long)size,
+			       (unsigned long long)(*l1_size * 8),
+			       QCOW2_MAX_L1_BYTES);
+	/* An empty L1 (size 0) takes no cluster: a counted but unreferenced
+	 * cluster would be a leak. */
+	*l1_clusters = (*l1_size * 8 + cs - 1) / cs;
+	*nblocks = 1;
+	*reft_clusters = 1;
+	do {
+		prev = *nblocks + *reft_clusters;
+		*total = 1 + *reft_clusters + *nblocks + *l1_clusters;
+		*nblocks = (*total + rbe - 1) / rbe;
+		*reft_clusters = (*nblocks * 8 + cs - 1) / cs;
+	} while (*nblocks + *reft_clusters != prev);
+	*total = 1 + *reft_clusters + *nblocks + *l1_clusters;
+	if (*reft_clusters * cs > QCOW2_MAX_REFT_BYTES)
+		return err_set(e, EFBIG, "%s: refcount table would exceed %u "
+			       "bytes", path, QCOW2_MAX_REFT_BYTES);
+	return 0;
+}
+
 int qcow2_create(const char *path, const struct img_create_opts *o,
 		 struct img_err *e)
 {
@@ -168,8 +212,8 @@ int qcow2_create(const char *path, const struct img_create_opts *o,
 	int version = o->compat ? o->compat : 3;
 	int rbits = o->refcount_bits > 0 ? o->refcount_bits : 16;
 	int cbits, r;
-	uint64_t size, l2_span, l1_size, l1_clusters, rbe, nblocks, reft_clusters,
-		 total, prev;
+	uint64_t size, l1_size = 0, l1_clusters = 0, nblocks = 0;
+	uint64_t reft_clusters = 0, total = 0;
 	uint8_t *hc = NULL, *reft = NULL, *blk = NULL;
 
 	r = check_opts(path, o, cs, version, rbits, e);
@@ -178,33 +222,10 @@ int qcow2_create(const char *path, const struct img_create_opts *o,
 	cbits = __builtin_ctz(cs);
 	/* QEMU keeps sizes in 512-byte sectors. */
 	size = (o->size + 511) & ~511ull;
-	l2_span = (uint64_t)(cs / (o->extended_l2 > 0 ? 16 : 8)) * cs;
-	l1_size = size / l2_span + (size % l2_span != 0);
-	if (l1_size * 8 > QCOW2_MAX_L1_BYTES)
-		return err_set(e, EFBIG, "%s: size %llu needs an L1 table of %llu "
-			       "bytes; QEMU allows at most %u (use a larger "
-			       "cluster_size)", path, (unsigned long long)size,
-			       (unsigned long long)(l1_size * 8),
-			       QCOW2_MAX_L1_BYTES);
-	/* An empty L1 (size 0) takes no cluster: a counted but unreferenced
-	 * cluster would be a leak. */
-	l1_clusters = (l1_size * 8 + cs - 1) / cs;
-	rbe = (uint64_t)cs * 8 / (uint64_t)rbits;
-
-	/* Header, table, blocks, L1: the blocks must cover all of them,
-	 * and the table must hold all blocks.  Iterate to a fixed point. */
-	nblocks = 1;
-	reft_clusters = 1;
-	do {
-		prev = nblocks + reft_clusters;
-		total = 1 + reft_clusters + nblocks + l1_clusters;
-		nblocks = (total + rbe - 1) / rbe;
-		reft_clusters = (nblocks * 8 + cs - 1) / cs;
-	} while (nblocks + reft_clusters != prev);
-	total = 1 + reft_clusters + nblocks + l1_clusters;
-	if (reft_clusters * cs > QCOW2_MAX_REFT_BYTES)
-		return err_set(e, EFBIG, "%s: refcount table would exceed %u "
-			       "bytes", path, QCOW2_MAX_REFT_BYTES);
+	r = plan_layout(path, o, cs, rbits, size, &l1_size, &l1_clusters,
+			&nblocks, &reft_clusters, &total, e);
+	if (r < 0)
+		return r;
 
 	hc = calloc(1, cs);
 	reft = calloc(reft_clusters, cs);

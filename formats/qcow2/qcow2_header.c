@@ -13,20 +13,38 @@
 #include "formats/io/io.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define QCOW2_V2_HEADER_LEN   72u
-#define QCOW2_V3_HEADER_MIN   104u
 #define QCOW2_MAX_SNAPSHOTS   65536u      /* QEMU's QCOW_MAX_SNAPSHOTS */
-#define QCOW2_FEATURE_ENTRY   48u
+
+static unsigned long long ull(uint64_t v)
+{
+	return (unsigned long long)v;
+}
 
 static int bad_field(struct img_err *e, const char *path, const char *field,
 		     const char *what)
 {
 	return err_set(e, EINVAL, "%s: qcow2 header field '%s' %s", path, field,
 		       what);
+}
+
+static int bad_fieldf(struct img_err *e, const char *path, const char *field,
+		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int bad_fieldf(struct img_err *e, const char *path, const char *field,
+		      const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return bad_field(e, path, field, what);
 }
 
 /* Name of a feature bit from the image's own feature-name table, if any. */
@@ -41,15 +59,18 @@ static void feature_name(const struct qcow2_state *s, int type, int bit,
 		for (uint32_t o = 0; o + QCOW2_FEATURE_ENTRY <= x->len;
 		     o += QCOW2_FEATURE_ENTRY) {
 			const uint8_t *f = x->data + o;
-			if (f[0] != type || f[1] != bit)
+			const uint8_t *nm = f + QCOW2_FEATURE_NAME;
+			if (f[QCOW2_FEATURE_TYPE] != type ||
+			    f[QCOW2_FEATURE_BIT] != bit)
 				continue;
-			size_t n = strnlen((const char *)f + 2, 46);
+			size_t n = strnlen((const char *)nm,
+					   QCOW2_FEATURE_NAME_LEN);
 			if (n >= outlen)
 				n = outlen - 1;
 			/* Only printable ASCII reaches a terminal. */
 			for (size_t k = 0; k < n; k++)
-				out[k] = (f[2 + k] >= 0x20 && f[2 + k] < 0x7f)
-					 ? (char)f[2 + k] : '?';
+				out[k] = (nm[k] >= 0x20 && nm[k] < 0x7f)
+					 ? (char)nm[k] : '?';
 			out[n] = '\0';
 			return;
 		}
@@ -80,18 +101,93 @@ static int ext_seen(const struct qcow2_state *s, uint32_t type)
 	return 0;
 }
 
+/* The rules of the extensions we understand; d holds len bytes. */
+static int check_known_ext(struct qcow2_state *s, const char *path,
+			   uint32_t type, const uint8_t *d, uint32_t len,
+			   struct img_err *e)
+{
+	char **name = NULL;
+
+	switch (type) {
+	case QCOW2_EXT_BACKING_FMT:
+		if (len == 0 || len > IMG_FORMAT_NAME_MAX)
+			return err_set(e, EINVAL, "%s: qcow2 backing format "
+				       "extension: length %u; must be 1..%d",
+				       path, len, IMG_FORMAT_NAME_MAX);
+		if (has_nul(d, len))
+			return err_set(e, EINVAL, "%s: qcow2 backing format "
+				       "extension contains a NUL byte", path);
+		name = &s->backing_fmt;
+		break;
+	case QCOW2_EXT_DATA_FILE:
+		if (len == 0 || has_nul(d, len))
+			return err_set(e, EINVAL, "%s: qcow2 data file name "
+				       "extension is empty or contains a NUL "
+				       "byte", path);
+		name = &s->data_file_name;
+		break;
+	case QCOW2_EXT_FEATURES:
+		if (len % QCOW2_FEATURE_ENTRY)
+			return err_set(e, EINVAL, "%s: qcow2 feature name table "
+				       "extension: length %u is not a multiple "
+				       "of %d", path, len, QCOW2_FEATURE_ENTRY);
+		break;
+	case QCOW2_EXT_BITMAPS:
+		if (len < QCOW2_BITMAPS_EXT_LEN)
+			return err_set(e, EINVAL, "%s: qcow2 bitmaps extension: "
+				       "length %u; must be at least %d", path,
+				       len, QCOW2_BITMAPS_EXT_LEN);
+		break;
+	case QCOW2_EXT_CRYPTO:
+		if (len != QCOW2_CRYPTO_EXT_LEN)
+			return err_set(e, EINVAL, "%s: qcow2 encryption header "
+				       "extension: length %u; must be %d", path,
+				       len, QCOW2_CRYPTO_EXT_LEN);
+		break;
+	default:
+		break;
+	}
+	if (name) {
+		*name = strndup((const char *)d, len);
+		if (!*name)
+			return err_set(e, ENOMEM, "%s: out of memory", path);
+	}
+	return 0;
+}
+
+/* Keep every record (known ones too) in file order so that a header
+ * rewrite can reproduce them verbatim. */
+static int keep_ext(struct qcow2_state *s, const char *path, uint32_t type,
+		    const uint8_t *d, uint32_t len, struct img_err *e)
+{
+	struct qcow2_ext *nx = realloc(s->exts, (size_t)(s->nexts + 1) *
+				       sizeof(*nx));
+
+	if (!nx)
+		return err_set(e, ENOMEM, "%s: out of memory", path);
+	s->exts = nx;
+	nx[s->nexts].type = type;
+	nx[s->nexts].len = len;
+	nx[s->nexts].data = malloc(len ? len : 1);
+	if (!nx[s->nexts].data)
+		return err_set(e, ENOMEM, "%s: out of memory", path);
+	memcpy(nx[s->nexts].data, d, len);
+	s->nexts++;
+	return 0;
+}
+
 /* Walk the extension area [start, end) of cluster 0. */
 static int parse_extensions(struct qcow2_state *s, const char *path,
 			    uint32_t start, uint32_t end, struct img_err *e)
 {
 	const uint8_t *c = s->header_cluster;
 	uint32_t off = start;
-	int count = 0;
+	int count = 0, r;
 
 	while (off < end) {
 		uint32_t type, len;
 
-		if (end - off < 8)
+		if (end - off < QCOW2_EXT_DATA)
 			return err_set(e, EINVAL,
 				       "%s: qcow2 header extension at offset %u: "
 				       "record header crosses the end of the "
@@ -100,11 +196,11 @@ static int parse_extensions(struct qcow2_state *s, const char *path,
 			return err_set(e, EINVAL,
 				       "%s: qcow2 header extensions: more than %d "
 				       "records", path, QCOW2_MAX_EXTENSIONS);
-		type = qcow2_be32(c + off);
-		len = qcow2_be32(c + off + 4);
+		type = qcow2_be32(c + off + QCOW2_EXT_TYPE);
+		len = qcow2_be32(c + off + QCOW2_EXT_LEN);
 		if (type == QCOW2_EXT_END)
 			return 0;
-		if (len > end - off - 8)
+		if (len > end - off - QCOW2_EXT_DATA)
 			return err_set(e, EINVAL,
 				       "%s: qcow2 header extension 0x%08x at "
 				       "offset %u: length %u runs past the end of "
@@ -114,151 +210,85 @@ static int parse_extensions(struct qcow2_state *s, const char *path,
 			return err_set(e, EINVAL,
 				       "%s: qcow2 header extension 0x%08x appears "
 				       "more than once", path, type);
-		const uint8_t *d = c + off + 8;
-		switch (type) {
-		case QCOW2_EXT_BACKING_FMT:
-			if (len == 0 || len > IMG_FORMAT_NAME_MAX)
-				return err_set(e, EINVAL,
-					       "%s: qcow2 backing format extension: "
-					       "length %u; must be 1..%d", path,
-					       len, IMG_FORMAT_NAME_MAX);
-			if (has_nul(d, len))
-				return err_set(e, EINVAL,
-					       "%s: qcow2 backing format extension "
-					       "contains a NUL byte", path);
-			s->backing_fmt = strndup((const char *)d, len);
-			if (!s->backing_fmt)
-				return err_set(e, ENOMEM, "%s: out of memory",
-					       path);
-			break;
-		case QCOW2_EXT_DATA_FILE:
-			if (len == 0 || has_nul(d, len))
-				return err_set(e, EINVAL,
-					       "%s: qcow2 data file name extension "
-					       "is empty or contains a NUL byte",
-					       path);
-			s->data_file_name = strndup((const char *)d, len);
-			if (!s->data_file_name)
-				return err_set(e, ENOMEM, "%s: out of memory",
-					       path);
-			break;
-		case QCOW2_EXT_FEATURES:
-			if (len % QCOW2_FEATURE_ENTRY)
-				return err_set(e, EINVAL,
-					       "%s: qcow2 feature name table "
-					       "extension: length %u is not a "
-					       "multiple of %u", path, len,
-					       QCOW2_FEATURE_ENTRY);
-			break;
-		case QCOW2_EXT_BITMAPS:
-			if (len < 24)
-				return err_set(e, EINVAL,
-					       "%s: qcow2 bitmaps extension: "
-					       "length %u; must be at least 24",
-					       path, len);
-			break;
-		case QCOW2_EXT_CRYPTO:
-			if (len != 16)
-				return err_set(e, EINVAL,
-					       "%s: qcow2 encryption header "
-					       "extension: length %u; must be 16",
-					       path, len);
-			break;
-		default:
-			break;
-		}
-		/* Keep every record (known ones too) in file order so that a
-		 * header rewrite can reproduce them verbatim. */
-		struct qcow2_ext *nx = realloc(s->exts, (size_t)(s->nexts + 1) *
-					       sizeof(*nx));
-		if (!nx)
-			return err_set(e, ENOMEM, "%s: out of memory", path);
-		s->exts = nx;
-		nx[s->nexts].type = type;
-		nx[s->nexts].len = len;
-		nx[s->nexts].data = malloc(len ? len : 1);
-		if (!nx[s->nexts].data)
-			return err_set(e, ENOMEM, "%s: out of memory", path);
-		memcpy(nx[s->nexts].data, d, len);
-		s->nexts++;
+		const uint8_t *d = c + off + QCOW2_EXT_DATA;
+		r = check_known_ext(s, path, type, d, len, e);
+		if (r >= 0)
+			r = keep_ext(s, path, type, d, len, e);
+		if (r < 0)
+			return r;
 		/* Records are padded to 8 bytes; the padding may end the area. */
-		uint64_t next = (uint64_t)off + 8 + (((uint64_t)len + 7) & ~7ull);
+		uint64_t next = (uint64_t)off + QCOW2_EXT_DATA +
+				(((uint64_t)len + 7) & ~7ull);
 		off = next > end ? end : (uint32_t)next;
 	}
 	return 0;
 }
 
-/* Fixed-header fields, version dependent parts included. */
+/* Fixed-header fields, version dependent parts included (the version 3
+ * part only when avail bytes hold it). */
 static void decode_fixed(struct qcow2_header *h, const uint8_t *b,
 			 uint32_t avail)
 {
 	memset(h, 0, sizeof(*h));
-	h->version = qcow2_be32(b + 4);
-	h->backing_file_offset = qcow2_be64(b + 8);
-	h->backing_file_size = qcow2_be32(b + 16);
-	h->cluster_bits = qcow2_be32(b + 20);
-	h->size = qcow2_be64(b + 24);
-	h->crypt_method = qcow2_be32(b + 32);
-	h->l1_size = qcow2_be32(b + 36);
-	h->l1_table_offset = qcow2_be64(b + 40);
-	h->refcount_table_offset = qcow2_be64(b + 48);
-	h->refcount_table_clusters = qcow2_be32(b + 56);
-	h->nb_snapshots = qcow2_be32(b + 60);
-	h->snapshots_offset = qcow2_be64(b + 64);
-	if (h->version == 2 || avail < QCOW2_V3_HEADER_MIN) {
+	h->version = qcow2_be32(b + QCOW2_HDR_VERSION);
+	h->backing_file_offset = qcow2_be64(b + QCOW2_HDR_BACKING_FILE_OFFSET);
+	h->backing_file_size = qcow2_be32(b + QCOW2_HDR_BACKING_FILE_SIZE);
+	h->cluster_bits = qcow2_be32(b + QCOW2_HDR_CLUSTER_BITS);
+	h->size = qcow2_be64(b + QCOW2_HDR_SIZE);
+	h->crypt_method = qcow2_be32(b + QCOW2_HDR_CRYPT_METHOD);
+	h->l1_size = qcow2_be32(b + QCOW2_HDR_L1_SIZE);
+	h->l1_table_offset = qcow2_be64(b + QCOW2_HDR_L1_TABLE_OFFSET);
+	h->refcount_table_offset =
+		qcow2_be64(b + QCOW2_HDR_REFCOUNT_TABLE_OFFSET);
+	h->refcount_table_clusters =
+		qcow2_be32(b + QCOW2_HDR_REFCOUNT_TABLE_CLUSTERS);
+	h->nb_snapshots = qcow2_be32(b + QCOW2_HDR_NB_SNAPSHOTS);
+	h->snapshots_offset = qcow2_be64(b + QCOW2_HDR_SNAPSHOTS_OFFSET);
+	if (h->version == 2 || avail < QCOW2_HDR_V3_MIN_LEN) {
 		h->refcount_order = 4;
-		h->header_length = QCOW2_V2_HEADER_LEN;
+		h->header_length = QCOW2_HDR_V2_LEN;
 		return;
 	}
-	h->incompatible_features = qcow2_be64(b + 72);
-	h->compatible_features = qcow2_be64(b + 80);
-	h->autoclear_features = qcow2_be64(b + 88);
-	h->refcount_order = qcow2_be32(b + 96);
-	h->header_length = qcow2_be32(b + 100);
+	h->incompatible_features =
+		qcow2_be64(b + QCOW2_HDR_INCOMPATIBLE_FEATURES);
+	h->compatible_features = qcow2_be64(b + QCOW2_HDR_COMPATIBLE_FEATURES);
+	h->autoclear_features = qcow2_be64(b + QCOW2_HDR_AUTOCLEAR_FEATURES);
+	h->refcount_order = qcow2_be32(b + QCOW2_HDR_REFCOUNT_ORDER);
+	h->header_length = qcow2_be32(b + QCOW2_HDR_HEADER_LENGTH);
 }
 
 static int check_table(struct img_err *e, const char *path, const char *field,
 		       uint64_t off, uint64_t bytes, uint32_t cs,
 		       uint64_t file_size)
 {
-	char what[200];
-
-	if (off % cs) {
-		snprintf(what, sizeof(what),
-			 "is %llu; must be a multiple of the cluster size %u",
-			 (unsigned long long)off, cs);
-		return bad_field(e, path, field, what);
-	}
-	if (bytes && off == 0) {
-		snprintf(what, sizeof(what),
-			 "is 0; the table would overlap the header");
-		return bad_field(e, path, field, what);
-	}
-	if (bytes && (off > file_size || bytes > file_size - off)) {
-		snprintf(what, sizeof(what),
-			 "is %llu; the table (%llu bytes) ends past the end of "
-			 "the file (%llu bytes)", (unsigned long long)off,
-			 (unsigned long long)bytes,
-			 (unsigned long long)file_size);
-		return bad_field(e, path, field, what);
-	}
+	if (off % cs)
+		return bad_fieldf(e, path, field, "is %llu; must be a multiple "
+				  "of the cluster size %u", ull(off), cs);
+	if (bytes && off == 0)
+		return bad_field(e, path, field,
+				 "is 0; the table would overlap the header");
+	if (bytes && (off > file_size || bytes > file_size - off))
+		return bad_fieldf(e, path, field, "is %llu; the table (%llu "
+				  "bytes) ends past the end of the file (%llu "
+				  "bytes)", ull(off), ull(bytes),
+				  ull(file_size));
 	return 0;
 }
 
-int qcow2_parse_header(struct qcow2_state *s, const char *path, int fd,
-		       uint64_t file_size, struct img_err *e)
+/* The fixed header: magic, version, and enough bytes for that version. */
+static int read_fixed(struct qcow2_state *s, const char *path, int fd,
+		      uint64_t file_size, struct img_err *e)
 {
 	struct qcow2_header *h = &s->h;
-	uint8_t head[QCOW2_V3_HEADER_MIN];
-	char what[256];
-	uint32_t cs, avail;
+	uint8_t head[QCOW2_HDR_V3_MIN_LEN];
+	uint32_t avail;
 	int r;
 
-	if (file_size < QCOW2_V2_HEADER_LEN)
+	if (file_size < QCOW2_HDR_V2_LEN)
 		return err_set(e, EINVAL,
 			       "%s: file is %llu bytes; too short for a qcow2 "
-			       "header (72)", path,
-			       (unsigned long long)file_size);
+			       "header (%d)", path, ull(file_size),
+			       QCOW2_HDR_V2_LEN);
 	avail = file_size < sizeof(head) ? (uint32_t)file_size
 					 : (uint32_t)sizeof(head);
 	memset(head, 0, sizeof(head));
@@ -266,59 +296,81 @@ int qcow2_parse_header(struct qcow2_state *s, const char *path, int fd,
 	if (r < 0)
 		return err_set_errno(e, -r, "%s: cannot read the qcow2 header",
 				     path);
-	if (qcow2_be32(head) != QCOW2_MAGIC)
+	if (qcow2_be32(head + QCOW2_HDR_MAGIC) != QCOW2_MAGIC)
 		return bad_field(e, path, "magic",
 				 "is not 'QFI\\xfb'; not a qcow2 image");
+	/* Fields past avail stay unread: decode_fixed takes the version 3
+	 * part only when all of it is there. */
 	decode_fixed(h, head, avail);
-	if (h->version != 2 && h->version != 3) {
-		snprintf(what, sizeof(what), "is %u; must be 2 or 3%s",
-			 h->version, h->version == 1 ?
-			 " (version 1 is the older qcow format, not supported)" :
-			 "");
-		return bad_field(e, path, "version", what);
-	}
-	if (h->version == 3 && avail < QCOW2_V3_HEADER_MIN)
+	if (h->version != 2 && h->version != 3)
+		return bad_fieldf(e, path, "version", "is %u; must be 2 or 3%s",
+				  h->version, h->version == 1 ?
+				  " (version 1 is the older qcow format, not "
+				  "supported)" : "");
+	if (h->version == 3 && avail < QCOW2_HDR_V3_MIN_LEN)
 		return err_set(e, EINVAL,
 			       "%s: file is %llu bytes; too short for a "
-			       "version 3 qcow2 header (104)", path,
-			       (unsigned long long)file_size);
-	if (h->cluster_bits < 9 || h->cluster_bits > 21) {
-		snprintf(what, sizeof(what), "is %u; must be 9..21",
-			 h->cluster_bits);
-		return bad_field(e, path, "cluster_bits", what);
-	}
+			       "version 3 qcow2 header (%d)", path,
+			       ull(file_size), QCOW2_HDR_V3_MIN_LEN);
+	return 0;
+}
+
+/* cluster_bits, and header_length of a version 3 header. */
+static int check_cluster_bits(const struct qcow2_header *h, const char *path,
+			      uint64_t file_size, struct img_err *e)
+{
+	uint32_t cs;
+
+	if (h->cluster_bits < 9 || h->cluster_bits > 21)
+		return bad_fieldf(e, path, "cluster_bits",
+				  "is %u; must be 9..21", h->cluster_bits);
 	cs = 1u << h->cluster_bits;
+	if (h->version != 3)
+		return 0;
+	if (h->header_length < QCOW2_HDR_V3_MIN_LEN ||
+	    h->header_length % 8 || h->header_length > cs)
+		return bad_fieldf(e, path, "header_length",
+				  "is %u; must be a multiple of 8 in %d..%u",
+				  h->header_length, QCOW2_HDR_V3_MIN_LEN, cs);
+	if (h->header_length > file_size)
+		return bad_fieldf(e, path, "header_length",
+				  "is %u; the file has only %llu bytes",
+				  h->header_length, ull(file_size));
+	return 0;
+}
 
-	if (h->version == 3) {
-		if (h->header_length < QCOW2_V3_HEADER_MIN ||
-		    h->header_length % 8 || h->header_length > cs) {
-			snprintf(what, sizeof(what),
-				 "is %u; must be a multiple of 8 in 104..%u",
-				 h->header_length, cs);
-			return bad_field(e, path, "header_length", what);
-		}
-		if (h->header_length > file_size) {
-			snprintf(what, sizeof(what),
-				 "is %u; the file has only %llu bytes",
-				 h->header_length,
-				 (unsigned long long)file_size);
-			return bad_field(e, path, "header_length", what);
-		}
-	}
+/* Cluster 0 holds the header, its extensions and the backing name.  What
+ * the file has of it is read in full; a file that ends inside cluster 0 is
+ * refused by check_refcount_table (the table lies behind cluster 0), so the
+ * zeros standing for the missing part never reach a parsed field. */
+static int read_cluster0(struct qcow2_state *s, const char *path, int fd,
+			 uint64_t file_size, struct img_err *e)
+{
+	struct qcow2_header *h = &s->h;
+	uint32_t cs = 1u << h->cluster_bits;
+	size_t n = file_size < cs ? (size_t)file_size : cs;
+	int r;
 
-	/* Cluster 0 holds everything else the header refers to. */
 	s->header_cluster = calloc(1, cs);
 	if (!s->header_cluster)
 		return err_set(e, ENOMEM, "%s: out of memory", path);
-	{
-		ssize_t n = io_pread(fd, s->header_cluster, cs, 0);
-		if (n < 0)
-			return err_set_errno(e, (int)-n,
-					     "%s: cannot read qcow2 cluster 0",
-					     path);
-	}
-	if (h->version == 3 && h->header_length > QCOW2_V3_HEADER_MIN)
-		h->compression_type = s->header_cluster[104];
+	r = io_pread_full(fd, s->header_cluster, n, 0);
+	if (r < 0)
+		return err_set_errno(e, -r, "%s: cannot read qcow2 cluster 0",
+				     path);
+	if (h->version == 3 && h->header_length > QCOW2_HDR_V3_MIN_LEN)
+		h->compression_type =
+			s->header_cluster[QCOW2_HDR_COMPRESSION_TYPE];
+	return 0;
+}
+
+/* Sizes that follow from cluster_bits and the extended-L2 bit, and the
+ * fields that bound them: size and crypt_method. */
+static int derive_geometry(struct qcow2_state *s, const char *path,
+			   struct img_err *e)
+{
+	struct qcow2_header *h = &s->h;
+	uint32_t cs = 1u << h->cluster_bits;
 
 	s->cluster_size = cs;
 	s->extl2 = (h->incompatible_features & QCOW2_INCOMPAT_EXTL2) != 0;
@@ -326,173 +378,171 @@ int qcow2_parse_header(struct qcow2_state *s, const char *path, int fd,
 	s->l2_entries = cs / (uint32_t)s->l2_entry_bytes;
 	s->subcluster_size = s->extl2 ? cs / 32 : cs;
 
-	if (s->extl2 && h->cluster_bits < 14) {
-		snprintf(what, sizeof(what),
-			 "is %u; extended L2 entries need at least 14 "
-			 "(16 KiB clusters)", h->cluster_bits);
-		return bad_field(e, path, "cluster_bits", what);
-	}
+	if (s->extl2 && h->cluster_bits < 14)
+		return bad_fieldf(e, path, "cluster_bits",
+				  "is %u; extended L2 entries need at least "
+				  "14 (16 KiB clusters)", h->cluster_bits);
+	if (h->size > QCOW2_MAX_VSIZE)
+		return bad_fieldf(e, path, "size", "is %llu; must be at most "
+				  "2^61", ull(h->size));
+	if (h->crypt_method > 2)
+		return bad_fieldf(e, path, "crypt_method",
+				  "is %u; must be 0 (none), 1 (AES) or 2 "
+				  "(LUKS)", h->crypt_method);
+	return 0;
+}
 
-	if (h->size > QCOW2_MAX_VSIZE) {
-		snprintf(what, sizeof(what), "is %llu; must be at most 2^61",
-			 (unsigned long long)h->size);
-		return bad_field(e, path, "size", what);
-	}
+/* L1: large enough for the virtual size, within QEMU's cap, in the file. */
+static int check_l1(const struct qcow2_state *s, const char *path,
+		    uint64_t file_size, struct img_err *e)
+{
+	const struct qcow2_header *h = &s->h;
+	uint64_t span = (uint64_t)s->l2_entries * s->cluster_size;
+	uint64_t need = h->size / span + (h->size % span != 0);
 
-	if (h->crypt_method > 2) {
-		snprintf(what, sizeof(what),
-			 "is %u; must be 0 (none), 1 (AES) or 2 (LUKS)",
-			 h->crypt_method);
-		return bad_field(e, path, "crypt_method", what);
-	}
+	if ((uint64_t)h->l1_size * 8 > QCOW2_MAX_L1_BYTES)
+		return bad_fieldf(e, path, "l1_size", "is %u; the L1 table may "
+				  "be at most %u entries", h->l1_size,
+				  QCOW2_MAX_L1_BYTES / 8);
+	if (h->l1_size < need)
+		return bad_fieldf(e, path, "l1_size", "is %u; the virtual size "
+				  "%llu needs at least %llu entries (L1 table "
+				  "is too small)", h->l1_size, ull(h->size),
+				  ull(need));
+	return check_table(e, path, "l1_table_offset", h->l1_table_offset,
+			   (uint64_t)h->l1_size * 8, s->cluster_size,
+			   file_size);
+}
 
-	/* L1: large enough for the virtual size, within QEMU's cap, in file. */
-	{
-		uint64_t span = (uint64_t)s->l2_entries * cs;
-		uint64_t need = h->size / span + (h->size % span != 0);
-		if ((uint64_t)h->l1_size * 8 > QCOW2_MAX_L1_BYTES) {
-			snprintf(what, sizeof(what),
-				 "is %u; the L1 table may be at most %u entries",
-				 h->l1_size, QCOW2_MAX_L1_BYTES / 8);
-			return bad_field(e, path, "l1_size", what);
-		}
-		if (h->l1_size < need) {
-			snprintf(what, sizeof(what),
-				 "is %u; the virtual size %llu needs at least "
-				 "%llu entries (L1 table is too small)",
-				 h->l1_size, (unsigned long long)h->size,
-				 (unsigned long long)need);
-			return bad_field(e, path, "l1_size", what);
-		}
-		r = check_table(e, path, "l1_table_offset", h->l1_table_offset,
-				(uint64_t)h->l1_size * 8, cs, file_size);
-		if (r < 0)
-			return r;
-	}
+/* The refcount table: size, place, and no bytes shared with the L1. */
+static int check_refcount_table(const struct qcow2_state *s, const char *path,
+				uint64_t file_size, struct img_err *e)
+{
+	const struct qcow2_header *h = &s->h;
+	uint32_t cs = s->cluster_size;
+	uint64_t bytes = (uint64_t)h->refcount_table_clusters * cs;
+	int r;
 
-	/* Refcount table. */
-	if (h->refcount_table_clusters == 0 ||
-	    (uint64_t)h->refcount_table_clusters * cs > QCOW2_MAX_REFT_BYTES) {
-		snprintf(what, sizeof(what), "is %u; must be 1..%u",
-			 h->refcount_table_clusters, QCOW2_MAX_REFT_BYTES / cs);
-		return bad_field(e, path, "refcount_table_clusters", what);
-	}
-	{
-		/* The last cluster of the file may be partial (QEMU writes
-		 * only what it needs), so compare with the rounded-up size. */
-		uint64_t fs_round = (file_size + cs - 1) & ~(uint64_t)(cs - 1);
-		r = check_table(e, path, "refcount_table_offset",
-				h->refcount_table_offset,
-				(uint64_t)h->refcount_table_clusters * cs, cs,
-				fs_round);
-		if (r < 0)
-			return r;
-	}
+	if (h->refcount_table_clusters == 0 || bytes > QCOW2_MAX_REFT_BYTES)
+		return bad_fieldf(e, path, "refcount_table_clusters",
+				  "is %u; must be 1..%u",
+				  h->refcount_table_clusters,
+				  QCOW2_MAX_REFT_BYTES / cs);
+	/* The last cluster of the file may be partial (QEMU writes only
+	 * what it needs), so compare with the rounded-up size. */
+	uint64_t fs_round = (file_size + cs - 1) & ~(uint64_t)(cs - 1);
+	r = check_table(e, path, "refcount_table_offset",
+			h->refcount_table_offset, bytes, cs, fs_round);
+	if (r < 0)
+		return r;
+	/* An L1 laid over the refcount table would turn refcounts into L2
+	 * pointers, and a write would then corrupt both. */
+	uint64_t l1a = h->l1_table_offset;
+	uint64_t l1b = l1a + (uint64_t)h->l1_size * 8;
+	uint64_t rta = h->refcount_table_offset, rtb = rta + bytes;
+	if (h->l1_size && l1a < rtb && rta < l1b)
+		return bad_field(e, path, "l1_table_offset",
+				 "overlaps the refcount table");
+	return 0;
+}
 
-	/* The two tables must not share bytes: an L1 laid over the refcount
-	 * table would turn refcounts into L2 pointers (iotest 060). */
-	{
-		uint64_t l1a = h->l1_table_offset;
-		uint64_t l1b = l1a + (uint64_t)h->l1_size * 8;
-		uint64_t rta = h->refcount_table_offset;
-		uint64_t rtb = rta + (uint64_t)h->refcount_table_clusters * cs;
-		if (h->l1_size && l1a < rtb && rta < l1b)
-			return bad_field(e, path, "l1_table_offset",
-					 "overlaps the refcount table");
-	}
+/* refcount_order, the snapshot table and the compression type. */
+static int check_other_fields(struct qcow2_state *s, const char *path,
+			      uint64_t file_size, struct img_err *e)
+{
+	const struct qcow2_header *h = &s->h;
+	bool zstd_bit = h->incompatible_features & QCOW2_INCOMPAT_COMPRESSION;
+	int r;
 
 	if (h->version == 2 && h->refcount_order != 4)
 		return bad_field(e, path, "refcount_order",
 				 "must be 4 (16-bit) in a version 2 image");
-	if (h->refcount_order > 6) {
-		snprintf(what, sizeof(what), "is %u; must be 0..6",
-			 h->refcount_order);
-		return bad_field(e, path, "refcount_order", what);
-	}
+	if (h->refcount_order > 6)
+		return bad_fieldf(e, path, "refcount_order",
+				  "is %u; must be 0..6", h->refcount_order);
 	s->refcount_bits = 1 << h->refcount_order;
 
-	if (h->nb_snapshots > QCOW2_MAX_SNAPSHOTS) {
-		snprintf(what, sizeof(what), "is %u; must be at most %u",
-			 h->nb_snapshots, QCOW2_MAX_SNAPSHOTS);
-		return bad_field(e, path, "nb_snapshots", what);
-	}
-	/* Each snapshot entry has at least 40 bytes (fixed part). */
+	if (h->nb_snapshots > QCOW2_MAX_SNAPSHOTS)
+		return bad_fieldf(e, path, "nb_snapshots",
+				  "is %u; must be at most %u",
+				  h->nb_snapshots, QCOW2_MAX_SNAPSHOTS);
 	r = check_table(e, path, "snapshots_offset", h->snapshots_offset,
-			(uint64_t)h->nb_snapshots * 40, cs, file_size);
+			(uint64_t)h->nb_snapshots * QCOW2_SNAP_FIXED,
+			s->cluster_size, file_size);
 	if (r < 0)
 		return r;
 
 	/* Compression type and its incompatible bit must agree. */
-	if (h->compression_type > 1) {
-		snprintf(what, sizeof(what), "is %u; must be 0 (zlib) or 1 "
-			 "(zstd)", h->compression_type);
-		return bad_field(e, path, "compression_type", what);
-	}
-	if ((h->compression_type != 0) !=
-	    ((h->incompatible_features & QCOW2_INCOMPAT_COMPRESSION) != 0)) {
-		snprintf(what, sizeof(what),
-			 "is %u but incompatible feature bit 3 (compression "
-			 "type) is %s", h->compression_type,
-			 (h->incompatible_features & QCOW2_INCOMPAT_COMPRESSION)
-			 ? "set" : "clear");
-		return bad_field(e, path, "compression_type", what);
-	}
+	if (h->compression_type > 1)
+		return bad_fieldf(e, path, "compression_type", "is %u; must be "
+				  "0 (zlib) or 1 (zstd)", h->compression_type);
+	if ((h->compression_type != 0) != zstd_bit)
+		return bad_fieldf(e, path, "compression_type",
+				  "is %u but incompatible feature bit 3 "
+				  "(compression type) is %s",
+				  h->compression_type,
+				  zstd_bit ? "set" : "clear");
+	return 0;
+}
 
-	/* Backing file name: after the header and extensions, in cluster 0. */
-	uint32_t ext_end = cs;
-	if (h->backing_file_offset) {
-		if (h->backing_file_offset < h->header_length ||
-		    h->backing_file_offset >= cs) {
-			snprintf(what, sizeof(what),
-				 "is %llu; the name must lie after the header "
-				 "(%u) inside cluster 0 (%u bytes)",
-				 (unsigned long long)h->backing_file_offset,
-				 h->header_length, cs);
-			return bad_field(e, path, "backing_file_offset", what);
-		}
-		if (h->backing_file_size > IMG_BACKING_NAME_MAX) {
-			snprintf(what, sizeof(what), "is %u; must be at most %d",
-				 h->backing_file_size, IMG_BACKING_NAME_MAX);
-			return bad_field(e, path, "backing_file_size", what);
-		}
-		if (h->backing_file_offset + h->backing_file_size > cs ||
-		    h->backing_file_offset + h->backing_file_size > file_size) {
-			snprintf(what, sizeof(what),
-				 "is %u; the name at offset %llu would end past "
-				 "cluster 0 or the end of the file",
-				 h->backing_file_size,
-				 (unsigned long long)h->backing_file_offset);
-			return bad_field(e, path, "backing_file_size", what);
-		}
-		ext_end = (uint32_t)h->backing_file_offset;
-		if (h->backing_file_size) {
-			const uint8_t *nm = s->header_cluster +
-					    h->backing_file_offset;
-			if (has_nul(nm, h->backing_file_size))
-				return bad_field(e, path, "backing_file_size",
-						 "covers a NUL byte; the backing "
-						 "name must not contain NUL");
-			if (has_control(nm, h->backing_file_size))
-				return bad_field(e, path, "backing_file_size",
-						 "covers a control character "
-						 "(such as a newline); the backing "
-						 "name must be printable");
-			s->backing_name = strndup((const char *)nm,
-						  h->backing_file_size);
-			if (!s->backing_name)
-				return err_set(e, ENOMEM, "%s: out of memory",
-					       path);
-		}
-	}
+/* The backing name, after the header and extensions in cluster 0; sets
+ * *ext_end to where the extension area ends. */
+static int parse_backing_name(struct qcow2_state *s, const char *path,
+			      uint64_t file_size, uint32_t *ext_end,
+			      struct img_err *e)
+{
+	const struct qcow2_header *h = &s->h;
+	uint32_t cs = s->cluster_size;
+	uint64_t off = h->backing_file_offset;
+	uint32_t len = h->backing_file_size;
 
-	r = parse_extensions(s, path, h->header_length, ext_end, e);
-	if (r < 0)
-		return r;
+	*ext_end = cs;
+	if (!off)
+		return 0;
+	if (off < h->header_length || off >= cs)
+		return bad_fieldf(e, path, "backing_file_offset",
+				  "is %llu; the name must lie after the header "
+				  "(%u) inside cluster 0 (%u bytes)", ull(off),
+				  h->header_length, cs);
+	if (len > IMG_BACKING_NAME_MAX)
+		return bad_fieldf(e, path, "backing_file_size",
+				  "is %u; must be at most %d", len,
+				  IMG_BACKING_NAME_MAX);
+	if (off + len > cs || off + len > file_size)
+		return bad_fieldf(e, path, "backing_file_size",
+				  "is %u; the name at offset %llu would end "
+				  "past cluster 0 or the end of the file", len,
+				  ull(off));
+	*ext_end = (uint32_t)off;
+	if (!len)
+		return 0;
+	const uint8_t *nm = s->header_cluster + off;
+	if (has_nul(nm, len))
+		return bad_field(e, path, "backing_file_size",
+				 "covers a NUL byte; the backing name must "
+				 "not contain NUL");
+	if (has_control(nm, len))
+		return bad_field(e, path, "backing_file_size",
+				 "covers a control character (such as a "
+				 "newline); the backing name must be "
+				 "printable");
+	s->backing_name = strndup((const char *)nm, len);
+	if (!s->backing_name)
+		return err_set(e, ENOMEM, "%s: out of memory", path);
+	return 0;
+}
 
-	if (h->incompatible_features & ~QCOW2_INCOMPAT_KNOWN) {
-		uint64_t unk = h->incompatible_features & ~QCOW2_INCOMPAT_KNOWN;
+/* Feature bits against what the extensions say (run after them: unknown
+ * bits are named from the image's own feature-name table). */
+static int check_features(const struct qcow2_state *s, const char *path,
+			  struct img_err *e)
+{
+	const struct qcow2_header *h = &s->h;
+	uint64_t unk = h->incompatible_features & ~QCOW2_INCOMPAT_KNOWN;
+
+	if (unk) {
 		int bit = __builtin_ctzll(unk);
-		char name[48];
+		char name[QCOW2_FEATURE_NAME_LEN + 2];
 		feature_name(s, 0, bit, name, sizeof(name));
 		return err_set(e, ENOTSUP,
 			       "%s: qcow2 header field 'incompatible_features' "
@@ -511,6 +561,28 @@ int qcow2_parse_header(struct qcow2_state *s, const char *path, int fd,
 				 "is 2 (LUKS) but the encryption header "
 				 "extension is missing");
 	return 0;
+}
+
+/* Each step checks its fields before a later one uses them, in the order
+ * the fields depend on each other. */
+int qcow2_parse_header(struct qcow2_state *s, const char *path, int fd,
+		       uint64_t file_size, struct img_err *e)
+{
+	uint32_t ext_end;
+	int r;
+
+	if ((r = read_fixed(s, path, fd, file_size, e)) < 0 ||
+	    (r = check_cluster_bits(&s->h, path, file_size, e)) < 0 ||
+	    (r = read_cluster0(s, path, fd, file_size, e)) < 0 ||
+	    (r = derive_geometry(s, path, e)) < 0 ||
+	    (r = check_l1(s, path, file_size, e)) < 0 ||
+	    (r = check_refcount_table(s, path, file_size, e)) < 0 ||
+	    (r = check_other_fields(s, path, file_size, e)) < 0 ||
+	    (r = parse_backing_name(s, path, file_size, &ext_end, e)) < 0 ||
+	    (r = parse_extensions(s, path, s->h.header_length, ext_end,
+				  e)) < 0)
+		return r;
+	return check_features(s, path, e);
 }
 
 void qcow2_free_header(struct qcow2_state *s)

@@ -1,48 +1,25 @@
 /* qcow2_int.h - state shared by the qcow2 driver files (not a public API).
  *
- *   qcow2_header.c  parse + validate header and extensions
- *   qcow2_backing.c backing_header / set_backing (the safe cluster-0 rewrite)
- *   qcow2_read.c    L1/L2 lookup, block status, reads, compressed clusters
- *   qcow2_alloc.c   refcounts, cluster allocation, writes, zeroes, grow,
- *                   make_empty, flush
- *   qcow2_create.c  create
- *   qcow2_check.c   check (refcounts against references)
- *   qcow2.c         the ops table, open/close/info
+ *   qcow2.c           the ops table: probe, open/close, info, backing
+ *   qcow2_header.c    parse + validate the header and its extensions
+ *   qcow2_read.c      L1/L2 lookup, block status, map status, reads
+ *                     (plain, zero, compressed clusters)
+ *   qcow2_backing.c   backing_header / set_backing (the cluster-0 rewrite)
+ *   qcow2_alloc.c     pwrite, write_zeroes (one L2 table at a time)
+ *   qcow2_chunk.c     chunk commit, write queue, write batches
+ *   qcow2_refcount.c  refcounts, cluster reservation, header writes
+ *   qcow2_resize.c    grow, make_empty, flush
+ *   qcow2_create.c    create
+ *   qcow2_check.c     check (refcounts against references)
  *
- * All on-disk integers are big-endian.
+ * The on-disk layout (offsets, bits, big-endian accessors) is in
+ * qcow2_hdr.h.
  */
 #ifndef IMGRAPH_QCOW2_INT_H
 #define IMGRAPH_QCOW2_INT_H
 
 #include "formats/format.h"
-
-#define QCOW2_MAGIC 0x514649fbu
-
-#define QCOW2_INCOMPAT_DIRTY       (1ull << 0)
-#define QCOW2_INCOMPAT_CORRUPT     (1ull << 1)
-#define QCOW2_INCOMPAT_DATA_FILE   (1ull << 2)
-#define QCOW2_INCOMPAT_COMPRESSION (1ull << 3)
-#define QCOW2_INCOMPAT_EXTL2       (1ull << 4)
-#define QCOW2_INCOMPAT_KNOWN       0x1full
-#define QCOW2_COMPAT_LAZY_REFCOUNTS (1ull << 0)
-#define QCOW2_AUTOCLEAR_BITMAPS    (1ull << 0)
-#define QCOW2_AUTOCLEAR_DATA_RAW   (1ull << 1)
-
-#define QCOW2_EXT_END          0x00000000u
-#define QCOW2_EXT_BACKING_FMT  0xe2792acau
-#define QCOW2_EXT_FEATURES     0x6803f857u
-#define QCOW2_EXT_BITMAPS      0x23852875u
-#define QCOW2_EXT_CRYPTO       0x0537be77u
-#define QCOW2_EXT_DATA_FILE    0x44415441u
-
-#define QCOW2_OFLAG_COPIED     (1ull << 63)
-#define QCOW2_OFLAG_COMPRESSED (1ull << 62)
-#define QCOW2_OFLAG_ZERO       (1ull << 0)
-#define QCOW2_L1E_OFFSET_MASK  0x00fffffffffffe00ull
-#define QCOW2_L2E_OFFSET_MASK  0x00fffffffffffe00ull
-#define QCOW2_L1E_RESERVED     0x7f000000000001ffull
-#define QCOW2_L2E_STD_RESERVED 0x3f000000000001feull
-#define QCOW2_REFT_OFFSET_MASK 0xfffffffffffffe00ull
+#include "qcow2_hdr.h"
 
 #define QCOW2_MAX_L1_BYTES     (32u << 20)   /* QEMU's cap */
 #define QCOW2_MAX_REFT_BYTES   (8u << 20)
@@ -107,33 +84,12 @@ struct qcow2_state {
 
 	const char *write_refusal;    /* static string or NULL */
 	void *alloc;                  /* qcow2_alloc.c private state */
+
+	/* map_status asks the file system about holes under data only when
+	 * QEMU would (qcow2_map.c); decided on first use. */
+	enum { QCOW2_PREALLOC_UNKNOWN, QCOW2_PREALLOC_NO,
+	       QCOW2_PREALLOC_YES } map_prealloc;
 };
-
-static inline uint64_t qcow2_be64(const uint8_t *p)
-{
-	return ((uint64_t)p[0] << 56) | ((uint64_t)p[1] << 48) |
-	       ((uint64_t)p[2] << 40) | ((uint64_t)p[3] << 32) |
-	       ((uint64_t)p[4] << 24) | ((uint64_t)p[5] << 16) |
-	       ((uint64_t)p[6] << 8) | (uint64_t)p[7];
-}
-
-static inline uint32_t qcow2_be32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-	       ((uint32_t)p[2] << 8) | (uint32_t)p[3];
-}
-
-static inline void qcow2_put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static inline void qcow2_put_be32(uint8_t *p, uint32_t v)
-{
-	for (int i = 3; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
 
 /* qcow2_header.c */
 /* Parse and validate cluster 0 and the extensions; fill s (not the L1). */
@@ -148,20 +104,37 @@ int qcow2_set_backing(struct img *img, const char *name, const char *fmt,
 		      struct img_err *e);
 
 /* qcow2_read.c */
+/* Read len bytes of metadata (what: "the L2 table") at off: all of it or
+ * an error naming the file, what and where; never a short read. */
+int qcow2_read_meta(struct img *img, uint64_t off, void *buf, size_t len,
+		    const char *what, struct img_err *e);
 int qcow2_load_l1(struct img *img, struct img_err *e);
 /* Raw L2 entry (first 64-bit word) and extended bitmap for guest offset off. */
 int qcow2_get_l2_entry(struct img *img, uint64_t off, uint64_t *entry,
 		       uint64_t *bitmap, struct img_err *e);
+/* Block status of [off, off+len); with want_host, extents also end where
+ * the host offset stops being contiguous or known, and *host / *has_host
+ * tell it for `off` (qemu's OFFSET_VALID: plain data, preallocated zero
+ * clusters, unallocated subclusters of an allocated cluster). */
+int qcow2_status_walk(struct img *img, uint64_t off, uint64_t len,
+		      uint64_t *pnum, bool want_host, uint64_t *host,
+		      bool *has_host, struct img_err *e);
 int qcow2_block_status(struct img *img, uint64_t off, uint64_t len,
 		       uint64_t *pnum, struct img_err *e);
 int qcow2_pread(struct img *img, uint64_t off, void *buf, size_t len,
 		struct img_err *e);
+
+/* qcow2_map.c */
+int qcow2_map_status(struct img *img, uint64_t off, uint64_t len,
+		     uint64_t *pnum, struct img_map *m, struct img_err *e);
 
 /* qcow2_alloc.c */
 int qcow2_pwrite(struct img *img, uint64_t off, const void *buf, size_t len,
 		 struct img_err *e);
 int qcow2_write_zeroes(struct img *img, uint64_t off, uint64_t len,
 		       struct img_err *e);
+
+/* qcow2_resize.c */
 int qcow2_grow(struct img *img, uint64_t new_size, struct img_err *e);
 int qcow2_make_empty(struct img *img, struct img_err *e);
 int qcow2_flush(struct img *img, struct img_err *e);
@@ -179,9 +152,8 @@ int qcow2_create(const char *path, const struct img_create_opts *o,
 int qcow2_check(struct img *img, struct img_check *out, struct img_err *e);
 
 
-/* ==== Write side, create, check, backing rewrite (helper B's files:
- * qcow2_alloc.c, qcow2_resize.c, qcow2_refcount.c, qcow2_create.c,
- * qcow2_check.c, qcow2_backing.c).  Internal to the driver.
+/* ==== Write side, create, check, backing rewrite.  Internal to the
+ * driver.
  *
  * WRITE CONTRACT (qcow2_pwrite / qcow2_write_zeroes):
  *  - [off, off+len) must lie inside the virtual size; grow first.
@@ -222,7 +194,7 @@ int qcow2_check(struct img *img, struct img_check *out, struct img_err *e);
  *    and hide the backing file.
  *  - grow rounds the new size up to 512 bytes (QEMU keeps sectors) and
  *    never shrinks; a larger L1 is written to new clusters and switched in
- *    with one 12-byte header write at offset 36.
+ *    with one 12-byte header write of l1_size and l1_table_offset.
  *  - backing_header returns a whole cluster 0 (cluster_size bytes) with
  *    *len = cluster_size; callers may write only the changed sectors.
  *  - Unknown autoclear bits are cleared (and synced) before the first write.
@@ -237,8 +209,6 @@ int qcow2_check(struct img *img, struct img_check *out, struct img_err *e);
 
 #define QCOW2_RB_CACHE 8
 #define QCOW2_WL2_CACHE 4
-#define QCOW2_L2_BITMAP_ALL_ALLOC 0xffffffffull
-#define QCOW2_L2_BITMAP_ALL_ZERO  0xffffffff00000000ull
 
 struct qcow2_rb_slot {
 	uint64_t off;               /* 0: free slot */

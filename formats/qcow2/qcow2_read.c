@@ -12,7 +12,6 @@
  * changes an L2 table that may be cached here.
  */
 #include "qcow2_int.h"
-#include "qcow2_map.h"
 #include "formats/io/io.h"
 
 #include <errno.h>
@@ -71,6 +70,27 @@ static int check_l1_entry(struct img *img, uint32_t idx, uint64_t ent,
 	return 0;
 }
 
+int qcow2_read_meta(struct img *img, uint64_t off, void *buf, size_t len,
+		    const char *what, struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	int r;
+
+	if (off > s->file_size || len > s->file_size - off)
+		return err_set(e, EINVAL, "%s: %s at %llu (%zu bytes) runs past "
+			       "the end of the file (%llu bytes)", img->path,
+			       what, ull(off), len, ull(s->file_size));
+	r = io_pread_full(img->fd, buf, len, off);
+	if (r == -EIO)
+		return err_set_errno(e, EIO, "%s: cannot read %s at %llu (the "
+				     "file may have been truncated)",
+				     img->path, what, ull(off));
+	if (r < 0)
+		return err_set_errno(e, -r, "%s: cannot read %s at %llu",
+				     img->path, what, ull(off));
+	return 0;
+}
+
 int qcow2_load_l1(struct img *img, struct img_err *e)
 {
 	struct qcow2_state *s = st(img);
@@ -88,11 +108,10 @@ int qcow2_load_l1(struct img *img, struct img_err *e)
 	if (!s->l1)
 		return err_set(e, ENOMEM, "%s: out of memory for the L1 table "
 			       "(%zu bytes)", img->path, bytes);
-	r = io_pread_full(img->fd, s->l1, bytes, s->h.l1_table_offset);
+	r = qcow2_read_meta(img, s->h.l1_table_offset, s->l1, bytes,
+			    "the L1 table", e);
 	if (r < 0)
-		return err_set_errno(e, -r, "%s: cannot read the L1 table at "
-				     "%llu", img->path,
-				     ull(s->h.l1_table_offset));
+		return r;
 	raw = (uint8_t *)s->l1;
 	for (uint32_t i = 0; i < s->h.l1_size; i++)
 		s->l1[i] = qcow2_be64(raw + (size_t)i * 8);
@@ -112,7 +131,7 @@ int qcow2_load_l1(struct img *img, struct img_err *e)
 static int load_l2(struct img *img, uint64_t l2off, struct img_err *e)
 {
 	struct qcow2_state *s = st(img);
-	ssize_t n;
+	int r;
 
 	if (s->l2_cache && s->l2_cache_off == l2off)
 		return 0;
@@ -123,14 +142,13 @@ static int load_l2(struct img *img, uint64_t l2off, struct img_err *e)
 				       img->path);
 	}
 	s->l2_cache_off = 0;
-	n = io_pread(img->fd, s->l2_cache, s->cluster_size, l2off);
-	if (n < 0)
-		return err_set_errno(e, (int)-n, "%s: cannot read the L2 table "
-				     "at %llu", img->path, ull(l2off));
-	/* A table cut short by EOF reads as zeros (unallocated), as QEMU
-	 * reads it; check_l1_entry made sure it starts inside the file. */
-	if ((size_t)n < s->cluster_size)
-		memset(s->l2_cache + n, 0, s->cluster_size - (size_t)n);
+	/* Whole or an error: a table cut short by the end of the file would
+	 * otherwise read as unallocated entries, and a commit would act on
+	 * them. */
+	r = qcow2_read_meta(img, l2off, s->l2_cache, s->cluster_size,
+			    "the L2 table", e);
+	if (r < 0)
+		return r;
 	s->l2_cache_off = l2off;
 	return 0;
 }
@@ -164,23 +182,145 @@ int qcow2_get_l2_entry(struct img *img, uint64_t off, uint64_t *entry,
 	return 0;
 }
 
+/* The host offset of a compressed entry's data, which must start inside
+ * the file. */
+static int compressed_offset(struct img *img, uint64_t off, uint64_t ent,
+			     uint64_t *coff, struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	int shift = 62 - ((int)s->h.cluster_bits - 8);
+
+	*coff = ent & ((1ull << shift) - 1);
+	if (*coff >= s->file_size)
+		return err_set(e, EINVAL,
+			       "%s: guest offset %llu: compressed L2 entry "
+			       "0x%016llx: data offset %llu is past the end of "
+			       "the file (%llu)", img->path, ull(off), ull(ent),
+			       ull(*coff), ull(s->file_size));
+	return 0;
+}
+
+/* A compressed entry: no subcluster bitmap, data inside the file. */
+static int classify_compressed(struct img *img, uint64_t off, uint64_t ent,
+			       uint64_t bm, struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	uint64_t coff;
+
+	if (s->extl2 && bm)
+		return err_set(e, EINVAL,
+			       "%s: guest offset %llu: L2 entry 0x%016llx is "
+			       "compressed but its subcluster bitmap is "
+			       "0x%016llx (must be 0)", img->path, ull(off),
+			       ull(ent), ull(bm));
+	return compressed_offset(img, off, ent, &coff, e);
+}
+
+/* An extended L2 entry: the run of subclusters from the one holding
+ * in_cl on with the same (alloc, zero) bits. */
+static int classify_ext(struct img *img, uint64_t off, uint64_t ent,
+			uint64_t bm, bool has_host, enum sc_type *type,
+			uint64_t *n, struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	uint64_t in_cl = off & (s->cluster_size - 1);
+	uint32_t alloc = (uint32_t)bm, zero = (uint32_t)(bm >> 32);
+	uint32_t sc = (uint32_t)(in_cl / s->subcluster_size);
+
+	if (alloc & zero)
+		return err_set(e, EINVAL,
+			       "%s: guest offset %llu: L2 entry 0x%016llx: "
+			       "subcluster bitmap 0x%016llx marks a subcluster "
+			       "both allocated and zero", img->path, ull(off),
+			       ull(ent), ull(bm));
+	if (alloc && !has_host)
+		return err_set(e, EINVAL,
+			       "%s: guest offset %llu: L2 entry 0x%016llx: "
+			       "subcluster bitmap 0x%016llx marks subclusters "
+			       "allocated but there is no host cluster",
+			       img->path, ull(off), ull(ent), ull(bm));
+	int a = (alloc >> sc) & 1, z = (zero >> sc) & 1;
+	uint32_t end = sc + 1;
+	while (end < 32 && (int)((alloc >> end) & 1) == a &&
+	       (int)((zero >> end) & 1) == z)
+		end++;
+	if (a)
+		*type = SC_NORMAL;
+	else if (z)
+		*type = has_host ? SC_ZERO_ALLOC : SC_ZERO_PLAIN;
+	else
+		*type = has_host ? SC_UNALLOC_ALLOC : SC_UNALLOC;
+	*n = (uint64_t)end * s->subcluster_size - in_cl;
+	return 0;
+}
+
+/* A standard or extended entry that is not compressed: its type, the run
+ * length *n from off, and *host for types with a host cluster. */
+static int classify_entry(struct img *img, uint64_t off, uint64_t ent,
+			  uint64_t bm, enum sc_type *type, uint64_t *n,
+			  uint64_t *host, struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	uint64_t cs = s->cluster_size, in_cl = off & (cs - 1);
+	bool dfile = s->h.incompatible_features & QCOW2_INCOMPAT_DATA_FILE;
+	uint64_t reserved = QCOW2_L2E_STD_RESERVED |
+			    (s->extl2 ? QCOW2_OFLAG_ZERO : 0);
+	uint64_t hoff = ent & QCOW2_L2E_OFFSET_MASK;
+	/* With an external data file, offset 0 plus COPIED maps guest 0. */
+	bool has_host = hoff != 0 || (dfile && (ent & QCOW2_OFLAG_COPIED));
+	int r;
+
+	if (ent & reserved)
+		return err_set(e, EINVAL, "%s: guest offset %llu: L2 entry "
+			       "0x%016llx has reserved bits set", img->path,
+			       ull(off), ull(ent));
+	if (hoff % cs)
+		return err_set(e, EINVAL, "%s: guest offset %llu: L2 entry "
+			       "0x%016llx: host offset %llu is not cluster "
+			       "aligned", img->path, ull(off), ull(ent),
+			       ull(hoff));
+	if (s->extl2) {
+		r = classify_ext(img, off, ent, bm, has_host, type, n, e);
+		if (r < 0)
+			return r;
+	} else {
+		if (ent & QCOW2_OFLAG_ZERO)
+			*type = has_host ? SC_ZERO_ALLOC : SC_ZERO_PLAIN;
+		else
+			*type = has_host ? SC_NORMAL : SC_UNALLOC;
+		*n = cs - in_cl;
+	}
+	if (*type != SC_NORMAL && *type != SC_ZERO_ALLOC &&
+	    *type != SC_UNALLOC_ALLOC)
+		return 0;
+	*host = hoff + in_cl;
+	/* Data must lie in the file; a preallocated zero cluster is never
+	 * read, so only plain data is held to it. */
+	if (*type == SC_NORMAL && !dfile && hoff >= s->file_size)
+		return err_set(e, EINVAL, "%s: guest offset %llu: L2 entry "
+			       "0x%016llx points past the end of the file "
+			       "(host offset %llu, file size %llu)", img->path,
+			       ull(off), ull(ent), ull(hoff),
+			       ull(s->file_size));
+	return 0;
+}
+
 /* Classify the subcluster containing `off`; *n = bytes from off to the end
  * of the run of subclusters (within this cluster) with the same type, or
  * to the end of the L1 range when the whole L2 table is absent.  *host is
- * the host offset of `off` for NORMAL / ZERO_ALLOC. */
+ * the host offset of `off` for NORMAL / ZERO_ALLOC / UNALLOC_ALLOC. */
 static int classify(struct img *img, uint64_t off, enum sc_type *type,
 		    uint64_t *n, uint64_t *host, uint64_t *entry_out,
 		    struct img_err *e)
 {
 	struct qcow2_state *s = st(img);
 	uint64_t cs = s->cluster_size;
-	uint64_t in_cl = off & (cs - 1);
-	uint64_t cl = off >> s->h.cluster_bits;
-	uint64_t l1i = cl / s->l2_entries;
+	uint64_t l1i = (off >> s->h.cluster_bits) / s->l2_entries;
 	uint64_t ent, bm;
 	int r;
 
 	*host = 0;
+	*entry_out = 0;
 	if (l1i >= s->h.l1_size || !s->l1 ||
 	    !(s->l1[l1i] & QCOW2_L1E_OFFSET_MASK)) {
 		if (l1i < s->h.l1_size && s->l1) {
@@ -193,103 +333,18 @@ static int classify(struct img *img, uint64_t off, enum sc_type *type,
 		uint64_t span = (uint64_t)s->l2_entries * cs;
 		*type = SC_UNALLOC;
 		*n = span - (off % span);
-		*entry_out = 0;
 		return 0;
 	}
 	r = qcow2_get_l2_entry(img, off, &ent, &bm, e);
 	if (r < 0)
 		return r;
 	*entry_out = ent;
-
 	if (ent & QCOW2_OFLAG_COMPRESSED) {
-		if (s->extl2 && bm)
-			return err_set(e, EINVAL,
-				       "%s: guest offset %llu: L2 entry "
-				       "0x%016llx is compressed but its "
-				       "subcluster bitmap is 0x%016llx (must be 0)",
-				       img->path, ull(off), ull(ent), ull(bm));
-		int shift = 62 - ((int)s->h.cluster_bits - 8);
-		uint64_t coff = ent & ((1ull << shift) - 1);
-		if (coff >= s->file_size)
-			return err_set(e, EINVAL,
-				       "%s: guest offset %llu: compressed L2 entry "
-				       "0x%016llx: data offset %llu is past the "
-				       "end of the file (%llu)", img->path,
-				       ull(off), ull(ent), ull(coff),
-				       ull(s->file_size));
 		*type = SC_COMPRESSED;
-		*n = cs - in_cl;
-		return 0;
+		*n = cs - (off & (cs - 1));
+		return classify_compressed(img, off, ent, bm, e);
 	}
-	uint64_t reserved = QCOW2_L2E_STD_RESERVED |
-			    (s->extl2 ? QCOW2_OFLAG_ZERO : 0);
-	if (ent & reserved)
-		return err_set(e, EINVAL,
-			       "%s: guest offset %llu: L2 entry 0x%016llx has "
-			       "reserved bits set", img->path, ull(off),
-			       ull(ent));
-	uint64_t hoff = ent & QCOW2_L2E_OFFSET_MASK;
-	bool has_host = hoff != 0 ||
-		((s->h.incompatible_features & QCOW2_INCOMPAT_DATA_FILE) &&
-		 (ent & QCOW2_OFLAG_COPIED));
-	if (hoff % cs)
-		return err_set(e, EINVAL,
-			       "%s: guest offset %llu: L2 entry 0x%016llx: host "
-			       "offset %llu is not cluster aligned", img->path,
-			       ull(off), ull(ent), ull(hoff));
-	if (!s->extl2) {
-		if (ent & QCOW2_OFLAG_ZERO)
-			*type = has_host ? SC_ZERO_ALLOC : SC_ZERO_PLAIN;
-		else
-			*type = has_host ? SC_NORMAL : SC_UNALLOC;
-		*n = cs - in_cl;
-	} else {
-		uint32_t alloc = (uint32_t)bm, zero = (uint32_t)(bm >> 32);
-		uint32_t sc = (uint32_t)(in_cl / s->subcluster_size);
-		if (alloc & zero)
-			return err_set(e, EINVAL,
-				       "%s: guest offset %llu: L2 entry "
-				       "0x%016llx: subcluster bitmap 0x%016llx "
-				       "marks a subcluster both allocated and "
-				       "zero", img->path, ull(off), ull(ent),
-				       ull(bm));
-		if (alloc && !has_host)
-			return err_set(e, EINVAL,
-				       "%s: guest offset %llu: L2 entry "
-				       "0x%016llx: subcluster bitmap 0x%016llx "
-				       "marks subclusters allocated but there "
-				       "is no host cluster", img->path,
-				       ull(off), ull(ent), ull(bm));
-		/* Run of subclusters with the same (alloc, zero) bits. */
-		int a = (alloc >> sc) & 1, z = (zero >> sc) & 1;
-		uint32_t end = sc + 1;
-		while (end < 32 && (int)((alloc >> end) & 1) == a &&
-		       (int)((zero >> end) & 1) == z)
-			end++;
-		if (a)
-			*type = SC_NORMAL;
-		else if (z)
-			*type = has_host ? SC_ZERO_ALLOC : SC_ZERO_PLAIN;
-		else
-			*type = has_host ? SC_UNALLOC_ALLOC : SC_UNALLOC;
-		*n = (uint64_t)end * s->subcluster_size - in_cl;
-	}
-	if (*type == SC_NORMAL || *type == SC_ZERO_ALLOC ||
-	    *type == SC_UNALLOC_ALLOC) {
-		*host = hoff + in_cl;
-		/* Data must lie in the file; a preallocated zero cluster is
-		 * never read, so only plain data is held to it. */
-		if (*type == SC_NORMAL &&
-		    !(s->h.incompatible_features & QCOW2_INCOMPAT_DATA_FILE) &&
-		    hoff >= s->file_size)
-			return err_set(e, EINVAL,
-				       "%s: guest offset %llu: L2 entry "
-				       "0x%016llx points past the end of the "
-				       "file (host offset %llu, file size %llu)",
-				       img->path, ull(off), ull(ent), ull(hoff),
-				       ull(s->file_size));
-	}
-	return 0;
+	return classify_entry(img, off, ent, bm, type, n, host, e);
 }
 
 static int to_bs(enum sc_type t)
@@ -306,9 +361,7 @@ static int to_bs(enum sc_type t)
 	}
 }
 
-/* Shared walker: with want_host, extents also end where the host mapping
- * stops being contiguous (qemu-img map's rule). */
-static int status_walk(struct img *img, uint64_t off, uint64_t len,
+int qcow2_status_walk(struct img *img, uint64_t off, uint64_t len,
 		       uint64_t *pnum, bool want_host, uint64_t *host,
 		       bool *has_host, struct img_err *e)
 {
@@ -357,174 +410,22 @@ static int status_walk(struct img *img, uint64_t off, uint64_t len,
 int qcow2_block_status(struct img *img, uint64_t off, uint64_t len,
 		       uint64_t *pnum, struct img_err *e)
 {
-	return status_walk(img, off, len, pnum, false, NULL, NULL, e);
+	return qcow2_status_walk(img, off, len, pnum, false, NULL, NULL, e);
 }
 
-/* Refcount entry i of a refcount block (widths 1..64 bits; sub-byte widths
- * pack from the least significant bit). */
-static uint64_t rc_entry(const uint8_t *blk, int bits, uint64_t i)
-{
-	if (bits < 8) {
-		uint64_t bit = i * (uint64_t)bits;
-		return (blk[bit / 8] >> (bit % 8)) & ((1u << bits) - 1);
-	}
-	uint64_t v = 0;
-	const uint8_t *p = blk + i * (uint64_t)(bits / 8);
-	for (int k = 0; k < bits / 8; k++)
-		v = (v << 8) | p[k];
-	return v;
-}
-
-int qcow2_map_detect_prealloc(struct img *img, bool *prealloc,
-			      struct img_err *e)
+/* Inflate n bytes of raw deflate data into out, exactly one cluster. */
+static int inflate_cluster(struct img *img, uint64_t off, uint64_t ent,
+			   uint64_t coff, uint8_t *in, size_t n, uint8_t *out,
+			   struct img_err *e)
 {
 	struct qcow2_state *s = st(img);
-	uint64_t cs = s->cluster_size;
-	uint64_t per_blk = cs * 8 / (uint64_t)s->refcount_bits;
-	size_t rt_bytes = (size_t)s->h.refcount_table_clusters * cs;
-	struct stat sb;
-	uint8_t *rt = NULL, *blk = NULL;
-	int r = 0;
-
-	*prealloc = false;
-	r = io_fstat(img->fd, &sb);
-	if (r < 0)
-		return err_set_errno(e, -r, "%s: cannot stat", img->path);
-	uint64_t real_clusters = (uint64_t)sb.st_blocks * 512 / cs;
-	uint64_t threshold = real_clusters * 10 / 9;
-	if (threshold < real_clusters + 2)
-		threshold = real_clusters + 2;
-	uint64_t end = ((uint64_t)sb.st_size + cs - 1) / cs, count = 0;
-
-	rt = calloc(1, rt_bytes);
-	blk = malloc(cs);
-	if (!rt || !blk) {
-		r = err_set(e, ENOMEM, "%s: out of memory", img->path);
-		goto out;
-	}
-	ssize_t n = io_pread(img->fd, rt, rt_bytes, s->h.refcount_table_offset);
-	if (n < 0) {
-		r = err_set_errno(e, (int)-n, "%s: cannot read the refcount "
-				  "table", img->path);
-		goto out;
-	}
-	for (uint64_t ti = 0; ti * per_blk < end && count < threshold &&
-	     ti < rt_bytes / 8; ti++) {
-		uint64_t bo = qcow2_be64(rt + ti * 8) & QCOW2_REFT_OFFSET_MASK;
-		if (!bo)
-			continue;
-		if (bo % cs || bo >= (uint64_t)sb.st_size) {
-			r = err_set(e, EINVAL, "%s: refcount table entry %llu: "
-				    "block offset %llu is unaligned or past "
-				    "the end of the file", img->path, ull(ti),
-				    ull(bo));
-			goto out;
-		}
-		n = io_pread(img->fd, blk, cs, bo);
-		if (n < 0) {
-			r = err_set_errno(e, (int)-n, "%s: cannot read refcount "
-					  "block at %llu", img->path, ull(bo));
-			goto out;
-		}
-		if ((uint64_t)n < cs)
-			memset(blk + n, 0, cs - (size_t)n);
-		for (uint64_t i = 0; i < per_blk && ti * per_blk + i < end &&
-		     count < threshold; i++)
-			count += rc_entry(blk, s->refcount_bits, i) != 0;
-	}
-	*prealloc = count >= threshold;
-out:
-	free(rt);
-	free(blk);
-	return r;
-}
-
-int qcow2_map_status(struct img *img, uint64_t off, uint64_t len,
-		     uint64_t *pnum, uint64_t *host, bool *has_host,
-		     bool recurse, bool *host_zero, struct img_err *e)
-{
-	int bs = status_walk(img, off, len, pnum, true, host, has_host, e);
-
-	*host_zero = false;
-	if (bs != IMG_BS_DATA || !*has_host || !recurse)
-		return bs;
-	/* Ask the file system, as QEMU's block layer asks file-posix: data
-	 * stored in a hole (or past EOF) is known to read as zeros. */
-	struct stat sb;
-	uint64_t h = *host;
-	if (io_fstat(img->fd, &sb) < 0)
-		return bs;
-	uint64_t fsz = (uint64_t)sb.st_size;
-	if (h >= fsz) {
-		*host_zero = true;
-		return bs;
-	}
-	off_t d = lseek(img->fd, (off_t)h, SEEK_DATA);
-	if (d < 0) {
-		if (errno == ENXIO)     /* only a hole up to EOF */
-			*host_zero = true;
-		else if (*pnum > fsz - h)
-			*pnum = fsz - h;
-		return bs;
-	}
-	if ((uint64_t)d > h) {
-		*host_zero = true;
-		if (*pnum > (uint64_t)d - h)
-			*pnum = (uint64_t)d - h;
-		return bs;
-	}
-	off_t ho = lseek(img->fd, (off_t)h, SEEK_HOLE);
-	uint64_t end = ho > (off_t)h ? (uint64_t)ho : fsz;
-	if (*pnum > end - h)
-		*pnum = end - h;
-	return bs;
-}
-
-/* Inflate the compressed cluster described by L2 entry `ent` into out
- * (exactly one cluster). */
-static int read_compressed(struct img *img, uint64_t off, uint64_t ent,
-			   uint8_t *out, struct img_err *e)
-{
-	struct qcow2_state *s = st(img);
-	int shift = 62 - ((int)s->h.cluster_bits - 8);
-	uint64_t coff = ent & ((1ull << shift) - 1);
-	uint64_t nsec = ((ent >> shift) & ((1ull << (s->h.cluster_bits - 8)) - 1))
-			+ 1;
-	uint64_t clen = nsec * 512 - (coff & 511);
-	uint8_t *in;
 	z_stream z;
 	int zr;
 
-	if (s->h.compression_type != 0)
-		return err_set(e, ENOTSUP,
-			       "%s: guest offset %llu: cluster is zstd-"
-			       "compressed; zstd is not supported", img->path,
-			       ull(off));
-	if (coff >= s->file_size)
-		return err_set(e, EINVAL,
-			       "%s: guest offset %llu: compressed L2 entry "
-			       "0x%016llx: data offset %llu is past the end of "
-			       "the file (%llu)", img->path, ull(off), ull(ent),
-			       ull(coff), ull(s->file_size));
-	/* The last sector of a compressed run may extend past EOF. */
-	if (clen > s->file_size - coff)
-		clen = s->file_size - coff;
-	in = malloc((size_t)clen);
-	if (!in)
-		return err_set(e, ENOMEM, "%s: out of memory", img->path);
-	ssize_t n = io_pread(img->fd, in, (size_t)clen, coff);
-	if (n < 0) {
-		free(in);
-		return err_set_errno(e, (int)-n, "%s: guest offset %llu: cannot "
-				     "read compressed data at %llu", img->path,
-				     ull(off), ull(coff));
-	}
 	memset(&z, 0, sizeof(z));
-	if (inflateInit2(&z, -15) != Z_OK) {
-		free(in);
+	if (inflateInit2(&z, -15) != Z_OK)
 		return err_set(e, ENOMEM, "%s: zlib initialisation failed",
 			       img->path);
-	}
 	z.next_in = in;
 	z.avail_in = (uInt)n;
 	z.next_out = out;
@@ -534,7 +435,6 @@ static int read_compressed(struct img *img, uint64_t off, uint64_t ent,
 	 * the stream claims more (the tail may belong to the next one). */
 	bool full = z.avail_out == 0;
 	inflateEnd(&z);
-	free(in);
 	if (!full || (zr != Z_STREAM_END && zr != Z_BUF_ERROR && zr != Z_OK))
 		return err_set(e, EIO,
 			       "%s: guest offset %llu: compressed L2 entry "
@@ -543,6 +443,48 @@ static int read_compressed(struct img *img, uint64_t off, uint64_t ent,
 			       ull(coff), full ? "stream error" :
 			       "decompressed to less than one cluster");
 	return 0;
+}
+
+/* Inflate the compressed cluster described by L2 entry `ent` into out
+ * (exactly one cluster). */
+static int read_compressed(struct img *img, uint64_t off, uint64_t ent,
+			   uint8_t *out, struct img_err *e)
+{
+	struct qcow2_state *s = st(img);
+	int shift = 62 - ((int)s->h.cluster_bits - 8);
+	uint64_t nsec = ((ent >> shift) &
+			 ((1ull << (s->h.cluster_bits - 8)) - 1)) + 1;
+	uint64_t coff, clen;
+	uint8_t *in;
+	int r;
+
+	if (s->h.compression_type != 0)
+		return err_set(e, ENOTSUP,
+			       "%s: guest offset %llu: cluster is zstd-"
+			       "compressed; zstd is not supported", img->path,
+			       ull(off));
+	r = compressed_offset(img, off, ent, &coff, e);
+	if (r < 0)
+		return r;
+	/* The last sector of a compressed run may extend past EOF. */
+	clen = nsec * 512 - (coff & 511);
+	if (clen > s->file_size - coff)
+		clen = s->file_size - coff;
+	in = malloc((size_t)clen);
+	if (!in)
+		return err_set(e, ENOMEM, "%s: out of memory", img->path);
+	/* What the file holds of it: the stream itself says whether it
+	 * ends too early (only n bytes reach the decoder, nothing is made
+	 * up). */
+	ssize_t n = io_pread(img->fd, in, (size_t)clen, coff);
+	if (n < 0)
+		r = err_set_errno(e, (int)-n, "%s: guest offset %llu: cannot "
+				  "read compressed data at %llu", img->path,
+				  ull(off), ull(coff));
+	else
+		r = inflate_cluster(img, off, ent, coff, in, (size_t)n, out, e);
+	free(in);
+	return r;
 }
 
 int qcow2_pread(struct img *img, uint64_t off, void *buf, size_t len,
@@ -600,7 +542,9 @@ int qcow2_pread(struct img *img, uint64_t off, void *buf, size_t len,
 						  img->path, ull(off), ull(h));
 				goto out;
 			}
-			/* A cluster cut short by EOF reads as zeros. */
+			/* Guest data, not metadata: a data cluster that
+			 * starts inside the file but is cut short by its
+			 * end reads as zeros there, as QEMU reads it. */
 			if ((size_t)got < chunk)
 				memset(b + got, 0, chunk - (size_t)got);
 			break;

@@ -10,7 +10,8 @@
  * put there too, usually covering itself, and linked into the table only
  * after it is durable.  A full table is relocated: a larger copy is written
  * to new clusters with their refcounts set, synced, switched with one
- * 12-byte header write at offset 48, synced, and the old clusters freed.
+ * 12-byte header write (refcount_table_offset and _clusters), synced, and
+ * the old clusters freed.
  * A crash at any point can leak clusters but never leaves a reference to a
  * cluster whose refcount is 0.
  */
@@ -200,14 +201,17 @@ int qcow2_write_begin(struct img *img, struct img_err *e)
 		if (r < 0)
 			return r;
 	}
-	/* Spec: a writer must clear autoclear bits it does not know before
-	 * it changes anything; those features may be invalid afterwards. */
+	/* The format requires a writer to clear the autoclear bits it does
+	 * not know before it changes anything: those features may be
+	 * invalid afterwards. */
 	uint64_t known = QCOW2_AUTOCLEAR_BITMAPS | QCOW2_AUTOCLEAR_DATA_RAW;
-	if (s->h.version >= 3 && s->h.header_length >= 96 &&
+	if (s->h.version >= 3 &&
+	    s->h.header_length >= QCOW2_HDR_AUTOCLEAR_FEATURES + 8 &&
 	    (s->h.autoclear_features & ~known)) {
 		uint8_t b[8];
 		qcow2_put_be64(b, s->h.autoclear_features & known);
-		r = qcow2_hdr_write(img, 88, b, 8, e);
+		r = qcow2_hdr_write(img, QCOW2_HDR_AUTOCLEAR_FEATURES, b, 8,
+				    e);
 		if (r < 0)
 			return r;
 		r = qcow2_sync(img, e);
@@ -430,8 +434,9 @@ static int grow_reft(struct img *img, uint64_t min_ti, struct img_err *e)
 	/* Switch: offset and cluster count in one 12-byte write. */
 	uint8_t h[12];
 	qcow2_put_be64(h, toff);
-	qcow2_put_be32(h + 8, (uint32_t)ntc);
-	r = qcow2_hdr_write(img, 48, h, 12, e);
+	qcow2_put_be32(h + (QCOW2_HDR_REFCOUNT_TABLE_CLUSTERS -
+			    QCOW2_HDR_REFCOUNT_TABLE_OFFSET), (uint32_t)ntc);
+	r = qcow2_hdr_write(img, QCOW2_HDR_REFCOUNT_TABLE_OFFSET, h, 12, e);
 	if (r >= 0)
 		r = qcow2_sync(img, e);
 	if (r < 0)

@@ -70,9 +70,11 @@ int qcow2_grow(struct img *img, uint64_t new_size, struct img_err *e)
 			r = qcow2_sync(img, e);
 		if (r < 0)
 			return r;
+		/* l1_size and l1_table_offset in one write. */
 		qcow2_put_be32(b, (uint32_t)need);
-		qcow2_put_be64(b + 4, noff);
-		r = qcow2_hdr_write(img, 36, b, 12, e);
+		qcow2_put_be64(b + (QCOW2_HDR_L1_TABLE_OFFSET -
+				    QCOW2_HDR_L1_SIZE), noff);
+		r = qcow2_hdr_write(img, QCOW2_HDR_L1_SIZE, b, 12, e);
 		if (r >= 0)
 			r = qcow2_sync(img, e);
 		if (r < 0)
@@ -88,7 +90,7 @@ int qcow2_grow(struct img *img, uint64_t new_size, struct img_err *e)
 		}
 	}
 	qcow2_put_be64(b, new_size);
-	r = qcow2_hdr_write(img, 24, b, 8, e);
+	r = qcow2_hdr_write(img, QCOW2_HDR_SIZE, b, 8, e);
 	if (r >= 0)
 		r = qcow2_sync(img, e);
 	if (r < 0)

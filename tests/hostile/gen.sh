@@ -85,7 +85,7 @@ CHAIN="info:top.qcow2=0 map:top.qcow2=1 tree:.=0 plan:top.qcow2=1,3"
 
 # ---- B-01 magic and version ------------------------------------------------
 fx b01-magic "$W/g64" 'magic|not.*qcow2|format' "$NOPROBE" "" "bad magic"
-poke_str "$F" 0 'QFI?'
+poke_str "$F" $Q_MAGIC 'QFI?'
 # version 0 probes as raw (as in QEMU); 1 (QEMU's qcow) and >= 4 (QEMU's
 # qcow2, which refuses them) must not: called raw, a commit could write over
 # a header that QEMU reads
@@ -139,29 +139,29 @@ fx b05-backing-size-0 "$W/g64" 'backing' \
 bkname "$F"; poke_be32 "$F" $Q_BACKING_SIZE 0
 
 # ---- B-06 header extensions ----------------------------------------------------
-# g64 has the feature-name table at 112; the end marker follows it.
+# g64 has the feature-name table at $Q_EXT0; the end marker follows it.
 fx b06-ext-length-huge "$W/g64" 'extension' "$HDR" "" "extension length 0x7fffffff"
-poke_be32 "$F" 116 0x7fffffff
+poke_be32 "$F" $((Q_EXT0 + Q_EXT_LEN)) 0x7fffffff
 fx b06-ext-past-cluster "$W/g64" 'extension' "$HDR" "" "extension running past cluster 0"
-poke_be32 "$F" 116 65520
+poke_be32 "$F" $((Q_EXT0 + Q_EXT_LEN)) 65520
 fx b06-ext-many "$W/g64" 'extension' "$HDR" "" "5000 unknown extensions (iteration cap)"
 { for i in $(seq 1 5000); do printf '\x00\x00\x10\x01\x00\x00\x00\x00'; done; printf '\0\0\0\0\0\0\0\0'; } \
-	| dd of="$F" bs=1 seek=112 conv=notrunc status=none
+	| dd of="$F" bs=1 seek=$Q_EXT0 conv=notrunc status=none
 fx b06-ext-dup-backing-fmt "$W/g64" 'backing.?f(or)?ma?t|extension|duplicate' "$HDR" "" \
 	"two backing-format extensions"
 bkname "$F"
-poke_raw "$F" 112 '\xe2\x79\x2a\xca\x00\x00\x00\x05qcow2\x00\x00\x00\xe2\x79\x2a\xca\x00\x00\x00\x03raw\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'
+poke_raw "$F" $Q_EXT0 '\xe2\x79\x2a\xca\x00\x00\x00\x05qcow2\x00\x00\x00\xe2\x79\x2a\xca\x00\x00\x00\x03raw\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'
 fx b06-backing-fmt-unknown "$W/g64" 'foo|format' \
 	"info:bad.qcow2=0,1 map:bad.qcow2=1 tree:.=0 plan:top.qcow2=0,1,3" "" \
 	"recorded backing format 'foo' (no probing fallback, iotest 114)"
 bkname "$F"
-poke_raw "$F" 112 '\xe2\x79\x2a\xca\x00\x00\x00\x03foo\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'
+poke_raw "$F" $Q_EXT0 '\xe2\x79\x2a\xca\x00\x00\x00\x03foo\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'
 : >"$D/base.qcow2"
 fx b06-backing-fmt-long "$W/g64" 'format|backing' \
 	"info:bad.qcow2=0,1 map:bad.qcow2=1 tree:.=0 plan:top.qcow2=1,3" "" \
 	"recorded backing format of 40 bytes"
 bkname "$F"
-poke_raw "$F" 112 '\xe2\x79\x2a\xca\x00\x00\x00\x28qcow2qcow2qcow2qcow2qcow2qcow2qcow2qcow2\x00\x00\x00\x00\x00\x00\x00\x00'
+poke_raw "$F" $Q_EXT0 '\xe2\x79\x2a\xca\x00\x00\x00\x28qcow2qcow2qcow2qcow2qcow2qcow2qcow2qcow2\x00\x00\x00\x00\x00\x00\x00\x00'
 
 # ---- B-07 feature bits -------------------------------------------------------------
 fx b07-incompat-unknown "$W/g64" 'incompatible|feature|bit' \
@@ -170,7 +170,7 @@ fx b07-incompat-unknown "$W/g64" 'incompatible|feature|bit' \
 poke_be64 "$F" $Q_INCOMPAT $((1 << 60))
 fx b07-compression-type-unknown "$W/g64" 'compression' "$HDR" "" \
 	"compression bit with compression_type 7"
-poke_be64 "$F" $Q_INCOMPAT 8; poke_be32 "$F" $Q_HEADER_LEN 112; poke_u8 "$F" $Q_COMPRESSION 7
+poke_be64 "$F" $Q_INCOMPAT 8; poke_be32 "$F" $Q_HEADER_LEN $Q_EXT0; poke_u8 "$F" $Q_COMPRESSION 7
 fx b07-crypt-method-9 "$W/g64" 'crypt|encrypt' "$HDR" "" "crypt_method 9"
 poke_be32 "$F" $Q_CRYPT 9
 # corrupt and dirty: reading is legal, writing (plan) is refused
@@ -335,16 +335,16 @@ qnamed() {
 	poke_str "$1" "$off" "$2"
 }
 
-# drop_exts FILE: end the extension list at 112, which drops the recorded
+# drop_exts FILE: end the extension list at $Q_EXT0, which drops the recorded
 # backing format (qemu-img 7.2 refuses to create an overlay without one).
-drop_exts() { poke_be64 "$1" 112 0; }
+drop_exts() { poke_be64 "$1" $Q_EXT0 0; }
 
 # ---- B-20 loops --------------------------------------------------------------------------
 LOOP="info:top.qcow2=0 map:top.qcow2=1 tree:.=0 plan:top.qcow2=1,3"
 D=$OUT/b20-loop-self; mkdir -p "$D"; (cd "$D" && qnamed top.qcow2 top.qcow2 qcow2 1M)
 reg b20-loop-self 'loop|cycle' "$LOOP" "" "top names itself"
 # self loop whose recorded format is unknown (fz_chain found a use-after-free
-# in the pool scan with this shape): the ext at 112 is the backing format
+# in the pool scan with this shape): the ext at $Q_EXT0 is the backing format
 D=$OUT/b20-loop-self-unknown-fmt; mkdir -p "$D"; (cd "$D" && qnamed top.qcow2 top.qcow2 qcow2 1M)
 [ "$(dd if="$D/top.qcow2" bs=1 skip=120 count=5 status=none)" = qcow2 ] && poke_str "$D/top.qcow2" 120 qcow1
 reg b20-loop-self-unknown-fmt 'loop|cycle|qcow1|format' \

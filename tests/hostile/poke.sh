@@ -27,11 +27,30 @@ peek_be() {
 	echo "$v"
 }
 
-# qcow2 header field offsets (spec: interop/qcow2)
-Q_MAGIC=0 Q_VERSION=4 Q_BACKING_OFF=8 Q_BACKING_SIZE=16 Q_CLUSTER_BITS=20
-Q_SIZE=24 Q_CRYPT=32 Q_L1_SIZE=36 Q_L1_OFF=40 Q_REFT_OFF=48 Q_REFT_CLUSTERS=56
-Q_NB_SNAP=60 Q_SNAP_OFF=64 Q_INCOMPAT=72 Q_COMPAT=80 Q_AUTOCLEAR=88
-Q_REFCOUNT_ORDER=96 Q_HEADER_LEN=100 Q_COMPRESSION=104
+# qcow2 header field offsets, read from the driver's own layout header
+# (formats/qcow2/qcow2_hdr.h), the one place they are written down.
+_Q_HDR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/formats/qcow2/qcow2_hdr.h
+_q_off() {
+	local v
+	v=$(sed -n "s/^#define QCOW2_$1[[:space:]]\{1,\}\([0-9]\{1,\}\).*/\1/p" "$_Q_HDR")
+	if [ -z "$v" ]; then
+		echo "poke.sh: QCOW2_$1 not found in $_Q_HDR" >&2
+		return 1
+	fi
+	echo "$v"
+}
+Q_MAGIC=$(_q_off HDR_MAGIC) Q_VERSION=$(_q_off HDR_VERSION)
+Q_BACKING_OFF=$(_q_off HDR_BACKING_FILE_OFFSET) Q_BACKING_SIZE=$(_q_off HDR_BACKING_FILE_SIZE)
+Q_CLUSTER_BITS=$(_q_off HDR_CLUSTER_BITS) Q_SIZE=$(_q_off HDR_SIZE) Q_CRYPT=$(_q_off HDR_CRYPT_METHOD)
+Q_L1_SIZE=$(_q_off HDR_L1_SIZE) Q_L1_OFF=$(_q_off HDR_L1_TABLE_OFFSET)
+Q_REFT_OFF=$(_q_off HDR_REFCOUNT_TABLE_OFFSET) Q_REFT_CLUSTERS=$(_q_off HDR_REFCOUNT_TABLE_CLUSTERS)
+Q_NB_SNAP=$(_q_off HDR_NB_SNAPSHOTS) Q_SNAP_OFF=$(_q_off HDR_SNAPSHOTS_OFFSET)
+Q_INCOMPAT=$(_q_off HDR_INCOMPATIBLE_FEATURES) Q_COMPAT=$(_q_off HDR_COMPATIBLE_FEATURES)
+Q_AUTOCLEAR=$(_q_off HDR_AUTOCLEAR_FEATURES) Q_REFCOUNT_ORDER=$(_q_off HDR_REFCOUNT_ORDER)
+Q_HEADER_LEN=$(_q_off HDR_HEADER_LENGTH) Q_COMPRESSION=$(_q_off HDR_COMPRESSION_TYPE)
+# qemu-img writes header_length = QCOW2_HDR_V3_LEN: its first extension
+# record starts there ({ type, length, data }).
+Q_EXT0=$(_q_off HDR_V3_LEN) Q_EXT_LEN=$(_q_off EXT_LEN) Q_EXT_DATA=$(_q_off EXT_DATA)
 
 # First L2 table offset of a qcow2 image (from L1[0]); 0 when unallocated.
 q_l2_of() { echo $(( $(peek_be "$1" "$(peek_be "$1" $Q_L1_OFF 8)" 8) & 0x00fffffffffffe00 )); }

@@ -4,15 +4,10 @@
 # cluster is byte-identical to what `qemu-img rebase -u` writes for the same
 # change (v2 and v3, with an injected unknown extension, removal), and the
 # refusals (name over 1023 bytes, no room in a 512-byte cluster) leave the
-# file byte-identical.  Driven through the tool mode of test_qcow2_write.
+# file byte-identical.  Driven through tests/tools/fmt_tool.c.
 . "$(dirname "$0")/lib.sh"
 
-QW=${IMGRAPH_QW:-$(dirname "$IMGRAPH")/tests/test_qcow2_write}
-[ -x "$QW" ] || QW=$(cd "$(dirname "$0")/../.." && pwd)/${BUILD:-build}/tests/test_qcow2_write
-if [ ! -x "$QW" ]; then
-	not_ok "tool binary test_qcow2_write not found ($QW)"
-	done_testing
-fi
+need_fmt_tool
 cd "$T" || exit 1
 
 qemu-img create -q -f qcow2 base.qcow2 4M
@@ -25,7 +20,7 @@ qemu-img convert -O raw base2.qcow2 base2.raw
 same_as_qemu() {
 	local n=$1 img=$2 name=$3 fmt=$4
 	cp "$img" "q-$img"
-	check "$n: set_backing succeeds" "$QW" --set-backing "$img" "$name" "$fmt"
+	check "$n: set_backing succeeds" "$FMT_TOOL" set-backing "$img" "$name" "$fmt"
 	if [ -n "$name" ]; then
 		qemu-img rebase -u -b "$name" -F "$fmt" "q-$img"
 	else
@@ -66,19 +61,19 @@ check_grep "unknown extension: new name shown" '"backing-filename": "base.qcow2"
 # Limits.
 long=$(printf 'n%.0s' $(seq 1023))
 qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 l.qcow2
-check "1023-byte name accepted" "$QW" --set-backing l.qcow2 "$long" qcow2
+check "1023-byte name accepted" "$FMT_TOOL" set-backing l.qcow2 "$long" qcow2
 check_grep "  ... qemu-img reads it back" "\"backing-filename\": \"$long\"" <(qemu-img info -U --output=json l.qcow2 2>/dev/null)
 before=$(sha256sum l.qcow2)
-check_rc "1024-byte name refused" 1 "$QW" --set-backing l.qcow2 "${long}n" qcow2
+check_rc "1024-byte name refused" 1 "$FMT_TOOL" set-backing l.qcow2 "${long}n" qcow2
 check_grep "  ... documented message" "backing name is 1024 bytes; qcow2 allows at most 1023" "$T/.err"
 check_eq "  ... file byte-identical" "$(sha256sum l.qcow2)" "$before"
 
 qemu-img create -q -f qcow2 -o cluster_size=512 -b base.qcow2 -F qcow2 s.qcow2
 before=$(sha256sum s.qcow2)
-check_rc "400-byte name in a 512-byte cluster refused" 1 "$QW" --set-backing s.qcow2 "$(printf 'm%.0s' $(seq 400))" qcow2
+check_rc "400-byte name in a 512-byte cluster refused" 1 "$FMT_TOOL" set-backing s.qcow2 "$(printf 'm%.0s' $(seq 400))" qcow2
 check_grep "  ... documented message" "no space left in the header cluster for a backing name of 400 bytes" "$T/.err"
 check_eq "  ... file byte-identical" "$(sha256sum s.qcow2)" "$before"
-check_rc "format name over 15 bytes refused" 1 "$QW" --set-backing s.qcow2 base.qcow2 abcdefghijklmnop
+check_rc "format name over 15 bytes refused" 1 "$FMT_TOOL" set-backing s.qcow2 base.qcow2 abcdefghijklmnop
 check_eq "  ... file byte-identical" "$(sha256sum s.qcow2)" "$before"
 same_as_qemu "512-byte cluster, short name" s.qcow2 base2.qcow2 qcow2
 
@@ -87,7 +82,7 @@ same_as_qemu "512-byte cluster, short name" s.qcow2 base2.qcow2 qcow2
 qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 pc0.qcow2
 for K in 1 2; do
 	cp pc0.qcow2 pc.qcow2
-	( IMGRAPH_FAULT=cut:$K:$K "$QW" --set-backing pc.qcow2 base2.qcow2 qcow2; true ) >/dev/null 2>&1
+	( IMGRAPH_FAULT=cut:$K:$K "$FMT_TOOL" set-backing pc.qcow2 base2.qcow2 qcow2; true ) >/dev/null 2>&1
 	qemu-img info --output=json pc.qcow2 >pc.json 2>&1
 	if grep -qE '"backing-filename": "base2?.qcow2"' pc.json; then
 		ok "power cut at op $K: old or new link"
@@ -100,7 +95,7 @@ done
 # I/O errors: a failed (even torn) rewrite leaves the old header.
 for f in err:1:EIO short:1 err:2:EIO; do
 	cp pc0.qcow2 pc.qcow2
-	check_rc "$f: set_backing fails cleanly" 1 env IMGRAPH_FAULT=$f "$QW" --set-backing pc.qcow2 base2.qcow2 qcow2
+	check_rc "$f: set_backing fails cleanly" 1 env IMGRAPH_FAULT=$f "$FMT_TOOL" set-backing pc.qcow2 base2.qcow2 qcow2
 	case $f in
 	err:2:*) check_grep "$f: fdatasync failure reported" "fdatasync" "$T/.err";;
 	*) check "$f: file byte-identical to before" cmp pc.qcow2 pc0.qcow2;;

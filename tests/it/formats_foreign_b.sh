@@ -11,7 +11,7 @@
 #     DMG by its koly trailer: nothing at their head says so);
 #   - `imgraph info --output=json` has qemu-img's format, virtual-size and
 #     cluster-size (absent where qemu-img has none);
-#   - every byte read through the driver ($BUILD/tests/imgcat, reads of an
+#   - every byte read through the driver ($BUILD/tests/tools/imgcat, reads of an
 #     odd size crossing every block boundary) equals `qemu-img convert -O
 #     raw`;
 #   - where QEMU's driver reports block status, `imgraph map` has its
@@ -23,7 +23,7 @@
 # without these drivers).
 . "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-CAT=$ROOT/${BUILD:-build}/tests/imgcat
+CAT=$ROOT/${BUILD:-build}/tests/tools/imgcat
 GEN="python3 $ROOT/tests/tools/foreign_gen.py"
 [ -x "$CAT" ] || { not_ok "no $CAT (make $CAT)"; done_testing; }
 cd "$T" || exit 1

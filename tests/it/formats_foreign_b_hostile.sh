@@ -9,7 +9,7 @@
 # field of a copy hostile per fixture (fixing checksums where the field is
 # behind one) and writes the MANIFEST: id, file, command, field regex.
 # Per fixture, `imgraph info -f FMT FILE` (or, for "read", every byte
-# through $BUILD/tests/imgcat -f FMT):
+# through $BUILD/tests/tools/imgcat -f FMT):
 #   - exits 1 (no signal, no timeout), nothing on stdout for info;
 #   - the message names the file and the field (MANIFEST regex);
 #   - no sanitizer report; peak RSS <= 64 MiB, wall time <= 1 s
@@ -17,7 +17,7 @@
 #   - the file is byte for byte what it was (nothing written).
 . "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-CAT=$ROOT/${BUILD:-build}/tests/imgcat
+CAT=$ROOT/${BUILD:-build}/tests/tools/imgcat
 GEN="python3 $ROOT/tests/tools/foreign_gen.py"
 [ -x "$CAT" ] || { not_ok "no $CAT (make $CAT)"; done_testing; }
 RUSAGE=$T/rusage

@@ -8,21 +8,14 @@
 #     start/length/depth/present/zero/data/offset (both split at the union of
 #     their extent boundaries, so only a different merge could hide, never
 #     fake, a difference);
-#   * the guest view read through core/chain.c equals `qemu-img convert -O raw`
-#     (compare mode of the unit-test binary test_qcow2_read, see its header);
+#   * the guest view read through core/graph/chain.c equals `qemu-img convert
+#     -O raw` (tests/tools/fmt_tool.c compare);
 #   * `imgraph info --output=json` equals `qemu-img info --output=json` on
 #     every key qemu-img prints.
 # IMGRAPH_LONG=1 adds more cluster sizes and a bigger image.
 . "$(dirname "$0")/lib.sh"
 
-# The reader lives next to the binary's build dir: build-x/imgraph ->
-# build-x/tests/, ./imgraph -> build/tests/ (or $BUILD/tests/).
-READER=${IMGRAPH_READER:-$(dirname "$IMGRAPH")/tests/test_qcow2_read}
-[ -x "$READER" ] || READER=$(cd "$(dirname "$0")/../.." && pwd)/${BUILD:-build}/tests/test_qcow2_read
-if [ ! -x "$READER" ]; then
-	not_ok "reader binary test_qcow2_read not found (build it: make BUILD=... $READER)"
-	done_testing
-fi
+need_fmt_tool
 
 # map_same NAME IMAGE: compare our map with qemu-img's, extent by extent.
 map_same() {
@@ -69,7 +62,7 @@ bytes_same() {
 	local n=$1 img=$2
 	rm -f "$T/guest.raw"
 	qemu-img convert -U -O raw "$img" "$T/guest.raw"
-	if "$READER" --compare "$img" "$T/guest.raw" >"$T/cmp.out" 2>&1; then
+	if "$FMT_TOOL" compare "$img" "$T/guest.raw" >"$T/cmp.out" 2>&1; then
 		ok "$n: reads equal qemu-img convert"
 	else
 		not_ok "$n: reads differ"; diag <"$T/cmp.out"
@@ -157,6 +150,19 @@ qio "$T/top.qcow2" -c "write -z 0 64k" -c "write -P 0x31 128k 4k" \
 all3 "3-layer chain raw<-v2<-v3" "$T/top.qcow2"
 map_same "chain middle" "$T/mid.qcow2"
 
+# Metadata preallocation: every cluster is counted but the file is sparse,
+# so QEMU (and the qcow2 driver's map_status, with QEMU's heuristic) ask
+# the file system and report the holes under data as zeros.  A plain image
+# with a hole punched under a data cluster is below the heuristic's
+# threshold: no question asked, the cluster stays plain data.
+qemu-img create -q -f qcow2 -o preallocation=metadata "$T/pm.qcow2" 4M
+qio "$T/pm.qcow2" -c "write -P 0x11 1M 64k"
+all3 "preallocation=metadata" "$T/pm.qcow2"
+mkq "$T/hole.qcow2" 4M
+qio "$T/hole.qcow2" -c "write -P 0x12 0 1M"
+fallocate -p -o $((5 * 65536)) -l 65536 "$T/hole.qcow2" 2>/dev/null
+map_same "data cluster over a hole, no preallocation" "$T/hole.qcow2"
+
 # A sparse raw file alone and under a larger overlay (holes are zero extents
 # with offsets, as qemu-img reports them).
 truncate -s 4M "$T/sparse.raw"
@@ -212,7 +218,7 @@ if qemu-img convert -c -O qcow2 -o compression_type=zstd "$T/src.raw" "$T/zstd.q
 	map_same "zstd" "$T/zstd.qcow2"
 	info_same "zstd" "$T/zstd.qcow2"
 	qemu-img convert -O raw "$T/zstd.qcow2" "$T/zstd.raw"
-	check_rc "zstd: reading a zstd cluster fails" 1 "$READER" --compare "$T/zstd.qcow2" "$T/zstd.raw"
+	check_rc "zstd: reading a zstd cluster fails" 1 "$FMT_TOOL" compare "$T/zstd.qcow2" "$T/zstd.raw"
 	check_grep "zstd: message names file and zstd" "zstd.qcow2: guest offset 0: cluster is zstd-compressed" "$T/.err"
 	rm -f "$T/zstd.raw"
 else

@@ -3,8 +3,8 @@
 # qemu-img.
 #   * images made by `imgraph create` (every option) pass `qemu-img check`
 #     and `qemu-img info` shows the options;
-#   * the same operations applied through our driver (tool mode of the
-#     unit-test binary test_qcow2_write) and through qemu-io to twin images
+#   * the same operations applied through our driver (tests/tools/
+#     fmt_tool.c) and through qemu-io to twin images
 #     give guest views that `qemu-img compare` finds identical, and our
 #     image checks clean;
 #   * power cuts (IMGRAPH_FAULT=cut:K:SEED, unsynced writes undone at
@@ -15,12 +15,7 @@
 # (several minutes); by default workload 2 is sampled.
 . "$(dirname "$0")/lib.sh"
 
-QW=${IMGRAPH_QW:-$(dirname "$IMGRAPH")/tests/test_qcow2_write}
-[ -x "$QW" ] || QW=$(cd "$(dirname "$0")/../.." && pwd)/${BUILD:-build}/tests/test_qcow2_write
-if [ ! -x "$QW" ]; then
-	not_ok "tool binary test_qcow2_write not found ($QW)"
-	done_testing
-fi
+need_fmt_tool
 cd "$T" || exit 1
 
 # ---- create ------------------------------------------------------------
@@ -104,7 +99,7 @@ twin() {
 		esac
 	done
 	[ ${#args[@]} -gt 0 ] && qemu-io -f qcow2 "${args[@]}" theirs.qcow2 >/dev/null
-	check "$n: driver ops succeed" "$QW" --ops ours.qcow2 "$@"
+	check "$n: driver ops succeed" "$FMT_TOOL" ops ours.qcow2 "$@"
 	check "$n: qemu-img compare with qemu-io's twin" qemu-img compare -q ours.qcow2 theirs.qcow2
 	qcheck "$n: qemu-img check" ours.qcow2
 }
@@ -118,7 +113,7 @@ twin "refcount_bits=1" "refcount_bits=1,cluster_size=4k" 8M w:0:1M:0x11 z:4096:8
 qemu-img create -q -f qcow2 -o cluster_size=4096 ours.qcow2 1M
 qemu-io -f qcow2 -c 'write -c -P 0x11 0 64k' -c 'write -c -P 0x22 64k 64k' ours.qcow2 >/dev/null
 cp ours.qcow2 theirs.qcow2
-check "compressed: overwrite partial/whole/zero" "$QW" --ops ours.qcow2 w:100:1000:0x55 w:8k:4k:0x56 z:64k:8k w:70k:10k:0x57
+check "compressed: overwrite partial/whole/zero" "$FMT_TOOL" ops ours.qcow2 w:100:1000:0x55 w:8k:4k:0x56 z:64k:8k w:70k:10k:0x57
 qemu-io -f qcow2 -c 'write -P 0x55 100 1000' -c 'write -P 0x56 8k 4k' -c 'write -z 64k 8k' -c 'write -P 0x57 70k 10k' theirs.qcow2 >/dev/null
 check "compressed: qemu-img compare" qemu-img compare -q ours.qcow2 theirs.qcow2
 qcheck "compressed: qemu-img check (spans decremented)" ours.qcow2
@@ -128,18 +123,18 @@ qemu-img create -q -f qcow2 base.qcow2 4M
 qemu-io -f qcow2 -c 'write -P 0x61 0 4M' base.qcow2 >/dev/null
 qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 ov.qcow2
 before=$(sha256sum ov.qcow2)
-check_rc "overlay: partial write into an unallocated cluster refused" 1 "$QW" --ops ov.qcow2 w:100:10:0x1
+check_rc "overlay: partial write into an unallocated cluster refused" 1 "$FMT_TOOL" ops ov.qcow2 w:100:10:0x1
 check_grep "  ... says why" "backing" "$T/.err"
 check_eq "  ... file unchanged" "$(sha256sum ov.qcow2)" "$before"
-check_rc "overlay: whole cluster + partial unallocated one refused" 1 "$QW" --ops ov.qcow2 w:0:65546:0x1
-check_rc "overlay: zeroes with a partial unallocated edge refused" 1 "$QW" --ops ov.qcow2 z:100:200000
+check_rc "overlay: whole cluster + partial unallocated one refused" 1 "$FMT_TOOL" ops ov.qcow2 w:0:65546:0x1
+check_rc "overlay: zeroes with a partial unallocated edge refused" 1 "$FMT_TOOL" ops ov.qcow2 z:100:200000
 check_eq "  ... nothing written (not even the whole clusters)" "$(sha256sum ov.qcow2)" "$before"
 cp ov.qcow2 ov-q.qcow2
-check "overlay: whole clusters and zeroes" "$QW" --ops ov.qcow2 w:64k:128k:0x71 z:1M:64k w:64k:10:0x72
+check "overlay: whole clusters and zeroes" "$FMT_TOOL" ops ov.qcow2 w:64k:128k:0x71 z:1M:64k w:64k:10:0x72
 qemu-io -f qcow2 -c 'write -P 0x71 64k 128k' -c 'write -z 1M 64k' -c 'write -P 0x72 64k 10' ov-q.qcow2 >/dev/null
 check "overlay: qemu-img compare" qemu-img compare -q ov.qcow2 ov-q.qcow2
 qcheck "overlay: qemu-img check" ov.qcow2
-check "overlay: make_empty" "$QW" --ops ov.qcow2 e
+check "overlay: make_empty" "$FMT_TOOL" ops ov.qcow2 e
 check "overlay: empty overlay reads as its base" qemu-img compare -q ov.qcow2 base.qcow2
 qcheck "overlay: check after make_empty" ov.qcow2
 
@@ -152,7 +147,7 @@ seeds=1; [ "${IMGRAPH_LONG:-0}" = 1 ] && seeds=4
 # count_ops: mutating ops of the workload "${OPS[@]}" on a copy of pc0.
 count_ops() {
 	cp pc0.qcow2 pcn.qcow2
-	IMGRAPH_FAULT=count IMGRAPH_FAULT_OUT=$T/count "$QW" --ops pcn.qcow2 "${OPS[@]}"
+	IMGRAPH_FAULT=count IMGRAPH_FAULT_OUT=$T/count "$FMT_TOOL" ops pcn.qcow2 "${OPS[@]}"
 	cat "$T/count"
 }
 
@@ -163,7 +158,7 @@ cut_at() {
 	for K in "$@"; do
 		for sd in $(seq 1 $seeds); do
 			cp pc0.qcow2 pc.qcow2
-			( IMGRAPH_FAULT=cut:$K:$((K * 7 + sd)) "$QW" --ops pc.qcow2 "${OPS[@]}"; true ) >/dev/null 2>&1
+			( IMGRAPH_FAULT=cut:$K:$((K * 7 + sd)) "$FMT_TOOL" ops pc.qcow2 "${OPS[@]}"; true ) >/dev/null 2>&1
 			qemu-img check pc.qcow2 >pc.out 2>&1; rc=$?
 			if [ $rc -ne 0 ] && [ $rc -ne 3 ]; then
 				bad=$((bad + 1)); echo "# cut at op $K seed $sd: check rc=$rc"; diag <pc.out
@@ -194,7 +189,7 @@ bad=0
 for K in $(seq 1 "$N"); do
 	for f in "err:$K:EIO" "short:$K" "rerr:$K:EIO"; do
 		cp pc0.qcow2 pc.qcow2
-		IMGRAPH_FAULT=$f "$QW" --ops pc.qcow2 "${OPS[@]}" >/dev/null 2>pc.err; rc=$?
+		IMGRAPH_FAULT=$f "$FMT_TOOL" ops pc.qcow2 "${OPS[@]}" >/dev/null 2>pc.err; rc=$?
 		if [ $rc -ne 0 ] && { [ $rc -ne 1 ] || ! [ -s pc.err ]; }; then
 			bad=$((bad + 1)); echo "# $f: rc=$rc"; diag <pc.err
 		fi

@@ -48,6 +48,20 @@ mkq() { # mkq FILE SIZE [BACKING [BACKING_FMT]] [extra qemu-img opts...]
 }
 qio() { qemu-io -f qcow2 "$@" >/dev/null; }   # qio FILE -c 'write -P 0x11 0 64k'
 
+# need_fmt_tool: set FMT_TOOL to the tests/tools/fmt_tool of the build
+# that made $IMGRAPH (build-x/imgraph -> build-x/tests/tools/, ./imgraph
+# -> ${BUILD:-build}/tests/tools/), or stop the script when it is missing.
+need_fmt_tool() {
+	local root
+	root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+	FMT_TOOL=${IMGRAPH_FMT_TOOL:-$(dirname "$IMGRAPH")/tests/tools/fmt_tool}
+	[ -x "$FMT_TOOL" ] || FMT_TOOL=$root/${BUILD:-build}/tests/tools/fmt_tool
+	if [ ! -x "$FMT_TOOL" ]; then
+		not_ok "test tool not found: $FMT_TOOL (make ${BUILD:-build}/tests/tools/fmt_tool)"
+		done_testing
+	fi
+}
+
 done_testing() {
 	echo "# $_ok passed, $_nok failed"
 	[ "$_nok" -eq 0 ]

@@ -1,7 +1,8 @@
 /* qcow2_craft.h - build small qcow2 images byte by byte for unit tests
  * (shared by test_qcow2_read.c and test_chain.c; header-only so that it is
  * not linked into every test binary).  Memory: struct craft owns c.b
- * (free it); images only need what reading uses (no refcounts). */
+ * (free it); images only need what reading uses (no refcounts).  Field
+ * offsets come from the driver's formats/qcow2/qcow2_hdr.h. */
 #ifndef IMGRAPH_TEST_QCOW2_CRAFT_H
 #define IMGRAPH_TEST_QCOW2_CRAFT_H
 
@@ -12,7 +13,7 @@
 #include <unistd.h>
 
 #include "formats/format.h"
-#include "formats/qcow2/qcow2_int.h"
+#include "formats/qcow2/qcow2_hdr.h"
 
 /* ---- crafting ---------------------------------------------------------- */
 
@@ -46,6 +47,66 @@ static inline void p32(struct craft *c, size_t off, uint32_t v)
 	qcow2_put_be32(c->b + off, v);
 }
 
+/* A version 3 header (QCOW2_HDR_V3_LEN bytes, 16-bit refcounts, no
+ * backing file); cluster_bits cb, virtual size, L1 and refcount table. */
+static inline void cr_header(struct craft *c, uint32_t cb, uint64_t size,
+			     uint32_t l1_size, uint64_t l1_off,
+			     uint64_t reft_off)
+{
+	cr_need(c, QCOW2_HDR_V3_LEN);
+	p32(c, QCOW2_HDR_MAGIC, QCOW2_MAGIC);
+	p32(c, QCOW2_HDR_VERSION, 3);
+	p32(c, QCOW2_HDR_CLUSTER_BITS, cb);
+	p64(c, QCOW2_HDR_SIZE, size);
+	p32(c, QCOW2_HDR_L1_SIZE, l1_size);
+	p64(c, QCOW2_HDR_L1_TABLE_OFFSET, l1_off);
+	p64(c, QCOW2_HDR_REFCOUNT_TABLE_OFFSET, reft_off);
+	p32(c, QCOW2_HDR_REFCOUNT_TABLE_CLUSTERS, 1);
+	p32(c, QCOW2_HDR_REFCOUNT_ORDER, 4);
+	p32(c, QCOW2_HDR_HEADER_LENGTH, QCOW2_HDR_V3_LEN);
+}
+
+/* The first header extension record of a cr_header image. */
+#define EXT0 QCOW2_HDR_V3_LEN
+
+/* Write an extension record at pos; returns where the next one starts. */
+static inline size_t cr_ext(struct craft *c, size_t pos, uint32_t type,
+			    const void *data, uint32_t len)
+{
+	p32(c, pos + QCOW2_EXT_TYPE, type);
+	p32(c, pos + QCOW2_EXT_LEN, len);
+	cr_need(c, pos + QCOW2_EXT_DATA + len);
+	if (len)
+		memcpy(c->b + pos + QCOW2_EXT_DATA, data, len);
+	return pos + QCOW2_EXT_DATA + ((len + 7u) & ~7u);
+}
+
+/* Point the header's backing name at len bytes of name stored at off. */
+static inline void cr_backing_name(struct craft *c, size_t off,
+				   const char *name, uint32_t len)
+{
+	p64(c, QCOW2_HDR_BACKING_FILE_OFFSET, off);
+	p32(c, QCOW2_HDR_BACKING_FILE_SIZE, len);
+	if (name) {
+		cr_need(c, off + len);
+		memcpy(c->b + off, name, len);
+	}
+}
+
+/* Backing name (and backing-format extension when fmt is non-NULL), laid
+ * out as qemu-img does: extensions, end marker, then the name. */
+static inline void cr_backing(struct craft *c, const char *name,
+			      const char *fmt)
+{
+	size_t off = EXT0;
+
+	if (fmt)
+		off = cr_ext(c, off, QCOW2_EXT_BACKING_FMT, fmt,
+			     (uint32_t)strlen(fmt));
+	off = cr_ext(c, off, QCOW2_EXT_END, NULL, 0);
+	cr_backing_name(c, off, name, (uint32_t)strlen(name));
+}
+
 /* A v3 image with 64 KiB clusters: header, refcount table at 1 cluster,
  * L1 (one entry per 512 MiB) at 3 clusters, L2 table at 4 clusters; data
  * clusters from 5 on.  Refcounts are not needed for reading. */
@@ -55,16 +116,7 @@ static inline struct craft make_v3(uint64_t size)
 	uint32_t l1 = (uint32_t)((size + (512ull << 20) - 1) >> 29);
 
 	cr_need(&c, 5 * CS);
-	p32(&c, 0, QCOW2_MAGIC);
-	p32(&c, 4, 3);
-	p32(&c, 20, CB);
-	p64(&c, 24, size);
-	p32(&c, 36, l1);
-	p64(&c, 40, 3 * CS);
-	p64(&c, 48, 1 * CS);
-	p32(&c, 56, 1);
-	p32(&c, 96, 4);
-	p32(&c, 100, 112);
+	cr_header(&c, CB, size, l1, 3 * CS, 1 * CS);
 	if (l1)
 		p64(&c, 3 * CS, (4ull * CS) | QCOW2_OFLAG_COPIED);
 	return c;

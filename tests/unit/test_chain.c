@@ -26,22 +26,6 @@ static void write_file(const char *name, const struct craft *c)
 	fclose(f);
 }
 
-static void set_backing(struct craft *c, const char *name, const char *fmt)
-{
-	size_t off = 112;
-	if (fmt) {
-		p32(c, 112, QCOW2_EXT_BACKING_FMT);
-		p32(c, 116, (uint32_t)strlen(fmt));
-		memcpy(c->b + 120, fmt, strlen(fmt));
-		off = 120 + ((strlen(fmt) + 7) & ~7u);
-	}
-	p64(c, off, 0);
-	off += 8;
-	p64(c, 8, off);
-	p32(c, 16, (uint32_t)strlen(name));
-	memcpy(c->b + off, name, strlen(name));
-}
-
 START_TEST(chain_reads_through_layers)
 {
 	/* base: raw 4 clusters of 0xbb; mid: cluster 1 = 0x22, cluster 2 zero;
@@ -52,7 +36,7 @@ START_TEST(chain_reads_through_layers)
 	write_file("base.raw", &raw);
 
 	struct craft mid = make_v3(4 * CS);
-	set_backing(&mid, "base.raw", "raw");
+	cr_backing(&mid, "base.raw", "raw");
 	cr_need(&mid, 6 * CS);
 	memset(mid.b + 5 * CS, 0x22, CS);
 	set_l2(&mid, 1, (5ull * CS) | QCOW2_OFLAG_COPIED);
@@ -60,7 +44,7 @@ START_TEST(chain_reads_through_layers)
 	write_file("mid.qcow2", &mid);
 
 	struct craft top = make_v3(6 * CS);
-	set_backing(&top, "mid.qcow2", "qcow2");
+	cr_backing(&top, "mid.qcow2", "qcow2");
 	cr_need(&top, 6 * CS);
 	memset(top.b + 5 * CS, 0x11, CS);
 	set_l2(&top, 0, (5ull * CS) | QCOW2_OFLAG_COPIED);
@@ -103,10 +87,10 @@ END_TEST
 START_TEST(chain_probed_qcow2_backing_not_followed)
 {
 	struct craft evil = make_v3(4 * CS);
-	set_backing(&evil, "/etc/passwd", "raw");
+	cr_backing(&evil, "/etc/passwd", "raw");
 	write_file("probed.qcow2", &evil);
 	struct craft top = make_v3(4 * CS);
-	set_backing(&top, "probed.qcow2", NULL);        /* no format */
+	cr_backing(&top, "probed.qcow2", NULL);        /* no format */
 	write_file("top.qcow2", &top);
 
 	char p[256];
@@ -130,8 +114,8 @@ END_TEST
 START_TEST(chain_loop_and_external)
 {
 	struct craft a = make_v3(CS), b = make_v3(CS);
-	set_backing(&a, "b.qcow2", "qcow2");
-	set_backing(&b, "a.qcow2", "qcow2");
+	cr_backing(&a, "b.qcow2", "qcow2");
+	cr_backing(&b, "a.qcow2", "qcow2");
 	write_file("a.qcow2", &a);
 	write_file("b.qcow2", &b);
 	char p[256];
@@ -144,14 +128,14 @@ START_TEST(chain_loop_and_external)
 	free(b.b);
 
 	a = make_v3(CS);
-	set_backing(&a, "nbd://host/x", "raw");
+	cr_backing(&a, "nbd://host/x", "raw");
 	write_file("a.qcow2", &a);
 	ck_assert_int_lt(chain_open(p, NULL, 0, 0, 0, &ch, &e), 0);
 	ck_assert_msg(strstr(e.msg, "never opened"), "%s", e.msg);
 	free(a.b);
 
 	a = make_v3(CS);
-	set_backing(&a, "missing.qcow2", "qcow2");
+	cr_backing(&a, "missing.qcow2", "qcow2");
 	write_file("a.qcow2", &a);
 	ck_assert_int_lt(chain_open(p, NULL, 0, 0, 0, &ch, &e), 0);
 	ck_assert_msg(strstr(e.msg, "missing.qcow2"), "%s", e.msg);
@@ -169,7 +153,7 @@ START_TEST(chain_depth_cap)
 		snprintf(name, sizeof(name), "l%d.qcow2", i);
 		snprintf(next, sizeof(next), "l%d.qcow2", i + 1);
 		if (i < CHAIN_MAX_DEPTH)
-			set_backing(&c, next, "qcow2");
+			cr_backing(&c, next, "qcow2");
 		write_file(name, &c);
 		free(c.b);
 	}
@@ -197,7 +181,7 @@ START_TEST(chain_fifo_backing_refused)
 
 	snprintf(p, sizeof(p), "%s/fifo", ut_tmpdir);
 	ck_assert_int_eq(mkfifo(p, 0600), 0);
-	set_backing(&c, "fifo", "raw");
+	cr_backing(&c, "fifo", "raw");
 	write_file("top.qcow2", &c);
 	free(c.b);
 	snprintf(p, sizeof(p), "%s/top.qcow2", ut_tmpdir);
@@ -210,7 +194,7 @@ END_TEST
 START_TEST(chain_stop_at)
 {
 	struct craft b = make_v3(CS), t = make_v3(CS);
-	set_backing(&t, "b.qcow2", "qcow2");
+	cr_backing(&t, "b.qcow2", "qcow2");
 	write_file("b.qcow2", &b);
 	write_file("t.qcow2", &t);
 	free(b.b);

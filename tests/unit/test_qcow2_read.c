@@ -3,20 +3,11 @@
  *
  * Images are crafted byte by byte in a memfd (img_open_fd), so each test
  * controls exactly one field.  Images made by QEMU are covered by
- * tests/it/formats_read.sh, which also uses this binary's compare mode:
- *
- *   test_qcow2_read --compare IMAGE RAW
- *
- * reads IMAGE's guest view through core/chain.c (chain_pread, in 1 MiB and
- * odd-sized pieces) and compares it byte for byte with RAW, which the script
- * made with `qemu-img convert -O raw`.  Exit 0 when identical, 1 with the
- * first differing offset otherwise.  This keeps a debugging dump out of the
- * product's CLI while still judging our reader against qemu-img.
+ * tests/it/formats_read.sh (with tests/tools/fmt_tool.c's compare).
  */
 #include "helpers.h"
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +17,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "core/graph/chain.h"
 #include "formats/io/err.h"
 #include "formats/format.h"
+#include "formats/img.h"
 #include "formats/qcow2/qcow2_int.h"
 #include "qcow2_craft.h"
 
@@ -43,35 +34,35 @@ struct hcase {
 };
 
 static const struct hcase hcases[] = {
-	{ "magic", 0, 4, 0x514649fa, "field 'magic'" },
-	{ "version 1", 4, 4, 1, "field 'version' is 1; must be 2 or 3" },
-	{ "version 4", 4, 4, 4, "field 'version' is 4" },
-	{ "cluster_bits 8", 20, 4, 8, "field 'cluster_bits' is 8; must be 9..21" },
-	{ "cluster_bits 25", 20, 4, 25, "field 'cluster_bits' is 25; must be 9..21" },
-	{ "header_length 100", 100, 4, 100, "field 'header_length' is 100" },
-	{ "header_length odd", 100, 4, 108, "field 'header_length' is 108" },
-	{ "header_length > cluster", 100, 4, CS + 8, "field 'header_length'" },
-	{ "backing_file_offset in header", 8, 8, 64, "field 'backing_file_offset' is 64" },
-	{ "backing_file_offset past cluster", 8, 8, CS, "field 'backing_file_offset'" },
-	{ "crypt_method", 32, 4, 3, "field 'crypt_method' is 3" },
-	{ "l1_size too small", 36, 4, 0, "L1 table is too small" },
-	{ "l1_size over cap", 36, 4, 5u << 20, "field 'l1_size' is 5242880" },
-	{ "l1_table_offset unaligned", 40, 8, 3 * CS + 512, "field 'l1_table_offset'" },
-	{ "l1_table_offset past EOF", 40, 8, 1ull << 40, "field 'l1_table_offset'" },
-	{ "l1_table_offset zero", 40, 8, 0, "field 'l1_table_offset' is 0" },
-	{ "refcount_table_offset unaligned", 48, 8, CS + 8, "field 'refcount_table_offset'" },
-	{ "refcount_table_offset past EOF", 48, 8, 1ull << 40, "field 'refcount_table_offset'" },
-	{ "refcount_table_clusters 0", 56, 4, 0, "field 'refcount_table_clusters' is 0" },
-	{ "refcount_table_clusters huge", 56, 4, 129, "field 'refcount_table_clusters' is 129" },
-	{ "nb_snapshots", 60, 4, 70000, "field 'nb_snapshots' is 70000" },
-	{ "snapshots_offset", 64, 8, 1000, "field 'snapshots_offset' is 1000" },
-	{ "size", 24, 8, 1ull << 62, "field 'size'" },
-	{ "unknown incompat", 72, 8, 1ull << 20, "unknown incompatible feature bit 20" },
-	{ "compression bit without type", 72, 8, QCOW2_INCOMPAT_COMPRESSION, "field 'compression_type' is 0" },
-	{ "compression type without bit", 104, 1, 1, "field 'compression_type' is 1" },
-	{ "compression type 2", 104, 1, 2, "field 'compression_type' is 2" },
-	{ "refcount_order", 96, 4, 7, "field 'refcount_order' is 7" },
-	{ "data file bit without name", 72, 8, QCOW2_INCOMPAT_DATA_FILE, "external data file" },
+	{ "magic", QCOW2_HDR_MAGIC, 4, 0x514649fa, "field 'magic'" },
+	{ "version 1", QCOW2_HDR_VERSION, 4, 1, "field 'version' is 1; must be 2 or 3" },
+	{ "version 4", QCOW2_HDR_VERSION, 4, 4, "field 'version' is 4" },
+	{ "cluster_bits 8", QCOW2_HDR_CLUSTER_BITS, 4, 8, "field 'cluster_bits' is 8; must be 9..21" },
+	{ "cluster_bits 25", QCOW2_HDR_CLUSTER_BITS, 4, 25, "field 'cluster_bits' is 25; must be 9..21" },
+	{ "header_length 100", QCOW2_HDR_HEADER_LENGTH, 4, 100, "field 'header_length' is 100" },
+	{ "header_length odd", QCOW2_HDR_HEADER_LENGTH, 4, 108, "field 'header_length' is 108" },
+	{ "header_length > cluster", QCOW2_HDR_HEADER_LENGTH, 4, CS + 8, "field 'header_length'" },
+	{ "backing_file_offset in header", QCOW2_HDR_BACKING_FILE_OFFSET, 8, 64, "field 'backing_file_offset' is 64" },
+	{ "backing_file_offset past cluster", QCOW2_HDR_BACKING_FILE_OFFSET, 8, CS, "field 'backing_file_offset'" },
+	{ "crypt_method", QCOW2_HDR_CRYPT_METHOD, 4, 3, "field 'crypt_method' is 3" },
+	{ "l1_size too small", QCOW2_HDR_L1_SIZE, 4, 0, "L1 table is too small" },
+	{ "l1_size over cap", QCOW2_HDR_L1_SIZE, 4, 5u << 20, "field 'l1_size' is 5242880" },
+	{ "l1_table_offset unaligned", QCOW2_HDR_L1_TABLE_OFFSET, 8, 3 * CS + 512, "field 'l1_table_offset'" },
+	{ "l1_table_offset past EOF", QCOW2_HDR_L1_TABLE_OFFSET, 8, 1ull << 40, "field 'l1_table_offset'" },
+	{ "l1_table_offset zero", QCOW2_HDR_L1_TABLE_OFFSET, 8, 0, "field 'l1_table_offset' is 0" },
+	{ "refcount_table_offset unaligned", QCOW2_HDR_REFCOUNT_TABLE_OFFSET, 8, CS + 8, "field 'refcount_table_offset'" },
+	{ "refcount_table_offset past EOF", QCOW2_HDR_REFCOUNT_TABLE_OFFSET, 8, 1ull << 40, "field 'refcount_table_offset'" },
+	{ "refcount_table_clusters 0", QCOW2_HDR_REFCOUNT_TABLE_CLUSTERS, 4, 0, "field 'refcount_table_clusters' is 0" },
+	{ "refcount_table_clusters huge", QCOW2_HDR_REFCOUNT_TABLE_CLUSTERS, 4, 129, "field 'refcount_table_clusters' is 129" },
+	{ "nb_snapshots", QCOW2_HDR_NB_SNAPSHOTS, 4, 70000, "field 'nb_snapshots' is 70000" },
+	{ "snapshots_offset", QCOW2_HDR_SNAPSHOTS_OFFSET, 8, 1000, "field 'snapshots_offset' is 1000" },
+	{ "size", QCOW2_HDR_SIZE, 8, 1ull << 62, "field 'size'" },
+	{ "unknown incompat", QCOW2_HDR_INCOMPATIBLE_FEATURES, 8, 1ull << 20, "unknown incompatible feature bit 20" },
+	{ "compression bit without type", QCOW2_HDR_INCOMPATIBLE_FEATURES, 8, QCOW2_INCOMPAT_COMPRESSION, "field 'compression_type' is 0" },
+	{ "compression type without bit", QCOW2_HDR_COMPRESSION_TYPE, 1, 1, "field 'compression_type' is 1" },
+	{ "compression type 2", QCOW2_HDR_COMPRESSION_TYPE, 1, 2, "field 'compression_type' is 2" },
+	{ "refcount_order", QCOW2_HDR_REFCOUNT_ORDER, 4, 7, "field 'refcount_order' is 7" },
+	{ "data file bit without name", QCOW2_HDR_INCOMPATIBLE_FEATURES, 8, QCOW2_INCOMPAT_DATA_FILE, "external data file" },
 };
 
 START_TEST(header_field_refused)
@@ -95,7 +86,7 @@ START_TEST(header_valid_opens)
 	struct img_info in;
 	struct img_err e;
 
-	ck_assert_int_eq(img->drv->get_info(img, &in, &e), 0);
+	ck_assert_int_eq(img_get_info(img, &in, &e), 0);
 	ck_assert_uint_eq(in.virtual_size, 64 << 20);
 	ck_assert_uint_eq(in.cluster_size, CS);
 	ck_assert_int_eq(in.version, 3);
@@ -110,8 +101,8 @@ START_TEST(header_extl2_needs_16k)
 {
 	struct craft c = make_v3(1 << 20);
 
-	p32(&c, 20, 13);
-	p64(&c, 72, QCOW2_INCOMPAT_EXTL2);
+	p32(&c, QCOW2_HDR_CLUSTER_BITS, 13);
+	p64(&c, QCOW2_HDR_INCOMPATIBLE_FEATURES, QCOW2_INCOMPAT_EXTL2);
 	expect_refused(&c, 0, "field 'cluster_bits' is 13; extended L2");
 }
 END_TEST
@@ -123,42 +114,31 @@ START_TEST(header_backing_name)
 	struct img_err e;
 
 	/* backing-format extension, end marker, then the name */
-	p32(&c, 112, QCOW2_EXT_BACKING_FMT);
-	p32(&c, 116, 5);
-	memcpy(c.b + 120, "qcow2", 5);
-	p64(&c, 8, 136);
-	p32(&c, 16, 8);
-	memcpy(c.b + 136, "base.img", 8);
+	cr_backing(&c, "base.img", "qcow2");
 	struct img *img = expect_open(&c, 0);
-	ck_assert_int_eq(img->drv->get_backing(img, &b, &e), 0);
+	ck_assert_int_eq(img_get_backing(img, &b, &e), 0);
 	ck_assert_str_eq(b.name, "base.img");
 	ck_assert_str_eq(b.format, "qcow2");
 	img_close(img);
 	free(c.b);
 
 	c = make_v3(1 << 20);
-	p64(&c, 8, 136);
-	p32(&c, 16, 1024);
+	cr_backing_name(&c, 136, NULL, 1024);
 	expect_refused(&c, 0, "field 'backing_file_size' is 1024");
 
 	c = make_v3(1 << 20);
-	p64(&c, 8, 136);
-	p32(&c, 16, 8);
-	memcpy(c.b + 136, "ba\0e.img", 8);
+	cr_backing_name(&c, 136, "ba\0e.img", 8);
 	expect_refused(&c, 0, "NUL");
 
 	c = make_v3(1 << 20);
-	p64(&c, 8, CS - 4);
-	p32(&c, 16, 8);
+	cr_backing_name(&c, CS - 4, NULL, 8);
 	expect_refused(&c, 0, "field 'backing_file_size' is 8");
 
 	/* the extension area must end before the name */
 	c = make_v3(1 << 20);
-	p32(&c, 112, 0x12345678);
-	p32(&c, 116, 40);
-	p64(&c, 8, 136);
-	p32(&c, 16, 4);
-	memcpy(c.b + 136, "base", 4);
+	p32(&c, EXT0 + QCOW2_EXT_TYPE, 0x12345678);
+	p32(&c, EXT0 + QCOW2_EXT_LEN, 40);
+	cr_backing_name(&c, 136, "base", 4);
 	expect_refused(&c, 0, "runs past the end of the extension area");
 }
 END_TEST
@@ -167,35 +147,26 @@ START_TEST(header_extensions)
 {
 	struct craft c = make_v3(1 << 20);
 
-	p32(&c, 112, QCOW2_EXT_BACKING_FMT);
-	p32(&c, 116, 16);
-	memset(c.b + 120, 'x', 16);
+	cr_ext(&c, EXT0, QCOW2_EXT_BACKING_FMT, "xxxxxxxxxxxxxxxx", 16);
 	expect_refused(&c, 0, "length 16; must be 1..15");
 
 	c = make_v3(1 << 20);
-	p32(&c, 112, 0x77);
-	p32(&c, 116, 0);
-	p32(&c, 120, 0x77);
-	p32(&c, 124, 0);
+	cr_ext(&c, cr_ext(&c, EXT0, 0x77, NULL, 0), 0x77, NULL, 0);
 	expect_refused(&c, 0, "appears more than once");
 
 	c = make_v3(1 << 20);
-	for (uint32_t i = 0; i < 1100; i++) {
-		p32(&c, 112 + i * 8, 0x1000 + i);
-		p32(&c, 116 + i * 8, 0);
-	}
+	for (size_t i = 0, pos = EXT0; i < 1100; i++)
+		pos = cr_ext(&c, pos, 0x1000 + (uint32_t)i, NULL, 0);
 	expect_refused(&c, 0, "more than 1024 records");
 
 	c = make_v3(1 << 20);
-	p32(&c, 112, 0x12345678);
-	p32(&c, 116, 0x7fffffff);
+	p32(&c, EXT0 + QCOW2_EXT_TYPE, 0x12345678);
+	p32(&c, EXT0 + QCOW2_EXT_LEN, 0x7fffffff);
 	expect_refused(&c, 0, "length 2147483647 runs past");
 
 	/* unknown extensions are kept verbatim, in order */
 	c = make_v3(1 << 20);
-	p32(&c, 112, 0xabcdef01);
-	p32(&c, 116, 3);
-	memcpy(c.b + 120, "xyz", 3);
+	cr_ext(&c, EXT0, 0xabcdef01, "xyz", 3);
 	struct img *img = expect_open(&c, 0);
 	struct qcow2_state *s = img->priv;
 	ck_assert_int_eq(s->nexts, 1);
@@ -211,12 +182,13 @@ START_TEST(header_unknown_incompat_named_from_table)
 {
 	struct craft c = make_v3(1 << 20);
 
-	p64(&c, 72, 1ull << 20);
-	p32(&c, 112, QCOW2_EXT_FEATURES);
-	p32(&c, 116, 48);
-	c.b[120] = 0;
-	c.b[121] = 20;
-	memcpy(c.b + 122, "frobnicate", 10);
+	uint8_t ft[QCOW2_FEATURE_ENTRY] = { 0 };
+
+	ft[QCOW2_FEATURE_TYPE] = 0;
+	ft[QCOW2_FEATURE_BIT] = 20;
+	memcpy(ft + QCOW2_FEATURE_NAME, "frobnicate", 10);
+	p64(&c, QCOW2_HDR_INCOMPATIBLE_FEATURES, 1ull << 20);
+	cr_ext(&c, EXT0, QCOW2_EXT_FEATURES, ft, sizeof(ft));
 	expect_refused(&c, IMG_O_INSPECT,
 		       "unknown incompatible feature bit 20 (\"frobnicate\")");
 }
@@ -230,10 +202,10 @@ struct rcase {
 };
 
 static const struct rcase rcases[] = {
-	{ "dirty", 72, QCOW2_INCOMPAT_DIRTY, "dirty" },
-	{ "corrupt", 72, QCOW2_INCOMPAT_CORRUPT, "marked corrupt" },
-	{ "snapshots", 60, 1, "internal snapshots" },
-	{ "bitmaps", 88, QCOW2_AUTOCLEAR_BITMAPS,
+	{ "dirty", QCOW2_HDR_INCOMPATIBLE_FEATURES, QCOW2_INCOMPAT_DIRTY, "dirty" },
+	{ "corrupt", QCOW2_HDR_INCOMPATIBLE_FEATURES, QCOW2_INCOMPAT_CORRUPT, "marked corrupt" },
+	{ "snapshots", QCOW2_HDR_NB_SNAPSHOTS, 1, "internal snapshots" },
+	{ "bitmaps", QCOW2_HDR_AUTOCLEAR_FEATURES, QCOW2_AUTOCLEAR_BITMAPS,
 	  "persistent bitmaps would go stale" },
 };
 
@@ -244,16 +216,16 @@ START_TEST(write_refusal_policy)
 	struct img_info in;
 	struct img_err e;
 
-	if (rc->off == 60) {
-		p32(&c, 60, 1);
-		p64(&c, 64, 5 * CS);
+	if (rc->off == QCOW2_HDR_NB_SNAPSHOTS) {
+		p32(&c, QCOW2_HDR_NB_SNAPSHOTS, 1);
+		p64(&c, QCOW2_HDR_SNAPSHOTS_OFFSET, 5 * CS);
 		cr_need(&c, 6 * CS);
 	} else {
 		p64(&c, rc->off, rc->val);
 	}
 	/* read-only and inspecting opens work and report the reason */
 	struct img *img = expect_open(&c, 0);
-	ck_assert_int_eq(img->drv->get_info(img, &in, &e), 0);
+	ck_assert_int_eq(img_get_info(img, &in, &e), 0);
 	ck_assert_ptr_nonnull(in.write_refusal);
 	ck_assert_msg(strstr(in.write_refusal, rc->want), "%s",
 		      in.write_refusal);
@@ -270,9 +242,9 @@ START_TEST(unknown_autoclear_is_writable)
 	struct img_info in;
 	struct img_err e;
 
-	p64(&c, 88, 1ull << 7);
+	p64(&c, QCOW2_HDR_AUTOCLEAR_FEATURES, 1ull << 7);
 	struct img *img = expect_open(&c, 0);
-	ck_assert_int_eq(img->drv->get_info(img, &in, &e), 0);
+	ck_assert_int_eq(img_get_info(img, &in, &e), 0);
 	ck_assert_ptr_null(in.write_refusal);
 	img_close(img);
 	free(c.b);
@@ -331,21 +303,21 @@ START_TEST(read_cluster_types)
 	/* 4..7 unallocated */
 	struct img *img = expect_open(&c, 0);
 
-	ck_assert_int_eq(img->drv->block_status(img, 0, 8 * CS, &pnum, &e),
+	ck_assert_int_eq(img_block_status(img, 0, 8 * CS, &pnum, &e),
 			 IMG_BS_DATA);
 	ck_assert_uint_eq(pnum, CS);
-	ck_assert_int_eq(img->drv->block_status(img, CS, 7 * CS, &pnum, &e),
+	ck_assert_int_eq(img_block_status(img, CS, 7 * CS, &pnum, &e),
 			 IMG_BS_ZERO);
 	ck_assert_uint_eq(pnum, 2 * CS);
-	ck_assert_int_eq(img->drv->block_status(img, 3 * CS, 5 * CS, &pnum,
+	ck_assert_int_eq(img_block_status(img, 3 * CS, 5 * CS, &pnum,
 						&e), IMG_BS_DATA);
 	ck_assert_uint_eq(pnum, CS);
-	ck_assert_int_eq(img->drv->block_status(img, 4 * CS + 5, 4 * CS - 5,
+	ck_assert_int_eq(img_block_status(img, 4 * CS + 5, 4 * CS - 5,
 						&pnum, &e), IMG_BS_UNALLOC);
 	ck_assert_uint_eq(pnum, 4 * CS - 5);
 
 	memset(buf, 0x55, 8 * CS);
-	ck_assert_msg(img->drv->pread(img, 0, buf, 8 * CS, &e) == 0, "%s",
+	ck_assert_msg(img_pread(img, 0, buf, 8 * CS, &e) == 0, "%s",
 		      e.msg);
 	ck_assert_mem_eq(buf, pat, CS);
 	for (unsigned i = CS; i < 3 * CS; i++)
@@ -354,7 +326,7 @@ START_TEST(read_cluster_types)
 	for (unsigned i = 4 * CS; i < 8 * CS; i++)
 		ck_assert_uint_eq(buf[i], 0);
 	/* unaligned piece across the compressed cluster boundary */
-	ck_assert_int_eq(img->drv->pread(img, 3 * CS + 1000, buf, 5000, &e), 0);
+	ck_assert_int_eq(img_pread(img, 3 * CS + 1000, buf, 5000, &e), 0);
 	ck_assert_mem_eq(buf, pat + 1000, 5000);
 	img_close(img);
 	free(c.b);
@@ -371,7 +343,7 @@ static void expect_read_error(struct craft *c, uint64_t off, const char *want)
 	struct img_err e = { 0 };
 	uint8_t buf[4096];
 
-	ck_assert_int_lt(img->drv->pread(img, off, buf, sizeof(buf), &e), 0);
+	ck_assert_int_lt(img_pread(img, off, buf, sizeof(buf), &e), 0);
 	ck_assert_msg(strstr(e.msg, "crafted.qcow2") && strstr(e.msg, want),
 		      "message '%s' lacks '%s'", e.msg, want);
 	img_close(img);
@@ -419,6 +391,35 @@ START_TEST(read_bad_entries)
 }
 END_TEST
 
+/* Metadata is read whole or not at all: an L2 table cut short by the end
+ * of the file is an error naming it, never a table of zeros (which would
+ * read as unallocated clusters, and a commit would act on them). */
+START_TEST(read_truncated_l2_table_is_an_error)
+{
+	struct craft c = make_v3(8 * CS);
+
+	cr_need(&c, 6 * CS);
+	memset(c.b + 5 * CS, 0x5a, CS);
+	set_l2(&c, 1, (5ull * CS) | QCOW2_OFLAG_COPIED);
+	c.len = 4 * CS + 4096;          /* the file ends inside the L2 table */
+	expect_read_error(&c, CS, "L2 table at 262144");
+
+	/* the same for a check: the table is reported, not counted empty */
+	c = make_v3(8 * CS);
+	set_l2(&c, 0, (5ull * CS) | QCOW2_OFLAG_COPIED);
+	cr_need(&c, 6 * CS);
+	c.len = 4 * CS + 8;
+	struct img *img = expect_open(&c, IMG_O_INSPECT);
+	struct img_check res;
+	struct img_err e = { 0 };
+	ck_assert_int_eq(img_check(img, &res, &e), 0);
+	ck_assert_uint_gt(res.check_errors, 0);
+	img_check_free(&res);
+	img_close(img);
+	free(c.b);
+}
+END_TEST
+
 /* A stream that inflates to far more than one cluster stops at one. */
 START_TEST(read_zlib_bomb_bounded)
 {
@@ -436,7 +437,7 @@ START_TEST(read_zlib_bomb_bounded)
 	set_l2(&c, 0, cdesc(5ull * CS, clen));
 	struct img *img = expect_open(&c, 0);
 	memset(buf, 1, sizeof(buf));
-	ck_assert_int_eq(img->drv->pread(img, 0, buf, CS, &e), 0);
+	ck_assert_int_eq(img_pread(img, 0, buf, CS, &e), 0);
 	for (unsigned i = 0; i < CS; i++)
 		ck_assert_uint_eq(buf[i], 0);
 	img_close(img);
@@ -455,17 +456,7 @@ START_TEST(huge_sparse_image_status_fast)
 	struct img_err e;
 	struct timespec t0, t1;
 
-	cr_need(&c, 112);
-	p32(&c, 0, QCOW2_MAGIC);
-	p32(&c, 4, 3);
-	p32(&c, 20, 21);
-	p64(&c, 24, size);
-	p32(&c, 36, l1);
-	p64(&c, 40, 2ull << 21);
-	p64(&c, 48, 1ull << 21);
-	p32(&c, 56, 1);
-	p32(&c, 96, 4);
-	p32(&c, 100, 112);
+	cr_header(&c, 21, size, l1, 2ull << 21, 1ull << 21);
 	int fd = memfd_of(&c);
 	ck_assert_int_eq(ftruncate(fd, (2 << 21) + (off_t)l1 * 8), 0);
 	struct img *img;
@@ -473,7 +464,7 @@ START_TEST(huge_sparse_image_status_fast)
 			 0);
 	close(fd);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ck_assert_int_eq(img->drv->block_status(img, 0, size, &pnum, &e),
+	ck_assert_int_eq(img_block_status(img, 0, size, &pnum, &e),
 			 IMG_BS_UNALLOC);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ck_assert_uint_eq(pnum, size);
@@ -504,6 +495,7 @@ static Suite *qcow2_read_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, read_cluster_types);
 	tcase_add_test(tc, read_bad_entries);
+	tcase_add_test(tc, read_truncated_l2_table_is_an_error);
 	tcase_add_test(tc, read_zlib_bomb_bounded);
 	tcase_add_test(tc, huge_sparse_image_status_fast);
 	suite_add_tcase(s, tc);
@@ -511,75 +503,7 @@ static Suite *qcow2_read_suite(void)
 	return s;
 }
 
-/* --compare IMAGE RAW: see the top of this file. */
-static int compare_mode(const char *image, const char *raw)
+int main(void)
 {
-	struct chain *ch = NULL;
-	struct img_err e;
-	size_t step = 1 << 20;
-	uint8_t *a = malloc(step), *b = malloc(step);
-	int fd = open(raw, O_RDONLY);
-	uint64_t off = 0, size;
-	int odd = 0, rc = 0;
-
-	if (!a || !b || fd < 0) {
-		perror(raw);
-		rc = 2;
-		goto out;
-	}
-	if (chain_open(image, NULL, IMG_O_INSPECT, 0, 0, &ch, &e) < 0) {
-		fprintf(stderr, "%s\n", e.msg);
-		rc = 1;
-		goto out;
-	}
-	size = ch->layer[0]->virtual_size;
-	if ((uint64_t)lseek(fd, 0, SEEK_END) != size) {
-		fprintf(stderr, "size differs: %llu vs raw %lld\n",
-			(unsigned long long)size, (long long)lseek(fd, 0, SEEK_END));
-		rc = 1;
-		goto out;
-	}
-	while (off < size) {
-		/* alternate whole MiB reads with odd-sized ones so that reads
-		 * start and end inside clusters and subclusters */
-		size_t n = odd++ % 2 ? 1000003 % step : step;
-		if (n > size - off)
-			n = (size_t)(size - off);
-		if (chain_pread(ch, 0, off, a, n, &e) < 0) {
-			fprintf(stderr, "%s\n", e.msg);
-			rc = 1;
-			goto out;
-		}
-		if (pread(fd, b, n, (off_t)off) != (ssize_t)n) {
-			perror("pread raw");
-			rc = 2;
-			goto out;
-		}
-		if (memcmp(a, b, n)) {
-			size_t i = 0;
-			while (a[i] == b[i])
-				i++;
-			fprintf(stderr, "differs at guest offset %llu: 0x%02x vs "
-				"raw 0x%02x\n", (unsigned long long)(off + i),
-				a[i], b[i]);
-			rc = 1;
-			goto out;
-		}
-		off += n;
-	}
-out:
-	chain_close(ch);
-	if (fd >= 0)
-		close(fd);
-	free(a);
-	free(b);
-	return rc;
-}
-
-int main(int argc, char **argv)
-{
-	if (argc == 4 && !strcmp(argv[1], "--compare"))
-		return compare_mode(argv[2], argv[3]);
-
 	return ut_run(qcow2_read_suite());
 }

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "formats/io/io.h"
-#include "formats/format.h"
+#include "formats/img.h"
 #include "formats/qcow2/qcow2_int.h"
 
 static char dir[] = "/tmp/imgraph-qw.XXXXXX";
@@ -196,15 +196,29 @@ static void random_ops(struct img *img, struct model *m, uint32_t cs, int n)
 	}
 }
 
-static uint64_t hdr64(const char *name, unsigned off)
+static void hdr_read(const char *name, unsigned off, uint8_t *b, size_t n)
 {
-	uint8_t b[8];
 	int fd = open(p(name), O_RDONLY);
 
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pread(fd, b, 8, off), 8);
+	ck_assert_int_eq(pread(fd, b, n, off), (ssize_t)n);
 	close(fd);
+}
+
+static uint64_t hdr64(const char *name, unsigned off)
+{
+	uint8_t b[8];
+
+	hdr_read(name, off, b, sizeof(b));
 	return qcow2_be64(b);
+}
+
+static uint32_t hdr32(const char *name, unsigned off)
+{
+	uint8_t b[4];
+
+	hdr_read(name, off, b, sizeof(b));
+	return qcow2_be32(b);
 }
 
 static void create(const char *name, uint64_t size, uint32_t cs, int compat,
@@ -219,7 +233,7 @@ static void create(const char *name, uint64_t size, uint32_t cs, int compat,
 }
 
 /* Refcount entry packing: big-endian from 8 bits up, LSB-first below
- * (image-format-facts E11: clusters 0-8 at refcount 1 are "ff 01"). */
+ * (1-bit refcounts: clusters 0-8 at refcount 1 are "ff 01"). */
 START_TEST(refcount_entry_packing)
 {
 	uint8_t b[64];
@@ -348,8 +362,8 @@ START_TEST(growth_512_refcount64)
 
 	create("g.qcow2", 1 << 20, 512, 3, 0, 64);
 	model_zero(&m, 1 << 20);
-	l1_before = hdr64("g.qcow2", 40);
-	reft_before = hdr64("g.qcow2", 48);
+	l1_before = hdr64("g.qcow2", QCOW2_HDR_L1_TABLE_OFFSET);
+	reft_before = hdr64("g.qcow2", QCOW2_HDR_REFCOUNT_TABLE_OFFSET);
 	img = open_rw("g.qcow2");
 	random_ops(img, &m, 512, nops(100));
 	ck_assert_msg(qcow2_grow(img, 64 << 20, &e) == 0, "%s", e.msg);
@@ -362,9 +376,10 @@ START_TEST(growth_512_refcount64)
 	random_ops(img, &m, 512, nops(50));
 	img_close(img);
 	/* The L1 moved, and the refcount table moved and grew. */
-	ck_assert_uint_ne(hdr64("g.qcow2", 40), l1_before);
-	ck_assert_uint_ne(hdr64("g.qcow2", 48), reft_before);
-	ck_assert_uint_gt(hdr64("g.qcow2", 56) >> 32, 1);
+	ck_assert_uint_ne(hdr64("g.qcow2", QCOW2_HDR_L1_TABLE_OFFSET), l1_before);
+	ck_assert_uint_ne(hdr64("g.qcow2", QCOW2_HDR_REFCOUNT_TABLE_OFFSET), reft_before);
+	ck_assert_uint_gt(hdr32("g.qcow2", QCOW2_HDR_REFCOUNT_TABLE_CLUSTERS),
+			  1);
 	verify(&m, "g.qcow2");
 	free(m.b);
 }
@@ -642,8 +657,8 @@ START_TEST(backing_header_exact_fit)
 	ck_assert_int_eq(qcow2_backing_header(img, name, "qcow2", &buf, &len,
 					      &e), 0);
 	ck_assert_uint_eq(len, 512);
-	ck_assert_uint_eq(qcow2_be64(buf + 8), 136);
-	ck_assert_uint_eq(qcow2_be32(buf + 16), 376);
+	ck_assert_uint_eq(qcow2_be64(buf + QCOW2_HDR_BACKING_FILE_OFFSET), 136);
+	ck_assert_uint_eq(qcow2_be32(buf + QCOW2_HDR_BACKING_FILE_SIZE), 376);
 	free(buf);
 	ck_assert_int_eq(qcow2_set_backing(img, name, "qcow2", &e), 0);
 	ck_assert_str_eq(((struct qcow2_state *)img->priv)->backing_name, name);
@@ -683,16 +698,62 @@ START_TEST(unknown_autoclear_cleared_on_write)
 
 	create("ac.qcow2", 1 << 20, 0, 3, 0, 16);
 	/* autoclear bit 7 (unknown) */
-	ck_assert_int_eq(sh("printf '\\200' | dd of=ac.qcow2 bs=1 seek=95 "
-			    "conv=notrunc status=none"), 0);
-	ck_assert_uint_eq(hdr64("ac.qcow2", 88), 0x80);
+	ck_assert_int_eq(sh("printf '\\200' | dd of=ac.qcow2 bs=1 seek=%d "
+			    "conv=notrunc status=none",
+			    QCOW2_HDR_AUTOCLEAR_FEATURES + 7), 0);
+	ck_assert_uint_eq(hdr64("ac.qcow2", QCOW2_HDR_AUTOCLEAR_FEATURES), 0x80);
 	model_zero(&m, 1 << 20);
 	img = open_rw("ac.qcow2");
 	w(img, &m, 0, 4096);
 	img_close(img);
-	ck_assert_uint_eq(hdr64("ac.qcow2", 88), 0);
+	ck_assert_uint_eq(hdr64("ac.qcow2", QCOW2_HDR_AUTOCLEAR_FEATURES), 0);
 	verify(&m, "ac.qcow2");
 	free(m.b);
+}
+END_TEST
+
+/* A read that fails during a check (an I/O error at every read op in
+ * turn) makes the check fail or counts a check error: it is never taken
+ * as a refcount of 0 and reported as a corruption or a leak. */
+START_TEST(check_read_errors_are_not_corruptions)
+{
+	struct img_err e = { 0 };
+	int clean_runs = 0, errors_seen = 0;
+
+	create("ck.qcow2", 8 << 20, 4096, 3, 0, 16);
+	ck_assert_int_eq(sh("qemu-io -f qcow2 -c 'write -P 1 0 1M' "
+			    "-c 'write -P 2 6M 64k' ck.qcow2 >/dev/null"), 0);
+	for (int k = 1; clean_runs < 3 && k < 4000; k++) {
+		struct img *img = NULL;
+		struct img_check res;
+		char f[64];
+
+		ck_assert_int_eq(img_open(p("ck.qcow2"), "qcow2",
+					  IMG_O_INSPECT, &img, NULL, &e), 0);
+		snprintf(f, sizeof(f), "rerr:%d:EIO", k);
+		setenv("IMGRAPH_FAULT", f, 1);
+		io_fault_reload();      /* counts the check's reads from 1 */
+		int r = img_check(img, &res, &e);
+		unsetenv("IMGRAPH_FAULT");
+		io_fault_reload();
+		img_close(img);
+		if (r < 0) {
+			errors_seen++;
+			continue;
+		}
+		ck_assert_msg(res.corruptions == 0 && res.leaks == 0,
+			      "read %d failed: %llu corruptions, %llu leaks: "
+			      "%s", k, (unsigned long long)res.corruptions,
+			      (unsigned long long)res.leaks,
+			      res.nmsgs ? res.msgs[0] : "?");
+		if (res.check_errors)
+			errors_seen++;
+		else
+			clean_runs++;   /* the fault lies past the last read */
+		img_check_free(&res);
+	}
+	ck_assert_int_eq(clean_runs, 3);
+	ck_assert_int_gt(errors_seen, 3);
 }
 END_TEST
 
@@ -721,91 +782,12 @@ static Suite *suite(void)
 	tcase_add_test(tc, grow_from_zero_and_odd_sizes);
 	tcase_add_test(tc, backing_header_exact_fit);
 	tcase_add_test(tc, unknown_autoclear_cleared_on_write);
+	tcase_add_test(tc, check_read_errors_are_not_corruptions);
 	suite_add_tcase(s, tc);
 	return s;
 }
 
-/* ---- tool mode, for tests/it/formats_*.sh (there is no public write
- * command):
- *   test_qcow2_write --ops IMG OP...      OP: w:OFF:LEN:BYTE  z:OFF:LEN
- *                                             g:SIZE  e (make_empty)  f (flush)
- *   test_qcow2_write --set-backing IMG NAME FMT   ("" NAME: remove)
- * Numbers take K/M/G suffixes.  IMGRAPH_FAULT works (cut:K:SEED too).
- * Exit 0 on success, 1 with the driver's message on stderr. */
-
-static uint64_t num(const char *s)
+int main(void)
 {
-	char *end;
-	uint64_t v = strtoull(s, &end, 0);
-
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; break;
-	case 'm': case 'M': v <<= 20; break;
-	case 'g': case 'G': v <<= 30; break;
-	default: break;
-	}
-	return v;
-}
-
-static int tool_fail(const struct img_err *e)
-{
-	fprintf(stderr, "%s\n", e->msg);
-	return 1;
-}
-
-static int tool(int argc, char **argv)
-{
-	struct img_err e = { 0 };
-	struct img *img;
-	int r = 0;
-
-	if (!strcmp(argv[1], "--set-backing") && argc != 5)
-		return 2;
-	if (img_open(argv[2], "qcow2", IMG_O_RDWR, &img, NULL, &e) < 0)
-		return tool_fail(&e);
-	if (!strcmp(argv[1], "--set-backing")) {
-		r = img->drv->set_backing(img, *argv[3] ? argv[3] : NULL,
-					  *argv[4] ? argv[4] : NULL, &e);
-	} else {
-		for (int i = 3; i < argc && r == 0; i++) {
-			char *a[4] = { 0 }, *save = NULL, buf[128];
-			int n = 0;
-			snprintf(buf, sizeof(buf), "%s", argv[i]);
-			for (char *t = strtok_r(buf, ":", &save); t && n < 4;
-			     t = strtok_r(NULL, ":", &save))
-				a[n++] = t;
-			if (!strcmp(a[0], "w") && n == 4) {
-				uint64_t len = num(a[2]);
-				uint8_t *d = malloc(len ? len : 1);
-				memset(d, (int)num(a[3]), len);
-				r = img->drv->pwrite(img, num(a[1]), d, len, &e);
-				free(d);
-			} else if (!strcmp(a[0], "z") && n == 3) {
-				r = img->drv->write_zeroes(img, num(a[1]),
-							   num(a[2]), &e);
-			} else if (!strcmp(a[0], "g") && n == 2) {
-				r = img->drv->grow(img, num(a[1]), &e);
-			} else if (!strcmp(a[0], "e")) {
-				r = img->drv->make_empty(img, &e);
-			} else if (!strcmp(a[0], "f")) {
-				r = img->drv->flush(img, &e);
-			} else {
-				fprintf(stderr, "bad op '%s'\n", argv[i]);
-				r = -EINVAL;
-				e.msg[0] = 0;
-			}
-		}
-	}
-	if (r == 0)
-		r = img->drv->flush(img, &e);
-	img_close(img);
-	return r < 0 ? tool_fail(&e) : 0;
-}
-
-int main(int argc, char **argv)
-{
-	if (argc >= 3 && (!strcmp(argv[1], "--ops") ||
-			  !strcmp(argv[1], "--set-backing")))
-		return tool(argc, argv);
 	return ut_run(suite());
 }
