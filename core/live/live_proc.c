@@ -443,6 +443,27 @@ static void read_exe(pid_t pid, char *buf, size_t len)
 		buf[n - dl] = '\0';
 }
 
+/* A relative socket name was bound in the process's working directory
+ * (a daemonized QEMU has since moved to "/", and then it is lost). */
+static int absolute_in_cwd(pid_t pid, char **path)
+{
+	char link[64], cwd[PATH_MAX], *abs;
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/cwd", (int)pid);
+	n = readlink(link, cwd, sizeof(cwd) - 1);
+	if (n <= 0)
+		return 0;
+	cwd[n] = '\0';
+	abs = malloc((size_t)n + strlen(*path) + 2);
+	if (!abs)
+		return -ENOMEM;
+	sprintf(abs, "%s%s%s", cwd, cwd[n - 1] == '/' ? "" : "/", *path);
+	free(*path);
+	*path = abs;
+	return 0;
+}
+
 int live_proc_read(pid_t pid, struct live_proc *p, struct img_err *e)
 {
 	char exe[PATH_MAX], *buf = NULL, **argv = NULL;
@@ -463,6 +484,8 @@ int live_proc_read(pid_t pid, struct live_proc *p, struct img_err *e)
 	r = split_args(buf, len, &argv, &argc);
 	if (r == 0)
 		r = live_proc_parse(p, argv, argc, exe[0] ? exe : NULL);
+	if (r == 0 && p->qmp_path && p->qmp_path[0] != '/')
+		r = absolute_in_cwd(pid, &p->qmp_path);
 	if (r == 0 && p->qmp_fd >= 0 && !p->qmp_path) {
 		p->qmp_path = live_unix_path_of_fd(pid, p->qmp_fd);
 		if (p->qmp_path)

@@ -8,7 +8,6 @@
 #include "qmp.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,45 +38,25 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Connect a non-blocking unix stream socket to path.  A path longer than
- * sun_path is reached through its directory's /proc/self/fd entry. */
+/* Connect a non-blocking unix stream socket to path (QEMU cannot bind
+ * a longer name than sun_path either). */
 static int unix_connect(const char *path, int *fdout)
 {
 	struct sockaddr_un sa;
-	const char *target = path;
-	char alt[64];
-	int fd, dfd = -1, r = 0;
+	int fd;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		const char *slash = strrchr(path, '/');
-		char *dir;
-
-		if (!slash || strlen(slash + 1) + 32 >= sizeof(sa.sun_path))
-			return -ENAMETOOLONG;
-		dir = strndup(path, (size_t)(slash - path) + 1);
-		if (!dir)
-			return -ENOMEM;
-		dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		free(dir);
-		if (dfd < 0)
-			return -errno;
-		snprintf(alt, sizeof(alt), "/proc/self/fd/%d/%s", dfd,
-			 slash + 1);
-		target = alt;
-	}
-	memcpy(sa.sun_path, target, strlen(target) + 1);
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		r = -errno;
-	else if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		r = -errno;
-	if (dfd >= 0)
-		close(dfd);
-	if (r < 0) {
-		if (fd >= 0)
-			close(fd);
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+
+		close(fd);
 		return r;
 	}
 	*fdout = fd;
@@ -101,6 +80,12 @@ static int wait_in(int fd, int64_t deadline)
 			return -errno;
 		return r > 0 ? 1 : 0;
 	}
+}
+
+static int closed(const struct qmp *q, struct img_err *e)
+{
+	return err_set(e, ECONNRESET, "QMP monitor of %s closed the "
+		       "connection (did the process exit?)", q->who);
 }
 
 /* One line (without its newline) into *line (malloc'd), waiting until
@@ -141,10 +126,8 @@ static int read_line(struct qmp *q, int64_t deadline, char **line,
 			q->len += (size_t)k;
 			continue;
 		}
-		if (k == 0)
-			return err_set(e, ECONNRESET, "QMP monitor of %s closed "
-				       "the connection (did the process exit?)",
-				       q->who);
+		if (k == 0 || (k < 0 && errno == ECONNRESET))
+			return closed(q, e);
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -204,8 +187,10 @@ static int send_all(struct qmp *q, const char *s, size_t len, int64_t deadline,
 					       "takes no input", q->who);
 			continue;
 		}
-		return err_set_errno(e, errno == EPIPE ? ECONNRESET : errno,
-				     "QMP monitor of %s: send", q->who);
+		if (errno == EPIPE || errno == ECONNRESET)
+			return closed(q, e);
+		return err_set_errno(e, errno, "QMP monitor of %s: send",
+				     q->who);
 	}
 	return 0;
 }

@@ -7,7 +7,8 @@
  * stat()ed; a relative one is resolved against the process's cwd, and,
  * since a daemonized QEMU has moved to "/", against the paths of its open
  * descriptors that are the image (the descriptor is matched by dev:ino;
- * only the relative name's tail is compared).
+ * only the relative name's tail is compared; a relative name that went
+ * through a symlink cannot be told apart then, and is reported).
  * x-debug-query-block-graph gives the edges: the format node is the
  * protocol node's parent through "file"; walking up through "backing"
  * leads to the root, block-commit's "device".  A block-driver parent
@@ -105,15 +106,25 @@ static bool rel_is_file(pid_t pid, const char *rel, dev_t dev, ino_t ino)
 	return hit;
 }
 
-static bool node_is_file(pid_t pid, json_t *n, dev_t dev, ino_t ino)
+/* Is protocol node n the file dev:ino?  *lost set when n has a relative
+ * name that resolves to no file at all. */
+static bool node_is_file(pid_t pid, json_t *n, dev_t dev, ino_t ino,
+			 bool *lost)
 {
 	const char *f = str(n, "file");
+	char p[4200];
+	struct stat st;
 
 	if (!is_protocol(str(n, "drv")) || !f || !strncmp(f, "json:", 5))
 		return false;
 	if (f[0] == '/')
 		return same_file(f, dev, ino);
-	return rel_is_file(pid, f, dev, ino);
+	if (rel_is_file(pid, f, dev, ino))
+		return true;
+	snprintf(p, sizeof(p), "/proc/%d/cwd/%s", (int)pid, f);
+	if (stat(p, &st) < 0)
+		*lost = true;
+	return false;
 }
 
 static json_t *named(json_t *nodes, const char *name)
@@ -323,6 +334,7 @@ int qmp_find_node(struct qmp *q, dev_t dev, ino_t ino,
 {
 	json_t *nodes = NULL, *graph = NULL, *n, *hit = NULL;
 	json_t *args = json_pack("{s:b}", "flat", 1);
+	bool lost = false;
 	size_t i;
 	int r;
 
@@ -331,13 +343,16 @@ int qmp_find_node(struct qmp *q, dev_t dev, ino_t ino,
 		return err_set(e, ENOMEM, "QMP: out of memory");
 	r = qmp_exec(q, "query-named-block-nodes", args, &nodes, 0, e);
 	json_decref(args);
-	json_array_foreach(r == 0 ? nodes : NULL, i, n)
-		if (!hit && node_is_file(qmp_pid(q), n, dev, ino))
+	json_array_foreach(r == 0 ? nodes : NULL, i, n) {
+		if (!hit && node_is_file(qmp_pid(q), n, dev, ino, &lost))
 			hit = n;
+	}
 	if (r == 0 && !hit)
 		r = err_set(e, ENOENT, "QMP: no block node of PID %d has the "
-			    "image (dev %lu, inode %lu) open", (int)qmp_pid(q),
-			    (unsigned long)dev, (unsigned long)ino);
+			    "image (dev %lu, inode %lu) open%s", (int)qmp_pid(q),
+			    (unsigned long)dev, (unsigned long)ino, lost ?
+			    " (some nodes name their files relative to a "
+			    "working directory the process has left)" : "");
 	if (r == 0)
 		r = qmp_exec(q, "x-debug-query-block-graph", NULL, &graph, 0,
 			     e);
