@@ -4,6 +4,7 @@
 #include "virt.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -94,9 +95,11 @@ int virt_status_read(const char *dir, struct virt_domains *out,
 
 	out->v = NULL;
 	out->n = 0;
+	/* Missing (no libvirt) or not ours to read (the files are root's
+	 * alone): no domains from here; the API may still know them. */
 	dp = opendir(dir);
 	if (!dp)
-		return errno == ENOENT ? 0 :
+		return errno == ENOENT || errno == EACCES ? 0 :
 			err_set_errno(e, errno, "%s: cannot list", dir);
 	while (r == 0 && (de = readdir(dp))) {
 		char path[4096], *buf = NULL;
@@ -106,6 +109,8 @@ int virt_status_read(const char *dir, struct virt_domains *out,
 		if (!xml_name(de->d_name))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (access(path, R_OK) < 0 && errno == EACCES)
+			continue;
 		r = read_small(path, &buf, &len, e);
 		if (r == 0)
 			r = virt_parse_xml(buf, len, path, &d, e);
@@ -127,6 +132,25 @@ int virt_status_read(const char *dir, struct virt_domains *out,
 	return r;
 }
 
+/* libvirt is loaded when first needed, not linked: linked, it and the
+ * libraries it pulls in (selinux, numa, capabilities, TLS, ...) would run
+ * their constructors, read /proc and /sys in every imgraph command, and
+ * double its start-up time, for the few commands that ask libvirt. */
+#define VIRT_LIB "libvirt.so.0"
+
+#define VIRT_FNS(X) \
+	X(virInitialize) X(virSetErrorFunc) X(virConnectOpenReadOnly) \
+	X(virConnectClose) X(virConnectListAllDomains) X(virDomainGetName) \
+	X(virDomainGetXMLDesc) X(virDomainGetID) X(virDomainFree) \
+	X(virGetLastError) X(virGetLastErrorMessage)
+
+static struct {
+#define X(f) __typeof__(f) *f;
+	VIRT_FNS(X)
+#undef X
+	char err[256];             /* why loading failed, "" when loaded */
+} lv;
+
 /* libvirt's default error handler prints to stderr; core never prints. */
 static void quiet_handler(void *ud, virErrorPtr err)
 {
@@ -134,38 +158,51 @@ static void quiet_handler(void *ud, virErrorPtr err)
 	(void)err;
 }
 
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 
-static void init_libvirt(void)
+static void load_libvirt(void)
 {
-	virInitialize();
-	virSetErrorFunc(NULL, quiet_handler);
+	void *h = dlopen(VIRT_LIB, RTLD_NOW | RTLD_LOCAL);
+
+	if (!h) {
+		snprintf(lv.err, sizeof(lv.err), "%s", dlerror());
+		return;
+	}
+#define X(f) \
+	if (!lv.err[0] && !(lv.f = (__typeof__(f) *)dlsym(h, #f))) \
+		snprintf(lv.err, sizeof(lv.err), "%s: no %s", VIRT_LIB, #f);
+	VIRT_FNS(X)
+#undef X
+	if (lv.err[0])
+		return;
+	lv.virInitialize();
+	lv.virSetErrorFunc(NULL, quiet_handler);
 }
 
 static int api_domain(virDomainPtr dom, struct virt_domains *out,
 		      struct img_err *e)
 {
-	const char *name = virDomainGetName(dom);
+	const char *name = lv.virDomainGetName(dom);
 	char what[512], *xml;
 	struct virt_domain d;
 	unsigned id;
 	int r;
 
 	snprintf(what, sizeof(what), "libvirt domain '%s'", name ? name : "?");
-	xml = virDomainGetXMLDesc(dom, 0);
+	xml = lv.virDomainGetXMLDesc(dom, 0);
 	if (!xml) {
 		/* Gone since the list was taken: not an error. */
-		virErrorPtr ve = virGetLastError();
+		virErrorPtr ve = lv.virGetLastError();
 		if (ve && ve->code == VIR_ERR_NO_DOMAIN)
 			return 0;
 		return err_set(e, EIO, "%s: cannot get its XML: %s", what,
-			       virGetLastErrorMessage());
+			       lv.virGetLastErrorMessage());
 	}
 	r = virt_parse_xml(xml, strlen(xml), what, &d, e);
 	free(xml);
 	if (r < 0)
 		return r;
-	id = virDomainGetID(dom);
+	id = lv.virDomainGetID(dom);
 	if (id != (unsigned)-1)
 		d.id = (int)id;
 	d.origin = "libvirt API";
@@ -181,22 +218,25 @@ int virt_api_list(const char *uri, struct virt_domains *out,
 
 	out->v = NULL;
 	out->n = 0;
-	pthread_once(&init_once, init_libvirt);
-	c = virConnectOpenReadOnly(uri);
+	pthread_once(&load_once, load_libvirt);
+	if (lv.err[0])
+		return err_set(e, ENOSYS, "libvirt cannot be used: %s", lv.err);
+	c = lv.virConnectOpenReadOnly(uri);
 	if (!c)
 		return err_set(e, ECONNREFUSED, "libvirt %s: cannot connect: "
-			       "%s", uri, virGetLastErrorMessage());
-	n = virConnectListAllDomains(c, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+			       "%s", uri, lv.virGetLastErrorMessage());
+	n = lv.virConnectListAllDomains(c, &doms,
+					VIR_CONNECT_LIST_DOMAINS_ACTIVE);
 	if (n < 0)
 		r = err_set(e, EIO, "libvirt %s: cannot list domains: %s", uri,
-			    virGetLastErrorMessage());
+			    lv.virGetLastErrorMessage());
 	for (int i = 0; i < n; i++) {
 		if (r == 0)
 			r = api_domain(doms[i], out, e);
-		virDomainFree(doms[i]);
+		lv.virDomainFree(doms[i]);
 	}
 	free(doms);
-	virConnectClose(c);
+	lv.virConnectClose(c);
 	if (r < 0)
 		virt_domains_free(out);
 	return r;

@@ -76,13 +76,16 @@ int virt_parse_xml(const char *buf, size_t len, const char *what,
 		   struct virt_domain *d, struct img_err *e);
 
 /* Every NAME.xml of dir (VIRT_STATUS_DIR) that is a running domain's
- * status.  A missing dir is no domains; an unreadable or malformed file is
- * an error naming it. */
+ * status.  A missing dir, or one we may not read (not root), is no
+ * domains, and so is a file we may not read; a malformed file is an
+ * error naming it. */
 int virt_status_read(const char *dir, struct virt_domains *out,
 		     struct img_err *e);
 
-/* Every running domain through the libvirt API at uri (VIRT_URI).
- * -ECONNREFUSED (e filled) when libvirt cannot be reached. */
+/* Every running domain through the libvirt API at uri (VIRT_URI); the
+ * library (libvirt.so.0) is loaded on the first call.  -ENOSYS when it
+ * cannot be loaded, -ECONNREFUSED when the daemon cannot be reached (e
+ * filled). */
 int virt_api_list(const char *uri, struct virt_domains *out,
 		  struct img_err *e);
 

@@ -260,7 +260,7 @@ static int who_one(struct ow *w, const char *path, bool probe)
 		return cli_report(&e);
 	if (w->fmt == OUT_HUMAN) {
 		put_h(path);
-		printf(r.n ? ":\n" : ": no process holds or opens it\n");
+		fputs(r.n ? ":\n" : ": no process holds or opens it\n", stdout);
 	} else {
 		ow_obj_open(w, NULL);
 		ow_str(w, "filename", path);
