@@ -219,8 +219,6 @@ static int classify(struct live_holder *x, const struct virt_view *vv,
 		return r;
 	x->prog = p.prog;
 	x->cmdline = live_proc_cmdline(&p, CMDLINE_SHOWN);
-	if (!x->comm[0])
-		memcpy(x->comm, p.comm, sizeof(x->comm));
 	r = p.prog == PROG_QEMU_SYSTEM ? classify_libvirt(x, &p, vv, dev, ino)
 		: 0;
 	if (r == 0 && x->kind != LIVE_LIBVIRT && p.prog != PROG_OTHER) {

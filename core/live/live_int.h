@@ -14,7 +14,6 @@
 /* /proc/PID/cmdline of one process, read as QEMU parses its options. */
 struct live_proc {
 	pid_t pid;
-	char comm[32];
 	char **argv;               /* owned, NULL-terminated */
 	int argc;
 	enum live_prog prog;
@@ -28,7 +27,7 @@ struct live_proc {
 				    * socket (tcp:, stdio, ...) */
 };
 
-/* Read /proc/PID/{cmdline,comm,exe} and parse.  -ESRCH when the process
+/* Read /proc/PID/{cmdline,exe} and parse.  -ESRCH when the process
  * is gone, -errno (e filled) otherwise. */
 int live_proc_read(pid_t pid, struct live_proc *p, struct img_err *e);
 /* Parse argv (copied) as the command line of program exe (its path or

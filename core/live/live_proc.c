@@ -411,21 +411,6 @@ static int split_args(char *buf, size_t len, char ***argv, int *argc)
 	return 0;
 }
 
-static void read_comm(pid_t pid, char *buf, size_t len)
-{
-	char path[64];
-	FILE *f;
-
-	buf[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	if (fgets(buf, (int)len, f))
-		buf[strcspn(buf, "\n")] = '\0';
-	fclose(f);
-}
-
 /* /proc/PID/exe without a " (deleted)" suffix (the binary was upgraded
  * while the process runs); "" when unreadable. */
 static void read_exe(pid_t pid, char *buf, size_t len)
@@ -479,7 +464,6 @@ int live_proc_read(pid_t pid, struct live_proc *p, struct img_err *e)
 	if (r < 0)
 		return err_set_errno(e, -r, "/proc/%d/cmdline: cannot read",
 				     (int)pid);
-	read_comm(pid, p->comm, sizeof(p->comm));
 	read_exe(pid, exe, sizeof(exe));
 	r = split_args(buf, len, &argv, &argc);
 	if (r == 0)

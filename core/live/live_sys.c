@@ -15,44 +15,19 @@
 
 #include "core/graph/lock.h"
 
-/* "1: OFDLCK ADVISORY  READ -1 fe:00:10955043 203 203" (/proc/locks) or
- * "lock:\t1: OFDLCK ..." (/proc/PID/fdinfo/FD).  A POSIX line of a
- * process in another PID namespace is left out of /proc/locks by the
- * kernel, an OFD line never is (its pid is -1 anyway).  Waiters
- * ("1: -> POSIX ...") fail the kind test.  Returns the QEMU lock bits the
- * line covers on dev:ino (bit i: byte 100+i in *held, 200+i in *unsh),
- * false when it covers none. */
+/* The QEMU lock bits one line covers on dev:ino; false when none.  A
+ * POSIX line of a process in another PID namespace is left out of
+ * /proc/locks by the kernel, an OFD line never is (its pid is -1
+ * anyway). */
 static bool line_bits(const char *line, dev_t dev, ino_t ino, uint8_t *held,
 		      uint8_t *unsh)
 {
-	char kind[16], adv[16], rw[16], endbuf[32];
-	unsigned maj, min;
-	unsigned long long fino;
-	long long pid, start, end;
-	const char *s;
+	struct lock_line l;
 
-	if (!strncmp(line, "lock:", 5))
-		line += 5;
-	s = strchr(line, ':');
-	if (!s || sscanf(s + 1, "%15s %15s %15s %lld %x:%x:%llu %lld %31s",
-			 kind, adv, rw, &pid, &maj, &min, &fino, &start,
-			 endbuf) != 9)
+	if (!lock_line_parse(line, &l) || l.maj != major(dev) ||
+	    l.min != minor(dev) || l.ino != (unsigned long long)ino)
 		return false;
-	if (strcmp(kind, "OFDLCK") && strcmp(kind, "POSIX"))
-		return false;
-	if (maj != major(dev) || min != minor(dev) ||
-	    fino != (unsigned long long)ino)
-		return false;
-	end = strcmp(endbuf, "EOF") ? atoll(endbuf) : -1;
-	*held = *unsh = 0;
-	for (int b = 0; b <= LOCK_LEGACY_BIT; b++) {
-		if (start <= LOCK_PERM_BASE + b &&
-		    (end < 0 || end >= LOCK_PERM_BASE + b))
-			*held |= (uint8_t)(1u << b);
-		if (start <= LOCK_SHARED_BASE + b &&
-		    (end < 0 || end >= LOCK_SHARED_BASE + b))
-			*unsh |= (uint8_t)(1u << b);
-	}
+	lock_line_bits(&l, held, unsh);
 	return *held || *unsh;
 }
 

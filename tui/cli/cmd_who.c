@@ -212,7 +212,7 @@ static void json_probe(struct ow *w, const struct probe *p)
 static void json_bits(struct ow *w, const char *key, uint8_t bits)
 {
 	ow_arr_open(w, key);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < PERM_NBITS; i++)
 		if (bits & (1u << i))
 			ow_str(w, NULL, perm_qapi_name((uint8_t)(1u << i)));
 	ow_close(w);
