@@ -33,7 +33,8 @@ need gcc command -v cc
 
 # Live commit (core/live, tests/it/live_*.sh): QEMU itself, libvirt with
 # its QEMU driver (no libvirt-daemon-system: the tests start libvirtd),
-# and the libraries core/live links.
+# jansson and libxml2, and libvirt's headers (the library is loaded at
+# run time).
 need qemu-system-x86 command -v qemu-system-x86_64
 need libvirt-daemon test -x /usr/sbin/libvirtd
 need libvirt-daemon-driver-qemu has_deb libvirt-daemon-driver-qemu
