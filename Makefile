@@ -37,6 +37,10 @@ ifeq ($(SAN),1)
 override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 override LDFLAGS += -fsanitize=address,undefined
+# libvirt (core/live loads it at run time) encodes its RPC with libtirpc's
+# XDR; ASan intercepts the XDR functions and looks for the real ones once,
+# at start-up, so libtirpc must be there already.
+override LDFLAGS += -Wl,--push-state,--no-as-needed -ltirpc -Wl,--pop-state
 endif
 
 # pkg-config is asked when a rule runs, not when the Makefile is read:

@@ -42,6 +42,7 @@ need libvirt-clients command -v virsh
 need libvirt-dev has_pc libvirt
 need libjansson-dev has_pc jansson
 need libxml2-dev has_pc libxml-2.0
+need libtirpc-dev has_pc libtirpc     # the sanitizer build links it (Makefile)
 
 if [ -z "$pkgs" ]; then
 	[ $quiet = 1 ] || echo "deps: everything imgraph needs is installed"

@@ -18,8 +18,8 @@
  *
  * Holders come from core/graph/lock.c (fdinfo lock lines and /proc/PID/fd
  * links, both compared by dev:ino); this module adds the classification.
- * Call it before taking imgraph's own locks on the image: our own process
- * is never listed.
+ * Our own process is never listed, and its locks (a commit that probes
+ * again while it holds them) are not taken for anyone else's.
  */
 #ifndef IMGRAPH_LIVE_H
 #define IMGRAPH_LIVE_H
