@@ -110,16 +110,25 @@ static int collect_pids(struct live_report *r, struct img_err *e)
 	return rc;
 }
 
+/* libvirt's domains, read once and only when a holder is a qemu-system
+ * process (so asking about images nobody's QEMU holds costs nothing). */
 struct virt_view {
+	unsigned flags;            /* of live_find */
+	bool loaded;
 	struct virt_domains status, api;
 	bool running;              /* a libvirt daemon runs */
 };
 
-static int load_virt(struct virt_view *vv, unsigned flags, struct img_err *e)
+static int load_virt(struct virt_view *vv, struct img_err *e)
 {
+	unsigned flags = vv->flags;
 	int r;
 
+	if (vv->loaded)
+		return 0;
 	memset(vv, 0, sizeof(*vv));
+	vv->flags = flags;
+	vv->loaded = true;
 	vv->running = live_libvirt_running();
 	r = virt_status_read(VIRT_STATUS_DIR, &vv->status, e);
 	/* Root reads the status files; anyone else may still ask the daemon.
@@ -207,7 +216,7 @@ static int classify_libvirt(struct live_holder *x, const struct live_proc *p,
 	return 0;
 }
 
-static int classify(struct live_holder *x, const struct virt_view *vv,
+static int classify(struct live_holder *x, struct virt_view *vv,
 		    dev_t dev, ino_t ino, struct img_err *e)
 {
 	struct live_proc p;
@@ -219,8 +228,14 @@ static int classify(struct live_holder *x, const struct virt_view *vv,
 		return r;
 	x->prog = p.prog;
 	x->cmdline = live_proc_cmdline(&p, CMDLINE_SHOWN);
-	r = p.prog == PROG_QEMU_SYSTEM ? classify_libvirt(x, &p, vv, dev, ino)
-		: 0;
+	if (p.prog == PROG_QEMU_SYSTEM) {
+		r = load_virt(vv, e);
+		if (r < 0) {
+			live_proc_free(&p);
+			return r;
+		}
+		r = classify_libvirt(x, &p, vv, dev, ino);
+	}
 	if (r == 0 && x->kind != LIVE_LIBVIRT && p.prog != PROG_OTHER) {
 		if (p.qmp_path) {
 			x->kind = LIVE_QMP;
@@ -304,11 +319,9 @@ int live_find(const char *path, unsigned flags, struct live_report *r,
 		return rc;
 	r->probe_held = st.held;
 	r->probe_unshared = st.unshared;
+	memset(&vv, 0, sizeof(vv));
+	vv.flags = flags;
 	rc = collect_pids(r, e);
-	if (rc == 0)
-		rc = load_virt(&vv, flags, e);
-	else
-		memset(&vv, 0, sizeof(vv));
 	for (int i = 0; rc == 0 && i < r->n; i++)
 		rc = classify(&r->v[i], &vv, r->dev, r->ino, e);
 	free_virt(&vv);
