@@ -37,6 +37,10 @@ ifeq ($(SAN),1)
 override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 override LDFLAGS += -fsanitize=address,undefined
+# libvirt (core/live loads it at run time) encodes its RPC with libtirpc's
+# XDR; ASan intercepts the XDR functions and looks for the real ones once,
+# at start-up, so libtirpc must be there already.
+override LDFLAGS += -Wl,--push-state,--no-as-needed -ltirpc -Wl,--pop-state
 endif
 
 # pkg-config is asked when a rule runs, not when the Makefile is read:
@@ -44,7 +48,7 @@ endif
 # the flags must never be frozen before the packages exist.  Each is
 # computed once per make, on first use (VAR = $(call lazy,VAR,...)).
 lazy = $(eval $(1) := $(shell $(PKG_CONFIG) $(2) $(3) 2>/dev/null))$($(1))
-PKGS_LIB = yaml-0.1 zlib
+PKGS_LIB = yaml-0.1 zlib jansson libxml-2.0
 PKGS_TUI = ncursesw
 LIB_CFLAGS = $(call lazy,LIB_CFLAGS,--cflags,$(PKGS_LIB))
 LIB_LIBS = $(call lazy,LIB_LIBS,--libs,$(PKGS_LIB))

@@ -12,6 +12,7 @@ need() { # need PACKAGE TEST-COMMAND...
 	if ! "$@" >/dev/null 2>&1; then pkgs="$pkgs $pkg"; fi
 }
 has_pc() { pkg-config --exists "$1"; }
+has_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
 need pkg-config command -v pkg-config
 need libncurses-dev has_pc ncursesw
@@ -29,6 +30,19 @@ need xxd command -v xxd
 need time test -x /usr/bin/time
 need e2fsprogs command -v chattr
 need gcc command -v cc
+
+# Live commit (core/live, tests/it/live_*.sh): QEMU itself, libvirt with
+# its QEMU driver (no libvirt-daemon-system: the tests start libvirtd),
+# jansson and libxml2, and libvirt's headers (the library is loaded at
+# run time).
+need qemu-system-x86 command -v qemu-system-x86_64
+need libvirt-daemon test -x /usr/sbin/libvirtd
+need libvirt-daemon-driver-qemu has_deb libvirt-daemon-driver-qemu
+need libvirt-clients command -v virsh
+need libvirt-dev has_pc libvirt
+need libjansson-dev has_pc jansson
+need libxml2-dev has_pc libxml-2.0
+need libtirpc-dev has_pc libtirpc     # the sanitizer build links it (Makefile)
 
 if [ -z "$pkgs" ]; then
 	[ $quiet = 1 ] || echo "deps: everything imgraph needs is installed"

@@ -78,13 +78,50 @@ int lock_probe_file(const char *path, struct lock_state *st,
 	return 0;
 }
 
-/* One "lock:" line of /proc/PID/fdinfo/FD. */
+bool lock_line_parse(const char *line, struct lock_line *out)
+{
+	char kind[16], adv[16], rw[16], endbuf[32];
+	long long lpid;
+
+	/* "lock:\t1: OFDLCK  ADVISORY  READ  -1 08:02:1234 100 101", or the
+	 * same without "lock:\t" in /proc/locks */
+	if (!strncmp(line, "lock:", 5))
+		line += 5;
+	line = strchr(line, ':');            /* after the lock id */
+	if (!line)
+		return false;
+	if (sscanf(line + 1, "%15s %15s %15s %lld %x:%x:%llu %lld %31s", kind,
+		   adv, rw, &lpid, &out->maj, &out->min, &out->ino,
+		   &out->start, endbuf) != 9)
+		return false;
+	if (strcmp(kind, "OFDLCK") && strcmp(kind, "POSIX"))
+		return false;
+	out->end = strcmp(endbuf, "EOF") ? atoll(endbuf) : -1;
+	out->ofd = !strcmp(kind, "OFDLCK");
+	return true;
+}
+
+static bool covers(const struct lock_line *l, long long byte)
+{
+	return l->start <= byte && (l->end < 0 || l->end >= byte);
+}
+
+void lock_line_bits(const struct lock_line *l, uint8_t *held,
+		    uint8_t *unshared)
+{
+	*held = *unshared = 0;
+	for (int b = 0; b <= LOCK_LEGACY_BIT; b++) {
+		if (covers(l, LOCK_PERM_BASE + b))
+			*held |= (uint8_t)(1u << b);
+		if (covers(l, LOCK_SHARED_BASE + b))
+			*unshared |= (uint8_t)(1u << b);
+	}
+}
+
+/* One lock record of a process. */
 struct lock_rec {
 	pid_t pid;
-	unsigned maj, min;
-	unsigned long long ino;
-	long long start, end;      /* end -1: EOF */
-	bool ofd;
+	struct lock_line l;
 };
 
 struct lock_recs {
@@ -94,23 +131,9 @@ struct lock_recs {
 
 static void parse_lock_line(const char *line, pid_t pid, struct lock_recs *rs)
 {
-	char kind[16], adv[16], rw[16], endbuf[32];
-	long long lpid, start;
-	unsigned maj, min;
-	unsigned long long ino;
-	struct lock_rec *r;
+	struct lock_line l;
 
-	/* "lock:\t1: OFDLCK  ADVISORY  READ  -1 08:02:1234 100 101" */
-	line = strchr(line, ':');            /* after "lock" */
-	if (!line)
-		return;
-	line = strchr(line + 1, ':');        /* after the lock id */
-	if (!line)
-		return;
-	if (sscanf(line + 1, "%15s %15s %15s %lld %x:%x:%llu %lld %31s", kind,
-		   adv, rw, &lpid, &maj, &min, &ino, &start, endbuf) != 9)
-		return;
-	if (strcmp(kind, "OFDLCK") && strcmp(kind, "POSIX"))
+	if (!lock_line_parse(line, &l))
 		return;
 	if (rs->n == rs->cap) {
 		int nc = rs->cap ? rs->cap * 2 : 32;
@@ -120,14 +143,9 @@ static void parse_lock_line(const char *line, pid_t pid, struct lock_recs *rs)
 		rs->v = nv;
 		rs->cap = nc;
 	}
-	r = &rs->v[rs->n++];
-	r->pid = pid;
-	r->maj = maj;
-	r->min = min;
-	r->ino = ino;
-	r->start = start;
-	r->end = strcmp(endbuf, "EOF") ? atoll(endbuf) : -1;
-	r->ofd = !strcmp(kind, "OFDLCK");
+	rs->v[rs->n].pid = pid;
+	rs->v[rs->n].l = l;
+	rs->n++;
 }
 
 static void scan_fdinfo(pid_t pid, struct lock_recs *rs)
@@ -179,11 +197,6 @@ static void scan_proc(struct lock_recs *rs)
 	closedir(dp);
 }
 
-static bool covers(const struct lock_rec *r, long long byte)
-{
-	return r->start <= byte && (r->end < 0 || r->end >= byte);
-}
-
 /* The command name of pid (/proc/PID/comm), "" when it is gone. */
 static void read_comm(pid_t pid, char *buf, size_t len)
 {
@@ -212,18 +225,13 @@ static int holders_from(const struct lock_recs *rs, dev_t dev, ino_t ino,
 	*n = 0;
 	for (int i = 0; i < rs->n; i++) {
 		const struct lock_rec *r = &rs->v[i];
-		uint8_t held = 0, unsh = 0;
+		uint8_t held, unsh;
 		int k;
 
-		if (r->maj != major(dev) || r->min != minor(dev) ||
-		    r->ino != (unsigned long long)ino || r->pid == self)
+		if (r->l.maj != major(dev) || r->l.min != minor(dev) ||
+		    r->l.ino != (unsigned long long)ino || r->pid == self)
 			continue;
-		for (int b = 0; b <= LOCK_LEGACY_BIT; b++) {
-			if (covers(r, LOCK_PERM_BASE + b))
-				held |= (uint8_t)(1u << b);
-			if (covers(r, LOCK_SHARED_BASE + b))
-				unsh |= (uint8_t)(1u << b);
-		}
+		lock_line_bits(&r->l, &held, &unsh);
 		if (!held && !unsh)
 			continue;            /* e.g. libvirt's byte 0 */
 		for (k = 0; k < nv && v[k].pid != r->pid; k++)
@@ -245,7 +253,7 @@ static int holders_from(const struct lock_recs *rs, dev_t dev, ino_t ino,
 		}
 		v[k].held |= held;
 		v[k].unshared |= unsh;
-		v[k].ofd |= r->ofd;
+		v[k].ofd |= r->l.ofd;
 	}
 	*out = v;
 	*n = nv;
@@ -418,9 +426,9 @@ static bool locked_by_us(const struct lock_recs *rs, const struct gnode *n)
 {
 	for (int k = 0; k < rs->n; k++)
 		if (rs->v[k].pid == getpid() &&
-		    rs->v[k].ino == (unsigned long long)n->ino &&
-		    rs->v[k].maj == major(n->dev) &&
-		    rs->v[k].min == minor(n->dev))
+		    rs->v[k].l.ino == (unsigned long long)n->ino &&
+		    rs->v[k].l.maj == major(n->dev) &&
+		    rs->v[k].l.min == minor(n->dev))
 			return true;
 	return false;
 }

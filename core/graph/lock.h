@@ -44,6 +44,23 @@ struct lock_holder {
 	bool ofd;                  /* OFD lock (else POSIX) */
 };
 
+/* One lock record: a line of /proc/locks ("1: OFDLCK ADVISORY READ -1
+ * fe:00:1234 100 101") or a "lock:" line of /proc/PID/fdinfo/FD. */
+struct lock_line {
+	unsigned maj, min;
+	unsigned long long ino;
+	long long start, end;      /* end -1: to EOF */
+	bool ofd;                  /* OFD lock (else POSIX) */
+};
+/* Parse one line; false when it is no lock record (a waiter "->", a
+ * lease, anything else). */
+bool lock_line_parse(const char *line, struct lock_line *out);
+/* QEMU's bits the record covers: bit i of *held for byte
+ * LOCK_PERM_BASE+i, of *unshared for LOCK_SHARED_BASE+i (bits 0..
+ * LOCK_LEGACY_BIT). */
+void lock_line_bits(const struct lock_line *l, uint8_t *held,
+		    uint8_t *unshared);
+
 /* Probe path.  Refuses non-regular files without opening them.  Returns 0
  * and fills *st; -errno with e filled when the file cannot be opened. */
 int lock_probe_file(const char *path, struct lock_state *st,

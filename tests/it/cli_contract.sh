@@ -97,7 +97,7 @@ both() {
 	yaml_same "$n" "$T/y" "$T/j"
 }
 
-CMDS="tree info map create check plan commit recover"
+CMDS="tree info map create check plan commit recover who"
 
 # ---- --help, --version, top-level usage -----------------------------------
 for c in $CMDS; do

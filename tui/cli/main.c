@@ -23,6 +23,7 @@ static const struct {
 	{ "plan",    cmd_plan,    "preview a commit: copies, relinks, conflicts" },
 	{ "commit",  cmd_commit,  "commit top into base and relink every parent" },
 	{ "recover", cmd_recover, "finish or roll back an interrupted relink" },
+	{ "who",     cmd_who,     "list the processes holding an image, and what they are" },
 };
 
 static void usage(FILE *f)
