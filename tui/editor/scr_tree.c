@@ -250,7 +250,7 @@ void scr_tree_draw(struct canvas *c, struct ui_state *st)
 enum ui_req scr_tree_prompt_key(struct ui_state *st, int ch)
 {
 	size_t l = strlen(st->prompt_buf);
-	if (ch == 27) {
+	if (ch == UI_KEY_ESC) {
 		st->prompt = false;
 		return REQ_NONE;
 	}
@@ -265,12 +265,12 @@ enum ui_req scr_tree_prompt_key(struct ui_state *st, int ch)
 			       st->last_search);
 		return REQ_SELECT;
 	}
-	if (ch == 127 || ch == 8) {
+	if (ch == UI_KEY_DEL || ch == UI_KEY_BS) {
 		if (l)
 			st->prompt_buf[l - 1] = 0;
 		return REQ_NONE;
 	}
-	if (ch >= 0x20 && ch < 0x100 && ch != 0x7f &&
+	if (ch >= 0x20 && ch < 0x100 && ch != UI_KEY_DEL &&
 	    l + 1 < sizeof(st->prompt_buf)) {
 		st->prompt_buf[l] = (char)ch;
 		st->prompt_buf[l + 1] = 0;
