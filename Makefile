@@ -118,6 +118,13 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_HELPER_OBJS) $(LIBS_ALL)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(UNIT_HELPER_OBJS) $(LIBS_ALL) \
 		$(CHECK_LIBS) $(TUI_LIBS) $(LIB_LIBS)
 
+# Benchmarks that link the layers (bench/*.c); bench/*.sh run them.
+BENCH_BINS := $(BUILD)/bench/editor_bench
+$(BUILD)/bench/%.o: override CFLAGS += $(TUI_CFLAGS) $(LIB_CFLAGS)
+$(BENCH_BINS): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBS_ALL)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBS_ALL) $(TUI_LIBS) $(LIB_LIBS)
+
 # The whole suite: unit tests (Check), integration scripts judged by
 # qemu-img, and terminal tests under tmux.  deps run first in this make;
 # the build and the tests run in a second one, which reads pkg-config
@@ -173,8 +180,8 @@ fuzz-run: fuzz
 fuzz-campaign: fuzz
 	$(Q)fuzz/campaign.sh
 
-bench: $(BIN)
-	$(Q)bench/run.sh
+bench: $(BIN) $(BENCH_BINS)
+	$(Q)IMGRAPH=$(abspath $(BIN)) BUILD=$(BUILD) bench/run.sh
 
 clean:
 	rm -rf build build-san build-fuzz build-clang imgraph
@@ -183,5 +190,5 @@ clean:
 .SECONDARY:
 
 ALL_OBJS := $(call objs,$(IO_SRCS) $(FMT_SRCS) $(CORE_SRCS) $(EDITOR_SRCS) \
-	$(CLI_SRCS) $(UNIT_SRCS))
+	$(CLI_SRCS) $(UNIT_SRCS) bench/editor_bench.c)
 -include $(ALL_OBJS:.o=.d)

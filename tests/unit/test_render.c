@@ -7,16 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "tui/editor/canvas.c"
-#include "tui/editor/rows.c"
-#include "tui/editor/scr_common.c"
-#include "tui/editor/scr_tree.c"
-#include "tui/editor/scr_detail.c"
-#include "tui/editor/scr_plan.c"
-#include "tui/editor/scr_help.c"
-#include "tui/editor/scr_map.c"
-#include "tui/editor/scr_progress.c"
-#include "tui/editor/editor_data.c"
+#include "core/plan/plan.h"
+#include "tui/editor/editor_int.h"
+#include "tui/editor/ui.h"
 #include "tui_fixture.h"
 
 static struct graph *G;
