@@ -170,7 +170,7 @@ pack3 "$OUT/fz_chain/abs" "$C/aabs" "$C/b" "$C/c"
 pack3 "$OUT/fz_chain/dotdot" "$C/adotdot" "$C/b" "$C/c"
 pack3 "$OUT/fz_chain/nofmt" "$C/anofmt" "$C/b" "$C/c"
 
-# fz_users seeds: the users-file YAML of CLI.md, and awkward variants.
+# fz_users seeds: the users-file YAML of imgraph(1), and awkward variants.
 U=$OUT/fz_users
 cat >"$U/basic.yaml" <<'Y'
 users:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# commit_batch.sh - the commit's batched write path (formats/img_batch.h):
+# commit_batch.sh - the commit's batched write path (formats/img.h):
 # many writes linked behind one fdatasync must give the same images as
-# qemu-img and stay crash safe.  Owner: helper P.
+# qemu-img and stay crash safe.
 #
 # Shapes that stress the batch: writes spread over many L2 tables (4 KiB
 # and 512-byte clusters), the batch's memory cap (2 MiB clusters, two L2

@@ -2,7 +2,7 @@
 # faults.sh - the fault-injection matrix (iotest 026 model) over create,
 # commit and recover, plus a real full file system.
 #
-# IMGRAPH_FAULT (core/io.h) fails the k-th mutating op.  For every k from 1
+# IMGRAPH_FAULT (formats/io/io.h) fails the k-th mutating op.  For every k from 1
 # to the op count of a clean run and every mode
 #     err:k:EIO  err:k:ENOSPC  err:k:EIO:always  err:k:ENOSPC:always  short:k
 # we assert:
@@ -19,8 +19,8 @@
 #   F5 create: a retry without faults succeeds and gives a clean image.
 # A real ENOSPC: base on a 2 MiB tmpfs (root only; TAP skip otherwise).
 #
-# Scope vs helper D's crash tests: D kills/cuts at every op of the relink;
-# this is the errno matrix over whole commands.
+# Scope vs the crash tests (crash_*.sh), which kill or cut power at every
+# op of the relink: this is the errno matrix over whole commands.
 # Runtime: by default each op k gets ONE mode (rotating through the five);
 # IMGRAPH_LONG=1 runs all five modes at every op.
 . "$(dirname "$0")/lib.sh"

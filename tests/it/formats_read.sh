@@ -8,7 +8,7 @@
 #     start/length/depth/present/zero/data/offset (both split at the union of
 #     their extent boundaries, so only a different merge could hide, never
 #     fake, a difference);
-#   * the guest view read through core/chain.c equals `qemu-img convert -O raw`
+#   * the guest view read through core/graph/chain.c equals `qemu-img convert -O raw`
 #     (compare mode of the unit-test binary test_qcow2_read, see its header);
 #   * `imgraph info --output=json` equals `qemu-img info --output=json` on
 #     every key qemu-img prints.

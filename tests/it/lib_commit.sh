@@ -1,5 +1,5 @@
 # tests/it/lib_commit.sh - fixtures and qemu-img judges for the commit,
-# recover and crash scripts (sourced after lib.sh).  Owner: helper D.
+# recover and crash scripts (sourced after lib.sh).
 #
 # The fixture: base <- mid <- top in DIR, and N overlays of top spread over
 # DIR/d0, DIR/d1, DIR/d2/deep, DIR/d3, every other one named by an absolute

@@ -1,4 +1,4 @@
-/* test_chain.c - core/chain.c: reading through layers, the CVE-2008-2004
+/* test_chain.c - core/graph/chain.c: reading through layers, the CVE-2008-2004
  * rule (a probed non-raw backing file's own backing reference is never
  * followed), loops, external names, the depth cap, FIFOs and stop_at.
  * Chains are crafted byte by byte (qcow2_craft.h) in a temporary directory. */

@@ -7,7 +7,7 @@
  *
  *   test_qcow2_read --compare IMAGE RAW
  *
- * reads IMAGE's guest view through core/chain.c (chain_pread, in 1 MiB and
+ * reads IMAGE's guest view through core/graph/chain.c (chain_pread, in 1 MiB and
  * odd-sized pieces) and compares it byte for byte with RAW, which the script
  * made with `qemu-img convert -O raw`.  Exit 0 when identical, 1 with the
  * first differing offset otherwise.  This keeps a debugging dump out of the

@@ -219,7 +219,8 @@ static void create(const char *name, uint64_t size, uint32_t cs, int compat,
 }
 
 /* Refcount entry packing: big-endian from 8 bits up, LSB-first below
- * (image-format-facts E11: clusters 0-8 at refcount 1 are "ff 01"). */
+ * (the qcow2 spec's sub-byte order: clusters 0-8 at refcount 1 are
+ * "ff 01"). */
 START_TEST(refcount_entry_packing)
 {
 	uint8_t b[64];

@@ -1,6 +1,7 @@
 /* cmd.h - the command table of the CLI front end and helpers shared by the
  * cmd_*.c files.  One file per command; each parses its own options with
- * getopt_long and returns an exit code from the contract in CLI.md. */
+ * getopt_long and returns an exit code from the contract in imgraph(1),
+ * EXIT STATUS. */
 #ifndef IMGRAPH_CMD_H
 #define IMGRAPH_CMD_H
 

@@ -1,7 +1,7 @@
 /* cmd_map.c - `imgraph map [--output=human|json] [-f FMT] IMAGE`.
  *
  * Prints the extents of the guest view through the whole backing chain with
- * qemu-img map's fields and merge rule (core/chain_map.h), so that scripts
+ * qemu-img map's fields and merge rule (core/graph/chain_map.h), so that scripts
  * and tests can compare the two outputs field by field.  JSON adds
  * "filename": the layer that serves the extent.
  */

@@ -246,7 +246,8 @@ void scr_tree_draw(struct canvas *c, struct ui_state *st)
 }
 
 /* Keys while the search prompt is open: every key goes to the text field
- * (htop's lesson), Enter searches, Esc closes. */
+ * (a letter typed into a search must never run a command), Enter
+ * searches, Esc closes. */
 enum ui_req scr_tree_prompt_key(struct ui_state *st, int ch)
 {
 	size_t l = strlen(st->prompt_buf);
