@@ -43,7 +43,8 @@ if grep -q __asan_init "$IMGRAPH" 2>/dev/null; then
 	echo "# sanitizer build: limits relaxed to 512 MiB / 5 s"
 fi
 use_strace=1
-if [ "${HOSTILE_STRACE:-1}" = 0 ] || ! command -v strace >/dev/null; then
+if [ "${HOSTILE_STRACE:-1}" = 0 ] ||
+   ! have_tool strace "open() confinement of every fixture"; then
 	use_strace=0; echo "# strace not used: open() confinement not checked"
 fi
 nfix=$(grep -c . "$H/MANIFEST")

@@ -810,5 +810,8 @@ int main(int argc, char **argv)
 	if (argc >= 3 && (!strcmp(argv[1], "--ops") ||
 			  !strcmp(argv[1], "--set-backing")))
 		return tool(argc, argv);
+	int rc = ut_need_tools("qemu-img", "qemu-io", NULL);
+	if (rc >= 0)
+		return rc;
 	return ut_run(suite());
 }
