@@ -42,8 +42,13 @@ endif
 # pkg-config is asked when a rule runs, not when the Makefile is read:
 # `make check` installs the packages first and then runs a second make, but
 # the flags must never be frozen before the packages exist.  Each is
-# computed once per make, on first use (VAR = $(call lazy,VAR,...)).
-lazy = $(eval $(1) := $(shell $(PKG_CONFIG) $(2) $(3) 2>/dev/null))$($(1))
+# computed once per make, on first use (VAR = $(call lazy,VAR,...)); a
+# module pkg-config does not know stops the build with a message saying so,
+# rather than a compile or link error about missing symbols later.
+lazy = $(eval $(1) := $(shell $(PKG_CONFIG) $(2) $(3) 2>/dev/null || \
+	echo PKG_CONFIG_FAILED))$(if $(filter PKG_CONFIG_FAILED,$($(1))),$(error \
+	$(PKG_CONFIG) $(2) $(3) failed: missing packages; 'make deps' installs \
+	them))$($(1))
 PKGS_LIB = yaml-0.1 zlib
 PKGS_TUI = ncursesw
 LIB_CFLAGS = $(call lazy,LIB_CFLAGS,--cflags,$(PKGS_LIB))
@@ -152,10 +157,10 @@ lint: $(LIBS_ALL) $(CLI_OBJS)
 	$(Q)scripts/lint.sh $(BUILD)
 
 deps:
-	$(Q)scripts/deps.sh
+	$(Q)DEPS_LOG=$(BUILD)/deps.log scripts/deps.sh
 
 deps-quiet:
-	$(Q)scripts/deps.sh --quiet
+	$(Q)DEPS_LOG=$(BUILD)/deps.log scripts/deps.sh --quiet
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory demo-run

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/it/lib.sh - sourced by integration scripts.
 # Each script builds real images with qemu-img/qemu-io in a scratch dir and
 # judges results with qemu-img (never with our own reader alone).
@@ -114,4 +115,5 @@ path_without() {
 	return 0
 }
 
+# shellcheck disable=SC2086
 need_tools ${LIB_NEEDS-qemu-img qemu-io}

@@ -6,6 +6,7 @@
 #   * with CI=true it FAILS, naming the tool, because CI runs every test.
 # Guards the first-run promise: on a machine without tmux or qemu-img a
 # test must neither pass silently nor fail without saying why.
+# shellcheck disable=SC2034  # read by lib.sh: this script needs no qemu
 LIB_NEEDS=""
 . "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
