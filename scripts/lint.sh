@@ -36,35 +36,21 @@ report() {
 }
 
 layers="io formats core editor cli"
-dir_of() {
-	case $1 in
-	io) echo formats/io ;;
-	formats) echo formats ;;
-	core) echo core ;;
-	editor) echo tui/editor ;;
-	cli) echo tui/cli ;;
-	esac
-}
-# The layer a repository path belongs to, or "none".
-layer_of() {
-	case $1 in
-	formats/io/*) echo io ;;
-	formats/*) echo formats ;;
-	core/*) echo core ;;
-	tui/editor/*) echo editor ;;
-	tui/cli/*) echo cli ;;
-	*) echo none ;;
-	esac
-}
-rank() {
-	case $1 in io) echo 1 ;; formats) echo 2 ;; core) echo 3 ;;
-	editor) echo 4 ;; cli) echo 5 ;; *) echo 0 ;; esac
-}
-# The files (pattern $2) of layer $1, without those of a layer nested in it.
+# Every C file of the layers, as "LAYER PATH" (the layer a path belongs
+# to: the longest directory prefix that names one).
+find formats core tui -type f -name '*.[ch]' | sort | awk '
+	/^formats\/io\// { print "io", $0; next }
+	/^formats\// { print "formats", $0; next }
+	/^core\// { print "core", $0; next }
+	/^tui\/editor\// { print "editor", $0; next }
+	/^tui\/cli\// { print "cli", $0; next }
+' >"$tmp/files"
+# The files of layer $1 matching the shell pattern $2.
 files_of() {
-	find "$(dir_of "$1")" -name "$2" -type f | sort | while read -r f; do
-		[ "$(layer_of "$f")" = "$1" ] && echo "$f"
-	done
+	while read -r l f; do
+		[ "$l" = "$1" ] || continue
+		case $f in $2) echo "$f" ;; esac
+	done <"$tmp/files"
 }
 
 # Rule 1: symbols.  Every current source must have its object: a lint of
@@ -105,12 +91,15 @@ done
 report "$tmp/v1"
 
 # Rule 2: no curses below the editor, by symbol and by include.
+# (each library once: /lib and /usr/lib are often one directory)
 for d in /usr/lib/*-linux-gnu /usr/lib64 /usr/lib /lib/*-linux-gnu; do
 	for lib in "$d"/libncursesw.so* "$d"/libtinfo.so* "$d"/libpanelw.so* \
 		   "$d"/libmenuw.so* "$d"/libformw.so*; do
-		[ -f "$lib" ] && nm -D --defined-only "$lib" 2>/dev/null
+		[ -f "$lib" ] && realpath "$lib"
 	done
-done | awk '{ print $NF }' | sed 's/@.*//' | sort -u >"$tmp/curses"
+done | sort -u | while read -r lib; do
+	nm -D --defined-only "$lib" 2>/dev/null
+done | awk '{ sub(/@.*/, "", $NF); print $NF }' | sort -u >"$tmp/curses"
 if [ -s "$tmp/curses" ]; then
 	for l in io formats core; do
 		join "$tmp/undef.$l" "$tmp/curses" | while read -r sym obj; do
@@ -122,9 +111,8 @@ else
 fi
 curses_h='^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]([a-z]*/)?(n?curses(w)?|term|panel|menu|form)\.h[>"]'
 for l in io formats core; do
-	files_of "$l" '*.[ch]' | while read -r f; do
-		grep -qE "$curses_h" "$f" && echo "lint: $f ($l) includes curses"
-	done
+	files_of "$l" '*.[ch]' | xargs -r grep -lE "$curses_h" |
+		sed "s|.*|lint: & ($l) includes curses|"
 done >>"$tmp/v2"
 report "$tmp/v2"
 
@@ -134,30 +122,40 @@ grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]*["<][^">]*\.c[">]' \
 	sed 's/^/lint: includes a .c file: /' >"$tmp/v3"
 report "$tmp/v3"
 
-# Rule 4: includes point down.
-# The repository path an include of file $1 names ($2), or "" when it is
-# not a file of the tree (a system header).
-resolve() {
-	d=$(dirname "$1")
-	for cand in "$d/$2" "$2"; do
-		[ -f "$cand" ] || continue
-		realpath -m --relative-to=. "$cand"
-		return
-	done
-}
-for l in $layers; do
-	r=$(rank "$l")
-	files_of "$l" '*.[ch]' | while read -r f; do
-		sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f" |
-		while read -r inc; do
-			p=$(resolve "$f" "$inc")
-			[ -n "$p" ] || continue
-			il=$(layer_of "$p")
-			[ "$(rank "$il")" -gt "$r" ] &&
-				echo "lint: $f ($l) includes $inc ($p) from layer $il above it"
-		done
-	done
-done >"$tmp/v4"
+# Rule 4: includes point down.  Every quoted include, resolved as the
+# compiler does (next to the file, then from the root, -I.), is looked up
+# in the index; a header outside it is not a layer's.
+while read -r l f; do
+	sed -n "s|^[[:space:]]*#[[:space:]]*include[[:space:]]*\"\([^\"]*\)\".*|$l $f \1|p" "$f"
+done <"$tmp/files" | awk -v index_file="$tmp/files" '
+	function norm(p,    n, i, k, part, out) {
+		n = split(p, part, "/"); k = 0
+		for (i = 1; i <= n; i++) {
+			if (part[i] == "" || part[i] == ".") continue
+			if (part[i] == "..") { if (k > 0) k--; continue }
+			out[++k] = part[i]
+		}
+		p = ""
+		for (i = 1; i <= k; i++) p = p (i > 1 ? "/" : "") out[i]
+		return p
+	}
+	BEGIN {
+		rank["io"] = 1; rank["formats"] = 2; rank["core"] = 3
+		rank["editor"] = 4; rank["cli"] = 5
+		while ((getline line < index_file) > 0) {
+			split(line, w, " "); layer[w[2]] = w[1]
+		}
+	}
+	{
+		l = $1; f = $2; inc = $3; dir = f; sub(/\/[^\/]*$/, "", dir)
+		p = norm(dir "/" inc)
+		if (!(p in layer)) p = norm(inc)
+		if (!(p in layer)) next
+		if (rank[layer[p]] > rank[l])
+			printf "lint: %s (%s) includes %s (%s) from layer %s above it\n", \
+				f, l, inc, p, layer[p]
+	}
+' >"$tmp/v4"
 report "$tmp/v4"
 
 # Rule 5: a .PHONY target without a rule does nothing, silently.

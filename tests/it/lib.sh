@@ -115,5 +115,18 @@ path_without() {
 	return 0
 }
 
+# copy_tree DEST: the sources, scripts and Makefile of this tree (no build
+# output, no fuzz corpus; times kept, so objects copied along stay
+# current), for tests that build or break a copy.  make in
+# the copy must not inherit the outer make's flags (BUILD, SAN, -j).
+copy_tree() {
+	local root
+	root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+	mkdir -p "$1/fuzz"
+	(cd "$root" && cp -rp Makefile scripts formats core tui tests bench docs "$1/" &&
+		find fuzz -maxdepth 1 -type f -exec cp -p {} "$1/fuzz/" \;)
+	unset MAKEFLAGS MFLAGS MAKELEVEL
+}
+
 # shellcheck disable=SC2086
 need_tools ${LIB_NEEDS-qemu-img qemu-io}
