@@ -49,6 +49,7 @@ find formats core tui -type f -name '*.[ch]' | sort | awk '
 files_of() {
 	while read -r l f; do
 		[ "$l" = "$1" ] || continue
+		# shellcheck disable=SC2254  # $2 is a pattern
 		case $f in $2) echo "$f" ;; esac
 	done <"$tmp/files"
 }
