@@ -33,7 +33,7 @@ check_rc() {
 # check_grep NAME PATTERN FILE
 check_grep() { if grep -qE -- "$2" "$3"; then ok "$1"; else not_ok "$1 (no /$2/ in $3)"; diag <"$3"; fi; }
 check_nogrep() { if ! grep -qE -- "$2" "$3"; then ok "$1"; else not_ok "$1 (/$2/ found in $3)"; grep -E -- "$2" "$3" | diag; fi; }
-check_eq() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (got '$2', want '$3')"; fi; }
+check_eq() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (got '$2', want '$3')"; return 1; fi; }
 
 # qemu-img judges: clean check (exit 0 and no leaks/errors)
 qcheck() { # NAME IMAGE
