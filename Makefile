@@ -3,12 +3,14 @@
 #   make check      install what is missing, build, run every test
 #   make sanitize   the same tests under ASan+UBSan (build-san/)
 #   make lint       the layering rules, checked on the built objects
-#   make deps       install missing packages (apt-get as root, else print)
+#   make deps       install missing packages (apt-get as root, else print
+#                   the command); apt's output goes to BUILD/deps.log
 #   make demo       deps + build + open the editor on a generated demo pool
 #   make install / uninstall   honour PREFIX and DESTDIR
 #   make fuzz / fuzz-run       libFuzzer harnesses (clang)
 #   make fuzz-campaign         fuzz each target for CPU_GOAL CPU-seconds
 #   make bench      benchmarks against qemu-img (not part of check)
+#   make unit / it  only the unit suites / only the scripts
 #   V=1 shows full commands.
 #
 # Layers, one archive each, so the linker sees the direction:
