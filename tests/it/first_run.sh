@@ -141,7 +141,7 @@ NSOCK=1 SOCK=imgraph-$$-1
 # make's output and then the editor go to the pane, as in a terminal.
 tm new-session -d -x 100 -y 30 "env TERM=xterm-256color LANG=C.UTF-8 \
 PATH='$S/bin' PKG_CONFIG_LIBDIR='$S/pc' PKG_CONFIG_PATH= TMPDIR='$T/tmp' \
-make -C '$W' -j2 --no-print-directory demo 2>'$T/demo.err'; echo \$? >'$T/demo.rc'; sleep 600"
+make -C '$W' -j2 --no-print-directory BUILD=build demo 2>'$T/demo.err'; echo \$? >'$T/demo.rc'; sleep 600"
 # Until the editor shows the pool, or make has ended without it.
 n=4000
 until screen | grep -q "10 images" || [ -s "$T/demo.rc" ] || [ $n = 0 ]; do
@@ -157,7 +157,8 @@ check_eq "first make demo: exits 0" "$(cat "$T/demo.rc" 2>/dev/null)" 0 ||
 # The first `make check` of the copy, everything hidden again: one unit
 # suite (it links Check) and one terminal test (it needs tmux, qemu-img).
 make_shim
-shim make -C "$W" -j2 --no-print-directory check UNIT_BINS=build/tests/test_rows \
+shim make -C "$W" -j2 --no-print-directory BUILD=build check \
+	UNIT_BINS=build/tests/test_rows \
 	IT_FILTER=editor_basic >"$T/check.out" 2>&1
 rc=$?
 check_eq "first make check: exits 0" "$rc" 0

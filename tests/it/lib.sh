@@ -118,7 +118,8 @@ path_without() {
 # copy_tree DEST: the sources, scripts and Makefile of this tree (no build
 # output, no fuzz corpus; times kept, so objects copied along stay
 # current), for tests that build or break a copy.  make in
-# the copy must not inherit the outer make's flags (BUILD, SAN, -j).
+# the copy must not inherit the outer make's flags (SAN, -j); BUILD comes
+# from the environment, so such tests pass their own.
 copy_tree() {
 	local root
 	root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)

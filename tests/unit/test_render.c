@@ -205,8 +205,8 @@ START_TEST(keys_marks_search_prompt)
 	ck_assert(ST.prompt);
 	for (const char *p = "vm-jq"; *p; p++)
 		scr_tree_prompt_key(&ST, *p);
-	scr_tree_prompt_key(&ST, 127);
-	scr_tree_prompt_key(&ST, 127);
+	scr_tree_prompt_key(&ST, UI_KEY_DEL);
+	scr_tree_prompt_key(&ST, UI_KEY_DEL);
 	ck_assert_str_eq(ST.prompt_buf, "vm-");
 	ui_draw(&CV, &ST);
 	ck_assert(strstr(line(22), "/vm-"));
@@ -227,7 +227,7 @@ START_TEST(keys_marks_search_prompt)
 	/* Esc closes the prompt without searching. */
 	scr_tree_key(&ST, ACT_SEARCH);
 	scr_tree_prompt_key(&ST, 'x');
-	scr_tree_prompt_key(&ST, 27);
+	scr_tree_prompt_key(&ST, UI_KEY_ESC);
 	ck_assert(!ST.prompt);
 	ck_assert_str_eq(ST.last_search, "vm-");
 	teardown();
