@@ -34,8 +34,8 @@ for t in $targets; do
 	opts=(-max_len=1048576 -rss_limit_mb=512 -malloc_limit_mb=128 -timeout=5
 	      "-artifact_prefix=$R/fuzz/crashes/$t-" -print_final_stats=1 "${dict[@]}")
 	# 1. replay: every seed and every saved input once.
-	if ! (cd "$FUZZ_BUILD" && exec nice -n 19 "$bin" "${opts[@]}" -runs=0 \
-		"$work" "$seeds") >"$log.replay" 2>&1; then
+	if ! env -C "$FUZZ_BUILD" nice -n 19 "$bin" "${opts[@]}" -runs=0 \
+		"$work" "$seeds" >"$log.replay" 2>&1; then
 		echo "fuzz: $t: REPLAY FAILED (see $log.replay)"; rc=1
 		grep -E 'ERROR|SUMMARY|oracle' "$log.replay" | head -5
 		# keep fuzzing: fork mode below records every crash and goes on
@@ -46,9 +46,9 @@ for t in $targets; do
 	t0=$(date +%s)
 	before=$(ls fuzz/crashes | grep -c "^$t-" || true)
 	TIMEFORMAT='%U %S'
-	{ time (cd "$FUZZ_BUILD" && exec nice -n 19 "$bin" "${opts[@]}" \
+	{ time env -C "$FUZZ_BUILD" nice -n 19 "$bin" "${opts[@]}" \
 		-max_total_time="$FUZZ_SECONDS" -fork="$FUZZ_JOBS" -ignore_crashes=1 \
-		-ignore_timeouts=1 -ignore_ooms=1 "$work" "$seeds") >"$log" 2>&1; } 2>"$log.cpu"
+		-ignore_timeouts=1 -ignore_ooms=1 "$work" "$seeds" >"$log" 2>&1; } 2>"$log.cpu"
 	r=$?
 	# scratch dirs of fork children that crashed (their atexit never ran):
 	# only those whose process is gone, as other fuzzers may be running
