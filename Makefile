@@ -3,12 +3,14 @@
 #   make check      install what is missing, build, run every test
 #   make sanitize   the same tests under ASan+UBSan (build-san/)
 #   make lint       the layering rules, checked on the built objects
-#   make deps       install missing packages (apt-get as root, else print)
+#   make deps       install missing packages (apt-get as root, else print
+#                   the command); apt's output goes to BUILD/deps.log
 #   make demo       deps + build + open the editor on a generated demo pool
 #   make install / uninstall   honour PREFIX and DESTDIR
 #   make fuzz / fuzz-run       libFuzzer harnesses (clang)
 #   make fuzz-campaign         fuzz each target for CPU_GOAL CPU-seconds
 #   make bench      benchmarks against qemu-img (not part of check)
+#   make unit / it  only the unit suites / only the scripts
 #   V=1 shows full commands.
 #
 # Layers, one archive each, so the linker sees the direction:
@@ -46,8 +48,13 @@ endif
 # pkg-config is asked when a rule runs, not when the Makefile is read:
 # `make check` installs the packages first and then runs a second make, but
 # the flags must never be frozen before the packages exist.  Each is
-# computed once per make, on first use (VAR = $(call lazy,VAR,...)).
-lazy = $(eval $(1) := $(shell $(PKG_CONFIG) $(2) $(3) 2>/dev/null))$($(1))
+# computed once per make, on first use (VAR = $(call lazy,VAR,...)); a
+# module pkg-config does not know stops the build with a message saying so,
+# rather than a compile or link error about missing symbols later.
+lazy = $(eval $(1) := $(shell $(PKG_CONFIG) $(2) $(3) 2>/dev/null || \
+	echo PKG_CONFIG_FAILED))$(if $(filter PKG_CONFIG_FAILED,$($(1))),$(error \
+	$(PKG_CONFIG) $(2) $(3) failed: missing packages; 'make deps' installs \
+	them))$($(1))
 PKGS_LIB = yaml-0.1 zlib jansson libxml-2.0
 PKGS_TUI = ncursesw
 LIB_CFLAGS = $(call lazy,LIB_CFLAGS,--cflags,$(PKGS_LIB))
@@ -129,6 +136,13 @@ $(TOOL_BINS): $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIBS_CORE)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBS_CORE) $(LIB_LIBS)
 
+# Benchmarks that link the layers (bench/*.c); bench/*.sh run them.
+BENCH_BINS := $(BUILD)/bench/editor_bench
+$(BUILD)/bench/%.o: override CFLAGS += $(TUI_CFLAGS) $(LIB_CFLAGS)
+$(BENCH_BINS): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBS_ALL)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBS_ALL) $(TUI_LIBS) $(LIB_LIBS)
+
 # The whole suite: unit tests (Check), integration scripts judged by
 # qemu-img, and terminal tests under tmux.  deps run first in this make;
 # the build and the tests run in a second one, which reads pkg-config
@@ -156,10 +170,10 @@ lint: $(LIBS_ALL) $(CLI_OBJS)
 	$(Q)scripts/lint.sh $(BUILD)
 
 deps:
-	$(Q)scripts/deps.sh
+	$(Q)DEPS_LOG=$(BUILD)/deps.log scripts/deps.sh
 
 deps-quiet:
-	$(Q)scripts/deps.sh --quiet
+	$(Q)DEPS_LOG=$(BUILD)/deps.log scripts/deps.sh --quiet
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory demo-run
@@ -184,8 +198,8 @@ fuzz-run: fuzz
 fuzz-campaign: fuzz
 	$(Q)fuzz/campaign.sh
 
-bench: $(BIN)
-	$(Q)bench/run.sh
+bench: $(BIN) $(BENCH_BINS)
+	$(Q)IMGRAPH=$(abspath $(BIN)) BUILD=$(BUILD) bench/run.sh
 
 clean:
 	rm -rf build build-san build-fuzz build-clang imgraph
@@ -194,5 +208,5 @@ clean:
 .SECONDARY:
 
 ALL_OBJS := $(call objs,$(IO_SRCS) $(FMT_SRCS) $(CORE_SRCS) $(EDITOR_SRCS) \
-	$(CLI_SRCS) $(UNIT_SRCS) $(TOOL_SRCS))
+	$(CLI_SRCS) $(UNIT_SRCS) $(TOOL_SRCS) bench/editor_bench.c)
 -include $(ALL_OBJS:.o=.d)

@@ -11,22 +11,19 @@ set -eu
 N=${1:-10000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 IMGRAPH=${IMGRAPH:-$ROOT/imgraph}
-CC=${CC:-cc}
 D=$(mktemp -d "${TMPDIR:-/tmp}/imgraph-bench.XXXXXX")
 SOCK=imgraph-bench-$$
 export TMUX_TMPDIR=$D
 trap 'tmux -L "$SOCK" kill-server 2>/dev/null; rm -rf "$D"' EXIT
 
-# The screens use core's size formatter: link the library next to the
-# binary (build dir) or the default build/.
-LIB=${LIB:-$(dirname "$IMGRAPH")/libimgraph.a}
-[ -f "$LIB" ] || LIB=$ROOT/build/libimgraph.a
-"$CC" -O2 -std=c11 -D_GNU_SOURCE -I"$ROOT" -o "$D/editor_bench" \
-	"$ROOT/bench/editor_bench.c" "$LIB" \
-	$(pkg-config --libs yaml-0.1 zlib 2>/dev/null || echo -lyaml -lz)
+# The benchmark links the editor library: make builds it (and keeps it
+# current) in the same build directory as the binary under test.
+B=${BUILD:-build}
+make -s -C "$ROOT" BUILD="$B" "$B/bench/editor_bench"
+case $B in /*) BENCH_BIN=$B/bench/editor_bench ;; *) BENCH_BIN=$ROOT/$B/bench/editor_bench ;; esac
 rc=0
-LC_ALL=C.UTF-8 "$D/editor_bench" "$N" 80 24 || rc=1
-LC_ALL=C.UTF-8 "$D/editor_bench" "$N" 200 60 || rc=1
+LC_ALL=C.UTF-8 "$BENCH_BIN" "$N" 80 24 || rc=1
+LC_ALL=C.UTF-8 "$BENCH_BIN" "$N" 200 60 || rc=1
 
 command -v tmux >/dev/null && command -v qemu-img >/dev/null || {
 	echo "tmux/qemu-img missing: skipping the terminal part"; exit $rc; }

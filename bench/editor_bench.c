@@ -1,7 +1,8 @@
 /* editor_bench.c - how long a selection move takes in the editor with a
  * big pool: the view-model step (rows_move) plus rendering the whole tree
  * screen into the canvas (ui_draw), which is what the editor does per key
- * before curses sends the changed cells.  Built and run by bench/editor.sh.
+ * before curses sends the changed cells.  Linked against the editor
+ * library by make (BUILD/bench/editor_bench); run by bench/editor.sh.
  *
  *   editor_bench [N] [W H]    N images (default 10000), screen W x H
  */
@@ -10,15 +11,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "tui/editor/canvas.c"
-#include "tui/editor/rows.c"
-#include "tui/editor/scr_common.c"
-#include "tui/editor/scr_tree.c"
-#include "tui/editor/scr_detail.c"
-#include "tui/editor/scr_plan.c"
-#include "tui/editor/scr_help.c"
-#include "tui/editor/scr_map.c"
-#include "tui/editor/scr_progress.c"
+#include "core/graph/graph.h"
+#include "tui/editor/ui.h"
 
 static double now_ns(void)
 {

@@ -6,8 +6,8 @@
 # core/ and formats/ are compiled again with clang and the fuzzer flags into
 # $(FUZZ_BUILD)/lib (never mixed with the normal build dirs).  A harness is
 # only built when the functions it drives are defined somewhere in core/ or
-# formats/: the library is written by several people at once, and `make fuzz`
-# must keep working while a module is still missing.
+# formats/, so `make fuzz` keeps working on a branch where a module it
+# drives is renamed or not there yet.
 
 FUZZ_CC ?= clang
 FUZZ_BUILD ?= build-fuzz

@@ -1,5 +1,5 @@
 /* fz_journal.c - libFuzzer target: the relink journal parser and the
- * recovery planner (core/journal.h, core/recover.h; pure functions, no
+ * recovery planner (core/commit/journal.h, core/commit/recover.h; pure functions, no
  * file is touched).
  *
  * Oracles:

@@ -1,5 +1,5 @@
 /* fz_users.c - libFuzzer target: the users-file YAML parser and the
- * repoint renderer (core/users.h).
+ * repoint renderer (core/graph/users.h).
  *
  * The input is written as users.yaml in a private scratch dir that also
  * holds two empty files, "img" and "new", so that entries naming "img" are

@@ -15,6 +15,10 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 : "${FUZZ_SECONDS:=60}" "${FUZZ_BUILD:=build-fuzz}" "${FUZZ_JOBS:=1}"
+# The fuzzers run inside $FUZZ_BUILD (libFuzzer's fork mode leaves its
+# fuzz-N.log files in the working directory), so every path is absolute.
+R=$PWD
+case $FUZZ_BUILD in /*) ;; *) FUZZ_BUILD=$R/$FUZZ_BUILD ;; esac
 targets=${FUZZ_TARGETS:-$(make -s -f fuzz/fuzz.mk list)}
 # journal seeds need a binary that can commit: ./imgraph unless $IMGRAPH
 [ -d fuzz/corpus/fz_header ] || IMGRAPH=${IMGRAPH:-$PWD/imgraph} fuzz/seeds.sh fuzz/corpus >/dev/null
@@ -23,14 +27,15 @@ rc=0
 for t in $targets; do
 	bin=$FUZZ_BUILD/$t
 	[ -x "$bin" ] || { echo "fuzz: $t not built, skipped"; continue; }
-	seeds=fuzz/corpus/$t work=$FUZZ_BUILD/corpus/$t log=$FUZZ_BUILD/$t.log
+	seeds=$R/fuzz/corpus/$t work=$FUZZ_BUILD/corpus/$t log=$FUZZ_BUILD/$t.log
 	mkdir -p "$seeds" "$work"
 	dict=()
-	case $t in fz_header|fz_image|fz_chain) dict=(-dict=fuzz/qcow2.dict);; esac
+	case $t in fz_header|fz_image|fz_chain) dict=("-dict=$R/fuzz/qcow2.dict");; esac
 	opts=(-max_len=1048576 -rss_limit_mb=512 -malloc_limit_mb=128 -timeout=5
-	      "-artifact_prefix=fuzz/crashes/$t-" -print_final_stats=1 "${dict[@]}")
+	      "-artifact_prefix=$R/fuzz/crashes/$t-" -print_final_stats=1 "${dict[@]}")
 	# 1. replay: every seed and every saved input once.
-	if ! nice -n 19 "$bin" "${opts[@]}" -runs=0 "$work" "$seeds" >"$log.replay" 2>&1; then
+	if ! env -C "$FUZZ_BUILD" nice -n 19 "$bin" "${opts[@]}" -runs=0 \
+		"$work" "$seeds" >"$log.replay" 2>&1; then
 		echo "fuzz: $t: REPLAY FAILED (see $log.replay)"; rc=1
 		grep -E 'ERROR|SUMMARY|oracle' "$log.replay" | head -5
 		# keep fuzzing: fork mode below records every crash and goes on
@@ -41,9 +46,9 @@ for t in $targets; do
 	t0=$(date +%s)
 	before=$(ls fuzz/crashes | grep -c "^$t-" || true)
 	TIMEFORMAT='%U %S'
-	{ time nice -n 19 "$bin" "${opts[@]}" -max_total_time="$FUZZ_SECONDS" \
-		-fork="$FUZZ_JOBS" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
-		"$work" "$seeds" >"$log" 2>&1; } 2>"$log.cpu"
+	{ time env -C "$FUZZ_BUILD" nice -n 19 "$bin" "${opts[@]}" \
+		-max_total_time="$FUZZ_SECONDS" -fork="$FUZZ_JOBS" -ignore_crashes=1 \
+		-ignore_timeouts=1 -ignore_ooms=1 "$work" "$seeds" >"$log" 2>&1; } 2>"$log.cpu"
 	r=$?
 	# scratch dirs of fork children that crashed (their atexit never ran):
 	# only those whose process is gone, as other fuzzers may be running

@@ -230,7 +230,7 @@ if fgen hostile "$F" >/dev/null 2>&1; then
 	done <"$F/MANIFEST"
 fi
 
-# fz_users seeds: the users-file YAML of CLI.md, and awkward variants.
+# fz_users seeds: the users-file YAML of imgraph(1), and awkward variants.
 U=$OUT/fz_users
 cat >"$U/basic.yaml" <<'Y'
 users:

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Run the test suite and print one summary line "N passed, N failed".
+# Run the test suite; the last line is "N passed, N failed, N skipped".
 #   tests/run.sh [--only-unit|--only-it] UNIT_BINARY...
 # Integration scripts: tests/it/*.sh and tests/tui/*.sh.  Each prints TAP
-# lines ("ok - ..." / "not ok - ...") and exits nonzero on failure.
+# lines ("ok - ...", "not ok - ...", "ok - ... # SKIP why") and exits
+# nonzero on failure.  A unit binary exits 77 when it is skipped (a tool it
+# needs is missing; with CI=true that is a failure instead, see
+# tests/it/lib.sh and tests/unit/helpers.h).
 # IT_FILTER=regex limits which scripts run.  JOBS=N runs scripts in parallel.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -11,8 +14,8 @@ case "${1:-}" in --only-unit) mode=unit; shift;; --only-it) mode=it; shift;; esa
 : "${IMGRAPH:=$PWD/imgraph}"
 export IMGRAPH
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/imgraph-tests.XXXXXX")
-pass=0 fail=0 failed_names=()
-
+pass=0 fail=0 skipped=0 failed_names=()
+SKIP_RE='^ok .*#[[:space:]]*[Ss][Kk][Ii][Pp]'
 
 if [ "$mode" != it ]; then
 	for t in "$@"; do
@@ -20,14 +23,25 @@ if [ "$mode" != it ]; then
 		log="$logdir/$name.log"
 		CK_FORK=yes "$t" >"$log" 2>&1
 		rc=$?
-		line=$(grep -E '^[0-9]+%: Checks: ' "$log" | tail -n 1)
-		checks=$(sed -E 's/.*Checks: ([0-9]+).*/\1/' <<<"$line")
-		fails=$(sed -E 's/.*Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2/' <<<"$line")
-		nf=$(( $(cut -d' ' -f1 <<<"$fails" 2>/dev/null || echo 0) + $(cut -d' ' -f2 <<<"$fails" 2>/dev/null || echo 0) ))
-		[ -n "$line" ] || { checks=0; nf=1; }
+		if [ $rc -eq 77 ]; then
+			skipped=$((skipped + 1))
+			echo "SKIP unit $name ($(tail -n 1 "$log"))"
+			continue
+		fi
+		# Check's summary: "100%: Checks: N, Failures: F, Errors: E";
+		# a binary that ended without one failed as a whole.
+		line=$(grep -E '^[0-9]+%: Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+' "$log" | tail -n 1)
+		if [ -n "$line" ]; then
+			read -r checks nf ne < <(sed -E 's/.*Checks: ([0-9]+), Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2 \3/' <<<"$line")
+			nf=$((nf + ne))
+		else
+			checks=0 nf=1
+		fi
 		pass=$((pass + checks - nf)); fail=$((fail + nf))
 		if [ $rc -ne 0 ] || [ "$nf" -ne 0 ]; then
-			failed_names+=("$name"); echo "FAIL unit $name"; grep -E ':[EF]:' "$log" | head -20
+			failed_names+=("$name"); echo "FAIL unit $name (rc=$rc)"
+			if [ -n "$line" ]; then grep -E ':[EF]:' "$log" | head -20
+			else tail -n 5 "$log"; fi
 		else
 			echo "PASS unit $name ($checks checks)"
 		fi
@@ -54,7 +68,8 @@ if [ "$mode" != unit ]; then
 	for s in "${scripts[@]}"; do
 		log="$logdir/$(echo "$s" | tr / _).log"
 		p=$(grep -c '^ok ' "$log"); f=$(grep -c '^not ok ' "$log")
-		pass=$((pass + p)); fail=$((fail + f))
+		sk=$(grep -cE "$SKIP_RE" "$log"); p=$((p - sk))
+		pass=$((pass + p)); fail=$((fail + f)); skipped=$((skipped + sk))
 		rc=$(sed -n 's/^rc=\([0-9]*\).*/\1/p' "$log" | tail -n1)
 		secs=$(sed -n 's/.*secs=\([0-9]*\).*/\1/p' "$log" | tail -n1)
 		if [ "${rc:-1}" != 0 ] || [ "$f" != 0 ]; then
@@ -62,13 +77,16 @@ if [ "$mode" != unit ]; then
 			failed_names+=("$s"); echo "FAIL $s (rc=$rc, ${secs}s)"
 			grep -E '^not ok|^#' "$log" | head -30
 			[ "$f" != 0 ] || tail -n 20 "$log"
+		elif [ "$p" = 0 ] && [ "$sk" != 0 ]; then
+			echo "SKIP $s ($(grep -E "$SKIP_RE" "$log" | head -n 1 | sed 's/.*# *[Ss][Kk][Ii][Pp] *//'))"
 		else
-			echo "PASS $s (${secs}s, $(grep -c '^ok ' "$log") ok)"
+			extra=""; [ "$sk" = 0 ] || extra=", $sk skipped"
+			echo "PASS $s (${secs}s, $p ok$extra)"
 		fi
 	done
 fi
 
 echo "logs: $logdir"
 [ ${#failed_names[@]} -eq 0 ] || echo "failed: ${failed_names[*]}"
-echo "$pass passed, $fail failed"
+echo "$pass passed, $fail failed, $skipped skipped"
 [ "$fail" -eq 0 ] && [ ${#failed_names[@]} -eq 0 ]

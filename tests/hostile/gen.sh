@@ -440,7 +440,7 @@ D=$OUT/b25-dangling-symlink; mkdir -p "$D"
 reg b25-dangling-symlink 'link|no such|missing|not found|cannot open' "$CHAIN" "" "backing is a dangling symlink"
 D=$OUT/b25-traversal; mkdir -p "$D"
 (cd "$D" && q -u -b ../../../../../../../../../etc/shadow-imgraph-none -F qcow2 top.qcow2 1M)
-# Backing files outside the pool are followed (CLI.md), so the open attempt
+# Backing files outside the pool are followed (imgraph(1)), so the open attempt
 # of the resolved path is allowed; it must fail cleanly.
 reg b25-traversal 'no such|missing|not found|cannot open|shadow' "$CHAIN" "/etc/shadow-imgraph-none" "../ traversal to a missing host file"
 
@@ -532,7 +532,7 @@ printf 'users:\n  - name: vm\n    kind: vm\n    image: /etc/shadow\n' |
 	"user image outside the pool: probed like any referenced image, never written"
 
 # ---- B-31 journals: written by tests/it/hostile.sh at run time -------------------------------------
-# The journal format belongs to core/journal.c; the runner makes a real
+# The journal format belongs to core/commit/journal.c; the runner makes a real
 # interrupted commit with the binary under test and then damages the journal
 # it leaves (bad magic, truncation, flipped CRC byte, huge count, dev:ino of
 # a file replaced).  See hostile.sh: journal_fixtures.

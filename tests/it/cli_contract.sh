@@ -1,5 +1,5 @@
 #!/bin/bash
-# cli_contract.sh - the command-line contract of CLI.md, command by command,
+# cli_contract.sh - the command-line contract of imgraph(1), command by command,
 # as an administrator or a script meets it:
 #   --help: exit 0, usage on stdout, nothing on stderr;
 #   unknown options, missing arguments and bad values: exit 2, a message on
@@ -124,8 +124,8 @@ for c in tree info map check plan recover; do
 	usage "$c --output (no value)" "--output" "$c" --output
 	usage "$c --output=xml" "xml" "$c" --output=xml top.qcow2
 done
-usage "map --output=yaml (not in CLI.md)" "yaml" map --output=yaml top.qcow2
-usage "check --output=yaml (not in CLI.md)" "yaml" check --output=yaml top.qcow2
+usage "map --output=yaml (not in the contract)" "yaml" map --output=yaml top.qcow2
+usage "check --output=yaml (not in the contract)" "yaml" check --output=yaml top.qcow2
 usage "tree --users (no value)" "--users" tree --users
 for c in info map check; do
 	usage "$c without IMAGE" "IMAGE" "$c"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# commit_batch.sh - the commit's batched write path (img_batch_begin):
+# commit_batch.sh - the commit's batched write path (formats/img.h):
 # many writes linked behind one fdatasync must give the same images as
 # qemu-img and stay crash safe.
 #
@@ -68,7 +68,7 @@ for shape in c4k c512 v2 extl2 rc64 grow big; do
 	d=$T/$shape
 	build "$d" "$shape" || { not_ok "$shape: fixture"; continue; }
 	cp -a "$d" "$T/$shape.orig"     # the chain as built, to compare with
-	if command -v strace >/dev/null && [ "$shape" = c512 ]; then
+	if [ "$shape" = c512 ] && have_tool strace "$shape: fdatasync calls on base"; then
 		n=$(nsyncs "$d")
 		# the batch, the flush, new refcount blocks: not one per write
 		# (8 here; 44 without the batch)

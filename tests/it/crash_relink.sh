@@ -4,8 +4,8 @@
 # The commit is killed (SIGKILL, before or after mutating op K) or hit by a
 # simulated power cut (IMGRAPH_FAULT=cut:K:SEED: a seeded subset of the
 # writes not yet covered by an fsync is undone, possibly torn at 512
-# bytes), then `imgraph recover` runs.  Invariants (reliability-anchors 3.4),
-# judged with qemu-img after every run:
+# bytes), then `imgraph recover` runs.  Invariants, judged with qemu-img
+# after every run:
 #   I1 every overlay's guest view equals the copy saved before;
 #   I2 all overlays name base, or all name top - never a mix;
 #      base shows top's old view when they name base;

@@ -24,6 +24,7 @@
 # Runtime: by default each op k gets ONE mode (rotating through the five);
 # IMGRAPH_LONG=1 runs all five modes at every op.
 . "$(dirname "$0")/lib.sh"
+need_tools strace
 trap 'umount "$T/mnt" 2>/dev/null; rm -rf "$T"' EXIT
 
 MODES=(err:%d:EIO err:%d:ENOSPC err:%d:EIO:always err:%d:ENOSPC:always short:%d)

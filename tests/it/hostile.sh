@@ -7,7 +7,7 @@
 #   users -> tree --users users.yaml . / recover -> recover .
 # and per run:
 #   - it ends by exit (no signal, no timeout) with an accepted code;
-#   - exit-code policy (CLI.md): 1 = invalid image or I/O error; check uses
+#   - exit-code policy (imgraph(1)): 1 = invalid image or I/O error; check uses
 #     qemu-img's codes (2 = corruptions, 3 = leaks only, 1 = cannot check,
 #     63 = format without checks, e.g. a damaged header that probes as raw);
 #     plan may answer 3 (a conflict: the image state forbids writing) instead
@@ -43,7 +43,8 @@ if grep -q __asan_init "$IMGRAPH" 2>/dev/null; then
 	echo "# sanitizer build: limits relaxed to 512 MiB / 5 s"
 fi
 use_strace=1
-if [ "${HOSTILE_STRACE:-1}" = 0 ] || ! command -v strace >/dev/null; then
+if [ "${HOSTILE_STRACE:-1}" = 0 ] ||
+   ! have_tool strace "open() confinement of every fixture"; then
 	use_strace=0; echo "# strace not used: open() confinement not checked"
 fi
 nfix=$(grep -c . "$H/MANIFEST")
@@ -171,7 +172,7 @@ while IFS=$'\t' read -r id field expect allow desc; do
 done <"$H/MANIFEST"
 
 # ---- B-31: damaged journals from a real interrupted commit ------------------
-# The journal format is core/journal.c's; we only need the file it leaves.
+# The journal format is core/commit/journal.c's; we only need the file it leaves.
 # Find the latest mutating op at which a kill leaves a journal behind, then
 # damage copies of that state in format-independent ways.
 # jchain DIR: base <- top <- {o1, o2}, data in base and top.

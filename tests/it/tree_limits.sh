@@ -8,6 +8,7 @@
 #    without a backing format: /etc/passwd is never opened (strace), and a
 #    plan through it is refused.
 . "$(dirname "$0")/lib.sh"
+need_tools strace
 # LeakSanitizer cannot run under ptrace: runs traced by strace skip only
 # the leak check of a sanitized binary.
 NOLSAN="env ASAN_OPTIONS=detect_leaks=0"

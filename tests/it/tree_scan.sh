@@ -5,6 +5,7 @@
 # hardlink, ELOOP symlinks) as error nodes - never a crash or hang, nothing
 # written (hash before/after).
 . "$(dirname "$0")/lib.sh"
+need_tools strace
 # LeakSanitizer cannot run under ptrace: runs traced by strace skip only
 # the leak check of a sanitized binary.
 NOLSAN="env ASAN_OPTIONS=detect_leaks=0"

@@ -3,10 +3,7 @@
 # provides the pty, so the tests run without a terminal (CI, cron).
 # Screens are read with capture-pane and judged as text; images are judged
 # with qemu-img.
-if ! command -v tmux >/dev/null 2>&1; then
-	echo "# SKIP: tmux is not installed (make deps installs it)"
-	exit 0
-fi
+need_tools tmux
 [ -x "$IMGRAPH" ] || { echo "not ok - $IMGRAPH is not built"; exit 1; }
 
 # One private server per start() (imgraph-PID-N): a server being killed

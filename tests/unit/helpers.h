@@ -15,4 +15,14 @@ extern char ut_tmpdir[];
 void ut_tmp_setup(void);
 void ut_tmp_teardown(void);
 
+/* Exit status of a skipped test binary (as automake's harness counts it);
+ * tests/run.sh shows such a binary as SKIP. */
+#define UT_EXIT_SKIP 77
+
+/* The tools (a NULL-terminated list of command names) a suite runs, such
+ * as qemu-img.  -1 when every one is installed; otherwise a message on
+ * stderr and the exit status main should return: UT_EXIT_SKIP, or
+ * EXIT_FAILURE under CI=true, where every test must run. */
+int ut_need_tools(const char *tool, ...) __attribute__((sentinel));
+
 #endif

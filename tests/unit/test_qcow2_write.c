@@ -789,5 +789,9 @@ static Suite *suite(void)
 
 int main(void)
 {
+	int rc = ut_need_tools("qemu-img", "qemu-io", NULL);
+
+	if (rc >= 0)
+		return rc;
 	return ut_run(suite());
 }

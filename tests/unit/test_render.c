@@ -7,16 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "tui/editor/canvas.c"
-#include "tui/editor/rows.c"
-#include "tui/editor/scr_common.c"
-#include "tui/editor/scr_tree.c"
-#include "tui/editor/scr_detail.c"
-#include "tui/editor/scr_plan.c"
-#include "tui/editor/scr_help.c"
-#include "tui/editor/scr_map.c"
-#include "tui/editor/scr_progress.c"
-#include "tui/editor/editor_data.c"
+#include "core/plan/plan.h"
+#include "tui/editor/editor_int.h"
+#include "tui/editor/ui.h"
 #include "tui_fixture.h"
 
 static struct graph *G;
@@ -212,8 +205,8 @@ START_TEST(keys_marks_search_prompt)
 	ck_assert(ST.prompt);
 	for (const char *p = "vm-jq"; *p; p++)
 		scr_tree_prompt_key(&ST, *p);
-	scr_tree_prompt_key(&ST, 127);
-	scr_tree_prompt_key(&ST, 127);
+	scr_tree_prompt_key(&ST, UI_KEY_DEL);
+	scr_tree_prompt_key(&ST, UI_KEY_DEL);
 	ck_assert_str_eq(ST.prompt_buf, "vm-");
 	ui_draw(&CV, &ST);
 	ck_assert(strstr(line(22), "/vm-"));
@@ -234,7 +227,7 @@ START_TEST(keys_marks_search_prompt)
 	/* Esc closes the prompt without searching. */
 	scr_tree_key(&ST, ACT_SEARCH);
 	scr_tree_prompt_key(&ST, 'x');
-	scr_tree_prompt_key(&ST, 27);
+	scr_tree_prompt_key(&ST, UI_KEY_ESC);
 	ck_assert(!ST.prompt);
 	ck_assert_str_eq(ST.last_search, "vm-");
 	teardown();

@@ -1,10 +1,10 @@
-/* test_rows.c - the tree view-model (tui/rows.c) without a terminal. */
+/* test_rows.c - the tree view-model (tui/editor/rows.c) without a terminal. */
 #include "helpers.h"
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "tui/editor/rows.c"
+#include "tui/editor/rows.h"
 #include "tui_fixture.h"
 
 static const char *row_name(const struct rows *r, int i)

@@ -64,7 +64,7 @@ int cli_plan_load(const struct cli_plan_args *a, struct graph **gp,
 		paths = a->paths;
 		np = a->npaths;
 	} else {
-		/* CLI.md: without PATH, the directories of top and base. */
+		/* imgraph(1): without PATH, the directories of top and base. */
 		defpaths[0] = (char *)dir_of(a->top, d1, sizeof(d1));
 		np = 1;
 		if (a->base && strcmp(dir_of(a->base, d2, sizeof(d2)), d1))

@@ -1,6 +1,7 @@
 /* cmd.h - the command table of the CLI front end and helpers shared by the
  * cmd_*.c files.  One file per command; each parses its own options with
- * getopt_long and returns an exit code from the contract in CLI.md. */
+ * getopt_long and returns an exit code from the contract in imgraph(1),
+ * EXIT STATUS. */
 #ifndef IMGRAPH_CMD_H
 #define IMGRAPH_CMD_H
 
@@ -27,8 +28,9 @@ int cmd_plan(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 int cmd_who(int argc, char **argv);
-/* The interactive editor (tui/editor.c); argv as given to imgraph. */
-int editor_main(int argc, char **argv);
+/* The interactive editor's command line (cmd_editor.c); argv as given to
+ * imgraph. */
+int cmd_editor(int argc, char **argv);
 
 /* Options of the one-image commands (info, map, check):
  * [-f FMT] [--output=human|json[|yaml]] [--help] IMAGE.  Returns -1 when
@@ -50,7 +52,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 /* After getopt_long (with opterr = 0) returned '?': say which option was
  * unknown, lacks its value or was given one it does not take, naming it
  * as typed; returns EXIT_USAGE.  shortopts and longopts as given to
- * getopt_long.  (Added by helper G.) */
+ * getopt_long. */
 struct option;
 int cli_bad_option(const char *cmd, char **argv, const char *shortopts,
 		   const struct option *longopts);

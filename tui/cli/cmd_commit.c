@@ -251,7 +251,20 @@ static void print_result(enum out_fmt fmt, const struct graph *g,
 	ow_finish(&w);
 }
 
-int cmd_commit(int argc, char **argv)
+/* The command line, parsed. */
+struct commit_args {
+	const char *top, *base;
+	char **paths;
+	int npaths;
+	struct scan_opts so;
+	struct plan_opts po;
+	struct commit_opts co;
+	enum out_fmt fmt;
+	bool yes, want_p, quiet;
+};
+
+/* -1 to go on, else the exit code. */
+static int parse_args(int argc, char **argv, struct commit_args *a)
 {
 	static const struct option opts[] = {
 		{ "top", required_argument, NULL, 't' },
@@ -269,43 +282,30 @@ int cmd_commit(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char shortopts[] = "t:b:u:ypqo:rh";
-	struct scan_opts so = { .probe_locks = true };
-	struct plan_opts po = { 0 };
-	struct commit_opts co = { 0 };
-	struct commit_result res;
-	struct prog prog = { 0 };
-	struct progress pr = { prog_update, &prog };
-	struct confirm_ctx cc = { .prog = &prog };
-	const char *top_arg = NULL, *base_arg = NULL;
-	enum out_fmt fmt = OUT_HUMAN;
-	bool yes = false, want_p = false, quiet = false, tty;
-	struct img_err e = { 0 };
-	struct graph *g = NULL;
-	struct plan *p = NULL;
-	struct sigaction sa, old_int, old_term;
-	int c, rc, r;
+	int c;
 
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) !=
 	       -1) {
 		switch (c) {
-		case 't': top_arg = optarg; break;
-		case 'b': base_arg = optarg; break;
-		case 'u': so.users_file = optarg; break;
-		case 'y': yes = true; break;
-		case 'p': want_p = true; break;
-		case 'q': quiet = true; break;
-		case 'r': so.recursive = true; break;
-		case 'D': po.drop_top = co.drop_top = true; break;
-		case 'X': co.delete_files = true; break;
+		case 't': a->top = optarg; break;
+		case 'b': a->base = optarg; break;
+		case 'u': a->so.users_file = optarg; break;
+		case 'y': a->yes = true; break;
+		case 'p': a->want_p = true; break;
+		case 'q': a->quiet = true; break;
+		case 'r': a->so.recursive = true; break;
+		case 'D': a->po.drop_top = a->co.drop_top = true; break;
+		case 'X': a->co.delete_files = true; break;
 		case 'R':
-			if (cli_parse_size(optarg, &co.rate) < 0 || !co.rate)
+			if (cli_parse_size(optarg, &a->co.rate) < 0 ||
+			    !a->co.rate)
 				return cli_usage_error("commit", "invalid --rate "
 						       "'%s'", optarg);
 			break;
 		case 'o':
-			if (cli_parse_output("commit", optarg, &fmt) < 0)
+			if (cli_parse_output("commit", optarg, &a->fmt) < 0)
 				return EXIT_USAGE;
 			break;
 		case 'h': usage(stdout); return EXIT_OK;
@@ -313,81 +313,124 @@ int cmd_commit(int argc, char **argv)
 			return cli_bad_option("commit", argv, shortopts, opts);
 		}
 	}
-	if (!top_arg)
+	a->paths = argv + optind;
+	a->npaths = argc - optind;
+	if (!a->top)
 		return cli_usage_error("commit", "--top IMAGE is required");
-	if (want_p && quiet)
+	if (a->want_p && a->quiet)
 		return cli_usage_error("commit", "-p and -q exclude each other");
-	tty = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
-	if (!yes && !tty)
+	if (!a->yes && !(isatty(STDIN_FILENO) && isatty(STDERR_FILENO)))
 		return cli_usage_error("commit", "not a terminal: pass --yes to "
 				       "commit without questions (nothing was "
 				       "written)");
-	{
-		struct cli_plan_args pa = {
-			.top = top_arg, .base = base_arg,
-			.paths = argv + optind, .npaths = argc - optind,
-			.scan = &so, .plan = &po,
-		};
-		rc = cli_plan_load(&pa, &g, &p);
-		if (rc != EXIT_OK)
-			return rc;
-	}
+	return -1;
+}
+
+/* Show the plan; refuse one with conflicts, ask before the copy unless
+ * --yes.  -1 to go on, else the exit code. */
+static int confirm_plan(const struct graph *g, const struct plan *p,
+			const struct commit_args *a)
+{
 	if (!plan_runnable(p)) {
-		emit_plan(stdout, g, p, fmt);
+		emit_plan(stdout, g, p, a->fmt);
 		fprintf(stderr, "imgraph commit: the plan has %d conflict%s; "
 			"nothing was written\n", p->nconflicts,
 			p->nconflicts == 1 ? "" : "s");
-		rc = EXIT_CONFLICT;
-		goto out;
+		return EXIT_CONFLICT;
 	}
-	if (fmt == OUT_HUMAN || !yes)
-		emit_plan(fmt == OUT_HUMAN ? stdout : stderr, g, p, OUT_HUMAN);
+	if (a->fmt == OUT_HUMAN || !a->yes)
+		emit_plan(a->fmt == OUT_HUMAN ? stdout : stderr, g, p,
+			  OUT_HUMAN);
 	fflush(stdout);
-	if (!yes && !ask("Commit top into base as planned?")) {
+	if (!a->yes && !ask("Commit top into base as planned?")) {
 		fprintf(stderr, "imgraph commit: not confirmed; nothing was "
 			"written\n");
-		rc = EXIT_ERR;
-		goto out;
+		return EXIT_ERR;
 	}
+	return -1;
+}
 
-	if (!quiet) {
-		if (fmt == OUT_JSON || !isatty(STDERR_FILENO))
+/* Copy and relink, with progress on stderr as asked; SIGINT and SIGTERM
+ * cancel at a safe point meanwhile.  commit_execute's return. */
+static int run_commit(struct graph *g, const struct plan *p,
+		      struct commit_args *a, struct commit_result *res,
+		      struct img_err *e)
+{
+	struct prog prog = { 0 };
+	struct progress pr = { prog_update, &prog };
+	struct confirm_ctx cc = { .yes = a->yes, .prog = &prog };
+	struct sigaction sa, old_int, old_term;
+
+	if (!a->quiet) {
+		if (a->fmt == OUT_JSON || !isatty(STDERR_FILENO))
 			prog.mode = PROG_JSON;
-		else if (want_p)
+		else if (a->want_p)
 			prog.mode = PROG_BAR;
 	}
-	cc.yes = yes;
-	co.progress = &pr;
-	co.cancel = &commit_cancel;
-	co.confirm_relink = confirm_relink;
-	co.confirm_opaque = &cc;
+	a->co.progress = &pr;
+	a->co.cancel = &commit_cancel;
+	a->co.confirm_relink = confirm_relink;
+	a->co.confirm_opaque = &cc;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sigint;      /* no SA_RESTART: a prompt ends */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
-	r = commit_execute(g, p, &co, &res, &e);
+	int r = commit_execute(g, p, &a->co, res, e);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	if (prog.bar_open)
 		fputc('\n', stderr);
+	return r;
+}
+
+/* The exit code for commit_execute's return r, saying why on stderr or
+ * printing the result on stdout. */
+static int report(int r, const struct img_err *e, const struct graph *g,
+		  const struct plan *p, const struct commit_args *a,
+		  const struct commit_result *res)
+{
 	if (r == -ECANCELED) {
-		fprintf(stderr, "imgraph commit: %s\n", e.msg);
-		rc = EXIT_ERR;
-	} else if (r == -EBUSY) {
-		fprintf(stderr, "imgraph commit: %s\n", e.msg);
-		rc = EXIT_CONFLICT;
-	} else if (r < 0) {
-		rc = cli_report(&e);
-	} else if (res.relink_declined) {
+		fprintf(stderr, "imgraph commit: %s\n", e->msg);
+		return EXIT_ERR;
+	}
+	if (r == -EBUSY) {
+		fprintf(stderr, "imgraph commit: %s\n", e->msg);
+		return EXIT_CONFLICT;
+	}
+	if (r < 0)
+		return cli_report(e);
+	if (res->relink_declined) {
 		fprintf(stderr, "imgraph commit: relink declined: base holds "
 			"the copied data, every parent still uses top\n");
-		rc = EXIT_ERR;
-	} else {
-		print_result(fmt, g, p, &res, po.drop_top);
-		rc = EXIT_OK;
+		return EXIT_ERR;
 	}
-out:
+	print_result(a->fmt, g, p, res, a->po.drop_top);
+	return EXIT_OK;
+}
+
+int cmd_commit(int argc, char **argv)
+{
+	struct commit_args a = { .so.probe_locks = true, .fmt = OUT_HUMAN };
+	struct commit_result res;
+	struct img_err e = { 0 };
+	struct graph *g = NULL;
+	struct plan *p = NULL;
+
+	int rc = parse_args(argc, argv, &a);
+	if (rc >= 0)
+		return rc;
+	struct cli_plan_args pa = {
+		.top = a.top, .base = a.base,
+		.paths = a.paths, .npaths = a.npaths,
+		.scan = &a.so, .plan = &a.po,
+	};
+	rc = cli_plan_load(&pa, &g, &p);
+	if (rc != EXIT_OK)
+		return rc;
+	rc = confirm_plan(g, p, &a);
+	if (rc < 0)
+		rc = report(run_commit(g, p, &a, &res, &e), &e, g, p, &a, &res);
 	plan_free(p);
 	graph_free(g);
 	if (fflush(stdout) != 0 || ferror(stdout)) {

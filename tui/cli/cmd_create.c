@@ -158,7 +158,15 @@ static int backing_size(const char *image, const char *name, const char *fmt,
 	return 0;
 }
 
-int cmd_create(int argc, char **argv)
+/* The command line, parsed. */
+struct create_args {
+	struct img_create_opts o;
+	const char *fmt, *bfile, *bfmt, *image;
+	bool quiet, have_size, unsafe, had_o;
+};
+
+/* Options and operands; -1 to go on, else the exit code. */
+static int parse_args(int argc, char **argv, struct create_args *a)
 {
 	static const struct option lo[] = {
 		{ "format", required_argument, NULL, 'f' },
@@ -170,29 +178,23 @@ int cmd_create(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char shortopts[] = "f:b:F:o:quh";
-	struct img_create_opts o = { .extended_l2 = -1, .refcount_bits = -1 };
-	const char *fmt = "raw", *bfile = NULL, *bfmt = NULL;
-	const struct img_format *drv;
-	struct img_err e = { 0 };
-	bool quiet = false, have_size = false, unsafe = false, had_o = false;
-	struct stat st;
 	int c, r;
 
 	optind = 1;
 	opterr = 0;            /* cli_bad_option says it once */
 	while ((c = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
 		switch (c) {
-		case 'f': fmt = optarg; break;
-		case 'b': bfile = optarg; break;
-		case 'F': bfmt = optarg; break;
+		case 'f': a->fmt = optarg; break;
+		case 'b': a->bfile = optarg; break;
+		case 'F': a->bfmt = optarg; break;
 		case 'o':
-			had_o = true;
-			r = parse_opts(optarg, &o, &bfile, &bfmt);
+			a->had_o = true;
+			r = parse_opts(optarg, &a->o, &a->bfile, &a->bfmt);
 			if (r)
 				return r;
 			break;
-		case 'q': quiet = true; break;
-		case 'u': unsafe = true; break;
+		case 'q': a->quiet = true; break;
+		case 'u': a->unsafe = true; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default:
 			return cli_bad_option("create", argv, shortopts, lo);
@@ -202,84 +204,118 @@ int cmd_create(int argc, char **argv)
 		return cli_usage_error("create", "missing IMAGE");
 	if (argc - optind > 2)
 		return cli_usage_error("create", "too many arguments");
-	const char *image = argv[optind];
+	a->image = argv[optind];
 	if (argc - optind == 2) {
-		if (cli_parse_size(argv[optind + 1], &o.size) < 0)
+		if (cli_parse_size(argv[optind + 1], &a->o.size) < 0)
 			return cli_usage_error("create", "invalid size '%s'",
 					       argv[optind + 1]);
-		have_size = true;
+		a->have_size = true;
 	}
-	drv = img_format_find(fmt);
-	if (!drv || !img_format_can_create(drv))
+	return -1;
+}
+
+/* The combination of options, in qemu-img's order of complaints; -1 to go
+ * on (*drv set), else the exit code. */
+static int check_args(const struct create_args *a,
+		      const struct img_format **drv)
+{
+	struct img_err e = { 0 };
+	struct stat st;
+
+	*drv = img_format_find(a->fmt);
+	if (!*drv || !img_format_can_create(*drv))
 		return cli_usage_error("create", "unknown or unsupported format "
-				       "'%s' (qcow2 or raw)", fmt);
-	if (had_o && strcmp(fmt, "qcow2") && !bfile)
+				       "'%s' (qcow2 or raw)", a->fmt);
+	if (a->had_o && strcmp(a->fmt, "qcow2") && !a->bfile)
 		return cli_usage_error("create", "-o options apply to qcow2 "
 				       "only");
-	if (bfmt && !bfile)
+	if (a->bfmt && !a->bfile)
 		return cli_usage_error("create", "-F needs -b");
-	if (bfile && strcmp(fmt, "qcow2")) {
+	if (a->bfile && strcmp(a->fmt, "qcow2")) {
 		err_set(&e, EINVAL, "%s: format '%s' has no backing files",
-			image, fmt);
+			a->image, a->fmt);
 		return cli_report(&e);
 	}
-	if (bfile && !bfmt) {
+	if (a->bfile && !a->bfmt) {
 		err_set(&e, EINVAL, "%s: Backing file specified without backing "
-			"format", image);
+			"format", a->image);
 		return cli_report(&e);
 	}
-	if (bfmt && !img_format_find(bfmt)) {
-		err_set(&e, EINVAL, "%s: unknown backing format '%s'", image,
-			bfmt);
+	if (a->bfmt && !img_format_find(a->bfmt)) {
+		err_set(&e, EINVAL, "%s: unknown backing format '%s'", a->image,
+			a->bfmt);
 		return cli_report(&e);
 	}
-	if (!have_size && !bfile)
+	if (!a->have_size && !a->bfile)
 		return cli_usage_error("create", "missing SIZE");
 	/* Never write through a device node or a FIFO by accident. */
-	if (stat(image, &st) == 0 && !S_ISREG(st.st_mode)) {
-		err_set(&e, EINVAL, "%s: exists and is not a regular file", image);
+	if (stat(a->image, &st) == 0 && !S_ISREG(st.st_mode)) {
+		err_set(&e, EINVAL, "%s: exists and is not a regular file",
+			a->image);
 		return cli_report(&e);
 	}
-	if (!have_size && unsafe)
+	if (!a->have_size && a->unsafe)
 		return cli_usage_error("create", "-u needs SIZE");
+	return -1;
+}
+
+/* qemu-img's "Formatting ..." line for the image just created. */
+static void print_formatting(const struct create_args *a)
+{
+	const struct img_create_opts *o = &a->o;
+	bool qcow2 = !strcmp(a->fmt, "qcow2");
+
+	printf("Formatting '%s', fmt=%s", a->image, a->fmt);
+	if (qcow2)
+		printf(" cluster_size=%u extended_l2=%s compression_type=zlib",
+		       o->cluster_size ? o->cluster_size : 65536,
+		       o->extended_l2 > 0 ? "on" : "off");
+	printf(" size=%llu", (unsigned long long)o->size);
+	if (o->compat == 2)
+		printf(" compat=0.10");
+	if (a->bfile)
+		printf(" backing_file=%s backing_fmt=%s", a->bfile, a->bfmt);
+	if (qcow2)
+		printf(" refcount_bits=%d",
+		       o->refcount_bits > 0 ? o->refcount_bits : 16);
+	printf("\n");
+	fflush(stdout);
+}
+
+int cmd_create(int argc, char **argv)
+{
+	struct create_args a = {
+		.o = { .extended_l2 = -1, .refcount_bits = -1 },
+		.fmt = "raw",
+	};
+	const struct img_format *drv;
+	struct img_err e = { 0 };
+
+	int r = parse_args(argc, argv, &a);
+	if (r < 0)
+		r = check_args(&a, &drv);
+	if (r >= 0)
+		return r;
 	/* Like qemu-img: the backing file must open with the declared
 	 * format (and gives the size when none is given), unless -u. */
-	if (bfile && !unsafe) {
+	if (a.bfile && !a.unsafe) {
 		uint64_t bsize = 0;
-		r = backing_size(image, bfile, bfmt, &bsize, &e);
-		if (r < 0) {
+		if (backing_size(a.image, a.bfile, a.bfmt, &bsize, &e) < 0) {
 			err_prefix(&e, "could not open the backing file (use -u "
 				   "to skip this check): ");
 			return cli_report(&e);
 		}
-		if (!have_size)
-			o.size = bsize;
+		if (!a.have_size)
+			a.o.size = bsize;
 	}
-	o.backing = bfile;
-	o.backing_fmt = bfmt;
-	r = img_create(drv, image, &o, &e);
-	if (r < 0)
+	a.o.backing = a.bfile;
+	a.o.backing_fmt = a.bfmt;
+	if (img_create(drv, a.image, &a.o, &e) < 0)
 		return cli_report(&e);
-	/* qemu-img prints this line first; we print it once the image
-	 * exists, so that a failed create leaves stdout empty (CLI.md:
-	 * nothing but results on stdout). */
-	if (!quiet) {
-		printf("Formatting '%s', fmt=%s", image, fmt);
-		if (!strcmp(fmt, "qcow2"))
-			printf(" cluster_size=%u extended_l2=%s "
-			       "compression_type=zlib",
-			       o.cluster_size ? o.cluster_size : 65536,
-			       o.extended_l2 > 0 ? "on" : "off");
-		printf(" size=%llu", (unsigned long long)o.size);
-		if (o.compat == 2)
-			printf(" compat=0.10");
-		if (bfile)
-			printf(" backing_file=%s backing_fmt=%s", bfile, bfmt);
-		if (!strcmp(fmt, "qcow2"))
-			printf(" refcount_bits=%d",
-			       o.refcount_bits > 0 ? o.refcount_bits : 16);
-		printf("\n");
-		fflush(stdout);
-	}
+	/* qemu-img prints this line first; it comes once the image exists,
+	 * so that a failed create leaves stdout empty (nothing but results
+	 * on stdout). */
+	if (!a.quiet)
+		print_formatting(&a);
 	return EXIT_OK;
 }

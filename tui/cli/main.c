@@ -70,5 +70,5 @@ int main(int argc, char **argv)
 					       "nor a file or directory",
 					       argv[1]);
 	}
-	return editor_main(argc, argv);
+	return cmd_editor(argc, argv);
 }

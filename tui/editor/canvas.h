@@ -2,7 +2,7 @@
  *
  * Screens are pure functions of a view-model: they write text into a
  * struct canvas (one UTF-8 glyph + one role per cell) and never call curses.
- * tui/theme.c blits a canvas to the terminal; unit tests read it back as
+ * theme.c blits a canvas to the terminal; unit tests read it back as
  * text with canvas_line().  Every glyph occupies exactly one column: wide
  * or non-printable characters in file names are drawn as '?'.
  *
@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* What a cell means; tui/theme.c maps roles to colours or, without colour,
+/* What a cell means; theme.c maps roles to colours or, without colour,
  * to reverse/bold/underline so state never depends on colour alone. */
 enum ui_role {
 	R_NORMAL = 0,
@@ -46,7 +46,8 @@ struct cell {
 };
 
 /* Line-drawing and bar glyphs; one table for UTF-8, one for ASCII
- * (htop keeps both; ACS is avoided because it breaks in PuTTY). */
+ * (curses' ACS line drawing is avoided: some terminals, PuTTY among
+ * them, draw it as letters). */
 struct glyphs {
 	const char *vert, *tee, *corner, *horiz;   /* tree lines */
 	const char *full, *part, *zero, *empty;    /* map cells */

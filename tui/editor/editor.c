@@ -1,27 +1,23 @@
-/* editor.c - the interactive editor: options, terminal life cycle, the
- * main loop, and the glue between screens (pure, tui/scr_*.c) and the core
- * (scan, plan, commit).
+/* editor.c - the interactive editor: terminal life cycle, the main loop,
+ * and the glue between screens (pure, scr_*.c) and the core (scan, plan,
+ * commit).  The command line is parsed by tui/cli/cmd_editor.c.
  *
- * Terminal rules (style-and-ux-anchors B2-B8): refuse without a terminal;
- * ncurses handles SIGWINCH and we react to KEY_RESIZE; SIGINT/SIGTERM only
- * set a flag; endwin on every exit path (atexit) and on fatal signals;
- * NO_COLOR (non-empty) and --color; --ascii; mouse only with --mouse;
- * short ESCDELAY. */
-#include "tui/cli/cmd.h"
+ * Terminal rules: ncurses handles SIGWINCH and we react to KEY_RESIZE;
+ * SIGINT/SIGTERM only set a flag; endwin on every exit path (atexit) and
+ * on fatal signals; NO_COLOR (non-empty) and --color; --ascii; mouse only
+ * with --mouse; short ESCDELAY. */
+#include "editor.h"
 #include "editor_int.h"
 #include "theme.h"
 
 #include <curses.h>
 #include <errno.h>
-#include <getopt.h>
 #include <langinfo.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "core/graph/graph.h"
 #include "core/plan/plan.h"
@@ -49,30 +45,6 @@ static void on_fatal(int sig)
 	term_restore();
 	signal(sig, SIG_DFL);
 	raise(sig);
-}
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-"Usage: imgraph [--ascii] [--color=auto|always|never] [--mouse]\n"
-"               [--users FILE] [-r] [--rate BYTES_PER_S] [PATH...]\n"
-"       imgraph --demo [DIR]\n"
-"\n"
-"Interactive editor of a pool of qcow2/raw images: the forest of backing\n"
-"chains, top/base marks, plan preview, commit with progress and relink.\n"
-"PATH: image files and directories (default: .).  Needs a terminal; for\n"
-"scripts use the commands (imgraph tree|info|map|plan|commit ...).\n"
-"\n"
-"  --ascii          ASCII lines instead of UTF-8 box drawing\n"
-"  --color=WHEN     auto (default; off when NO_COLOR is set), always, never\n"
-"  --mouse          enable the mouse (click selects, wheel scrolls)\n"
-"  --users FILE     users file (YAML) naming VMs, exports, jobs\n"
-"  -r, --recursive  scan directories recursively\n"
-"  --rate N         limit commit copy speed (bytes/s, K/M/G suffixes)\n"
-"  --demo [DIR]     build a teaching pool in DIR (default: a new temp dir)\n"
-"                   and open the editor on it (needs qemu-img, qemu-io)\n"
-"\n"
-"Keys: press ? in the editor.  See imgraph(1).\n");
 }
 
 /* ---- terminal ------------------------------------------------------------ */
@@ -120,6 +92,86 @@ static void handle_mouse(struct editor *ed)
 	ed->map_stale = true;
 }
 
+/* Esc or q while a commit runs: ask before cancelling it. */
+static void ask_cancel(struct editor *ed)
+{
+	if (ed->job && !ed->st.prog.cancelling) {
+		ed->q = Q_CANCEL;
+		ed->st.question = "Cancel the running commit? Every image "
+				  "stays valid";
+	}
+}
+
+static void show_info(struct editor *ed)
+{
+	int id = rows_selected(&ed->st.rows);
+	char title[300];
+	snprintf(title, sizeof(title), "Info: %s", editor_label(ed, id));
+	editor_show_text(ed, title, editor_info_text(ed->g, id));
+}
+
+/* Do what a screen's key handler asked for; false to leave the editor. */
+static bool run_request(struct editor *ed, enum ui_req req)
+{
+	struct ui_state *st = &ed->st;
+	switch (req) {
+	case REQ_QUIT:
+		if (!ed->job)
+			return false;
+		ask_cancel(ed);
+		break;
+	case REQ_CANCEL_ASK: ask_cancel(ed); break;
+	case REQ_PLAN: editor_show_plan(ed, false); break;
+	case REQ_COMMIT:
+		if (!ed->job)
+			editor_show_plan(ed, true);
+		break;
+	case REQ_MAP:
+		editor_update_map(ed);
+		st->scr = SCR_MAP;
+		break;
+	case REQ_INFO: show_info(ed); break;
+	case REQ_RESCAN:
+		editor_scan(ed);
+		ui_msg(st, R_NORMAL, "rescanned: %d images",
+		       ed->g ? ed->g->n : 0);
+		break;
+	case REQ_MARKS: editor_validate_marks(ed); break;
+	case REQ_SELECT: ed->map_stale = true; break;
+	case REQ_REDRAW: clearok(curscr, TRUE); break;
+	default: break;
+	}
+	return true;
+}
+
+/* A key while the search prompt is open: curses' names for Backspace and
+ * Enter become the bytes the prompt knows. */
+static void prompt_key(struct editor *ed, int ch)
+{
+	if (ch == KEY_BACKSPACE)
+		ch = UI_KEY_DEL;
+	if (ch == KEY_ENTER)
+		ch = '\n';
+	if (scr_tree_prompt_key(&ed->st, ch) == REQ_SELECT)
+		ed->map_stale = true;
+}
+
+/* A key while a y/N question is open; false when it is not an answer
+ * (then it goes on to the screen, so the plan still scrolls). */
+static bool answer_key(struct editor *ed, int ch)
+{
+	if (ch == 'y' || ch == 'Y') {
+		editor_answer(ed, true);
+		return true;
+	}
+	if (ch == 'n' || ch == 'N' || ch == UI_KEY_ESC || ch == 'q' ||
+	    ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
+		editor_answer(ed, false);
+		return true;
+	}
+	return false;
+}
+
 /* One key; returns false to leave the editor. */
 static bool handle_key(struct editor *ed, int ch)
 {
@@ -130,92 +182,26 @@ static bool handle_key(struct editor *ed, int ch)
 		handle_mouse(ed);
 		return true;
 	}
-	if (ed->cv.w < st->min_w || ed->cv.h < st->min_h) {
-		if (ch == 'q' && !ed->job)
-			return false;
-		return true;
-	}
+	if (ed->cv.w < st->min_w || ed->cv.h < st->min_h)
+		return ch != 'q' || ed->job != NULL;
 	if (st->prompt) {
-		if (ch == KEY_BACKSPACE)
-			ch = 127;
-		if (ch == KEY_ENTER)
-			ch = '\n';
-		if (scr_tree_prompt_key(st, ch) == REQ_SELECT)
-			ed->map_stale = true;
+		prompt_key(ed, ch);
 		return true;
 	}
-	if (st->question) {
-		if (ch == 'y' || ch == 'Y') {
-			editor_answer(ed, true);
-			return true;
-		}
-		if (ch == 'n' || ch == 'N' || ch == 27 || ch == 'q' ||
-		    ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
-			editor_answer(ed, false);
-			return true;
-		}
-	}
+	if (st->question && answer_key(ed, ch))
+		return true;
 	enum action a = key_action(ch);
 	if (a == ACT_NONE) {
 		ui_msg(st, R_DIM, "unbound key - press ? for help");
 		return true;
 	}
-	switch (ui_key(st, a)) {
-	case REQ_QUIT:
-		if (ed->job)
-			goto ask_cancel;
-		return false;
-	case REQ_CANCEL_ASK:
-	ask_cancel:
-		if (ed->job && !st->prog.cancelling) {
-			ed->q = Q_CANCEL;
-			st->question = "Cancel the running commit? Every image "
-				       "stays valid";
-		}
-		break;
-	case REQ_PLAN:
-		editor_show_plan(ed, false);
-		break;
-	case REQ_COMMIT:
-		if (!ed->job)
-			editor_show_plan(ed, true);
-		break;
-	case REQ_MAP:
-		editor_update_map(ed);
-		st->scr = SCR_MAP;
-		break;
-	case REQ_INFO: {
-		int id = rows_selected(&st->rows);
-		char title[300];
-		snprintf(title, sizeof(title), "Info: %s",
-			 editor_label(ed, id));
-		editor_show_text(ed, title, editor_info_text(ed->g, id));
-		break;
-	}
-	case REQ_RESCAN:
-		editor_scan(ed);
-		ui_msg(st, R_NORMAL, "rescanned: %d images",
-		       ed->g ? ed->g->n : 0);
-		break;
-	case REQ_MARKS:
-		editor_validate_marks(ed);
-		break;
-	case REQ_SELECT:
-		ed->map_stale = true;
-		break;
-	case REQ_REDRAW:
-		clearok(curscr, TRUE);
-		break;
-	default:
-		break;
-	}
-	return true;
+	return run_request(ed, ui_key(st, a));
 }
 
 static int run_loop(struct editor *ed)
 {
 	bool running = true;
-	int rc = EXIT_OK;
+	int rc = 0;
 	draw(ed);
 	while (running) {
 		if (got_signal) {
@@ -263,114 +249,40 @@ static int run_loop(struct editor *ed)
 	return rc;
 }
 
-static int parse_color(const char *s)
-{
-	if (!s || !strcmp(s, "always") || !strcmp(s, "yes"))
-		return 1;
-	if (!strcmp(s, "never") || !strcmp(s, "no"))
-		return 0;
-	if (!strcmp(s, "auto"))
-		return 2;
-	return -1;
-}
 
-int editor_main(int argc, char **argv)
+/* The editor's state from the options, before the terminal is touched. */
+static int editor_init(struct editor *ed, const struct editor_opts *o,
+		       struct img_err *e)
 {
-	static const struct option opts[] = {
-		{ "ascii", no_argument, NULL, 'a' },
-		{ "color", optional_argument, NULL, 'C' },
-		{ "colour", optional_argument, NULL, 'C' },
-		{ "mouse", no_argument, NULL, 'M' },
-		{ "users", required_argument, NULL, 'u' },
-		{ "recursive", no_argument, NULL, 'r' },
-		{ "rate", required_argument, NULL, 'R' },
-		{ "demo", no_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	struct editor ed;
-	memset(&ed, 0, sizeof(ed));
-	int color = 2, c;
-	bool ascii = false, demo = false;
-	ed.so.probe_locks = true;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "rh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'a': ascii = true; break;
-		case 'C':
-			color = parse_color(optarg);
-			if (color < 0)
-				return cli_usage_error("", "--color=%s: expected "
-						       "auto, always or never",
-						       optarg);
-			break;
-		case 'M': ed.mouse = true; break;
-		case 'u': ed.so.users_file = optarg; break;
-		case 'r': ed.so.recursive = true; break;
-		case 'R':
-			if (cli_parse_size(optarg, &ed.rate) < 0)
-				return cli_usage_error("", "--rate %s: not a "
-						       "size", optarg);
-			break;
-		case 'D': demo = true; break;
-		case 'h': usage(stdout); return EXIT_OK;
-		default:
-			return cli_bad_option("", argv, "rh", opts);
-		}
-	}
-	char demo_dir[4096];
-	char *demo_path[1] = { demo_dir };
-	if (demo) {
-		if (argc - optind > 1)
-			return cli_usage_error("", "--demo takes at most one "
-					       "directory");
-		struct img_err e = { 0 };
-		if (demo_build(optind < argc ? argv[optind] : NULL, demo_dir,
-			       sizeof(demo_dir), &e) < 0)
-			return cli_report(&e);
-		printf("imgraph: demo pool built in %s\n%s", demo_dir,
-		       demo_lessons);
-		fflush(stdout);
-		ed.paths = demo_path;
-		ed.npaths = 1;
-	} else {
-		ed.paths = argv + optind;
-		ed.npaths = argc - optind;
-	}
-	static char *dot[] = { "." };
-	if (!ed.npaths) {
-		ed.paths = dot;
-		ed.npaths = 1;
-	}
-	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
-		fprintf(stderr,
-			"imgraph: the editor needs a terminal (stdin and stdout)"
-			";\nfor scripts use the commands: imgraph tree, info, "
-			"map, plan, commit ... (imgraph --help)\n");
-		return EXIT_USAGE;
-	}
+	static char *const dot[] = { "." };
+	memset(ed, 0, sizeof(*ed));
+	ed->paths = o->npaths ? o->paths : dot;
+	ed->npaths = o->npaths ? o->npaths : 1;
+	ed->so.probe_locks = true;
+	ed->so.recursive = o->recursive;
+	ed->so.users_file = o->users_file;
+	ed->mouse = o->mouse;
+	ed->rate = o->rate;
 
 	setlocale(LC_ALL, "");
-	bool utf8 = !ascii && !strcmp(nl_langinfo(CODESET), "UTF-8");
-	const char *nc = getenv("NO_COLOR");
-	if (color == 2)
-		color = !(nc && *nc);
-
-	ui_state_init(&ed.st);
-	ed.st.utf8 = utf8;
-	if (ed.npaths == 1)
-		snprintf(ed.st.pool_label, sizeof(ed.st.pool_label), "%s",
-			 ed.paths[0]);
+	bool utf8 = !o->ascii && !strcmp(nl_langinfo(CODESET), "UTF-8");
+	ui_state_init(&ed->st);
+	ed->st.utf8 = utf8;
+	if (ed->npaths == 1)
+		snprintf(ed->st.pool_label, sizeof(ed->st.pool_label), "%s",
+			 ed->paths[0]);
 	else
-		snprintf(ed.st.pool_label, sizeof(ed.st.pool_label),
-			 "%s +%d", ed.paths[0], ed.npaths - 1);
-	if (canvas_init(&ed.cv, 80, 24, utf8) < 0) {
-		fprintf(stderr, "imgraph: out of memory\n");
-		return EXIT_ERR;
-	}
+		snprintf(ed->st.pool_label, sizeof(ed->st.pool_label),
+			 "%s +%d", ed->paths[0], ed->npaths - 1);
+	if (canvas_init(&ed->cv, 80, 24, utf8) < 0)
+		return err_set(e, ENOMEM, "out of memory");
+	return 0;
+}
 
-	/* Our handlers first: ncurses leaves non-default handlers alone. */
+/* Our handlers first: ncurses leaves handlers that are not the default
+ * alone. */
+static void install_signals(void)
+{
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -384,14 +296,25 @@ int editor_main(int argc, char **argv)
 	signal(SIGABRT, on_fatal);
 	signal(SIGFPE, on_fatal);
 	signal(SIGILL, on_fatal);
+}
 
+static bool color_wanted(enum editor_color c)
+{
+	const char *nc = getenv("NO_COLOR");
+	if (c == EDITOR_COLOR_AUTO)
+		return !(nc && *nc);
+	return c == EDITOR_COLOR_ALWAYS;
+}
+
+/* Put the terminal into the editor's mode. */
+static int term_start(const struct editor *ed, enum editor_color color,
+		      struct img_err *e)
+{
 	if (!getenv("ESCDELAY"))
 		set_escdelay(25);
-	if (!initscr()) {
-		fprintf(stderr, "imgraph: cannot initialise the terminal "
-			"(TERM=%s)\n", getenv("TERM") ? getenv("TERM") : "");
-		return EXIT_ERR;
-	}
+	if (!initscr())
+		return err_set(e, ENOTTY, "cannot initialise the terminal "
+			       "(TERM=%s)", getenv("TERM") ? getenv("TERM") : "");
 	curses_on = true;
 	atexit(term_restore);
 	cbreak();
@@ -403,29 +326,53 @@ int editor_main(int argc, char **argv)
 	define_key("\033[1~", KEY_HOME);
 	define_key("\033[4~", KEY_END);
 	curs_set(0);
-	theme_init(color);
-	if (ed.mouse)
+	theme_init(color_wanted(color));
+	if (ed->mouse)
 		mousemask(BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON4_PRESSED |
 			  BUTTON5_PRESSED, NULL);
+	return 0;
+}
 
-	ui_msg(&ed.st, R_DIM, "scanning %s ...", ed.st.pool_label);
-	draw(&ed);
-	editor_scan(&ed);
-	if (!ed.st.msg[0] || ed.st.msg_role != R_ERROR)
-		ui_msg(&ed.st, R_NORMAL, "%d image%s - ? help, t/b mark top/"
-		       "base, p plan, c commit", ed.g ? ed.g->n : 0,
-		       ed.g && ed.g->n == 1 ? "" : "s");
-	int rc = run_loop(&ed);
+/* The first scan, with a message while it runs and a hint after. */
+static void first_scan(struct editor *ed)
+{
+	ui_msg(&ed->st, R_DIM, "scanning %s ...", ed->st.pool_label);
+	draw(ed);
+	editor_scan(ed);
+	if (!ed->st.msg[0] || ed->st.msg_role != R_ERROR)
+		ui_msg(&ed->st, R_NORMAL, "%d image%s - ? help, t/b mark top/"
+		       "base, p plan, c commit", ed->g ? ed->g->n : 0,
+		       ed->g && ed->g->n == 1 ? "" : "s");
+}
+
+/* Stop a commit still running (at a safe point) and free everything. */
+static void editor_teardown(struct editor *ed)
+{
 	term_restore();
-	if (ed.job) {
-		editor_job_cancel(ed.job);
-		editor_job_answer(ed.job, false);
-		editor_job_join(ed.job);
+	if (ed->job) {
+		editor_job_cancel(ed->job);
+		editor_job_answer(ed->job, false);
+		editor_job_join(ed->job);
 	}
-	plan_free(ed.plan);
-	free(ed.after_text);
-	ui_state_free(&ed.st);
-	graph_free(ed.g);
-	canvas_free(&ed.cv);
+	plan_free(ed->plan);
+	free(ed->after_text);
+	ui_state_free(&ed->st);
+	graph_free(ed->g);
+	canvas_free(&ed->cv);
+}
+
+int editor_run(const struct editor_opts *o, struct img_err *e)
+{
+	struct editor ed;
+	int rc = editor_init(&ed, o, e);
+	if (rc == 0) {
+		install_signals();
+		rc = term_start(&ed, o->color, e);
+	}
+	if (rc == 0) {
+		first_scan(&ed);
+		rc = run_loop(&ed);
+	}
+	editor_teardown(&ed);
 	return rc;
 }

@@ -131,77 +131,54 @@ struct cmap *editor_cmap(const struct graph *g, int id, int nregions)
 	return m;
 }
 
-char *editor_info_text(const struct graph *g, int id)
+/* What the image's header says, as the driver read it (or as the scan
+ * recorded it when the image could not be read again). */
+static void info_image_part(FILE *f, const struct img_info *info,
+			    const struct img_backing *bk, bool probed)
 {
-	const struct gnode *n = &g->nodes[id];
-	char *buf = NULL, s1[16], s2[16];
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	if (!f)
-		return NULL;
-	fprintf(f, "image: %s\n", n->path ? n->path : "?");
-	if (n->name)
-		fprintf(f, "name in pool: %s\n", n->name);
-	struct img *img = NULL;
-	struct img_err e = { 0 };
-	bool probed = false;
-	struct img_info info;
-	struct img_backing bk = { 0 };
-	int r = -EINVAL;
-	if (!(n->flags & GN_EXTERNAL) && n->path &&
-	    !(n->flags & GN_UNSAFE_PROBE))
-		r = img_open(n->path, n->format, IMG_O_INSPECT, &img, &probed,
-			     &e);
-	if (r == 0)
-		r = img_get_info(img, &info, &e);
-	if (r == 0)
-		r = img_get_backing(img, &bk, &e);
-	if (r < 0) {
-		fprintf(f, "error: %s\n", e.msg[0] ? e.msg :
-			n->error ? n->error : "image not readable");
-		info = n->info;
-		bk.name = n->backing_name;
-		bk.format = n->backing_fmt;
-		if (n->flags & (GN_ERROR | GN_EXTERNAL))
-			goto graph_part;
-	}
-	fprintf(f, "file format: %s%s\n", info.format ? info.format : "?",
-		probed || (n->flags & GN_PROBED) ? " (probed, not recorded)" : "");
+	char s1[16], s2[16];
+	fprintf(f, "file format: %s%s\n", info->format ? info->format : "?",
+		probed ? " (probed, not recorded)" : "");
 	fprintf(f, "virtual size: %s (%llu bytes)\n",
-		emit_size(info.virtual_size, s1, sizeof(s1)),
-		(unsigned long long)info.virtual_size);
+		emit_size(info->virtual_size, s1, sizeof(s1)),
+		(unsigned long long)info->virtual_size);
 	fprintf(f, "disk size: %s (file size %s)\n",
-		emit_size(info.actual_size, s1, sizeof(s1)),
-		emit_size(info.file_size, s2, sizeof(s2)));
-	if (info.cluster_size) {
-		fprintf(f, "cluster_size: %u\n", info.cluster_size);
-		fprintf(f, "compat: %s\n", info.version >= 3 ? "1.1" : "0.10");
-		fprintf(f, "refcount bits: %d\n", info.refcount_bits);
+		emit_size(info->actual_size, s1, sizeof(s1)),
+		emit_size(info->file_size, s2, sizeof(s2)));
+	if (info->cluster_size) {
+		fprintf(f, "cluster_size: %u\n", info->cluster_size);
+		fprintf(f, "compat: %s\n", info->version >= 3 ? "1.1" : "0.10");
+		fprintf(f, "refcount bits: %d\n", info->refcount_bits);
 		fprintf(f, "compression type: %s\n",
-			info.compression_type ? "zstd" : "zlib");
+			info->compression_type ? "zstd" : "zlib");
 		fprintf(f, "lazy refcounts: %s\n",
-			info.lazy_refcounts ? "true" : "false");
+			info->lazy_refcounts ? "true" : "false");
 		fprintf(f, "extended l2: %s\n",
-			info.extended_l2 ? "true" : "false");
-		fprintf(f, "snapshots: %u\n", info.nb_snapshots);
+			info->extended_l2 ? "true" : "false");
+		fprintf(f, "snapshots: %u\n", info->nb_snapshots);
 		fprintf(f, "features: incompatible 0x%llx, compatible 0x%llx, "
 			"autoclear 0x%llx\n",
-			(unsigned long long)info.incompatible_features,
-			(unsigned long long)info.compatible_features,
-			(unsigned long long)info.autoclear_features);
+			(unsigned long long)info->incompatible_features,
+			(unsigned long long)info->compatible_features,
+			(unsigned long long)info->autoclear_features);
 	}
 	fprintf(f, "dirty: %s   corrupt: %s   encrypted: %s   data file: %s"
-		"   bitmaps: %s\n", info.dirty ? "yes" : "no",
-		info.corrupt ? "yes" : "no", info.encrypted ? "yes" : "no",
-		info.data_file ? "yes" : "no", info.bitmaps ? "yes" : "no");
-	if (info.write_refusal)
+		"   bitmaps: %s\n", info->dirty ? "yes" : "no",
+		info->corrupt ? "yes" : "no", info->encrypted ? "yes" : "no",
+		info->data_file ? "yes" : "no", info->bitmaps ? "yes" : "no");
+	if (info->write_refusal)
 		fprintf(f, "warning: not writable by imgraph: %s\n",
-			info.write_refusal);
-	fprintf(f, "backing file: %s\n", bk.name ? bk.name : "(none)");
-	if (bk.name)
+			info->write_refusal);
+	fprintf(f, "backing file: %s\n", bk->name ? bk->name : "(none)");
+	if (bk->name)
 		fprintf(f, "backing file format: %s\n",
-			bk.format ? bk.format : "(not recorded)");
-graph_part:
+			bk->format ? bk->format : "(not recorded)");
+}
+
+/* Where the node sits in the graph: backing, overlays, users, flags. */
+static void info_graph_part(FILE *f, const struct graph *g, int id)
+{
+	const struct gnode *n = &g->nodes[id];
 	if (n->backing_path)
 		fprintf(f, "backing file (resolved): %s\n", n->backing_path);
 	if (n->backing >= 0 && n->backing < g->n)
@@ -226,6 +203,46 @@ graph_part:
 	}
 	if (n->flags & GN_OUTSIDE)
 		fprintf(f, "outside the pool (reached as a backing file)\n");
+}
+
+char *editor_info_text(const struct graph *g, int id)
+{
+	const struct gnode *n = &g->nodes[id];
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	fprintf(f, "image: %s\n", n->path ? n->path : "?");
+	if (n->name)
+		fprintf(f, "name in pool: %s\n", n->name);
+	struct img *img = NULL;
+	struct img_err e = { 0 };
+	bool probed = false;
+	struct img_info info;
+	struct img_backing bk = { 0 };
+	int r = -EINVAL;
+	/* Read the image again (it may have changed since the scan), never
+	 * an external name nor a target the scan refused to probe. */
+	if (!(n->flags & GN_EXTERNAL) && n->path &&
+	    !(n->flags & GN_UNSAFE_PROBE))
+		r = img_open(n->path, n->format, IMG_O_INSPECT, &img, &probed,
+			     &e);
+	if (r == 0)
+		r = img_get_info(img, &info, &e);
+	if (r == 0)
+		r = img_get_backing(img, &bk, &e);
+	if (r < 0) {
+		fprintf(f, "error: %s\n", e.msg[0] ? e.msg :
+			n->error ? n->error : "image not readable");
+		info = n->info;
+		bk.name = n->backing_name;
+		bk.format = n->backing_fmt;
+	}
+	if (r == 0 || !(n->flags & (GN_ERROR | GN_EXTERNAL)))
+		info_image_part(f, &info, &bk,
+				probed || (n->flags & GN_PROBED));
+	info_graph_part(f, g, id);
 	if (n->error && r == 0)
 		fprintf(f, "error: %s\n", n->error);
 	if (img)

@@ -1,5 +1,5 @@
-/* editor_int.h - internals shared by tui/editor*.c and tui/demo.c (not a
- * public API: the rest of the program only calls editor_main). */
+/* editor_int.h - internals shared by the editor's own files (not its
+ * public API: the rest of the program calls editor.h). */
 #ifndef IMGRAPH_EDITOR_INT_H
 #define IMGRAPH_EDITOR_INT_H
 
@@ -8,16 +8,8 @@
 
 #include "formats/io/err.h"
 #include "core/graph/graph.h"
+#include "editor.h"
 #include "ui.h"
-
-/* Build the teaching pool in dir (created when missing; must be empty), or
- * in a new mktemp directory when dir is NULL.  The directory used is
- * written to out.  Runs qemu-img/qemu-io; stdout lines of those tools are
- * discarded.  0 or -errno with e filled (names qemu-utils when the tools
- * are missing). */
-int demo_build(const char *dir, char *out, size_t outlen, struct img_err *e);
-/* What to try in the demo pool, for the user (static text). */
-extern const char demo_lessons[];
 
 /* Cluster map of node id (chain opened read-only); returns an owned map
  * (cmap_free) whose error[] says why when it could not be built; NULL only
@@ -27,7 +19,7 @@ struct cmap *editor_cmap(const struct graph *g, int id, int nregions);
 /* Info text of node id (the image re-read through its driver), malloc'd. */
 char *editor_info_text(const struct graph *g, int id);
 
-/* The commit worker (tui/editor_commit.c).  Ownership: editor_job_start
+/* The commit worker (editor_commit.c).  Ownership: editor_job_start
  * returns a job freed by editor_job_join (which waits for it); g and p are
  * borrowed and must not be used by the caller until the join. */
 struct plan;
@@ -56,7 +48,7 @@ void editor_job_join(struct editor_job *j);
 char *editor_after_text(const struct graph *g, const struct plan *p,
 			bool utf8);
 
-/* ---- the editor's state (tui/editor.c, tui/editor_flow.c) ---- */
+/* ---- the editor's state (editor.c, editor_flow.c) ---- */
 /* Regions of a cluster map (detail strip and map screen). */
 #define MAP_REGIONS 4096
 
@@ -66,7 +58,7 @@ struct editor {
 	struct ui_state st;
 	struct canvas cv;
 	struct graph *g;           /* owned */
-	char **paths;
+	char *const *paths;        /* borrowed from the options */
 	int npaths;
 	struct scan_opts so;
 	bool mouse;
@@ -102,7 +94,7 @@ void editor_poll_job(struct editor *ed);
 /* The answer to the open y/N question. */
 void editor_answer(struct editor *ed, bool yes);
 
-/* The plan as `imgraph plan` prints it (core/emit.h), malloc'd. */
+/* The plan as `imgraph plan` prints it (core/out/emit.h), malloc'd. */
 char *editor_plan_text(const struct graph *g, const struct plan *p);
 
 #endif

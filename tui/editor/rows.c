@@ -69,41 +69,45 @@ void rows_free(struct rows *r)
 	r->sel = -1;
 }
 
-/* Depth-first from root, children in name order, never revisiting a node
- * (backing loops are broken where the walk first meets them). */
-static void walk(struct rows *r, int root, const int *raw_off,
-		 const int *raw_n, const int *raw_kids, int *stack,
-		 unsigned char *seen)
+/* Scratch arrays of rows_init: the backing children of every node (raw_*,
+ * CSR layout, sorted by name), the roots, and the walk's stack. */
+struct tree_scratch {
+	int *raw_off, *raw_n, *raw_kids;
+	int *roots, nroots;
+	int *stack;
+	unsigned char *seen;
+};
+
+static void scratch_free(struct tree_scratch *t)
 {
-	int sp = 0;
-	stack[sp++] = root;
-	r->parent[root] = -1;
-	r->depth[root] = 0;
-	seen[root] = 1;
-	while (sp) {
-		int v = stack[--sp];
-		r->order[r->norder++] = v;
-		for (int k = raw_n[v] - 1; k >= 0; k--) {
-			int c = raw_kids[raw_off[v] + k];
-			if (seen[c])
-				continue;
-			seen[c] = 1;
-			r->parent[c] = v;
-			r->depth[c] = r->depth[v] + 1;
-			stack[sp++] = c;
-		}
-	}
+	free(t->raw_off);
+	free(t->raw_n);
+	free(t->raw_kids);
+	free(t->roots);
+	free(t->stack);
+	free(t->seen);
 }
 
-int rows_init(struct rows *r, const struct graph *g)
+static int scratch_alloc(struct tree_scratch *t, size_t sz)
 {
-	memset(r, 0, sizeof(*r));
-	r->g = g;
-	r->sel = -1;
-	r->height = 1;
-	int n = g ? g->n : 0;
-	r->n = n;
-	size_t sz = (size_t)(n ? n : 1);
+	memset(t, 0, sizeof(*t));
+	t->raw_off = calloc(sz + 1, sizeof(int));
+	t->raw_n = calloc(sz, sizeof(int));
+	t->raw_kids = malloc(sz * sizeof(int));
+	t->roots = malloc(sz * sizeof(int));
+	t->stack = malloc(sz * sizeof(int));
+	t->seen = calloc(sz, 1);
+	if (!t->raw_off || !t->raw_n || !t->raw_kids || !t->roots ||
+	    !t->stack || !t->seen) {
+		scratch_free(t);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The view-model's own arrays, for sz nodes. */
+static int rows_alloc(struct rows *r, size_t sz)
+{
 	r->parent = malloc(sz * sizeof(int));
 	r->depth = malloc(sz * sizeof(int));
 	r->kid_off = calloc(sz, sizeof(int));
@@ -114,72 +118,93 @@ int rows_init(struct rows *r, const struct graph *g)
 	r->order = malloc(sz * sizeof(int));
 	r->row = malloc(sz * sizeof(int));
 	r->label = malloc(sz * sizeof(char *));
-	int *raw_off = calloc(sz + 1, sizeof(int));
-	int *raw_n = calloc(sz, sizeof(int));
-	int *raw_kids = malloc(sz * sizeof(int));
-	int *roots = malloc(sz * sizeof(int));
-	int *stack = malloc(sz * sizeof(int));
-	unsigned char *seen = calloc(sz, 1);
-	if (!r->parent || !r->depth || !r->kid_off || !r->nkids || !r->kids ||
-	    !r->expanded || !r->last || !r->order || !r->row || !r->label || !raw_off ||
-	    !raw_n || !raw_kids || !roots || !stack || !seen) {
-		free(raw_off); free(raw_n); free(raw_kids); free(roots);
-		free(stack); free(seen);
-		rows_free(r);
+	if (!r->parent || !r->depth || !r->kid_off || !r->nkids ||
+	    !r->kids || !r->expanded || !r->last || !r->order || !r->row ||
+	    !r->label)
 		return -ENOMEM;
-	}
 	memset(r->expanded, 1, sz);
-	size_t cut = n ? common_dir(g) : 0;
+	return 0;
+}
+
+/* Labels: names with the directory every pool image shares cut off. */
+static void set_labels(struct rows *r, const struct graph *g)
+{
+	size_t cut = r->n ? common_dir(g) : 0;
 	const char *ref = NULL;
-	for (int i = 0; i < n && !ref; i++)
+	for (int i = 0; i < r->n && !ref; i++)
 		if (g->nodes[i].flags & GN_IN_POOL)
 			ref = node_name(g, i);
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < r->n; i++) {
 		const char *nm = node_name(g, i);
 		/* Only names under the shared directory lose it. */
 		r->label[i] = cut && strlen(nm) > cut && !strncmp(nm, ref, cut)
 			      ? nm + cut : nm;
 	}
+}
 
-	/* Children by backing link, each list sorted by name. */
-	int nroots = 0;
+/* Children by backing link, each list sorted by name; the roots too. */
+static void backing_children(const struct rows *r, const struct graph *g,
+			     struct tree_scratch *t)
+{
+	int n = r->n;
 	for (int i = 0; i < n; i++) {
 		int b = g->nodes[i].backing;
 		if (b >= 0 && b < n && b != i)
-			raw_n[b]++;
+			t->raw_n[b]++;
 		else
-			roots[nroots++] = i;
+			t->roots[t->nroots++] = i;
 	}
 	for (int i = 0; i < n; i++)
-		raw_off[i + 1] = raw_off[i] + raw_n[i];
-	memset(raw_n, 0, sz * sizeof(int));
+		t->raw_off[i + 1] = t->raw_off[i] + t->raw_n[i];
+	memset(t->raw_n, 0, (size_t)n * sizeof(int));
 	for (int i = 0; i < n; i++) {
 		int b = g->nodes[i].backing;
 		if (b >= 0 && b < n && b != i)
-			raw_kids[raw_off[b] + raw_n[b]++] = i;
+			t->raw_kids[t->raw_off[b] + t->raw_n[b]++] = i;
 	}
 	sort_r = r;
 	for (int i = 0; i < n; i++)
-		if (raw_n[i] > 1)
-			qsort(raw_kids + raw_off[i], (size_t)raw_n[i],
+		if (t->raw_n[i] > 1)
+			qsort(t->raw_kids + t->raw_off[i], (size_t)t->raw_n[i],
 			      sizeof(int), cmp_by_name);
-	qsort(roots, (size_t)nroots, sizeof(int), cmp_by_name);
+	qsort(t->roots, (size_t)t->nroots, sizeof(int), cmp_by_name);
+}
 
-	for (int i = 0; i < nroots; i++)
-		walk(r, roots[i], raw_off, raw_n, raw_kids, stack, seen);
-	/* Nodes on a backing loop have no root: show each loop from its
-	 * first member as a root of its own. */
-	for (int i = 0; i < n; i++)
-		if (!seen[i])
-			walk(r, i, raw_off, raw_n, raw_kids, stack, seen);
+/* Depth-first from root, children in name order, never revisiting a node
+ * (backing loops are broken where the walk first meets them). */
+static void walk(struct rows *r, int root, struct tree_scratch *t)
+{
+	int sp = 0;
+	t->stack[sp++] = root;
+	r->parent[root] = -1;
+	r->depth[root] = 0;
+	t->seen[root] = 1;
+	while (sp) {
+		int v = t->stack[--sp];
+		r->order[r->norder++] = v;
+		for (int k = t->raw_n[v] - 1; k >= 0; k--) {
+			int c = t->raw_kids[t->raw_off[v] + k];
+			if (t->seen[c])
+				continue;
+			t->seen[c] = 1;
+			r->parent[c] = v;
+			r->depth[c] = r->depth[v] + 1;
+			t->stack[sp++] = c;
+		}
+	}
+}
 
-	/* Display children (from the walk), in display order. */
+/* Display children (from the walk), in display order, and which node is
+ * the last of its siblings (it gets the closing tree guide). */
+static void display_children(struct rows *r, int *fill)
+{
+	int n = r->n;
 	for (int i = 0; i < n; i++)
 		if (r->parent[i] >= 0)
 			r->nkids[r->parent[i]]++;
 	for (int i = 1; i < n; i++)
 		r->kid_off[i] = r->kid_off[i - 1] + r->nkids[i - 1];
-	memset(raw_n, 0, sz * sizeof(int));
+	memset(fill, 0, (size_t)n * sizeof(int));
 	int last_root = -1;
 	for (int k = 0; k < r->norder; k++) {
 		int v = r->order[k], p = r->parent[v];
@@ -187,16 +212,39 @@ int rows_init(struct rows *r, const struct graph *g)
 			last_root = v;
 			continue;
 		}
-		r->kids[r->kid_off[p] + raw_n[p]++] = v;
+		r->kids[r->kid_off[p] + fill[p]++] = v;
 	}
 	for (int i = 0; i < n; i++)
 		if (r->nkids[i])
 			r->last[r->kids[r->kid_off[i] + r->nkids[i] - 1]] = 1;
 	if (last_root >= 0)
 		r->last[last_root] = 1;
+}
 
-	free(raw_off); free(raw_n); free(raw_kids); free(roots);
-	free(stack); free(seen);
+int rows_init(struct rows *r, const struct graph *g)
+{
+	struct tree_scratch t;
+	memset(r, 0, sizeof(*r));
+	r->g = g;
+	r->sel = -1;
+	r->height = 1;
+	r->n = g ? g->n : 0;
+	size_t sz = (size_t)(r->n ? r->n : 1);
+	if (rows_alloc(r, sz) < 0 || scratch_alloc(&t, sz) < 0) {
+		rows_free(r);
+		return -ENOMEM;
+	}
+	set_labels(r, g);
+	backing_children(r, g, &t);
+	for (int i = 0; i < t.nroots; i++)
+		walk(r, t.roots[i], &t);
+	/* Nodes on a backing loop have no root: show each loop from its
+	 * first member as a root of its own. */
+	for (int i = 0; i < r->n; i++)
+		if (!t.seen[i])
+			walk(r, i, &t);
+	display_children(r, t.raw_n);
+	scratch_free(&t);
 	rows_visible(r);
 	r->sel = r->nrows ? 0 : -1;
 	r->top = 0;

@@ -57,20 +57,12 @@ static const char *fmt_flags(const struct gnode *n, char *buf, size_t len)
 	return buf;
 }
 
-void scr_detail_draw(struct canvas *c, const struct ui_state *st, int y,
-		     int h)
+/* The node's facts from rows [row, end): what it is, its backing link,
+ * its flags and its users.  Returns the next free row. */
+static int detail_facts(struct canvas *c, const struct graph *g, int id,
+			int row, int end)
 {
-	const struct graph *g = st->g;
-	int id = rows_selected(&st->rows);
-	canvas_fill(c, y, 0, c->w, R_HEADER, c->gl->hline);
-	if (!g || id < 0) {
-		canvas_put(c, y, 2, -1, R_HEADER, " detail ");
-		return;
-	}
 	const struct gnode *n = &g->nodes[id];
-	canvas_printf(c, y, 2, c->w - 4, R_HEADER, " %s ",
-		      n->path ? n->path : "?");
-	int row = y + 1, end = y + h;
 	char a[16], b[16], cl[16], fl[256];
 	if (row < end) {
 		if (n->flags & (GN_ERROR | GN_EXTERNAL) && n->error)
@@ -107,10 +99,9 @@ void scr_detail_draw(struct canvas *c, const struct ui_state *st, int y,
 	}
 	fmt_flags(n, fl, sizeof(fl));
 	if (row < end && (fl[0] || n->info.dirty || n->info.corrupt)) {
-		canvas_printf(c, row++, 1, -1, R_WARN, "%s%s%s%s", fl,
+		canvas_printf(c, row++, 1, -1, R_WARN, "%s%s%s", fl,
 			      n->info.dirty ? (fl[0] ? ", dirty" : "dirty") : "",
-			      n->info.corrupt ? ", corrupt" : "",
-			      "");
+			      n->info.corrupt ? ", corrupt" : "");
 	}
 	for (int u = 0; u < g->nusers && row < end; u++)
 		if (g->users[u].node == id)
@@ -118,9 +109,14 @@ void scr_detail_draw(struct canvas *c, const struct ui_state *st, int y,
 				      g->users[u].name,
 				      g->users[u].user_kind ?
 				      g->users[u].user_kind : "?");
+	return row;
+}
 
-	/* Cluster strips: one line per layer, top first. */
-	const struct cmap *m = st->map;
+/* Cluster strips in rows [row, end): one line per layer, top first, and
+ * a legend when there is room. */
+static void detail_strips(struct canvas *c, const struct cmap *m, int id,
+			  int row, int end)
+{
 	if (row >= end)
 		return;
 	if (!m || m->node != id) {
@@ -153,4 +149,21 @@ void scr_detail_draw(struct canvas *c, const struct ui_state *st, int y,
 			      "%s data  %s zero  %s not served here%s  (m: map)",
 			      c->gl->full, c->gl->zero, c->gl->empty,
 			      m->partial ? "  [partial]" : "");
+}
+
+void scr_detail_draw(struct canvas *c, const struct ui_state *st, int y,
+		     int h)
+{
+	const struct graph *g = st->g;
+	int id = rows_selected(&st->rows);
+	canvas_fill(c, y, 0, c->w, R_HEADER, c->gl->hline);
+	if (!g || id < 0) {
+		canvas_put(c, y, 2, -1, R_HEADER, " detail ");
+		return;
+	}
+	const struct gnode *n = &g->nodes[id];
+	canvas_printf(c, y, 2, c->w - 4, R_HEADER, " %s ",
+		      n->path ? n->path : "?");
+	int row = detail_facts(c, g, id, y + 1, y + h);
+	detail_strips(c, st->map, id, row, y + h);
 }

@@ -1,5 +1,5 @@
 /* scr_progress.c - a running commit: overall and phase bars, bytes, rate
- * and ETA (B7: percent, bytes, rate, ETA, phase names). */
+ * and ETA, with the names of the phases seen so far. */
 #include "ui.h"
 
 #include "core/out/emit.h"

@@ -246,11 +246,12 @@ void scr_tree_draw(struct canvas *c, struct ui_state *st)
 }
 
 /* Keys while the search prompt is open: every key goes to the text field
- * (htop's lesson), Enter searches, Esc closes. */
+ * (a letter typed into a search must never run a command), Enter
+ * searches, Esc closes. */
 enum ui_req scr_tree_prompt_key(struct ui_state *st, int ch)
 {
 	size_t l = strlen(st->prompt_buf);
-	if (ch == 27) {
+	if (ch == UI_KEY_ESC) {
 		st->prompt = false;
 		return REQ_NONE;
 	}
@@ -265,12 +266,12 @@ enum ui_req scr_tree_prompt_key(struct ui_state *st, int ch)
 			       st->last_search);
 		return REQ_SELECT;
 	}
-	if (ch == 127 || ch == 8) {
+	if (ch == UI_KEY_DEL || ch == UI_KEY_BS) {
 		if (l)
 			st->prompt_buf[l - 1] = 0;
 		return REQ_NONE;
 	}
-	if (ch >= 0x20 && ch < 0x100 && ch != 0x7f &&
+	if (ch >= 0x20 && ch < 0x100 && ch != UI_KEY_DEL &&
 	    l + 1 < sizeof(st->prompt_buf)) {
 		st->prompt_buf[l] = (char)ch;
 		st->prompt_buf[l + 1] = 0;

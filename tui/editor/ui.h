@@ -2,8 +2,8 @@
  *
  * Every screen is a pure function of struct ui_state: X_draw(canvas, st)
  * writes cells, X_key(st, action) changes the view-model and returns what
- * the editor loop must do next.  No screen calls curses; tui/theme.c blits
- * the canvas and tui/editor*.c own the terminal, the graph and the commit.
+ * the editor loop must do next.  No screen calls curses; theme.c blits
+ * the canvas and editor*.c own the terminal, the graph and the commit.
  * Unit tests build a ui_state by hand and read screens back as text.
  *
  * Ownership: ui_state borrows the graph (the editor owns it) and owns its
@@ -17,6 +17,16 @@
 
 #include "canvas.h"
 #include "rows.h"
+
+/* Key codes the screens and the action table use that curses has no name
+ * for (they arrive as plain bytes).  Curses' own KEY_* codes stay in the
+ * files that include curses. */
+#define UI_KEY_CTRL(c) ((c) & 0x1f)  /* Ctrl+letter: UI_KEY_CTRL('l') */
+enum {
+	UI_KEY_BS = 8,             /* Backspace as ^H */
+	UI_KEY_ESC = 27,
+	UI_KEY_DEL = 127,          /* Backspace as most terminals send it */
+};
 
 enum action {
 #define ACTION(id, keys, help, bar, ...) id,
@@ -138,8 +148,8 @@ void scr_bar_draw(struct canvas *c, int y, const char *const *pairs, int n);
 
 void scr_tree_draw(struct canvas *c, struct ui_state *st);
 enum ui_req scr_tree_key(struct ui_state *st, enum action a);
-/* A character typed while the search prompt is open (27 Esc, '\n' Enter,
- * 127 Backspace). */
+/* A character typed while the search prompt is open (UI_KEY_ESC closes it,
+ * '\n' or '\r' searches, UI_KEY_DEL or UI_KEY_BS erases). */
 enum ui_req scr_tree_prompt_key(struct ui_state *st, int ch);
 /* Rows of the tree pane for a canvas of height h (layout). */
 void scr_tree_layout(const struct ui_state *st, int w, int h, int *tree_y,

@@ -1,5 +1,7 @@
-/* scr_common.c - pieces every screen shares: the action table as data, the
- * frame (title, status line, function bar), text views, and dispatch. */
+/* ui.c - implements ui.h: the action table as data, the view-model's life
+ * cycle and status message, text views, cluster-map helpers, the frame
+ * every screen shares (title, status line, function bar), and the dispatch
+ * of drawing and keys to the screen shown. */
 #include "ui.h"
 
 #include <stdarg.h>

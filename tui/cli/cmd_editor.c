@@ -1,0 +1,133 @@
+/* cmd_editor.c - `imgraph [OPTIONS] [PATH...]` and `imgraph --demo [DIR]`:
+ * the editor's command line.  Parses the options, builds the demo pool
+ * when asked, refuses without a terminal, and hands the rest to the
+ * editor library (tui/editor/editor.h). */
+#include "cmd.h"
+#include "tui/editor/editor.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: imgraph [--ascii] [--color=auto|always|never] [--mouse]\n"
+"               [--users FILE] [-r] [--rate BYTES_PER_S] [PATH...]\n"
+"       imgraph --demo [DIR]\n"
+"\n"
+"Interactive editor of a pool of qcow2/raw images: the forest of backing\n"
+"chains, top/base marks, plan preview, commit with progress and relink.\n"
+"PATH: image files and directories (default: .).  Needs a terminal; for\n"
+"scripts use the commands (imgraph tree|info|map|plan|commit ...).\n"
+"\n"
+"  --ascii          ASCII lines instead of UTF-8 box drawing\n"
+"  --color=WHEN     auto (default; off when NO_COLOR is set), always, never\n"
+"  --mouse          enable the mouse (click selects, wheel scrolls)\n"
+"  --users FILE     users file (YAML) naming VMs, exports, jobs\n"
+"  -r, --recursive  scan directories recursively\n"
+"  --rate N         limit commit copy speed (bytes/s, K/M/G suffixes)\n"
+"  --demo [DIR]     build a teaching pool in DIR (default: a new temp dir)\n"
+"                   and open the editor on it (needs qemu-img, qemu-io)\n"
+"\n"
+"Keys: press ? in the editor.  See imgraph(1).\n");
+}
+
+/* --color with no value means always (as ls and grep take it). */
+static int parse_color(const char *s, enum editor_color *out)
+{
+	if (!s || !strcmp(s, "always") || !strcmp(s, "yes"))
+		*out = EDITOR_COLOR_ALWAYS;
+	else if (!strcmp(s, "never") || !strcmp(s, "no"))
+		*out = EDITOR_COLOR_NEVER;
+	else if (!strcmp(s, "auto"))
+		*out = EDITOR_COLOR_AUTO;
+	else
+		return -1;
+	return 0;
+}
+
+/* The options; -1 to go on (PATHs from argv[optind]), else an exit code. */
+static int parse_args(int argc, char **argv, struct editor_opts *o,
+		      bool *demo)
+{
+	static const struct option opts[] = {
+		{ "ascii", no_argument, NULL, 'a' },
+		{ "color", optional_argument, NULL, 'C' },
+		{ "colour", optional_argument, NULL, 'C' },
+		{ "mouse", no_argument, NULL, 'M' },
+		{ "users", required_argument, NULL, 'u' },
+		{ "recursive", no_argument, NULL, 'r' },
+		{ "rate", required_argument, NULL, 'R' },
+		{ "demo", no_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	static const char shortopts[] = "rh";
+	int c;
+
+	optind = 1;
+	opterr = 0;            /* cli_bad_option says it once */
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		switch (c) {
+		case 'a': o->ascii = true; break;
+		case 'C':
+			if (parse_color(optarg, &o->color) < 0)
+				return cli_usage_error("", "--color=%s: expected "
+						       "auto, always or never",
+						       optarg);
+			break;
+		case 'M': o->mouse = true; break;
+		case 'u': o->users_file = optarg; break;
+		case 'r': o->recursive = true; break;
+		case 'R':
+			if (cli_parse_size(optarg, &o->rate) < 0)
+				return cli_usage_error("", "--rate %s: not a "
+						       "size", optarg);
+			break;
+		case 'D': *demo = true; break;
+		case 'h': usage(stdout); return EXIT_OK;
+		default:
+			return cli_bad_option("", argv, shortopts, opts);
+		}
+	}
+	if (*demo && argc - optind > 1)
+		return cli_usage_error("", "--demo takes at most one directory");
+	return -1;
+}
+
+int cmd_editor(int argc, char **argv)
+{
+	struct editor_opts o = { .color = EDITOR_COLOR_AUTO };
+	struct img_err e = { 0 };
+	bool demo = false;
+	char demo_dir[4096];
+	char *demo_path[1] = { demo_dir };
+
+	int rc = parse_args(argc, argv, &o, &demo);
+	if (rc >= 0)
+		return rc;
+	if (demo) {
+		if (demo_build(optind < argc ? argv[optind] : NULL, demo_dir,
+			       sizeof(demo_dir), &e) < 0)
+			return cli_report(&e);
+		printf("imgraph: demo pool built in %s\n%s", demo_dir,
+		       demo_lessons);
+		fflush(stdout);
+		o.paths = demo_path;
+		o.npaths = 1;
+	} else {
+		o.paths = argv + optind;
+		o.npaths = argc - optind;
+	}
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		fprintf(stderr,
+			"imgraph: the editor needs a terminal (stdin and stdout)"
+			";\nfor scripts use the commands: imgraph tree, info, "
+			"map, plan, commit ... (imgraph --help)\n");
+		return EXIT_USAGE;
+	}
+	rc = editor_run(&o, &e);
+	return rc < 0 ? cli_report(&e) : rc;
+}
