@@ -110,10 +110,9 @@ static void cloop_free(struct cloop_state *s)
 static int cloop_open(struct img *img, int flags, struct img_err *e)
 {
 	struct cloop_state *s;
-	int r = fr_refuse_rdwr(img, flags, e);
+	int r;
 
-	if (r < 0)
-		return r;
+	(void)flags;       /* read-write opens are refused by img_open_drv */
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return err_set(e, ENOMEM, "%s: out of memory", img->path);

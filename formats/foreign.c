@@ -72,30 +72,15 @@ int fr_table(struct img *img, const char *fmt, const char *field,
 	return 0;
 }
 
-int fr_refuse_rdwr(struct img *img, int flags, struct img_err *e)
-{
-	if (!(flags & IMG_O_RDWR))
-		return 0;
-	return err_set(e, EROFS, "%s: cannot open for writing: imgraph reads "
-		       "%s images but does not write them", img->path,
-		       img->drv->name);
-}
-
 int fr_info(struct img *img, const char *fmt, uint32_t cluster_size,
 	    struct img_info *o, struct img_err *e)
 {
-	struct stat st;
-	int r = io_fstat(img->fd, &st);
+	int r = img_info_base(img, o, e);
 
 	if (r < 0)
-		return err_set_errno(e, -r, "%s: cannot stat", img->path);
-	memset(o, 0, sizeof(*o));
+		return r;
 	o->format = fmt;
-	o->virtual_size = img->virtual_size;
-	o->actual_size = (uint64_t)st.st_blocks * 512;
-	o->file_size = (uint64_t)st.st_size;
 	o->cluster_size = cluster_size;
-	o->write_refusal = "imgraph reads this format but does not write it";
 	return 0;
 }
 

@@ -88,9 +88,6 @@ int fr_read(struct img *img, uint64_t fsize, const char *fmt,
 int fr_table(struct img *img, const char *fmt, const char *field,
 	     uint64_t n, size_t esize, void **out, struct img_err *e);
 
-/* Refuse a read-write open of a format imgraph only reads. */
-int fr_refuse_rdwr(struct img *img, int flags, struct img_err *e);
-
 /* img_info for a read-only format: sizes from the file, the format name
  * and cluster size given, and the write refusal every such format has. */
 int fr_info(struct img *img, const char *fmt, uint32_t cluster_size,
