@@ -69,7 +69,7 @@ int img_open_fd(int fd, const char *path, const char *fmt, int flags,
 		if (probed)
 			*probed = false;
 	} else {
-		uint8_t head[512];
+		uint8_t head[IMG_PROBE_BYTES];
 		ssize_t n = io_pread(fd, head, sizeof(head), 0);
 		if (n < 0)
 			return err_set_errno(e, (int)-n, "%s: cannot read header",
