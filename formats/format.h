@@ -237,6 +237,7 @@ struct img {
 extern const struct img_format img_format_raw;
 extern const struct img_format img_format_qcow2;
 extern const struct img_format img_format_qcow;    /* qcow version 1 */
+extern const struct img_format img_format_qed;
 extern const struct img_format img_format_luks;
 
 /* Registry (registry.c). */
