@@ -238,6 +238,7 @@ extern const struct img_format img_format_raw;
 extern const struct img_format img_format_qcow2;
 extern const struct img_format img_format_qcow;    /* qcow version 1 */
 extern const struct img_format img_format_qed;
+extern const struct img_format img_format_vmdk;
 extern const struct img_format img_format_luks;
 
 /* Registry (registry.c). */

@@ -14,6 +14,7 @@ static const struct img_format *const formats[] = {
 	/* read-only foreign formats (issue 15, part A) */
 	&img_format_qcow,
 	&img_format_qed,
+	&img_format_vmdk,
 	&img_format_luks,
 	&img_format_raw,
 };
