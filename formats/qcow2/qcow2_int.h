@@ -107,6 +107,7 @@ struct qcow2_state {
 
 	const char *write_refusal;    /* static string or NULL */
 	void *alloc;                  /* qcow2_alloc.c private state */
+	void *info_extra;             /* qcow2_info.c, loaded by get_info */
 };
 
 static inline uint64_t qcow2_be64(const uint8_t *p)
@@ -174,6 +175,11 @@ int qcow2_batch_end(struct img *img, struct img_err *e);
 /* qcow2_create.c */
 int qcow2_create(const char *path, const struct img_create_opts *o,
 		 struct img_err *e);
+
+/* qcow2_info.c: snapshots, bitmaps, encryption header and data file for
+ * get_info (loaded on first use, freed with the state) */
+int qcow2_info_fill(struct img *img, struct img_info *o, struct img_err *e);
+void qcow2_info_free(struct qcow2_state *s);
 
 /* qcow2_check.c */
 int qcow2_check(struct img *img, struct img_check *out, struct img_err *e);
