@@ -124,13 +124,14 @@ static int load_gd(struct vmdk_extent *x, const char *path, int fd,
 		return fmt_bad_field(e, path, KIND, "capacity", "needs %llu "
 				     "grain directory entries; at most %u",
 				     (unsigned long long)n, VMDK_MAX_GD);
-	if (gd_sector > UINT64_MAX / VMDK_SECTOR)
-		return fmt_bad_field(e, path, KIND, "gdOffset", "is %llu; "
-				     "out of range", (unsigned long long)gd_sector);
-	r = fmt_check_range(e, path, KIND, "gdOffset", "grain directory",
-			    gd_sector * VMDK_SECTOR, n * 4, x->file_size);
-	if (r < 0)
-		return r;
+	if (gd_sector > x->file_size / VMDK_SECTOR ||
+	    n * 4 > x->file_size - gd_sector * VMDK_SECTOR)
+		return fmt_bad_field(e, path, KIND, "gdOffset", "is sector "
+				     "%llu; the %llu-byte grain directory ends "
+				     "past the end of the file (%llu bytes)",
+				     (unsigned long long)gd_sector,
+				     (unsigned long long)n * 4,
+				     (unsigned long long)x->file_size);
 	x->gd_entries = (uint32_t)n;
 	x->gd = malloc(n ? n * 4 : 1);
 	raw = malloc(n ? n * 4 : 1);
