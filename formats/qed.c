@@ -265,7 +265,8 @@ static int qed_get_info(struct img *img, struct img_info *o,
 	o->actual_size = (uint64_t)st.st_blocks * 512;
 	o->file_size = (uint64_t)st.st_size;
 	o->cluster_size = s->cluster_size;
-	o->dirty = s->features & QED_F_NEED_CHECK;
+	/* need-check only says a consistency check is due: qemu-img 7.2
+	 * prints dirty-flag false for it on a read-only open, and so do we */
 	o->write_refusal = "qed images are read, never written";
 	return 0;
 }
