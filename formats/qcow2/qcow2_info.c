@@ -92,44 +92,59 @@ static int read_table(struct img *img, const char *field, uint64_t off,
 	return r;
 }
 
-/* One snapshot entry at t[*pos]; advances *pos past its padding. */
+/* The snapshot entry at *pos (fixed part, then its variable part, read
+ * one after the other so that no size has to be guessed); advances *pos
+ * past its padding. */
 static int snapshot_at(struct img *img, struct qcow2_info_extra *x,
-		       const uint8_t *t, uint64_t len, uint64_t *pos,
-		       struct img_snapshot_info *o, struct img_err *e)
+		       uint64_t *pos, struct img_snapshot_info *o,
+		       struct img_err *e)
 {
-	const uint8_t *p = t + *pos;
+	struct qcow2_state *s = img->priv;
+	uint8_t f[SNAP_FIXED], *v;
 	uint32_t idn, namen, extra;
 	uint64_t need;
+	int r;
 
-	if (len - *pos < SNAP_FIXED)
-		return fmt_bad_field(e, img->path, KIND, "nb_snapshots", "is "
-				     "more than the snapshot table holds");
-	idn = qcow2_be32(p + 12) >> 16;
-	namen = qcow2_be32(p + 12) & 0xffff;
-	extra = qcow2_be32(p + 36);
+	if (*pos > s->file_size || s->file_size - *pos < SNAP_FIXED)
+		return fmt_bad_field(e, img->path, KIND, "snapshots_offset",
+				     "table: entry at %llu ends past the end "
+				     "of the file", (unsigned long long)*pos);
+	r = fmt_pread(img->fd, img->path, "a snapshot table entry", f,
+		      sizeof(f), *pos, e);
+	if (r < 0)
+		return r;
+	idn = qcow2_be32(f + 12) >> 16;
+	namen = qcow2_be32(f + 12) & 0xffff;
+	extra = qcow2_be32(f + 36);
 	if (extra > SNAP_EXTRA_MAX)
 		return fmt_bad_field(e, img->path, KIND, "snapshots_offset",
 				     "table: extra_data_size %u is over %u",
 				     extra, SNAP_EXTRA_MAX);
-	need = SNAP_FIXED + (uint64_t)extra + idn + namen;
-	if (len - *pos < need)
-		return fmt_bad_field(e, img->path, KIND, "nb_snapshots", "is "
-				     "more than the snapshot table holds");
-	o->date_sec = qcow2_be32(p + 16);
-	o->date_nsec = qcow2_be32(p + 20);
-	o->vm_clock_nsec = qcow2_be64(p + 24);
-	o->vm_state_size = extra >= 8 ? qcow2_be64(p + SNAP_FIXED)
-				      : qcow2_be32(p + 32);
-	o->icount = extra >= 24 ? qcow2_be64(p + SNAP_FIXED + 16) : UINT64_MAX;
-	o->has_icount = o->icount != UINT64_MAX;
-	o->id = keep(x, p + SNAP_FIXED + extra, idn);
-	o->name = keep(x, p + SNAP_FIXED + extra + idn, namen);
-	if (!o->id || !o->name)
+	need = (uint64_t)extra + idn + namen;
+	if (s->file_size - *pos - SNAP_FIXED < need)
+		return fmt_bad_field(e, img->path, KIND, "snapshots_offset",
+				     "table: entry at %llu ends past the end "
+				     "of the file", (unsigned long long)*pos);
+	v = malloc(need ? need : 1);
+	if (!v)
 		return err_set(e, ENOMEM, "%s: out of memory", img->path);
-	*pos += (need + 7) & ~7ull;
-	if (*pos > len)
-		*pos = len;
-	return 0;
+	r = fmt_pread(img->fd, img->path, "a snapshot table entry", v,
+		      (size_t)need, *pos + SNAP_FIXED, e);
+	if (r == 0) {
+		o->date_sec = qcow2_be32(f + 16);
+		o->date_nsec = qcow2_be32(f + 20);
+		o->vm_clock_nsec = qcow2_be64(f + 24);
+		o->vm_state_size = extra >= 8 ? qcow2_be64(v) : qcow2_be32(f + 32);
+		o->icount = extra >= 24 ? qcow2_be64(v + 16) : UINT64_MAX;
+		o->has_icount = o->icount != UINT64_MAX;
+		o->id = keep(x, v + extra, idn);
+		o->name = keep(x, v + extra + idn, namen);
+		if (!o->id || !o->name)
+			r = err_set(e, ENOMEM, "%s: out of memory", img->path);
+	}
+	free(v);
+	*pos += (SNAP_FIXED + need + 7) & ~7ull;
+	return r;
 }
 
 static int load_snapshots(struct img *img, struct qcow2_info_extra *x,
@@ -137,30 +152,21 @@ static int load_snapshots(struct img *img, struct qcow2_info_extra *x,
 {
 	struct qcow2_state *s = img->priv;
 	uint32_t n = s->h.nb_snapshots;
-	uint64_t bytes, pos = 0;
-	uint8_t *t;
+	uint64_t pos = s->h.snapshots_offset;
 	int r = 0;
 
 	if (!n)
 		return 0;
-	/* The table's size is not recorded: read what n entries can
-	 * occupy at most, clipped to the file. */
-	bytes = (uint64_t)n * (SNAP_FIXED + SNAP_EXTRA_MAX + 2 * 65535u + 8);
-	if (s->h.snapshots_offset < s->file_size &&
-	    bytes > s->file_size - s->h.snapshots_offset)
-		bytes = s->file_size - s->h.snapshots_offset;
-	if (bytes > TABLE_MAX)
-		bytes = TABLE_MAX;
-	r = read_table(img, "snapshots_offset", s->h.snapshots_offset, bytes,
-		       &t, e);
-	if (r < 0)
-		return r;
 	x->snaps = calloc(n, sizeof(*x->snaps));
 	if (!x->snaps)
-		r = err_set(e, ENOMEM, "%s: out of memory", img->path);
-	for (uint32_t i = 0; r == 0 && i < n; i++)
-		r = snapshot_at(img, x, t, bytes, &pos, &x->snaps[i], e);
-	free(t);
+		return err_set(e, ENOMEM, "%s: out of memory", img->path);
+	for (uint32_t i = 0; r == 0 && i < n; i++) {
+		if (pos - s->h.snapshots_offset > TABLE_MAX)
+			return fmt_bad_field(e, img->path, KIND, "nb_snapshots",
+					     "is %u; the table would be over "
+					     "%u MiB", n, TABLE_MAX >> 20);
+		r = snapshot_at(img, x, &pos, &x->snaps[i], e);
+	}
 	return r;
 }
 
