@@ -41,6 +41,9 @@ endif
 ifneq ($(and $(call defined,users_load),$(wildcard core/graph/users.h)),)
 TARGETS += fz_users
 endif
+ifneq ($(call defined,vmdk_desc_extents),)
+TARGETS += fz_foreign
+endif
 
 BINS := $(TARGETS:%=$(FUZZ_BUILD)/%)
 
