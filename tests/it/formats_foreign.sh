@@ -148,6 +148,24 @@ qemu-img create -q -f qed -b q1.qcow -F qcow qed-q1.qed 8M
 io qed qed-q1.qed -c "write -P 0x53 5M 64k"
 bytes_same "qed over qcow (probed)" qed-q1.qed
 
+# A commit reads through a foreign intermediate: vm <- top (qcow2) <- mid
+# (qed, backing raw recorded by its no-probe flag) <- base (raw).  The
+# guest view of vm is unchanged and qemu-img agrees.
+mkdir -p cm && (cd cm &&
+	qemu-img create -q -f raw base.raw 4M && qemu-io -f raw -c "write -P 1 0 4M" base.raw >/dev/null &&
+	qemu-img create -q -f qed -b base.raw -F raw mid.qed 4M &&
+	qemu-io -f qed -c "write -P 2 1M 64k" -c "write -z 2M 64k" mid.qed >/dev/null &&
+	qemu-img create -q -f qcow2 -b mid.qed -F qed top.qcow2 4M &&
+	qemu-io -f qcow2 -c "write -P 3 3M 4k" top.qcow2 >/dev/null &&
+	qemu-img create -q -f qcow2 -b top.qcow2 -F qcow2 vm.qcow2 4M &&
+	qemu-img convert -O raw vm.qcow2 before.raw)
+check "commit through a qed intermediate into a raw base" \
+	"$IMGRAPH" commit --top cm/top.qcow2 --base cm/base.raw --yes cm
+check "commit through qed: vm's guest view unchanged (qemu-img compare)" \
+	qemu-img compare cm/vm.qcow2 cm/before.raw
+check_grep "commit through qed: vm now reads base.raw" 'backing file: base\.raw' \
+	<(qemu-img info cm/vm.qcow2)
+
 # ---- luks -------------------------------------------------------------------
 luks() { # FILE OPTS: qemu-img's PBKDF benchmark fails now and then on a busy machine
 	for _ in 1 2 3 4 5; do
