@@ -135,6 +135,16 @@ printf '# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType=
 info_same "vmdk with sparse and flat extents" mix.vmdk
 bytes_same "vmdk with sparse and flat extents" mix.vmdk
 
+# More extent files than stay open at once (32): reads reopen them.
+mkdir -p many
+for i in $(seq 1 40); do
+	head -c $((i * 64 * 1024)) src.raw | tail -c 65536 >"many/e$i.vmdk"
+done
+{ printf '# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType="twoGbMaxExtentFlat"\n'
+  for i in $(seq 1 40); do printf 'RW 128 FLAT "e%d.vmdk" 0\n' "$i"; done; } >many/d.vmdk
+info_same "vmdk with 40 flat extent files" many/d.vmdk
+bytes_same "vmdk with 40 flat extent files" many/d.vmdk
+
 # ---- chains through foreign formats -----------------------------------------
 qemu-img create -q -f qcow2 -b qdb.qed -F qed top-qed.qcow2 8M
 io qcow2 top-qed.qcow2 -c "write -P 0x51 2M 64k"
