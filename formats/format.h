@@ -63,8 +63,61 @@ enum img_bs {
  * never pass it): see the note on further files above. */
 #define IMG_O_PROBED    0x4
 
+/* An internal snapshot, as `qemu-img info` lists it. */
+struct img_snapshot_info {
+	const char *id;
+	const char *name;
+	uint64_t vm_state_size;
+	uint32_t date_sec, date_nsec;
+	uint64_t vm_clock_nsec;
+	bool has_icount;              /* false: not recorded (-1 on disk) */
+	uint64_t icount;
+};
+
+/* A persistent dirty bitmap (qcow2 bitmaps extension). */
+struct img_bitmap_info {
+	const char *name;
+	uint64_t granularity;         /* bytes */
+	bool in_use, autoload;        /* qemu-img's flags "in-use", "auto" */
+};
+
+/* One LUKS key slot; offsets in bytes. */
+struct img_luks_slot {
+	bool active;
+	uint32_t iters, stripes;      /* meaningful when active */
+	uint64_t key_offset;
+};
+
+#define IMG_LUKS_SLOTS 8
+
+/* An encryption header, as `qemu-img info` shows it ("encrypt" of a qcow2
+ * image, the format-specific data of a luks image). */
+struct img_encrypt_info {
+	const char *format;           /* "luks" or "aes" (qcow/qcow2 legacy) */
+	/* LUKS only (NULL / 0 otherwise): */
+	const char *cipher_alg;       /* "aes-256" ... (QEMU's names) */
+	const char *cipher_mode;      /* "xts", "cbc" ... */
+	const char *ivgen_alg;        /* "plain64", "essiv" ... */
+	const char *ivgen_hash_alg;   /* NULL when the mode names none */
+	const char *hash_alg;
+	const char *uuid;
+	uint64_t payload_offset;      /* bytes */
+	uint32_t master_key_iters;
+	struct img_luks_slot slots[IMG_LUKS_SLOTS];
+};
+
+/* One extent file of a format whose data lives in several files (vmdk). */
+struct img_extent_info {
+	const char *filename;         /* as opened: descriptor's dir + name */
+	const char *type;             /* "SPARSE", "FLAT"; "" for the sparse
+				       * extent of a one-file image */
+	uint64_t virtual_size;
+	uint32_t cluster_size;        /* 0: flat (no grains) */
+	bool compressed;
+};
+
 struct img_info {
-	const char *format;           /* "qcow2" / "raw" */
+	const char *format;           /* the driver's name */
 	uint64_t virtual_size;
 	uint64_t actual_size;         /* st_blocks * 512 */
 	uint64_t file_size;           /* st_size */
@@ -80,6 +133,23 @@ struct img_info {
 	uint64_t incompatible_features, compatible_features, autoclear_features;
 	/* Why we refuse to write this image, or NULL when writable by us. */
 	const char *write_refusal;
+
+	/* What `qemu-img info` prints beyond the basics.  Arrays and strings
+	 * are owned by the struct img, like the rest.  A driver leaves what
+	 * its format does not have NULL / 0. */
+	bool no_dirty_flag;           /* qemu-img prints no dirty-flag */
+	const char *data_file_name;   /* external data file, as recorded */
+	bool data_file_raw;
+	const struct img_snapshot_info *snapshots;  /* nb_snapshots entries */
+	const struct img_bitmap_info *bitmap_list;
+	uint32_t nb_bitmaps;
+	const struct img_encrypt_info *encrypt;     /* NULL: not encrypted or
+						     * nothing to show */
+	const char *create_type;      /* vmdk subformat ("monolithicSparse") */
+	bool has_cid;                 /* vmdk content ids */
+	uint32_t cid, parent_cid;
+	const struct img_extent_info *extents;
+	uint32_t nb_extents;
 };
 
 struct img_backing {
@@ -224,6 +294,13 @@ struct img_format {
 	/* OPTIONAL (NULL: -ENOTSUP; `imgraph check` exits 63 as qemu-img
 	 * does for formats without checks). */
 	int (*check)(struct img *img, struct img_check *out, struct img_err *e);
+
+	/* Optional: can img read through backing (its backing file, opened)?
+	 * -EINVAL with the reason when the format itself refuses the link
+	 * (vmdk: the parent's CID differs from parentCID, so QEMU fails every
+	 * read that reaches the parent).  NULL: any backing file is fine. */
+	int (*check_backing)(struct img *img, struct img *backing,
+			     struct img_err *e);
 };
 
 struct img {
@@ -245,6 +322,10 @@ extern const struct img_format img_format_parallels;
 extern const struct img_format img_format_dmg;
 extern const struct img_format img_format_bochs;
 extern const struct img_format img_format_cloop;
+extern const struct img_format img_format_qcow;    /* qcow version 1 */
+extern const struct img_format img_format_qed;
+extern const struct img_format img_format_vmdk;
+extern const struct img_format img_format_luks;
 
 /* Registry (registry.c). */
 const struct img_format *img_format_find(const char *name);

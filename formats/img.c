@@ -139,6 +139,13 @@ int img_batch_end(struct img *img, struct img_err *e)
 	return img->drv->batch_end ? img->drv->batch_end(img, e) : 0;
 }
 
+int img_check_backing(struct img *img, struct img *backing,
+		      struct img_err *e)
+{
+	return img->drv->check_backing ?
+	       img->drv->check_backing(img, backing, e) : 0;
+}
+
 bool img_can_check(const struct img *img)
 {
 	return img->drv->check != NULL;

@@ -79,6 +79,12 @@ int img_batch_begin(struct img *img, struct img_err *e);
  * durability). */
 int img_batch_end(struct img *img, struct img_err *e);
 
+/* Can img read through backing (its backing file, opened)?  0 when the
+ * format has no rule about it; -EINVAL naming both files when it refuses
+ * the link (vmdk parent CID).  See check_backing in format.h. */
+int img_check_backing(struct img *img, struct img *backing,
+		      struct img_err *e);
+
 /* True when the driver has a consistency check. */
 bool img_can_check(const struct img *img);
 /* *out is filled on success (free with img_check_free) and holds nothing

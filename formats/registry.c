@@ -12,6 +12,10 @@
 static const struct img_format *const formats[] = {
 	&img_format_qcow2,
 	/* read-only foreign formats */
+	&img_format_qcow,
+	&img_format_qed,
+	&img_format_vmdk,
+	&img_format_luks,
 	&img_format_vpc,
 	&img_format_vhdx,
 	&img_format_vdi,

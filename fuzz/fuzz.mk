@@ -1,13 +1,10 @@
 # fuzz/fuzz.mk - libFuzzer harnesses (run from the top level: make fuzz).
 #
-#   make -f fuzz/fuzz.mk            build every harness whose code exists
+#   make -f fuzz/fuzz.mk            build every harness
 #   make -f fuzz/fuzz.mk FUZZ_BUILD=dir
 #
 # core/ and formats/ are compiled again with clang and the fuzzer flags into
-# $(FUZZ_BUILD)/lib (never mixed with the normal build dirs).  A harness is
-# only built when the functions it drives are defined somewhere in core/ or
-# formats/, so `make fuzz` keeps working on a branch where a module it
-# drives is renamed or not there yet.
+# $(FUZZ_BUILD)/lib (never mixed with the normal build dirs).
 
 FUZZ_CC ?= clang
 FUZZ_BUILD ?= build-fuzz
@@ -26,24 +23,8 @@ LIB_SRCS := $(sort $(wildcard core/*/*.c formats/*.c formats/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/lib/%.o)
 FUZZ_LIB := $(FUZZ_BUILD)/libimgraph-fuzz.a
 
-# defined FUNC -> non-empty when some library source defines FUNC at the
-# start of a line (our style: return type on the line before or same line).
-LP := (
-defined = $(shell grep -lE '^([a-z_ ]+[ *])?$(1)[$(LP)]' $(LIB_SRCS) 2>/dev/null)
-
-TARGETS := fz_header fz_image
-ifneq ($(call defined,fr_pread_mapped),)
-TARGETS += fz_foreign
-endif
-ifneq ($(call defined,chain_open),)
-TARGETS += fz_chain
-endif
-ifneq ($(and $(call defined,journal_parse),$(call defined,recover_plan)),)
-TARGETS += fz_journal
-endif
-ifneq ($(and $(call defined,users_load),$(wildcard core/graph/users.h)),)
-TARGETS += fz_users
-endif
+TARGETS := fz_header fz_image fz_foreign fz_foreign_b fz_chain fz_journal \
+	fz_users
 
 BINS := $(TARGETS:%=$(FUZZ_BUILD)/%)
 

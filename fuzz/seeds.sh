@@ -3,7 +3,7 @@
 #
 #   fuzz/seeds.sh [OUTDIR]      default OUTDIR: fuzz/corpus (gitignored)
 #
-# Writes OUTDIR/<target>/ for fz_header, fz_image, fz_foreign, fz_chain,
+# Writes OUTDIR/<target>/ for fz_header, fz_image, fz_foreign, fz_foreign_b, fz_chain,
 # fz_users and (when an imgraph binary that can commit is given in
 # $IMGRAPH) fz_journal.
 # Seeds are kept small (<= 1 MiB, libFuzzer's -max_len) so the fuzzer runs
@@ -16,7 +16,7 @@ OUT=${1:-fuzz/corpus}
 W=$(mktemp -d "${TMPDIR:-/tmp}/imgraph-seeds.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 mkdir -p "$OUT"/fz_header "$OUT"/fz_image "$OUT"/fz_chain "$OUT"/fz_users \
-	"$OUT"/fz_journal "$OUT"/fz_foreign
+	"$OUT"/fz_journal "$OUT"/fz_foreign "$OUT"/fz_foreign_b
 
 q() { qemu-img create -q -f qcow2 "$@"; }
 io() { qemu-io -f qcow2 "$@" >/dev/null; }
@@ -123,6 +123,7 @@ keep many-extensions "$W/exts"
 # the hostile corpus (tests/hostile/gen.sh): every damaged image is a seed
 # for the error paths
 if bash tests/hostile/gen.sh "$W/hostile" >/dev/null 2>&1; then
+	bash tests/hostile/gen_foreign.sh "$W/hostile" >/dev/null 2>&1 || true
 	for f in "$W"/hostile/*/bad.qcow2; do
 		[ "$(stat -c %s "$f")" -le $MAXLEN ] || continue
 		id=$(basename "$(dirname "$f")")
@@ -171,14 +172,14 @@ pack3 "$OUT/fz_chain/abs" "$C/aabs" "$C/b" "$C/c"
 pack3 "$OUT/fz_chain/dotdot" "$C/adotdot" "$C/b" "$C/c"
 pack3 "$OUT/fz_chain/nofmt" "$C/anofmt" "$C/b" "$C/c"
 
-# fz_foreign seeds: [format selector byte][image] (fuzz/fz_foreign.c: 0
+# fz_foreign_b seeds: [format selector byte][image] (fuzz/fz_foreign_b.c: 0
 # probes, 1..7 = vpc vhdx vdi parallels dmg bochs cloop); small images of
 # every subformat, the differencing ones, and the hostile fixtures of
 # tests/it/formats_foreign_b_hostile.sh.
 F=$W/foreign; mkdir -p "$F/pristine"
 fkeep() { # SELECTOR FILE NAME
 	[ -f "$2" ] && [ "$(stat -c %s "$2")" -lt $MAXLEN ] || return 0
-	{ printf "\\x$(printf %02x "$1")"; cat "$2"; } >"$OUT/fz_foreign/$3"
+	{ printf "\\x$(printf %02x "$1")"; cat "$2"; } >"$OUT/fz_foreign_b/$3"
 }
 FGEN=$PWD/tests/tools/foreign_gen.py
 fgen() { python3 "$FGEN" "$@"; }
@@ -295,4 +296,37 @@ if [ -n "${IMGRAPH:-}" ] && [ -x "$IMGRAPH" ]; then
 		done
 	done
 fi
-echo "seeds: $n images; $(ls "$OUT"/fz_foreign | wc -l) foreign images; $(ls "$OUT"/fz_chain | wc -l) chains; $(ls "$OUT"/fz_users | wc -l) users files; $(ls "$OUT"/fz_journal | wc -l) journals in $OUT"
+# fz_foreign seeds: [mode byte][image] (see fuzz/fz_foreign.c): each image
+# probed (mode 0) and with its format given; vmdk descriptors as texts for
+# the parser (mode 5) and as images naming the harness's flat.vmdk and
+# sparse.vmdk; the hostile foreign corpus (tests/hostile/gen_foreign.sh).
+F=$OUT/fz_foreign; mkdir -p "$F"
+fseed() { # MODE NAME FILE
+	{ printf "\\x$(printf %02x "$1")"; head -c $MAXLEN "$3"; } >"$F/$2-m$1"
+}
+X=$W/x; mkdir -p "$X"
+qemu-img create -q -f qcow "$X/q.qcow" 1M; qemu-io -f qcow -c 'write -P 1 0 8k' "$X/q.qcow" >/dev/null
+qemu-img create -q -f raw "$X/r.raw" 256k
+qemu-io -f raw -c 'write -P 7 0 64k' -c 'write -P 8 252k 4k' "$X/r.raw" >/dev/null
+# qemu-img 7.2's convert -c -O qcow writes the whole image, then exits 1
+qemu-img convert -c -O qcow "$X/r.raw" "$X/qc.qcow" 2>/dev/null || [ -s "$X/qc.qcow" ]
+qemu-img create -q -f qed -o cluster_size=4096 -b r.raw -F raw "$X/d.qed" 256k
+qemu-io -f qed -c 'write -P 2 0 8k' -c 'write -z 16k 4k' "$X/d.qed" >/dev/null
+qemu-img create -q -f vmdk -o zeroed_grain=on "$X/v.vmdk" 1M
+qemu-io -f vmdk -c 'write -P 3 0 64k' -c 'write -z 64k 64k' "$X/v.vmdk" >/dev/null
+qemu-img convert -O vmdk -o subformat=streamOptimized "$X/r.raw" "$X/s.vmdk"
+for _ in 1 2 3 4 5; do
+	qemu-img create -q -f luks --object secret,id=s0,data=x \
+		-o key-secret=s0,iter-time=10 "$X/l.luks" 64k 2>/dev/null && break
+done
+for f in q.qcow:1 qc.qcow:1 d.qed:2 v.vmdk:3 s.vmdk:3 l.luks:4; do
+	[ -f "$X/${f%%:*}" ] || continue
+	fseed 0 "${f%%:*}" "$X/${f%%:*}"; fseed "${f#*:}" "${f%%:*}" "$X/${f%%:*}"
+done
+printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="twoGbMaxExtentSparse"\nparentFileNameHint="base.vmdk"\nRW 128 SPARSE "sparse.vmdk"\nRW 128 FLAT "flat.vmdk" 0\nRW 8 FLAT "flat.vmdk" 64\nRDONLY 8 ZERO "z"\n' >"$X/desc"
+printf '# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType="vmfs"\nRW 64 VMFS "flat.vmdk"\nRW 16 VMFSSPARSE "sparse.vmdk"\n' >"$X/desc-vmfs"
+for d in desc desc-vmfs; do fseed 0 "$d" "$X/$d"; fseed 3 "$d" "$X/$d"; fseed 5 "$d" "$X/$d"; done
+for f in "$W"/hostile/f*/bad.*; do
+	[ -f "$f" ] && fseed 0 "$(basename "$(dirname "$f")")" "$f"
+done
+echo "seeds: $n images; $(ls "$OUT"/fz_chain | wc -l) chains; $(ls "$OUT"/fz_users | wc -l) users files; $(ls "$OUT"/fz_journal | wc -l) journals; $(ls "$F" | wc -l) foreign and $(ls "$OUT"/fz_foreign_b | wc -l) foreign_b in $OUT"

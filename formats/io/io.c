@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 
 enum fault_mode { F_NONE, F_COUNT, F_KILL, F_ERR, F_SHORT, F_RERR, F_CUT };
 
@@ -194,6 +196,52 @@ int io_open(const char *path, int flags, mode_t mode)
 	if (flags & O_CREAT)
 		io_leave();
 	return fd < 0 ? -errno : fd;
+}
+
+/* The lexical half of RESOLVE_BENEATH, for kernels without openat2. */
+static bool name_stays_beneath(const char *name)
+{
+	int depth = 0;
+
+	if (name[0] == '/')
+		return false;
+	for (const char *p = name; *p;) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			if (--depth < 0)
+				return false;
+		} else if (n && !(n == 1 && p[0] == '.')) {
+			depth++;
+		}
+		p += n;
+		while (*p == '/')
+			p++;
+	}
+	return true;
+}
+
+int io_openat_beneath(int dirfd, const char *name, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd;
+
+	if (flags & O_CREAT)
+		return -EINVAL;
+	do {
+		fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+	} while (fd < 0 && errno == EINTR);
+	if (fd < 0 && errno == ENOSYS) {
+		if (!name_stays_beneath(name))
+			return -EXDEV;
+		do {
+			fd = openat(dirfd, name, flags | O_CLOEXEC | O_NOFOLLOW);
+		} while (fd < 0 && errno == EINTR);
+	}
+	return fd < 0 ? -errno : (int)fd;
 }
 
 int io_close(int fd)

@@ -30,6 +30,12 @@
 
 /* open(2) with O_CLOEXEC always added. Returns fd or -errno. */
 int io_open(const char *path, int flags, mode_t mode);
+/* Open name relative to the directory dirfd without ever leaving it: no
+ * absolute name, no ".." above it, no symlink pointing outside (openat2
+ * with RESOLVE_BENEATH; on kernels without openat2, the name is checked
+ * lexically and a final symlink is not followed).  O_CLOEXEC is added;
+ * O_CREAT is refused (-EINVAL).  -EXDEV when name would leave dirfd. */
+int io_openat_beneath(int dirfd, const char *name, int flags);
 int io_close(int fd);
 int io_fstat(int fd, struct stat *st);
 

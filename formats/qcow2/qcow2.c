@@ -15,17 +15,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Claims every version QEMU would not open as raw: 1 (QEMU's "qcow"
- * driver) and 2 and up (its qcow2 driver, which then refuses versions other
- * than 2 and 3).  Calling such a file raw would let a commit write guest
- * data over a header that QEMU reads as qcow2; claimed, it fails to open
- * with an error naming the version.  Only version 0 is nobody's, as in
- * QEMU. */
+/* Claims version 2 and up, as QEMU's qcow2 driver does (it then refuses
+ * versions other than 2 and 3).  Calling such a file raw would let a
+ * commit write guest data over a header that QEMU reads as qcow2; claimed,
+ * it fails to open with an error naming the version.  Version 1 is the
+ * qcow driver's (qcow1.c); version 0 is nobody's, as in QEMU. */
 static int qcow2_probe(const uint8_t *buf, size_t len)
 {
 	if (len >= QCOW2_HDR_VERSION + 4 &&
 	    qcow2_be32(buf + QCOW2_HDR_MAGIC) == QCOW2_MAGIC &&
-	    qcow2_be32(buf + QCOW2_HDR_VERSION) >= 1)
+	    qcow2_be32(buf + QCOW2_HDR_VERSION) >= 2)
 		return 100;
 	return 0;
 }
@@ -66,6 +65,7 @@ static void qcow2_free_state(struct qcow2_state *s)
 	if (!s)
 		return;
 	qcow2_alloc_free(s);
+	qcow2_info_free(s);
 	qcow2_free_header(s);
 	free(s->l1);
 	free(s->l2_cache);
@@ -139,7 +139,7 @@ static int qcow2_get_info(struct img *img, struct img_info *o,
 	o->compatible_features = h->compatible_features;
 	o->autoclear_features = h->autoclear_features;
 	o->write_refusal = s->write_refusal;
-	return 0;
+	return qcow2_info_fill(img, o, e);
 }
 
 static int qcow2_get_backing(struct img *img, struct img_backing *out,

@@ -89,6 +89,7 @@ struct qcow2_state {
 	 * QEMU would (qcow2_map.c); decided on first use. */
 	enum { QCOW2_PREALLOC_UNKNOWN, QCOW2_PREALLOC_NO,
 	       QCOW2_PREALLOC_YES } map_prealloc;
+	void *info_extra;             /* qcow2_info.c, loaded by get_info */
 };
 
 /* qcow2_header.c */
@@ -147,6 +148,11 @@ int qcow2_batch_end(struct img *img, struct img_err *e);
 /* qcow2_create.c */
 int qcow2_create(const char *path, const struct img_create_opts *o,
 		 struct img_err *e);
+
+/* qcow2_info.c: snapshots, bitmaps, encryption header and data file for
+ * get_info (loaded on first use, freed with the state) */
+int qcow2_info_fill(struct img *img, struct img_info *o, struct img_err *e);
+void qcow2_info_free(struct qcow2_state *s);
 
 /* qcow2_check.c */
 int qcow2_check(struct img *img, struct img_check *out, struct img_err *e);

@@ -470,7 +470,10 @@ reg b27-probe-direct 'probe|format|recorded|unsafe' \
 	"info:disk.img=0 map:disk.img=0,1 check:disk.img=0,1,2,3,63 tree:.=0" "" \
 	"raw disk given on the command line; its qcow2 header names the secret (E2)"
 
-# ---- B-28..B-30 formats we do not parse: treated as raw, nothing followed ------------------------------
+# ---- B-28..B-30 foreign formats: nothing outside the pool is followed ----------------------------------
+# B-28: the vmdk driver refuses extents outside the descriptor's directory
+# before opening anything (more in gen_foreign.sh); B-29/B-30: formats we do
+# not parse are treated as raw.
 D=$OUT/b28-vmdk-extent; mkdir -p "$D"
 cat >"$D/disk.vmdk" <<EOF
 # Disk DescriptorFile
@@ -482,8 +485,8 @@ RW 2048 FLAT "$SECRET" 0
 RW 2048 FLAT "../../../etc/shadow" 0
 ddb.virtualHWVersion = "4"
 EOF
-reg b28-vmdk-extent 'raw' "info:disk.vmdk=0 map:disk.vmdk=0 tree:.=0" "" \
-	"VMDK descriptor with absolute and ../ extents (CVE-2022-47951)"
+reg b28-vmdk-extent 'extent' "info:disk.vmdk=1 map:disk.vmdk=1 tree:.=0" "" \
+	"VMDK descriptor with absolute and ../ extents (CVE-2022-47951): refused, never opened"
 D=$OUT/b29-vhd; mkdir -p "$D"
 qemu-img create -q -f vpc "$D/disk.vhd" 4M
 reg b29-vhd 'raw' "info:disk.vhd=0 map:disk.vhd=0 tree:.=0" "" "VHD image (unsupported: raw, nothing parsed)"

@@ -56,3 +56,21 @@ Q_EXT0=$(_q_off HDR_V3_LEN) Q_EXT_LEN=$(_q_off EXT_LEN) Q_EXT_DATA=$(_q_off EXT_
 q_l2_of() { echo $(( $(peek_be "$1" "$(peek_be "$1" $Q_L1_OFF 8)" 8) & 0x00fffffffffffe00 )); }
 # First refcount block offset (reftable[0]).
 q_rb_of() { echo $(( $(peek_be "$1" "$(peek_be "$1" $Q_REFT_OFF 8)" 8) & ~511 )); }
+
+# Little-endian stores (qed, vmdk, vhdx, vdi ... headers).
+_poke_le_n() {
+	local f=$1 off=$2 n=$3 v=$4 esc="" i
+	for ((i = 0; i < n; i++)); do
+		esc+=$(printf '\\x%02x' $(((v >> (8 * i)) & 255)))
+	done
+	printf "$esc" | dd of="$f" bs=1 seek=$((off)) conv=notrunc status=none
+}
+poke_le16() { _poke_le_n "$1" "$2" 2 "$3"; }
+poke_le32() { _poke_le_n "$1" "$2" 4 "$3"; }
+poke_le64() { _poke_le_n "$1" "$2" 8 "$3"; }
+# peek_le FILE OFF NBYTES -> decimal on stdout
+peek_le() {
+	local v=0 b i=0
+	for b in $(od -An -tu1 -j $(($2)) -N "$3" "$1"); do v=$((v | (b << (8 * i)))); i=$((i + 1)); done
+	echo "$v"
+}

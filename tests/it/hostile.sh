@@ -32,6 +32,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 
 H=$T/h
 bash "$ROOT/tests/hostile/gen.sh" "$H" >"$T/gen.log" 2>&1 || { not_ok "gen.sh failed"; diag <"$T/gen.log"; done_testing; }
+bash "$ROOT/tests/hostile/gen_foreign.sh" "$H" >"$T/gen.log" 2>&1 || { not_ok "gen_foreign.sh failed"; diag <"$T/gen.log"; done_testing; }
 SECRET=$H/secret
 RUSAGE=$T/rusage
 ${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -o "$RUSAGE" "$ROOT/tests/tools/rusage.c" ||

@@ -122,9 +122,10 @@ cd "$F" || exit 1
 # a qcow2 header inside a file an overlay records as raw (B-26)
 qemu-img create -q -f qcow2 -u -b /etc/passwd -F raw disk.img 1M
 qemu-img create -q -f qcow2 -u -b disk.img -F raw onraw.qcow2 1M
-# an unsupported recorded format (B-25, iotest 114)
+# an unsupported recorded format (B-25, iotest 114): vvfat is a QEMU
+# driver imgraph will never read (vmdk, used here before, now is one)
 mkq real.qcow2 1M
-qemu-img create -q -f qcow2 -u -b real.qcow2 -F vmdk onvmdk.qcow2 1M
+qemu-img create -q -f qcow2 -u -b real.qcow2 -F vvfat onvmdk.qcow2 1M
 snap_dir "$F" > "$T/fmt_before"
 check_rc "tree of recorded formats" 0 $NOLSAN strace -f -o "$T/st_fmt" \
 	-e trace=open,openat "$IMGRAPH" tree .
@@ -133,7 +134,7 @@ check_grep "recorded raw wins over the qcow2 header, flagged" \
 	'^disk\.img  raw  192 KiB virtual, .*\[raw with image header\]' "$T/hf"
 check_nogrep "its forged backing name is never opened" '/etc/passwd' "$T/st_fmt"
 check_grep "unsupported recorded format: error, no probing" \
-	"real\.qcow2: backing format 'vmdk' recorded by 'onvmdk\.qcow2' is not supported \(not probing instead\)" "$T/hf"
+	"real\.qcow2: backing format 'vvfat' recorded by 'onvmdk\.qcow2' is not supported \(not probing instead\)" "$T/hf"
 snap_dir "$F" > "$T/fmt_after"
 check "formats pool: no file changed" cmp -s "$T/fmt_before" "$T/fmt_after"
 
