@@ -74,16 +74,10 @@ static int luks_get_info(struct img *img, struct img_info *o,
 			 struct img_err *e)
 {
 	struct luks_state *s = img->priv;
-	struct stat st;
-	int r = io_fstat(img->fd, &st);
+	int r = img_info_base(img, o, e);
 
 	if (r < 0)
-		return err_set_errno(e, -r, "%s: cannot stat", img->path);
-	memset(o, 0, sizeof(*o));
-	o->format = "luks";
-	o->virtual_size = img->virtual_size;
-	o->actual_size = (uint64_t)st.st_blocks * 512;
-	o->file_size = (uint64_t)st.st_size;
+		return r;
 	o->encrypted = true;
 	o->encrypt = &s->h.info;
 	o->write_refusal = "the image is LUKS-encrypted; its data can only "

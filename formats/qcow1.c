@@ -209,16 +209,10 @@ static int qcow1_get_info(struct img *img, struct img_info *o,
 			  struct img_err *e)
 {
 	struct qcow1_state *s = img->priv;
-	struct stat st;
-	int r = io_fstat(img->fd, &st);
+	int r = img_info_base(img, o, e);
 
 	if (r < 0)
-		return err_set_errno(e, -r, "%s: cannot stat", img->path);
-	memset(o, 0, sizeof(*o));
-	o->format = "qcow";
-	o->virtual_size = img->virtual_size;
-	o->actual_size = (uint64_t)st.st_blocks * 512;
-	o->file_size = (uint64_t)st.st_size;
+		return r;
 	o->cluster_size = s->cluster_size;
 	o->version = 1;
 	o->encrypted = s->crypt_method != 0;

@@ -254,16 +254,10 @@ static int qed_get_info(struct img *img, struct img_info *o,
 			struct img_err *e)
 {
 	struct qed_state *s = img->priv;
-	struct stat st;
-	int r = io_fstat(img->fd, &st);
+	int r = img_info_base(img, o, e);
 
 	if (r < 0)
-		return err_set_errno(e, -r, "%s: cannot stat", img->path);
-	memset(o, 0, sizeof(*o));
-	o->format = "qed";
-	o->virtual_size = img->virtual_size;
-	o->actual_size = (uint64_t)st.st_blocks * 512;
-	o->file_size = (uint64_t)st.st_size;
+		return r;
 	o->cluster_size = s->cluster_size;
 	/* need-check only says a consistency check is due: qemu-img 7.2
 	 * prints dirty-flag false for it on a read-only open, and so do we */
