@@ -424,6 +424,11 @@ int editor_main(int argc, char **argv)
 	}
 	plan_free(ed.plan);
 	free(ed.after_text);
+	if (ed.nextra)
+		free(ed.paths);
+	for (int i = 0; i < ed.nextra; i++)
+		free(ed.extra[i]);
+	free(ed.extra);
 	ui_state_free(&ed.st);
 	graph_free(ed.g);
 	canvas_free(&ed.cv);

@@ -68,6 +68,10 @@ struct editor {
 	struct graph *g;           /* owned */
 	char **paths;
 	int npaths;
+	/* Directories a plan needed scanned beyond the PATHs (owned, as is
+	 * paths once it includes them). */
+	char **extra;
+	int nextra;
 	struct scan_opts so;
 	bool mouse;
 	uint64_t rate;
