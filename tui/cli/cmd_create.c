@@ -1,8 +1,9 @@
 /* cmd_create.c - `imgraph create -f qcow2|raw [-b BACKING -F BACKING_FMT]
  *                [-o OPTS] [-u] [-q] IMAGE [SIZE]`.
  *
- * Like qemu-img create: an existing IMAGE is overwritten (truncated), the
- * default format is raw, and the backing file must open (read-only, WITH
+ * Like qemu-img create: an existing IMAGE is overwritten (replaced) unless
+ * another process holds it under QEMU's lock protocol, the default format
+ * is raw, and the backing file must open (read-only, WITH
  * THE DECLARED FORMAT -F, never probed) unless -u is given; SIZE may be left
  * out when a backing file is given and is then its virtual size.  The
  * backing name resolves against IMAGE's directory, as QEMU resolves it.
@@ -10,7 +11,9 @@
  * is truncated.
  */
 #include "cmd.h"
+#include "core/commit/lock_hold.h"
 #include "core/graph/resolve.h"
+#include "core/plan/policy.h"
 #include "formats/img.h"
 
 #include <errno.h>
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static void usage(FILE *f)
 {
@@ -158,6 +162,33 @@ static int backing_size(const char *image, const char *name, const char *fmt,
 	return 0;
 }
 
+/* Create image, holding QEMU's lock on the file it replaces as QEMU's own
+ * image creation does: a process that has it open and does not share
+ * writing (every QEMU that opened it without -U) keeps it, with QEMU's
+ * message, and nothing is touched. */
+static int create_locked(const struct img_format *drv, const char *image,
+			 const struct img_create_opts *o, struct img_err *e)
+{
+	struct role_policy rp;
+	struct lock_hold h;
+	int r;
+
+	lock_hold_init(&h);
+	if (access(image, F_OK) == 0) {
+		policy_of(PLAN_ROLE_CREATE, NULL, false, &rp);
+		r = lock_hold_open(&h, image, false, e);
+		if (r == 0)
+			r = lock_hold_set(&h, rp.perm, rp.shared, e);
+		if (r < 0) {
+			lock_hold_close(&h);
+			return r;
+		}
+	}
+	r = img_create(drv, image, o, e);
+	lock_hold_close(&h);
+	return r;
+}
+
 int cmd_create(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -257,7 +288,7 @@ int cmd_create(int argc, char **argv)
 	}
 	o.backing = bfile;
 	o.backing_fmt = bfmt;
-	r = img_create(drv, image, &o, &e);
+	r = create_locked(drv, image, &o, &e);
 	if (r < 0)
 		return cli_report(&e);
 	/* qemu-img prints this line first; we print it once the image
