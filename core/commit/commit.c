@@ -356,18 +356,42 @@ static int empty_top(struct commit_run *cr, struct img_err *e)
 	return r;
 }
 
+/* A process that opened one of our files without QEMU's locks while the
+ * copy ran (no lock test can refuse it): the plan's opener conflict,
+ * found late, stops the commit before any header changes. */
+static int check_late_openers(struct commit_run *cr, struct img_err *e)
+{
+	struct lock_opener *op = NULL;
+	int *ids = NULL, no = 0;
+	int r = plan_openers(cr->g, cr->p, &ids, &op, &no, e);
+
+	if (r == 0 && no)
+		r = err_set(e, EBUSY, "process %d (%s) opened '%s' without "
+			    "QEMU's locks during the copy; no header was "
+			    "rewritten: base holds top's data and every parent "
+			    "still uses top", (int)op[0].pid, op[0].comm,
+			    cr->g->nodes[ids[op[0].idx]].path);
+	free(op);
+	free(ids);
+	return r;
+}
+
 static int relink_phase(struct commit_run *cr, struct img_err *e)
 {
 	struct journal *j = NULL;
 	int *fds = NULL, r;
 
 	/* Re-validate just before the relink: nobody took a lock we refuse
-	 * meanwhile (two starters racing past each other's test). */
+	 * meanwhile (two starters racing past each other's test), nobody
+	 * opened a file without locks. */
 	for (int i = 0; i < cr->nf; i++) {
 		r = lock_hold_recheck(&cr->f[i].lock, e);
 		if (r < 0)
 			return r;
 	}
+	r = check_late_openers(cr, e);
+	if (r < 0)
+		return r;
 	r = build_journal(cr, &j, &fds, e);
 	if (r < 0)
 		return r;

@@ -216,18 +216,13 @@ int plan_check_permissions(struct graph *g, struct plan *p)
 }
 
 /* A process that has node x open without QEMU's locks shares nothing we
- * can see: a conflict on every file the commit opens, unless its locks
- * already made one. */
+ * can see: a conflict on every file the commit opens. */
 static int opener_conflict(struct graph *g, struct plan *p,
 			   const struct gnode *x, const struct lock_opener *op)
 {
 	char who[96], msg[600], why[600];
 	struct role_policy rp;
 
-	for (int u = 0; u < g->nusers; u++)
-		if (g->users[u].kind == PARTY_PROCESS &&
-		    g->users[u].pid == op->pid && g->users[u].node == x->id)
-			return 0;    /* already reported with its locks */
 	plan_policy(g, p, x->id, &rp);
 	snprintf(who, sizeof(who), "process %d (%s)", (int)op->pid,
 		 op->comm[0] ? op->comm : "?");
@@ -240,34 +235,15 @@ static int opener_conflict(struct graph *g, struct plan *p,
 		"Stop that process or close the image in it first.");
 }
 
-/* Processes that have a file the commit opens open without any QEMU lock
- * (locking=off, a non-QEMU program): found through /proc/PID/fd, for every
- * such file however many there are. */
 static int check_openers(struct graph *g, struct plan *p, struct img_err *e)
 {
 	struct lock_opener *op = NULL;
-	dev_t *devs = NULL;
-	ino_t *inos = NULL;
-	int *ids = NULL, n = 0, no = 0, r;
+	int *ids = NULL, no = 0;
+	int r = plan_openers(g, p, &ids, &op, &no, e);
 
-	r = plan_files(p, &ids, &n);
-	if (r == 0) {
-		devs = calloc((size_t)n, sizeof(*devs));
-		inos = calloc((size_t)n, sizeof(*inos));
-		if (!devs || !inos)
-			r = -ENOMEM;
-	}
-	for (int i = 0; r == 0 && i < n; i++) {
-		devs[i] = g->nodes[ids[i]].dev;
-		inos[i] = g->nodes[ids[i]].ino;
-	}
-	if (r == 0)
-		r = lock_find_openers(devs, inos, n, &op, &no, e);
 	for (int k = 0; k < no && r == 0; k++)
 		r = opener_conflict(g, p, &g->nodes[ids[op[k].idx]], &op[k]);
 	free(op);
-	free(devs);
-	free(inos);
 	free(ids);
 	return r;
 }
@@ -307,9 +283,10 @@ static int holder_conflict(struct graph *g, struct plan *p,
 	    us->node < 0)
 		return 0;
 	plan_policy(g, p, us->node, &rp);
-	/* An entry of top is a parent of top: repointed, not a holder. */
-	if (!live && (rp.role == PLAN_ROLE_TOP || rp.role == PLAN_ROLE_TOP_KEPT))
-		return 0;
+	/* An entry of top is a parent of top, repointed in the file: the
+	 * table's row for it holds nothing. */
+	if (!live && us->node == p->top)
+		policy_of(PLAN_ROLE_USER_OF_TOP, NULL, false, &rp);
 	if (!policy_conflicts(&rp, us->perm, us->shared, &need, &refuse))
 		return 0;
 	n = &g->nodes[us->node];

@@ -151,6 +151,59 @@ int plan_files(const struct plan *p, int **ids, int *n)
 	return 0;
 }
 
+/* Does pid hold QEMU's locks on dev:ino?  Then its locks judge it. */
+static int holds_locks(dev_t dev, ino_t ino, pid_t pid, bool *yes,
+		       struct img_err *e)
+{
+	struct lock_holder *h = NULL;
+	int n = 0, r = lock_find_holders(dev, ino, &h, &n, e);
+
+	*yes = false;
+	for (int k = 0; r == 0 && k < n; k++)
+		*yes |= h[k].pid == pid;
+	free(h);
+	return r;
+}
+
+int plan_openers(const struct graph *g, const struct plan *p, int **ids,
+		 struct lock_opener **op, int *no, struct img_err *e)
+{
+	dev_t *devs = NULL;
+	ino_t *inos = NULL;
+	int n = 0, k = 0, r;
+
+	*op = NULL;
+	*no = 0;
+	r = plan_files(p, ids, &n);
+	if (r == 0) {
+		devs = calloc((size_t)n + 1, sizeof(*devs));
+		inos = calloc((size_t)n + 1, sizeof(*inos));
+		if (!devs || !inos)
+			r = -ENOMEM;
+	}
+	if (r < 0)
+		r = err_set(e, ENOMEM, "plan: out of memory");
+	for (int i = 0; r == 0 && i < n; i++) {
+		devs[i] = g->nodes[(*ids)[i]].dev;
+		inos[i] = g->nodes[(*ids)[i]].ino;
+	}
+	if (r == 0)
+		r = lock_find_openers(devs, inos, n, op, no, e);
+	for (int i = 0; r == 0 && i < *no; i++) {
+		bool locked;
+
+		r = holds_locks(devs[(*op)[i].idx], inos[(*op)[i].idx],
+				(*op)[i].pid, &locked, e);
+		if (r == 0 && !locked)
+			(*op)[k++] = (*op)[i];
+	}
+	if (r == 0)
+		*no = k;
+	free(devs);
+	free(inos);
+	return r;
+}
+
 bool policy_conflicts(const struct role_policy *rp, uint8_t hperm,
 		      uint8_t hshared, uint8_t *need, uint8_t *refuse)
 {

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/graph/graph.h"
+#include "core/graph/lock.h"
 #include "plan.h"
 
 enum plan_role {
@@ -58,6 +59,14 @@ void plan_policy(const struct graph *g, const struct plan *p, int id,
 /* Every file the commit of p opens and locks: node ids, each once, base
  * first.  *ids is malloc'd (caller frees).  -ENOMEM. */
 int plan_files(const struct plan *p, int **ids, int *n);
+
+/* Processes other than ours that have a file of plan_files(p) open
+ * without holding QEMU's locks on it (locking=off, a program that is not
+ * QEMU): the lock protocol cannot keep them out, so every one conflicts.
+ * op[k].idx indexes *ids (plan_files' order).  *ids and *op are malloc'd
+ * (caller frees).  -errno with e filled when /proc could not be read. */
+int plan_openers(const struct graph *g, const struct plan *p, int **ids,
+		 struct lock_opener **op, int *no, struct img_err *e);
 
 /* A holder of another process (live locks, a users-file entry) that holds
  * hperm and shares hshared, against rp: *need = what rp takes that it does
