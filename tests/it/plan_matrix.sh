@@ -265,9 +265,9 @@ during() {
 	read -r f fmt <<<"$(file_of "$role" parents)"
 	restore parents
 	rm -f "$T/c.err"     # so that no earlier run's progress is waited for
-	# ~3 MiB above base at 1 MiB/s
+	# ~3 MiB above base at 2 MiB/s: the holder starts well inside the copy
 	"$IMGRAPH" commit --top "$W/top.qcow2" --base "$W/base.qcow2" --yes \
-		--rate 1M >"$T/c.out" 2>"$T/c.err" &
+		--rate 2M >"$T/c.out" 2>"$T/c.err" &
 	pid=$!
 	for _ in $(seq 100); do grep -q '"copy"' "$T/c.err" 2>/dev/null && break; sleep 0.05; done
 	if [ "$h" = plain ]; then
