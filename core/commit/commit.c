@@ -1,15 +1,16 @@
 /* commit.c - execute a plan: lock, copy, flush, relink, clean up.
  *
  * Order, each step a dependency of the next:
- *   1. refuse a plan with conflicts or a pending journal; rescan and
- *      rebuild the plan (fail early);
+ *   1. refuse a plan with conflicts or a pending journal; rescan the
+ *      whole pool and rebuild the plan (fail early);
  *   2. QEMU-protocol locks on base, top, intermediates and every parent
- *      file, held on one fd each until the end;
+ *      file, each as its role says (core/plan/policy.h), held on one fd
+ *      each until the end;
  *   3. re-read the chain's headers under the locks (TOCTOU);
  *   4. check base's metadata (no corruption), copy into base (grow
  *      first), flush base (data before the metadata that will point at
  *      it: the relinked headers);
- *   5. confirm; re-check the locks, take the write lock on every parent;
+ *   5. confirm; re-check the locks;
  *   6. journaled relink (relink.c);
  *   7. cleanup (empty a kept leaf top), remove the journal, then --delete.
  * A cancel is honoured up to step 5; after it the relink runs to the end.
@@ -20,7 +21,7 @@
 #include "copy.h"
 #include "formats/io/io.h"
 #include "journal.h"
-#include "core/graph/perm.h"
+#include "core/plan/policy.h"
 #include "relink.h"
 #include "core/graph/resolve.h"
 #include "core/graph/users.h"
@@ -34,14 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* What each role holds and shares: base is written and may grow, top and
- * the intermediates are only read; every file shares reads only, so nobody
- * else writes what the commit reads or relinks. */
-#define BASE_PERM    (PERM_CONSISTENT_READ | PERM_WRITE | PERM_RESIZE)
-#define READER_PERM  PERM_CONSISTENT_READ
-#define WRITER_PERM  (PERM_CONSISTENT_READ | PERM_WRITE)
-#define SHARE_READ   (PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED)
-
 struct commit_run {
 	struct graph *g;
 	const struct plan *p;
@@ -49,7 +42,6 @@ struct commit_run {
 	struct commit_result *res;
 	struct commit_file *f;
 	int nf;
-	bool keep_top;             /* leaf top relinked onto base + emptied */
 	char jpath[PATH_MAX];
 	struct chain *chain;
 	struct img *base;
@@ -70,47 +62,34 @@ static void phase(const struct commit_opts *o, const char *name,
 		*o->cancel = 1;
 }
 
-static int add_file(struct commit_run *cr, enum commit_role role, int node,
-		    bool relink)
-{
-	for (int i = 0; i < cr->nf; i++)
-		if (cr->f[i].node == node) {
-			cr->f[i].relink |= relink;
-			return 0;
-		}
-	cr->f[cr->nf].role = role;
-	cr->f[cr->nf].node = node;
-	cr->f[cr->nf].relink = relink;
-	lock_hold_init(&cr->f[cr->nf].lock);
-	cr->nf++;
-	return 0;
-}
-
+/* Every file the plan opens, locked as its role says for the whole run
+ * (the parents as writers already: nobody may start writing a header the
+ * relink rewrites). */
 static int take_locks(struct commit_run *cr, struct img_err *e)
 {
-	struct lock_req *req = calloc((size_t)cr->nf, sizeof(*req));
-	struct lock_hold *h = calloc((size_t)cr->nf, sizeof(*h));
-	int r;
+	struct lock_req *req = NULL;
+	struct lock_hold *h = NULL;
+	int *ids = NULL, n = 0, r;
 
-	if (!req || !h) {
-		free(req);
-		free(h);
-		return err_set(e, ENOMEM, "out of memory");
+	if (plan_files(cr->p, &ids, &n) == 0) {
+		req = calloc((size_t)n, sizeof(*req));
+		h = calloc((size_t)n, sizeof(*h));
+		cr->f = calloc((size_t)n, sizeof(*cr->f));
 	}
-	for (int i = 0; i < cr->nf; i++) {
-		struct commit_file *f = &cr->f[i];
-		req[i].path = cr->g->nodes[f->node].path;
-		req[i].rdwr = f->role == ROLE_BASE || f->relink;
-		req[i].shared = SHARE_READ;
-		/* Parents need nothing during the copy, but nobody may
-		 * start writing them: their relink comes next. */
-		req[i].perm = f->role == ROLE_BASE ? BASE_PERM
-			      : f->role == ROLE_PARENT ? 0 : READER_PERM;
+	r = !ids || !req || !h || !cr->f ? err_set(e, ENOMEM, "out of memory")
+					 : 0;
+	for (int i = 0; r == 0 && i < n; i++) {
+		struct role_policy rp;
+
+		plan_policy(cr->g, cr->p, ids[i], &rp);
+		req[i] = (struct lock_req){ cr->g->nodes[ids[i]].path,
+					    rp.write, rp.perm, rp.shared };
 	}
-	r = lock_hold_many(h, req, cr->nf, e);
 	if (r == 0)
-		for (int i = 0; i < cr->nf; i++)
-			cr->f[i].lock = h[i];
+		r = lock_hold_many(h, req, n, e);
+	for (int i = 0; r == 0 && i < n; i++)
+		cr->f[cr->nf++] = (struct commit_file){ ids[i], h[i] };
+	free(ids);
 	free(req);
 	free(h);
 	return r;
@@ -244,7 +223,7 @@ static int journal_start(struct commit_run *cr, struct journal **out,
 	j->base_ino = base->ino;
 	j->top_dev = top->dev;
 	j->top_ino = top->ino;
-	j->empty_top = cr->keep_top;
+	j->empty_top = cr->p->leaf == PLAN_LEAF_KEEP;
 	if ((r = commit_abs_path(base->path, abs, sizeof(abs), e)) < 0)
 		return r;
 	j->base_path = strdup(abs);
@@ -276,12 +255,11 @@ static int absolute_parent(struct journal *j, int i, struct img_err *e)
 	return 0;
 }
 
-/* One record per parent file the plan relinks; *nusers counts the plan's
- * users-file entries, *leaf_listed says whether top is among them. */
+/* One record per parent file the plan relinks (a kept leaf top among
+ * them); *nusers counts the plan's users-file entries. */
 static int add_parents(struct commit_run *cr, struct journal *j, int *fds,
-		       int *nusers, bool *leaf_listed, struct img_err *e)
+		       int *nusers, struct img_err *e)
 {
-	const struct gnode *top = &cr->g->nodes[cr->p->top];
 	int r;
 
 	for (int i = 0; i < cr->p->nparents; i++) {
@@ -302,48 +280,14 @@ static int add_parents(struct commit_run *cr, struct journal *j, int *fds,
 			 * needs emptying, which the journal's empty_top
 			 * covers. */
 			err_clear(e);
-			*leaf_listed = true;
 			continue;
 		}
 		if (r < 0)
 			return r;
 		fds[j->nparents++] = t.fd;
-		*leaf_listed |= jp->dev == top->dev && jp->ino == top->ino;
 		if ((r = absolute_parent(j, j->nparents - 1, e)) < 0)
 			return r;
 	}
-	return 0;
-}
-
-/* qemu-img semantics for a leaf top the plan does not list as its own
- * parent: it stays, relinked onto base (unless it names base already). */
-static int add_leaf_top(struct commit_run *cr, struct journal *j, int *fds,
-			struct img_err *e)
-{
-	const struct gnode *top = &cr->g->nodes[cr->p->top];
-	const struct gnode *base = &cr->g->nodes[cr->p->base];
-	struct journal_parent *jp = &j->parents[j->nparents];
-	char name[IMG_BACKING_NAME_MAX + 1];
-	bool rel = top->backing_name && top->backing_name[0] != '/';
-	struct relink_target t;
-	int r = resolve_make_name(top->path, base->path, rel, name,
-				  sizeof(name), e);
-
-	if (r < 0)
-		return r;
-	fill_target(cr, cr->p->top, name, base->format, rel, &t);
-	r = relink_prepare_parent(&t, jp, e);
-	if (r == -EALREADY) {
-		err_clear(e);   /* names base already: empty only */
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	free(jp->path);
-	jp->path = strdup(j->top_path);
-	if (!jp->path)
-		return err_set(e, ENOMEM, "out of memory");
-	fds[j->nparents++] = t.fd;
 	return 0;
 }
 
@@ -380,13 +324,10 @@ static int build_journal(struct commit_run *cr, struct journal **out,
 {
 	struct journal *j;
 	int *fds, nusers = 0, r;
-	bool leaf_listed = false;
 
 	r = journal_start(cr, &j, &fds, e);
 	if (r == 0)
-		r = add_parents(cr, j, fds, &nusers, &leaf_listed, e);
-	if (r == 0 && cr->keep_top && !leaf_listed)
-		r = add_leaf_top(cr, j, fds, e);
+		r = add_parents(cr, j, fds, &nusers, e);
 	if (r == 0)
 		r = add_users(cr, j, nusers, e);
 	if (r < 0) {
@@ -415,25 +356,42 @@ static int empty_top(struct commit_run *cr, struct img_err *e)
 	return r;
 }
 
+/* A process that opened one of our files without QEMU's locks while the
+ * copy ran (no lock test can refuse it): the plan's opener conflict,
+ * found late, stops the commit before any header changes. */
+static int check_late_openers(struct commit_run *cr, struct img_err *e)
+{
+	struct lock_opener *op = NULL;
+	int *ids = NULL, no = 0;
+	int r = plan_openers(cr->g, cr->p, &ids, &op, &no, e);
+
+	if (r == 0 && no)
+		r = err_set(e, EBUSY, "process %d (%s) opened '%s' without "
+			    "QEMU's locks during the copy; no header was "
+			    "rewritten: base holds top's data and every parent "
+			    "still uses top", (int)op[0].pid, op[0].comm,
+			    cr->g->nodes[ids[op[0].idx]].path);
+	free(op);
+	free(ids);
+	return r;
+}
+
 static int relink_phase(struct commit_run *cr, struct img_err *e)
 {
 	struct journal *j = NULL;
 	int *fds = NULL, r;
 
 	/* Re-validate just before the relink: nobody took a lock we refuse
-	 * meanwhile, and every parent can now be held as a writer. */
+	 * meanwhile (two starters racing past each other's test), nobody
+	 * opened a file without locks. */
 	for (int i = 0; i < cr->nf; i++) {
 		r = lock_hold_recheck(&cr->f[i].lock, e);
 		if (r < 0)
 			return r;
 	}
-	for (int i = 0; i < cr->nf; i++) {
-		if (!cr->f[i].relink)
-			continue;
-		r = lock_hold_set(&cr->f[i].lock, WRITER_PERM, SHARE_READ, e);
-		if (r < 0)
-			return r;
-	}
+	r = check_late_openers(cr, e);
+	if (r < 0)
+		return r;
 	r = build_journal(cr, &j, &fds, e);
 	if (r < 0)
 		return r;
@@ -444,7 +402,7 @@ static int relink_phase(struct commit_run *cr, struct img_err *e)
 	cr->res->relinked = j->nparents;
 	phase(cr->o, "relink", (uint64_t)j->nparents, (uint64_t)j->nparents);
 	phase(cr->o, "cleanup", 0, 1);
-	if (cr->keep_top) {
+	if (cr->p->leaf == PLAN_LEAF_KEEP) {
 		r = empty_top(cr, e);
 		if (r < 0) {
 			err_prefix(e, "relink done, but emptying top failed "
@@ -490,23 +448,9 @@ int commit_execute(struct graph *g, const struct plan *p,
 		return err_set(e, EBUSY, "%s: an interrupted relink of this "
 			       "base is pending; run 'imgraph recover' first",
 			       cr.jpath);
-	cr.keep_top = p->top_is_leaf && !(o && o->drop_top);
-
-	r = commit_revalidate(g, p, o && o->drop_top, e);
+	r = commit_revalidate(g, p, e);
 	if (r < 0)
 		return r;
-
-	cr.f = calloc((size_t)p->nparents + (size_t)p->ninter + 2,
-		      sizeof(*cr.f));
-	if (!cr.f)
-		return err_set(e, ENOMEM, "out of memory");
-	add_file(&cr, ROLE_BASE, p->base, false);
-	add_file(&cr, ROLE_TOP, p->top, cr.keep_top);
-	for (int i = 0; i < p->ninter; i++)
-		add_file(&cr, ROLE_INTER, p->inter[i], false);
-	for (int i = 0; i < p->nparents; i++)
-		if (p->parents[i].node >= 0)
-			add_file(&cr, ROLE_PARENT, p->parents[i].node, true);
 	r = take_locks(&cr, e);
 	if (r < 0)
 		goto out;
@@ -519,7 +463,7 @@ int commit_execute(struct graph *g, const struct plan *p,
 			    "every image is valid and parents still use top");
 		goto out;
 	}
-	if (!cr.keep_top && p->top_is_leaf) {
+	if (p->leaf == PLAN_LEAF_DROP) {
 		/* --drop-top on a leaf: nothing names top, nothing to relink. */
 	} else if (o && o->confirm_relink &&
 		   !o->confirm_relink(o->confirm_opaque, g, p)) {
@@ -532,7 +476,7 @@ int commit_execute(struct graph *g, const struct plan *p,
 			goto out;
 	}
 	if (o && o->delete_files) {
-		r = commit_delete_files(g, p, cr.keep_top, e);
+		r = commit_delete_files(g, p, p->leaf == PLAN_LEAF_KEEP, e);
 		if (r < 0)
 			goto out;
 		res->deleted = r;

@@ -16,7 +16,6 @@
 #include "progress.h"
 
 struct commit_opts {
-	bool drop_top;             /* leaf top: drop instead of relink+empty */
 	bool delete_files;         /* remove top+intermediates nothing uses */
 	uint64_t rate;             /* bytes per second, 0 = unlimited */
 	const struct progress *progress;

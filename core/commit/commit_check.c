@@ -34,61 +34,68 @@ static bool same_id(const struct gnode *a, const struct gnode *b)
 	return a->dev == b->dev && a->ino == b->ino;
 }
 
-static int add_path(char ***v, int *n, const char *p)
+/* The fresh plan must match the one being executed: same parents (by
+ * dev:ino), same intermediates, same leaf handling. */
+static int same_plan(const struct graph *g, const struct plan *p,
+		     const struct graph *g2, const struct plan *p2,
+		     struct img_err *e)
 {
-	for (int i = 0; i < *n; i++)
-		if (!strcmp((*v)[i], p))
-			return 0;
-	char **nv = realloc(*v, (size_t)(*n + 1) * sizeof(**v));
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	nv[*n] = strdup(p);
-	if (!nv[*n])
-		return -ENOMEM;
-	(*n)++;
+	if (p2->ninter != p->ninter || p2->nparents != p->nparents ||
+	    p2->leaf != p->leaf)
+		return err_set(e, ESTALE, "the pool changed since the plan: %d "
+			       "parent%s and %d intermediate%s now, %d and %d "
+			       "planned; plan again", p2->nparents,
+			       p2->nparents == 1 ? "" : "s", p2->ninter,
+			       p2->ninter == 1 ? "" : "s", p->nparents,
+			       p->ninter);
+	for (int i = 0; i < p2->nparents; i++) {
+		const struct plan_parent *q = &p2->parents[i];
+		bool found = false;
+
+		if (q->node < 0)
+			continue;
+		for (int k = 0; k < p->nparents && !found; k++)
+			found = p->parents[k].node >= 0 &&
+				same_id(&g->nodes[p->parents[k].node],
+					&g2->nodes[q->node]);
+		if (!found)
+			return err_set(e, ESTALE, "the pool changed since the "
+				       "plan: %s is a new parent of top; plan "
+				       "again", q->path);
+	}
+	for (int i = 0; i < p2->ninter; i++)
+		if (!same_id(&g->nodes[p->inter[i]], &g2->nodes[p2->inter[i]]))
+			return err_set(e, ESTALE, "the pool changed since the "
+				       "plan: the chain between top and base "
+				       "is different; plan again");
 	return 0;
 }
 
 int commit_revalidate(const struct graph *g, const struct plan *p,
-		      bool drop_top, struct img_err *e)
+		      struct img_err *e)
 {
-	struct scan_opts so = { .recursive = false,
+	struct scan_opts so = { .recursive = g->recursive,
 				.users_file = g->users_file,
 				.probe_locks = true };
-	struct plan_opts po = { .drop_top = drop_top };
+	struct plan_opts po = { .drop_top = p->leaf == PLAN_LEAF_DROP };
+	struct plan_request rq = { .paths = g->pool_paths,
+				   .npaths = g->npool_paths, .scan = &so,
+				   .top = g->nodes[p->top].path,
+				   .base = g->nodes[p->base].path, .plan = &po };
 	struct graph *g2 = NULL;
 	struct plan *p2 = NULL;
-	char **paths = NULL;
-	int npaths = 0, r = 0, t2, b2;
+	int r;
 
-	for (int i = 0; i < g->npool_paths && r == 0; i++)
-		r = add_path(&paths, &npaths, g->pool_paths[i]);
-	/* Parents may come from a recursive scan: scan their dirs too. */
-	for (int i = 0; i < p->nparents && r == 0; i++) {
-		char tmp[PATH_MAX];
-		if (p->parents[i].node < 0)
-			continue;
-		snprintf(tmp, sizeof(tmp), "%s", p->parents[i].path);
-		r = add_path(&paths, &npaths, dirname(tmp));
-	}
-	if (r < 0) {
-		r = err_set(e, ENOMEM, "out of memory");
-		goto out;
-	}
-	r = graph_scan(paths, npaths, &so, &g2, e);
+	/* The same request over the same pool paths: the pool the plan saw,
+	 * as it is now. */
+	r = plan_scan(&rq, &g2, &p2, e);
 	if (r < 0)
 		goto out;
-	t2 = graph_lookup(g2, g->nodes[p->top].path, e);
-	b2 = t2 < 0 ? t2 : graph_lookup(g2, g->nodes[p->base].path, e);
-	if (t2 < 0 || b2 < 0) {
-		r = t2 < 0 ? t2 : b2;
-		err_prefix(e, "the pool changed since the plan: ");
+	if (p2->top < 0 || p2->base < 0 || p2->base >= g2->n) {
+		r = err_set(e, ESTALE, "the pool changed since the plan: %s or "
+			    "%s is no longer in it", rq.top, rq.base);
 		goto out;
 	}
-	r = plan_build(g2, t2, b2, &po, &p2, e);
-	if (r < 0)
-		goto out;
 	if (p2->nconflicts) {
 		const struct plan_conflict *c = &p2->conflicts[0];
 		r = err_set(e, EBUSY, "the pool changed since the plan; it now "
@@ -97,43 +104,8 @@ int commit_revalidate(const struct graph *g, const struct plan *p,
 			    c->message ? c->message : conflict_kind_name(c->kind));
 		goto out;
 	}
-	if (p2->ninter != p->ninter || p2->nparents != p->nparents ||
-	    p2->top_is_leaf != p->top_is_leaf) {
-		r = err_set(e, ESTALE, "the pool changed since the plan: %d "
-			    "parent%s and %d intermediate%s now, %d and %d "
-			    "planned; plan again", p2->nparents,
-			    p2->nparents == 1 ? "" : "s", p2->ninter,
-			    p2->ninter == 1 ? "" : "s", p->nparents,
-			    p->ninter);
-		goto out;
-	}
-	for (int i = 0; i < p2->nparents; i++) {
-		const struct plan_parent *q = &p2->parents[i];
-		bool found = false;
-		if (q->node < 0)
-			continue;
-		for (int k = 0; k < p->nparents && !found; k++)
-			found = p->parents[k].node >= 0 &&
-				same_id(&g->nodes[p->parents[k].node],
-					&g2->nodes[q->node]);
-		if (!found) {
-			r = err_set(e, ESTALE, "the pool changed since the "
-				    "plan: %s is a new parent of top; plan "
-				    "again", q->path);
-			goto out;
-		}
-	}
-	for (int i = 0; i < p2->ninter; i++)
-		if (!same_id(&g->nodes[p->inter[i]], &g2->nodes[p2->inter[i]])) {
-			r = err_set(e, ESTALE, "the pool changed since the "
-				    "plan: the chain between top and base is "
-				    "different; plan again");
-			goto out;
-		}
+	r = same_plan(g, p, g2, p2, e);
 out:
-	for (int i = 0; i < npaths; i++)
-		free(paths[i]);
-	free(paths);
 	plan_free(p2);
 	graph_free(g2);
 	return r;

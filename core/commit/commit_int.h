@@ -10,13 +10,10 @@
 #include "commit.h"
 #include "lock_hold.h"
 
-/* One file the commit holds for its whole run. */
-enum commit_role { ROLE_BASE, ROLE_TOP, ROLE_INTER, ROLE_PARENT };
-
+/* One file the commit holds for its whole run, locked as its role says
+ * (core/plan/policy.h). */
 struct commit_file {
-	enum commit_role role;
 	int node;                  /* graph node id */
-	bool relink;               /* its header is rewritten */
 	struct lock_hold lock;
 };
 
@@ -25,11 +22,12 @@ struct commit_file {
 int commit_abs_path(const char *path, char *out, size_t outlen,
 		    struct img_err *e);
 
-/* Rescan the pool (pool paths + the directories of every parent) and
- * rebuild the plan for the same top/base: refuses when the fresh plan has
- * conflicts or a different set of parents/intermediates. */
+/* Rescan the whole pool (plan_scan: the pool paths the plan's graph was
+ * scanned from) and rebuild the plan for the same top/base: refuses when
+ * the fresh plan has conflicts or a different set of parents,
+ * intermediates or leaf handling. */
 int commit_revalidate(const struct graph *g, const struct plan *p,
-		      bool drop_top, struct img_err *e);
+		      struct img_err *e);
 
 /* After the locks: the opened chain must be top, the intermediates, base
  * (by dev:ino), and each layer's header must still name what the graph

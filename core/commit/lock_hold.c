@@ -6,8 +6,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,21 +118,21 @@ static int test_one(const struct lock_hold *h, int byte, int bit,
 	return 0;
 }
 
+/* What we take must be shared by all, then what we refuse to share must
+ * be held by none: every perm byte first, as raw_check_lock_bytes tests,
+ * so the first conflict is the one QEMU would name. */
 static int test_bytes(const struct lock_hold *h, uint8_t perm,
 		      uint8_t unshared, struct img_err *e)
 {
-	for (int i = 0; i < LOCK_NBITS; i++) {
-		int r = 0;
-		/* What we take must be shared by all; what we refuse to
-		 * share must be held by none. */
+	int r = 0;
+
+	for (int i = 0; r == 0 && i < LOCK_NBITS; i++)
 		if ((perm >> i) & 1)
 			r = test_one(h, LOCK_SHARED_BASE + i, i, "", e);
-		if (r == 0 && ((unshared >> i) & 1))
+	for (int i = 0; r == 0 && i < LOCK_NBITS; i++)
+		if ((unshared >> i) & 1)
 			r = test_one(h, LOCK_PERM_BASE + i, i, "shared ", e);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return r;
 }
 
 int lock_hold_set(struct lock_hold *h, uint8_t perm, uint8_t shared,
@@ -197,6 +199,39 @@ static int order_cmp(const void *a, const void *b)
 	return x->idx - y->idx;
 }
 
+long lock_hold_max_files(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max == RLIM_INFINITY ||
+	    rl.rlim_max > (rlim_t)LONG_MAX)
+		return LONG_MAX;
+	return (long)rl.rlim_max - LOCK_HOLD_FD_SPARE;
+}
+
+/* Room for n more held files and the spare descriptors. */
+static int fd_room(int n, struct img_err *e)
+{
+	rlim_t want = (rlim_t)n + LOCK_HOLD_FD_SPARE;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= want)
+		return 0;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want)
+		return err_set(e, EMFILE, "%d files to hold open, more than the "
+			       "open-file limit allows (RLIMIT_NOFILE hard limit "
+			       "%llu, less %d spare)", n,
+			       (unsigned long long)rl.rlim_max,
+			       LOCK_HOLD_FD_SPARE);
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return err_set_errno(e, errno, "cannot raise the open-file "
+				     "limit to %llu for %d files",
+				     (unsigned long long)want, n);
+	return 0;
+}
+
 int lock_hold_many(struct lock_hold *h, const struct lock_req *req, int n,
 		   struct img_err *e)
 {
@@ -205,6 +240,9 @@ int lock_hold_many(struct lock_hold *h, const struct lock_req *req, int n,
 
 	for (i = 0; i < n; i++)
 		lock_hold_init(&h[i]);
+	r = fd_room(n, e);
+	if (r < 0)
+		return r;
 	ord = calloc(n > 0 ? (size_t)n : 1, sizeof(*ord));
 	if (!ord)
 		return err_set(e, ENOMEM, "out of memory");

@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "formats/io/err.h"
+#include "core/graph/chain.h"
 
 struct lock_hold {
 	int fd;                    /* -1 when closed */
@@ -49,8 +50,18 @@ int lock_hold_recheck(const struct lock_hold *h, struct img_err *e);
 /* Release every lock and close the fd (also fine on an unopened hold). */
 void lock_hold_close(struct lock_hold *h);
 
+/* Descriptors an operation needs beside the files it holds: the chain it
+ * reads (at most CHAIN_MAX_DEPTH layers) and a few more (journal, users
+ * file, /proc). */
+#define LOCK_HOLD_FD_SPARE (CHAIN_MAX_DEPTH + 64)
+/* The most files lock_hold_many can hold: the hard open-file limit
+ * (RLIMIT_NOFILE) less LOCK_HOLD_FD_SPARE. */
+long lock_hold_max_files(void);
+
 /* Open and lock many files in (dev, ino) order so that two instances
- * cannot deadlock-by-livelock; on failure nothing stays locked. */
+ * cannot deadlock-by-livelock; on failure nothing stays locked.  Raises
+ * the soft open-file limit as far as the files need (up to the hard one);
+ * more than lock_hold_max_files() is an error naming the limit. */
 struct lock_req {
 	const char *path;
 	bool rdwr;

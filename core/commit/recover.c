@@ -4,7 +4,7 @@
 #include "formats/io/io.h"
 #include "formats/io/io_replace.h"
 #include "lock_hold.h"
-#include "core/graph/perm.h"
+#include "core/plan/policy.h"
 #include "relink.h"
 #include "formats/format.h"
 
@@ -336,15 +336,22 @@ static int rec_load(struct rec_run *rr, struct img_err *e)
 	return 0;
 }
 
-static void rec_req(struct rec_run *rr, const char *path, bool rdwr,
-		    uint8_t perm)
+/* A lock request for path in role (core/plan/policy.h): recover holds
+ * each file as the commit that wrote the journal held it. */
+static void rec_req(struct rec_run *rr, const char *path, const char *fmt,
+		    enum plan_role role)
 {
-	rr->req[rr->nlocks++] = (struct lock_req){ path, rdwr, perm,
-		PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED };
+	struct role_policy rp;
+
+	policy_of(role, fmt, false, &rp);
+	/* Recover never writes base: it only keeps out a running commit or
+	 * a VM that reads base. */
+	rr->req[rr->nlocks++] = (struct lock_req){ path,
+		rp.write && role != PLAN_ROLE_BASE, rp.perm, rp.shared };
 }
 
-/* Locks: base as exclusive writer (keeps a running commit or a VM reading
- * base out), every parent that is still there and top as writers. */
+/* Locks: base, every parent that is still there, and top when it is
+ * emptied, in their roles. */
 static int rec_lock(struct rec_run *rr, struct img_err *e)
 {
 	const struct journal *j = rr->j;
@@ -356,24 +363,26 @@ static int rec_lock(struct rec_run *rr, struct img_err *e)
 	rr->pcls = calloc(n + 1, sizeof(*rr->pcls));
 	if (!rr->req || !rr->locks || !rr->pfd || !rr->pcls)
 		return err_set(e, ENOMEM, "out of memory");
-	rec_req(rr, j->base_path, false, PERM_WRITE);
+	rec_req(rr, j->base_path, j->base_fmt, PLAN_ROLE_BASE);
 	for (int i = 0; i < j->nparents; i++) {
 		const struct journal_parent *p = &j->parents[i];
+		bool top = p->dev == j->top_dev && p->ino == j->top_ino;
+
 		rr->pfd[i] = -1;
 		if (!stat_is(p->path, p->dev, p->ino)) {
 			rr->pcls[i] = REC_MISSING;
 			continue;
 		}
 		rr->pfd[i] = rr->nlocks;
-		if (p->dev == j->top_dev && p->ino == j->top_ino)
+		if (top)
 			rr->topfd = rr->nlocks;
-		rec_req(rr, p->path, true, PERM_CONSISTENT_READ | PERM_WRITE);
+		rec_req(rr, p->path, top ? j->top_fmt : NULL,
+			top ? PLAN_ROLE_TOP_KEPT : PLAN_ROLE_PARENT);
 	}
 	if (j->empty_top && rr->topfd < 0 &&
 	    stat_is(j->top_path, j->top_dev, j->top_ino)) {
 		rr->topfd = rr->nlocks;
-		rec_req(rr, j->top_path, true,
-			PERM_CONSISTENT_READ | PERM_WRITE);
+		rec_req(rr, j->top_path, j->top_fmt, PLAN_ROLE_TOP_KEPT);
 	}
 	return lock_hold_many(rr->locks, rr->req, rr->nlocks, e);
 }
@@ -384,7 +393,7 @@ static int rec_classify_parent(struct rec_run *rr, int i, struct img_err *e)
 	const struct journal_parent *p = &rr->j->parents[i];
 	struct stat st;
 	uint8_t *cur;
-	ssize_t got;
+	int r;
 
 	if (rr->pfd[i] < 0)
 		return 0;
@@ -397,15 +406,22 @@ static int rec_classify_parent(struct rec_run *rr, int i, struct img_err *e)
 	cur = malloc(p->hdr_len);
 	if (!cur)
 		return err_set(e, ENOMEM, "out of memory");
-	got = io_pread(rr->pfd[i], cur, p->hdr_len, 0);
-	if (got >= 0) {
-		rr->pcls[i] = recover_classify(p, cur, (size_t)got, true);
+	/* All of the header the journal covers, or an error: a file cut
+	 * shorter since is no state the journal knows. */
+	r = io_pread_full(rr->pfd[i], cur, p->hdr_len, 0);
+	if (r == 0) {
+		rr->pcls[i] = recover_classify(p, cur, p->hdr_len, true);
 		rr->it->torn += rr->pcls[i] == REC_TORN;
 	}
 	free(cur);
-	if (got < 0)
-		return err_set_errno(e, (int)-got, "%s: cannot read the header",
-				     p->path);
+	if (r == -EIO && (uint64_t)st.st_size < p->hdr_len)
+		return err_set(e, EIO, "%s: cannot read the whole %u-byte header "
+			       "the journal covers: the file has %llu bytes",
+			       p->path, p->hdr_len,
+			       (unsigned long long)st.st_size);
+	if (r < 0)
+		return err_set_errno(e, -r, "%s: cannot read the whole %u-byte "
+				     "header", p->path, p->hdr_len);
 	return 0;
 }
 

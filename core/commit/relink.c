@@ -119,7 +119,6 @@ int relink_prepare_parent(const struct relink_target *t,
 	uint8_t *nbuf = NULL, *obuf = NULL;
 	size_t nlen = 0;
 	struct stat st;
-	ssize_t got;
 	int r;
 
 	memset(out, 0, sizeof(*out));
@@ -145,10 +144,16 @@ int relink_prepare_parent(const struct relink_target *t,
 		r = err_set(e, ENOMEM, "%s: out of memory", t->path);
 		goto out;
 	}
-	got = io_pread(t->fd, obuf, nlen, 0);
-	if (got < 0)
-		r = err_set_errno(e, (int)-got, "%s: cannot read the header",
-				  t->path);
+	/* The old header is the rollback data: all of it, or nothing is
+	 * journaled (a short read would record zeros as its bytes). */
+	r = io_pread_full(t->fd, obuf, nlen, 0);
+	if (r == -EIO && (uint64_t)st.st_size < nlen)
+		r = err_set(e, EIO, "%s: cannot read the whole %zu-byte header: "
+			    "the file has %llu bytes", t->path, nlen,
+			    (unsigned long long)st.st_size);
+	else if (r < 0)
+		r = err_set_errno(e, -r, "%s: cannot read the whole %zu-byte "
+				  "header", t->path, nlen);
 	else
 		r = fill_parent(t, &st, obuf, nbuf, (uint32_t)nlen, out, e);
 out:

@@ -101,6 +101,7 @@ struct graph {
 	char **pool_paths;         /* as given */
 	int npool_paths;
 	int npool_images;          /* nodes with GN_IN_POOL */
+	bool recursive;            /* pool directories were walked down */
 };
 
 struct scan_opts {

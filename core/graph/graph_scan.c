@@ -325,6 +325,7 @@ int graph_scan(char *const *paths, int npaths, const struct scan_opts *o,
 	b.g = graph_new(paths, npaths);
 	if (!b.g)
 		return err_set(e, ENOMEM, "pool scan: out of memory");
+	b.g->recursive = o->recursive;
 	r = scan_into(&b, paths, npaths, o, e);
 	builder_free(&b);
 	if (r < 0) {

@@ -37,6 +37,29 @@ const char *perm_names(uint8_t mask, char *buf, size_t len)
 	return buf;
 }
 
+void perm_file_locks(uint8_t node_perm, uint8_t node_shared, bool metadata,
+		     bool writable, uint8_t *perm, uint8_t *shared)
+{
+	uint8_t p = node_perm & PERM_ALL, s = node_shared & PERM_ALL;
+
+	if (metadata) {
+		/* The format touches metadata even when the guest does not
+		 * write, and cannot let anyone else change the file under
+		 * its metadata. */
+		if (writable)
+			p |= PERM_WRITE | PERM_RESIZE;
+		p |= PERM_CONSISTENT_READ;
+		s &= (uint8_t)~(PERM_WRITE | PERM_RESIZE);
+		/* The data role of the same child (qcow2's file is both). */
+		if (p & PERM_WRITE_UNCHANGED)
+			p |= PERM_WRITE;
+		if (p & PERM_WRITE)
+			p |= PERM_RESIZE;
+	}
+	*perm = p;
+	*shared = s;
+}
+
 int perm_parse_qapi(const char *name, uint8_t *bit)
 {
 	for (int i = 0; i < PERM_NBITS; i++)

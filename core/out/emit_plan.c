@@ -5,6 +5,9 @@
 
 #include <string.h>
 
+/* What no scan can promise. */
+#define POOL_UNSEEN "readers outside these directories cannot be seen"
+
 static const char *node_name(const struct graph *g, int id)
 {
 	return id >= 0 && id < g->n ? g->nodes[id].name : NULL;
@@ -89,6 +92,19 @@ static void human_conflicts(FILE *f, const struct graph *g,
 	}
 }
 
+/* What the plan saw: the pool it was built on, and what it cannot see. */
+static void human_scanned(FILE *f, const struct plan *p)
+{
+	fprintf(f, "%-15s ", "pool scanned:");
+	if (!p->nscanned)
+		fputs("none", f);
+	for (int i = 0; i < p->nscanned; i++)
+		fprintf(f, "%s%s%s", i ? ", " : "", p->scanned[i].path,
+			p->scanned[i].dir ? "/" : "");
+	fprintf(f, "%s\n", p->scanned_recursive ? " (recursive)" : "");
+	fprintf(f, "%-15s %s\n", "", POOL_UNSEEN);
+}
+
 static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
 {
 	char a[32], b[32];
@@ -117,17 +133,18 @@ static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
 				"free space:",
 				emit_size(p->free_space, a, sizeof(a)),
 				emit_size(p->space_needed, b, sizeof(b)));
-		if (p->drop_top)
+		if (p->leaf == PLAN_LEAF_DROP)
 			fprintf(f, "top has no parents and is dropped "
 				"(--drop-top): it keeps its old backing "
 				"link.\n");
-		else if (p->top_is_leaf)
+		else if (p->leaf == PLAN_LEAF_KEEP)
 			fprintf(f, "top has no parents: it is kept, relinked "
 				"onto base and emptied.\n");
 		fprintf(f, "parents relinked to base (%d):\n", p->nparents);
 		for (int i = 0; i < p->nparents; i++)
 			human_parent(f, g, p, &p->parents[i]);
 	}
+	human_scanned(f, p);
 	human_conflicts(f, g, p);
 }
 
@@ -175,6 +192,24 @@ static void struct_parents(struct ow *w, const struct graph *g,
 	ow_close(w);
 }
 
+static void struct_scanned(struct ow *w, const struct plan *p)
+{
+	ow_obj_open(w, "scanned");
+	ow_arr_open(w, "directories");
+	for (int i = 0; i < p->nscanned; i++)
+		if (p->scanned[i].dir)
+			ow_str(w, NULL, p->scanned[i].path);
+	ow_close(w);
+	ow_arr_open(w, "files");
+	for (int i = 0; i < p->nscanned; i++)
+		if (!p->scanned[i].dir)
+			ow_str(w, NULL, p->scanned[i].path);
+	ow_close(w);
+	ow_bool(w, "recursive", p->scanned_recursive);
+	ow_str(w, "note", POOL_UNSEEN);
+	ow_close(w);
+}
+
 static void struct_conflicts(struct ow *w, const struct graph *g,
 			     const struct plan *p)
 {
@@ -216,9 +251,10 @@ static void emit_struct(FILE *f, const struct graph *g, const struct plan *p,
 	ow_bool(&w, "base-grows", p->base_grows);
 	ow_u64(&w, "free-space", p->free_space);
 	ow_u64(&w, "space-needed", p->space_needed);
-	ow_bool(&w, "top-is-leaf", p->top_is_leaf);
-	ow_bool(&w, "drop-top", p->drop_top);
+	ow_bool(&w, "top-is-leaf", p->leaf != PLAN_LEAF_NONE);
+	ow_bool(&w, "drop-top", p->leaf == PLAN_LEAF_DROP);
 	struct_parents(&w, g, p);
+	struct_scanned(&w, p);
 	struct_conflicts(&w, g, p);
 	ow_close(&w);
 	ow_finish(&w);

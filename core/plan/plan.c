@@ -82,7 +82,38 @@ void plan_free(struct plan *p)
 	}
 	free(p->parents);
 	free(p->inter);
+	for (int i = 0; i < p->nscanned; i++)
+		free(p->scanned[i].path);
+	free(p->scanned);
 	free(p);
+}
+
+/* The pool paths of g, absolute, for the plan to say what it saw.  A path
+ * that no longer resolves is listed as given. */
+static int note_scanned(const struct graph *g, struct plan *p)
+{
+	p->scanned = calloc((size_t)g->npool_paths + 1, sizeof(*p->scanned));
+	if (!p->scanned)
+		return -ENOMEM;
+	p->scanned_recursive = g->recursive;
+	for (int i = 0; i < g->npool_paths; i++) {
+		char abs[PATH_MAX];
+		struct stat st;
+		const char *s = realpath(g->pool_paths[i], abs) ? abs
+							     : g->pool_paths[i];
+		bool dup = false;
+
+		for (int k = 0; k < p->nscanned; k++)
+			dup |= !strcmp(p->scanned[k].path, s);
+		if (dup)
+			continue;
+		p->scanned[p->nscanned].path = strdup(s);
+		if (!p->scanned[p->nscanned].path)
+			return -ENOMEM;
+		p->scanned[p->nscanned++].dir = stat(s, &st) == 0 &&
+						S_ISDIR(st.st_mode);
+	}
+	return 0;
 }
 
 /* Why the backing chain of top stops where it does (for "base not below
@@ -236,8 +267,9 @@ static int collect_parents(struct graph *g, struct plan *p,
 		if ((r = add_parent(p, &pp)) < 0)
 			return r;
 	}
-	p->top_is_leaf = p->nparents == 0;
-	if (p->top_is_leaf && !o->drop_top) {
+	p->leaf = p->nparents ? PLAN_LEAF_NONE : o->drop_top ? PLAN_LEAF_DROP
+							   : PLAN_LEAF_KEEP;
+	if (p->leaf == PLAN_LEAF_KEEP) {
 		/* qemu-img semantics: top stays, emptied, and now names base
 		 * directly (the intermediates leave its chain). */
 		struct plan_parent pp = { .node = p->top, .user = -1 };
@@ -251,7 +283,6 @@ static int collect_parents(struct graph *g, struct plan *p,
 		if ((r = add_parent(p, &pp)) < 0)
 			return r;
 	}
-	p->drop_top = p->top_is_leaf && o->drop_top;
 	return 0;
 }
 
@@ -289,6 +320,7 @@ static int analyse(struct graph *g, struct plan *p, const struct plan_opts *o,
 	    (r = plan_check_permissions(g, p)) < 0 ||
 	    (r = plan_check_locks(g, p, e)) < 0 ||
 	    (r = plan_check_relinks(g, p)) < 0 ||
+	    (r = plan_check_limits(g, p)) < 0 ||
 	    (r = plan_count_bytes(g, p, o->skip_bytes)) < 0 ||
 	    (r = plan_check_space(g, p)) < 0)
 		return r;
@@ -313,7 +345,9 @@ int plan_build(struct graph *g, int top, int base, const struct plan_opts *o,
 	p->base = base;
 	if (top >= 0 && top < g->n && base < 0)
 		p->base = g->nodes[top].backing;
-	r = invalid_pair(g, p);
+	r = note_scanned(g, p);
+	if (r == 0)
+		r = invalid_pair(g, p);
 	if (r == 0)
 		r = analyse(g, p, o, &cause);
 	if (r < 0) {

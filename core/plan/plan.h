@@ -43,6 +43,22 @@ struct plan_parent {
 	bool feasible;
 };
 
+/* A top without parents (a leaf), decided once, here: every user of the
+ * plan reads plan.leaf. */
+enum plan_leaf {
+	PLAN_LEAF_NONE,            /* top has parents: they are relinked */
+	PLAN_LEAF_KEEP,            /* kept, relinked onto base and emptied
+				      (qemu-img commit's way); it is listed
+				      among the parents as its own */
+	PLAN_LEAF_DROP,            /* --drop-top: left as it is */
+};
+
+/* A pool path the plan's graph was scanned from, absolute. */
+struct plan_scanned {
+	char *path;
+	bool dir;                  /* a directory (else a file named alone) */
+};
+
 struct plan_opts {
 	bool drop_top;             /* leaf top: drop it instead of relinking */
 	bool skip_bytes;           /* do not open the chain to count bytes
@@ -57,18 +73,22 @@ struct plan {
 	int nparents;
 	struct plan_conflict *conflicts;
 	int nconflicts;
-	bool top_is_leaf;          /* top has no parents (kept + emptied) */
+	enum plan_leaf leaf;
 	uint64_t bytes_to_copy;    /* allocated above base */
 	uint64_t base_old_size, base_new_size;
 	uint64_t free_space;       /* on base's file system */
 	bool bytes_exact;          /* bytes_to_copy from block status (else
 				      an upper bound from file sizes) */
-	bool drop_top;             /* leaf top dropped (plan_opts.drop_top) */
 	bool base_grows;           /* base_new_size > base_old_size */
 	/* Bytes base's file system must have free: the copied ranges on
 	 * base's cluster grid plus the metadata they may need (an upper
 	 * bound; compared with free_space). */
 	uint64_t space_needed;
+	/* What the graph was scanned from: readers of these images outside
+	 * these directories cannot be seen. */
+	struct plan_scanned *scanned;
+	int nscanned;
+	bool scanned_recursive;
 };
 
 /* True when the plan may run (no conflicts and a valid pair). */
@@ -85,6 +105,33 @@ bool plan_runnable(const struct plan *p);
 int plan_build(struct graph *g, int top, int base, const struct plan_opts *o,
 	       struct plan **out, struct img_err *e);
 void plan_free(struct plan *p);
+
+/* What plan_scan is asked: a commit of top into base over the pool PATHs. */
+struct plan_request {
+	char *const *paths;        /* PATHs as given; may be empty */
+	int npaths;
+	const struct scan_opts *scan;
+	const char *top;           /* an existing file */
+	const char *base;          /* an existing file, or NULL: top's backing
+				      file */
+	const struct plan_opts *plan;
+};
+
+/* The whole pool, always: scan the PATHs and the directories of top and
+ * base, build the plan, and while it can run scan again with the
+ * directories of the intermediates and of every parent added until they
+ * are all scanned, so that the plan sees every image that reads through
+ * the chain and every parent of top, whatever PATHs were given.  A top or base outside the
+ * pool gives the plan of plan_build.  Returns 0 with *g and *p owned by
+ * the caller, or -errno with e filled (scan errors, plan_build's). */
+int plan_scan(const struct plan_request *rq, struct graph **g,
+	      struct plan **p, struct img_err *e);
+
+/* The directories the runnable plan p needs scanned that g was not
+ * scanned from (none: p saw the whole pool, or cannot run).  *dirs and its strings are malloc'd
+ * (caller frees).  -ENOMEM. */
+int plan_pool_missing(const struct graph *g, const struct plan *p,
+		      char ***dirs, int *n);
 const char *conflict_kind_name(enum conflict_kind k);
 
 #endif

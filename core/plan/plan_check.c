@@ -9,6 +9,9 @@
 #include "core/graph/perm.h"
 #include "core/graph/perm_edges.h"
 #include "core/graph/resolve.h"
+#include "policy.h"
+#include "core/commit/journal.h"
+#include "core/commit/lock_hold.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -19,16 +22,6 @@
 #include <unistd.h>
 
 #define JOB_DESC "commit job 'commit'"
-
-static bool in_chain(const struct plan *p, int n)
-{
-	if (n == p->top || n == p->base)
-		return true;
-	for (int i = 0; i < p->ninter; i++)
-		if (p->inter[i] == n)
-			return true;
-	return false;
-}
 
 /* Why we must not write (write=true) or read node n, or NULL. */
 static const char *state_refusal(const struct gnode *n, bool write, char *buf,
@@ -111,18 +104,25 @@ static int check_link_format(struct graph *g, struct plan *p, int id)
 		"OVERLAY.");
 }
 
+/* The state check of chain node id, written or read as its role says. */
+static int check_role_state(struct graph *g, struct plan *p, int id)
+{
+	struct role_policy rp;
+
+	plan_policy(g, p, id, &rp);
+	return check_node_state(g, p, id, rp.write, rp.name);
+}
+
 int plan_check_states(struct graph *g, struct plan *p)
 {
-	bool top_written = p->top_is_leaf && !p->drop_top;
 	int r;
 
-	if ((r = check_node_state(g, p, p->top, top_written, "top")) < 0)
+	if ((r = check_role_state(g, p, p->top)) < 0)
 		return r;
 	for (int i = 0; i < p->ninter; i++)
-		if ((r = check_node_state(g, p, p->inter[i], false,
-					  "intermediate")) < 0)
+		if ((r = check_role_state(g, p, p->inter[i])) < 0)
 			return r;
-	if ((r = check_node_state(g, p, p->base, true, "base")) < 0)
+	if ((r = check_role_state(g, p, p->base)) < 0)
 		return r;
 	/* Formats on the path: top's link and every intermediate's. */
 	if ((r = check_link_format(g, p, p->top)) < 0)
@@ -133,118 +133,69 @@ int plan_check_states(struct graph *g, struct plan *p)
 	return 0;
 }
 
-/* One other parent of a chain node, for the permission rule. */
-static int perm_pair(struct graph *g, struct plan *p, int node,
-		     const struct perm_edge *job, const struct perm_edge *o,
-		     const char *oname, bool is_user)
+/* An overlay outside the chain that reads chain node `node`, against the
+ * commit job's edge there: QEMU's rule between two parents of a node. */
+static int overlay_pair(struct graph *g, struct plan *p, int node,
+			const struct role_policy *rp, const struct gnode *ov)
 {
 	const struct gnode *n = &g->nodes[node];
-	char msg[1400], why[1200], hint[1200], parties[600];
+	const char *bn = g->nodes[p->base].name;
+	char msg[1400], why[1600], hint[1200], parties[700], desc[600];
+	struct perm_edge job = { .desc = JOB_DESC, .role = rp->edge,
+				 .perm = rp->job_perm,
+				 .shared = rp->job_shared };
+	struct perm_edge o = { .desc = desc, .role = "backing",
+			       .perm = PERM_BACKING_PERM,
+			       .shared = PERM_BACKING_SHARED };
 	uint8_t bits;
 
-	snprintf(parties, sizeof(parties), "%s, %s", JOB_DESC, o->desc);
-	if (perm_edges_conflict(o, job, &bits)) {
-		/* required by the job, unshared by the other parent */
-		perm_conflict_message(o, job, bits, n->name, msg, sizeof(msg));
-		if (node == p->base && !is_user)
-			snprintf(why, sizeof(why), "'%s' reads '%s' as its "
-				 "backing file; the commit writes top's data "
-				 "into '%s', so the contents of '%s' would "
-				 "change.", oname, n->name, n->name, oname);
-		else
-			snprintf(why, sizeof(why), "%s uses '%s' and does not "
-				 "let others change it, but the commit writes "
-				 "into it.", o->desc, n->name);
-	} else if (perm_edges_conflict(job, o, &bits)) {
-		perm_conflict_message(job, o, bits, n->name, msg, sizeof(msg));
-		if (is_user)
-			snprintf(why, sizeof(why), "%s %s '%s', which the "
-				 "commit does not allow while it runs.",
-				 o->desc, o->perm & PERM_WRITE ? "writes" :
-				 "reads", n->name);
-		else
-			snprintf(why, sizeof(why), "'%s' reads through '%s' "
-				 "into '%s'; once top's data is in '%s', the "
-				 "contents of '%s' change.", oname, n->name,
-				 g->nodes[p->base].name,
-				 g->nodes[p->base].name, oname);
+	snprintf(desc, sizeof(desc), "node '%s'", ov->name);
+	snprintf(parties, sizeof(parties), "%s, %s", JOB_DESC, desc);
+	if (perm_edges_conflict(&o, &job, &bits)) {
+		/* required by the job, unshared by the overlay */
+		perm_conflict_message(&o, &job, bits, n->name, msg, sizeof(msg));
+		snprintf(why, sizeof(why), "'%s' reads '%s' as its backing "
+			 "file; %s, so the contents of '%s' would change.",
+			 ov->name, n->name, rp->does, ov->name);
+	} else if (perm_edges_conflict(&job, &o, &bits)) {
+		perm_conflict_message(&job, &o, bits, n->name, msg, sizeof(msg));
+		snprintf(why, sizeof(why), "'%s' reads through '%s' into '%s'; "
+			 "once top's data is in '%s', the contents of '%s' "
+			 "change.", ov->name, n->name, bn, bn, ov->name);
 	} else {
 		return 0;
 	}
-	if (is_user)
-		snprintf(hint, sizeof(hint), "Stop %s or detach '%s' from it; if "
-			 "it no longer uses the image, remove it from %s.",
-			 o->desc, n->name, g->users_file ? g->users_file :
-			 "the users file");
-	else if (node == p->base)
+	if (node == p->base)
 		snprintf(hint, sizeof(hint), "Pick a base that only this chain "
 			 "uses (a node above the branch point), or move '%s' "
-			 "off '%s' first.", oname, n->name);
+			 "off '%s' first.", ov->name, n->name);
 	else
 		snprintf(hint, sizeof(hint), "Commit into '%s' instead (so it "
 			 "becomes the base), or move '%s' off it first.",
-			 n->name, oname);
+			 n->name, ov->name);
 	return plan_add_conflict(p, CONFLICT_PERMISSION, node, bits, parties,
 				 msg, why, hint);
 }
 
-/* The commit job's edge on chain node id, as QEMU's commit_start makes
- * them: s->base on base, "intermediate node" edges on every node above
- * it. */
-static void job_edge(const struct graph *g, const struct plan *p, int id,
-		     struct perm_edge *job)
-{
-	const struct gnode *top = &g->nodes[p->top];
-	const struct gnode *base = &g->nodes[p->base];
-
-	if (id == p->base) {
-		job->perm = PERM_CONSISTENT_READ | PERM_WRITE;
-		if (base->info.virtual_size < top->info.virtual_size)
-			job->perm |= PERM_RESIZE;
-		job->shared = PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED;
-		job->role = "base";
-	} else {
-		job->perm = 0;
-		job->shared = PERM_WRITE | PERM_WRITE_UNCHANGED;
-		job->role = "intermediate node";
-	}
-	job->desc = JOB_DESC;
-}
-
-/* The job's edge on chain node id against every other parent of it:
- * overlays outside the chain and users-file entries. */
+/* The job's edge on chain node id against its overlays outside the
+ * chain (images of the pool nobody has open: their edges are QEMU's
+ * offline backing links). */
 static int check_node_perms(struct graph *g, struct plan *p, int id)
 {
 	const struct gnode *n = &g->nodes[id];
-	struct perm_edge job;
-	char desc[600];
+	struct role_policy rp;
 	int r;
 
-	job_edge(g, p, id, &job);
+	plan_policy(g, p, id, &rp);
 	for (int c = 0; c < n->nchildren; c++) {
 		const struct gnode *x = &g->nodes[n->children[c]];
-		struct perm_edge o = { .role = "backing",
-				       .perm = PERM_BACKING_PERM,
-				       .shared = PERM_BACKING_SHARED };
 
-		if (in_chain(p, x->id))
+		enum plan_role xr = plan_role_of(p, x->id);
+
+		if (xr == PLAN_ROLE_TOP || xr == PLAN_ROLE_TOP_KEPT ||
+		    xr == PLAN_ROLE_INTER)
 			continue;    /* chain-internal link */
-		snprintf(desc, sizeof(desc), "node '%s'", x->name);
-		o.desc = desc;
-		if ((r = perm_pair(g, p, id, &job, &o, x->name, false)) < 0)
-			return r;
-	}
-	for (int u = 0; u < g->nusers; u++) {
-		const struct guser *us = &g->users[u];
-		struct perm_edge o = { .role = "root" };
-
-		if (us->kind != PARTY_USER || us->node != id)
-			continue;
-		snprintf(desc, sizeof(desc), "user '%s'", us->name);
-		o.desc = desc;
-		o.perm = us->perm;
-		o.shared = us->shared;
-		if ((r = perm_pair(g, p, id, &job, &o, us->name, true)) < 0)
+		if ((r = overlay_pair(g, p, id, &rp, x)) < 0)
 			return r;
 	}
 	return 0;
@@ -264,130 +215,102 @@ int plan_check_permissions(struct graph *g, struct plan *p)
 	return 0;
 }
 
-/* The locks a commit takes on node id, as perm and shared masks (QEMU's
- * lock bytes, see lock.h); false when it does not open node id. */
-static bool our_locks(const struct plan *p, int id, uint8_t *perm,
-		      uint8_t *shared)
-{
-	bool parent = false;
-
-	for (int i = 0; i < p->nparents; i++)
-		if (p->parents[i].node == id)
-			parent = true;
-	if (id == p->base) {
-		*perm = PERM_CONSISTENT_READ | PERM_WRITE |
-			(p->base_grows ? PERM_RESIZE : 0);
-		*shared = PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED;
-	} else if (id == p->top && parent) {
-		/* leaf top: relinked and emptied */
-		*perm = PERM_CONSISTENT_READ | PERM_WRITE;
-		*shared = PERM_WRITE_UNCHANGED;
-	} else if (id == p->top) {
-		*perm = PERM_CONSISTENT_READ;
-		*shared = PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED;
-	} else if (in_chain(p, id)) {
-		*perm = PERM_CONSISTENT_READ;
-		*shared = PERM_WRITE_UNCHANGED;
-	} else if (parent) {
-		*perm = PERM_CONSISTENT_READ | PERM_WRITE;
-		*shared = PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED;
-	} else {
-		return false;
-	}
-	return true;
-}
-
-/* Files checked for openers without locks: base and at most this many
- * parents of top. */
-#define OPENER_PARENTS_MAX 64
-
-/* A process that has node x open without QEMU's locks: a conflict, unless
- * its locks already made one. */
+/* A process that has node x open without QEMU's locks shares nothing we
+ * can see: a conflict on every file the commit opens. */
 static int opener_conflict(struct graph *g, struct plan *p,
 			   const struct gnode *x, const struct lock_opener *op)
 {
-	char who[96], msg[600];
+	char who[96], msg[600], why[600];
+	struct role_policy rp;
 
-	for (int u = 0; u < g->nusers; u++)
-		if (g->users[u].kind == PARTY_PROCESS &&
-		    g->users[u].pid == op->pid && g->users[u].node == x->id)
-			return 0;    /* already reported with its locks */
+	plan_policy(g, p, x->id, &rp);
 	snprintf(who, sizeof(who), "process %d (%s)", (int)op->pid,
 		 op->comm[0] ? op->comm : "?");
 	snprintf(msg, sizeof(msg), "%s has '%s' open without QEMU's locks",
 		 who, x->name);
-	return plan_add_conflict(p, CONFLICT_LOCK, x->id, 0, who, msg,
-		"The file is in use by a program the lock protocol does not "
-		"cover (e.g. QEMU with locking=off); writing it now could "
-		"corrupt what that program sees.",
+	snprintf(why, sizeof(why), "The file is in use by a program the lock "
+		 "protocol does not cover (e.g. QEMU with locking=off), and "
+		 "%s: what that program sees could be corrupted.", rp.does);
+	return plan_add_conflict(p, CONFLICT_LOCK, x->id, 0, who, msg, why,
 		"Stop that process or close the image in it first.");
 }
 
-/* Processes that have a file we write open without any QEMU lock
- * (locking=off, a non-QEMU program): found through /proc/PID/fd. */
 static int check_openers(struct graph *g, struct plan *p, struct img_err *e)
 {
-	dev_t devs[1 + OPENER_PARENTS_MAX];
-	ino_t inos[1 + OPENER_PARENTS_MAX];
-	int ids[1 + OPENER_PARENTS_MAX], n = 0, no = 0, r;
 	struct lock_opener *op = NULL;
+	int *ids = NULL, no = 0;
+	int r = plan_openers(g, p, &ids, &op, &no, e);
 
-	ids[n] = p->base;
-	devs[n] = g->nodes[p->base].dev;
-	inos[n++] = g->nodes[p->base].ino;
-	for (int i = 0; i < p->nparents && n < 1 + OPENER_PARENTS_MAX; i++) {
-		int id = p->parents[i].node;
-		if (id < 0)
-			continue;
-		ids[n] = id;
-		devs[n] = g->nodes[id].dev;
-		inos[n++] = g->nodes[id].ino;
-	}
-	r = lock_find_openers(devs, inos, n, &op, &no, e);
 	for (int k = 0; k < no && r == 0; k++)
 		r = opener_conflict(g, p, &g->nodes[ids[op[k].idx]], &op[k]);
 	free(op);
+	free(ids);
 	return r;
 }
 
-/* A process holding QEMU's locks on node us->node conflicts when it does
- * not share what the commit takes, or holds what the commit does not
- * share; the message is QEMU's (file-posix) for the first such bit. */
-static int lock_conflict(struct graph *g, struct plan *p,
-			 const struct guser *us)
+/* Who holder us is, for a message: its locks, or what its entry in the
+ * users file declares. */
+static void holder_desc(const struct graph *g, const struct guser *us,
+			char *buf, size_t len)
 {
-	char msg[1400], why[800], hint[600], held[80], desc[400];
-	uint8_t perm, shared, need, refuse;
+	char a[80], b[80];
+
+	if (us->kind == PARTY_PROCESS) {
+		lock_describe(us, buf, len);
+		return;
+	}
+	snprintf(buf, len, "user '%s' (%s, %s line %d) declares perm '%s', "
+		 "shared '%s'", us->name, us->user_kind ? us->user_kind : "?",
+		 g->users_file ? g->users_file : "users file", us->line,
+		 perm_names(us->perm, a, sizeof(a)),
+		 perm_names(us->shared, b, sizeof(b)));
+}
+
+/* A holder on a file the commit opens, a live process or an entry of the
+ * users file, conflicts when it does not share what the role takes or holds
+ * what the role does not share; the message is QEMU's (file-posix) for the
+ * first such bit, in the order QEMU tests them. */
+static int holder_conflict(struct graph *g, struct plan *p,
+			   const struct guser *us)
+{
+	char msg[1400], why[800], hint[600], bit[80], desc[600], who[300];
+	bool live = us->kind == PARTY_PROCESS;
+	struct role_policy rp;
+	uint8_t need, refuse;
 	const struct gnode *n;
 
-	if (us->kind != PARTY_PROCESS || us->node < 0 ||
-	    !our_locks(p, us->node, &perm, &shared))
+	if ((us->kind != PARTY_PROCESS && us->kind != PARTY_USER) ||
+	    us->node < 0)
+		return 0;
+	plan_policy(g, p, us->node, &rp);
+	/* An entry of top is a parent of top, repointed in the file: the
+	 * table's row for it holds nothing. */
+	if (!live && us->node == p->top)
+		policy_of(PLAN_ROLE_USER_OF_TOP, NULL, false, &rp);
+	if (!policy_conflicts(&rp, us->perm, us->shared, &need, &refuse))
 		return 0;
 	n = &g->nodes[us->node];
-	need = perm & ~us->shared & PERM_ALL;    /* they don't share */
-	refuse = us->perm & ~shared & PERM_ALL;  /* they hold */
-	if (!need && !refuse)
-		return 0;
-	lock_describe(us, desc, sizeof(desc));
-	if (need)
-		snprintf(msg, sizeof(msg), "Failed to get \"%s\" lock on '%s': "
-			 "%s", perm_names(need & -need, held, sizeof(held)),
-			 n->name, desc);
+	holder_desc(g, us, desc, sizeof(desc));
+	snprintf(who, sizeof(who), live ? "%s" : "user '%s'", us->name);
+	snprintf(msg, sizeof(msg), "Failed to get %s\"%s\" lock on '%s': %s",
+		 need ? "" : "shared ", perm_names(need ? need & -need :
+		 refuse & -refuse, bit, sizeof(bit)), n->name, desc);
+	snprintf(why, sizeof(why), "%s '%s' %s; %s.", live ? "A running "
+		 "process has" : "The users file declares a user of", n->name,
+		 live ? "open with QEMU's locks" : "with these permissions",
+		 rp.does);
+	if (live)
+		snprintf(hint, sizeof(hint), "Stop %s or detach the disk first "
+			 "(for a running VM use a QEMU block-commit job); "
+			 "imgraph never overrides a live lock.", us->name);
 	else
-		snprintf(msg, sizeof(msg), "Failed to get shared \"%s\" lock on "
-			 "'%s': %s", perm_names(refuse & -refuse, held,
-						 sizeof(held)), n->name, desc);
-	snprintf(why, sizeof(why), "A running process has '%s' open with "
-		 "QEMU's locks; %s.", n->name, us->node == p->base ?
-		 "the commit writes into it" : in_chain(p, us->node) ?
-		 "the commit reads it and must not see it change" :
-		 "relinking rewrites its header");
-	snprintf(hint, sizeof(hint), "Stop %s or detach the disk first (for a "
-		 "running VM use a QEMU block-commit job); imgraph never "
-		 "overrides a live lock.", us->name);
-	return plan_add_conflict(p, CONFLICT_LOCK, us->node,
-				 (uint8_t)(need | refuse), us->name, msg, why,
-				 hint);
+		snprintf(hint, sizeof(hint), "Stop user '%s' or detach '%s' from "
+			 "it; if it no longer uses the image, remove it from %s.",
+			 us->name, n->name, g->users_file ? g->users_file :
+			 "the users file");
+	return plan_add_conflict(p, live ? CONFLICT_LOCK : CONFLICT_PERMISSION,
+				 us->node, (uint8_t)(need | refuse),
+				 who, msg, why, hint);
 }
 
 int plan_check_locks(struct graph *g, struct plan *p, struct img_err *e)
@@ -395,7 +318,7 @@ int plan_check_locks(struct graph *g, struct plan *p, struct img_err *e)
 	int r = check_openers(g, p, e);
 
 	for (int u = 0; r == 0 && u < g->nusers; u++)
-		r = lock_conflict(g, p, &g->users[u]);
+		r = holder_conflict(g, p, &g->users[u]);
 	return r;
 }
 
@@ -587,6 +510,56 @@ int plan_check_relinks(struct graph *g, struct plan *p)
 			r = check_user_relink(g, p, pp);
 		if (r < 0)
 			return r;
+	}
+	return 0;
+}
+
+/* What the commit must hold within the limits of the journal and of the
+ * open-file table: passing one is a conflict that names it, found here
+ * rather than after the copy. */
+int plan_check_limits(struct graph *g, struct plan *p)
+{
+	char msg[600];
+	int records = 0, nusers = 0, *ids = NULL, nf = 0, r;
+	struct stat st;
+
+	for (int i = 0; i < p->nparents; i++) {
+		records += p->parents[i].node >= 0;
+		nusers += p->parents[i].user >= 0;
+	}
+	if (records > JOURNAL_MAX_PARENTS) {
+		snprintf(msg, sizeof(msg), "%d parent headers to rewrite, more "
+			 "than the journal's limit of %d", records,
+			 JOURNAL_MAX_PARENTS);
+		if ((r = plan_add_conflict(p, CONFLICT_RELINK, p->top, 0, "",
+			msg, "Every rewritten header is journaled so that a "
+			"crash can be recovered.", "Commit a base with fewer "
+			"overlays of top, or move some of them off top first."))
+		    < 0)
+			return r;
+	}
+	if (nusers && g->users_file && stat(g->users_file, &st) == 0 &&
+	    st.st_size > (off_t)JOURNAL_MAX_USERS) {
+		snprintf(msg, sizeof(msg), "users file '%s' is %lld bytes, more "
+			 "than the journal's limit of %u", g->users_file,
+			 (long long)st.st_size, JOURNAL_MAX_USERS);
+		if ((r = plan_add_conflict(p, CONFLICT_RELINK, -1, 0, "", msg,
+			"The users file's old text is journaled so that a "
+			"crash can be recovered.", "Split the users file.")) < 0)
+			return r;
+	}
+	if ((r = plan_files(p, &ids, &nf)) < 0)
+		return r;
+	free(ids);
+	if (nf > lock_hold_max_files()) {
+		snprintf(msg, sizeof(msg), "%d files to hold open, more than the "
+			 "open-file limit allows (%ld: the hard RLIMIT_NOFILE "
+			 "less %d spare)", nf, lock_hold_max_files(),
+			 LOCK_HOLD_FD_SPARE);
+		return plan_add_conflict(p, CONFLICT_RELINK, p->top, 0, "", msg,
+			"The commit keeps every file it reads or rewrites open "
+			"and locked until it ends.", "Raise the hard limit "
+			"(ulimit -Hn) or commit with fewer overlays of top.");
 	}
 	return 0;
 }

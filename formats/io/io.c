@@ -21,7 +21,8 @@
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 
-enum fault_mode { F_NONE, F_COUNT, F_KILL, F_ERR, F_SHORT, F_RERR, F_CUT };
+enum fault_mode { F_NONE, F_COUNT, F_KILL, F_ERR, F_SHORT, F_RERR, F_RSHORT,
+		  F_CUT };
 
 static struct {
 	int parsed;
@@ -32,6 +33,7 @@ static struct {
 	int always;
 	uint64_t ops;           /* mutating ops so far */
 	uint64_t rops;          /* read ops so far */
+	uint64_t rshort;        /* bytes a short read returns; 0: half */
 	const struct io_cut_hooks *cut;
 } io_st;
 
@@ -87,6 +89,9 @@ static void io_parse(void)
 		io_st.always = tok[3] && !strcmp(tok[3], "always");
 	} else if (!strcmp(tok[0], "short")) {
 		io_st.mode = F_SHORT;
+	} else if (!strcmp(tok[0], "rshort")) {
+		io_st.mode = F_RSHORT;
+		io_st.rshort = tok[2] ? strtoull(tok[2], NULL, 10) : 0;
 	} else if (!strcmp(tok[0], "cut")) {
 		io_st.mode = F_CUT;
 		io_st.cut = io_cut_start(tok[2] ? strtoull(tok[2], NULL, 10)
@@ -147,6 +152,8 @@ static void io_leave(void)
 		io_die();
 }
 
+/* Called at the start of every read op: -errno to fail it, 1 to make it
+ * short (as if the file ended half way), else 0. */
 static int io_read_enter(void)
 {
 	if (!io_st.parsed)
@@ -156,7 +163,7 @@ static int io_read_enter(void)
 	if (io_st.mode == F_RERR &&
 	    (n == io_st.at || (io_st.always && n > io_st.at)))
 		return -io_st.err;
-	return 0;
+	return io_st.mode == F_RSHORT && n == io_st.at;
 }
 
 void io_writeback_hint(int fd)
@@ -264,6 +271,8 @@ ssize_t io_pread(int fd, void *buf, size_t n, uint64_t off)
 		return r;
 	if (off > (uint64_t)INT64_MAX || n > (uint64_t)INT64_MAX - off)
 		return -EINVAL;
+	if (r == 1)             /* injected short read: an early end of file */
+		n = io_st.rshort && io_st.rshort < n ? io_st.rshort : n / 2;
 	while (done < n) {
 		ssize_t k = pread(fd, (char *)buf + done, n - done,
 				  (off_t)(off + done));

@@ -11,6 +11,9 @@
  *   IMGRAPH_FAULT=err:K:ENOSPC:always   fail op K and every later one
  *   IMGRAPH_FAULT=short:K        make mutating op K (a write) write half
  *   IMGRAPH_FAULT=rerr:K:EIO     fail read op K (reads are counted apart)
+ *   IMGRAPH_FAULT=rshort:K[:N]   make read op K return N bytes (default
+ *                                half of what it asks for), as if the
+ *                                file ended there
  *   IMGRAPH_FAULT=cut:K:SEED     power cut at op K (see io_cut.h)
  *
  * Ops are numbered from 1.  Mutating ops: pwrite, fdatasync, fsync, ftruncate,

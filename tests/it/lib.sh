@@ -13,7 +13,7 @@
 set -u
 : "${IMGRAPH:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/imgraph}"
 T=$(mktemp -d "${TMPDIR:-/tmp}/imgraph-it.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+trap 'holder_stop; rm -rf "$T"' EXIT
 _ok=0 _nok=0 _skip=0
 export LC_ALL=C
 
@@ -69,6 +69,42 @@ need_fmt_tool() {
 		not_ok "test tool not found: $FMT_TOOL (make ${BUILD:-build}/tests/tools/fmt_tool)"
 		done_testing
 	fi
+}
+
+# ---- holders: one background process kept running while the script looks
+# at it; HOLDER is its pid.  holder_stop also runs at exit.
+HOLDER=
+holder_stop() {
+	if [ -n "$HOLDER" ]; then
+		kill "$HOLDER" 2>/dev/null
+		wait "$HOLDER" 2>/dev/null
+	fi
+	HOLDER=
+	exec 7>&- 2>/dev/null
+}
+# holder_wait lock | fd FILE: until HOLDER holds a lock, or has FILE open
+# (5 s at most; nonzero when it did not, or died).
+holder_wait() {
+	local i
+	for i in $(seq 1 100); do
+		kill -0 "$HOLDER" 2>/dev/null || return 1
+		if [ "$1" = lock ]; then
+			grep -q "lock:" /proc/"$HOLDER"/fdinfo/* 2>/dev/null && return 0
+		else
+			ls -l /proc/"$HOLDER"/fd 2>/dev/null | grep -qF "$2" && return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+# holder_qio ARGS...: qemu-io ARGS reading its commands from a FIFO kept
+# open on fd 7, until its locks show; its output goes to $T/holder.log.
+holder_qio() {
+	rm -f "$T/in"; mkfifo "$T/in"
+	qemu-io "$@" <"$T/in" >"$T/holder.log" 2>&1 &
+	HOLDER=$!
+	exec 7>"$T/in"
+	holder_wait lock
 }
 
 done_testing() {

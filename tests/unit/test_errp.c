@@ -324,7 +324,7 @@ START_TEST(plan_and_commit_h)
 			 0);
 	/* the pool changed since the plan: top is gone */
 	ck_assert_int_eq(rename(at("top.qcow2"), at("moved.qcow2")), 0);
-	ck_assert_int_lt(commit_revalidate(g, p, false, NULL), 0);
+	ck_assert_int_lt(commit_revalidate(g, p, NULL), 0);
 	ck_assert_int_lt(commit_execute(g, p, NULL, NULL, NULL), 0);
 	ck_assert_int_lt(commit_delete_files(g, p, false, NULL), 0);
 	plan_free(p);

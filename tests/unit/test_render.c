@@ -445,12 +445,20 @@ START_TEST(after_graph_text)
 	ck_assert(!strstr(t, "golden"));     /* only base's tree */
 	free(t);
 	/* A leaf top is kept on base, emptied. */
-	struct plan leaf = { .top = 7, .base = 6, .top_is_leaf = true };
+	struct plan leaf = { .top = 7, .base = 6, .leaf = PLAN_LEAF_KEEP };
 	t = editor_after_text(G, &leaf, true);
 	ck_assert(strstr(t, "  golden.qcow2\n"));
 	ck_assert(strstr(t, "\u2502 \u2514\u2500dev-snap.qcow2   [T] kept, "
 			    "emptied"));
 	ck_assert(!strstr(t, "Leaving the graph"));
+	free(t);
+	/* With --drop-top it leaves the graph instead: the plan's leaf
+	 * field, not "no parents", decides. */
+	leaf.leaf = PLAN_LEAF_DROP;
+	t = editor_after_text(G, &leaf, true);
+	ck_assert(!strstr(t, "[T] kept"));
+	ck_assert(strstr(t, "Leaving the graph (kept on disk): "
+			    "dev-snap.qcow2"));
 	free(t);
 	teardown();
 }

@@ -8,20 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* The directory part of path, "." when there is none. */
-static const char *dir_of(const char *path, char *buf, size_t len)
-{
-	const char *s = strrchr(path, '/');
-
-	if (!s)
-		snprintf(buf, len, ".");
-	else if (s == path)
-		snprintf(buf, len, "/");
-	else
-		snprintf(buf, len, "%.*s", (int)(s - path), path);
-	return buf;
-}
-
 /* The open error of node n when the scan found it in error because the
  * file itself does not open as an image (what 'imgraph info' would say),
  * else 0.  Errors the pool gives a valid image (loops, overlays that
@@ -43,11 +29,12 @@ static int named_unreadable(const struct graph *g, int n, struct img_err *e)
 int cli_plan_load(const struct cli_plan_args *a, struct graph **gp,
 		  struct plan **pp)
 {
-	char d1[PATH_MAX], d2[PATH_MAX], *defpaths[2], **paths;
+	struct plan_request rq = { .paths = a->paths, .npaths = a->npaths,
+				   .scan = a->scan, .top = a->top,
+				   .base = a->base, .plan = a->plan };
 	struct img_err e = { 0 };
-	struct graph *g = NULL;
 	struct stat st;
-	int np, top, base = -1, r;
+	int r;
 
 	*gp = NULL;
 	*pp = NULL;
@@ -60,40 +47,18 @@ int cli_plan_load(const struct cli_plan_args *a, struct graph **gp,
 		err_set_errno(&e, errno, "%s: cannot stat --base", a->base);
 		return cli_report(&e);
 	}
-	if (a->npaths > 0) {
-		paths = a->paths;
-		np = a->npaths;
-	} else {
-		/* imgraph(1): without PATH, the directories of top and base. */
-		defpaths[0] = (char *)dir_of(a->top, d1, sizeof(d1));
-		np = 1;
-		if (a->base && strcmp(dir_of(a->base, d2, sizeof(d2)), d1))
-			defpaths[np++] = d2;
-		paths = defpaths;
-	}
-	if (graph_scan(paths, np, a->scan, &g, &e) < 0)
+	if (plan_scan(&rq, gp, pp, &e) < 0)
 		return cli_report(&e);
-	top = graph_lookup(g, a->top, &e);
-	if (top < 0 && top != -ENOENT)
-		goto fail;
-	if (a->base) {
-		base = graph_lookup(g, a->base, &e);
-		if (base < 0 && base != -ENOENT)
-			goto fail;
-		if (base < 0)
-			base = INT_MAX;   /* exists, not in the pool */
-	}
 	/* A file named on the command line that is not a readable image is
 	 * an error (exit 1, as for 'imgraph info'), not a conflict:
 	 * conflicts are what the pool does to a valid pair. */
-	if ((r = named_unreadable(g, top, &e)) < 0 ||
-	    (a->base && (r = named_unreadable(g, base, &e)) < 0))
-		goto fail;
-	if (plan_build(g, top < 0 ? -1 : top, base, a->plan, pp, &e) < 0)
-		goto fail;
-	*gp = g;
+	if ((r = named_unreadable(*gp, (*pp)->top, &e)) < 0 ||
+	    (a->base && (r = named_unreadable(*gp, (*pp)->base, &e)) < 0)) {
+		plan_free(*pp);
+		graph_free(*gp);
+		*pp = NULL;
+		*gp = NULL;
+		return cli_report(&e);
+	}
 	return EXIT_OK;
-fail:
-	graph_free(g);
-	return cli_report(&e);
 }

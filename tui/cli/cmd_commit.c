@@ -193,23 +193,24 @@ static void usage(FILE *f)
 "      --drop-top     a top without parents is dropped, not kept\n"
 "      --delete       remove top and intermediates nothing references\n"
 "  -r, --recursive    descend into subdirectories of PATH\n"
-"Without PATH the pool is the directories holding --top and --base.\n"
+"The pool is PATH plus the directories of --top, --base, the intermediates\n"
+"and every parent of top, whatever PATH says.\n"
 "Ctrl-C cancels the copy; every image stays valid.  After a crash, run\n"
 "'imgraph recover'.\n"
 "Exit status: 0 done, 1 error or cancelled, 2 usage, 3 conflicts.\n", f);
 }
 
 static void print_result(enum out_fmt fmt, const struct graph *g,
-			 const struct plan *p, const struct commit_result *r,
-			 bool drop_top)
+			 const struct plan *p, const struct commit_result *r)
 {
+	bool top_kept = p->leaf == PLAN_LEAF_KEEP;
 	char a[32];
 
 	if (fmt == OUT_HUMAN) {
 		printf("Committed %s into %s (%s written).\n",
 		       g->nodes[p->top].path, g->nodes[p->base].path,
 		       cli_human_size(r->bytes_copied, a, sizeof(a)));
-		if (p->top_is_leaf && !drop_top)
+		if (top_kept)
 			printf("Kept %s: now backed by %s and empty.\n",
 			       g->nodes[p->top].path, g->nodes[p->base].path);
 		else if (r->relinked)
@@ -219,12 +220,12 @@ static void print_result(enum out_fmt fmt, const struct graph *g,
 		if (r->deleted)
 			printf("Deleted %d file%s.\n", r->deleted,
 			       r->deleted == 1 ? "" : "s");
-		else if (p->ninter || !(p->top_is_leaf && !drop_top)) {
+		else if (p->ninter || !top_kept) {
 			/* Say plainly what left the graph: an intermediate
 			 * now reads base's new data underneath its own. */
 			printf("No longer in any chain, kept on disk "
 			       "(--delete removes them):");
-			if (!(p->top_is_leaf && !drop_top))
+			if (!top_kept)
 				printf(" %s", g->nodes[p->top].path);
 			for (int i = 0; i < p->ninter; i++)
 				printf(" %s", g->nodes[p->inter[i]].path);
@@ -239,10 +240,10 @@ static void print_result(enum out_fmt fmt, const struct graph *g,
 	ow_str(&w, "base", g->nodes[p->base].path);
 	ow_u64(&w, "bytes-copied", r->bytes_copied);
 	ow_i64(&w, "relinked", r->relinked);
-	ow_bool(&w, "top-kept", p->top_is_leaf && !drop_top);
+	ow_bool(&w, "top-kept", top_kept);
 	ow_i64(&w, "deleted", r->deleted);
 	ow_arr_open(&w, "stale");
-	if (!r->deleted && !(p->top_is_leaf && !drop_top))
+	if (!r->deleted && !top_kept)
 		ow_str(&w, NULL, g->nodes[p->top].path);
 	for (int i = 0; !r->deleted && i < p->ninter; i++)
 		ow_str(&w, NULL, g->nodes[p->inter[i]].path);
@@ -296,7 +297,7 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 		case 'p': a->want_p = true; break;
 		case 'q': a->quiet = true; break;
 		case 'r': a->so.recursive = true; break;
-		case 'D': a->po.drop_top = a->co.drop_top = true; break;
+		case 'D': a->po.drop_top = true; break;
 		case 'X': a->co.delete_files = true; break;
 		case 'R':
 			if (cli_parse_size(optarg, &a->co.rate) < 0 ||
@@ -405,7 +406,7 @@ static int report(int r, const struct img_err *e, const struct graph *g,
 			"the copied data, every parent still uses top\n");
 		return EXIT_ERR;
 	}
-	print_result(a->fmt, g, p, res, a->po.drop_top);
+	print_result(a->fmt, g, p, res);
 	return EXIT_OK;
 }
 

@@ -1,16 +1,19 @@
 /* cmd_create.c - `imgraph create -f qcow2|raw [-b BACKING -F BACKING_FMT]
  *                [-o OPTS] [-u] [-q] IMAGE [SIZE]`.
  *
- * Like qemu-img create: an existing IMAGE is overwritten (truncated), the
- * default format is raw, and the backing file must open (read-only, WITH
+ * Like qemu-img create: an existing IMAGE is overwritten (replaced) unless
+ * another process holds it under QEMU's lock protocol, the default format
+ * is raw, and the backing file must open (read-only, WITH
  * THE DECLARED FORMAT -F, never probed) unless -u is given; SIZE may be left
  * out when a backing file is given and is then its virtual size.  The
  * backing name resolves against IMAGE's directory, as QEMU resolves it.
  * An image that would be its own backing file is refused before anything
- * is truncated.
+ * is written.
  */
 #include "cmd.h"
+#include "core/commit/lock_hold.h"
 #include "core/graph/resolve.h"
+#include "core/plan/policy.h"
 #include "formats/img.h"
 
 #include <errno.h>
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static void usage(FILE *f)
 {
@@ -156,6 +160,33 @@ static int backing_size(const char *image, const char *name, const char *fmt,
 	*size = b->virtual_size;
 	img_close(b);
 	return 0;
+}
+
+/* Create image, holding QEMU's lock on the file it replaces as QEMU's own
+ * image creation does: a process that has it open and does not share
+ * writing (every QEMU that opened it without -U) keeps it, with QEMU's
+ * message, and nothing is touched. */
+static int create_locked(const struct img_format *drv, const char *image,
+			 const struct img_create_opts *o, struct img_err *e)
+{
+	struct role_policy rp;
+	struct lock_hold h;
+	int r;
+
+	lock_hold_init(&h);
+	if (access(image, F_OK) == 0) {
+		policy_of(PLAN_ROLE_CREATE, NULL, false, &rp);
+		r = lock_hold_open(&h, image, false, e);
+		if (r == 0)
+			r = lock_hold_set(&h, rp.perm, rp.shared, e);
+		if (r < 0) {
+			lock_hold_close(&h);
+			return r;
+		}
+	}
+	r = img_create(drv, image, o, e);
+	lock_hold_close(&h);
+	return r;
 }
 
 /* The command line, parsed. */
@@ -310,7 +341,7 @@ int cmd_create(int argc, char **argv)
 	}
 	a.o.backing = a.bfile;
 	a.o.backing_fmt = a.bfmt;
-	if (img_create(drv, a.image, &a.o, &e) < 0)
+	if (create_locked(drv, a.image, &a.o, &e) < 0)
 		return cli_report(&e);
 	/* qemu-img prints this line first; it comes once the image exists,
 	 * so that a failed create leaves stdout empty (nothing but results

@@ -23,13 +23,12 @@ static void plan_usage(FILE *f)
 	      "every conflict.  Nothing is written.\n"
 	      "  -r, --recursive    descend into subdirectories of PATH\n"
 	      "      --drop-top     plan to drop a top that has no parents\n"
-	      "Without PATH the pool is the directories holding --top and "
-	      "--base.\n"
+	      "The pool is PATH plus the directories of --top, --base, the\n"
+	      "intermediates and every parent of top, whatever PATH says.\n"
 	      "Exit status: 0 the plan can run, 3 it has conflicts, 1 error, "
 	      "2 usage.\n", f);
 }
 
-/* Directory part of path ("." when none), into buf. */
 int cmd_plan(int argc, char **argv)
 {
 	static const struct option opts[] = {

@@ -356,6 +356,10 @@ static void editor_teardown(struct editor *ed)
 	}
 	plan_free(ed->plan);
 	free(ed->after_text);
+	free(ed->paths_owned);
+	for (int i = 0; i < ed->nextra; i++)
+		free(ed->extra[i]);
+	free(ed->extra);
 	ui_state_free(&ed->st);
 	graph_free(ed->g);
 	canvas_free(&ed->cv);

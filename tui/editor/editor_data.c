@@ -282,7 +282,7 @@ char *editor_after_text(const struct graph *g, const struct plan *p,
 	for (int i = 0; i < p->nparents; i++)
 		if (p->parents[i].node >= 0)
 			g2.nodes[p->parents[i].node].backing = p->base;
-	if (p->top_is_leaf) {
+	if (p->leaf == PLAN_LEAF_KEEP) {
 		g2.nodes[p->top].backing = p->base;
 	} else {
 		gone[p->top] = 1;

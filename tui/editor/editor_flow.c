@@ -106,11 +106,55 @@ void editor_update_map(struct editor *ed)
 
 /* ---- plans --------------------------------------------------------------- */
 
+/* Add the directories plan p needs scanned and the pool lacks (those of
+ * the intermediates and of every parent of top): 1 when there were any. */
+static int widen_pool(struct editor *ed, const struct plan *p)
+{
+	char **more = NULL, **nv, **nx;
+	int nmore = 0;
+
+	if (plan_pool_missing(ed->g, p, &more, &nmore) < 0 || !nmore)
+		return 0;
+	nv = malloc(sizeof(*nv) * (size_t)(ed->npaths + nmore));
+	nx = realloc(ed->extra, sizeof(*nx) * (size_t)(ed->nextra + nmore));
+	if (nx)
+		ed->extra = nx;
+	if (!nv || !nx) {
+		free(nv);
+		for (int i = 0; i < nmore; i++)
+			free(more[i]);
+		free(more);
+		return 0;
+	}
+	memcpy(nv, ed->paths, sizeof(*nv) * (size_t)ed->npaths);
+	for (int i = 0; i < nmore; i++)
+		nv[ed->npaths + i] = ed->extra[ed->nextra++] = more[i];
+	free(more);
+	free(ed->paths_owned);
+	ed->paths = ed->paths_owned = nv;
+	ed->npaths += nmore;
+	return 1;
+}
+
+/* The plan of the marked pair over the whole pool, as plan_scan builds
+ * it for the CLI: the pool grows (and is scanned again) until it holds
+ * every directory the plan needs. */
 static int build_plan(struct editor *ed, struct plan **out, struct img_err *e)
 {
 	struct plan_opts po = { 0 };
-	return plan_build(ed->g, ed->st.mark_top, ed->st.mark_base, &po, out,
-			  e);
+	int r;
+
+	for (;;) {
+		r = plan_build(ed->g, ed->st.mark_top, ed->st.mark_base, &po,
+			       out, e);
+		if (r < 0 || !widen_pool(ed, *out))
+			return r;
+		plan_free(*out);
+		*out = NULL;
+		editor_scan(ed);
+		if (!ed->g)
+			return err_set(e, EIO, "%s", ed->st.scan_error);
+	}
 }
 
 void editor_validate_marks(struct editor *ed)

@@ -58,8 +58,12 @@ struct editor {
 	struct ui_state st;
 	struct canvas cv;
 	struct graph *g;           /* owned */
-	char *const *paths;        /* borrowed from the options */
+	char *const *paths;        /* the options', or paths_owned */
+	char **paths_owned;        /* the pool once widened (ours), or NULL */
 	int npaths;
+	/* Directories a plan needed scanned beyond the PATHs (owned). */
+	char **extra;
+	int nextra;
 	struct scan_opts so;
 	bool mouse;
 	uint64_t rate;
