@@ -7,7 +7,9 @@
  */
 #include "graph_int.h"
 #include "lock.h"
+#include "marks.h"
 #include "users.h"
+#include "core/commit/trash.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -144,8 +146,9 @@ static int scan_entry(struct graph_builder *b, struct dir_walk *w,
 		type = S_ISDIR(st.st_mode) ? DT_DIR :
 		       S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
 	}
-	if (type == DT_DIR)
-		return w->recursive ? scan_dir(b, w, path, e) : 0;
+	if (type == DT_DIR)      /* the trash holds no pool images */
+		return w->recursive && strcmp(d->name, TRASH_DIR) ?
+		       scan_dir(b, w, path, e) : 0;
 	if (type != DT_REG && type != DT_LNK)
 		return 0;
 	return graph_node_add_file(b, path, GN_IN_POOL, false,
@@ -252,6 +255,7 @@ void graph_free(struct graph *g)
 	for (int i = 0; i < g->npool_paths; i++)
 		free(g->pool_paths[i]);
 	free(g->pool_paths);
+	graph_marks_free(g->marks);
 	free(g);
 }
 
@@ -306,6 +310,8 @@ static int scan_into(struct graph_builder *b, char *const *paths, int npaths,
 		r = users_attach(b->g, uf, e);
 	if (r == 0 && o->probe_locks)
 		r = lock_probe_graph(b->g, e);
+	if (r == 0)
+		r = graph_marks_load(b->g, e);
 	users_free(uf);
 	return r;
 }

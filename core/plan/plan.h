@@ -21,6 +21,8 @@ enum conflict_kind {
 	CONFLICT_SPACE,            /* not enough free space */
 	CONFLICT_INVALID_PAIR,     /* top == base, base not below top ... */
 	CONFLICT_FORMAT,           /* unrecorded/probed format on the path */
+	CONFLICT_JOURNAL,          /* an unfinished relink: recover first */
+	CONFLICT_STALE,            /* a stale or unused image in the chain */
 };
 
 struct plan_conflict {
@@ -43,8 +45,16 @@ struct plan_parent {
 	bool feasible;
 };
 
+/* A file --delete would move into the trash (or keep, and why). */
+struct plan_trash {
+	int node;
+	bool moves;
+	char *why;                 /* when it stays: who still reads it */
+};
+
 struct plan_opts {
 	bool drop_top;             /* leaf top: drop it instead of relinking */
+	bool delete_files;         /* list what --delete moves to the trash */
 	bool skip_bytes;           /* do not open the chain to count bytes
 				      (bytes_to_copy = file-size bound) */
 };
@@ -69,7 +79,26 @@ struct plan {
 	 * base's cluster grid plus the metadata they may need (an upper
 	 * bound; compared with free_space). */
 	uint64_t space_needed;
+	/* --delete (plan_opts.delete_files): top unless kept, the
+	 * intermediates, and what earlier commits into base left unused. */
+	struct plan_trash *trash;
+	int ntrash;
 };
+
+/* Does the commit keep top (relinked onto base and emptied, qemu-img
+ * semantics for a top without parents)?  The one place that decides it
+ * from the plan. */
+bool plan_keeps_top(const struct plan *p);
+
+/* --delete's one rule, for the plan and for the commit's re-check on a
+ * fresh scan: a candidate (cand[i], going[cand[i]] true on entry) that
+ * anything staying in g still reads - an overlay that is not going and
+ * whose link the commit does not rewrite (moved[], NULL for none), a
+ * users-file entry (those of top are repointed), a live lock - stays
+ * (going false), until nothing changes.  why[i] (why may be NULL) gets a
+ * malloc'd "read by ..." for each candidate that stays.  -ENOMEM only. */
+int plan_trash_settle(const struct graph *g, int top, const int *cand,
+		      int ncand, bool *going, const bool *moved, char **why);
 
 /* True when the plan may run (no conflicts and a valid pair). */
 bool plan_runnable(const struct plan *p);

@@ -406,7 +406,13 @@ START_TEST(relink_h)
 	int fds[1] = { -1 };
 
 	ck_assert_int_lt(relink_prepare_parent(&t, &jp, NULL), 0);
-	ck_assert_int_lt(relink_prepare_users(NOPE, "x", 1, &ju, NULL), 0);
+	ck_assert_int_lt(relink_prepare_users(NOPE, "x", 1, "y",
+					      JOURNAL_MAX_USERS + 1, &ju, NULL),
+			 0);
+	ju.path = NOPE;
+	ju.old_data = (uint8_t *)"x";
+	ju.old_len = 1;
+	ck_assert_int_lt(relink_users_unchanged(&ju, NULL), 0);
 	ck_assert_int_lt(relink_apply(NOPE, &j, fds, NULL), 0);
 	ck_assert_int_lt(relink_write_range(-1, "p", 0, (const uint8_t *)"x",
 					    1, NULL), 0);

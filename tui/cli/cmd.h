@@ -26,6 +26,8 @@ int cmd_check(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
+int cmd_undelete(int argc, char **argv);
+int cmd_purge(int argc, char **argv);
 int cmd_who(int argc, char **argv);
 /* The interactive editor (tui/editor.c); argv as given to imgraph. */
 int editor_main(int argc, char **argv);

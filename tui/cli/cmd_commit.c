@@ -191,7 +191,9 @@ static void usage(FILE *f)
 "  -q, --quiet        no progress\n"
 "      --rate N       copy at most N bytes per second (K/M/G suffixes)\n"
 "      --drop-top     a top without parents is dropped, not kept\n"
-"      --delete       remove top and intermediates nothing references\n"
+"      --delete       move top and intermediates nothing references any\n"
+"                     more into a trash beside them (imgraph undelete\n"
+"                     puts them back, imgraph purge frees the space)\n"
 "  -r, --recursive    descend into subdirectories of PATH\n"
 "Without PATH the pool is the directories holding --top and --base.\n"
 "Ctrl-C cancels the copy; every image stays valid.  After a crash, run\n"
@@ -199,53 +201,91 @@ static void usage(FILE *f)
 "Exit status: 0 done, 1 error or cancelled, 2 usage, 3 conflicts.\n", f);
 }
 
-static void print_result(enum out_fmt fmt, const struct graph *g,
-			 const struct plan *p, const struct commit_result *r,
-			 bool drop_top)
+/* --delete: where each file went, or why it stayed. */
+static void human_trash(const struct commit_result *r)
 {
 	char a[32];
 
+	if (r->deleted)
+		printf("Moved %d file%s into the trash (%s; 'imgraph undelete' "
+		       "puts them back, 'imgraph purge' frees the space):\n",
+		       r->deleted, r->deleted == 1 ? "" : "s",
+		       cli_human_size(r->trash.bytes, a, sizeof(a)));
+	for (int i = 0; i < r->trash.n; i++)
+		if (r->trash.v[i].moved)
+			printf("  %s -> %s\n", r->trash.v[i].path,
+			       r->trash.v[i].trash ? r->trash.v[i].trash : "?");
+	for (int i = 0; i < r->trash.n; i++)
+		if (!r->trash.v[i].moved)
+			printf("Kept %s: %s\n", r->trash.v[i].path,
+			       r->trash.v[i].why);
+}
+
+static void human_result(const struct graph *g, const struct plan *p,
+			 const struct commit_result *r, bool delete_files)
+{
+	bool kept = plan_keeps_top(p);
+	char a[32];
+
+	printf("Committed %s into %s (%s written).\n", g->nodes[p->top].path,
+	       g->nodes[p->base].path,
+	       cli_human_size(r->bytes_copied, a, sizeof(a)));
+	if (kept)
+		printf("Kept %s: now backed by %s and empty.\n",
+		       g->nodes[p->top].path, g->nodes[p->base].path);
+	else if (r->relinked)
+		printf("Relinked %d parent%s to %s.\n", r->relinked,
+		       r->relinked == 1 ? "" : "s", g->nodes[p->base].path);
+	if (delete_files) {
+		human_trash(r);
+	} else if (p->ninter || !kept) {
+		/* Say plainly what left the graph: an intermediate now
+		 * reads base's new data underneath its own. */
+		printf("No longer in any chain, kept on disk and marked "
+		       "stale/unused (--delete moves them into the trash):");
+		if (!kept)
+			printf(" %s", g->nodes[p->top].path);
+		for (int i = 0; i < p->ninter; i++)
+			printf(" %s", g->nodes[p->inter[i]].path);
+		printf("\n");
+	}
+}
+
+static void print_result(enum out_fmt fmt, const struct graph *g,
+			 const struct plan *p, const struct commit_result *r,
+			 bool delete_files)
+{
+	bool kept = plan_keeps_top(p);
+	struct ow w;
+
 	if (fmt == OUT_HUMAN) {
-		printf("Committed %s into %s (%s written).\n",
-		       g->nodes[p->top].path, g->nodes[p->base].path,
-		       cli_human_size(r->bytes_copied, a, sizeof(a)));
-		if (p->top_is_leaf && !drop_top)
-			printf("Kept %s: now backed by %s and empty.\n",
-			       g->nodes[p->top].path, g->nodes[p->base].path);
-		else if (r->relinked)
-			printf("Relinked %d parent%s to %s.\n", r->relinked,
-			       r->relinked == 1 ? "" : "s",
-			       g->nodes[p->base].path);
-		if (r->deleted)
-			printf("Deleted %d file%s.\n", r->deleted,
-			       r->deleted == 1 ? "" : "s");
-		else if (p->ninter || !(p->top_is_leaf && !drop_top)) {
-			/* Say plainly what left the graph: an intermediate
-			 * now reads base's new data underneath its own. */
-			printf("No longer in any chain, kept on disk "
-			       "(--delete removes them):");
-			if (!(p->top_is_leaf && !drop_top))
-				printf(" %s", g->nodes[p->top].path);
-			for (int i = 0; i < p->ninter; i++)
-				printf(" %s", g->nodes[p->inter[i]].path);
-			printf("\n");
-		}
+		human_result(g, p, r, delete_files);
 		return;
 	}
-	struct ow w;
 	ow_init(&w, stdout, fmt);
 	ow_obj_open(&w, NULL);
 	ow_str(&w, "top", g->nodes[p->top].path);
 	ow_str(&w, "base", g->nodes[p->base].path);
 	ow_u64(&w, "bytes-copied", r->bytes_copied);
 	ow_i64(&w, "relinked", r->relinked);
-	ow_bool(&w, "top-kept", p->top_is_leaf && !drop_top);
+	ow_bool(&w, "top-kept", kept);
 	ow_i64(&w, "deleted", r->deleted);
 	ow_arr_open(&w, "stale");
-	if (!r->deleted && !(p->top_is_leaf && !drop_top))
+	if (!delete_files && !kept)
 		ow_str(&w, NULL, g->nodes[p->top].path);
-	for (int i = 0; !r->deleted && i < p->ninter; i++)
+	for (int i = 0; !delete_files && i < p->ninter; i++)
 		ow_str(&w, NULL, g->nodes[p->inter[i]].path);
+	ow_close(&w);
+	ow_arr_open(&w, "trash");
+	for (int i = 0; i < r->trash.n; i++) {
+		ow_obj_open(&w, NULL);
+		ow_str(&w, "filename", r->trash.v[i].path);
+		ow_bool(&w, "moved", r->trash.v[i].moved);
+		ow_str(&w, "trash", r->trash.v[i].trash);
+		ow_str(&w, "why", r->trash.v[i].moved ? NULL :
+		       r->trash.v[i].why);
+		ow_close(&w);
+	}
 	ow_close(&w);
 	ow_close(&w);
 	ow_finish(&w);
@@ -298,7 +338,7 @@ int cmd_commit(int argc, char **argv)
 		case 'q': quiet = true; break;
 		case 'r': so.recursive = true; break;
 		case 'D': po.drop_top = co.drop_top = true; break;
-		case 'X': co.delete_files = true; break;
+		case 'X': po.delete_files = co.delete_files = true; break;
 		case 'R':
 			if (cli_parse_size(optarg, &co.rate) < 0 || !co.rate)
 				return cli_usage_error("commit", "invalid --rate "
@@ -384,9 +424,10 @@ int cmd_commit(int argc, char **argv)
 			"the copied data, every parent still uses top\n");
 		rc = EXIT_ERR;
 	} else {
-		print_result(fmt, g, p, &res, po.drop_top);
+		print_result(fmt, g, p, &res, co.delete_files);
 		rc = EXIT_OK;
 	}
+	commit_result_free(&res);
 out:
 	plan_free(p);
 	graph_free(g);
