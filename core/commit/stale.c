@@ -202,11 +202,12 @@ int stale_path_for(const char *base_path, char *out, size_t outlen,
 	int n;
 
 	if (slash)
-		n = snprintf(out, outlen, "%.*s/%s%s",
+		n = snprintf(out, outlen, "%.*s/%s%s%s",
 			     (int)(slash - base_path), base_path,
-			     STALE_PREFIX, slash + 1);
+			     STALE_PREFIX, slash + 1, STALE_SUFFIX);
 	else
-		n = snprintf(out, outlen, "%s%s", STALE_PREFIX, base_path);
+		n = snprintf(out, outlen, "%s%s%s", STALE_PREFIX, base_path,
+			     STALE_SUFFIX);
 	if (n < 0 || (size_t)n >= outlen)
 		return err_set(e, ENAMETOOLONG, "%s: stale record path too "
 			       "long", base_path);

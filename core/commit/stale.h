@@ -1,11 +1,12 @@
 /* stale.h - the stale record: what earlier commits into a base left
- * behind, kept durably beside base as ".imgraph-stale-<base file name>"
- * (never inside an image header: nothing of QEMU's reads it).
+ * behind, kept durably beside base (never inside an image header: nothing
+ * of QEMU's reads it).
  *
  * Once a commit writes into base, every intermediate between top and base
  * no longer shows what it showed (its own clusters over base's new data),
  * and once its parents name base, top is read by nothing.  The record
- * names those images by dev:ino, per commit transaction (the journal's
+ * (".imgraph-stale-<base file name>.rec": the suffix keeps it out of
+ * globs for images) names those images by dev:ino, per commit transaction (the journal's
  * txid), so that every later run can mark them:
  *
  *   PENDING  written before the first byte of base changes: the
@@ -40,6 +41,7 @@
 #include "formats/io/err.h"
 
 #define STALE_PREFIX     ".imgraph-stale-"
+#define STALE_SUFFIX     ".rec"
 #define STALE_MAX_TX     256          /* the oldest go first */
 #define STALE_MAX_IMGS   4096         /* per transaction */
 #define STALE_MAX_STR    4096
@@ -77,7 +79,7 @@ int stale_render(const struct stale_record *r, char **buf, size_t *len,
 void stale_free(struct stale_record *r);
 
 /* The record's path for a base image: same directory, STALE_PREFIX +
- * name. */
+ * name + STALE_SUFFIX. */
 int stale_path_for(const char *base_path, char *out, size_t outlen,
 		   struct img_err *e);
 /* Read and parse; -ENOENT (e filled) when there is none, -EINVAL when it

@@ -9,7 +9,6 @@
 #include "lock.h"
 #include "marks.h"
 #include "users.h"
-#include "core/commit/trash.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -134,6 +133,10 @@ static int scan_entry(struct graph_builder *b, struct dir_walk *w,
 	struct stat st;
 	int id;
 
+	/* imgraph's own records, temporaries and trash (".imgraph-*") are
+	 * never pool images. */
+	if (!strncmp(d->name, ".imgraph-", 9))
+		return 0;
 	if (!strcmp(dir, "."))
 		snprintf(path, sizeof(path), "%s", d->name);
 	else if (snprintf(path, sizeof(path), "%s%s%s", dir,
@@ -146,9 +149,8 @@ static int scan_entry(struct graph_builder *b, struct dir_walk *w,
 		type = S_ISDIR(st.st_mode) ? DT_DIR :
 		       S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
 	}
-	if (type == DT_DIR)      /* the trash holds no pool images */
-		return w->recursive && strcmp(d->name, TRASH_DIR) ?
-		       scan_dir(b, w, path, e) : 0;
+	if (type == DT_DIR)
+		return w->recursive ? scan_dir(b, w, path, e) : 0;
 	if (type != DT_REG && type != DT_LNK)
 		return 0;
 	return graph_node_add_file(b, path, GN_IN_POOL, false,

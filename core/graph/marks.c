@@ -7,6 +7,7 @@
 #include "formats/io/io_replace.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -203,12 +204,16 @@ static int load_stale(struct mload *ml, const char *dir, const char *name)
 {
 	struct img_err e = { 0 };
 	struct stale_record *s;
-	char path[PATH_MAX];
-	int base = node_at(ml, dir, name + strlen(STALE_PREFIX)), r;
+	char path[PATH_MAX], bname[NAME_MAX + 1];
+	size_t n = strlen(name) - strlen(STALE_PREFIX) - strlen(STALE_SUFFIX);
+	int base, r;
 
 	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    (int)sizeof(path))
 		return 0;
+	snprintf(bname, sizeof(bname), "%.*s", (int)n,
+		 name + strlen(STALE_PREFIX));
+	base = node_at(ml, dir, bname);
 	r = stale_read(path, &s, &e);
 	if (r == -ENOMEM)
 		return r;
@@ -259,6 +264,23 @@ static bool prefixed(const char *s, const char *prefix)
 	return !strncmp(s, prefix, strlen(prefix)) && s[strlen(prefix)];
 }
 
+static bool suffixed(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n > k && !strcmp(s + n - k, suffix);
+}
+
+/* Records are regular files we wrote: a symlink or anything else at such
+ * a name is none of ours. */
+static bool regular_at(int dfd, const char *name)
+{
+	struct stat st;
+
+	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(st.st_mode);
+}
+
 static int scan_dir(struct mload *ml, const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -268,17 +290,20 @@ static int scan_dir(struct mload *ml, const char *dir)
 	if (!d)
 		return 0;       /* unreadable: nothing to see there */
 	while (r == 0 && (de = readdir(d))) {
-		size_t n = strlen(de->d_name);
+		const char *n = de->d_name;
 
-		if (io_replace_is_temp(de->d_name))
-			continue;
-		if (prefixed(de->d_name, JOURNAL_PREFIX) &&
-		    !(n > 4 && !strcmp(de->d_name + n - 4, ".bad")))
-			r = load_journal(ml, dir, de->d_name);
-		else if (prefixed(de->d_name, STALE_PREFIX))
-			r = load_stale(ml, dir, de->d_name);
-		else if (!strcmp(de->d_name, TRASH_DIR))
+		if (!strcmp(n, TRASH_DIR))
 			r = load_trash(ml, dir);
+		else if (!prefixed(n, ".imgraph-") || io_replace_is_temp(n) ||
+			 !regular_at(dirfd(d), n))
+			continue;
+		else if (prefixed(n, JOURNAL_PREFIX) && !suffixed(n, ".bad"))
+			r = load_journal(ml, dir, n);
+		else if (prefixed(n, STALE_PREFIX) &&
+			 suffixed(n, STALE_SUFFIX) &&
+			 strlen(n) > strlen(STALE_PREFIX) +
+				     strlen(STALE_SUFFIX))
+			r = load_stale(ml, dir, n);
 	}
 	closedir(d);
 	return r;
@@ -289,8 +314,19 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The directory of every node and pool path, each once (by name, then by
- * dev:ino). */
+/* Records lie beside images we read: pool members and the backing files
+ * they reach.  Not beside a file in error (a device, a loop...) nor an
+ * image only a users file names: their directories are none of ours to
+ * list. */
+static bool look_beside(const struct gnode *n)
+{
+	return n->path && n->dev &&
+	       !(n->flags & (GN_ERROR | GN_EXTERNAL | GN_MISSING)) &&
+	       ((n->flags & GN_IN_POOL) || n->nchildren);
+}
+
+/* The directory of every such node and pool path, each once (by name,
+ * then by dev:ino). */
 static int collect_dirs(const struct graph *g, char ***out, int *nout)
 {
 	char **v = calloc((size_t)(g->n + g->npool_paths) + 1, sizeof(*v));
@@ -306,7 +342,7 @@ static int collect_dirs(const struct graph *g, char ***out, int *nout)
 		char buf[PATH_MAX];
 		const char *slash;
 
-		if (i < g->n && (!p || !g->nodes[i].dev))
+		if (i < g->n && !look_beside(&g->nodes[i]))
 			continue;
 		if (i >= g->n && stat(p, &st) == 0 && S_ISDIR(st.st_mode))
 			snprintf(buf, sizeof(buf), "%s", p);

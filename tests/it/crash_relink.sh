@@ -33,8 +33,8 @@ restore
 IMGRAPH_FAULT=count IMGRAPH_FAULT_OUT=$T/count commit
 TOTAL=$(cat "$T/count")
 # The relink phase: journal (5 ops), 2 per parent, journal RELINKED (5),
-# journal removal (2).
-RELINK=$((5 + 2 * N + 5 + 2))
+# the stale record marked DONE (5), journal removal (2).
+RELINK=$((5 + 2 * N + 5 + 5 + 2))
 FIRST=$((TOTAL - RELINK + 1))
 if [ "$TOTAL" -gt "$RELINK" ]; then
 	ok "count: $TOTAL mutating ops, relink phase $FIRST..$TOTAL"

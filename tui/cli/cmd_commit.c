@@ -377,6 +377,10 @@ int cmd_commit(int argc, char **argv)
 		fprintf(stderr, "imgraph commit: the plan has %d conflict%s; "
 			"nothing was written\n", p->nconflicts,
 			p->nconflicts == 1 ? "" : "s");
+		/* what to do first, where a script's log will show it */
+		if (p->nconflicts && p->conflicts[0].kind == CONFLICT_JOURNAL)
+			fprintf(stderr, "imgraph commit: %s\n%s\n",
+				p->conflicts[0].message, p->conflicts[0].hint);
 		rc = EXIT_CONFLICT;
 		goto out;
 	}
