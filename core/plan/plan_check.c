@@ -227,8 +227,8 @@ static int check_node_perms(struct graph *g, struct plan *p, int id)
 				       .perm = PERM_BACKING_PERM,
 				       .shared = PERM_BACKING_SHARED };
 
-		if (in_chain(p, x->id))
-			continue;    /* chain-internal link */
+		if (in_chain(p, x->id) || plan_reads_nothing(g, x->id))
+			continue;    /* chain-internal link, or a leftover */
 		snprintf(desc, sizeof(desc), "node '%s'", x->name);
 		o.desc = desc;
 		if ((r = perm_pair(g, p, id, &job, &o, x->name, false)) < 0)

@@ -166,6 +166,29 @@ int plan_check_stale(struct graph *g, struct plan *p)
 	return r;
 }
 
+/* Left over by finished commits, with nothing above that still matters:
+ * node n is stale or unused, nobody uses it, and the same holds for every
+ * overlay of it.  Writing under such a node changes no view anyone has. */
+static bool left_over(const struct graph *g, int n, int depth)
+{
+	const struct gnode *nd = &g->nodes[n];
+
+	if (!(nd->flags & (GN_STALE | GN_UNUSED)) || depth > GRAPH_MAX_DEPTH)
+		return false;
+	for (int i = 0; i < g->nusers; i++)
+		if (g->users[i].node == n)
+			return false;
+	for (int i = 0; i < nd->nchildren; i++)
+		if (!left_over(g, nd->children[i], depth + 1))
+			return false;
+	return true;
+}
+
+bool plan_reads_nothing(const struct graph *g, int n)
+{
+	return left_over(g, n, 0);
+}
+
 /* ---- --delete ----------------------------------------------------------- */
 
 /* Who, staying in g, reads node n?  Into buf; false when nobody. */
