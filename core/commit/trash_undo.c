@@ -217,8 +217,49 @@ static int drop_tx(struct tdir *t, const char *recname, uint64_t txid,
 	if (r < 0 && r != -ENOENT)
 		return err_set_errno(e, -r, "%s/%s/%s: cannot remove", t->dir,
 				     TRASH_DIR, recname);
+	return 0;
+}
+
+/* The trash itself goes once nothing is left in it (also after a crash
+ * that emptied it but left it standing). */
+static void drop_empty_trash(struct tdir *t)
+{
 	if (io_unlinkat(t->dfd, TRASH_DIR, AT_REMOVEDIR) == 0)
 		io_fsync(t->dfd);
+}
+
+/* A transaction directory without its record is what a crash leaves
+ * between making the directory and writing the record (nothing moved
+ * yet), or after dropping the record last: remove it when empty. */
+static int drop_orphans(struct tdir *t)
+{
+	int fd = dup(t->tfd), removed = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		char rec[NAME_MAX + 8];
+		uint64_t txid;
+		struct stat st;
+
+		if (strlen(de->d_name) != 16)
+			continue;
+		snprintf(rec, sizeof(rec), "%s%s", de->d_name,
+			 TRASH_REC_SUFFIX);
+		if (!record_name(rec, &txid) ||
+		    fstatat(t->tfd, rec, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			continue;
+		removed += io_unlinkat(t->tfd, de->d_name, AT_REMOVEDIR) == 0;
+	}
+	closedir(d);
+	if (removed)
+		io_fsync(t->tfd);
 	return 0;
 }
 
@@ -357,7 +398,10 @@ static int undelete_pick(struct tdir *t, void *opaque)
 
 static int undelete_dir(struct tdir *t, void *opaque)
 {
-	return each_record(t, undelete_record, opaque, NULL);
+	int r = each_record(t, undelete_record, opaque, NULL);
+
+	drop_empty_trash(t);
+	return r;
 }
 
 int trash_undelete(char *const *paths, int npaths, uint64_t txid,
@@ -447,7 +491,13 @@ static int purge_record(struct tdir *t, const char *name, uint64_t txid,
 
 static int purge_dir(struct tdir *t, void *opaque)
 {
-	return each_record(t, purge_record, opaque, NULL);
+	struct trash_op_report *rep = opaque;
+	int r = each_record(t, purge_record, opaque, NULL);
+
+	if (r == 0 && !rep->txid)
+		r = drop_orphans(t);
+	drop_empty_trash(t);
+	return r;
 }
 
 int trash_purge(char *const *paths, int npaths, uint64_t txid,
