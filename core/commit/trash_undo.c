@@ -386,6 +386,8 @@ static int each_trash(char *const *paths, int npaths,
 		if (!dup && nseen < 64)
 			seen[nseen++] = ds;
 		r = dup ? 0 : fn(&t, opaque);
+		if (r < 0)
+			err_set_errno(e, -r, "%s/%s", t.dir, TRASH_DIR);
 		tdir_close(&t);
 	}
 	return r < 0 ? r : 0;
@@ -417,11 +419,8 @@ int trash_undelete(char *const *paths, int npaths, uint64_t txid,
 		return err_set(e, ENOENT, "the trash holds nothing to put back");
 	rep->txid = pk.txid;
 	r = each_trash(paths, npaths, undelete_dir, rep, e);
-	if (r == -ENOMEM)
-		return err_set(e, ENOMEM, "undelete: out of memory");
 	if (r < 0)
-		return err_set_errno(e, -r, "undelete of transaction %016llx "
-				     "failed", (unsigned long long)pk.txid);
+		return r;
 	if (!rep->n)
 		return err_set(e, ENOENT, "the trash holds no transaction "
 			       "%016llx", (unsigned long long)pk.txid);
@@ -508,10 +507,8 @@ int trash_purge(char *const *paths, int npaths, uint64_t txid,
 	memset(rep, 0, sizeof(*rep));
 	rep->txid = txid;
 	r = each_trash(paths, npaths, purge_dir, rep, e);
-	if (r == -ENOMEM)
-		return err_set(e, ENOMEM, "purge: out of memory");
 	if (r < 0)
-		return err_set_errno(e, -r, "purge failed");
+		return r;
 	if (rep->refused)
 		return err_set(e, EIO, "%d file%s could not be removed",
 			       rep->refused, rep->refused == 1 ? "" : "s");

@@ -159,10 +159,13 @@ static int run(const char *cmd, bool purge, int argc, char **argv)
 	}
 	r = (purge ? trash_purge : trash_undelete)(argv + optind, argc - optind,
 						    txid, &rep, &e);
-	if (fmt == OUT_HUMAN)
-		human(&rep, purge);
-	else
-		structured(&rep, fmt, purge);
+	/* a failure before any file was handled has no result to show */
+	if (r == 0 || rep.n) {
+		if (fmt == OUT_HUMAN)
+			human(&rep, purge);
+		else
+			structured(&rep, fmt, purge);
+	}
 	trash_op_report_free(&rep);
 	if (r < 0)
 		return cli_report(&e);
