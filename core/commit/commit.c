@@ -375,7 +375,7 @@ static int add_users(struct commit_run *cr, struct journal *j, int nusers,
 			       "entr%s but no users file is loaded", nusers,
 			       nusers == 1 ? "y" : "ies");
 	}
-	r = users_tx_begin(&cr->users, uf, e);
+	r = users_tx_begin(&cr->users, uf, nusers > 0, e);
 	if (r == 0)
 		r = users_repoint_text(uf, cr->users.data, cr->users.len,
 				       top->dev, top->ino, base->path, &text,

@@ -251,6 +251,26 @@ int rt_str_field(struct rt_parser *c, int i, const char *name, bool nullable,
 	return 0;
 }
 
+int rt_name_field(struct rt_parser *c, int i, const char *name, size_t max,
+		  char **out)
+{
+	uint8_t *b;
+	size_t n;
+	int r = rt_bytes(&c->f[i], max, &b, &n, NULL);
+
+	*out = NULL;
+	if (r == -2)
+		return rt_oom(c);
+	if (r < 0)
+		return rt_err(c, "field '%s' is not a valid hex string", name);
+	if (!n || memchr(b, 0, n)) {
+		free(b);
+		return rt_err(c, "field '%s' is empty or holds a NUL", name);
+	}
+	*out = (char *)b;
+	return 0;
+}
+
 /* The CRC of a line that has one ("... *CRC"): *n becomes the length of
  * the text before " *". */
 static int line_crc(struct rt_parser *c, const char *s, size_t *n)

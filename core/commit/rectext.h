@@ -83,6 +83,10 @@ int rt_bytes(const struct rt_tok *t, size_t max, uint8_t **out, size_t *n,
  * => NULL when nullable.  Fails with rt_err naming `name`. */
 int rt_str_field(struct rt_parser *c, int i, const char *name, bool nullable,
 		 size_t max, char **out);
+/* Field i as a file name or path of at most max bytes: not empty, no NUL;
+ * any other byte (a newline too: a file may be named so) is kept. */
+int rt_name_field(struct rt_parser *c, int i, const char *name, size_t max,
+		  char **out);
 /* "end CRC" over every byte before it, and nothing after. */
 int rt_end(struct rt_parser *c);
 

@@ -84,7 +84,7 @@ static int parse_img(struct rt_parser *c, struct stale_img *m)
 	if (rt_u64(&c->f[2], UINT64_MAX, &m->dev) < 0 ||
 	    rt_u64(&c->f[3], UINT64_MAX, &m->ino) < 0)
 		return rt_err(c, "img: bad dev/ino");
-	return rt_str_field(c, 4, "path", false, STALE_MAX_STR, &m->path);
+	return rt_name_field(c, 4, "path", STALE_MAX_STR, &m->path);
 }
 
 /* "tx TXID CREATED STATE TOPDEV TOPINO N" (the current line) and its N
@@ -141,8 +141,7 @@ static int parse_head(struct rt_parser *c, struct stale_record *s)
 	if (rt_u64(&c->f[1], UINT64_MAX, &s->base_dev) < 0 ||
 	    rt_u64(&c->f[2], UINT64_MAX, &s->base_ino) < 0)
 		return rt_err(c, "base: bad dev/ino");
-	return rt_str_field(c, 3, "base path", false, STALE_MAX_STR,
-			    &s->base_path);
+	return rt_name_field(c, 3, "base path", STALE_MAX_STR, &s->base_path);
 }
 
 /* The transactions, up to the "end" line (left for rt_end). */

@@ -57,7 +57,7 @@ static int parse_file(struct rt_parser *c, struct trash_file *f)
 
 	if ((r = rt_next_line(c, false)) < 0 ||
 	    (r = rt_expect(c, "file", 5)) < 0 ||
-	    (r = rt_str_field(c, 1, "name", false, NAME_MAX, &f->name)) < 0)
+	    (r = rt_name_field(c, 1, "name", NAME_MAX, &f->name)) < 0)
 		return r;
 	if (strchr(f->name, '/') || !strcmp(f->name, ".") ||
 	    !strcmp(f->name, ".."))
@@ -87,7 +87,7 @@ static int parse_body(struct rt_parser *c, struct trash_record *t)
 	if (rt_u64(&c->f[2], INT64_MAX, &v) < 0)
 		return rt_err(c, "bad creation time");
 	t->created = (int64_t)v;
-	if ((r = rt_str_field(c, 3, "base", false, PATH_MAX, &t->base)) < 0)
+	if ((r = rt_name_field(c, 3, "base", PATH_MAX, &t->base)) < 0)
 		return r;
 	if (rt_u64(&c->f[4], TRASH_MAX_FILES, &v) < 0 ||
 	    v > (c->len - c->pos) / 16)

@@ -14,25 +14,27 @@
  * an unlinked file: open again, a few times. */
 #define USERS_TX_TRIES 5
 
-static int lock_whole(int fd)
+static int lock_whole(int fd, bool write)
 {
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	struct flock fl = { .l_type = write ? F_WRLCK : F_RDLCK,
+			    .l_whence = SEEK_SET };
 
 	return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
 }
 
 /* Open and lock; 1 when the name moved to another file meanwhile. */
-static int open_locked(struct users_tx *t, const char *path,
+static int open_locked(struct users_tx *t, const char *path, bool write,
 		       struct img_err *e)
 {
 	struct stat fs, ps;
 	int r;
 
-	t->fd = io_open(path, O_RDWR | O_NOCTTY | O_NONBLOCK, 0);
+	t->fd = io_open(path, (write ? O_RDWR : O_RDONLY) | O_NOCTTY |
+			O_NONBLOCK, 0);
 	if (t->fd < 0)
 		return err_set_errno(e, -t->fd, "%s: cannot open the users "
 				     "file", path);
-	r = lock_whole(t->fd);
+	r = lock_whole(t->fd, write);
 	if (r == -EAGAIN || r == -EACCES)
 		return err_set(e, EBUSY, "%s: another process is changing the "
 			       "users file (it holds its lock); nothing was "
@@ -70,7 +72,8 @@ static int read_locked(struct users_tx *t, const char *path,
 	return 0;
 }
 
-int users_tx_begin(struct users_tx *t, const char *path, struct img_err *e)
+int users_tx_begin(struct users_tx *t, const char *path, bool write,
+		   struct img_err *e)
 {
 	int r = 1;
 
@@ -78,7 +81,7 @@ int users_tx_begin(struct users_tx *t, const char *path, struct img_err *e)
 	t->fd = -1;
 	for (int i = 0; i < USERS_TX_TRIES && r == 1; i++) {
 		users_tx_end(t);
-		r = open_locked(t, path, e);
+		r = open_locked(t, path, write, e);
 	}
 	if (r == 1)
 		r = err_set(e, EAGAIN, "%s: the users file keeps being replaced; "

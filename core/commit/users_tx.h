@@ -11,6 +11,7 @@
 #ifndef IMGRAPH_USERS_TX_H
 #define IMGRAPH_USERS_TX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "formats/io/err.h"
@@ -23,8 +24,12 @@ struct users_tx {
 
 /* Open path (a symlink leads to its target, as io_replace does), lock it,
  * check that the name still leads to the locked file, read it whole.
- * -EBUSY when another process holds the lock. */
-int users_tx_begin(struct users_tx *t, const char *path, struct img_err *e);
+ * write: the commit will replace it (a write lock, which needs the file
+ * writable); else a read lock keeps writers of ours out while the commit
+ * checks that no entry of top appeared.  -EBUSY when another process
+ * holds a conflicting lock. */
+int users_tx_begin(struct users_tx *t, const char *path, bool write,
+		   struct img_err *e);
 /* Release the lock and free the content (fine on a zeroed struct with
  * fd -1, and twice). */
 void users_tx_end(struct users_tx *t);

@@ -211,14 +211,23 @@ static void human_trash(const struct commit_result *r)
 		       "puts them back, 'imgraph purge' frees the space):\n",
 		       r->deleted, r->deleted == 1 ? "" : "s",
 		       cli_human_size(r->trash.bytes, a, sizeof(a)));
-	for (int i = 0; i < r->trash.n; i++)
-		if (r->trash.v[i].moved)
-			printf("  %s -> %s\n", r->trash.v[i].path,
-			       r->trash.v[i].trash ? r->trash.v[i].trash : "?");
-	for (int i = 0; i < r->trash.n; i++)
+	for (int i = 0; i < r->trash.n; i++) {
 		if (!r->trash.v[i].moved)
-			printf("Kept %s: %s\n", r->trash.v[i].path,
-			       r->trash.v[i].why);
+			continue;
+		fputs("  ", stdout);
+		cli_put_text(stdout, r->trash.v[i].path);
+		fputs(" -> ", stdout);
+		cli_put_text(stdout, r->trash.v[i].trash ?
+			     r->trash.v[i].trash : "?");
+		putchar('\n');
+	}
+	for (int i = 0; i < r->trash.n; i++) {
+		if (r->trash.v[i].moved)
+			continue;
+		fputs("Kept ", stdout);
+		cli_put_text(stdout, r->trash.v[i].path);
+		printf(": %s\n", r->trash.v[i].why);
+	}
 }
 
 static void human_result(const struct graph *g, const struct plan *p,

@@ -63,21 +63,21 @@ static void human(const struct trash_op_report *rep, bool purge)
 
 	for (int i = 0; i < rep->n; i++) {
 		const struct trash_op_item *it = &rep->v[i];
+		bool good = it->result == TRASH_RESTORED ||
+			    it->result == TRASH_IN_PLACE ||
+			    it->result == TRASH_PURGED;
+		FILE *f = good ? stdout : stderr;
 
-		switch (it->result) {
-		case TRASH_RESTORED:
-			printf("put back %s\n", it->path);
-			break;
-		case TRASH_IN_PLACE:
-			printf("already in place: %s\n", it->path);
-			break;
-		case TRASH_PURGED:
-			printf("removed %s (%s)\n", it->path,
-			       cli_human_size(it->bytes, sz, sizeof(sz)));
-			break;
-		default:
-			fprintf(stderr, "imgraph: %s: %s\n", it->path, it->msg);
-		}
+		fputs(it->result == TRASH_RESTORED ? "put back " :
+		      it->result == TRASH_IN_PLACE ? "already in place: " :
+		      it->result == TRASH_PURGED ? "removed " : "imgraph: ", f);
+		cli_put_text(f, it->path);
+		if (it->result == TRASH_PURGED)
+			fprintf(f, " (%s)", cli_human_size(it->bytes, sz,
+							   sizeof(sz)));
+		else if (!good)
+			fprintf(f, ": %s", it->msg);
+		fputc('\n', f);
 	}
 	if (purge)
 		printf("freed %s\n", cli_human_size(rep->bytes, sz, sizeof(sz)));
