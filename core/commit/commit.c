@@ -25,6 +25,7 @@
 #include "relink.h"
 #include "core/graph/resolve.h"
 #include "core/graph/users.h"
+#include "users_tx.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -42,6 +43,9 @@ struct commit_run {
 	struct commit_result *res;
 	struct commit_file *f;
 	int nf;
+	uint64_t txid;             /* the journal's, the stale and trash
+				      records' */
+	struct users_tx users;     /* read once, locked, during the relink */
 	char jpath[PATH_MAX];
 	struct chain *chain;
 	struct img *base;
@@ -163,6 +167,11 @@ static int run_copy(struct commit_run *cr, struct img_err *e)
 	r = check_base(cr, e);
 	if (r < 0)
 		return r;
+	/* From the first byte written into base the intermediates are
+	 * stale: recorded before it, durably. */
+	r = commit_stale_begin(cr->g, cr->p, cr->txid, e);
+	if (r < 0)
+		return r;
 	r = copy_run(cr->chain, nabove, cr->base, &co, &cs, e);
 	cr->res->bytes_copied = cs.bytes_written + cs.bytes_zeroed;
 	/* Flush even after a failure or cancel: whatever reached base must
@@ -215,8 +224,7 @@ static int journal_start(struct commit_run *cr, struct journal **out,
 	if (!j || !*fds)
 		return err_set(e, ENOMEM, "out of memory");
 	clock_gettime(CLOCK_REALTIME, &ts);
-	j->txid = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^
-		  ((uint64_t)getpid() << 40);
+	j->txid = cr->txid;
 	j->created = (int64_t)ts.tv_sec;
 	j->state = JOURNAL_PREPARED;
 	j->base_dev = base->dev;
@@ -291,29 +299,42 @@ static int add_parents(struct commit_run *cr, struct journal *j, int *fds,
 	return 0;
 }
 
-/* The users file's new text, when the commit repoints any entry. */
+/* The users file's new text, when the commit repoints any entry: read
+ * once, under its lock (held until the relink is over), and repointing
+ * exactly the entries the plan listed. */
 static int add_users(struct commit_run *cr, struct journal *j, int nusers,
 		     struct img_err *e)
 {
 	const struct gnode *top = &cr->g->nodes[cr->p->top];
 	const struct gnode *base = &cr->g->nodes[cr->p->base];
+	const char *uf = cr->g->users_file;
 	char abs[PATH_MAX], *text = NULL;
 	size_t len = 0;
 	int changed = 0, r;
 
-	if (!cr->g->users_file) {
+	if (!uf) {
 		if (!nusers)
 			return 0;
 		return err_set(e, EINVAL, "the plan repoints %d users-file "
 			       "entr%s but no users file is loaded", nusers,
 			       nusers == 1 ? "y" : "ies");
 	}
-	r = users_repoint(cr->g->users_file, top->dev, top->ino, base->path,
-			  &text, &len, &changed, e);
+	r = users_tx_begin(&cr->users, uf, nusers > 0, e);
+	if (r == 0)
+		r = users_repoint_text(uf, cr->users.data, cr->users.len,
+				       top->dev, top->ino, base->path, &text,
+				       &len, &changed, e);
+	if (r == 0 && changed != nusers)
+		r = err_set(e, ESTALE, "%s: the users file changed since the "
+			    "plan: %d entr%s use top now, %d planned; nothing "
+			    "was relinked, plan again", uf, changed,
+			    changed == 1 ? "y" : "ies", nusers);
 	if (r == 0 && changed > 0) {
-		r = commit_abs_path(cr->g->users_file, abs, sizeof(abs), e);
+		r = commit_abs_path(uf, abs, sizeof(abs), e);
 		if (r == 0)
-			r = relink_prepare_users(abs, text, len, &j->users, e);
+			r = relink_prepare_users(abs, cr->users.data,
+						 cr->users.len, text, len,
+						 &j->users, e);
 	}
 	free(text);
 	return r;
@@ -410,14 +431,79 @@ static int relink_phase(struct commit_run *cr, struct img_err *e)
 			goto out;
 		}
 	}
+	/* Durable before the journal goes: a crash in between leaves the
+	 * journal, and recover sets it again. */
+	r = commit_stale_done(cr->g, cr->p, cr->txid, e);
+	if (r < 0) {
+		err_prefix(e, "relink done, but the stale record is not updated "
+			   "(run 'imgraph recover' to finish): ");
+		goto out;
+	}
 	r = journal_remove(cr->jpath, e);
 	if (r < 0)
 		err_prefix(e, "relink done, but the journal is still there (run "
 			   "'imgraph recover' to remove it): ");
 out:
+	users_tx_end(&cr->users);
 	free(fds);
 	journal_free(j);
 	return r;
+}
+
+/* Refuse what must not run: conflicts, no valid pair, a pending journal
+ * of this base; then the fresh rescan (fail early). */
+static int precheck(struct commit_run *cr, struct img_err *e)
+{
+	const struct graph *g = cr->g;
+	const struct plan *p = cr->p;
+	struct stat st;
+	int r;
+
+	if (p->nconflicts)
+		return err_set(e, EBUSY, "the plan has %d conflict%s; nothing "
+			       "was written", p->nconflicts,
+			       p->nconflicts == 1 ? "" : "s");
+	if (p->top < 0 || p->base < 0 || p->top >= g->n || p->base >= g->n ||
+	    !g->nodes[p->top].format || !g->nodes[p->base].format)
+		return err_set(e, EINVAL, "the plan has no valid top/base");
+	r = journal_path_for(g->nodes[p->base].path, cr->jpath,
+			     sizeof(cr->jpath), e);
+	if (r < 0)
+		return r;
+	if (lstat(cr->jpath, &st) == 0)
+		return err_set(e, EBUSY, "%s: an interrupted relink of this "
+			       "base is pending; run 'imgraph recover' first",
+			       cr->jpath);
+	return commit_revalidate(g, p, e);
+}
+
+/* After the copy: relink (asked first), or, for a dropped leaf top,
+ * nothing to relink and the commit is done. */
+static int finish(struct commit_run *cr, struct img_err *e)
+{
+	const struct commit_opts *o = cr->o;
+
+	if (cancel_requested(o))
+		return err_set(e, ECANCELED, "commit cancelled after the copy; "
+			       "every image is valid and parents still use "
+			       "top");
+	if (cr->p->leaf == PLAN_LEAF_DROP)
+		return commit_stale_done(cr->g, cr->p, cr->txid, e);
+	if (o && o->confirm_relink &&
+	    !o->confirm_relink(o->confirm_opaque, cr->g, cr->p)) {
+		cr->res->relink_declined = true;
+		return 0;
+	}
+	return relink_phase(cr, e);
+}
+
+static uint64_t new_txid(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^
+	       ((uint64_t)getpid() << 40);
 }
 
 int commit_execute(struct graph *g, const struct plan *p,
@@ -426,68 +512,30 @@ int commit_execute(struct graph *g, const struct plan *p,
 {
 	struct commit_result dummy;
 	struct commit_run cr = { .g = g, .p = p, .o = o };
-	struct stat st;
 	int r;
 
 	if (!res)
 		res = &dummy;
 	memset(res, 0, sizeof(*res));
 	cr.res = res;
-	if (p->nconflicts)
-		return err_set(e, EBUSY, "the plan has %d conflict%s; nothing "
-			       "was written", p->nconflicts,
-			       p->nconflicts == 1 ? "" : "s");
-	if (p->top < 0 || p->base < 0 || p->top >= g->n || p->base >= g->n ||
-	    !g->nodes[p->top].format || !g->nodes[p->base].format)
-		return err_set(e, EINVAL, "the plan has no valid top/base");
-	r = journal_path_for(g->nodes[p->base].path, cr.jpath,
-			     sizeof(cr.jpath), e);
-	if (r < 0)
-		return r;
-	if (lstat(cr.jpath, &st) == 0)
-		return err_set(e, EBUSY, "%s: an interrupted relink of this "
-			       "base is pending; run 'imgraph recover' first",
-			       cr.jpath);
-	r = commit_revalidate(g, p, e);
-	if (r < 0)
-		return r;
-	r = take_locks(&cr, e);
-	if (r < 0)
-		goto out;
-
-	r = run_copy(&cr, e);
-	if (r < 0)
-		goto out;
-	if (cancel_requested(o)) {
-		r = err_set(e, ECANCELED, "commit cancelled after the copy; "
-			    "every image is valid and parents still use top");
-		goto out;
-	}
-	if (p->leaf == PLAN_LEAF_DROP) {
-		/* --drop-top on a leaf: nothing names top, nothing to relink. */
-	} else if (o && o->confirm_relink &&
-		   !o->confirm_relink(o->confirm_opaque, g, p)) {
-		res->relink_declined = true;
-		r = 0;
-		goto out;
-	} else {
-		r = relink_phase(&cr, e);
-		if (r < 0)
-			goto out;
-	}
-	if (o && o->delete_files) {
-		r = commit_delete_files(g, p, p->leaf == PLAN_LEAF_KEEP, e);
-		if (r < 0)
-			goto out;
-		res->deleted = r;
-	}
-	phase(o, "cleanup", 1, 1);
-	r = 0;
-out:
+	cr.users.fd = -1;
+	cr.txid = new_txid();
+	r = precheck(&cr, e);
+	if (r == 0)
+		r = take_locks(&cr, e);
+	if (r == 0)
+		r = run_copy(&cr, e);
+	if (r == 0)
+		r = finish(&cr, e);
 	img_close(cr.base);
 	chain_close(cr.chain);
 	for (int i = 0; i < cr.nf; i++)
 		lock_hold_close(&cr.f[i].lock);
 	free(cr.f);
+	/* --delete runs once our own locks are gone: it refuses files that
+	 * anyone holds locks on. */
+	if (r == 0 && !res->relink_declined && o && o->delete_files)
+		r = commit_delete_files(g, p, cr.txid, res, e);
+	phase(o, "cleanup", 1, 1);
 	return r;
 }

@@ -14,9 +14,10 @@
 #include "core/graph/graph.h"
 #include "core/plan/plan.h"
 #include "progress.h"
+#include "trash.h"
 
 struct commit_opts {
-	bool delete_files;         /* remove top+intermediates nothing uses */
+	bool delete_files;         /* trash top+intermediates nothing uses */
 	uint64_t rate;             /* bytes per second, 0 = unlimited */
 	const struct progress *progress;
 	volatile sig_atomic_t *cancel;   /* set nonzero to cancel */
@@ -31,11 +32,17 @@ struct commit_result {
 	uint64_t bytes_copied;
 	int relinked;              /* parents rewritten */
 	bool relink_declined;
-	int deleted;               /* files removed by --delete */
+	int deleted;               /* files --delete moved into the trash */
+	/* --delete: each file the plan listed to move, moved or kept (and
+	 * why); owned, freed by commit_result_free. */
+	struct trash_report trash;
 };
 
+/* --delete moves what the plan lists (plan_opts.delete_files), after
+ * checking each again: the plan must be built with it. */
 int commit_execute(struct graph *g, const struct plan *p,
 		   const struct commit_opts *o, struct commit_result *res,
 		   struct img_err *e);
+void commit_result_free(struct commit_result *res);
 
 #endif

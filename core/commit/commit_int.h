@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/graph/chain.h"
 #include "commit.h"
@@ -35,9 +36,20 @@ int commit_revalidate(const struct graph *g, const struct plan *p,
 int commit_check_chain(const struct graph *g, const struct plan *p,
 		       struct chain *c, int *nabove, struct img_err *e);
 
-/* --delete: remove top (unless kept) and the intermediates that nothing
- * references any more; returns the number removed. */
+/* commit_marks.c: the stale record of this commit (stale.h): PENDING
+ * before base is first written, DONE once every parent names base.  Both
+ * do nothing when the commit leaves nothing stale or unused. */
+int commit_stale_begin(const struct graph *g, const struct plan *p,
+		       uint64_t txid, struct img_err *e);
+int commit_stale_done(const struct graph *g, const struct plan *p,
+		      uint64_t txid, struct img_err *e);
+
+/* commit_delete.c: --delete.  What the plan lists to move is checked
+ * again on a fresh scan of the pool (by dev:ino: anything still reading
+ * a file keeps it) and moved into the trash (trash.h), which re-checks
+ * each file just before it moves.  Fills res->trash and res->deleted. */
 int commit_delete_files(const struct graph *g, const struct plan *p,
-			bool top_kept, struct img_err *e);
+			uint64_t txid, struct commit_result *res,
+			struct img_err *e);
 
 #endif

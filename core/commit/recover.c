@@ -6,6 +6,7 @@
 #include "lock_hold.h"
 #include "core/plan/policy.h"
 #include "relink.h"
+#include "stale.h"
 #include "formats/format.h"
 
 #include <dirent.h>
@@ -458,11 +459,31 @@ static int rec_classify(struct rec_run *rr, struct img_err *e)
 	return r < 0 ? r : rec_classify_users(rr, e);
 }
 
+/* The commit's entry in the stale record follows the relink's outcome:
+ * DONE when every parent names base, PENDING again when they name top
+ * (its intermediates stay stale either way: base was written).  Set
+ * before the journal goes, so a crash in between repeats it.  A record
+ * that cannot be parsed is left for the plan to report. */
+static int rec_stale_state(const struct journal *j, bool forward,
+			   struct img_err *e)
+{
+	struct img_err se;
+	int r;
+
+	err_clear(&se);
+	r = stale_set_state(j->base_path, j->base_dev, j->base_ino, j->txid,
+			    forward ? STALE_DONE : STALE_PENDING, &se);
+	if (r == -EINVAL)
+		return 0;
+	return r < 0 ? err_propagate(e, &se) : 0;
+}
+
 static int rec_action(struct rec_run *rr, const struct rec_action *a,
 		      struct img_err *e)
 {
 	struct journal *j = rr->j;
 	const struct journal_parent *p;
+	int r;
 
 	switch (a->kind) {
 	case RA_WRITE_PARENT:
@@ -482,6 +503,8 @@ static int rec_action(struct rec_run *rr, const struct rec_action *a,
 	case RA_EMPTY_TOP:
 		return rr->topfd < 0 ? 0 : do_empty_top(j, rr->topfd, e);
 	case RA_REMOVE_JOURNAL:
+		if ((r = rec_stale_state(j, a->to_new, e)) < 0)
+			return r;
 		return journal_remove(rr->jpath, e);
 	}
 	return err_set(e, EINVAL, "recover: unknown action %d", (int)a->kind);

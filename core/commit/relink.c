@@ -163,37 +163,50 @@ out:
 	return r;
 }
 
-int relink_prepare_users(const char *path, const char *new_data,
-			 size_t new_len, struct journal_users *out,
-			 struct img_err *e)
+int relink_prepare_users(const char *path, const char *old_data,
+			 size_t old_len, const char *new_data, size_t new_len,
+			 struct journal_users *out, struct img_err *e)
 {
-	char *old;
-	int r;
-
 	memset(out, 0, sizeof(*out));
-	if (new_len > JOURNAL_MAX_USERS)
-		return err_set(e, EFBIG, "%s: new users file too large", path);
-	r = io_read_file(path, JOURNAL_MAX_USERS, 0, &old, &out->old_len);
-	out->old_data = (uint8_t *)old;
-	if (r == -EINVAL || r == -EFBIG)
-		return err_set(e, -r, "%s: not a regular file of at most %u "
-			       "bytes", path, JOURNAL_MAX_USERS);
-	if (r < 0)
-		return err_set_errno(e, -r, "%s: cannot read the users file",
-				     path);
+	if (old_len > JOURNAL_MAX_USERS || new_len > JOURNAL_MAX_USERS)
+		return err_set(e, EFBIG, "%s: users file larger than %u bytes",
+			       path, JOURNAL_MAX_USERS);
 	out->path = strdup(path);
+	out->old_data = malloc(old_len + 1);
 	out->new_data = malloc(new_len + 1);
-	if (!out->path || !out->new_data) {
+	if (!out->path || !out->old_data || !out->new_data) {
 		free(out->path);
 		free(out->old_data);
 		free(out->new_data);
 		memset(out, 0, sizeof(*out));
 		return err_set(e, ENOMEM, "%s: out of memory", path);
 	}
+	memcpy(out->old_data, old_data, old_len);
 	memcpy(out->new_data, new_data, new_len);
+	out->old_len = old_len;
 	out->new_len = new_len;
 	out->old_crc = journal_crc(out->old_data, out->old_len);
 	out->new_crc = journal_crc(out->new_data, out->new_len);
+	return 0;
+}
+
+int relink_users_unchanged(const struct journal_users *u, struct img_err *e)
+{
+	char *cur;
+	size_t len;
+	int r = io_read_file(u->path, JOURNAL_MAX_USERS, 0, &cur, &len);
+	bool same;
+
+	if (r < 0 && r != -ENOENT && r != -EFBIG && r != -EINVAL)
+		return err_set_errno(e, -r, "%s: cannot read the users file",
+				     u->path);
+	same = r == 0 && len == u->old_len &&
+	       !memcmp(cur, u->old_data, len);
+	free(cur);
+	if (!same)
+		return err_set(e, ESTALE, "%s: the users file was changed by "
+			       "someone else after the commit read it; that "
+			       "edit is kept and nothing was relinked", u->path);
 	return 0;
 }
 
@@ -260,6 +273,12 @@ int relink_apply(const char *jpath, struct journal *j, const int *fds,
 		return r;
 	}
 	if (j->users.path) {
+		/* Just before the replacement: an edit made since the commit
+		 * read the file must not be overwritten (nor, on rollback,
+		 * undone). */
+		r = relink_users_unchanged(&j->users, e);
+		if (r < 0)
+			goto rollback;
 		users_touched = true;
 		r = relink_write_users(j->users.path, j->users.new_data,
 					j->users.new_len, e);

@@ -2,8 +2,9 @@
  *
  * Order: the new header bytes of every parent are computed first (nothing
  * written); the journal is written durably (PREPARED); the users file is
- * replaced atomically; each parent gets ONE pwrite of its changed header range followed by fdatasync; the journal
- * becomes RELINKED.  Any failure rolls every parent (and the users file)
+ * compared with what the commit read and replaced atomically; each parent
+ * gets ONE pwrite of its changed header range followed by fdatasync; the
+ * journal becomes RELINKED.  Any failure rolls every parent (and the users file)
  * back to OLD and removes the journal; if even the rollback fails the
  * journal stays for `imgraph recover`.
  *
@@ -35,10 +36,14 @@ struct relink_target {
 int relink_prepare_parent(const struct relink_target *t,
 			  struct journal_parent *out, struct img_err *e);
 
-/* Read the users file at path and record old/new content into *out. */
-int relink_prepare_users(const char *path, const char *new_data,
-			 size_t new_len, struct journal_users *out,
-			 struct img_err *e);
+/* Record the users file's old content (as the commit read it, once,
+ * under its lock: users_tx.h) and new content into *out. */
+int relink_prepare_users(const char *path, const char *old_data,
+			 size_t old_len, const char *new_data, size_t new_len,
+			 struct journal_users *out, struct img_err *e);
+/* Is the users file still what u->old_data holds?  -ESTALE (e says so)
+ * when someone changed it since it was read. */
+int relink_users_unchanged(const struct journal_users *u, struct img_err *e);
 
 /* Run the transaction described by j (state PREPARED).  fds[i] is the
  * locked O_RDWR fd of j->parents[i].  On success the journal is on disk in

@@ -24,6 +24,8 @@
 #include "formats/format.h"
 #include "chain.h"
 
+struct graph_marks;
+
 enum gnode_flags {
 	GN_IN_POOL      = 1 << 0,  /* named by the pool paths */
 	GN_OUTSIDE      = 1 << 1,  /* reached only as a backing file */
@@ -42,6 +44,10 @@ enum gnode_flags {
 				      probing reader would obey */
 	GN_DEEP         = 1 << 11, /* deeper than GRAPH_MAX_DEPTH (with
 				      GN_ERROR) */
+	GN_JOURNAL      = 1 << 12, /* covered by an unfinished relink
+				      (marks.h) */
+	GN_STALE        = 1 << 13, /* an intermediate a commit wrote under */
+	GN_UNUSED       = 1 << 14, /* a committed top nothing reads */
 };
 
 /* Deepest backing chain the scan accepts: chain_open's cap, so a chain
@@ -102,6 +108,7 @@ struct graph {
 	int npool_paths;
 	int npool_images;          /* nodes with GN_IN_POOL */
 	bool recursive;            /* pool directories were walked down */
+	struct graph_marks *marks; /* left beside the images (marks.h) */
 };
 
 struct scan_opts {

@@ -7,6 +7,7 @@
  */
 #include "graph_int.h"
 #include "lock.h"
+#include "marks.h"
 #include "users.h"
 
 #include <dirent.h>
@@ -132,6 +133,10 @@ static int scan_entry(struct graph_builder *b, struct dir_walk *w,
 	struct stat st;
 	int id;
 
+	/* imgraph's own records, temporaries and trash (".imgraph-*") are
+	 * never pool images. */
+	if (!strncmp(d->name, ".imgraph-", 9))
+		return 0;
 	if (!strcmp(dir, "."))
 		snprintf(path, sizeof(path), "%s", d->name);
 	else if (snprintf(path, sizeof(path), "%s%s%s", dir,
@@ -252,6 +257,7 @@ void graph_free(struct graph *g)
 	for (int i = 0; i < g->npool_paths; i++)
 		free(g->pool_paths[i]);
 	free(g->pool_paths);
+	graph_marks_free(g->marks);
 	free(g);
 }
 
@@ -306,6 +312,8 @@ static int scan_into(struct graph_builder *b, char *const *paths, int npaths,
 		r = users_attach(b->g, uf, e);
 	if (r == 0 && o->probe_locks)
 		r = lock_probe_graph(b->g, e);
+	if (r == 0)
+		r = graph_marks_load(b->g, e);
 	users_free(uf);
 	return r;
 }

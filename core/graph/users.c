@@ -566,7 +566,7 @@ static int put_scalar(struct outbuf *o, const char *s, bool plain)
  * text built so far. */
 struct repoint {
 	const char *path;
-	char *src;
+	const char *src;
 	size_t slen;
 	struct users_file *uf;
 	struct img_mark *marks;    /* where each entry's image scalar sits */
@@ -626,19 +626,17 @@ static int repoint_check(const struct repoint *rp, struct img_err *e)
 	return r;
 }
 
-int users_repoint(const char *users_path, dev_t dev, ino_t ino,
-		  const char *new_image_path, char **text, size_t *len,
-		  int *nchanged, struct img_err *e)
+int users_repoint_text(const char *users_path, const char *src, size_t slen,
+		       dev_t dev, ino_t ino, const char *new_image_path,
+		       char **text, size_t *len, int *nchanged,
+		       struct img_err *e)
 {
-	struct repoint rp = { .path = users_path };
+	struct repoint rp = { .path = users_path, .src = src, .slen = slen };
 	int r;
 
 	*text = NULL;
 	*len = 0;
 	*nchanged = 0;
-	r = read_text(users_path, &rp.src, &rp.slen, e);
-	if (r < 0)
-		return r;
 	r = load_text(users_path, rp.src, rp.slen, &rp.uf, &rp.marks, e);
 	if (r == 0 && out_reserve(&rp.out, rp.slen + 255) < 0)
 		r = err_set(e, ENOMEM, "%s: out of memory", users_path);
@@ -662,6 +660,25 @@ int users_repoint(const char *users_path, dev_t dev, ino_t ino,
 	free(rp.out.p);
 	free(rp.marks);
 	users_free(rp.uf);
-	free(rp.src);
+	return r;
+}
+
+int users_repoint(const char *users_path, dev_t dev, ino_t ino,
+		  const char *new_image_path, char **text, size_t *len,
+		  int *nchanged, struct img_err *e)
+{
+	char *src;
+	size_t slen;
+	int r;
+
+	*text = NULL;
+	*len = 0;
+	*nchanged = 0;
+	r = read_text(users_path, &src, &slen, e);
+	if (r < 0)
+		return r;
+	r = users_repoint_text(users_path, src, slen, dev, ino,
+			       new_image_path, text, len, nchanged, e);
+	free(src);
 	return r;
 }

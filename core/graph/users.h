@@ -58,5 +58,11 @@ int users_attach(struct graph *g, const struct users_file *uf,
 int users_repoint(const char *users_path, dev_t dev, ino_t ino,
 		  const char *new_image_path, char **text, size_t *len,
 		  int *nchanged, struct img_err *e);
+/* The same for text already read (src, slen bytes, as read from
+ * users_path): the commit reads the file once, under its lock. */
+int users_repoint_text(const char *users_path, const char *src, size_t slen,
+		       dev_t dev, ino_t ino, const char *new_image_path,
+		       char **text, size_t *len, int *nchanged,
+		       struct img_err *e);
 
 #endif

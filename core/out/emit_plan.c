@@ -105,6 +105,27 @@ static void human_scanned(FILE *f, const struct plan *p)
 	fprintf(f, "%-15s %s\n", "", POOL_UNSEEN);
 }
 
+/* --delete: what moves into the trash beside it, and what stays. */
+static void human_trash(FILE *f, const struct graph *g, const struct plan *p)
+{
+	int moves = 0;
+
+	for (int i = 0; i < p->ntrash; i++)
+		moves += p->trash[i].moves;
+	if (!p->ntrash)
+		return;
+	fprintf(f, "--delete moves into the trash (%d; 'imgraph undelete' "
+		"puts back, 'imgraph purge' frees the space):\n", moves);
+	for (int i = 0; i < p->ntrash; i++)
+		if (p->trash[i].moves)
+			fprintf(f, "  %s\n", node_name(g, p->trash[i].node));
+	for (int i = 0; i < p->ntrash; i++)
+		if (!p->trash[i].moves)
+			fprintf(f, "  stays: %s (%s)\n",
+				node_name(g, p->trash[i].node),
+				p->trash[i].why ? p->trash[i].why : "in use");
+}
+
 static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
 {
 	char a[32], b[32];
@@ -117,7 +138,9 @@ static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
 	for (int i = 0; i < p->ninter; i++)
 		fprintf(f, "%s%s", i ? ", " : "", node_name(g, p->inter[i]));
 	fputc('\n', f);
-	if (p->top >= 0 && p->base >= 0) {
+	/* A plan stopped by an unfinished relink analysed nothing else. */
+	if (p->top >= 0 && p->base >= 0 &&
+	    !(p->nconflicts && p->conflicts[0].kind == CONFLICT_JOURNAL)) {
 		fprintf(f, "%-15s %s (%llu bytes%s)\n", "bytes to copy:",
 			emit_size(p->bytes_to_copy, a, sizeof(a)),
 			(unsigned long long)p->bytes_to_copy,
@@ -143,6 +166,7 @@ static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
 		fprintf(f, "parents relinked to base (%d):\n", p->nparents);
 		for (int i = 0; i < p->nparents; i++)
 			human_parent(f, g, p, &p->parents[i]);
+		human_trash(f, g, p);
 	}
 	human_scanned(f, p);
 	human_conflicts(f, g, p);
@@ -230,6 +254,24 @@ static void struct_conflicts(struct ow *w, const struct graph *g,
 	ow_close(w);
 }
 
+static void struct_trash(struct ow *w, const struct graph *g,
+			 const struct plan *p)
+{
+	ow_arr_open(w, "trash");
+	for (int i = 0; i < p->ntrash; i++) {
+		const struct plan_trash *t = &p->trash[i];
+
+		ow_obj_open(w, NULL);
+		ow_i64(w, "node", t->node);
+		ow_str(w, "name", node_name(g, t->node));
+		ow_str(w, "filename", g->nodes[t->node].path);
+		ow_bool(w, "moves", t->moves);
+		ow_str(w, "why", t->why);
+		ow_close(w);
+	}
+	ow_close(w);
+}
+
 static void emit_struct(FILE *f, const struct graph *g, const struct plan *p,
 			enum out_fmt fmt)
 {
@@ -255,6 +297,7 @@ static void emit_struct(FILE *f, const struct graph *g, const struct plan *p,
 	ow_bool(&w, "drop-top", p->leaf == PLAN_LEAF_DROP);
 	struct_parents(&w, g, p);
 	struct_scanned(&w, p);
+	struct_trash(&w, g, p);
 	struct_conflicts(&w, g, p);
 	ow_close(&w);
 	ow_finish(&w);

@@ -1,6 +1,7 @@
 /* emit_tree.c - the pool forest as text, JSON or YAML; see emit.h. */
 #include "emit.h"
 #include "core/graph/lock.h"
+#include "core/graph/marks.h"
 #include "core/graph/perm.h"
 
 #include <stdlib.h>
@@ -42,6 +43,9 @@ static const struct {
 	{ GN_DEEP, "too deep" },
 	{ GN_RDONLY_FILE, "read-only" },
 	{ GN_RAW_MAGIC, "raw with image header" },
+	{ GN_JOURNAL, "unfinished relink" },
+	{ GN_STALE, "stale" },
+	{ GN_UNUSED, "unused" },
 };
 
 const char *emit_node_flags(unsigned flags, char *buf, size_t len)
@@ -93,6 +97,75 @@ static void human_users(FILE *f, const struct graph *g, int node, int ind)
 	}
 }
 
+/* Why a node is flagged stale, unused or covered by a journal. */
+static void human_marks(FILE *f, const struct graph *g, int node, int ind)
+{
+	const struct graph_marks *m = g->marks;
+	char tm[40];
+
+	for (int i = 0; m && i < m->nstale; i++) {
+		const struct gmark_stale *s = &m->stale[i];
+
+		if (s->node != node)
+			continue;
+		marks_when(s->created, tm, sizeof(tm));
+		if (s->unused)
+			fprintf(f, "%*s  ! unused: committed into '%s' (%s); "
+				"nothing reads it any more\n", ind, "",
+				g->nodes[s->base].name, tm);
+		else
+			fprintf(f, "%*s  ! stale: '%s' was committed into "
+				"(%s%s) under it; it no longer shows what it "
+				"showed\n", ind, "", g->nodes[s->base].name,
+				tm, s->pending ? ", relink not done" : "");
+	}
+	for (int i = 0; m && i < m->njournals; i++)
+		for (int k = 0; k < m->journals[i].nnodes; k++)
+			if (m->journals[i].nodes[k] == node)
+				fprintf(f, "%*s  ! in an unfinished relink: run "
+					"'imgraph recover %s'\n", ind, "",
+					m->journals[i].dir);
+}
+
+/* Before the forest: unfinished transactions come first. */
+static void human_journals(FILE *f, const struct graph *g)
+{
+	const struct graph_marks *m = g->marks;
+
+	for (int i = 0; m && i < m->njournals; i++) {
+		const struct gmark_journal *j = &m->journals[i];
+
+		fprintf(f, "! unfinished relink: %s (%s, covers %d image%s%s)"
+			"; run 'imgraph recover %s' before anything else\n",
+			j->path, !j->valid ? "unreadable" : j->relinked ?
+			"relinked, cleanup pending" : "parents partly relinked",
+			j->nnodes, j->nnodes == 1 ? "" : "s",
+			j->noutside ? " in the pool, more outside" : "", j->dir);
+	}
+}
+
+/* After the forest: what the trash holds, and records we cannot read. */
+static void human_trash(FILE *f, const struct graph *g)
+{
+	const struct graph_marks *m = g->marks;
+	char sz[32], tm[40];
+
+	for (int i = 0; m && i < m->ntrash; i++) {
+		const struct gmark_trash *t = &m->trash[i];
+
+		fprintf(f, "trash: %s/.imgraph-trash holds %d file%s (%s) from "
+			"%d commit%s, the last %s; 'imgraph undelete %s' puts "
+			"its files back, 'imgraph purge %s' frees the space\n",
+			t->dir, t->files, t->files == 1 ? "" : "s",
+			emit_size(t->bytes, sz, sizeof(sz)), t->ntx,
+			t->ntx == 1 ? "" : "s",
+			marks_when(t->last_created, tm, sizeof(tm)), t->dir, t->dir);
+	}
+	for (int i = 0; m && i < m->nbad; i++)
+		fprintf(f, "! stale record %s cannot be read: %s\n",
+			m->bad[i].path, m->bad[i].error);
+}
+
 /* Deeper levels are not indented further (a long chain would push names
  * off the screen); their lines say the depth instead. */
 #define TREE_MAX_INDENT_LEVEL 32
@@ -134,6 +207,7 @@ static void human_node(FILE *f, const struct graph *g, int id, int depth)
 			"(CVE-2008-2004)\n", ind, "",
 			n->format ? n->format : "?",
 			n->backing_name ? n->backing_name : "");
+	human_marks(f, g, id, ind);
 	human_users(f, g, id, ind);
 }
 
@@ -141,8 +215,10 @@ static void emit_human(FILE *f, const struct graph *g)
 {
 	int *stack, *dep, sp = 0;
 
+	human_journals(f, g);
 	if (!g->n) {
 		fprintf(f, "(no images in the pool)\n");
+		human_trash(f, g);
 		return;
 	}
 	stack = malloc(sizeof(int) * (size_t)g->n);
@@ -171,6 +247,7 @@ static void emit_human(FILE *f, const struct graph *g)
 	}
 	free(stack);
 	free(dep);
+	human_trash(f, g);
 }
 
 static void flag_list(struct ow *w, unsigned flags)
@@ -180,6 +257,87 @@ static void flag_list(struct ow *w, unsigned flags)
 	     i++)
 		if (flags & flag_words[i].bit)
 			ow_str(w, NULL, flag_words[i].word);
+	ow_close(w);
+}
+
+static void txid_str(struct ow *w, const char *key, uint64_t txid)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)txid);
+	ow_str(w, key, buf);
+}
+
+/* "committed": why the node is stale or unused (absent when neither). */
+static void struct_node_marks(struct ow *w, const struct graph *g, int id)
+{
+	const struct graph_marks *m = g->marks;
+
+	if (!(g->nodes[id].flags & (GN_STALE | GN_UNUSED)))
+		return;
+	ow_arr_open(w, "committed");
+	for (int i = 0; m && i < m->nstale; i++) {
+		const struct gmark_stale *s = &m->stale[i];
+
+		if (s->node != id)
+			continue;
+		ow_obj_open(w, NULL);
+		ow_str(w, "mark", s->unused ? "unused" : "stale");
+		ow_i64(w, "base", s->base);
+		txid_str(w, "transaction", s->txid);
+		ow_i64(w, "time", s->created);
+		ow_bool(w, "relinked", !s->pending);
+		ow_close(w);
+	}
+	ow_close(w);
+}
+
+static void struct_journals(struct ow *w, const struct graph *g)
+{
+	const struct graph_marks *m = g->marks;
+
+	ow_arr_open(w, "journals");
+	for (int i = 0; m && i < m->njournals; i++) {
+		const struct gmark_journal *j = &m->journals[i];
+		char cmd[4200];
+
+		ow_obj_open(w, NULL);
+		ow_str(w, "journal", j->path);
+		ow_bool(w, "valid", j->valid);
+		ow_str(w, "state", !j->valid ? NULL : j->relinked ?
+		       "RELINKED" : "PREPARED");
+		ow_str(w, "error", j->error);
+		if (j->valid)
+			txid_str(w, "transaction", j->txid);
+		ow_arr_open(w, "nodes");
+		for (int k = 0; k < j->nnodes; k++)
+			ow_i64(w, NULL, j->nodes[k]);
+		ow_close(w);
+		ow_i64(w, "files-outside", j->noutside);
+		snprintf(cmd, sizeof(cmd), "imgraph recover %s", j->dir);
+		ow_str(w, "fix", cmd);
+		ow_close(w);
+	}
+	ow_close(w);
+}
+
+static void struct_trash(struct ow *w, const struct graph *g)
+{
+	const struct graph_marks *m = g->marks;
+
+	ow_arr_open(w, "trash");
+	for (int i = 0; m && i < m->ntrash; i++) {
+		const struct gmark_trash *t = &m->trash[i];
+
+		ow_obj_open(w, NULL);
+		ow_str(w, "dir", t->dir);
+		ow_i64(w, "files", t->files);
+		ow_u64(w, "bytes", t->bytes);
+		ow_i64(w, "commits", t->ntx);
+		txid_str(w, "last-transaction", t->last_txid);
+		ow_i64(w, "last-time", t->last_created);
+		ow_close(w);
+	}
 	ow_close(w);
 }
 
@@ -218,6 +376,7 @@ static void struct_node(struct ow *w, const struct graph *g, int i)
 		ow_u64(w, "snapshots", n->info.nb_snapshots);
 	}
 	ow_str(w, "error", n->error);
+	struct_node_marks(w, g, i);
 	ow_close(w);
 }
 
@@ -288,6 +447,8 @@ static void emit_struct(FILE *f, const struct graph *g, enum out_fmt fmt)
 	ow_close(&w);
 	struct_edges(&w, g);
 	struct_users(&w, g);
+	struct_journals(&w, g);
+	struct_trash(&w, g);
 	ow_close(&w);
 	ow_finish(&w);
 }

@@ -22,6 +22,8 @@ const char *conflict_kind_name(enum conflict_kind k)
 	case CONFLICT_SPACE: return "space";
 	case CONFLICT_INVALID_PAIR: return "invalid-pair";
 	case CONFLICT_FORMAT: return "format";
+	case CONFLICT_JOURNAL: return "journal";
+	case CONFLICT_STALE: return "stale";
 	}
 	return "unknown";
 }
@@ -85,6 +87,9 @@ void plan_free(struct plan *p)
 	for (int i = 0; i < p->nscanned; i++)
 		free(p->scanned[i].path);
 	free(p->scanned);
+	for (int i = 0; i < p->ntrash; i++)
+		free(p->trash[i].why);
+	free(p->trash);
 	free(p);
 }
 
@@ -316,13 +321,15 @@ static int analyse(struct graph *g, struct plan *p, const struct plan_opts *o,
 		top->info.virtual_size : p->base_old_size;
 	p->base_grows = p->base_new_size > p->base_old_size;
 	if ((r = collect_parents(g, p, o)) < 0 ||
+	    (r = plan_check_stale(g, p)) < 0 ||
 	    (r = plan_check_states(g, p)) < 0 ||
 	    (r = plan_check_permissions(g, p)) < 0 ||
 	    (r = plan_check_locks(g, p, e)) < 0 ||
 	    (r = plan_check_relinks(g, p)) < 0 ||
 	    (r = plan_check_limits(g, p)) < 0 ||
 	    (r = plan_count_bytes(g, p, o->skip_bytes)) < 0 ||
-	    (r = plan_check_space(g, p)) < 0)
+	    (r = plan_check_space(g, p)) < 0 ||
+	    (o->delete_files && (r = plan_list_trash(g, p)) < 0))
 		return r;
 	return 0;
 }
@@ -346,6 +353,11 @@ int plan_build(struct graph *g, int top, int base, const struct plan_opts *o,
 	if (top >= 0 && top < g->n && base < 0)
 		p->base = g->nodes[top].backing;
 	r = note_scanned(g, p);
+	/* An unfinished relink is the only conflict worth showing: until
+	 * it is recovered the pool is split and nothing else can be
+	 * trusted. */
+	if (r == 0)
+		r = plan_check_journals(g, p);
 	if (r == 0)
 		r = invalid_pair(g, p);
 	if (r == 0)

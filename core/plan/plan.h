@@ -21,6 +21,8 @@ enum conflict_kind {
 	CONFLICT_SPACE,            /* not enough free space */
 	CONFLICT_INVALID_PAIR,     /* top == base, base not below top ... */
 	CONFLICT_FORMAT,           /* unrecorded/probed format on the path */
+	CONFLICT_JOURNAL,          /* an unfinished relink: recover first */
+	CONFLICT_STALE,            /* a stale or unused image in the chain */
 };
 
 struct plan_conflict {
@@ -59,8 +61,16 @@ struct plan_scanned {
 	bool dir;                  /* a directory (else a file named alone) */
 };
 
+/* A file --delete would move into the trash (or keep, and why). */
+struct plan_trash {
+	int node;
+	bool moves;
+	char *why;                 /* when it stays: who still reads it */
+};
+
 struct plan_opts {
 	bool drop_top;             /* leaf top: drop it instead of relinking */
+	bool delete_files;         /* list what --delete moves to the trash */
 	bool skip_bytes;           /* do not open the chain to count bytes
 				      (bytes_to_copy = file-size bound) */
 };
@@ -89,7 +99,21 @@ struct plan {
 	struct plan_scanned *scanned;
 	int nscanned;
 	bool scanned_recursive;
+	/* --delete (plan_opts.delete_files): top unless kept, the
+	 * intermediates, and what earlier commits into base left unused. */
+	struct plan_trash *trash;
+	int ntrash;
 };
+
+/* --delete's one rule, for the plan and for the commit's re-check on a
+ * fresh scan: a candidate (cand[i], going[cand[i]] true on entry) that
+ * anything staying in g still reads - an overlay that is not going and
+ * whose link the commit does not rewrite (moved[], NULL for none), a
+ * users-file entry (those of top are repointed), a live lock - stays
+ * (going false), until nothing changes.  why[i] (why may be NULL) gets a
+ * malloc'd "read by ..." for each candidate that stays.  -ENOMEM only. */
+int plan_trash_settle(const struct graph *g, int top, const int *cand,
+		      int ncand, bool *going, const bool *moved, char **why);
 
 /* True when the plan may run (no conflicts and a valid pair). */
 bool plan_runnable(const struct plan *p);

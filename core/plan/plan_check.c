@@ -193,8 +193,8 @@ static int check_node_perms(struct graph *g, struct plan *p, int id)
 		enum plan_role xr = plan_role_of(p, x->id);
 
 		if (xr == PLAN_ROLE_TOP || xr == PLAN_ROLE_TOP_KEPT ||
-		    xr == PLAN_ROLE_INTER)
-			continue;    /* chain-internal link */
+		    xr == PLAN_ROLE_INTER || plan_reads_nothing(g, x->id))
+			continue;    /* chain-internal link, or a leftover */
 		if ((r = overlay_pair(g, p, id, &rp, x)) < 0)
 			return r;
 	}

@@ -20,6 +20,14 @@ int plan_check_locks(struct graph *g, struct plan *p, struct img_err *e);
 int plan_check_states(struct graph *g, struct plan *p);
 int plan_check_relinks(struct graph *g, struct plan *p);
 int plan_check_limits(struct graph *g, struct plan *p);
+/* plan_marks.c (what earlier transactions left: journals, stale images,
+ * the trash) */
+int plan_check_journals(struct graph *g, struct plan *p);  /* 1: stop */
+int plan_check_stale(struct graph *g, struct plan *p);
+int plan_list_trash(struct graph *g, struct plan *p);
+/* An overlay left over by finished commits (stale or unused, and so is
+ * everything above it, with no users): no view of it needs protecting. */
+bool plan_reads_nothing(const struct graph *g, int n);
 /* plan_space.c (bytes to copy; space needed on base's file system) */
 int plan_count_bytes(struct graph *g, struct plan *p, bool skip);
 int plan_check_space(struct graph *g, struct plan *p);

@@ -414,6 +414,107 @@ int io_unlink(const char *path)
 	return 0;
 }
 
+/* The path of name under dirfd, for the simulator's name records (which
+ * keep paths); NULL when it cannot be told. */
+static const char *at_path(int dirfd, const char *name, char *buf,
+			   size_t len)
+{
+	char link[64];
+	ssize_t n;
+
+	if (dirfd == AT_FDCWD || name[0] == '/')
+		return name;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+	n = readlink(link, buf, len - 1);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	if ((size_t)n + 1 + strlen(name) + 1 > len)
+		return NULL;
+	snprintf(buf + n, len - (size_t)n, "/%s", name);
+	return buf;
+}
+
+/* Announce a name op under dirfds to the simulator (when it runs). */
+static void cut_name_at(enum io_cut_name_op op, int fd1, const char *n1,
+			int fd2, const char *n2)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+	const char *pa, *pb = NULL;
+
+	if (!io_st.cut || !io_st.cut->name_op)
+		return;
+	pa = at_path(fd1, n1, a, sizeof(a));
+	if (n2)
+		pb = at_path(fd2, n2, b, sizeof(b));
+	if (pa && (!n2 || pb))
+		io_st.cut->name_op(op, pa, pb);
+}
+
+int io_openat(int dirfd, const char *name, int flags, mode_t mode)
+{
+	bool fresh = false;
+	int fd, r;
+
+	if (flags & O_CREAT) {
+		r = io_enter();
+		if (r < 0)
+			return r;
+		fresh = io_st.cut && io_st.cut->name_op &&
+			faccessat(dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0;
+	}
+	do {
+		fd = openat(dirfd, name, flags | O_CLOEXEC, mode);
+	} while (fd < 0 && errno == EINTR);
+	if (fd >= 0 && fresh)
+		cut_name_at(IO_CUT_CREATED, dirfd, name, -1, NULL);
+	if (flags & O_CREAT)
+		io_leave();
+	return fd < 0 ? -errno : fd;
+}
+
+int io_mkdirat(int dirfd, const char *name, mode_t mode)
+{
+	int r = io_enter();
+
+	if (r < 0)
+		return r;
+	if (mkdirat(dirfd, name, mode) < 0)
+		return -errno;
+	cut_name_at(IO_CUT_CREATED, dirfd, name, -1, NULL);
+	io_leave();
+	return 0;
+}
+
+int io_renameat(int fromfd, const char *from, int tofd, const char *to,
+		int noreplace)
+{
+	int r = io_enter();
+
+	if (r < 0)
+		return r;
+	cut_name_at(IO_CUT_RENAME, fromfd, from, tofd, to);
+	if (renameat2(fromfd, from, tofd, to,
+		      noreplace ? RENAME_NOREPLACE : 0) < 0)
+		return io_name_failed(-errno);
+	io_leave();
+	return 0;
+}
+
+int io_unlinkat(int dirfd, const char *name, int flags)
+{
+	int r = io_enter();
+
+	if (r < 0)
+		return r;
+	cut_name_at(flags & AT_REMOVEDIR ? IO_CUT_RMDIR : IO_CUT_UNLINK,
+		    dirfd, name, -1, NULL);
+	if (unlinkat(dirfd, name, flags) < 0)
+		return io_name_failed(-errno);
+	io_leave();
+	return 0;
+}
+
 int io_read_file(const char *path, size_t max, int nofollow, char **buf,
 		 size_t *len)
 {

@@ -17,7 +17,8 @@
  *   IMGRAPH_FAULT=cut:K:SEED     power cut at op K (see io_cut.h)
  *
  * Ops are numbered from 1.  Mutating ops: pwrite, fdatasync, fsync, ftruncate,
- * fallocate, rename, unlink, and open with O_CREAT.
+ * fallocate, rename, unlink, mkdir, and open with O_CREAT (and their *at
+ * forms).
  *
  * All functions return >= 0 on success and -errno on failure; they never
  * print and never set an img_err (callers add file and field context).
@@ -59,6 +60,18 @@ int io_rename(const char *from, const char *to);
 int io_unlink(const char *path);
 /* fsync the directory that contains path (after create/rename/unlink). */
 int io_fsync_dir_of(const char *path);
+
+/* The same, relative to directory fds (AT_FDCWD allowed), for callers that
+ * must not follow a symlink planted in a path (the trash).  io_openat is
+ * openat(2) with O_CLOEXEC added (a mutating op with O_CREAT); mkdirat,
+ * renameat and unlinkat are mutating ops.  noreplace: fail with -EEXIST
+ * rather than replace an existing name (renameat2 RENAME_NOREPLACE).
+ * io_unlinkat with AT_REMOVEDIR removes an empty directory. */
+int io_openat(int dirfd, const char *name, int flags, mode_t mode);
+int io_mkdirat(int dirfd, const char *name, mode_t mode);
+int io_renameat(int fromfd, const char *from, int tofd, const char *to,
+		int noreplace);
+int io_unlinkat(int dirfd, const char *name, int flags);
 
 /* Read a whole regular file of at most max bytes into a malloc'd,
  * NUL-terminated buffer (*buf, owned by the caller; *len excludes the NUL).

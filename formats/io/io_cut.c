@@ -335,8 +335,13 @@ static void cut_undo_names(size_t p)
 
 		switch (c->op) {
 		case IO_CUT_CREATED:
-			if (c->from)
-				unlink(c->from);
+			/* a file, or a directory (empty again by now: what
+			 * was put in it later is undone first) */
+			if (c->from && unlink(c->from) < 0)
+				rmdir(c->from);
+			break;
+		case IO_CUT_RMDIR:
+			mkdir(c->from, 0700);
 			break;
 		case IO_CUT_RENAME:
 			rename(c->to, c->from);

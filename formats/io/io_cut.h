@@ -24,12 +24,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* What a name op did, for the hook below.  CREATED: open(O_CREAT) made the
- * new name from (called after); RENAME: from becomes to, replacing it;
- * UNLINK: from goes (both called before, and followed by FAILED when the
- * call then failed). */
+/* What a name op did, for the hook below.  CREATED: open(O_CREAT) or
+ * mkdir made the new name from (called after); RENAME: from becomes to,
+ * replacing it; UNLINK: from goes; RMDIR: the empty directory from goes
+ * (these three called before, and followed by FAILED when the call then
+ * failed). */
 enum io_cut_name_op { IO_CUT_CREATED, IO_CUT_RENAME, IO_CUT_UNLINK,
-		      IO_CUT_FAILED };
+		      IO_CUT_RMDIR, IO_CUT_FAILED };
 
 struct io_cut_hooks {
 	void (*before_write)(int fd, uint64_t off, size_t n);

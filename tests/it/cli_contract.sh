@@ -97,7 +97,7 @@ both() {
 	yaml_same "$n" "$T/y" "$T/j"
 }
 
-CMDS="tree info map create check plan commit recover who"
+CMDS="tree info map create check plan commit recover undelete purge who"
 
 # ---- --help, --version, top-level usage -----------------------------------
 for c in $CMDS; do
@@ -120,7 +120,7 @@ for c in $CMDS; do
 	usage "$c --no-such-option" "--no-such-option" "$c" --no-such-option top.qcow2
 	usage "$c -Z" "'-Z'" "$c" -Z top.qcow2
 done
-for c in tree info map check plan recover; do
+for c in tree info map check plan recover undelete purge; do
 	usage "$c --output (no value)" "--output" "$c" --output
 	usage "$c --output=xml" "xml" "$c" --output=xml top.qcow2
 done
@@ -177,6 +177,9 @@ fails "commit malformed --top" cbits.qcow2 commit --top "$B/cbits.qcow2" --yes
 check_grep "commit malformed --top: names the field" "cluster_bits" "$T/e"
 fails "plan malformed --base" cbits.qcow2 plan --top top.qcow2 --base "$B/cbits.qcow2"
 fails "recover missing PATH" nope recover "$T/nope"
+fails "undelete missing PATH" nope undelete "$T/nope"
+fails "purge missing PATH" nope purge "$T/nope"
+usage "undelete --tx junk" "junk" undelete --tx junk .
 fails "create in a missing directory" "nodir/x.qcow2" create -f qcow2 "$T/nodir/x.qcow2" 1M
 fails "create with a missing backing file" nope.qcow2 \
 	create -f qcow2 -b nope.qcow2 -F qcow2 "$T/x.qcow2"
@@ -193,6 +196,7 @@ VOLATILE="free-space"   # other writers on this file system
 both "plan" plan --top top.qcow2 --base base.qcow2
 VOLATILE=""
 both "recover" recover .
+both "purge" purge .
 run map --output=json top.qcow2
 check_eq "map json: exit 0" "$rc" 0
 json_ok "map" "$T/o"

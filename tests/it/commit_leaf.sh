@@ -3,8 +3,9 @@
 #   default (qemu-img semantics): top is kept, relinked onto base (skipping
 #     the intermediates) and emptied; its guest view is unchanged;
 #   --drop-top: top's header is left alone, base takes top's view;
-#   --delete: top and intermediates removed only when nothing references
-#     them any more (overlays were relinked), never a file still in use.
+#   --delete: top and intermediates moved into the trash only when nothing
+#     references them any more (overlays were relinked), never a file
+#     still in use.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_commit.sh"
 
@@ -59,8 +60,9 @@ check "leaf --delete: top's view unchanged" qemu-img compare -q -f qcow2 -F raw 
 # Overlays + --delete: top and mid removed, overlays fine.
 d=$T/ovdel; fixture_build "$d" 3; fixture_save "$d" "$d.v"
 check_rc "overlays --delete: commit" 0 "$IMGRAPH" commit --top "$d/top.qcow2" --base "$d/base.qcow2" --yes -q --delete -r "$d"
-check_grep "overlays --delete: reports deletions" 'Deleted 2 files' "$T/.out"
+check_grep "overlays --delete: reports the moves" 'Moved 2 files into the trash' "$T/.out"
 check "overlays --delete: top and mid removed" test ! -e "$d/top.qcow2" -a ! -e "$d/mid.qcow2"
+check "overlays --delete: both in the trash" test "$(ls "$d"/.imgraph-trash/*/top.qcow2 "$d"/.imgraph-trash/*/mid.qcow2 | wc -l)" = 2
 rm -f "$d.v/top.raw"
 fixture_verify "overlays --delete" "$d" "$d.v" base
 

@@ -73,9 +73,11 @@ step=4; [ "$LONG" = 1 ] && step=1
 for ((k = 1; k <= TOTAL; k += step)); do fault_case "short:$k"; done
 report "short write at op K (every ${step}th)"
 
-# After any of these, a clean rerun completes the commit.
+# After any of these, a clean rerun completes the commit.  The fault hits
+# the rename of the RELINKED journal (before the stale record's DONE (5
+# ops) and the journal's removal (2)): the relink is rolled back.
 restore
-IMGRAPH_FAULT=err:$((TOTAL - 3)):EIO commit
+IMGRAPH_FAULT=err:$((TOTAL - 8)):EIO commit
 check_rc "rerun after an injected error" 0 "$IMGRAPH" commit --top "$W/top.qcow2" \
 	--base "$W/base.qcow2" --yes -q -r "$W"
 fixture_verify "rerun" "$W" "$T/v" base

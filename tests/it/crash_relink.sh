@@ -33,8 +33,8 @@ restore
 IMGRAPH_FAULT=count IMGRAPH_FAULT_OUT=$T/count commit
 TOTAL=$(cat "$T/count")
 # The relink phase: journal (5 ops), 2 per parent, journal RELINKED (5),
-# journal removal (2).
-RELINK=$((5 + 2 * N + 5 + 2))
+# the stale record marked DONE (5), journal removal (2).
+RELINK=$((5 + 2 * N + 5 + 5 + 2))
 FIRST=$((TOTAL - RELINK + 1))
 if [ "$TOTAL" -gt "$RELINK" ]; then
 	ok "count: $TOTAL mutating ops, relink phase $FIRST..$TOTAL"
@@ -149,7 +149,9 @@ lcommit() { "$IMGRAPH" commit --top "$L/top.qcow2" --base "$L/base.qcow2" \
 	--yes -q -r "$L" >/dev/null 2>&1; }
 rm -rf "$L"; cp -a "$T/ltpl" "$L"
 IMGRAPH_FAULT=count IMGRAPH_FAULT_OUT=$T/lcount lcommit
-LT=$(cat "$T/lcount"); LF=$((LT - (5 + 4 + 5 + 2) + 1))
+# journal (5), 2 parents (4), RELINKED (5), stale record DONE (5), removal
+# (2)
+LT=$(cat "$T/lcount"); LF=$((LT - (5 + 4 + 5 + 5 + 2) + 1))
 # Every relink op with 2 seeds, and the syncs right after each parent's
 # header write (where a cut can tear it) with 12 seeds.  The simulator is
 # deterministic per seed, so this is a fixed set of crash states.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # crash_users.sh - crash consistency of the parts of a commit that replace or
-# remove whole files: the users file (written to a temporary name, renamed
-# into place, directory fsynced) and --delete (top and mid unlinked once the
-# relink is durable).  The power-cut simulator loses renames and unlinks
+# move whole files: the users file (written to a temporary name, renamed
+# into place, directory fsynced) and --delete (top and mid moved into the
+# trash once the relink is durable).  The power-cut simulator loses renames and unlinks
 # whose directory was not fsynced, so these are the runs that would catch a
 # missing directory sync.
 #
@@ -12,10 +12,13 @@
 #   U1 it exists and loads (imgraph tree --users exits 0);
 #   U2 top's entry names base exactly when the overlays do, else top;
 #   U3 the other entry and the comment are kept, no temporary is left;
-#   D1 with --delete: when the overlays are on base, top and mid are gone or
-#      intact (qemu-img check), never half-written; when on top, both exist.
-# Default: the last 24 ops (the relink and the deletes), killed before each,
-# cut with 2 seeds.  IMGRAPH_LONG=1: every op, cut with 4 seeds.
+#   D1 with --delete: when the overlays are on base, top and mid are each in
+#      place or in the trash under a record naming them, byte for byte as
+#      before; when on top, both are in place;
+#   D2 `imgraph undelete` puts back whatever moved, and top shows its old
+#      view.
+# Default: the relink and the trash ops, killed before each, cut with 2
+# seeds.  IMGRAPH_LONG=1: every op, cut with 4 seeds.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_commit.sh"
 
@@ -44,15 +47,36 @@ users_verify() { # DELETE(0|1): prints the first broken property
 		echo "U3 temporary left: $(ls -a "$W" | grep -E 'imgraph-tmp|\.tmp$|imgraph-cut')"; return 1
 	fi
 	if [ "$1" = 1 ]; then
-		local f
+		local f at
 		for f in top mid; do
 			if [ "$want" = top ] && [ ! -f "$W/$f.qcow2" ]; then
-				echo "D1 $f.qcow2 deleted while the overlays still use it"; return 1
+				echo "D1 $f.qcow2 moved while the overlays still use it"; return 1
 			fi
-			if [ -f "$W/$f.qcow2" ] && ! qemu-img check -U -q "$W/$f.qcow2" >/dev/null 2>&1; then
-				echo "D1 $f.qcow2 left half-written"; return 1
+			# in place, or in the trash under a record naming it
+			at=$W/$f.qcow2
+			[ -f "$at" ] || at=$(ls "$W"/.imgraph-trash/*/$f.qcow2 2>/dev/null | head -1)
+			if [ -z "$at" ]; then
+				echo "D1 $f.qcow2 neither in place nor in the trash"; return 1
+			fi
+			if [ "$at" != "$W/$f.qcow2" ] &&
+			   ! grep -q "^file $(printf %s "$f.qcow2" | od -An -tx1 | tr -d ' \n') " \
+				"$(dirname "$at").rec"; then
+				echo "D1 $f.qcow2 in the trash without its record"; return 1
+			fi
+			# a commit with parents never writes top or mid
+			if ! cmp -s "$at" "$T/tpl/$f.qcow2"; then
+				echo "D1 $at changed"; return 1
 			fi
 		done
+		# D2 undelete puts back whatever moved; top shows its old view
+		if ls "$W"/.imgraph-trash/*/*.qcow2 >/dev/null 2>&1; then
+			"$IMGRAPH" undelete "$W" >"$T/und.out" 2>&1 ||
+				{ echo "D2 undelete failed: $(head -c 300 "$T/und.out")"; return 1; }
+		fi
+		[ -f "$W/top.qcow2" ] && [ -f "$W/mid.qcow2" ] ||
+			{ echo "D2 top or mid not back after undelete"; return 1; }
+		qemu-img compare -U -q -f qcow2 -F raw "$W/top.qcow2" "$T/v/top.raw" >/dev/null 2>&1 ||
+			{ echo "D2 top's view changed"; return 1; }
 	fi
 	return 0
 }
@@ -85,12 +109,18 @@ for del in 0 1; do
 	restore
 	IMGRAPH_FAULT=count IMGRAPH_FAULT_OUT=$T/count commit "${extra[@]}"
 	TOTAL=$(cat "$T/count")
+	[ "$del" = 1 ] && check "$name: top and mid moved into the trash" \
+		test ! -e "$W/top.qcow2" -a ! -e "$W/mid.qcow2" \
+		-a -f "$(ls "$W"/.imgraph-trash/*/top.qcow2 | head -1)"
 	out=$(users_verify "$del") && ok "$name: plain commit ($TOTAL ops)" ||
 		not_ok "$name: plain commit: $out"
-	if [ "$del" = 1 ]; then
-		check "$name: top and mid deleted" test ! -e "$W/top.qcow2" -a ! -e "$W/mid.qcow2"
-	fi
-	lo=$((TOTAL - 23)); seeds="1 2"
+	# The relink phase: journal (5), users file (5), 2 per parent,
+	# journal RELINKED (5), stale record DONE (5), journal removal (2);
+	# --delete adds the trash (mkdir, sync, the transaction's directory,
+	# its record: create, write, sync, sync) and a rename per file and
+	# two syncs.
+	lo=$((TOTAL - 26)); seeds="1 2"
+	[ "$del" = 1 ] && lo=$((TOTAL - 26 - 11))
 	[ "$LONG" = 1 ] && { lo=1; seeds="1 2 3 4"; }
 	[ $lo -lt 1 ] && lo=1
 	for ((k = lo; k <= TOTAL; k++)); do crash_case "$del" "kill:$k"; done

@@ -33,9 +33,10 @@ J=$W/.imgraph-journal-base.qcow2
 restore
 IMGRAPH_FAULT=count IMGRAPH_FAULT_OUT=$T/count commit
 TOTAL=$(cat "$T/count")
-# journal (5) + users file (5) + 2 per parent + journal (5) + removal (2):
-# killing before the last parent's header write leaves a mix.
-HALF=$((TOTAL - 2 - 5 - 2 * 2 + 1))
+# journal (5) + users file (5) + 2 per parent + journal (5) + stale record
+# DONE (5) + removal (2): killing before the last parent's header write
+# leaves a mix.
+HALF=$((TOTAL - 2 - 5 - 5 - 2 * 2 + 1))
 # (a subshell, so that bash's "Killed" notice stays out of the log)
 crashed() { restore; ( IMGRAPH_FAULT=kill:$HALF commit ) 2>/dev/null; }
 

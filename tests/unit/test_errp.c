@@ -35,6 +35,8 @@
 #include "core/commit/lock_hold.h"
 #include "core/commit/recover.h"
 #include "core/commit/relink.h"
+#include "core/commit/stale.h"
+#include "core/commit/trash.h"
 
 #define NOPE "/nonexistent-imgraph-dir/x"
 
@@ -326,9 +328,33 @@ START_TEST(plan_and_commit_h)
 	ck_assert_int_eq(rename(at("top.qcow2"), at("moved.qcow2")), 0);
 	ck_assert_int_lt(commit_revalidate(g, p, NULL), 0);
 	ck_assert_int_lt(commit_execute(g, p, NULL, NULL, NULL), 0);
-	ck_assert_int_lt(commit_delete_files(g, p, false, NULL), 0);
 	plan_free(p);
 	graph_free(g);
+}
+END_TEST
+
+/* The records beside the pool: their failures fill nothing when the
+ * caller passes no error object. */
+START_TEST(records_h)
+{
+	struct trash_req q = { NOPE "/f", 0, 0 };
+	struct trash_report tr;
+	struct trash_op_report op;
+	struct stale_record *sr;
+	struct stale_tx tx = { .txid = 1 };
+	char *paths[1] = { NOPE };
+
+	ck_assert_int_lt(trash_move(&q, 1, 1, "b", &tr, NULL), 0);
+	trash_report_free(&tr);
+	ck_assert_int_lt(trash_undelete(paths, 1, 0, &op, NULL), 0);
+	trash_op_report_free(&op);
+	ck_assert_int_lt(trash_purge(paths, 1, 0, &op, NULL), 0);
+	trash_op_report_free(&op);
+	ck_assert_int_lt(stale_read(NOPE, &sr, NULL), 0);
+	ck_assert_int_lt(stale_begin(NOPE "/b", 1, 1, &tx, NULL), 0);
+	ck_assert_int_lt(stale_parse("x", 1, &sr, NULL), 0);
+	ck_assert_int_lt(trash_parse("x", 1, &(struct trash_record *){ 0 },
+				     NULL), 0);
 }
 END_TEST
 
@@ -406,7 +432,13 @@ START_TEST(relink_h)
 	int fds[1] = { -1 };
 
 	ck_assert_int_lt(relink_prepare_parent(&t, &jp, NULL), 0);
-	ck_assert_int_lt(relink_prepare_users(NOPE, "x", 1, &ju, NULL), 0);
+	ck_assert_int_lt(relink_prepare_users(NOPE, "x", 1, "y",
+					      JOURNAL_MAX_USERS + 1, &ju, NULL),
+			 0);
+	ju.path = NOPE;
+	ju.old_data = (uint8_t *)"x";
+	ju.old_len = 1;
+	ck_assert_int_lt(relink_users_unchanged(&ju, NULL), 0);
 	ck_assert_int_lt(relink_apply(NOPE, &j, fds, NULL), 0);
 	ck_assert_int_lt(relink_write_range(-1, "p", 0, (const uint8_t *)"x",
 					    1, NULL), 0);
@@ -428,6 +460,7 @@ static Suite *errp_suite(void)
 	tcase_add_test(tc, chain_h);
 	tcase_add_test(tc, graph_h);
 	tcase_add_test(tc, plan_and_commit_h);
+	tcase_add_test(tc, records_h);
 	tcase_add_test(tc, lock_hold_h);
 	tcase_add_test(tc, journal_h);
 	tcase_add_test(tc, recover_h);

@@ -136,6 +136,15 @@ int cli_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+void cli_put_text(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else
+			fputc(*p, f);
+}
+
 const char *cli_human_size(uint64_t v, char *buf, unsigned len)
 {
 	return emit_size(v, buf, len);     /* one size format everywhere */

@@ -191,7 +191,9 @@ static void usage(FILE *f)
 "  -q, --quiet        no progress\n"
 "      --rate N       copy at most N bytes per second (K/M/G suffixes)\n"
 "      --drop-top     a top without parents is dropped, not kept\n"
-"      --delete       remove top and intermediates nothing references\n"
+"      --delete       move top and intermediates nothing references any\n"
+"                     more into a trash beside them (imgraph undelete\n"
+"                     puts them back, imgraph purge frees the space)\n"
 "  -r, --recursive    descend into subdirectories of PATH\n"
 "The pool is PATH plus the directories of --top, --base, the intermediates\n"
 "and every parent of top, whatever PATH says.\n"
@@ -200,53 +202,100 @@ static void usage(FILE *f)
 "Exit status: 0 done, 1 error or cancelled, 2 usage, 3 conflicts.\n", f);
 }
 
-static void print_result(enum out_fmt fmt, const struct graph *g,
-			 const struct plan *p, const struct commit_result *r)
+/* --delete: where each file went, or why it stayed. */
+static void human_trash(const struct commit_result *r)
 {
-	bool top_kept = p->leaf == PLAN_LEAF_KEEP;
 	char a[32];
 
+	if (r->deleted)
+		printf("Moved %d file%s into the trash (%s; 'imgraph undelete' "
+		       "puts them back, 'imgraph purge' frees the space):\n",
+		       r->deleted, r->deleted == 1 ? "" : "s",
+		       cli_human_size(r->trash.bytes, a, sizeof(a)));
+	for (int i = 0; i < r->trash.n; i++) {
+		if (!r->trash.v[i].moved)
+			continue;
+		fputs("  ", stdout);
+		cli_put_text(stdout, r->trash.v[i].path);
+		fputs(" -> ", stdout);
+		cli_put_text(stdout, r->trash.v[i].trash ?
+			     r->trash.v[i].trash : "?");
+		putchar('\n');
+	}
+	for (int i = 0; i < r->trash.n; i++) {
+		if (r->trash.v[i].moved)
+			continue;
+		fputs("Kept ", stdout);
+		cli_put_text(stdout, r->trash.v[i].path);
+		printf(": %s\n", r->trash.v[i].why);
+	}
+}
+
+static void human_result(const struct graph *g, const struct plan *p,
+			 const struct commit_result *r, bool delete_files)
+{
+	bool kept = p->leaf == PLAN_LEAF_KEEP;
+	char a[32];
+
+	printf("Committed %s into %s (%s written).\n", g->nodes[p->top].path,
+	       g->nodes[p->base].path,
+	       cli_human_size(r->bytes_copied, a, sizeof(a)));
+	if (kept)
+		printf("Kept %s: now backed by %s and empty.\n",
+		       g->nodes[p->top].path, g->nodes[p->base].path);
+	else if (r->relinked)
+		printf("Relinked %d parent%s to %s.\n", r->relinked,
+		       r->relinked == 1 ? "" : "s", g->nodes[p->base].path);
+	if (delete_files) {
+		human_trash(r);
+	} else if (p->ninter || !kept) {
+		/* Say plainly what left the graph: an intermediate now
+		 * reads base's new data underneath its own. */
+		printf("No longer in any chain, kept on disk and marked "
+		       "stale/unused (--delete moves them into the trash):");
+		if (!kept)
+			printf(" %s", g->nodes[p->top].path);
+		for (int i = 0; i < p->ninter; i++)
+			printf(" %s", g->nodes[p->inter[i]].path);
+		printf("\n");
+	}
+}
+
+static void print_result(enum out_fmt fmt, const struct graph *g,
+			 const struct plan *p, const struct commit_result *r,
+			 bool delete_files)
+{
+	bool kept = p->leaf == PLAN_LEAF_KEEP;
+	struct ow w;
+
 	if (fmt == OUT_HUMAN) {
-		printf("Committed %s into %s (%s written).\n",
-		       g->nodes[p->top].path, g->nodes[p->base].path,
-		       cli_human_size(r->bytes_copied, a, sizeof(a)));
-		if (top_kept)
-			printf("Kept %s: now backed by %s and empty.\n",
-			       g->nodes[p->top].path, g->nodes[p->base].path);
-		else if (r->relinked)
-			printf("Relinked %d parent%s to %s.\n", r->relinked,
-			       r->relinked == 1 ? "" : "s",
-			       g->nodes[p->base].path);
-		if (r->deleted)
-			printf("Deleted %d file%s.\n", r->deleted,
-			       r->deleted == 1 ? "" : "s");
-		else if (p->ninter || !top_kept) {
-			/* Say plainly what left the graph: an intermediate
-			 * now reads base's new data underneath its own. */
-			printf("No longer in any chain, kept on disk "
-			       "(--delete removes them):");
-			if (!top_kept)
-				printf(" %s", g->nodes[p->top].path);
-			for (int i = 0; i < p->ninter; i++)
-				printf(" %s", g->nodes[p->inter[i]].path);
-			printf("\n");
-		}
+		human_result(g, p, r, delete_files);
 		return;
 	}
-	struct ow w;
 	ow_init(&w, stdout, fmt);
 	ow_obj_open(&w, NULL);
 	ow_str(&w, "top", g->nodes[p->top].path);
 	ow_str(&w, "base", g->nodes[p->base].path);
 	ow_u64(&w, "bytes-copied", r->bytes_copied);
 	ow_i64(&w, "relinked", r->relinked);
-	ow_bool(&w, "top-kept", top_kept);
+	ow_bool(&w, "top-kept", kept);
 	ow_i64(&w, "deleted", r->deleted);
 	ow_arr_open(&w, "stale");
-	if (!r->deleted && !top_kept)
+	if (!delete_files && !kept)
 		ow_str(&w, NULL, g->nodes[p->top].path);
-	for (int i = 0; !r->deleted && i < p->ninter; i++)
+	for (int i = 0; !delete_files && i < p->ninter; i++)
 		ow_str(&w, NULL, g->nodes[p->inter[i]].path);
+	ow_close(&w);
+	ow_arr_open(&w, "trash");
+	for (int i = 0; i < r->trash.n; i++) {
+		ow_obj_open(&w, NULL);
+		ow_str(&w, "filename", r->trash.v[i].path);
+		ow_bool(&w, "moved", r->trash.v[i].moved);
+		ow_str(&w, "trash", r->trash.v[i].trash);
+		ow_str(&w, "why", r->trash.v[i].moved ? NULL :
+		       r->trash.v[i].why);
+		ow_close(&w);
+	}
 	ow_close(&w);
 	ow_close(&w);
 	ow_finish(&w);
@@ -298,7 +347,7 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 		case 'q': a->quiet = true; break;
 		case 'r': a->so.recursive = true; break;
 		case 'D': a->po.drop_top = true; break;
-		case 'X': a->co.delete_files = true; break;
+		case 'X': a->po.delete_files = a->co.delete_files = true; break;
 		case 'R':
 			if (cli_parse_size(optarg, &a->co.rate) < 0 ||
 			    !a->co.rate)
@@ -337,6 +386,10 @@ static int confirm_plan(const struct graph *g, const struct plan *p,
 		fprintf(stderr, "imgraph commit: the plan has %d conflict%s; "
 			"nothing was written\n", p->nconflicts,
 			p->nconflicts == 1 ? "" : "s");
+		/* what to do first, where a script's log will show it */
+		if (p->nconflicts && p->conflicts[0].kind == CONFLICT_JOURNAL)
+			fprintf(stderr, "imgraph commit: %s\n%s\n",
+				p->conflicts[0].message, p->conflicts[0].hint);
 		return EXIT_CONFLICT;
 	}
 	if (a->fmt == OUT_HUMAN || !a->yes)
@@ -406,14 +459,14 @@ static int report(int r, const struct img_err *e, const struct graph *g,
 			"the copied data, every parent still uses top\n");
 		return EXIT_ERR;
 	}
-	print_result(a->fmt, g, p, res);
+	print_result(a->fmt, g, p, res, a->co.delete_files);
 	return EXIT_OK;
 }
 
 int cmd_commit(int argc, char **argv)
 {
 	struct commit_args a = { .so.probe_locks = true, .fmt = OUT_HUMAN };
-	struct commit_result res;
+	struct commit_result res = { 0 };
 	struct img_err e = { 0 };
 	struct graph *g = NULL;
 	struct plan *p = NULL;
@@ -432,6 +485,7 @@ int cmd_commit(int argc, char **argv)
 	rc = confirm_plan(g, p, &a);
 	if (rc < 0)
 		rc = report(run_commit(g, p, &a, &res, &e), &e, g, p, &a, &res);
+	commit_result_free(&res);
 	plan_free(p);
 	graph_free(g);
 	if (fflush(stdout) != 0 || ferror(stdout)) {

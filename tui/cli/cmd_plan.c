@@ -17,12 +17,15 @@
 static void plan_usage(FILE *f)
 {
 	fputs("Usage: imgraph plan --top IMAGE [--base IMAGE] [--users FILE]\n"
+	      "                    [--drop-top] [--delete]\n"
 	      "                    [--output=human|json|yaml] [PATH...]\n"
 	      "Preview committing --top into --base (default: top's backing\n"
 	      "file): what is copied, which parents of top are relinked, and\n"
 	      "every conflict.  Nothing is written.\n"
 	      "  -r, --recursive    descend into subdirectories of PATH\n"
 	      "      --drop-top     plan to drop a top that has no parents\n"
+	      "      --delete       list what commit --delete moves into the "
+	      "trash\n"
 	      "The pool is PATH plus the directories of --top, --base, the\n"
 	      "intermediates and every parent of top, whatever PATH says.\n"
 	      "Exit status: 0 the plan can run, 3 it has conflicts, 1 error, "
@@ -38,6 +41,7 @@ int cmd_plan(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "drop-top", no_argument, NULL, 'D' },
+		{ "delete", no_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -59,6 +63,7 @@ int cmd_plan(int argc, char **argv)
 		case 'u': so.users_file = optarg; break;
 		case 'r': so.recursive = true; break;
 		case 'D': po.drop_top = true; break;
+		case 'X': po.delete_files = true; break;
 		case 'o':
 			if (cli_parse_output("plan", optarg, &fmt) < 0)
 				return EXIT_USAGE;

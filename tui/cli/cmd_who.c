@@ -30,14 +30,9 @@ static void usage(FILE *f)
 	      "Exit codes: 0 examined, 1 error, 2 usage.\n", f);
 }
 
-/* Human text: control characters as \xNN. */
 static void put_h(const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			printf("\\x%02x", *p);
-		else
-			putchar(*p);
+	cli_put_text(stdout, s);
 }
 
 struct probe {

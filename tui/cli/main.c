@@ -23,6 +23,8 @@ static const struct {
 	{ "plan",    cmd_plan,    "preview a commit: copies, relinks, conflicts" },
 	{ "commit",  cmd_commit,  "commit top into base and relink every parent" },
 	{ "recover", cmd_recover, "finish or roll back an interrupted relink" },
+	{ "undelete", cmd_undelete, "put back what the last commit --delete moved to the trash" },
+	{ "purge",   cmd_purge,   "empty the trash (frees the space)" },
 	{ "who",     cmd_who,     "list the processes holding an image, and what they are" },
 };
 

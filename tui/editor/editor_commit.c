@@ -74,6 +74,7 @@ static void *job_main(void *arg)
 	j->s.res_relinked = res.relinked;
 	j->s.res_declined = res.relink_declined;
 	j->s.res_deleted = res.deleted;
+	commit_result_free(&res);
 	j->s.err = e;
 	j->s.seq++;
 	pthread_mutex_unlock(&j->mu);

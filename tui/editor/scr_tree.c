@@ -3,6 +3,7 @@
 #include "ui.h"
 
 #include "core/out/emit.h"
+#include "core/graph/marks.h"
 
 #include <string.h>
 
@@ -45,9 +46,16 @@ void scr_tree_layout(const struct ui_state *st, int w, int h, int *tree_y,
 	*detail_h = dh;
 }
 
+/* What needs attention first: the column shows five. */
 static void node_flags(const struct gnode *n, char *buf)
 {
 	int o = 0;
+	if (n->flags & GN_JOURNAL)
+		buf[o++] = 'J';
+	if (n->flags & GN_STALE)
+		buf[o++] = 'S';
+	if (n->flags & GN_UNUSED)
+		buf[o++] = 'u';
 	if (n->flags & GN_IN_USE)
 		buf[o++] = 'U';
 	if (n->flags & (GN_ERROR | GN_LOOP | GN_MISSING))
@@ -99,7 +107,11 @@ static void draw_title(struct canvas *c, const struct ui_state *st)
 			o += snprintf(t + o, sizeof(t) - o, ", %d error%s",
 				      errors, errors == 1 ? "" : "s");
 		if (outside && o < (int)sizeof(t))
-			snprintf(t + o, sizeof(t) - o, ", %d outside", outside);
+			o += snprintf(t + o, sizeof(t) - o, ", %d outside",
+				      outside);
+		if (g->marks && g->marks->njournals && o < (int)sizeof(t))
+			snprintf(t + o, sizeof(t) - o, ", UNFINISHED RELINK: "
+				 "run imgraph recover");
 	}
 	scr_frame_draw(c, st, t);
 	if (g && (st->mark_top >= 0 || st->mark_base >= 0)) {
@@ -174,7 +186,7 @@ static void draw_row(struct canvas *c, const struct ui_state *st, int y,
 	if (!r->expanded[id] && r->nkids[id] && nw + 4 <= room)
 		canvas_put(c, y, x + gx + nw, 4, R_DIM, " [+]");
 
-	char sz[16], fl[8];
+	char sz[16], fl[12];
 	int rx = c->w - k->right + 1;
 	canvas_printf(c, y, rx, 5, R_NORMAL, "%-5.5s",
 		      n->format ? n->format : "?");
