@@ -166,6 +166,7 @@ const struct img_format img_format_qcow2 = {
 	.backing_header = qcow2_backing_header,
 	.set_backing = qcow2_set_backing,
 	.pwrite = qcow2_pwrite,
+	.pwrite_file = qcow2_pwrite_file,
 	.write_zeroes = qcow2_write_zeroes,
 	.grow = qcow2_grow,
 	.make_empty = qcow2_make_empty,
