@@ -82,6 +82,7 @@ void plan_free(struct plan *p)
 	}
 	free(p->parents);
 	free(p->inter);
+	free(p->copy_how);
 	free(p);
 }
 

@@ -69,6 +69,12 @@ struct plan {
 	 * base's cluster grid plus the metadata they may need (an upper
 	 * bound; compared with free_space). */
 	uint64_t space_needed;
+	/* How each layer above base (top, then inter[] in order) moves its
+	 * data into base, the method tried first (enum io_copy_how of
+	 * formats/io/io.h, from copy_predict); -1 unknown (bytes not
+	 * counted).  Per run a copy may still fall back (compressed data).
+	 * ninter + 1 entries, owned. */
+	int *copy_how;
 };
 
 /* True when the plan may run (no conflicts and a valid pair). */
