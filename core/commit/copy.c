@@ -150,8 +150,8 @@ int copy_predict(struct img *layer, struct img *base)
 	if (!img_can_pwrite_file(base) || img_get_info(layer, &li, NULL) < 0 ||
 	    img_get_info(base, &bi, NULL) < 0)
 		return IO_COPY_RW;
-	/* Runs start on base's clusters (65536 bytes on raw) in both files. */
-	align = bi.cluster_size ? bi.cluster_size : 65536;
+	/* Runs start on base's clusters (blocks on raw) in both files. */
+	align = bi.cluster_size ? bi.cluster_size : 4096;
 	if (li.cluster_size && li.cluster_size < align)
 		align = li.cluster_size;
 	return io_copy_predict(layer->fd, base->fd, align);
@@ -571,7 +571,9 @@ static int copy_setup(struct copy_run_state *s, struct img_err *e)
 			s->top_size = v;
 	}
 	s->base_has_backing = s->nabove + 1 < s->c->n;
-	s->cs = bi.cluster_size ? bi.cluster_size : 65536;
+	/* A raw base has no clusters: file system blocks, so runs of a top
+	 * with small clusters still move file to file. */
+	s->cs = bi.cluster_size ? bi.cluster_size : 4096;
 	s->win = COPY_WINDOW > s->cs ? COPY_WINDOW / s->cs * s->cs : s->cs;
 	if (o && o->rate) {
 		/* Throttling sleeps between windows: keep them near a quarter
