@@ -70,6 +70,7 @@ struct copy_job {
 	uint8_t *buf;              /* window bytes, owned */
 	struct copy_act *acts;     /* owned, win / cs + 1 */
 	size_t nacts;
+	bool reads;                /* some action was read into buf */
 	int r;                     /* < 0: the reader failed, err says why */
 	struct img_err err;
 };
@@ -100,7 +101,8 @@ struct copy_run_state {
 	 * read into windows, never file to file). */
 	struct io_copy_ctx *ctx;
 	struct copy_reader rd[COPY_MAX_READERS];
-	int nreaders;
+	int nreaders, want;        /* running; one per core at most */
+	bool grown;                /* the writer started the others */
 	struct copy_job job[COPY_MAX_READERS + 1];
 	int njobs;
 	/* Shared between the threads, under mu. */
@@ -400,6 +402,7 @@ static int make_acts(struct copy_run_state *s, struct copy_reader *rd,
 					  z - a, e);
 			if (r < 0)
 				return r;
+			j->reads = true;
 		}
 		if (act != ACT_SKIP)
 			j->acts[j->nacts++] = (struct copy_act){
@@ -417,6 +420,7 @@ static void fill(struct copy_run_state *s, struct copy_reader *rd,
 
 	j->nacts = 0;
 	j->above = 0;
+	j->reads = false;
 	j->r = classify(s, rd, j, ncl, &j->err);
 	if (j->r == 0)
 		j->r = make_acts(s, rd, j, ncl, &j->err);
@@ -635,29 +639,51 @@ static int copy_prepare_base(struct copy_run_state *s, struct img_err *e)
 	return 0;
 }
 
-/* Readers: one per core (at most COPY_MAX_READERS), each but the first on
- * its own handles; a reader whose handles cannot be had is not started. */
+/* The first reader, on the caller's handles; the others start when a
+ * window has to be read (copy_more_readers). */
 static int copy_readers_setup(struct copy_run_state *s, struct img_err *e)
 {
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	int want = cores < 1 ? 1 : cores > COPY_MAX_READERS
-				   ? COPY_MAX_READERS : (int)cores;
+
+	s->want = cores < 1 ? 1 : cores > COPY_MAX_READERS
+				  ? COPY_MAX_READERS : (int)cores;
+	s->rd[0].c = s->c;
+	s->rd[0].s = s;
+	s->rd[0].cl = malloc((size_t)(s->win / s->cs + 1) *
+			     sizeof(*s->rd[0].cl));
+	s->nreaders = 1;
+	if (!s->rd[0].cl)
+		return err_set(e, ENOMEM, "copy: out of memory");
+	return 0;
+}
+
+/* Data is being read (decompressed, merged), not moved file to file: one
+ * reader per core, each on its own handles (chain_dup: their tables cost
+ * memory, so only when reading is what the copy does).  A reader that
+ * cannot be had is not started; the copy goes on with fewer. */
+static void copy_more_readers(struct copy_run_state *s)
+{
 	size_t ncl = (size_t)(s->win / s->cs + 1);
 
-	s->rd[0].c = s->c;
-	s->nreaders = 1;
-	for (int i = 1; i < want; i++) {
-		if (chain_dup(s->c, &s->rd[i].c, NULL) < 0)
+	s->grown = true;
+	while (s->threaded && s->nreaders < s->want) {
+		struct copy_reader *rd = &s->rd[s->nreaders];
+		rd->s = s;
+		rd->cl = malloc(ncl * sizeof(*rd->cl));
+		if (!rd->cl || chain_dup(s->c, &rd->c, NULL) < 0)
+			break;
+		rd->started = pthread_create(&rd->tid, NULL, reader_main,
+					     rd) == 0;
+		if (!rd->started)
 			break;
 		s->nreaders++;
 	}
-	for (int i = 0; i < s->nreaders; i++) {
-		s->rd[i].s = s;
-		s->rd[i].cl = malloc(ncl * sizeof(*s->rd[i].cl));
-		if (!s->rd[i].cl)
-			return err_set(e, ENOMEM, "copy: out of memory");
+	if (s->nreaders < s->want) {    /* the one that failed */
+		struct copy_reader *rd = &s->rd[s->nreaders];
+		free(rd->cl);
+		chain_close(rd->c);
+		*rd = (struct copy_reader){ 0 };
 	}
-	return 0;
 }
 
 /* The windows: one per reader and one more, so the writer always has the
@@ -667,7 +693,7 @@ static int copy_alloc(struct copy_run_state *s, struct img_err *e)
 {
 	bool mem = true;
 
-	s->njobs = s->nreaders + 1;
+	s->njobs = s->want + 1;
 	for (int i = 0; i < s->njobs; i++) {
 		s->job[i].buf = malloc((size_t)s->win);
 		s->job[i].acts = malloc((size_t)(s->win / s->cs + 1) *
@@ -703,6 +729,8 @@ static int copy_window(struct copy_run_state *s, struct copy_job *j,
 	before = s->st->bytes_written + s->st->bytes_zeroed;
 	r = consume(s, j, e);
 	s->done += j->above;
+	if (j->reads && !s->grown)
+		copy_more_readers(s);
 	job_done(s, j);
 	if (r < 0)
 		return r;
@@ -728,11 +756,9 @@ static int copy_loop(struct copy_run_state *s, struct img_err *e)
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	s->sync_init = true;
-	for (int i = 0; i < s->nreaders; i++) {
-		s->rd[i].started = pthread_create(&s->rd[i].tid, NULL,
-						  reader_main, &s->rd[i]) == 0;
-		s->threaded = s->threaded || s->rd[i].started;
-	}
+	s->rd[0].started = pthread_create(&s->rd[0].tid, NULL, reader_main,
+					  &s->rd[0]) == 0;
+	s->threaded = s->rd[0].started;
 	for (uint64_t seq = 0;; seq++) {
 		if (cancelled(s))
 			return err_set(e, ECANCELED, "commit cancelled during "
