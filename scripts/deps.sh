@@ -30,6 +30,10 @@ need xxd command -v xxd
 need time test -x /usr/bin/time
 need e2fsprogs command -v chattr
 need gcc command -v cc
+# Loop file systems that share extents, for the reflink test
+# (tests/it/commit_reflink.sh) and benchmark (bench/commit.sh).
+need xfsprogs command -v mkfs.xfs
+need btrfs-progs command -v mkfs.btrfs
 
 # Live commit (core/live, tests/it/live_*.sh): QEMU itself, libvirt with
 # its QEMU driver (no libvirt-daemon-system: the tests start libvirtd),
