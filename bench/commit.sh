@@ -6,8 +6,9 @@
 #   scattered   512 MiB in top as scattered 64 KiB..1 MiB runs over a 4 GiB
 #               base with 256 MiB of its own
 #   dense       1 GiB written contiguously in top
-#   compressed  a 256 MiB compressed middle layer (qemu-img convert -c)
-#               under a small top: the commit inflates it into base
+#   compressed  a middle layer of 16384 compressed 64 KiB clusters (1 GiB;
+#               qemu-img convert -c of half-filled clusters) under an 8 MiB
+#               top: the commit inflates it into base
 #   inplace     base already holds the 512 MiB top overwrites (its
 #               clusters are rewritten in place)
 #   reflink     the dense chain, on file systems that share extents
