@@ -48,7 +48,7 @@ endif
 # the flags must never be frozen before the packages exist.  Each is
 # computed once per make, on first use (VAR = $(call lazy,VAR,...)).
 lazy = $(eval $(1) := $(shell $(PKG_CONFIG) $(2) $(3) 2>/dev/null))$($(1))
-PKGS_LIB = yaml-0.1 zlib jansson libxml-2.0
+PKGS_LIB = yaml-0.1 zlib libdeflate jansson libxml-2.0
 PKGS_TUI = ncursesw
 LIB_CFLAGS = $(call lazy,LIB_CFLAGS,--cflags,$(PKGS_LIB))
 LIB_LIBS = $(call lazy,LIB_LIBS,--libs,$(PKGS_LIB))

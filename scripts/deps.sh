@@ -18,6 +18,9 @@ need pkg-config command -v pkg-config
 need libncurses-dev has_pc ncursesw
 need libyaml-dev has_pc yaml-0.1
 need zlib1g-dev has_pc zlib
+# Inflates qcow2's compressed clusters 2-3x faster than zlib (which stays
+# the judge of streams libdeflate does not take whole).
+need libdeflate-dev has_pc libdeflate
 need check has_pc check
 need qemu-utils command -v qemu-img
 need qemu-system-common command -v qemu-storage-daemon

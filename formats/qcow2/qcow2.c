@@ -70,6 +70,7 @@ static void qcow2_free_state(struct qcow2_state *s)
 	free(s->l1);
 	free(s->l2_cache);
 	free(s->reft);
+	qcow2_inflater_free(s);
 	free(s);
 }
 

@@ -85,6 +85,9 @@ struct qcow2_state {
 	const char *write_refusal;    /* static string or NULL */
 	void *alloc;                  /* qcow2_alloc.c private state */
 
+	/* The decompressor's reusable state (qcow2_read.c), or NULL. */
+	void *inflater;
+
 	/* map_status asks the file system about holes under data only when
 	 * QEMU would (qcow2_map.c); decided on first use. */
 	enum { QCOW2_PREALLOC_UNKNOWN, QCOW2_PREALLOC_NO,
@@ -123,6 +126,8 @@ int qcow2_block_status(struct img *img, uint64_t off, uint64_t len,
 		       uint64_t *pnum, struct img_err *e);
 int qcow2_pread(struct img *img, uint64_t off, void *buf, size_t len,
 		struct img_err *e);
+/* Free s->inflater (at close). */
+void qcow2_inflater_free(struct qcow2_state *s);
 
 /* qcow2_map.c */
 int qcow2_map_status(struct img *img, uint64_t off, uint64_t len,
