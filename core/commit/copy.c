@@ -149,8 +149,10 @@ int copy_predict(struct img *layer, struct img *base)
 	struct img_info li, bi;
 	uint64_t align;
 
+	/* Encrypted bytes are not the guest's: only reading decrypts (or
+	 * refuses) them. */
 	if (!img_can_pwrite_file(base) || img_get_info(layer, &li, NULL) < 0 ||
-	    img_get_info(base, &bi, NULL) < 0)
+	    img_get_info(base, &bi, NULL) < 0 || li.encrypted || bi.encrypted)
 		return IO_COPY_RW;
 	/* Runs start on base's clusters (blocks on raw) in both files. */
 	align = bi.cluster_size ? bi.cluster_size : 4096;
@@ -602,10 +604,10 @@ static int copy_methods_setup(struct copy_run_state *s, struct img_err *e)
 	if (!s->ctx)
 		return err_set(e, ENOMEM, "copy: out of memory");
 	for (int l = 0; l < s->nabove; l++) {
-		if (!img_can_pwrite_file(s->base))
-			s->ctx[l].first = IO_COPY_RW;
-		else if (m == COPY_AUTO)
-			s->ctx[l].first = copy_predict(s->c->layer[l], s->base);
+		int best = copy_predict(s->c->layer[l], s->base);
+		/* A forced method goes first where files may move at all. */
+		if (m == COPY_AUTO || best == IO_COPY_RW)
+			s->ctx[l].first = best;
 		else
 			s->ctx[l].first = (int)m - 1;
 	}
