@@ -1,12 +1,32 @@
 #!/usr/bin/env bash
-# Run every benchmark under bench/ (not part of `make check`): each prints
-# imgraph's figures next to the QEMU equivalent measured in the same run.
+# bench/run.sh - every benchmark, one line each (`make bench`; not part of
+# `make check`).  Each prints imgraph's figures next to its anchors measured
+# in the same run.  Result rows that are markdown table rows ("| ...") are
+# printed again at the end as one table.
+#   BENCH_RUNS=n     counted runs per case (default 3)
+#   BENCH_DISK=dir   where "disk" cases and loop files go (default /var/tmp)
 set -u
 cd "$(dirname "$0")" || exit 1
+OUT=$(mktemp "${TMPDIR:-/tmp}/imgraph-bench-out.XXXXXX")
+trap 'rm -f "$OUT"' EXIT
 rc=0
-for b in *.sh; do
-	[ "$b" = run.sh ] && continue
-	echo "== bench/$b"
-	bash "$b" || rc=1
-done
+run() {
+	echo "== bench/$*"
+	bash "$@" 2>&1 | tee -a "$OUT"
+	[ "${PIPESTATUS[0]}" = 0 ] || rc=1
+}
+
+run commit.sh scattered
+run commit.sh dense
+run commit.sh compressed
+run commit.sh inplace
+run commit.sh reflink
+run scan.sh
+run editor.sh
+
+echo
+echo "== commit: imgraph seconds over each anchor's, median of ${BENCH_RUNS:-3} runs (min, max)"
+echo "| case | where | anchor | imgraph s | anchor s | ratio | min | max | imgraph peak RSS |"
+echo "|---|---|---|---|---|---|---|---|---|"
+grep '^| ' "$OUT"
 exit $rc

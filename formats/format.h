@@ -192,6 +192,7 @@ struct img_check {
 void img_check_free(struct img_check *c);
 
 struct img;
+struct io_copy_ctx;             /* formats/io/io.h */
 /* For drivers' get_info: zero *out, then fill format (the driver's name),
  * virtual_size, and actual_size and file_size from the file. */
 int img_info_base(struct img *img, struct img_info *out, struct img_err *e);
@@ -272,6 +273,17 @@ struct img_format {
 	 * base needs pwrite, write_zeroes and grow (img_can_write). */
 	int (*pwrite)(struct img *img, uint64_t off, const void *buf, size_t len,
 		      struct img_err *e);
+	/* OPTIONAL (NULL: img_can_pwrite_file is false; callers read and
+	 * pwrite).  pwrite with the bytes taken from file src at soff
+	 * instead of memory, moved by io_copy_range (formats/io/io.h):
+	 * extents shared where the file systems can, else copied in the
+	 * kernel, else read and written; ctx says how.  Same contract as
+	 * pwrite (whole clusters over a backing file, data durable before
+	 * what points at it); a qcow2 base writes new clusters in runs as
+	 * contiguous as the guest range, so one clone covers many. */
+	int (*pwrite_file)(struct img *img, uint64_t off, uint64_t len,
+			   int src, uint64_t soff, struct io_copy_ctx *ctx,
+			   struct img_err *e);
 	/* Make [off, off+len) read as zeros in this layer and hide the backing
 	 * file (qcow2 v3: zero clusters; v2 with a backing file: literal zeros;
 	 * raw: punch holes where possible). */

@@ -102,6 +102,27 @@ int img_pwrite(struct img *img, uint64_t off, const void *buf, size_t len,
 	return img->drv->pwrite(img, off, buf, len, e);
 }
 
+bool img_can_pwrite_file(const struct img *img)
+{
+	return img->drv->pwrite_file != NULL;
+}
+
+int img_pwrite_file(struct img *img, uint64_t off, uint64_t len, int src,
+		    uint64_t soff, struct io_copy_ctx *ctx, struct img_err *e)
+{
+	if (!img->drv->pwrite_file)
+		return no_op(img, "writing from another file", e);
+	return img->drv->pwrite_file(img, off, len, src, soff, ctx, e);
+}
+
+int img_data_fd(const struct img *img, const struct img_map *m)
+{
+	if (!m->offset_valid || (m->file && m->file != img->path &&
+				 strcmp(m->file, img->path)))
+		return -1;
+	return img->fd;
+}
+
 int img_write_zeroes(struct img *img, uint64_t off, uint64_t len,
 		     struct img_err *e)
 {

@@ -49,6 +49,15 @@ int img_pread(struct img *img, uint64_t off, void *buf, size_t len,
 bool img_can_write(const struct img *img);
 int img_pwrite(struct img *img, uint64_t off, const void *buf, size_t len,
 	       struct img_err *e);
+/* True when the driver writes from another file (pwrite_file). */
+bool img_can_pwrite_file(const struct img *img);
+int img_pwrite_file(struct img *img, uint64_t off, uint64_t len, int src,
+		    uint64_t soff, struct io_copy_ctx *ctx, struct img_err *e);
+/* The file descriptor that holds the bytes m describes (m filled by
+ * img_map_status of img), to read or clone them with io_copy_range; -1
+ * when their place is not known (compressed data) or they live in
+ * another file (an external data file, an extent). */
+int img_data_fd(const struct img *img, const struct img_map *m);
 int img_write_zeroes(struct img *img, uint64_t off, uint64_t len,
 		     struct img_err *e);
 int img_grow(struct img *img, uint64_t new_size, struct img_err *e);

@@ -104,6 +104,22 @@ static int raw_pwrite(struct img *img, uint64_t off, const void *buf,
 	return 0;
 }
 
+static int raw_pwrite_file(struct img *img, uint64_t off, uint64_t len,
+			   int src, uint64_t soff, struct io_copy_ctx *ctx,
+			   struct img_err *e)
+{
+	int r = io_copy_range(img->fd, off, src, soff, len, ctx);
+
+	if (r < 0)
+		return err_set_errno(e, -r, "%s: write of %llu bytes at %llu "
+				     "from another file", img->path,
+				     (unsigned long long)len,
+				     (unsigned long long)off);
+	if (off + len > img->virtual_size)
+		img->virtual_size = off + len;
+	return 0;
+}
+
 static int raw_write_zeroes(struct img *img, uint64_t off, uint64_t len,
 			    struct img_err *e)
 {
@@ -182,6 +198,7 @@ const struct img_format img_format_raw = {
 	.map_status = raw_map_status,
 	.pread = raw_pread,
 	.pwrite = raw_pwrite,
+	.pwrite_file = raw_pwrite_file,
 	.write_zeroes = raw_write_zeroes,
 	.grow = raw_grow,
 	.flush = raw_flush,

@@ -141,7 +141,9 @@ static int run_copy(struct commit_run *cr, struct img_err *e)
 	const struct gnode *base = &cr->g->nodes[cr->p->base];
 	struct copy_opts co = { .rate = cr->o ? cr->o->rate : 0,
 				.progress = cr->o ? cr->o->progress : NULL,
-				.cancel = cr->o ? cr->o->cancel : NULL };
+				.cancel = cr->o ? cr->o->cancel : NULL,
+				.method = cr->o ? cr->o->copy_method
+						: COPY_AUTO };
 	struct copy_stats cs;
 	int nabove, r;
 
@@ -174,6 +176,7 @@ static int run_copy(struct commit_run *cr, struct img_err *e)
 		return r;
 	r = copy_run(cr->chain, nabove, cr->base, &co, &cs, e);
 	cr->res->bytes_copied = cs.bytes_written + cs.bytes_zeroed;
+	memcpy(cr->res->bytes_how, cs.bytes_how, sizeof(cs.bytes_how));
 	/* Flush even after a failure or cancel: whatever reached base must
 	 * not be half-durable when the next run starts from it. */
 	phase(cr->o, "flush", 0, 1);

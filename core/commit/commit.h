@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "formats/io/err.h"
+#include "formats/io/io.h"
 #include "core/graph/graph.h"
 #include "core/plan/plan.h"
 #include "progress.h"
@@ -26,10 +27,13 @@ struct commit_opts {
 	int (*confirm_relink)(void *opaque, const struct graph *g,
 			      const struct plan *p);
 	void *confirm_opaque;
+	/* enum copy_method (copy.h): 0 tries the best each file allows. */
+	int copy_method;
 };
 
 struct commit_result {
 	uint64_t bytes_copied;
+	uint64_t bytes_how[IO_COPY_HOWS];  /* data by how it moved (io.h) */
 	int relinked;              /* parents rewritten */
 	bool relink_declined;
 	int deleted;               /* files --delete moved into the trash */

@@ -1,49 +1,88 @@
 /* copy.c - copy top's view of what lies above base into base (copy.h).
  *
- * Two threads when it can: a reader walks the chain (block status, reads,
- * decompression) one window ahead while the calling thread writes the
- * previous window into base, through two window buffers.  The reader
- * touches only the chain's handles and the writer only base's, so the
- * drivers need no locking.  Reading window N+1 while window N is written
- * is safe because the windows cover disjoint base clusters: a write never
- * changes what the chain reads for a cluster not yet written (new clusters
- * are appended, in-place writes hit clusters referenced once, and pending
- * L2 updates rewrite unchanged entries with the same bytes).  Progress,
- * cancel and the rate limit stay on the calling thread.  Without a thread
- * (pthread_create failed) the same steps run in turn.
+ * Readers and one writer.  Each reader has its own handles on the chain
+ * (chain_dup; the first uses the caller's) and takes the next window in
+ * turn: under the lock it skips what is not above base and claims
+ * [ws, we) with a sequence number, then, unlocked, classifies the window's
+ * clusters and reads what must be read (decompression included) into the
+ * window's buffer.  The calling thread writes windows into base strictly
+ * in sequence, so base sees the same writes in the same order as with one
+ * reader.  Readers touch only their chain's handles and the writer only
+ * base's (and reads the source files of file-to-file runs), so the drivers
+ * need no locking.  Reading window N+k while window N is written is safe
+ * because windows cover disjoint base clusters: a write never changes what
+ * the chain reads for a cluster not yet written (new clusters are
+ * appended, in-place writes hit clusters referenced once, and pending L2
+ * updates rewrite unchanged entries with the same bytes; an old table a
+ * reader still has cached is released, never overwritten).  Progress,
+ * cancel and the rate limit stay on the calling thread.  Without threads
+ * the writer fills each window itself before writing it.
  */
 #include "copy.h"
 #include "formats/img.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Per base cluster in a window: what the layers above base say about it. */
 #define CL_BELOW  1                /* some part not allocated above base */
 #define CL_DATA   2                /* some part is data above base */
 #define CL_ZERO   4                /* some part reads as zeros above base */
 
+/* src of a cluster: none seen yet, or not one contiguous range of one
+ * layer's file. */
+#define SRC_NONE  (-1)
+#define SRC_MIXED (-2)
+
+enum copy_act_kind { ACT_SKIP, ACT_WRITE, ACT_ZERO, ACT_FILE };
+
 /* A run of whole clusters with one action, for the writer. */
 struct copy_act {
 	uint64_t a, z;
-	int act;                   /* 1 write buf[a - ws ..], 2 zeroes */
+	enum copy_act_kind act;    /* WRITE: buf[a - ws ..]; FILE: from fd */
+	int layer;                 /* FILE: the layer above base, its fd */
+	int fd;
+	uint64_t soff;             /* FILE: offset of byte a in fd */
 };
 
-/* One window, filled by the reader and written by the writer. */
+/* A reader's view of one base cluster of the window. */
+struct copy_cl {
+	uint8_t f;                 /* CL_* */
+	int src;                   /* layer whose file holds all of it, or
+				      SRC_NONE / SRC_MIXED */
+	int fd;
+	uint64_t soff;             /* offset of the cluster's first byte */
+};
+
+enum job_state { JOB_FREE, JOB_BUSY, JOB_FULL };
+
+/* One window, filled by a reader and written by the writer. */
 struct copy_job {
+	enum job_state state;
+	uint64_t seq;
 	uint64_t ws, we;
 	uint64_t above;            /* bytes above base in it (progress) */
 	uint8_t *buf;              /* window bytes, owned */
 	struct copy_act *acts;     /* owned, win / cs + 1 */
 	size_t nacts;
+	bool reads;                /* some action was read into buf */
 	int r;                     /* < 0: the reader failed, err says why */
-	bool eof;                  /* nothing more to copy */
 	struct img_err err;
+};
+
+struct copy_run_state;
+
+struct copy_reader {
+	struct copy_run_state *s;
+	struct chain *c;           /* its handles (the caller's for rd[0]) */
+	struct copy_cl *cl;        /* win / cs + 1, owned */
+	pthread_t tid;
+	bool started;
 };
 
 struct copy_run_state {
@@ -58,36 +97,86 @@ struct copy_run_state {
 	uint64_t cs;               /* base cluster size (write unit) */
 	uint64_t win;
 	uint64_t end;              /* last window end (cluster rounded) */
-	uint64_t off;              /* reader: next offset to look at */
-	uint8_t *cl;               /* reader: win / cs flags */
-	struct copy_job job[2];
-	/* Hand-over between the threads: full[i] means job[i] is ready. */
+	/* Per layer above base: how its runs move (first is IO_COPY_RW:
+	 * read into windows, never file to file). */
+	struct io_copy_ctx *ctx;
+	struct copy_reader rd[COPY_MAX_READERS];
+	int nreaders, want;        /* running; one per core at most */
+	bool grown;                /* the writer started the others */
+	struct copy_job job[COPY_MAX_READERS + 1];
+	int njobs;
+	/* Shared between the threads, under mu. */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bool full[2];
-	atomic_bool quit;          /* the writer stopped: reader, stop too */
+	uint64_t off;              /* next offset to look at */
+	uint64_t next_seq;         /* next window to hand out */
+	bool scan_done;            /* no window from eof_seq on */
+	uint64_t eof_seq;
+	bool quit;                 /* the writer stopped: readers, stop too */
+	/* The writer's. */
 	uint64_t throttled;        /* bytes counted against the rate */
 	bool stop;                 /* the progress callback asked to cancel */
-	/* The run: what is set up, to tear down. */
-	pthread_t reader;
 	bool threaded, sync_init, batch;
+	unsigned hows;             /* methods used so far (progress) */
 	uint64_t total, done;      /* progress bytes */
 	uint64_t start_ns;
 };
 
-/* Is [off, off+*pnum) allocated above base?  Returns 1 data, 2 zero, 0 not
- * above base; < 0 error.  Past base's old end, with a backing file under
- * base, everything counts as above: top's view must be written there. */
-static int above(struct copy_run_state *s, uint64_t off, uint64_t len,
-		 uint64_t *pnum, struct img_err *e)
+static const char *const how_names[IO_COPY_HOWS] = {
+	[IO_COPY_CLONE] = "clone",
+	[IO_COPY_CFR] = "copy_file_range",
+	[IO_COPY_RW] = "read/write",
+};
+
+const char *copy_method_name(int how)
+{
+	return how >= 0 && how < IO_COPY_HOWS ? how_names[how] : "?";
+}
+
+const char *copy_methods_name(unsigned mask)
+{
+	static const char *const names[1u << IO_COPY_HOWS] = {
+		"none", "clone", "copy_file_range", "clone+copy_file_range",
+		"read/write", "clone+read/write", "copy_file_range+read/write",
+		"clone+copy_file_range+read/write",
+	};
+
+	return names[mask & ((1u << IO_COPY_HOWS) - 1)];
+}
+
+int copy_predict(struct img *layer, struct img *base)
+{
+	struct img_info li, bi;
+	uint64_t align;
+
+	/* Encrypted bytes are not the guest's: only reading decrypts (or
+	 * refuses) them. */
+	if (!img_can_pwrite_file(base) || img_get_info(layer, &li, NULL) < 0 ||
+	    img_get_info(base, &bi, NULL) < 0 || li.encrypted || bi.encrypted)
+		return IO_COPY_RW;
+	/* Runs start on base's clusters (blocks on raw) in both files. */
+	align = bi.cluster_size ? bi.cluster_size : 4096;
+	if (li.cluster_size && li.cluster_size < align)
+		align = li.cluster_size;
+	return io_copy_predict(layer->fd, base->fd, align);
+}
+
+/* Is [off, off+len) allocated above base?  Returns 1 data, 2 zero, 0 not
+ * above base; < 0 error; *depth: the layer that has it.  Past base's old
+ * end, with a backing file under base, everything counts as above: top's
+ * view must be written there. */
+static int above(struct copy_run_state *s, struct chain *c, uint64_t off,
+		 uint64_t len, uint64_t *pnum, int *depth, struct img_err *e)
 {
 	struct chain_status cst;
-	int r = chain_block_status(s->c, 0, off, len, pnum, &cst, e);
+	int r = chain_block_status(c, 0, off, len, pnum, &cst, e);
 
 	if (r < 0)
 		return r;
+	*depth = cst.depth;
 	if (cst.depth < s->nabove)
 		return cst.bs == IMG_BS_DATA ? 1 : 2;
+	*depth = -1;
 	if (s->base_has_backing && off + *pnum > s->base_old_size) {
 		if (off < s->base_old_size) {
 			*pnum = s->base_old_size - off;
@@ -155,8 +244,9 @@ static int throttle(struct copy_run_state *s, uint64_t n, uint64_t start_ns)
 
 /* Read the merged view of [off, off+len) as base must hold it: top's view
  * up to top's size, base's own (old) view past it. */
-static int read_view(struct copy_run_state *s, uint64_t off, uint8_t *buf,
-		     uint64_t len, struct img_err *e)
+static int read_view(struct copy_run_state *s, struct chain *c,
+		     uint64_t off, uint8_t *buf, uint64_t len,
+		     struct img_err *e)
 {
 	uint64_t a = len;
 	int r;
@@ -164,12 +254,12 @@ static int read_view(struct copy_run_state *s, uint64_t off, uint8_t *buf,
 	if (off + a > s->top_size)
 		a = off >= s->top_size ? 0 : s->top_size - off;
 	if (a) {
-		r = chain_pread(s->c, 0, off, buf, (size_t)a, e);
+		r = chain_pread(c, 0, off, buf, (size_t)a, e);
 		if (r < 0)
 			return r;
 	}
 	if (a < len) {
-		r = chain_pread(s->c, s->nabove, off + a, buf + a,
+		r = chain_pread(c, s->nabove, off + a, buf + a,
 				(size_t)(len - a), e);
 		if (r < 0)
 			return r;
@@ -177,88 +267,243 @@ static int read_view(struct copy_run_state *s, uint64_t off, uint8_t *buf,
 	return 0;
 }
 
-/* Reader: find the next window with something above base, classify its
- * clusters and read what is to be written into j->buf. */
-static void produce(struct copy_run_state *s, struct copy_job *j)
-{
-	uint64_t n, ws, we, ncl, lim, off;
-	int r;
+/* ---- a reader: windows, their clusters, their actions ---- */
 
-	j->nacts = 0;
-	j->above = 0;
-	j->eof = false;
-	j->r = 0;
+/* Under s->mu: the next window with something above base, claimed by
+ * moving s->off past it.  1: [*ws, *we); 0: nothing left; < 0 error. */
+static int next_window(struct copy_run_state *s, struct chain *c,
+		       uint64_t *ws, uint64_t *we, struct img_err *e)
+{
+	uint64_t n;
+	int depth, r;
+
 	/* Skip what is not above base in one step (sparse tops). */
 	for (;;) {
-		if (s->off >= s->top_size || atomic_load(&s->quit)) {
-			j->eof = true;
-			return;
-		}
-		r = above(s, s->off, s->top_size - s->off, &n, &j->err);
-		if (r < 0) {
-			j->r = r;
-			return;
-		}
+		if (s->off >= s->top_size)
+			return 0;
+		r = above(s, c, s->off, s->top_size - s->off, &n, &depth, e);
+		if (r < 0)
+			return r;
 		if (r)
 			break;
 		s->off += n;
 	}
-	ws = s->off / s->cs * s->cs;
-	we = ws + s->win;
-	if (we > s->end)
-		we = s->end;
-	j->ws = ws;
-	j->we = we;
-	s->off = we;
-	ncl = (we - ws + s->cs - 1) / s->cs;
-	lim = we < s->top_size ? we : s->top_size;
-	memset(s->cl, 0, (size_t)ncl);
+	*ws = s->off / s->cs * s->cs;
+	*we = *ws + s->win < s->end ? *ws + s->win : s->end;
+	s->off = *we;
+	return 1;
+}
+
+/* Data of layer `depth` over [off, off + *n): where its file holds it.
+ * Clusters it touches keep one source only if every part of them comes
+ * from one contiguous range of one file; *n may shrink to where that
+ * range ends. */
+static int note_source(struct copy_run_state *s, struct copy_reader *rd,
+		       uint64_t ws, int depth, uint64_t off, uint64_t *n,
+		       struct img_err *e)
+{
+	struct img *l = rd->c->layer[depth];
+	struct img_map m = { 0 };
+	uint64_t pnum, k0 = (off - ws) / s->cs, k1;
+	int fd = -1, r;
+
+	if (s->ctx[depth].first != IO_COPY_RW) {
+		r = img_map_status(l, off, *n, &pnum, &m, e);
+		if (r < 0)
+			return r;
+		if (pnum < *n)
+			*n = pnum;
+		fd = r == IMG_BS_DATA ? img_data_fd(l, &m) : -1;
+	}
+	k1 = (off + *n - 1 - ws) / s->cs;
+	for (uint64_t k = k0; k <= k1; k++) {
+		struct copy_cl *x = &rd->cl[k];
+		uint64_t cst = ws + k * s->cs, back = off > cst ? off - cst : 0;
+		/* The source offset of the cluster's first byte. */
+		bool ok = fd >= 0 && m.offset >= back;
+		uint64_t so = ok ? m.offset - back + (cst > off ? cst - off : 0)
+				 : 0;
+		if (!ok)
+			x->src = SRC_MIXED;
+		else if (x->src == SRC_NONE)
+			*x = (struct copy_cl){ x->f, depth, fd, so };
+		else if (x->src != depth || x->fd != fd || x->soff != so)
+			x->src = SRC_MIXED;
+	}
+	return 0;
+}
+
+/* Flag the window's clusters with what lies above base (and where). */
+static int classify(struct copy_run_state *s, struct copy_reader *rd,
+		    struct copy_job *j, uint64_t ncl, struct img_err *e)
+{
+	uint64_t lim = j->we < s->top_size ? j->we : s->top_size, n;
+	int depth, r;
+
+	for (uint64_t k = 0; k < ncl; k++)
+		rd->cl[k] = (struct copy_cl){ 0, SRC_NONE, -1, 0 };
 	/* Past top's end base keeps its own data: those parts count as
 	 * "below" so a straddling cluster is written from the merged view. */
-	if (lim < we)
-		for (uint64_t k = (lim - ws) / s->cs; k < ncl; k++)
-			s->cl[k] |= CL_BELOW;
-	for (off = ws; off < lim; off += n) {
-		r = above(s, off, lim - off, &n, &j->err);
-		if (r < 0) {
-			j->r = r;
-			return;
+	if (lim < j->we)
+		for (uint64_t k = (lim - j->ws) / s->cs; k < ncl; k++)
+			rd->cl[k].f |= CL_BELOW;
+	for (uint64_t off = j->ws; off < lim; off += n) {
+		r = above(s, rd->c, off, lim - off, &n, &depth, e);
+		if (r == 1) {
+			int q = note_source(s, rd, j->ws, depth, off, &n, e);
+			if (q < 0)
+				return q;
 		}
+		if (r < 0)
+			return r;
 		uint8_t f = r == 1 ? CL_DATA : r == 2 ? CL_ZERO : CL_BELOW;
-		for (uint64_t k = (off - ws) / s->cs;
-		     k <= (off + n - 1 - ws) / s->cs; k++)
-			s->cl[k] |= f;
+		for (uint64_t k = (off - j->ws) / s->cs;
+		     k <= (off + n - 1 - j->ws) / s->cs; k++)
+			rd->cl[k].f |= f;
 		if (f != CL_BELOW)
 			j->above += n;
 	}
-	/* Runs of clusters with one action: skip, zero, or merged write
-	 * (read here, before any of these clusters is written). */
+	return 0;
+}
+
+static enum copy_act_kind act_of(const struct copy_cl *x)
+{
+	if (x->f == CL_BELOW)
+		return ACT_SKIP;
+	if (x->f == CL_ZERO)
+		return ACT_ZERO;
+	return x->f == CL_DATA && x->src >= 0 ? ACT_FILE : ACT_WRITE;
+}
+
+/* Does cluster b continue a's file run (same file, next bytes)? */
+static bool file_follows(const struct copy_cl *a, const struct copy_cl *b,
+			 uint64_t k, uint64_t cs)
+{
+	return b->src == a->src && b->fd == a->fd && b->soff == a->soff + k * cs;
+}
+
+/* Runs of clusters with one action: skip, zero, file to file, or merged
+ * write (read here, before any of these clusters is written). */
+static int make_acts(struct copy_run_state *s, struct copy_reader *rd,
+		     struct copy_job *j, uint64_t ncl, struct img_err *e)
+{
 	for (uint64_t k = 0; k < ncl;) {
-		uint8_t f = s->cl[k];
-		int act = f == CL_BELOW ? 0 : f == CL_ZERO ? 2 : 1;
+		const struct copy_cl *x = &rd->cl[k];
+		enum copy_act_kind act = act_of(x);
 		uint64_t k2 = k + 1;
 
-		while (k2 < ncl) {
-			uint8_t g = s->cl[k2];
-			int a2 = g == CL_BELOW ? 0 : g == CL_ZERO ? 2 : 1;
-			if (a2 != act)
-				break;
+		while (k2 < ncl && act_of(&rd->cl[k2]) == act &&
+		       (act != ACT_FILE ||
+			file_follows(x, &rd->cl[k2], k2 - k, s->cs)))
 			k2++;
+		uint64_t a = j->ws + k * s->cs, z = j->ws + k2 * s->cs;
+		if (z > j->we)
+			z = j->we;
+		if (act == ACT_WRITE) {
+			int r = read_view(s, rd->c, a, j->buf + (a - j->ws),
+					  z - a, e);
+			if (r < 0)
+				return r;
+			j->reads = true;
 		}
-		uint64_t a = ws + k * s->cs, z = ws + k2 * s->cs;
-		if (z > we)
-			z = we;
-		if (act == 1) {
-			r = read_view(s, a, j->buf + (a - ws), z - a, &j->err);
-			if (r < 0) {
-				j->r = r;
-				return;
-			}
-		}
-		if (act)
-			j->acts[j->nacts++] = (struct copy_act){ a, z, act };
+		if (act != ACT_SKIP)
+			j->acts[j->nacts++] = (struct copy_act){
+				a, z, act, x->src, x->fd, x->soff };
 		k = k2;
 	}
+	return 0;
+}
+
+/* Fill a claimed window (unlocked). */
+static void fill(struct copy_run_state *s, struct copy_reader *rd,
+		 struct copy_job *j)
+{
+	uint64_t ncl = (j->we - j->ws + s->cs - 1) / s->cs;
+
+	j->nacts = 0;
+	j->above = 0;
+	j->reads = false;
+	j->r = classify(s, rd, j, ncl, &j->err);
+	if (j->r == 0)
+		j->r = make_acts(s, rd, j, ncl, &j->err);
+}
+
+/* Claim and fill the next window.  false: nothing more for this reader
+ * (every window handed out, or the writer stopped). */
+static bool reader_step(struct copy_reader *rd)
+{
+	struct copy_run_state *s = rd->s;
+	struct copy_job *j;
+	uint64_t ws, we;
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		if (s->quit || s->scan_done) {
+			pthread_mutex_unlock(&s->mu);
+			return false;
+		}
+		j = &s->job[s->next_seq % (uint64_t)s->njobs];
+		if (j->state == JOB_FREE)
+			break;
+		pthread_cond_wait(&s->cv, &s->mu);
+	}
+	j->seq = s->next_seq;
+	r = next_window(s, rd->c, &ws, &we, &j->err);
+	if (r <= 0) {
+		/* The end, or an error the writer reports in its turn. */
+		s->scan_done = true;
+		s->eof_seq = s->next_seq + (r < 0);
+		j->r = r;
+		j->nacts = 0;
+		j->state = r < 0 ? JOB_FULL : JOB_FREE;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		return false;
+	}
+	s->next_seq++;
+	j->ws = ws;
+	j->we = we;
+	j->state = JOB_BUSY;
+	pthread_mutex_unlock(&s->mu);
+	fill(s, rd, j);
+	pthread_mutex_lock(&s->mu);
+	j->state = JOB_FULL;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return true;
+}
+
+static void *reader_main(void *arg)
+{
+	while (reader_step(arg))
+		;
+	return NULL;
+}
+
+/* ---- the writer ---- */
+
+/* Window seq for the writer, or NULL when there is none (the end). */
+static struct copy_job *next_job(struct copy_run_state *s, uint64_t seq)
+{
+	struct copy_job *j = &s->job[seq % (uint64_t)s->njobs];
+
+	if (!s->threaded)
+		reader_step(&s->rd[0]);
+	pthread_mutex_lock(&s->mu);
+	while (!(j->state == JOB_FULL && j->seq == seq) &&
+	       !(s->scan_done && seq >= s->eof_seq))
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	return j->state == JOB_FULL && j->seq == seq ? j : NULL;
+}
+
+static void job_done(struct copy_run_state *s, struct copy_job *j)
+{
+	pthread_mutex_lock(&s->mu);
+	j->state = JOB_FREE;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
 }
 
 /* Writer: one window into base. */
@@ -270,67 +515,45 @@ static int consume(struct copy_run_state *s, const struct copy_job *j,
 
 	for (size_t i = 0; i < j->nacts; i++) {
 		const struct copy_act *x = &j->acts[i];
-		if (x->act == 1) {
-			r = img_pwrite(b, x->a, j->buf + (x->a - j->ws),
-					   (size_t)(x->z - x->a), e);
-			if (r < 0)
-				return r;
-			s->st->bytes_written += x->z - x->a;
+		uint64_t n = x->z - x->a;
+		if (x->act == ACT_ZERO) {
+			r = img_write_zeroes(b, x->a, n, e);
+			s->st->bytes_zeroed += r < 0 ? 0 : n;
+		} else if (x->act == ACT_FILE) {
+			r = img_pwrite_file(b, x->a, n, x->fd, x->soff,
+					    &s->ctx[x->layer], e);
+			s->st->bytes_written += r < 0 ? 0 : n;
 		} else {
-			r = img_write_zeroes(b, x->a, x->z - x->a, e);
-			if (r < 0)
-				return r;
-			s->st->bytes_zeroed += x->z - x->a;
+			r = img_pwrite(b, x->a, j->buf + (x->a - j->ws),
+				       (size_t)n, e);
+			s->st->bytes_written += r < 0 ? 0 : n;
+			s->st->bytes_how[IO_COPY_RW] += r < 0 ? 0 : n;
 		}
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
 
-static void *reader_main(void *arg)
+/* The methods used so far: bytes per method, and a progress note when the
+ * set changes. */
+static void note_hows(struct copy_run_state *s)
 {
-	struct copy_run_state *s = arg;
+	const struct copy_opts *o = s->o;
+	uint64_t by[IO_COPY_HOWS] = { 0 };
+	unsigned mask = 0;
 
-	for (int i = 0;; i ^= 1) {
-		pthread_mutex_lock(&s->mu);
-		while (s->full[i] && !atomic_load(&s->quit))
-			pthread_cond_wait(&s->cv, &s->mu);
-		pthread_mutex_unlock(&s->mu);
-		if (atomic_load(&s->quit))
-			break;
-		produce(s, &s->job[i]);
-		pthread_mutex_lock(&s->mu);
-		s->full[i] = true;
-		pthread_cond_broadcast(&s->cv);
-		pthread_mutex_unlock(&s->mu);
-		if (s->job[i].eof || s->job[i].r < 0)
-			break;
+	by[IO_COPY_RW] = s->st->bytes_how[IO_COPY_RW];
+	for (int l = 0; l < s->nabove; l++)
+		for (int h = 0; h < IO_COPY_HOWS; h++)
+			by[h] += s->ctx[l].bytes[h];
+	for (int h = 0; h < IO_COPY_HOWS; h++)
+		if (by[h])
+			mask |= 1u << h;
+	if (mask != s->hows) {
+		s->hows = mask;
+		progress_how(o ? o->progress : NULL, copy_methods_name(mask));
 	}
-	return NULL;
-}
-
-/* The next window for the writer: from the reader thread, or read now. */
-static struct copy_job *next_job(struct copy_run_state *s, int i,
-				 bool threaded)
-{
-	if (!threaded) {
-		produce(s, &s->job[0]);
-		return &s->job[0];
-	}
-	pthread_mutex_lock(&s->mu);
-	while (!s->full[i])
-		pthread_cond_wait(&s->cv, &s->mu);
-	pthread_mutex_unlock(&s->mu);
-	return &s->job[i];
-}
-
-static void job_done(struct copy_run_state *s, int i, bool threaded)
-{
-	if (!threaded)
-		return;
-	pthread_mutex_lock(&s->mu);
-	s->full[i] = false;
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
 }
 
 /* Sizes and the window: top's view size (a parent larger than top widens
@@ -354,7 +577,9 @@ static int copy_setup(struct copy_run_state *s, struct img_err *e)
 			s->top_size = v;
 	}
 	s->base_has_backing = s->nabove + 1 < s->c->n;
-	s->cs = bi.cluster_size ? bi.cluster_size : 65536;
+	/* A raw base has no clusters: file system blocks, so runs of a top
+	 * with small clusters still move file to file. */
+	s->cs = bi.cluster_size ? bi.cluster_size : 4096;
 	s->win = COPY_WINDOW > s->cs ? COPY_WINDOW / s->cs * s->cs : s->cs;
 	if (o && o->rate) {
 		/* Throttling sleeps between windows: keep them near a quarter
@@ -366,6 +591,25 @@ static int copy_setup(struct copy_run_state *s, struct img_err *e)
 			w = s->cs;
 		if (w < s->win)
 			s->win = w;
+	}
+	return 0;
+}
+
+/* How each layer above base moves its runs: forced, or predicted. */
+static int copy_methods_setup(struct copy_run_state *s, struct img_err *e)
+{
+	enum copy_method m = s->o ? s->o->method : COPY_AUTO;
+
+	s->ctx = calloc((size_t)s->nabove, sizeof(*s->ctx));
+	if (!s->ctx)
+		return err_set(e, ENOMEM, "copy: out of memory");
+	for (int l = 0; l < s->nabove; l++) {
+		int best = copy_predict(s->c->layer[l], s->base);
+		/* A forced method goes first where files may move at all. */
+		if (m == COPY_AUTO || best == IO_COPY_RW)
+			s->ctx[l].first = best;
+		else
+			s->ctx[l].first = (int)m - 1;
 	}
 	return 0;
 }
@@ -397,24 +641,75 @@ static int copy_prepare_base(struct copy_run_state *s, struct img_err *e)
 	return 0;
 }
 
+/* The first reader, on the caller's handles; the others start when a
+ * window has to be read (copy_more_readers). */
+static int copy_readers_setup(struct copy_run_state *s, struct img_err *e)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	s->want = cores < 1 ? 1 : cores > COPY_MAX_READERS
+				  ? COPY_MAX_READERS : (int)cores;
+	s->rd[0].c = s->c;
+	s->rd[0].s = s;
+	s->rd[0].cl = malloc((size_t)(s->win / s->cs + 1) *
+			     sizeof(*s->rd[0].cl));
+	s->nreaders = 1;
+	if (!s->rd[0].cl)
+		return err_set(e, ENOMEM, "copy: out of memory");
+	return 0;
+}
+
+/* Data is being read (decompressed, merged), not moved file to file: one
+ * reader per core, each on its own handles (chain_dup: their tables cost
+ * memory, so only when reading is what the copy does).  A reader that
+ * cannot be had is not started; the copy goes on with fewer. */
+static void copy_more_readers(struct copy_run_state *s)
+{
+	size_t ncl = (size_t)(s->win / s->cs + 1);
+
+	s->grown = true;
+	while (s->threaded && s->nreaders < s->want) {
+		struct copy_reader *rd = &s->rd[s->nreaders];
+		rd->s = s;
+		rd->cl = malloc(ncl * sizeof(*rd->cl));
+		if (!rd->cl || chain_dup(s->c, &rd->c, NULL) < 0)
+			break;
+		rd->started = pthread_create(&rd->tid, NULL, reader_main,
+					     rd) == 0;
+		if (!rd->started)
+			break;
+		s->nreaders++;
+	}
+	if (s->nreaders < s->want) {    /* the one that failed */
+		struct copy_reader *rd = &s->rd[s->nreaders];
+		free(rd->cl);
+		chain_close(rd->c);
+		*rd = (struct copy_reader){ 0 };
+	}
+}
+
+/* The windows: one per reader and one more, so the writer always has the
+ * next one to write while each reader fills another.  Buffers are touched
+ * only where data is read, not where it moves file to file. */
 static int copy_alloc(struct copy_run_state *s, struct img_err *e)
 {
-	bool mem = (s->cl = malloc((size_t)(s->win / s->cs + 1))) != NULL;
+	bool mem = true;
 
-	for (int i = 0; i < 2; i++) {
+	s->njobs = s->want + 1;
+	for (int i = 0; i < s->njobs; i++) {
 		s->job[i].buf = malloc((size_t)s->win);
 		s->job[i].acts = malloc((size_t)(s->win / s->cs + 1) *
 					sizeof(struct copy_act));
 		mem = mem && s->job[i].buf && s->job[i].acts;
 	}
 	if (!mem)
-		return err_set(e, ENOMEM, "copy: out of memory for two %llu-byte "
-			       "windows", (unsigned long long)s->win);
+		return err_set(e, ENOMEM, "copy: out of memory for %d %llu-byte "
+			       "windows", s->njobs, (unsigned long long)s->win);
 	return 0;
 }
 
-/* Write one window the reader filled, then report and throttle. */
-static int copy_window(struct copy_run_state *s, struct copy_job *j, int i,
+/* Write one window a reader filled, then report and throttle. */
+static int copy_window(struct copy_run_state *s, struct copy_job *j,
 		       struct img_err *e)
 {
 	const struct copy_opts *o = s->o;
@@ -428,7 +723,7 @@ static int copy_window(struct copy_run_state *s, struct copy_job *j, int i,
 		 * reaches the disk before what points at it. */
 		r = img_batch_begin(s->base, e);
 		if (r < 0) {
-			job_done(s, i, s->threaded);
+			job_done(s, j);
 			return r;
 		}
 		s->batch = true;
@@ -436,9 +731,12 @@ static int copy_window(struct copy_run_state *s, struct copy_job *j, int i,
 	before = s->st->bytes_written + s->st->bytes_zeroed;
 	r = consume(s, j, e);
 	s->done += j->above;
-	job_done(s, i, s->threaded);
+	if (j->reads && !s->grown)
+		copy_more_readers(s);
+	job_done(s, j);
 	if (r < 0)
 		return r;
+	note_hows(s);
 	if (s->done > s->total)
 		s->total = s->done;     /* the estimate was low: never shrink */
 	if (progress_update(o ? o->progress : NULL, "copy", s->done, s->total))
@@ -451,45 +749,48 @@ static int copy_window(struct copy_run_state *s, struct copy_job *j, int i,
 	return 0;
 }
 
-/* Start the reader thread (or run its steps in turn) and write every
- * window it produces. */
+/* Start the readers (or fill windows in turn) and write every window in
+ * sequence. */
 static int copy_loop(struct copy_run_state *s, struct img_err *e)
 {
 	int r;
 
-	atomic_init(&s->quit, false);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	s->sync_init = true;
-	s->threaded = pthread_create(&s->reader, NULL, reader_main, s) == 0;
-	for (int i = 0;; i = s->threaded ? i ^ 1 : 0) {
+	s->rd[0].started = pthread_create(&s->rd[0].tid, NULL, reader_main,
+					  &s->rd[0]) == 0;
+	s->threaded = s->rd[0].started;
+	for (uint64_t seq = 0;; seq++) {
 		if (cancelled(s))
 			return err_set(e, ECANCELED, "commit cancelled during "
 				       "the copy; every image is still valid");
-		struct copy_job *j = next_job(s, i, s->threaded);
+		struct copy_job *j = next_job(s, seq);
+		if (!j)
+			return 0;
 		if (j->r < 0) {
 			err_propagate(e, &j->err);
 			return j->r;
 		}
-		if (j->eof)
-			return 0;
-		r = copy_window(s, j, i, e);
+		r = copy_window(s, j, e);
 		if (r < 0)
 			return r;
 	}
 }
 
-/* Stop the reader, close the batch (also after a failure or a cancel:
+/* Stop the readers, close the batch (also after a failure or a cancel:
  * what was written is linked, base stays valid either way), free. */
 static int copy_teardown(struct copy_run_state *s, int r, struct img_err *e)
 {
-	if (s->threaded) {
-		atomic_store(&s->quit, true);
+	if (s->sync_init) {
 		pthread_mutex_lock(&s->mu);
+		s->quit = true;
 		pthread_cond_broadcast(&s->cv);
 		pthread_mutex_unlock(&s->mu);
-		pthread_join(s->reader, NULL);
 	}
+	for (int i = 0; i < s->nreaders; i++)
+		if (s->rd[i].started)
+			pthread_join(s->rd[i].tid, NULL);
 	if (s->sync_init) {
 		pthread_cond_destroy(&s->cv);
 		pthread_mutex_destroy(&s->mu);
@@ -500,11 +801,19 @@ static int copy_teardown(struct copy_run_state *s, int r, struct img_err *e)
 		if (r == 0 && br < 0)
 			r = err_propagate(e, &be);
 	}
-	for (int i = 0; i < 2; i++) {
+	for (int l = 0; s->ctx && l < s->nabove; l++)
+		for (int h = 0; h < IO_COPY_HOWS; h++)
+			s->st->bytes_how[h] += s->ctx[l].bytes[h];
+	for (int i = 0; i < COPY_MAX_READERS + 1; i++) {
 		free(s->job[i].buf);
 		free(s->job[i].acts);
 	}
-	free(s->cl);
+	for (int i = 0; i < s->nreaders; i++) {
+		free(s->rd[i].cl);
+		if (i)
+			chain_close(s->rd[i].c);
+	}
+	free(s->ctx);
 	return r;
 }
 
@@ -524,10 +833,13 @@ int copy_run(struct chain *c, int nabove, struct img *base,
 			       base->path, img_format_name(base));
 	r = copy_setup(&s, e);
 	if (r == 0)
+		r = copy_methods_setup(&s, e);
+	if (r == 0)
 		r = copy_prepare_base(&s, e);
-	if (r < 0)
-		return r;
-	r = copy_alloc(&s, e);
+	if (r == 0)
+		r = copy_readers_setup(&s, e);
+	if (r == 0)
+		r = copy_alloc(&s, e);
 	if (r == 0) {
 		s.start_ns = now_ns();
 		if (progress_update(o ? o->progress : NULL, "copy", 0, s.total))

@@ -9,13 +9,27 @@
  * reuses freed ones, so the read-only chain still reads base's old
  * contents for clusters not yet written).  Extents that read as zeros
  * above base become write_zeroes (zero clusters on v3, literal zeros on v2
- * with a backing file, holes on raw).  Memory: two window buffers of
- * COPY_WINDOW bytes (or one base cluster if larger), whatever the size.
- * A reader thread fills one window while the caller's thread writes the
- * other (copy.c says why that is safe); all writes, progress callbacks and
- * the cancel check stay on the caller's thread.  Writes into base go in
- * one write batch (img_batch_begin, formats/img.h): one fdatasync links
- * them all.
+ * with a backing file, holes on raw).
+ *
+ * How the bytes move (per run of whole base clusters whose data one layer
+ * holds contiguously in its own file): base writes them straight from
+ * that file (img_pwrite_file), sharing the extents where the file system
+ * can (clone), else copy_file_range, else read and write; a qcow2 base
+ * allocates such a run as one contiguous run, so one clone covers it.
+ * Compressed data, merged clusters, other file systems: read into a
+ * window and written.  copy_predict says what a layer will use first.
+ *
+ * Threads: up to COPY_MAX_READERS readers (one per core), each with its
+ * own handles on the chain (chain_dup), find, classify and read windows
+ * (decompressing on as many cores) while the caller's thread writes them
+ * into base in order; copy.c says why that is safe.  All writes, progress
+ * callbacks and the cancel check stay on the caller's thread.  Writes into
+ * base go in one write batch (img_batch_begin, formats/img.h): one
+ * fdatasync links them all.
+ *
+ * Memory: one window of COPY_WINDOW bytes (or one base cluster if larger)
+ * per reader plus one, touched only where data is read rather than moved
+ * from file to file; nothing grows with the virtual size.
  */
 #ifndef IMGRAPH_COPY_H
 #define IMGRAPH_COPY_H
@@ -25,9 +39,20 @@
 
 #include "core/graph/chain.h"
 #include "formats/io/err.h"
+#include "formats/io/io.h"
 #include "progress.h"
 
-#define COPY_WINDOW (8u << 20)
+#define COPY_WINDOW (4u << 20)
+#define COPY_MAX_READERS 4
+
+/* copy_opts.method: what to try first. */
+enum copy_method {
+	COPY_AUTO = 0,             /* what copy_predict says, per layer */
+	COPY_CLONE,                /* then fall back as io_copy_range does */
+	COPY_CFR,
+	COPY_RW,                   /* every byte read and written: the plain
+				      path */
+};
 
 struct copy_opts {
 	uint64_t rate;                   /* bytes/s, 0 = unlimited */
@@ -37,12 +62,15 @@ struct copy_opts {
 	 * included (a parent larger than top reads zeros there today and
 	 * reads base after the relink).  0 or <= top's size: top's size. */
 	uint64_t view_size;
+	enum copy_method method;
 };
 
 struct copy_stats {
 	uint64_t bytes_above;      /* allocated above base (the total) */
 	uint64_t bytes_written;    /* data bytes written into base */
 	uint64_t bytes_zeroed;     /* bytes made zero in base */
+	/* bytes_written by how they moved (enum io_copy_how) */
+	uint64_t bytes_how[IO_COPY_HOWS];
 };
 
 /* c: the whole chain opened from top (layer 0) with base at layer nabove
@@ -57,5 +85,17 @@ int copy_run(struct chain *c, int nabove, struct img *base,
 /* Bytes allocated above base (for plans and progress totals). */
 int copy_measure(struct chain *c, int nabove, uint64_t *bytes,
 		 struct img_err *e);
+
+/* The method the copy tries first for data of layer (above base) written
+ * into base (enum io_copy_how): io_copy_predict of their files, aligned
+ * to both images' clusters; IO_COPY_RW when base's driver cannot write
+ * from a file.  Per run the copy may still fall back (compressed data,
+ * an unaligned run).  Reads nothing but file-system facts. */
+int copy_predict(struct img *layer, struct img *base);
+
+/* "clone", "copy_file_range", "read/write" (enum io_copy_how); for a set
+ * of them (bit 1 << how) the names joined by '+'. */
+const char *copy_method_name(int how);
+const char *copy_methods_name(unsigned mask);
 
 #endif

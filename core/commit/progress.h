@@ -15,12 +15,22 @@ struct progress {
 	int (*update)(void *opaque, const char *phase, uint64_t done,
 		      uint64_t total);
 	void *opaque;
+	/* Optional: how the current phase moves its bytes, when that
+	 * changes (copy: "clone", "copy_file_range", "read/write", or those
+	 * used so far joined by '+'; a static string). */
+	void (*how)(void *opaque, const char *how);
 };
 
 static inline int progress_update(const struct progress *p, const char *phase,
 				  uint64_t done, uint64_t total)
 {
 	return p && p->update ? p->update(p->opaque, phase, done, total) : 0;
+}
+
+static inline void progress_how(const struct progress *p, const char *how)
+{
+	if (p && p->how)
+		p->how(p->opaque, how);
 }
 
 #endif

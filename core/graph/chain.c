@@ -187,6 +187,33 @@ int chain_open(const char *top_path, const char *fmt, int top_flags,
 	return 0;
 }
 
+int chain_dup(const struct chain *c, struct chain **out, struct img_err *e)
+{
+	struct chain *d = calloc(1, sizeof(*d));
+	int r = d ? 0 : err_set(e, ENOMEM, "out of memory");
+
+	*out = NULL;
+	for (int i = 0; r == 0 && i < c->n; i++) {
+		const struct img *l = c->layer[i];
+		struct img *img;
+		/* A probed layer stays probed: it opens no further files
+		 * outside its directory (format.h). */
+		r = img_open_fd(l->fd, l->path, img_format_name(l),
+				l->flags & ~IMG_O_RDWR, &img, NULL, e);
+		if (r == 0) {
+			r = chain_push(d, img, c->probed[i], e);
+			if (r < 0)
+				img_close(img);
+		}
+	}
+	if (r < 0) {
+		chain_close(d);
+		return r;
+	}
+	*out = d;
+	return 0;
+}
+
 void chain_close(struct chain *c)
 {
 	if (!c)

@@ -31,6 +31,11 @@ int chain_open(const char *top_path, const char *fmt, int top_flags,
 	       dev_t stop_dev, ino_t stop_ino, struct chain **out,
 	       struct img_err *e);
 void chain_close(struct chain *c);
+/* The same layers opened again from their file descriptors (dup'd: the
+ * same files whatever happened to the names since), read-only, with the
+ * same formats: a handle for another thread, as the drivers' caches are
+ * not shared between threads. */
+int chain_dup(const struct chain *c, struct chain **out, struct img_err *e);
 
 /* Status of [off, off+len) seen through layers [from, c->n): which layer
  * serves it (*depth, relative to from; == c->n - from when no layer has it),

@@ -1,6 +1,7 @@
 /* emit_plan.c - a plan as text, JSON or YAML; see emit.h.  The editor
  * renders the same text through open_memstream. */
 #include "emit.h"
+#include "core/commit/copy.h"
 #include "core/graph/perm.h"
 
 #include <string.h>
@@ -126,6 +127,26 @@ static void human_trash(FILE *f, const struct graph *g, const struct plan *p)
 				p->trash[i].why ? p->trash[i].why : "in use");
 }
 
+/* The layer above base at position i of p->copy_how (top first). */
+static int layer_node(const struct plan *p, int i)
+{
+	return i == 0 ? p->top : p->inter[i - 1];
+}
+
+static void human_methods(FILE *f, const struct graph *g,
+			  const struct plan *p)
+{
+	if (!p->copy_how)
+		return;
+	fprintf(f, "%-15s ", "copy method:");
+	for (int i = 0; i <= p->ninter; i++)
+		fprintf(f, "%s%s %s", i ? ", " : "",
+			node_name(g, layer_node(p, i)),
+			p->copy_how[i] < 0 ? "unknown"
+					   : copy_method_name(p->copy_how[i]));
+	fputs(" (compressed data: read/write)\n", f);
+}
+
 static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
 {
 	char a[32], b[32];
@@ -145,6 +166,7 @@ static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
 			emit_size(p->bytes_to_copy, a, sizeof(a)),
 			(unsigned long long)p->bytes_to_copy,
 			p->bytes_exact ? "" : ", upper bound");
+		human_methods(f, g, p);
 		if (p->base_grows)
 			fprintf(f, "%-15s %s -> %s\n", "base growth:",
 				emit_size(p->base_old_size, a, sizeof(a)),
@@ -293,6 +315,17 @@ static void emit_struct(FILE *f, const struct graph *g, const struct plan *p,
 	ow_bool(&w, "base-grows", p->base_grows);
 	ow_u64(&w, "free-space", p->free_space);
 	ow_u64(&w, "space-needed", p->space_needed);
+	ow_arr_open(&w, "copy-methods");
+	for (int i = 0; p->copy_how && i <= p->ninter; i++) {
+		ow_obj_open(&w, NULL);
+		ow_str(&w, "image", node_name(g, layer_node(p, i)));
+		if (p->copy_how[i] < 0)
+			ow_null(&w, "method");
+		else
+			ow_str(&w, "method", copy_method_name(p->copy_how[i]));
+		ow_close(&w);
+	}
+	ow_close(&w);
 	ow_bool(&w, "top-is-leaf", p->leaf != PLAN_LEAF_NONE);
 	ow_bool(&w, "drop-top", p->leaf == PLAN_LEAF_DROP);
 	struct_parents(&w, g, p);

@@ -90,6 +90,7 @@ void plan_free(struct plan *p)
 	for (int i = 0; i < p->ntrash; i++)
 		free(p->trash[i].why);
 	free(p->trash);
+	free(p->copy_how);
 	free(p);
 }
 

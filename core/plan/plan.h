@@ -103,6 +103,12 @@ struct plan {
 	 * intermediates, and what earlier commits into base left unused. */
 	struct plan_trash *trash;
 	int ntrash;
+	/* How each layer above base (top, then inter[] in order) moves its
+	 * data into base, the method tried first (enum io_copy_how of
+	 * formats/io/io.h, from copy_predict); -1 unknown (bytes not
+	 * counted).  Per run a copy may still fall back (compressed data).
+	 * ninter + 1 entries, owned. */
+	int *copy_how;
 };
 
 /* --delete's one rule, for the plan and for the commit's re-check on a

@@ -10,9 +10,13 @@
  * base already has are counted as new); nothing here writes.
  */
 #include "plan_int.h"
+#include "core/commit/copy.h"
 #include "core/graph/chain.h"
+#include "formats/img.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -146,6 +150,26 @@ static int count_mapped(struct graph *g, struct plan *p, struct chain *c,
 	return 0;
 }
 
+/* The method each layer above base will try first (copy_predict), with
+ * base opened read-only for its file system's facts. */
+static int copy_methods(struct graph *g, struct plan *p, struct chain *c)
+{
+	const struct gnode *base = &g->nodes[p->base];
+	struct img *b = NULL;
+
+	p->copy_how = malloc((size_t)(p->ninter + 1) * sizeof(*p->copy_how));
+	if (!p->copy_how)
+		return -ENOMEM;
+	for (int i = 0; i <= p->ninter; i++)
+		p->copy_how[i] = -1;
+	if (img_open(base->path, base->format, 0, &b, NULL, NULL) < 0)
+		return 0;       /* the state checks say why, if it matters */
+	for (int i = 0; i <= p->ninter && i < c->n; i++)
+		p->copy_how[i] = copy_predict(c->layer[i], b);
+	img_close(b);
+	return 0;
+}
+
 int plan_count_bytes(struct graph *g, struct plan *p, bool skip)
 {
 	const struct gnode *top = &g->nodes[p->top];
@@ -187,6 +211,8 @@ int plan_count_bytes(struct graph *g, struct plan *p, bool skip)
 	}
 	space_init(&se, base);
 	r = count_mapped(g, p, c, &se, &total);
+	if (r == 0)
+		r = copy_methods(g, p, c);
 	chain_close(c);
 	if (r != 0)
 		return r < 0 ? r : 0;

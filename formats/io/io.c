@@ -12,11 +12,15 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
@@ -297,19 +301,11 @@ int io_pread_full(int fd, void *buf, size_t n, uint64_t off)
 	return (size_t)k == n ? 0 : -EIO;
 }
 
-int io_pwrite(int fd, const void *buf, size_t n, uint64_t off)
+/* pwrite all of buf (no op counted: the caller did). */
+static int write_all(int fd, const void *buf, size_t n, uint64_t off)
 {
 	size_t done = 0;
-	int r = io_enter();
 
-	if (r < 0)
-		return r;
-	if (off > (uint64_t)INT64_MAX || n > (uint64_t)INT64_MAX - off)
-		return -EINVAL;
-	if (r == 1)
-		n /= 2;         /* injected short write: a torn transfer */
-	if (io_st.cut && io_st.cut->before_write)
-		io_st.cut->before_write(fd, off, n);
 	while (done < n) {
 		ssize_t k = pwrite(fd, (const char *)buf + done, n - done,
 				   (off_t)(off + done));
@@ -320,8 +316,195 @@ int io_pwrite(int fd, const void *buf, size_t n, uint64_t off)
 		}
 		done += (size_t)k;
 	}
+	return 0;
+}
+
+int io_pwrite(int fd, const void *buf, size_t n, uint64_t off)
+{
+	int r = io_enter(), w;
+
+	if (r < 0)
+		return r;
+	if (off > (uint64_t)INT64_MAX || n > (uint64_t)INT64_MAX - off)
+		return -EINVAL;
+	if (r == 1)
+		n /= 2;         /* injected short write: a torn transfer */
+	if (io_st.cut && io_st.cut->before_write)
+		io_st.cut->before_write(fd, off, n);
+	w = write_all(fd, buf, n, off);
+	if (w < 0)
+		return w;
 	io_leave();
 	return r == 1 ? -EIO : 0;
+}
+
+/* ---- copies between files (io_copy_range) ---- */
+
+/* The bounce buffer of the read/write fallback. */
+#define IO_COPY_BOUNCE (1u << 20)
+
+/* A refusal of the method for these files, not a failure of the I/O. */
+static bool refused_for_files(int err)
+{
+	return err == -EXDEV || err == -EOPNOTSUPP || err == -ENOTTY ||
+	       err == -ENOSYS;
+}
+
+static int try_clone(int dst, uint64_t doff, int src, uint64_t soff,
+		     uint64_t n)
+{
+	/* src_length 0 would mean "to the end of src": never passed (n > 0). */
+	struct file_clone_range fcr = {
+		.src_fd = src, .src_offset = soff, .src_length = n,
+		.dest_offset = doff,
+	};
+	int r;
+
+	do {
+		r = ioctl(dst, FICLONERANGE, &fcr);
+	} while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : 0;
+}
+
+/* copy_file_range until n bytes, src's end or an error: the bytes done,
+ * *err 0 or -errno. */
+static uint64_t try_cfr(int dst, uint64_t doff, int src, uint64_t soff,
+			uint64_t n, int *err)
+{
+	uint64_t done = 0;
+
+	*err = 0;
+	while (done < n) {
+		loff_t si = (loff_t)(soff + done), di = (loff_t)(doff + done);
+		size_t want = n - done > (1u << 30) ? (1u << 30)
+						    : (size_t)(n - done);
+		ssize_t k = copy_file_range(src, &si, dst, &di, want, 0);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			*err = -errno;
+		if (k <= 0)
+			break;
+		done += (uint64_t)k;
+	}
+	return done;
+}
+
+static int copy_rw(int dst, uint64_t doff, int src, uint64_t soff,
+		   uint64_t n)
+{
+	size_t bs = n < IO_COPY_BOUNCE ? (size_t)n : IO_COPY_BOUNCE;
+	uint8_t *b = malloc(bs);
+	int r = b ? 0 : -ENOMEM;
+
+	while (r == 0 && n) {
+		size_t k = n < bs ? (size_t)n : bs;
+		r = io_pread_full(src, b, k, soff);
+		if (r == 0)
+			r = write_all(dst, b, k, doff);
+		soff += k;
+		doff += k;
+		n -= k;
+	}
+	free(b);
+	return r;
+}
+
+/* The methods in turn from first; returns the last one used or -errno. */
+static int copy_methods(int dst, uint64_t doff, int src, uint64_t soff,
+			uint64_t n, struct io_copy_ctx *ctx)
+{
+	int first = ctx->first, err;
+
+	if (first <= IO_COPY_CLONE && !(ctx->refused & 1u << IO_COPY_CLONE)) {
+		err = try_clone(dst, doff, src, soff, n);
+		if (err == 0) {
+			ctx->bytes[IO_COPY_CLONE] += n;
+			return IO_COPY_CLONE;
+		}
+		if (refused_for_files(err))
+			ctx->refused |= 1u << IO_COPY_CLONE;
+		else if (err != -EINVAL)
+			return err;
+	}
+	if (first <= IO_COPY_CFR && !(ctx->refused & 1u << IO_COPY_CFR)) {
+		uint64_t k = try_cfr(dst, doff, src, soff, n, &err);
+		ctx->bytes[IO_COPY_CFR] += k;
+		if (k == n)
+			return IO_COPY_CFR;
+		if (refused_for_files(err))
+			ctx->refused |= 1u << IO_COPY_CFR;
+		else if (err != 0 && err != -EINVAL)
+			return err;
+		/* The rest (src's end included: the read below says so). */
+		doff += k;
+		soff += k;
+		n -= k;
+	}
+	err = copy_rw(dst, doff, src, soff, n);
+	if (err < 0)
+		return err;
+	ctx->bytes[IO_COPY_RW] += n;
+	return IO_COPY_RW;
+}
+
+int io_copy_range(int dst, uint64_t doff, int src, uint64_t soff,
+		  uint64_t n, struct io_copy_ctx *ctx)
+{
+	int r = io_enter(), how;
+
+	if (r < 0)
+		return r;
+	if (doff > (uint64_t)INT64_MAX || n > (uint64_t)INT64_MAX - doff ||
+	    soff > (uint64_t)INT64_MAX || n > (uint64_t)INT64_MAX - soff)
+		return -EINVAL;
+	if (r == 1)
+		n /= 2;         /* injected short write: a torn transfer */
+	if (io_st.cut && io_st.cut->before_write)
+		io_st.cut->before_write(dst, doff, (size_t)n);
+	how = n ? copy_methods(dst, doff, src, soff, n, ctx) : ctx->first;
+	if (how < 0)
+		return how;
+	io_leave();
+	return r == 1 ? -EIO : how;
+}
+
+/* XFS says whether it shares extents in its geometry (XFS_IOC_FSGEOMETRY
+ * of <xfs/xfs_fs.h>, version 4 of the structure: 112 bytes, the flags
+ * word at byte 92, reflink bit 20); the header is not needed for one
+ * bit. */
+#define IO_XFS_GEOM_SIZE 112
+#define IO_XFS_GEOM_FLAGS 92
+#define IO_XFS_IOC_FSGEOMETRY_V4 _IOC(_IOC_READ, 'X', 124, IO_XFS_GEOM_SIZE)
+#define IO_XFS_FLAGS_REFLINK (1u << 20)
+
+static bool xfs_reflink(int fd)
+{
+	uint8_t g[IO_XFS_GEOM_SIZE] = { 0 };
+	uint32_t flags;
+
+	if (ioctl(fd, IO_XFS_IOC_FSGEOMETRY_V4, g) < 0)
+		return false;
+	memcpy(&flags, g + IO_XFS_GEOM_FLAGS, sizeof(flags));
+	return flags & IO_XFS_FLAGS_REFLINK;
+}
+
+int io_copy_predict(int src, int dst, uint64_t align)
+{
+	struct stat a, b;
+	struct statfs f;
+	bool shares;
+
+	if (fstat(src, &a) < 0 || fstat(dst, &b) < 0 || a.st_dev != b.st_dev)
+		return IO_COPY_RW;
+	if (fstatfs(dst, &f) < 0)
+		return IO_COPY_CFR;
+	shares = (unsigned long)f.f_type == BTRFS_SUPER_MAGIC ||
+		 ((unsigned long)f.f_type == XFS_SUPER_MAGIC &&
+		  xfs_reflink(dst));
+	if (shares && f.f_bsize > 0 && align % (uint64_t)f.f_bsize == 0)
+		return IO_COPY_CLONE;
+	return IO_COPY_CFR;
 }
 
 static int io_sync_common(int fd, int data_only)

@@ -84,6 +84,45 @@ int io_read_file(const char *path, size_t max, int nofollow, char **buf,
  * durability promise, no mutating op: errors surface at the next sync). */
 void io_writeback_hint(int fd);
 
+/* Ways to make a range of one file hold the bytes of a range of another,
+ * cheapest first. */
+enum io_copy_how {
+	IO_COPY_CLONE = 0,      /* share the extents (FICLONERANGE): no data
+				   moves, the file system counts references */
+	IO_COPY_CFR = 1,        /* copy_file_range: one copy in the kernel,
+				   on the server for NFS 4.2 */
+	IO_COPY_RW = 2,         /* read and write through a bounce buffer */
+};
+#define IO_COPY_HOWS 3
+
+/* One pair of files copied between (zero it, then set first): the first
+ * method to try, what their file system refused for good (EXDEV,
+ * EOPNOTSUPP: bit 1 << how; never tried again), and the bytes each way
+ * moved. */
+struct io_copy_ctx {
+	int first;
+	unsigned refused;
+	uint64_t bytes[IO_COPY_HOWS];
+};
+
+/* Make dst's [doff, doff+n) hold src's [soff, soff+n): ONE mutating op (of
+ * dst; fault and power-cut modes see it as a write of that range).  Tries
+ * the methods from ctx->first on, skipping those ctx->refused, each falling
+ * back to the next when the file system refuses it (for the files: EXDEV,
+ * EOPNOTSUPP, ENOTTY, ENOSYS, remembered in ctx; for this range only:
+ * EINVAL, an unaligned clone).  The bytes read past src's end are an
+ * error (-EIO), never zeros.  Durable like a write: after an fdatasync of
+ * dst.  Returns the method that did it (enum io_copy_how) or -errno. */
+int io_copy_range(int dst, uint64_t doff, int src, uint64_t soff,
+		  uint64_t n, struct io_copy_ctx *ctx);
+
+/* The first method worth trying from src into dst, asking the kernel
+ * without changing anything: CLONE when both are on one file system that
+ * shares extents (btrfs, XFS with reflink) and blocks of that file system
+ * divide align; CFR when both are on one file system; else RW.  Ranges
+ * may still fall back (io_copy_range). */
+int io_copy_predict(int src, int dst, uint64_t align);
+
 /* Re-read IMGRAPH_FAULT and reset the op counters (for tests that set the
  * variable after start-up, e.g. in a forked child).  IMGRAPH_FAULT is read
  * here and at start-up only; "cut" starts the simulator itself. */

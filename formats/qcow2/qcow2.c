@@ -70,6 +70,7 @@ static void qcow2_free_state(struct qcow2_state *s)
 	free(s->l1);
 	free(s->l2_cache);
 	free(s->reft);
+	qcow2_inflater_free(s);
 	free(s);
 }
 
@@ -166,6 +167,7 @@ const struct img_format img_format_qcow2 = {
 	.backing_header = qcow2_backing_header,
 	.set_backing = qcow2_set_backing,
 	.pwrite = qcow2_pwrite,
+	.pwrite_file = qcow2_pwrite_file,
 	.write_zeroes = qcow2_write_zeroes,
 	.grow = qcow2_grow,
 	.make_empty = qcow2_make_empty,

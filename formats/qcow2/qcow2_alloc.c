@@ -183,7 +183,7 @@ struct wcl {
 	uint64_t idx, cst;         /* entry index in the table, cluster start */
 	uint32_t clo, chi;         /* the covered part, relative to cst */
 	uint32_t vis;              /* the cluster's bytes inside the disk */
-	const uint8_t *src;        /* the bytes for [clo, chi) */
+	struct qcow2_src src;      /* the bytes for [clo, chi) */
 	bool stable;               /* src outlives the write queue */
 	uint64_t ent, bm;          /* the entry and its subcluster bitmap */
 	uint64_t host;             /* its host cluster (0: none, compressed) */
@@ -191,15 +191,27 @@ struct wcl {
 };
 
 /* tmp holds bytes [base, base + len) of the new cluster at nh: splice in
- * the write's bytes, queue it (copied, as tmp is freed here). */
+ * the write's bytes (read from a file source), queue it (copied, as tmp
+ * is freed here). */
 static int queue_spliced(struct img *img, const struct wcl *w, uint8_t *tmp,
 			 uint32_t base, uint32_t len, uint64_t nh,
 			 struct img_err *e)
 {
-	int r;
+	struct qcow2_src t = { .buf = tmp, .fd = -1 };
+	uint8_t *at = tmp + (w->clo - base);
+	int r = 0;
 
-	memcpy(tmp + (w->clo - base), w->src, w->chi - w->clo);
-	r = qcow2_wq_add(img, &w->c->q, nh + base, tmp, len, false, e);
+	if (w->src.fd < 0)
+		memcpy(at, w->src.buf, w->chi - w->clo);
+	else
+		r = io_pread_full(w->src.fd, at, w->chi - w->clo, w->src.off);
+	if (r < 0)
+		r = err_set_errno(e, -r, "%s: cannot read the %u bytes to "
+				  "write at guest offset %llu from their "
+				  "source", img->path, w->chi - w->clo,
+				  (unsigned long long)(w->cst + w->clo));
+	else
+		r = qcow2_wq_add(img, &w->c->q, nh + base, &t, len, false, e);
 	free(tmp);
 	return r;
 }
@@ -238,7 +250,7 @@ static int write_cluster_std(struct img *img, const struct wcl *w,
 	int r;
 
 	if (owned && !zflag)            /* owned data cluster: in place */
-		return qcow2_wq_add(img, &c->q, w->host + w->clo, w->src,
+		return qcow2_wq_add(img, &c->q, w->host + w->clo, &w->src,
 				    w->chi - w->clo, w->stable, e);
 	if (!full && !w->comp && !w->host && !zflag && has_backing(s))
 		return einval_partial(img, w->cst + w->clo, e);
@@ -253,8 +265,8 @@ static int write_cluster_std(struct img *img, const struct wcl *w,
 		if (r < 0)
 			return r;
 	}
-	if (full && !owned)
-		r = qcow2_wq_add(img, &c->q, nh, w->src, w->chi - w->clo,
+	if (full)       /* nothing of the old content stays */
+		r = qcow2_wq_add(img, &c->q, nh, &w->src, w->chi - w->clo,
 				 w->stable, e);
 	else
 		r = write_merged(img, w, nh, !zflag && (w->comp || w->host), e);
@@ -291,17 +303,22 @@ static void sub_range(const struct qcow2_state *s, const struct wcl *w,
 		g->rhi = s->cluster_size;
 }
 
-/* Extended L2, shared or compressed cluster: copy it whole. */
+/* Extended L2, shared or compressed cluster: copy it whole (the old
+ * content only where the write leaves some of it). */
 static int ext_copy_cluster(struct img *img, const struct wcl *w,
 			    struct wsub *g, struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
+	bool full = w->clo == 0 && w->chi >= w->vis;
 	uint64_t nh;
 	int r = new_cluster(img, w->c, &nh, e);
 
 	if (r >= 0)
 		r = add_free(img, w->c, w->ent, e);
-	if (r >= 0)
+	if (r >= 0 && full)
+		r = qcow2_wq_add(img, &w->c->q, nh, &w->src, w->chi - w->clo,
+				 w->stable, e);
+	else if (r >= 0)
 		r = write_merged(img, w, nh, true, e);
 	if (r < 0)
 		return r;
@@ -328,7 +345,7 @@ static int ext_write_subclusters(struct img *img, const struct wcl *w,
 	int r = 0;
 
 	if (!g->edge_lo && !g->edge_hi)
-		return qcow2_wq_add(img, &w->c->q, nh + w->clo, w->src,
+		return qcow2_wq_add(img, &w->c->q, nh + w->clo, &w->src,
 				    w->chi - w->clo, w->stable, e);
 	tmp = calloc(1, g->rhi - g->rlo);
 	if (!tmp)
@@ -393,20 +410,37 @@ static int write_cluster_ext(struct img *img, const struct wcl *w,
 	return 0;
 }
 
+/* Source src advanced by d bytes. */
+static struct qcow2_src src_at(const struct qcow2_src *src, uint64_t d)
+{
+	struct qcow2_src r = *src;
+
+	if (r.fd < 0)
+		r.buf += d;
+	else
+		r.off += d;
+	return r;
+}
+
 /* One cluster of a data write.  [clo, chi) is the covered part relative to
  * the cluster start cst; vis the cluster's bytes inside the virtual size;
  * data (NULL: zeros from zbuf) holds the bytes for [clo, chi). */
 static int write_cluster(struct img *img, struct qcow2_chunk *c,
 			 uint64_t idx, uint64_t cst, uint32_t clo, uint32_t chi,
-			 uint32_t vis, const uint8_t *data, const uint8_t *zbuf,
-			 struct img_err *e)
+			 uint32_t vis, const struct qcow2_src *data,
+			 const uint8_t *zbuf, struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
 	struct wcl w = {
 		.c = c, .idx = idx, .cst = cst, .clo = clo, .chi = chi,
-		.vis = vis, .src = data ? data : zbuf, .stable = data != NULL,
+		.vis = vis, .stable = data != NULL,
 	};
 	int r;
+
+	if (data)
+		w.src = *data;
+	else
+		w.src = (struct qcow2_src){ .buf = zbuf, .fd = -1 };
 
 	w.ent = ent_get(s, c->tbl, idx, &w.bm);
 	w.comp = w.ent & QCOW2_OFLAG_COMPRESSED;
@@ -496,8 +530,8 @@ static int zero_cluster(struct img *img, struct qcow2_chunk *c,
  * qcow2_chunk.c) and its data is written before returning, as the
  * caller's buffer is only valid during the call. */
 static int do_chunk(struct img *img, uint64_t off, uint64_t len,
-		    const uint8_t *data, bool zero, const uint8_t *zbuf,
-		    struct img_err *e)
+		    const struct qcow2_src *data, bool zero,
+		    const uint8_t *zbuf, struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
 	struct qcow2_alloc *a = s->alloc;
@@ -529,11 +563,15 @@ static int do_chunk(struct img *img, uint64_t off, uint64_t len,
 						    : (uint32_t)cs;
 		uint32_t clo = (uint32_t)(p - cst), chi = (uint32_t)(end - cst);
 
-		if (zero)
+		if (zero) {
 			r = zero_cluster(img, c, idx, cst, clo, chi, vis, zbuf, e);
-		else
+		} else {
+			struct qcow2_src d;
+			if (data)
+				d = src_at(data, p - off);
 			r = write_cluster(img, c, idx, cst, clo, chi, vis,
-					  data ? data + (p - off) : NULL, zbuf, e);
+					  data ? &d : NULL, zbuf, e);
+		}
 		if (r < 0)
 			break;
 		p = end;
@@ -579,13 +617,19 @@ static int check_range(struct img *img, uint64_t off, uint64_t len,
 }
 
 static int write_range(struct img *img, uint64_t off, uint64_t len,
-		       const uint8_t *data, bool zero, struct img_err *e)
+		       const struct qcow2_src *src, bool zero,
+		       struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
 	uint64_t span = (uint64_t)s->l2_entries * s->cluster_size;
+	struct qcow2_src at, *data = NULL;
 	uint8_t *zbuf = NULL;
 	int r = 0;
 
+	if (src) {
+		at = *src;
+		data = &at;
+	}
 	if (!data) {
 		zbuf = calloc(1, s->cluster_size);
 		if (!zbuf)
@@ -599,7 +643,7 @@ static int write_range(struct img *img, uint64_t off, uint64_t len,
 		off += n;
 		len -= n;
 		if (data)
-			data += n;
+			at = src_at(&at, n);
 	}
 	free(zbuf);
 	return r;
@@ -666,11 +710,25 @@ static int write_prologue(struct img *img, uint64_t off, uint64_t len,
 int qcow2_pwrite(struct img *img, uint64_t off, const void *buf, size_t len,
 		 struct img_err *e)
 {
+	struct qcow2_src src = { .buf = buf, .fd = -1 };
 	int r = write_prologue(img, off, len, e);
 
 	if (r != 0)
 		return r < 0 ? r : 0;
-	return write_range(img, off, len, buf, false, e);
+
+	return write_range(img, off, len, &src, false, e);
+}
+
+int qcow2_pwrite_file(struct img *img, uint64_t off, uint64_t len, int src,
+		      uint64_t soff, struct io_copy_ctx *ctx,
+		      struct img_err *e)
+{
+	struct qcow2_src from = { .fd = src, .off = soff, .ctx = ctx };
+	int r = write_prologue(img, off, len, e);
+
+	if (r != 0)
+		return r < 0 ? r : 0;
+	return write_range(img, off, len, &from, false, e);
 }
 
 /* Edge of a zero write smaller than a granule: nothing to do where this

@@ -21,44 +21,64 @@
 #include <stdlib.h>
 #include <string.h>
 
-int qcow2_wq_flush(struct img *img, struct qcow2_wq *q, struct img_err *e)
+/* Write len bytes of src at host (no queue). */
+static int wq_write(struct img *img, uint64_t host,
+		    const struct qcow2_src *src, uint64_t len,
+		    struct img_err *e)
 {
 	int r;
 
-	if (!q->len)
-		return 0;
-	r = io_pwrite(img->fd, q->src, q->len, q->host);
-	q->len = 0;
+	if (src->fd < 0)
+		r = io_pwrite(img->fd, src->buf, (size_t)len, host);
+	else
+		r = io_copy_range(img->fd, host, src->fd, src->off, len,
+				  src->ctx);
 	if (r < 0)
-		return err_set_errno(e, -r, "%s: write at host offset %llu",
-				     img->path, (unsigned long long)q->host);
+		return err_set_errno(e, -r, "%s: write of %llu bytes at host "
+				     "offset %llu", img->path,
+				     (unsigned long long)len,
+				     (unsigned long long)host);
 	return 0;
 }
 
+int qcow2_wq_flush(struct img *img, struct qcow2_wq *q, struct img_err *e)
+{
+	uint64_t n = q->len;
+
+	if (!n)
+		return 0;
+	q->len = 0;
+	return wq_write(img, q->host, &q->src, n, e);
+}
+
+/* Does src continue the queued run? */
+static bool wq_follows(const struct qcow2_wq *q, const struct qcow2_src *src)
+{
+	if (q->src.fd != src->fd)
+		return false;
+	return src->fd < 0 ? q->src.buf + q->len == src->buf
+			   : q->src.off + q->len == src->off;
+}
+
 int qcow2_wq_add(struct img *img, struct qcow2_wq *q, uint64_t host,
-		 const uint8_t *src, size_t len, bool stable,
+		 const struct qcow2_src *src, uint64_t len, bool stable,
 		 struct img_err *e)
 {
 	int r;
 
+	stable = stable || src->fd >= 0;
 	if (q->len && stable && q->host + q->len == host &&
-	    q->src + q->len == src) {
+	    wq_follows(q, src)) {
 		q->len += len;
 		return 0;
 	}
 	r = qcow2_wq_flush(img, q, e);
 	if (r < 0)
 		return r;
-	if (!stable) {          /* temporary buffer: write it now */
-		r = io_pwrite(img->fd, src, len, host);
-		if (r < 0)
-			return err_set_errno(e, -r, "%s: write at host offset "
-					     "%llu", img->path,
-					     (unsigned long long)host);
-		return 0;
-	}
+	if (!stable)            /* temporary buffer: write it now */
+		return wq_write(img, host, src, len, e);
 	q->host = host;
-	q->src = src;
+	q->src = *src;
 	q->len = len;
 	return 0;
 }

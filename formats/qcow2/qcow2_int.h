@@ -85,6 +85,9 @@ struct qcow2_state {
 	const char *write_refusal;    /* static string or NULL */
 	void *alloc;                  /* qcow2_alloc.c private state */
 
+	/* The decompressor's reusable state (qcow2_read.c), or NULL. */
+	void *inflater;
+
 	/* map_status asks the file system about holes under data only when
 	 * QEMU would (qcow2_map.c); decided on first use. */
 	enum { QCOW2_PREALLOC_UNKNOWN, QCOW2_PREALLOC_NO,
@@ -124,6 +127,8 @@ int qcow2_block_status(struct img *img, uint64_t off, uint64_t len,
 		       uint64_t *pnum, struct img_err *e);
 int qcow2_pread(struct img *img, uint64_t off, void *buf, size_t len,
 		struct img_err *e);
+/* Free s->inflater (at close). */
+void qcow2_inflater_free(struct qcow2_state *s);
 
 /* qcow2_map.c */
 int qcow2_map_status(struct img *img, uint64_t off, uint64_t len,
@@ -132,6 +137,9 @@ int qcow2_map_status(struct img *img, uint64_t off, uint64_t len,
 /* qcow2_alloc.c */
 int qcow2_pwrite(struct img *img, uint64_t off, const void *buf, size_t len,
 		 struct img_err *e);
+int qcow2_pwrite_file(struct img *img, uint64_t off, uint64_t len, int src,
+		      uint64_t soff, struct io_copy_ctx *ctx,
+		      struct img_err *e);
 int qcow2_write_zeroes(struct img *img, uint64_t off, uint64_t len,
 		       struct img_err *e);
 
@@ -261,11 +269,21 @@ struct qcow2_alloc {
  * disk works while we copy and the batch's one fdatasync has less left. */
 #define QCOW2_WB_KICK (16u << 20)
 
-/* Coalesces writes that are contiguous both in the file and in memory. */
+/* Where the bytes of a data write come from: memory, or a range of
+ * another file (pwrite_file), moved by io_copy_range. */
+struct qcow2_src {
+	const uint8_t *buf;        /* memory (when fd < 0) */
+	int fd;                    /* else: this file ... */
+	uint64_t off;              /* ... from this offset */
+	struct io_copy_ctx *ctx;
+};
+
+/* Coalesces writes that are contiguous both in the file and in their
+ * source (memory, or the other file). */
 struct qcow2_wq {
 	uint64_t host;
-	const uint8_t *src;
-	size_t len;
+	struct qcow2_src src;
+	uint64_t len;
 };
 
 /* The part of a write inside one L2 table ("chunk"): a working copy of the
@@ -299,9 +317,10 @@ int qcow2_layout_cluster0(uint8_t *buf, uint32_t cs, uint32_t hdr_len,
 
 /* qcow2_chunk.c: write queue, chunk commit and write batches. */
 int qcow2_wq_flush(struct img *img, struct qcow2_wq *q, struct img_err *e);
-/* stable: src stays valid until the next flush (else written at once). */
+/* stable: src's memory stays valid until the next flush (else written at
+ * once; a file source is always stable). */
 int qcow2_wq_add(struct img *img, struct qcow2_wq *q, uint64_t host,
-		 const uint8_t *src, size_t len, bool stable,
+		 const struct qcow2_src *src, uint64_t len, bool stable,
 		 struct img_err *e);
 /* A chunk for L2 index l1i with its working table loaded (owned by the
  * caller; qcow2_chunk_free). */

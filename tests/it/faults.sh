@@ -53,11 +53,16 @@ op_kinds() {
 	local d=$1; shift
 	rm -rf "$T/kinds"; cp -a "$d" "$T/kinds"
 	(cd "$T/kinds" && exec strace -f -qq -o "$T/kinds.st" \
-		-e trace=pwrite64,fsync,fdatasync,ftruncate,fallocate,rename,renameat,renameat2,unlink,unlinkat,open,openat,creat \
+		-e trace=pwrite64,fsync,fdatasync,ftruncate,fallocate,rename,renameat,renameat2,unlink,unlinkat,open,openat,creat,ioctl,copy_file_range \
 		"$@") >/dev/null 2>&1
+	# One copy between files (io_copy_range) is one op: a clone attempt
+	# (k) the file system may refuse, then copy_file_range (y); a refused
+	# clone is not tried again for the same files.
 	sed -nE 's/^[0-9]+ +//; /^(open|openat)\(.*O_CREAT/{s/.*/c/p;d}; /^creat\(/{s/.*/c/p;d};
 		s/^pwrite64\(.*/w/p; s/^f(data)?sync\(.*/s/p; s/^ftruncate\(.*/t/p;
-		s/^fallocate\(.*/f/p; s/^rename(at2?)?\(.*/r/p; s/^unlink(at)?\(.*/u/p' "$T/kinds.st" | tr -d '\n'
+		s/^fallocate\(.*/f/p; s/^rename(at2?)?\(.*/r/p; s/^unlink(at)?\(.*/u/p;
+		s/^ioctl\(.*FICLONERANGE.*/k/p; s/^copy_file_range\(.*/y/p' "$T/kinds.st" |
+		tr -d '\n' | sed 's/ky/w/g; s/[ky]/w/g'
 	rm -rf "$T/kinds" "$T/kinds.st"
 }
 

@@ -12,6 +12,7 @@
 #include "cmd.h"
 #include "cli_plan.h"
 #include "core/commit/commit.h"
+#include "core/commit/copy.h"
 #include "core/out/emit.h"
 #include "core/graph/graph.h"
 #include "core/plan/plan.h"
@@ -44,6 +45,7 @@ struct prog {
 	uint64_t phase_done0;
 	uint64_t last_done;
 	bool bar_open;
+	const char *how;           /* how the copy moves bytes, or NULL */
 };
 
 static double secs_since(const struct timespec *a)
@@ -57,8 +59,8 @@ static double secs_since(const struct timespec *a)
 
 /* One JSON object on one line: the shared writer pretty-prints, and a
  * literal newline can only be formatting (strings escape theirs). */
-static void json_line(const char *phase, uint64_t done, uint64_t total,
-		      double rate, double eta)
+static void json_line(const char *phase, const char *how, uint64_t done,
+		      uint64_t total, double rate, double eta)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -70,6 +72,8 @@ static void json_line(const char *phase, uint64_t done, uint64_t total,
 	ow_init(&w, m, OUT_JSON);
 	ow_obj_open(&w, NULL);
 	ow_str(&w, "phase", phase);
+	if (how)
+		ow_str(&w, "method", how);
 	ow_u64(&w, "done", done);
 	ow_u64(&w, "total", total);
 	ow_u64(&w, "rate", (uint64_t)rate);
@@ -114,7 +118,8 @@ static int prog_update(void *opaque, const char *phase, uint64_t done,
 	rate = el > 0.05 ? (double)(done - p->phase_done0) / el : 0;
 	eta = rate > 0 && total > done ? (double)(total - done) / rate : -1;
 	if (p->mode == PROG_JSON) {
-		json_line(phase, done, total, rate, eta);
+		json_line(phase, strcmp(phase, "copy") ? NULL : p->how, done,
+			  total, rate, eta);
 	} else if (p->mode == PROG_BAR) {
 		double pct = total ? 100.0 * (double)done / (double)total : 100;
 		char etas[32] = "";
@@ -128,15 +133,22 @@ static int prog_update(void *opaque, const char *phase, uint64_t done,
 				phase, pct, (unsigned long long)done,
 				(unsigned long long)total);
 		else
-			fprintf(stderr, "\r%-7s %5.1f%%  %s / %s  %s/s%s\033[K",
-				phase, pct, cli_human_size(done, a, sizeof(a)),
+			fprintf(stderr, "\r%-7s %5.1f%%  %s / %s  %s/s%s%s%s"
+				"\033[K", phase, pct,
+				cli_human_size(done, a, sizeof(a)),
 				cli_human_size(total, b, sizeof(b)),
 				cli_human_size((uint64_t)rate, c, sizeof(c)),
-				etas);
+				etas, p->how ? "  by " : "",
+				p->how ? p->how : "");
 		fflush(stderr);
 		p->bar_open = true;
 	}
 	return 0;
+}
+
+static void prog_how(void *opaque, const char *how)
+{
+	((struct prog *)opaque)->how = how;
 }
 
 static bool ask(const char *question)
@@ -190,6 +202,10 @@ static void usage(FILE *f)
 "                     not a terminal or with --output=json)\n"
 "  -q, --quiet        no progress\n"
 "      --rate N       copy at most N bytes per second (K/M/G suffixes)\n"
+"      --copy-method M  how data moves into base, tried first (falling back\n"
+"                     from there): auto (default: the best the files'\n"
+"                     file systems allow), clone, copy_file_range,\n"
+"                     read/write\n"
 "      --drop-top     a top without parents is dropped, not kept\n"
 "      --delete       move top and intermediates nothing references any\n"
 "                     more into a trash beside them (imgraph undelete\n"
@@ -231,15 +247,35 @@ static void human_trash(const struct commit_result *r)
 	}
 }
 
+/* "; clone 1.0 GiB, read/write 64 KiB": the data by how it moved. */
+static const char *how_text(const struct commit_result *r, char *buf,
+			    size_t len)
+{
+	size_t at = 0;
+
+	buf[0] = '\0';
+	for (int h = 0; h < IO_COPY_HOWS; h++) {
+		char a[32];
+		if (!r->bytes_how[h] || at >= len)
+			continue;
+		at += (size_t)snprintf(buf + at, len - at, "%s%s %s",
+				       at ? ", " : "; ", copy_method_name(h),
+				       cli_human_size(r->bytes_how[h], a,
+						      sizeof(a)));
+	}
+	return buf;
+}
+
 static void human_result(const struct graph *g, const struct plan *p,
 			 const struct commit_result *r, bool delete_files)
 {
 	bool kept = p->leaf == PLAN_LEAF_KEEP;
-	char a[32];
+	char a[32], b[160];
 
-	printf("Committed %s into %s (%s written).\n", g->nodes[p->top].path,
-	       g->nodes[p->base].path,
-	       cli_human_size(r->bytes_copied, a, sizeof(a)));
+	printf("Committed %s into %s (%s written%s).\n",
+	       g->nodes[p->top].path, g->nodes[p->base].path,
+	       cli_human_size(r->bytes_copied, a, sizeof(a)),
+	       how_text(r, b, sizeof(b)));
 	if (kept)
 		printf("Kept %s: now backed by %s and empty.\n",
 		       g->nodes[p->top].path, g->nodes[p->base].path);
@@ -277,6 +313,10 @@ static void print_result(enum out_fmt fmt, const struct graph *g,
 	ow_str(&w, "top", g->nodes[p->top].path);
 	ow_str(&w, "base", g->nodes[p->base].path);
 	ow_u64(&w, "bytes-copied", r->bytes_copied);
+	ow_obj_open(&w, "bytes-by-method");
+	for (int h = 0; h < IO_COPY_HOWS; h++)
+		ow_u64(&w, copy_method_name(h), r->bytes_how[h]);
+	ow_close(&w);
 	ow_i64(&w, "relinked", r->relinked);
 	ow_bool(&w, "top-kept", kept);
 	ow_i64(&w, "deleted", r->deleted);
@@ -299,6 +339,21 @@ static void print_result(enum out_fmt fmt, const struct graph *g,
 	ow_close(&w);
 	ow_close(&w);
 	ow_finish(&w);
+}
+
+/* --copy-method: auto or a method's name (copy_method_name). */
+static int parse_method(const char *s, int *out)
+{
+	if (!strcmp(s, "auto")) {
+		*out = COPY_AUTO;
+		return 0;
+	}
+	for (int h = 0; h < IO_COPY_HOWS; h++)
+		if (!strcmp(s, copy_method_name(h))) {
+			*out = COPY_CLONE + h;
+			return 0;
+		}
+	return -1;
 }
 
 /* The command line, parsed. */
@@ -324,6 +379,7 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 		{ "progress", no_argument, NULL, 'p' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "rate", required_argument, NULL, 'R' },
+		{ "copy-method", required_argument, NULL, 'M' },
 		{ "drop-top", no_argument, NULL, 'D' },
 		{ "delete", no_argument, NULL, 'X' },
 		{ "output", required_argument, NULL, 'o' },
@@ -353,6 +409,14 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 			    !a->co.rate)
 				return cli_usage_error("commit", "invalid --rate "
 						       "'%s'", optarg);
+			break;
+		case 'M':
+			if (parse_method(optarg, &a->co.copy_method) < 0)
+				return cli_usage_error("commit", "invalid "
+						       "--copy-method '%s' "
+						       "(auto, clone, "
+						       "copy_file_range, "
+						       "read/write)", optarg);
 			break;
 		case 'o':
 			if (cli_parse_output("commit", optarg, &a->fmt) < 0)
@@ -411,7 +475,7 @@ static int run_commit(struct graph *g, const struct plan *p,
 		      struct img_err *e)
 {
 	struct prog prog = { 0 };
-	struct progress pr = { prog_update, &prog };
+	struct progress pr = { prog_update, &prog, prog_how };
 	struct confirm_ctx cc = { .yes = a->yes, .prog = &prog };
 	struct sigaction sa, old_int, old_term;
 

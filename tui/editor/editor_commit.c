@@ -43,6 +43,15 @@ static int job_progress(void *opaque, const char *phase, uint64_t done,
 	return j->cancel != 0;
 }
 
+static void job_how(void *opaque, const char *how)
+{
+	struct editor_job *j = opaque;
+	pthread_mutex_lock(&j->mu);
+	j->s.how = how;
+	j->s.seq++;
+	pthread_mutex_unlock(&j->mu);
+}
+
 static int job_confirm(void *opaque, const struct graph *g,
 		       const struct plan *p)
 {
@@ -93,6 +102,7 @@ int editor_job_start(struct editor_job **out, struct graph *g,
 	j->p = p;
 	j->prog.update = job_progress;
 	j->prog.opaque = j;
+	j->prog.how = job_how;
 	j->o.rate = rate;
 	j->o.progress = &j->prog;
 	j->o.cancel = &j->cancel;

@@ -340,6 +340,7 @@ void editor_poll_job(struct editor *ed)
 	editor_job_snapshot(ed->job, &s);
 	double t = now();
 	p->elapsed = t - ed->t0;
+	p->how = s.how;
 	if (s.phase[0] && strcmp(s.phase, p->phase)) {
 		snprintf(p->phase, sizeof(p->phase), "%s", s.phase);
 		if (p->nphases < 8)

@@ -63,8 +63,10 @@ void scr_progress_draw(struct canvas *c, struct ui_state *st)
 		      emit_size(p->total, b, sizeof(b)));
 	y++;
 	uint64_t pd = p->pdone, pt = p->ptotal;
-	canvas_printf(c, y++, x, -1, R_NORMAL, "Phase: %s",
-		      p->phase[0] ? p->phase : "starting");
+	canvas_printf(c, y++, x, -1, R_NORMAL, "Phase: %s%s%s",
+		      p->phase[0] ? p->phase : "starting",
+		      p->how && !strcmp(p->phase, "copy") ? ", by " : "",
+		      p->how && !strcmp(p->phase, "copy") ? p->how : "");
 	bar(c, y++, x, w, pd, pt);
 	y++;
 	hms(p->elapsed, el, sizeof(el));

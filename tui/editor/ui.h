@@ -87,6 +87,7 @@ struct prog_view {
 	char title[200];           /* "Committing top.qcow2 into base.qcow2" */
 	char phase[24];
 	char phases[8][24];        /* phases seen, in order */
+	const char *how;           /* the copy's methods so far (static), or NULL */
 	int nphases;
 	uint64_t done, total;      /* bytes of the copy (the overall work) */
 	uint64_t pdone, ptotal;    /* the current phase's own units */
