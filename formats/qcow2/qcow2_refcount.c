@@ -112,6 +112,39 @@ uint64_t qcow2_reserve(struct img *img, uint64_t n)
 	return off;
 }
 
+static int rb_get(struct img *img, uint64_t off, bool fresh,
+		  struct qcow2_rb_slot **out, struct img_err *e);
+
+/* Clusters past the end of the file that still have a refcount were
+ * counted by a writer that failed before its data reached them (refcounts
+ * go first, so a failure leaks and never corrupts).  New clusters go
+ * after them, never onto them. */
+static int skip_counted_tail(struct img *img, struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	struct qcow2_alloc *a = s->alloc;
+	uint64_t rbe = rb_entries(s), cs = s->cluster_size;
+	uint64_t first = a->next_free / cs;
+
+	for (uint64_t ti = s->reft_entries; ti-- > first / rbe;) {
+		struct qcow2_rb_slot *sl;
+		int r;
+
+		if (!s->reft[ti])
+			continue;
+		r = rb_get(img, s->reft[ti], false, &sl, e);
+		if (r < 0)
+			return r;
+		for (uint64_t j = rbe; j-- > 0 && ti * rbe + j >= first;) {
+			if (qcow2_rc_entry_get(sl->buf, s->refcount_bits, j)) {
+				a->next_free = (ti * rbe + j + 1) * cs;
+				return 0;
+			}
+		}
+	}
+	return 0;
+}
+
 static int load_reft(struct img *img, struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
@@ -201,6 +234,9 @@ int qcow2_write_begin(struct img *img, struct img_err *e)
 		if (r < 0)
 			return r;
 	}
+	r = skip_counted_tail(img, e);
+	if (r < 0)
+		return r;
 	/* The format requires a writer to clear the autoclear bits it does
 	 * not know before it changes anything: those features may be
 	 * invalid afterwards. */
