@@ -55,8 +55,7 @@ lazy = $(eval $(1) := $(shell $(PKG_CONFIG) $(2) $(3) 2>/dev/null || \
 	echo PKG_CONFIG_FAILED))$(if $(filter PKG_CONFIG_FAILED,$($(1))),$(error \
 	$(PKG_CONFIG) $(2) $(3) failed: missing packages; 'make deps' installs \
 	them))$($(1))
-PKGS_LIB = yaml-0.1 zlib libdeflate jansson libxml-2.0
-PKGS_TUI = ncursesw
+include scripts/libs.mk
 LIB_CFLAGS = $(call lazy,LIB_CFLAGS,--cflags,$(PKGS_LIB))
 LIB_LIBS = $(call lazy,LIB_LIBS,--libs,$(PKGS_LIB))
 TUI_CFLAGS = $(call lazy,TUI_CFLAGS,--cflags,$(PKGS_TUI))

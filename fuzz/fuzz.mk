@@ -10,14 +10,15 @@ FUZZ_CC ?= clang
 FUZZ_BUILD ?= build-fuzz
 PKG_CONFIG ?= pkg-config
 
+include scripts/libs.mk
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 # -Werror stays on, as in the main build: a warning here is a warning there.
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -O1 -g \
 	-Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
 	-DIMGRAPH_FUZZ=1 -I. $(FUZZ_SAN) \
-	$(shell $(PKG_CONFIG) --cflags yaml-0.1 zlib 2>/dev/null)
-FUZZ_LIBS = $(shell $(PKG_CONFIG) --libs yaml-0.1 zlib 2>/dev/null)
+	$(shell $(PKG_CONFIG) --cflags $(PKGS_LIB) 2>/dev/null)
+FUZZ_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS_LIB) 2>/dev/null)
 
 LIB_SRCS := $(sort $(wildcard core/*/*.c formats/*.c formats/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/lib/%.o)
