@@ -16,8 +16,12 @@
 
 #include "graph.h"
 
-/* Bytes of an image read to probe its format (what img_open probes). */
-#define GRAPH_HEAD_BYTES 512
+/* Bytes of an image probed for its format. */
+#define GRAPH_PROBE_BYTES 512
+/* Bytes read from offset 0 in one pread: the probe's, and what the driver
+ * parses its header from (a qcow2 header, its extensions and backing name
+ * fit in one page), so each image costs one read. */
+#define GRAPH_HEAD_BYTES 4096
 
 /* Scan-time facts per node, parallel to graph->nodes. */
 struct gnode_scan {

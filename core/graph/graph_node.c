@@ -274,7 +274,9 @@ static void load_from_fd(struct graph_builder *b, int id, int fd,
 {
 	struct gnode *n = &b->g->nodes[id];
 	struct gnode_scan *p = &b->px[id];
-	const struct img_format *probed = img_format_probe(head, hlen);
+	const struct img_format *probed =
+		img_format_probe(head, hlen < GRAPH_PROBE_BYTES ? hlen :
+				 GRAPH_PROBE_BYTES);
 	struct img_err e = { 0 };
 	struct img *img = NULL;
 	char fmtbuf[64];
@@ -307,7 +309,8 @@ static void load_from_fd(struct graph_builder *b, int id, int fd,
 	}
 	if (fmt && !strcmp(fmt, "raw") && strcmp(probed->name, "raw"))
 		n->flags |= GN_RAW_MAGIC;
-	if (img_open_fd(fd, n->path, use, IMG_O_INSPECT, &img, NULL, &e) < 0) {
+	if (img_open_borrowed(fd, n->path, use, IMG_O_INSPECT, head, hlen, &img,
+			      &e) < 0) {
 		graph_node_error(n, 0, "%s", e.msg);
 		return;
 	}
@@ -405,7 +408,9 @@ static int seed_new(struct graph_builder *b, const char *path, unsigned flags,
 	}
 	/* A directory contributes what probes as an image format, plus
 	 * *.raw / *.img (raw has no signature to probe). */
-	if (!named && !strcmp(img_format_probe(head, (size_t)r)->name, "raw") &&
+	if (!named && !strcmp(img_format_probe(head, (size_t)r <
+					       GRAPH_PROBE_BYTES ? (size_t)r :
+					       GRAPH_PROBE_BYTES)->name, "raw") &&
 	    !resolve_raw_disk_name(path)) {
 		io_close(fd);
 		return 0;
