@@ -89,10 +89,19 @@ int img_probe_fd(int fd, const struct img_format **out)
 	return 0;
 }
 
+int img_fstat(struct img *img, struct stat *st)
+{
+	if (img->st) {
+		*st = *img->st;
+		return 0;
+	}
+	return io_fstat(img->fd, st);
+}
+
 int img_info_base(struct img *img, struct img_info *out, struct img_err *e)
 {
 	struct stat st;
-	int r = io_fstat(img->fd, &st);
+	int r = img_fstat(img, &st);
 
 	if (r < 0)
 		return err_set_errno(e, -r, "%s: cannot stat", img->path);
@@ -116,9 +125,10 @@ void img_check_free(struct img_check *c)
 
 /* The open shared by img_open_drv and img_open_borrowed: fd is dup'd
  * unless borrowed. */
-static int open_on(const struct img_format *drv, int fd, bool borrow,
-		   const char *path, int flags, const uint8_t *head,
-		   size_t hlen, struct img **out, struct img_err *e)
+static int open_on(const struct img_format *drv, int fd,
+		   const struct stat *borrow, const char *path, int flags,
+		   const uint8_t *head, size_t hlen, struct img **out,
+		   struct img_err *e)
 {
 	struct img *img;
 	int r;
@@ -132,7 +142,8 @@ static int open_on(const struct img_format *drv, int fd, bool borrow,
 		return err_set(e, ENOMEM, "%s: out of memory", path);
 	img->path = strdup(path);
 	img->fd = borrow ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	img->fd_borrowed = borrow;
+	img->fd_borrowed = borrow != NULL;
+	img->st = borrow;
 	img->flags = flags;
 	img->drv = drv;
 	if (!img->path || img->fd < 0) {
@@ -160,12 +171,12 @@ fail:
 int img_open_drv(const struct img_format *drv, int fd, const char *path,
 		 int flags, struct img **out, struct img_err *e)
 {
-	return open_on(drv, fd, false, path, flags, NULL, 0, out, e);
+	return open_on(drv, fd, NULL, path, flags, NULL, 0, out, e);
 }
 
 int img_open_borrowed(int fd, const char *path, const char *fmt, int flags,
-		      const uint8_t *head, size_t hlen, struct img **out,
-		      struct img_err *e)
+		      const struct stat *st, const uint8_t *head, size_t hlen,
+		      struct img **out, struct img_err *e)
 {
 	const struct img_format *drv = img_format_find(fmt);
 
@@ -173,7 +184,7 @@ int img_open_borrowed(int fd, const char *path, const char *fmt, int flags,
 	if (!drv)
 		return err_set(e, EINVAL, "%s: unknown image format '%s'", path,
 			       fmt);
-	return open_on(drv, fd, true, path, flags, head, hlen, out, e);
+	return open_on(drv, fd, st, path, flags, head, hlen, out, e);
 }
 
 int img_open_fd(int fd, const char *path, const char *fmt, int flags,

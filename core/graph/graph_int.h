@@ -39,6 +39,13 @@ struct gnode_scan {
 	bool ref_nofmt;            /* some reference records no format */
 	int hops;                  /* outside-pool distance from a pool node */
 	bool seed;                 /* pool member or users-file image */
+	/* Writable by us, asked on the fd the header was read from:
+	 * 0 not asked (graph_link asks by path), 1 yes, -1 no. */
+	signed char wok;
+	/* Its path names the file itself (a directory entry of a regular
+	 * file, no symlink last): a reference that resolves to the same
+	 * canonical name is this file without a stat. */
+	bool exact;
 };
 
 struct graph_builder {
@@ -80,6 +87,11 @@ int graph_node_placeholder(struct graph_builder *b, const char *key,
 int graph_node_add_file(struct graph_builder *b, const char *path,
 			unsigned flags, bool named, bool dtype_reg, int *id,
 			struct img_err *e);
+/* The same for the entry name of directory dfd (path: the same file as
+ * the node shows it); dfd < 0: by path. */
+int graph_node_add_at(struct graph_builder *b, int dfd, const char *name,
+		      const char *path, unsigned flags, bool named,
+		      bool dtype_reg, int *id, struct img_err *e);
 
 /* graph_follow.c: follow every seed's backing reference, transitively. */
 int graph_follow_all(struct graph_builder *b, struct img_err *e);

@@ -80,7 +80,7 @@ static int qcow2_open(struct img *img, int flags, struct img_err *e)
 	struct stat sb;
 	int r;
 
-	r = io_fstat(img->fd, &sb);
+	r = img_fstat(img, &sb);
 	if (r < 0)
 		return err_set_errno(e, -r, "%s: cannot stat", img->path);
 	s = calloc(1, sizeof(*s));
