@@ -12,6 +12,7 @@
 #define IMGRAPH_GRAPH_INT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "graph.h"
@@ -22,6 +23,14 @@
  * parses its header from (a qcow2 header, its extensions and backing name
  * fit in one page), so each image costs one read. */
 #define GRAPH_HEAD_BYTES 4096
+
+/* A slot of the dev:ino index: id + 1 (0: empty), and bits of the hash,
+ * so that a probe touches the node only when they match (the nodes of a
+ * large pool are far apart in memory). */
+struct gn_hslot {
+	int id1;
+	uint32_t tag;
+};
 
 /* Scan-time facts per node, parallel to graph->nodes. */
 struct gnode_scan {
@@ -52,7 +61,7 @@ struct graph_builder {
 	struct graph *g;
 	struct gnode_scan *px;
 	int cap;
-	int *hash;                 /* dev:ino -> id + 1, open addressing */
+	struct gn_hslot *hash;     /* dev:ino -> id, open addressing */
 	size_t hcap;
 	int *queue;
 	int qhead, qlen, qcap;

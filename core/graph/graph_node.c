@@ -27,35 +27,40 @@
 /* The unit of struct stat's st_blocks. */
 #define ST_BLOCK_BYTES 512
 
-static size_t hash_of(dev_t dev, ino_t ino)
+static uint64_t hash_of(dev_t dev, ino_t ino)
 {
 	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ull ^
 		     (uint64_t)dev * 0xc2b2ae3d27d4eb4full;
-	return (size_t)(h ^ (h >> 29));
+	return h ^ (h >> 29);
 }
 
 int graph_node_find(const struct graph_builder *b, dev_t dev, ino_t ino)
 {
+	uint64_t h = hash_of(dev, ino);
+	uint32_t tag = (uint32_t)(h >> 32);
+
 	if (!b->hcap)
 		return -1;
-	for (size_t i = hash_of(dev, ino) & (b->hcap - 1);; i = (i + 1) &
+	for (size_t i = (size_t)h & (b->hcap - 1);; i = (i + 1) &
 	     (b->hcap - 1)) {
-		int v = b->hash[i];
-		if (!v)
+		const struct gn_hslot *v = &b->hash[i];
+		if (!v->id1)
 			return -1;
-		if (b->g->nodes[v - 1].dev == dev &&
-		    b->g->nodes[v - 1].ino == ino)
-			return v - 1;
+		if (v->tag == tag && b->g->nodes[v->id1 - 1].dev == dev &&
+		    b->g->nodes[v->id1 - 1].ino == ino)
+			return v->id1 - 1;
 	}
 }
 
-static void hash_put(int *tab, size_t cap, const struct gnode *n, int id)
+static void hash_put(struct gn_hslot *tab, size_t cap, const struct gnode *n,
+		     int id)
 {
-	size_t i = hash_of(n->dev, n->ino) & (cap - 1);
+	uint64_t h = hash_of(n->dev, n->ino);
+	size_t i = (size_t)h & (cap - 1);
 
-	while (tab[i])
+	while (tab[i].id1)
 		i = (i + 1) & (cap - 1);
-	tab[i] = id + 1;
+	tab[i] = (struct gn_hslot){ id + 1, (uint32_t)(h >> 32) };
 }
 
 int graph_node_index(struct graph_builder *b, int id, struct img_err *e)
@@ -63,13 +68,14 @@ int graph_node_index(struct graph_builder *b, int id, struct img_err *e)
 	/* Kept at most half full, so probing stays short. */
 	if (!b->hcap || (size_t)(b->g->n) * 2 >= b->hcap) {
 		size_t ncap = b->hcap ? b->hcap * 2 : 1024;
-		int *nt = calloc(ncap, sizeof(*nt));
+		struct gn_hslot *nt = calloc(ncap, sizeof(*nt));
 		if (!nt)
 			return err_set(e, ENOMEM, "pool scan: out of memory");
 		for (size_t i = 0; i < b->hcap; i++)
-			if (b->hash[i])
-				hash_put(nt, ncap, &b->g->nodes[b->hash[i] - 1],
-					 b->hash[i] - 1);
+			if (b->hash[i].id1)
+				hash_put(nt, ncap,
+					 &b->g->nodes[b->hash[i].id1 - 1],
+					 b->hash[i].id1 - 1);
 		free(b->hash);
 		b->hash = nt;
 		b->hcap = ncap;
