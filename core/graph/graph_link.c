@@ -155,9 +155,11 @@ int graph_link(struct graph_builder *b, struct img_err *e)
 		if (n->flags & GN_IN_POOL)
 			g->npool_images++;
 		/* access() honours read-only mounts and immutable files even
-		 * for root, which is what "can we rewrite it" needs. */
+		 * for root, which is what "can we rewrite it" needs (asked
+		 * on the open file when it was read: graph_node.c). */
 		if (n->dev && !(n->flags & (GN_EXTERNAL | GN_MISSING)) &&
-		    access(n->path, W_OK) < 0)
+		    (b->px[i].wok ? b->px[i].wok < 0 :
+		     access(n->path, W_OK) < 0))
 			n->flags |= GN_RDONLY_FILE;
 	}
 	return 0;

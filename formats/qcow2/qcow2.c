@@ -80,7 +80,7 @@ static int qcow2_open(struct img *img, int flags, struct img_err *e)
 	struct stat sb;
 	int r;
 
-	r = io_fstat(img->fd, &sb);
+	r = img_fstat(img, &sb);
 	if (r < 0)
 		return err_set_errno(e, -r, "%s: cannot stat", img->path);
 	s = calloc(1, sizeof(*s));
@@ -88,7 +88,8 @@ static int qcow2_open(struct img *img, int flags, struct img_err *e)
 		return err_set(e, ENOMEM, "%s: out of memory", img->path);
 	img->priv = s;
 	s->file_size = (uint64_t)sb.st_size;
-	r = qcow2_parse_header(s, img->path, img->fd, s->file_size, e);
+	r = qcow2_parse_header(s, img->path, img->fd, s->file_size, img->head,
+			       img->head_len, e);
 	if (r < 0)
 		goto fail;
 	img->virtual_size = s->h.size;
@@ -98,9 +99,16 @@ static int qcow2_open(struct img *img, int flags, struct img_err *e)
 			    img->path, s->write_refusal);
 		goto fail;
 	}
-	r = qcow2_load_l1(img, e);
-	if (r < 0)
-		goto fail;
+	/* An inspecting open (the pool scan above all) reads the L1 when a
+	 * lookup needs it: a scan needs the header and the backing name,
+	 * and a 512-byte-cluster image of 1 GiB has an L1 of 256 KiB.  Any
+	 * other open reads it now and checks every entry, so that a plan
+	 * or a commit refuses a damaged table before anything is written. */
+	if (!(flags & IMG_O_INSPECT)) {
+		r = qcow2_load_l1(img, e);
+		if (r < 0)
+			goto fail;
+	}
 	return 0;
 fail:
 	qcow2_free_state(s);

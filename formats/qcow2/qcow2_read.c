@@ -101,8 +101,11 @@ int qcow2_load_l1(struct img *img, struct img_err *e)
 
 	free(s->l1);
 	s->l1 = NULL;
-	if (!s->h.l1_size)
+	s->l1_loaded = false;
+	if (!s->h.l1_size) {
+		s->l1_loaded = true;
 		return 0;
+	}
 	/* Read straight into the table and convert in place: a 1 PiB image
 	 * has a 16 MiB L1, and a second copy would double the peak. */
 	s->l1 = malloc(bytes);
@@ -116,6 +119,7 @@ int qcow2_load_l1(struct img *img, struct img_err *e)
 	raw = (uint8_t *)s->l1;
 	for (uint32_t i = 0; i < s->h.l1_size; i++)
 		s->l1[i] = qcow2_be64(raw + (size_t)i * 8);
+	s->l1_loaded = true;
 	/* An inspecting open (info/check/map) must still see a damaged
 	 * image; entries are checked again whenever a lookup uses them. */
 	if (img->flags & IMG_O_INSPECT)
@@ -126,6 +130,11 @@ int qcow2_load_l1(struct img *img, struct img_err *e)
 			return r;
 	}
 	return 0;
+}
+
+int qcow2_need_l1(struct img *img, struct img_err *e)
+{
+	return st(img)->l1_loaded ? 0 : qcow2_load_l1(img, e);
 }
 
 /* Make the L2 table at l2off the cached one. */
@@ -165,6 +174,9 @@ int qcow2_get_l2_entry(struct img *img, uint64_t off, uint64_t *entry,
 
 	*entry = 0;
 	*bitmap = 0;
+	r = qcow2_need_l1(img, e);
+	if (r < 0)
+		return r;
 	if (l1i >= s->h.l1_size || !s->l1)
 		return 0;
 	r = check_l1_entry(img, (uint32_t)l1i, s->l1[l1i], e);
@@ -322,6 +334,9 @@ static int classify(struct img *img, uint64_t off, enum sc_type *type,
 
 	*host = 0;
 	*entry_out = 0;
+	r = qcow2_need_l1(img, e);
+	if (r < 0)
+		return r;
 	if (l1i >= s->h.l1_size || !s->l1 ||
 	    !(s->l1[l1i] & QCOW2_L1E_OFFSET_MASK)) {
 		if (l1i < s->h.l1_size && s->l1) {
