@@ -2,10 +2,12 @@
  * backing reference.  The other files are listed in qcow2_int.h.
  *
  * Policy: anything we can read but must not write (dirty, corrupt,
- * encryption, external data file, internal snapshots, persistent bitmaps,
- * zstd) sets s->write_refusal.  A read-only or inspecting open succeeds; a
+ * encryption, external data file, internal snapshots, persistent bitmaps)
+ * sets s->write_refusal.  A read-only or inspecting open succeeds; a
  * read-write open fails with that reason, so nothing is ever written to an
- * image whose invariants we do not maintain.
+ * image whose invariants we do not maintain.  zstd compression is not
+ * among them: clusters are written uncompressed, and compressed ones of
+ * either type are read.
  */
 #include "qcow2_int.h"
 #include "formats/io/io.h"
@@ -54,9 +56,6 @@ static const char *decide_refusal(const struct qcow2_state *s)
 		return "the image has persistent dirty bitmaps (autoclear "
 		       "bit 0): persistent bitmaps would go stale if we "
 		       "wrote to it";
-	if (h->compression_type != 0)
-		return "the image uses zstd compression; only zlib is "
-		       "supported";
 	return NULL;
 }
 
