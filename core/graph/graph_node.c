@@ -187,6 +187,7 @@ int graph_node_placeholder(struct graph_builder *b, const char *key,
 static void node_unload(struct gnode *n)
 {
 	free((char *)n->info.write_refusal);
+	free((char *)n->info.data_file_name);
 	memset(&n->info, 0, sizeof(n->info));
 	free(n->format);
 	free(n->backing_name);
@@ -266,6 +267,15 @@ static int node_take_info(struct gnode *n, struct img *img,
 		n->info.actual_size = asz;
 	n->info.write_refusal = info.write_refusal ?
 		strdup(info.write_refusal) : NULL;
+	/* The struct img's strings die with it: keep the ones the plan
+	 * names; the other pointers are not kept. */
+	n->info.data_file_name = info.data_file_name ?
+		strdup(info.data_file_name) : NULL;
+	n->info.snapshots = NULL;
+	n->info.bitmap_list = NULL;
+	n->info.encrypt = NULL;
+	n->info.create_type = NULL;
+	n->info.extents = NULL;
 	return 0;
 }
 

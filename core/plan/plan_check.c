@@ -34,11 +34,12 @@ static const char *state_refusal(const struct gnode *n, bool write, char *buf,
 			 "feature bit 1)", n->name);
 	else if (i->encrypted)
 		snprintf(buf, len, "'%s' is encrypted", n->name);
-	else if (i->data_file)
-		snprintf(buf, len, "'%s' uses an external data file "
-			 "(refused: CVE-2024-32498)", n->name);
 	else if (!write)
 		return NULL;
+	else if (i->data_file)
+		snprintf(buf, len, "'%s' keeps its data in an external data "
+			 "file '%s', which imgraph reads but never writes",
+			 n->name, i->data_file_name ? i->data_file_name : "?");
 	else if (i->dirty)
 		snprintf(buf, len, "'%s' has the dirty bit set (it was not "
 			 "closed cleanly)", n->name);

@@ -70,6 +70,7 @@ static void qcow2_free_state(struct qcow2_state *s)
 	free(s->l2_cache);
 	free(s->reft);
 	qcow2_inflater_free(s);
+	qcow2_data_close(s);
 	free(s);
 }
 
@@ -85,6 +86,7 @@ static int qcow2_open(struct img *img, int flags, struct img_err *e)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return err_set(e, ENOMEM, "%s: out of memory", img->path);
+	s->data_fd = -1;
 	img->priv = s;
 	s->file_size = (uint64_t)sb.st_size;
 	r = qcow2_parse_header(s, img->path, img->fd, s->file_size, e);
@@ -98,6 +100,8 @@ static int qcow2_open(struct img *img, int flags, struct img_err *e)
 		goto fail;
 	}
 	r = qcow2_load_l1(img, e);
+	if (r == 0)
+		r = qcow2_data_open(img, e);
 	if (r < 0)
 		goto fail;
 	return 0;

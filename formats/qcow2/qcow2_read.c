@@ -618,14 +618,6 @@ int qcow2_pread(struct img *img, uint64_t off, void *buf, size_t len,
 		size_t chunk = n < len ? (size_t)n : len;
 		switch (t) {
 		case SC_NORMAL: {
-			if (s->h.incompatible_features &
-			    QCOW2_INCOMPAT_DATA_FILE) {
-				r = err_set(e, ENOTSUP,
-					    "%s: data lives in the external data "
-					    "file '%s', which is not supported",
-					    img->path, s->data_file_name);
-				goto out;
-			}
 			/* One read for a run of clusters that are contiguous
 			 * in the file too (the common case after a copy). */
 			while (chunk < len) {
@@ -640,11 +632,13 @@ int qcow2_pread(struct img *img, uint64_t off, void *buf, size_t len,
 				chunk += n2 < len - chunk ? (size_t)n2
 							  : len - chunk;
 			}
-			ssize_t got = io_pread(img->fd, b, chunk, h);
+			ssize_t got = io_pread(qcow2_data_fd(img), b, chunk,
+					       h);
 			if (got < 0) {
 				r = err_set_errno(e, (int)-got,
 						  "%s: guest offset %llu: cannot "
 						  "read host offset %llu",
+						  s->data_path ? s->data_path :
 						  img->path, ull(off), ull(h));
 				goto out;
 			}
