@@ -79,6 +79,40 @@ done
 check "qed parent: qemu-img check" qemu-img check -q "$d/par.qed"
 qcheck "qed parent: base checks clean" "$d/base.qcow2"
 
+# --- The qed relink is journaled like a qcow2 one: a commit killed before
+# or cut at each op of the whole run, then `imgraph recover`, leaves both
+# parents on top or both on base, every view intact, qemu-img check clean.
+W=$T/qcrash
+chain "$W"
+qemu-img create -q -f qed -b top.qcow2 -F qcow2 "$W/par.qed" 4M
+qemu-io -f qed -c 'write -P 0x55 1536k 64k' "$W/par.qed" >/dev/null
+for f in vm.qcow2 par.qed; do guest_raw "$W/$f" "$T/c$f.raw"; done
+cp -a "$W" "$T/qtpl"
+qcommit() { "$IMGRAPH" commit --yes -q --top "$W/top.qcow2" "$W" >/dev/null 2>&1; }
+IMGRAPH_FAULT=count IMGRAPH_FAULT_OUT=$T/qcount qcommit
+n=$(cat "$T/qcount")
+bad=0
+for k in $(seq 1 "$n"); do
+	for f in kill:$k cut:$k:$k; do
+		rm -rf "$W"; cp -a "$T/qtpl" "$W"
+		( IMGRAPH_FAULT=$f qcommit ) 2>/dev/null
+		"$IMGRAPH" recover "$W" >/dev/null 2>&1
+		a=$(qemu-img info -U --output=json "$W/par.qed" | jq -r '."backing-filename"')
+		b=$(qemu-img info -U --output=json "$W/vm.qcow2" | jq -r '."backing-filename"')
+		if [ "$a" != "$b" ]; then
+			echo "# $f: par.qed names $a, vm.qcow2 names $b"; bad=$((bad + 1)); continue
+		fi
+		for v in vm.qcow2 par.qed; do
+			qemu-img compare -q -U "$W/$v" "$T/c$v.raw" 2>/dev/null ||
+				{ echo "# $f: $v's view changed"; bad=$((bad + 1)); }
+			qemu-img check -q "$W/$v" >/dev/null 2>&1; rc=$?
+			[ $rc = 0 ] || [ $rc = 3 ] ||
+				{ echo "# $f: $v check exit $rc"; bad=$((bad + 1)); }
+		done
+	done
+done
+check_eq "qed parent: $((2 * n)) crashes (kill, cut), recovered, invariants hold" "$bad" 0
+
 # --- A qcow v1 parent cannot be relinked: a conflict that names the
 # format and says why.  (A vmdk can only have a vmdk backing file, whose
 # link records no format: see the last case.)
