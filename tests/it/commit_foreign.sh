@@ -179,4 +179,20 @@ check_grep "vmdk top: base refused as vmdk" "base '[^']*vbase.vmdk' cannot be wr
 snap_dir "$d" >"$T/after"
 check "qcow/vmdk tops: nothing written" cmp "$T/before" "$T/after"
 
+# --- vmdk parentFileNameHint with the parent CID check: once the parent
+# changed (a write gives it a new CID), QEMU refuses to read through the
+# link, and so does imgraph: the overlay is in error, its chain fails.
+d=$T/cid; mkdir -p "$d"
+qemu-img create -q -f vmdk "$d/base.vmdk" 4M
+qemu-img create -q -f vmdk -b base.vmdk -F vmdk "$d/top.vmdk" 4M
+"$IMGRAPH" tree "$d" >"$T/tree" 2>&1
+check_nogrep "cid: a matching parent CID is no error" "top.vmdk .*error" "$T/tree"
+qemu-io -f vmdk -c 'write -P 1 0 64k' "$d/base.vmdk" >/dev/null
+check_rc "cid: qemu-img cannot read through it" 1 qemu-img convert -O raw "$d/top.vmdk" "$T/cid.raw"
+"$IMGRAPH" tree "$d" >"$T/tree" 2>&1
+check_grep "cid: the tree shows the overlay in error" "top.vmdk .*\[error\]" "$T/tree"
+check_grep "cid: the error names parentCID and the parent" "field 'parentCID' is [0-9a-f]+ but the parent '[^']*base.vmdk' has CID" "$T/tree"
+need_fmt_tool
+check_rc "cid: reading the chain fails, as QEMU's does" 1 "$FMT_TOOL" compare "$d/top.vmdk" "$d/base.vmdk"
+
 done_testing
