@@ -77,7 +77,10 @@ int commit_revalidate(const struct graph *g, const struct plan *p,
 	struct scan_opts so = { .recursive = g->recursive,
 				.users_file = g->users_file,
 				.probe_locks = true };
-	struct plan_opts po = { .drop_top = p->leaf == PLAN_LEAF_DROP };
+	struct plan_opts po = { .drop_top = p->leaf == PLAN_LEAF_DROP,
+				.base_is_raw = p->base_is_raw,
+				.ignore_unverified = p->ignore_unverified,
+				.nignore_unverified = p->nignore_unverified };
 	struct plan_request rq = { .paths = g->pool_paths,
 				   .npaths = g->npool_paths, .scan = &so,
 				   .top = g->nodes[p->top].path,

@@ -24,6 +24,7 @@ const char *conflict_kind_name(enum conflict_kind k)
 	case CONFLICT_FORMAT: return "format";
 	case CONFLICT_JOURNAL: return "journal";
 	case CONFLICT_STALE: return "stale";
+	case CONFLICT_UNVERIFIED: return "unverified-reader";
 	}
 	return "unknown";
 }
@@ -91,6 +92,9 @@ void plan_free(struct plan *p)
 		free(p->trash[i].why);
 	free(p->trash);
 	free(p->copy_how);
+	for (int i = 0; i < p->nignore_unverified; i++)
+		free(p->ignore_unverified[i]);
+	free(p->ignore_unverified);
 	free(p);
 }
 
@@ -324,6 +328,8 @@ static int analyse(struct graph *g, struct plan *p, const struct plan_opts *o,
 	if ((r = collect_parents(g, p, o)) < 0 ||
 	    (r = plan_check_stale(g, p)) < 0 ||
 	    (r = plan_check_states(g, p)) < 0 ||
+	    (r = plan_check_raw_base(g, p)) < 0 ||
+	    (r = plan_check_unverified(g, p)) < 0 ||
 	    (r = plan_check_permissions(g, p)) < 0 ||
 	    (r = plan_check_locks(g, p, e)) < 0 ||
 	    (r = plan_check_relinks(g, p)) < 0 ||
@@ -351,6 +357,10 @@ int plan_build(struct graph *g, int top, int base, const struct plan_opts *o,
 		return err_set(e, ENOMEM, "plan: out of memory");
 	p->top = top;
 	p->base = base;
+	if (plan_keep_overrides(p, o) < 0) {
+		plan_free(p);
+		return err_set(e, ENOMEM, "plan: out of memory");
+	}
 	if (top >= 0 && top < g->n && base < 0)
 		p->base = g->nodes[top].backing;
 	r = note_scanned(g, p);

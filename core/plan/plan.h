@@ -23,6 +23,8 @@ enum conflict_kind {
 	CONFLICT_FORMAT,           /* unrecorded/probed format on the path */
 	CONFLICT_JOURNAL,          /* an unfinished relink: recover first */
 	CONFLICT_STALE,            /* a stale or unused image in the chain */
+	CONFLICT_UNVERIFIED,       /* a pool image whose backing file is
+				      unknown (GN_UNVERIFIED) */
 };
 
 struct plan_conflict {
@@ -73,6 +75,13 @@ struct plan_opts {
 	bool delete_files;         /* list what --delete moves to the trash */
 	bool skip_bytes;           /* do not open the chain to count bytes
 				      (bytes_to_copy = file-size bound) */
+	/* --base-is-raw: base is recorded raw and its bytes carry another
+	 * format's signature; commit into it anyway. */
+	bool base_is_raw;
+	/* --ignore-unverified FILE...: these unverified readers are known
+	 * not to read the chain. */
+	char *const *ignore_unverified;
+	int nignore_unverified;
 };
 
 struct plan {
@@ -109,6 +118,11 @@ struct plan {
 	 * counted).  Per run a copy may still fall back (compressed data).
 	 * ninter + 1 entries, owned. */
 	int *copy_how;
+	/* The overrides of plan_opts the plan was built with, owned, so that
+	 * the commit's re-check on a fresh scan applies the same ones. */
+	bool base_is_raw;
+	char **ignore_unverified;
+	int nignore_unverified;
 };
 
 /* --delete's one rule, for the plan and for the commit's re-check on a

@@ -190,6 +190,7 @@ static void usage(FILE *f)
 	fputs(
 "Usage: imgraph commit --top IMAGE [--base IMAGE] [--users FILE] [--yes]\n"
 "                      [-p|-q] [--rate BYTES_PER_S] [--drop-top] [--delete]\n"
+"                      [--base-is-raw] [--ignore-unverified FILE]...\n"
 "                      [--output=human|json|yaml] [-r] [PATH...]\n"
 "Commit the data of --top (and the images between) into --base (default:\n"
 "top's backing file), then relink every parent of top to base as one\n"
@@ -210,6 +211,11 @@ static void usage(FILE *f)
 "      --delete       move top and intermediates nothing references any\n"
 "                     more into a trash beside them (imgraph undelete\n"
 "                     puts them back, imgraph purge frees the space)\n"
+"      --base-is-raw  base is recorded raw but carries another format's\n"
+"                     header or footer: it really is a raw disk, write it\n"
+"      --ignore-unverified FILE  FILE carries an image signature imgraph\n"
+"                     cannot read far enough to know its backing file; it\n"
+"                     reads nothing of this chain (repeatable)\n"
 "  -r, --recursive    descend into subdirectories of PATH\n"
 "The pool is PATH plus the directories of --top, --base, the intermediates\n"
 "and every parent of top, whatever PATH says.\n"
@@ -363,6 +369,7 @@ struct commit_args {
 	int npaths;
 	struct scan_opts so;
 	struct plan_opts po;
+	char **ignore;             /* --ignore-unverified FILEs (argc slots) */
 	struct commit_opts co;
 	enum out_fmt fmt;
 	bool yes, want_p, quiet;
@@ -382,6 +389,8 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 		{ "copy-method", required_argument, NULL, 'M' },
 		{ "drop-top", no_argument, NULL, 'D' },
 		{ "delete", no_argument, NULL, 'X' },
+		{ "base-is-raw", no_argument, NULL, 'W' },
+		{ "ignore-unverified", required_argument, NULL, 'I' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
@@ -404,6 +413,11 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 		case 'r': a->so.recursive = true; break;
 		case 'D': a->po.drop_top = true; break;
 		case 'X': a->po.delete_files = a->co.delete_files = true; break;
+		case 'W': a->po.base_is_raw = true; break;
+		case 'I':
+			a->ignore[a->po.nignore_unverified++] = optarg;
+			a->po.ignore_unverified = a->ignore;
+			break;
 		case 'R':
 			if (cli_parse_size(optarg, &a->co.rate) < 0 ||
 			    !a->co.rate)
@@ -534,10 +548,16 @@ int cmd_commit(int argc, char **argv)
 	struct img_err e = { 0 };
 	struct graph *g = NULL;
 	struct plan *p = NULL;
+	int rc;
 
-	int rc = parse_args(argc, argv, &a);
+	a.ignore = calloc((size_t)argc + 1, sizeof(char *));
+	if (!a.ignore) {
+		fprintf(stderr, "imgraph commit: out of memory\n");
+		return EXIT_ERR;
+	}
+	rc = parse_args(argc, argv, &a);
 	if (rc >= 0)
-		return rc;
+		goto out;
 	struct cli_plan_args pa = {
 		.top = a.top, .base = a.base,
 		.paths = a.paths, .npaths = a.npaths,
@@ -545,13 +565,15 @@ int cmd_commit(int argc, char **argv)
 	};
 	rc = cli_plan_load(&pa, &g, &p);
 	if (rc != EXIT_OK)
-		return rc;
+		goto out;
 	rc = confirm_plan(g, p, &a);
 	if (rc < 0)
 		rc = report(run_commit(g, p, &a, &res, &e), &e, g, p, &a, &res);
 	commit_result_free(&res);
 	plan_free(p);
 	graph_free(g);
+out:
+	free(a.ignore);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "imgraph commit: write error on stdout\n");
 		return EXIT_ERR;

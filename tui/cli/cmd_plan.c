@@ -17,7 +17,8 @@
 static void plan_usage(FILE *f)
 {
 	fputs("Usage: imgraph plan --top IMAGE [--base IMAGE] [--users FILE]\n"
-	      "                    [--drop-top] [--delete]\n"
+	      "                    [--drop-top] [--delete] [--base-is-raw]\n"
+"                    [--ignore-unverified FILE]...\n"
 	      "                    [--output=human|json|yaml] [PATH...]\n"
 	      "Preview committing --top into --base (default: top's backing\n"
 	      "file): what is copied, which parents of top are relinked, and\n"
@@ -26,13 +27,21 @@ static void plan_usage(FILE *f)
 	      "      --drop-top     plan to drop a top that has no parents\n"
 	      "      --delete       list what commit --delete moves into the "
 	      "trash\n"
+	      "      --base-is-raw  base is recorded raw but carries another\n"
+	      "                     format's header or footer: it really is a\n"
+	      "                     raw disk, plan to write it\n"
+	      "      --ignore-unverified FILE  FILE carries an image signature\n"
+	      "                     imgraph cannot read far enough to know its\n"
+	      "                     backing file; it reads nothing of this\n"
+	      "                     chain (repeatable)\n"
 	      "The pool is PATH plus the directories of --top, --base, the\n"
 	      "intermediates and every parent of top, whatever PATH says.\n"
 	      "Exit status: 0 the plan can run, 3 it has conflicts, 1 error, "
 	      "2 usage.\n", f);
 }
 
-int cmd_plan(int argc, char **argv)
+/* ignore: argc slots for the --ignore-unverified FILEs. */
+static int plan_main(int argc, char **argv, char **ignore)
 {
 	static const struct option opts[] = {
 		{ "top", required_argument, NULL, 't' },
@@ -42,6 +51,8 @@ int cmd_plan(int argc, char **argv)
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "drop-top", no_argument, NULL, 'D' },
 		{ "delete", no_argument, NULL, 'X' },
+		{ "base-is-raw", no_argument, NULL, 'W' },
+		{ "ignore-unverified", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -64,6 +75,11 @@ int cmd_plan(int argc, char **argv)
 		case 'r': so.recursive = true; break;
 		case 'D': po.drop_top = true; break;
 		case 'X': po.delete_files = true; break;
+		case 'W': po.base_is_raw = true; break;
+		case 'I':
+			ignore[po.nignore_unverified++] = optarg;
+			po.ignore_unverified = ignore;
+			break;
 		case 'o':
 			if (cli_parse_output("plan", optarg, &fmt) < 0)
 				return EXIT_USAGE;
@@ -96,3 +112,18 @@ int cmd_plan(int argc, char **argv)
 	}
 	return rc;
 }
+
+int cmd_plan(int argc, char **argv)
+{
+	char **ignore = calloc((size_t)argc + 1, sizeof(char *));
+	int rc;
+
+	if (!ignore) {
+		fprintf(stderr, "imgraph plan: out of memory\n");
+		return EXIT_ERR;
+	}
+	rc = plan_main(argc, argv, ignore);
+	free(ignore);
+	return rc;
+}
+
