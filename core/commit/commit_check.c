@@ -77,7 +77,8 @@ int commit_revalidate(const struct graph *g, const struct plan *p,
 	struct scan_opts so = { .recursive = g->recursive,
 				.users_file = g->users_file,
 				.probe_locks = true };
-	struct plan_opts po = { .drop_top = p->leaf == PLAN_LEAF_DROP };
+	struct plan_opts po = { .drop_top = p->leaf == PLAN_LEAF_DROP,
+				.pull = p->pull != NULL };
 	struct plan_request rq = { .paths = g->pool_paths,
 				   .npaths = g->npool_paths, .scan = &so,
 				   .top = g->nodes[p->top].path,

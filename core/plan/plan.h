@@ -73,7 +73,12 @@ struct plan_opts {
 	bool delete_files;         /* list what --delete moves to the trash */
 	bool skip_bytes;           /* do not open the chain to count bytes
 				      (bytes_to_copy = file-size bound) */
+	bool pull;                 /* flatten the other way: the data between
+				      top and base into top, then top onto
+				      base (plan_pull.h) */
 };
+
+struct plan_pull;                  /* plan_pull.h */
 
 struct plan {
 	int top, base;
@@ -109,6 +114,12 @@ struct plan {
 	 * counted).  Per run a copy may still fall back (compressed data).
 	 * ninter + 1 entries, owned. */
 	int *copy_how;
+	/* A pull (plan_opts.pull): its numbers (plan_pull.h); NULL for a
+	 * commit.  The relink is parents[0], top itself. */
+	struct plan_pull *pull;
+	/* A commit refused because base has other readers: the pull of the
+	 * same pair, so that the plan shows both strategies; else NULL. */
+	struct plan *alt_pull;
 };
 
 /* --delete's one rule, for the plan and for the commit's re-check on a

@@ -17,7 +17,7 @@
 static void plan_usage(FILE *f)
 {
 	fputs("Usage: imgraph plan --top IMAGE [--base IMAGE] [--users FILE]\n"
-	      "                    [--drop-top] [--delete]\n"
+	      "                    [--drop-top] [--delete] [--pull]\n"
 	      "                    [--output=human|json|yaml] [PATH...]\n"
 	      "Preview committing --top into --base (default: top's backing\n"
 	      "file): what is copied, which parents of top are relinked, and\n"
@@ -26,6 +26,11 @@ static void plan_usage(FILE *f)
 	      "      --drop-top     plan to drop a top that has no parents\n"
 	      "      --delete       list what commit --delete moves into the "
 	      "trash\n"
+	      "      --pull         plan a pull (commit --pull): the data\n"
+	      "                     between top and base into top, then top\n"
+	      "                     onto base; base is not written.  When base\n"
+	      "                     has other readers, a commit's plan shows\n"
+	      "                     the pull beside it and recommends one\n"
 	      "The pool is PATH plus the directories of --top, --base, the\n"
 	      "intermediates and every parent of top, whatever PATH says.\n"
 	      "Exit status: 0 the plan can run, 3 it has conflicts, 1 error, "
@@ -42,6 +47,7 @@ int cmd_plan(int argc, char **argv)
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "drop-top", no_argument, NULL, 'D' },
 		{ "delete", no_argument, NULL, 'X' },
+		{ "pull", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -64,6 +70,7 @@ int cmd_plan(int argc, char **argv)
 		case 'r': so.recursive = true; break;
 		case 'D': po.drop_top = true; break;
 		case 'X': po.delete_files = true; break;
+		case 'P': po.pull = true; break;
 		case 'o':
 			if (cli_parse_output("plan", optarg, &fmt) < 0)
 				return EXIT_USAGE;
@@ -75,6 +82,10 @@ int cmd_plan(int argc, char **argv)
 	}
 	if (!top_arg)
 		return cli_usage_error("plan", "--top IMAGE is required");
+	if (po.pull && (po.drop_top || po.delete_files))
+		return cli_usage_error("plan", "--pull keeps top and every "
+				       "image: it takes neither --drop-top nor "
+				       "--delete");
 	/* A file that does not exist is an error, not a conflict. */
 	{
 		struct cli_plan_args pa = {
