@@ -43,6 +43,60 @@ static int walk_flush(struct pull_walk *w, pull_range_fn fn, void *opaque,
 	return r;
 }
 
+/* [off, off + len) must be pulled: widened to top's units (top allocates
+ * whole units, so a unit with one byte served below top is not allocated
+ * in top at all) and merged with the range before when they touch. */
+static int walk_add(struct pull_walk *w, uint64_t off, uint64_t len,
+		    uint64_t unit, uint64_t end, pull_range_fn fn,
+		    void *opaque, struct img_err *e)
+{
+	uint64_t a = off / unit * unit;
+	uint64_t z = (off + len + unit - 1) / unit * unit;
+	int r;
+
+	if (z > end)
+		z = end;
+	if (w->any && a <= w->z) {
+		if (z > w->z)
+			w->z = z;
+		return 0;
+	}
+	if ((r = walk_flush(w, fn, opaque, e)) < 0)
+		return r;
+	*w = (struct pull_walk){ a, z, true };
+	return 0;
+}
+
+/* Zeros between top and base over [off, off + len): only the parts where
+ * base (with what lies below it) does not read as zeros need pulling.
+ * With the chain cut at base (nabove == c->n) base's view is unknown:
+ * all of it. */
+static int walk_zeros(struct chain *c, int nabove, struct pull_walk *w,
+		      uint64_t off, uint64_t len, uint64_t unit, uint64_t end,
+		      pull_range_fn fn, void *opaque, struct img_err *e)
+{
+	if (nabove >= c->n)
+		return walk_add(w, off, len, unit, end, fn, opaque, e);
+	while (len) {
+		struct chain_status st;
+		uint64_t n = 0;
+		int r = chain_block_status(c, nabove, off, len, &n, &st, e);
+
+		if (r < 0)
+			return r;
+		if (!n || n > len)
+			return err_set(e, EIO, "%s: bad block status at offset "
+				       "%llu", c->layer[nabove]->path,
+				       (unsigned long long)off);
+		if (st.bs == IMG_BS_DATA &&
+		    (r = walk_add(w, off, n, unit, end, fn, opaque, e)) < 0)
+			return r;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
 int pull_ranges(struct chain *c, int nabove, uint64_t unit, pull_range_fn fn,
 		void *opaque, struct img_err *e)
 {
@@ -51,7 +105,7 @@ int pull_ranges(struct chain *c, int nabove, uint64_t unit, pull_range_fn fn,
 
 	while (off < end) {
 		struct chain_status st;
-		uint64_t pnum = 0, a, z;
+		uint64_t pnum = 0;
 		int r = chain_block_status(c, 0, off, end - off, &pnum, &st, e);
 
 		if (r < 0)
@@ -62,22 +116,13 @@ int pull_ranges(struct chain *c, int nabove, uint64_t unit, pull_range_fn fn,
 				       (unsigned long long)off);
 		/* Served by top (depth 0), or by base or below (unchanged by
 		 * the relink): nothing to pull. */
-		if (st.depth > 0 && st.depth < nabove) {
-			/* Top allocates whole units, so a unit with one byte
-			 * served below top is not allocated in top at all. */
-			a = off / unit * unit;
-			z = (off + pnum + unit - 1) / unit * unit;
-			if (z > end)
-				z = end;
-			if (w.any && a <= w.z) {
-				if (z > w.z)
-					w.z = z;
-			} else {
-				if ((r = walk_flush(&w, fn, opaque, e)) < 0)
-					return r;
-				w = (struct pull_walk){ a, z, true };
-			}
-		}
+		if (st.depth > 0 && st.depth < nabove)
+			r = st.bs == IMG_BS_ZERO ?
+				walk_zeros(c, nabove, &w, off, pnum, unit, end,
+					   fn, opaque, e) :
+				walk_add(&w, off, pnum, unit, end, fn, opaque, e);
+		if (r < 0)
+			return r;
 		off += pnum;
 	}
 	return walk_flush(&w, fn, opaque, e);

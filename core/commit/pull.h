@@ -7,8 +7,9 @@
  * What is written (one rule, for the plan's count and for the copy): the
  * ranges of top's allocation unit (a cluster; a subcluster with extended
  * L2) that top does not allocate and where a layer between top and base
- * serves at least one byte: its data, its zeros, or the zeros past its end
- * when it is shorter than what lies below.  Such a unit gets top's current
+ * serves at least one byte: its data, or its zeros (zero clusters, or past
+ * its end when it is shorter than what lies below) where base does not
+ * read as zeros too.  Such a unit gets top's current
  * view of the whole unit (bytes that come from base included), read
  * through top's backing file: data as data, a unit that reads as zeros as
  * write_zeroes (a zero cluster on qcow2 v3, literal zeros on v2).  A unit
@@ -37,7 +38,9 @@ typedef int (*pull_range_fn)(void *opaque, uint64_t off, uint64_t len,
 			     struct img_err *e);
 
 /* c: the chain opened from top (layer 0) with base at layer nabove
- * (1 <= nabove < c->n); unit: top's allocation unit.  Calls fn for each
+ * (1 <= nabove <= c->n; == c->n: the chain cut above base, where zeros
+ * between top and base count whatever base reads there); unit: top's
+ * allocation unit.  Calls fn for each
  * range the pull writes, in increasing order, merged where they touch.
  * Returns 0, fn's error, or a block-status error. */
 int pull_ranges(struct chain *c, int nabove, uint64_t unit, pull_range_fn fn,

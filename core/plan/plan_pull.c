@@ -44,20 +44,22 @@ static int count_range(void *opaque, uint64_t off, uint64_t len,
 	return 0;
 }
 
-/* The chain down to base (exclusive): what lies below base is not
- * pulled, so block status need not look there. */
+/* The whole chain, as the pull opens it: zeros between top and base
+ * need no pull where base reads zeros too. */
 static int count_mapped(struct graph *g, struct plan *p, struct pull_count *pc)
 {
 	const struct gnode *top = &g->nodes[p->top];
-	const struct gnode *base = &g->nodes[p->base];
 	struct chain *c = NULL;
 	struct img_err e = { 0 };
 	char msg[1400];
 	int r;
 
-	r = chain_open(top->path, top->format, 0, base->dev, base->ino, &c, &e);
+	r = chain_open(top->path, top->format, 0, 0, 0, &c, &e);
+	if (r == 0 && c->n < p->ninter + 2)
+		r = err_set(&e, ESTALE, "the chain is shorter than the graph's");
 	if (r == 0)
-		r = pull_ranges(c, c->n, p->pull->unit, count_range, pc, &e);
+		r = pull_ranges(c, p->ninter + 1, p->pull->unit, count_range,
+				pc, &e);
 	chain_close(c);
 	if (r == 0)
 		return 0;
