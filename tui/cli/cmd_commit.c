@@ -2,7 +2,10 @@
  *
  *   imgraph commit --top IMAGE [--base IMAGE] [--users FILE] [--yes]
  *                  [-p|-q] [--rate BYTES_PER_S] [--drop-top] [--delete]
- *                  [--output=human|json|yaml] [-r] [PATH...]
+ *                  [--pull] [--output=human|json|yaml] [-r] [PATH...]
+ *
+ * --pull runs the same plan the other way (core/plan/plan_pull.h): a mode
+ * of commit, not a command, as it shares the plan, locks and journal.
  *
  * Exit 0 done, 1 error/cancelled/declined, 2 usage (or no terminal and no
  * --yes), 3 conflicts (plan refused, or a file is in use).  stdout holds
