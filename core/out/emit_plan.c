@@ -182,23 +182,22 @@ static void human_strategies(FILE *f, const struct graph *g,
 {
 	const struct plan *q = p->alt_pull;
 	enum plan_strategy rec = plan_recommend(p);
-	char a[32], b[32], c[32];
+	char a[32], b[32];
 
 	if (!q)
 		return;
 	fprintf(f, "base has other readers; the strategies:\n");
 	/* A commit with --protect would add the bytes it copies into base's
 	 * other readers here, and plan_recommend would weigh them. */
-	fprintf(f, "  commit: writes %s into %s (needs up to %s, %s free); "
-		"%s\n", emit_size(p->bytes_to_copy, a, sizeof(a)),
+	/* (What is free is volatile: the free space lines say it.) */
+	fprintf(f, "  commit: writes %s into %s (needs up to %s free); %s\n",
+		emit_size(p->bytes_to_copy, a, sizeof(a)),
 		node_name(g, p->base), emit_size(p->space_needed, b, sizeof(b)),
-		emit_size(p->free_space, c, sizeof(c)),
 		plan_runnable(p) ? "can run" : "refused (conflicts above)");
-	fprintf(f, "  pull:   writes %s into %s (needs up to %s, %s free); "
-		"%s\n", emit_size(q->pull->bytes_to_copy, a, sizeof(a)),
+	fprintf(f, "  pull:   writes %s into %s (needs up to %s free); %s\n",
+		emit_size(q->pull->bytes_to_copy, a, sizeof(a)),
 		node_name(g, q->top), emit_size(q->pull->space_needed, b,
 						sizeof(b)),
-		emit_size(q->pull->free_space, c, sizeof(c)),
 		plan_runnable(q) ? "can run; base and its other readers are "
 		"not written" : "refused:");
 	for (int i = 0; i < q->nconflicts; i++)
@@ -379,7 +378,8 @@ static void struct_strategy(struct ow *w, const struct graph *g,
 	ow_close(w);
 	ow_u64(w, "space-needed", pull ? q->pull->space_needed
 				       : q->space_needed);
-	ow_u64(w, "free-space", pull ? q->pull->free_space : q->free_space);
+	/* free space: the plan's (or its pull's) free-space, which is
+	 * volatile; here only what is stable. */
 	ow_i64(w, "conflicts", q->nconflicts);
 	ow_close(w);
 }

@@ -148,7 +148,8 @@ int plan_pull_alternative(struct graph *g, struct plan *p,
 {
 	struct plan_opts po = { .pull = true, .skip_bytes = o->skip_bytes };
 
-	if (o->pull || !plan_base_shared(p))
+	/* Nothing between top and base: nothing to pull. */
+	if (o->pull || !p->ninter || !plan_base_shared(p))
 		return 0;
 	return plan_build(g, p->top, p->base, &po, &p->alt_pull, e);
 }
