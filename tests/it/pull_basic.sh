@@ -82,7 +82,13 @@ check_eq "P1 pull plan: bytes to copy = what clone1 holds that snap1 does not" \
 	"$(jq -r '.pull."bytes-to-copy"' "$T/p1p.json")" $((1024 * 1024 - 65536 + 512 * 1024))
 check_eq "P1 pull plan: runnable, into snap1" \
 	"$(jq -r '.runnable, (.pull.into | sub(".*/"; ""))' "$T/p1p.json" | tr '\n' ' ')" "true snap1.qcow2 "
-check "P1 pull runs" pull snap1.qcow2 tpl.qcow2
+check "P1 pull runs (-p: JSON progress lines on a stderr that is no terminal)" \
+	"$IMGRAPH" commit --pull --top "$W/snap1.qcow2" --base "$W/tpl.qcow2" --yes -p
+grep '"phase": *"copy"' "$T/.out" | tail -1 >"$T/p1.prog"
+check_eq "P1 progress: the copy ends at the plan's bytes" \
+	"$(jq -r '"\(.done) \(.total)"' "$T/p1.prog")" \
+	"$(jq -r '.pull."bytes-to-copy" | "\(.) \(.)"' "$T/p1p.json")"
+check_grep "P1 progress: the relink phase" '"phase": *"relink"' "$T/.out"
 verify "P1" "$W" snap1.qcow2 tpl.qcow2
 check_eq "P1 top's parent still reads top" "$(bk "$W/vm1.qcow2")" snap1.qcow2
 check_eq "P1 the clone between keeps its own backing" "$(bk "$W/clone1.qcow2")" tpl.qcow2
@@ -182,6 +188,34 @@ else
 fi
 holder_stop
 check_eq "P4 nothing written (live holder)" "$(snap_dir "$W")" "$(cat "$T/before")"
+if holder_qio -f qcow2 "$W/mid.qcow2"; then
+	check_rc "P4 a writer holds an intermediate: refused" 3 pull top.qcow2 base.qcow2
+	check_grep "P4 ... the conflict names the intermediate" \
+		"\[lock\] Failed to get .*lock on '[^']*mid.qcow2'" "$T/.out"
+else
+	not_ok "P4 holder did not start"; diag <"$T/holder.log"
+fi
+holder_stop
+if holder_qio -r -f qcow2 "$W/base.qcow2"; then
+	check_rc "P4 a reader of base is no conflict for a pull" 0 \
+		"$IMGRAPH" plan --pull --top "$W/top.qcow2" --base "$W/base.qcow2"
+else
+	not_ok "P4 holder did not start"; diag <"$T/holder.log"
+fi
+holder_stop
+cat >"$W/users.yaml" <<'YAML'
+users:
+  - name: vm-top
+    kind: vm
+    image: top.qcow2
+    perm: [consistent-read, write]
+    shared: [consistent-read, write-unchanged]
+YAML
+check_rc "P4 a users-file entry that writes top: refused" 3 \
+	pull top.qcow2 base.qcow2 --users "$W/users.yaml"
+check_grep "P4 ... the conflict names the user" "user 'vm-top'" "$T/.out"
+check_eq "P4 nothing written (holders, users)" "$(snap_dir "$W" | grep -v users.yaml)" "$(cat "$T/before")"
+rm -f "$W/users.yaml"
 qemu-img create -q -f qed -b mid.qcow2 -F qcow2 "$W/q.qed" 4M
 snap_dir "$W" >"$T/before"
 check_rc "P4 a qed top (a format imgraph does not write): refused" 3 \
