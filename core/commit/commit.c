@@ -50,6 +50,7 @@ struct commit_run {
 	char jpath[PATH_MAX];
 	struct chain *chain;
 	struct img *base;
+	int pull_lock;             /* a pull: its lock (pull_tx_lock) */
 };
 
 static bool cancel_requested(const struct commit_opts *o)
@@ -565,8 +566,12 @@ int commit_execute(struct graph *g, const struct plan *p,
 	memset(res, 0, sizeof(*res));
 	cr.res = res;
 	cr.users.fd = -1;
+	cr.pull_lock = -1;
 	cr.txid = new_txid();
-	r = precheck(&cr, e);
+	r = p->pull && p->base >= 0 && p->base < g->n ?
+		pull_tx_lock(g->nodes[p->base].path, &cr.pull_lock, e) : 0;
+	if (r == 0)
+		r = precheck(&cr, e);
 	if (r == 0)
 		r = take_locks(&cr, e);
 	if (r == 0)
@@ -578,6 +583,7 @@ int commit_execute(struct graph *g, const struct plan *p,
 	for (int i = 0; i < cr.nf; i++)
 		lock_hold_close(&cr.f[i].lock);
 	free(cr.f);
+	pull_tx_unlock(&cr.pull_lock);
 	/* --delete runs once our own locks are gone: it refuses files that
 	 * anyone holds locks on. */
 	if (r == 0 && !res->relink_declined && o && o->delete_files)

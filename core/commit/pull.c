@@ -11,10 +11,16 @@
 #include "pull.h"
 #include "formats/img.h"
 
+#include "formats/io/io.h"
+
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 
 #define PULL_WINDOW (4u << 20)
@@ -297,4 +303,36 @@ int pull_run(struct chain *c, int nabove, struct img *top,
 	}
 	free(s.buf);
 	return r;
+}
+
+int pull_tx_lock(const char *base_path, int *fd, struct img_err *e)
+{
+	const char *slash = strrchr(base_path, '/');
+	char dir[PATH_MAX];
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == base_path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - base_path),
+			 base_path);
+	*fd = io_open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (*fd < 0)
+		return err_set_errno(e, -*fd, "%s: cannot open base's "
+				     "directory", dir);
+	if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	pull_tx_unlock(fd);
+	if (errno == EWOULDBLOCK)
+		return err_set(e, EBUSY, "%s: another pull onto '%s' is "
+			       "running; nothing was written", dir, base_path);
+	return err_set_errno(e, errno, "%s: flock", dir);
+}
+
+void pull_tx_unlock(int *fd)
+{
+	if (*fd >= 0)
+		io_close(*fd);   /* closing the only fd releases the flock */
+	*fd = -1;
 }

@@ -70,4 +70,12 @@ int pull_run(struct chain *c, int nabove, struct img *top,
 	     const struct pull_opts *o, struct pull_stats *st,
 	     struct img_err *e);
 
+/* Pulls onto one base exclude each other: all of them hold base shared
+ * (only read), and all of them would write its one relink journal
+ * (journal.h).  An flock on base's directory, taken before the journal
+ * check and held until the end: *fd >= 0 holds it.  -EBUSY (e says so)
+ * while another pull onto base runs. */
+int pull_tx_lock(const char *base_path, int *fd, struct img_err *e);
+void pull_tx_unlock(int *fd);
+
 #endif

@@ -224,6 +224,32 @@ check_grep "P4 ... the conflict names top's format" "top '[^']*q.qed' cannot be 
 check_eq "P4 nothing written (qed top)" "$(snap_dir "$W")" "$(cat "$T/before")"
 check_rc "P4 nothing between top and base: refused" 3 pull mid.qcow2 base.qcow2
 check_grep "P4 ... says so" "nothing to pull" "$T/.out"
+# Two pulls onto one base exclude each other (one relink journal per
+# base): the second is refused while the first runs; the first, cancelled
+# with SIGINT, leaves every view as it was.
+mkq "$W/top2.qcow2" 4M mid.qcow2
+snap_dir "$W" >"$T/before"
+"$IMGRAPH" commit --pull --top "$W/top.qcow2" --base "$W/base.qcow2" --yes \
+	-q --rate 64K >/dev/null 2>"$T/first.err" &
+first=$!
+for _ in $(seq 1 100); do
+	ls /proc/$first/fd -l 2>/dev/null | grep -q top.qcow2 && break
+	sleep 0.05
+done
+check_rc "P4 a second pull onto the same base while one runs: refused" 3 \
+	pull top2.qcow2 base.qcow2
+check_grep "P4 ... says another pull runs" "another pull onto .*base.qcow2' is running" "$T/.err"
+kill -INT $first; wait $first; rc=$?
+check_eq "P4 the first pull, cancelled, exits 1" "$rc" 1
+check_grep "P4 ... and says it was cancelled" "cancelled" "$T/first.err"
+for f in top top2; do
+	check "P4 $f's view unchanged after the cancel" qemu-img compare -U -q \
+		"$W/$f.qcow2" "$W/mid.qcow2"
+done
+check_eq "P4 top still names mid" "$(bk "$W/top.qcow2")" mid.qcow2
+rm -f "$W/top2.qcow2"
+qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 "$W/top.qcow2" 4M   # as before
+snap_dir "$W" >"$T/before"
 check_rc "P4 --pull with --delete: usage" 2 pull top.qcow2 base.qcow2 --delete
 check_eq "P4 nothing written (all refusals)" "$(snap_dir "$W")" "$(cat "$T/before")"
 
