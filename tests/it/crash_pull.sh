@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # crash_pull.sh - crash consistency of commit --pull: a template with 3
-# clones, one clone's snapshot pulled onto the template.  Killed at every
+# clones, one clone's snapshot (extended L2 with partly allocated
+# clusters, then plain v3) pulled onto the template.  Killed at every
 # mutating op (and power-cut at every 3rd, 2 seeds), then `imgraph
 # recover`; judged with qemu-img:
 #   every image's guest view unchanged (qemu-img compare); top names the
@@ -14,31 +15,32 @@
 . "$(dirname "$0")/lib.sh"
 
 W=$T/w
-mkdir -p "$W"
-mkq "$W/tpl.qcow2" 16M
-qio "$W/tpl.qcow2" -c 'write -P 0x11 0 12M'
-for i in 1 2 3; do
-	mkq "$W/clone$i.qcow2" 16M tpl.qcow2
-	qio "$W/clone$i.qcow2" -c "write -P 0x2$i 0 512k" -c "write -P 0x3$i 3M 1M" \
-		-c "write -z 6M 256k" -c "write -c -P 0x4$i 9M 512k"
-done
-mkq "$W/snap.qcow2" 16M clone1.qcow2
-qio "$W/snap.qcow2" -c 'write -P 0x55 3200k 64k' -c 'write -P 0x56 14M 64k'
-mkq "$W/vm.qcow2" 16M snap.qcow2
-qio "$W/vm.qcow2" -c 'write -P 0x66 5M 64k'
-mkdir -p "$T/views"
-for f in "$W"/*.qcow2; do guest_raw "$f" "$T/views/$(basename "$f").raw"; done
-sha256sum "$W/tpl.qcow2" >"$T/tpl.sha"
-cp -a "$W" "$T/tpl"
+# setup SNAP_OPTS...: the template, its clones, the snapshot pulled and its
+# overlay; the views and the template's hash saved.
+setup() {
+	local i f
+	rm -rf "$W" "$T/tpl" "$T/views"; mkdir -p "$W" "$T/views"
+	mkq "$W/tpl.qcow2" 16M
+	qio "$W/tpl.qcow2" -c 'write -P 0x11 0 12M'
+	for i in 1 2 3; do
+		mkq "$W/clone$i.qcow2" 16M tpl.qcow2
+		qio "$W/clone$i.qcow2" -c "write -P 0x2$i 0 512k" -c "write -P 0x3$i 3M 1M" \
+			-c "write -z 6M 256k" -c "write -c -P 0x4$i 9M 512k"
+	done
+	mkq "$W/snap.qcow2" 16M clone1.qcow2 qcow2 "$@"
+	# partial clusters of its own where clone1 has data
+	qio "$W/snap.qcow2" -c 'write -P 0x55 3200k 4k' -c 'write -P 0x56 14M 64k' \
+		-c 'write -P 0x57 100k 2k'
+	mkq "$W/vm.qcow2" 16M snap.qcow2
+	qio "$W/vm.qcow2" -c 'write -P 0x66 5M 64k'
+	for f in "$W"/*.qcow2; do guest_raw "$f" "$T/views/$(basename "$f").raw"; done
+	sha256sum "$W/tpl.qcow2" >"$T/tpl.sha"
+	cp -a "$W" "$T/tpl"
+}
 restore() { rm -rf "$W"; cp -a "$T/tpl" "$W"; }
 pull() { "$IMGRAPH" commit --pull --top "$W/snap.qcow2" --base "$W/tpl.qcow2" \
 	--yes -q >/dev/null 2>"$T/pull.err"; }
 bk() { qemu-img info -U --output=json "$1" | sed -n 's/^ *"backing-filename": "\(.*\)",*$/\1/p'; }
-
-restore
-IMGRAPH_FAULT=count IMGRAPH_FAULT_OUT=$T/count pull
-TOTAL=$(cat "$T/count")
-[ "$TOTAL" -gt 5 ] && ok "count: $TOTAL mutating ops" || not_ok "count: $TOTAL"
 
 # views_ok WHY: every view as saved, checks without corruptions, the
 # template untouched; 0 or 1 (and says why).
@@ -85,15 +87,27 @@ report() {
 	runs=0 fails=0
 }
 
-for ((k = 1; k <= TOTAL; k++)); do crash_case "kill:$k"; done
-report "kill before every op (1..$TOTAL)"
-check "some killed runs were relinked by recover or before ($relinked)" test "$relinked" -gt 0
-step=3 seeds="1 2"
-[ "${IMGRAPH_LONG:-0}" = 1 ] && { step=1; seeds="1 2 3 4"; }
-for s in $seeds; do
-	for ((k = 1; k <= TOTAL; k += step)); do crash_case "cut:$k:$s"; done
-done
-report "power cut (every ${step}th op, seeds $seeds)"
+# scenario NAME SNAP_OPTS...: kill at every op, power cut at every 3rd.
+scenario() {
+	local name=$1 k s step=3 seeds="1 2"
+	shift
+	setup "$@"
+	restore
+	IMGRAPH_FAULT=count IMGRAPH_FAULT_OUT=$T/count pull
+	TOTAL=$(cat "$T/count")
+	[ "$TOTAL" -gt 5 ] && ok "$name: count: $TOTAL mutating ops" || not_ok "$name: count: $TOTAL"
+	relinked=0
+	for ((k = 1; k <= TOTAL; k++)); do crash_case "kill:$k"; done
+	report "$name: kill before every op (1..$TOTAL)"
+	check "$name: some killed runs were relinked ($relinked)" test "$relinked" -gt 0
+	[ "${IMGRAPH_LONG:-0}" = 1 ] && { step=1; seeds="1 2 3 4"; }
+	for s in $seeds; do
+		for ((k = 1; k <= TOTAL; k += step)); do crash_case "cut:$k:$s"; done
+	done
+	report "$name: power cut (every ${step}th op, seeds $seeds)"
+}
+scenario "extended L2 top" -o extended_l2=on,cluster_size=65536
+scenario "v3 top"
 
 # ---- ENOSPC in top mid-pull -------------------------------------------------
 # Op 2 is a write of pulled data into top (op 1 its first): the pull
