@@ -113,20 +113,21 @@ static struct commit_file *file_of(struct commit_run *cr, int node)
  * check finds corrupt (qemu-img check exit 2), since allocating into a
  * cluster that is really in use elsewhere would spread the damage.  Leaks
  * are harmless and allowed.  Reads only; nothing is written. */
-static int check_base(struct commit_run *cr, struct img_err *e)
+static int check_base(struct commit_run *cr, struct img *img,
+		      struct img_err *e)
 {
 	struct img_check ck = { 0 };
 	int r;
 
-	if (!img_can_check(cr->base))
+	if (!img_can_check(img))
 		return 0;               /* raw: nothing to check */
 	phase(cr->o, "check", 0, 1);
-	r = img_check(cr->base, &ck, e);
+	r = img_check(img, &ck, e);
 	if (r == 0 && (ck.corruptions || ck.check_errors))
 		r = err_set(e, EUCLEAN, "%s: %s has %llu corruption(s)%s "
 			    "(first: %s); repair it with 'qemu-img check -r "
 			    "all' first; nothing was written",
-			    cr->base->path, cr->p->pull ? "top" : "base",
+			    img->path, cr->p->pull ? "top" : "base",
 			    (unsigned long long)ck.corruptions,
 			    ck.check_errors ? " and parts that could not be "
 			    "checked" : "", ck.nmsgs ? ck.msgs[0] : "none");
@@ -154,9 +155,7 @@ static int run_pull(struct commit_run *cr, int nabove, struct img_err *e)
 			top->format, IMG_O_RDWR, &t, NULL, e);
 	if (r < 0)
 		return r;
-	cr->base = t;              /* check_base checks what is written */
-	r = check_base(cr, e);
-	cr->base = NULL;
+	r = check_base(cr, t, e);
 	if (r == 0)
 		r = pull_run(cr->chain, nabove, t, &po, &ps, e);
 	cr->res->bytes_copied = ps.bytes_written + ps.bytes_zeroed;
@@ -210,7 +209,7 @@ static int run_copy(struct commit_run *cr, struct img_err *e)
 			base->format, IMG_O_RDWR, &cr->base, NULL, e);
 	if (r < 0)
 		return r;
-	r = check_base(cr, e);
+	r = check_base(cr, cr->base, e);
 	if (r < 0)
 		return r;
 	/* From the first byte written into base the intermediates are

@@ -221,7 +221,8 @@ static void usage(FILE *f)
 "                     between top and base into top (where top allocates\n"
 "                     nothing), then relink top onto base.  base is not\n"
 "                     written, so its other readers (a template's other\n"
-"                     clones) need nothing; top's parents keep top\n"
+"                     clones) need nothing; top's parents keep top.\n"
+"                     Takes no --drop-top, --delete, --copy-method\n"
 "  -r, --recursive    descend into subdirectories of PATH\n"
 "The pool is PATH plus the directories of --top, --base, the intermediates\n"
 "and every parent of top, whatever PATH says.\n"
@@ -460,6 +461,9 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 		return cli_usage_error("commit", "--pull keeps top and every "
 				       "image: it takes neither --drop-top nor "
 				       "--delete");
+	if (a->po.pull && a->co.copy_method != COPY_AUTO)
+		return cli_usage_error("commit", "--pull reads and writes "
+				       "top's view: it takes no --copy-method");
 	if (!a->yes && !(isatty(STDIN_FILENO) && isatty(STDERR_FILENO)))
 		return cli_usage_error("commit", "not a terminal: pass --yes to "
 				       "commit without questions (nothing was "
