@@ -109,10 +109,11 @@ static struct commit_file *file_of(struct commit_run *cr, int node)
 	return NULL;
 }
 
-/* Base (top, for a pull) is about to be written: refuse one whose metadata a consistency
- * check finds corrupt (qemu-img check exit 2), since allocating into a
- * cluster that is really in use elsewhere would spread the damage.  Leaks
- * are harmless and allowed.  Reads only; nothing is written. */
+/* Base (top, for a pull) is about to be written: refuse one whose
+ * metadata a consistency check finds corrupt (qemu-img check exit 2),
+ * since allocating into a cluster that is really in use elsewhere would
+ * spread the damage.  Leaks are harmless and allowed.  Reads only;
+ * nothing is written. */
 static int check_base(struct commit_run *cr, struct img *img,
 		      struct img_err *e)
 {

@@ -117,16 +117,17 @@ int pull_ranges(struct chain *c, int nabove, uint64_t unit, pull_range_fn fn,
 		if (r < 0)
 			return r;
 		if (!pnum)
-			return err_set(e, EIO, "%s: no progress in block status "
-				       "at offset %llu", c->layer[0]->path,
+			return err_set(e, EIO, "%s: no progress in block "
+				       "status at offset %llu",
+				       c->layer[0]->path,
 				       (unsigned long long)off);
 		/* Served by top (depth 0), or by base or below (unchanged by
 		 * the relink): nothing to pull. */
-		if (st.depth > 0 && st.depth < nabove)
-			r = st.bs == IMG_BS_ZERO ?
-				walk_zeros(c, nabove, &w, off, pnum, unit, end,
-					   fn, opaque, e) :
-				walk_add(&w, off, pnum, unit, end, fn, opaque, e);
+		if (st.depth > 0 && st.depth < nabove && st.bs == IMG_BS_ZERO)
+			r = walk_zeros(c, nabove, &w, off, pnum, unit, end,
+				       fn, opaque, e);
+		else if (st.depth > 0 && st.depth < nabove)
+			r = walk_add(&w, off, pnum, unit, end, fn, opaque, e);
 		if (r < 0)
 			return r;
 		off += pnum;

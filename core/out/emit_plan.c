@@ -201,7 +201,8 @@ static void human_strategies(FILE *f, const struct graph *g,
 		plan_runnable(q) ? "can run; base and its other readers are "
 		"not written" : "refused:");
 	for (int i = 0; i < q->nconflicts; i++)
-		fprintf(f, "    [%s] %s\n", conflict_kind_name(q->conflicts[i].kind),
+		fprintf(f, "    [%s] %s\n",
+			conflict_kind_name(q->conflicts[i].kind),
 			q->conflicts[i].message);
 	fprintf(f, "  recommended: %s", plan_strategy_name(rec));
 	if (rec == PLAN_STRATEGY_PULL)

@@ -56,7 +56,8 @@ static int count_mapped(struct graph *g, struct plan *p, struct pull_count *pc)
 
 	r = chain_open(top->path, top->format, 0, 0, 0, &c, &e);
 	if (r == 0 && c->n < p->ninter + 2)
-		r = err_set(&e, ESTALE, "the chain is shorter than the graph's");
+		r = err_set(&e, ESTALE, "the chain is shorter than the "
+			    "graph's");
 	if (r == 0)
 		r = pull_ranges(c, p->ninter + 1, p->pull->unit, count_range,
 				pc, &e);
@@ -154,6 +155,13 @@ int plan_pull_alternative(struct graph *g, struct plan *p,
 	return plan_build(g, p->top, p->base, &po, &p->alt_pull, e);
 }
 
+/* The bytes a commit writes: into base.  The hook for --protect: the
+ * bytes it copies into base's other readers first belong here too. */
+static uint64_t commit_cost(const struct plan *p)
+{
+	return p->bytes_to_copy;
+}
+
 enum plan_strategy plan_recommend(const struct plan *p)
 {
 	bool c_ok, p_ok;
@@ -166,7 +174,7 @@ enum plan_strategy plan_recommend(const struct plan *p)
 	c_ok = plan_runnable(p);
 	p_ok = p->alt_pull && plan_runnable(p->alt_pull);
 	if (c_ok && p_ok)
-		return p->alt_pull->pull->bytes_to_copy < p->bytes_to_copy ?
+		return p->alt_pull->pull->bytes_to_copy < commit_cost(p) ?
 			PLAN_STRATEGY_PULL : PLAN_STRATEGY_COMMIT;
 	return c_ok ? PLAN_STRATEGY_COMMIT : p_ok ? PLAN_STRATEGY_PULL
 						  : PLAN_STRATEGY_NONE;
