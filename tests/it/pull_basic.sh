@@ -173,6 +173,31 @@ sha256sum "$W/top.qcow2" >"$T/top.sha"
 check_eq "P3 0 bytes copied" "$(jq -r '."bytes-copied"' "$T/p3.json")" 0
 verify "P3" "$W" top.qcow2 base.qcow2
 
+# ---- P5: sizes, and a raw base --------------------------------------------
+# A top smaller than base (only its own size is pulled), a top larger than
+# base and the intermediate (zeros past them stay implicit), a raw base.
+rm -rf "$W"; mkdir -p "$W"
+qemu-img create -q -f raw "$W/base.raw" 8M
+qemu-io -f raw -c 'write -P 0x11 0 8M' "$W/base.raw" >/dev/null
+mkq "$W/mid.qcow2" 8M base.raw raw
+qio "$W/mid.qcow2" -c 'write -P 0x21 1M 1M' -c 'write -P 0x22 6M 1M'
+mkq "$W/small.qcow2" 4M mid.qcow2
+mkq "$W/large.qcow2" 16M mid.qcow2
+qio "$W/large.qcow2" -c 'write -P 0x31 12M 64k'
+save_views "$W" base.raw
+"$IMGRAPH" plan --pull --top "$W/small.qcow2" --base "$W/base.raw" --output=json >"$T/p5.json"
+check_eq "P5 a top smaller than base: only its own size is pulled" \
+	"$(jq -r '.pull."bytes-to-copy"' "$T/p5.json")" $((1024 * 1024))
+"$IMGRAPH" plan --pull --top "$W/large.qcow2" --base "$W/base.raw" --output=json >"$T/p5.json"
+check_eq "P5 a top larger than both: nothing past their ends is pulled" \
+	"$(jq -r '.pull."bytes-to-copy"' "$T/p5.json")" $((2 * 1024 * 1024))
+check "P5 small pulls onto the raw base" pull small.qcow2 base.raw
+check "P5 large pulls onto the raw base" pull large.qcow2 base.raw
+verify "P5 small" "$W" small.qcow2 base.raw
+verify "P5 large" "$W" large.qcow2 base.raw
+check_eq "P5 the base's format is recorded" \
+	"$(qemu-img info -U --output=json "$W/large.qcow2" | jq -r '."backing-filename-format"')" raw
+
 # ---- P4: refusals, nothing written ------------------------------------------
 rm -rf "$W"; mkdir -p "$W"
 mkq "$W/base.qcow2" 4M; qio "$W/base.qcow2" -c 'write -P 0x11 0 4M'
