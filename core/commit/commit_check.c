@@ -80,7 +80,8 @@ int commit_revalidate(const struct graph *g, const struct plan *p,
 	struct plan_opts po = { .drop_top = p->leaf == PLAN_LEAF_DROP,
 				.base_is_raw = p->base_is_raw,
 				.ignore_unverified = p->ignore_unverified,
-				.nignore_unverified = p->nignore_unverified };
+				.nignore_unverified = p->nignore_unverified,
+				.pull = p->pull != NULL };
 	struct plan_request rq = { .paths = g->pool_paths,
 				   .npaths = g->npool_paths, .scan = &so,
 				   .top = g->nodes[p->top].path,

@@ -82,7 +82,12 @@ struct plan_opts {
 	 * not to read the chain. */
 	char *const *ignore_unverified;
 	int nignore_unverified;
+	bool pull;                 /* flatten the other way: the data between
+				      top and base into top, then top onto
+				      base (plan_pull.h) */
 };
+
+struct plan_pull;                  /* plan_pull.h */
 
 struct plan {
 	int top, base;
@@ -123,6 +128,12 @@ struct plan {
 	bool base_is_raw;
 	char **ignore_unverified;
 	int nignore_unverified;
+	/* A pull (plan_opts.pull): its numbers (plan_pull.h); NULL for a
+	 * commit.  The relink is parents[0], top itself. */
+	struct plan_pull *pull;
+	/* A commit refused because base has other readers: the pull of the
+	 * same pair, so that the plan shows both strategies; else NULL. */
+	struct plan *alt_pull;
 };
 
 /* --delete's one rule, for the plan and for the commit's re-check on a

@@ -294,8 +294,8 @@ static int holder_conflict(struct graph *g, struct plan *p,
 		return 0;
 	plan_policy(g, p, us->node, &rp);
 	/* An entry of top is a parent of top, repointed in the file: the
-	 * table's row for it holds nothing. */
-	if (!live && us->node == p->top)
+	 * table's row for it holds nothing.  (A pull writes top itself.) */
+	if (!live && us->node == p->top && !p->pull)
 		policy_of(PLAN_ROLE_USER_OF_TOP, NULL, false, &rp);
 	if (!policy_conflicts(&rp, us->perm, us->shared, &need, &refuse))
 		return 0;

@@ -34,6 +34,19 @@ int plan_check_raw_base(struct graph *g, struct plan *p);
 int plan_check_unverified(struct graph *g, struct plan *p);
 /* plan_space.c (bytes to copy; space needed on base's file system) */
 int plan_count_bytes(struct graph *g, struct plan *p, bool skip);
+/* The space estimate of a written image (target: base for a commit, top
+ * for a pull): ranges in increasing order on its cluster grid, then the
+ * bound on what its file system must have free. */
+struct space_est {
+	uint64_t cs, l2_span;
+	uint64_t clusters, l2_tables, raw_bytes;
+	uint64_t next_cluster, next_l2;   /* first index not yet counted */
+	bool any;
+};
+void space_init(struct space_est *s, const struct gnode *target);
+void space_add(struct space_est *s, uint64_t off, uint64_t len);
+uint64_t space_total_for(const struct space_est *s, const struct gnode *target,
+			 bool grows, uint64_t new_size);
 int plan_check_space(struct graph *g, struct plan *p);
 
 #endif

@@ -36,17 +36,11 @@ static uint64_t div_up(uint64_t a, uint64_t b)
 	return a / b + (a % b != 0);
 }
 
-/* Copied ranges on base's grid.  Ranges arrive in increasing offset order,
- * so a cluster or L2 range shared with the previous range is the last one
- * counted.  cs == 0: raw base (bytes are written in place). */
-struct space_est {
-	uint64_t cs, l2_span;
-	uint64_t clusters, l2_tables, raw_bytes;
-	uint64_t next_cluster, next_l2;   /* first index not yet counted */
-	bool any;
-};
-
-static void space_init(struct space_est *s, const struct gnode *base)
+/* Copied ranges on base's grid (struct space_est, plan_int.h).  Ranges
+ * arrive in increasing offset order, so a cluster or L2 range shared with
+ * the previous range is the last one counted.  cs == 0: raw base (bytes
+ * are written in place). */
+void space_init(struct space_est *s, const struct gnode *base)
 {
 	memset(s, 0, sizeof(*s));
 	s->cs = base->info.cluster_size;
@@ -56,7 +50,7 @@ static void space_init(struct space_est *s, const struct gnode *base)
 					       L2_ENTRY_BYTES));
 }
 
-static void space_add(struct space_est *s, uint64_t off, uint64_t len)
+void space_add(struct space_est *s, uint64_t off, uint64_t len)
 {
 	uint64_t c0, c1, l0, l1;
 
@@ -87,14 +81,20 @@ static void space_add(struct space_est *s, uint64_t off, uint64_t len)
 static uint64_t space_total(const struct space_est *s, const struct gnode *base,
 			    const struct plan *p)
 {
+	return space_total_for(s, base, p->base_grows, p->base_new_size);
+}
+
+uint64_t space_total_for(const struct space_est *s, const struct gnode *base,
+			 bool grows, uint64_t new_size)
+{
 	uint64_t cs = s->cs, n, per_rb, rbs, file_cl, tcl;
 	int rb = base->info.refcount_bits;
 
 	if (!cs)
 		return s->raw_bytes;
 	n = s->clusters + s->l2_tables;
-	if (p->base_grows)          /* a new, larger L1 table */
-		n += div_up(div_up(p->base_new_size, s->l2_span) *
+	if (grows)                  /* a new, larger L1 table */
+		n += div_up(div_up(new_size, s->l2_span) *
 			    L1_ENTRY_BYTES, cs);
 	/* refcount blocks for the new clusters and for themselves, plus one:
 	 * the first new cluster may fall in a block not yet allocated */

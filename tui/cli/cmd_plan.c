@@ -18,7 +18,7 @@ static void plan_usage(FILE *f)
 {
 	fputs("Usage: imgraph plan --top IMAGE [--base IMAGE] [--users FILE]\n"
 	      "                    [--drop-top] [--delete] [--base-is-raw]\n"
-"                    [--ignore-unverified FILE]...\n"
+"                    [--ignore-unverified FILE]... [--pull]\n"
 	      "                    [--output=human|json|yaml] [PATH...]\n"
 	      "Preview committing --top into --base (default: top's backing\n"
 	      "file): what is copied, which parents of top are relinked, and\n"
@@ -34,6 +34,11 @@ static void plan_usage(FILE *f)
 	      "                     imgraph cannot read far enough to know its\n"
 	      "                     backing file; it reads nothing of this\n"
 	      "                     chain (repeatable)\n"
+	      "      --pull         plan a pull (commit --pull): the data\n"
+	      "                     between top and base into top, then top\n"
+	      "                     onto base; base is not written.  When base\n"
+	      "                     has other readers, a commit's plan shows\n"
+	      "                     the pull beside it and recommends one\n"
 	      "The pool is PATH plus the directories of --top, --base, the\n"
 	      "intermediates and every parent of top, whatever PATH says.\n"
 	      "Exit status: 0 the plan can run, 3 it has conflicts, 1 error, "
@@ -53,6 +58,7 @@ static int plan_main(int argc, char **argv, char **ignore)
 		{ "delete", no_argument, NULL, 'X' },
 		{ "base-is-raw", no_argument, NULL, 'W' },
 		{ "ignore-unverified", required_argument, NULL, 'I' },
+		{ "pull", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -80,6 +86,7 @@ static int plan_main(int argc, char **argv, char **ignore)
 			ignore[po.nignore_unverified++] = optarg;
 			po.ignore_unverified = ignore;
 			break;
+		case 'P': po.pull = true; break;
 		case 'o':
 			if (cli_parse_output("plan", optarg, &fmt) < 0)
 				return EXIT_USAGE;
@@ -91,6 +98,10 @@ static int plan_main(int argc, char **argv, char **ignore)
 	}
 	if (!top_arg)
 		return cli_usage_error("plan", "--top IMAGE is required");
+	if (po.pull && (po.drop_top || po.delete_files))
+		return cli_usage_error("plan", "--pull keeps top and every "
+				       "image: it takes neither --drop-top nor "
+				       "--delete");
 	/* A file that does not exist is an error, not a conflict. */
 	{
 		struct cli_plan_args pa = {
