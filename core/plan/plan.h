@@ -23,6 +23,7 @@ enum conflict_kind {
 	CONFLICT_FORMAT,           /* unrecorded/probed format on the path */
 	CONFLICT_JOURNAL,          /* an unfinished relink: recover first */
 	CONFLICT_STALE,            /* a stale or unused image in the chain */
+	CONFLICT_PROTECT,          /* --protect: a reader it cannot protect */
 };
 
 struct plan_conflict {
@@ -73,6 +74,9 @@ struct plan_opts {
 	bool delete_files;         /* list what --delete moves to the trash */
 	bool skip_bytes;           /* do not open the chain to count bytes
 				      (bytes_to_copy = file-size bound) */
+	bool protect;              /* --protect: copy base's old data into
+				      its other readers first
+				      (plan_protect.h) */
 };
 
 struct plan {
@@ -109,6 +113,9 @@ struct plan {
 	 * counted).  Per run a copy may still fall back (compressed data).
 	 * ninter + 1 entries, owned. */
 	int *copy_how;
+	/* Base's other readers (plan_protect.h): NULL when base has none;
+	 * protected only when protect->on.  Owned. */
+	struct plan_protect *protect;
 };
 
 /* --delete's one rule, for the plan and for the commit's re-check on a

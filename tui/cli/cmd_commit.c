@@ -2,7 +2,7 @@
  *
  *   imgraph commit --top IMAGE [--base IMAGE] [--users FILE] [--yes]
  *                  [-p|-q] [--rate BYTES_PER_S] [--drop-top] [--delete]
- *                  [--output=human|json|yaml] [-r] [PATH...]
+ *                  [--protect] [--output=human|json|yaml] [-r] [PATH...]
  *
  * Exit 0 done, 1 error/cancelled/declined, 2 usage (or no terminal and no
  * --yes), 3 conflicts (plan refused, or a file is in use).  stdout holds
@@ -16,6 +16,7 @@
 #include "core/out/emit.h"
 #include "core/graph/graph.h"
 #include "core/plan/plan.h"
+#include "core/plan/plan_protect.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -190,7 +191,7 @@ static void usage(FILE *f)
 	fputs(
 "Usage: imgraph commit --top IMAGE [--base IMAGE] [--users FILE] [--yes]\n"
 "                      [-p|-q] [--rate BYTES_PER_S] [--drop-top] [--delete]\n"
-"                      [--output=human|json|yaml] [-r] [PATH...]\n"
+"                      [--protect] [--output=human|json|yaml] [-r] [PATH...]\n"
 "Commit the data of --top (and the images between) into --base (default:\n"
 "top's backing file), then relink every parent of top to base as one\n"
 "crash-safe transaction.  The plan is shown first; a plan with conflicts\n"
@@ -210,6 +211,10 @@ static void usage(FILE *f)
 "      --delete       move top and intermediates nothing references any\n"
 "                     more into a trash beside them (imgraph undelete\n"
 "                     puts them back, imgraph purge frees the space)\n"
+"      --protect      base's other readers (clones of a template) first\n"
+"                     get base's old data where they read it, each\n"
+"                     flushed before base changes there: their views stay\n"
+"                     the same and they still read base for the rest\n"
 "  -r, --recursive    descend into subdirectories of PATH\n"
 "The pool is PATH plus the directories of --top, --base, the intermediates\n"
 "and every parent of top, whatever PATH says.\n"
@@ -276,6 +281,12 @@ static void human_result(const struct graph *g, const struct plan *p,
 	       g->nodes[p->top].path, g->nodes[p->base].path,
 	       cli_human_size(r->bytes_copied, a, sizeof(a)),
 	       how_text(r, b, sizeof(b)));
+	if (p->protect && p->protect->on)
+		printf("Protected %d reader%s of %s first (%s written into "
+		       "them); they still read it for the rest.\n",
+		       p->protect->n, p->protect->n == 1 ? "" : "s",
+		       g->nodes[p->base].path,
+		       cli_human_size(r->bytes_protected, a, sizeof(a)));
 	if (kept)
 		printf("Kept %s: now backed by %s and empty.\n",
 		       g->nodes[p->top].path, g->nodes[p->base].path);
@@ -313,6 +324,7 @@ static void print_result(enum out_fmt fmt, const struct graph *g,
 	ow_str(&w, "top", g->nodes[p->top].path);
 	ow_str(&w, "base", g->nodes[p->base].path);
 	ow_u64(&w, "bytes-copied", r->bytes_copied);
+	ow_u64(&w, "bytes-protected", r->bytes_protected);
 	ow_obj_open(&w, "bytes-by-method");
 	for (int h = 0; h < IO_COPY_HOWS; h++)
 		ow_u64(&w, copy_method_name(h), r->bytes_how[h]);
@@ -382,6 +394,7 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 		{ "copy-method", required_argument, NULL, 'M' },
 		{ "drop-top", no_argument, NULL, 'D' },
 		{ "delete", no_argument, NULL, 'X' },
+		{ "protect", no_argument, NULL, 'P' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
@@ -404,6 +417,7 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 		case 'r': a->so.recursive = true; break;
 		case 'D': a->po.drop_top = true; break;
 		case 'X': a->po.delete_files = a->co.delete_files = true; break;
+		case 'P': a->po.protect = true; break;
 		case 'R':
 			if (cli_parse_size(optarg, &a->co.rate) < 0 ||
 			    !a->co.rate)

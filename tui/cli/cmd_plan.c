@@ -17,7 +17,7 @@
 static void plan_usage(FILE *f)
 {
 	fputs("Usage: imgraph plan --top IMAGE [--base IMAGE] [--users FILE]\n"
-	      "                    [--drop-top] [--delete]\n"
+	      "                    [--drop-top] [--delete] [--protect]\n"
 	      "                    [--output=human|json|yaml] [PATH...]\n"
 	      "Preview committing --top into --base (default: top's backing\n"
 	      "file): what is copied, which parents of top are relinked, and\n"
@@ -26,6 +26,10 @@ static void plan_usage(FILE *f)
 	      "      --drop-top     plan to drop a top that has no parents\n"
 	      "      --delete       list what commit --delete moves into the "
 	      "trash\n"
+	      "      --protect      plan to copy base's old data into base's "
+	      "other\n"
+	      "                     readers first, so their views stay the "
+	      "same\n"
 	      "The pool is PATH plus the directories of --top, --base, the\n"
 	      "intermediates and every parent of top, whatever PATH says.\n"
 	      "Exit status: 0 the plan can run, 3 it has conflicts, 1 error, "
@@ -42,6 +46,7 @@ int cmd_plan(int argc, char **argv)
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "drop-top", no_argument, NULL, 'D' },
 		{ "delete", no_argument, NULL, 'X' },
+		{ "protect", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -64,6 +69,7 @@ int cmd_plan(int argc, char **argv)
 		case 'r': so.recursive = true; break;
 		case 'D': po.drop_top = true; break;
 		case 'X': po.delete_files = true; break;
+		case 'P': po.protect = true; break;
 		case 'o':
 			if (cli_parse_output("plan", optarg, &fmt) < 0)
 				return EXIT_USAGE;
