@@ -113,8 +113,8 @@ struct plan {
 	 * counted).  Per run a copy may still fall back (compressed data).
 	 * ninter + 1 entries, owned. */
 	int *copy_how;
-	/* Base's other readers (plan_protect.h): NULL when base has none;
-	 * protected only when protect->on.  Owned. */
+	/* Base's other readers (plan_protect.h): NULL for a plan that
+	 * analysed no pair; protected only when protect->on.  Owned. */
 	struct plan_protect *protect;
 };
 

@@ -240,26 +240,24 @@ int plan_protect_build(struct graph *g, struct plan *p,
 	struct ranges rs = { 0 };
 	int r = 0, ok;
 
+	p->protect = calloc(1, sizeof(*p->protect));
+	if (!p->protect)
+		return -ENOMEM;
+	p->protect->r = calloc((size_t)base->nchildren + 1,
+			       sizeof(*p->protect->r));
+	if (!p->protect->r)
+		return -ENOMEM;
+	p->protect->on = o && o->protect;
+	/* Children go in first: the checks below see them as protected
+	 * (their role, their locks). */
 	for (int c = 0; c < base->nchildren; c++) {
 		int id = base->children[c];
 		if (plan_role_of(p, id) != PLAN_ROLE_NONE ||
 		    plan_reads_nothing(g, id))
 			continue;
-		if (!p->protect) {
-			p->protect = calloc(1, sizeof(*p->protect));
-			if (!p->protect)
-				return -ENOMEM;
-			p->protect->r = calloc((size_t)base->nchildren,
-					       sizeof(*p->protect->r));
-			if (!p->protect->r)
-				return -ENOMEM;
-			/* Children go in first: the checks below see them
-			 * as protected (their role, their locks). */
-			p->protect->on = o && o->protect;
-		}
 		p->protect->r[p->protect->n++].node = id;
 	}
-	if (!p->protect)
+	if (!p->protect->n)
 		return 0;
 	ok = o && o->skip_bytes ? 1 : written_ranges(g, p, &rs);
 	if (ok < 0) {

@@ -50,7 +50,8 @@ struct plan_protect {
 	int unprotectable;
 };
 
-/* Work out the protection set of p and its cost (reads only: block
+/* Sets p->protect (also when base has no other readers: n = 0).
+ * Work out the protection set of p and its cost (reads only: block
  * status of the chain above base and of each child).  With o->protect the
  * children become protected and their checks add conflicts.  Runs before
  * the permission checks.  -ENOMEM only. */
