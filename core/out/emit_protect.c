@@ -37,7 +37,7 @@ void emit_protect_struct(struct ow *w, const struct graph *g,
 	const struct plan_protect *pp = p->protect;
 
 	ow_obj_open(w, "protect");
-	ow_bool(w, "on", pp && pp->on);
+	ow_bool(w, "protected", pp && pp->on);
 	ow_u64(w, "bytes", pp ? pp->bytes : 0);
 	ow_u64(w, "growth", pp ? pp->growth : 0);
 	ow_arr_open(w, "readers");

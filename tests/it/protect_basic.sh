@@ -81,7 +81,7 @@ template_case() { # K
 	check_rc "$k clones: plan --protect runs" 0 "$IMGRAPH" plan --protect \
 		--output=json --top c0.qcow2 --base base.qcow2 .
 	check_eq "$k clones: JSON lists the protection set" \
-		"$(jq -r '[.protect.on, (.protect.readers | length)] | @tsv' "$T/.out")" \
+		"$(jq -r '[.protect.protected, (.protect.readers | length)] | @tsv' "$T/.out")" \
 		"$(printf 'true\t%d' $((k - 1)))"
 	check_eq "$k clones: JSON bytes are the readers' sum" \
 		"$(jq -r '.protect.bytes == ([.protect.readers[].bytes] | add // 0)' "$T/.out")" true
