@@ -14,6 +14,7 @@
 
 #include "core/graph/graph.h"
 #include "core/plan/plan.h"
+#include "core/plan/plan_protect.h"
 
 static double now(void)
 {
@@ -141,7 +142,7 @@ static int widen_pool(struct editor *ed, const struct plan *p)
  * every directory the plan needs. */
 static int build_plan(struct editor *ed, struct plan **out, struct img_err *e)
 {
-	struct plan_opts po = { 0 };
+	struct plan_opts po = { .protect = ed->st.protect };
 	int r;
 
 	for (;;) {
@@ -183,7 +184,15 @@ void editor_validate_marks(struct editor *ed)
 		}
 	char sz[16];
 	const char *base = editor_label(ed, p->base);
-	if (p->nconflicts)
+	char hint[600];
+	if (p->nconflicts && plan_protect_hint(p, hint, sizeof(hint)))
+		ui_msg(st, R_WARN, "%s into %s: %d conflict%s - p shows why, "
+		       "P protects base's %d other reader%s (copies %s)",
+		       editor_label(ed, p->top), base, p->nconflicts,
+		       p->nconflicts == 1 ? "" : "s", p->protect->n,
+		       p->protect->n == 1 ? "" : "s",
+		       emit_size(p->protect->bytes, sz, sizeof(sz)));
+	else if (p->nconflicts)
 		ui_msg(st, R_WARN, "%s into %s: %d conflict%s - p shows why",
 		       editor_label(ed, p->top), base, p->nconflicts,
 		       p->nconflicts == 1 ? "" : "s");
