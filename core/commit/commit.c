@@ -137,14 +137,13 @@ static int check_base(struct commit_run *cr, struct img_err *e)
 	return r;
 }
 
-/* --protect: base's old view and every protected reader, opened before
- * base is grown or written; the copy calls protect_window before each
- * window reaches base. */
+/* --protect: every protected reader and the chain of its backing file
+ * (its old view), opened before base is grown or written; the copy calls
+ * protect_window before each window reaches base. */
 static int protect_setup(struct commit_run *cr, struct copy_opts *co,
 			 struct img_err *e)
 {
 	const struct plan_protect *pp = cr->p->protect;
-	const struct gnode *base = &cr->g->nodes[cr->p->base];
 	struct protect_target *t;
 	int n = 0, r;
 
@@ -162,10 +161,17 @@ static int protect_setup(struct commit_run *cr, struct copy_opts *co,
 			return err_set(e, EINVAL, "%s: a protected reader the "
 				       "commit did not lock", nd->path);
 		}
-		t[n++] = (struct protect_target){ nd->path, nd->format,
-						  f->lock.fd };
+		if (nd->backing < 0) {
+			free(t);
+			return err_set(e, ESTALE, "%s: a protected reader without "
+				       "a backing file; plan again", nd->path);
+		}
+		t[n++] = (struct protect_target){
+			nd->path, nd->format, f->lock.fd,
+			cr->g->nodes[nd->backing].path,
+			cr->g->nodes[nd->backing].format };
 	}
-	r = protect_open(&cr->prot, base->path, base->format, t, n, e);
+	r = protect_open(&cr->prot, t, n, e);
 	free(t);
 	if (r < 0)
 		return r;

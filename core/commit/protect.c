@@ -9,9 +9,8 @@
 
 #define PROTECT_BUF (1u << 20)
 
-int protect_open(struct protect_run *pr, const char *base_path,
-		 const char *base_fmt, const struct protect_target *t, int n,
-		 struct img_err *e)
+int protect_open(struct protect_run *pr, const struct protect_target *t,
+		 int n, struct img_err *e)
 {
 	int r;
 
@@ -19,21 +18,26 @@ int protect_open(struct protect_run *pr, const char *base_path,
 	pr->c = calloc((size_t)n, sizeof(*pr->c));
 	if (!pr->c)
 		return err_set(e, ENOMEM, "protect: out of memory");
-	r = chain_open(base_path, base_fmt, 0, 0, 0, &pr->bc, e);
-	if (r < 0)
-		return r;
-	pr->base_size = pr->bc->layer[0]->virtual_size;
 	pr->buflen = PROTECT_BUF;
 	for (int i = 0; i < n; i++, pr->n++) {
 		struct protect_child *ch = &pr->c[i];
 		struct img_info in;
 
-		r = img_open_fd(t[i].fd, t[i].path, t[i].fmt, IMG_O_RDWR,
-				&ch->img, NULL, e);
+		r = chain_open(t[i].backing_path, t[i].backing_fmt, 0, 0, 0,
+			       &ch->bc, e);
+		if (r == 0)
+			r = img_open_fd(t[i].fd, t[i].path, t[i].fmt,
+					IMG_O_RDWR, &ch->img, NULL, e);
 		if (r == 0)
 			r = img_get_info(ch->img, &in, e);
-		if (r < 0)
+		if (r < 0) {
+			/* not counted in pr->n: closed here */
+			img_close(ch->img);
+			chain_close(ch->bc);
+			*ch = (struct protect_child){ 0 };
 			return r;
+		}
+		ch->bsize = ch->bc->layer[0]->virtual_size;
 		ch->grain = in.cluster_size ? in.cluster_size : 512;
 		if (in.extended_l2 && ch->grain >= 32 * 512)
 			ch->grain /= 32;
@@ -47,7 +51,7 @@ int protect_open(struct protect_run *pr, const char *base_path,
 	return 0;
 }
 
-/* Base's old view of [off, end) into ch, which allocates none of it:
+/* The old view of [off, end) into ch, which allocates none of it:
  * zero runs of whole units as zero writes, the rest read and written
  * (whole units, up to the buffer). */
 static int fill(struct protect_run *pr, struct protect_child *ch,
@@ -60,17 +64,17 @@ static int fill(struct protect_run *pr, struct protect_child *ch,
 		bool zero = true;
 		int r;
 
-		if (off < pr->base_size) {
+		if (off < ch->bsize) {
 			struct chain_status st;
-			uint64_t lim = end < pr->base_size ? end : pr->base_size;
+			uint64_t lim = end < ch->bsize ? end : ch->bsize;
 
-			r = chain_block_status(pr->bc, 0, off, lim - off, &pnum,
+			r = chain_block_status(ch->bc, 0, off, lim - off, &pnum,
 					       &st, e);
 			if (r < 0)
 				return r;
 			zero = st.bs != IMG_BS_DATA;
-			/* Past base's end it reads zeros too. */
-			if (zero && off + pnum == pr->base_size)
+			/* Past the backing file's end it reads zeros too. */
+			if (zero && off + pnum == ch->bsize)
 				pnum = end - off;
 		}
 		n = off + pnum >= end ? end - off : pnum / g * g;
@@ -81,7 +85,7 @@ static int fill(struct protect_run *pr, struct protect_child *ch,
 			n = (pnum + g - 1) / g * g;
 			n = n > max ? max : n;
 			n = n > end - off ? end - off : n;
-			r = chain_pread(pr->bc, 0, off, pr->buf, (size_t)n, e);
+			r = chain_pread(ch->bc, 0, off, pr->buf, (size_t)n, e);
 			if (r == 0)
 				r = img_pwrite(ch->img, off, pr->buf, (size_t)n,
 					       e);
@@ -172,10 +176,11 @@ uint64_t protect_bytes(const struct protect_run *pr)
 
 void protect_close(struct protect_run *pr)
 {
-	for (int i = 0; pr->c && i < pr->n; i++)
+	for (int i = 0; pr->c && i < pr->n; i++) {
 		img_close(pr->c[i].img);
+		chain_close(pr->c[i].bc);
+	}
 	free(pr->c);
 	free(pr->buf);
-	chain_close(pr->bc);
 	memset(pr, 0, sizeof(*pr));
 }

@@ -1,6 +1,7 @@
 /* protect.h - --protect at run time: before each window of the copy
- * reaches base, base's OLD bytes of that window go into every protected
- * reader where it does not allocate them, and each reader written is
+ * reaches base, the OLD view of that window (what the reader's backing
+ * file, base or an intermediate, shows there) goes into every protected
+ * reader where it does not allocate it, and each reader written is
  * flushed (fdatasync) first.  core/plan/plan_protect.h has the plan's half.
  *
  * Why a crash at any instant keeps every view: what is written into a
@@ -31,14 +32,19 @@
 #include "formats/io/err.h"
 
 /* A reader to protect, opened read-write from fd (the commit's locked
- * descriptor; dup'd). */
+ * descriptor; dup'd), and its backing file (base or an intermediate),
+ * whose chain is read for the reader's old view. */
 struct protect_target {
 	const char *path, *fmt;
 	int fd;
+	const char *backing_path, *backing_fmt;
 };
 
 struct protect_child {
 	struct img *img;
+	struct chain *bc;          /* its backing chain, read-only: the old
+				      view (opened before base changes) */
+	uint64_t bsize;            /* its backing file's virtual size then */
 	uint64_t grain;            /* write unit where nothing is allocated */
 	uint64_t vsize;
 	uint64_t done;             /* offsets below are handled */
@@ -46,20 +52,16 @@ struct protect_child {
 };
 
 struct protect_run {
-	struct chain *bc;          /* base's chain, read-only: its old view */
-	uint64_t base_size;        /* base's virtual size before the copy */
 	struct protect_child *c;
 	int n;
 	uint8_t *buf;
 	size_t buflen;
 };
 
-/* Open base's chain (before base is grown or written) and every target.
- * On failure everything opened is closed again (protect_close is still
- * safe). */
-int protect_open(struct protect_run *pr, const char *base_path,
-		 const char *base_fmt, const struct protect_target *t, int n,
-		 struct img_err *e);
+/* Open every target and its backing chain (before base is grown or
+ * written).  On failure protect_close closes what was opened. */
+int protect_open(struct protect_run *pr, const struct protect_target *t,
+		 int n, struct img_err *e);
 /* The copy's hook (copy_opts.before_write): runs = nruns pairs [a, z) of
  * base about to be written, increasing.  Protects them in every target,
  * flushes each target written.  -errno (ENOSPC...) stops the copy before

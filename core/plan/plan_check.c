@@ -166,12 +166,12 @@ static int overlay_pair(struct graph *g, struct plan *p, int node,
 	} else {
 		return 0;
 	}
-	if (node == p->base) {
-		if (!plan_protect_hint(p, hint, sizeof(hint)))
-			snprintf(hint, sizeof(hint), "Pick a base that only "
-				 "this chain uses (a node above the branch "
-				 "point), or move '%s' off '%s' first.",
-				 ov->name, n->name);
+	if (plan_protect_hint(p, hint, sizeof(hint)))
+		;                    /* --protect lifts it */
+	else if (node == p->base) {
+		snprintf(hint, sizeof(hint), "Pick a base that only this chain "
+			 "uses (a node above the branch point), or move '%s' "
+			 "off '%s' first.", ov->name, n->name);
 	} else {
 		snprintf(hint, sizeof(hint), "Commit into '%s' instead (so it "
 			 "becomes the base), or move '%s' off it first.",

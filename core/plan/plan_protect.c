@@ -233,6 +233,29 @@ static int add_reader(struct graph *g, struct plan *p, const struct ranges *rs,
 	return r;
 }
 
+/* The children of chain node id off the commit path: readers whose view
+ * changes once base holds top's data. */
+static int add_children(const struct graph *g, struct plan *p, int id)
+{
+	const struct gnode *n = &g->nodes[id];
+	struct plan_protect *pp = p->protect;
+	struct plan_reader *nv = realloc(pp->r, sizeof(*nv) *
+					 (size_t)(pp->n + n->nchildren + 1));
+
+	if (!nv)
+		return -ENOMEM;
+	pp->r = nv;
+	for (int c = 0; c < n->nchildren; c++) {
+		int x = n->children[c];
+		if (plan_role_of(p, x) != PLAN_ROLE_NONE ||
+		    plan_reads_nothing(g, x))
+			continue;
+		memset(&pp->r[pp->n], 0, sizeof(pp->r[pp->n]));
+		pp->r[pp->n++].node = x;
+	}
+	return 0;
+}
+
 int plan_protect_build(struct graph *g, struct plan *p,
 		       const struct plan_opts *o)
 {
@@ -243,20 +266,12 @@ int plan_protect_build(struct graph *g, struct plan *p,
 	p->protect = calloc(1, sizeof(*p->protect));
 	if (!p->protect)
 		return -ENOMEM;
-	p->protect->r = calloc((size_t)base->nchildren + 1,
-			       sizeof(*p->protect->r));
-	if (!p->protect->r)
-		return -ENOMEM;
 	p->protect->on = o && o->protect;
 	/* Children go in first: the checks below see them as protected
 	 * (their role, their locks). */
-	for (int c = 0; c < base->nchildren; c++) {
-		int id = base->children[c];
-		if (plan_role_of(p, id) != PLAN_ROLE_NONE ||
-		    plan_reads_nothing(g, id))
-			continue;
-		p->protect->r[p->protect->n++].node = id;
-	}
+	for (int i = -1; i < p->ninter; i++)
+		if (add_children(g, p, i < 0 ? base->id : p->inter[i]) < 0)
+			return -ENOMEM;
 	if (!p->protect->n)
 		return 0;
 	ok = o && o->skip_bytes ? 1 : written_ranges(g, p, &rs);

@@ -2,13 +2,17 @@
  *
  * A commit writes top's view into base, so every other image that reads
  * base changes.  Those readers all read base through one of base's direct
- * children that are not on the commit path: the protection set.  Before
- * base's bytes in a range change, each protected child gets base's OLD
- * bytes of that range written into itself where it does not allocate the
- * range: afterwards it reads the same bytes from its own layer, and
- * writing them never changes what it shows (so a crash at any instant
- * leaves every view intact).  core/commit/protect.c does it; this is the
- * plan's half: who is protected, what it costs, what refuses it.
+ * children that are not on the commit path: the protection set.  A child
+ * of an intermediate off the path reads base through the intermediate,
+ * whose view changes too: it is protected the same way (the intermediate
+ * then stays in the pool, read by it, and --delete leaves it in place and
+ * says so).  Before base's bytes in a range change, each protected child
+ * gets its OLD view of that range (its backing file's) written into
+ * itself where it does not allocate the range: afterwards it reads the
+ * same bytes from its own layer, and writing them never changes what it
+ * shows (so a crash at any instant leaves every view intact).
+ * core/commit/protect.c does it; this is the plan's half: who is
+ * protected, what it costs, what refuses it.
  *
  * The plan always works the set out when base has such children (the
  * refusal's hint names the cost); only plan_opts.protect makes the children
@@ -24,7 +28,8 @@
 
 #include "plan.h"
 
-/* One protected reader: a direct child of base off the commit path. */
+/* One protected reader: a child of base or of an intermediate, off the
+ * commit path. */
 struct plan_reader {
 	int node;
 	/* Bytes of the ranges base is written in that it does not allocate

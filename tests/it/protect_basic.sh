@@ -12,7 +12,10 @@
 #      subclusters, compressed clusters (left compressed), zero clusters
 #      over base data and discards, smaller and larger than base (top
 #      larger too: base grows), one that allocates everything (0 B).
-#   3. refusals with nothing written: a qed reader (a format imgraph cannot
+#   3. a reader of an intermediate (base <- mid <- top, x on mid) is
+#      protected the same way; --delete leaves mid in place, read by x,
+#      and says so.
+#   4. refusals with nothing written: a qed reader (a format imgraph cannot
 #      write), a live holder on a clone (writer and reader), a clone on a
 #      read-only file system, a clone whose file system lacks the space.
 . "$(dirname "$0")/lib.sh"
@@ -169,7 +172,34 @@ check_eq "shapes: the full reader was not written" \
 	"$(qemu-img map -U --output=json full.qcow2 | jq -r '[.[] | select(.depth > 0)] | length')" 0
 cd "$T" || exit 1
 
-# ---- 3. refusals, nothing written --------------------------------------------
+# ---- 3. a reader of an intermediate, and --delete -----------------------------
+d=$T/inter; mkdir -p "$d"; cd "$d" || exit 1
+mkq base.qcow2 16M
+qio base.qcow2 -c 'write -P 0x11 0 8M'
+mkq mid.qcow2 16M base.qcow2 qcow2
+qio mid.qcow2 -c 'write -P 0x22 2M 2M'
+mkq top.qcow2 16M mid.qcow2 qcow2
+qio top.qcow2 -c 'write -P 0x33 0 1M' -c 'write -P 0x34 3M 2M'
+mkq vm.qcow2 16M top.qcow2 qcow2
+mkq x.qcow2 16M mid.qcow2 qcow2
+qio x.qcow2 -c 'write -P 0x44 3M 64k'
+mkq c.qcow2 16M base.qcow2 qcow2
+save_views "$T/vi" vm.qcow2 x.qcow2 c.qcow2
+check_rc "intermediate's reader: refused without --protect" 3 "$IMGRAPH" plan \
+	--top top.qcow2 --base base.qcow2 .
+check_grep "intermediate's reader: the hint counts it" \
+	'hint: Run with --protect to copy [0-9.]+ MiB into these 2 images first' "$T/.out"
+check_rc "intermediate's reader: commit --protect --delete" 0 "$IMGRAPH" commit \
+	--protect --delete --yes --top top.qcow2 --base base.qcow2 .
+check_grep "intermediate's reader: --delete says mid stays" \
+	"Kept mid\.qcow2: read by 'x\.qcow2'" "$T/.out"
+check "intermediate's reader: mid left in place" test -f mid.qcow2
+same_views "intermediate's reader: every view unchanged" "$T/vi" vm.qcow2 x.qcow2 c.qcow2
+all_clean "intermediate's reader: qemu-img check clean" base.qcow2 mid.qcow2 x.qcow2 c.qcow2 vm.qcow2
+check_eq "intermediate's reader: x still reads mid" "$(backing_is x.qcow2)" mid.qcow2
+cd "$T" || exit 1
+
+# ---- 4. refusals, nothing written --------------------------------------------
 d=$T/ref; mkdir -p "$d"; cd "$d" || exit 1
 mkq base.qcow2 8M
 qio base.qcow2 -c 'write -P 0x11 0 4M'
