@@ -22,7 +22,9 @@
 #include "pull.h"
 #include "formats/io/io.h"
 #include "journal.h"
+#include "core/plan/plan_protect.h"
 #include "core/plan/policy.h"
+#include "protect.h"
 #include "relink.h"
 #include "core/graph/resolve.h"
 #include "core/graph/users.h"
@@ -51,6 +53,7 @@ struct commit_run {
 	struct chain *chain;
 	struct img *base;
 	int pull_lock;             /* a pull: its lock (pull_tx_lock) */
+	struct protect_run prot;   /* --protect: base's other readers */
 };
 
 static bool cancel_requested(const struct commit_opts *o)
@@ -172,6 +175,49 @@ static int run_pull(struct commit_run *cr, int nabove, struct img_err *e)
 	return r;
 }
 
+/* --protect: every protected reader and the chain of its backing file
+ * (its old view), opened before base is grown or written; the copy calls
+ * protect_window before each window reaches base. */
+static int protect_setup(struct commit_run *cr, struct copy_opts *co,
+			 struct img_err *e)
+{
+	const struct plan_protect *pp = cr->p->protect;
+	struct protect_target *t;
+	int n = 0, r;
+
+	if (!pp || !pp->on || !pp->n)
+		return 0;
+	t = calloc((size_t)pp->n, sizeof(*t));
+	if (!t)
+		return err_set(e, ENOMEM, "out of memory");
+	for (int i = 0; i < pp->n; i++) {
+		const struct gnode *nd = &cr->g->nodes[pp->r[i].node];
+		const struct commit_file *f = file_of(cr, nd->id);
+
+		if (!f) {
+			free(t);
+			return err_set(e, EINVAL, "%s: a protected reader the "
+				       "commit did not lock", nd->path);
+		}
+		if (nd->backing < 0) {
+			free(t);
+			return err_set(e, ESTALE, "%s: a protected reader without "
+				       "a backing file; plan again", nd->path);
+		}
+		t[n++] = (struct protect_target){
+			nd->path, nd->format, f->lock.fd,
+			cr->g->nodes[nd->backing].path,
+			cr->g->nodes[nd->backing].format };
+	}
+	r = protect_open(&cr->prot, t, n, e);
+	free(t);
+	if (r < 0)
+		return r;
+	co->before_write = protect_window;
+	co->before_opaque = &cr->prot;
+	return 0;
+}
+
 /* Check base, copy, flush.  Returns 0, -ECANCELED or another -errno. */
 static int run_copy(struct commit_run *cr, struct img_err *e)
 {
@@ -211,6 +257,8 @@ static int run_copy(struct commit_run *cr, struct img_err *e)
 	if (r < 0)
 		return r;
 	r = check_base(cr, cr->base, e);
+	if (r == 0)
+		r = protect_setup(cr, &co, e);
 	if (r < 0)
 		return r;
 	/* From the first byte written into base the intermediates are
@@ -219,6 +267,8 @@ static int run_copy(struct commit_run *cr, struct img_err *e)
 	if (r < 0)
 		return r;
 	r = copy_run(cr->chain, nabove, cr->base, &co, &cs, e);
+	cr->res->bytes_protected = protect_bytes(&cr->prot);
+	protect_close(&cr->prot);
 	cr->res->bytes_copied = cs.bytes_written + cs.bytes_zeroed;
 	memcpy(cr->res->bytes_how, cs.bytes_how, sizeof(cs.bytes_how));
 	/* Flush even after a failure or cancel: whatever reached base must
@@ -580,6 +630,7 @@ int commit_execute(struct graph *g, const struct plan *p,
 		r = finish(&cr, e);
 	img_close(cr.base);
 	chain_close(cr.chain);
+	protect_close(&cr.prot);
 	for (int i = 0; i < cr.nf; i++)
 		lock_hold_close(&cr.f[i].lock);
 	free(cr.f);

@@ -256,6 +256,7 @@ static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
 		for (int i = 0; i < p->nparents; i++)
 			human_parent(f, g, p, &p->parents[i]);
 		human_trash(f, g, p);
+		emit_protect_human(f, g, p);
 	}
 	human_scanned(f, p);
 	human_conflicts(f, g, p);
@@ -465,6 +466,7 @@ static void emit_struct(FILE *f, const struct graph *g, const struct plan *p,
 	struct_parents(&w, g, p);
 	struct_scanned(&w, p);
 	struct_trash(&w, g, p);
+	emit_protect_struct(&w, g, p);
 	struct_conflicts(&w, g, p);
 	struct_strategies(&w, g, p);
 	ow_close(&w);

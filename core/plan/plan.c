@@ -4,6 +4,7 @@
  */
 #include "plan_int.h"
 #include "plan_pull.h"
+#include "plan_protect.h"
 #include "core/graph/resolve.h"
 
 #include <errno.h>
@@ -26,6 +27,7 @@ const char *conflict_kind_name(enum conflict_kind k)
 	case CONFLICT_JOURNAL: return "journal";
 	case CONFLICT_STALE: return "stale";
 	case CONFLICT_UNVERIFIED: return "unverified-reader";
+	case CONFLICT_PROTECT: return "protect";
 	}
 	return "unknown";
 }
@@ -98,6 +100,7 @@ void plan_free(struct plan *p)
 	free(p->ignore_unverified);
 	free(p->pull);
 	plan_free(p->alt_pull);
+	plan_protect_free(p->protect);
 	free(p);
 }
 
@@ -367,6 +370,7 @@ static int analyse(struct graph *g, struct plan *p, const struct plan_opts *o,
 		top->info.virtual_size : p->base_old_size;
 	p->base_grows = p->base_new_size > p->base_old_size;
 	if ((r = collect_parents(g, p, o)) < 0 ||
+	    (r = plan_protect_build(g, p, o)) < 0 ||
 	    (r = plan_check_stale(g, p)) < 0 ||
 	    (r = plan_check_states(g, p)) < 0 ||
 	    (r = plan_check_raw_base(g, p)) < 0 ||
@@ -377,6 +381,7 @@ static int analyse(struct graph *g, struct plan *p, const struct plan_opts *o,
 	    (r = plan_check_limits(g, p)) < 0 ||
 	    (r = plan_count_bytes(g, p, o->skip_bytes)) < 0 ||
 	    (r = plan_check_space(g, p)) < 0 ||
+	    (r = plan_protect_check_space(g, p)) < 0 ||
 	    (o->delete_files && (r = plan_list_trash(g, p)) < 0))
 		return r;
 	return 0;

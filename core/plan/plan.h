@@ -25,6 +25,7 @@ enum conflict_kind {
 	CONFLICT_STALE,            /* a stale or unused image in the chain */
 	CONFLICT_UNVERIFIED,       /* a pool image whose backing file is
 				      unknown (GN_UNVERIFIED) */
+	CONFLICT_PROTECT,          /* --protect: a reader it cannot protect */
 };
 
 struct plan_conflict {
@@ -85,6 +86,9 @@ struct plan_opts {
 	bool pull;                 /* flatten the other way: the data between
 				      top and base into top, then top onto
 				      base (plan_pull.h) */
+	bool protect;              /* --protect: copy base's old data into
+				      its other readers first
+				      (plan_protect.h) */
 };
 
 struct plan_pull;                  /* plan_pull.h */
@@ -134,6 +138,9 @@ struct plan {
 	/* A commit refused because base has other readers: the pull of the
 	 * same pair, so that the plan shows both strategies; else NULL. */
 	struct plan *alt_pull;
+	/* Base's other readers (plan_protect.h): NULL for a plan that
+	 * analysed no pair; protected only when protect->on.  Owned. */
+	struct plan_protect *protect;
 };
 
 /* --delete's one rule, for the plan and for the commit's re-check on a

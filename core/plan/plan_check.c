@@ -10,6 +10,7 @@
 #include "core/graph/perm_edges.h"
 #include "core/graph/resolve.h"
 #include "policy.h"
+#include "plan_protect.h"
 #include "core/commit/journal.h"
 #include "core/commit/lock_hold.h"
 
@@ -115,7 +116,7 @@ static int check_link_format(struct graph *g, struct plan *p, int id)
 }
 
 /* The state check of chain node id, written or read as its role says. */
-static int check_role_state(struct graph *g, struct plan *p, int id)
+int plan_check_role_state(struct graph *g, struct plan *p, int id)
 {
 	struct role_policy rp;
 
@@ -127,12 +128,12 @@ int plan_check_states(struct graph *g, struct plan *p)
 {
 	int r;
 
-	if ((r = check_role_state(g, p, p->top)) < 0)
+	if ((r = plan_check_role_state(g, p, p->top)) < 0)
 		return r;
 	for (int i = 0; i < p->ninter; i++)
-		if ((r = check_role_state(g, p, p->inter[i])) < 0)
+		if ((r = plan_check_role_state(g, p, p->inter[i])) < 0)
 			return r;
-	if ((r = check_role_state(g, p, p->base)) < 0)
+	if ((r = plan_check_role_state(g, p, p->base)) < 0)
 		return r;
 	/* Formats on the path: top's link and every intermediate's. */
 	if ((r = check_link_format(g, p, p->top)) < 0)
@@ -175,14 +176,17 @@ static int overlay_pair(struct graph *g, struct plan *p, int node,
 	} else {
 		return 0;
 	}
-	if (node == p->base)
+	if (plan_protect_hint(p, hint, sizeof(hint)))
+		;                    /* --protect lifts it */
+	else if (node == p->base) {
 		snprintf(hint, sizeof(hint), "Pick a base that only this chain "
 			 "uses (a node above the branch point), or move '%s' "
 			 "off '%s' first.", ov->name, n->name);
-	else
+	} else {
 		snprintf(hint, sizeof(hint), "Commit into '%s' instead (so it "
 			 "becomes the base), or move '%s' off it first.",
 			 n->name, ov->name);
+	}
 	return plan_add_conflict(p, CONFLICT_PERMISSION, node, bits, parties,
 				 msg, why, hint);
 }
@@ -203,8 +207,10 @@ static int check_node_perms(struct graph *g, struct plan *p, int id)
 		enum plan_role xr = plan_role_of(p, x->id);
 
 		if (xr == PLAN_ROLE_TOP || xr == PLAN_ROLE_TOP_KEPT ||
-		    xr == PLAN_ROLE_INTER || plan_reads_nothing(g, x->id))
-			continue;    /* chain-internal link, or a leftover */
+		    xr == PLAN_ROLE_INTER || xr == PLAN_ROLE_PROTECTED ||
+		    plan_reads_nothing(g, x->id))
+			continue;    /* chain-internal link, a leftover, or
+					protected first (--protect) */
 		if ((r = overlay_pair(g, p, id, &rp, x)) < 0)
 			return r;
 	}

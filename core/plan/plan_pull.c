@@ -40,7 +40,7 @@ static int count_range(void *opaque, uint64_t off, uint64_t len,
 
 	(void)e;
 	pc->total += len;
-	space_add(&pc->se, off, len);
+	plan_space_add(&pc->se, off, len);
 	return 0;
 }
 
@@ -85,10 +85,10 @@ int plan_pull_count(struct graph *g, struct plan *p, bool skip)
 	for (int i = 0; i < p->ninter; i++)
 		pl->bytes_to_copy += g->nodes[p->inter[i]].info.actual_size;
 	pl->bytes_exact = false;
-	space_init(&pc.se, top);
-	space_add(&pc.se, 0, pl->bytes_to_copy);
+	plan_space_init(&pc.se, top);
+	plan_space_add(&pc.se, 0, pl->bytes_to_copy);
 	pl->space_needed = pl->bytes_to_copy ?
-		space_total_for(&pc.se, top, false, 0) : 0;
+		plan_space_total(&pc.se, top, 0) : 0;
 	if (skip)
 		return 0;
 	/* Only read a chain the state checks found readable. */
@@ -97,13 +97,13 @@ int plan_pull_count(struct graph *g, struct plan *p, bool skip)
 		    p->conflicts[i].kind == CONFLICT_FORMAT ||
 		    p->conflicts[i].kind == CONFLICT_INVALID_PAIR)
 			return 0;
-	space_init(&pc.se, top);
+	plan_space_init(&pc.se, top);
 	r = count_mapped(g, p, &pc);
 	if (r != 0)
 		return r < 0 ? r : 0;
 	pl->bytes_to_copy = pc.total;
 	pl->bytes_exact = true;
-	pl->space_needed = pc.total ? space_total_for(&pc.se, top, false, 0)
+	pl->space_needed = pc.total ? plan_space_total(&pc.se, top, 0)
 				    : 0;
 	return 0;
 }

@@ -2,7 +2,8 @@
  *
  *   imgraph commit --top IMAGE [--base IMAGE] [--users FILE] [--yes]
  *                  [-p|-q] [--rate BYTES_PER_S] [--drop-top] [--delete]
- *                  [--pull] [--output=human|json|yaml] [-r] [PATH...]
+ *                  [--pull] [--protect] [--output=human|json|yaml] [-r]
+ *                  [PATH...]
  *
  * --pull runs the same plan the other way (core/plan/plan_pull.h): a mode
  * of commit, not a command, as it shares the plan, locks and journal.
@@ -19,6 +20,7 @@
 #include "core/out/emit.h"
 #include "core/graph/graph.h"
 #include "core/plan/plan.h"
+#include "core/plan/plan_protect.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -198,7 +200,8 @@ static void usage(FILE *f)
 "Usage: imgraph commit --top IMAGE [--base IMAGE] [--users FILE] [--yes]\n"
 "                      [-p|-q] [--rate BYTES_PER_S] [--drop-top] [--delete]\n"
 "                      [--base-is-raw] [--ignore-unverified FILE]...\n"
-"                      [--pull] [--output=human|json|yaml] [-r] [PATH...]\n"
+"                      [--pull] [--protect] [--output=human|json|yaml] [-r]\n"
+"                      [PATH...]\n"
 "Commit the data of --top (and the images between) into --base (default:\n"
 "top's backing file), then relink every parent of top to base as one\n"
 "crash-safe transaction.  The plan is shown first; a plan with conflicts\n"
@@ -229,6 +232,10 @@ static void usage(FILE *f)
 "                     written, so its other readers (a template's other\n"
 "                     clones) need nothing; top's parents keep top.\n"
 "                     Takes no --drop-top, --delete, --copy-method\n"
+"      --protect      base's other readers (clones of a template) first\n"
+"                     get base's old data where they read it, each\n"
+"                     flushed before base changes there: their views stay\n"
+"                     the same and they still read base for the rest\n"
 "  -r, --recursive    descend into subdirectories of PATH\n"
 "The pool is PATH plus the directories of --top, --base, the intermediates\n"
 "and every parent of top, whatever PATH says.\n"
@@ -303,6 +310,12 @@ static void human_result(const struct graph *g, const struct plan *p,
 	       g->nodes[p->top].path, g->nodes[p->base].path,
 	       cli_human_size(r->bytes_copied, a, sizeof(a)),
 	       how_text(r, b, sizeof(b)));
+	if (p->protect && p->protect->on)
+		printf("Protected %d reader%s of %s first (%s written into "
+		       "them); they still read it for the rest.\n",
+		       p->protect->n, p->protect->n == 1 ? "" : "s",
+		       g->nodes[p->base].path,
+		       cli_human_size(r->bytes_protected, a, sizeof(a)));
 	if (kept)
 		printf("Kept %s: now backed by %s and empty.\n",
 		       g->nodes[p->top].path, g->nodes[p->base].path);
@@ -341,6 +354,7 @@ static void print_result(enum out_fmt fmt, const struct graph *g,
 	ow_str(&w, "top", g->nodes[p->top].path);
 	ow_str(&w, "base", g->nodes[p->base].path);
 	ow_u64(&w, "bytes-copied", r->bytes_copied);
+	ow_u64(&w, "bytes-protected", r->bytes_protected);
 	ow_obj_open(&w, "bytes-by-method");
 	for (int h = 0; h < IO_COPY_HOWS; h++)
 		ow_u64(&w, copy_method_name(h), r->bytes_how[h]);
@@ -414,6 +428,7 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 		{ "base-is-raw", no_argument, NULL, 'W' },
 		{ "ignore-unverified", required_argument, NULL, 'I' },
 		{ "pull", no_argument, NULL, 'P' },
+		{ "protect", no_argument, NULL, 'S' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
@@ -442,6 +457,7 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 			a->po.ignore_unverified = a->ignore;
 			break;
 		case 'P': a->po.pull = true; break;
+		case 'S': a->po.protect = true; break;
 		case 'R':
 			if (cli_parse_size(optarg, &a->co.rate) < 0 ||
 			    !a->co.rate)

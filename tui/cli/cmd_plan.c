@@ -18,7 +18,7 @@ static void plan_usage(FILE *f)
 {
 	fputs("Usage: imgraph plan --top IMAGE [--base IMAGE] [--users FILE]\n"
 	      "                    [--drop-top] [--delete] [--base-is-raw]\n"
-"                    [--ignore-unverified FILE]... [--pull]\n"
+"                    [--ignore-unverified FILE]... [--pull] [--protect]\n"
 	      "                    [--output=human|json|yaml] [PATH...]\n"
 	      "Preview committing --top into --base (default: top's backing\n"
 	      "file): what is copied, which parents of top are relinked, and\n"
@@ -39,6 +39,10 @@ static void plan_usage(FILE *f)
 	      "                     onto base; base is not written.  When base\n"
 	      "                     has other readers, a commit's plan shows\n"
 	      "                     the pull beside it and recommends one\n"
+	      "      --protect      plan to copy base's old data into base's "
+	      "other\n"
+	      "                     readers first, so their views stay the "
+	      "same\n"
 	      "The pool is PATH plus the directories of --top, --base, the\n"
 	      "intermediates and every parent of top, whatever PATH says.\n"
 	      "Exit status: 0 the plan can run, 3 it has conflicts, 1 error, "
@@ -59,6 +63,7 @@ static int plan_main(int argc, char **argv, char **ignore)
 		{ "base-is-raw", no_argument, NULL, 'W' },
 		{ "ignore-unverified", required_argument, NULL, 'I' },
 		{ "pull", no_argument, NULL, 'P' },
+		{ "protect", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -87,6 +92,7 @@ static int plan_main(int argc, char **argv, char **ignore)
 			po.ignore_unverified = ignore;
 			break;
 		case 'P': po.pull = true; break;
+		case 'S': po.protect = true; break;
 		case 'o':
 			if (cli_parse_output("plan", optarg, &fmt) < 0)
 				return EXIT_USAGE;

@@ -11,6 +11,7 @@
 
 #include "core/graph/chain.h"
 #include "core/out/emit.h"
+#include "core/plan/plan_protect.h"
 #include "core/graph/perm.h"
 
 /* Enough to picture a disk; more extents than this and the map says
@@ -263,6 +264,24 @@ char *editor_plan_text(const struct graph *g, const struct plan *p)
 	return buf;
 }
 
+/* A protected reader still reads base, from its own copy where base
+ * changed; one that is not protected sees base change. */
+static void after_protected(FILE *f, const struct plan *p, int v)
+{
+	const struct plan_reader *r = plan_protect_reader(p, v);
+	char a[32];
+
+	if (!r)
+		return;
+	if (p->protect->on)
+		fprintf(f, "   protected: still reads base, +%s of base's old "
+			"data of its own", emit_size(r->growth, a, sizeof(a)));
+	else
+		fprintf(f, "   NOT protected: what it shows would change (P "
+			"protects it: copies %s)", emit_size(r->bytes, a,
+							    sizeof(a)));
+}
+
 char *editor_after_text(const struct graph *g, const struct plan *p,
 			bool utf8)
 {
@@ -324,6 +343,7 @@ char *editor_after_text(const struct graph *g, const struct plan *p,
 		if (v == p->top)
 			fprintf(f, p->pull ? "   [T] holds the pulled data"
 					   : "   [T] kept, emptied");
+		after_protected(f, p, v);
 		fputc('\n', f);
 	}
 	bool any = false;

@@ -15,6 +15,7 @@
 #include "core/graph/graph.h"
 #include "core/plan/plan.h"
 #include "core/plan/plan_pull.h"
+#include "core/plan/plan_protect.h"
 
 static double now(void)
 {
@@ -142,7 +143,7 @@ static int widen_pool(struct editor *ed, const struct plan *p)
  * every directory the plan needs. */
 static int build_plan(struct editor *ed, struct plan **out, struct img_err *e)
 {
-	struct plan_opts po = { .pull = ed->pull };
+	struct plan_opts po = { .pull = ed->pull, .protect = ed->st.protect };
 	int r;
 
 	for (;;) {
@@ -184,10 +185,23 @@ void editor_validate_marks(struct editor *ed)
 		}
 	char sz[16];
 	const char *base = editor_label(ed, p->base);
-	if (p->nconflicts && plan_recommend(p) == PLAN_STRATEGY_PULL)
+	char hint[600];
+	bool pull = plan_recommend(p) == PLAN_STRATEGY_PULL;
+	bool prot = plan_protect_hint(p, hint, sizeof(hint));
+	if (p->nconflicts && pull)
 		ui_msg(st, R_WARN, "%s into %s: base has other readers - p "
-		       "shows why; P pulls into top instead (base untouched)",
-		       editor_label(ed, p->top), base);
+		       "shows why; P pulls into top instead (base untouched)%s%s%s",
+		       editor_label(ed, p->top), base,
+		       prot ? ", S protects them (copies " : "",
+		       prot ? emit_size(p->protect->bytes, sz, sizeof(sz)) : "",
+		       prot ? ")" : "");
+	else if (p->nconflicts && prot)
+		ui_msg(st, R_WARN, "%s into %s: %d conflict%s - p shows why, "
+		       "S protects base's %d other reader%s (copies %s)",
+		       editor_label(ed, p->top), base, p->nconflicts,
+		       p->nconflicts == 1 ? "" : "s", p->protect->n,
+		       p->protect->n == 1 ? "" : "s",
+		       emit_size(p->protect->bytes, sz, sizeof(sz)));
 	else if (p->nconflicts)
 		ui_msg(st, R_WARN, "%s into %s: %d conflict%s - p shows why",
 		       editor_label(ed, p->top), base, p->nconflicts,
