@@ -347,6 +347,7 @@ static int analyse_pull(struct graph *g, struct plan *p,
 	    (r = plan_check_permissions(g, p)) < 0 ||
 	    (r = plan_check_locks(g, p, e)) < 0 ||
 	    (r = plan_check_relinks(g, p)) < 0 ||
+	    (r = plan_pull_check_journal_dir(g, p)) < 0 ||
 	    (r = plan_check_limits(g, p)) < 0 ||
 	    (r = plan_pull_count(g, p, o->skip_bytes)) < 0 ||
 	    (r = plan_pull_check_space(g, p)) < 0)

@@ -8,10 +8,12 @@
 #include "core/graph/chain.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 int plan_pull_check_pair(struct graph *g, struct plan *p)
 {
@@ -25,6 +27,30 @@ int plan_pull_check_pair(struct graph *g, struct plan *p)
 	return plan_add_conflict(p, CONFLICT_INVALID_PAIR, p->top, 0, tn, msg,
 		"A pull copies the images between top and base into top; "
 		"there are none.", "Pick a base further down top's chain.");
+}
+
+int plan_pull_check_journal_dir(struct graph *g, struct plan *p)
+{
+	const struct gnode *base = &g->nodes[p->base];
+	const char *slash = strrchr(base->path, '/');
+	char dir[PATH_MAX], msg[PATH_MAX + 200];
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == base->path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - base->path),
+			 base->path);
+	if (access(dir, W_OK) == 0)
+		return 0;
+	snprintf(msg, sizeof(msg), "the relink journal goes beside base, in "
+		 "'%s', which cannot be written: %s", dir, strerror(errno));
+	return plan_add_conflict(p, CONFLICT_RELINK, p->base, 0, base->name,
+		msg, "The pull never writes base, but top's relink is "
+		"journaled beside it so that a crash can be recovered.",
+		"Make that directory writable (a template on a read-only "
+		"mount: remount it read-write for the relink).");
 }
 
 /* pull_range_fn of the count: the total and the space estimate. */

@@ -33,6 +33,9 @@ struct plan_pull {
 int plan_pull_check_pair(struct graph *g, struct plan *p);
 int plan_pull_count(struct graph *g, struct plan *p, bool skip);
 int plan_pull_check_space(struct graph *g, struct plan *p);
+/* The relink journal goes beside base (journal.h): its directory must be
+ * writable even though base is not written. */
+int plan_pull_check_journal_dir(struct graph *g, struct plan *p);
 
 /* A commit plan refused because base has other readers (a permission
  * conflict on base): attach the pull of the same pair as p->alt_pull, so

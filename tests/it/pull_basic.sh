@@ -14,7 +14,11 @@
 #   P3 a top that allocates everything: the plan says 0 B; nothing copied.
 #   P4 refusals, nothing written: a live holder on top, a top whose format
 #      imgraph cannot write (qed), a pair with nothing between.
+#   P5 a top smaller and one larger than base, a raw base.
+#   P6 a template on a read-only mount: the relink journal cannot be
+#      written beside it, a conflict before anything is written.
 . "$(dirname "$0")/lib.sh"
+trap 'holder_stop; umount "$T/ro" 2>/dev/null; rm -rf "$T"' EXIT
 
 W=$T/w
 bk() { qemu-img info -U --output=json "$1" | sed -n 's/^ *"backing-filename": "\(.*\)",*$/\1/p'; }
@@ -277,5 +281,25 @@ qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 "$W/top.qcow2" 4M   # as befor
 snap_dir "$W" >"$T/before"
 check_rc "P4 --pull with --delete: usage" 2 pull top.qcow2 base.qcow2 --delete
 check_eq "P4 nothing written (all refusals)" "$(snap_dir "$W")" "$(cat "$T/before")"
+
+# ---- P6: a template on a read-only mount -----------------------------------
+if [ "$(id -u)" != 0 ]; then
+	skip "P6 read-only template" "needs root for mount -t tmpfs"
+elif ! mkdir -p "$T/ro" || ! mount -t tmpfs -o size=16m tmpfs "$T/ro" 2>/dev/null; then
+	skip "P6 read-only template" "mount -t tmpfs failed (no CAP_SYS_ADMIN?)"
+else
+	rm -rf "$W"; mkdir -p "$W"
+	mkq "$T/ro/tpl.qcow2" 4M; qio "$T/ro/tpl.qcow2" -c 'write -P 0x11 0 4M'
+	mkq "$W/mid.qcow2" 4M "$T/ro/tpl.qcow2"; qio "$W/mid.qcow2" -c 'write -P 0x21 0 1M'
+	mkq "$W/top.qcow2" 4M mid.qcow2
+	mount -o remount,ro "$T/ro"
+	snap_dir "$W" >"$T/before"
+	check_rc "P6 a template on a read-only mount: refused" 3 \
+		"$IMGRAPH" commit --pull --top "$W/top.qcow2" --base "$T/ro/tpl.qcow2" --yes -q
+	check_grep "P6 ... the conflict names the journal's directory" \
+		"\[relink\] the relink journal goes beside base, in '[^']*/ro', which cannot be written" "$T/.out"
+	check_eq "P6 nothing written" "$(snap_dir "$W")" "$(cat "$T/before")"
+	umount "$T/ro"
+fi
 
 done_testing
