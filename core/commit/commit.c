@@ -209,7 +209,14 @@ static int protect_setup(struct commit_run *cr, struct copy_opts *co,
 			cr->g->nodes[nd->backing].path,
 			cr->g->nodes[nd->backing].format };
 	}
-	r = protect_open(&cr->prot, t, n, e);
+	{
+		const struct gnode *top = &cr->g->nodes[cr->p->top];
+		const struct gnode *base = &cr->g->nodes[cr->p->base];
+		struct protect_src src = { top->path, top->format, base->dev,
+					   base->ino, base->info.cluster_size };
+
+		r = protect_open(&cr->prot, t, n, &src, e);
+	}
 	free(t);
 	if (r < 0)
 		return r;

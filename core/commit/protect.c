@@ -10,7 +10,7 @@
 #define PROTECT_BUF (1u << 20)
 
 int protect_open(struct protect_run *pr, const struct protect_target *t,
-		 int n, struct img_err *e)
+		 int n, const struct protect_src *src, struct img_err *e)
 {
 	int r;
 
@@ -19,6 +19,13 @@ int protect_open(struct protect_run *pr, const struct protect_target *t,
 	if (!pr->c)
 		return err_set(e, ENOMEM, "protect: out of memory");
 	pr->buflen = PROTECT_BUF;
+	if (src && src->top_path) {
+		r = chain_open(src->top_path, src->top_fmt, 0, src->base_dev,
+			       src->base_ino, &pr->above, e);
+		if (r < 0)
+			return r;
+		pr->cs = src->base_cluster ? src->base_cluster : 4096;
+	}
 	for (int i = 0; i < n; i++, pr->n++) {
 		struct protect_child *ch = &pr->c[i];
 		struct img_info in;
@@ -99,10 +106,9 @@ static int fill(struct protect_run *pr, struct protect_child *ch,
 }
 
 /* One run of base in one reader: where the reader allocates nothing, on
- * its grid.  *wrote set when something was written. */
+ * its grid (what an earlier call wrote is allocated now: skipped). */
 static int protect_run_one(struct protect_run *pr, struct protect_child *ch,
-			   uint64_t a, uint64_t z, bool *wrote,
-			   struct img_err *e)
+			   uint64_t a, uint64_t z, struct img_err *e)
 {
 	uint64_t g = ch->grain;
 
@@ -110,8 +116,6 @@ static int protect_run_one(struct protect_run *pr, struct protect_child *ch,
 	z = (z + g - 1) / g * g;
 	if (z > ch->vsize)
 		z = ch->vsize;
-	if (a < ch->done)
-		a = ch->done;
 	while (a < z) {
 		uint64_t pnum = 0;
 		int bs = img_block_status(ch->img, a, z - a, &pnum, e);
@@ -123,14 +127,46 @@ static int protect_run_one(struct protect_run *pr, struct protect_child *ch,
 				       ch->img->path, (unsigned long long)a);
 		if (bs == IMG_BS_UNALLOC) {
 			int r = fill(pr, ch, a, a + pnum, e);
+			ch->dirty = true;
 			if (r < 0)
 				return r;
-			*wrote = true;
 		}
 		a += pnum;
 	}
-	if (z > ch->done)
-		ch->done = z;
+	return 0;
+}
+
+/* The look-ahead: what the copy will write in [pr->ahead, end) (above
+ * base, on base's grid), protected in every reader (not flushed yet). */
+static int look_ahead(struct protect_run *pr, uint64_t end,
+		      struct img_err *e)
+{
+	uint64_t off = pr->ahead, lim = pr->above->layer[0]->virtual_size;
+
+	if (end > lim)
+		end = lim;
+	while (off < end) {
+		struct chain_status st;
+		uint64_t pnum = 0, a, z;
+		int r = chain_block_status(pr->above, 0, off, end - off, &pnum,
+					   &st, e);
+
+		if (r < 0)
+			return r;
+		if (pnum == 0)
+			break;
+		if (st.depth < pr->above->n) {
+			a = off / pr->cs * pr->cs;
+			z = (off + pnum + pr->cs - 1) / pr->cs * pr->cs;
+			for (int i = 0; i < pr->n; i++) {
+				r = protect_run_one(pr, &pr->c[i], a, z, e);
+				if (r < 0)
+					return r;
+			}
+		}
+		off += pnum;
+	}
+	pr->ahead = end;
 	return 0;
 }
 
@@ -138,22 +174,33 @@ int protect_window(void *opaque, const uint64_t *runs, size_t nruns,
 		   struct img_err *e)
 {
 	struct protect_run *pr = opaque;
+	uint64_t last = nruns ? runs[2 * nruns - 1] : 0;
+	int r = 0;
 
+	if (pr->above && last > pr->ahead)
+		r = look_ahead(pr, last + PROTECT_AHEAD, e);
+	if (r < 0) {
+		for (int i = 0; i < pr->n; i++)
+			if (pr->c[i].dirty)
+				img_flush(pr->c[i].img, NULL);
+		err_prefix(e, "protecting base's readers (nothing of base was "
+			   "changed there; every view is intact): ");
+		return r;
+	}
 	for (int i = 0; i < pr->n; i++) {
 		struct protect_child *ch = &pr->c[i];
-		bool wrote = false;
-		int r = 0;
 
 		for (size_t k = 0; k < nruns && r == 0; k++)
 			r = protect_run_one(pr, ch, runs[2 * k],
-					    runs[2 * k + 1], &wrote, e);
+					    runs[2 * k + 1], e);
 		/* Durable before base's range changes: flushed even after a
 		 * failure, so what reached the reader is whole. */
-		if (wrote || r < 0) {
+		if (ch->dirty || r < 0) {
 			struct img_err fe;
 			int fr = img_flush(ch->img, &fe);
 			if (r == 0 && fr < 0)
 				r = err_propagate(e, &fe);
+			ch->dirty = false;
 		}
 		if (r < 0) {
 			err_prefix(e, "protecting %s (nothing of base was "
@@ -182,5 +229,6 @@ void protect_close(struct protect_run *pr)
 	}
 	free(pr->c);
 	free(pr->buf);
+	chain_close(pr->above);
 	memset(pr, 0, sizeof(*pr));
 }

@@ -119,6 +119,8 @@ static const char *refusal(const struct gnode *n, struct img *img,
 			   const struct img_err *err, char *buf, size_t len)
 {
 	struct statvfs sv;
+	bool ro = statvfs(n->path, &sv) == 0 && (sv.f_flag & ST_RDONLY);
+	int werr = ro ? EROFS : access(n->path, W_OK) < 0 ? errno : 0;
 
 	if (!img)
 		snprintf(buf, len, "'%s' cannot be opened: %s", n->name,
@@ -128,11 +130,10 @@ static const char *refusal(const struct gnode *n, struct img *img,
 			 n->name, img_format_name(img),
 			 n->info.write_refusal ? ": " : "",
 			 n->info.write_refusal ? n->info.write_refusal : "");
-	else if ((statvfs(n->path, &sv) == 0 && (sv.f_flag & ST_RDONLY)) ||
-		 access(n->path, W_OK) < 0)
+	else if (werr)
 		snprintf(buf, len, "'%s' cannot be written: %s", n->name,
-			 errno == EROFS || (sv.f_flag & ST_RDONLY) ?
-			 "its file system is read-only" : strerror(errno));
+			 werr == EROFS ? "its file system is read-only"
+				       : strerror(werr));
 	else
 		return NULL;
 	return buf;

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "formats/img.h"
@@ -172,9 +173,14 @@ START_TEST(hook_sees_every_written_run)
 }
 END_TEST
 
-START_TEST(reader_keeps_its_view)
+/* ahead: with the look-ahead over top's chain (protect_src), else
+ * window by window. */
+static void reader_keeps_its_view(bool ahead)
 {
 	struct protect_run pr;
+	struct protect_src src = { 0 };
+	char tpath[512];
+	struct stat sb;
 	char cpath[512], bpath[512];
 	struct protect_target t = { cpath, "qcow2", -1, bpath, "qcow2" };
 	struct copy_opts co = { .before_write = protect_window,
@@ -186,9 +192,14 @@ START_TEST(reader_keeps_its_view)
 	make_pool();
 	snprintf(cpath, sizeof(cpath), "%s", at("c.qcow2"));
 	snprintf(bpath, sizeof(bpath), "%s", at("base.qcow2"));
+	snprintf(tpath, sizeof(tpath), "%s", at("top.qcow2"));
+	ck_assert_int_eq(stat(bpath, &sb), 0);
+	src = (struct protect_src){ tpath, "qcow2", sb.st_dev, sb.st_ino,
+				    CS };
 	t.fd = open(t.path, O_RDWR);
 	ck_assert_int_ge(t.fd, 0);
-	ck_assert_msg(protect_open(&pr, &t, 1, &e) == 0, "%s", e.msg);
+	ck_assert_msg(protect_open(&pr, &t, 1, ahead ? &src : NULL, &e) == 0,
+		      "%s", e.msg);
 	ck_assert_msg(run_copy(&co, &e) == 0, "%s", e.msg);
 	written = protect_bytes(&pr);
 	/* [0, 64k) and [128k, 256k) of base's data, [768k, 832k) of zeros;
@@ -215,6 +226,17 @@ START_TEST(reader_keeps_its_view)
 	ck_assert_int_ne(own_status("c.qcow2", 768 * KB, &pnum),
 			 IMG_BS_UNALLOC);
 }
+
+START_TEST(reader_keeps_its_view_per_window)
+{
+	reader_keeps_its_view(false);
+}
+END_TEST
+
+START_TEST(reader_keeps_its_view_look_ahead)
+{
+	reader_keeps_its_view(true);
+}
 END_TEST
 
 static Suite *protect_suite(void)
@@ -225,7 +247,8 @@ static Suite *protect_suite(void)
 	tcase_add_checked_fixture(tc, ut_tmp_setup, ut_tmp_teardown);
 	tcase_add_test(tc, failing_hook_stops_before_base_changes);
 	tcase_add_test(tc, hook_sees_every_written_run);
-	tcase_add_test(tc, reader_keeps_its_view);
+	tcase_add_test(tc, reader_keeps_its_view_per_window);
+	tcase_add_test(tc, reader_keeps_its_view_look_ahead);
 	suite_add_tcase(s, tc);
 	return s;
 }
