@@ -124,13 +124,14 @@ START_TEST(tree_utf8_glyphs)
 	ck_assert(strstr(line(find_row("top.qcow2")), "  \u2514\u2500top.qcow2"));
 	ck_assert(strstr(line(find_row("vm-db")), "\u251c\u2500vm-db"));
 	ck_assert(strstr(line(find_row("dev-snap")), "\u2502 \u2514\u2500dev-snap"));
-	/* A wide or control character in a name is one '?' column. */
+	/* A wide character is one '?' column; a control character is
+	 * escaped as the CLI prints it (\001), never sent raw. */
 	free(G->nodes[9].name);
 	G->nodes[9].name = strdup("sc\u4e2d\x01r.raw");
 	rows_free(&ST.rows);
 	rows_init(&ST.rows, G);
 	ui_draw(&CV, &ST);
-	ck_assert(canvas_contains(&CV, "sc??r.raw"));
+	ck_assert(canvas_contains(&CV, "sc?\\001r.raw"));
 	teardown();
 }
 END_TEST
@@ -416,9 +417,16 @@ START_TEST(canvas_basics)
 	char b[64];
 	ck_assert_str_eq(canvas_line(&c, 0, b, sizeof(b)), "       abc");
 	ck_assert_str_eq(canvas_line(&c, 1, b, sizeof(b)), "");
-	/* ASCII canvas: any non-ASCII byte sequence is one '?'. */
+	/* ASCII canvas: a UTF-8 sequence is one '?'; a byte that is not
+	 * UTF-8 is escaped like ls -b, and an escape is never cut. */
 	canvas_put(&c, 1, 0, -1, R_NORMAL, "\u00e9t\xff");
-	ck_assert_str_eq(canvas_line(&c, 1, b, sizeof(b)), "?t?");
+	ck_assert_str_eq(canvas_line(&c, 1, b, sizeof(b)), "?t\\377");
+	canvas_clear(&c);
+	ck_assert_int_eq(canvas_put(&c, 0, 0, -1, R_NORMAL,
+				    "ab\x1b[7mcdefg"), 10);
+	ck_assert_str_eq(canvas_line(&c, 0, b, sizeof(b)), "ab\\033[7mc");
+	ck_assert_int_eq(canvas_put(&c, 1, 0, 4, R_NORMAL, "ab\x1b"), 2);
+	ck_assert_int_eq(canvas_strwidth(&c, "a\x1b\\"), 6);
 	canvas_free(&c);
 }
 END_TEST
