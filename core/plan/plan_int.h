@@ -28,6 +28,9 @@ int plan_list_trash(struct graph *g, struct plan *p);
 /* An overlay left over by finished commits (stale or unused, and so is
  * everything above it, with no users): no view of it needs protecting. */
 bool plan_reads_nothing(const struct graph *g, int n);
+/* plan_words.c: s quoted for a shell command in a hint (as is when it
+ * needs no quotes), into buf. */
+const char *plan_sh_quote(const char *s, char *buf, size_t len);
 /* plan_space.c (bytes to copy; space needed on base's file system) */
 int plan_count_bytes(struct graph *g, struct plan *p, bool skip);
 int plan_check_space(struct graph *g, struct plan *p);

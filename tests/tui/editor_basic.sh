@@ -44,10 +44,17 @@ for size in "80 24" "120 40"; do
 	keys N
 	see "$W x $H: N goes back" "── .*/pool/test.qcow2 ──"
 
-	# Marks: an impossible pair is refused with the reason.
+	# Marks: an impossible mark is refused with the reason and not left
+	# set (issue 14: [T] stayed on a root, [B] on mid).
 	select_img golden; keys t
-	select_img dev.q; keys b
-	see "$W x $H: impossible pair explained" "impossible pair|not below|below"
+	see "$W x $H: [T] on a root refused" "Not marked, impossible pair: golden.qcow2 cannot be top"
+	not_see "$W x $H: ... and not left set" "^\[T\]"
+	select_img dev.q; keys t
+	select_img mid; keys b
+	see "$W x $H: impossible pair explained" "Not marked, impossible pair: mid.qcow2 cannot be base"
+	not_see "$W x $H: [B] not left on mid" "^\[B\]"
+	see "$W x $H: top stays marked" "^\[T\] .*dev.qcow2"
+	keys u
 	# A conflicting pair: the plan shows the conflict, why and hint.
 	select_img dev.q; keys t
 	select_img golden; keys b
@@ -61,7 +68,7 @@ for size in "80 24" "120 40"; do
 	keys End
 	see "$W x $H: why of the conflict" "why: .*test.qcow2"
 	see "$W x $H: fix hint" "hint: "
-	see "$W x $H: after-graph" "After the relink:"
+	not_see "$W x $H: no after-graph for a plan that cannot run" "After the relink:"
 	keys Escape
 	# c on a conflicting pair refuses and writes nothing.
 	snap_dir "$P" >"$T/before"

@@ -444,29 +444,34 @@ START_TEST(after_graph_text)
 			  .parents = par, .nparents = 2 };
 	char *t = editor_after_text(G, &p, false);
 	ck_assert_ptr_nonnull(t);
+	/* Every image marked with what the plan does to it (core's words):
+	 * what it shows changes, stays, or it is left stale/unused. */
 	ck_assert(strstr(t, "After the relink:\n"
-			    "  base.qcow2   [B] takes top's data\n"
-			    "  |-vm-db.qcow2   relinked, was on top.qcow2\n"
-			    "  `-vm-web.qcow2   relinked, was on top.qcow2\n"
-			    "Leaving the graph (kept on disk): mid.qcow2, "
-			    "top.qcow2\n"));
+			    "  base.qcow2      takes top's data - its view "
+			    "changes\n"
+			    "  |-vm-db.qcow2   reads base now - view stays\n"
+			    "  `-vm-web.qcow2  reads base now - view stays\n"
+			    "Out of the chains (kept on disk):\n"
+			    "  mid.qcow2       left stale - its view changes\n"
+			    "  top.qcow2       left unused - nothing reads "
+			    "it\n"));
 	ck_assert(!strstr(t, "golden"));     /* only base's tree */
 	free(t);
 	/* A leaf top is kept on base, emptied. */
 	struct plan leaf = { .top = 7, .base = 6, .leaf = PLAN_LEAF_KEEP };
 	t = editor_after_text(G, &leaf, true);
-	ck_assert(strstr(t, "  golden.qcow2\n"));
-	ck_assert(strstr(t, "\u2502 \u2514\u2500dev-snap.qcow2   [T] kept, "
-			    "emptied"));
-	ck_assert(!strstr(t, "Leaving the graph"));
+	ck_assert(strstr(t, "  golden.qcow2        untouched - view stays\n"));
+	ck_assert(strstr(t, "\u2502 \u2514\u2500dev-snap.qcow2  kept, "
+			    "emptied, reads base - view stays"));
+	ck_assert(!strstr(t, "Out of the chains"));
 	free(t);
 	/* With --drop-top it leaves the graph instead: the plan's leaf
 	 * field, not "no parents", decides. */
 	leaf.leaf = PLAN_LEAF_DROP;
 	t = editor_after_text(G, &leaf, true);
-	ck_assert(!strstr(t, "[T] kept"));
-	ck_assert(strstr(t, "Leaving the graph (kept on disk): "
-			    "dev-snap.qcow2"));
+	ck_assert(!strstr(t, "kept, emptied"));
+	ck_assert(strstr(t, "Out of the chains (kept on disk):\n"
+			    "  dev-snap.qcow2  dropped, keeps its old link"));
 	free(t);
 	teardown();
 }

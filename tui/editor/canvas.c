@@ -164,6 +164,37 @@ int canvas_put(struct canvas *c, int y, int x, int maxw, int role,
 	return col;
 }
 
+int canvas_put_fit(struct canvas *c, int y, int x, int maxw, int role,
+		   const char *s)
+{
+	int lim = maxw < 0 ? c->w - x : maxw;
+	if (canvas_strwidth(c, s) <= lim)
+		return canvas_put(c, y, x, lim, role, s);
+	const char *dots = c->utf8 ? "\u2026" : "...";
+	int dw = c->utf8 ? 1 : 3;
+	if (lim <= dw)
+		return canvas_put(c, y, x, lim, role, s);
+	/* The longest run of whole words that leaves room for the dots; a
+	 * single word longer than that is cut where it must be. */
+	const char *cut = canvas_skip(c, s, lim - dw), *end = cut;
+	if (*cut != ' ')
+		for (const char *q = cut; q > s; q--)
+			if (q[-1] == ' ') {
+				end = q - 1;
+				break;
+			}
+	while (end > s && end[-1] == ' ' )
+		end--;
+	if (end == s)
+		end = cut;
+	char buf[4096];
+	size_t n = (size_t)(end - s) < sizeof(buf) - 8 ? (size_t)(end - s)
+						      : sizeof(buf) - 8;
+	memcpy(buf, s, n);
+	strcpy(buf + n, dots);
+	return canvas_put(c, y, x, lim, role, buf);
+}
+
 int canvas_printf(struct canvas *c, int y, int x, int maxw, int role,
 		  const char *fmt, ...)
 {

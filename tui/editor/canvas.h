@@ -77,6 +77,10 @@ void canvas_clear(struct canvas *c);
  * Returns the columns written.  Out-of-range writes are clipped. */
 int canvas_put(struct canvas *c, int y, int x, int maxw, int role,
 	       const char *s);
+/* canvas_put, but a string too wide is cut at the end of a word and ends
+ * in an ellipsis ("..." on an ASCII canvas), so no word is cut in half. */
+int canvas_put_fit(struct canvas *c, int y, int x, int maxw, int role,
+		   const char *s);
 int canvas_printf(struct canvas *c, int y, int x, int maxw, int role,
 		  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* Fill w cells with the glyph g (a string of one glyph). */

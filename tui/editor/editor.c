@@ -333,16 +333,15 @@ static int term_start(const struct editor *ed, enum editor_color color,
 	return 0;
 }
 
-/* The first scan, with a message while it runs and a hint after. */
+/* The first scan, with a message while it runs. */
 static void first_scan(struct editor *ed)
 {
 	ui_msg(&ed->st, R_DIM, "scanning %s ...", ed->st.pool_label);
 	draw(ed);
 	editor_scan(ed);
-	if (!ed->st.msg[0] || ed->st.msg_role != R_ERROR)
-		ui_msg(&ed->st, R_NORMAL, "%d image%s - ? help, t/b mark top/"
-		       "base, p plan, c commit", ed->g ? ed->g->n : 0,
-		       ed->g && ed->g->n == 1 ? "" : "s");
+	/* From here the status line's hint says what to do next. */
+	if (ed->st.msg_role != R_ERROR)
+		ed->st.msg[0] = 0;
 }
 
 /* Stop a commit still running (at a safe point) and free everything. */

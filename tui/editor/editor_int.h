@@ -101,5 +101,10 @@ void editor_answer(struct editor *ed, bool yes);
 
 /* The plan as `imgraph plan` prints it (core/out/emit.h), malloc'd. */
 char *editor_plan_text(const struct graph *g, const struct plan *p);
+/* The plan screen (editor_plan.c): the summary in plain words, then the
+ * conflicts of a plan that cannot run, or the after-graph and the plan's
+ * text; names relative to the pool (as r labels them).  malloc'd. */
+char *editor_plan_screen(const struct graph *g, const struct plan *p,
+			 const struct rows *r, bool utf8);
 
 #endif

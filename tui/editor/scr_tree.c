@@ -116,9 +116,14 @@ static void draw_title(struct canvas *c, const struct ui_state *st)
 	scr_frame_draw(c, st, t);
 	if (g && (st->mark_top >= 0 || st->mark_base >= 0)) {
 		char m[300];
-		snprintf(m, sizeof(m), " T:%s B:%s ",
+		/* The base the plan uses: marked, or top's backing file. */
+		int base = st->mark_base;
+		if (base < 0 && st->mark_top >= 0)
+			base = g->nodes[st->mark_top].backing;
+		snprintf(m, sizeof(m), " T:%s B:%s%s ",
 			 st->mark_top >= 0 ? rows_label(&st->rows, st->mark_top) : "-",
-			 st->mark_base >= 0 ? rows_label(&st->rows, st->mark_base) : "-");
+			 base >= 0 ? rows_label(&st->rows, base) : "-",
+			 base >= 0 && st->mark_base < 0 ? " (backing)" : "");
 		int mw = canvas_strwidth(c, m);
 		int tw = canvas_strwidth(c, t);
 		if (tw + mw < c->w)
@@ -321,8 +326,14 @@ enum ui_req scr_tree_key(struct ui_state *st, enum action a)
 		return REQ_SELECT;
 	case ACT_TOP:
 	case ACT_BASE:
-		if (sel < 0)
+		if (sel < 0) {
+			ui_msg(st, R_WARN, "no image to mark: the pool is "
+			       "empty");
 			return REQ_NONE;
+		}
+		st->undo_top = st->mark_top;
+		st->undo_base = st->mark_base;
+		st->last_mark_top = a == ACT_TOP;
 		if (a == ACT_TOP) {
 			st->mark_top = sel;
 			if (st->mark_base == sel)
@@ -345,8 +356,14 @@ enum ui_req scr_tree_key(struct ui_state *st, enum action a)
 			return REQ_NONE;
 		}
 		return a == ACT_PLAN ? REQ_PLAN : REQ_COMMIT;
-	case ACT_MAP: return sel < 0 ? REQ_NONE : REQ_MAP;
-	case ACT_INFO: return sel < 0 ? REQ_NONE : REQ_INFO;
+	case ACT_MAP:
+	case ACT_INFO:
+		if (sel < 0) {
+			ui_msg(st, R_WARN, "no image to show: the pool is "
+			       "empty");
+			return REQ_NONE;
+		}
+		return a == ACT_MAP ? REQ_MAP : REQ_INFO;
 	case ACT_RESCAN: return REQ_RESCAN;
 	case ACT_REDRAW: return REQ_REDRAW;
 	case ACT_HELP:

@@ -100,8 +100,15 @@ struct ui_state {
 	const struct graph *g;     /* borrowed; NULL when the scan failed */
 	struct rows rows;
 	int mark_top, mark_base;   /* node ids or -1 */
+	/* The marks before the last t/b: a mark the pair refuses goes back
+	 * to them, so an impossible mark is never left set. */
+	int undo_top, undo_base;
+	bool last_mark_top;        /* the last mark set was t (else b) */
 	char pool_label[256];
 	char scan_error[IMG_ERR_MSG_MAX];      /* non-empty when the scan failed */
+	/* An empty pool whose subdirectories hold images: ", N in
+	 * subdirectories: run with -r" (else ""). */
+	char pool_hint[128];
 	char msg[IMG_ERR_MSG_MAX + 256]; /* transient status message */
 	int msg_role;
 	bool prompt;               /* search prompt open: keys go to it */
@@ -124,6 +131,10 @@ void ui_state_free(struct ui_state *st);
 /* Status line message (printf style); cleared by the next key. */
 void ui_msg(struct ui_state *st, int role, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* The status line when no message is up (the tree screen): the next
+ * sensible step for the marks as they are, into buf. */
+const char *ui_hint(const struct ui_state *st, char *buf, size_t len);
 
 /* What a key handler asks the editor loop to do. */
 enum ui_req {
