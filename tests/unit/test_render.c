@@ -109,9 +109,11 @@ START_TEST(tree_80x24_ascii)
 				  "cluster 64 KiB, 1 overlay"));
 	ck_assert(canvas_contains(&CV, "no backing file (a root)"));
 	ck_assert(canvas_contains(&CV, "cluster map: computing..."));
-	/* Function bar from the action table. */
-	ck_assert(strstr(line(23), "/ Search  t Top  b Base  p Plan  c Commit  "
-			 "m Map  i Info  ? Help  q Quit"));
+	/* Function bar from the action table: u where there are marks,
+	 * and what does not fit dropped least important first (R, then
+	 * i), never q. */
+	ck_assert(strstr(line(23), "/ Search  t Top  b Base  u Unmark  p Plan  "
+			 "c Commit  m Map  ? Help  q Quit"));
 	teardown();
 }
 END_TEST
@@ -144,6 +146,15 @@ START_TEST(narrow_and_too_small)
 	ck_assert(!strstr(line(1), "ALLOC"));
 	ck_assert(!strstr(line(1), "KIDS"));
 	ck_assert(canvas_contains(&CV, "base.qcow2"));
+	/* 60 columns: the bar keeps the marks, ? and q (issue 14: q Quit
+	 * was lost). */
+	ck_assert_str_eq(line(16), "/ Search  t Top  b Base  m Map  i Info  "
+			 "? Help  q Quit");
+	ST.mark_top = 2;
+	ui_draw(&CV, &ST);
+	ck_assert_str_eq(line(16), "t Top  b Base  u Unmark  p Plan  c Commit  "
+			 "? Help  q Quit");
+	ST.mark_top = -1;
 	canvas_resize(&CV, 59, 17);
 	ui_draw(&CV, &ST);
 	ck_assert(strstr(line(0), "Terminal too small"));
@@ -238,7 +249,9 @@ END_TEST
 START_TEST(help_from_action_table)
 {
 	setup_at(80, 24, false);
-	char *t = scr_help_text();
+	char *t = scr_help_text("Try this: step one\n");
+	/* The guide is the first page of help. */
+	ck_assert(!strncmp(t, "Try this: step one\n", 19));
 	for (int a = 0; a < ACT_COUNT; a++) {
 		ck_assert(strstr(t, ui_actions[a].keys));
 		ck_assert(strstr(t, ui_actions[a].help));

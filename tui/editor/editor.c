@@ -268,6 +268,7 @@ static int editor_init(struct editor *ed, const struct editor_opts *o,
 	bool utf8 = !o->ascii && !strcmp(nl_langinfo(CODESET), "UTF-8");
 	ui_state_init(&ed->st);
 	ed->st.utf8 = utf8;
+	ed->st.guide = o->guide;
 	if (ed->npaths == 1)
 		snprintf(ed->st.pool_label, sizeof(ed->st.pool_label), "%s",
 			 ed->paths[0]);
@@ -344,6 +345,16 @@ static void first_scan(struct editor *ed)
 		ed->st.msg[0] = 0;
 }
 
+/* The steps to try, over the tree until Esc; ? shows them again. */
+static void show_guide(struct editor *ed)
+{
+	char *text = NULL;
+	if (asprintf(&text, "%s\nEsc closes this guide; ? shows it again on "
+		     "the first page of help.\n", ed->st.guide) < 0)
+		text = NULL;
+	editor_show_text(ed, "Guide: the demo pool", text);
+}
+
 /* Stop a commit still running (at a safe point) and free everything. */
 static void editor_teardown(struct editor *ed)
 {
@@ -374,6 +385,8 @@ int editor_run(const struct editor_opts *o, struct img_err *e)
 	}
 	if (rc == 0) {
 		first_scan(&ed);
+		if (o->guide)
+			show_guide(&ed);
 		rc = run_loop(&ed);
 	}
 	editor_teardown(&ed);

@@ -74,6 +74,13 @@ void editor_scan(struct editor *ed)
 		ui_msg(st, R_ERROR, "scan failed: %s", e.msg);
 	}
 	st->g = ed->g;
+	st->pool_hint[0] = 0;
+	if (ed->g && !ed->g->n) {
+		int below = graph_count_below(ed->paths, ed->npaths, &ed->so);
+		if (below)
+			snprintf(st->pool_hint, sizeof(st->pool_hint), ", %d in "
+				 "subdirectories: run imgraph -r", below);
+	}
 	if (rows_init(&st->rows, ed->g) < 0)
 		ui_msg(st, R_ERROR, "out of memory");
 	if (ed->g) {

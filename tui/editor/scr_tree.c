@@ -131,13 +131,56 @@ static void draw_title(struct canvas *c, const struct ui_state *st)
 	}
 }
 
-static void draw_bar(struct canvas *c)
+/* The function bar drops these first, in this order, when it does not
+ * fit; q, ? and the marks stay longest, q always. */
+static const enum action bar_drop_order[] = {
+	ACT_RESCAN, ACT_INFO, ACT_MAP, ACT_SEARCH, ACT_UNMARK, ACT_COMMIT,
+	ACT_JOURNAL, ACT_PLAN, ACT_BASE, ACT_TOP, ACT_HELP,
+};
+
+/* Whether the bar offers a: only what the pool and the marks allow. */
+static bool bar_offers(const struct ui_state *st, enum action a)
+{
+	bool images = st->g && st->g->n;
+	bool journal = st->g && st->g->marks && st->g->marks->njournals;
+	switch (a) {
+	case ACT_TOP: case ACT_BASE: case ACT_MAP: case ACT_INFO:
+	case ACT_SEARCH:
+		return images;
+	case ACT_PLAN: case ACT_COMMIT:
+		return images && st->mark_top >= 0;
+	case ACT_UNMARK:
+		return st->mark_top >= 0 || st->mark_base >= 0;
+	case ACT_JOURNAL:
+		return journal;
+	default:
+		return true;
+	}
+}
+
+static int bar_width(const bool *on)
+{
+	int w = 0;
+	for (int a = 0; a < ACT_COUNT; a++)
+		if (on[a])
+			w += (int)(strcspn(ui_actions[a].keys, " ") +
+				   strlen(ui_actions[a].bar)) + 3;
+	return w;
+}
+
+static void draw_bar(struct canvas *c, const struct ui_state *st)
 {
 	const char *pairs[2 * ACT_COUNT];
 	char keys[ACT_COUNT][8];
+	bool on[ACT_COUNT];
 	int n = 0;
+	for (int a = 0; a < ACT_COUNT; a++)
+		on[a] = ui_actions[a].bar[0] && bar_offers(st, a);
+	for (size_t i = 0; i < sizeof(bar_drop_order) /
+	     sizeof(bar_drop_order[0]) && bar_width(on) > c->w; i++)
+		on[bar_drop_order[i]] = false;
 	for (int a = 0; a < ACT_COUNT; a++) {
-		if (!ui_actions[a].bar[0])
+		if (!on[a])
 			continue;
 		/* First key of the label: "? F1" -> "?". */
 		const char *k = ui_actions[a].keys;
@@ -221,7 +264,7 @@ void scr_tree_draw(struct canvas *c, struct ui_state *st)
 {
 	int ty, th, dy, dh;
 	draw_title(c, st);
-	draw_bar(c);
+	draw_bar(c, st);
 	scr_tree_layout(st, c->w, c->h, &ty, &th, &dy, &dh);
 	struct cols k = tree_cols(c->w);
 
@@ -250,7 +293,8 @@ void scr_tree_draw(struct canvas *c, struct ui_state *st)
 					     : "pool not scanned");
 	} else if (!st->rows.nrows) {
 		canvas_printf(c, list_y, 1, -1, R_DIM,
-			      "No images in %s (R rescans).", st->pool_label);
+			      "No images in %s%s (R rescans).", st->pool_label,
+			      st->pool_hint);
 	}
 	for (int i = 0; i < list_h && st->g; i++) {
 		int idx = st->rows.top + i;

@@ -124,6 +124,7 @@ struct ui_state {
 	int min_w, min_h;
 	bool utf8;
 	bool detail;               /* show the detail pane */
+	const char *guide;         /* steps to try (static), or NULL */
 };
 
 void ui_state_init(struct ui_state *st);
@@ -180,8 +181,9 @@ int scr_text_role(const char *line);
 
 void scr_help_draw(struct canvas *c, struct ui_state *st);
 enum ui_req scr_help_key(struct ui_state *st, enum action a);
-/* Lines of the help screen, built from the action table (owned by caller). */
-char *scr_help_text(void);
+/* Lines of the help screen: guide (may be NULL) first, then every action
+ * of the table and what the screens show (owned by caller). */
+char *scr_help_text(const char *guide);
 
 void scr_map_draw(struct canvas *c, struct ui_state *st);
 enum ui_req scr_map_key(struct ui_state *st, enum action a);
