@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/graph/graph.h"
+#include "core/graph/marks.h"
 #include "core/plan/plan.h"
 
 static volatile sig_atomic_t got_signal;
@@ -139,6 +140,17 @@ static bool run_request(struct editor *ed, enum ui_req req)
 	case REQ_MARKS: editor_validate_marks(ed); break;
 	case REQ_SELECT: ed->map_stale = true; break;
 	case REQ_REDRAW: clearok(curscr, TRUE); break;
+	case REQ_JOURNAL: editor_show_journal(ed); break;
+	case REQ_FINISH:
+		ed->q = Q_FINISH;
+		st->question = "Finish the relink: every parent will name base "
+			       "(as described above); write now?";
+		break;
+	case REQ_ROLLBACK:
+		ed->q = Q_ROLLBACK;
+		st->question = "Roll the relink back: every parent will name "
+			       "top again (as described above); write now?";
+		break;
 	default: break;
 	}
 	return true;
@@ -387,6 +399,9 @@ int editor_run(const struct editor_opts *o, struct img_err *e)
 		first_scan(&ed);
 		if (o->guide)
 			show_guide(&ed);
+		/* An unfinished relink comes before anything else. */
+		if (ed.g && ed.g->marks && ed.g->marks->njournals)
+			editor_show_journal(&ed);
 		rc = run_loop(&ed);
 	}
 	editor_teardown(&ed);

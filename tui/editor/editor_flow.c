@@ -257,6 +257,7 @@ void editor_show_text(struct editor *ed, const char *title, char *text)
 	textview_set(&st->text, title, text ? text : "(out of memory)");
 	free(text);
 	st->scr = SCR_TEXT;
+	st->journal_screen = false;
 }
 
 void editor_show_plan(struct editor *ed, bool for_commit)
@@ -447,6 +448,13 @@ void editor_answer(struct editor *ed, bool yes)
 	case Q_RELINK:
 		editor_job_answer(ed->job, yes);
 		st->scr = SCR_PROGRESS;
+		break;
+	case Q_FINISH:
+	case Q_ROLLBACK:
+		if (yes)
+			editor_recover(ed, q == Q_ROLLBACK);
+		else
+			ui_msg(st, R_NORMAL, "nothing was written");
 		break;
 	case Q_CANCEL:
 		if (yes && ed->job) {

@@ -103,6 +103,22 @@ static void pair(FILE *f, const struct graph *g, const struct plan *p,
 		fputc('\n', f);
 }
 
+char *editor_relative_text(const struct graph *g, const struct rows *r,
+			   const char *text)
+{
+	char *buf = NULL, prefix[ESC_MAX];
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	pool_prefix(g, r, prefix, sizeof(prefix));
+	if (prefix[0])
+		fprintf(f, "Names are relative to %s\n\n", prefix);
+	put_relative(f, text ? text : "", prefix);
+	fclose(f);
+	return buf;
+}
+
 char *editor_plan_screen(const struct graph *g, const struct plan *p,
 			 const struct rows *r, bool utf8)
 {

@@ -213,8 +213,10 @@ static void draw_row(struct canvas *c, const struct ui_state *st, int y,
 	rows_guide(r, idx, c->gl->vert, c->gl->tee, c->gl->corner,
 		   c->gl->horiz, name_w / 2, guide, sizeof(guide));
 	int gx = canvas_put(c, y, x, name_w, R_DIM, guide);
+	/* Stale and unused images are drawn dim: left over, not in use. */
 	int role = (n->flags & GN_ERROR) ? R_ERROR :
-		   (n->flags & (GN_OUTSIDE | GN_EXTERNAL)) ? R_WARN : R_NORMAL;
+		   (n->flags & (GN_OUTSIDE | GN_EXTERNAL)) ? R_WARN :
+		   (n->flags & (GN_STALE | GN_UNUSED)) ? R_DIM : R_NORMAL;
 	const char *name = rows_label(r, id);
 	int nw = canvas_strwidth(c, name);
 	int room = name_w - gx - 1;
@@ -409,6 +411,12 @@ enum ui_req scr_tree_key(struct ui_state *st, enum action a)
 		}
 		return a == ACT_MAP ? REQ_MAP : REQ_INFO;
 	case ACT_RESCAN: return REQ_RESCAN;
+	case ACT_JOURNAL:
+		if (!st->g || !st->g->marks || !st->g->marks->njournals) {
+			ui_msg(st, R_NORMAL, "no unfinished relink in the pool");
+			return REQ_NONE;
+		}
+		return REQ_JOURNAL;
 	case ACT_REDRAW: return REQ_REDRAW;
 	case ACT_HELP:
 		st->prev_scr = st->scr;

@@ -125,6 +125,8 @@ struct ui_state {
 	bool utf8;
 	bool detail;               /* show the detail pane */
 	const char *guide;         /* steps to try (static), or NULL */
+	bool journal_screen;       /* SCR_TEXT shows an unfinished relink:
+				      F and U act on it */
 };
 
 void ui_state_init(struct ui_state *st);
@@ -151,6 +153,8 @@ enum ui_req {
 	REQ_YES, REQ_NO,           /* answer to ui_state.question */
 	REQ_CANCEL_ASK,            /* Esc during a commit */
 	REQ_REDRAW,                /* full repaint (^L) */
+	REQ_JOURNAL,               /* show the unfinished relink */
+	REQ_FINISH, REQ_ROLLBACK,  /* ask, then recover it one way */
 };
 
 /* The frame every screen shares: title bar (row 0), status line (h-2) and
