@@ -197,6 +197,12 @@ static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
 	}
 	human_scanned(f, p);
 	human_conflicts(f, g, p);
+	if (plan_runnable(p)) {
+		char sum[2048];
+
+		fprintf(f, "in short:       %s.\n",
+			ESC(plan_summary(g, p, NULL, NULL, sum, sizeof(sum))));
+	}
 }
 
 static void node_obj(struct ow *w, const struct graph *g, const char *key,

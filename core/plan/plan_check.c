@@ -178,10 +178,11 @@ static void overlay_hint(const struct graph *g, const struct plan *p,
 			 g->nodes[pick].name, ov->name, n->name,
 			 ov->format ? ov->format : "qcow2", q);
 	else
-		snprintf(hint, len, "No image between top and '%s' is read by "
-			 "this chain alone, so no other base avoids it; first "
-			 "move '%s' off '%s', keeping what it shows: qemu-img "
-			 "rebase -f %s -b '' %s", n->name, ov->name, n->name,
+		snprintf(hint, len, "No image between '%s' and '%s' is read "
+			 "by this chain alone, so no other base avoids it; "
+			 "first move '%s' off '%s', keeping what it shows: "
+			 "qemu-img rebase -f %s -b '' %s", g->nodes[p->top].name,
+			 n->name, ov->name, n->name,
 			 ov->format ? ov->format : "qcow2", q);
 }
 

@@ -118,7 +118,7 @@ const char *plan_summary(const struct graph *g, const struct plan *p,
 		return buf;
 	buf[0] = 0;
 	if (!plan_runnable(p)) {
-		put(&o, "This plan cannot run (%d conflict%s): nothing would "
+		put(&o, "this plan cannot run (%d conflict%s): nothing would "
 		    "be written", p->nconflicts, p->nconflicts == 1 ? "" : "s");
 		return buf;
 	}
