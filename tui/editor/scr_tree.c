@@ -86,33 +86,39 @@ static void pool_counts(const struct graph *g, int *roots, int *in_use,
 	}
 }
 
+/* The title with pool label label into t. */
+static void title_text(const struct ui_state *st, const char *label, char *t,
+		       size_t len, bool counts)
+{
+	const struct graph *g = st->g;
+	if (!g || !counts) {
+		snprintf(t, len, " imgraph  %s", label);
+	} else {
+		int roots, in_use, errors, outside;
+		pool_counts(g, &roots, &in_use, &errors, &outside);
+		int o = snprintf(t, len, " imgraph  %s  %d image%s, %d "
+				 "chain%s", label, g->n,
+				 g->n == 1 ? "" : "s", roots,
+				 roots == 1 ? "" : "s");
+		/* Only what needs attention, so the marks fit at 80 columns. */
+		if (in_use && o < (int)len)
+			o += snprintf(t + o, len - o, ", %d in use", in_use);
+		if (errors && o < (int)len)
+			o += snprintf(t + o, len - o, ", %d error%s",
+				      errors, errors == 1 ? "" : "s");
+		if (outside && o < (int)len)
+			o += snprintf(t + o, len - o, ", %d outside", outside);
+		if (g->marks && g->marks->njournals && o < (int)len)
+			snprintf(t + o, len - o, ", UNFINISHED RELINK: "
+				 "run imgraph recover");
+	}
+}
+
 static void draw_title(struct canvas *c, const struct ui_state *st)
 {
 	char t[600];
 	const struct graph *g = st->g;
-	if (!g) {
-		snprintf(t, sizeof(t), " imgraph  %s", st->pool_label);
-	} else {
-		int roots, in_use, errors, outside;
-		pool_counts(g, &roots, &in_use, &errors, &outside);
-		int o = snprintf(t, sizeof(t), " imgraph  %s  %d image%s, %d "
-				 "chain%s", st->pool_label, g->n,
-				 g->n == 1 ? "" : "s", roots,
-				 roots == 1 ? "" : "s");
-		/* Only what needs attention, so the marks fit at 80 columns. */
-		if (in_use && o < (int)sizeof(t))
-			o += snprintf(t + o, sizeof(t) - o, ", %d in use",
-				      in_use);
-		if (errors && o < (int)sizeof(t))
-			o += snprintf(t + o, sizeof(t) - o, ", %d error%s",
-				      errors, errors == 1 ? "" : "s");
-		if (outside && o < (int)sizeof(t))
-			o += snprintf(t + o, sizeof(t) - o, ", %d outside",
-				      outside);
-		if (g->marks && g->marks->njournals && o < (int)sizeof(t))
-			snprintf(t + o, sizeof(t) - o, ", UNFINISHED RELINK: "
-				 "run imgraph recover");
-	}
+	title_text(st, st->pool_label, t, sizeof(t), true);
 	scr_frame_draw(c, st, t);
 	if (g && (st->mark_top >= 0 || st->mark_base >= 0)) {
 		char m[300];
@@ -126,6 +132,18 @@ static void draw_title(struct canvas *c, const struct ui_state *st)
 			 base >= 0 && st->mark_base < 0 ? " (backing)" : "");
 		int mw = canvas_strwidth(c, m);
 		int tw = canvas_strwidth(c, t);
+		/* The marks matter more than the pool's full path, and
+		 * then than the counts: drop those first when all do not
+		 * fit. */
+		const char *sl = strrchr(st->pool_label, '/');
+		char short_label[300];
+		snprintf(short_label, sizeof(short_label), "%s%s",
+			 c->utf8 ? "\u2026" : "...", sl ? sl : "");
+		for (int k = 0; k < 2 && tw + mw >= c->w && sl && sl[1]; k++) {
+			title_text(st, short_label, t, sizeof(t), k == 0);
+			scr_frame_draw(c, st, t);
+			tw = canvas_strwidth(c, t);
+		}
 		if (tw + mw < c->w)
 			canvas_put(c, 0, c->w - mw, -1, R_TITLE, m);
 	}
