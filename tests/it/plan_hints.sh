@@ -13,8 +13,11 @@
 #   H4 a base not in top's chain: the hint lists the chain;
 #   H5 a runnable plan ends with one line in plain words;
 #   H6 tree on a directory whose images are all in subdirectories says
-#      to add -r (it said only "(no images in the pool)").
+#      to add -r (it said only "(no images in the pool)");
+#   H7 the man page's gate on conflicts, run as printed, tells a clean
+#      plan from one with conflicts.
 . "$(dirname "$0")/lib.sh"
+MAN=$(cd "$(dirname "$0")/../.." && pwd)/docs/imgraph.1
 
 W=$T/pool
 mkdir -p "$W"
@@ -89,4 +92,19 @@ check_nogrep "H6: no hint with -r" "add -r" "$T/.out"
 mkdir -p "$T/empty"
 check_rc "H6: a truly empty dir" 0 "$IMGRAPH" tree "$T/empty"
 check_nogrep "H6: ... has no -r hint" "add -r" "$T/.out"
+
+# H7: the man page's gate on conflicts, run as printed (it said
+# "conflicts" for a clean plan: `plan > f || [ $? -eq 3 ] && echo`).
+sed -n '/^imgraph plan \\-\\-top top.qcow2 \\-\\-output=json/,/^esac$/p' "$MAN" |
+	sed 's/\\-/-/g' >"$T/gate.sh"
+check_grep "H7: the example is in the man page" "^esac$" "$T/gate.sh"
+rm -rf "$T/g" && mkdir -p "$T/g" && cd "$T/g" || exit 1
+mkq base.qcow2 1M
+mkq top.qcow2 1M base.qcow2
+mkq vm.qcow2 1M top.qcow2
+check_eq "H7: a clean plan is not called a conflict" \
+	"$(PATH=$(dirname "$IMGRAPH"):$PATH sh "$T/gate.sh")" "clean"
+mkq other.qcow2 1M base.qcow2
+check_eq "H7: a conflicting plan is" \
+	"$(PATH=$(dirname "$IMGRAPH"):$PATH sh "$T/gate.sh")" "conflicts, see plan.json"
 done_testing
