@@ -29,7 +29,8 @@ static void usage(FILE *f)
 "  -r, --recursive  scan directories recursively\n"
 "  --rate N         limit commit copy speed (bytes/s, K/M/G suffixes)\n"
 "  --demo [DIR]     build a teaching pool in DIR (default: a new temp dir)\n"
-"                   and open the editor on it (needs qemu-img, qemu-io)\n"
+"                   and open the editor on it, on a guide of what to try\n"
+"                   (needs a terminal, qemu-img and qemu-io)\n"
 "\n"
 "Keys: press ? in the editor.  See imgraph(1).\n");
 }
