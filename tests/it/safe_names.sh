@@ -42,6 +42,7 @@ run map "$IMGRAPH" map "$W/$WEIRD.raw";                human map "$T/map.txt"
 rm "$W/$WEIRD.raw"
 run check "$IMGRAPH" check "$W/$WEIRD.none";           human "error message" "$T/check.txt"
 run who "$IMGRAPH" who "$W/$WEIRD";                    human who "$T/who.txt"
+run create "$IMGRAPH" create -f qcow2 "$T/new-$WEIRD" 1M; human create "$T/create.txt"
 
 # S2
 "$IMGRAPH" tree --output=json "$W" >"$T/tree.json"
