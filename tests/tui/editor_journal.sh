@@ -75,8 +75,14 @@ for size in "80 24" "120 40" "200 50" "60 17"; do
 		see "$W x $H: finished" "Finished: 2 parents now name base.qcow2"
 		check_eq "$W x $H: both parents name base" "$(backing vm1) $(backing vm2)" "base.qcow2 base.qcow2"
 		views_kept "$W x $H finish"
-		# Stale images: flagged, and the detail pane says why.
+		# Stale images: flagged, drawn dim like the tree's guides (no
+		# change of style between the guide and the name, where a
+		# live image's name changes it), and the detail pane says why.
 		keys Escape
+		see "$W x $H: back on the tree" "mid.qcow2"
+		tm capture-pane -p -e >"$T/styled"
+		check_grep "$W x $H: mid drawn dim" "─mid\.qcow2" "$T/styled"
+		check_nogrep "$W x $H: vm1 drawn live" "─vm1\.qcow2" "$T/styled"
 		select_img mid
 		see "$W x $H: mid flagged stale" "mid.qcow2 .* S *$"
 		see "$W x $H: the detail pane says why" "stale: base.qcow2 under it was committed into"
