@@ -24,6 +24,13 @@ static void human_node_line(FILE *f, const struct graph *g, const char *label,
 		fprintf(f, "%-15s -\n", label);
 		return;
 	}
+	if (!g->nodes[id].format &&
+	    (g->nodes[id].flags & (GN_MISSING | GN_EXTERNAL | GN_ERROR))) {
+		fprintf(f, "%-15s %s (%s)\n", label, ESC(g->nodes[id].name),
+			g->nodes[id].flags & GN_MISSING ? "missing" :
+			"cannot be read");
+		return;
+	}
 	fprintf(f, "%-15s %s (%s, %s)\n", label, ESC(g->nodes[id].name),
 		g->nodes[id].format ? g->nodes[id].format : "?",
 		emit_size(g->nodes[id].info.virtual_size, vs, sizeof(vs)));
@@ -164,9 +171,14 @@ static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
 		fprintf(f, "%s%s", i ? ", " : "",
 			ESC(node_name(g, p->inter[i])));
 	fputc('\n', f);
-	/* A plan stopped by an unfinished relink analysed nothing else. */
+	/* A plan stopped by an unfinished relink analysed nothing else; a
+	 * base that cannot be read has no size to grow from and no format
+	 * to relink to, so what would be copied and relinked means nothing
+	 * (the conflicts say why). */
 	if (p->top >= 0 && p->base >= 0 &&
-	    !(p->nconflicts && p->conflicts[0].kind == CONFLICT_JOURNAL)) {
+	    !(p->nconflicts && p->conflicts[0].kind == CONFLICT_JOURNAL) &&
+	    !(g->nodes[p->base].flags & (GN_MISSING | GN_EXTERNAL)) &&
+	    g->nodes[p->base].format) {
 		fprintf(f, "%-15s %s (%llu bytes%s)\n", "bytes to copy:",
 			emit_size(p->bytes_to_copy, a, sizeof(a)),
 			(unsigned long long)p->bytes_to_copy,

@@ -59,13 +59,27 @@ static int check_node_state(struct graph *g, struct plan *p, int id,
 	char why[1200], msg[1400];
 
 	if (n->flags & (GN_ERROR | GN_EXTERNAL)) {
+		char hint[1200] = "Fix the image or its backing reference first.";
+
 		snprintf(msg, sizeof(msg), "%s '%s' cannot be used: %s", role,
 			 n->name, n->error ? n->error :
 			 "it is an external (protocol or json:) name");
+		/* A missing file: say who looks for it, and where. */
+		for (int i = 0; (n->flags & GN_MISSING) && i < g->n; i++)
+			if (g->nodes[i].backing == id) {
+				snprintf(hint, sizeof(hint), "Put the file back "
+					 "where '%s' looks for it ('%s'), or, if "
+					 "it moved, record its new place in '%s' "
+					 "with qemu-img rebase -u.",
+					 g->nodes[i].name,
+					 g->nodes[i].backing_name ?
+					 g->nodes[i].backing_name : n->name,
+					 g->nodes[i].name);
+				break;
+			}
 		return plan_add_conflict(p, CONFLICT_IMAGE_STATE, id, 0,
 			n->name, msg, "imgraph only commits images it can read "
-			"completely and check.",
-			"Fix the image or its backing reference first.");
+			"completely and check.", hint);
 	}
 	if (state_refusal(n, write, why, sizeof(why))) {
 		snprintf(msg, sizeof(msg), "%s '%s' cannot be %s: %s", role,

@@ -15,7 +15,8 @@
 #   H6 tree on a directory whose images are all in subdirectories says
 #      to add -r (it said only "(no images in the pool)");
 #   H7 the man page's gate on conflicts, run as printed, tells a clean
-#      plan from one with conflicts.
+#      plan from one with conflicts;
+#   H8 a missing backing file: no base growth nor relink to "(?)".
 . "$(dirname "$0")/lib.sh"
 MAN=$(cd "$(dirname "$0")/../.." && pwd)/docs/imgraph.1
 
@@ -92,6 +93,19 @@ check_nogrep "H6: no hint with -r" "add -r" "$T/.out"
 mkdir -p "$T/empty"
 check_rc "H6: a truly empty dir" 0 "$IMGRAPH" tree "$T/empty"
 check_nogrep "H6: ... has no -r hint" "add -r" "$T/.out"
+
+# H8: a top whose backing file is gone: the plan says so, and shows
+# nothing that could only be true of a readable base ("base growth: 0 B
+# -> 1 GiB", "'gone.qcow2' (qcow2) -> 'gone.qcow2' (?)").
+mkdir -p "$T/m" && cd "$T/m" || exit 1
+mkq gone.qcow2 16M
+mkq orphan.qcow2 1G gone.qcow2
+rm gone.qcow2
+check_rc "H8: missing base: conflicts" 3 "$IMGRAPH" plan --top orphan.qcow2 .
+check_grep "H8: base is named missing" "^base: +gone\.qcow2 \(missing\)$" "$T/.out"
+check_nogrep "H8: no growth, bytes or relinks" "base growth|bytes to copy|parents relinked|\(\?\)" "$T/.out"
+check_eq "H8: the hint says who looks for it, and where" "$(hint)" \
+	"Put the file back where 'orphan.qcow2' looks for it ('gone.qcow2'), or, if it moved, record its new place in 'orphan.qcow2' with qemu-img rebase -u."
 
 # H7: the man page's gate on conflicts, run as printed (it said
 # "conflicts" for a clean plan: `plan > f || [ $? -eq 3 ] && echo`).
