@@ -108,4 +108,13 @@ int recover_journal(const char *jpath, bool rollback, struct rec_item *item,
 int recover_paths(char *const *paths, int npaths, bool rollback,
 		  struct rec_report *rep, struct img_err *e);
 
+/* What recovering jpath (a journal in directory dir) would do, before
+ * anything is written: the journal, each parent's header as it is now
+ * (recover_classify, read without locks) and, for finishing and for
+ * rolling back, what recover_plan would write or why it refuses.  Human
+ * text, names escaped; *text is malloc'd (recover_show.c).  -errno with e
+ * filled when the journal cannot be read. */
+int recover_describe(const char *jpath, const char *dir, char **text,
+		     struct img_err *e);
+
 #endif

@@ -129,6 +129,11 @@ struct scan_opts {
 int graph_scan(char *const *paths, int npaths, const struct scan_opts *o,
 	       struct graph **out, struct img_err *e);
 void graph_free(struct graph *g);
+/* For a scan that found no image without -r: how many images the same
+ * paths hold in their subdirectories (a recursive scan, no lock probes),
+ * so that the front ends can say to use -r; 0 when none or on error. */
+int graph_count_below(char *const *paths, int npaths,
+		      const struct scan_opts *o);
 
 /* Node id of the file at path (by dev:ino), or -ENOENT (e filled) when the
  * file is not in the graph, or another -errno when it cannot be stat'ed. */

@@ -398,3 +398,19 @@ int graph_lookup(const struct graph *g, const char *path, struct img_err *e)
 			return i;
 	return err_set(e, ENOENT, "%s: not in the pool", path);
 }
+
+int graph_count_below(char *const *paths, int npaths,
+		      const struct scan_opts *o)
+{
+	struct scan_opts ro = { .recursive = true };
+	struct graph *g = NULL;
+	int n;
+
+	if (o && o->recursive)
+		return 0;
+	if (graph_scan(paths, npaths, &ro, &g, NULL) < 0)
+		return 0;
+	n = g->npool_images;
+	graph_free(g);
+	return n;
+}

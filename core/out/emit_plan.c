@@ -1,6 +1,7 @@
 /* emit_plan.c - a plan as text, JSON or YAML; see emit.h.  The editor
  * renders the same text through open_memstream. */
 #include "emit.h"
+#include "esc.h"
 #include "core/commit/copy.h"
 #include "core/graph/perm.h"
 #include "core/plan/plan_pull.h"
@@ -24,7 +25,14 @@ static void human_node_line(FILE *f, const struct graph *g, const char *label,
 		fprintf(f, "%-15s -\n", label);
 		return;
 	}
-	fprintf(f, "%-15s %s (%s, %s)\n", label, g->nodes[id].name,
+	if (!g->nodes[id].format &&
+	    (g->nodes[id].flags & (GN_MISSING | GN_EXTERNAL | GN_ERROR))) {
+		fprintf(f, "%-15s %s (%s)\n", label, ESC(g->nodes[id].name),
+			g->nodes[id].flags & GN_MISSING ? "missing" :
+			"cannot be read");
+		return;
+	}
+	fprintf(f, "%-15s %s (%s, %s)\n", label, ESC(g->nodes[id].name),
 		g->nodes[id].format ? g->nodes[id].format : "?",
 		emit_size(g->nodes[id].info.virtual_size, vs, sizeof(vs)));
 }
@@ -32,7 +40,7 @@ static void human_node_line(FILE *f, const struct graph *g, const char *label,
 static void quoted(FILE *f, const char *s)
 {
 	if (s)
-		fprintf(f, "'%s'", s);
+		fprintf(f, "'%s'", ESC(s));
 	else
 		fputs("(none)", f);
 }
@@ -41,22 +49,23 @@ static void human_parent(FILE *f, const struct graph *g, const struct plan *p,
 			 const struct plan_parent *pp)
 {
 	if (pp->user >= 0)
-		fprintf(f, "  user '%s' in %s: ", g->users[pp->user].name,
-			pp->path ? pp->path : "?");
+		fprintf(f, "  user '%s' in %s: ", ESC(g->users[pp->user].name),
+			pp->path ? ESC(pp->path) : "?");
 	else
-		fprintf(f, "  %s%s: ", node_name(g, pp->node),
+		fprintf(f, "  %s%s: ", ESC(node_name(g, pp->node)),
 			pp->node != p->top ? "" : p->pull ? " (top itself)"
 			: " (top itself, emptied)");
 	quoted(f, pp->old_name);
 	if (pp->user < 0) {
 		fputs(" (", f);
-		fputs(pp->old_fmt ? pp->old_fmt : "format not recorded", f);
+		fputs(pp->old_fmt ? ESC(pp->old_fmt) : "format not recorded",
+		      f);
 		fputs(")", f);
 	}
 	fputs(" -> ", f);
 	quoted(f, pp->new_name);
 	if (pp->user < 0)
-		fprintf(f, " (%s)", pp->new_fmt ? pp->new_fmt : "?");
+		fprintf(f, " (%s)", pp->new_fmt ? ESC(pp->new_fmt) : "?");
 	fprintf(f, "%s%s%s\n", pp->relative ? "  [relative]" : "  [absolute]",
 		pp->feasible ? "" : "  [NOT POSSIBLE]",
 		/* top already names base: nothing to rewrite */
@@ -80,18 +89,19 @@ static void human_conflicts(FILE *f, const struct graph *g,
 		const struct plan_conflict *c = &p->conflicts[i];
 
 		fprintf(f, "  [%s] %s\n", conflict_kind_name(c->kind),
-			c->message);
+			ESC(c->message));
 		if (c->node >= 0)
-			fprintf(f, "      node: %s\n", node_name(g, c->node));
+			fprintf(f, "      node: %s\n",
+				ESC(node_name(g, c->node)));
 		if (c->parties[0])
-			fprintf(f, "      parties: %s\n", c->parties);
+			fprintf(f, "      parties: %s\n", ESC(c->parties));
 		if (c->perms)
 			fprintf(f, "      permissions: %s\n",
 				perm_names(c->perms, perms, sizeof(perms)));
 		if (c->why[0])
-			fprintf(f, "      why: %s\n", c->why);
+			fprintf(f, "      why: %s\n", ESC(c->why));
 		if (c->hint[0])
-			fprintf(f, "      hint: %s\n", c->hint);
+			fprintf(f, "      hint: %s\n", ESC(c->hint));
 	}
 }
 
@@ -102,7 +112,7 @@ static void human_scanned(FILE *f, const struct plan *p)
 	if (!p->nscanned)
 		fputs("none", f);
 	for (int i = 0; i < p->nscanned; i++)
-		fprintf(f, "%s%s%s", i ? ", " : "", p->scanned[i].path,
+		fprintf(f, "%s%s%s", i ? ", " : "", ESC(p->scanned[i].path),
 			p->scanned[i].dir ? "/" : "");
 	fprintf(f, "%s\n", p->scanned_recursive ? " (recursive)" : "");
 	fprintf(f, "%-15s %s\n", "", POOL_UNSEEN);
@@ -121,12 +131,13 @@ static void human_trash(FILE *f, const struct graph *g, const struct plan *p)
 		"puts back, 'imgraph purge' frees the space):\n", moves);
 	for (int i = 0; i < p->ntrash; i++)
 		if (p->trash[i].moves)
-			fprintf(f, "  %s\n", node_name(g, p->trash[i].node));
+			fprintf(f, "  %s\n",
+				ESC(node_name(g, p->trash[i].node)));
 	for (int i = 0; i < p->ntrash; i++)
 		if (!p->trash[i].moves)
 			fprintf(f, "  stays: %s (%s)\n",
-				node_name(g, p->trash[i].node),
-				p->trash[i].why ? p->trash[i].why : "in use");
+				ESC(node_name(g, p->trash[i].node)),
+				p->trash[i].why ? ESC(p->trash[i].why) : "in use");
 }
 
 /* The layer above base at position i of p->copy_how (top first). */
@@ -143,7 +154,7 @@ static void human_methods(FILE *f, const struct graph *g,
 	fprintf(f, "%-15s ", "copy method:");
 	for (int i = 0; i <= p->ninter; i++)
 		fprintf(f, "%s%s %s", i ? ", " : "",
-			node_name(g, layer_node(p, i)),
+			ESC(node_name(g, layer_node(p, i))),
 			p->copy_how[i] < 0 ? "unknown"
 					   : copy_method_name(p->copy_how[i]));
 	fputs(" (compressed data: read/write)\n", f);
@@ -221,14 +232,20 @@ static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
 	if (!p->ninter)
 		fputs("none", f);
 	for (int i = 0; i < p->ninter; i++)
-		fprintf(f, "%s%s", i ? ", " : "", node_name(g, p->inter[i]));
+		fprintf(f, "%s%s", i ? ", " : "",
+			ESC(node_name(g, p->inter[i])));
 	fputc('\n', f);
-	if (p->pull && p->top >= 0 && p->base >= 0 &&
-	    !(p->nconflicts && p->conflicts[0].kind == CONFLICT_JOURNAL)) {
+	/* A plan stopped by an unfinished relink analysed nothing else; a
+	 * base that cannot be read has no size to grow from and no format
+	 * to relink to, so what would be copied and relinked means nothing
+	 * (the conflicts say why). */
+	bool analysed = p->top >= 0 && p->base >= 0 &&
+	    !(p->nconflicts && p->conflicts[0].kind == CONFLICT_JOURNAL) &&
+	    !(g->nodes[p->base].flags & (GN_MISSING | GN_EXTERNAL)) &&
+	    g->nodes[p->base].format;
+	if (analysed && p->pull) {
 		human_pull(f, g, p);
-	/* A plan stopped by an unfinished relink analysed nothing else. */
-	} else if (p->top >= 0 && p->base >= 0 &&
-	    !(p->nconflicts && p->conflicts[0].kind == CONFLICT_JOURNAL)) {
+	} else if (analysed) {
 		fprintf(f, "%-15s %s (%llu bytes%s)\n", "bytes to copy:",
 			emit_size(p->bytes_to_copy, a, sizeof(a)),
 			(unsigned long long)p->bytes_to_copy,
@@ -261,6 +278,12 @@ static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
 	human_scanned(f, p);
 	human_conflicts(f, g, p);
 	human_strategies(f, g, p);
+	if (plan_runnable(p)) {
+		char sum[2048];
+
+		fprintf(f, "in short:       %s.\n",
+			ESC(plan_summary(g, p, NULL, NULL, sum, sizeof(sum))));
+	}
 }
 
 static void node_obj(struct ow *w, const struct graph *g, const char *key,

@@ -1,5 +1,6 @@
 /* emit_tree.c - the pool forest as text, JSON or YAML; see emit.h. */
 #include "emit.h"
+#include "esc.h"
 #include "core/graph/lock.h"
 #include "core/graph/marks.h"
 #include "core/graph/perm.h"
@@ -89,10 +90,10 @@ static void human_users(FILE *f, const struct graph *g, int node, int ind)
 			continue;
 		if (u->kind == PARTY_PROCESS)
 			fprintf(f, "%*s  ^ %s\n", ind, "",
-				lock_describe(u, buf, sizeof(buf)));
+				ESC(lock_describe(u, buf, sizeof(buf))));
 		else
 			fprintf(f, "%*s  ^ user '%s' (%s): perm '%s', shares "
-				"'%s'\n", ind, "", u->name, u->user_kind,
+				"'%s'\n", ind, "", ESC(u->name), ESC(u->user_kind),
 				perm_names(u->perm, p1, sizeof(p1)),
 				perm_names(u->shared, p2, sizeof(p2)));
 	}
@@ -113,11 +114,11 @@ static void human_marks(FILE *f, const struct graph *g, int node, int ind)
 		if (s->unused)
 			fprintf(f, "%*s  ! unused: committed into '%s' (%s); "
 				"nothing reads it any more\n", ind, "",
-				g->nodes[s->base].name, tm);
+				ESC(g->nodes[s->base].name), tm);
 		else
 			fprintf(f, "%*s  ! stale: '%s' was committed into "
 				"(%s%s) under it; it no longer shows what it "
-				"showed\n", ind, "", g->nodes[s->base].name,
+				"showed\n", ind, "", ESC(g->nodes[s->base].name),
 				tm, s->pending ? ", relink not done" : "");
 	}
 	for (int i = 0; m && i < m->njournals; i++)
@@ -125,7 +126,7 @@ static void human_marks(FILE *f, const struct graph *g, int node, int ind)
 			if (m->journals[i].nodes[k] == node)
 				fprintf(f, "%*s  ! in an unfinished relink: run "
 					"'imgraph recover %s'\n", ind, "",
-					m->journals[i].dir);
+					ESC(m->journals[i].dir));
 }
 
 /* Before the forest: unfinished transactions come first. */
@@ -138,10 +139,10 @@ static void human_journals(FILE *f, const struct graph *g)
 
 		fprintf(f, "! unfinished relink: %s (%s, covers %d image%s%s)"
 			"; run 'imgraph recover %s' before anything else\n",
-			j->path, !j->valid ? "unreadable" : j->relinked ?
+			ESC(j->path), !j->valid ? "unreadable" : j->relinked ?
 			"relinked, cleanup pending" : "parents partly relinked",
 			j->nnodes, j->nnodes == 1 ? "" : "s",
-			j->noutside ? " in the pool, more outside" : "", j->dir);
+			j->noutside ? " in the pool, more outside" : "", ESC(j->dir));
 	}
 }
 
@@ -157,14 +158,15 @@ static void human_trash(FILE *f, const struct graph *g)
 		fprintf(f, "trash: %s/.imgraph-trash holds %d file%s (%s) from "
 			"%d commit%s, the last %s; 'imgraph undelete %s' puts "
 			"its files back, 'imgraph purge %s' frees the space\n",
-			t->dir, t->files, t->files == 1 ? "" : "s",
+			ESC(t->dir), t->files, t->files == 1 ? "" : "s",
 			emit_size(t->bytes, sz, sizeof(sz)), t->ntx,
 			t->ntx == 1 ? "" : "s",
-			marks_when(t->last_created, tm, sizeof(tm)), t->dir, t->dir);
+			marks_when(t->last_created, tm, sizeof(tm)), ESC(t->dir),
+			ESC(t->dir));
 	}
 	for (int i = 0; m && i < m->nbad; i++)
 		fprintf(f, "! stale record %s cannot be read: %s\n",
-			m->bad[i].path, m->bad[i].error);
+			ESC(m->bad[i].path), ESC(m->bad[i].error));
 }
 
 /* Deeper levels are not indented further (a long chain would push names
@@ -183,7 +185,7 @@ static void human_node(FILE *f, const struct graph *g, int id, int depth)
 		fprintf(f, "%*s[depth %d] ", ind, "", depth);
 	else
 		fprintf(f, "%*s", ind, "");
-	fputs(n->name, f);
+	esc_put(f, n->name);
 	if (n->flags & (GN_EXTERNAL | GN_MISSING) ||
 	    ((n->flags & GN_ERROR) && !n->format)) {
 		/* nothing was read from this one */
@@ -200,14 +202,14 @@ static void human_node(FILE *f, const struct graph *g, int id, int depth)
 		fprintf(f, "  [%s]", fl);
 	fputc('\n', f);
 	if (n->error)
-		fprintf(f, "%*s  ! %s\n", ind, "", n->error);
+		fprintf(f, "%*s  ! %s\n", ind, "", ESC(n->error));
 	if (n->flags & GN_UNSAFE_PROBE)
 		fprintf(f, "%*s  ! format %s was only probed (no reference "
 			"records it, or a raw-disk name carries an image "
 			"header): its backing file '%s' is not opened "
 			"(CVE-2008-2004)\n", ind, "",
 			n->format ? n->format : "?",
-			n->backing_name ? n->backing_name : "");
+			ESC(n->backing_name));
 	human_marks(f, g, id, ind);
 	human_users(f, g, id, ind);
 }

@@ -157,6 +157,30 @@ static const char *chain_stop_reason(const struct graph *g, int top, char *buf,
 	return NULL;
 }
 
+/* "Pick a base from top's chain: mid.qcow2, base.qcow2" (or that it has
+ * none), into buf. */
+static const char *chain_hint(const struct graph *g, int top, char *buf,
+			      size_t len)
+{
+	size_t k;
+	int n = g->nodes[top].backing, steps = 0;
+
+	if (n < 0) {
+		snprintf(buf, len, "'%s' has no backing file: there is nothing "
+			 "below it to commit into.", g->nodes[top].name);
+		return buf;
+	}
+	k = (size_t)snprintf(buf, len, "Pick a base from the chain of '%s': ",
+			     g->nodes[top].name);
+	for (; n >= 0 && steps <= g->n && k < len; n = g->nodes[n].backing,
+	     steps++)
+		k += (size_t)snprintf(buf + k, len - k, "%s'%s'",
+				      steps ? ", " : "", g->nodes[n].name);
+	if (k < len)
+		snprintf(buf + k, len - k, ".");
+	return buf;
+}
+
 /* A pair problem ends the analysis: 1, or -errno from plan_add_conflict. */
 static int stop(int r)
 {
@@ -181,7 +205,7 @@ static int invalid_pair(struct graph *g, struct plan *p)
 			tn, "Image does not have a backing file",
 			r ? r : "top is the bottom of its chain: there is "
 			"nothing to commit it into.",
-			"Choose a top image that has a backing file."));
+			"Choose a top image that has a backing file (an overlay)."));
 	}
 	if (p->base >= g->n)
 		return stop(plan_add_conflict(p, CONFLICT_INVALID_PAIR, -1, 0, "",
@@ -192,8 +216,7 @@ static int invalid_pair(struct graph *g, struct plan *p)
 			tn, "Invalid files for merge: top and base are the same",
 			"A commit copies top's data into a different image "
 			"below it.",
-			"Pass a --base below --top (or omit --base to use top's "
-			"backing file)."));
+			"Choose a base below top (or none: top's backing file)."));
 	}
 	if (graph_is_below(g, p->base, p->top)) {
 		snprintf(msg, sizeof(msg), "Did not find '%s' in the backing "
@@ -201,7 +224,7 @@ static int invalid_pair(struct graph *g, struct plan *p)
 			 "reversed)", bn, tn);
 		return stop(plan_add_conflict(p, CONFLICT_INVALID_PAIR, p->base, 0,
 			bn, msg, "base must be a backing file (direct or "
-			"indirect) of top.", "Swap --top and --base."));
+			"indirect) of top.", "Swap top and base."));
 	}
 	if (!graph_is_below(g, p->top, p->base)) {
 		const char *r = chain_stop_reason(g, p->top, why, sizeof(why));
@@ -210,8 +233,8 @@ static int invalid_pair(struct graph *g, struct plan *p)
 			 "chain of '%s'", bn, tn);
 		return stop(plan_add_conflict(p, CONFLICT_INVALID_PAIR, p->base, 0,
 			bn, msg, r ? r : "base must be a backing file (direct or "
-			"indirect) of top.",
-			"Run 'imgraph tree' to see the chain of top."));
+			"indirect) of top.", chain_hint(g, p->top, why,
+							sizeof(why))));
 	}
 	return 0;
 }

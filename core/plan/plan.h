@@ -196,4 +196,38 @@ int plan_pool_missing(const struct graph *g, const struct plan *p,
 		      char ***dirs, int *n);
 const char *conflict_kind_name(enum conflict_kind k);
 
+/* ---- the plan in plain words (plan_words.c) ---------------------------- */
+
+/* What a runnable plan does to an image, from its role (policy.h). */
+enum plan_fx {
+	PLAN_FX_NONE,              /* untouched: what it shows stays */
+	PLAN_FX_TAKES_DATA,        /* base: takes top's data, its view changes */
+	PLAN_FX_READS_BASE,        /* a parent of top, relinked: view stays */
+	PLAN_FX_KEPT,              /* leaf top kept, emptied: view stays */
+	PLAN_FX_STALE,             /* an intermediate: its view changes */
+	PLAN_FX_UNUSED,            /* top: nothing reads it any more */
+	PLAN_FX_DROPPED,           /* leaf top with --drop-top */
+	PLAN_FX_PROTECTED,         /* --protect: gets base's old data where
+				      it reads it, still reads base */
+	PLAN_FX_PULLED,            /* pull: top takes the data between, then
+				      reads base: view stays */
+	PLAN_FX_NOT_WRITTEN,       /* pull: base is only read */
+};
+enum plan_fx plan_effect(const struct plan *p, int id);
+/* "left stale - its view changes" and so on ("view": what a guest reading
+ * the image sees). */
+const char *plan_effect_words(enum plan_fx fx);
+
+/* How a front end names node id (NULL: the node's name). */
+typedef const char *(*plan_label_fn)(const void *ctx, const struct graph *g,
+				     int id);
+/* One line in plain words, into buf: "base.qcow2 will take top's data;
+ * vm-web.qcow2 and vm-db.qcow2 will read base.qcow2; mid.qcow2 will be left
+ * stale; top.qcow2 will be left unused (nothing reads it); what every other
+ * image shows stays", or for a plan that cannot run, that it cannot and
+ * how many conflicts it has.  Returns buf. */
+const char *plan_summary(const struct graph *g, const struct plan *p,
+			 plan_label_fn label, const void *ctx, char *buf,
+			 size_t len);
+
 #endif

@@ -61,14 +61,27 @@ static int check_node_state(struct graph *g, struct plan *p, int id,
 	char why[1200], msg[1400];
 
 	if (n->flags & (GN_ERROR | GN_EXTERNAL)) {
+		char hint[1200] = "Fix the image or its backing reference first.";
+
 		snprintf(msg, sizeof(msg), "%s '%s' cannot be used: %s", role,
 			 n->name, n->error ? n->error :
 			 "it is an external (protocol or json:) name");
+		/* A missing file: say who looks for it, and where. */
+		for (int i = 0; (n->flags & GN_MISSING) && i < g->n; i++)
+			if (g->nodes[i].backing == id) {
+				snprintf(hint, sizeof(hint), "Put the file back "
+					 "where '%s' looks for it ('%s'), or, if "
+					 "it moved, record its new place in '%s' "
+					 "with qemu-img rebase -u.",
+					 g->nodes[i].name,
+					 g->nodes[i].backing_name ?
+					 g->nodes[i].backing_name : n->name,
+					 g->nodes[i].name);
+				break;
+			}
 		return plan_add_conflict(p, CONFLICT_IMAGE_STATE, id, 0,
 			n->name, msg, "imgraph only commits images it can read "
-			"completely and check.",
-			"Fix the image or its backing reference first "
-			"(imgraph tree shows the error).");
+			"completely and check.", hint);
 	}
 	if (state_refusal(n, write, why, sizeof(why))) {
 		snprintf(msg, sizeof(msg), "%s '%s' cannot be %s: %s", role,
@@ -90,7 +103,8 @@ static int check_link_format(struct graph *g, struct plan *p, int id)
 {
 	const struct gnode *c = &g->nodes[id];
 	const struct gnode *b;
-	char msg[1200];
+	char msg[1200], hint[3 * PATH_MAX], q1[PATH_MAX + 64],
+	     q2[PATH_MAX + 64];
 
 	if (c->backing < 0 || c->backing_fmt)
 		return 0;
@@ -102,17 +116,26 @@ static int check_link_format(struct graph *g, struct plan *p, int id)
 	 * and vmdk none. */
 	bool can_record = c->format && !strcmp(c->format, "qcow2");
 	bool raw_only = c->format && !strcmp(c->format, "qed");
+	if (can_record)
+		snprintf(hint, sizeof(hint), "If '%s' really is %s, record it: "
+			 "qemu-img rebase -u -F %s -b %s %s", b->name,
+			 b->format ? b->format : "?",
+			 b->format ? b->format : "FORMAT",
+			 plan_sh_quote(c->backing_name, q1, sizeof(q1)),
+			 plan_sh_quote(c->name, q2, sizeof(q2)));
+	else
+		snprintf(hint, sizeof(hint), "%s: convert the overlay to "
+			 "qcow2 (qemu-img convert -O qcow2 -B %s -F %s %s "
+			 "NEW.qcow2) to record it.", raw_only ? "A qed image "
+			 "records no backing format but raw" : "This format "
+			 "cannot record a backing format",
+			 plan_sh_quote(c->backing_name, q1, sizeof(q1)),
+			 b->format ? b->format : "FORMAT",
+			 plan_sh_quote(c->name, q2, sizeof(q2)));
 	return plan_add_conflict(p, CONFLICT_FORMAT, c->backing, 0, c->name,
 		msg, "A probed format can be forged by whoever writes the "
 		"image's data (CVE-2008-2004); imgraph never reads or writes "
-		"through a guessed format.",
-		can_record ? "Record it: qemu-img rebase -u -F FORMAT -b "
-		"BACKING_NAME OVERLAY." : raw_only ? "A qed image records no "
-		"backing format but raw: convert the overlay to qcow2 "
-		"(qemu-img convert -O qcow2 -B BACKING -F FORMAT) to record "
-		"it." : "This format cannot record a backing format: convert "
-		"the overlay to qcow2 (qemu-img convert -O qcow2 -B BACKING "
-		"-F FORMAT) to record it.");
+		"through a guessed format.", hint);
 }
 
 /* The state check of chain node id, written or read as its role says. */
@@ -144,6 +167,56 @@ int plan_check_states(struct graph *g, struct plan *p)
 	return 0;
 }
 
+/* Whether chain node id has a reader outside the chain that sees its
+ * contents (check_node_perms' rule). */
+static bool read_outside(const struct graph *g, const struct plan *p, int id)
+{
+	const struct gnode *n = &g->nodes[id];
+
+	for (int c = 0; c < n->nchildren; c++) {
+		enum plan_role xr = plan_role_of(p, n->children[c]);
+
+		if (xr != PLAN_ROLE_TOP && xr != PLAN_ROLE_TOP_KEPT &&
+		    xr != PLAN_ROLE_INTER &&
+		    !plan_reads_nothing(g, n->children[c]))
+			return true;
+	}
+	return false;
+}
+
+/* The fix for overlay ov reading chain node `node`: the lowest image
+ * between top and that node that only this chain reads, as the base to
+ * pick instead, when there is one; and the command that moves ov off
+ * with what it shows kept (a full rebase copies what it reads into it). */
+static void overlay_hint(const struct graph *g, const struct plan *p,
+			 int node, const struct gnode *ov, char *hint,
+			 size_t len)
+{
+	const struct gnode *n = &g->nodes[node];
+	char q[PATH_MAX + 64];
+	int pick = -1;
+
+	for (int i = 0; i < p->ninter && p->inter[i] != node; i++) {
+		if (read_outside(g, p, p->inter[i]))
+			break;
+		pick = p->inter[i];
+	}
+	plan_sh_quote(ov->name, q, sizeof(q));
+	if (pick >= 0)
+		snprintf(hint, len, "Commit into '%s' instead (only this chain "
+			 "reads it), or first move '%s' off '%s', keeping what "
+			 "it shows: qemu-img rebase -f %s -b '' %s",
+			 g->nodes[pick].name, ov->name, n->name,
+			 ov->format ? ov->format : "qcow2", q);
+	else
+		snprintf(hint, len, "No image between '%s' and '%s' is read "
+			 "by this chain alone, so no other base avoids it; "
+			 "first move '%s' off '%s', keeping what it shows: "
+			 "qemu-img rebase -f %s -b '' %s", g->nodes[p->top].name,
+			 n->name, ov->name, n->name,
+			 ov->format ? ov->format : "qcow2", q);
+}
+
 /* An overlay outside the chain that reads chain node `node`, against the
  * commit job's edge there: QEMU's rule between two parents of a node. */
 static int overlay_pair(struct graph *g, struct plan *p, int node,
@@ -151,7 +224,8 @@ static int overlay_pair(struct graph *g, struct plan *p, int node,
 {
 	const struct gnode *n = &g->nodes[node];
 	const char *bn = g->nodes[p->base].name;
-	char msg[1400], why[1600], hint[1200], parties[700], desc[600];
+	char msg[1400], why[1600], hint[2 * PATH_MAX], parties[700],
+	     desc[600];
 	struct perm_edge job = { .desc = JOB_DESC, .role = rp->edge,
 				 .perm = rp->job_perm,
 				 .shared = rp->job_shared };
@@ -176,17 +250,8 @@ static int overlay_pair(struct graph *g, struct plan *p, int node,
 	} else {
 		return 0;
 	}
-	if (plan_protect_hint(p, hint, sizeof(hint)))
-		;                    /* --protect lifts it */
-	else if (node == p->base) {
-		snprintf(hint, sizeof(hint), "Pick a base that only this chain "
-			 "uses (a node above the branch point), or move '%s' "
-			 "off '%s' first.", ov->name, n->name);
-	} else {
-		snprintf(hint, sizeof(hint), "Commit into '%s' instead (so it "
-			 "becomes the base), or move '%s' off it first.",
-			 n->name, ov->name);
-	}
+	if (!plan_protect_hint(p, hint, sizeof(hint)))
+		overlay_hint(g, p, node, ov, hint, sizeof(hint));
 	return plan_add_conflict(p, CONFLICT_PERMISSION, node, bits, parties,
 				 msg, why, hint);
 }

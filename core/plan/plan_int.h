@@ -32,6 +32,9 @@ bool plan_reads_nothing(const struct graph *g, int n);
 int plan_keep_overrides(struct plan *p, const struct plan_opts *o);
 int plan_check_raw_base(struct graph *g, struct plan *p);
 int plan_check_unverified(struct graph *g, struct plan *p);
+/* plan_words.c: s quoted for a shell command in a hint (as is when it
+ * needs no quotes), into buf. */
+const char *plan_sh_quote(const char *s, char *buf, size_t len);
 /* plan_space.c (bytes to copy; space needed on base's file system) */
 int plan_count_bytes(struct graph *g, struct plan *p, bool skip);
 int plan_check_space(struct graph *g, struct plan *p);

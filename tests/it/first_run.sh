@@ -144,10 +144,14 @@ PATH='$S/bin' PKG_CONFIG_LIBDIR='$S/pc' PKG_CONFIG_PATH= TMPDIR='$T/tmp' \
 make -C '$W' -j2 --no-print-directory BUILD=build demo 2>'$T/demo.err'; echo \$? >'$T/demo.rc'; sleep 600"
 # Until the editor shows the pool, or make has ended without it.
 n=4000
-until screen | grep -q "10 images" || [ -s "$T/demo.rc" ] || [ $n = 0 ]; do
+until screen | grep -q "Guide: the demo pool" || [ -s "$T/demo.rc" ] ||
+	[ $n = 0 ]; do
 	sleep 0.1; n=$((n - 1))
 done
-see "first make demo: the editor opens on the demo pool" "10 images" 1
+# It opens on the guide of the demo; Esc shows the pool.
+see "first make demo: the editor opens on the demo's guide" "Guide: the demo pool" 1
+keys Escape
+see "first make demo: ... over the demo pool" "10 images"
 keys q
 n=100
 while [ ! -s "$T/demo.rc" ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done

@@ -39,6 +39,10 @@ rm -rf "$P"; cp -a "$T/tpl" "$P"
 ( IMGRAPH_FAULT=kill:$((TOTAL - 2 - 5 - 5 - 2 + 1)) commit ) 2>/dev/null
 check "a journal is left" test -f "$P/.imgraph-journal-base.qcow2"
 start 100 24 -- "$P"
+# The editor opens on the unfinished relink (editor_journal.sh); Esc
+# leaves it for later, and the tree still says so.
+see "journal: opens on it" "Unfinished relink: finish"
+keys Escape
 see "journal: the title says to recover" "UNFINISHED RELINK: run imgraph recover"
 screen >"$T/s"
 for img in base top vm1 vm2; do

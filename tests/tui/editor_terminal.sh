@@ -94,11 +94,18 @@ check_grep "--help lists --color" "--color=WHEN" "$T/.out"
 check_rc "--color=bad is a usage error" 2 "$IMGRAPH" --color=purple "$P"
 check_grep "--color=bad names the value" "purple" "$T/.err"
 check_rc "unknown option is a usage error" 2 "$IMGRAPH" --frobnicate "$P"
-check_rc "--demo into a non-empty dir refused" 1 "$IMGRAPH" --demo "$P"
-check_grep "non-empty demo dir named" "not empty" "$T/.err"
+# --demo without a terminal refuses before building anything (issue 14:
+# it built the whole pool and only then exited 2).
+check_rc "--demo without a terminal: exit 2" 2 "$IMGRAPH" --demo "$T/d0"
+check_grep "--demo without a terminal: says so" "needs a terminal.*--demo builds nothing" "$T/.err"
+check "--demo without a terminal: nothing built" test ! -e "$T/d0"
+start 80 24 -- --demo "$P"
+see "--demo into a non-empty dir refused" "not empty"
+check_eq "--demo into a non-empty dir: exit 1" "$(wait_exit)" 1
 # --demo without qemu-utils: names the package.
 mkdir -p "$T/nobin"
 ln -s "$(command -v sh)" "$T/nobin/sh"
-check_rc "--demo without qemu-img fails" 1 env PATH="$T/nobin" "$IMGRAPH" --demo "$T/d3"
-check_grep "--demo names qemu-utils" "qemu-utils" "$T/.err"
+start 80 24 PATH="$T/nobin" -- --demo "$T/d3"
+see "--demo names qemu-utils" "qemu-utils"
+check_eq "--demo without qemu-img fails" "$(wait_exit)" 1
 done_testing

@@ -67,10 +67,17 @@ wait_exit() {
 	while [ $n -gt 0 ] && [ ! -s "$T/exit" ]; do sleep 0.1; n=$((n - 1)); done
 	cat "$T/exit" 2>/dev/null || echo none
 }
-# demo DIR: build the teaching pool (the editor refuses: no terminal).
+# demo DIR: build the teaching pool.  --demo needs a terminal (without
+# one it refuses before building), so it runs in a pane and is left at
+# once: q closes the guide it opens on, q quits.
 demo() {
-	"$IMGRAPH" --demo "$1" </dev/null >"$T/.demo" 2>&1
-	[ -f "$1/vm-web.qcow2" ] || { echo "# demo build failed"; cat "$T/.demo"; return 1; }
+	start 80 24 -- --demo "$1"
+	if ! wait_for "Guide: the demo pool" 120; then
+		echo "# demo build failed"; diag <"$T/.screen"; return 1
+	fi
+	keys q q
+	wait_exit >/dev/null
+	[ -f "$1/vm-web.qcow2" ] || { echo "# demo build failed"; return 1; }
 }
 # select NAME: search for NAME (the selection lands on the first match).
 select_img() { keys / "$1" Enter; }

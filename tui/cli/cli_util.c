@@ -1,5 +1,6 @@
 /* cli_util.c - small helpers shared by the CLI commands. */
 #include "cmd.h"
+#include "core/out/esc.h"
 #include "core/out/emit.h"
 
 #include <errno.h>
@@ -12,7 +13,7 @@
 int cli_report(const struct img_err *e)
 {
 	fprintf(stderr, "imgraph: %s\n",
-		e && e->msg[0] ? e->msg : "unknown error");
+		e && e->msg[0] ? ESC(e->msg) : "unknown error");
 	return EXIT_ERR;
 }
 
@@ -134,15 +135,6 @@ int cli_parse_size(const char *s, uint64_t *out)
 		return -1;
 	*out = (uint64_t)v << shift;
 	return 0;
-}
-
-void cli_put_text(FILE *f, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\x%02x", *p);
-		else
-			fputc(*p, f);
 }
 
 const char *cli_human_size(uint64_t v, char *buf, unsigned len)

@@ -62,8 +62,6 @@ int cli_bad_option(const char *cmd, char **argv, const char *shortopts,
 int cli_parse_output(const char *cmd, const char *arg, enum out_fmt *out);
 /* Parse a size such as 65536, 64K, 10M, 1G, 2T (binary units); -1 on error. */
 int cli_parse_size(const char *s, uint64_t *out);
-/* Human text: s with control characters as \xNN. */
-void cli_put_text(FILE *f, const char *s);
 /* "1.5 GiB" style human size into buf. */
 const char *cli_human_size(uint64_t v, char *buf, unsigned len);
 

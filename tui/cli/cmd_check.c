@@ -7,6 +7,7 @@
  * summary to stdout.
  */
 #include "cmd.h"
+#include "core/out/esc.h"
 #include "formats/img.h"
 #include "formats/format.h"
 
@@ -107,7 +108,7 @@ int cmd_check(int argc, char **argv)
 		return cli_report(&e);
 	if (!img_can_check(img)) {
 		fprintf(stderr, "imgraph: %s: this image format (%s) does not "
-			"support checks\n", path, img_format_name(img));
+			"support checks\n", ESC(path), img_format_name(img));
 		img_close(img);
 		return EXIT_CHECK_NOTSUP;
 	}
@@ -117,7 +118,7 @@ int cmd_check(int argc, char **argv)
 	if (r < 0)
 		return cli_report(&e);
 	for (int i = 0; i < res.nmsgs; i++)
-		fprintf(stderr, "%s\n", res.msgs[i]);
+		fprintf(stderr, "%s\n", ESC(res.msgs[i]));
 	if (res.msgs_dropped)
 		fprintf(stderr, "(%llu more messages not shown)\n",
 			(unsigned long long)res.msgs_dropped);

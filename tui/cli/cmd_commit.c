@@ -14,6 +14,7 @@
  * stderr.  Ctrl-C cancels the copy at a safe point.
  */
 #include "cmd.h"
+#include "core/out/esc.h"
 #include "cli_plan.h"
 #include "core/commit/commit.h"
 #include "core/commit/copy.h"
@@ -186,11 +187,11 @@ static int confirm_relink(void *opaque, const struct graph *g,
 	}
 	if (p->pull)
 		snprintf(q, sizeof(q), "Pull done. Relink %s onto %s?",
-			 g->nodes[p->top].path, g->nodes[p->base].path);
+			 ESC(g->nodes[p->top].path), ESC(g->nodes[p->base].path));
 	else
 		snprintf(q, sizeof(q), "Copy done. Relink %d parent%s of %s "
 			 "to %s?", p->nparents, p->nparents == 1 ? "" : "s",
-			 g->nodes[p->top].path, g->nodes[p->base].path);
+			 ESC(g->nodes[p->top].path), ESC(g->nodes[p->base].path));
 	return ask(q) && !commit_cancel;
 }
 
@@ -258,18 +259,18 @@ static void human_trash(const struct commit_result *r)
 		if (!r->trash.v[i].moved)
 			continue;
 		fputs("  ", stdout);
-		cli_put_text(stdout, r->trash.v[i].path);
+		esc_put(stdout, r->trash.v[i].path);
 		fputs(" -> ", stdout);
-		cli_put_text(stdout, r->trash.v[i].trash ?
-			     r->trash.v[i].trash : "?");
+		esc_put(stdout, r->trash.v[i].trash ?
+			r->trash.v[i].trash : "?");
 		putchar('\n');
 	}
 	for (int i = 0; i < r->trash.n; i++) {
 		if (r->trash.v[i].moved)
 			continue;
 		fputs("Kept ", stdout);
-		cli_put_text(stdout, r->trash.v[i].path);
-		printf(": %s\n", r->trash.v[i].why);
+		esc_put(stdout, r->trash.v[i].path);
+		printf(": %s\n", ESC(r->trash.v[i].why));
 	}
 }
 
@@ -307,7 +308,7 @@ static void human_result(const struct graph *g, const struct plan *p,
 	}
 
 	printf("Committed %s into %s (%s written%s).\n",
-	       g->nodes[p->top].path, g->nodes[p->base].path,
+	       ESC(g->nodes[p->top].path), ESC(g->nodes[p->base].path),
 	       cli_human_size(r->bytes_copied, a, sizeof(a)),
 	       how_text(r, b, sizeof(b)));
 	if (p->protect && p->protect->on)
@@ -318,10 +319,11 @@ static void human_result(const struct graph *g, const struct plan *p,
 		       cli_human_size(r->bytes_protected, a, sizeof(a)));
 	if (kept)
 		printf("Kept %s: now backed by %s and empty.\n",
-		       g->nodes[p->top].path, g->nodes[p->base].path);
+		       ESC(g->nodes[p->top].path), ESC(g->nodes[p->base].path));
 	else if (r->relinked)
 		printf("Relinked %d parent%s to %s.\n", r->relinked,
-		       r->relinked == 1 ? "" : "s", g->nodes[p->base].path);
+		       r->relinked == 1 ? "" : "s",
+		       ESC(g->nodes[p->base].path));
 	if (delete_files) {
 		human_trash(r);
 	} else if (p->ninter || !kept) {
@@ -330,9 +332,9 @@ static void human_result(const struct graph *g, const struct plan *p,
 		printf("No longer in any chain, kept on disk and marked "
 		       "stale/unused (--delete moves them into the trash):");
 		if (!kept)
-			printf(" %s", g->nodes[p->top].path);
+			printf(" %s", ESC(g->nodes[p->top].path));
 		for (int i = 0; i < p->ninter; i++)
-			printf(" %s", g->nodes[p->inter[i]].path);
+			printf(" %s", ESC(g->nodes[p->inter[i]].path));
 		printf("\n");
 	}
 }
@@ -514,7 +516,8 @@ static int confirm_plan(const struct graph *g, const struct plan *p,
 		/* what to do first, where a script's log will show it */
 		if (p->nconflicts && p->conflicts[0].kind == CONFLICT_JOURNAL)
 			fprintf(stderr, "imgraph commit: %s\n%s\n",
-				p->conflicts[0].message, p->conflicts[0].hint);
+				ESC(p->conflicts[0].message),
+				ESC(p->conflicts[0].hint));
 		return EXIT_CONFLICT;
 	}
 	if (a->fmt == OUT_HUMAN || !a->yes)
@@ -571,11 +574,11 @@ static int report(int r, const struct img_err *e, const struct graph *g,
 		  const struct commit_result *res)
 {
 	if (r == -ECANCELED) {
-		fprintf(stderr, "imgraph commit: %s\n", e->msg);
+		fprintf(stderr, "imgraph commit: %s\n", ESC(e->msg));
 		return EXIT_ERR;
 	}
 	if (r == -EBUSY) {
-		fprintf(stderr, "imgraph commit: %s\n", e->msg);
+		fprintf(stderr, "imgraph commit: %s\n", ESC(e->msg));
 		return EXIT_CONFLICT;
 	}
 	if (r < 0)

@@ -11,6 +11,7 @@
  * is written.
  */
 #include "cmd.h"
+#include "core/out/esc.h"
 #include "core/commit/lock_hold.h"
 #include "core/graph/resolve.h"
 #include "core/plan/policy.h"
@@ -296,7 +297,7 @@ static void print_formatting(const struct create_args *a)
 	const struct img_create_opts *o = &a->o;
 	bool qcow2 = !strcmp(a->fmt, "qcow2");
 
-	printf("Formatting '%s', fmt=%s", a->image, a->fmt);
+	printf("Formatting '%s', fmt=%s", ESC(a->image), a->fmt);
 	if (qcow2)
 		printf(" cluster_size=%u extended_l2=%s compression_type=zlib",
 		       o->cluster_size ? o->cluster_size : 65536,
@@ -305,7 +306,8 @@ static void print_formatting(const struct create_args *a)
 	if (o->compat == 2)
 		printf(" compat=0.10");
 	if (a->bfile)
-		printf(" backing_file=%s backing_fmt=%s", a->bfile, a->bfmt);
+		printf(" backing_file=%s backing_fmt=%s", ESC(a->bfile),
+		       ESC(a->bfmt));
 	if (qcow2)
 		printf(" refcount_bits=%d",
 		       o->refcount_bits > 0 ? o->refcount_bits : 16);

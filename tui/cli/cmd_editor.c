@@ -29,7 +29,8 @@ static void usage(FILE *f)
 "  -r, --recursive  scan directories recursively\n"
 "  --rate N         limit commit copy speed (bytes/s, K/M/G suffixes)\n"
 "  --demo [DIR]     build a teaching pool in DIR (default: a new temp dir)\n"
-"                   and open the editor on it (needs qemu-img, qemu-io)\n"
+"                   and open the editor on it, on a guide of what to try\n"
+"                   (needs a terminal, qemu-img and qemu-io)\n"
 "\n"
 "Keys: press ? in the editor.  See imgraph(1).\n");
 }
@@ -108,26 +109,29 @@ int cmd_editor(int argc, char **argv)
 	int rc = parse_args(argc, argv, &o, &demo);
 	if (rc >= 0)
 		return rc;
+	/* Before anything is built: --demo without a terminal would build
+	 * a pool nobody can look at. */
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		fprintf(stderr,
+			"imgraph: the editor needs a terminal (stdin and stdout)"
+			"%s;\nfor scripts use the commands: imgraph tree, info, "
+			"map, plan, commit ... (imgraph --help)\n",
+			demo ? ", so --demo builds nothing" : "");
+		return EXIT_USAGE;
+	}
 	if (demo) {
 		if (demo_build(optind < argc ? argv[optind] : NULL, demo_dir,
 			       sizeof(demo_dir), &e) < 0)
 			return cli_report(&e);
-		printf("imgraph: demo pool built in %s\n%s", demo_dir,
-		       demo_lessons);
-		fflush(stdout);
 		o.paths = demo_path;
 		o.npaths = 1;
+		o.guide = demo_lessons;     /* shown inside the editor */
 	} else {
 		o.paths = argv + optind;
 		o.npaths = argc - optind;
 	}
-	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
-		fprintf(stderr,
-			"imgraph: the editor needs a terminal (stdin and stdout)"
-			";\nfor scripts use the commands: imgraph tree, info, "
-			"map, plan, commit ... (imgraph --help)\n");
-		return EXIT_USAGE;
-	}
 	rc = editor_run(&o, &e);
+	if (demo)               /* after the editor, where it stays visible */
+		printf("imgraph: the demo pool is in %s\n", demo_dir);
 	return rc < 0 ? cli_report(&e) : rc;
 }

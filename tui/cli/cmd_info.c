@@ -6,6 +6,7 @@
  * corrupt or snapshot-carrying images can still be examined.
  */
 #include "cmd.h"
+#include "core/out/esc.h"
 #include "formats/img.h"
 #include "core/graph/resolve.h"
 #include "formats/format.h"
@@ -228,33 +229,19 @@ static const char *yesno(bool v)
 	return v ? "true" : "false";
 }
 
-/* A name from inside an image, with control characters shown as '?'
- * (human output only; JSON and YAML escape them). */
-static const char *esc_ctl(const char *s, char *buf, size_t len)
-{
-	size_t k = 0;
-
-	for (; s && *s && k + 1 < len; s++)
-		buf[k++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
-	buf[k] = '\0';
-	return buf;
-}
-
 static void human_vmdk(const struct img_info *in)
 {
-	char esc[1024];
-
 	printf("Format specific information:\n");
 	printf("    cid: %u\n", in->cid);
 	printf("    parent cid: %u\n", in->parent_cid);
 	printf("    create type: %s\n",
-	       esc_ctl(in->create_type, esc, sizeof(esc)));
+	       ESC(in->create_type));
 	printf("    extents:\n");
 	for (uint32_t i = 0; i < in->nb_extents; i++) {
 		const struct img_extent_info *x = &in->extents[i];
 
 		printf("        [%u]: %s, %s%s, %llu bytes", i,
-		       esc_ctl(x->filename, esc, sizeof(esc)),
+		       ESC(x->filename),
 		       x->type[0] ? x->type : "sparse",
 		       x->compressed ? ", compressed" : "",
 		       (unsigned long long)x->virtual_size);
@@ -267,9 +254,9 @@ static void human_vmdk(const struct img_info *in)
 static void emit_human(const struct info_view *v)
 {
 	const struct img_info *in = &v->in;
-	char hs[32], ds[32], esc[1024];
+	char hs[32], ds[32];
 
-	printf("image: %s\n", v->path);
+	printf("image: %s\n", ESC(v->path));
 	printf("file format: %s\n", in->format);
 	printf("virtual size: %s (%llu bytes)\n",
 	       cli_human_size(in->virtual_size, hs, sizeof(hs)),
@@ -283,11 +270,12 @@ static void emit_human(const struct info_view *v)
 	if (v->b.name) {
 		if (v->has_full && strcmp(v->full, v->b.name))
 			printf("backing file: %s (actual path: %s)\n",
-			       v->b.name, v->full);
+			       ESC(v->b.name), ESC(v->full));
 		else
-			printf("backing file: %s\n", v->b.name);
+			printf("backing file: %s\n", ESC(v->b.name));
 		if (v->b.format)
-			printf("backing file format: %s\n", v->b.format);
+			printf("backing file format: %s\n",
+			       ESC(v->b.format));
 	}
 	if (in->nb_snapshots)
 		printf("internal snapshots: %u\n", in->nb_snapshots);
@@ -306,12 +294,11 @@ static void emit_human(const struct info_view *v)
 		}
 		if (in->data_file_name)
 			printf("    data file: %s%s\n",
-			       esc_ctl(in->data_file_name, esc, sizeof(esc)),
+			       ESC(in->data_file_name),
 			       in->data_file_raw ? " (raw)" : "");
 		for (uint32_t i = 0; i < in->nb_bitmaps; i++)
 			printf("    bitmap: %s (granularity %llu%s%s)\n",
-			       esc_ctl(in->bitmap_list[i].name, esc,
-					  sizeof(esc)),
+			       ESC(in->bitmap_list[i].name),
 			       (unsigned long long)in->bitmap_list[i].granularity,
 			       in->bitmap_list[i].in_use ? ", in use" : "",
 			       in->bitmap_list[i].autoload ? ", auto" : "");
@@ -331,7 +318,8 @@ static void emit_human(const struct info_view *v)
 	if (in->dirty)
 		printf("dirty flag: true\n");
 	if (in->write_refusal)
-		printf("imgraph will not write it: %s\n", in->write_refusal);
+		printf("imgraph will not write it: %s\n",
+		       ESC(in->write_refusal));
 }
 
 int cmd_info(int argc, char **argv)

@@ -6,6 +6,7 @@
  * "filename": the layer that serves the extent.
  */
 #include "cmd.h"
+#include "core/out/esc.h"
 #include "core/graph/chain_map.h"
 
 #include <errno.h>
@@ -38,7 +39,7 @@ static void emit(struct ow *w, const struct chain_map_extent *x)
 		else
 			snprintf(off, sizeof(off), "compressed");
 		printf("%#-15" PRIx64 " %#-15" PRIx64 " %-15s %s\n", x->start,
-		       x->length, off, x->filename);
+		       x->length, off, ESC(x->filename));
 		return;
 	}
 	ow_obj_open(w, NULL);

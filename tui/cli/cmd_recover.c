@@ -5,6 +5,7 @@
  * was finished (or none was found), 1 when one was set aside as invalid,
  * blocked by a foreign change or a lock, or failed. */
 #include "cmd.h"
+#include "core/out/esc.h"
 #include "core/commit/recover.h"
 
 #include <getopt.h>
@@ -101,8 +102,8 @@ int cmd_recover(int argc, char **argv)
 				  it->outcome == REC_DONE_ROLLBACK ? stdout
 								   : stderr;
 			fprintf(f, "%s%s: %s: %s\n", f == stderr ? "imgraph: "
-				: "", it->journal, outcome_name(it->outcome),
-				it->msg);
+				: "", ESC(it->journal),
+				outcome_name(it->outcome), ESC(it->msg));
 		}
 	} else {
 		struct ow w;

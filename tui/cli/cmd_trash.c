@@ -10,6 +10,7 @@
  * there is nothing to put back; purge exits 0 when the space is freed.
  */
 #include "cmd.h"
+#include "core/out/esc.h"
 #include "core/commit/trash.h"
 
 #include <errno.h>
@@ -71,12 +72,12 @@ static void human(const struct trash_op_report *rep, bool purge)
 		fputs(it->result == TRASH_RESTORED ? "put back " :
 		      it->result == TRASH_IN_PLACE ? "already in place: " :
 		      it->result == TRASH_PURGED ? "removed " : "imgraph: ", f);
-		cli_put_text(f, it->path);
+		esc_put(f, it->path);
 		if (it->result == TRASH_PURGED)
 			fprintf(f, " (%s)", cli_human_size(it->bytes, sz,
 							   sizeof(sz)));
 		else if (!good)
-			fprintf(f, ": %s", it->msg);
+			fprintf(f, ": %s", ESC(it->msg));
 		fputc('\n', f);
 	}
 	if (purge)

@@ -57,6 +57,14 @@ int cmd_tree(int argc, char **argv)
 		       optind < argc ? argc - optind : 1, &so, &g, &e) < 0)
 		return cli_report(&e);
 	emit_tree(stdout, g, fmt);
+	if (fmt == OUT_HUMAN && !g->n) {
+		int below = graph_count_below(optind < argc ? argv + optind
+					      : dot, optind < argc ?
+					      argc - optind : 1, &so);
+		if (below)
+			printf("(%d image%s in subdirectories: add -r to "
+			       "scan them)\n", below, below == 1 ? "" : "s");
+	}
 	graph_free(g);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "imgraph tree: write error on stdout\n");

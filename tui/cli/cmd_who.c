@@ -8,6 +8,7 @@
  * graph.  Exit 0 when every IMAGE could be examined, 1 otherwise.
  */
 #include "cmd.h"
+#include "core/out/esc.h"
 #include "core/graph/perm.h"
 #include "core/live/live.h"
 #include "core/live/qmp.h"
@@ -32,7 +33,7 @@ static void usage(FILE *f)
 
 static void put_h(const char *s)
 {
-	cli_put_text(stdout, s);
+	esc_put(stdout, s);
 }
 
 struct probe {
@@ -101,18 +102,18 @@ static void human_probe(const struct probe *p)
 		       p->ver.micro);
 	if (p->have_node) {
 		printf("    node '%s' (%s%s), depth %d under root '%s', used "
-		       "by %s%s%s\n", n->node, n->drv ? n->drv : "?",
-		       n->ro ? ", read-only" : "", n->depth, n->root,
-		       n->backend_kind, n->backend ? " " : "",
-		       n->backend ? n->backend : "");
+		       "by %s%s%s\n", ESC(n->node), n->drv ? ESC(n->drv) : "?",
+		       n->ro ? ", read-only" : "", n->depth, ESC(n->root),
+		       ESC(n->backend_kind), n->backend ? " " : "",
+		       ESC(n->backend));
 		if (n->filter)
-			printf("    filter in the way: %s\n", n->filter);
+			printf("    filter in the way: %s\n", ESC(n->filter));
 		if (n->job)
-			printf("    job on it: %s\n", n->job);
+			printf("    job on it: %s\n", ESC(n->job));
 	}
 	for (int j = 0; j < p->njobs; j++)
-		printf("    job '%s' (%s): %s\n", p->jobs[j].id,
-		       p->jobs[j].type, p->jobs[j].status);
+		printf("    job '%s' (%s): %s\n", ESC(p->jobs[j].id),
+		       ESC(p->jobs[j].type), ESC(p->jobs[j].status));
 	if (p->err[0]) {
 		fputs("    probe: ", stdout);
 		put_h(p->err);
@@ -136,13 +137,13 @@ static void human_holder(const struct live_holder *h, const struct probe *p)
 		put_h(h->domain);
 		putchar('\'');
 		if (h->disk)
-			printf(", disk %s layer %d", h->disk, h->layer);
-		printf(" (%s)\n", h->domain_how);
+			printf(", disk %s layer %d", ESC(h->disk), h->layer);
+		printf(" (%s)\n", ESC(h->domain_how));
 		break;
 	case LIVE_QMP:
 		fputs("QEMU with a QMP monitor at ", stdout);
 		put_h(h->qmp_path);
-		printf(" (%s)\n", h->qmp_how);
+		printf(" (%s)\n", ESC(h->qmp_how));
 		break;
 	case LIVE_REMOTE:
 		fputs("held by a process on another host\n", stdout);
@@ -152,7 +153,7 @@ static void human_holder(const struct live_holder *h, const struct probe *p)
 		      "namespace)\n", stdout);
 		break;
 	case LIVE_OTHER:
-		printf("%s\n", h->note ? h->note : "another program");
+		printf("%s\n", h->note ? ESC(h->note) : "another program");
 		break;
 	}
 	human_locks(h);

@@ -1,10 +1,14 @@
 /* canvas.c - the cell grid screens draw into (see canvas.h). */
 #include "canvas.h"
+#include "core/out/esc.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
+
+/* An escaped character: up to four escapes of four characters. */
+#define GLYPH_MAX 17
 
 const struct glyphs glyphs_utf8 = {
 	.vert = "\u2502", .tee = "\u251c", .corner = "\u2514", .horiz = "\u2500",
@@ -66,15 +70,26 @@ void canvas_clear(struct canvas *c)
 	}
 }
 
-/* Decode one glyph at s into out (NUL-terminated, <= 4 bytes); returns the
- * bytes consumed (>= 1).  Anything that would not take exactly one column
- * becomes '?', so the grid never drifts out of step with the terminal. */
-static size_t next_glyph(bool utf8, const char *s, char out[5])
+/* Decode one glyph at s into out (NUL-terminated); returns the bytes
+ * consumed (>= 1) and sets *cols to the columns it takes.  A control
+ * character or a byte that is not UTF-8 comes out escaped as esc_ctl
+ * writes it (several columns, one ASCII character each), as the CLI
+ * prints it; a backslash stays itself (text from emit.h arrives escaped
+ * already and must not be escaped twice).  Anything else that would not
+ * take exactly one column becomes '?', so the grid never drifts out of
+ * step with the terminal. */
+static size_t next_glyph(bool utf8, const char *s, char out[GLYPH_MAX],
+			 int *cols)
 {
 	unsigned char b = (unsigned char)s[0];
+	char one[5] = { 0 };
+
+	*cols = 1;
 	if (b < 0x80) {
-		out[0] = (b < 0x20 || b == 0x7f) ? '?' : (char)b;
+		out[0] = (char)b;
 		out[1] = 0;
+		if (b < 0x20 || b == 0x7f)
+			goto esc;
 		return 1;
 	}
 	size_t n = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 0;
@@ -86,6 +101,12 @@ static size_t next_glyph(bool utf8, const char *s, char out[5])
 		if ((t & 0xc0) != 0x80)
 			goto bad;
 		cp = cp << 6 | (t & 0x3f);
+	}
+	memcpy(one, s, n);
+	if (esc_needed(one)) {          /* C1 control, overlong, surrogate */
+		esc_ctl(one, out, GLYPH_MAX);
+		*cols = (int)strlen(out);
+		return n;
 	}
 	if (!utf8)
 		goto bad_len;
@@ -105,8 +126,12 @@ bad_len:
 	out[1] = 0;
 	return n;
 bad:
-	out[0] = '?';
+	out[0] = (char)b;
 	out[1] = 0;
+esc:
+	memcpy(one, out, 2);
+	esc_ctl(one, out, GLYPH_MAX);
+	*cols = (int)strlen(out);
 	return 1;
 }
 
@@ -118,18 +143,56 @@ int canvas_put(struct canvas *c, int y, int x, int maxw, int role,
 	int lim = maxw < 0 ? c->w - x : maxw;
 	if (x + lim > c->w)
 		lim = c->w - x;
-	int col = 0;
-	char g[5];
+	int col = 0, n;
+	char g[GLYPH_MAX];
 	while (*s && col < lim) {
-		s += next_glyph(c->utf8, s, g);
-		if (x + col >= 0) {
+		s += next_glyph(c->utf8, s, g, &n);
+		if (col + n > lim)
+			break;          /* never half an escape */
+		for (int i = 0; i < n; i++, col++) {
+			if (x + col < 0)
+				continue;
 			struct cell *cl = &c->cells[(size_t)y * c->w + x + col];
-			memcpy(cl->ch, g, sizeof(g));
+			if (n > 1) {    /* an escape: one character a cell */
+				cl->ch[0] = g[i];
+				cl->ch[1] = 0;
+			} else
+				memcpy(cl->ch, g, sizeof(cl->ch));
 			cl->role = (unsigned char)role;
 		}
-		col++;
 	}
 	return col;
+}
+
+int canvas_put_fit(struct canvas *c, int y, int x, int maxw, int role,
+		   const char *s)
+{
+	int lim = maxw < 0 ? c->w - x : maxw;
+	if (canvas_strwidth(c, s) <= lim)
+		return canvas_put(c, y, x, lim, role, s);
+	const char *dots = c->utf8 ? "\u2026" : "...";
+	int dw = c->utf8 ? 1 : 3;
+	if (lim <= dw)
+		return canvas_put(c, y, x, lim, role, s);
+	/* The longest run of whole words that leaves room for the dots; a
+	 * single word longer than that is cut where it must be. */
+	const char *cut = canvas_skip(c, s, lim - dw), *end = cut;
+	if (*cut != ' ')
+		for (const char *q = cut; q > s; q--)
+			if (q[-1] == ' ') {
+				end = q - 1;
+				break;
+			}
+	while (end > s && end[-1] == ' ' )
+		end--;
+	if (end == s)
+		end = cut;
+	char buf[4096];
+	size_t n = (size_t)(end - s) < sizeof(buf) - 8 ? (size_t)(end - s)
+						      : sizeof(buf) - 8;
+	memcpy(buf, s, n);
+	strcpy(buf + n, dots);
+	return canvas_put(c, y, x, lim, role, buf);
 }
 
 int canvas_printf(struct canvas *c, int y, int x, int maxw, int role,
@@ -181,20 +244,28 @@ void canvas_box(struct canvas *c, int y, int x, int h, int w, int role,
 
 int canvas_strwidth(const struct canvas *c, const char *s)
 {
-	int n = 0;
-	char g[5];
+	int n = 0, w;
+	char g[GLYPH_MAX];
 	while (s && *s) {
-		s += next_glyph(c->utf8, s, g);
-		n++;
+		s += next_glyph(c->utf8, s, g, &w);
+		n += w;
 	}
 	return n;
 }
 
 const char *canvas_skip(const struct canvas *c, const char *s, int cols)
 {
-	char g[5];
-	while (*s && cols-- > 0)
-		s += next_glyph(c->utf8, s, g);
+	char g[GLYPH_MAX];
+	int w;
+	bool first = cols > 0;      /* always progress: callers loop on it */
+	while (*s) {
+		size_t k = next_glyph(c->utf8, s, g, &w);
+		if (w > cols && !first)
+			break;
+		first = false;
+		cols -= w;
+		s += k;
+	}
 	return s;
 }
 

@@ -72,9 +72,15 @@ int canvas_resize(struct canvas *c, int w, int h);
 void canvas_clear(struct canvas *c);
 
 /* Write s at (y, x), at most maxw columns (maxw < 0: to the right edge).
+ * Control characters and bytes that are not UTF-8 are drawn escaped as
+ * esc_ctl (core/out/esc.h) writes them, never sent to the terminal.
  * Returns the columns written.  Out-of-range writes are clipped. */
 int canvas_put(struct canvas *c, int y, int x, int maxw, int role,
 	       const char *s);
+/* canvas_put, but a string too wide is cut at the end of a word and ends
+ * in an ellipsis ("..." on an ASCII canvas), so no word is cut in half. */
+int canvas_put_fit(struct canvas *c, int y, int x, int maxw, int role,
+		   const char *s);
 int canvas_printf(struct canvas *c, int y, int x, int maxw, int role,
 		  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* Fill w cells with the glyph g (a string of one glyph). */
@@ -89,7 +95,8 @@ void canvas_box(struct canvas *c, int y, int x, int h, int w, int role,
 /* Columns a string takes when drawn (same decoding as canvas_put). */
 int canvas_strwidth(const struct canvas *c, const char *s);
 
-/* Pointer just past the first cols glyphs of s (or to its end). */
+/* Pointer just past the glyphs of s that fit in cols columns (at least
+ * one when cols > 0), or to its end. */
 const char *canvas_skip(const struct canvas *c, const char *s, int cols);
 
 /* Text of row y into buf (UTF-8, trailing spaces trimmed). */

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/graph/graph.h"
+#include "core/graph/marks.h"
 #include "core/plan/plan.h"
 
 static volatile sig_atomic_t got_signal;
@@ -143,6 +144,17 @@ static bool run_request(struct editor *ed, enum ui_req req)
 	case REQ_MARKS: editor_validate_marks(ed); break;
 	case REQ_SELECT: ed->map_stale = true; break;
 	case REQ_REDRAW: clearok(curscr, TRUE); break;
+	case REQ_JOURNAL: editor_show_journal(ed); break;
+	case REQ_FINISH:
+		ed->q = Q_FINISH;
+		st->question = "Finish the relink: every parent will name base "
+			       "(as described above); write now?";
+		break;
+	case REQ_ROLLBACK:
+		ed->q = Q_ROLLBACK;
+		st->question = "Roll the relink back: every parent will name "
+			       "top again (as described above); write now?";
+		break;
 	default: break;
 	}
 	return true;
@@ -272,6 +284,7 @@ static int editor_init(struct editor *ed, const struct editor_opts *o,
 	bool utf8 = !o->ascii && !strcmp(nl_langinfo(CODESET), "UTF-8");
 	ui_state_init(&ed->st);
 	ed->st.utf8 = utf8;
+	ed->st.guide = o->guide;
 	if (ed->npaths == 1)
 		snprintf(ed->st.pool_label, sizeof(ed->st.pool_label), "%s",
 			 ed->paths[0]);
@@ -337,16 +350,25 @@ static int term_start(const struct editor *ed, enum editor_color color,
 	return 0;
 }
 
-/* The first scan, with a message while it runs and a hint after. */
+/* The first scan, with a message while it runs. */
 static void first_scan(struct editor *ed)
 {
 	ui_msg(&ed->st, R_DIM, "scanning %s ...", ed->st.pool_label);
 	draw(ed);
 	editor_scan(ed);
-	if (!ed->st.msg[0] || ed->st.msg_role != R_ERROR)
-		ui_msg(&ed->st, R_NORMAL, "%d image%s - ? help, t/b mark top/"
-		       "base, p plan, c commit", ed->g ? ed->g->n : 0,
-		       ed->g && ed->g->n == 1 ? "" : "s");
+	/* From here the status line's hint says what to do next. */
+	if (ed->st.msg_role != R_ERROR)
+		ed->st.msg[0] = 0;
+}
+
+/* The steps to try, over the tree until Esc; ? shows them again. */
+static void show_guide(struct editor *ed)
+{
+	char *text = NULL;
+	if (asprintf(&text, "%s\nEsc closes this guide; ? shows it again on "
+		     "the first page of help.\n", ed->st.guide) < 0)
+		text = NULL;
+	editor_show_text(ed, "Guide: the demo pool", text);
 }
 
 /* Stop a commit still running (at a safe point) and free everything. */
@@ -379,6 +401,11 @@ int editor_run(const struct editor_opts *o, struct img_err *e)
 	}
 	if (rc == 0) {
 		first_scan(&ed);
+		if (o->guide)
+			show_guide(&ed);
+		/* An unfinished relink comes before anything else. */
+		if (ed.g && ed.g->marks && ed.g->marks->njournals)
+			editor_show_journal(&ed);
 		rc = run_loop(&ed);
 	}
 	editor_teardown(&ed);

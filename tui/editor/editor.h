@@ -25,6 +25,9 @@ struct editor_opts {
 	bool mouse;
 	enum editor_color color;
 	uint64_t rate;             /* commit copy limit, bytes/s; 0: none */
+	/* Steps to try (demo_lessons), shown in a guide when the editor
+	 * opens and on the first page of help; NULL: none. */
+	const char *guide;
 };
 
 /* Open the editor on the terminal (stdin and stdout must be one: the

@@ -264,22 +264,79 @@ char *editor_plan_text(const struct graph *g, const struct plan *p)
 	return buf;
 }
 
-/* A protected reader still reads base, from its own copy where base
- * changed; one that is not protected sees base change. */
-static void after_protected(FILE *f, const struct plan *p, int v)
+/* Columns of a guide (its glyphs are one column each). */
+static int after_cols(const char *s)
 {
-	const struct plan_reader *r = plan_protect_reader(p, v);
-	char a[32];
+	int n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
 
-	if (!r)
-		return;
-	if (p->protect->on)
-		fprintf(f, "   protected: still reads base, +%s of base's old "
-			"data of its own", emit_size(r->growth, a, sizeof(a)));
-	else
-		fprintf(f, "   NOT protected: what it shows would change (P "
-			"protects it: copies %s)", emit_size(r->bytes, a,
-							    sizeof(a)));
+/* Width of the widest guide + name of base's tree (capped), so that the
+ * marks line up. */
+static int after_width(const struct rows *r, int root, const struct glyphs *gl)
+{
+	int w = 0;
+	for (int i = 0; i < r->nrows; i++) {
+		int a = r->row[i];
+		while (r->parent[a] >= 0)
+			a = r->parent[a];
+		if (a != root)
+			continue;
+		char guide[1024];
+		rows_guide(r, i, gl->vert, gl->tee, gl->corner, gl->horiz, 200,
+			   guide, sizeof(guide));
+		int n = after_cols(guide) + (int)strlen(rows_label(r,
+							      r->row[i]));
+		if (n > w)
+			w = n;
+	}
+	return w > 40 ? 40 : w;
+}
+
+/* Base's tree after the relink, every image marked with what the plan
+ * does to it (core's words), then the images that leave the chains. */
+static void after_rows(FILE *f, const struct graph *g, const struct plan *p,
+		       const struct rows *r, const unsigned char *gone,
+		       bool utf8)
+{
+	int root = p->base;
+	while (r->parent[root] >= 0)
+		root = r->parent[root];
+	const struct glyphs *gl = utf8 ? &glyphs_utf8 : &glyphs_ascii;
+	int w = after_width(r, root, gl);
+	fprintf(f, "After the relink:\n");
+	for (int i = 0; i < r->nrows; i++) {
+		int v = r->row[i], a = v;
+		while (r->parent[a] >= 0)
+			a = r->parent[a];
+		if (a != root)
+			continue;
+		char guide[1024], cell[1400];
+		rows_guide(r, i, gl->vert, gl->tee, gl->corner, gl->horiz, 200,
+			   guide, sizeof(guide));
+		int n = snprintf(cell, sizeof(cell), "%s%s", guide,
+				 rows_label(r, v));
+		int pad = w - (n - (int)(strlen(guide) - after_cols(guide)));
+		fprintf(f, "  %s%*s  %s\n", cell, pad > 0 ? pad : 0, "",
+			plan_effect_words(plan_effect(p, v)));
+	}
+	bool any = false;
+	for (int i = 0; i < g->n; i++)
+		if (gone[i]) {
+			if (!any)
+				fprintf(f, "Out of the chains (kept on disk):\n");
+			any = true;
+			fprintf(f, "  %-*s  %s\n", w, rows_label(r, i),
+				plan_effect_words(plan_effect(p, i)));
+		}
+	for (int i = 0; i < p->nparents; i++) {
+		int u = p->parents[i].user;
+		if (p->parents[i].node < 0 && u >= 0 && u < g->nusers)
+			fprintf(f, "User '%s' repointed to base (users file)\n",
+				g->users[u].name);
+	}
 }
 
 char *editor_after_text(const struct graph *g, const struct plan *p,
@@ -317,50 +374,7 @@ char *editor_after_text(const struct graph *g, const struct plan *p,
 	f = open_memstream(&buf, &len);
 	if (!f)
 		goto out;
-	int root = p->base;
-	while (r.parent[root] >= 0)
-		root = r.parent[root];
-	const struct glyphs *gl = utf8 ? &glyphs_utf8 : &glyphs_ascii;
-	fprintf(f, "After the relink:\n");
-	for (int i = 0; i < r.nrows; i++) {
-		int v = r.row[i], a = v;
-		while (r.parent[a] >= 0)
-			a = r.parent[a];
-		if (a != root)
-			continue;
-		char guide[1024];
-		rows_guide(&r, i, gl->vert, gl->tee, gl->corner, gl->horiz, 200,
-			   guide, sizeof(guide));
-		fprintf(f, "  %s%s", guide, rows_label(&r, v));
-		if (v == p->base)
-			fprintf(f, p->pull ? "   [B] not written"
-					   : "   [B] takes top's data");
-		for (int k = 0; k < p->nparents; k++)
-			if (p->parents[k].node == v)
-				fprintf(f, "   relinked, was on %s",
-					p->parents[k].old_name ?
-					p->parents[k].old_name : "top");
-		if (v == p->top)
-			fprintf(f, p->pull ? "   [T] holds the pulled data"
-					   : "   [T] kept, emptied");
-		after_protected(f, p, v);
-		fputc('\n', f);
-	}
-	bool any = false;
-	for (int i = 0; i < g->n; i++)
-		if (gone[i]) {
-			fprintf(f, "%s%s", any ? ", " : "Leaving the graph (kept "
-				"on disk): ", rows_label(&r, i));
-			any = true;
-		}
-	if (any)
-		fputc('\n', f);
-	for (int i = 0; i < p->nparents; i++) {
-		int u = p->parents[i].user;
-		if (p->parents[i].node < 0 && u >= 0 && u < g->nusers)
-			fprintf(f, "User '%s' repointed to base (users file)\n",
-				g->users[u].name);
-	}
+	after_rows(f, g, p, &r, gone, utf8);
 	fputc('\n', f);
 out:
 	if (f)

@@ -37,7 +37,8 @@ static const char *node_path(const struct graph *g, int id)
 void editor_scan(struct editor *ed)
 {
 	struct ui_state *st = &ed->st;
-	char *sel = NULL, *top = NULL, *base = NULL;
+	char *sel = NULL, *top = NULL, *base = NULL, *utop = NULL,
+	     *ubase = NULL;
 	char **collapsed = NULL;
 	int ncollapsed = 0;
 	if (ed->g) {
@@ -47,6 +48,10 @@ void editor_scan(struct editor *ed)
 			top = strdup(ed->g->nodes[st->mark_top].path);
 		if (st->mark_base >= 0)
 			base = strdup(ed->g->nodes[st->mark_base].path);
+		if (st->undo_top >= 0)
+			utop = strdup(ed->g->nodes[st->undo_top].path);
+		if (st->undo_base >= 0)
+			ubase = strdup(ed->g->nodes[st->undo_base].path);
 		collapsed = calloc((size_t)ed->g->n + 1, sizeof(char *));
 		for (int i = 0; collapsed && i < ed->g->n; i++)
 			if (i < st->rows.n && !st->rows.expanded[i] &&
@@ -61,6 +66,7 @@ void editor_scan(struct editor *ed)
 	graph_free(ed->g);
 	ed->g = NULL;
 	st->mark_top = st->mark_base = -1;
+	st->undo_top = st->undo_base = -1;
 	st->scan_error[0] = 0;
 
 	struct img_err e = { 0 };
@@ -70,6 +76,13 @@ void editor_scan(struct editor *ed)
 		ui_msg(st, R_ERROR, "scan failed: %s", e.msg);
 	}
 	st->g = ed->g;
+	st->pool_hint[0] = 0;
+	if (ed->g && !ed->g->n) {
+		int below = graph_count_below(ed->paths, ed->npaths, &ed->so);
+		if (below)
+			snprintf(st->pool_hint, sizeof(st->pool_hint), ", %d in "
+				 "subdirectories: run imgraph -r", below);
+	}
 	if (rows_init(&st->rows, ed->g) < 0)
 		ui_msg(st, R_ERROR, "out of memory");
 	if (ed->g) {
@@ -85,6 +98,10 @@ void editor_scan(struct editor *ed)
 			st->mark_top = id;
 		if (base && (id = graph_lookup(ed->g, base, NULL)) >= 0)
 			st->mark_base = id;
+		if (utop && (id = graph_lookup(ed->g, utop, NULL)) >= 0)
+			st->undo_top = id;
+		if (ubase && (id = graph_lookup(ed->g, ubase, NULL)) >= 0)
+			st->undo_base = id;
 	}
 	for (int i = 0; i < ncollapsed; i++)
 		free(collapsed[i]);
@@ -92,6 +109,8 @@ void editor_scan(struct editor *ed)
 	free(sel);
 	free(top);
 	free(base);
+	free(utop);
+	free(ubase);
 	ed->map_stale = true;
 }
 
@@ -159,10 +178,53 @@ static int build_plan(struct editor *ed, struct plan **out, struct img_err *e)
 	}
 }
 
+/* The mark just set cannot make a pair: put the marks back as they were
+ * and say why (the plan's plain why, then its hint). */
+static void refuse_mark(struct editor *ed, const char *why, const char *hint)
+{
+	struct ui_state *st = &ed->st;
+	bool top = st->last_mark_top;
+	int id = top ? st->mark_top : st->mark_base;
+	char what[600];
+	snprintf(what, sizeof(what), "%s", editor_label(ed, id));
+	st->mark_top = st->undo_top;
+	st->mark_base = st->undo_base;
+	ui_msg(st, R_ERROR, "Not marked, impossible pair: %s cannot be %s; "
+	       "%s%s%s", what, top ? "top" : "base", why,
+	       hint && *hint ? " " : "", hint ? hint : "");
+}
+
+/* The status line for a pair that can run: what it copies and what it
+ * relinks, in the plan's words (a kept leaf top is not "a parent"). */
+static void say_clean(struct editor *ed, const struct plan *p)
+{
+	struct ui_state *st = &ed->st;
+	char sz[16], what[120];
+	if (p->leaf == PLAN_LEAF_KEEP)
+		snprintf(what, sizeof(what), "top has no parents: kept, "
+			 "emptied, on base");
+	else if (p->leaf == PLAN_LEAF_DROP)
+		snprintf(what, sizeof(what), "top has no parents: dropped");
+	else
+		snprintf(what, sizeof(what), "relinks %d parent%s",
+			 p->nparents, p->nparents == 1 ? "" : "s");
+	ui_msg(st, R_OK, "%s into %s%s: clean, copies %s, %s - p preview, "
+	       "c commit", editor_label(ed, p->top), editor_label(ed, p->base),
+	       st->mark_base < 0 ? " (its backing file)" : "",
+	       emit_size(p->bytes_to_copy, sz, sizeof(sz)), what);
+}
+
 void editor_validate_marks(struct editor *ed)
 {
 	struct ui_state *st = &ed->st;
 	if (st->mark_top < 0) {
+		const struct gnode *b = &ed->g->nodes[st->mark_base];
+		if (!b->nchildren) {
+			refuse_mark(ed, "nothing is above it, so nothing can be "
+				    "committed into it.", "Mark an image that "
+				    "has overlays.");
+			return;
+		}
 		ui_msg(st, R_NORMAL, "base: %s - now mark a top above it (t)",
 		       editor_label(ed, st->mark_base));
 		return;
@@ -170,16 +232,15 @@ void editor_validate_marks(struct editor *ed)
 	struct plan *p = NULL;
 	struct img_err e = { 0 };
 	if (build_plan(ed, &p, &e) < 0) {
-		ui_msg(st, R_ERROR, "impossible pair: %s", e.msg);
+		refuse_mark(ed, e.msg, NULL);
 		return;
 	}
 	for (int i = 0; i < p->nconflicts; i++)
 		if (p->conflicts[i].kind == CONFLICT_INVALID_PAIR) {
-			ui_msg(st, R_ERROR, "impossible pair: %s%s%s",
-			       p->conflicts[i].why ? p->conflicts[i].why :
-			       p->conflicts[i].message,
-			       p->conflicts[i].hint ? " - " : "",
-			       p->conflicts[i].hint ? p->conflicts[i].hint : "");
+			refuse_mark(ed, p->conflicts[i].why[0] ?
+				    p->conflicts[i].why :
+				    p->conflicts[i].message,
+				    p->conflicts[i].hint);
 			plan_free(p);
 			return;
 		}
@@ -204,15 +265,10 @@ void editor_validate_marks(struct editor *ed)
 		       emit_size(p->protect->bytes, sz, sizeof(sz)));
 	else if (p->nconflicts)
 		ui_msg(st, R_WARN, "%s into %s: %d conflict%s - p shows why",
-		       editor_label(ed, p->top), base, p->nconflicts,
-		       p->nconflicts == 1 ? "" : "s");
+		       editor_label(ed, p->top), editor_label(ed, p->base),
+		       p->nconflicts, p->nconflicts == 1 ? "" : "s");
 	else
-		ui_msg(st, R_OK, "%s into %s%s: clean, copies %s, relinks %d "
-		       "parent%s - p preview, c commit",
-		       editor_label(ed, p->top), base,
-		       st->mark_base < 0 ? " (its backing file)" : "",
-		       emit_size(p->bytes_to_copy, sz, sizeof(sz)), p->nparents,
-		       p->nparents == 1 ? "" : "s");
+		say_clean(ed, p);
 	plan_free(p);
 }
 
@@ -222,6 +278,7 @@ void editor_show_text(struct editor *ed, const char *title, char *text)
 	textview_set(&st->text, title, text ? text : "(out of memory)");
 	free(text);
 	st->scr = SCR_TEXT;
+	st->journal_screen = false;
 }
 
 void editor_show_plan(struct editor *ed, bool for_commit)
@@ -240,15 +297,8 @@ void editor_show_plan(struct editor *ed, bool for_commit)
 		 p->nconflicts, p->nconflicts == 1 ? "" : "s",
 		 plan_recommend(p) == PLAN_STRATEGY_PULL && !p->pull ?
 		 " - P: pull instead" : "");
-	/* Exactly what `imgraph plan` prints, then the after-graph. */
-	char *plan = editor_plan_text(ed->g, p);
-	char *after = editor_after_text(ed->g, p, st->utf8);
-	char *both = NULL;
-	if (plan && after && asprintf(&both, "%s\n%s", plan, after) < 0)
-		both = NULL;
-	free(plan);
-	free(after);
-	editor_show_text(ed, title, both);
+	editor_show_text(ed, title,
+			 editor_plan_screen(ed->g, p, &st->rows, st->utf8));
 	if (!for_commit) {
 		plan_free(p);
 		return;
@@ -278,13 +328,8 @@ static void start_commit(struct editor *ed)
 	struct img_err e = { 0 };
 	/* Prepared now: the worker owns the graph until it is joined. */
 	free(ed->after_text);
-	char *after = editor_after_text(ed->g, ed->plan, st->utf8);
-	char *plan = editor_plan_text(ed->g, ed->plan);
-	if (after && plan && asprintf(&ed->after_text, "%s%s", after,
-				      plan) < 0)
-		ed->after_text = NULL;
-	free(after);
-	free(plan);
+	ed->after_text = editor_plan_screen(ed->g, ed->plan, &st->rows,
+					    st->utf8);
 	memset(&st->prog, 0, sizeof(st->prog));
 	snprintf(st->prog.title, sizeof(st->prog.title),
 		 ed->plan->pull ? "Pulling into %s (onto %s)"
@@ -444,6 +489,13 @@ void editor_answer(struct editor *ed, bool yes)
 	case Q_RELINK:
 		editor_job_answer(ed->job, yes);
 		st->scr = SCR_PROGRESS;
+		break;
+	case Q_FINISH:
+	case Q_ROLLBACK:
+		if (yes)
+			editor_recover(ed, q == Q_ROLLBACK);
+		else
+			ui_msg(st, R_NORMAL, "nothing was written");
 		break;
 	case Q_CANCEL:
 		if (yes && ed->job) {

@@ -53,7 +53,8 @@ char *editor_after_text(const struct graph *g, const struct plan *p,
 /* Regions of a cluster map (detail strip and map screen). */
 #define MAP_REGIONS 4096
 
-enum question { Q_NONE, Q_COMMIT, Q_RELINK, Q_CANCEL };
+enum question { Q_NONE, Q_COMMIT, Q_RELINK, Q_CANCEL, Q_FINISH,
+		Q_ROLLBACK };
 
 struct editor {
 	struct ui_state st;
@@ -100,7 +101,23 @@ void editor_poll_job(struct editor *ed);
 /* The answer to the open y/N question. */
 void editor_answer(struct editor *ed, bool yes);
 
+/* The unfinished relink screen (editor_journal.c): what the first journal
+ * of the pool holds, and what finishing or rolling it back would do. */
+void editor_show_journal(struct editor *ed);
+/* After the y/N: recover it as `imgraph recover [--rollback]` does,
+ * rescan, and show the outcome. */
+void editor_recover(struct editor *ed, bool rollback);
+
 /* The plan as `imgraph plan` prints it (core/out/emit.h), malloc'd. */
 char *editor_plan_text(const struct graph *g, const struct plan *p);
+/* The plan screen (editor_plan.c): the summary in plain words, then the
+ * conflicts of a plan that cannot run, or the after-graph and the plan's
+ * text; names relative to the pool (as r labels them).  malloc'd. */
+char *editor_plan_screen(const struct graph *g, const struct plan *p,
+			 const struct rows *r, bool utf8);
+/* text with the pool's directory dropped from every name (said once, on
+ * a first line), as the plan screen shows names; malloc'd. */
+char *editor_relative_text(const struct graph *g, const struct rows *r,
+			   const char *text);
 
 #endif

@@ -3,6 +3,7 @@
  * region of the virtual disk. */
 #include "ui.h"
 
+#include "core/graph/marks.h"
 #include "core/out/emit.h"
 
 #include <string.h>
@@ -58,11 +59,44 @@ static const char *fmt_flags(const struct gnode *n, char *buf, size_t len)
 	return buf;
 }
 
-/* The node's facts from rows [row, end): what it is, its backing link,
- * its flags and its users.  Returns the next free row. */
-static int detail_facts(struct canvas *c, const struct graph *g, int id,
+/* Why the node is stale, unused or in an unfinished relink (the marks
+ * earlier transactions left, core/graph/marks.h).  Returns the next row. */
+static int detail_marks(struct canvas *c, const struct ui_state *st, int id,
 			int row, int end)
 {
+	const struct graph *g = st->g;
+	const struct graph_marks *m = g->marks;
+	char tm[40];
+	for (int i = 0; m && i < m->nstale && row < end; i++) {
+		const struct gmark_stale *s = &m->stale[i];
+		if (s->node != id)
+			continue;
+		marks_when(s->created, tm, sizeof(tm));
+		if (s->unused)
+			canvas_printf(c, row++, 1, -1, R_WARN, "unused: its "
+				      "data was committed into %s (%s); nothing "
+				      "reads it any more",
+				      rows_label(&st->rows, s->base), tm);
+		else
+			canvas_printf(c, row++, 1, -1, R_WARN, "stale: %s under "
+				      "it was committed into (%s%s); it no "
+				      "longer shows what it showed",
+				      rows_label(&st->rows, s->base), tm,
+				      s->pending ?
+				      ", relink not done" : "");
+	}
+	if (row < end && (g->nodes[id].flags & GN_JOURNAL))
+		canvas_put(c, row++, 1, -1, R_ERROR, "in an unfinished relink: "
+			   "J shows it and how to finish or roll it back");
+	return row;
+}
+
+/* The node's facts from rows [row, end): what it is, its backing link,
+ * its flags and its users.  Returns the next free row. */
+static int detail_facts(struct canvas *c, const struct ui_state *st, int id,
+			int row, int end)
+{
+	const struct graph *g = st->g;
 	const struct gnode *n = &g->nodes[id];
 	char a[16], b[16], cl[16], fl[256];
 	if (row < end) {
@@ -104,6 +138,7 @@ static int detail_facts(struct canvas *c, const struct graph *g, int id,
 			      n->info.dirty ? (fl[0] ? ", dirty" : "dirty") : "",
 			      n->info.corrupt ? ", corrupt" : "");
 	}
+	row = detail_marks(c, st, id, row, end);
 	for (int u = 0; u < g->nusers && row < end; u++)
 		if (g->users[u].node == id)
 			canvas_printf(c, row++, 1, -1, R_WARN, "user: %s (%s)",
@@ -165,6 +200,6 @@ void scr_detail_draw(struct canvas *c, const struct ui_state *st, int y,
 	const struct gnode *n = &g->nodes[id];
 	canvas_printf(c, y, 2, c->w - 4, R_HEADER, " %s ",
 		      n->path ? n->path : "?");
-	int row = detail_facts(c, g, id, y + 1, y + h);
+	int row = detail_facts(c, st, id, y + 1, y + h);
 	detail_strips(c, st->map, id, row, y + h);
 }

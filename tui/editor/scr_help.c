@@ -5,13 +5,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-char *scr_help_text(void)
+char *scr_help_text(const char *guide)
 {
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 	if (!f)
 		return NULL;
+	if (guide)
+		fprintf(f, "%s\n", guide);
+	fprintf(f, "Getting started:\n"
+		"  select an image and press t to mark it top (what is "
+		"committed); its\n"
+		"  backing file is the base unless you mark another with b; "
+		"p shows the\n"
+		"  plan, c runs it.  The status line always says what comes "
+		"next.\n\n");
 	fprintf(f, "Keys:\n");
 	for (int a = 0; a < ACT_COUNT; a++)
 		fprintf(f, "  %-14s %s\n", ui_actions[a].keys,
@@ -54,7 +63,7 @@ char *scr_help_text(void)
 
 void scr_help_draw(struct canvas *c, struct ui_state *st)
 {
-	char *text = scr_help_text();
+	char *text = scr_help_text(st->guide);
 	struct textview t = { 0 };
 	textview_set(&t, "", text ? text : "");
 	free(text);

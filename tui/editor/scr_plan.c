@@ -93,6 +93,12 @@ void scr_text_draw(struct canvas *c, struct ui_state *st)
 			"y", "Yes", "n Esc Enter", "No", "Up/Down", "Scroll",
 		};
 		scr_bar_draw(c, c->h - 1, q, 6);
+	} else if (st->journal_screen) {
+		static const char *const q[] = {
+			"F", "Finish", "U", "Roll back", "Esc", "Later",
+			"Up/Down", "Scroll", "?", "Help",
+		};
+		scr_bar_draw(c, c->h - 1, q, 10);
 	} else {
 		static const char *const q[] = {
 			"Esc q", "Back", "Up/Down PgUp/PgDn", "Scroll",
@@ -131,7 +137,13 @@ enum ui_req scr_text_key(struct ui_state *st, enum action a)
 		if (st->question)
 			return REQ_NO;
 		st->scr = SCR_TREE;
+		st->journal_screen = false;
 		break;
+	case ACT_FINISH:
+	case ACT_ROLLBACK:
+		if (!st->journal_screen || st->question)
+			break;
+		return a == ACT_FINISH ? REQ_FINISH : REQ_ROLLBACK;
 	case ACT_TOGGLE:
 		if (st->question)
 			return REQ_NO;

@@ -69,53 +69,120 @@ static void node_flags(const struct gnode *n, char *buf)
 	buf[o] = 0;
 }
 
+/* The title with pool label label into t. */
+static void title_text(const struct ui_state *st, const char *label, char *t,
+		       size_t len, bool counts)
+{
+	const struct graph *g = st->g;
+	if (!g || !counts) {
+		snprintf(t, len, " imgraph  %s", label);
+	} else {
+		/* counted once per rescan (rows.c), not per frame */
+		int roots = st->rows.nroots, in_use = st->rows.nin_use;
+		int errors = st->rows.nerrors, outside = st->rows.noutside;
+		int o = snprintf(t, len, " imgraph  %s  %d image%s, %d "
+				 "chain%s", label, g->n,
+				 g->n == 1 ? "" : "s", roots,
+				 roots == 1 ? "" : "s");
+		/* Only what needs attention, so the marks fit at 80 columns. */
+		if (in_use && o < (int)len)
+			o += snprintf(t + o, len - o, ", %d in use", in_use);
+		if (errors && o < (int)len)
+			o += snprintf(t + o, len - o, ", %d error%s",
+				      errors, errors == 1 ? "" : "s");
+		if (outside && o < (int)len)
+			o += snprintf(t + o, len - o, ", %d outside", outside);
+		if (g->marks && g->marks->njournals && o < (int)len)
+			snprintf(t + o, len - o, ", UNFINISHED RELINK: "
+				 "run imgraph recover");
+	}
+}
+
 static void draw_title(struct canvas *c, const struct ui_state *st)
 {
 	char t[600];
 	const struct graph *g = st->g;
-	if (!g) {
-		snprintf(t, sizeof(t), " imgraph  %s", st->pool_label);
-	} else {
-		int roots = st->rows.nroots, in_use = st->rows.nin_use;
-		int errors = st->rows.nerrors, outside = st->rows.noutside;
-		int o = snprintf(t, sizeof(t), " imgraph  %s  %d image%s, %d "
-				 "chain%s", st->pool_label, g->n,
-				 g->n == 1 ? "" : "s", roots,
-				 roots == 1 ? "" : "s");
-		/* Only what needs attention, so the marks fit at 80 columns. */
-		if (in_use && o < (int)sizeof(t))
-			o += snprintf(t + o, sizeof(t) - o, ", %d in use",
-				      in_use);
-		if (errors && o < (int)sizeof(t))
-			o += snprintf(t + o, sizeof(t) - o, ", %d error%s",
-				      errors, errors == 1 ? "" : "s");
-		if (outside && o < (int)sizeof(t))
-			o += snprintf(t + o, sizeof(t) - o, ", %d outside",
-				      outside);
-		if (g->marks && g->marks->njournals && o < (int)sizeof(t))
-			snprintf(t + o, sizeof(t) - o, ", UNFINISHED RELINK: "
-				 "run imgraph recover");
-	}
+	title_text(st, st->pool_label, t, sizeof(t), true);
 	scr_frame_draw(c, st, t);
 	if (g && (st->mark_top >= 0 || st->mark_base >= 0)) {
 		char m[300];
-		snprintf(m, sizeof(m), " T:%s B:%s ",
+		/* The base the plan uses: marked, or top's backing file. */
+		int base = st->mark_base;
+		if (base < 0 && st->mark_top >= 0)
+			base = g->nodes[st->mark_top].backing;
+		snprintf(m, sizeof(m), " T:%s B:%s%s ",
 			 st->mark_top >= 0 ? rows_label(&st->rows, st->mark_top) : "-",
-			 st->mark_base >= 0 ? rows_label(&st->rows, st->mark_base) : "-");
+			 base >= 0 ? rows_label(&st->rows, base) : "-",
+			 base >= 0 && st->mark_base < 0 ? " (backing)" : "");
 		int mw = canvas_strwidth(c, m);
 		int tw = canvas_strwidth(c, t);
+		/* The marks matter more than the pool's full path, and
+		 * then than the counts: drop those first when all do not
+		 * fit. */
+		const char *sl = strrchr(st->pool_label, '/');
+		char short_label[300];
+		snprintf(short_label, sizeof(short_label), "%s%s",
+			 c->utf8 ? "\u2026" : "...", sl ? sl : "");
+		for (int k = 0; k < 2 && tw + mw >= c->w && sl && sl[1]; k++) {
+			title_text(st, short_label, t, sizeof(t), k == 0);
+			scr_frame_draw(c, st, t);
+			tw = canvas_strwidth(c, t);
+		}
 		if (tw + mw < c->w)
 			canvas_put(c, 0, c->w - mw, -1, R_TITLE, m);
 	}
 }
 
-static void draw_bar(struct canvas *c)
+/* The function bar drops these first, in this order, when it does not
+ * fit; q, ? and the marks stay longest, q always. */
+static const enum action bar_drop_order[] = {
+	ACT_RESCAN, ACT_INFO, ACT_MAP, ACT_SEARCH, ACT_UNMARK, ACT_COMMIT,
+	ACT_JOURNAL, ACT_PLAN, ACT_BASE, ACT_TOP, ACT_HELP,
+};
+
+/* Whether the bar offers a: only what the pool and the marks allow. */
+static bool bar_offers(const struct ui_state *st, enum action a)
+{
+	bool images = st->g && st->g->n;
+	bool journal = st->g && st->g->marks && st->g->marks->njournals;
+	switch (a) {
+	case ACT_TOP: case ACT_BASE: case ACT_MAP: case ACT_INFO:
+	case ACT_SEARCH:
+		return images;
+	case ACT_PLAN: case ACT_COMMIT: case ACT_PULL: case ACT_PROTECT:
+		return images && st->mark_top >= 0;
+	case ACT_UNMARK:
+		return st->mark_top >= 0 || st->mark_base >= 0;
+	case ACT_JOURNAL:
+		return journal;
+	default:
+		return true;
+	}
+}
+
+static int bar_width(const bool *on)
+{
+	int w = 0;
+	for (int a = 0; a < ACT_COUNT; a++)
+		if (on[a])
+			w += (int)(strcspn(ui_actions[a].keys, " ") +
+				   strlen(ui_actions[a].bar)) + 3;
+	return w;
+}
+
+static void draw_bar(struct canvas *c, const struct ui_state *st)
 {
 	const char *pairs[2 * ACT_COUNT];
 	char keys[ACT_COUNT][8];
+	bool on[ACT_COUNT];
 	int n = 0;
+	for (int a = 0; a < ACT_COUNT; a++)
+		on[a] = ui_actions[a].bar[0] && bar_offers(st, a);
+	for (size_t i = 0; i < sizeof(bar_drop_order) /
+	     sizeof(bar_drop_order[0]) && bar_width(on) > c->w; i++)
+		on[bar_drop_order[i]] = false;
 	for (int a = 0; a < ACT_COUNT; a++) {
-		if (!ui_actions[a].bar[0])
+		if (!on[a])
 			continue;
 		/* First key of the label: "? F1" -> "?". */
 		const char *k = ui_actions[a].keys;
@@ -148,8 +215,10 @@ static void draw_row(struct canvas *c, const struct ui_state *st, int y,
 	rows_guide(r, idx, c->gl->vert, c->gl->tee, c->gl->corner,
 		   c->gl->horiz, name_w / 2, guide, sizeof(guide));
 	int gx = canvas_put(c, y, x, name_w, R_DIM, guide);
+	/* Stale and unused images are drawn dim: left over, not in use. */
 	int role = (n->flags & GN_ERROR) ? R_ERROR :
-		   (n->flags & (GN_OUTSIDE | GN_EXTERNAL)) ? R_WARN : R_NORMAL;
+		   (n->flags & (GN_OUTSIDE | GN_EXTERNAL)) ? R_WARN :
+		   (n->flags & (GN_STALE | GN_UNUSED)) ? R_DIM : R_NORMAL;
 	const char *name = rows_label(r, id);
 	int nw = canvas_strwidth(c, name);
 	int room = name_w - gx - 1;
@@ -199,7 +268,7 @@ void scr_tree_draw(struct canvas *c, struct ui_state *st)
 {
 	int ty, th, dy, dh;
 	draw_title(c, st);
-	draw_bar(c);
+	draw_bar(c, st);
 	scr_tree_layout(st, c->w, c->h, &ty, &th, &dy, &dh);
 	struct cols k = tree_cols(c->w);
 
@@ -228,7 +297,8 @@ void scr_tree_draw(struct canvas *c, struct ui_state *st)
 					     : "pool not scanned");
 	} else if (!st->rows.nrows) {
 		canvas_printf(c, list_y, 1, -1, R_DIM,
-			      "No images in %s (R rescans).", st->pool_label);
+			      "No images in %s%s (R rescans).", st->pool_label,
+			      st->pool_hint);
 	}
 	for (int i = 0; i < list_h && st->g; i++) {
 		int idx = st->rows.top + i;
@@ -304,9 +374,15 @@ enum ui_req scr_tree_key(struct ui_state *st, enum action a)
 		return REQ_SELECT;
 	case ACT_TOP:
 	case ACT_BASE:
-		if (sel < 0)
+		if (sel < 0) {
+			ui_msg(st, R_WARN, "no image to mark: the pool is "
+			       "empty");
 			return REQ_NONE;
+		}
 		st->protect = false;
+		st->undo_top = st->mark_top;
+		st->undo_base = st->mark_base;
+		st->last_mark_top = a == ACT_TOP;
 		if (a == ACT_TOP) {
 			st->mark_top = sel;
 			if (st->mark_base == sel)
@@ -334,9 +410,21 @@ enum ui_req scr_tree_key(struct ui_state *st, enum action a)
 								: REQ_COMMIT;
 	case ACT_PROTECT:
 		return scr_protect_toggle(st) ? REQ_MARKS : REQ_NONE;
-	case ACT_MAP: return sel < 0 ? REQ_NONE : REQ_MAP;
-	case ACT_INFO: return sel < 0 ? REQ_NONE : REQ_INFO;
+	case ACT_MAP:
+	case ACT_INFO:
+		if (sel < 0) {
+			ui_msg(st, R_WARN, "no image to show: the pool is "
+			       "empty");
+			return REQ_NONE;
+		}
+		return a == ACT_MAP ? REQ_MAP : REQ_INFO;
 	case ACT_RESCAN: return REQ_RESCAN;
+	case ACT_JOURNAL:
+		if (!st->g || !st->g->marks || !st->g->marks->njournals) {
+			ui_msg(st, R_NORMAL, "no unfinished relink in the pool");
+			return REQ_NONE;
+		}
+		return REQ_JOURNAL;
 	case ACT_REDRAW: return REQ_REDRAW;
 	case ACT_HELP:
 		st->prev_scr = st->scr;

@@ -4,6 +4,8 @@
  * of drawing and keys to the screen shown. */
 #include "ui.h"
 
+#include "core/graph/marks.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,7 @@ void ui_state_init(struct ui_state *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->mark_top = st->mark_base = -1;
+	st->undo_top = st->undo_base = -1;
 	st->rows.sel = -1;
 	st->min_w = 60;
 	st->min_h = 17;
@@ -141,6 +144,37 @@ void scr_bar_draw(struct canvas *c, int y, const char *const *pairs, int n)
 	}
 }
 
+const char *ui_hint(const struct ui_state *st, char *buf, size_t len)
+{
+	const struct graph *g = st->g;
+	const char *t = st->mark_top >= 0 ? rows_label(&st->rows, st->mark_top)
+					  : NULL;
+	const char *b = st->mark_base >= 0 ?
+			rows_label(&st->rows, st->mark_base) : NULL;
+	if (!g)
+		snprintf(buf, len, "R rescans, q quits");
+	else if (!g->n)
+		snprintf(buf, len, "No images here%s - R rescans, q quits",
+			 st->pool_hint[0] ? st->pool_hint : "");
+	else if (g->marks && g->marks->njournals)
+		snprintf(buf, len, "An unfinished relink must be recovered "
+			 "first: J shows it and what recovering does");
+	else if (t && b)
+		snprintf(buf, len, "Next: p previews %s into %s, c commits it, "
+			 "u clears the marks", t, b);
+	else if (t)
+		snprintf(buf, len, "Next: p previews %s into its backing file, "
+			 "or b marks another base below it", t);
+	else if (b)
+		snprintf(buf, len, "Next: select an image above %s and press "
+			 "t to mark it top", b);
+	else
+		snprintf(buf, len, "%d image%s - select one and press t to mark "
+			 "the top to commit; ? help, q quits", g->n,
+			 g->n == 1 ? "" : "s");
+	return buf;
+}
+
 void scr_frame_draw(struct canvas *c, const struct ui_state *st,
 		    const char *title)
 {
@@ -157,9 +191,15 @@ void scr_frame_draw(struct canvas *c, const struct ui_state *st,
 		canvas_put(c, y, x + 2, -1, R_DIM,
 			   "(Enter search, Esc cancel)");
 	} else if (st->question) {
-		canvas_printf(c, y, 0, -1, R_WARN, "%s (y/N)", st->question);
+		/* the answer keys always show */
+		int x = canvas_put_fit(c, y, 0, c->w - 6, R_WARN,
+				       st->question);
+		canvas_put(c, y, x, -1, R_WARN, " (y/N)");
 	} else if (st->msg[0]) {
-		canvas_put(c, y, 0, -1, st->msg_role, st->msg);
+		canvas_put_fit(c, y, 0, -1, st->msg_role, st->msg);
+	} else if (st->scr == SCR_TREE) {
+		char h[600];
+		canvas_put_fit(c, y, 0, -1, R_DIM, ui_hint(st, h, sizeof(h)));
 	}
 }
 

@@ -100,8 +100,15 @@ struct ui_state {
 	const struct graph *g;     /* borrowed; NULL when the scan failed */
 	struct rows rows;
 	int mark_top, mark_base;   /* node ids or -1 */
+	/* The marks before the last t/b: a mark the pair refuses goes back
+	 * to them, so an impossible mark is never left set. */
+	int undo_top, undo_base;
+	bool last_mark_top;        /* the last mark set was t (else b) */
 	char pool_label[256];
 	char scan_error[IMG_ERR_MSG_MAX];      /* non-empty when the scan failed */
+	/* An empty pool whose subdirectories hold images: ", N in
+	 * subdirectories: run with -r" (else ""). */
+	char pool_hint[128];
 	char msg[IMG_ERR_MSG_MAX + 256]; /* transient status message */
 	int msg_role;
 	bool prompt;               /* search prompt open: keys go to it */
@@ -119,6 +126,9 @@ struct ui_state {
 	bool detail;               /* show the detail pane */
 	bool protect;              /* plans of the marked pair use --protect
 				      (P; cleared when the marks change) */
+	const char *guide;         /* steps to try (static), or NULL */
+	bool journal_screen;       /* SCR_TEXT shows an unfinished relink:
+				      F and U act on it */
 };
 
 void ui_state_init(struct ui_state *st);
@@ -126,6 +136,10 @@ void ui_state_free(struct ui_state *st);
 /* Status line message (printf style); cleared by the next key. */
 void ui_msg(struct ui_state *st, int role, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* The status line when no message is up (the tree screen): the next
+ * sensible step for the marks as they are, into buf. */
+const char *ui_hint(const struct ui_state *st, char *buf, size_t len);
 
 /* What a key handler asks the editor loop to do. */
 enum ui_req {
@@ -142,6 +156,8 @@ enum ui_req {
 	REQ_YES, REQ_NO,           /* answer to ui_state.question */
 	REQ_CANCEL_ASK,            /* Esc during a commit */
 	REQ_REDRAW,                /* full repaint (^L) */
+	REQ_JOURNAL,               /* show the unfinished relink */
+	REQ_FINISH, REQ_ROLLBACK,  /* ask, then recover it one way */
 };
 
 /* The frame every screen shares: title bar (row 0), status line (h-2) and
@@ -176,8 +192,9 @@ int scr_text_role(const char *line);
 
 void scr_help_draw(struct canvas *c, struct ui_state *st);
 enum ui_req scr_help_key(struct ui_state *st, enum action a);
-/* Lines of the help screen, built from the action table (owned by caller). */
-char *scr_help_text(void);
+/* Lines of the help screen: guide (may be NULL) first, then every action
+ * of the table and what the screens show (owned by caller). */
+char *scr_help_text(const char *guide);
 
 void scr_map_draw(struct canvas *c, struct ui_state *st);
 enum ui_req scr_map_key(struct ui_state *st, enum action a);
