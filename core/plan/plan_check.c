@@ -188,6 +188,24 @@ static bool read_outside(const struct graph *g, const struct plan *p, int id)
  * between top and that node that only this chain reads, as the base to
  * pick instead, when there is one; and the command that moves ov off
  * with what it shows kept (a full rebase copies what it reads into it). */
+/* --protect lifts a conflict with base's other readers: say so first,
+ * then how to avoid it without copying. */
+static void add_protect_hint(const struct plan *p, char *hint, size_t len)
+{
+	char ph[600], other[3 * PATH_MAX];
+
+	if (!plan_protect_hint(p, ph, sizeof(ph)))
+		return;
+	size_t n = strlen(ph) + strlen(" Otherwise: ");
+
+	if (n >= len)
+		return;
+	snprintf(other, sizeof(other), "%s", hint);
+	memcpy(hint, ph, strlen(ph));
+	memcpy(hint + strlen(ph), " Otherwise: ", strlen(" Otherwise: "));
+	snprintf(hint + n, len - n, "%.*s", (int)(len - n - 1), other);
+}
+
 static void overlay_hint(const struct graph *g, const struct plan *p,
 			 int node, const struct gnode *ov, char *hint,
 			 size_t len)
@@ -250,8 +268,8 @@ static int overlay_pair(struct graph *g, struct plan *p, int node,
 	} else {
 		return 0;
 	}
-	if (!plan_protect_hint(p, hint, sizeof(hint)))
-		overlay_hint(g, p, node, ov, hint, sizeof(hint));
+	overlay_hint(g, p, node, ov, hint, sizeof(hint));
+	add_protect_hint(p, hint, sizeof(hint));
 	return plan_add_conflict(p, CONFLICT_PERMISSION, node, bits, parties,
 				 msg, why, hint);
 }

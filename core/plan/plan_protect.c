@@ -361,11 +361,9 @@ bool plan_protect_hint(const struct plan *p, char *buf, size_t len)
 	if (!pp || pp->on || pp->unprotectable || !pp->n)
 		return false;
 	snprintf(buf, len, "Run with --protect to copy %.1f MiB into %s %d "
-		 "image%s first (%s view%s stay%s the same), pick a base only "
-		 "this chain uses, or move %s off base.",
+		 "image%s first (%s view%s stay%s the same).",
 		 (double)pp->bytes / MIB, pp->n == 1 ? "this" : "these", pp->n,
 		 pp->n == 1 ? "" : "s", pp->n == 1 ? "its" : "their",
-		 pp->n == 1 ? "" : "s", pp->n == 1 ? "s" : "",
-		 pp->n == 1 ? "it" : "them");
+		 pp->n == 1 ? "" : "s", pp->n == 1 ? "s" : "");
 	return true;
 }

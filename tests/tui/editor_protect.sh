@@ -19,14 +19,17 @@ select_img dev.qcow2; keys t
 select_img golden; keys b
 see "refusal offers S with the cost" "dev.qcow2 into golden.qcow2: .*S protects (base's 1 other reader|them) \(copies [0-9.]+ [KM]iB\)"
 keys p
-see "plan names the unprotected reader" "other readers of base \(1\): not protected: --protect would copy"
+see "plan screen" "Plan: commit dev.qcow2 into golden.qcow2 - 1 conflict"
 # a plan that cannot run draws no after-graph (its conflicts say why)
 not_see "no after-graph for a refused plan" "After the relink:"
+keys End
+see "plan names the unprotected reader" "other readers of base \(1\): not protected: --protect would copy"
 snap_dir "$P" >"$T/snap0"
 keys S
 see "S plans again with --protect" "Plan: commit dev.qcow2 into golden.qcow2 - 0 conflicts"
-see "plan: reader protected" "other readers of base \(1\): protected \(--protect\)"
 see "after-graph: still reads base" "test.qcow2 .*protected: still reads base"
+keys End
+see "plan: reader protected" "other readers of base \(1\): protected \(--protect\)"
 snap_dir "$P" >"$T/snap1"
 check "planning wrote nothing" cmp "$T/snap0" "$T/snap1"
 keys Escape

@@ -35,6 +35,7 @@ select_img golden; keys b
 see "the status line offers the pull" "base has other readers .*P pulls into top instead"
 keys p
 see "the plan screen offers the pull" "Plan: commit dev-snap.qcow2 into golden.qcow2 - 1 conflict - P: pull instead"
+keys End
 see "the plan shows both strategies" "recommended: pull"
 snap_dir "$P" >"$T/snap0"
 keys P

@@ -124,7 +124,7 @@ for size in "80 24" "120 40" "200 50" "60 17"; do
 	fi
 	keys End
 	see_text "$S: the hint names the overlay and the real command" \
-		"hint: No image between 'dev.qcow2' and 'golden.qcow2' is read by this chain alone, so no other base avoids it; first move 'test.qcow2' off 'golden.qcow2', keeping what it shows: qemu-img rebase -f qcow2 -b '' test.qcow2"
+		"Otherwise: No image between 'dev.qcow2' and 'golden.qcow2' is read by this chain alone, so no other base avoids it; first move 'test.qcow2' off 'golden.qcow2', keeping what it shows: qemu-img rebase -f qcow2 -b '' test.qcow2"
 	not_see "$S: no 'branch point'" "branch point"
 	not_see "$S: no 'imgraph tree' inside the editor" "imgraph tree"
 	no_abs "$S: conflict names relative to the pool"

@@ -13,6 +13,7 @@
 #include "core/out/emit.h"
 #include "core/out/esc.h"
 #include "core/plan/plan.h"
+#include "core/plan/plan_protect.h"
 
 static const char *label_of(const void *ctx, const struct graph *g, int id)
 {
@@ -138,9 +139,10 @@ char *editor_plan_screen(const struct graph *g, const struct plan *p,
 		fprintf(f, "\nconflicts (%d); the plan cannot run:\n",
 			p->nconflicts);
 		conflicts(f, g, p, r, prefix);
-		/* base has other readers: the strategies (the pull beside
-		 * the refused commit) are in the CLI's words */
-		if (p->alt_pull) {
+		/* base has other readers: the ways around it (the pull beside
+		 * the refused commit, what --protect would copy) are in the
+		 * CLI's words */
+		if (p->alt_pull || (p->protect && p->protect->n)) {
 			char *plan = editor_plan_text(g, p);
 			fprintf(f, "\nThe plan as imgraph plan prints it:\n");
 			put_relative(f, plan ? plan : "", prefix);
