@@ -64,8 +64,15 @@ static void human_parent(FILE *f, const struct graph *g, const struct plan *p,
 	}
 	fputs(" -> ", f);
 	quoted(f, pp->new_name);
-	if (pp->user < 0)
-		fprintf(f, " (%s)", pp->new_fmt ? ESC(pp->new_fmt) : "?");
+	if (pp->user < 0) {
+		const char *nf = pp->new_fmt ? pp->new_fmt : "?";
+		/* qed records "raw" or nothing: any other format is probed */
+		bool unrecorded = pp->node >= 0 && g->nodes[pp->node].format &&
+				  !strcmp(g->nodes[pp->node].format, "qed") &&
+				  strcmp(nf, "raw");
+		fprintf(f, " (%s%s)", ESC(nf), unrecorded ? ", probed: qed records "
+			"no format but raw" : "");
+	}
 	fprintf(f, "%s%s%s\n", pp->relative ? "  [relative]" : "  [absolute]",
 		pp->feasible ? "" : "  [NOT POSSIBLE]",
 		/* top already names base: nothing to rewrite */

@@ -68,7 +68,7 @@ mkdir -p "$T/ref"
 cp "$d/par.qed" "$T/ref/par.qed"
 (cd "$T/ref" && qemu-img rebase -u -b base.qcow2 -F qcow2 par.qed)
 check_rc "qed parent: plan runs" 0 "$IMGRAPH" plan --top "$d/top.qcow2" "$d"
-check_grep "qed parent: listed among the parents" "par.qed: 'top.qcow2' \(format not recorded\) -> 'base.qcow2'" "$T/.out"
+check_grep "qed parent: listed, the new format shown as probed" "par.qed: 'top.qcow2' \(format not recorded\) -> 'base.qcow2' \(qcow2, probed: qed records no format but raw\)" "$T/.out"
 check_rc "qed parent: commit runs" 0 "$IMGRAPH" commit --yes -q --top "$d/top.qcow2" "$d"
 check_eq "qed parent: now names base" \
 	"$(qemu-img info -U --output=json "$d/par.qed" | jq -r '."backing-filename"')" base.qcow2
