@@ -16,8 +16,9 @@
 # only, one of:
 #   plan 0 => commit 0, every image other than base and the intermediates
 #             has the guest view it had (qemu-img compare against views
-#             saved before), base shows top's old view, and qemu-img check
-#             is clean on every image it can check;
+#             saved before), every parent of top reads base (qemu-img
+#             info), base shows top's old view, and qemu-img check is
+#             clean on every image it can check;
 #   plan 3 => commit 3 and no byte of any file in the pool changed
 #             (sha256 of every file before and after);
 #   plan 1 => the commit fails too and writes nothing (an image we cannot
@@ -193,12 +194,21 @@ save_views() {
 # judge_ok: the commit ran; every remaining view intact, base shows top's
 # old view, every checkable image clean.  Prints why not.
 judge_ok() {
-	local f rc
+	local f rc b
 	for f in "${IMAGES[@]}"; do
 		case ${ROLE[$f]} in base|mid) continue ;; esac
 		[ -f "$D/$f" ] || { echo "$f is gone"; return; }
 		qemu-img compare -U -q -f "${FMT[$f]}" -F raw "$D/$f" "$V/$f.raw" >/dev/null 2>&1 ||
 			{ echo "$f (${ROLE[$f]}): guest view changed"; return; }
+	done
+	# the parents of top read base now (an intact view alone would also
+	# hold if top were left in their chains untouched)
+	for f in "${IMAGES[@]}"; do
+		[ "${ROLE[$f]}" = parent ] || continue
+		b=$(qemu-img info -U -f "${FMT[$f]}" --output=json "$D/$f" 2>/dev/null |
+			sed -n 's/^ *"full-backing-filename": "\(.*\)",*$/\1/p')
+		[ "$(realpath -m "$b")" = "$(realpath "$D/$BASE")" ] ||
+			{ echo "$f: backing '$b', not $BASE"; return; }
 	done
 	qemu-img convert -U -f "${FMT[$BASE]}" -O raw "$D/$BASE" "$V/base.after" 2>/dev/null
 	cmp -n "$TSIZE" "$V/base.after" "$V/$TOP.raw" >/dev/null 2>&1 ||
