@@ -84,12 +84,14 @@ mk() {
 	case $fmt in
 	qcow2) qcow2_opts opts
 		[ "$role" != parent ] && [ "$role" != sibling ] && chance 12 &&
-			opts=(-o "${opts[1]},data_file=$name.data")
+			opts=(-o "${opts[1]},data_file=$D/$name.data")
 		[[ ${opts[1]} == *compat=0.10* ]] && opts=(-o "${opts[1]/,data_file=*/}") ;;
 	qed) pick cs 4096 65536; opts=(-o "cluster_size=$cs") ;;
 	esac
 	[ -n "$b" ] && opts+=(-b "$b" -F "$bf")
 	log "create $name $fmt $role $size ${opts[*]}"
+	# data files by absolute name: QEMU 7.2 resolves a relative one from
+	# its working directory, not from the image's
 	qemu-img create -q -f "$fmt" "${opts[@]}" "$D/$name" "$size" 2>>"$OPS" || return 1
 	FMT[$name]=$fmt ROLE[$name]=$role
 	IMAGES+=("$name")
