@@ -11,6 +11,8 @@
 #   make fuzz-campaign         fuzz each target for CPU_GOAL CPU-seconds
 #   make bench      benchmarks against qemu-img (not part of check)
 #   make unit / it  only the unit suites / only the scripts
+#   make prop       the long property run: plan OK => commit succeeds over
+#                   PROP_N=300 random chains (SEED=N replays; printed)
 #   V=1 shows full commands.
 #
 # Layers, one archive each, so the linker sees the direction:
@@ -97,7 +99,7 @@ else
 BIN := $(BUILD)/imgraph
 endif
 
-.PHONY: all check check-run unit it sanitize deps deps-quiet demo demo-run \
+.PHONY: all check check-run unit it prop sanitize deps deps-quiet demo demo-run \
 	install uninstall clean fuzz fuzz-run fuzz-campaign bench lint
 all: $(BIN)
 
@@ -157,6 +159,15 @@ unit: $(UNIT_BINS)
 
 it: $(BIN) $(TOOL_BINS)
 	$(Q)IMGRAPH=$(abspath $(BIN)) BUILD=$(BUILD) tests/run.sh --only-it
+
+# The long run of the property "plan OK => commit succeeds"
+# (tests/it/commit_prop.sh): PROP_N chains (default 300) from SEED (default
+# random; the script prints it).  make check runs 16 chains from SEED=1.
+PROP_N ?= 300
+prop: $(BIN) $(TOOL_BINS)
+	$(Q)SEED=$${SEED:-$$(( $$(date +%s) % 1000000 ))} PROP_N=$(PROP_N) \
+	IMGRAPH=$(abspath $(BIN)) BUILD=$(BUILD) IT_FILTER='/commit_prop\.sh$$' IT_TIMEOUT=0 \
+	tests/run.sh --only-it
 
 # LeakSanitizer ignores what ncurses keeps for the life of the process.
 sanitize:

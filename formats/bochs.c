@@ -195,7 +195,11 @@ static void bochs_close(struct img *img)
 static int bochs_get_info(struct img *img, struct img_info *o,
 			  struct img_err *e)
 {
-	return fr_info(img, BOCHS, 0, o, e);
+	int r = fr_info(img, BOCHS, 0, o, e);
+
+	/* QEMU's driver has no get_info: qemu-img prints no dirty-flag */
+	o->no_dirty_flag = true;
+	return r;
 }
 
 /* Bit for sector i of extent idx; the bitmap is read once per extent.

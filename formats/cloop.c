@@ -137,7 +137,11 @@ static void cloop_close(struct img *img)
 static int cloop_get_info(struct img *img, struct img_info *o,
 			  struct img_err *e)
 {
-	return fr_info(img, CLOOP, 0, o, e);
+	int r = fr_info(img, CLOOP, 0, o, e);
+
+	/* QEMU's driver has no get_info: qemu-img prints no dirty-flag */
+	o->no_dirty_flag = true;
+	return r;
 }
 
 /* Every byte of a cloop image is stored (compressed) data. */

@@ -70,7 +70,11 @@ static void dmg_close(struct img *img)
 static int dmg_get_info(struct img *img, struct img_info *o,
 			struct img_err *e)
 {
-	return fr_info(img, DMG, 0, o, e);
+	int r = fr_info(img, DMG, 0, o, e);
+
+	/* QEMU's driver has no get_info: qemu-img prints no dirty-flag */
+	o->no_dirty_flag = true;
+	return r;
 }
 
 /* The chunk that holds byte off, or NULL. */

@@ -151,8 +151,11 @@ static int prl_get_info(struct img *img, struct img_info *o,
 	struct prl_state *s = img->priv;
 	int r = fr_info(img, PRL, 0, o, e);
 
-	if (r == 0)
+	if (r == 0) {
+		/* kept for the tree's flags; qemu-img prints no dirty-flag */
 		o->dirty = s->inuse;
+		o->no_dirty_flag = true;
+	}
 	return r;
 }
 

@@ -42,8 +42,20 @@ const struct img_format *img_format_probe_ends(const uint8_t *head,
 					       size_t tlen)
 {
 	const struct img_format *best = &img_format_raw;
+	uint8_t pad[IMG_PROBE_BYTES];
 	int best_score = 0;
 
+	/* QEMU probes a zero-filled BLOCK_PROBE_BUF_SIZE buffer whatever the
+	 * file's size: a shorter file is seen with zeros past its end, so a
+	 * truncated header still names its format (and opening it then says
+	 * what is missing) instead of passing for raw. */
+	if (hlen < sizeof(pad)) {
+		memset(pad, 0, sizeof(pad));
+		if (hlen)
+			memcpy(pad, head, hlen);
+		head = pad;
+		hlen = sizeof(pad);
+	}
 	for (size_t i = 0; i < NFORMATS; i++) {
 		const struct img_format *f = formats[i];
 		int s = f->probe ? f->probe(head, hlen) : 0;

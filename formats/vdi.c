@@ -23,6 +23,8 @@
 #define VDI_HEADER 512u
 #define VDI_BLOCK (1u << 20)
 #define VDI_DISCARDED 0xfffffffeu
+/* QEMU's VDI_DISK_SIZE_MAX: the largest disk_size it opens. */
+#define VDI_DISK_SIZE_MAX 0x1fffff8000000ull
 
 struct vdi_state {
 	uint64_t fsize;
@@ -53,6 +55,10 @@ static int check_header(struct img *img, const uint8_t *h,
 	if (fr_le32(h + 64) != VDI_SIGNATURE)
 		return fr_bad(img, VDI, "signature", e, "is 0x%08x, not 0x%08x",
 			      fr_le32(h + 64), VDI_SIGNATURE);
+	if (disk > VDI_DISK_SIZE_MAX)
+		return fr_bad(img, VDI, "disk_size", e,
+			      "is %llu, over the %llu bytes QEMU opens",
+			      fr_ull(disk), fr_ull(VDI_DISK_SIZE_MAX));
 	if (fr_le32(h + 68) != VDI_VERSION_1_1)
 		return fr_bad(img, VDI, "version", e, "is %u.%u; must be 1.1",
 			      fr_le32(h + 68) >> 16, fr_le32(h + 68) & 0xffff);

@@ -124,6 +124,7 @@ keep many-extensions "$W/exts"
 # for the error paths
 if bash tests/hostile/gen.sh "$W/hostile" >/dev/null 2>&1; then
 	bash tests/hostile/gen_foreign.sh "$W/hostile" >/dev/null 2>&1 || true
+	bash tests/hostile/gen_foreign_c.sh "$W/hostile" >/dev/null 2>&1 || true
 	for f in "$W"/hostile/*/bad.qcow2; do
 		[ "$(stat -c %s "$f")" -le $MAXLEN ] || continue
 		id=$(basename "$(dirname "$f")")
@@ -171,6 +172,22 @@ pack3 "$OUT/fz_chain/json" "$C/ajson" "$C/b" "$C/c"
 pack3 "$OUT/fz_chain/abs" "$C/aabs" "$C/b" "$C/c"
 pack3 "$OUT/fz_chain/dotdot" "$C/adotdot" "$C/b" "$C/c"
 pack3 "$OUT/fz_chain/nofmt" "$C/anofmt" "$C/b" "$C/c"
+# chains through foreign parents: qcow2 -> qed -> qcow v1 (and the qed
+# naming the qcow2 again: a loop), vmdk -> vmdk -> vmdk
+mkdir -p "$C/f" "$C/v"
+(cd "$C/f"
+qemu-img create -q -f qcow c 64k; qemu-io -f qcow -c 'write -P 0xc2 0 8k' c >/dev/null
+qemu-img create -q -f qed -o cluster_size=4096 -b c -F qcow b 64k
+qemu-io -f qed -c 'write -P 0xb2 4k 4k' b >/dev/null
+q -o cluster_size=512 -b b -F qed a 64k; qemu-io -f qcow2 -c 'write -P 0xa2 0 1k' a >/dev/null
+qemu-img create -q -f qed -o cluster_size=4096 -u -b a -F qcow2 bloop 64k) >/dev/null 2>&1 || true
+(cd "$C/v"
+qemu-img create -q -f vmdk c 64k; qemu-io -f vmdk -c 'write -P 0xc3 0 4k' c >/dev/null
+qemu-img create -q -f vmdk -b c -F vmdk b 64k
+qemu-img create -q -f vmdk -b b -F vmdk a 64k) >/dev/null 2>&1 || true
+pack3 "$OUT/fz_chain/foreign" "$C/f/a" "$C/f/b" "$C/f/c"
+pack3 "$OUT/fz_chain/foreign-loop" "$C/f/a" "$C/f/bloop" "$C/f/c"
+pack3 "$OUT/fz_chain/vmdk" "$C/v/a" "$C/v/b" "$C/v/c"
 
 # fz_foreign_b seeds: [format selector byte][image] (fuzz/fz_foreign_b.c: 0
 # probes, 1..7 = vpc vhdx vdi parallels dmg bochs cloop); small images of
@@ -328,5 +345,23 @@ printf '# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType=
 for d in desc desc-vmfs; do fseed 0 "$d" "$X/$d"; fseed 3 "$d" "$X/$d"; fseed 5 "$d" "$X/$d"; done
 for f in "$W"/hostile/f*/bad.*; do
 	[ -f "$f" ] && fseed 0 "$(basename "$(dirname "$f")")" "$f"
+done
+# gen_foreign_c.sh's fixtures, probed and with their format given; those
+# of the read-only formats go to fz_foreign_b
+for f in "$W"/hostile/h*/bad.*; do
+	[ -f "$f" ] && [ "$(stat -c %s "$f")" -lt $MAXLEN ] || continue
+	id=$(basename "$(dirname "$f")")
+	case $f in
+	*.qcow) m=1;; *.qed) m=2;; *.vmdk) m=3;; *.luks) m=4;;
+	*.vhd) fkeep 1 "$f" "hostile-$id"; fkeep 0 "$f" "hostile-$id-probe"; continue;;
+	*.vhdx) fkeep 2 "$f" "hostile-$id"; continue;;
+	*.vdi) fkeep 3 "$f" "hostile-$id"; continue;;
+	*.hds) fkeep 4 "$f" "hostile-$id"; continue;;
+	*.dmg) fkeep 5 "$f" "hostile-$id"; continue;;
+	*.bochs) fkeep 6 "$f" "hostile-$id"; continue;;
+	*.cloop) fkeep 7 "$f" "hostile-$id"; continue;;
+	*) continue;;
+	esac
+	fseed 0 "$id" "$f"; fseed $m "$id" "$f"
 done
 echo "seeds: $n images; $(ls "$OUT"/fz_chain | wc -l) chains; $(ls "$OUT"/fz_users | wc -l) users files; $(ls "$OUT"/fz_journal | wc -l) journals; $(ls "$F" | wc -l) foreign and $(ls "$OUT"/fz_foreign_b | wc -l) foreign_b in $OUT"

@@ -7,6 +7,7 @@
 # needs is missing; with CI=true that is a failure instead, see
 # tests/it/lib.sh and tests/unit/helpers.h).
 # IT_FILTER=regex limits which scripts run.  JOBS=N runs scripts in parallel.
+# IT_TIMEOUT=S kills a script after S seconds (default 600; 0: never).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 mode=all
@@ -58,7 +59,7 @@ if [ "$mode" != unit ]; then
 	done
 	run_one() {
 		local s=$1 log=$2 t0=$SECONDS
-		timeout 600 bash "$s" >"$log" 2>&1
+		timeout "${IT_TIMEOUT:-600}" bash "$s" >"$log" 2>&1
 		echo "rc=$? secs=$((SECONDS - t0))" >>"$log"
 	}
 	export -f run_one

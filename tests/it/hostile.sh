@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# hostile.sh - every hostile fixture of tests/hostile/gen.sh (B-01..B-31)
-# through the commands that read it, judged from the outside.
+# hostile.sh - every hostile fixture of tests/hostile/gen.sh (B-01..B-31),
+# gen_foreign.sh (f01..f55) and gen_foreign_c.sh (h01..) through the
+# commands that read it, judged from the outside.
 #
 # Per fixture and command (MANIFEST: CMD:FILE=RC[,RC]):
 #   info FILE / map FILE / check FILE / tree . / plan --top FILE /
@@ -17,7 +18,8 @@
 #     fixture) and the field (MANIFEST regex, case-insensitive) on stdout or
 #     stderr;
 #   - no sanitizer report; peak RSS <= 64 MiB and wall time <= 1 s
-#     (tests/tools/rusage.c: wait4 rusage; sanitizer builds get 512 MiB/5 s);
+#     (tests/tools/rusage.c: wait4 rusage; sanitizer builds get 512 MiB/5 s),
+#     under ulimit -v 1 GiB (not in sanitizer builds);
 #   - strace: nothing outside the fixture dir is opened (bar the loader,
 #     locale and /proc/self for sanitizers, plus the MANIFEST's allowed
 #     extras); the stand-in for /etc/shadow ($H/secret) is never opened;
@@ -33,15 +35,19 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 H=$T/h
 bash "$ROOT/tests/hostile/gen.sh" "$H" >"$T/gen.log" 2>&1 || { not_ok "gen.sh failed"; diag <"$T/gen.log"; done_testing; }
 bash "$ROOT/tests/hostile/gen_foreign.sh" "$H" >"$T/gen.log" 2>&1 || { not_ok "gen_foreign.sh failed"; diag <"$T/gen.log"; done_testing; }
+bash "$ROOT/tests/hostile/gen_foreign_c.sh" "$H" >"$T/gen.log" 2>&1 || { not_ok "gen_foreign_c.sh failed"; diag <"$T/gen.log"; done_testing; }
 SECRET=$H/secret
 RUSAGE=$T/rusage
 ${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -o "$RUSAGE" "$ROOT/tests/tools/rusage.c" ||
 	{ not_ok "build tests/tools/rusage.c"; done_testing; }
 
-RSS_KB=65536 MS=1000
+# VMEM_KB: ulimit -v of every run, so an allocation sized by a hostile
+# field fails inside the run instead of growing; ASan reserves terabytes
+# of address space up front, so sanitizer builds rely on the RSS check.
+RSS_KB=65536 MS=1000 VMEM_KB=1048576
 if grep -q __asan_init "$IMGRAPH" 2>/dev/null; then
-	RSS_KB=524288 MS=5000
-	echo "# sanitizer build: limits relaxed to 512 MiB / 5 s"
+	RSS_KB=524288 MS=5000 VMEM_KB=unlimited
+	echo "# sanitizer build: limits relaxed to 512 MiB / 5 s, no ulimit -v"
 fi
 use_strace=1
 if [ "${HOSTILE_STRACE:-1}" = 0 ] ||
@@ -78,7 +84,7 @@ run_case() {
 	*) not_ok "$id: unknown command $cmd in MANIFEST"; return;;
 	esac
 	rm -f "$T/ru"
-	(cd "$d" && exec "$RUSAGE" -t 10 "$T/ru" "$IMGRAPH" "${argv[@]}") \
+	(ulimit -v "$VMEM_KB" && cd "$d" && exec "$RUSAGE" -t 10 "$T/ru" "$IMGRAPH" "${argv[@]}") \
 		>"$T/out" 2>"$T/err" </dev/null
 	read -r kind code rss ms <"$T/ru" || { kind=none code=-1 rss=0 ms=0; }
 	[ "$kind" = exit ] || why+=" ended by $kind $code;"

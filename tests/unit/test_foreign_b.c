@@ -122,6 +122,26 @@ START_TEST(probe_by_head_and_tail)
 }
 END_TEST
 
+/* A file shorter than a header is probed zero-padded, as QEMU probes:
+ * a vdi, parallels or bochs header cut short names its format (its open
+ * then reports the truncation) instead of passing for raw. */
+START_TEST(probe_short_file_padded)
+{
+	uint8_t h[100] = { 0 };
+
+	put_le32(h + 64, 0xbeda107f);
+	ck_assert_str_eq(img_format_probe(h, sizeof(h))->name, "vdi");
+	memset(h, 0, sizeof(h));
+	memcpy(h, "WithoutFreeSpace", 16);
+	put_le32(h + 16, 2);
+	ck_assert_str_eq(img_format_probe(h, 40)->name, "parallels");
+	ck_assert_str_eq(img_format_probe(h, 0)->name, "raw");
+	/* a qcow v1 magic alone has version 0 after padding: raw, as QEMU */
+	ck_assert_str_eq(img_format_probe((const uint8_t *)"QFI\xfb", 4)->name,
+			 "raw");
+}
+END_TEST
+
 /* A 1 MiB VDI with its one block unallocated. */
 static void write_vdi(const char *path)
 {
@@ -183,6 +203,7 @@ static Suite *foreign_suite(void)
 	tcase_add_test(tc, utf16_names);
 	tcase_add_test(tc, inflate_exact_length_only);
 	tcase_add_test(tc, probe_by_head_and_tail);
+	tcase_add_test(tc, probe_short_file_padded);
 	tcase_add_test(tc, read_only_formats_refuse_writing);
 	suite_add_tcase(s, tc);
 	return s;
