@@ -108,6 +108,10 @@ int commit_revalidate(const struct graph *g, const struct plan *p,
 				.users_file = g->users_file,
 				.probe_locks = true };
 	struct plan_opts po = { .drop_top = p->leaf == PLAN_LEAF_DROP,
+				.base_is_raw = p->base_is_raw,
+				.ignore_unverified = p->ignore_unverified,
+				.nignore_unverified = p->nignore_unverified,
+				.pull = p->pull != NULL,
 				.protect = p->protect && p->protect->on };
 	struct plan_request rq = { .paths = g->pool_paths,
 				   .npaths = g->npool_paths, .scan = &so,

@@ -35,11 +35,12 @@ static const char *state_refusal(const struct gnode *n, bool write, char *buf,
 			 "feature bit 1)", n->name);
 	else if (i->encrypted)
 		snprintf(buf, len, "'%s' is encrypted", n->name);
-	else if (i->data_file)
-		snprintf(buf, len, "'%s' uses an external data file "
-			 "(refused: CVE-2024-32498)", n->name);
 	else if (!write)
 		return NULL;
+	else if (i->data_file)
+		snprintf(buf, len, "'%s' keeps its data in an external data "
+			 "file '%s', which imgraph reads but never writes",
+			 n->name, i->data_file_name ? i->data_file_name : "?");
 	else if (i->dirty)
 		snprintf(buf, len, "'%s' has the dirty bit set (it was not "
 			 "closed cleanly)", n->name);
@@ -97,12 +98,21 @@ static int check_link_format(struct graph *g, struct plan *p, int id)
 	snprintf(msg, sizeof(msg), "'%s' does not record the format of its "
 		 "backing file '%s' (probed as %s)", c->name, b->name,
 		 b->format ? b->format : "?");
+	/* Only qcow2 records any format; qed records raw alone; qcow v1
+	 * and vmdk none. */
+	bool can_record = c->format && !strcmp(c->format, "qcow2");
+	bool raw_only = c->format && !strcmp(c->format, "qed");
 	return plan_add_conflict(p, CONFLICT_FORMAT, c->backing, 0, c->name,
 		msg, "A probed format can be forged by whoever writes the "
 		"image's data (CVE-2008-2004); imgraph never reads or writes "
 		"through a guessed format.",
-		"Record it: qemu-img rebase -u -F FORMAT -b BACKING_NAME "
-		"OVERLAY.");
+		can_record ? "Record it: qemu-img rebase -u -F FORMAT -b "
+		"BACKING_NAME OVERLAY." : raw_only ? "A qed image records no "
+		"backing format but raw: convert the overlay to qcow2 "
+		"(qemu-img convert -O qcow2 -B BACKING -F FORMAT) to record "
+		"it." : "This format cannot record a backing format: convert "
+		"the overlay to qcow2 (qemu-img convert -O qcow2 -B BACKING "
+		"-F FORMAT) to record it.");
 }
 
 /* The state check of chain node id, written or read as its role says. */
@@ -290,8 +300,8 @@ static int holder_conflict(struct graph *g, struct plan *p,
 		return 0;
 	plan_policy(g, p, us->node, &rp);
 	/* An entry of top is a parent of top, repointed in the file: the
-	 * table's row for it holds nothing. */
-	if (!live && us->node == p->top)
+	 * table's row for it holds nothing.  (A pull writes top itself.) */
+	if (!live && us->node == p->top && !p->pull)
 		policy_of(PLAN_ROLE_USER_OF_TOP, NULL, false, &rp);
 	if (!policy_conflicts(&rp, us->perm, us->shared, &need, &refuse))
 		return 0;
@@ -431,11 +441,19 @@ static int relink_header_check(struct graph *g, struct plan *p,
 
 	r = img_open(x->path, x->format, IMG_O_INSPECT, &img, NULL, &e);
 	if (r == 0 && !img_can_set_backing(img)) {
+		char why[300];
+
 		snprintf(msg, sizeof(msg), "'%s': format %s cannot rewrite its "
 			 "backing link", x->name, img_format_name(img));
+		snprintf(why, sizeof(why), "Only qcow2 and qed headers can name "
+			 "another backing file: qemu-img rebase -u cannot change "
+			 "a %s image's backing file either.",
+			 img_format_name(img));
 		img_close(img);
-		return relink_refused(p, pp, x->id, x->name, msg, "",
-				      "Convert the overlay to qcow2.");
+		return relink_refused(p, pp, x->id, x->name, msg, why,
+				      "Convert the overlay to qcow2 (qemu-img "
+				      "convert -O qcow2 -B TOP -F FORMAT), or "
+				      "move it off top first.");
 	}
 	if (r == 0)
 		r = img_backing_header(img, pp->new_name, pp->new_fmt, &buf,

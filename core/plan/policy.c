@@ -24,6 +24,14 @@
  * rewrites); an entry of the users file is a process it cannot ask, so it
  * is checked as if it held the locks its perm and shared declare, except
  * an entry of top, which is a parent of top and is repointed in the file.
+ *
+ * A pull follows QEMU's stream job (block/stream.c): the images between
+ * top and base are held with consistent read and nobody may write them
+ * meanwhile; what goes into top changes nothing top shows (QEMU's copy-
+ * on-read writes are write-unchanged), so top's parents may go on reading
+ * it, but as imgraph writes top's metadata from another process it holds
+ * top as a writer (a live user of top conflicts).  base is only read:
+ * its other readers are no conflict.
  */
 #include "policy.h"
 #include "plan_protect.h"
@@ -74,6 +82,16 @@ static const struct role_row {
 	 * resize, sharing everything but resize, before it truncates. */
 	[PLAN_ROLE_CREATE] = { "image replaced", "create replaces it",
 		NULL, W | RS, PERM_ALL & ~RS, true, true, true },
+	[PLAN_ROLE_PULL_TOP] = { "top", "the pull writes the data of the "
+		"images below it into it where it allocates nothing, then "
+		"rewrites its header to name base", NULL, CR | WU, CR | WU,
+		true, true, false },
+	[PLAN_ROLE_PULL_INTER] = { "intermediate", "the pull reads it; what "
+		"it shows does not change", NULL, CR, CR | WU, true, false,
+		false },
+	[PLAN_ROLE_PULL_BASE] = { "base", "the pull reads it through top's "
+		"chain and never writes it", NULL, CR, CR | WU, true, false,
+		false },
 };
 
 void policy_of(enum plan_role role, const char *fmt, bool base_grows,
@@ -116,6 +134,16 @@ enum plan_role plan_role_of(const struct plan *p, int id)
 {
 	if (id < 0)
 		return PLAN_ROLE_NONE;
+	if (p->pull) {
+		if (id == p->base)
+			return PLAN_ROLE_PULL_BASE;
+		if (id == p->top)
+			return PLAN_ROLE_PULL_TOP;
+		for (int i = 0; i < p->ninter; i++)
+			if (p->inter[i] == id)
+				return PLAN_ROLE_PULL_INTER;
+		return PLAN_ROLE_NONE;
+	}
 	if (id == p->base)
 		return PLAN_ROLE_BASE;
 	if (id == p->top)

@@ -27,6 +27,11 @@ enum plan_role {
 				      (plan_protect.h) */
 	PLAN_ROLE_CREATE,          /* an existing file `imgraph create`
 				      replaces */
+	/* A pull (plan_pull.h): */
+	PLAN_ROLE_PULL_TOP,        /* written where it allocates nothing (its
+				      view unchanged), header rewritten */
+	PLAN_ROLE_PULL_INTER,      /* read; unchanged */
+	PLAN_ROLE_PULL_BASE,       /* read through top's chain; unchanged */
 };
 
 struct role_policy {

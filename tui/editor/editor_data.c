@@ -301,13 +301,14 @@ char *editor_after_text(const struct graph *g, const struct plan *p,
 	for (int i = 0; i < p->nparents; i++)
 		if (p->parents[i].node >= 0)
 			g2.nodes[p->parents[i].node].backing = p->base;
-	if (p->leaf == PLAN_LEAF_KEEP) {
+	/* A pull: top moves onto base, everything else stays. */
+	if (p->pull || p->leaf == PLAN_LEAF_KEEP) {
 		g2.nodes[p->top].backing = p->base;
 	} else {
 		gone[p->top] = 1;
 		g2.nodes[p->top].backing = -1;
 	}
-	for (int i = 0; i < p->ninter; i++) {
+	for (int i = 0; i < p->ninter && !p->pull; i++) {
 		gone[p->inter[i]] = 1;
 		g2.nodes[p->inter[i]].backing = -1;
 	}
@@ -332,14 +333,16 @@ char *editor_after_text(const struct graph *g, const struct plan *p,
 			   guide, sizeof(guide));
 		fprintf(f, "  %s%s", guide, rows_label(&r, v));
 		if (v == p->base)
-			fprintf(f, "   [B] takes top's data");
+			fprintf(f, p->pull ? "   [B] not written"
+					   : "   [B] takes top's data");
 		for (int k = 0; k < p->nparents; k++)
 			if (p->parents[k].node == v)
 				fprintf(f, "   relinked, was on %s",
 					p->parents[k].old_name ?
 					p->parents[k].old_name : "top");
 		if (v == p->top)
-			fprintf(f, "   [T] kept, emptied");
+			fprintf(f, p->pull ? "   [T] holds the pulled data"
+					   : "   [T] kept, emptied");
 		after_protected(f, p, v);
 		fputc('\n', f);
 	}

@@ -145,6 +145,11 @@ enum ui_req scr_text_key(struct ui_state *st, enum action a)
 		break;
 	case ACT_REDRAW:
 		return REQ_REDRAW;
+	case ACT_PULL:
+		/* The plan screen offers the pull (its strategies say why). */
+		if (!st->question && st->mark_top >= 0)
+			return REQ_PULL;
+		break;
 	case ACT_PROTECT:
 		if (st->question)
 			break;

@@ -133,6 +133,7 @@ enum ui_req {
 	REQ_QUIT,
 	REQ_PLAN,                  /* compute and show the plan */
 	REQ_COMMIT,                /* plan + confirm + run */
+	REQ_PULL,                  /* the same, as a pull (plan_pull.h) */
 	REQ_MAP,                   /* full map of the selection */
 	REQ_INFO,
 	REQ_RESCAN,
