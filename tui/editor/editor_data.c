@@ -277,7 +277,7 @@ static void after_protected(FILE *f, const struct plan *p, int v)
 		fprintf(f, "   protected: still reads base, +%s of base's old "
 			"data of its own", emit_size(r->growth, a, sizeof(a)));
 	else
-		fprintf(f, "   NOT protected: what it shows would change (P "
+		fprintf(f, "   NOT protected: what it shows would change (S "
 			"protects it: copies %s)", emit_size(r->bytes, a,
 							    sizeof(a)));
 }
