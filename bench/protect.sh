@@ -111,6 +111,6 @@ for op in imgraph convert; do
 	name="imgraph commit --protect"
 	[ $op = convert ] && name="qemu-img convert x3 + qemu-img commit"
 	printf '| 1 GiB template, 3 clones (%s) | %s | %d.%02d | %d MiB |\n' \
-		"$(basename "$DISK")" "$name" $((s / 1000000)) $((s % 1000000 / 10000)) \
+		"$DISK" "$name" $((s / 1000000)) $((s % 1000000 / 10000)) \
 		$((b >> 20))
 done

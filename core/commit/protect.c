@@ -85,6 +85,14 @@ static int fill(struct protect_run *pr, struct protect_child *ch,
 				pnum = end - off;
 		}
 		n = off + pnum >= end ? end - off : pnum / g * g;
+		if (!ch->batch) {
+			r = img_batch_begin(ch->img, e);
+			if (r < 0)
+				return r;
+			ch->batch = true;
+			ch->bdone = 0;
+			ch->bbytes = 0;
+		}
 		if (zero && n) {
 			r = img_write_zeroes(ch->img, off, n, e);
 			ch->bytes_zero += r < 0 ? 0 : n;
@@ -101,6 +109,14 @@ static int fill(struct protect_run *pr, struct protect_child *ch,
 		if (r < 0)
 			return r;
 		off += n;
+		ch->bbytes += n;
+		if (ch->bbytes >= PROTECT_BATCH) {
+			/* linked now: a later failure cannot lose these */
+			ch->batch = false;
+			r = img_batch_end(ch->img, e);
+			if (r < 0)
+				return r;
+		}
 	}
 	return 0;
 }
@@ -116,6 +132,8 @@ static int protect_run_one(struct protect_run *pr, struct protect_child *ch,
 	z = (z + g - 1) / g * g;
 	if (z > ch->vsize)
 		z = ch->vsize;
+	if (ch->batch && a < ch->bdone)
+		a = ch->bdone;
 	while (a < z) {
 		uint64_t pnum = 0;
 		int bs = img_block_status(ch->img, a, z - a, &pnum, e);
@@ -133,7 +151,19 @@ static int protect_run_one(struct protect_run *pr, struct protect_child *ch,
 		}
 		a += pnum;
 	}
+	if (ch->batch && z > ch->bdone)
+		ch->bdone = z;
 	return 0;
+}
+
+/* End ch's write batch: its writes linked (and visible to block status
+ * again).  Not yet flushed. */
+static int settle(struct protect_child *ch, struct img_err *e)
+{
+	if (!ch->batch)
+		return 0;
+	ch->batch = false;
+	return img_batch_end(ch->img, e);
 }
 
 /* The look-ahead: what the copy will write in [pr->ahead, end) (above
@@ -179,6 +209,12 @@ int protect_window(void *opaque, const uint64_t *runs, size_t nruns,
 
 	if (pr->above && last > pr->ahead)
 		r = look_ahead(pr, last + PROTECT_AHEAD, e);
+	/* The window's own runs are looked at afresh, after the look-ahead's
+	 * writes are linked. */
+	for (int i = 0; i < pr->n; i++) {
+		int sr = settle(&pr->c[i], e);
+		r = r < 0 ? r : sr;
+	}
 	if (r < 0) {
 		for (int i = 0; i < pr->n; i++)
 			if (pr->c[i].dirty)
@@ -197,7 +233,9 @@ int protect_window(void *opaque, const uint64_t *runs, size_t nruns,
 		 * failure, so what reached the reader is whole. */
 		if (ch->dirty || r < 0) {
 			struct img_err fe;
-			int fr = img_flush(ch->img, &fe);
+			int fr = settle(ch, &fe);
+			if (fr == 0)
+				fr = img_flush(ch->img, &fe);
 			if (r == 0 && fr < 0)
 				r = err_propagate(e, &fe);
 			ch->dirty = false;

@@ -17,7 +17,8 @@
  * base again.  recover has nothing of protection to finish.
  *
  * Fewer flushes: one per reader per PROTECT_AHEAD of base, not one per
- * window.  When a window reaches past what is protected, the ranges the
+ * window, and the writes of one call linked behind one fdatasync (a write
+ * batch, formats/img.h) instead of one per allocating write.  When a window reaches past what is protected, the ranges the
  * copy will write in the next PROTECT_AHEAD bytes (allocated above base,
  * on base's grid: top's chain, block status only) are protected at once;
  * every window's own runs are still checked against each reader's
@@ -42,6 +43,10 @@
 #include "formats/io/err.h"
 
 #define PROTECT_AHEAD (64u << 20)
+/* A batch ends after this many bytes: a write that fails (ENOSPC) loses
+ * at most these (their clusters leak until qemu-img check -r leaks; the
+ * rerun writes them again). */
+#define PROTECT_BATCH (8u << 20)
 
 /* What the copy writes into base: top's chain down to base (excluded),
  * for the look-ahead; path NULL: no look-ahead. */
@@ -69,6 +74,12 @@ struct protect_child {
 	uint64_t grain;            /* write unit where nothing is allocated */
 	uint64_t vsize;
 	bool dirty;                /* written since its last flush */
+	/* In a write batch (img_batch_begin): block status does not see the
+	 * batch's writes, so nothing below bdone is looked at again until
+	 * the batch ends (runs come in increasing order within a batch). */
+	bool batch;
+	uint64_t bdone;
+	uint64_t bbytes;           /* written in this batch */
 	uint64_t bytes_data, bytes_zero;
 };
 

@@ -3,10 +3,11 @@
 # middle of commit --protect (issue 18): the commit stops with ENOSPC
 # naming the reader, every view is intact (qemu-img compare), no image is
 # corrupt (qemu-img check), and once there is room again the rerun
-# completes.  The reader lives on a small tmpfs mounted here (root); the
-# commit runs throttled (--rate) and the tmpfs is filled up once the
-# reader has started to grow, so the plan's up-front space check passes and
-# the space runs out half way.
+# completes.  The reader lives on a tmpfs mounted here (root); the commit
+# runs throttled (--rate) and the tmpfs is filled up once the reader has
+# started to grow, so the plan's up-front space check passes and the space
+# runs out half way: the reader needs 128 MiB, twice what the protection
+# looks ahead at once (protect.h), so the fill lands between two rounds.
 . "$(dirname "$0")/lib.sh"
 need_tools jq dd
 
@@ -16,7 +17,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 M=$T/mnt
 mkdir -p "$M"
-if ! mount -t tmpfs -o size=12m tmpfs "$M" 2>/dev/null; then
+if ! mount -t tmpfs -o size=160m tmpfs "$M" 2>/dev/null; then
 	skip "ENOSPC mid-protection" "mount -t tmpfs failed"
 	done_testing
 fi
@@ -24,12 +25,12 @@ trap 'holder_stop; cd /; umount "$M" 2>/dev/null || umount -l "$M"; rm -rf "$T"'
 trap 'exit 1' INT TERM HUP
 
 D=$T/pool; mkdir -p "$D"; cd "$D" || exit 1
-mkq base.qcow2 16M
-qio base.qcow2 -c 'write -P 0x11 0 10M'
-mkq top.qcow2 16M base.qcow2 qcow2
-qio top.qcow2 -c 'write -P 0x22 0 8M'
-mkq vm.qcow2 16M top.qcow2 qcow2
-qemu-img create -q -f qcow2 -b "$D/base.qcow2" -F qcow2 "$M/c.qcow2" 16M
+mkq base.qcow2 256M
+qio base.qcow2 -c 'write -P 0x11 0 160M'
+mkq top.qcow2 256M base.qcow2 qcow2
+qio top.qcow2 -c 'write -P 0x22 0 128M'
+mkq vm.qcow2 256M top.qcow2 qcow2
+qemu-img create -q -f qcow2 -b "$D/base.qcow2" -F qcow2 "$M/c.qcow2" 256M
 qio "$M/c.qcow2" -c 'write -P 0x33 1M 64k'
 guest_raw "$M/c.qcow2" "$T/c.raw"
 guest_raw vm.qcow2 "$T/vm.raw"
@@ -38,10 +39,10 @@ size0=$(stat -c %s "$M/c.qcow2")
 
 check_rc "plan --protect fits up front" 0 "$IMGRAPH" plan --protect \
 	--top top.qcow2 --base base.qcow2 . "$M"
-"$IMGRAPH" commit --protect --yes -q --rate 1M --top top.qcow2 \
+"$IMGRAPH" commit --protect --yes -q --rate 16M --top top.qcow2 \
 	--base base.qcow2 . "$M" >"$T/commit.out" 2>"$T/commit.err" &
 pid=$!
-for _ in $(seq 1 200); do
+for _ in $(seq 1 400); do
 	[ "$(stat -c %s "$M/c.qcow2")" -gt "$size0" ] && break
 	kill -0 $pid 2>/dev/null || break
 	sleep 0.05

@@ -125,7 +125,7 @@ struct ui_state {
 	bool utf8;
 	bool detail;               /* show the detail pane */
 	bool protect;              /* plans of the marked pair use --protect
-				      (P; cleared when the marks change) */
+				      (S; cleared when the marks change) */
 	const char *guide;         /* steps to try (static), or NULL */
 	bool journal_screen;       /* SCR_TEXT shows an unfinished relink:
 				      F and U act on it */
@@ -166,7 +166,7 @@ void scr_frame_draw(struct canvas *c, const struct ui_state *st,
 		    const char *title);
 void scr_bar_draw(struct canvas *c, int y, const char *const *pairs, int n);
 
-/* P: toggle st->protect for the marked pair (false: no top marked, with a
+/* S: toggle st->protect for the marked pair (false: no top marked, with a
  * message); the caller plans again. */
 bool scr_protect_toggle(struct ui_state *st);
 
