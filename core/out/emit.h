@@ -26,6 +26,10 @@ void emit_plan(FILE *f, const struct graph *g, const struct plan *p,
 /* The plan's other readers of base (plan_protect.h): human lines (none
  * when base has no other readers), and the "protect" member. */
 void emit_protect_human(FILE *f, const struct graph *g, const struct plan *p);
+/* The ways around base's other readers, as the plan prints them: what
+ * --protect would copy into them, and the strategies (commit or pull);
+ * nothing when base has none. */
+void emit_plan_ways(FILE *f, const struct graph *g, const struct plan *p);
 void emit_protect_struct(struct ow *w, const struct graph *g,
 			 const struct plan *p);
 

@@ -1,6 +1,7 @@
 /* emit_plan.c - a plan as text, JSON or YAML; see emit.h.  The editor
  * renders the same text through open_memstream. */
 #include "emit.h"
+#include "core/plan/plan_protect.h"
 #include "esc.h"
 #include "core/commit/copy.h"
 #include "core/graph/perm.h"
@@ -205,13 +206,17 @@ static void human_strategies(FILE *f, const struct graph *g,
 	if (!q)
 		return;
 	fprintf(f, "base has other readers; the strategies:\n");
-	/* A commit with --protect would add the bytes it copies into base's
-	 * other readers here, and plan_recommend would weigh them. */
 	/* (What is free is volatile: the free space lines say it.) */
 	fprintf(f, "  commit: writes %s into %s (needs up to %s free); %s\n",
 		emit_size(p->bytes_to_copy, a, sizeof(a)),
 		node_name(g, p->base), emit_size(p->space_needed, b, sizeof(b)),
 		plan_runnable(p) ? "can run" : "refused (conflicts above)");
+	if (p->protect && p->protect->n && !p->protect->on &&
+	    !p->protect->unprotectable)
+		fprintf(f, "  commit --protect: also writes %s into base's %d "
+			"other reader%s first\n",
+			emit_size(p->protect->bytes, a, sizeof(a)),
+			p->protect->n, p->protect->n == 1 ? "" : "s");
 	fprintf(f, "  pull:   writes %s into %s (needs up to %s free); %s\n",
 		emit_size(q->pull->bytes_to_copy, a, sizeof(a)),
 		node_name(g, q->top), emit_size(q->pull->space_needed, b,
@@ -227,6 +232,12 @@ static void human_strategies(FILE *f, const struct graph *g,
 		fprintf(f, " (imgraph commit --pull --top %s --base %s)",
 			g->nodes[p->top].path, g->nodes[p->base].path);
 	fputc('\n', f);
+}
+
+void emit_plan_ways(FILE *f, const struct graph *g, const struct plan *p)
+{
+	emit_protect_human(f, g, p);
+	human_strategies(f, g, p);
 }
 
 static void emit_human(FILE *f, const struct graph *g, const struct plan *p)

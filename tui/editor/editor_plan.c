@@ -13,7 +13,6 @@
 #include "core/out/emit.h"
 #include "core/out/esc.h"
 #include "core/plan/plan.h"
-#include "core/plan/plan_protect.h"
 
 static const char *label_of(const void *ctx, const struct graph *g, int id)
 {
@@ -139,15 +138,20 @@ char *editor_plan_screen(const struct graph *g, const struct plan *p,
 		fprintf(f, "\nconflicts (%d); the plan cannot run:\n",
 			p->nconflicts);
 		conflicts(f, g, p, r, prefix);
-		/* base has other readers: the ways around it (the pull beside
-		 * the refused commit, what --protect would copy) are in the
-		 * CLI's words */
-		if (p->alt_pull || (p->protect && p->protect->n)) {
-			char *plan = editor_plan_text(g, p);
-			fprintf(f, "\nThe plan as imgraph plan prints it:\n");
-			put_relative(f, plan ? plan : "", prefix);
-			free(plan);
+		/* base has other readers: the ways around it (what --protect
+		 * would copy, the pull beside the refused commit) */
+		char *ways = NULL;
+		size_t wl = 0;
+		FILE *w = open_memstream(&ways, &wl);
+		if (w) {
+			emit_plan_ways(w, g, p);
+			fclose(w);
 		}
+		if (ways && *ways) {
+			fprintf(f, "\nWays around it:\n");
+			put_relative(f, ways, prefix);
+		}
+		free(ways);
 	} else {
 		char *after = editor_after_text(g, p, utf8);
 		char *plan = editor_plan_text(g, p);
