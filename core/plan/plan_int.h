@@ -20,6 +20,14 @@ int plan_check_locks(struct graph *g, struct plan *p, struct img_err *e);
 int plan_check_states(struct graph *g, struct plan *p);
 int plan_check_relinks(struct graph *g, struct plan *p);
 int plan_check_limits(struct graph *g, struct plan *p);
+/* plan_live.c: the live part (plan.live, parents' live flags), or a
+ * CONFLICT_LIVE saying why a running QEMU cannot do it. */
+int plan_check_live(struct graph *g, struct plan *p,
+		    const struct plan_opts *o);
+/* True when holder pid on node is the plan's live process using a file
+ * of its own part (its conflicts are the live part's checks instead). */
+bool plan_live_covers(const struct plan *p, pid_t pid, int node);
+void plan_live_free(struct plan *p);
 /* plan_marks.c (what earlier transactions left: journals, stale images,
  * the trash) */
 int plan_check_journals(struct graph *g, struct plan *p);  /* 1: stop */
