@@ -165,6 +165,11 @@ struct plan {
 int plan_trash_settle(const struct graph *g, int top, const int *cand,
 		      int ncand, bool *going, const bool *moved, char **why);
 
+/* True when holder pid on node is the plan's live process using a file
+ * of its own part (its locks are the live part's business, not a
+ * conflict). */
+bool plan_live_covers(const struct plan *p, pid_t pid, int node);
+
 /* True when the plan may run (no conflicts and a valid pair). */
 bool plan_runnable(const struct plan *p);
 

@@ -24,9 +24,6 @@ int plan_check_limits(struct graph *g, struct plan *p);
  * CONFLICT_LIVE saying why a running QEMU cannot do it. */
 int plan_check_live(struct graph *g, struct plan *p,
 		    const struct plan_opts *o);
-/* True when holder pid on node is the plan's live process using a file
- * of its own part (its conflicts are the live part's checks instead). */
-bool plan_live_covers(const struct plan *p, pid_t pid, int node);
 void plan_live_free(struct plan *p);
 /* plan_marks.c (what earlier transactions left: journals, stale images,
  * the trash) */

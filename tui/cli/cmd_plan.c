@@ -17,7 +17,7 @@
 static void plan_usage(FILE *f)
 {
 	fputs("Usage: imgraph plan --top IMAGE [--base IMAGE] [--users FILE]\n"
-	      "                    [--drop-top] [--delete]\n"
+	      "                    [--drop-top] [--delete] [--offline] [--qmp PATH]\n"
 	      "                    [--output=human|json|yaml] [PATH...]\n"
 	      "Preview committing --top into --base (default: top's backing\n"
 	      "file): what is copied, which parents of top are relinked, and\n"
@@ -26,6 +26,13 @@ static void plan_usage(FILE *f)
 	      "      --drop-top     plan to drop a top that has no parents\n"
 	      "      --delete       list what commit --delete moves into the "
 	      "trash\n"
+	      "      --offline      a plan that needs a running QEMU's block "
+	      "job has a conflict\n"
+	      "      --qmp PATH     QMP monitor socket of the QEMU holding top "
+	      "(when its\n"
+	      "                     command line names none)\n"
+	      "When a QEMU with a QMP monitor holds top, the plan has a live "
+	      "part: that\nprocess's block-commit does the copy.\n"
 	      "The pool is PATH plus the directories of --top, --base, the\n"
 	      "intermediates and every parent of top, whatever PATH says.\n"
 	      "Exit status: 0 the plan can run, 3 it has conflicts, 1 error, "
@@ -42,6 +49,8 @@ int cmd_plan(int argc, char **argv)
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "drop-top", no_argument, NULL, 'D' },
 		{ "delete", no_argument, NULL, 'X' },
+		{ "offline", no_argument, NULL, 'F' },
+		{ "qmp", required_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -64,6 +73,8 @@ int cmd_plan(int argc, char **argv)
 		case 'r': so.recursive = true; break;
 		case 'D': po.drop_top = true; break;
 		case 'X': po.delete_files = true; break;
+		case 'F': po.offline = true; break;
+		case 'Q': po.qmp = optarg; break;
 		case 'o':
 			if (cli_parse_output("plan", optarg, &fmt) < 0)
 				return EXIT_USAGE;
