@@ -21,11 +21,11 @@
  */
 #include "commit_int.h"
 #include "relink.h"
+#include "core/live/live.h"
 #include "core/live/qmp.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,10 +50,6 @@ static bool cancelled(const struct commit_opts *o)
 	return o && o->cancel && *o->cancel;
 }
 
-static bool pid_alive(pid_t pid)
-{
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
-}
 
 /* The live record: who runs the job and which overlays it relinks. */
 static int add_live_record(struct live_run *lr, struct img_err *e)
@@ -170,8 +166,8 @@ static int wait_pending(struct live_run *lr, struct img_err *e)
 				return r;
 			completed = true;
 		}
+		/* "aborting" goes on to "concluded", with the error */
 		if (qmp_job_is(&lr->js, "concluded") ||
-		    qmp_job_is(&lr->js, "aborting") ||
 		    qmp_job_is(&lr->js, "null"))
 			return job_failed(lr, e);
 	}
@@ -236,7 +232,7 @@ static void undo(struct live_run *lr, struct img_err *e)
 	err_clear(&ce);
 	if (lr->started && lr->q &&
 	    qmp_job_abandon(lr->q, lr->js.id, LIVE_CANCEL_MS, &ce) < 0)
-		gone = !pid_alive(lr->cr->p->live.pid);
+		gone = !live_pid_alive((pid_t)lr->cr->p->live.pid);
 	else
 		gone = true;
 	if (gone || !lr->started) {

@@ -15,22 +15,18 @@
  */
 #include "recover.h"
 #include "core/graph/resolve.h"
+#include "core/live/live.h"
 #include "core/live/qmp.h"
 #include "formats/img.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #define REC_CANCEL_MS 30000
 
-static bool pid_alive(int64_t pid)
-{
-	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
-}
 
 /* 1: the job answered (*forward set); 0: no job or no process to ask;
  * -EBUSY: the monitor is busy or the job cannot be ended (why filled). */
@@ -42,7 +38,7 @@ static int ask_qemu(const struct journal *j, bool *forward, char *why,
 	struct qmp *q;
 	int r;
 
-	if (!pid_alive(j->live.pid))
+	if (!live_pid_alive((pid_t)j->live.pid))
 		return 0;
 	err_clear(&e);
 	r = qmp_open(j->live.qmp, (pid_t)j->live.pid, 0, &q, &e);
