@@ -55,6 +55,14 @@ int commit_check_late_openers(struct commit_run *cr, struct img_err *e);
  * journal.  Replaces the copy and the relink of an offline commit. */
 int commit_live_run(struct commit_run *cr, struct img_err *e);
 
+/* commit_live_virt.c: the libvirt domain's job (plan.live.domain). */
+struct virt_conn;
+int commit_virt_start(struct commit_run *cr, struct virt_conn *vc,
+		      struct img_err *e);
+/* Until the job took effect (an active one pivoted); *done its bytes. */
+int commit_virt_wait(struct commit_run *cr, struct virt_conn *vc,
+		     uint64_t *done, struct img_err *e);
+
 /* Absolute path of path (realpath of the directory + last component, so a
  * symlink named by the user stays that name) into out. */
 int commit_abs_path(const char *path, char *out, size_t outlen,

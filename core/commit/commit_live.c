@@ -23,6 +23,7 @@
 #include "relink.h"
 #include "core/live/live.h"
 #include "core/live/qmp.h"
+#include "core/live/virt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +38,7 @@
 struct live_run {
 	struct commit_run *cr;
 	struct qmp *q;
+	struct virt_conn *vc;      /* a libvirt domain's job instead */
 	struct qmp_job_state js;
 	bool started;              /* block-commit was accepted */
 	bool finalized;
@@ -64,7 +66,16 @@ static int add_live_record(struct live_run *lr, struct img_err *e)
 	l->pid = p->live.pid;
 	l->active = p->live.job == PLAN_LIVE_ACTIVE;
 	l->job_id = strdup(lr->js.id);
-	l->qmp = strdup(p->live.qmp);
+	if (p->live.domain) {
+		char b[600];
+
+		/* libvirt names the job by its disk */
+		snprintf(b, sizeof(b), "libvirt:%s:%s", p->live.domain,
+			 p->live.disk);
+		l->qmp = strdup(b);
+	} else {
+		l->qmp = strdup(p->live.qmp);
+	}
 	l->lp = calloc((size_t)p->nparents + 1, sizeof(*l->lp));
 	if (!l->job_id || !l->qmp || !l->lp)
 		return err_set(e, ENOMEM, "out of memory");
@@ -230,7 +241,11 @@ static void undo(struct live_run *lr, struct img_err *e)
 	bool gone = false;
 
 	err_clear(&ce);
-	if (lr->started && lr->q &&
+	if (lr->vc) {
+		/* libvirt's job was aborted where it failed or ended with
+		 * top still in the chain: nothing took effect */
+		gone = true;
+	} else if (lr->started && lr->q &&
 	    qmp_job_abandon(lr->q, lr->js.id, LIVE_CANCEL_MS, &ce) < 0)
 		gone = !live_pid_alive((pid_t)lr->cr->p->live.pid);
 	else
@@ -276,7 +291,10 @@ static int prepare(struct live_run *lr, struct img_err *e)
 	if (lr->base_fd < 0)
 		return err_set_errno(e, errno, "%s: cannot open base",
 				     base->path);
-	r = qmp_open(cr->p->live.qmp, cr->p->live.pid, 0, &lr->q, e);
+	if (cr->p->live.domain)
+		r = virt_open(VIRT_URI, true, &lr->vc, e);
+	else
+		r = qmp_open(cr->p->live.qmp, cr->p->live.pid, 0, &lr->q, e);
 	if (r == 0)
 		r = commit_build_journal(cr, &lr->j, &lr->fds, e);
 	if (r == 0)
@@ -291,6 +309,44 @@ static int prepare(struct live_run *lr, struct img_err *e)
 	return r;
 }
 
+static int run_qmp(struct live_run *lr, struct img_err *e)
+{
+	int r = start_job(lr, e);
+
+	if (r == 0)
+		r = wait_pending(lr, e);
+	if (r == 0)
+		r = at_pending(lr, e);
+	if (r == 0)
+		r = finalize(lr, e);
+	return r;
+}
+
+/* libvirt finalizes by itself: when its job has ended, QEMU's overlay
+ * names base already; base is flushed and the offline parents checked
+ * then, and the journal records the stage. */
+static int run_virt(struct live_run *lr, struct img_err *e)
+{
+	uint64_t done = 0;
+	int r = commit_virt_start(lr->cr, lr->vc, e);
+
+	if (r == 0) {
+		lr->started = true;
+		progress_job(lr->cr->o ? lr->cr->o->progress : NULL,
+			     lr->cr->p->live.disk, "running");
+		r = commit_virt_wait(lr->cr, lr->vc, &done, e);
+		lr->js.current = (int64_t)done;
+	}
+	if (r < 0)
+		return r;
+	lr->finalized = true;
+	lr->j->live.finalized = true;
+	r = journal_write(lr->cr->jpath, lr->j, e);
+	if (r == 0)
+		r = at_pending(lr, e);
+	return r;
+}
+
 int commit_live_run(struct commit_run *cr, struct img_err *e)
 {
 	struct live_run lr = { .cr = cr, .base_fd = -1 };
@@ -299,21 +355,25 @@ int commit_live_run(struct commit_run *cr, struct img_err *e)
 	snprintf(lr.js.id, sizeof(lr.js.id), "imgraph-%016llx",
 		 (unsigned long long)cr->txid);
 	r = prepare(&lr, e);
-	if (r == 0)
-		r = start_job(&lr, e);
-	if (r == 0)
-		r = wait_pending(&lr, e);
-	if (r == 0)
-		r = at_pending(&lr, e);
-	if (r == 0)
-		r = finalize(&lr, e);
+	if (r == 0 && lr.vc)
+		r = run_virt(&lr, e);
+	else if (r == 0)
+		r = run_qmp(&lr, e);
 	if (r != 0 && !lr.finalized && lr.j)
 		undo(&lr, e);
+	else if (r == 1 && lr.finalized)
+		/* declined after libvirt's job: QEMU's overlay names base,
+		 * the offline parents top; both read the same data */
+		journal_remove(cr->jpath, NULL);
+	else if (r < 0 && lr.finalized)
+		err_prefix(e, "QEMU's part is done; run 'imgraph recover' to "
+			   "relink the offline parents: ");
 	if (r == 0)
 		r = offline_relink(&lr, e);
 	cr->res->bytes_copied = (uint64_t)lr.js.current;
 	if (lr.q)
 		qmp_close(lr.q);
+	virt_close(lr.vc);
 	if (lr.base_fd >= 0)
 		close(lr.base_fd);
 	users_tx_end(&cr->users);

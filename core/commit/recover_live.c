@@ -17,6 +17,7 @@
 #include "core/graph/resolve.h"
 #include "core/live/live.h"
 #include "core/live/qmp.h"
+#include "core/live/virt.h"
 #include "formats/img.h"
 
 #include <errno.h>
@@ -111,10 +112,53 @@ static int ask_disk(const struct journal *j, bool *forward, char *why,
 	return 0;
 }
 
+/* A libvirt domain's job ("libvirt:DOMAIN:DISK"): a job still on the
+ * disk is aborted (back); without one, top gone from the disk's chain
+ * means the commit took effect (forward).  1 decided, 0 not. */
+static int ask_libvirt(const struct journal *j, bool *forward, char *why,
+		       size_t wlen)
+{
+	char dom[512], *disk;
+	struct virt_conn *vc = NULL;
+	struct virt_domain d;
+	struct img_err e;
+	int r, dk, layer;
+
+	snprintf(dom, sizeof(dom), "%s", j->live.qmp + strlen("libvirt:"));
+	disk = strrchr(dom, ':');
+	if (!disk)
+		return 0;
+	*disk++ = '\0';
+	err_clear(&e);
+	if (!live_pid_alive((pid_t)j->live.pid) ||
+	    virt_open(VIRT_URI, true, &vc, &e) < 0)
+		return 0;
+	r = virt_job_info(vc, dom, disk, NULL, NULL, &e);
+	if (r > 0) {
+		*forward = false;
+		r = virt_job_abort(vc, dom, disk, false, &e);
+		if (r < 0)
+			snprintf(why, wlen, "%s", e.msg);
+		virt_close(vc);
+		return r < 0 ? -EBUSY : 1;
+	}
+	r = r == 0 ? virt_domain_get(vc, dom, &d, &e) : r;
+	virt_close(vc);
+	if (r < 0)
+		return 0;
+	*forward = !virt_domain_find(&d, j->top_dev, j->top_ino, &dk,
+				     &layer) &&
+		   virt_domain_find(&d, j->base_dev, j->base_ino, &dk, &layer);
+	virt_domain_free(&d);
+	return 1;
+}
+
 int recover_live_direction(const struct journal *j, bool *forward,
 			   char *why, size_t wlen)
 {
-	int r = ask_qemu(j, forward, why, wlen);
+	int r = !strncmp(j->live.qmp, "libvirt:", 8)
+		? ask_libvirt(j, forward, why, wlen)
+		: ask_qemu(j, forward, why, wlen);
 
 	if (r != 0)
 		return r < 0 ? r : 0;

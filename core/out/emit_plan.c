@@ -80,8 +80,14 @@ static void human_live(FILE *f, const struct graph *g, const struct plan *p)
 
 	if (l->job == PLAN_LIVE_NONE)
 		return;
-	fprintf(f, "%-15s PID %d (%s), QEMU %s, QMP monitor %s\n",
-		"live part:", (int)l->pid, l->comm, l->qemu_version, l->qmp);
+	if (l->domain)
+		fprintf(f, "%-15s PID %d (%s), libvirt domain '%s', disk %s "
+			"(through libvirt's API)\n", "live part:", (int)l->pid,
+			l->comm, l->domain, l->disk);
+	else
+		fprintf(f, "%-15s PID %d (%s), QEMU %s, QMP monitor %s\n",
+			"live part:", (int)l->pid, l->comm, l->qemu_version,
+			l->qmp);
 	fprintf(f, "  job:          block-commit, %s\n", live_job_text(l->job));
 	fprintf(f, "  device:       node '%s' (used by %s%s%s)\n", l->device,
 		l->backend_kind ? l->backend_kind : "?", l->backend ? " " : "",
@@ -316,6 +322,8 @@ static void struct_live(struct ow *w, const struct plan *p)
 	ow_str(w, "comm", l->comm);
 	ow_str(w, "qmp", l->qmp);
 	ow_str(w, "qemu-version", l->qemu_version);
+	ow_str(w, "domain", l->domain);
+	ow_str(w, "disk", l->disk);
 	ow_str(w, "job", l->job == PLAN_LIVE_ACTIVE ? "active-commit"
 						     : "commit");
 	ow_bool(w, "pivot", l->job == PLAN_LIVE_ACTIVE);

@@ -68,12 +68,14 @@ enum plan_live_job {
 
 struct plan_live {
 	enum plan_live_job job;
-	const char *via;           /* "qmp" (static) */
+	const char *via;           /* "qmp" or "libvirt" (static) */
 	pid_t pid;
 	char comm[32];
-	char *qmp;                 /* its monitor socket */
+	char *qmp;                 /* its monitor socket (qmp) */
+	char *domain, *disk;       /* libvirt: the domain and its disk */
 	char *qemu_version;        /* "7.2.22" */
-	char *device;              /* block-commit's device: root node */
+	char *device;              /* block-commit's device: root node
+				      (libvirt: the disk target) */
 	const char *backend_kind;  /* "device", "export", "monitor" */
 	char *backend;             /* what uses the root, or NULL */
 	char *top_node, *base_node;

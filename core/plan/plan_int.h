@@ -25,6 +25,14 @@ int plan_check_limits(struct graph *g, struct plan *p);
 int plan_check_live(struct graph *g, struct plan *p,
 		    const struct plan_opts *o);
 void plan_live_free(struct plan *p);
+/* A CONFLICT_LIVE: 1 (this check refused, no live part), or -ENOMEM. */
+int plan_live_conflict(struct plan *p, int node, const char *who,
+		       const char *msg, const char *why, const char *hint);
+/* plan_live_virt.c: the live part of a libvirt domain's QEMU (holder h
+ * of top): 0 (filled), 1 (a conflict says why not), -ENOMEM. */
+struct live_holder;
+int plan_live_virt(struct graph *g, struct plan *p,
+		   const struct live_holder *h);
 /* plan_marks.c (what earlier transactions left: journals, stale images,
  * the trash) */
 int plan_check_journals(struct graph *g, struct plan *p);  /* 1: stop */

@@ -28,8 +28,7 @@
 #define LIVE_QEMU_MAJOR 7
 #define LIVE_QEMU_MINOR 2
 
-/* 1 (this check refused: no live part), or -ENOMEM. */
-static int live_conflict(struct plan *p, int node, const char *who,
+int plan_live_conflict(struct plan *p, int node, const char *who,
 			 const char *msg, const char *why, const char *hint)
 {
 	int r = plan_add_conflict(p, CONFLICT_LIVE, node, 0, who, msg, why,
@@ -43,6 +42,8 @@ void plan_live_free(struct plan *p)
 	struct plan_live *l = &p->live;
 
 	free(l->qmp);
+	free(l->domain);
+	free(l->disk);
 	free(l->qemu_version);
 	free(l->device);
 	free(l->backend);
@@ -93,18 +94,10 @@ static int pick_holder(struct plan *p, const struct live_report *lr,
 	if (n > 1) {
 		snprintf(msg, sizeof(msg), "%d running QEMUs have '%s' open",
 			 n, tn);
-		return live_conflict(p, p->top, who, msg, "Only one process "
+		return plan_live_conflict(p, p->top, who, msg, "Only one process "
 			"can commit top into base: the others read a chain "
 			"that would change under them.", "Stop all but one of "
 			"them, or detach the disk from the others.");
-	}
-	if (h->kind == LIVE_LIBVIRT) {
-		snprintf(msg, sizeof(msg), "libvirt domain '%s' runs '%s'",
-			 h->domain ? h->domain : "?", tn);
-		return live_conflict(p, p->top, who, msg, "A libvirt domain is "
-			"never driven through raw QMP, and this imgraph does "
-			"not drive libvirt's block jobs yet.", "Run 'virsh "
-			"blockcommit' for the domain's part.");
 	}
 	*out = h;
 	return 0;
@@ -124,7 +117,7 @@ static int open_qmp(struct plan *p, const struct live_holder *h,
 	err_clear(&e);
 	if (qmp_open(path, h->pid, 0, q, &e) < 0) {
 		*q = NULL;
-		return live_conflict(p, p->top, who, e.msg, "The commit must "
+		return plan_live_conflict(p, p->top, who, e.msg, "The commit must "
 			"run inside this process, through its QMP monitor.",
 			"Free the monitor (close the other client) or give "
 			"another one with --qmp PATH.");
@@ -135,7 +128,7 @@ static int open_qmp(struct plan *p, const struct live_holder *h,
 	snprintf(msg, sizeof(msg), "%s runs QEMU %d.%d.%d, older than %d.%d",
 		 who, v->major, v->minor, v->micro, LIVE_QEMU_MAJOR,
 		 LIVE_QEMU_MINOR);
-	return live_conflict(p, p->top, who, msg, "imgraph drives block-commit "
+	return plan_live_conflict(p, p->top, who, msg, "imgraph drives block-commit "
 		"with explicit finalize only on QEMU 7.2 or later.",
 		"Upgrade QEMU, or stop the process and commit offline.");
 }
@@ -153,7 +146,7 @@ static int find_node(struct plan *p, struct qmp *q, const struct gnode *x,
 	memset(ni, 0, sizeof(*ni));
 	if (qmp_find_node(q, x->dev, x->ino, ni, &e) < 0) {
 		snprintf(msg, sizeof(msg), "'%s': %s", x->name, e.msg);
-		return live_conflict(p, x->id, who, msg, "The commit runs "
+		return plan_live_conflict(p, x->id, who, msg, "The commit runs "
 			"inside this process, so every image of the chain "
 			"must be one of its block nodes.", "Open the whole "
 			"chain in the process, or stop it and commit offline.");
@@ -173,7 +166,7 @@ static int find_node(struct plan *p, struct qmp *q, const struct gnode *x,
 		hint = "Remove the filter (blockdev-reopen) or commit offline.";
 	}
 	qmp_node_info_free(ni);
-	return live_conflict(p, x->id, who, msg, why, hint);
+	return plan_live_conflict(p, x->id, who, msg, why, hint);
 }
 
 /* top, the intermediates and base, in one chain of the process. */
@@ -201,7 +194,7 @@ static int find_chain(struct graph *g, struct plan *p, struct qmp *q,
 				 "below '%s' in the process's chain",
 				 g->nodes[id].name, ni.node, ti->node);
 			qmp_node_info_free(&ni);
-			return live_conflict(p, id, who, msg, "QEMU commits "
+			return plan_live_conflict(p, id, who, msg, "QEMU commits "
 				"only along the chain it has open.", "Open the "
 				"chain in the process as the pool has it.");
 		}
@@ -252,7 +245,7 @@ static int mark_parents(struct graph *g, struct plan *p, struct qmp *q,
 					 "overlays of top would need different "
 					 "backing names ('%s', '%s')",
 					 l->backing_file, pp->new_name);
-				r = live_conflict(p, pp->node, who, msg,
+				r = plan_live_conflict(p, pp->node, who, msg,
 					"QEMU writes one backing-file string "
 					"into every overlay of top it has.",
 					"Put its overlays of top in one "
@@ -269,7 +262,7 @@ static int mark_parents(struct graph *g, struct plan *p, struct qmp *q,
 		snprintf(msg, sizeof(msg), "the process's overlay of '%s' "
 			 "(above node '%s', root '%s') is not in the pool",
 			 g->nodes[p->top].name, ti->node, ti->root);
-		return live_conflict(p, p->top, who, msg, "Its header names "
+		return plan_live_conflict(p, p->top, who, msg, "Its header names "
 			"top and must be relinked with the others.",
 			"Add its directory to the PATHs.");
 	}
@@ -368,16 +361,20 @@ int plan_check_live(struct graph *g, struct plan *p,
 	if (o && o->offline) {
 		snprintf(msg, sizeof(msg), "--offline: %s runs '%s', so this "
 			 "commit needs a live part", who, top->name);
-		r = live_conflict(p, p->top, who, msg, "Nothing outside the "
+		r = plan_live_conflict(p, p->top, who, msg, "Nothing outside the "
 			"process may write the chain it has open.", "Drop "
 			"--offline to let the process run the commit, or stop "
 			"it first.");
 		goto out;
 	}
+	if (h->kind == LIVE_LIBVIRT) {
+		r = plan_live_virt(g, p, h);
+		goto out;
+	}
 	if (!path) {
 		snprintf(msg, sizeof(msg), "%s runs '%s' but imgraph found no "
 			 "QMP monitor of it", who, top->name);
-		r = live_conflict(p, p->top, who, msg, "The commit must run "
+		r = plan_live_conflict(p, p->top, who, msg, "The commit must run "
 			"inside this process, through its QMP monitor.",
 			"Give its monitor socket with --qmp PATH.");
 		goto out;
