@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LIVE_CANCEL_MS 30000       /* job-cancel until concluded */
@@ -246,9 +247,17 @@ static void undo(struct live_run *lr, struct img_err *e)
 		 * top still in the chain: nothing took effect */
 		gone = true;
 	} else if (lr->started && lr->q &&
-	    qmp_job_abandon(lr->q, lr->js.id, LIVE_CANCEL_MS, &ce) < 0)
-		gone = !live_pid_alive((pid_t)lr->cr->p->live.pid);
-	else
+	    qmp_job_abandon(lr->q, lr->js.id, LIVE_CANCEL_MS, &ce) < 0) {
+		/* a monitor that closed: the process is exiting, which
+		 * takes a moment after its sockets are gone */
+		const struct timespec ts = { 0, 50000000L };
+
+		for (int i = 0; i < 40 && !gone; i++) {
+			gone = !live_pid_alive((pid_t)lr->cr->p->live.pid);
+			if (!gone)
+				nanosleep(&ts, NULL);
+		}
+	} else
 		gone = true;
 	if (gone || !lr->started) {
 		journal_remove(lr->cr->jpath, &ce);

@@ -143,6 +143,19 @@ for _ in $(seq 1 100); do
 	live_qmp q4 job-dismiss '{"id":"other"}' >/dev/null 2>&1; sleep 0.05
 done
 live_stop q4
+# a filter between the export and the chain (throttle over ov1)
+rm -f "$T/qf.sock" "$T/qf.pid"
+qemu-storage-daemon --chardev "socket,path=$T/qf.sock,server=on,wait=off,id=mf" \
+	--monitor chardev=mf --object throttle-group,id=tg0 \
+	--blockdev "driver=qcow2,node-name=qfov,file.driver=file,file.filename=$D/ov2.qcow2" \
+	--blockdev driver=throttle,node-name=qf,throttle-group=tg0,file=qfov \
+	--daemonize --pidfile "$T/qf.pid" </dev/null >"$T/qf.log" 2>&1 &&
+	_live_pids+=("qf $T/qf.pid") && _live_wait_sock "$T/qf.sock" "$T/qf.pid" ||
+	not_ok "qsd with a throttle filter started"
+plan_json --top "$D/top.qcow2" --base "$D/base.qcow2" >"$T/pf.json"
+check_eq "a filter in the way: conflict" \
+	"$(jq -r '[.conflicts[] | select(.kind == "live") | .message] | map(select(test("filter qf \\(throttle\\) is in the way"))) | length' "$T/pf.json")" 1
+live_stop qf
 
 # 5a. Ctrl-C cancels QEMU's job: everything as it was.
 fixture "$D"; views "$D" "$T/v5"

@@ -54,6 +54,9 @@ check_eq "Ctrl-C: no job, the chain as it was" \
 check "Ctrl-C: no journal" [ ! -e "$D/.imgraph-journal-base.qcow2" ]
 "$IMGRAPH" commit --yes --rate 64K --top "$D/top.qcow2" >/dev/null 2>&1 & pid=$!
 job_runs || not_ok "kill: the job started"
+check_rc "a block job already on the disk: plan refuses" 3 \
+	"$IMGRAPH" plan --top "$D/top.qcow2"
+check_grep "... and says so" "disk vda: a block job is already running on it" "$T/.out"
 kill -9 "$pid"; wait "$pid" 2>/dev/null
 check "kill: the journal is left" [ -e "$D/.imgraph-journal-base.qcow2" ]
 check_rc "kill: recover exits 0" 0 "$IMGRAPH" recover "$D"
@@ -148,6 +151,9 @@ check_eq "Ctrl-C: no job, the chain as it was" \
 check "Ctrl-C: no journal" [ ! -e "$D/.imgraph-journal-base.qcow2" ]
 "$IMGRAPH" commit --yes --rate 64K --top "$D/top.qcow2" >/dev/null 2>&1 & pid=$!
 job_runs || not_ok "kill: the job started"
+check_rc "a block job already on the disk: plan refuses" 3 \
+	"$IMGRAPH" plan --top "$D/top.qcow2"
+check_grep "... and says so" "disk vda: a block job is already running on it" "$T/.out"
 kill -9 "$pid"; wait "$pid" 2>/dev/null
 check "kill: the journal is left" [ -e "$D/.imgraph-journal-base.qcow2" ]
 check_rc "kill: recover exits 0" 0 "$IMGRAPH" recover "$D"
