@@ -44,6 +44,13 @@ job_runs() { # until virsh shows a block job on vda
 	done
 	return 1
 }
+# someone else's job on the disk (1 MiB/s), then aborted
+$V blockcommit "$dom3" vda --top "$D/top.qcow2" --base "$D/base.qcow2" --bandwidth 1 >/dev/null
+job_runs || not_ok "virsh blockcommit started"
+check_rc "a block job already on the disk: plan refuses" 3 \
+	"$IMGRAPH" plan --top "$D/top.qcow2"
+check_grep "... and says so" "disk vda: a block job is already running on it" "$T/.out"
+$V blockjob "$dom3" vda --abort >/dev/null
 "$IMGRAPH" commit --yes --rate 64K --top "$D/top.qcow2" >/dev/null 2>"$T/c4.err" & pid=$!
 job_runs || not_ok "Ctrl-C: the job started"
 kill -INT "$pid"; wait "$pid"; rc=$?
@@ -54,9 +61,6 @@ check_eq "Ctrl-C: no job, the chain as it was" \
 check "Ctrl-C: no journal" [ ! -e "$D/.imgraph-journal-base.qcow2" ]
 "$IMGRAPH" commit --yes --rate 64K --top "$D/top.qcow2" >/dev/null 2>&1 & pid=$!
 job_runs || not_ok "kill: the job started"
-check_rc "a block job already on the disk: plan refuses" 3 \
-	"$IMGRAPH" plan --top "$D/top.qcow2"
-check_grep "... and says so" "disk vda: a block job is already running on it" "$T/.out"
 kill -9 "$pid"; wait "$pid" 2>/dev/null
 check "kill: the journal is left" [ -e "$D/.imgraph-journal-base.qcow2" ]
 check_rc "kill: recover exits 0" 0 "$IMGRAPH" recover "$D"
@@ -141,6 +145,13 @@ job_runs() { # until virsh shows a block job on vda
 	done
 	return 1
 }
+# someone else's job on the disk (1 MiB/s), then aborted
+$V blockcommit "$dom3" vda --top "$D/top.qcow2" --base "$D/base.qcow2" --bandwidth 1 >/dev/null
+job_runs || not_ok "virsh blockcommit started"
+check_rc "a block job already on the disk: plan refuses" 3 \
+	"$IMGRAPH" plan --top "$D/top.qcow2"
+check_grep "... and says so" "disk vda: a block job is already running on it" "$T/.out"
+$V blockjob "$dom3" vda --abort >/dev/null
 "$IMGRAPH" commit --yes --rate 64K --top "$D/top.qcow2" >/dev/null 2>"$T/c4.err" & pid=$!
 job_runs || not_ok "Ctrl-C: the job started"
 kill -INT "$pid"; wait "$pid"; rc=$?
@@ -151,9 +162,6 @@ check_eq "Ctrl-C: no job, the chain as it was" \
 check "Ctrl-C: no journal" [ ! -e "$D/.imgraph-journal-base.qcow2" ]
 "$IMGRAPH" commit --yes --rate 64K --top "$D/top.qcow2" >/dev/null 2>&1 & pid=$!
 job_runs || not_ok "kill: the job started"
-check_rc "a block job already on the disk: plan refuses" 3 \
-	"$IMGRAPH" plan --top "$D/top.qcow2"
-check_grep "... and says so" "disk vda: a block job is already running on it" "$T/.out"
 kill -9 "$pid"; wait "$pid" 2>/dev/null
 check "kill: the journal is left" [ -e "$D/.imgraph-journal-base.qcow2" ]
 check_rc "kill: recover exits 0" 0 "$IMGRAPH" recover "$D"
