@@ -340,6 +340,15 @@ static int fill_live(struct graph *g, struct plan *p, struct qmp *q,
 	return r < 0 ? r : 0;
 }
 
+static bool top_held(const struct graph *g, int top)
+{
+	for (int u = 0; u < g->nusers; u++)
+		if (g->users[u].kind == PARTY_PROCESS &&
+		    g->users[u].node == top)
+			return true;
+	return false;
+}
+
 int plan_check_live(struct graph *g, struct plan *p,
 		    const struct plan_opts *o)
 {
@@ -351,6 +360,11 @@ int plan_check_live(struct graph *g, struct plan *p,
 	const char *path;
 	int r;
 
+	/* Only a process the scan saw holding top's locks can run the
+	 * job: without one, no need to look further (every plan pays for
+	 * this). */
+	if (!top_held(g, p->top))
+		return 0;
 	if (live_find(top->path, 0, &lr, NULL) < 0)
 		return 0;          /* the lock checks judge it */
 	r = pick_holder(p, &lr, top->name, &h);
