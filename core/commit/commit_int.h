@@ -13,6 +13,7 @@
 #include "journal.h"
 #include "users_tx.h"
 #include "formats/img.h"
+#include "protect.h"
 
 #include <limits.h>
 
@@ -37,6 +38,8 @@ struct commit_run {
 	char jpath[PATH_MAX];
 	struct chain *chain;
 	struct img *base;
+	int pull_lock;             /* a pull: its lock (pull_tx_lock) */
+	struct protect_run prot;   /* --protect: base's other readers */
 };
 
 struct commit_file *commit_file_of(struct commit_run *cr, int node);
