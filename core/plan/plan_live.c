@@ -365,6 +365,10 @@ int plan_check_live(struct graph *g, struct plan *p,
 	 * this). */
 	if (!top_held(g, p->top))
 		return 0;
+	/* --pull and --protect are offline strategies: a running QEMU on
+	 * the chain stays the lock conflict it was. */
+	if (o && (o->pull || o->protect))
+		return 0;
 	if (live_find(top->path, 0, &lr, NULL) < 0)
 		return 0;          /* the lock checks judge it */
 	r = pick_holder(p, &lr, top->name, &h);
