@@ -39,22 +39,6 @@
 #include <time.h>
 #include <unistd.h>
 
-struct commit_run {
-	struct graph *g;
-	const struct plan *p;
-	const struct commit_opts *o;
-	struct commit_result *res;
-	struct commit_file *f;
-	int nf;
-	uint64_t txid;             /* the journal's, the stale and trash
-				      records' */
-	struct users_tx users;     /* read once, locked, during the relink */
-	char jpath[PATH_MAX];
-	struct chain *chain;
-	struct img *base;
-	int pull_lock;             /* a pull: its lock (pull_tx_lock) */
-	struct protect_run prot;   /* --protect: base's other readers */
-};
 
 static bool cancel_requested(const struct commit_opts *o)
 {
@@ -63,12 +47,20 @@ static bool cancel_requested(const struct commit_opts *o)
 
 /* Report a phase; a callback asking to cancel sets the cancel flag, which
  * is honoured at the next safe point (never inside the relink). */
-static void phase(const struct commit_opts *o, const char *name,
+void commit_phase(const struct commit_opts *o, const char *name,
 		  uint64_t done, uint64_t total)
 {
 	if (progress_update(o ? o->progress : NULL, name, done, total) &&
 	    o && o->cancel)
 		*o->cancel = 1;
+}
+
+static bool offline_parent(const struct plan *p, int node)
+{
+	for (int i = 0; i < p->nparents; i++)
+		if (p->parents[i].node == node)
+			return !p->parents[i].live;
+	return false;
 }
 
 /* Every file the plan opens, locked as its role says for the whole run
@@ -87,12 +79,21 @@ static int take_locks(struct commit_run *cr, struct img_err *e)
 	}
 	r = !ids || !req || !h || !cr->f ? err_set(e, ENOMEM, "out of memory")
 					 : 0;
-	for (int i = 0; r == 0 && i < n; i++) {
+	/* A live part: the process holds its chain and its overlays of top;
+	 * imgraph holds only the parents it relinks offline. */
+	for (int i = 0, k = 0; r == 0 && i < n; i++) {
 		struct role_policy rp;
 
+		if (cr->p->live.job && !offline_parent(cr->p, ids[i])) {
+			memmove(ids + i, ids + i + 1, sizeof(*ids) *
+				(size_t)(n - i - 1));
+			n--;
+			i--;
+			continue;
+		}
 		plan_policy(cr->g, cr->p, ids[i], &rp);
-		req[i] = (struct lock_req){ cr->g->nodes[ids[i]].path,
-					    rp.write, rp.perm, rp.shared };
+		req[k++] = (struct lock_req){ cr->g->nodes[ids[i]].path,
+					      rp.write, rp.perm, rp.shared };
 	}
 	if (r == 0)
 		r = lock_hold_many(h, req, n, e);
@@ -104,7 +105,7 @@ static int take_locks(struct commit_run *cr, struct img_err *e)
 	return r;
 }
 
-static struct commit_file *file_of(struct commit_run *cr, int node)
+struct commit_file *commit_file_of(struct commit_run *cr, int node)
 {
 	for (int i = 0; i < cr->nf; i++)
 		if (cr->f[i].node == node)
@@ -125,7 +126,7 @@ static int check_base(struct commit_run *cr, struct img *img,
 
 	if (!img_can_check(img))
 		return 0;               /* raw: nothing to check */
-	phase(cr->o, "check", 0, 1);
+	commit_phase(cr->o, "check", 0, 1);
 	r = img_check(img, &ck, e);
 	if (r == 0 && (ck.corruptions || ck.check_errors))
 		r = err_set(e, EUCLEAN, "%s: %s has %llu corruption(s)%s "
@@ -137,7 +138,7 @@ static int check_base(struct commit_run *cr, struct img *img,
 			    "checked" : "", ck.nmsgs ? ck.msgs[0] : "none");
 	img_check_free(&ck);
 	if (r == 0)
-		phase(cr->o, "check", 1, 1);
+		commit_phase(cr->o, "check", 1, 1);
 	return r;
 }
 
@@ -155,7 +156,7 @@ static int run_pull(struct commit_run *cr, int nabove, struct img_err *e)
 	struct img *t = NULL;
 	int r, fr;
 
-	r = img_open_fd(file_of(cr, cr->p->top)->lock.fd, top->path,
+	r = img_open_fd(commit_file_of(cr, cr->p->top)->lock.fd, top->path,
 			top->format, IMG_O_RDWR, &t, NULL, e);
 	if (r < 0)
 		return r;
@@ -165,13 +166,13 @@ static int run_pull(struct commit_run *cr, int nabove, struct img_err *e)
 	cr->res->bytes_copied = ps.bytes_written + ps.bytes_zeroed;
 	cr->res->bytes_how[IO_COPY_RW] = ps.bytes_written;
 	/* Flush even after a failure: what reached top is its own view. */
-	phase(cr->o, "flush", 0, 1);
+	commit_phase(cr->o, "flush", 0, 1);
 	fr = img_flush(t, &fe);
 	if (fr < 0 && r == 0)
 		r = err_propagate(e, &fe);
 	img_close(t);
 	if (r == 0)
-		phase(cr->o, "flush", 1, 1);
+		commit_phase(cr->o, "flush", 1, 1);
 	return r;
 }
 
@@ -192,7 +193,7 @@ static int protect_setup(struct commit_run *cr, struct copy_opts *co,
 		return err_set(e, ENOMEM, "out of memory");
 	for (int i = 0; i < pp->n; i++) {
 		const struct gnode *nd = &cr->g->nodes[pp->r[i].node];
-		const struct commit_file *f = file_of(cr, nd->id);
+		const struct commit_file *f = commit_file_of(cr, nd->id);
 
 		if (!f) {
 			free(t);
@@ -259,7 +260,7 @@ static int run_copy(struct commit_run *cr, struct img_err *e)
 		cr->chain = NULL;
 		return r;
 	}
-	r = img_open_fd(file_of(cr, cr->p->base)->lock.fd, base->path,
+	r = img_open_fd(commit_file_of(cr, cr->p->base)->lock.fd, base->path,
 			base->format, IMG_O_RDWR, &cr->base, NULL, e);
 	if (r < 0)
 		return r;
@@ -280,7 +281,7 @@ static int run_copy(struct commit_run *cr, struct img_err *e)
 	memcpy(cr->res->bytes_how, cs.bytes_how, sizeof(cs.bytes_how));
 	/* Flush even after a failure or cancel: whatever reached base must
 	 * not be half-durable when the next run starts from it. */
-	phase(cr->o, "flush", 0, 1);
+	commit_phase(cr->o, "flush", 0, 1);
 	{
 		struct img_err fe;
 		int fr = img_flush(cr->base, &fe);
@@ -288,7 +289,7 @@ static int run_copy(struct commit_run *cr, struct img_err *e)
 			r = err_propagate(e, &fe);
 	}
 	if (r == 0)
-		phase(cr->o, "flush", 1, 1);
+		commit_phase(cr->o, "flush", 1, 1);
 	chain_close(cr->chain);
 	cr->chain = NULL;
 	return r;
@@ -302,7 +303,7 @@ static int fill_target(struct commit_run *cr, int node, const char *new_name,
 
 	t->path = nd->path;
 	t->fmt = nd->format;
-	t->fd = file_of(cr, node)->lock.fd;
+	t->fd = commit_file_of(cr, node)->lock.fd;
 	t->old_name = nd->backing_name;
 	t->old_fmt = nd->backing_fmt;
 	t->new_name = new_name;
@@ -383,6 +384,8 @@ static int add_parents(struct commit_run *cr, struct journal *j, int *fds,
 			(*nusers)++;
 			continue;
 		}
+		if (pp->live)
+			continue;       /* QEMU's job rewrites it */
 		fill_target(cr, pp->node, pp->new_name, pp->new_fmt,
 			    pp->relative, &t);
 		r = relink_prepare_parent(&t, jp, e);
@@ -444,7 +447,7 @@ static int add_users(struct commit_run *cr, struct journal *j, int nusers,
 	return r;
 }
 
-static int build_journal(struct commit_run *cr, struct journal **out,
+int commit_build_journal(struct commit_run *cr, struct journal **out,
 			 int **fds_out, struct img_err *e)
 {
 	struct journal *j;
@@ -469,7 +472,7 @@ static int empty_top(struct commit_run *cr, struct img_err *e)
 {
 	const struct gnode *top = &cr->g->nodes[cr->p->top];
 	struct img *img;
-	int r = img_open_fd(file_of(cr, cr->p->top)->lock.fd, top->path,
+	int r = img_open_fd(commit_file_of(cr, cr->p->top)->lock.fd, top->path,
 			    top->format, IMG_O_RDWR, &img, NULL, e);
 
 	if (r < 0)
@@ -484,12 +487,20 @@ static int empty_top(struct commit_run *cr, struct img_err *e)
 /* A process that opened one of our files without QEMU's locks while the
  * copy ran (no lock test can refuse it): the plan's opener conflict,
  * found late, stops the commit before any header changes. */
-static int check_late_openers(struct commit_run *cr, struct img_err *e)
+int commit_check_late_openers(struct commit_run *cr, struct img_err *e)
 {
 	struct lock_opener *op = NULL;
 	int *ids = NULL, no = 0;
 	int r = plan_openers(cr->g, cr->p, &ids, &op, &no, e);
 
+	/* the live part's own process runs the job on its files */
+	for (int k = 0; k < no; k++)
+		if (plan_live_covers(cr->p, op[k].pid, ids[op[k].idx])) {
+			memmove(op + k, op + k + 1, sizeof(*op) *
+				(size_t)(no - k - 1));
+			no--;
+			k--;
+		}
 	if (r == 0 && no)
 		r = err_set(e, EBUSY, "process %d (%s) opened '%s' without "
 			    "QEMU's locks during the copy; no header was "
@@ -514,19 +525,19 @@ static int relink_phase(struct commit_run *cr, struct img_err *e)
 		if (r < 0)
 			return r;
 	}
-	r = check_late_openers(cr, e);
+	r = commit_check_late_openers(cr, e);
 	if (r < 0)
 		return r;
-	r = build_journal(cr, &j, &fds, e);
+	r = commit_build_journal(cr, &j, &fds, e);
 	if (r < 0)
 		return r;
-	phase(cr->o, "relink", 0, (uint64_t)j->nparents);
+	commit_phase(cr->o, "relink", 0, (uint64_t)j->nparents);
 	r = relink_apply(cr->jpath, j, fds, e);
 	if (r < 0)
 		goto out;
 	cr->res->relinked = j->nparents;
-	phase(cr->o, "relink", (uint64_t)j->nparents, (uint64_t)j->nparents);
-	phase(cr->o, "cleanup", 0, 1);
+	commit_phase(cr->o, "relink", (uint64_t)j->nparents, (uint64_t)j->nparents);
+	commit_phase(cr->o, "cleanup", 0, 1);
 	if (cr->p->leaf == PLAN_LEAF_KEEP) {
 		r = empty_top(cr, e);
 		if (r < 0) {
@@ -631,9 +642,11 @@ int commit_execute(struct graph *g, const struct plan *p,
 		r = precheck(&cr, e);
 	if (r == 0)
 		r = take_locks(&cr, e);
-	if (r == 0)
+	if (r == 0 && p->live.job)
+		r = commit_live_run(&cr, e);
+	else if (r == 0)
 		r = run_copy(&cr, e);
-	if (r == 0)
+	if (r == 0 && !p->live.job)
 		r = finish(&cr, e);
 	img_close(cr.base);
 	chain_close(cr.chain);
@@ -646,6 +659,6 @@ int commit_execute(struct graph *g, const struct plan *p,
 	 * anyone holds locks on. */
 	if (r == 0 && !res->relink_declined && o && o->delete_files)
 		r = commit_delete_files(g, p, cr.txid, res, e);
-	phase(o, "cleanup", 1, 1);
+	commit_phase(o, "cleanup", 1, 1);
 	return r;
 }

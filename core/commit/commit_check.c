@@ -70,6 +70,10 @@ static int same_plan(const struct graph *g, const struct plan *p,
 		     const struct graph *g2, const struct plan *p2,
 		     struct img_err *e)
 {
+	if (p2->live.job != p->live.job || p2->live.pid != p->live.pid)
+		return err_set(e, ESTALE, "the pool changed since the plan: "
+			       "the live part is %s now; plan again",
+			       p2->live.job ? "different" : "gone");
 	if (p2->ninter != p->ninter || p2->nparents != p->nparents ||
 	    p2->leaf != p->leaf)
 		return err_set(e, ESTALE, "the pool changed since the plan: %d "
@@ -107,7 +111,10 @@ int commit_revalidate(const struct graph *g, const struct plan *p,
 	struct scan_opts so = { .recursive = g->recursive,
 				.users_file = g->users_file,
 				.probe_locks = true };
-	struct plan_opts po = { .drop_top = p->leaf == PLAN_LEAF_DROP,
+	/* an active live commit drops a leaf top by itself */
+	struct plan_opts po = { .drop_top = p->leaf == PLAN_LEAF_DROP &&
+					    p->live.job != PLAN_LIVE_ACTIVE,
+				.qmp = p->live.qmp,
 				.base_is_raw = p->base_is_raw,
 				.ignore_unverified = p->ignore_unverified,
 				.nignore_unverified = p->nignore_unverified,

@@ -10,6 +10,12 @@
 #include "core/graph/chain.h"
 #include "commit.h"
 #include "lock_hold.h"
+#include "journal.h"
+#include "users_tx.h"
+#include "formats/img.h"
+#include "protect.h"
+
+#include <limits.h>
 
 /* One file the commit holds for its whole run, locked as its role says
  * (core/plan/policy.h). */
@@ -17,6 +23,48 @@ struct commit_file {
 	int node;                  /* graph node id */
 	struct lock_hold lock;
 };
+
+/* One commit's run (commit.c, commit_live.c). */
+struct commit_run {
+	struct graph *g;
+	const struct plan *p;
+	const struct commit_opts *o;
+	struct commit_result *res;
+	struct commit_file *f;
+	int nf;
+	uint64_t txid;             /* the journal's, the stale and trash
+				      records' */
+	struct users_tx users;     /* read once, locked, during the relink */
+	char jpath[PATH_MAX];
+	struct chain *chain;
+	struct img *base;
+	int pull_lock;             /* a pull: its lock (pull_tx_lock) */
+	struct protect_run prot;   /* --protect: base's other readers */
+};
+
+struct commit_file *commit_file_of(struct commit_run *cr, int node);
+/* Report a phase; a callback asking to cancel sets the cancel flag. */
+void commit_phase(const struct commit_opts *o, const char *name,
+		  uint64_t done, uint64_t total);
+/* The journal of the parents imgraph rewrites (not those QEMU relinks)
+ * and the users file, with each parent's fd. */
+int commit_build_journal(struct commit_run *cr, struct journal **out,
+			 int **fds_out, struct img_err *e);
+/* A process that opened a file of ours without QEMU's locks meanwhile:
+ * -EBUSY. */
+int commit_check_late_openers(struct commit_run *cr, struct img_err *e);
+/* commit_live.c: the plan's live part: QEMU's block job copies and
+ * relinks its own overlays, imgraph the offline parents, under one
+ * journal.  Replaces the copy and the relink of an offline commit. */
+int commit_live_run(struct commit_run *cr, struct img_err *e);
+
+/* commit_live_virt.c: the libvirt domain's job (plan.live.domain). */
+struct virt_conn;
+int commit_virt_start(struct commit_run *cr, struct virt_conn *vc,
+		      struct img_err *e);
+/* Until the job took effect (an active one pivoted); *done its bytes. */
+int commit_virt_wait(struct commit_run *cr, struct virt_conn *vc,
+		     uint64_t *done, struct img_err *e);
 
 /* Absolute path of path (realpath of the directory + last component, so a
  * symlink named by the user stays that name) into out. */

@@ -47,6 +47,11 @@ void journal_free(struct journal *j)
 	free(j->users.path);
 	free(j->users.old_data);
 	free(j->users.new_data);
+	free(j->live.job_id);
+	free(j->live.qmp);
+	for (int i = 0; i < j->live.nlp; i++)
+		free(j->live.lp[i].path);
+	free(j->live.lp);
 	for (int i = 0; i < j->nparents; i++) {
 		struct journal_parent *p = &j->parents[i];
 		free(p->path);
@@ -94,6 +99,22 @@ int journal_render(const struct journal *j, char **buf, size_t *len,
 		rt_hex(&s, j->users.old_data, j->users.old_len);
 		rt_hex(&s, j->users.new_data, j->users.new_len);
 		rt_end_line(&s);
+	}
+	if (j->live.present) {
+		rt_add(&s, "live %lld", (long long)j->live.pid);
+		rt_str(&s, j->live.job_id);
+		rt_add(&s, " %s %d", j->live.finalized ? "FINALIZED" : "STARTED",
+		       j->live.active ? 1 : 0);
+		rt_str(&s, j->live.qmp);
+		rt_add(&s, " %d", j->live.nlp);
+		rt_end_line(&s);
+		for (int i = 0; i < j->live.nlp; i++) {
+			rt_add(&s, "lparent %d %llu %llu", i,
+			       (unsigned long long)j->live.lp[i].dev,
+			       (unsigned long long)j->live.lp[i].ino);
+			rt_str(&s, j->live.lp[i].path);
+			rt_end_line(&s);
+		}
 	}
 	rt_add(&s, "parents %d", j->nparents);
 	rt_end_line(&s);
@@ -259,6 +280,55 @@ static int parse_users(struct rt_parser *c, struct journal_users *u)
 	return rt_next_line(c, false);
 }
 
+/* The optional "live" record and its lparent lines (the current line
+ * is "live" or what follows); reads the line after them. */
+static int parse_live(struct rt_parser *c, struct journal_live *l)
+{
+	uint64_t v;
+	int r;
+
+	if (c->nf < 1 || !rt_tok_is(&c->f[0], "live"))
+		return 0;
+	if ((r = rt_expect(c, "live", 7)) < 0)
+		return r;
+	l->present = true;
+	if (rt_u64(&c->f[1], INT32_MAX, &v) < 0 || v == 0)
+		return rt_err(c, "live: bad PID");
+	l->pid = (int64_t)v;
+	if ((r = parse_str(c, 2, "job id", false, &l->job_id)) < 0)
+		return r;
+	if (rt_tok_is(&c->f[3], "STARTED") || rt_tok_is(&c->f[3], "FINALIZED"))
+		l->finalized = rt_tok_is(&c->f[3], "FINALIZED");
+	else
+		return rt_err(c, "live: unknown stage");
+	if (!rt_tok_is(&c->f[4], "0") && !rt_tok_is(&c->f[4], "1"))
+		return rt_err(c, "live: bad active flag");
+	l->active = c->f[4].p[0] == '1';
+	if ((r = parse_str(c, 5, "QMP socket", false, &l->qmp)) < 0)
+		return r;
+	if (rt_u64(&c->f[6], JOURNAL_MAX_LIVE, &v) < 0 ||
+	    v > (c->len - c->pos) / 16)
+		return rt_err(c, "live: bad overlay count");
+	if (v && !(l->lp = calloc((size_t)v, sizeof(*l->lp))))
+		return rt_oom(c);
+	for (uint64_t i = 0; i < v; i++) {
+		struct journal_lparent *lp = &l->lp[i];
+
+		l->nlp = (int)i + 1;
+		if ((r = rt_next_line(c, false)) < 0 ||
+		    (r = rt_expect(c, "lparent", 5)) < 0)
+			return r;
+		if (rt_u64(&c->f[1], JOURNAL_MAX_LIVE, &v) < 0 || v != i)
+			return rt_err(c, "lparent index out of order");
+		if (rt_u64(&c->f[2], UINT64_MAX, &lp->dev) < 0 ||
+		    rt_u64(&c->f[3], UINT64_MAX, &lp->ino) < 0)
+			return rt_err(c, "lparent %d: bad dev/ino", (int)i);
+		if ((r = parse_str(c, 4, "path", false, &lp->path)) < 0)
+			return r;
+	}
+	return rt_next_line(c, false);
+}
+
 /* "parents N" (the current line) and the N parent records. */
 static int parse_parents(struct rt_parser *c, struct journal *j)
 {
@@ -285,7 +355,7 @@ static int parse_parents(struct rt_parser *c, struct journal *j)
 		    (r = parse_parent(c, (int)i, &j->parents[i])) < 0)
 			return r;
 	}
-	if (v == 0 && !j->users.path && !j->empty_top)
+	if (v == 0 && !j->users.path && !j->empty_top && !j->live.present)
 		return rt_err(c, "journal describes no change");
 	return 0;
 }
@@ -321,6 +391,7 @@ int journal_parse(const char *buf, size_t len, struct journal **out,
 	if ((r = parse_head(&c, j)) < 0 ||
 	    (r = parse_base_top(&c, j)) < 0 ||
 	    (r = parse_users(&c, &j->users)) < 0 ||
+	    (r = parse_live(&c, &j->live)) < 0 ||
 	    (r = parse_parents(&c, j)) < 0 ||
 	    (r = rt_end(&c)) < 0 ||
 	    (r = check_distinct(j, e)) < 0) {

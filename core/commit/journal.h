@@ -14,6 +14,10 @@
  *   base DEV INO PATH FMT *CRC
  *   top DEV INO PATH FMT EMPTY *CRC           EMPTY 1: make top empty after
  *   users PATH OLDCRC NEWCRC OLD NEW *CRC      (optional) users file content
+ *   live PID JOBID STAGE ACTIVE QMP N *CRC     (optional) a QEMU runs the
+ *                                              copy: its block job; STAGE
+ *                                              STARTED | FINALIZED
+ *   lparent I DEV INO PATH *CRC                N overlays QEMU relinks
  *   parents N *CRC
  *   parent I DEV INO PATH HDRLEN OLDCRC NEWCRC OFF OLD NEW ONAME OFMT NNAME NFMT REL *CRC
  *   end CRC *                                  crc32 of every byte before it
@@ -44,6 +48,7 @@
 #define JOURNAL_MAX_HDRLEN   (2u << 20)     /* qcow2 cluster 0 at most */
 #define JOURNAL_MAX_USERS    (1u << 20)     /* users file content */
 #define JOURNAL_MAX_STR      4096
+#define JOURNAL_MAX_LIVE     4096           /* overlays QEMU relinks */
 #define JOURNAL_MAX_BYTES    (JOURNAL_MAX_PARENTS * 2ull * (JOURNAL_MAX_RANGE + 8192) + 4ull * JOURNAL_MAX_USERS)
 
 enum journal_state {
@@ -70,6 +75,26 @@ struct journal_users {
 	uint32_t old_crc, new_crc;
 };
 
+/* A live commit (plan.live): QEMU's job copies and relinks the overlays
+ * it has open; the parents records are the offline ones.  Until the job
+ * is finalized recover cancels it and rolls back; after it (or when the
+ * live parents already name base) it rolls forward. */
+struct journal_lparent {
+	uint64_t dev, ino;
+	char *path;
+};
+
+struct journal_live {
+	bool present;
+	int64_t pid;
+	char *job_id;
+	char *qmp;                 /* the monitor socket */
+	bool active;               /* active commit (pivot) */
+	bool finalized;            /* job-finalize succeeded */
+	struct journal_lparent *lp;
+	int nlp;
+};
+
 struct journal {
 	uint64_t txid;
 	int64_t created;
@@ -80,6 +105,7 @@ struct journal {
 	uint64_t top_dev, top_ino;
 	bool empty_top;            /* cleanup after RELINKED: make top empty */
 	struct journal_users users;
+	struct journal_live live;
 	struct journal_parent *parents;
 	int nparents;
 };

@@ -19,6 +19,10 @@ struct progress {
 	 * changes (copy: "clone", "copy_file_range", "read/write", or those
 	 * used so far joined by '+'; a static string). */
 	void (*how)(void *opaque, const char *how);
+	/* Optional: a QEMU block job that does the work (a live commit)
+	 * changed status (QMP's JOB_STATUS_CHANGE: "running", "ready",
+	 * "pending", "concluded", ...); id is its job-id. */
+	void (*job)(void *opaque, const char *id, const char *status);
 };
 
 static inline int progress_update(const struct progress *p, const char *phase,
@@ -31,6 +35,13 @@ static inline void progress_how(const struct progress *p, const char *how)
 {
 	if (p && p->how)
 		p->how(p->opaque, how);
+}
+
+static inline void progress_job(const struct progress *p, const char *id,
+				const char *status)
+{
+	if (p && p->job)
+		p->job(p->opaque, id, status);
 }
 
 #endif

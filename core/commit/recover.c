@@ -364,7 +364,10 @@ static int rec_lock(struct rec_run *rr, struct img_err *e)
 	rr->pcls = calloc(n + 1, sizeof(*rr->pcls));
 	if (!rr->req || !rr->locks || !rr->pfd || !rr->pcls)
 		return err_set(e, ENOMEM, "out of memory");
-	rec_req(rr, j->base_path, j->base_fmt, PLAN_ROLE_BASE);
+	/* A live commit's base (and top) are the QEMU's: it holds them,
+	 * and recover writes neither. */
+	if (!j->live.present)
+		rec_req(rr, j->base_path, j->base_fmt, PLAN_ROLE_BASE);
 	for (int i = 0; i < j->nparents; i++) {
 		const struct journal_parent *p = &j->parents[i];
 		bool top = p->dev == j->top_dev && p->ino == j->top_ino;
@@ -575,6 +578,25 @@ static void rec_free(struct rec_run *rr)
 	journal_free(rr->j);
 }
 
+/* A live journal: QEMU's job decides the direction; --rollback still
+ * rolls back (the offline parents back on top, whose data is intact),
+ * but nothing rolls forward a job that was not finalized. */
+static int rec_live(struct rec_run *rr, struct img_err *e)
+{
+	char why[512] = "";
+	bool forward = false;
+	int r = recover_live_direction(rr->j, &forward, why, sizeof(why));
+
+	if (r < 0) {
+		rr->it->outcome = REC_BLOCKED;
+		item_msg(rr->it, "live commit: %s", why);
+		return err_set(e, EBUSY, "%s: %s", rr->jpath, why);
+	}
+	if (!forward)
+		rr->rollback = true;
+	return 0;
+}
+
 int recover_journal(const char *jpath, bool rollback, struct rec_item *it,
 		    struct img_err *e)
 {
@@ -591,6 +613,8 @@ int recover_journal(const char *jpath, bool rollback, struct rec_item *it,
 		rec_free(&rr);
 		return 0;
 	}
+	if (r == 0 && rr.j->live.present)
+		r = rec_live(&rr, &le);
 	if (r == 0) {
 		r = rec_lock(&rr, &le);
 		if (r < 0 && r != -ENOMEM) {

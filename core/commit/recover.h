@@ -102,6 +102,13 @@ void recover_report_free(struct rec_report *r);
 int recover_journal(const char *jpath, bool rollback, struct rec_item *item,
 		    struct img_err *e);
 
+/* A journal with a live record (a QEMU's block job did the copy): which
+ * way it goes, *forward, after ending the job if it still runs
+ * (recover_live.c).  -EBUSY with why filled when it cannot be decided
+ * now (the monitor is busy, the overlays disagree). */
+int recover_live_direction(const struct journal *j, bool *forward,
+			   char *why, size_t wlen);
+
 /* Find journals in the directories of paths (files: their directory) and
  * recover each.  npaths == 0 means ".".  Returns 0 when every journal was
  * finished or set aside, else the first -errno (all were attempted). */

@@ -85,6 +85,10 @@ int live_find(const char *path, unsigned flags, struct live_report *r,
 	      struct img_err *e);
 void live_report_free(struct live_report *r);
 
+/* True while process pid runs (a zombie, which a daemon's parent has not
+ * reaped yet, has exited). */
+bool live_pid_alive(pid_t pid);
+
 /* "libvirt", "qmp", "remote", "hidden", "other". */
 const char *live_kind_name(enum live_kind k);
 

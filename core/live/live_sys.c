@@ -152,3 +152,24 @@ bool live_libvirt_running(void)
 		pidfile_names("/run/libvirt/virtqemud.pid", "virtqemud") ||
 		pidfile_names("/run/virtqemud.pid", "virtqemud");
 }
+
+bool live_pid_alive(pid_t pid)
+{
+	char path[64], buf[512], *rp;
+	FILE *f;
+	size_t n;
+
+	if (pid <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* "PID (comm) S ...": comm may hold anything, the state follows
+	 * the last ')'. */
+	rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && rp[2] && rp[2] != 'Z' && rp[2] != 'X';
+}

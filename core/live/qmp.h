@@ -101,4 +101,28 @@ int qmp_query_jobs(struct qmp *q, struct qmp_job **out, int *n,
 		   struct img_err *e);
 void qmp_jobs_free(struct qmp_job *v, int n);
 
+/* One job followed by its id (qmp_job.c). */
+struct qmp_job_state {
+	char id[64];
+	char status[32];           /* QMP's JobStatus; "null" once gone */
+	bool found;                /* query-jobs lists it */
+	bool changed;              /* status changed in the last poll */
+	int64_t current, total;    /* current-progress, total-progress */
+	char error[512];           /* the job's error, when it failed */
+};
+/* Wait up to wait_ms for events (JOB_STATUS_CHANGE of s->id), then
+ * query-jobs: status, progress, error.  -errno (e filled) when the
+ * monitor fails (-ECONNRESET: the process closed it, or exited). */
+int qmp_job_poll(struct qmp *q, struct qmp_job_state *s, int wait_ms,
+		 struct img_err *e);
+bool qmp_job_is(const struct qmp_job_state *s, const char *status);
+/* cmd ("job-complete", "job-finalize", "job-dismiss", "job-cancel")
+ * with {"id": id}. */
+int qmp_job_simple(struct qmp *q, const char *cmd, const char *id,
+		   struct img_err *e);
+/* Cancel job id unless it has concluded, wait up to timeout_ms until
+ * it has, and dismiss it: 0 (also when there is no such job). */
+int qmp_job_abandon(struct qmp *q, const char *id, int timeout_ms,
+		    struct img_err *e);
+
 #endif

@@ -142,7 +142,9 @@ int virt_status_read(const char *dir, struct virt_domains *out,
 	X(virInitialize) X(virSetErrorFunc) X(virConnectOpenReadOnly) \
 	X(virConnectClose) X(virConnectListAllDomains) X(virDomainGetName) \
 	X(virDomainGetXMLDesc) X(virDomainGetID) X(virDomainFree) \
-	X(virGetLastError) X(virGetLastErrorMessage)
+	X(virGetLastError) X(virGetLastErrorMessage) X(virConnectOpen) \
+	X(virDomainLookupByName) X(virDomainBlockCommit) \
+	X(virDomainGetBlockJobInfo) X(virDomainBlockJobAbort)
 
 static struct {
 #define X(f) __typeof__(f) *f;
@@ -240,4 +242,138 @@ int virt_api_list(const char *uri, struct virt_domains *out,
 	if (r < 0)
 		virt_domains_free(out);
 	return r;
+}
+
+/* ---- block jobs (a live commit through libvirt) ----------------------- */
+
+struct virt_conn {
+	virConnectPtr c;
+};
+
+int virt_open(const char *uri, bool rw, struct virt_conn **out,
+	      struct img_err *e)
+{
+	struct virt_conn *vc;
+
+	*out = NULL;
+	pthread_once(&load_once, load_libvirt);
+	if (lv.err[0])
+		return err_set(e, ENOSYS, "libvirt cannot be used: %s", lv.err);
+	vc = calloc(1, sizeof(*vc));
+	if (!vc)
+		return err_set(e, ENOMEM, "libvirt: out of memory");
+	vc->c = rw ? lv.virConnectOpen(uri) : lv.virConnectOpenReadOnly(uri);
+	if (!vc->c) {
+		free(vc);
+		return err_set(e, ECONNREFUSED, "libvirt %s: cannot connect: "
+			       "%s", uri, lv.virGetLastErrorMessage());
+	}
+	*out = vc;
+	return 0;
+}
+
+void virt_close(struct virt_conn *vc)
+{
+	if (!vc)
+		return;
+	lv.virConnectClose(vc->c);
+	free(vc);
+}
+
+static virDomainPtr lookup(struct virt_conn *vc, const char *dom,
+			   struct img_err *e)
+{
+	virDomainPtr d = lv.virDomainLookupByName(vc->c, dom);
+
+	if (!d)
+		err_set(e, ENOENT, "libvirt domain '%s': %s", dom,
+			lv.virGetLastErrorMessage());
+	return d;
+}
+
+int virt_domain_get(struct virt_conn *vc, const char *dom,
+		    struct virt_domain *out, struct img_err *e)
+{
+	virDomainPtr d = lookup(vc, dom, e);
+	char what[300], *xml;
+	int r;
+
+	if (!d)
+		return -ENOENT;
+	xml = lv.virDomainGetXMLDesc(d, 0);
+	lv.virDomainFree(d);
+	if (!xml)
+		return err_set(e, EIO, "libvirt domain '%s': cannot get its "
+			       "XML: %s", dom, lv.virGetLastErrorMessage());
+	snprintf(what, sizeof(what), "libvirt domain '%s'", dom);
+	r = virt_parse_xml(xml, strlen(xml), what, out, e);
+	free(xml);
+	if (r == 0)
+		out->origin = "libvirt API";
+	return r;
+}
+
+int virt_job_info(struct virt_conn *vc, const char *dom, const char *disk,
+		  uint64_t *cur, uint64_t *end, struct img_err *e)
+{
+	virDomainBlockJobInfo info;
+	virDomainPtr d = lookup(vc, dom, e);
+	int r;
+
+	if (!d)
+		return -ENOENT;
+	memset(&info, 0, sizeof(info));
+	r = lv.virDomainGetBlockJobInfo(d, disk, &info, 0);
+	lv.virDomainFree(d);
+	if (r < 0)
+		return err_set(e, EIO, "libvirt domain '%s' disk %s: block job "
+			       "info: %s", dom, disk,
+			       lv.virGetLastErrorMessage());
+	if (cur)
+		*cur = info.cur;
+	if (end)
+		*end = info.end;
+	return r > 0 ? 1 : 0;
+}
+
+int virt_commit(struct virt_conn *vc, const char *dom, const char *disk,
+		const char *base, const char *top, uint64_t bytes_per_s,
+		unsigned flags, struct img_err *e)
+{
+	unsigned vf = VIR_DOMAIN_BLOCK_COMMIT_BANDWIDTH_BYTES;
+	virDomainPtr d = lookup(vc, dom, e);
+	int r;
+
+	if (!d)
+		return -ENOENT;
+	if (flags & VIRT_COMMIT_ACTIVE)
+		vf |= VIR_DOMAIN_BLOCK_COMMIT_ACTIVE;
+	if (flags & VIRT_COMMIT_RELATIVE)
+		vf |= VIR_DOMAIN_BLOCK_COMMIT_RELATIVE;
+	r = lv.virDomainBlockCommit(d, disk, base, top,
+				    (unsigned long)bytes_per_s, vf);
+	lv.virDomainFree(d);
+	if (r < 0)
+		return err_set(e, EIO, "libvirt domain '%s' disk %s: block "
+			       "commit: %s", dom, disk,
+			       lv.virGetLastErrorMessage());
+	return 0;
+}
+
+int virt_job_abort(struct virt_conn *vc, const char *dom, const char *disk,
+		   bool pivot, struct img_err *e)
+{
+	virDomainPtr d = lookup(vc, dom, e);
+	int r;
+
+	if (!d)
+		return -ENOENT;
+	r = lv.virDomainBlockJobAbort(d, disk, pivot ?
+				      VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT : 0);
+	lv.virDomainFree(d);
+	if (r < 0)
+		return err_set(e, EAGAIN, "libvirt domain '%s' disk %s: %s: "
+			       "%s", dom, disk, pivot ? "pivot" : "abort",
+			       lv.virGetLastErrorMessage());
+	return 0;
 }

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "formats/io/err.h"
@@ -96,5 +97,27 @@ void virt_domains_free(struct virt_domains *ds);
  * set, else false. */
 bool virt_domain_find(const struct virt_domain *d, dev_t dev, ino_t ino,
 		      int *disk, int *layer);
+
+/* Block jobs through the API (a live commit of a domain's disk).  Errors
+ * carry libvirt's message. */
+struct virt_conn;
+int virt_open(const char *uri, bool rw, struct virt_conn **out,
+	      struct img_err *e);
+void virt_close(struct virt_conn *vc);
+/* The domain's live XML, parsed. */
+int virt_domain_get(struct virt_conn *vc, const char *dom,
+		    struct virt_domain *out, struct img_err *e);
+/* 1 with cur/end while a block job runs on disk, 0 when none. */
+int virt_job_info(struct virt_conn *vc, const char *dom, const char *disk,
+		  uint64_t *cur, uint64_t *end, struct img_err *e);
+#define VIRT_COMMIT_ACTIVE   1u    /* top is the active image: pivot */
+#define VIRT_COMMIT_RELATIVE 2u    /* keep relative backing names */
+/* virDomainBlockCommit (top NULL: the active image). */
+int virt_commit(struct virt_conn *vc, const char *dom, const char *disk,
+		const char *base, const char *top, uint64_t bytes_per_s,
+		unsigned flags, struct img_err *e);
+/* virDomainBlockJobAbort: cancel, or pivot (-EAGAIN: not ready yet). */
+int virt_job_abort(struct virt_conn *vc, const char *dom, const char *disk,
+		   bool pivot, struct img_err *e);
 
 #endif

@@ -74,13 +74,74 @@ static void human_parent(FILE *f, const struct graph *g, const struct plan *p,
 		fprintf(f, " (%s%s)", ESC(nf), unrecorded ? ", probed: qed records "
 			"no format but raw" : "");
 	}
-	fprintf(f, "%s%s%s\n", pp->relative ? "  [relative]" : "  [absolute]",
+	fprintf(f, "%s%s%s%s\n", pp->relative ? "  [relative]" : "  [absolute]",
 		pp->feasible ? "" : "  [NOT POSSIBLE]",
+		pp->live ? "  [by QEMU]" : p->live.job ? "  [offline]" : "",
 		/* top already names base: nothing to rewrite */
 		pp->old_name && pp->new_name && pp->old_fmt && pp->new_fmt &&
 		!strcmp(pp->old_name, pp->new_name) &&
 		!strcmp(pp->old_fmt, pp->new_fmt) ? "  [already names base]" :
 		"");
+}
+
+static const char *live_job_text(enum plan_live_job j)
+{
+	return j == PLAN_LIVE_ACTIVE ? "active commit with pivot to base"
+				     : "commit of an intermediate";
+}
+
+/* The live part: which process runs what, its node names, the job, and
+ * who relinks which parent. */
+static void human_live(FILE *f, const struct graph *g, const struct plan *p)
+{
+	const struct plan_live *l = &p->live;
+	int noff = 0;
+
+	if (l->job == PLAN_LIVE_NONE)
+		return;
+	if (l->domain)
+		fprintf(f, "%-15s PID %d (%s), libvirt domain '%s', disk %s "
+			"(through libvirt's API)\n", "live part:", (int)l->pid,
+			l->comm, l->domain, l->disk);
+	else
+		fprintf(f, "%-15s PID %d (%s), QEMU %s, QMP monitor %s\n",
+			"live part:", (int)l->pid, l->comm, l->qemu_version,
+			l->qmp);
+	fprintf(f, "  job:          block-commit, %s\n", live_job_text(l->job));
+	fprintf(f, "  device:       node '%s' (used by %s%s%s)\n", l->device,
+		l->backend_kind ? l->backend_kind : "?", l->backend ? " " : "",
+		l->backend ? l->backend : "");
+	fprintf(f, "  nodes:        top '%s', base '%s'", l->top_node,
+		l->base_node);
+	for (int i = 0; i < p->ninter; i++)
+		fprintf(f, "%s'%s'", i ? ", " : ", intermediates ",
+			l->inter_nodes[i]);
+	fputc('\n', f);
+	if (l->backing_file)
+		fprintf(f, "  backing-file: '%s' (written by QEMU)\n",
+			l->backing_file);
+	fputs("  QEMU relinks: ", f);
+	for (int i = 0, n = 0; i < p->nparents; i++)
+		if (p->parents[i].live)
+			fprintf(f, "%s%s (node '%s')", n++ ? ", " : "",
+				node_name(g, p->parents[i].node),
+				p->parents[i].live_node);
+	if (l->job == PLAN_LIVE_ACTIVE)
+		fputs("its device moves to base; top stays as it is", f);
+	fputs("\n  imgraph relinks offline: ", f);
+	for (int i = 0; i < p->nparents; i++) {
+		const struct plan_parent *pp = &p->parents[i];
+
+		if (pp->live)
+			continue;
+		if (pp->user >= 0)
+			fprintf(f, "%suser '%s'", noff++ ? ", " : "",
+				g->users[pp->user].name);
+		else
+			fprintf(f, "%s%s", noff++ ? ", " : "",
+				node_name(g, pp->node));
+	}
+	fputs(noff ? "\n" : "none\n", f);
 }
 
 static void human_conflicts(FILE *f, const struct graph *g,
@@ -159,6 +220,11 @@ static void human_methods(FILE *f, const struct graph *g,
 {
 	if (!p->copy_how)
 		return;
+	if (p->live.job) {
+		fprintf(f, "%-15s QEMU's block job in PID %d\n",
+			"copy method:", (int)p->live.pid);
+		return;
+	}
 	fprintf(f, "%-15s ", "copy method:");
 	for (int i = 0; i <= p->ninter; i++)
 		fprintf(f, "%s%s %s", i ? ", " : "",
@@ -290,6 +356,7 @@ static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
 		fprintf(f, "parents relinked to base (%d):\n", p->nparents);
 		for (int i = 0; i < p->nparents; i++)
 			human_parent(f, g, p, &p->parents[i]);
+		human_live(f, g, p);
 		human_trash(f, g, p);
 		emit_protect_human(f, g, p);
 	}
@@ -343,8 +410,43 @@ static void struct_parents(struct ow *w, const struct graph *g,
 		ow_str(w, "new-format", pp->new_fmt);
 		ow_bool(w, "relative", pp->relative);
 		ow_bool(w, "feasible", pp->feasible);
+		ow_str(w, "relinked-by", pp->live ? "qemu" : "imgraph");
+		if (pp->live)
+			ow_str(w, "live-node", pp->live_node);
 		ow_close(w);
 	}
+	ow_close(w);
+}
+
+static void struct_live(struct ow *w, const struct plan *p)
+{
+	const struct plan_live *l = &p->live;
+
+	if (l->job == PLAN_LIVE_NONE) {
+		ow_null(w, "live");
+		return;
+	}
+	ow_obj_open(w, "live");
+	ow_str(w, "via", l->via);
+	ow_i64(w, "pid", l->pid);
+	ow_str(w, "comm", l->comm);
+	ow_str(w, "qmp", l->qmp);
+	ow_str(w, "qemu-version", l->qemu_version);
+	ow_str(w, "domain", l->domain);
+	ow_str(w, "disk", l->disk);
+	ow_str(w, "job", l->job == PLAN_LIVE_ACTIVE ? "active-commit"
+						     : "commit");
+	ow_bool(w, "pivot", l->job == PLAN_LIVE_ACTIVE);
+	ow_str(w, "device", l->device);
+	ow_str(w, "backend-kind", l->backend_kind);
+	ow_str(w, "backend", l->backend);
+	ow_str(w, "top-node", l->top_node);
+	ow_str(w, "base-node", l->base_node);
+	ow_arr_open(w, "intermediate-nodes");
+	for (int i = 0; i < p->ninter; i++)
+		ow_str(w, NULL, l->inter_nodes[i]);
+	ow_close(w);
+	ow_str(w, "backing-file", l->backing_file);
 	ow_close(w);
 }
 
@@ -505,6 +607,7 @@ static void emit_struct(FILE *f, const struct graph *g, const struct plan *p,
 	ow_bool(&w, "top-is-leaf", p->leaf != PLAN_LEAF_NONE);
 	ow_bool(&w, "drop-top", p->leaf == PLAN_LEAF_DROP);
 	struct_parents(&w, g, p);
+	struct_live(&w, p);
 	struct_scanned(&w, p);
 	struct_trash(&w, g, p);
 	emit_protect_struct(&w, g, p);

@@ -26,6 +26,7 @@ const char *conflict_kind_name(enum conflict_kind k)
 	case CONFLICT_FORMAT: return "format";
 	case CONFLICT_JOURNAL: return "journal";
 	case CONFLICT_STALE: return "stale";
+	case CONFLICT_LIVE: return "live";
 	case CONFLICT_UNVERIFIED: return "unverified-reader";
 	case CONFLICT_PROTECT: return "protect";
 	}
@@ -85,7 +86,9 @@ void plan_free(struct plan *p)
 		free(p->parents[i].old_fmt);
 		free(p->parents[i].new_name);
 		free(p->parents[i].new_fmt);
+		free(p->parents[i].live_node);
 	}
+	plan_live_free(p);
 	free(p->parents);
 	free(p->inter);
 	for (int i = 0; i < p->nscanned; i++)
@@ -400,6 +403,7 @@ static int analyse(struct graph *g, struct plan *p, const struct plan_opts *o,
 	    (r = plan_check_raw_base(g, p)) < 0 ||
 	    (r = plan_check_unverified(g, p)) < 0 ||
 	    (r = plan_check_permissions(g, p)) < 0 ||
+	    (r = plan_check_live(g, p, o)) < 0 ||
 	    (r = plan_check_locks(g, p, e)) < 0 ||
 	    (r = plan_check_relinks(g, p)) < 0 ||
 	    (r = plan_check_limits(g, p)) < 0 ||

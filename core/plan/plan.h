@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/graph/graph.h"
 
@@ -23,6 +24,9 @@ enum conflict_kind {
 	CONFLICT_FORMAT,           /* unrecorded/probed format on the path */
 	CONFLICT_JOURNAL,          /* an unfinished relink: recover first */
 	CONFLICT_STALE,            /* a stale or unused image in the chain */
+	CONFLICT_LIVE,             /* the live part cannot run (QEMU too
+				      old, nodes not found, a filter or a
+				      job in the way, --offline) */
 	CONFLICT_UNVERIFIED,       /* a pool image whose backing file is
 				      unknown (GN_UNVERIFIED) */
 	CONFLICT_PROTECT,          /* --protect: a reader it cannot protect */
@@ -46,6 +50,43 @@ struct plan_parent {
 	char *new_name, *new_fmt;  /* after the relink */
 	bool relative;
 	bool feasible;
+	/* The process of the plan's live part has this overlay open: its
+	 * own block job rewrites the header (QEMU's block-commit relinks
+	 * every parent of top in its graph); imgraph relinks the others
+	 * offline. */
+	bool live;
+	char *live_node;           /* its node name there */
+};
+
+/* The part of a commit that runs inside a running process (issue 17):
+ * a QEMU with a QMP monitor holds top's chain and runs block-commit
+ * itself.  job PLAN_LIVE_NONE: the commit runs offline. */
+enum plan_live_job {
+	PLAN_LIVE_NONE,
+	PLAN_LIVE_COMMIT,          /* top has overlays in the process:
+				      commit of an intermediate */
+	PLAN_LIVE_ACTIVE,          /* top is the process's active image:
+				      active commit, then pivot to base */
+};
+
+struct plan_live {
+	enum plan_live_job job;
+	const char *via;           /* "qmp" or "libvirt" (static) */
+	pid_t pid;
+	char comm[32];
+	char *qmp;                 /* its monitor socket (qmp) */
+	char *domain, *disk;       /* libvirt: the domain and its disk */
+	char *qemu_version;        /* "7.2.22" */
+	char *device;              /* block-commit's device: root node
+				      (libvirt: the disk target) */
+	const char *backend_kind;  /* "device", "export", "monitor" */
+	char *backend;             /* what uses the root, or NULL */
+	char *top_node, *base_node;
+	char **inter_nodes;        /* plan.ninter entries */
+	/* block-commit's backing-file (PLAN_LIVE_COMMIT): the name the
+	 * offline relink writes into the same overlays (relative stays
+	 * relative); NULL for an active commit. */
+	char *backing_file;
 };
 
 /* A top without parents (a leaf), decided once, here: every user of the
@@ -76,6 +117,9 @@ struct plan_opts {
 	bool delete_files;         /* list what --delete moves to the trash */
 	bool skip_bytes;           /* do not open the chain to count bytes
 				      (bytes_to_copy = file-size bound) */
+	bool offline;              /* refuse a plan that needs a live part */
+	const char *qmp;           /* QMP socket of top's holder, when its
+				      command line does not say (--qmp) */
 	/* --base-is-raw: base is recorded raw and its bytes carry another
 	 * format's signature; commit into it anyway. */
 	bool base_is_raw;
@@ -127,6 +171,8 @@ struct plan {
 	 * counted).  Per run a copy may still fall back (compressed data).
 	 * ninter + 1 entries, owned. */
 	int *copy_how;
+	/* The part a running QEMU does (job PLAN_LIVE_NONE: none). */
+	struct plan_live live;
 	/* The overrides of plan_opts the plan was built with, owned, so that
 	 * the commit's re-check on a fresh scan applies the same ones. */
 	bool base_is_raw;
@@ -152,6 +198,11 @@ struct plan {
  * malloc'd "read by ..." for each candidate that stays.  -ENOMEM only. */
 int plan_trash_settle(const struct graph *g, int top, const int *cand,
 		      int ncand, bool *going, const bool *moved, char **why);
+
+/* True when holder pid on node is the plan's live process using a file
+ * of its own part (its locks are the live part's business, not a
+ * conflict). */
+bool plan_live_covers(const struct plan *p, pid_t pid, int node);
 
 /* True when the plan may run (no conflicts and a valid pair). */
 bool plan_runnable(const struct plan *p);

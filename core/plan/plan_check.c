@@ -341,7 +341,8 @@ static int check_openers(struct graph *g, struct plan *p, struct img_err *e)
 	int r = plan_openers(g, p, &ids, &op, &no, e);
 
 	for (int k = 0; k < no && r == 0; k++)
-		r = opener_conflict(g, p, &g->nodes[ids[op[k].idx]], &op[k]);
+		if (!plan_live_covers(p, op[k].pid, ids[op[k].idx]))
+			r = opener_conflict(g, p, &g->nodes[ids[op[k].idx]], &op[k]);
 	free(op);
 	free(ids);
 	return r;
@@ -381,6 +382,8 @@ static int holder_conflict(struct graph *g, struct plan *p,
 	if ((us->kind != PARTY_PROCESS && us->kind != PARTY_USER) ||
 	    us->node < 0)
 		return 0;
+	if (live && plan_live_covers(p, us->pid, us->node))
+		return 0;          /* the process runs this part itself */
 	plan_policy(g, p, us->node, &rp);
 	/* An entry of top is a parent of top, repointed in the file: the
 	 * table's row for it holds nothing.  (A pull writes top itself.) */

@@ -20,6 +20,19 @@ int plan_check_locks(struct graph *g, struct plan *p, struct img_err *e);
 int plan_check_states(struct graph *g, struct plan *p);
 int plan_check_relinks(struct graph *g, struct plan *p);
 int plan_check_limits(struct graph *g, struct plan *p);
+/* plan_live.c: the live part (plan.live, parents' live flags), or a
+ * CONFLICT_LIVE saying why a running QEMU cannot do it. */
+int plan_check_live(struct graph *g, struct plan *p,
+		    const struct plan_opts *o);
+void plan_live_free(struct plan *p);
+/* A CONFLICT_LIVE: 1 (this check refused, no live part), or -ENOMEM. */
+int plan_live_conflict(struct plan *p, int node, const char *who,
+		       const char *msg, const char *why, const char *hint);
+/* plan_live_virt.c: the live part of a libvirt domain's QEMU (holder h
+ * of top): 0 (filled), 1 (a conflict says why not), -ENOMEM. */
+struct live_holder;
+int plan_live_virt(struct graph *g, struct plan *p,
+		   const struct live_holder *h);
 /* plan_marks.c (what earlier transactions left: journals, stale images,
  * the trash) */
 int plan_check_journals(struct graph *g, struct plan *p);  /* 1: stop */

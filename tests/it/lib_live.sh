@@ -209,3 +209,36 @@ live_domain_stop() {
 
 # The pid of a running domain's QEMU.
 live_domain_pid() { cat "/run/libvirt/qemu/$1.pid"; }
+
+# live_qmp NAME CMD [ARGS-JSON]: run one QMP command on $T/NAME.sock and
+# print its "return" as compact JSON (an "error" reply: "ERROR: desc",
+# status 1).  A fresh connection each time; events are skipped.
+live_qmp() {
+	python3 - "$T/$1.sock" "$2" "${3:-}" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
+f = s.makefile("rwb")
+def ex(c, a=None):
+    m = {"execute": c}
+    if a: m["arguments"] = a
+    f.write((json.dumps(m) + "\n").encode()); f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if "event" not in r:
+            return r
+f.readline(); ex("qmp_capabilities")
+r = ex(sys.argv[2], json.loads(sys.argv[3]) if sys.argv[3] else None)
+if "error" in r:
+    print("ERROR: " + r["error"]["desc"]); sys.exit(1)
+print(json.dumps(r["return"], separators=(",", ":")))
+PY
+}
+
+# live_backing NAME NODE: the backing_file QEMU shows for node NODE.
+live_backing() {
+	live_qmp "$1" query-named-block-nodes '{"flat":true}' |
+		jq -r --arg n "$2" '.[] | select(."node-name" == $n) | .image."backing-filename" // "none"'
+}
+
+# live_jobs NAME: the job ids the process runs, space-separated.
+live_jobs() { live_qmp "$1" query-jobs | jq -r '[.[].id] | join(" ")'; }

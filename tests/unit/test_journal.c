@@ -132,6 +132,91 @@ START_TEST(roundtrip)
 }
 END_TEST
 
+/* A live commit's journal: QEMU's job and the overlays it relinks, with
+ * no offline parent at all (still a change to recover). */
+static struct journal *live_sample(void)
+{
+	struct journal *j = sample();
+
+	for (int i = 0; i < j->nparents; i++) {
+		struct journal_parent *p = &j->parents[i];
+		free(p->path);
+		free(p->old_bytes);
+		free(p->new_bytes);
+		free(p->old_name);
+		free(p->old_fmt);
+		free(p->new_name);
+		free(p->new_fmt);
+	}
+	free(j->parents);
+	j->parents = NULL;
+	j->nparents = 0;
+	free(j->users.path);
+	free(j->users.old_data);
+	free(j->users.new_data);
+	memset(&j->users, 0, sizeof(j->users));
+	j->live.present = true;
+	j->live.pid = 4242;
+	j->live.job_id = strdup("imgraph-0123456789abcdef");
+	j->live.qmp = strdup("/run/q m.sock");
+	j->live.nlp = 1;
+	j->live.lp = calloc(1, sizeof(*j->live.lp));
+	j->live.lp[0].dev = 2049;
+	j->live.lp[0].ino = 77;
+	j->live.lp[0].path = strdup("/pool/vm 1.qcow2");
+	return j;
+}
+
+START_TEST(live_roundtrip)
+{
+	struct journal *j = live_sample(), *k;
+	struct img_err e;
+	char *buf, *buf2;
+	size_t len, len2;
+
+	for (int fin = 0; fin < 2; fin++) {
+		j->live.finalized = fin;
+		j->live.active = !fin;
+		ck_assert_int_eq(journal_render(j, &buf, &len, &e), 0);
+		ck_assert_int_eq(journal_parse(buf, len, &k, &e), 0);
+		ck_assert(k->live.present);
+		ck_assert_int_eq(k->live.pid, 4242);
+		ck_assert_str_eq(k->live.job_id, "imgraph-0123456789abcdef");
+		ck_assert_str_eq(k->live.qmp, "/run/q m.sock");
+		ck_assert_int_eq(k->live.finalized, fin);
+		ck_assert_int_eq(k->live.active, !fin);
+		ck_assert_int_eq(k->live.nlp, 1);
+		ck_assert_str_eq(k->live.lp[0].path, "/pool/vm 1.qcow2");
+		ck_assert_uint_eq(k->live.lp[0].ino, 77);
+		ck_assert_int_eq(k->nparents, 0);
+		ck_assert_int_eq(journal_render(k, &buf2, &len2, &e), 0);
+		ck_assert_uint_eq(len, len2);
+		ck_assert_int_eq(memcmp(buf, buf2, len), 0);
+		/* every truncation and every flipped bit is refused */
+		for (size_t n = 0; n < len; n++) {
+			char *copy = malloc(n + 1);
+			struct journal *x;
+
+			memcpy(copy, buf, n);
+			ck_assert_int_eq(journal_parse(copy, n, &x, &e), -EINVAL);
+			free(copy);
+			buf[n] ^= 0x01;
+			ck_assert_int_eq(journal_parse(buf, len, &x, &e), -EINVAL);
+			buf[n] ^= 0x01;
+		}
+		free(buf);
+		free(buf2);
+		journal_free(k);
+	}
+	/* without the live record, a journal of no change is refused */
+	j->live.present = false;
+	ck_assert_int_eq(journal_render(j, &buf, &len, &e), 0);
+	ck_assert_int_eq(journal_parse(buf, len, &k, &e), -EINVAL);
+	free(buf);
+	journal_free(j);
+}
+END_TEST
+
 START_TEST(every_truncation_refused)
 {
 	struct journal *j = sample(), *k;
@@ -730,6 +815,7 @@ static Suite *journal_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, ut_tmp_setup, ut_tmp_teardown);
 	tcase_add_test(tc, roundtrip);
+	tcase_add_test(tc, live_roundtrip);
 	tcase_add_test(tc, every_truncation_refused);
 	tcase_add_test(tc, every_byte_flip_refused);
 	tcase_add_test(tc, hostile_fields_refused);

@@ -52,6 +52,7 @@ struct prog {
 	uint64_t last_done;
 	bool bar_open;
 	const char *how;           /* how the copy moves bytes, or NULL */
+	char job[64];              /* a QEMU job's status, for how */
 };
 
 static double secs_since(const struct timespec *a)
@@ -64,9 +65,11 @@ static double secs_since(const struct timespec *a)
 }
 
 /* One JSON object on one line: the shared writer pretty-prints, and a
- * literal newline can only be formatting (strings escape theirs). */
+ * literal newline can only be formatting (strings escape theirs).  A job
+ * status line when job is set, else a progress line. */
 static void json_line(const char *phase, const char *how, uint64_t done,
-		      uint64_t total, double rate, double eta)
+		      uint64_t total, double rate, double eta,
+		      const char *job, const char *status)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -78,13 +81,18 @@ static void json_line(const char *phase, const char *how, uint64_t done,
 	ow_init(&w, m, OUT_JSON);
 	ow_obj_open(&w, NULL);
 	ow_str(&w, "phase", phase);
-	if (how)
-		ow_str(&w, "method", how);
-	ow_u64(&w, "done", done);
-	ow_u64(&w, "total", total);
-	ow_u64(&w, "rate", (uint64_t)rate);
-	if (eta >= 0)
-		ow_u64(&w, "eta-seconds", (uint64_t)(eta + 0.5));
+	if (job) {
+		ow_str(&w, "job", job);
+		ow_str(&w, "status", status);
+	} else {
+		if (how)
+			ow_str(&w, "method", how);
+		ow_u64(&w, "done", done);
+		ow_u64(&w, "total", total);
+		ow_u64(&w, "rate", (uint64_t)rate);
+		if (eta >= 0)
+			ow_u64(&w, "eta-seconds", (uint64_t)(eta + 0.5));
+	}
 	ow_close(&w);
 	fclose(m);
 	for (size_t i = 0; i < len; i++) {
@@ -125,7 +133,7 @@ static int prog_update(void *opaque, const char *phase, uint64_t done,
 	eta = rate > 0 && total > done ? (double)(total - done) / rate : -1;
 	if (p->mode == PROG_JSON) {
 		json_line(phase, strcmp(phase, "copy") ? NULL : p->how, done,
-			  total, rate, eta);
+			  total, rate, eta, NULL, NULL);
 	} else if (p->mode == PROG_BAR) {
 		double pct = total ? 100.0 * (double)done / (double)total : 100;
 		char etas[32] = "";
@@ -155,6 +163,18 @@ static int prog_update(void *opaque, const char *phase, uint64_t done,
 static void prog_how(void *opaque, const char *how)
 {
 	((struct prog *)opaque)->how = how;
+}
+
+/* A QEMU job's status change (a live commit): one JSON line, or the
+ * bar's label says it. */
+static void prog_job(void *opaque, const char *id, const char *status)
+{
+	struct prog *p = opaque;
+
+	snprintf(p->job, sizeof(p->job), "QEMU job %s", status);
+	p->how = p->job;
+	if (p->mode == PROG_JSON)
+		json_line("job", NULL, 0, 0, 0, -1, id, status);
 }
 
 static bool ask(const char *question)
@@ -201,7 +221,8 @@ static void usage(FILE *f)
 "Usage: imgraph commit --top IMAGE [--base IMAGE] [--users FILE] [--yes]\n"
 "                      [-p|-q] [--rate BYTES_PER_S] [--drop-top] [--delete]\n"
 "                      [--base-is-raw] [--ignore-unverified FILE]...\n"
-"                      [--pull] [--protect] [--output=human|json|yaml] [-r]\n"
+"                      [--pull] [--protect] [--offline] [--qmp PATH]\n"
+"                      [--output=human|json|yaml] [-r]\n"
 "                      [PATH...]\n"
 "Commit the data of --top (and the images between) into --base (default:\n"
 "top's backing file), then relink every parent of top to base as one\n"
@@ -219,6 +240,9 @@ static void usage(FILE *f)
 "                     file systems allow), clone, copy_file_range,\n"
 "                     read/write\n"
 "      --drop-top     a top without parents is dropped, not kept\n"
+"      --offline      refuse a plan that needs a running QEMU's block job\n"
+"      --qmp PATH     the QMP monitor socket of the QEMU that holds top,\n"
+"                     when its command line does not name one\n"
 "      --delete       move top and intermediates nothing references any\n"
 "                     more into a trash beside them (imgraph undelete\n"
 "                     puts them back, imgraph purge frees the space)\n"
@@ -240,7 +264,11 @@ static void usage(FILE *f)
 "  -r, --recursive    descend into subdirectories of PATH\n"
 "The pool is PATH plus the directories of --top, --base, the intermediates\n"
 "and every parent of top, whatever PATH says.\n"
-"Ctrl-C cancels the copy; every image stays valid.  After a crash, run\n"
+"When a QEMU with a QMP monitor holds top, its own block-commit job does\n"
+"the copy and relinks the overlays it has open (active commit: then\n"
+"pivots to base); imgraph relinks the others, in the same transaction.\n"
+"--rate is the job's speed.\n"
+"Ctrl-C cancels the copy (or QEMU's job); every image stays valid.  After a crash, run\n"
 "'imgraph recover'.\n"
 "Exit status: 0 done, 1 error or cancelled, 2 usage, 3 conflicts.\n", f);
 }
@@ -427,6 +455,8 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 		{ "copy-method", required_argument, NULL, 'M' },
 		{ "drop-top", no_argument, NULL, 'D' },
 		{ "delete", no_argument, NULL, 'X' },
+		{ "offline", no_argument, NULL, 'F' },
+		{ "qmp", required_argument, NULL, 'Q' },
 		{ "base-is-raw", no_argument, NULL, 'W' },
 		{ "ignore-unverified", required_argument, NULL, 'I' },
 		{ "pull", no_argument, NULL, 'P' },
@@ -453,6 +483,8 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 		case 'r': a->so.recursive = true; break;
 		case 'D': a->po.drop_top = true; break;
 		case 'X': a->po.delete_files = a->co.delete_files = true; break;
+		case 'F': a->po.offline = true; break;
+		case 'Q': a->po.qmp = optarg; break;
 		case 'W': a->po.base_is_raw = true; break;
 		case 'I':
 			a->ignore[a->po.nignore_unverified++] = optarg;
@@ -540,7 +572,7 @@ static int run_commit(struct graph *g, const struct plan *p,
 		      struct img_err *e)
 {
 	struct prog prog = { 0 };
-	struct progress pr = { prog_update, &prog, prog_how };
+	struct progress pr = { prog_update, &prog, prog_how, prog_job };
 	struct confirm_ctx cc = { .yes = a->yes, .prog = &prog };
 	struct sigaction sa, old_int, old_term;
 

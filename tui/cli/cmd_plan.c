@@ -19,6 +19,7 @@ static void plan_usage(FILE *f)
 	fputs("Usage: imgraph plan --top IMAGE [--base IMAGE] [--users FILE]\n"
 	      "                    [--drop-top] [--delete] [--base-is-raw]\n"
 "                    [--ignore-unverified FILE]... [--pull] [--protect]\n"
+"                    [--offline] [--qmp PATH]\n"
 	      "                    [--output=human|json|yaml] [PATH...]\n"
 	      "Preview committing --top into --base (default: top's backing\n"
 	      "file): what is copied, which parents of top are relinked, and\n"
@@ -43,6 +44,13 @@ static void plan_usage(FILE *f)
 	      "other\n"
 	      "                     readers first, so their views stay the "
 	      "same\n"
+	      "      --offline      a plan that needs a running QEMU's block "
+	      "job has a conflict\n"
+	      "      --qmp PATH     QMP monitor socket of the QEMU holding top "
+	      "(when its\n"
+	      "                     command line names none)\n"
+	      "When a QEMU with a QMP monitor holds top, the plan has a live "
+	      "part: that\nprocess's block-commit does the copy.\n"
 	      "The pool is PATH plus the directories of --top, --base, the\n"
 	      "intermediates and every parent of top, whatever PATH says.\n"
 	      "Exit status: 0 the plan can run, 3 it has conflicts, 1 error, "
@@ -60,6 +68,8 @@ static int plan_main(int argc, char **argv, char **ignore)
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "drop-top", no_argument, NULL, 'D' },
 		{ "delete", no_argument, NULL, 'X' },
+		{ "offline", no_argument, NULL, 'F' },
+		{ "qmp", required_argument, NULL, 'Q' },
 		{ "base-is-raw", no_argument, NULL, 'W' },
 		{ "ignore-unverified", required_argument, NULL, 'I' },
 		{ "pull", no_argument, NULL, 'P' },
@@ -86,6 +96,8 @@ static int plan_main(int argc, char **argv, char **ignore)
 		case 'r': so.recursive = true; break;
 		case 'D': po.drop_top = true; break;
 		case 'X': po.delete_files = true; break;
+		case 'F': po.offline = true; break;
+		case 'Q': po.qmp = optarg; break;
 		case 'W': po.base_is_raw = true; break;
 		case 'I':
 			ignore[po.nignore_unverified++] = optarg;

@@ -52,6 +52,16 @@ static void job_how(void *opaque, const char *how)
 	pthread_mutex_unlock(&j->mu);
 }
 
+/* A live commit: QEMU's job changed status (JOB_STATUS_CHANGE). */
+static void job_status(void *opaque, const char *id, const char *status)
+{
+	struct editor_job *j = opaque;
+	pthread_mutex_lock(&j->mu);
+	snprintf(j->s.job, sizeof(j->s.job), "QEMU job %s: %s", id, status);
+	j->s.seq++;
+	pthread_mutex_unlock(&j->mu);
+}
+
 static int job_confirm(void *opaque, const struct graph *g,
 		       const struct plan *p)
 {
@@ -103,6 +113,7 @@ int editor_job_start(struct editor_job **out, struct graph *g,
 	j->prog.update = job_progress;
 	j->prog.opaque = j;
 	j->prog.how = job_how;
+	j->prog.job = job_status;
 	j->o.rate = rate;
 	j->o.progress = &j->prog;
 	j->o.cancel = &j->cancel;

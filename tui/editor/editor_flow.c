@@ -420,6 +420,7 @@ void editor_poll_job(struct editor *ed)
 	double t = now();
 	p->elapsed = t - ed->t0;
 	p->how = s.how;
+	snprintf(p->job, sizeof(p->job), "%s", s.job);
 	if (s.phase[0] && strcmp(s.phase, p->phase)) {
 		snprintf(p->phase, sizeof(p->phase), "%s", s.phase);
 		if (p->nphases < 8)

@@ -27,6 +27,7 @@ struct editor_job;
 struct editor_job_snap {
 	char phase[24];
 	const char *how;           /* how the copy moves bytes (static), or NULL */
+	char job[96];              /* a live commit: "QEMU job ID: status" */
 	uint64_t done, total;
 	unsigned seq;              /* changes on every update */
 	bool asking;               /* worker waits for editor_job_answer */

@@ -68,6 +68,8 @@ void scr_progress_draw(struct canvas *c, struct ui_state *st)
 		      p->how && !strcmp(p->phase, "copy") ? ", by " : "",
 		      p->how && !strcmp(p->phase, "copy") ? p->how : "");
 	bar(c, y++, x, w, pd, pt);
+	if (p->job[0])             /* a live commit: QEMU does the copy */
+		canvas_printf(c, y, x, -1, R_HEADER, "%s", p->job);
 	y++;
 	hms(p->elapsed, el, sizeof(el));
 	if (p->rate > 0 && p->total >= p->done)

@@ -46,6 +46,25 @@ void scr_tree_layout(const struct ui_state *st, int w, int h, int *tree_y,
 	*detail_h = dh;
 }
 
+/* A node a running process holds (QEMU's locks): the process's PID and
+ * name after the image's, " [live: process 1234 (qemu-storage-d)]". */
+static void live_mark(struct canvas *c, const struct graph *g, int id, int y,
+		      int x, int room)
+{
+	char t[160];
+
+	for (int u = 0; u < g->nusers; u++) {
+		const struct guser *us = &g->users[u];
+
+		if (us->kind != PARTY_PROCESS || us->node != id || !us->pid)
+			continue;
+		snprintf(t, sizeof(t), " [live: %s]", us->name);
+		if (canvas_strwidth(c, t) <= room)
+			canvas_put(c, y, x, room, R_WARN, t);
+		return;
+	}
+}
+
 /* What needs attention first: the column shows five. */
 static void node_flags(const struct gnode *n, char *buf)
 {
@@ -235,8 +254,12 @@ static void draw_row(struct canvas *c, const struct ui_state *st, int y,
 		canvas_put(c, y, x + gx, room, role, name);
 	}
 	/* A collapsed subtree says so (and not by colour alone). */
-	if (!r->expanded[id] && r->nkids[id] && nw + 4 <= room)
+	int tail = nw;
+	if (!r->expanded[id] && r->nkids[id] && nw + 4 <= room) {
 		canvas_put(c, y, x + gx + nw, 4, R_DIM, " [+]");
+		tail += 4;
+	}
+	live_mark(c, st->g, id, y, x + gx + tail, room - tail);
 
 	char sz[16], fl[12];
 	int rx = c->w - k->right + 1;

@@ -88,6 +88,7 @@ struct prog_view {
 	char phase[24];
 	char phases[8][24];        /* phases seen, in order */
 	const char *how;           /* the copy's methods so far (static), or NULL */
+	char job[96];              /* a live commit's QEMU job and status */
 	int nphases;
 	uint64_t done, total;      /* bytes of the copy (the overall work) */
 	uint64_t pdone, ptotal;    /* the current phase's own units */
