@@ -22,7 +22,7 @@ run commit.sh compressed
 run commit.sh inplace
 run commit.sh reflink
 run scan.sh
-run editor.sh
+run editor.sh 100000
 
 echo
 echo "== commit: imgraph seconds over each anchor's, median of ${BENCH_RUNS:-3} runs (min, max)"
