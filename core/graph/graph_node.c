@@ -193,13 +193,32 @@ int graph_node_placeholder(struct graph_builder *b, const char *key,
 static void node_unload(struct gnode *n)
 {
 	free((char *)n->info.write_refusal);
+	free((char *)n->info.data_file_name);
 	memset(&n->info, 0, sizeof(n->info));
 	free(n->format);
 	free(n->backing_name);
 	free(n->backing_fmt);
 	free(n->error);
 	n->format = n->backing_name = n->backing_fmt = n->error = NULL;
-	n->flags &= ~(GN_ERROR | GN_RAW_MAGIC);
+	n->flags &= ~(GN_ERROR | GN_RAW_MAGIC | GN_UNVERIFIED);
+	n->raw_magic = NULL;
+	n->raw_magic_tail = false;
+}
+
+/* The registry's probe of the file on fd, whose first hlen bytes are in
+ * head: by the head, and by the trailer when the head says raw (a fixed
+ * VHD is known by its footer).  *tail: it was the trailer. */
+static const struct img_format *probe_node(int fd, const uint8_t *head,
+					   size_t hlen, bool *tail)
+{
+	const struct img_format *f = img_format_probe(head, hlen);
+	const struct img_format *t = f;
+
+	*tail = false;
+	if (strcmp(f->name, "raw") || img_probe_fd(fd, &t) < 0)
+		return f;
+	*tail = t != f;
+	return t;
 }
 
 /* Open a file already known (by stat, or by the directory entry type when
@@ -274,6 +293,15 @@ static int node_take_info(struct gnode *n, struct img *img,
 		n->info.actual_size = asz;
 	n->info.write_refusal = info.write_refusal ?
 		strdup(info.write_refusal) : NULL;
+	/* The struct img's strings die with it: keep the ones the plan
+	 * names; the other pointers are not kept. */
+	n->info.data_file_name = info.data_file_name ?
+		strdup(info.data_file_name) : NULL;
+	n->info.snapshots = NULL;
+	n->info.bitmap_list = NULL;
+	n->info.encrypt = NULL;
+	n->info.create_type = NULL;
+	n->info.extents = NULL;
 	return 0;
 }
 
@@ -300,9 +328,10 @@ static void load_from_fd(struct graph_builder *b, int id, int fd,
 {
 	struct gnode *n = &b->g->nodes[id];
 	struct gnode_scan *p = &b->px[id];
+	bool tail;
 	const struct img_format *probed =
-		img_format_probe(head, hlen < GRAPH_PROBE_BYTES ? hlen :
-				 GRAPH_PROBE_BYTES);
+		probe_node(fd, head, hlen < GRAPH_PROBE_BYTES ? hlen :
+			   GRAPH_PROBE_BYTES, &tail);
 	struct img_err e = { 0 };
 	struct img *img = NULL;
 	char fmtbuf[64];
@@ -334,17 +363,28 @@ static void load_from_fd(struct graph_builder *b, int id, int fd,
 				 n->path, fmt, p->rec_by ? p->rec_by : "?");
 		return;
 	}
-	if (fmt && !strcmp(fmt, "raw") && strcmp(probed->name, "raw"))
+	/* Recorded raw, but the bytes carry another format's signature: a
+	 * commit into it would overwrite that image's header or footer. */
+	if (fmt && !strcmp(fmt, "raw") && strcmp(probed->name, "raw")) {
 		n->flags |= GN_RAW_MAGIC;
+		n->raw_magic = probed->name;
+		n->raw_magic_tail = tail;
+	}
+	/* A file whose bytes carry an image signature and that cannot be
+	 * read far enough to know its backing file is an unverified
+	 * reader: what it reads is unknown. */
+	unsigned unverified = strcmp(probed->name, "raw") ? GN_UNVERIFIED : 0;
 	if (img_open_borrowed(fd, n->path, use, IMG_O_INSPECT, st, head, hlen,
 			      &img, &e) < 0) {
-		graph_node_error(n, 0, "%s", e.msg);
+		graph_node_error(n, unverified, "%s", e.msg);
 		return;
 	}
 	if (node_take_info(n, img, &e) < 0)
-		graph_node_error(n, 0, "%s", e.msg);
+		graph_node_error(n, unverified, "%s", e.msg);
 	else
 		node_take_backing(n, img);
+	if ((n->flags & GN_ERROR) && !n->backing_name)
+		n->flags |= unverified;
 	img_close(img);
 }
 
@@ -436,9 +476,11 @@ static int seed_new(struct graph_builder *b, const char *path, unsigned flags,
 	}
 	/* A directory contributes what probes as an image format, plus
 	 * *.raw / *.img (raw has no signature to probe). */
-	if (!named && !strcmp(img_format_probe(head, (size_t)r <
-					       GRAPH_PROBE_BYTES ? (size_t)r :
-					       GRAPH_PROBE_BYTES)->name, "raw") &&
+	bool tail;
+	if (!named &&
+	    !strcmp(probe_node(fd, head, (size_t)r < GRAPH_PROBE_BYTES ?
+			       (size_t)r : GRAPH_PROBE_BYTES, &tail)->name,
+		    "raw") &&
 	    !resolve_raw_disk_name(path)) {
 		io_close(fd);
 		return 0;

@@ -281,6 +281,7 @@ void graph_free(struct graph *g)
 		free(n->name);
 		free(n->format);
 		free((char *)n->info.write_refusal);
+		free((char *)n->info.data_file_name);
 		free(n->backing_name);
 		free(n->backing_fmt);
 		free(n->backing_path);

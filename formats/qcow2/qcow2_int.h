@@ -76,6 +76,10 @@ struct qcow2_state {
 	char *backing_name;           /* NUL-terminated or NULL, owned */
 	char *backing_fmt;            /* or NULL, owned */
 	char *data_file_name;         /* or NULL, owned */
+	/* The external data file, open read-only (qcow2_data.c), and the
+	 * path maps name it by; -1 / NULL when the image has none. */
+	int data_fd;
+	char *data_path;
 
 	/* Host-endian copy of the active L1, owned.  Read at open, except
 	 * on an inspecting open (the pool scan, info, map, check), where
@@ -125,6 +129,18 @@ int qcow2_backing_header(struct img *img, const char *name, const char *fmt,
 			 uint8_t **buf, size_t *len, struct img_err *e);
 int qcow2_set_backing(struct img *img, const char *name, const char *fmt,
 		      struct img_err *e);
+
+/* qcow2_data.c */
+/* Open the external data file, when the header names one. */
+int qcow2_data_open(struct img *img, struct img_err *e);
+void qcow2_data_close(struct qcow2_state *s);
+/* The file guest data lives in: the data file, or the image itself. */
+static inline int qcow2_data_fd(const struct img *img)
+{
+	const struct qcow2_state *s = img->priv;
+
+	return s->data_fd >= 0 ? s->data_fd : img->fd;
+}
 
 /* qcow2_read.c */
 /* Read len bytes of metadata (what: "the L2 table") at off: all of it or

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <libdeflate.h>
 #include <zlib.h>
+#include <zstd.h>
 
 /* Subcluster classification (QEMU's QCow2SubclusterType, restated). */
 enum sc_type {
@@ -473,12 +474,54 @@ static void inflate_zlib_free(void *state)
 	libdeflate_free_decompressor(state);
 }
 
+/* zstd (compression type 1), decoded as QEMU's qcow2_zstd_decompress
+ * does: streaming, because the stored run may end with padding and the
+ * frame need not record its content size; output bounded to one cluster;
+ * a decoder that makes no progress, or a frame not finished when the
+ * cluster is full, is corruption rather than a loop or a truncation. */
+static int inflate_zstd(void **state, const uint8_t *in, size_t n,
+			uint8_t *out, size_t len, const char **why)
+{
+	ZSTD_inBuffer ib = { in, n, 0 };
+	ZSTD_outBuffer ob = { out, len, 0 };
+	size_t zr = 1;
+
+	if (!*state)
+		*state = ZSTD_createDCtx();
+	if (!*state)
+		return -ENOMEM;
+	ZSTD_DCtx_reset(*state, ZSTD_reset_session_only);
+	while (ob.pos < ob.size) {
+		size_t in0 = ib.pos, out0 = ob.pos;
+
+		zr = ZSTD_decompressStream(*state, &ob, &ib);
+		if (ZSTD_isError(zr)) {
+			*why = ZSTD_getErrorName(zr);
+			return -EIO;
+		}
+		if (ib.pos <= in0 && ob.pos <= out0) {
+			*why = "decompressed to less than one cluster";
+			return -EIO;
+		}
+	}
+	if (zr > 0) {
+		*why = "the frame does not end with the cluster";
+		return -EIO;
+	}
+	return 0;
+}
+
+static void inflate_zstd_free(void *state)
+{
+	ZSTD_freeDCtx(state);
+}
+
 /* The decompressors, by the header's compression_type.  Each fills
  * exactly one cluster from a compressed cluster's bytes, bounded by the
  * cluster whatever the stream claims (a bomb stops there), keeping what
  * it may reuse in *state (one per image handle, freed by free_state at
  * close).  A type with no function is refused by name when a cluster of
- * it is read: zstd (1) plugs in here with the same signatures. */
+ * it is read. */
 static const struct qcow2_codec {
 	const char *name;
 	int (*decompress)(void **state, const uint8_t *in, size_t n,
@@ -486,7 +529,7 @@ static const struct qcow2_codec {
 	void (*free_state)(void *state);
 } qcow2_codecs[] = {
 	{ "deflate", inflate_zlib, inflate_zlib_free },
-	{ "zstd", NULL, NULL },
+	{ "zstd", inflate_zstd, inflate_zstd_free },
 };
 
 void qcow2_inflater_free(struct qcow2_state *s)
@@ -590,14 +633,6 @@ int qcow2_pread(struct img *img, uint64_t off, void *buf, size_t len,
 		size_t chunk = n < len ? (size_t)n : len;
 		switch (t) {
 		case SC_NORMAL: {
-			if (s->h.incompatible_features &
-			    QCOW2_INCOMPAT_DATA_FILE) {
-				r = err_set(e, ENOTSUP,
-					    "%s: data lives in the external data "
-					    "file '%s', which is not supported",
-					    img->path, s->data_file_name);
-				goto out;
-			}
 			/* One read for a run of clusters that are contiguous
 			 * in the file too (the common case after a copy). */
 			while (chunk < len) {
@@ -612,11 +647,13 @@ int qcow2_pread(struct img *img, uint64_t off, void *buf, size_t len,
 				chunk += n2 < len - chunk ? (size_t)n2
 							  : len - chunk;
 			}
-			ssize_t got = io_pread(img->fd, b, chunk, h);
+			ssize_t got = io_pread(qcow2_data_fd(img), b, chunk,
+					       h);
 			if (got < 0) {
 				r = err_set_errno(e, (int)-got,
 						  "%s: guest offset %llu: cannot "
 						  "read host offset %llu",
+						  s->data_path ? s->data_path :
 						  img->path, ull(off), ull(h));
 				goto out;
 			}

@@ -306,6 +306,7 @@ enum ui_req scr_tree_key(struct ui_state *st, enum action a)
 	case ACT_BASE:
 		if (sel < 0)
 			return REQ_NONE;
+		st->protect = false;
 		if (a == ACT_TOP) {
 			st->mark_top = sel;
 			if (st->mark_base == sel)
@@ -318,16 +319,21 @@ enum ui_req scr_tree_key(struct ui_state *st, enum action a)
 		return REQ_MARKS;
 	case ACT_UNMARK:
 		st->mark_top = st->mark_base = -1;
+		st->protect = false;
 		ui_msg(st, R_NORMAL, "marks cleared");
 		return REQ_NONE;
 	case ACT_PLAN:
 	case ACT_COMMIT:
+	case ACT_PULL:
 		if (st->mark_top < 0) {
 			ui_msg(st, R_WARN, "mark a top first: select an image "
 			       "and press t (base defaults to its backing file)");
 			return REQ_NONE;
 		}
-		return a == ACT_PLAN ? REQ_PLAN : REQ_COMMIT;
+		return a == ACT_PLAN ? REQ_PLAN : a == ACT_PULL ? REQ_PULL
+								: REQ_COMMIT;
+	case ACT_PROTECT:
+		return scr_protect_toggle(st) ? REQ_MARKS : REQ_NONE;
 	case ACT_MAP: return sel < 0 ? REQ_NONE : REQ_MAP;
 	case ACT_INFO: return sel < 0 ? REQ_NONE : REQ_INFO;
 	case ACT_RESCAN: return REQ_RESCAN;
