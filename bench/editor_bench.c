@@ -10,7 +10,8 @@
  *                             it (graph_scan with the lock probe): the
  *                             scan's time comes first
  *
- * The search looks for the name of the last image, from the top.
+ * The search looks for the last image by the name the tree shows, from
+ * the top.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -143,7 +144,7 @@ int main(int argc, char **argv)
 	ui_draw(&cv, &st);
 	double jumps = (now_ns() - a) / 2;
 	scr_tree_key(&st, ACT_HOME);
-	const char *last = g->nodes[n - 1].name;
+	const char *last = rows_label(&st.rows, n - 1);
 	a = now_ns();
 	rows_search(&st.rows, last, 1);
 	ui_draw(&cv, &st);

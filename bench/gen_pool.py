@@ -24,15 +24,19 @@ import tempfile
 BLOCK = 4096
 
 
-def write_sparse(path, data):
-    """Write data with its all-zero 4 KiB blocks left as holes."""
+def nonzero_blocks(data):
+    """Offsets of the 4 KiB blocks of data that are not all zeros."""
+    zero = bytes(BLOCK)
+    return [off for off in range(0, len(data), BLOCK)
+            if data[off:off + BLOCK] != zero[:len(data[off:off + BLOCK])]]
+
+
+def write_sparse(path, data, blocks):
+    """Write the blocks of data listed (the rest are holes)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        zero = bytes(BLOCK)
-        for off in range(0, len(data), BLOCK):
-            blk = data[off:off + BLOCK]
-            if blk != zero[:len(blk)]:
-                os.pwrite(fd, blk, off)
+        for off in blocks:
+            os.pwrite(fd, data[off:off + BLOCK], off)
         os.ftruncate(fd, len(data))
     finally:
         os.close(fd)
@@ -103,15 +107,17 @@ def main():
     os.makedirs(a.dir, exist_ok=True)
     with tempfile.TemporaryDirectory() as td:
         base, ov, off, nlen = templates(td, a.cluster_size, a.size, ph)
+    # The backing name only ever replaces non-zero bytes (the placeholder),
+    # so the templates' lists of non-zero blocks hold for every copy.
+    bblocks, oblocks = nonzero_blocks(base), nonzero_blocks(ov)
     made = 0
     for name, backing in plan:
         if backing is None:
-            data = base
+            write_sparse(os.path.join(a.dir, name), base, bblocks)
         else:
             assert len(backing) == nlen
             ov[off:off + nlen] = backing.encode()
-            data = ov
-        write_sparse(os.path.join(a.dir, name), data)
+            write_sparse(os.path.join(a.dir, name), ov, oblocks)
         made += 1
     print("%d images in %s" % (made, a.dir))
 

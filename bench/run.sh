@@ -22,7 +22,7 @@ run commit.sh compressed
 run commit.sh inplace
 run commit.sh reflink
 run scan.sh
-run editor.sh
+run editor.sh 100000
 run protect.sh
 
 echo

@@ -125,6 +125,17 @@ static int read_backing(struct qcow1_state *s, const uint8_t *h,
 	return r;
 }
 
+/* The L1 table's place, checked at open; the table itself is read by
+ * need_l1: at open, or on first use after an inspecting open (a pool scan
+ * reads headers only). */
+static int check_l1(struct qcow1_state *s, const char *path,
+		    struct img_err *e)
+{
+	return fmt_check_range(e, path, KIND, "l1_table_offset", "L1 table",
+			       s->l1_table_offset, (size_t)s->l1_size * 8,
+			       s->file_size);
+}
+
 static int load_l1(struct qcow1_state *s, const char *path, int fd,
 		   struct img_err *e)
 {
@@ -132,10 +143,6 @@ static int load_l1(struct qcow1_state *s, const char *path, int fd,
 	uint8_t *raw;
 	int r;
 
-	r = fmt_check_range(e, path, KIND, "l1_table_offset", "L1 table",
-			    s->l1_table_offset, bytes, s->file_size);
-	if (r < 0)
-		return r;
 	raw = malloc(bytes ? bytes : 1);
 	s->l1 = malloc((bytes ? bytes : 1));
 	if (!raw || !s->l1) {
@@ -148,7 +155,18 @@ static int load_l1(struct qcow1_state *s, const char *path, int fd,
 	for (uint32_t i = 0; r == 0 && i < s->l1_size; i++)
 		s->l1[i] = fmt_be64(raw + 8 * i);
 	free(raw);
+	if (r < 0) {
+		free(s->l1);
+		s->l1 = NULL;
+	}
 	return r;
+}
+
+static int need_l1(struct img *img, struct img_err *e)
+{
+	struct qcow1_state *s = img->priv;
+
+	return s->l1 ? 0 : load_l1(s, img->path, img->fd, e);
 }
 
 static int qcow1_open(struct img *img, int flags, struct img_err *e)
@@ -159,7 +177,7 @@ static int qcow1_open(struct img *img, int flags, struct img_err *e)
 	ssize_t n;
 	int r;
 
-	(void)flags;       /* read-write opens are refused by img_open_drv */
+	/* read-write opens are refused by img_open_drv */
 	r = io_fstat(img->fd, &st);
 	if (r < 0)
 		return err_set_errno(e, -r, "%s: cannot stat", img->path);
@@ -189,6 +207,8 @@ static int qcow1_open(struct img *img, int flags, struct img_err *e)
 	if (r == 0)
 		r = read_backing(s, h, img->path, img->fd, e);
 	if (r == 0)
+		r = check_l1(s, img->path, e);
+	if (r == 0 && !(flags & IMG_O_INSPECT))
 		r = load_l1(s, img->path, img->fd, e);
 	if (r < 0) {
 		qcow1_free(s);
@@ -240,6 +260,10 @@ static int l2_entry(struct img *img, uint64_t off, uint64_t *entry,
 	size_t bytes = (size_t)s->l2_size * 8;
 
 	*entry = 0;
+	int rl = need_l1(img, e);
+
+	if (rl < 0)
+		return rl;
 	l2o = s->l1[l1i];
 	if (!l2o)
 		return 0;
@@ -285,6 +309,9 @@ static int status_run(struct img *img, uint64_t off, uint64_t *entry,
 	uint64_t span = (uint64_t)cs << s->l2_bits;
 	int r;
 
+	r = need_l1(img, e);
+	if (r < 0)
+		return r;
 	if (!s->l1[off >> (s->cluster_bits + s->l2_bits)]) {
 		*entry = 0;
 		*run = span - off % span;

@@ -198,13 +198,28 @@ static int parse(struct qed_state *s, const uint8_t *h, const char *path,
 	r = check_fields(s, path, e);
 	if (r == 0)
 		r = read_backing(s, h, path, fd, e);
-	if (r < 0)
-		return r;
+	return r;
+}
+
+/* The L1 table (its place is checked with the header): read at open, or
+ * on first use after an inspecting open (a pool scan reads headers only). */
+static int need_l1(struct qed_state *s, const char *path, int fd,
+		   struct img_err *e)
+{
+	int r;
+
+	if (s->l1)
+		return 0;
 	s->l1 = malloc((size_t)s->table_nelems * 8);
 	if (!s->l1)
 		return err_set(e, ENOMEM, "%s: out of memory", path);
-	return read_table(s, path, fd, s->l1_table_offset, s->l1,
-			  "the L1 table", e);
+	r = read_table(s, path, fd, s->l1_table_offset, s->l1,
+		       "the L1 table", e);
+	if (r < 0) {
+		free(s->l1);
+		s->l1 = NULL;
+	}
+	return r;
 }
 
 static int qed_open(struct img *img, int flags, struct img_err *e)
@@ -236,6 +251,8 @@ static int qed_open(struct img *img, int flags, struct img_err *e)
 		return err_set(e, ENOMEM, "%s: out of memory", img->path);
 	s->file_size = (uint64_t)st.st_size;
 	r = parse(s, h, img->path, img->fd, e);
+	if (r == 0 && !(flags & IMG_O_INSPECT))
+		r = need_l1(s, img->path, img->fd, e);
 	if (r < 0) {
 		qed_free(s);
 		return r;
@@ -345,11 +362,15 @@ static int entry_at(struct img *img, uint64_t off, uint64_t *entry,
 {
 	struct qed_state *s = img->priv;
 	uint32_t shift = s->cluster_bits + (uint32_t)__builtin_ctz(s->table_nelems);
-	uint64_t l1i = off >> shift, l2o = s->l1[l1i];
+	uint64_t l1i = off >> shift, l2o;
 	uint64_t l1span = 1ull << shift;
 	int r;
 
 	*entry = 0;
+	r = need_l1(s, img->path, img->fd, e);
+	if (r < 0)
+		return r;
+	l2o = s->l1[l1i];
 	if (!l2o) {
 		*span = l1span - (off & (l1span - 1));
 		return 0;
