@@ -53,8 +53,8 @@ static void dump_on_fail(void)
 	canvas_dump(&CV, stderr);
 }
 
-/* A two-layer map: layer 0 data in the first quarter, layer 1 zeros in
- * the second, nothing elsewhere. */
+/* A two-layer map: layer 0 data in the first quarter (its second half
+ * compressed), layer 1 zeros in the second, nothing elsewhere. */
 static struct cmap *two_layer_map(int node)
 {
 	struct cmap *m = calloc(1, sizeof(*m));
@@ -67,8 +67,11 @@ static struct cmap *two_layer_map(int node)
 	m->nregions = 64;
 	m->share = calloc(3 * 64, sizeof(float));
 	m->zshare = calloc(3 * 64, sizeof(float));
+	m->cshare = calloc(3 * 64, sizeof(float));
 	for (int i = 0; i < 16; i++)
 		m->share[i] = 1;
+	for (int i = 8; i < 16; i++)   /* compressed clusters */
+		m->cshare[i] = 1;
 	for (int i = 16; i < 32; i++)
 		m->share[64 + i] = m->zshare[64 + i] = 1;
 	for (int i = 32; i < 64; i++)
@@ -353,12 +356,14 @@ START_TEST(map_strip_and_full_map)
 	ck_assert(y > 0);
 	const char *l = line(y);
 	/* 64 regions over the strip: first quarter data, then dots. */
-	ck_assert(strstr(l, "####"));
+	ck_assert(strstr(l, "####%%%%"));
 	ck_assert(strstr(l, "...."));
 	l = line(y + 1);
 	ck_assert(strstr(l, "B mid.qcow2"));
 	ck_assert(strstr(l, "0000"));
-	ck_assert(canvas_contains(&CV, "# data  0 zero  . not served here"));
+	/* The legend names every kind of cell and the cell size. */
+	ck_assert(canvas_contains(&CV, "# data % compressed + part 0 zero "
+				  ". not here  cell 1.12 MiB"));
 	ST.scr = SCR_MAP;
 	ui_draw(&CV, &ST);
 	ck_assert(strstr(line(0), "Cluster map: top.qcow2  (64 MiB virtual, 2 layers)"));
@@ -368,6 +373,9 @@ START_TEST(map_strip_and_full_map)
 	int gy = find_row("      0 B");
 	ck_assert(gy > 0);
 	ck_assert(strstr(line(gy), "AAAAAAAA"));
+	ck_assert(canvas_contains(&CV, "AAAA%%%%"));
+	ck_assert(canvas_contains(&CV, "upper case: data, lower case: zero "
+				  "clusters, % compressed, 1 cell = "));
 	ck_assert(canvas_contains(&CV, "bbbbbbbb"));
 	ck_assert(canvas_contains(&CV, "........"));
 	ck_assert_int_eq(scr_map_key(&ST, ACT_CANCEL), REQ_NONE);

@@ -347,6 +347,15 @@ enum ui_req scr_tree_key(struct ui_state *st, enum action a)
 		return a == ACT_PLAN ? REQ_PLAN : REQ_COMMIT;
 	case ACT_MAP: return sel < 0 ? REQ_NONE : REQ_MAP;
 	case ACT_INFO: return sel < 0 ? REQ_NONE : REQ_INFO;
+	case ACT_STRIPS_UP:
+		if (st->strip_top > 0)
+			st->strip_top--;
+		return REQ_NONE;
+	case ACT_STRIPS_DN:
+		/* The draw clamps it to the layers that fit. */
+		if (st->map && st->strip_top < st->map->nlayers - 1)
+			st->strip_top++;
+		return REQ_NONE;
 	case ACT_RESCAN: return REQ_RESCAN;
 	case ACT_REDRAW: return REQ_REDRAW;
 	case ACT_HELP:

@@ -65,22 +65,38 @@ void textview_free(struct textview *t);
 /* Which layer of a chain serves each region of the virtual disk.
  * share[l * nregions + i]: fraction (0..1) of region i served by layer l
  * (l == nlayers: served by no layer, reads as zeros); zshare: the part of
- * that which is a zero cluster (or a zero range). */
+ * that which is a zero cluster (or a zero range); cshare: the part stored
+ * compressed. */
 struct cmap {
 	int node;                  /* graph node it was built for */
 	int nlayers;               /* layer 0 = the selected image */
 	char **names;              /* owned, nlayers entries */
 	uint64_t vsize;
 	int nregions;
-	float *share, *zshare;     /* owned, (nlayers + 1) * nregions */
+	float *share, *zshare, *cshare; /* owned, (nlayers + 1) * nregions */
 	bool partial;              /* stopped early (too many extents) */
 	char error[IMG_ERR_MSG_MAX]; /* non-empty: why there is no map */
 };
 void cmap_free(struct cmap *m);
+/* What a cell of the map shows. */
+enum cmap_kind {
+	CK_NONE,                   /* no layer serves it (reads zeros) */
+	CK_DATA,                   /* data, wholly */
+	CK_PART,                   /* data in part of the cell only */
+	CK_ZERO,                   /* mostly zero clusters */
+	CK_COMPRESSED,             /* mostly compressed data */
+};
 /* Layer serving most of regions [r0, r1) (nlayers = none) and whether that
  * is mostly zeros; share of it in *frac. */
 int cmap_dominant(const struct cmap *m, int r0, int r1, bool *zero,
 		  float *frac);
+/* Kind of regions [r0, r1) as served by layer (the detail strips), or by
+ * its dominant layer when layer < 0 (the map screen; *lout gets it). */
+enum cmap_kind cmap_cell(const struct cmap *m, int layer, int r0, int r1,
+			 int *lout);
+/* Bytes of virtual disk one cell of a width-cell row stands for when the
+ * disk is drawn in cells cells. */
+uint64_t cmap_cell_bytes(const struct cmap *m, long long cells);
 
 /* Commit progress as the UI sees it (copied out of the worker's struct). */
 struct prog_view {
@@ -117,6 +133,7 @@ struct ui_state {
 	int min_w, min_h;
 	bool utf8;
 	bool detail;               /* show the detail pane */
+	int strip_top;             /* first layer of the detail pane's strips */
 };
 
 void ui_state_init(struct ui_state *st);
@@ -156,11 +173,17 @@ enum ui_req scr_tree_prompt_key(struct ui_state *st, int ch);
 void scr_tree_layout(const struct ui_state *st, int w, int h, int *tree_y,
 		     int *tree_h, int *detail_y, int *detail_h);
 
-void scr_detail_draw(struct canvas *c, const struct ui_state *st, int y,
+void scr_detail_draw(struct canvas *c, struct ui_state *st, int y,
 		     int h);
 /* One line per layer: which regions that layer serves, width columns. */
 void scr_map_strip(struct canvas *c, const struct cmap *m, int layer, int y,
 		   int x, int width);
+/* The glyph of a map cell of kind k. */
+const char *scr_map_glyph(const struct glyphs *gl, enum cmap_kind k);
+/* The map's legend in w columns at (y, x): every kind of cell and what one
+ * cell of a map drawn in cells cells stands for, then tail when it fits. */
+void scr_map_legend(struct canvas *c, const struct cmap *m, int y, int x,
+		    int w, long long cells, const char *tail);
 
 void scr_text_draw(struct canvas *c, struct ui_state *st);
 enum ui_req scr_text_key(struct ui_state *st, enum action a);
