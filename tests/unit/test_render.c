@@ -324,17 +324,32 @@ START_TEST(progress_screen)
 	ST.scr = SCR_PROGRESS;
 	struct prog_view *p = &ST.prog;
 	snprintf(p->title, sizeof(p->title), "Committing top.qcow2 into base.qcow2");
-	snprintf(p->phase, sizeof(p->phase), "copy");
-	snprintf(p->phases[0], sizeof(p->phases[0]), "copy");
-	p->nphases = 1;
-	p->done = 32ull << 20;
+	/* Before the first report: no "0 B of 0 B", no phase yet. */
+	p->phase = -1;
+	p->eta = -1;
 	p->total = 64ull << 20;
-	p->rate = 8ull << 20;
+	ui_draw(&CV, &ST);
+	ck_assert(canvas_contains(&CV, "0 B of 64 MiB copied"));
+	ck_assert(canvas_contains(&CV, "Opening the images"));
+	ck_assert(!canvas_contains(&CV, "0 B of 0 B"));
+	/* The copy, check skipped (a raw base has none). */
+	p->phase = 1;
+	p->seen[1] = true;
+	p->done = p->pdone = 32ull << 20;
+	p->ptotal = 64ull << 20;
+	p->fraction = 0.02 + 0.9 * 0.5;
+	snprintf(p->layer, sizeof(p->layer), "mid.qcow2");
+	p->rate = 8 << 20;
+	p->eta = 4;
 	p->elapsed = 4;
 	ui_draw(&CV, &ST);
 	ck_assert(strstr(line(0), "Committing top.qcow2 into base.qcow2"));
+	ck_assert(canvas_contains(&CV, "Phases:  check skipped  [copy]  flush  "
+				  "relink  cleanup"));
+	ck_assert(canvas_contains(&CV, " 47.0%"));
 	ck_assert(canvas_contains(&CV, " 50.0%"));
-	ck_assert(canvas_contains(&CV, "32 MiB of 64 MiB"));
+	ck_assert(canvas_contains(&CV, "32 MiB of 64 MiB copied"));
+	ck_assert(canvas_contains(&CV, "copy: 32 MiB of 64 MiB, reading mid.qcow2"));
 	ck_assert(canvas_contains(&CV, "Rate: 8 MiB/s   Elapsed: 0:04   ETA: 0:04"));
 	ck_assert(canvas_contains(&CV, "[##################################"));
 	ck_assert_int_eq(scr_progress_key(&ST, ACT_CANCEL), REQ_CANCEL_ASK);
@@ -343,6 +358,14 @@ START_TEST(progress_screen)
 	p->cancelling = true;
 	ui_draw(&CV, &ST);
 	ck_assert(canvas_contains(&CV, "Cancelling at the next safe point"));
+	/* The flush: named, the copy done. */
+	p->phase = 2;
+	p->seen[2] = true;
+	p->pdone = 0;
+	p->ptotal = 1;
+	ui_draw(&CV, &ST);
+	ck_assert(canvas_contains(&CV, "copy done  [flush]"));
+	ck_assert(canvas_contains(&CV, "flush: base's new data"));
 	teardown();
 }
 END_TEST

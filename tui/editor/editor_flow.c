@@ -17,9 +17,7 @@
 
 static double now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return editor_now();
 }
 
 /* ---- scanning ---------------------------------------------------------- */
@@ -263,6 +261,10 @@ static void start_commit(struct editor *ed)
 	snprintf(st->prog.title, sizeof(st->prog.title),
 		 "Committing %s into %s", editor_label(ed, ed->plan->top),
 		 editor_label(ed, ed->plan->base));
+	/* Until the first report: the plan's count, not "0 B of 0 B". */
+	st->prog.phase = -1;
+	st->prog.eta = -1;
+	st->prog.total = ed->plan->bytes_to_copy;
 	memset(&ed->snap, 0, sizeof(ed->snap));
 	if (editor_job_start(&ed->job, ed->g, ed->plan, ed->rate, &e) < 0) {
 		ui_msg(st, R_ERROR, "%s", e.msg);
@@ -271,9 +273,129 @@ static void start_commit(struct editor *ed)
 		st->scr = SCR_TREE;
 		return;
 	}
-	ed->t0 = ed->last_rate_t = now();
-	ed->last_rate_done = 0;
+	ed->t0 = now();
 	st->scr = SCR_PROGRESS;
+}
+
+/* The name a plan parent goes by: its image, or the users-file entry. */
+static const char *parent_name(const struct editor *ed, int i)
+{
+	const struct plan_parent *pp = &ed->plan->parents[i];
+	if (pp->node >= 0)
+		return editor_label(ed, pp->node);
+	if (pp->user >= 0 && pp->user < ed->g->nusers)
+		return ed->g->users[pp->user].name;
+	return pp->path ? pp->path : "?";
+}
+
+/* "a.qcow2, b.qcow2" of the plan's parents (nodes only when nodes). */
+static void parent_list(FILE *f, const struct editor *ed)
+{
+	for (int i = 0; i < ed->plan->nparents; i++)
+		fprintf(f, "%s%s", i ? ", " : "", parent_name(ed, i));
+}
+
+/* A cancel or failure before the relink: which images changed (base, and
+ * every intermediate that reads through it) and which did not. */
+static void cancel_text(FILE *f, const struct editor *ed, uint64_t bytes)
+{
+	const struct plan *p = ed->plan;
+	char sz[16];
+	if (!bytes) {
+		fprintf(f, "Nothing was written into %s: no image changed.\n",
+			editor_label(ed, p->base));
+		return;
+	}
+	fprintf(f, "Changed: %s now holds %s of top's data, so its own "
+		"guest view changed.\n", editor_label(ed, p->base),
+		emit_size(bytes, sz, sizeof(sz)));
+	if (p->ninter) {
+		fprintf(f, "Changed: ");
+		for (int i = 0; i < p->ninter; i++)
+			fprintf(f, "%s%s", i ? ", " : "",
+				editor_label(ed, p->inter[i]));
+		fprintf(f, " read%s through %s, so %s view changed too "
+			"(marked stale).\n", p->ninter == 1 ? "s" : "",
+			editor_label(ed, p->base),
+			p->ninter == 1 ? "its" : "their");
+	}
+	fprintf(f, "Unchanged: %s", editor_label(ed, p->top));
+	if (p->nparents && p->leaf != PLAN_LEAF_KEEP) {
+		fprintf(f, " and its parents (");
+		parent_list(f, ed);
+		fprintf(f, ")");
+	}
+	fprintf(f, " still read exactly what they read before: top's "
+		"data shadows base there.\n");
+}
+
+/* Elapsed time, bytes and the copy's average rate, as the meter saw them. */
+static void stats_text(FILE *f, const struct editor_job_snap *s, double t0)
+{
+	char sz[16], r[16], el[16], cp[16];
+	double rate = progress_meter_rate(&s->m, s->t_end);
+	double copy_s = (s->m.copy_t1 >= 0 ? s->m.copy_t1 : s->m.copy_t0) -
+			s->m.copy_t0;
+	unsigned e = (unsigned)(s->t_end - t0 + 0.5);
+	snprintf(el, sizeof(el), "%u:%02u", e / 60, e % 60);
+	unsigned c = (unsigned)(copy_s > 0 ? copy_s + 0.5 : 0);
+	snprintf(cp, sizeof(cp), "%u:%02u", c / 60, c % 60);
+	fprintf(f, "copied: %s in %s (average %s/s%s%s)\n",
+		emit_size(s->res_bytes, sz, sizeof(sz)), cp,
+		rate > 0 ? emit_size((uint64_t)rate, r, sizeof(r)) : "-",
+		s->how ? ", by " : "", s->how ? s->how : "");
+	fprintf(f, "elapsed: %s", el);
+	if (s->m.paused >= 0.5)
+		fprintf(f, " (%.0f s of it waiting for your answers)",
+			s->m.paused);
+	fprintf(f, "\nphases:");
+	for (int i = 0; i < PROGRESS_NPHASES; i++)
+		if (s->m.seen[i])
+			fprintf(f, " %s", progress_phases[i]);
+	fputc('\n', f);
+}
+
+static void result_text(FILE *f, const struct editor *ed,
+			const struct editor_job_snap *s, const char **title)
+{
+	const struct plan *p = ed->plan;
+	if (s->rc < 0 && !s->m.seen[progress_phase_index("relink")]) {
+		*title = s->rc == -ECANCELED ? "Commit cancelled"
+					     : "Commit failed";
+		if (s->rc != -ECANCELED)
+			fprintf(f, "error: %s\n\n", s->err.msg);
+		else
+			fprintf(f, "The commit was cancelled before the "
+				"relink.  Every image is valid.\n\n");
+		cancel_text(f, ed, s->res_bytes);
+	} else if (s->rc < 0) {
+		*title = "Commit failed";
+		fprintf(f, "error: %s\n\nImages that stay in the graph keep "
+			"their guest view; run 'imgraph recover' on the pool if "
+			"a relink was interrupted.\n", s->err.msg);
+	} else if (s->res_declined) {
+		*title = "Commit done, relink declined";
+		fprintf(f, "Base now holds top's data; the parents of top were "
+			"NOT relinked and still read through top, so their "
+			"guest view is unchanged.\n");
+	} else {
+		*title = "Commit finished";
+		fprintf(f, "ok: committed %s into %s.\n",
+			editor_label(ed, p->top), editor_label(ed, p->base));
+	}
+	fputc('\n', f);
+	stats_text(f, s, ed->t0);
+	fprintf(f, "relinked: %d parent%s", s->res_relinked,
+		s->res_relinked == 1 ? "" : "s");
+	if (s->res_relinked) {
+		fprintf(f, " (");
+		parent_list(f, ed);
+		fprintf(f, ") now read %s", editor_label(ed, p->base));
+	}
+	fputc('\n', f);
+	if (s->res_deleted)
+		fprintf(f, "deleted: %d file%s\n", s->res_deleted,
+			s->res_deleted == 1 ? "" : "s");
 }
 
 static void finish_commit(struct editor *ed)
@@ -282,44 +404,16 @@ static void finish_commit(struct editor *ed)
 	struct editor_job_snap s = ed->snap;
 	editor_job_join(ed->job);
 	ed->job = NULL;
-	char *buf = NULL, sz[16];
+	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
-	const char *title;
+	const char *title = "Commit result";
 	if (f) {
-		if (s.rc == -ECANCELED) {
-			title = "Commit cancelled";
-			fprintf(f, "The commit was cancelled.  Every image is "
-				"valid and the parents of top still read "
-				"through top, so no guest sees a change.\n");
-		} else if (s.rc < 0) {
-			title = "Commit failed";
-			fprintf(f, "error: %s\n\nImages that stay in the graph "
-				"keep their guest view; run 'imgraph recover' "
-				"on the pool if a relink was interrupted.\n",
-				s.err.msg);
-		} else if (s.res_declined) {
-			title = "Commit done, relink declined";
-			fprintf(f, "Base now holds top's data; the parents of "
-				"top were NOT relinked and still read through "
-				"top, so their guest view is unchanged.\n");
-		} else {
-			title = "Commit finished";
-			fprintf(f, "ok: committed %s into %s.\n",
-				editor_label(ed, ed->plan->top),
-				editor_label(ed, ed->plan->base));
-		}
-		fprintf(f, "copied: %s\nrelinked: %d parent%s\n",
-			emit_size(s.res_bytes, sz, sizeof(sz)), s.res_relinked,
-			s.res_relinked == 1 ? "" : "s");
-		if (s.res_deleted)
-			fprintf(f, "deleted: %d file%s\n", s.res_deleted,
-				s.res_deleted == 1 ? "" : "s");
+		/* The graph is the editor's again: names come from it. */
+		result_text(f, ed, &s, &title);
 		fprintf(f, "\nThe pool was rescanned: Esc returns to the "
 			"tree.\n");
 		fclose(f);
-	} else {
-		title = "Commit result";
 	}
 	plan_free(ed->plan);
 	ed->plan = NULL;
@@ -331,7 +425,15 @@ static void finish_commit(struct editor *ed)
 	ui_msg(st, s.rc < 0 ? R_ERROR : R_OK, "%s", title);
 }
 
-/* Copy the worker's state into the view-model; rate is smoothed. */
+/* The file name of the image being read (the graph is the worker's
+ * until the join, so it is not looked up there). */
+static const char *layer_label(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+/* Copy the worker's meter into the view-model. */
 void editor_poll_job(struct editor *ed)
 {
 	struct ui_state *st = &ed->st;
@@ -339,34 +441,26 @@ void editor_poll_job(struct editor *ed)
 	struct editor_job_snap s;
 	editor_job_snapshot(ed->job, &s);
 	double t = now();
+	const struct progress_meter *m = &s.m;
 	p->elapsed = t - ed->t0;
 	p->how = s.how;
-	if (s.phase[0] && strcmp(s.phase, p->phase)) {
-		snprintf(p->phase, sizeof(p->phase), "%s", s.phase);
-		if (p->nphases < 8)
-			snprintf(p->phases[p->nphases++],
-				 sizeof(p->phases[0]), "%s", s.phase);
-		/* Past the copy, the byte count is complete. */
-		if (strcmp(s.phase, "copy"))
-			p->done = p->total;
+	p->phase = m->phase;
+	memcpy(p->seen, m->seen, sizeof(p->seen));
+	p->pdone = m->done;
+	p->ptotal = m->total;
+	p->fraction = m->fraction;
+	if (m->bytes_total || m->phase > progress_phase_index("copy")) {
+		p->done = m->bytes;
+		p->total = m->bytes_total;
 	}
-	/* The engine reports each phase in its own units (copy: bytes,
-	 * flush: 0/1, relink: parents); the overall bar is the copy. */
-	p->pdone = s.done;
-	p->ptotal = s.total;
-	if (!strcmp(s.phase, "copy")) {
-		p->done = s.done;
-		p->total = s.total;
-		if (t - ed->last_rate_t >= 0.5) {
-			double inst = (double)(s.done - ed->last_rate_done) /
-				      (t - ed->last_rate_t);
-			p->rate = p->rate > 0 ? 0.6 * p->rate + 0.4 * inst
-					      : inst;
-			ed->last_rate_t = t;
-			ed->last_rate_done = s.done;
-		}
-	}
+	p->rate = progress_meter_rate(m, t);
+	p->eta = progress_meter_eta(m, t);
+	p->paused = m->pause_t >= 0;
+	snprintf(p->layer, sizeof(p->layer), "%.*s", (int)sizeof(p->layer) - 1,
+		 layer_label(s.layer));
 	if (s.asking && ed->q != Q_RELINK) {
+		if (ed->q == Q_CANCEL)      /* the copy is over: moot */
+			editor_job_hold(ed->job, false);
 		ed->q = Q_RELINK;
 		editor_show_text(ed, "Copy done - relink? The pool after it:",
 			  ed->after_text ? strdup(ed->after_text) : NULL);
@@ -411,6 +505,8 @@ void editor_answer(struct editor *ed, bool yes)
 			editor_job_cancel(ed->job);
 			st->prog.cancelling = true;
 		}
+		if (ed->job)
+			editor_job_hold(ed->job, false);
 		break;
 	case Q_NONE:
 		break;

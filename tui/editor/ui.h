@@ -17,6 +17,7 @@
 
 #include "canvas.h"
 #include "rows.h"
+#include "core/commit/progress.h"
 
 /* Key codes the screens and the action table use that curses has no name
  * for (they arrive as plain bytes).  Curses' own KEY_* codes stay in the
@@ -98,18 +99,24 @@ enum cmap_kind cmap_cell(const struct cmap *m, int layer, int r0, int r1,
  * disk is drawn in cells cells. */
 uint64_t cmap_cell_bytes(const struct cmap *m, long long cells);
 
-/* Commit progress as the UI sees it (copied out of the worker's struct). */
+/* Commit progress as the UI sees it (copied out of the worker's meter,
+ * core/commit/progress.h: the CLI's -p shows the same numbers). */
 struct prog_view {
 	char title[200];           /* "Committing top.qcow2 into base.qcow2" */
-	char phase[24];
-	char phases[8][24];        /* phases seen, in order */
+	int phase;                 /* index in progress_phases, -1: none yet */
+	bool seen[PROGRESS_NPHASES]; /* phases reported (earlier ones not
+				      seen were skipped) */
 	const char *how;           /* the copy's methods so far (static), or NULL */
-	int nphases;
-	uint64_t done, total;      /* bytes of the copy (the overall work) */
+	char layer[256];           /* the image being read (its label), "" */
+	uint64_t done, total;      /* bytes of the copy (total: the plan's
+				      estimate until the copy reports) */
 	uint64_t pdone, ptotal;    /* the current phase's own units */
+	double fraction;           /* of the whole commit, all phases */
 	double elapsed;            /* seconds since start */
-	double rate;               /* smoothed bytes/s, 0 = unknown */
+	double rate;               /* bytes/s over a window, 0 = unknown */
+	double eta;                /* seconds, < 0 unknown */
 	bool cancelling;
+	bool paused;               /* a question is open: the copy waits */
 };
 
 struct ui_state {
