@@ -750,9 +750,14 @@ static int copy_window(struct copy_run_state *s, struct copy_job *j,
 	note_hows(s);
 	if (s->done > s->total)
 		s->total = s->done;     /* the estimate was low: never shrink */
+	uint64_t t_cb = now_ns();
 	if (progress_report(o ? o->progress : NULL, "copy", s->done, s->total,
 			    layer))
 		s->stop = true;
+	/* A front end may hold the copy in its callback while it asks a
+	 * question: that time is not copy time, or the rate limit would
+	 * let a burst through afterwards. */
+	s->start_ns += now_ns() - t_cb;
 	r = throttle(s, s->st->bytes_written + s->st->bytes_zeroed - before,
 		     s->start_ns);
 	if (r < 0)

@@ -113,13 +113,15 @@ void scr_progress_draw(struct canvas *c, struct ui_state *st)
 	else
 		snprintf(eta, sizeof(eta), "--:--");
 	canvas_printf(c, y++, x, -1, R_NORMAL,
-		      "Rate: %s/s   Elapsed: %s   ETA: %s%s",
+		      "Rate: %s/s   Elapsed: %s   ETA: %s",
 		      p->rate > 0 ? emit_size((uint64_t)p->rate, r, sizeof(r))
 				  : "-",
-		      el, eta, p->paused ? "   (paused: answer the question)"
-					 : "");
+		      el, eta);
 	y++;
-	if (p->cancelling)
+	if (p->paused)
+		canvas_put(c, y, x, -1, R_WARN,
+			   "Paused: the copy waits for your answer.");
+	else if (p->cancelling)
 		canvas_put(c, y, x, -1, R_WARN,
 			   "Cancelling at the next safe point; every image "
 			   "stays valid.");
