@@ -91,6 +91,8 @@ void plan_free(struct plan *p)
 		free(p->trash[i].why);
 	free(p->trash);
 	free(p->copy_how);
+	free(p->layer_bytes);
+	free(p->layer_cells);
 	free(p);
 }
 

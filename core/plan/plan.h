@@ -109,7 +109,17 @@ struct plan {
 	 * counted).  Per run a copy may still fall back (compressed data).
 	 * ninter + 1 entries, owned. */
 	int *copy_how;
+	/* What each layer above base (top, then inter[] in order) gives
+	 * base: the bytes where it is the top-most layer with data or zeros,
+	 * and over PLAN_MAP_CELLS equal cells of top's virtual disk the
+	 * share (0..1) of each cell it gives, layer_cells[i * PLAN_MAP_CELLS
+	 * + cell].  Both NULL when the bytes were not counted
+	 * (bytes_exact false).  The teaching view shows these. */
+	uint64_t *layer_bytes;
+	float *layer_cells;
 };
+
+#define PLAN_MAP_CELLS 256
 
 /* --delete's one rule, for the plan and for the commit's re-check on a
  * fresh scan: a candidate (cand[i], going[cand[i]] true on entry) that
