@@ -198,9 +198,18 @@ void editor_validate_marks(struct editor *ed)
 void editor_show_text(struct editor *ed, const char *title, char *text)
 {
 	struct ui_state *st = &ed->st;
+	/* A new text is not the plan the teaching view belonged to. */
+	plan_lesson_free(st->lesson);
+	st->lesson = NULL;
 	textview_set(&st->text, title, text ? text : "(out of memory)");
 	free(text);
 	st->scr = SCR_TEXT;
+}
+
+/* The tree's names (relative to the pool) for the teaching view. */
+static const char *lesson_label(const void *ctx, int node)
+{
+	return rows_label(ctx, node);
 }
 
 void editor_show_plan(struct editor *ed, bool for_commit)
@@ -226,6 +235,12 @@ void editor_show_plan(struct editor *ed, bool for_commit)
 	free(plan);
 	free(after);
 	editor_show_text(ed, title, both);
+	/* The teaching view of this very plan object (s on the plan). */
+	struct lesson_names ln = { lesson_label, &st->rows };
+	if (plan_lesson_build(ed->g, p, &ln, &st->lesson, NULL) == 0 &&
+	    !for_commit)
+		ui_msg(st, R_NORMAL, "s steps through this commit stage by "
+		       "stage (teaching view)");
 	if (!for_commit) {
 		plan_free(p);
 		return;

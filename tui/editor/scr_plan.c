@@ -93,6 +93,12 @@ void scr_text_draw(struct canvas *c, struct ui_state *st)
 			"y", "Yes", "n Esc Enter", "No", "Up/Down", "Scroll",
 		};
 		scr_bar_draw(c, c->h - 1, q, 6);
+	} else if (st->lesson) {
+		static const char *const q[] = {
+			"s", "Stages", "Esc q", "Back", "Up/Down", "Scroll",
+			"?", "Help",
+		};
+		scr_bar_draw(c, c->h - 1, q, 8);
 	} else {
 		static const char *const q[] = {
 			"Esc q", "Back", "Up/Down PgUp/PgDn", "Scroll",
@@ -132,10 +138,22 @@ enum ui_req scr_text_key(struct ui_state *st, enum action a)
 		break;
 	case ACT_REDRAW:
 		return REQ_REDRAW;
+	case ACT_LESSON:
+		/* The plan's teaching view (only a plan that can run has one). */
+		if (st->lesson && !st->question) {
+			st->lesson_cur = 0;
+			st->scr = SCR_LESSON;
+		}
+		break;
 	default:
 		break;
 	}
 	if (t->top < 0)
 		t->top = 0;
 	return REQ_NONE;
+}
+
+int scr_wrap_line(struct canvas *c, const char *l, int role, int y, int ymax)
+{
+	return wrap_line(c, l, role, y, 0, ymax);
 }

@@ -30,6 +30,8 @@ void ui_state_free(struct ui_state *st)
 	textview_free(&st->text);
 	cmap_free(st->map);
 	st->map = NULL;
+	plan_lesson_free(st->lesson);
+	st->lesson = NULL;
 }
 
 void ui_msg(struct ui_state *st, int role, const char *fmt, ...)
@@ -226,6 +228,7 @@ void ui_draw(struct canvas *c, struct ui_state *st)
 	case SCR_MAP: scr_map_draw(c, st); break;
 	case SCR_PROGRESS: scr_progress_draw(c, st); break;
 	case SCR_SMALL: scr_small_draw(c, st); break;
+	case SCR_LESSON: scr_lesson_draw(c, st); break;
 	}
 }
 
@@ -240,6 +243,7 @@ enum ui_req ui_key(struct ui_state *st, enum action a)
 	case SCR_MAP: return scr_map_key(st, a);
 	case SCR_PROGRESS: return scr_progress_key(st, a);
 	case SCR_SMALL: return a == ACT_QUIT ? REQ_QUIT : REQ_NONE;
+	case SCR_LESSON: return scr_lesson_key(st, a);
 	}
 	return REQ_NONE;
 }

@@ -18,6 +18,7 @@
 #include "canvas.h"
 #include "rows.h"
 #include "core/commit/progress.h"
+#include "core/plan/plan_lesson.h"
 
 /* Key codes the screens and the action table use that curses has no name
  * for (they arrive as plain bytes).  Curses' own KEY_* codes stay in the
@@ -51,6 +52,7 @@ enum screen_id {
 	SCR_MAP,                   /* full cluster map */
 	SCR_PROGRESS,              /* commit running */
 	SCR_SMALL,                 /* terminal too small */
+	SCR_LESSON,                /* the plan's commit, stage by stage */
 };
 
 /* A scrollable text screen (plan, info, confirm dialogs). */
@@ -140,6 +142,10 @@ struct ui_state {
 	int min_w, min_h;
 	bool utf8;
 	bool detail;               /* show the detail pane */
+	/* The teaching view of the plan on SCR_TEXT (owned; NULL when that
+	 * text is not a plan that can run) and its current stage. */
+	struct plan_lesson *lesson;
+	int lesson_cur;
 	int strip_top;             /* first layer of the detail pane's strips */
 };
 
@@ -207,6 +213,12 @@ enum ui_req scr_map_key(struct ui_state *st, enum action a);
 
 void scr_progress_draw(struct canvas *c, struct ui_state *st);
 enum ui_req scr_progress_key(struct ui_state *st, enum action a);
+
+void scr_lesson_draw(struct canvas *c, struct ui_state *st);
+enum ui_req scr_lesson_key(struct ui_state *st, enum action a);
+/* Draw line l wrapped to the canvas width from row y (rows >= ymax are
+ * not drawn); returns the rows it takes. */
+int scr_wrap_line(struct canvas *c, const char *l, int role, int y, int ymax);
 
 void scr_small_draw(struct canvas *c, const struct ui_state *st);
 
