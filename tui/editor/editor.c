@@ -101,8 +101,8 @@ static void ask_cancel(struct editor *ed)
 		 * while the user decides) and the wait is not counted in
 		 * rate and ETA. */
 		editor_job_hold(ed->job, true);
-		ed->st.question = "Cancel the running commit? The copy waits "
-				  "for your answer; every image stays valid";
+		ed->st.question = "Cancel the running commit? Every image "
+				  "stays valid";
 	}
 }
 
