@@ -4,6 +4,7 @@
 #define IMGRAPH_EDITOR_INT_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "formats/io/err.h"
@@ -104,6 +105,11 @@ void editor_show_text(struct editor *ed, const char *title, char *text);
 void editor_show_plan(struct editor *ed, bool for_commit);
 /* Mirror the worker into the view-model; joins it when finished. */
 void editor_poll_job(struct editor *ed);
+/* The result of the commit ed->plan ran (s: the worker's last state),
+ * written to f; *title gets the screen's title.  The graph must be the
+ * editor's again (the worker joined). */
+void editor_result_text(FILE *f, const struct editor *ed,
+			const struct editor_job_snap *s, const char **title);
 /* The answer to the open y/N question. */
 void editor_answer(struct editor *ed, bool yes);
 
