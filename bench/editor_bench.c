@@ -5,7 +5,14 @@
  * library by make (BUILD/bench/editor_bench); run by bench/editor.sh.
  *
  *   editor_bench [N] [W H]    N images (default 10000), screen W x H
+ *   editor_bench --pool DIR [W H]
+ *                             the pool in DIR, scanned as the editor scans
+ *                             it (graph_scan with the lock probe): the
+ *                             scan's time comes first
+ *
+ * The search looks for the name of the last image, from the top.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,12 +79,37 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* The pool in dir as the editor scans it; prints the scan's time. */
+static struct graph *scan(char *dir)
+{
+	struct scan_opts so = { .probe_locks = true };
+	struct img_err e = { 0 };
+	struct graph *g = NULL;
+	double t0 = now_ns();
+
+	if (graph_scan(&dir, 1, &so, &g, &e) < 0) {
+		fprintf(stderr, "editor_bench: %s\n", e.msg);
+		exit(1);
+	}
+	printf("editor bench: scan of %s (%d images): %.3f s\n", dir, g->n,
+	       (now_ns() - t0) / 1e9);
+	return g;
+}
+
 int main(int argc, char **argv)
 {
-	int n = argc > 1 ? atoi(argv[1]) : 10000;
-	int w = argc > 3 ? atoi(argv[2]) : 80, h = argc > 3 ? atoi(argv[3]) : 24;
-	struct graph *g = gen(n);
+	bool pool = argc > 2 && !strcmp(argv[1], "--pool");
+	int ai = pool ? 3 : 2;
+	int n = pool ? 0 : argc > 1 ? atoi(argv[1]) : 10000;
+	int w = argc > ai + 1 ? atoi(argv[ai]) : 80;
+	int h = argc > ai + 1 ? atoi(argv[ai + 1]) : 24;
+	struct graph *g = pool ? scan(argv[2]) : gen(n);
 	struct ui_state st;
+
+	if (pool)
+		n = g->n;
+	if (n < 1)
+		return 1;
 	struct canvas cv;
 	ui_state_init(&st);
 	st.g = g;
@@ -110,8 +142,10 @@ int main(int argc, char **argv)
 	scr_tree_key(&st, ACT_HOME);
 	ui_draw(&cv, &st);
 	double jumps = (now_ns() - a) / 2;
+	scr_tree_key(&st, ACT_HOME);
+	const char *last = g->nodes[n - 1].name;
 	a = now_ns();
-	rows_search(&st.rows, "c09999-l05", 1);
+	rows_search(&st.rows, last, 1);
 	ui_draw(&cv, &st);
 	double search = now_ns() - a;
 	a = now_ns();
@@ -126,9 +160,12 @@ int main(int argc, char **argv)
 	printf("  move + full redraw, worst:      %8.3f ms (includes "
 	       "scheduler noise)\n", worst / 1e6);
 	printf("  G/g jump + redraw:              %8.3f ms\n", jumps / 1e6);
-	printf("  search all names + redraw:      %8.3f ms\n", search / 1e6);
+	printf("  search all names + redraw:      %8.3f ms (for %s)\n",
+	       search / 1e6, last);
 	printf("  collapse + redraw:              %8.3f ms\n", collapse / 1e6);
-	int bad = p99 / 1e6 >= 10.0;
+	int bad = p99 / 1e6 >= 10.0, sbad = search / 1e6 >= 50.0;
 	printf("  budget 10 ms per move (p99):    %s\n", bad ? "EXCEEDED" : "met");
-	return bad;
+	printf("  budget 50 ms per search:        %s\n",
+	       sbad ? "EXCEEDED" : "met");
+	return bad || sbad;
 }

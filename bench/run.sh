@@ -23,10 +23,16 @@ run commit.sh inplace
 run commit.sh reflink
 run scan.sh
 run editor.sh
+run protect.sh
 
 echo
 echo "== commit: imgraph seconds over each anchor's, median of ${BENCH_RUNS:-3} runs (min, max)"
 echo "| case | where | anchor | imgraph s | anchor s | ratio | min | max | imgraph peak RSS |"
 echo "|---|---|---|---|---|---|---|---|---|"
-grep '^| ' "$OUT"
+grep '^| ' "$OUT" | grep -v '^| 1 GiB template' | grep -v '^| pool '
+echo
+echo "== protect: flatten one clone of a shared template, median of ${BENCH_RUNS:-3} runs"
+echo "| pool | operation | seconds | bytes written |"
+echo "|---|---|---|---|"
+grep '^| 1 GiB template' "$OUT"
 exit $rc

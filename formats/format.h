@@ -39,6 +39,8 @@
 
 #include "formats/io/err.h"
 
+struct stat;
+
 #define IMG_BACKING_NAME_MAX 1023   /* what qcow2 can store */
 #define IMG_FORMAT_NAME_MAX  15     /* QEMU rejects backing-fmt >= 16 bytes */
 /* Bytes a probe sees at most (QEMU's BLOCK_PROBE_BUF_SIZE): whoever probes
@@ -325,7 +327,20 @@ struct img {
 	int flags;                    /* IMG_O_* as opened */
 	uint64_t virtual_size;        /* kept current by the driver */
 	void *priv;                   /* driver state */
+	/* During open only (NULL otherwise): the file's first head_len
+	 * bytes, when the opener has read them already (the pool scan
+	 * probes them), so a driver parses its header without reading it
+	 * again. */
+	const uint8_t *head;
+	size_t head_len;
+	bool fd_borrowed;             /* fd is the opener's: not closed here */
+	/* img_open_borrowed only (NULL otherwise): the opener's fstat of
+	 * fd, valid until img_close; img_fstat answers from it (the scan
+	 * reads an image and closes it at once). */
+	const struct stat *st;
 };
+/* fstat of img->fd, or img->st when the opener gave it. */
+int img_fstat(struct img *img, struct stat *st);
 
 extern const struct img_format img_format_raw;
 extern const struct img_format img_format_qcow2;
@@ -368,6 +383,16 @@ int img_open_drv(const struct img_format *drv, int fd, const char *path,
 /* Open on an fd already opened by the caller (the fd is dup'd). */
 int img_open_fd(int fd, const char *path, const char *fmt, int flags,
 		struct img **out, bool *probed, struct img_err *e);
+/* For the pool scan, which opens each image once: open with format fmt
+ * (named; the caller probed) on fd, a regular file the caller checked and
+ * keeps open until img_close, which leaves it open (no dup, no close).
+ * st: the caller's fstat of fd (img_fstat answers from it).  head: the
+ * file's first hlen bytes as the caller read them (hlen may be short of
+ * the file size; NULL: none), which the driver parses instead of reading
+ * them again. */
+int img_open_borrowed(int fd, const char *path, const char *fmt, int flags,
+		      const struct stat *st, const uint8_t *head, size_t hlen,
+		      struct img **out, struct img_err *e);
 void img_close(struct img *img);
 
 #endif

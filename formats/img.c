@@ -160,6 +160,13 @@ int img_batch_end(struct img *img, struct img_err *e)
 	return img->drv->batch_end ? img->drv->batch_end(img, e) : 0;
 }
 
+bool img_format_checks_backing(const char *fmt)
+{
+	const struct img_format *f = img_format_find(fmt);
+
+	return f && f->check_backing;
+}
+
 int img_check_backing(struct img *img, struct img *backing,
 		      struct img_err *e)
 {

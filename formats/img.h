@@ -93,6 +93,9 @@ int img_batch_end(struct img *img, struct img_err *e);
  * the link (vmdk parent CID).  See check_backing in format.h. */
 int img_check_backing(struct img *img, struct img *backing,
 		      struct img_err *e);
+/* True when images of format fmt (a driver's name) have such a rule, so
+ * that a scan opens only those pairs to ask. */
+bool img_format_checks_backing(const char *fmt);
 
 /* True when the driver has a consistency check. */
 bool img_can_check(const struct img *img);

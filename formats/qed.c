@@ -1,4 +1,5 @@
-/* qed.c - the QED format, read-only.
+/* qed.c - the QED format, read-only but for the backing link (rewritten
+ * by a relink as qemu-img rebase -u rewrites it).
  *
  * Header (little-endian, 64 bytes): magic "QED\0", cluster_size u32,
  * table_size u32 (clusters per L1/L2 table), header_size u32 (clusters),
@@ -278,6 +279,64 @@ static int qed_get_backing(struct img *img, struct img_backing *out,
 	return 0;
 }
 
+/* The header that names a new backing file, byte for byte what QEMU's
+ * bdrv_qed_change_backing_file writes (qemu-img rebase -u): the 64-byte
+ * header with the backing-file and no-probe bits set from name and fmt
+ * ("raw" is the only format qed records: anything else is probed), the
+ * name right after it.  Refused, as QEMU refuses it, when compat features
+ * we do not know may keep data after the header, or when the header
+ * clusters cannot hold the name (-ENOSPC). */
+static int qed_backing_header(struct img *img, const char *name,
+			      const char *fmt, uint8_t **buf, size_t *len,
+			      struct img_err *e)
+{
+	struct qed_state *s = img->priv;
+	size_t nl = name ? strlen(name) : 0;
+	uint64_t features = s->features & ~(QED_F_BACKING_FILE |
+					   QED_F_NO_PROBE);
+	uint8_t *b;
+	int r;
+
+	if (nl > IMG_BACKING_NAME_MAX)
+		return err_set(e, EINVAL, "%s: backing name of %zu bytes is "
+			       "longer than %d", img->path, nl,
+			       IMG_BACKING_NAME_MAX);
+	if (QED_HDR_SIZE + nl > (uint64_t)s->header_size * s->cluster_size)
+		return err_set(e, ENOSPC, "%s: no room in the qed header for "
+			       "a %zu-byte backing name", img->path, nl);
+	b = malloc(QED_HDR_SIZE + nl);
+	if (!b)
+		return err_set(e, ENOMEM, "%s: out of memory", img->path);
+	r = fmt_pread(img->fd, img->path, "the qed header", b, QED_HDR_SIZE, 0,
+		      e);
+	if (r == 0 && name && fmt_le64(b + 24))
+		r = fmt_bad_field(e, img->path, KIND, "compat_features",
+				  "is 0x%llx; unknown compatible features may "
+				  "keep data after the header, so it cannot "
+				  "be rewritten", (unsigned long long)
+				  fmt_le64(b + 24));
+	if (r < 0) {
+		free(b);
+		return r;
+	}
+	if (name) {
+		features |= QED_F_BACKING_FILE;
+		if (fmt && !strcmp(fmt, "raw"))
+			features |= QED_F_NO_PROBE;
+	}
+	for (int i = 0; i < 8; i++)
+		b[16 + i] = (uint8_t)(features >> (8 * i));
+	for (int i = 0; i < 4; i++) {
+		b[56 + i] = (uint8_t)(QED_HDR_SIZE >> (8 * i));
+		b[60 + i] = (uint8_t)(nl >> (8 * i));
+	}
+	if (nl)
+		memcpy(b + QED_HDR_SIZE, name, nl);
+	*buf = b;
+	*len = QED_HDR_SIZE + nl;
+	return 0;
+}
+
 /* The L2 entry for guest offset off; *span: bytes from off to the end of
  * the range the answer covers (the cluster, or the whole L1 range when
  * its L2 table is unallocated). */
@@ -389,6 +448,7 @@ const struct img_format img_format_qed = {
 	.close = qed_close,
 	.get_info = qed_get_info,
 	.get_backing = qed_get_backing,
+	.backing_header = qed_backing_header,
 	.block_status = qed_block_status,
 	.pread = qed_pread,
 };

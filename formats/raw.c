@@ -21,7 +21,7 @@ static int raw_probe(const uint8_t *buf, size_t len)
 static int raw_refresh_size(struct img *img, struct img_err *e)
 {
 	struct stat st;
-	int r = io_fstat(img->fd, &st);
+	int r = img_fstat(img, &st);
 
 	if (r < 0)
 		return err_set_errno(e, -r, "%s: cannot stat", img->path);

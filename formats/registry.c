@@ -89,10 +89,19 @@ int img_probe_fd(int fd, const struct img_format **out)
 	return 0;
 }
 
+int img_fstat(struct img *img, struct stat *st)
+{
+	if (img->st) {
+		*st = *img->st;
+		return 0;
+	}
+	return io_fstat(img->fd, st);
+}
+
 int img_info_base(struct img *img, struct img_info *out, struct img_err *e)
 {
 	struct stat st;
-	int r = io_fstat(img->fd, &st);
+	int r = img_fstat(img, &st);
 
 	if (r < 0)
 		return err_set_errno(e, -r, "%s: cannot stat", img->path);
@@ -114,8 +123,12 @@ void img_check_free(struct img_check *c)
 		c->nmsgs = 0;
 }
 
-int img_open_drv(const struct img_format *drv, int fd, const char *path,
-		 int flags, struct img **out, struct img_err *e)
+/* The open shared by img_open_drv and img_open_borrowed: fd is dup'd
+ * unless borrowed. */
+static int open_on(const struct img_format *drv, int fd,
+		   const struct stat *borrow, const char *path, int flags,
+		   const uint8_t *head, size_t hlen, struct img **out,
+		   struct img_err *e)
 {
 	struct img *img;
 	int r;
@@ -128,7 +141,9 @@ int img_open_drv(const struct img_format *drv, int fd, const char *path,
 	if (!img)
 		return err_set(e, ENOMEM, "%s: out of memory", path);
 	img->path = strdup(path);
-	img->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	img->fd = borrow ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	img->fd_borrowed = borrow != NULL;
+	img->st = borrow;
 	img->flags = flags;
 	img->drv = drv;
 	if (!img->path || img->fd < 0) {
@@ -136,17 +151,40 @@ int img_open_drv(const struct img_format *drv, int fd, const char *path,
 				: err_set(e, ENOMEM, "%s: out of memory", path);
 		goto fail;
 	}
+	img->head = head;
+	img->head_len = head ? hlen : 0;
 	r = drv->open(img, flags, e);
+	img->head = NULL;
+	img->head_len = 0;
 	if (r < 0)
 		goto fail;
 	*out = img;
 	return 0;
 fail:
-	if (img->fd >= 0)
+	if (img->fd >= 0 && !borrow)
 		io_close(img->fd);
 	free(img->path);
 	free(img);
 	return r;
+}
+
+int img_open_drv(const struct img_format *drv, int fd, const char *path,
+		 int flags, struct img **out, struct img_err *e)
+{
+	return open_on(drv, fd, NULL, path, flags, NULL, 0, out, e);
+}
+
+int img_open_borrowed(int fd, const char *path, const char *fmt, int flags,
+		      const struct stat *st, const uint8_t *head, size_t hlen,
+		      struct img **out, struct img_err *e)
+{
+	const struct img_format *drv = img_format_find(fmt);
+
+	*out = NULL;
+	if (!drv)
+		return err_set(e, EINVAL, "%s: unknown image format '%s'", path,
+			       fmt);
+	return open_on(drv, fd, st, path, flags, head, hlen, out, e);
 }
 
 int img_open_fd(int fd, const char *path, const char *fmt, int flags,
@@ -212,7 +250,7 @@ void img_close(struct img *img)
 		return;
 	if (img->drv && img->drv->close)
 		img->drv->close(img);
-	if (img->fd >= 0)
+	if (img->fd >= 0 && !img->fd_borrowed)
 		io_close(img->fd);
 	free(img->path);
 	free(img);

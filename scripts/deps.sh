@@ -32,6 +32,8 @@ scan() {
 	# Inflates qcow2's compressed clusters 2-3x faster than zlib (which
 	# stays the judge of streams libdeflate does not take whole).
 	need libdeflate-dev has_pc libdeflate
+	# qcow2's zstd-compressed clusters (compression_type 1).
+	need libzstd-dev has_pc libzstd
 	need check has_pc check
 	need qemu-utils command -v qemu-img
 	need qemu-utils command -v qemu-io

@@ -19,9 +19,12 @@
 #include "formats/img.h"
 #include "commit_int.h"
 #include "copy.h"
+#include "pull.h"
 #include "formats/io/io.h"
 #include "journal.h"
+#include "core/plan/plan_protect.h"
 #include "core/plan/policy.h"
+#include "protect.h"
 #include "relink.h"
 #include "core/graph/resolve.h"
 #include "core/graph/users.h"
@@ -49,6 +52,8 @@ struct commit_run {
 	char jpath[PATH_MAX];
 	struct chain *chain;
 	struct img *base;
+	int pull_lock;             /* a pull: its lock (pull_tx_lock) */
+	struct protect_run prot;   /* --protect: base's other readers */
 };
 
 static bool cancel_requested(const struct commit_opts *o)
@@ -107,24 +112,26 @@ static struct commit_file *file_of(struct commit_run *cr, int node)
 	return NULL;
 }
 
-/* Base is about to be written: refuse one whose metadata a consistency
- * check finds corrupt (qemu-img check exit 2), since allocating into a
- * cluster that is really in use elsewhere would spread the damage.  Leaks
- * are harmless and allowed.  Reads only; nothing is written. */
-static int check_base(struct commit_run *cr, struct img_err *e)
+/* Base (top, for a pull) is about to be written: refuse one whose
+ * metadata a consistency check finds corrupt (qemu-img check exit 2),
+ * since allocating into a cluster that is really in use elsewhere would
+ * spread the damage.  Leaks are harmless and allowed.  Reads only;
+ * nothing is written. */
+static int check_base(struct commit_run *cr, struct img *img,
+		      struct img_err *e)
 {
 	struct img_check ck = { 0 };
 	int r;
 
-	if (!img_can_check(cr->base))
+	if (!img_can_check(img))
 		return 0;               /* raw: nothing to check */
 	phase(cr->o, "check", 0, 1);
-	r = img_check(cr->base, &ck, e);
+	r = img_check(img, &ck, e);
 	if (r == 0 && (ck.corruptions || ck.check_errors))
-		r = err_set(e, EUCLEAN, "%s: base has %llu corruption(s)%s "
+		r = err_set(e, EUCLEAN, "%s: %s has %llu corruption(s)%s "
 			    "(first: %s); repair it with 'qemu-img check -r "
 			    "all' first; nothing was written",
-			    cr->base->path,
+			    img->path, cr->p->pull ? "top" : "base",
 			    (unsigned long long)ck.corruptions,
 			    ck.check_errors ? " and parts that could not be "
 			    "checked" : "", ck.nmsgs ? ck.msgs[0] : "none");
@@ -132,6 +139,90 @@ static int check_base(struct commit_run *cr, struct img_err *e)
 	if (r == 0)
 		phase(cr->o, "check", 1, 1);
 	return r;
+}
+
+/* A pull (plan.pull): check top, write the data between top and base
+ * into it where it allocates nothing, flush top before the relink journal
+ * (pull.h).  Its handle is closed before the relink rewrites its header. */
+static int run_pull(struct commit_run *cr, int nabove, struct img_err *e)
+{
+	const struct gnode *top = &cr->g->nodes[cr->p->top];
+	struct pull_opts po = { .rate = cr->o ? cr->o->rate : 0,
+				.progress = cr->o ? cr->o->progress : NULL,
+				.cancel = cr->o ? cr->o->cancel : NULL };
+	struct pull_stats ps = { 0 };
+	struct img_err fe = { 0 };
+	struct img *t = NULL;
+	int r, fr;
+
+	r = img_open_fd(file_of(cr, cr->p->top)->lock.fd, top->path,
+			top->format, IMG_O_RDWR, &t, NULL, e);
+	if (r < 0)
+		return r;
+	r = check_base(cr, t, e);
+	if (r == 0)
+		r = pull_run(cr->chain, nabove, t, &po, &ps, e);
+	cr->res->bytes_copied = ps.bytes_written + ps.bytes_zeroed;
+	cr->res->bytes_how[IO_COPY_RW] = ps.bytes_written;
+	/* Flush even after a failure: what reached top is its own view. */
+	phase(cr->o, "flush", 0, 1);
+	fr = img_flush(t, &fe);
+	if (fr < 0 && r == 0)
+		r = err_propagate(e, &fe);
+	img_close(t);
+	if (r == 0)
+		phase(cr->o, "flush", 1, 1);
+	return r;
+}
+
+/* --protect: every protected reader and the chain of its backing file
+ * (its old view), opened before base is grown or written; the copy calls
+ * protect_window before each window reaches base. */
+static int protect_setup(struct commit_run *cr, struct copy_opts *co,
+			 struct img_err *e)
+{
+	const struct plan_protect *pp = cr->p->protect;
+	struct protect_target *t;
+	int n = 0, r;
+
+	if (!pp || !pp->on || !pp->n)
+		return 0;
+	t = calloc((size_t)pp->n, sizeof(*t));
+	if (!t)
+		return err_set(e, ENOMEM, "out of memory");
+	for (int i = 0; i < pp->n; i++) {
+		const struct gnode *nd = &cr->g->nodes[pp->r[i].node];
+		const struct commit_file *f = file_of(cr, nd->id);
+
+		if (!f) {
+			free(t);
+			return err_set(e, EINVAL, "%s: a protected reader the "
+				       "commit did not lock", nd->path);
+		}
+		if (nd->backing < 0) {
+			free(t);
+			return err_set(e, ESTALE, "%s: a protected reader without "
+				       "a backing file; plan again", nd->path);
+		}
+		t[n++] = (struct protect_target){
+			nd->path, nd->format, f->lock.fd,
+			cr->g->nodes[nd->backing].path,
+			cr->g->nodes[nd->backing].format };
+	}
+	{
+		const struct gnode *top = &cr->g->nodes[cr->p->top];
+		const struct gnode *base = &cr->g->nodes[cr->p->base];
+		struct protect_src src = { top->path, top->format, base->dev,
+					   base->ino, base->info.cluster_size };
+
+		r = protect_open(&cr->prot, t, n, &src, e);
+	}
+	free(t);
+	if (r < 0)
+		return r;
+	co->before_write = protect_window;
+	co->before_opaque = &cr->prot;
+	return 0;
 }
 
 /* Check base, copy, flush.  Returns 0, -ECANCELED or another -errno. */
@@ -162,11 +253,19 @@ static int run_copy(struct commit_run *cr, struct img_err *e)
 	r = commit_check_chain(cr->g, cr->p, cr->chain, &nabove, e);
 	if (r < 0)
 		return r;
+	if (cr->p->pull) {
+		r = run_pull(cr, nabove, e);
+		chain_close(cr->chain);
+		cr->chain = NULL;
+		return r;
+	}
 	r = img_open_fd(file_of(cr, cr->p->base)->lock.fd, base->path,
 			base->format, IMG_O_RDWR, &cr->base, NULL, e);
 	if (r < 0)
 		return r;
-	r = check_base(cr, e);
+	r = check_base(cr, cr->base, e);
+	if (r == 0)
+		r = protect_setup(cr, &co, e);
 	if (r < 0)
 		return r;
 	/* From the first byte written into base the intermediates are
@@ -175,6 +274,8 @@ static int run_copy(struct commit_run *cr, struct img_err *e)
 	if (r < 0)
 		return r;
 	r = copy_run(cr->chain, nabove, cr->base, &co, &cs, e);
+	cr->res->bytes_protected = protect_bytes(&cr->prot);
+	protect_close(&cr->prot);
 	cr->res->bytes_copied = cs.bytes_written + cs.bytes_zeroed;
 	memcpy(cr->res->bytes_how, cs.bytes_how, sizeof(cs.bytes_how));
 	/* Flush even after a failure or cancel: whatever reached base must
@@ -522,8 +623,12 @@ int commit_execute(struct graph *g, const struct plan *p,
 	memset(res, 0, sizeof(*res));
 	cr.res = res;
 	cr.users.fd = -1;
+	cr.pull_lock = -1;
 	cr.txid = new_txid();
-	r = precheck(&cr, e);
+	r = p->pull && p->base >= 0 && p->base < g->n ?
+		pull_tx_lock(g->nodes[p->base].path, &cr.pull_lock, e) : 0;
+	if (r == 0)
+		r = precheck(&cr, e);
 	if (r == 0)
 		r = take_locks(&cr, e);
 	if (r == 0)
@@ -532,9 +637,11 @@ int commit_execute(struct graph *g, const struct plan *p,
 		r = finish(&cr, e);
 	img_close(cr.base);
 	chain_close(cr.chain);
+	protect_close(&cr.prot);
 	for (int i = 0; i < cr.nf; i++)
 		lock_hold_close(&cr.f[i].lock);
 	free(cr.f);
+	pull_tx_unlock(&cr.pull_lock);
 	/* --delete runs once our own locks are gone: it refuses files that
 	 * anyone holds locks on. */
 	if (r == 0 && !res->relink_declined && o && o->delete_files)

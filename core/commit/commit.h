@@ -34,6 +34,8 @@ struct commit_opts {
 struct commit_result {
 	uint64_t bytes_copied;
 	uint64_t bytes_how[IO_COPY_HOWS];  /* data by how it moved (io.h) */
+	uint64_t bytes_protected;  /* --protect: written into base's other
+				      readers (data and zeros) */
 	int relinked;              /* parents rewritten */
 	bool relink_declined;
 	int deleted;               /* files --delete moved into the trash */

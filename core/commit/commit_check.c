@@ -1,6 +1,7 @@
 /* commit_check.c - the commit's re-validation (fail early, and again after
  * locking) and the --delete step.  See commit_int.h. */
 #include "commit_int.h"
+#include "core/plan/plan_protect.h"
 #include "formats/img.h"
 #include "formats/io/io.h"
 
@@ -34,8 +35,37 @@ static bool same_id(const struct gnode *a, const struct gnode *b)
 	return a->dev == b->dev && a->ino == b->ino;
 }
 
+/* --protect: the fresh plan must protect the same readers (a new child of
+ * base would otherwise change unprotected). */
+static int same_protected(const struct graph *g, const struct plan *p,
+			  const struct graph *g2, const struct plan *p2,
+			  struct img_err *e)
+{
+	int n = p->protect && p->protect->on ? p->protect->n : 0;
+	int n2 = p2->protect && p2->protect->on ? p2->protect->n : 0;
+
+	if (n != n2)
+		return err_set(e, ESTALE, "the pool changed since the plan: "
+			       "base has %d other reader%s to protect now, %d "
+			       "planned; plan again", n2, n2 == 1 ? "" : "s",
+			       n);
+	for (int i = 0; i < n2; i++) {
+		const struct gnode *x = &g2->nodes[p2->protect->r[i].node];
+		bool found = false;
+
+		for (int k = 0; k < n && !found; k++)
+			found = same_id(&g->nodes[p->protect->r[k].node], x);
+		if (!found)
+			return err_set(e, ESTALE, "the pool changed since the "
+				       "plan: %s is a new reader of base; plan "
+				       "again", x->path);
+	}
+	return 0;
+}
+
 /* The fresh plan must match the one being executed: same parents (by
- * dev:ino), same intermediates, same leaf handling. */
+ * dev:ino), same intermediates, same leaf handling, same protected
+ * readers. */
 static int same_plan(const struct graph *g, const struct plan *p,
 		     const struct graph *g2, const struct plan *p2,
 		     struct img_err *e)
@@ -77,7 +107,12 @@ int commit_revalidate(const struct graph *g, const struct plan *p,
 	struct scan_opts so = { .recursive = g->recursive,
 				.users_file = g->users_file,
 				.probe_locks = true };
-	struct plan_opts po = { .drop_top = p->leaf == PLAN_LEAF_DROP };
+	struct plan_opts po = { .drop_top = p->leaf == PLAN_LEAF_DROP,
+				.base_is_raw = p->base_is_raw,
+				.ignore_unverified = p->ignore_unverified,
+				.nignore_unverified = p->nignore_unverified,
+				.pull = p->pull != NULL,
+				.protect = p->protect && p->protect->on };
 	struct plan_request rq = { .paths = g->pool_paths,
 				   .npaths = g->npool_paths, .scan = &so,
 				   .top = g->nodes[p->top].path,
@@ -105,6 +140,8 @@ int commit_revalidate(const struct graph *g, const struct plan *p,
 		goto out;
 	}
 	r = same_plan(g, p, g2, p2, e);
+	if (r == 0)
+		r = same_protected(g, p, g2, p2, e);
 out:
 	plan_free(p2);
 	graph_free(g2);

@@ -48,9 +48,10 @@ static int build_tx(const struct graph *g, const struct plan *p,
 	return r;
 }
 
+/* A pull leaves every image showing what it showed. */
 static bool leaves_nothing(const struct plan *p)
 {
-	return !p->ninter && p->leaf == PLAN_LEAF_KEEP;
+	return p->pull || (!p->ninter && p->leaf == PLAN_LEAF_KEEP);
 }
 
 int commit_stale_begin(const struct graph *g, const struct plan *p,

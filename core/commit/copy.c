@@ -122,6 +122,7 @@ struct copy_run_state {
 	unsigned hows;             /* methods used so far (progress) */
 	uint64_t total, done;      /* progress bytes */
 	uint64_t start_ns;
+	uint64_t *runs;            /* before_write's pairs, win / cs + 1 */
 };
 
 static const char *const how_names[IO_COPY_HOWS] = {
@@ -514,13 +515,40 @@ static void job_done(struct copy_run_state *s, struct copy_job *j)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* Tell before_write which runs of base the window writes. */
+static int before_window(struct copy_run_state *s, const struct copy_job *j,
+			 struct img_err *e)
+{
+	const struct copy_opts *o = s->o;
+	size_t n = 0;
+
+	if (!o || !o->before_write)
+		return 0;
+	for (size_t i = 0; i < j->nacts; i++) {
+		const struct copy_act *x = &j->acts[i];
+
+		if (x->act == ACT_SKIP)
+			continue;
+		if (n && s->runs[2 * n - 1] == x->a)
+			s->runs[2 * n - 1] = x->z;
+		else {
+			s->runs[2 * n] = x->a;
+			s->runs[2 * n + 1] = x->z;
+			n++;
+		}
+	}
+	return n ? o->before_write(o->before_opaque, s->runs, n, e) : 0;
+}
+
 /* Writer: one window into base. */
 static int consume(struct copy_run_state *s, const struct copy_job *j,
 		   struct img_err *e)
 {
 	struct img *b = s->base;
-	int r;
+	int r = before_window(s, j, e);
 
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < j->nacts; i++) {
 		const struct copy_act *x = &j->acts[i];
 		uint64_t n = x->z - x->a;
@@ -710,6 +738,8 @@ static int copy_alloc(struct copy_run_state *s, struct img_err *e)
 					sizeof(struct copy_act));
 		mem = mem && s->job[i].buf && s->job[i].acts;
 	}
+	s->runs = malloc((size_t)(s->win / s->cs + 1) * 2 * sizeof(*s->runs));
+	mem = mem && s->runs;
 	if (!mem)
 		return err_set(e, ENOMEM, "copy: out of memory for %d %llu-byte "
 			       "windows", s->njobs, (unsigned long long)s->win);
@@ -831,6 +861,7 @@ static int copy_teardown(struct copy_run_state *s, int r, struct img_err *e)
 			chain_close(s->rd[i].c);
 	}
 	free(s->ctx);
+	free(s->runs);
 	return r;
 }
 

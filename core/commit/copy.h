@@ -63,6 +63,14 @@ struct copy_opts {
 	 * reads base after the relink).  0 or <= top's size: top's size. */
 	uint64_t view_size;
 	enum copy_method method;
+	/* Called on the caller's thread before each window's writes reach
+	 * base, with the runs of base it is about to write (nruns pairs
+	 * [a, z), whole base clusters, increasing across calls); < 0 (e
+	 * filled) stops the copy before base changes there.  --protect's
+	 * protect_window (protect.h).  NULL: none. */
+	int (*before_write)(void *opaque, const uint64_t *runs, size_t nruns,
+			    struct img_err *e);
+	void *before_opaque;
 };
 
 struct copy_stats {

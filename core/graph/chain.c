@@ -177,6 +177,11 @@ int chain_open(const char *top_path, const char *fmt, int top_flags,
 		if (r == 0)
 			r = open_below(c, top_path, top_flags, &stop, &img,
 				       &probed, e);
+		/* A link the overlay's format refuses (vmdk parent CID):
+		 * QEMU fails the reads that reach it; so does the chain. */
+		if (r == 0 && img &&
+		    (r = img_check_backing(c->layer[c->n - 1], img, e)) < 0)
+			img_close(img);
 	}
 	free(ids);
 	if (r < 0) {

@@ -48,6 +48,10 @@ enum gnode_flags {
 				      (marks.h) */
 	GN_STALE        = 1 << 13, /* an intermediate a commit wrote under */
 	GN_UNUSED       = 1 << 14, /* a committed top nothing reads */
+	GN_UNVERIFIED   = 1 << 15, /* carries a known image signature but
+				      could not be parsed far enough to know
+				      its backing file (with GN_ERROR): it
+				      may read any image of the pool */
 };
 
 /* Deepest backing chain the scan accepts: chain_open's cap, so a chain
@@ -72,6 +76,11 @@ struct gnode {
 	int *children;             /* overlays of this node (node ids) */
 	int nchildren;
 	char *error;               /* message when GN_ERROR */
+	/* GN_RAW_MAGIC: the format whose signature the registry's probe
+	 * found (a driver's static name), and whether it is a trailer (a
+	 * fixed VHD's footer) rather than a header at offset 0. */
+	const char *raw_magic;
+	bool raw_magic_tail;
 	int depth;                 /* distance from its root */
 	/* QEMU lock bytes seen on the descriptor the header was read from
 	 * (struct lock_state bits), valid when lock_probed: saves a second

@@ -279,6 +279,26 @@ static char *canon_name(const char *path, char *cdir, char *creal)
 	return out;
 }
 
+/* Node id's reference (resolved to out) names node t's directory entry,
+ * a regular file: identified as identify() would, without the stat. */
+static void identified(struct graph_builder *b, int id, const char *out,
+		       int t)
+{
+	struct gnode_scan *p = &b->px[id];
+	char *tp = strdup(out);
+
+	if (!tp)
+		return;            /* identify() will stat it */
+	free(p->tpath);
+	p->tpath = tp;
+	p->stat_done = true;
+	p->tkind = RESOLVE_FILE;
+	p->terr = 0;
+	p->tregular = true;
+	p->tdev = b->g->nodes[t].dev;
+	p->tino = b->g->nodes[t].ino;
+}
+
 struct canon_ent {
 	char *name;
 	int id;
@@ -326,6 +346,8 @@ static void premark_by_name(struct graph_builder *b, int nseed)
 			continue;
 		hit = bsearch(&key, v, (size_t)nv, sizeof(*v), cmp_canon);
 		free(key.name);
+		if (hit && b->px[hit->id].exact)
+			identified(b, i, out, hit->id);
 		if (hit)
 			apply_ref(b, hit->id, n->backing_fmt, n->path);
 	}

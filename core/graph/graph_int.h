@@ -12,12 +12,25 @@
 #define IMGRAPH_GRAPH_INT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "graph.h"
 
-/* Bytes of an image read to probe its format (what img_open probes). */
-#define GRAPH_HEAD_BYTES 512
+/* Bytes of an image probed for its format. */
+#define GRAPH_PROBE_BYTES 512
+/* Bytes read from offset 0 in one pread: the probe's, and what the driver
+ * parses its header from (a qcow2 header, its extensions and backing name
+ * fit in one page), so each image costs one read. */
+#define GRAPH_HEAD_BYTES 4096
+
+/* A slot of the dev:ino index: id + 1 (0: empty), and bits of the hash,
+ * so that a probe touches the node only when they match (the nodes of a
+ * large pool are far apart in memory). */
+struct gn_hslot {
+	int id1;
+	uint32_t tag;
+};
 
 /* Scan-time facts per node, parallel to graph->nodes. */
 struct gnode_scan {
@@ -35,13 +48,20 @@ struct gnode_scan {
 	bool ref_nofmt;            /* some reference records no format */
 	int hops;                  /* outside-pool distance from a pool node */
 	bool seed;                 /* pool member or users-file image */
+	/* Writable by us, asked on the fd the header was read from:
+	 * 0 not asked (graph_link asks by path), 1 yes, -1 no. */
+	signed char wok;
+	/* Its path names the file itself (a directory entry of a regular
+	 * file, no symlink last): a reference that resolves to the same
+	 * canonical name is this file without a stat. */
+	bool exact;
 };
 
 struct graph_builder {
 	struct graph *g;
 	struct gnode_scan *px;
 	int cap;
-	int *hash;                 /* dev:ino -> id + 1, open addressing */
+	struct gn_hslot *hash;     /* dev:ino -> id, open addressing */
 	size_t hcap;
 	int *queue;
 	int qhead, qlen, qcap;
@@ -76,6 +96,11 @@ int graph_node_placeholder(struct graph_builder *b, const char *key,
 int graph_node_add_file(struct graph_builder *b, const char *path,
 			unsigned flags, bool named, bool dtype_reg, int *id,
 			struct img_err *e);
+/* The same for the entry name of directory dfd (path: the same file as
+ * the node shows it); dfd < 0: by path. */
+int graph_node_add_at(struct graph_builder *b, int dfd, const char *name,
+		      const char *path, unsigned flags, bool named,
+		      bool dtype_reg, int *id, struct img_err *e);
 
 /* graph_follow.c: follow every seed's backing reference, transitively. */
 int graph_follow_all(struct graph_builder *b, struct img_err *e);

@@ -4,6 +4,7 @@
  * visit each node a bounded number of times, however deep the chains.
  */
 #include "graph_int.h"
+#include "formats/img.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -141,11 +142,40 @@ static int build_children(struct graph *g)
 	return 0;
 }
 
+/* Links that the overlay's format itself refuses (a vmdk whose parentCID
+ * is not its parent's CID: QEMU fails every read that reaches the parent)
+ * put the overlay in error.  Only formats with such a rule are opened. */
+static void check_format_links(struct graph *g)
+{
+	for (int i = 0; i < g->n; i++) {
+		struct gnode *n = &g->nodes[i];
+		const struct gnode *p;
+		struct img *a = NULL, *bk = NULL;
+		struct img_err e = { 0 };
+
+		if (n->backing < 0 || (n->flags & GN_ERROR) || !n->format ||
+		    !img_format_checks_backing(n->format))
+			continue;
+		p = &g->nodes[n->backing];
+		if ((p->flags & (GN_ERROR | GN_EXTERNAL)) || !p->format)
+			continue;
+		if (img_open(n->path, n->format, IMG_O_INSPECT, &a, NULL,
+			     &e) == 0 &&
+		    img_open(p->path, p->format, IMG_O_INSPECT, &bk, NULL,
+			     &e) == 0 &&
+		    img_check_backing(a, bk, &e) < 0)
+			graph_node_error(n, 0, "%s", e.msg);
+		img_close(bk);
+		img_close(a);
+	}
+}
+
 int graph_link(struct graph_builder *b, struct img_err *e)
 {
 	struct graph *g = b->g;
 
 	break_loops(b);
+	check_format_links(g);
 	if (compute_depths(g) < 0 || build_children(g) < 0)
 		return err_set(e, ENOMEM, "pool scan: out of memory");
 	g->npool_images = 0;
@@ -155,9 +185,11 @@ int graph_link(struct graph_builder *b, struct img_err *e)
 		if (n->flags & GN_IN_POOL)
 			g->npool_images++;
 		/* access() honours read-only mounts and immutable files even
-		 * for root, which is what "can we rewrite it" needs. */
+		 * for root, which is what "can we rewrite it" needs (asked
+		 * on the open file when it was read: graph_node.c). */
 		if (n->dev && !(n->flags & (GN_EXTERNAL | GN_MISSING)) &&
-		    access(n->path, W_OK) < 0)
+		    (b->px[i].wok ? b->px[i].wok < 0 :
+		     access(n->path, W_OK) < 0))
 			n->flags |= GN_RDONLY_FILE;
 	}
 	return 0;

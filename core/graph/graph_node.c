@@ -27,35 +27,40 @@
 /* The unit of struct stat's st_blocks. */
 #define ST_BLOCK_BYTES 512
 
-static size_t hash_of(dev_t dev, ino_t ino)
+static uint64_t hash_of(dev_t dev, ino_t ino)
 {
 	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ull ^
 		     (uint64_t)dev * 0xc2b2ae3d27d4eb4full;
-	return (size_t)(h ^ (h >> 29));
+	return h ^ (h >> 29);
 }
 
 int graph_node_find(const struct graph_builder *b, dev_t dev, ino_t ino)
 {
+	uint64_t h = hash_of(dev, ino);
+	uint32_t tag = (uint32_t)(h >> 32);
+
 	if (!b->hcap)
 		return -1;
-	for (size_t i = hash_of(dev, ino) & (b->hcap - 1);; i = (i + 1) &
+	for (size_t i = (size_t)h & (b->hcap - 1);; i = (i + 1) &
 	     (b->hcap - 1)) {
-		int v = b->hash[i];
-		if (!v)
+		const struct gn_hslot *v = &b->hash[i];
+		if (!v->id1)
 			return -1;
-		if (b->g->nodes[v - 1].dev == dev &&
-		    b->g->nodes[v - 1].ino == ino)
-			return v - 1;
+		if (v->tag == tag && b->g->nodes[v->id1 - 1].dev == dev &&
+		    b->g->nodes[v->id1 - 1].ino == ino)
+			return v->id1 - 1;
 	}
 }
 
-static void hash_put(int *tab, size_t cap, const struct gnode *n, int id)
+static void hash_put(struct gn_hslot *tab, size_t cap, const struct gnode *n,
+		     int id)
 {
-	size_t i = hash_of(n->dev, n->ino) & (cap - 1);
+	uint64_t h = hash_of(n->dev, n->ino);
+	size_t i = (size_t)h & (cap - 1);
 
-	while (tab[i])
+	while (tab[i].id1)
 		i = (i + 1) & (cap - 1);
-	tab[i] = id + 1;
+	tab[i] = (struct gn_hslot){ id + 1, (uint32_t)(h >> 32) };
 }
 
 int graph_node_index(struct graph_builder *b, int id, struct img_err *e)
@@ -63,13 +68,14 @@ int graph_node_index(struct graph_builder *b, int id, struct img_err *e)
 	/* Kept at most half full, so probing stays short. */
 	if (!b->hcap || (size_t)(b->g->n) * 2 >= b->hcap) {
 		size_t ncap = b->hcap ? b->hcap * 2 : 1024;
-		int *nt = calloc(ncap, sizeof(*nt));
+		struct gn_hslot *nt = calloc(ncap, sizeof(*nt));
 		if (!nt)
 			return err_set(e, ENOMEM, "pool scan: out of memory");
 		for (size_t i = 0; i < b->hcap; i++)
-			if (b->hash[i])
-				hash_put(nt, ncap, &b->g->nodes[b->hash[i] - 1],
-					 b->hash[i] - 1);
+			if (b->hash[i].id1)
+				hash_put(nt, ncap,
+					 &b->g->nodes[b->hash[i].id1 - 1],
+					 b->hash[i].id1 - 1);
 		free(b->hash);
 		b->hash = nt;
 		b->hcap = ncap;
@@ -187,22 +193,50 @@ int graph_node_placeholder(struct graph_builder *b, const char *key,
 static void node_unload(struct gnode *n)
 {
 	free((char *)n->info.write_refusal);
+	free((char *)n->info.data_file_name);
 	memset(&n->info, 0, sizeof(n->info));
 	free(n->format);
 	free(n->backing_name);
 	free(n->backing_fmt);
 	free(n->error);
 	n->format = n->backing_name = n->backing_fmt = n->error = NULL;
-	n->flags &= ~(GN_ERROR | GN_RAW_MAGIC);
+	n->flags &= ~(GN_ERROR | GN_RAW_MAGIC | GN_UNVERIFIED);
+	n->raw_magic = NULL;
+	n->raw_magic_tail = false;
+}
+
+/* The registry's probe of the file on fd, whose first hlen bytes are in
+ * head: by the head, and by the trailer when the head says raw (a fixed
+ * VHD is known by its footer).  *tail: it was the trailer. */
+static const struct img_format *probe_node(int fd, const uint8_t *head,
+					   size_t hlen, bool *tail)
+{
+	const struct img_format *f = img_format_probe(head, hlen);
+	const struct img_format *t = f;
+
+	*tail = false;
+	if (strcmp(f->name, "raw") || img_probe_fd(fd, &t) < 0)
+		return f;
+	*tail = t != f;
+	return t;
 }
 
 /* Open a file already known (by stat, or by the directory entry type when
  * want is NULL) to be regular, and make sure the descriptor is that very
- * file.  *got receives its fstat. */
-static int open_regular(const char *path, const struct stat *want, int *fd,
-			struct stat *got, struct img_err *e)
+ * file.  *got receives its fstat.  at: the file as name in directory
+ * dfd (dfd < 0: path). */
+struct at {
+	int dfd;
+	const char *name;
+};
+
+static int open_regular_at(struct at at, const char *path,
+			   const struct stat *want, int *fd, struct stat *got,
+			   struct img_err *e)
 {
-	int f = io_open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+	int fl = O_RDONLY | O_NONBLOCK | O_NOCTTY;
+	int f = at.dfd >= 0 ? io_openat(at.dfd, at.name, fl, 0)
+			    : io_open(path, fl, 0);
 
 	if (f < 0)
 		return err_set_errno(e, -f, "%s: cannot open", path);
@@ -229,6 +263,17 @@ static void node_note_locks(struct gnode *n, int fd)
 	}
 }
 
+/* access(W_OK) of the open file, which spares a path walk; a kernel
+ * without faccessat2 leaves it to graph_link, by path. */
+static void node_note_writable(struct gnode_scan *p, int fd)
+{
+	if (faccessat(fd, "", W_OK, AT_EMPTY_PATH) == 0)
+		p->wok = 1;
+	else if (errno == EACCES || errno == EROFS || errno == EPERM ||
+		 errno == ETXTBSY)
+		p->wok = -1;
+}
+
 /* What the driver reports replaces what stat said, except sizes it does
  * not know. */
 static int node_take_info(struct gnode *n, struct img *img,
@@ -248,6 +293,15 @@ static int node_take_info(struct gnode *n, struct img *img,
 		n->info.actual_size = asz;
 	n->info.write_refusal = info.write_refusal ?
 		strdup(info.write_refusal) : NULL;
+	/* The struct img's strings die with it: keep the ones the plan
+	 * names; the other pointers are not kept. */
+	n->info.data_file_name = info.data_file_name ?
+		strdup(info.data_file_name) : NULL;
+	n->info.snapshots = NULL;
+	n->info.bitmap_list = NULL;
+	n->info.encrypt = NULL;
+	n->info.create_type = NULL;
+	n->info.extents = NULL;
 	return 0;
 }
 
@@ -274,7 +328,10 @@ static void load_from_fd(struct graph_builder *b, int id, int fd,
 {
 	struct gnode *n = &b->g->nodes[id];
 	struct gnode_scan *p = &b->px[id];
-	const struct img_format *probed = img_format_probe(head, hlen);
+	bool tail;
+	const struct img_format *probed =
+		probe_node(fd, head, hlen < GRAPH_PROBE_BYTES ? hlen :
+			   GRAPH_PROBE_BYTES, &tail);
 	struct img_err e = { 0 };
 	struct img *img = NULL;
 	char fmtbuf[64];
@@ -294,6 +351,7 @@ static void load_from_fd(struct graph_builder *b, int id, int fd,
 	n->info.actual_size = (uint64_t)st->st_blocks * ST_BLOCK_BYTES;
 	if (b->probe_locks)
 		node_note_locks(n, fd);
+	node_note_writable(p, fd);
 	n->format = strdup(use);
 	n->info.format = n->format;
 	if (fmt && !img_format_find(fmt)) {
@@ -305,16 +363,28 @@ static void load_from_fd(struct graph_builder *b, int id, int fd,
 				 n->path, fmt, p->rec_by ? p->rec_by : "?");
 		return;
 	}
-	if (fmt && !strcmp(fmt, "raw") && strcmp(probed->name, "raw"))
+	/* Recorded raw, but the bytes carry another format's signature: a
+	 * commit into it would overwrite that image's header or footer. */
+	if (fmt && !strcmp(fmt, "raw") && strcmp(probed->name, "raw")) {
 		n->flags |= GN_RAW_MAGIC;
-	if (img_open_fd(fd, n->path, use, IMG_O_INSPECT, &img, NULL, &e) < 0) {
-		graph_node_error(n, 0, "%s", e.msg);
+		n->raw_magic = probed->name;
+		n->raw_magic_tail = tail;
+	}
+	/* A file whose bytes carry an image signature and that cannot be
+	 * read far enough to know its backing file is an unverified
+	 * reader: what it reads is unknown. */
+	unsigned unverified = strcmp(probed->name, "raw") ? GN_UNVERIFIED : 0;
+	if (img_open_borrowed(fd, n->path, use, IMG_O_INSPECT, st, head, hlen,
+			      &img, &e) < 0) {
+		graph_node_error(n, unverified, "%s", e.msg);
 		return;
 	}
 	if (node_take_info(n, img, &e) < 0)
-		graph_node_error(n, 0, "%s", e.msg);
+		graph_node_error(n, unverified, "%s", e.msg);
 	else
 		node_take_backing(n, img);
+	if ((n->flags & GN_ERROR) && !n->backing_name)
+		n->flags |= unverified;
 	img_close(img);
 }
 
@@ -343,7 +413,8 @@ void graph_node_load(struct graph_builder *b, int id, const char *fmt)
 				 n->path);
 		return;
 	}
-	if (open_regular(n->path, &st, &fd, &st, &e) < 0) {
+	if (open_regular_at((struct at){ -1, NULL }, n->path, &st, &fd, &st,
+			    &e) < 0) {
 		node_unload(n);
 		graph_node_error(n, 0, "%s", e.msg);
 		return;
@@ -390,8 +461,8 @@ static void seed_again(struct graph_builder *b, int id, const char *path,
 
 /* Make a seed node of the file open on fd (closed here). */
 static int seed_new(struct graph_builder *b, const char *path, unsigned flags,
-		    bool named, int fd, const struct stat *st, int *id,
-		    struct img_err *e)
+		    bool named, bool dtype_reg, int fd, const struct stat *st,
+		    int *id, struct img_err *e)
 {
 	uint8_t head[GRAPH_HEAD_BYTES];
 	ssize_t r = io_pread(fd, head, sizeof(head), 0);
@@ -405,7 +476,11 @@ static int seed_new(struct graph_builder *b, const char *path, unsigned flags,
 	}
 	/* A directory contributes what probes as an image format, plus
 	 * *.raw / *.img (raw has no signature to probe). */
-	if (!named && !strcmp(img_format_probe(head, (size_t)r)->name, "raw") &&
+	bool tail;
+	if (!named &&
+	    !strcmp(probe_node(fd, head, (size_t)r < GRAPH_PROBE_BYTES ?
+			       (size_t)r : GRAPH_PROBE_BYTES, &tail)->name,
+		    "raw") &&
 	    !resolve_raw_disk_name(path)) {
 		io_close(fd);
 		return 0;
@@ -423,6 +498,7 @@ static int seed_new(struct graph_builder *b, const char *path, unsigned flags,
 		io_close(fd);
 		return -ENOMEM;
 	}
+	b->px[nid].exact = dtype_reg;
 	load_from_fd(b, nid, fd, st, head, (size_t)r, NULL);
 	io_close(fd);
 	/* Named like a raw disk but carrying another format's header: the
@@ -434,10 +510,11 @@ static int seed_new(struct graph_builder *b, const char *path, unsigned flags,
 	return 0;
 }
 
-int graph_node_add_file(struct graph_builder *b, const char *path,
-			unsigned flags, bool named, bool dtype_reg, int *id,
-			struct img_err *e)
+int graph_node_add_at(struct graph_builder *b, int dfd, const char *name,
+		      const char *path, unsigned flags, bool named,
+		      bool dtype_reg, int *id, struct img_err *e)
 {
+	struct at at = { dfd, name };
 	struct stat st;
 	int fd = -1, nid;
 
@@ -445,9 +522,10 @@ int graph_node_add_file(struct graph_builder *b, const char *path,
 	if (dtype_reg) {
 		/* Open first and let the fstat confirm: one stat less per
 		 * image of a large pool. */
-		if (open_regular(path, NULL, &fd, &st, NULL) < 0)
+		if (open_regular_at(at, path, NULL, &fd, &st, NULL) < 0)
 			return 0;    /* vanished or replaced: skip */
-	} else if (stat(path, &st) < 0) {
+	} else if ((dfd >= 0 ? fstatat(dfd, name, &st, 0)
+			     : stat(path, &st)) < 0) {
 		/* A directory entry that vanished, dangles or loops is
 		 * skipped; a file named explicitly is an error. */
 		return named ? err_set_errno(e, errno, "%s: cannot stat", path)
@@ -465,11 +543,20 @@ int graph_node_add_file(struct graph_builder *b, const char *path,
 		return 0;
 	}
 	if (fd < 0) {
-		int r = open_regular(path, &st, &fd, &st, named ? e : NULL);
+		int r = open_regular_at(at, path, &st, &fd, &st,
+					named ? e : NULL);
 
 		if (r < 0)   /* a directory entry that cannot be opened is
 				skipped */
 			return named ? r : 0;
 	}
-	return seed_new(b, path, flags, named, fd, &st, id, e);
+	return seed_new(b, path, flags, named, dtype_reg, fd, &st, id, e);
+}
+
+int graph_node_add_file(struct graph_builder *b, const char *path,
+			unsigned flags, bool named, bool dtype_reg, int *id,
+			struct img_err *e)
+{
+	return graph_node_add_at(b, -1, NULL, path, flags, named, dtype_reg,
+				 id, e);
 }

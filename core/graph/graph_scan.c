@@ -10,8 +10,11 @@
 #include "marks.h"
 #include "users.h"
 
+#include "formats/io/io.h"
+
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,16 +125,46 @@ static int walk_first_visit(struct dir_walk *w, const char *dir, bool *first,
 static int scan_dir(struct graph_builder *b, struct dir_walk *w,
 		    const char *dir, struct img_err *e);
 
+/* The directory being walked.  Its images are opened by name relative to
+ * dfd (no path walk per image); dfd is closed while a subdirectory is
+ * walked, so one directory is open at a time however deep the tree. */
+struct dir_at {
+	const char *dir;
+	int dfd;                   /* -1: not open (yet) */
+	bool failed;               /* cannot open it: use paths */
+};
+
+static int dir_fd(struct dir_at *da)
+{
+	if (da->dfd < 0 && !da->failed) {
+		int fd = io_open(da->dir, O_RDONLY | O_DIRECTORY, 0);
+		if (fd < 0)
+			da->failed = true;
+		else
+			da->dfd = fd;
+	}
+	return da->dfd;
+}
+
+static void dir_close(struct dir_at *da)
+{
+	if (da->dfd >= 0)
+		io_close(da->dfd);
+	da->dfd = -1;
+}
+
 /* One directory entry: a subdirectory (walked when recursive), a regular
  * file or a symlink (a seed when it leads to an image); FIFOs, sockets and
  * devices are never opened. */
 static int scan_entry(struct graph_builder *b, struct dir_walk *w,
-		      const char *dir, const struct dent *d, struct img_err *e)
+		      struct dir_at *da, const struct dent *d,
+		      struct img_err *e)
 {
+	const char *dir = da->dir;
 	char path[PATH_MAX];
 	unsigned char type = d->type;
 	struct stat st;
-	int id;
+	int id, dfd;
 
 	/* imgraph's own records, temporaries and trash (".imgraph-*") are
 	 * never pool images. */
@@ -143,23 +176,30 @@ static int scan_entry(struct graph_builder *b, struct dir_walk *w,
 			  dir[strlen(dir) - 1] == '/' ? "" : "/",
 			  d->name) >= (int)sizeof(path))
 		return 0;
+	dfd = dir_fd(da);
 	if (type == DT_UNKNOWN) {
-		if (lstat(path, &st) < 0)
+		if ((dfd >= 0 ? fstatat(dfd, d->name, &st, AT_SYMLINK_NOFOLLOW)
+			      : lstat(path, &st)) < 0)
 			return 0;     /* vanished meanwhile */
 		type = S_ISDIR(st.st_mode) ? DT_DIR :
 		       S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
 	}
-	if (type == DT_DIR)
-		return w->recursive ? scan_dir(b, w, path, e) : 0;
+	if (type == DT_DIR) {
+		if (!w->recursive)
+			return 0;
+		dir_close(da);
+		return scan_dir(b, w, path, e);
+	}
 	if (type != DT_REG && type != DT_LNK)
 		return 0;
-	return graph_node_add_file(b, path, GN_IN_POOL, false,
-				   type == DT_REG, &id, e);
+	return graph_node_add_at(b, dfd, d->name, path, GN_IN_POOL, false,
+				 type == DT_REG, &id, e);
 }
 
 static int scan_dir(struct graph_builder *b, struct dir_walk *w,
 		    const char *dir, struct img_err *e)
 {
+	struct dir_at da = { .dir = dir, .dfd = -1 };
 	struct dent_list l;
 	bool first;
 	int r;
@@ -171,7 +211,8 @@ static int scan_dir(struct graph_builder *b, struct dir_walk *w,
 	if (r < 0)
 		return r;
 	for (size_t i = 0; r == 0 && i < l.n; i++)
-		r = scan_entry(b, w, dir, &l.v[i], e);
+		r = scan_entry(b, w, &da, &l.v[i], e);
+	dir_close(&da);
 	dents_free(&l);
 	return r;
 }
@@ -240,6 +281,7 @@ void graph_free(struct graph *g)
 		free(n->name);
 		free(n->format);
 		free((char *)n->info.write_refusal);
+		free((char *)n->info.data_file_name);
 		free(n->backing_name);
 		free(n->backing_fmt);
 		free(n->backing_path);

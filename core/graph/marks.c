@@ -351,6 +351,10 @@ static int collect_dirs(const struct graph *g, char ***out, int *nout)
 		else
 			snprintf(buf, sizeof(buf), "%.*s",
 				 slash == p ? 1 : (int)(slash - p), p);
+		/* A directory's images come one after another: its name
+		 * is kept once, not once per image. */
+		if (n && !strcmp(v[n - 1], buf))
+			continue;
 		if (!(v[n] = strdup(buf)))
 			goto oom;
 		n++;

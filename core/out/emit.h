@@ -23,6 +23,12 @@ void emit_tree(FILE *f, const struct graph *g, enum out_fmt fmt);
 void emit_plan(FILE *f, const struct graph *g, const struct plan *p,
 	       enum out_fmt fmt);
 
+/* The plan's other readers of base (plan_protect.h): human lines (none
+ * when base has no other readers), and the "protect" member. */
+void emit_protect_human(FILE *f, const struct graph *g, const struct plan *p);
+void emit_protect_struct(struct ow *w, const struct graph *g,
+			 const struct plan *p);
+
 /* Comma-separated flag words of a node ("in use, outside pool"), "" if
  * none; into buf. */
 const char *emit_node_flags(unsigned flags, char *buf, size_t len);

@@ -3,6 +3,7 @@
 #include "emit.h"
 #include "core/commit/copy.h"
 #include "core/graph/perm.h"
+#include "core/plan/plan_pull.h"
 
 #include <string.h>
 
@@ -44,7 +45,8 @@ static void human_parent(FILE *f, const struct graph *g, const struct plan *p,
 			pp->path ? pp->path : "?");
 	else
 		fprintf(f, "  %s%s: ", node_name(g, pp->node),
-			pp->node == p->top ? " (top itself, emptied)" : "");
+			pp->node != p->top ? "" : p->pull ? " (top itself)"
+			: " (top itself, emptied)");
 	quoted(f, pp->old_name);
 	if (pp->user < 0) {
 		fputs(" (", f);
@@ -147,6 +149,68 @@ static void human_methods(FILE *f, const struct graph *g,
 	fputs(" (compressed data: read/write)\n", f);
 }
 
+/* A pull: what goes into top, its growth, top's own relink. */
+static void human_pull(FILE *f, const struct graph *g, const struct plan *p)
+{
+	const struct plan_pull *pl = p->pull;
+	const struct gnode *top = &g->nodes[p->top];
+	char a[32], b[32];
+
+	fprintf(f, "%-15s pull: the data between top and base goes into top; "
+		"base is not written\n", "strategy:");
+	fprintf(f, "%-15s %s (%llu bytes%s) into %s\n", "bytes to copy:",
+		emit_size(pl->bytes_to_copy, a, sizeof(a)),
+		(unsigned long long)pl->bytes_to_copy,
+		pl->bytes_exact ? "" : ", upper bound", top->name);
+	fprintf(f, "%-15s up to %s (its file; its virtual size stays %s)\n",
+		"top growth:", emit_size(pl->space_needed, a, sizeof(a)),
+		emit_size(top->info.virtual_size, b, sizeof(b)));
+	if (pl->free_space)
+		fprintf(f, "%-15s %s (needs up to %s)\n", "free space:",
+			emit_size(pl->free_space, a, sizeof(a)),
+			emit_size(pl->space_needed, b, sizeof(b)));
+	fprintf(f, "top relinked onto base:\n");
+	for (int i = 0; i < p->nparents; i++)
+		human_parent(f, g, p, &p->parents[i]);
+	fprintf(f, "%-15s %d (they keep reading top, whose view does not "
+		"change)\n", "top's parents:", top->nchildren);
+}
+
+/* The other strategy when base has other readers (plan_pull.h). */
+static void human_strategies(FILE *f, const struct graph *g,
+			     const struct plan *p)
+{
+	const struct plan *q = p->alt_pull;
+	enum plan_strategy rec = plan_recommend(p);
+	char a[32], b[32];
+
+	if (!q)
+		return;
+	fprintf(f, "base has other readers; the strategies:\n");
+	/* A commit with --protect would add the bytes it copies into base's
+	 * other readers here, and plan_recommend would weigh them. */
+	/* (What is free is volatile: the free space lines say it.) */
+	fprintf(f, "  commit: writes %s into %s (needs up to %s free); %s\n",
+		emit_size(p->bytes_to_copy, a, sizeof(a)),
+		node_name(g, p->base), emit_size(p->space_needed, b, sizeof(b)),
+		plan_runnable(p) ? "can run" : "refused (conflicts above)");
+	fprintf(f, "  pull:   writes %s into %s (needs up to %s free); %s\n",
+		emit_size(q->pull->bytes_to_copy, a, sizeof(a)),
+		node_name(g, q->top), emit_size(q->pull->space_needed, b,
+						sizeof(b)),
+		plan_runnable(q) ? "can run; base and its other readers are "
+		"not written" : "refused:");
+	for (int i = 0; i < q->nconflicts; i++)
+		fprintf(f, "    [%s] %s\n",
+			conflict_kind_name(q->conflicts[i].kind),
+			q->conflicts[i].message);
+	fprintf(f, "  recommended: %s", plan_strategy_name(rec));
+	if (rec == PLAN_STRATEGY_PULL)
+		fprintf(f, " (imgraph commit --pull --top %s --base %s)",
+			g->nodes[p->top].path, g->nodes[p->base].path);
+	fputc('\n', f);
+}
+
 static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
 {
 	char a[32], b[32];
@@ -159,8 +223,11 @@ static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
 	for (int i = 0; i < p->ninter; i++)
 		fprintf(f, "%s%s", i ? ", " : "", node_name(g, p->inter[i]));
 	fputc('\n', f);
+	if (p->pull && p->top >= 0 && p->base >= 0 &&
+	    !(p->nconflicts && p->conflicts[0].kind == CONFLICT_JOURNAL)) {
+		human_pull(f, g, p);
 	/* A plan stopped by an unfinished relink analysed nothing else. */
-	if (p->top >= 0 && p->base >= 0 &&
+	} else if (p->top >= 0 && p->base >= 0 &&
 	    !(p->nconflicts && p->conflicts[0].kind == CONFLICT_JOURNAL)) {
 		fprintf(f, "%-15s %s (%llu bytes%s)\n", "bytes to copy:",
 			emit_size(p->bytes_to_copy, a, sizeof(a)),
@@ -189,9 +256,11 @@ static void emit_human(FILE *f, const struct graph *g, const struct plan *p)
 		for (int i = 0; i < p->nparents; i++)
 			human_parent(f, g, p, &p->parents[i]);
 		human_trash(f, g, p);
+		emit_protect_human(f, g, p);
 	}
 	human_scanned(f, p);
 	human_conflicts(f, g, p);
+	human_strategies(f, g, p);
 }
 
 static void node_obj(struct ow *w, const struct graph *g, const char *key,
@@ -294,6 +363,72 @@ static void struct_trash(struct ow *w, const struct graph *g,
 	ow_close(w);
 }
 
+/* One strategy: what it writes, into which file, the space it needs. */
+static void struct_strategy(struct ow *w, const struct graph *g,
+			    const struct plan *q)
+{
+	bool pull = q->pull != NULL;
+
+	ow_obj_open(w, NULL);
+	ow_str(w, "name", pull ? "pull" : "commit");
+	ow_bool(w, "runnable", plan_runnable(q));
+	ow_u64(w, "bytes-to-copy", pull ? q->pull->bytes_to_copy
+					: q->bytes_to_copy);
+	/* A commit with --protect lists the protected readers here too. */
+	ow_arr_open(w, "written");
+	ow_str(w, NULL, node_name(g, pull ? q->top : q->base));
+	ow_close(w);
+	ow_u64(w, "space-needed", pull ? q->pull->space_needed
+				       : q->space_needed);
+	/* free space: the plan's (or its pull's) free-space, which is
+	 * volatile; here only what is stable. */
+	ow_i64(w, "conflicts", q->nconflicts);
+	ow_close(w);
+}
+
+static void struct_pull(struct ow *w, const struct graph *g,
+			const struct plan *p)
+{
+	const struct plan_pull *pl = p->pull;
+
+	if (!pl) {
+		ow_null(w, "pull");
+		return;
+	}
+	ow_obj_open(w, "pull");
+	ow_str(w, "into", node_name(g, p->top));
+	ow_u64(w, "bytes-to-copy", pl->bytes_to_copy);
+	ow_bool(w, "bytes-exact", pl->bytes_exact);
+	ow_u64(w, "unit", pl->unit);
+	ow_u64(w, "top-growth", pl->space_needed);
+	ow_u64(w, "space-needed", pl->space_needed);
+	ow_u64(w, "free-space", pl->free_space);
+	ow_close(w);
+}
+
+/* The strategies the plan weighs (two when base has other readers) and
+ * the one it recommends; the pull's conflicts in full. */
+static void struct_strategies(struct ow *w, const struct graph *g,
+			      const struct plan *p)
+{
+	ow_str(w, "strategy", p->pull ? "pull" : "commit");
+	struct_pull(w, g, p);
+	ow_arr_open(w, "strategies");
+	if (p->top >= 0 && p->base >= 0 && p->top < g->n && p->base < g->n) {
+		struct_strategy(w, g, p);
+		if (p->alt_pull)
+			struct_strategy(w, g, p->alt_pull);
+	}
+	ow_close(w);
+	ow_str(w, "recommended", plan_strategy_name(plan_recommend(p)));
+	if (p->alt_pull) {
+		ow_obj_open(w, "alternative");
+		struct_pull(w, g, p->alt_pull);
+		struct_conflicts(w, g, p->alt_pull);
+		ow_close(w);
+	}
+}
+
 static void emit_struct(FILE *f, const struct graph *g, const struct plan *p,
 			enum out_fmt fmt)
 {
@@ -342,7 +477,9 @@ static void emit_struct(FILE *f, const struct graph *g, const struct plan *p,
 	struct_parents(&w, g, p);
 	struct_scanned(&w, p);
 	struct_trash(&w, g, p);
+	emit_protect_struct(&w, g, p);
 	struct_conflicts(&w, g, p);
+	struct_strategies(&w, g, p);
 	ow_close(&w);
 	ow_finish(&w);
 }

@@ -46,6 +46,7 @@ static const struct {
 	{ GN_JOURNAL, "unfinished relink" },
 	{ GN_STALE, "stale" },
 	{ GN_UNUSED, "unused" },
+	{ GN_UNVERIFIED, "unverified reader" },
 };
 
 const char *emit_node_flags(unsigned flags, char *buf, size_t len)

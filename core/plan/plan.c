@@ -3,6 +3,8 @@
  * of plan_check.c and the space estimate of plan_space.c.  See plan.h.
  */
 #include "plan_int.h"
+#include "plan_pull.h"
+#include "plan_protect.h"
 #include "core/graph/resolve.h"
 
 #include <errno.h>
@@ -24,6 +26,8 @@ const char *conflict_kind_name(enum conflict_kind k)
 	case CONFLICT_FORMAT: return "format";
 	case CONFLICT_JOURNAL: return "journal";
 	case CONFLICT_STALE: return "stale";
+	case CONFLICT_UNVERIFIED: return "unverified-reader";
+	case CONFLICT_PROTECT: return "protect";
 	}
 	return "unknown";
 }
@@ -93,6 +97,12 @@ void plan_free(struct plan *p)
 	free(p->copy_how);
 	free(p->layer_bytes);
 	free(p->layer_cells);
+	for (int i = 0; i < p->nignore_unverified; i++)
+		free(p->ignore_unverified[i]);
+	free(p->ignore_unverified);
+	free(p->pull);
+	plan_free(p->alt_pull);
+	plan_protect_free(p->protect);
 	free(p);
 }
 
@@ -240,6 +250,22 @@ static void new_name_for(struct plan_parent *pp, const char *ov_path,
 		pp->new_name = strdup(buf);
 }
 
+/* Top's own record: relinked onto base (a kept leaf, or a pull). */
+static int add_top_record(struct graph *g, struct plan *p)
+{
+	const struct gnode *top = &g->nodes[p->top];
+	const struct gnode *base = &g->nodes[p->base];
+	struct plan_parent pp = { .node = p->top, .user = -1 };
+
+	pp.path = strdup(top->path);
+	pp.old_name = dup_or_null(top->backing_name);
+	pp.old_fmt = dup_or_null(top->backing_fmt);
+	pp.new_fmt = dup_or_null(base->format);
+	new_name_for(&pp, top->path, top->backing_name, base->path);
+	pp.feasible = true;
+	return add_parent(p, &pp);
+}
+
 static int collect_parents(struct graph *g, struct plan *p,
 			   const struct plan_opts *o)
 {
@@ -247,6 +273,11 @@ static int collect_parents(struct graph *g, struct plan *p,
 	const struct gnode *base = &g->nodes[p->base];
 	int r;
 
+	/* A pull: top's parents keep reading top; only top is relinked. */
+	if (o->pull) {
+		p->leaf = PLAN_LEAF_NONE;
+		return add_top_record(g, p);
+	}
 	for (int i = 0; i < top->nchildren; i++) {
 		const struct gnode *x = &g->nodes[top->children[i]];
 		struct plan_parent pp = { .node = x->id, .user = -1 };
@@ -277,20 +308,10 @@ static int collect_parents(struct graph *g, struct plan *p,
 	}
 	p->leaf = p->nparents ? PLAN_LEAF_NONE : o->drop_top ? PLAN_LEAF_DROP
 							   : PLAN_LEAF_KEEP;
-	if (p->leaf == PLAN_LEAF_KEEP) {
-		/* qemu-img semantics: top stays, emptied, and now names base
-		 * directly (the intermediates leave its chain). */
-		struct plan_parent pp = { .node = p->top, .user = -1 };
-
-		pp.path = strdup(top->path);
-		pp.old_name = dup_or_null(top->backing_name);
-		pp.old_fmt = dup_or_null(top->backing_fmt);
-		pp.new_fmt = dup_or_null(base->format);
-		new_name_for(&pp, top->path, top->backing_name, base->path);
-		pp.feasible = true;
-		if ((r = add_parent(p, &pp)) < 0)
-			return r;
-	}
+	/* qemu-img semantics: top stays, emptied, and now names base
+	 * directly (the intermediates leave its chain). */
+	if (p->leaf == PLAN_LEAF_KEEP)
+		return add_top_record(g, p);
 	return 0;
 }
 
@@ -310,6 +331,32 @@ static int collect_chain(struct graph *g, struct plan *p)
 	return 0;
 }
 
+/* The analysis of a pull: base is read, never written, so it neither
+ * grows nor needs room; top is written where it allocates nothing. */
+static int analyse_pull(struct graph *g, struct plan *p,
+			const struct plan_opts *o, struct img_err *e)
+{
+	int r;
+
+	if ((r = collect_chain(g, p)) < 0)
+		return r;
+	p->base_old_size = p->base_new_size =
+		g->nodes[p->base].info.virtual_size;
+	if ((r = collect_parents(g, p, o)) < 0 ||
+	    (r = plan_check_stale(g, p)) < 0 ||
+	    (r = plan_pull_check_pair(g, p)) < 0 ||
+	    (r = plan_check_states(g, p)) < 0 ||
+	    (r = plan_check_permissions(g, p)) < 0 ||
+	    (r = plan_check_locks(g, p, e)) < 0 ||
+	    (r = plan_check_relinks(g, p)) < 0 ||
+	    (r = plan_pull_check_journal_dir(g, p)) < 0 ||
+	    (r = plan_check_limits(g, p)) < 0 ||
+	    (r = plan_pull_count(g, p, o->skip_bytes)) < 0 ||
+	    (r = plan_pull_check_space(g, p)) < 0)
+		return r;
+	return 0;
+}
+
 /* The analysis of a valid pair, step by step. */
 static int analyse(struct graph *g, struct plan *p, const struct plan_opts *o,
 		   struct img_err *e)
@@ -317,6 +364,8 @@ static int analyse(struct graph *g, struct plan *p, const struct plan_opts *o,
 	const struct gnode *top = &g->nodes[p->top];
 	int r;
 
+	if (o->pull)
+		return analyse_pull(g, p, o, e);
 	if ((r = collect_chain(g, p)) < 0)
 		return r;
 	p->base_old_size = g->nodes[p->base].info.virtual_size;
@@ -324,14 +373,18 @@ static int analyse(struct graph *g, struct plan *p, const struct plan_opts *o,
 		top->info.virtual_size : p->base_old_size;
 	p->base_grows = p->base_new_size > p->base_old_size;
 	if ((r = collect_parents(g, p, o)) < 0 ||
+	    (r = plan_protect_build(g, p, o)) < 0 ||
 	    (r = plan_check_stale(g, p)) < 0 ||
 	    (r = plan_check_states(g, p)) < 0 ||
+	    (r = plan_check_raw_base(g, p)) < 0 ||
+	    (r = plan_check_unverified(g, p)) < 0 ||
 	    (r = plan_check_permissions(g, p)) < 0 ||
 	    (r = plan_check_locks(g, p, e)) < 0 ||
 	    (r = plan_check_relinks(g, p)) < 0 ||
 	    (r = plan_check_limits(g, p)) < 0 ||
 	    (r = plan_count_bytes(g, p, o->skip_bytes)) < 0 ||
 	    (r = plan_check_space(g, p)) < 0 ||
+	    (r = plan_protect_check_space(g, p)) < 0 ||
 	    (o->delete_files && (r = plan_list_trash(g, p)) < 0))
 		return r;
 	return 0;
@@ -353,6 +406,11 @@ int plan_build(struct graph *g, int top, int base, const struct plan_opts *o,
 		return err_set(e, ENOMEM, "plan: out of memory");
 	p->top = top;
 	p->base = base;
+	if (plan_keep_overrides(p, o) < 0 ||
+	    (o->pull && !(p->pull = calloc(1, sizeof(*p->pull))))) {
+		plan_free(p);
+		return err_set(e, ENOMEM, "plan: out of memory");
+	}
 	if (top >= 0 && top < g->n && base < 0)
 		p->base = g->nodes[top].backing;
 	r = note_scanned(g, p);
@@ -365,6 +423,9 @@ int plan_build(struct graph *g, int top, int base, const struct plan_opts *o,
 		r = invalid_pair(g, p);
 	if (r == 0)
 		r = analyse(g, p, o, &cause);
+	/* base has other readers: show the pull beside the commit */
+	if (r == 0)
+		r = plan_pull_alternative(g, p, o, &cause);
 	if (r < 0) {
 		plan_free(p);
 		/* A step that knows the cause filled it; the others can only

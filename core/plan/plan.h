@@ -23,6 +23,9 @@ enum conflict_kind {
 	CONFLICT_FORMAT,           /* unrecorded/probed format on the path */
 	CONFLICT_JOURNAL,          /* an unfinished relink: recover first */
 	CONFLICT_STALE,            /* a stale or unused image in the chain */
+	CONFLICT_UNVERIFIED,       /* a pool image whose backing file is
+				      unknown (GN_UNVERIFIED) */
+	CONFLICT_PROTECT,          /* --protect: a reader it cannot protect */
 };
 
 struct plan_conflict {
@@ -73,7 +76,22 @@ struct plan_opts {
 	bool delete_files;         /* list what --delete moves to the trash */
 	bool skip_bytes;           /* do not open the chain to count bytes
 				      (bytes_to_copy = file-size bound) */
+	/* --base-is-raw: base is recorded raw and its bytes carry another
+	 * format's signature; commit into it anyway. */
+	bool base_is_raw;
+	/* --ignore-unverified FILE...: these unverified readers are known
+	 * not to read the chain. */
+	char *const *ignore_unverified;
+	int nignore_unverified;
+	bool pull;                 /* flatten the other way: the data between
+				      top and base into top, then top onto
+				      base (plan_pull.h) */
+	bool protect;              /* --protect: copy base's old data into
+				      its other readers first
+				      (plan_protect.h) */
 };
+
+struct plan_pull;                  /* plan_pull.h */
 
 struct plan {
 	int top, base;
@@ -117,6 +135,20 @@ struct plan {
 	 * (bytes_exact false).  The teaching view shows these. */
 	uint64_t *layer_bytes;
 	float *layer_cells;
+	/* The overrides of plan_opts the plan was built with, owned, so that
+	 * the commit's re-check on a fresh scan applies the same ones. */
+	bool base_is_raw;
+	char **ignore_unverified;
+	int nignore_unverified;
+	/* A pull (plan_opts.pull): its numbers (plan_pull.h); NULL for a
+	 * commit.  The relink is parents[0], top itself. */
+	struct plan_pull *pull;
+	/* A commit refused because base has other readers: the pull of the
+	 * same pair, so that the plan shows both strategies; else NULL. */
+	struct plan *alt_pull;
+	/* Base's other readers (plan_protect.h): NULL for a plan that
+	 * analysed no pair; protected only when protect->on.  Owned. */
+	struct plan_protect *protect;
 };
 
 #define PLAN_MAP_CELLS 256

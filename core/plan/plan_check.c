@@ -10,6 +10,7 @@
 #include "core/graph/perm_edges.h"
 #include "core/graph/resolve.h"
 #include "policy.h"
+#include "plan_protect.h"
 #include "core/commit/journal.h"
 #include "core/commit/lock_hold.h"
 
@@ -34,11 +35,12 @@ static const char *state_refusal(const struct gnode *n, bool write, char *buf,
 			 "feature bit 1)", n->name);
 	else if (i->encrypted)
 		snprintf(buf, len, "'%s' is encrypted", n->name);
-	else if (i->data_file)
-		snprintf(buf, len, "'%s' uses an external data file "
-			 "(refused: CVE-2024-32498)", n->name);
 	else if (!write)
 		return NULL;
+	else if (i->data_file)
+		snprintf(buf, len, "'%s' keeps its data in an external data "
+			 "file '%s', which imgraph reads but never writes",
+			 n->name, i->data_file_name ? i->data_file_name : "?");
 	else if (i->dirty)
 		snprintf(buf, len, "'%s' has the dirty bit set (it was not "
 			 "closed cleanly)", n->name);
@@ -96,16 +98,25 @@ static int check_link_format(struct graph *g, struct plan *p, int id)
 	snprintf(msg, sizeof(msg), "'%s' does not record the format of its "
 		 "backing file '%s' (probed as %s)", c->name, b->name,
 		 b->format ? b->format : "?");
+	/* Only qcow2 records any format; qed records raw alone; qcow v1
+	 * and vmdk none. */
+	bool can_record = c->format && !strcmp(c->format, "qcow2");
+	bool raw_only = c->format && !strcmp(c->format, "qed");
 	return plan_add_conflict(p, CONFLICT_FORMAT, c->backing, 0, c->name,
 		msg, "A probed format can be forged by whoever writes the "
 		"image's data (CVE-2008-2004); imgraph never reads or writes "
 		"through a guessed format.",
-		"Record it: qemu-img rebase -u -F FORMAT -b BACKING_NAME "
-		"OVERLAY.");
+		can_record ? "Record it: qemu-img rebase -u -F FORMAT -b "
+		"BACKING_NAME OVERLAY." : raw_only ? "A qed image records no "
+		"backing format but raw: convert the overlay to qcow2 "
+		"(qemu-img convert -O qcow2 -B BACKING -F FORMAT) to record "
+		"it." : "This format cannot record a backing format: convert "
+		"the overlay to qcow2 (qemu-img convert -O qcow2 -B BACKING "
+		"-F FORMAT) to record it.");
 }
 
 /* The state check of chain node id, written or read as its role says. */
-static int check_role_state(struct graph *g, struct plan *p, int id)
+int plan_check_role_state(struct graph *g, struct plan *p, int id)
 {
 	struct role_policy rp;
 
@@ -117,12 +128,12 @@ int plan_check_states(struct graph *g, struct plan *p)
 {
 	int r;
 
-	if ((r = check_role_state(g, p, p->top)) < 0)
+	if ((r = plan_check_role_state(g, p, p->top)) < 0)
 		return r;
 	for (int i = 0; i < p->ninter; i++)
-		if ((r = check_role_state(g, p, p->inter[i])) < 0)
+		if ((r = plan_check_role_state(g, p, p->inter[i])) < 0)
 			return r;
-	if ((r = check_role_state(g, p, p->base)) < 0)
+	if ((r = plan_check_role_state(g, p, p->base)) < 0)
 		return r;
 	/* Formats on the path: top's link and every intermediate's. */
 	if ((r = check_link_format(g, p, p->top)) < 0)
@@ -165,14 +176,17 @@ static int overlay_pair(struct graph *g, struct plan *p, int node,
 	} else {
 		return 0;
 	}
-	if (node == p->base)
+	if (plan_protect_hint(p, hint, sizeof(hint)))
+		;                    /* --protect lifts it */
+	else if (node == p->base) {
 		snprintf(hint, sizeof(hint), "Pick a base that only this chain "
 			 "uses (a node above the branch point), or move '%s' "
 			 "off '%s' first.", ov->name, n->name);
-	else
+	} else {
 		snprintf(hint, sizeof(hint), "Commit into '%s' instead (so it "
 			 "becomes the base), or move '%s' off it first.",
 			 n->name, ov->name);
+	}
 	return plan_add_conflict(p, CONFLICT_PERMISSION, node, bits, parties,
 				 msg, why, hint);
 }
@@ -193,8 +207,10 @@ static int check_node_perms(struct graph *g, struct plan *p, int id)
 		enum plan_role xr = plan_role_of(p, x->id);
 
 		if (xr == PLAN_ROLE_TOP || xr == PLAN_ROLE_TOP_KEPT ||
-		    xr == PLAN_ROLE_INTER || plan_reads_nothing(g, x->id))
-			continue;    /* chain-internal link, or a leftover */
+		    xr == PLAN_ROLE_INTER || xr == PLAN_ROLE_PROTECTED ||
+		    plan_reads_nothing(g, x->id))
+			continue;    /* chain-internal link, a leftover, or
+					protected first (--protect) */
 		if ((r = overlay_pair(g, p, id, &rp, x)) < 0)
 			return r;
 	}
@@ -284,8 +300,8 @@ static int holder_conflict(struct graph *g, struct plan *p,
 		return 0;
 	plan_policy(g, p, us->node, &rp);
 	/* An entry of top is a parent of top, repointed in the file: the
-	 * table's row for it holds nothing. */
-	if (!live && us->node == p->top)
+	 * table's row for it holds nothing.  (A pull writes top itself.) */
+	if (!live && us->node == p->top && !p->pull)
 		policy_of(PLAN_ROLE_USER_OF_TOP, NULL, false, &rp);
 	if (!policy_conflicts(&rp, us->perm, us->shared, &need, &refuse))
 		return 0;
@@ -425,11 +441,19 @@ static int relink_header_check(struct graph *g, struct plan *p,
 
 	r = img_open(x->path, x->format, IMG_O_INSPECT, &img, NULL, &e);
 	if (r == 0 && !img_can_set_backing(img)) {
+		char why[300];
+
 		snprintf(msg, sizeof(msg), "'%s': format %s cannot rewrite its "
 			 "backing link", x->name, img_format_name(img));
+		snprintf(why, sizeof(why), "Only qcow2 and qed headers can name "
+			 "another backing file: qemu-img rebase -u cannot change "
+			 "a %s image's backing file either.",
+			 img_format_name(img));
 		img_close(img);
-		return relink_refused(p, pp, x->id, x->name, msg, "",
-				      "Convert the overlay to qcow2.");
+		return relink_refused(p, pp, x->id, x->name, msg, why,
+				      "Convert the overlay to qcow2 (qemu-img "
+				      "convert -O qcow2 -B TOP -F FORMAT), or "
+				      "move it off top first.");
 	}
 	if (r == 0)
 		r = img_backing_header(img, pp->new_name, pp->new_fmt, &buf,

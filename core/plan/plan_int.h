@@ -28,8 +28,33 @@ int plan_list_trash(struct graph *g, struct plan *p);
 /* An overlay left over by finished commits (stale or unused, and so is
  * everything above it, with no users): no view of it needs protecting. */
 bool plan_reads_nothing(const struct graph *g, int n);
+/* plan_foreign.c (what foreign formats and unreadable images add) */
+int plan_keep_overrides(struct plan *p, const struct plan_opts *o);
+int plan_check_raw_base(struct graph *g, struct plan *p);
+int plan_check_unverified(struct graph *g, struct plan *p);
 /* plan_space.c (bytes to copy; space needed on base's file system) */
 int plan_count_bytes(struct graph *g, struct plan *p, bool skip);
 int plan_check_space(struct graph *g, struct plan *p);
+/* The space estimate of a written image (base for a commit, top for a
+ * pull, a protected reader): ranges written into it, on its cluster grid: clusters and L2
+ * tables it may need.  Ranges arrive in increasing offset order, so a
+ * cluster or L2 range shared with the previous range is the last one
+ * counted.  cs == 0: raw (bytes are written in place). */
+struct space_est {
+	uint64_t cs, l2_span;
+	uint64_t clusters, l2_tables, raw_bytes;
+	uint64_t next_cluster, next_l2;   /* first index not yet counted */
+	bool any;
+};
+void plan_space_init(struct space_est *s, const struct gnode *n);
+void plan_space_add(struct space_est *s, uint64_t off, uint64_t len);
+/* Bytes n's file system must have free for what s counted (an upper
+ * bound with metadata); grow_to: n's new virtual size when it grows,
+ * else 0. */
+uint64_t plan_space_total(const struct space_est *s, const struct gnode *n,
+			  uint64_t grow_to);
+/* plan_check.c: the state check of node id as its role says (written or
+ * read). */
+int plan_check_role_state(struct graph *g, struct plan *p, int id);
 
 #endif

@@ -1,6 +1,7 @@
 /* plan_lesson.c - the commit of a plan, stage by stage (plan_lesson.h). */
 #include "plan_lesson.h"
 #include "core/commit/copy.h"
+#include "plan_protect.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -125,6 +126,11 @@ static void check_stage(struct writer *w, const struct plan *p)
 	say(w, "%s's metadata is checked as qemu-img check would; a base with "
 	    "corruptions is refused.", nm(w, p->base));
 	say(w, "Every image the commit touches is locked for the whole run.");
+	if (p->protect && p->protect->on && p->protect->n)
+		say(w, "--protect: %d other reader%s of %s first get%s the old "
+		    "data of the clusters the copy overwrites, so their views "
+		    "stay as they are.", p->protect->n, p->protect->n == 1 ?
+		    "" : "s", nm(w, p->base), p->protect->n == 1 ? "s" : "");
 	if (p->ninter) {
 		say(w, "The intermediates are recorded as stale, durably, before "
 		    "the first byte reaches base:");
@@ -244,6 +250,9 @@ int plan_lesson_build(const struct graph *g, const struct plan *p,
 		return err_set(e, EINVAL, "the plan cannot run: it has "
 			       "conflicts, and a commit that cannot run has "
 			       "no stages to show");
+	if (p->pull)
+		return err_set(e, EINVAL, "the teaching view shows a commit; "
+			       "a pull copies the other way");
 	struct plan_lesson *l = calloc(1, sizeof(*l));
 	if (!l)
 		return err_set(e, ENOMEM, "out of memory");

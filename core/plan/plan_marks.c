@@ -4,12 +4,14 @@
  * what moves into the trash. */
 #include "plan_int.h"
 #include "core/graph/marks.h"
+#include "core/graph/resolve.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---- journals ----------------------------------------------------------- */
 
@@ -186,6 +188,39 @@ bool plan_reads_nothing(const struct graph *g, int n)
 
 /* ---- --delete ----------------------------------------------------------- */
 
+/* A node staying in g that may read n without an edge saying so: an
+ * unverified reader (what it reads is unknown), or a backing reference
+ * that was never followed (a probe not trusted) yet names n's file. */
+static bool named_by_unlinked(const struct graph *g, int n, const bool *going,
+			      char *buf, size_t len)
+{
+	const struct gnode *nd = &g->nodes[n];
+
+	for (int i = 0; i < g->n; i++) {
+		const struct gnode *x = &g->nodes[i];
+		char res[PATH_MAX];
+		enum resolve_kind k;
+		struct stat st;
+
+		if (i == n || going[i])
+			continue;
+		if (x->flags & GN_UNVERIFIED) {
+			snprintf(buf, len, "may be read by unverified reader "
+				 "'%s'", x->name);
+			return true;
+		}
+		if (!x->backing_name || x->backing >= 0 || !x->path ||
+		    resolve_backing(x->path, x->backing_name, res, sizeof(res),
+				    &k, NULL) < 0 || k != RESOLVE_FILE ||
+		    stat(res, &st) < 0 || st.st_dev != nd->dev ||
+		    st.st_ino != nd->ino)
+			continue;
+		snprintf(buf, len, "named as backing file by '%s'", x->name);
+		return true;
+	}
+	return false;
+}
+
 /* Who, staying in g, reads node n?  Into buf; false when nobody. */
 static bool read_by(const struct graph *g, int top, int n, const bool *going,
 		    const bool *moved, char *buf, size_t len)
@@ -200,6 +235,8 @@ static bool read_by(const struct graph *g, int top, int n, const bool *going,
 		snprintf(buf, len, "read by '%s'", g->nodes[ch].name);
 		return true;
 	}
+	if (named_by_unlinked(g, n, going, buf, len))
+		return true;
 	for (int i = 0; i < g->nusers; i++) {
 		const struct guser *u = &g->users[i];
 

@@ -36,17 +36,7 @@ static uint64_t div_up(uint64_t a, uint64_t b)
 	return a / b + (a % b != 0);
 }
 
-/* Copied ranges on base's grid.  Ranges arrive in increasing offset order,
- * so a cluster or L2 range shared with the previous range is the last one
- * counted.  cs == 0: raw base (bytes are written in place). */
-struct space_est {
-	uint64_t cs, l2_span;
-	uint64_t clusters, l2_tables, raw_bytes;
-	uint64_t next_cluster, next_l2;   /* first index not yet counted */
-	bool any;
-};
-
-static void space_init(struct space_est *s, const struct gnode *base)
+void plan_space_init(struct space_est *s, const struct gnode *base)
 {
 	memset(s, 0, sizeof(*s));
 	s->cs = base->info.cluster_size;
@@ -56,7 +46,7 @@ static void space_init(struct space_est *s, const struct gnode *base)
 					       L2_ENTRY_BYTES));
 }
 
-static void space_add(struct space_est *s, uint64_t off, uint64_t len)
+void plan_space_add(struct space_est *s, uint64_t off, uint64_t len)
 {
 	uint64_t c0, c1, l0, l1;
 
@@ -83,9 +73,8 @@ static void space_add(struct space_est *s, uint64_t off, uint64_t len)
 	s->any = true;
 }
 
-/* Bytes base's file system must have free for the copy. */
-static uint64_t space_total(const struct space_est *s, const struct gnode *base,
-			    const struct plan *p)
+uint64_t plan_space_total(const struct space_est *s,
+			  const struct gnode *base, uint64_t grow_to)
 {
 	uint64_t cs = s->cs, n, per_rb, rbs, file_cl, tcl;
 	int rb = base->info.refcount_bits;
@@ -93,8 +82,8 @@ static uint64_t space_total(const struct space_est *s, const struct gnode *base,
 	if (!cs)
 		return s->raw_bytes;
 	n = s->clusters + s->l2_tables;
-	if (p->base_grows)          /* a new, larger L1 table */
-		n += div_up(div_up(p->base_new_size, s->l2_span) *
+	if (grow_to)                /* a new, larger L1 table */
+		n += div_up(div_up(grow_to, s->l2_span) *
 			    L1_ENTRY_BYTES, cs);
 	/* refcount blocks for the new clusters and for themselves, plus one:
 	 * the first new cluster may fall in a block not yet allocated */
@@ -174,7 +163,7 @@ static int count_mapped(struct graph *g, struct plan *p, struct chain *c,
 		    !(st.bs == IMG_BS_ZERO && off >= p->base_old_size &&
 		      base->backing < 0)) {
 			*total += pnum;
-			space_add(se, off, pnum);
+			plan_space_add(se, off, pnum);
 			layer_add(p, st.depth, off, pnum, end);
 		}
 		off += pnum;
@@ -220,9 +209,10 @@ int plan_count_bytes(struct graph *g, struct plan *p, bool skip)
 	/* Without a map, the bound as one range from 0 (each cluster of it
 	 * assumed to sit in its own L2 range is not worth the pessimism: the
 	 * layers' own metadata is inside actual_size). */
-	space_init(&se, base);
-	space_add(&se, 0, p->bytes_to_copy);
-	p->space_needed = p->bytes_to_copy ? space_total(&se, base, p) : 0;
+	plan_space_init(&se, base);
+	plan_space_add(&se, 0, p->bytes_to_copy);
+	p->space_needed = p->bytes_to_copy ? plan_space_total(&se, base,
+			   p->base_grows ? p->base_new_size : 0) : 0;
 	if (skip)
 		return 0;
 	/* Only read a chain the state checks found readable. */
@@ -241,7 +231,7 @@ int plan_count_bytes(struct graph *g, struct plan *p, bool skip)
 					 "cannot be read.",
 					 "Check the images with qemu-img check.");
 	}
-	space_init(&se, base);
+	plan_space_init(&se, base);
 	r = count_mapped(g, p, c, &se, &total);
 	if (r == 0)
 		r = copy_methods(g, p, c);
@@ -256,7 +246,8 @@ int plan_count_bytes(struct graph *g, struct plan *p, bool skip)
 	}
 	p->bytes_to_copy = total;
 	p->bytes_exact = true;
-	p->space_needed = total ? space_total(&se, base, p) : 0;
+	p->space_needed = total ? plan_space_total(&se, base, p->base_grows ?
+						   p->base_new_size : 0) : 0;
 	return 0;
 }
 

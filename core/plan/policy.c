@@ -24,8 +24,17 @@
  * rewrites); an entry of the users file is a process it cannot ask, so it
  * is checked as if it held the locks its perm and shared declare, except
  * an entry of top, which is a parent of top and is repointed in the file.
+ *
+ * A pull follows QEMU's stream job (block/stream.c): the images between
+ * top and base are held with consistent read and nobody may write them
+ * meanwhile; what goes into top changes nothing top shows (QEMU's copy-
+ * on-read writes are write-unchanged), so top's parents may go on reading
+ * it, but as imgraph writes top's metadata from another process it holds
+ * top as a writer (a live user of top conflicts).  base is only read:
+ * its other readers are no conflict.
  */
 #include "policy.h"
+#include "plan_protect.h"
 #include "core/graph/perm.h"
 
 #include <errno.h>
@@ -61,12 +70,28 @@ static const struct role_row {
 	[PLAN_ROLE_USER_OF_TOP] = { "user of top", "the users file is "
 		"rewritten to name base instead", NULL, 0, PERM_ALL, false,
 		false, false },
-	[PLAN_ROLE_PROTECTED] = { "protected reader", "a plan must keep what "
-		"it reads unchanged", NULL, 0, PERM_ALL, false, false, false },
+	/* --protect writes base's old data into it (what it shows stays the
+	 * same: write unchanged), and allocates, so its metadata changes
+	 * under anyone who has it open: nobody may hold it, not even to
+	 * read (a reader's cached tables would still send it to base). */
+	[PLAN_ROLE_PROTECTED] = { "protected reader", "the commit first "
+		"copies base's old data into it where it reads base, so what "
+		"it shows stays the same but its tables change", NULL,
+		CR | WU, WU, true, true, false },
 	/* QEMU's image creation (file-posix raw_co_create): write and
 	 * resize, sharing everything but resize, before it truncates. */
 	[PLAN_ROLE_CREATE] = { "image replaced", "create replaces it",
 		NULL, W | RS, PERM_ALL & ~RS, true, true, true },
+	[PLAN_ROLE_PULL_TOP] = { "top", "the pull writes the data of the "
+		"images below it into it where it allocates nothing, then "
+		"rewrites its header to name base", NULL, CR | WU, CR | WU,
+		true, true, false },
+	[PLAN_ROLE_PULL_INTER] = { "intermediate", "the pull reads it; what "
+		"it shows does not change", NULL, CR, CR | WU, true, false,
+		false },
+	[PLAN_ROLE_PULL_BASE] = { "base", "the pull reads it through top's "
+		"chain and never writes it", NULL, CR, CR | WU, true, false,
+		false },
 };
 
 void policy_of(enum plan_role role, const char *fmt, bool base_grows,
@@ -109,6 +134,16 @@ enum plan_role plan_role_of(const struct plan *p, int id)
 {
 	if (id < 0)
 		return PLAN_ROLE_NONE;
+	if (p->pull) {
+		if (id == p->base)
+			return PLAN_ROLE_PULL_BASE;
+		if (id == p->top)
+			return PLAN_ROLE_PULL_TOP;
+		for (int i = 0; i < p->ninter; i++)
+			if (p->inter[i] == id)
+				return PLAN_ROLE_PULL_INTER;
+		return PLAN_ROLE_NONE;
+	}
 	if (id == p->base)
 		return PLAN_ROLE_BASE;
 	if (id == p->top)
@@ -117,7 +152,9 @@ enum plan_role plan_role_of(const struct plan *p, int id)
 	for (int i = 0; i < p->ninter; i++)
 		if (p->inter[i] == id)
 			return PLAN_ROLE_INTER;
-	return is_parent(p, id) ? PLAN_ROLE_PARENT : PLAN_ROLE_NONE;
+	if (is_parent(p, id))
+		return PLAN_ROLE_PARENT;
+	return plan_protects(p, id) ? PLAN_ROLE_PROTECTED : PLAN_ROLE_NONE;
 }
 
 void plan_policy(const struct graph *g, const struct plan *p, int id,
@@ -131,7 +168,8 @@ void plan_policy(const struct graph *g, const struct plan *p, int id,
 
 int plan_files(const struct plan *p, int **ids, int *n)
 {
-	int cap = p->nparents + p->ninter + 2, k = 0;
+	int cap = p->nparents + p->ninter + 2 +
+		  (p->protect ? p->protect->n : 0), k = 0;
 	int *v = malloc(sizeof(*v) * (size_t)cap);
 
 	*ids = NULL;
@@ -146,6 +184,9 @@ int plan_files(const struct plan *p, int **ids, int *n)
 	for (int i = 0; i < p->nparents; i++)
 		if (p->parents[i].node >= 0 && p->parents[i].node != p->top)
 			v[k++] = p->parents[i].node;
+	for (int i = 0; p->protect && i < p->protect->n; i++)
+		if (plan_protects(p, p->protect->r[i].node))
+			v[k++] = p->protect->r[i].node;
 	*ids = v;
 	*n = k;
 	return 0;

@@ -22,10 +22,16 @@ enum plan_role {
 				      emptied (PLAN_LEAF_KEEP) */
 	PLAN_ROLE_PARENT,          /* overlay of top: its header is rewritten */
 	PLAN_ROLE_USER_OF_TOP,     /* users-file entry of top: repointed */
-	PLAN_ROLE_PROTECTED,       /* a reader a plan must protect (reserved:
-				      no plan assigns it yet) */
+	PLAN_ROLE_PROTECTED,       /* --protect: a child of base off the
+				      path, given base's old data first
+				      (plan_protect.h) */
 	PLAN_ROLE_CREATE,          /* an existing file `imgraph create`
 				      replaces */
+	/* A pull (plan_pull.h): */
+	PLAN_ROLE_PULL_TOP,        /* written where it allocates nothing (its
+				      view unchanged), header rewritten */
+	PLAN_ROLE_PULL_INTER,      /* read; unchanged */
+	PLAN_ROLE_PULL_BASE,       /* read through top's chain; unchanged */
 };
 
 struct role_policy {

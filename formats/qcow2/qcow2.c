@@ -2,10 +2,12 @@
  * backing reference.  The other files are listed in qcow2_int.h.
  *
  * Policy: anything we can read but must not write (dirty, corrupt,
- * encryption, external data file, internal snapshots, persistent bitmaps,
- * zstd) sets s->write_refusal.  A read-only or inspecting open succeeds; a
+ * encryption, external data file, internal snapshots, persistent bitmaps)
+ * sets s->write_refusal.  A read-only or inspecting open succeeds; a
  * read-write open fails with that reason, so nothing is ever written to an
- * image whose invariants we do not maintain.
+ * image whose invariants we do not maintain.  zstd compression is not
+ * among them: clusters are written uncompressed, and compressed ones of
+ * either type are read.
  */
 #include "qcow2_int.h"
 #include "formats/io/io.h"
@@ -54,9 +56,6 @@ static const char *decide_refusal(const struct qcow2_state *s)
 		return "the image has persistent dirty bitmaps (autoclear "
 		       "bit 0): persistent bitmaps would go stale if we "
 		       "wrote to it";
-	if (h->compression_type != 0)
-		return "the image uses zstd compression; only zlib is "
-		       "supported";
 	return NULL;
 }
 
@@ -71,6 +70,7 @@ static void qcow2_free_state(struct qcow2_state *s)
 	free(s->l2_cache);
 	free(s->reft);
 	qcow2_inflater_free(s);
+	qcow2_data_close(s);
 	free(s);
 }
 
@@ -80,15 +80,17 @@ static int qcow2_open(struct img *img, int flags, struct img_err *e)
 	struct stat sb;
 	int r;
 
-	r = io_fstat(img->fd, &sb);
+	r = img_fstat(img, &sb);
 	if (r < 0)
 		return err_set_errno(e, -r, "%s: cannot stat", img->path);
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return err_set(e, ENOMEM, "%s: out of memory", img->path);
+	s->data_fd = -1;
 	img->priv = s;
 	s->file_size = (uint64_t)sb.st_size;
-	r = qcow2_parse_header(s, img->path, img->fd, s->file_size, e);
+	r = qcow2_parse_header(s, img->path, img->fd, s->file_size, img->head,
+			       img->head_len, e);
 	if (r < 0)
 		goto fail;
 	img->virtual_size = s->h.size;
@@ -98,7 +100,18 @@ static int qcow2_open(struct img *img, int flags, struct img_err *e)
 			    img->path, s->write_refusal);
 		goto fail;
 	}
-	r = qcow2_load_l1(img, e);
+	/* An inspecting open (the pool scan above all) reads the L1 when a
+	 * lookup needs it: a scan needs the header and the backing name,
+	 * and a 512-byte-cluster image of 1 GiB has an L1 of 256 KiB.  Any
+	 * other open reads it now and checks every entry, so that a plan
+	 * or a commit refuses a damaged table before anything is written. */
+	if (!(flags & IMG_O_INSPECT)) {
+		r = qcow2_load_l1(img, e);
+		if (r < 0)
+			goto fail;
+	}
+	/* reads go through the external data file, whoever opened us */
+	r = qcow2_data_open(img, e);
 	if (r < 0)
 		goto fail;
 	return 0;

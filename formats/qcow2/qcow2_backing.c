@@ -104,6 +104,11 @@ int qcow2_backing_header(struct img *img, const char *name, const char *fmt,
 	if (!s->header_cluster || hl > cs)
 		return err_set(e, EINVAL, "%s: qcow2 header not loaded",
 			       img->path);
+	/* The rewrite replaces all of cluster 0 (and set_backing keeps the
+	 * old one to put back). */
+	r = qcow2_hdr_need(s, img->path, img->fd, cs, e);
+	if (r < 0)
+		return r;
 
 	keep = calloc((size_t)s->nexts + 1, sizeof(*keep));
 	buf = malloc(cs);
@@ -174,7 +179,8 @@ int qcow2_set_backing(struct img *img, const char *name, const char *fmt,
 	if ((uint64_t)st.st_size > s->file_size)
 		s->file_size = (uint64_t)st.st_size;
 	qcow2_free_header(s);
-	r = qcow2_parse_header(s, img->path, img->fd, (uint64_t)st.st_size, e);
+	r = qcow2_parse_header(s, img->path, img->fd, (uint64_t)st.st_size,
+			       NULL, 0, e);
 	if (r < 0) {
 		err_prefix(e, "after rewriting the backing link: ");
 		return r;

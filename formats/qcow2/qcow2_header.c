@@ -177,10 +177,10 @@ static int keep_ext(struct qcow2_state *s, const char *path, uint32_t type,
 }
 
 /* Walk the extension area [start, end) of cluster 0. */
-static int parse_extensions(struct qcow2_state *s, const char *path,
+static int parse_extensions(struct qcow2_state *s, const char *path, int fd,
 			    uint32_t start, uint32_t end, struct img_err *e)
 {
-	const uint8_t *c = s->header_cluster;
+	const uint8_t *c;
 	uint32_t off = start;
 	int count = 0, r;
 
@@ -196,6 +196,10 @@ static int parse_extensions(struct qcow2_state *s, const char *path,
 			return err_set(e, EINVAL,
 				       "%s: qcow2 header extensions: more than %d "
 				       "records", path, QCOW2_MAX_EXTENSIONS);
+		r = qcow2_hdr_need(s, path, fd, off + QCOW2_EXT_DATA, e);
+		if (r < 0)
+			return r;
+		c = s->header_cluster;
 		type = qcow2_be32(c + off + QCOW2_EXT_TYPE);
 		len = qcow2_be32(c + off + QCOW2_EXT_LEN);
 		if (type == QCOW2_EXT_END)
@@ -206,6 +210,10 @@ static int parse_extensions(struct qcow2_state *s, const char *path,
 				       "offset %u: length %u runs past the end of "
 				       "the extension area (%u)", path, type, off,
 				       len, end);
+		r = qcow2_hdr_need(s, path, fd, off + QCOW2_EXT_DATA + len, e);
+		if (r < 0)
+			return r;
+		c = s->header_cluster;
 		if (ext_seen(s, type))
 			return err_set(e, EINVAL,
 				       "%s: qcow2 header extension 0x%08x appears "
@@ -275,27 +283,48 @@ static int check_table(struct img_err *e, const char *path, const char *field,
 	return 0;
 }
 
+/* The first bytes of cluster 0, in one read: the fixed header, and
+ * usually the extensions and the backing name too (qcow2_hdr_need reads
+ * more when they reach further).  The bytes the opener has read already
+ * (head) are taken instead of reading them again. */
+static int read_head(struct qcow2_state *s, const char *path, int fd,
+		     uint64_t file_size, const uint8_t *head, size_t hlen,
+		     struct img_err *e)
+{
+	uint32_t avail = file_size < QCOW2_HEAD_READ ? (uint32_t)file_size
+						     : QCOW2_HEAD_READ;
+	int r;
+
+	s->header_cluster = calloc(1, QCOW2_HEAD_READ);
+	if (!s->header_cluster)
+		return err_set(e, ENOMEM, "%s: out of memory", path);
+	if (head && hlen >= avail) {
+		memcpy(s->header_cluster, head, avail);
+	} else {
+		r = io_pread_full(fd, s->header_cluster, avail, 0);
+		if (r < 0)
+			return err_set_errno(e, -r, "%s: cannot read the qcow2 "
+					     "header", path);
+	}
+	s->hc_len = avail;
+	s->hc_file_size = file_size;
+	return 0;
+}
+
 /* The fixed header: magic, version, and enough bytes for that version. */
-static int read_fixed(struct qcow2_state *s, const char *path, int fd,
+static int read_fixed(struct qcow2_state *s, const char *path,
 		      uint64_t file_size, struct img_err *e)
 {
 	struct qcow2_header *h = &s->h;
-	uint8_t head[QCOW2_HDR_V3_MIN_LEN];
-	uint32_t avail;
-	int r;
+	const uint8_t *head = s->header_cluster;
+	uint32_t avail = s->hc_len < QCOW2_HDR_V3_MIN_LEN ? s->hc_len
+							 : QCOW2_HDR_V3_MIN_LEN;
 
 	if (file_size < QCOW2_HDR_V2_LEN)
 		return err_set(e, EINVAL,
 			       "%s: file is %llu bytes; too short for a qcow2 "
 			       "header (%d)", path, ull(file_size),
 			       QCOW2_HDR_V2_LEN);
-	avail = file_size < sizeof(head) ? (uint32_t)file_size
-					 : (uint32_t)sizeof(head);
-	memset(head, 0, sizeof(head));
-	r = io_pread_full(fd, head, avail, 0);
-	if (r < 0)
-		return err_set_errno(e, -r, "%s: cannot read the qcow2 header",
-				     path);
 	if (qcow2_be32(head + QCOW2_HDR_MAGIC) != QCOW2_MAGIC)
 		return bad_field(e, path, "magic",
 				 "is not 'QFI\\xfb'; not a qcow2 image");
@@ -339,28 +368,59 @@ static int check_cluster_bits(const struct qcow2_header *h, const char *path,
 	return 0;
 }
 
+int qcow2_hdr_need(struct qcow2_state *s, const char *path, int fd,
+		   uint32_t upto, struct img_err *e)
+{
+	uint32_t cs = s->cluster_size;
+	size_t n = s->hc_file_size < cs ? (size_t)s->hc_file_size : cs;
+	uint8_t *c;
+	int r;
+
+	if (upto <= s->hc_len)
+		return 0;
+	/* The whole cluster, so that every byte up to its end is either
+	 * the file's or a zero past the end of the file. */
+	c = calloc(1, cs);
+	if (!c)
+		return err_set(e, ENOMEM, "%s: out of memory", path);
+	memcpy(c, s->header_cluster, s->hc_len);
+	r = n > s->hc_len ? io_pread_full(fd, c + s->hc_len, n - s->hc_len,
+					  s->hc_len) : 0;
+	if (r < 0) {
+		free(c);
+		return err_set_errno(e, -r, "%s: cannot read qcow2 cluster 0",
+				     path);
+	}
+	free(s->header_cluster);
+	s->header_cluster = c;
+	s->hc_len = cs;
+	return 0;
+}
+
 /* Cluster 0 holds the header, its extensions and the backing name.  What
- * the file has of it is read in full; a file that ends inside cluster 0 is
- * refused by check_refcount_table (the table lies behind cluster 0), so the
- * zeros standing for the missing part never reach a parsed field. */
+ * the file has of it is read as the parse needs it; a file that ends
+ * inside cluster 0 is refused by check_refcount_table (the table lies
+ * behind cluster 0), so the zeros standing for the missing part never
+ * reach a parsed field. */
 static int read_cluster0(struct qcow2_state *s, const char *path, int fd,
 			 uint64_t file_size, struct img_err *e)
 {
 	struct qcow2_header *h = &s->h;
 	uint32_t cs = 1u << h->cluster_bits;
-	size_t n = file_size < cs ? (size_t)file_size : cs;
 	int r;
 
-	s->header_cluster = calloc(1, cs);
-	if (!s->header_cluster)
-		return err_set(e, ENOMEM, "%s: out of memory", path);
-	r = io_pread_full(fd, s->header_cluster, n, 0);
-	if (r < 0)
-		return err_set_errno(e, -r, "%s: cannot read qcow2 cluster 0",
-				     path);
-	if (h->version == 3 && h->header_length > QCOW2_HDR_V3_MIN_LEN)
+	(void)file_size;
+	s->cluster_size = cs;
+	/* Bytes read past cluster 0 belong to other clusters. */
+	if (s->hc_len > cs)
+		s->hc_len = cs;
+	if (h->version == 3 && h->header_length > QCOW2_HDR_V3_MIN_LEN) {
+		r = qcow2_hdr_need(s, path, fd, h->header_length, e);
+		if (r < 0)
+			return r;
 		h->compression_type =
 			s->header_cluster[QCOW2_HDR_COMPRESSION_TYPE];
+	}
 	return 0;
 }
 
@@ -488,7 +548,7 @@ static int check_other_fields(struct qcow2_state *s, const char *path,
 /* The backing name, after the header and extensions in cluster 0; sets
  * *ext_end to where the extension area ends. */
 static int parse_backing_name(struct qcow2_state *s, const char *path,
-			      uint64_t file_size, uint32_t *ext_end,
+			      int fd, uint64_t file_size, uint32_t *ext_end,
 			      struct img_err *e)
 {
 	const struct qcow2_header *h = &s->h;
@@ -516,6 +576,9 @@ static int parse_backing_name(struct qcow2_state *s, const char *path,
 	*ext_end = (uint32_t)off;
 	if (!len)
 		return 0;
+	int r = qcow2_hdr_need(s, path, fd, (uint32_t)(off + len), e);
+	if (r < 0)
+		return r;
 	const uint8_t *nm = s->header_cluster + off;
 	if (has_nul(nm, len))
 		return bad_field(e, path, "backing_file_size",
@@ -566,20 +629,22 @@ static int check_features(const struct qcow2_state *s, const char *path,
 /* Each step checks its fields before a later one uses them, in the order
  * the fields depend on each other. */
 int qcow2_parse_header(struct qcow2_state *s, const char *path, int fd,
-		       uint64_t file_size, struct img_err *e)
+		       uint64_t file_size, const uint8_t *head, size_t hlen,
+		       struct img_err *e)
 {
 	uint32_t ext_end;
 	int r;
 
-	if ((r = read_fixed(s, path, fd, file_size, e)) < 0 ||
+	if ((r = read_head(s, path, fd, file_size, head, hlen, e)) < 0 ||
+	    (r = read_fixed(s, path, file_size, e)) < 0 ||
 	    (r = check_cluster_bits(&s->h, path, file_size, e)) < 0 ||
 	    (r = read_cluster0(s, path, fd, file_size, e)) < 0 ||
 	    (r = derive_geometry(s, path, e)) < 0 ||
 	    (r = check_l1(s, path, file_size, e)) < 0 ||
 	    (r = check_refcount_table(s, path, file_size, e)) < 0 ||
 	    (r = check_other_fields(s, path, file_size, e)) < 0 ||
-	    (r = parse_backing_name(s, path, file_size, &ext_end, e)) < 0 ||
-	    (r = parse_extensions(s, path, s->h.header_length, ext_end,
+	    (r = parse_backing_name(s, path, fd, file_size, &ext_end, e)) < 0 ||
+	    (r = parse_extensions(s, path, fd, s->h.header_length, ext_end,
 				  e)) < 0)
 		return r;
 	return check_features(s, path, e);
@@ -594,6 +659,7 @@ void qcow2_free_header(struct qcow2_state *s)
 	s->nexts = 0;
 	free(s->header_cluster);
 	s->header_cluster = NULL;
+	s->hc_len = 0;
 	free(s->backing_name);
 	s->backing_name = NULL;
 	free(s->backing_fmt);

@@ -65,14 +65,27 @@ struct qcow2_state {
 	int refcount_bits;
 	uint64_t file_size;           /* at open, updated as we append */
 
-	uint8_t *header_cluster;      /* cluster 0 as read, owned */
+	/* Cluster 0 as read, owned: its first hc_len bytes (the rest read
+	 * by qcow2_hdr_need when a parse or a rewrite needs them; a pool
+	 * scan reads one page of a 2 MiB cluster, not the cluster). */
+	uint8_t *header_cluster;
+	uint32_t hc_len;
+	uint64_t hc_file_size;        /* the file size cluster 0 was read at */
 	struct qcow2_ext *exts;       /* in file order, owned */
 	int nexts;
 	char *backing_name;           /* NUL-terminated or NULL, owned */
 	char *backing_fmt;            /* or NULL, owned */
 	char *data_file_name;         /* or NULL, owned */
+	/* The external data file, open read-only (qcow2_data.c), and the
+	 * path maps name it by; -1 / NULL when the image has none. */
+	int data_fd;
+	char *data_path;
 
-	uint64_t *l1;                 /* host-endian copy of the active L1, owned */
+	/* Host-endian copy of the active L1, owned.  Read at open, except
+	 * on an inspecting open (the pool scan, info, map, check), where
+	 * qcow2_need_l1 reads it when a lookup first needs it. */
+	uint64_t *l1;
+	bool l1_loaded;
 
 	/* Small L2 cache (read path); the write path may add its own. */
 	uint64_t l2_cache_off;
@@ -96,9 +109,19 @@ struct qcow2_state {
 };
 
 /* qcow2_header.c */
-/* Parse and validate cluster 0 and the extensions; fill s (not the L1). */
+/* Bytes of cluster 0 read at first: the header, its extensions and the
+ * backing name fit in them unless they were placed far apart. */
+#define QCOW2_HEAD_READ 4096u
+/* Parse and validate cluster 0 and the extensions; fill s (not the L1).
+ * head: the file's first hlen bytes when the opener has them (NULL: read
+ * here). */
 int qcow2_parse_header(struct qcow2_state *s, const char *path, int fd,
-		       uint64_t file_size, struct img_err *e);
+		       uint64_t file_size, const uint8_t *head, size_t hlen,
+		       struct img_err *e);
+/* Make s->header_cluster hold bytes [0, upto) of cluster 0 (upto <= the
+ * cluster size; past the end of the file: zeros). */
+int qcow2_hdr_need(struct qcow2_state *s, const char *path, int fd,
+		   uint32_t upto, struct img_err *e);
 void qcow2_free_header(struct qcow2_state *s);
 
 /* qcow2_backing.c */
@@ -107,12 +130,26 @@ int qcow2_backing_header(struct img *img, const char *name, const char *fmt,
 int qcow2_set_backing(struct img *img, const char *name, const char *fmt,
 		      struct img_err *e);
 
+/* qcow2_data.c */
+/* Open the external data file, when the header names one. */
+int qcow2_data_open(struct img *img, struct img_err *e);
+void qcow2_data_close(struct qcow2_state *s);
+/* The file guest data lives in: the data file, or the image itself. */
+static inline int qcow2_data_fd(const struct img *img)
+{
+	const struct qcow2_state *s = img->priv;
+
+	return s->data_fd >= 0 ? s->data_fd : img->fd;
+}
+
 /* qcow2_read.c */
 /* Read len bytes of metadata (what: "the L2 table") at off: all of it or
  * an error naming the file, what and where; never a short read. */
 int qcow2_read_meta(struct img *img, uint64_t off, void *buf, size_t len,
 		    const char *what, struct img_err *e);
 int qcow2_load_l1(struct img *img, struct img_err *e);
+/* qcow2_load_l1 unless the L1 is read already. */
+int qcow2_need_l1(struct img *img, struct img_err *e);
 /* Raw L2 entry (first 64-bit word) and extended bitmap for guest offset off. */
 int qcow2_get_l2_entry(struct img *img, uint64_t off, uint64_t *entry,
 		       uint64_t *bitmap, struct img_err *e);

@@ -146,16 +146,17 @@ static bool suspect_prealloc(struct img *img)
 static void data_in_hole(struct img *img, uint64_t h, uint64_t *pnum,
 			 bool *zero)
 {
+	int fd = qcow2_data_fd(img);
 	struct stat sb;
 
-	if (io_fstat(img->fd, &sb) < 0)
+	if (io_fstat(fd, &sb) < 0)
 		return;
 	uint64_t fsz = (uint64_t)sb.st_size;
 	if (h >= fsz) {
 		*zero = true;
 		return;
 	}
-	off_t d = lseek(img->fd, (off_t)h, SEEK_DATA);
+	off_t d = lseek(fd, (off_t)h, SEEK_DATA);
 	if (d < 0) {
 		if (errno == ENXIO)     /* only a hole up to EOF */
 			*zero = true;
@@ -169,7 +170,7 @@ static void data_in_hole(struct img *img, uint64_t h, uint64_t *pnum,
 			*pnum = (uint64_t)d - h;
 		return;
 	}
-	off_t ho = lseek(img->fd, (off_t)h, SEEK_HOLE);
+	off_t ho = lseek(fd, (off_t)h, SEEK_HOLE);
 	uint64_t end = ho > (off_t)h ? (uint64_t)ho : fsz;
 	if (*pnum > end - h)
 		*pnum = end - h;
@@ -189,6 +190,8 @@ int qcow2_map_status(struct img *img, uint64_t off, uint64_t len,
 	m->offset = host;
 	/* Only a compressed cluster is data without a host cluster. */
 	m->compressed = bs == IMG_BS_DATA && !has_host;
+	/* Data of an image with a data file lives there (NULL: the image). */
+	m->file = ((struct qcow2_state *)img->priv)->data_path;
 	if (bs == IMG_BS_DATA && has_host && suspect_prealloc(img))
 		data_in_hole(img, host, pnum, &m->zero);
 	return bs;

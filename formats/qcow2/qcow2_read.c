@@ -21,6 +21,7 @@
 #include <string.h>
 #include <libdeflate.h>
 #include <zlib.h>
+#include <zstd.h>
 
 /* Subcluster classification (QEMU's QCow2SubclusterType, restated). */
 enum sc_type {
@@ -101,8 +102,11 @@ int qcow2_load_l1(struct img *img, struct img_err *e)
 
 	free(s->l1);
 	s->l1 = NULL;
-	if (!s->h.l1_size)
+	s->l1_loaded = false;
+	if (!s->h.l1_size) {
+		s->l1_loaded = true;
 		return 0;
+	}
 	/* Read straight into the table and convert in place: a 1 PiB image
 	 * has a 16 MiB L1, and a second copy would double the peak. */
 	s->l1 = malloc(bytes);
@@ -116,6 +120,7 @@ int qcow2_load_l1(struct img *img, struct img_err *e)
 	raw = (uint8_t *)s->l1;
 	for (uint32_t i = 0; i < s->h.l1_size; i++)
 		s->l1[i] = qcow2_be64(raw + (size_t)i * 8);
+	s->l1_loaded = true;
 	/* An inspecting open (info/check/map) must still see a damaged
 	 * image; entries are checked again whenever a lookup uses them. */
 	if (img->flags & IMG_O_INSPECT)
@@ -126,6 +131,11 @@ int qcow2_load_l1(struct img *img, struct img_err *e)
 			return r;
 	}
 	return 0;
+}
+
+int qcow2_need_l1(struct img *img, struct img_err *e)
+{
+	return st(img)->l1_loaded ? 0 : qcow2_load_l1(img, e);
 }
 
 /* Make the L2 table at l2off the cached one. */
@@ -165,6 +175,9 @@ int qcow2_get_l2_entry(struct img *img, uint64_t off, uint64_t *entry,
 
 	*entry = 0;
 	*bitmap = 0;
+	r = qcow2_need_l1(img, e);
+	if (r < 0)
+		return r;
 	if (l1i >= s->h.l1_size || !s->l1)
 		return 0;
 	r = check_l1_entry(img, (uint32_t)l1i, s->l1[l1i], e);
@@ -322,6 +335,9 @@ static int classify(struct img *img, uint64_t off, enum sc_type *type,
 
 	*host = 0;
 	*entry_out = 0;
+	r = qcow2_need_l1(img, e);
+	if (r < 0)
+		return r;
 	if (l1i >= s->h.l1_size || !s->l1 ||
 	    !(s->l1[l1i] & QCOW2_L1E_OFFSET_MASK)) {
 		if (l1i < s->h.l1_size && s->l1) {
@@ -458,12 +474,54 @@ static void inflate_zlib_free(void *state)
 	libdeflate_free_decompressor(state);
 }
 
+/* zstd (compression type 1), decoded as QEMU's qcow2_zstd_decompress
+ * does: streaming, because the stored run may end with padding and the
+ * frame need not record its content size; output bounded to one cluster;
+ * a decoder that makes no progress, or a frame not finished when the
+ * cluster is full, is corruption rather than a loop or a truncation. */
+static int inflate_zstd(void **state, const uint8_t *in, size_t n,
+			uint8_t *out, size_t len, const char **why)
+{
+	ZSTD_inBuffer ib = { in, n, 0 };
+	ZSTD_outBuffer ob = { out, len, 0 };
+	size_t zr = 1;
+
+	if (!*state)
+		*state = ZSTD_createDCtx();
+	if (!*state)
+		return -ENOMEM;
+	ZSTD_DCtx_reset(*state, ZSTD_reset_session_only);
+	while (ob.pos < ob.size) {
+		size_t in0 = ib.pos, out0 = ob.pos;
+
+		zr = ZSTD_decompressStream(*state, &ob, &ib);
+		if (ZSTD_isError(zr)) {
+			*why = ZSTD_getErrorName(zr);
+			return -EIO;
+		}
+		if (ib.pos <= in0 && ob.pos <= out0) {
+			*why = "decompressed to less than one cluster";
+			return -EIO;
+		}
+	}
+	if (zr > 0) {
+		*why = "the frame does not end with the cluster";
+		return -EIO;
+	}
+	return 0;
+}
+
+static void inflate_zstd_free(void *state)
+{
+	ZSTD_freeDCtx(state);
+}
+
 /* The decompressors, by the header's compression_type.  Each fills
  * exactly one cluster from a compressed cluster's bytes, bounded by the
  * cluster whatever the stream claims (a bomb stops there), keeping what
  * it may reuse in *state (one per image handle, freed by free_state at
  * close).  A type with no function is refused by name when a cluster of
- * it is read: zstd (1) plugs in here with the same signatures. */
+ * it is read. */
 static const struct qcow2_codec {
 	const char *name;
 	int (*decompress)(void **state, const uint8_t *in, size_t n,
@@ -471,7 +529,7 @@ static const struct qcow2_codec {
 	void (*free_state)(void *state);
 } qcow2_codecs[] = {
 	{ "deflate", inflate_zlib, inflate_zlib_free },
-	{ "zstd", NULL, NULL },
+	{ "zstd", inflate_zstd, inflate_zstd_free },
 };
 
 void qcow2_inflater_free(struct qcow2_state *s)
@@ -575,14 +633,6 @@ int qcow2_pread(struct img *img, uint64_t off, void *buf, size_t len,
 		size_t chunk = n < len ? (size_t)n : len;
 		switch (t) {
 		case SC_NORMAL: {
-			if (s->h.incompatible_features &
-			    QCOW2_INCOMPAT_DATA_FILE) {
-				r = err_set(e, ENOTSUP,
-					    "%s: data lives in the external data "
-					    "file '%s', which is not supported",
-					    img->path, s->data_file_name);
-				goto out;
-			}
 			/* One read for a run of clusters that are contiguous
 			 * in the file too (the common case after a copy). */
 			while (chunk < len) {
@@ -597,11 +647,13 @@ int qcow2_pread(struct img *img, uint64_t off, void *buf, size_t len,
 				chunk += n2 < len - chunk ? (size_t)n2
 							  : len - chunk;
 			}
-			ssize_t got = io_pread(img->fd, b, chunk, h);
+			ssize_t got = io_pread(qcow2_data_fd(img), b, chunk,
+					       h);
 			if (got < 0) {
 				r = err_set_errno(e, (int)-got,
 						  "%s: guest offset %llu: cannot "
 						  "read host offset %llu",
+						  s->data_path ? s->data_path :
 						  img->path, ull(off), ull(h));
 				goto out;
 			}

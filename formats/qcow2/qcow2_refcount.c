@@ -89,10 +89,17 @@ int qcow2_hdr_write(struct img *img, uint32_t off, const void *p, size_t n,
 		    struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
-	const uint8_t *old = s->header_cluster && off + n <= s->cluster_size ?
-			     s->header_cluster + off : NULL;
-	int r = qcow2_meta_write(img, off, p, old, n, "header fields", e);
+	const uint8_t *old;
+	int r = 0;
 
+	if (s->header_cluster && off + n <= s->cluster_size)
+		r = qcow2_hdr_need(s, img->path, img->fd, (uint32_t)(off + n),
+				   e);
+	if (r < 0)
+		return r;
+	old = s->header_cluster && off + n <= s->cluster_size ?
+	      s->header_cluster + off : NULL;
+	r = qcow2_meta_write(img, off, p, old, n, "header fields", e);
 	if (r < 0)
 		return r;
 	if (old)
@@ -209,11 +216,9 @@ int qcow2_write_begin(struct img *img, struct img_err *e)
 		((struct qcow2_alloc *)s->alloc)->unflushed = true;
 		return 0;
 	}
-	if (!s->l1 && s->h.l1_size) {
-		r = qcow2_load_l1(img, e);
-		if (r < 0)
-			return r;
-	}
+	r = qcow2_need_l1(img, e);
+	if (r < 0)
+		return r;
 	if (!s->alloc) {
 		a = calloc(1, sizeof(*a));
 		if (!a)

@@ -9,10 +9,19 @@
 # figures are printed, and the growth from 1 TiB to 64 TiB too (what is
 # left of it is the qcow2 L1 tables, 1 MiB per open 64 TiB image).  The
 # bases must show top's data (qemu-img compare) and pass qemu-img check.
-# Timings are never asserted.
+# Timings are never asserted.  Under ASan (make sanitize) RSS counts the
+# shadow memory and the allocator's quarantine, not the program's own use, so
+# there the figures are printed but the bound is not asserted; the views and
+# qemu-img check are.
 . "$(dirname "$0")/lib.sh"
 
 LIMIT_KIB=$((32 * 1024))
+sanitized=0
+if nm -D "$IMGRAPH" 2>/dev/null | grep -q '__asan_init' ||
+	nm "$IMGRAPH" 2>/dev/null | grep -q '__asan_init'; then
+	sanitized=1
+	echo "# ASan build: peak RSS printed, its 32 MiB bound not asserted"
+fi
 if [ ! -x /usr/bin/time ]; then
 	skip "commit memory" "GNU time missing (make deps)"
 	done_testing
@@ -41,7 +50,9 @@ for sz in 1T 64T; do
 		k=$(awk -F: '/Maximum resident set size/ { gsub(/ /, "", $2); print $2 }' "$T/time")
 		rss[$sz,$m]=$k
 		echo "# $sz virtual, 1 GiB allocated, $m: peak RSS $((k / 1024)) MiB ($k KiB)"
-		check "$sz $m: peak RSS $k KiB <= $LIMIT_KIB KiB" test "$k" -le "$LIMIT_KIB"
+		if [ "$sanitized" = 0 ]; then
+			check "$sz $m: peak RSS $k KiB <= $LIMIT_KIB KiB" test "$k" -le "$LIMIT_KIB"
+		fi
 		check "$sz $m: base shows top's view" qemu-img compare -q "$w/base.qcow2" "$T/$sz/top.qcow2"
 		qcheck "$sz $m: base check" "$w/base.qcow2"
 	done

@@ -123,8 +123,8 @@ map_same "1 PiB sparse image" "$T/huge.qcow2"
 info_same "1 PiB sparse image" "$T/huge.qcow2"
 
 # Images we read but never write: internal snapshot (read the active L1),
-# dirty lazy-refcount image after a crash, zstd compression (map and info
-# work; reading a zstd cluster is refused with a message naming the file).
+# dirty lazy-refcount image after a crash, zstd compression (read through
+# libzstd).
 mkq "$T/snap.qcow2" 2M
 qio "$T/snap.qcow2" -c "write -P 1 0 128k"
 qemu-img snapshot -c s1 "$T/snap.qcow2"
@@ -145,8 +145,7 @@ if qemu-img convert -c -O qcow2 -o compression_type=zstd "$T/src.raw" "$T/zstd.q
 	map_same "zstd" "$T/zstd.qcow2"
 	info_same "zstd" "$T/zstd.qcow2"
 	qemu-img convert -O raw "$T/zstd.qcow2" "$T/zstd.raw"
-	check_rc "zstd: reading a zstd cluster fails" 1 "$FMT_TOOL" compare "$T/zstd.qcow2" "$T/zstd.raw"
-	check_grep "zstd: message names file and zstd" "zstd.qcow2: guest offset 0: cluster is zstd-compressed" "$T/.err"
+	check "zstd: reads match qemu-img's byte for byte" "$FMT_TOOL" compare "$T/zstd.qcow2" "$T/zstd.raw"
 	rm -f "$T/zstd.raw"
 else
 	ok "zstd # SKIP qemu-img built without zstd"

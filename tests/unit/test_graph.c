@@ -1,6 +1,7 @@
 /* test_graph.c - the error contract of the graph and plan rooms: a failure
  * keeps its cause (a /proc scan that cannot look is neither "no openers"
- * nor "out of memory"), and a NULL error pointer is never dereferenced.
+ * nor "out of memory"), and a NULL error pointer is never dereferenced;
+ * and the pull's plan beside a refused commit (roles, recommendation).
  * Images are made with the format API in a temporary directory; real
  * qemu-img pools are scanned in tests/it/tree_*.sh and plan_*.sh. */
 #include "helpers.h"
@@ -22,7 +23,10 @@
 #include "core/graph/lock.h"
 #include "core/graph/resolve.h"
 #include "core/graph/users.h"
+#include "core/commit/pull.h"
 #include "core/plan/plan.h"
+#include "core/plan/plan_pull.h"
+#include "core/plan/policy.h"
 #include "formats/img.h"
 
 static void tmp_path(char *buf, size_t len, const char *name)
@@ -261,6 +265,93 @@ START_TEST(null_error_pointer_is_ignored)
 }
 END_TEST
 
+static int node_of(struct graph *g, const char *name)
+{
+	char p[PATH_MAX];
+	int id;
+
+	tmp_path(p, sizeof(p), name);
+	id = graph_lookup(g, p, NULL);
+	ck_assert_msg(id >= 0, "%s not in the pool", name);
+	return id;
+}
+
+/* A template with two clones, a snapshot on the first: the commit of the
+ * snapshot into the template is refused (the other clone reads it) and
+ * carries the pull as its alternative, which it recommends; the pull's
+ * roles come from the policy table: top written, base and the clone
+ * between only read. */
+START_TEST(pull_plan_beside_refused_commit)
+{
+	char *paths[1] = { ut_tmpdir };
+	struct plan_opts pull = { .pull = true };
+	struct scan_opts so = { 0 };
+	struct img_err e = { 0 };
+	struct role_policy rp;
+	struct graph *g = NULL;
+	struct plan *p = NULL, *q = NULL;
+	int tpl, c1, snap, *ids = NULL, n = 0;
+
+	make_qcow2("tpl.qcow2", NULL);
+	make_qcow2("c1.qcow2", "tpl.qcow2");
+	make_qcow2("c2.qcow2", "tpl.qcow2");
+	make_qcow2("snap.qcow2", "c1.qcow2");
+	ck_assert_msg(graph_scan(paths, 1, &so, &g, &e) == 0, "%s", e.msg);
+	tpl = node_of(g, "tpl.qcow2");
+	c1 = node_of(g, "c1.qcow2");
+	snap = node_of(g, "snap.qcow2");
+
+	ck_assert_int_eq(plan_build(g, snap, tpl, NULL, &p, &e), 0);
+	ck_assert(!plan_runnable(p));
+	ck_assert(plan_base_shared(p));
+	ck_assert_ptr_nonnull(p->alt_pull);
+	ck_assert(plan_runnable(p->alt_pull));
+	ck_assert_int_eq(plan_recommend(p), PLAN_STRATEGY_PULL);
+	plan_free(p);
+
+	ck_assert_int_eq(plan_build(g, snap, tpl, &pull, &q, &e), 0);
+	ck_assert(plan_runnable(q));
+	ck_assert_ptr_null(q->alt_pull);
+	ck_assert_int_eq(q->nparents, 1);
+	ck_assert_int_eq(q->parents[0].node, snap);
+	ck_assert_int_eq(q->leaf, PLAN_LEAF_NONE);
+	ck_assert_int_eq(q->pull->bytes_to_copy, 0);     /* c1 is empty */
+	ck_assert_int_eq(plan_recommend(q), PLAN_STRATEGY_PULL);
+	plan_policy(g, q, snap, &rp);
+	ck_assert(rp.write && rp.lock);
+	plan_policy(g, q, c1, &rp);
+	ck_assert(!rp.write && rp.lock);
+	ck_assert(!(rp.shared & PERM_WRITE));
+	plan_policy(g, q, tpl, &rp);
+	ck_assert(!rp.write && rp.lock);
+	ck_assert_int_eq(rp.perm, PERM_CONSISTENT_READ);
+	ck_assert_int_eq(plan_files(q, &ids, &n), 0);
+	ck_assert_int_eq(n, 3);
+	free(ids);
+	plan_free(q);
+
+	/* Nothing between: no alternative, and a pull of it is refused. */
+	ck_assert_int_eq(plan_build(g, c1, tpl, NULL, &p, &e), 0);
+	ck_assert_ptr_null(p->alt_pull);
+	ck_assert_int_eq(plan_recommend(p), PLAN_STRATEGY_NONE);
+	plan_free(p);
+	ck_assert_int_eq(plan_build(g, c1, tpl, &pull, &q, &e), 0);
+	ck_assert(!plan_runnable(q));
+	ck_assert_int_eq(q->conflicts[0].kind, CONFLICT_INVALID_PAIR);
+	plan_free(q);
+	graph_free(g);
+}
+END_TEST
+
+START_TEST(pull_unit_is_the_allocation_unit)
+{
+	ck_assert_int_eq(pull_unit(65536, false), 65536);
+	ck_assert_int_eq(pull_unit(65536, true), 2048);    /* 32 subclusters */
+	ck_assert_int_eq(pull_unit(2u << 20, true), 65536);
+	ck_assert_int_eq(pull_unit(0, false), 4096);       /* no clusters */
+}
+END_TEST
+
 static Suite *graph_suite(void)
 {
 	Suite *s = suite_create("graph");
@@ -270,6 +361,8 @@ static Suite *graph_suite(void)
 	tcase_add_test(tc, opener_scan_failure_keeps_cause);
 	tcase_add_test(tc, plan_failure_keeps_cause);
 	tcase_add_test(tc, null_error_pointer_is_ignored);
+	tcase_add_test(tc, pull_plan_beside_refused_commit);
+	tcase_add_test(tc, pull_unit_is_the_allocation_unit);
 	suite_add_tcase(s, tc);
 	return s;
 }

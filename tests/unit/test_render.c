@@ -421,6 +421,9 @@ START_TEST(flags_errors_and_users)
 			   .user_kind = "vm", .node = 8 };
 	G->users = &u;
 	G->nusers = 1;
+	/* The editor builds the rows after each scan, from its flags. */
+	rows_free(&ST.rows);
+	ck_assert_int_eq(rows_init(&ST.rows, G), 0);
 	ui_draw(&CV, &ST);
 	ck_assert(strstr(line(0), "1 in use, 1 error, 1 outside"));
 	ck_assert(strstr(line(find_row("test.qcow2")), " U"));

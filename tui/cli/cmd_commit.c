@@ -2,7 +2,11 @@
  *
  *   imgraph commit --top IMAGE [--base IMAGE] [--users FILE] [--yes]
  *                  [-p|-q] [--rate BYTES_PER_S] [--drop-top] [--delete]
- *                  [--output=human|json|yaml] [-r] [PATH...]
+ *                  [--pull] [--protect] [--output=human|json|yaml] [-r]
+ *                  [PATH...]
+ *
+ * --pull runs the same plan the other way (core/plan/plan_pull.h): a mode
+ * of commit, not a command, as it shares the plan, locks and journal.
  *
  * Exit 0 done, 1 error/cancelled/declined, 2 usage (or no terminal and no
  * --yes), 3 conflicts (plan refused, or a file is in use).  stdout holds
@@ -16,6 +20,7 @@
 #include "core/out/emit.h"
 #include "core/graph/graph.h"
 #include "core/plan/plan.h"
+#include "core/plan/plan_protect.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -200,9 +205,13 @@ static int confirm_relink(void *opaque, const struct graph *g,
 		fputc('\n', stderr);
 		c->prog->bar_open = false;
 	}
-	snprintf(q, sizeof(q), "Copy done. Relink %d parent%s of %s to %s?",
-		 p->nparents, p->nparents == 1 ? "" : "s",
-		 g->nodes[p->top].path, g->nodes[p->base].path);
+	if (p->pull)
+		snprintf(q, sizeof(q), "Pull done. Relink %s onto %s?",
+			 g->nodes[p->top].path, g->nodes[p->base].path);
+	else
+		snprintf(q, sizeof(q), "Copy done. Relink %d parent%s of %s "
+			 "to %s?", p->nparents, p->nparents == 1 ? "" : "s",
+			 g->nodes[p->top].path, g->nodes[p->base].path);
 	/* Time spent on the question is not the commit's. */
 	progress_meter_pause(&c->prog->m, true, mono_now());
 	bool yes = ask(q) && !commit_cancel;
@@ -215,7 +224,9 @@ static void usage(FILE *f)
 	fputs(
 "Usage: imgraph commit --top IMAGE [--base IMAGE] [--users FILE] [--yes]\n"
 "                      [-p|-q] [--rate BYTES_PER_S] [--drop-top] [--delete]\n"
-"                      [--output=human|json|yaml] [-r] [PATH...]\n"
+"                      [--base-is-raw] [--ignore-unverified FILE]...\n"
+"                      [--pull] [--protect] [--output=human|json|yaml] [-r]\n"
+"                      [PATH...]\n"
 "Commit the data of --top (and the images between) into --base (default:\n"
 "top's backing file), then relink every parent of top to base as one\n"
 "crash-safe transaction.  The plan is shown first; a plan with conflicts\n"
@@ -235,6 +246,21 @@ static void usage(FILE *f)
 "      --delete       move top and intermediates nothing references any\n"
 "                     more into a trash beside them (imgraph undelete\n"
 "                     puts them back, imgraph purge frees the space)\n"
+"      --base-is-raw  base is recorded raw but carries another format's\n"
+"                     header or footer: it really is a raw disk, write it\n"
+"      --ignore-unverified FILE  FILE carries an image signature imgraph\n"
+"                     cannot read far enough to know its backing file; it\n"
+"                     reads nothing of this chain (repeatable)\n"
+"      --pull         flatten the other way: copy the data of the images\n"
+"                     between top and base into top (where top allocates\n"
+"                     nothing), then relink top onto base.  base is not\n"
+"                     written, so its other readers (a template's other\n"
+"                     clones) need nothing; top's parents keep top.\n"
+"                     Takes no --drop-top, --delete, --copy-method\n"
+"      --protect      base's other readers (clones of a template) first\n"
+"                     get base's old data where they read it, each\n"
+"                     flushed before base changes there: their views stay\n"
+"                     the same and they still read base for the rest\n"
 "  -r, --recursive    descend into subdirectories of PATH\n"
 "The pool is PATH plus the directories of --top, --base, the intermediates\n"
 "and every parent of top, whatever PATH says.\n"
@@ -297,10 +323,24 @@ static void human_result(const struct graph *g, const struct plan *p,
 	bool kept = p->leaf == PLAN_LEAF_KEEP;
 	char a[32], b[160];
 
+	if (p->pull) {
+		printf("Pulled %s into %s; it now reads %s directly (%s was "
+		       "not written).\n", cli_human_size(r->bytes_copied, a,
+		       sizeof(a)), g->nodes[p->top].path,
+		       g->nodes[p->base].path, g->nodes[p->base].path);
+		return;
+	}
+
 	printf("Committed %s into %s (%s written%s).\n",
 	       g->nodes[p->top].path, g->nodes[p->base].path,
 	       cli_human_size(r->bytes_copied, a, sizeof(a)),
 	       how_text(r, b, sizeof(b)));
+	if (p->protect && p->protect->on)
+		printf("Protected %d reader%s of %s first (%s written into "
+		       "them); they still read it for the rest.\n",
+		       p->protect->n, p->protect->n == 1 ? "" : "s",
+		       g->nodes[p->base].path,
+		       cli_human_size(r->bytes_protected, a, sizeof(a)));
 	if (kept)
 		printf("Kept %s: now backed by %s and empty.\n",
 		       g->nodes[p->top].path, g->nodes[p->base].path);
@@ -335,9 +375,11 @@ static void print_result(enum out_fmt fmt, const struct graph *g,
 	}
 	ow_init(&w, stdout, fmt);
 	ow_obj_open(&w, NULL);
+	ow_str(&w, "strategy", p->pull ? "pull" : "commit");
 	ow_str(&w, "top", g->nodes[p->top].path);
 	ow_str(&w, "base", g->nodes[p->base].path);
 	ow_u64(&w, "bytes-copied", r->bytes_copied);
+	ow_u64(&w, "bytes-protected", r->bytes_protected);
 	ow_obj_open(&w, "bytes-by-method");
 	for (int h = 0; h < IO_COPY_HOWS; h++)
 		ow_u64(&w, copy_method_name(h), r->bytes_how[h]);
@@ -346,9 +388,9 @@ static void print_result(enum out_fmt fmt, const struct graph *g,
 	ow_bool(&w, "top-kept", kept);
 	ow_i64(&w, "deleted", r->deleted);
 	ow_arr_open(&w, "stale");
-	if (!delete_files && !kept)
+	if (!delete_files && !kept && !p->pull)
 		ow_str(&w, NULL, g->nodes[p->top].path);
-	for (int i = 0; !delete_files && i < p->ninter; i++)
+	for (int i = 0; !delete_files && !p->pull && i < p->ninter; i++)
 		ow_str(&w, NULL, g->nodes[p->inter[i]].path);
 	ow_close(&w);
 	ow_arr_open(&w, "trash");
@@ -388,6 +430,7 @@ struct commit_args {
 	int npaths;
 	struct scan_opts so;
 	struct plan_opts po;
+	char **ignore;             /* --ignore-unverified FILEs (argc slots) */
 	struct commit_opts co;
 	enum out_fmt fmt;
 	bool yes, want_p, quiet;
@@ -407,6 +450,10 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 		{ "copy-method", required_argument, NULL, 'M' },
 		{ "drop-top", no_argument, NULL, 'D' },
 		{ "delete", no_argument, NULL, 'X' },
+		{ "base-is-raw", no_argument, NULL, 'W' },
+		{ "ignore-unverified", required_argument, NULL, 'I' },
+		{ "pull", no_argument, NULL, 'P' },
+		{ "protect", no_argument, NULL, 'S' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
@@ -429,6 +476,13 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 		case 'r': a->so.recursive = true; break;
 		case 'D': a->po.drop_top = true; break;
 		case 'X': a->po.delete_files = a->co.delete_files = true; break;
+		case 'W': a->po.base_is_raw = true; break;
+		case 'I':
+			a->ignore[a->po.nignore_unverified++] = optarg;
+			a->po.ignore_unverified = a->ignore;
+			break;
+		case 'P': a->po.pull = true; break;
+		case 'S': a->po.protect = true; break;
 		case 'R':
 			if (cli_parse_size(optarg, &a->co.rate) < 0 ||
 			    !a->co.rate)
@@ -458,6 +512,13 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 		return cli_usage_error("commit", "--top IMAGE is required");
 	if (a->want_p && a->quiet)
 		return cli_usage_error("commit", "-p and -q exclude each other");
+	if (a->po.pull && (a->po.drop_top || a->po.delete_files))
+		return cli_usage_error("commit", "--pull keeps top and every "
+				       "image: it takes neither --drop-top nor "
+				       "--delete");
+	if (a->po.pull && a->co.copy_method != COPY_AUTO)
+		return cli_usage_error("commit", "--pull reads and writes "
+				       "top's view: it takes no --copy-method");
 	if (!a->yes && !(isatty(STDIN_FILENO) && isatty(STDERR_FILENO)))
 		return cli_usage_error("commit", "not a terminal: pass --yes to "
 				       "commit without questions (nothing was "
@@ -485,7 +546,8 @@ static int confirm_plan(const struct graph *g, const struct plan *p,
 		emit_plan(a->fmt == OUT_HUMAN ? stdout : stderr, g, p,
 			  OUT_HUMAN);
 	fflush(stdout);
-	if (!a->yes && !ask("Commit top into base as planned?")) {
+	if (!a->yes && !ask(p->pull ? "Pull into top as planned?"
+				    : "Commit top into base as planned?")) {
 		fprintf(stderr, "imgraph commit: not confirmed; nothing was "
 			"written\n");
 		return EXIT_ERR;
@@ -561,10 +623,16 @@ int cmd_commit(int argc, char **argv)
 	struct img_err e = { 0 };
 	struct graph *g = NULL;
 	struct plan *p = NULL;
+	int rc;
 
-	int rc = parse_args(argc, argv, &a);
+	a.ignore = calloc((size_t)argc + 1, sizeof(char *));
+	if (!a.ignore) {
+		fprintf(stderr, "imgraph commit: out of memory\n");
+		return EXIT_ERR;
+	}
+	rc = parse_args(argc, argv, &a);
 	if (rc >= 0)
-		return rc;
+		goto out;
 	struct cli_plan_args pa = {
 		.top = a.top, .base = a.base,
 		.paths = a.paths, .npaths = a.npaths,
@@ -572,13 +640,15 @@ int cmd_commit(int argc, char **argv)
 	};
 	rc = cli_plan_load(&pa, &g, &p);
 	if (rc != EXIT_OK)
-		return rc;
+		goto out;
 	rc = confirm_plan(g, p, &a);
 	if (rc < 0)
 		rc = report(run_commit(g, p, &a, &res, &e), &e, g, p, &a, &res);
 	commit_result_free(&res);
 	plan_free(p);
 	graph_free(g);
+out:
+	free(a.ignore);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "imgraph commit: write error on stdout\n");
 		return EXIT_ERR;

@@ -17,7 +17,8 @@
 static void plan_usage(FILE *f)
 {
 	fputs("Usage: imgraph plan --top IMAGE [--base IMAGE] [--users FILE]\n"
-	      "                    [--drop-top] [--delete]\n"
+	      "                    [--drop-top] [--delete] [--base-is-raw]\n"
+"                    [--ignore-unverified FILE]... [--pull] [--protect]\n"
 	      "                    [--output=human|json|yaml] [PATH...]\n"
 	      "Preview committing --top into --base (default: top's backing\n"
 	      "file): what is copied, which parents of top are relinked, and\n"
@@ -26,13 +27,30 @@ static void plan_usage(FILE *f)
 	      "      --drop-top     plan to drop a top that has no parents\n"
 	      "      --delete       list what commit --delete moves into the "
 	      "trash\n"
+	      "      --base-is-raw  base is recorded raw but carries another\n"
+	      "                     format's header or footer: it really is a\n"
+	      "                     raw disk, plan to write it\n"
+	      "      --ignore-unverified FILE  FILE carries an image signature\n"
+	      "                     imgraph cannot read far enough to know its\n"
+	      "                     backing file; it reads nothing of this\n"
+	      "                     chain (repeatable)\n"
+	      "      --pull         plan a pull (commit --pull): the data\n"
+	      "                     between top and base into top, then top\n"
+	      "                     onto base; base is not written.  When base\n"
+	      "                     has other readers, a commit's plan shows\n"
+	      "                     the pull beside it and recommends one\n"
+	      "      --protect      plan to copy base's old data into base's "
+	      "other\n"
+	      "                     readers first, so their views stay the "
+	      "same\n"
 	      "The pool is PATH plus the directories of --top, --base, the\n"
 	      "intermediates and every parent of top, whatever PATH says.\n"
 	      "Exit status: 0 the plan can run, 3 it has conflicts, 1 error, "
 	      "2 usage.\n", f);
 }
 
-int cmd_plan(int argc, char **argv)
+/* ignore: argc slots for the --ignore-unverified FILEs. */
+static int plan_main(int argc, char **argv, char **ignore)
 {
 	static const struct option opts[] = {
 		{ "top", required_argument, NULL, 't' },
@@ -42,6 +60,10 @@ int cmd_plan(int argc, char **argv)
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "drop-top", no_argument, NULL, 'D' },
 		{ "delete", no_argument, NULL, 'X' },
+		{ "base-is-raw", no_argument, NULL, 'W' },
+		{ "ignore-unverified", required_argument, NULL, 'I' },
+		{ "pull", no_argument, NULL, 'P' },
+		{ "protect", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -64,6 +86,13 @@ int cmd_plan(int argc, char **argv)
 		case 'r': so.recursive = true; break;
 		case 'D': po.drop_top = true; break;
 		case 'X': po.delete_files = true; break;
+		case 'W': po.base_is_raw = true; break;
+		case 'I':
+			ignore[po.nignore_unverified++] = optarg;
+			po.ignore_unverified = ignore;
+			break;
+		case 'P': po.pull = true; break;
+		case 'S': po.protect = true; break;
 		case 'o':
 			if (cli_parse_output("plan", optarg, &fmt) < 0)
 				return EXIT_USAGE;
@@ -75,6 +104,10 @@ int cmd_plan(int argc, char **argv)
 	}
 	if (!top_arg)
 		return cli_usage_error("plan", "--top IMAGE is required");
+	if (po.pull && (po.drop_top || po.delete_files))
+		return cli_usage_error("plan", "--pull keeps top and every "
+				       "image: it takes neither --drop-top nor "
+				       "--delete");
 	/* A file that does not exist is an error, not a conflict. */
 	{
 		struct cli_plan_args pa = {
@@ -96,3 +129,18 @@ int cmd_plan(int argc, char **argv)
 	}
 	return rc;
 }
+
+int cmd_plan(int argc, char **argv)
+{
+	char **ignore = calloc((size_t)argc + 1, sizeof(char *));
+	int rc;
+
+	if (!ignore) {
+		fprintf(stderr, "imgraph plan: out of memory\n");
+		return EXIT_ERR;
+	}
+	rc = plan_main(argc, argv, ignore);
+	free(ignore);
+	return rc;
+}
+

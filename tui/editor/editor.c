@@ -127,8 +127,12 @@ static bool run_request(struct editor *ed, enum ui_req req)
 	case REQ_CANCEL_ASK: ask_cancel(ed); break;
 	case REQ_PLAN: editor_show_plan(ed, false); break;
 	case REQ_COMMIT:
-		if (!ed->job)
+	case REQ_PULL:
+		if (!ed->job) {
+			ed->pull = req == REQ_PULL;
 			editor_show_plan(ed, true);
+			ed->pull = false;
+		}
 		break;
 	case REQ_MAP:
 		editor_update_map(ed);

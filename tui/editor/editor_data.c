@@ -11,6 +11,7 @@
 
 #include "core/graph/chain.h"
 #include "core/out/emit.h"
+#include "core/plan/plan_protect.h"
 #include "core/graph/perm.h"
 
 /* Enough to picture a disk; more extents than this and the map says
@@ -294,6 +295,24 @@ char *editor_plan_text(const struct graph *g, const struct plan *p)
 	return buf;
 }
 
+/* A protected reader still reads base, from its own copy where base
+ * changed; one that is not protected sees base change. */
+static void after_protected(FILE *f, const struct plan *p, int v)
+{
+	const struct plan_reader *r = plan_protect_reader(p, v);
+	char a[32];
+
+	if (!r)
+		return;
+	if (p->protect->on)
+		fprintf(f, "   protected: still reads base, +%s of base's old "
+			"data of its own", emit_size(r->growth, a, sizeof(a)));
+	else
+		fprintf(f, "   NOT protected: what it shows would change (P "
+			"protects it: copies %s)", emit_size(r->bytes, a,
+							    sizeof(a)));
+}
+
 char *editor_after_text(const struct graph *g, const struct plan *p,
 			bool utf8)
 {
@@ -313,13 +332,14 @@ char *editor_after_text(const struct graph *g, const struct plan *p,
 	for (int i = 0; i < p->nparents; i++)
 		if (p->parents[i].node >= 0)
 			g2.nodes[p->parents[i].node].backing = p->base;
-	if (p->leaf == PLAN_LEAF_KEEP) {
+	/* A pull: top moves onto base, everything else stays. */
+	if (p->pull || p->leaf == PLAN_LEAF_KEEP) {
 		g2.nodes[p->top].backing = p->base;
 	} else {
 		gone[p->top] = 1;
 		g2.nodes[p->top].backing = -1;
 	}
-	for (int i = 0; i < p->ninter; i++) {
+	for (int i = 0; i < p->ninter && !p->pull; i++) {
 		gone[p->inter[i]] = 1;
 		g2.nodes[p->inter[i]].backing = -1;
 	}
@@ -344,14 +364,17 @@ char *editor_after_text(const struct graph *g, const struct plan *p,
 			   guide, sizeof(guide));
 		fprintf(f, "  %s%s", guide, rows_label(&r, v));
 		if (v == p->base)
-			fprintf(f, "   [B] takes top's data");
+			fprintf(f, p->pull ? "   [B] not written"
+					   : "   [B] takes top's data");
 		for (int k = 0; k < p->nparents; k++)
 			if (p->parents[k].node == v)
 				fprintf(f, "   relinked, was on %s",
 					p->parents[k].old_name ?
 					p->parents[k].old_name : "top");
 		if (v == p->top)
-			fprintf(f, "   [T] kept, emptied");
+			fprintf(f, p->pull ? "   [T] holds the pulled data"
+					   : "   [T] kept, emptied");
+		after_protected(f, p, v);
 		fputc('\n', f);
 	}
 	bool any = false;

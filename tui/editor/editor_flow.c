@@ -14,6 +14,8 @@
 
 #include "core/graph/graph.h"
 #include "core/plan/plan.h"
+#include "core/plan/plan_pull.h"
+#include "core/plan/plan_protect.h"
 
 static double now(void)
 {
@@ -139,7 +141,7 @@ static int widen_pool(struct editor *ed, const struct plan *p)
  * every directory the plan needs. */
 static int build_plan(struct editor *ed, struct plan **out, struct img_err *e)
 {
-	struct plan_opts po = { 0 };
+	struct plan_opts po = { .pull = ed->pull, .protect = ed->st.protect };
 	int r;
 
 	for (;;) {
@@ -181,7 +183,24 @@ void editor_validate_marks(struct editor *ed)
 		}
 	char sz[16];
 	const char *base = editor_label(ed, p->base);
-	if (p->nconflicts)
+	char hint[600];
+	bool pull = plan_recommend(p) == PLAN_STRATEGY_PULL;
+	bool prot = plan_protect_hint(p, hint, sizeof(hint));
+	if (p->nconflicts && pull)
+		ui_msg(st, R_WARN, "%s into %s: base has other readers - p "
+		       "shows why; P pulls into top instead (base untouched)%s%s%s",
+		       editor_label(ed, p->top), base,
+		       prot ? ", S protects them (copies " : "",
+		       prot ? emit_size(p->protect->bytes, sz, sizeof(sz)) : "",
+		       prot ? ")" : "");
+	else if (p->nconflicts && prot)
+		ui_msg(st, R_WARN, "%s into %s: %d conflict%s - p shows why, "
+		       "S protects base's %d other reader%s (copies %s)",
+		       editor_label(ed, p->top), base, p->nconflicts,
+		       p->nconflicts == 1 ? "" : "s", p->protect->n,
+		       p->protect->n == 1 ? "" : "s",
+		       emit_size(p->protect->bytes, sz, sizeof(sz)));
+	else if (p->nconflicts)
 		ui_msg(st, R_WARN, "%s into %s: %d conflict%s - p shows why",
 		       editor_label(ed, p->top), base, p->nconflicts,
 		       p->nconflicts == 1 ? "" : "s");
@@ -222,10 +241,12 @@ void editor_show_plan(struct editor *ed, bool for_commit)
 		return;
 	}
 	char title[300];
-	snprintf(title, sizeof(title), "Plan: commit %s into %s - %d "
-		 "conflict%s", editor_label(ed, p->top),
-		 editor_label(ed, p->base), p->nconflicts,
-		 p->nconflicts == 1 ? "" : "s");
+	snprintf(title, sizeof(title), "Plan: %s %s %s %s - %d conflict%s%s",
+		 p->pull ? "pull into" : "commit", editor_label(ed, p->top),
+		 p->pull ? "onto" : "into", editor_label(ed, p->base),
+		 p->nconflicts, p->nconflicts == 1 ? "" : "s",
+		 plan_recommend(p) == PLAN_STRATEGY_PULL && !p->pull ?
+		 " - P: pull instead" : "");
 	/* Exactly what `imgraph plan` prints, then the after-graph. */
 	char *plan = editor_plan_text(ed->g, p);
 	char *after = editor_after_text(ed->g, p, st->utf8);
@@ -246,15 +267,20 @@ void editor_show_plan(struct editor *ed, bool for_commit)
 		return;
 	}
 	if (p->nconflicts) {
-		ui_msg(st, R_ERROR, "commit refused: the plan has %d "
-		       "conflict%s (see above); nothing was written",
-		       p->nconflicts, p->nconflicts == 1 ? "" : "s");
+		ui_msg(st, R_ERROR, "%s refused: the plan has %d conflict%s "
+		       "(see above); nothing was written%s",
+		       p->pull ? "pull" : "commit", p->nconflicts,
+		       p->nconflicts == 1 ? "" : "s",
+		       plan_recommend(p) == PLAN_STRATEGY_PULL && !p->pull ?
+		       " - P pulls instead" : "");
 		plan_free(p);
 		return;
 	}
 	ed->plan = p;
 	ed->q = Q_COMMIT;
-	st->question = "Commit: copy top's data into base now?";
+	st->question = p->pull ? "Pull: copy the data between top and base "
+				 "into top now (base is not written)?"
+			       : "Commit: copy top's data into base now?";
 }
 
 /* ---- the commit job ------------------------------------------------------ */
@@ -274,7 +300,9 @@ static void start_commit(struct editor *ed)
 	free(plan);
 	memset(&st->prog, 0, sizeof(st->prog));
 	snprintf(st->prog.title, sizeof(st->prog.title),
-		 "Committing %s into %s", editor_label(ed, ed->plan->top),
+		 ed->plan->pull ? "Pulling into %s (onto %s)"
+				: "Committing %s into %s",
+		 editor_label(ed, ed->plan->top),
 		 editor_label(ed, ed->plan->base));
 	/* Until the first report: the plan's count, not "0 B of 0 B". */
 	st->prog.phase = -1;
@@ -358,8 +386,11 @@ void editor_poll_job(struct editor *ed)
 		ed->q = Q_RELINK;
 		editor_show_text(ed, "Copy done - relink? The pool after it:",
 			  ed->after_text ? strdup(ed->after_text) : NULL);
-		st->question = "Copy done. Relink every parent of top to base "
-			       "now (the after-graph above)?";
+		st->question = ed->plan && ed->plan->pull ?
+			"Pull done. Relink top onto base now (the "
+			"after-graph above)?" :
+			"Copy done. Relink every parent of top to base "
+			"now (the after-graph above)?";
 		if (ed->quit_after_job) {
 			editor_job_answer(ed->job, false);
 			ed->q = Q_NONE;
@@ -383,11 +414,13 @@ void editor_answer(struct editor *ed, bool yes)
 		if (yes) {
 			start_commit(ed);
 		} else {
+			bool pull = ed->plan && ed->plan->pull;
+
 			plan_free(ed->plan);
 			ed->plan = NULL;
 			st->scr = SCR_TREE;
-			ui_msg(st, R_NORMAL, "commit not started; nothing was "
-			       "written");
+			ui_msg(st, R_NORMAL, "%s not started; nothing was "
+			       "written", pull ? "pull" : "commit");
 		}
 		break;
 	case Q_RELINK:

@@ -78,6 +78,7 @@ struct editor {
 	struct scan_opts so;
 	bool mouse;
 	uint64_t rate;
+	bool pull;                 /* the plan asked for is a pull */
 	enum question q;
 	struct plan *plan;         /* the plan a running commit executes */
 	struct editor_job *job;

@@ -94,7 +94,14 @@ void editor_result_text(FILE *f, const struct editor *ed,
 			const struct editor_job_snap *s, const char **title)
 {
 	const struct plan *p = ed->plan;
-	if (s->rc < 0 && !s->m.seen[progress_phase_index("relink")]) {
+	if (s->rc == -ECANCELED && p->pull) {
+		/* A pull writes only into top, which already read all of
+		 * it through its chain. */
+		*title = "Pull cancelled";
+		fprintf(f, "The pull was cancelled.  Every image is valid; "
+			"%s holds part of what it read through its chain, so "
+			"no guest view changed.\n", editor_label(ed, p->top));
+	} else if (s->rc < 0 && !s->m.seen[progress_phase_index("relink")]) {
 		*title = s->rc == -ECANCELED ? "Commit cancelled"
 					     : "Commit failed";
 		if (s->rc != -ECANCELED)
@@ -113,6 +120,11 @@ void editor_result_text(FILE *f, const struct editor *ed,
 		fprintf(f, "Base now holds top's data; the parents of top were "
 			"NOT relinked and still read through top, so their "
 			"guest view is unchanged.\n");
+	} else if (p->pull) {
+		*title = "Pull finished";
+		fprintf(f, "ok: pulled into %s; it now reads %s directly, "
+			"which was not written.\n", editor_label(ed, p->top),
+			editor_label(ed, p->base));
 	} else {
 		*title = "Commit finished";
 		fprintf(f, "ok: committed %s into %s.\n",

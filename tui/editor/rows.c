@@ -222,6 +222,17 @@ static void display_children(struct rows *r, int *fill)
 		r->last[last_root] = 1;
 }
 
+static void count_flags(struct rows *r, const struct graph *g)
+{
+	for (int i = 0; i < r->n; i++) {
+		const struct gnode *n = &g->nodes[i];
+		r->nroots += n->backing < 0;
+		r->nin_use += (n->flags & GN_IN_USE) != 0;
+		r->nerrors += (n->flags & GN_ERROR) != 0;
+		r->noutside += (n->flags & (GN_OUTSIDE | GN_EXTERNAL)) != 0;
+	}
+}
+
 int rows_init(struct rows *r, const struct graph *g)
 {
 	struct tree_scratch t;
@@ -236,6 +247,7 @@ int rows_init(struct rows *r, const struct graph *g)
 		return -ENOMEM;
 	}
 	set_labels(r, g);
+	count_flags(r, g);
 	backing_children(r, g, &t);
 	for (int i = 0; i < t.nroots; i++)
 		walk(r, t.roots[i], &t);

@@ -108,6 +108,19 @@ void scr_text_draw(struct canvas *c, struct ui_state *st)
 	}
 }
 
+bool scr_protect_toggle(struct ui_state *st)
+{
+	if (st->mark_top < 0) {
+		ui_msg(st, R_WARN, "mark a top first: --protect applies to the "
+		       "plan of the marked pair");
+		return false;
+	}
+	st->protect = !st->protect;
+	ui_msg(st, R_NORMAL, "--protect %s for this pair", st->protect ?
+	       "on: base's other readers get base's old data first" : "off");
+	return true;
+}
+
 enum ui_req scr_text_key(struct ui_state *st, enum action a)
 {
 	struct textview *t = &st->text;
@@ -145,6 +158,15 @@ enum ui_req scr_text_key(struct ui_state *st, enum action a)
 			st->scr = SCR_LESSON;
 		}
 		break;
+	case ACT_PULL:
+		/* The plan screen offers the pull (its strategies say why). */
+		if (!st->question && st->mark_top >= 0)
+			return REQ_PULL;
+		break;
+	case ACT_PROTECT:
+		if (st->question)
+			break;
+		return scr_protect_toggle(st) ? REQ_PLAN : REQ_NONE;
 	default:
 		break;
 	}

@@ -96,23 +96,6 @@ static void node_flags(const struct gnode *n, char *buf)
 	buf[o] = 0;
 }
 
-static void pool_counts(const struct graph *g, int *roots, int *in_use,
-			int *errors, int *outside)
-{
-	*roots = *in_use = *errors = *outside = 0;
-	for (int i = 0; i < g->n; i++) {
-		const struct gnode *n = &g->nodes[i];
-		if (n->backing < 0)
-			(*roots)++;
-		if (n->flags & GN_IN_USE)
-			(*in_use)++;
-		if (n->flags & GN_ERROR)
-			(*errors)++;
-		if (n->flags & (GN_OUTSIDE | GN_EXTERNAL))
-			(*outside)++;
-	}
-}
-
 static void draw_title(struct canvas *c, const struct ui_state *st)
 {
 	char t[600];
@@ -120,8 +103,8 @@ static void draw_title(struct canvas *c, const struct ui_state *st)
 	if (!g) {
 		snprintf(t, sizeof(t), " imgraph  %s", st->pool_label);
 	} else {
-		int roots, in_use, errors, outside;
-		pool_counts(g, &roots, &in_use, &errors, &outside);
+		int roots = st->rows.nroots, in_use = st->rows.nin_use;
+		int errors = st->rows.nerrors, outside = st->rows.noutside;
 		int o = snprintf(t, sizeof(t), " imgraph  %s  %d image%s, %d "
 				 "chain%s", st->pool_label, g->n,
 				 g->n == 1 ? "" : "s", roots,
@@ -350,6 +333,7 @@ enum ui_req scr_tree_key(struct ui_state *st, enum action a)
 	case ACT_BASE:
 		if (sel < 0)
 			return REQ_NONE;
+		st->protect = false;
 		if (a == ACT_TOP) {
 			st->mark_top = sel;
 			if (st->mark_base == sel)
@@ -362,16 +346,21 @@ enum ui_req scr_tree_key(struct ui_state *st, enum action a)
 		return REQ_MARKS;
 	case ACT_UNMARK:
 		st->mark_top = st->mark_base = -1;
+		st->protect = false;
 		ui_msg(st, R_NORMAL, "marks cleared");
 		return REQ_NONE;
 	case ACT_PLAN:
 	case ACT_COMMIT:
+	case ACT_PULL:
 		if (st->mark_top < 0) {
 			ui_msg(st, R_WARN, "mark a top first: select an image "
 			       "and press t (base defaults to its backing file)");
 			return REQ_NONE;
 		}
-		return a == ACT_PLAN ? REQ_PLAN : REQ_COMMIT;
+		return a == ACT_PLAN ? REQ_PLAN : a == ACT_PULL ? REQ_PULL
+								: REQ_COMMIT;
+	case ACT_PROTECT:
+		return scr_protect_toggle(st) ? REQ_MARKS : REQ_NONE;
 	case ACT_MAP: return sel < 0 ? REQ_NONE : REQ_MAP;
 	case ACT_INFO: return sel < 0 ? REQ_NONE : REQ_INFO;
 	case ACT_STRIPS_UP:

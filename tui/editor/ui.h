@@ -147,6 +147,8 @@ struct ui_state {
 	struct plan_lesson *lesson;
 	int lesson_cur;
 	int strip_top;             /* first layer of the detail pane's strips */
+	bool protect;              /* plans of the marked pair use --protect
+				      (P; cleared when the marks change) */
 };
 
 void ui_state_init(struct ui_state *st);
@@ -161,6 +163,7 @@ enum ui_req {
 	REQ_QUIT,
 	REQ_PLAN,                  /* compute and show the plan */
 	REQ_COMMIT,                /* plan + confirm + run */
+	REQ_PULL,                  /* the same, as a pull (plan_pull.h) */
 	REQ_MAP,                   /* full map of the selection */
 	REQ_INFO,
 	REQ_RESCAN,
@@ -176,6 +179,10 @@ enum ui_req {
 void scr_frame_draw(struct canvas *c, const struct ui_state *st,
 		    const char *title);
 void scr_bar_draw(struct canvas *c, int y, const char *const *pairs, int n);
+
+/* P: toggle st->protect for the marked pair (false: no top marked, with a
+ * message); the caller plans again. */
+bool scr_protect_toggle(struct ui_state *st);
 
 void scr_tree_draw(struct canvas *c, struct ui_state *st);
 enum ui_req scr_tree_key(struct ui_state *st, enum action a);
