@@ -174,6 +174,9 @@ struct img_map {
 	 * names its own; img_map_status sets img->path when the driver
 	 * leaves it NULL. */
 	const char *file;
+	/* Data stored compressed (qcow2): no host offset, read by inflating;
+	 * the cluster map draws it apart from plain data. */
+	bool compressed;
 };
 
 /* Result of a consistency check (qemu-img check's classes). */

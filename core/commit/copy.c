@@ -67,6 +67,8 @@ struct copy_job {
 	uint64_t seq;
 	uint64_t ws, we;
 	uint64_t above;            /* bytes above base in it (progress) */
+	int layer;                 /* the layer of its longest run, or -1 */
+	uint64_t layer_n;          /* that run's length */
 	uint8_t *buf;              /* window bytes, owned */
 	struct copy_act *acts;     /* owned, win / cs + 1 */
 	size_t nacts;
@@ -358,6 +360,10 @@ static int classify(struct copy_run_state *s, struct copy_reader *rd,
 		if (r < 0)
 			return r;
 		uint8_t f = r == 1 ? CL_DATA : r == 2 ? CL_ZERO : CL_BELOW;
+		if (f != CL_BELOW && depth >= 0 && n > j->layer_n) {
+			j->layer = depth;
+			j->layer_n = n;
+		}
 		for (uint64_t k = (off - j->ws) / s->cs;
 		     k <= (off + n - 1 - j->ws) / s->cs; k++)
 			rd->cl[k].f |= f;
@@ -423,6 +429,8 @@ static void fill(struct copy_run_state *s, struct copy_reader *rd,
 
 	j->nacts = 0;
 	j->above = 0;
+	j->layer = -1;
+	j->layer_n = 0;
 	j->reads = false;
 	j->r = classify(s, rd, j, ncl, &j->err);
 	if (j->r == 0)
@@ -761,6 +769,9 @@ static int copy_window(struct copy_run_state *s, struct copy_job *j,
 	before = s->st->bytes_written + s->st->bytes_zeroed;
 	r = consume(s, j, e);
 	s->done += j->above;
+	/* Which image the progress names as being read. */
+	const char *layer = j->layer >= 0 && j->layer < s->nabove ?
+			    s->c->layer[j->layer]->path : NULL;
 	if (j->reads && !s->grown)
 		copy_more_readers(s);
 	job_done(s, j);
@@ -769,8 +780,14 @@ static int copy_window(struct copy_run_state *s, struct copy_job *j,
 	note_hows(s);
 	if (s->done > s->total)
 		s->total = s->done;     /* the estimate was low: never shrink */
-	if (progress_update(o ? o->progress : NULL, "copy", s->done, s->total))
+	uint64_t t_cb = now_ns();
+	if (progress_report(o ? o->progress : NULL, "copy", s->done, s->total,
+			    layer))
 		s->stop = true;
+	/* A front end may hold the copy in its callback while it asks a
+	 * question: that time is not copy time, or the rate limit would
+	 * let a burst through afterwards. */
+	s->start_ns += now_ns() - t_cb;
 	r = throttle(s, s->st->bytes_written + s->st->bytes_zeroed - before,
 		     s->start_ns);
 	if (r < 0)
@@ -878,8 +895,12 @@ int copy_run(struct chain *c, int nabove, struct img *base,
 	}
 	if (r == 0)
 		r = copy_loop(&s, e);
-	if (r == 0)
+	if (r == 0) {
 		progress_update(o ? o->progress : NULL, "copy", s.total,
 				s.total);
+		/* Closing the batch links and syncs what the copy wrote:
+		 * the first part of the flush, so the front ends say so. */
+		progress_update(o ? o->progress : NULL, "flush", 0, 1);
+	}
 	return copy_teardown(&s, r, e);
 }

@@ -604,6 +604,17 @@ static void emit_struct(FILE *f, const struct graph *g, const struct plan *p,
 		ow_close(&w);
 	}
 	ow_close(&w);
+	/* What each layer gives base (where it is the top-most layer). */
+	if (p->layer_bytes) {
+		ow_arr_open(&w, "copy-layers");
+		for (int i = 0; i <= p->ninter; i++) {
+			ow_obj_open(&w, NULL);
+			ow_str(&w, "image", node_name(g, layer_node(p, i)));
+			ow_u64(&w, "bytes", p->layer_bytes[i]);
+			ow_close(&w);
+		}
+		ow_close(&w);
+	}
 	ow_bool(&w, "top-is-leaf", p->leaf != PLAN_LEAF_NONE);
 	ow_bool(&w, "drop-top", p->leaf == PLAN_LEAF_DROP);
 	struct_parents(&w, g, p);

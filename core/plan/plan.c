@@ -98,6 +98,8 @@ void plan_free(struct plan *p)
 		free(p->trash[i].why);
 	free(p->trash);
 	free(p->copy_how);
+	free(p->layer_bytes);
+	free(p->layer_cells);
 	for (int i = 0; i < p->nignore_unverified; i++)
 		free(p->ignore_unverified[i]);
 	free(p->ignore_unverified);

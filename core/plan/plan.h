@@ -173,6 +173,14 @@ struct plan {
 	int *copy_how;
 	/* The part a running QEMU does (job PLAN_LIVE_NONE: none). */
 	struct plan_live live;
+	/* What each layer above base (top, then inter[] in order) gives
+	 * base: the bytes where it is the top-most layer with data or zeros,
+	 * and over PLAN_MAP_CELLS equal cells of top's virtual disk the
+	 * share (0..1) of each cell it gives, layer_cells[i * PLAN_MAP_CELLS
+	 * + cell].  Both NULL when the bytes were not counted
+	 * (bytes_exact false).  The teaching view shows these. */
+	uint64_t *layer_bytes;
+	float *layer_cells;
 	/* The overrides of plan_opts the plan was built with, owned, so that
 	 * the commit's re-check on a fresh scan applies the same ones. */
 	bool base_is_raw;
@@ -188,6 +196,8 @@ struct plan {
 	 * analysed no pair; protected only when protect->on.  Owned. */
 	struct plan_protect *protect;
 };
+
+#define PLAN_MAP_CELLS 256
 
 /* --delete's one rule, for the plan and for the commit's re-check on a
  * fresh scan: a candidate (cand[i], going[cand[i]] true on entry) that

@@ -100,6 +100,27 @@ uint64_t plan_space_total(const struct space_est *s,
 /* Walk the chain above base with block status: the ranges a commit
  * copies, into *total and se.  Fails (a conflict added: 1) when a range
  * cannot be mapped. */
+/* [off, off+n) of a disk of size bytes given by layer l (above base). */
+static void layer_add(struct plan *p, int l, uint64_t off, uint64_t n,
+		      uint64_t size)
+{
+	if (!p->layer_bytes || l < 0 || l > p->ninter || !size)
+		return;
+	p->layer_bytes[l] += n;
+	double csz = (double)size / PLAN_MAP_CELLS;
+	double a = (double)off, b = (double)(off + n);
+	int c0 = (int)(a / csz), c1 = (int)(b / csz);
+	if (c1 >= PLAN_MAP_CELLS)
+		c1 = PLAN_MAP_CELLS - 1;
+	for (int k = c0; k <= c1; k++) {
+		double lo = k * csz, hi = lo + csz;
+		double ov = (b < hi ? b : hi) - (a > lo ? a : lo);
+		if (ov > 0)
+			p->layer_cells[(size_t)l * PLAN_MAP_CELLS + k] +=
+				(float)(ov / csz);
+	}
+}
+
 static int count_mapped(struct graph *g, struct plan *p, struct chain *c,
 			struct space_est *se, uint64_t *total)
 {
@@ -109,6 +130,16 @@ static int count_mapped(struct graph *g, struct plan *p, struct chain *c,
 	struct img_err e = { 0 };
 
 	*total = 0;
+	/* Without memory for them the plan just has no per-layer view. */
+	p->layer_bytes = calloc((size_t)p->ninter + 1, sizeof(uint64_t));
+	p->layer_cells = calloc(((size_t)p->ninter + 1) * PLAN_MAP_CELLS,
+				sizeof(float));
+	if (!p->layer_bytes || !p->layer_cells) {
+		free(p->layer_bytes);
+		free(p->layer_cells);
+		p->layer_bytes = NULL;
+		p->layer_cells = NULL;
+	}
 	while (off < end) {
 		struct chain_status st;
 		uint64_t pnum = 0;
@@ -133,6 +164,7 @@ static int count_mapped(struct graph *g, struct plan *p, struct chain *c,
 		      base->backing < 0)) {
 			*total += pnum;
 			plan_space_add(se, off, pnum);
+			layer_add(p, st.depth, off, pnum, end);
 		}
 		off += pnum;
 	}
@@ -204,8 +236,14 @@ int plan_count_bytes(struct graph *g, struct plan *p, bool skip)
 	if (r == 0)
 		r = copy_methods(g, p, c);
 	chain_close(c);
-	if (r != 0)
+	if (r != 0) {
+		/* Counted only in part: no per-layer view either. */
+		free(p->layer_bytes);
+		free(p->layer_cells);
+		p->layer_bytes = NULL;
+		p->layer_cells = NULL;
 		return r < 0 ? r : 0;
+	}
 	p->bytes_to_copy = total;
 	p->bytes_exact = true;
 	p->space_needed = total ? plan_space_total(&se, base, p->base_grows ?

@@ -188,6 +188,8 @@ int qcow2_map_status(struct img *img, uint64_t off, uint64_t len,
 		return bs;
 	m->offset_valid = has_host;
 	m->offset = host;
+	/* Only a compressed cluster is data without a host cluster. */
+	m->compressed = bs == IMG_BS_DATA && !has_host;
 	/* Data of an image with a data file lives there (NULL: the image). */
 	m->file = ((struct qcow2_state *)img->priv)->data_path;
 	if (bs == IMG_BS_DATA && has_host && suspect_prealloc(img))

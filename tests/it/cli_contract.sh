@@ -414,7 +414,12 @@ else
 	rm -rf "$TT"; cp -a "$T/tty.tpl" "$TT"
 	on_tty 'y\ny\n' --top "$TT/top.qcow2" --base "$TT/base.qcow2" -p
 	check_eq "tty, 'y' 'y' with -p: exit 0" "$rc" 0
-	check_grep "tty -p: a progress bar on the terminal" '^copy +100\.0% +1 MiB / 1 MiB' "$T/tty.txt"
+	check_grep "tty -p: a progress bar on the terminal" '^ *[0-9.]+% copy +1 MiB / 1 MiB' "$T/tty.txt"
+	# One overall percentage over every phase, each named as it runs.
+	for ph in check flush relink; do
+		check_grep "tty -p: the bar names the $ph phase" "^ *[0-9.]+% $ph " "$T/tty.txt"
+	done
+	check_grep "tty -p: the bar ends at 100% in cleanup" '^100\.0% cleanup' "$T/tty.txt"
 	check_nogrep "tty -p: no JSON progress on a terminal" '"phase"' "$T/tty.txt"
 	check_eq "tty: vm relinked to base" "$(vm_backing)" base.qcow2
 	check "tty: vm's guest view unchanged" qemu-img compare -q -f qcow2 -F raw "$TT/vm.qcow2" "$T/vm.raw"

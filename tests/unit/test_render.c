@@ -53,8 +53,8 @@ static void dump_on_fail(void)
 	canvas_dump(&CV, stderr);
 }
 
-/* A two-layer map: layer 0 data in the first quarter, layer 1 zeros in
- * the second, nothing elsewhere. */
+/* A two-layer map: layer 0 data in the first quarter (its second half
+ * compressed), layer 1 zeros in the second, nothing elsewhere. */
 static struct cmap *two_layer_map(int node)
 {
 	struct cmap *m = calloc(1, sizeof(*m));
@@ -67,8 +67,11 @@ static struct cmap *two_layer_map(int node)
 	m->nregions = 64;
 	m->share = calloc(3 * 64, sizeof(float));
 	m->zshare = calloc(3 * 64, sizeof(float));
+	m->cshare = calloc(3 * 64, sizeof(float));
 	for (int i = 0; i < 16; i++)
 		m->share[i] = 1;
+	for (int i = 8; i < 16; i++)   /* compressed clusters */
+		m->cshare[i] = 1;
 	for (int i = 16; i < 32; i++)
 		m->share[64 + i] = m->zshare[64 + i] = 1;
 	for (int i = 32; i < 64; i++)
@@ -335,17 +338,32 @@ START_TEST(progress_screen)
 	ST.scr = SCR_PROGRESS;
 	struct prog_view *p = &ST.prog;
 	snprintf(p->title, sizeof(p->title), "Committing top.qcow2 into base.qcow2");
-	snprintf(p->phase, sizeof(p->phase), "copy");
-	snprintf(p->phases[0], sizeof(p->phases[0]), "copy");
-	p->nphases = 1;
-	p->done = 32ull << 20;
+	/* Before the first report: no "0 B of 0 B", no phase yet. */
+	p->phase = -1;
+	p->eta = -1;
 	p->total = 64ull << 20;
-	p->rate = 8ull << 20;
+	ui_draw(&CV, &ST);
+	ck_assert(canvas_contains(&CV, "0 B of 64 MiB copied"));
+	ck_assert(canvas_contains(&CV, "Opening the images"));
+	ck_assert(!canvas_contains(&CV, "0 B of 0 B"));
+	/* The copy, check skipped (a raw base has none). */
+	p->phase = 1;
+	p->seen[1] = true;
+	p->done = p->pdone = 32ull << 20;
+	p->ptotal = 64ull << 20;
+	p->fraction = 0.02 + 0.9 * 0.5;
+	snprintf(p->layer, sizeof(p->layer), "mid.qcow2");
+	p->rate = 8 << 20;
+	p->eta = 4;
 	p->elapsed = 4;
 	ui_draw(&CV, &ST);
 	ck_assert(strstr(line(0), "Committing top.qcow2 into base.qcow2"));
+	ck_assert(canvas_contains(&CV, "Phases:  check skipped  [copy]  flush  "
+				  "relink  cleanup"));
+	ck_assert(canvas_contains(&CV, " 47.0%"));
 	ck_assert(canvas_contains(&CV, " 50.0%"));
-	ck_assert(canvas_contains(&CV, "32 MiB of 64 MiB"));
+	ck_assert(canvas_contains(&CV, "32 MiB of 64 MiB copied"));
+	ck_assert(canvas_contains(&CV, "copy: 32 MiB of 64 MiB, reading mid.qcow2"));
 	ck_assert(canvas_contains(&CV, "Rate: 8 MiB/s   Elapsed: 0:04   ETA: 0:04"));
 	ck_assert(canvas_contains(&CV, "[##################################"));
 	ck_assert_int_eq(scr_progress_key(&ST, ACT_CANCEL), REQ_CANCEL_ASK);
@@ -354,6 +372,14 @@ START_TEST(progress_screen)
 	p->cancelling = true;
 	ui_draw(&CV, &ST);
 	ck_assert(canvas_contains(&CV, "Cancelling at the next safe point"));
+	/* The flush: named, the copy done. */
+	p->phase = 2;
+	p->seen[2] = true;
+	p->pdone = 0;
+	p->ptotal = 1;
+	ui_draw(&CV, &ST);
+	ck_assert(canvas_contains(&CV, "copy done  [flush]"));
+	ck_assert(canvas_contains(&CV, "flush: base's new data"));
 	teardown();
 }
 END_TEST
@@ -367,12 +393,14 @@ START_TEST(map_strip_and_full_map)
 	ck_assert(y > 0);
 	const char *l = line(y);
 	/* 64 regions over the strip: first quarter data, then dots. */
-	ck_assert(strstr(l, "####"));
+	ck_assert(strstr(l, "####%%%%"));
 	ck_assert(strstr(l, "...."));
 	l = line(y + 1);
 	ck_assert(strstr(l, "B mid.qcow2"));
 	ck_assert(strstr(l, "0000"));
-	ck_assert(canvas_contains(&CV, "# data  0 zero  . not served here"));
+	/* The legend names every kind of cell and the cell size. */
+	ck_assert(canvas_contains(&CV, "# data % compressed + part 0 zero "
+				  ". not here  cell 1.12 MiB"));
 	ST.scr = SCR_MAP;
 	ui_draw(&CV, &ST);
 	ck_assert(strstr(line(0), "Cluster map: top.qcow2  (64 MiB virtual, 2 layers)"));
@@ -382,6 +410,9 @@ START_TEST(map_strip_and_full_map)
 	int gy = find_row("      0 B");
 	ck_assert(gy > 0);
 	ck_assert(strstr(line(gy), "AAAAAAAA"));
+	ck_assert(canvas_contains(&CV, "AAAA%%%%"));
+	ck_assert(canvas_contains(&CV, "upper case: data, lower case: zero "
+				  "clusters, % compressed, 1 cell = "));
 	ck_assert(canvas_contains(&CV, "bbbbbbbb"));
 	ck_assert(canvas_contains(&CV, "........"));
 	ck_assert_int_eq(scr_map_key(&ST, ACT_CANCEL), REQ_NONE);

@@ -190,8 +190,26 @@ START_TEST(deep_chain_guide_is_bounded)
 	char b[256];
 	rows_guide(&r, N - 1, "|", "|", "`", "-", 21, b, sizeof(b));
 	ck_assert(strlen(b) <= 21);
-	ck_assert(b[0] == '<');
+	ck_assert(!strncmp(b, "<299", 4));
 	ck_assert_str_eq(b + strlen(b) - 2, "`-");
+	/* 10 levels fit in 21 columns; depth 11 on show their depth, on the
+	 * two-column grid (even length), and a child within a window is one
+	 * level further right than its parent. */
+	rows_guide(&r, 10, "|", "|", "`", "-", 21, b, sizeof(b));
+	ck_assert_int_eq((int)strlen(b), 20);
+	ck_assert(b[0] == ' ');
+	char prev[256] = "";
+	for (int d = 11; d < 40; d++) {
+		rows_guide(&r, d, "|", "|", "`", "-", 21, b, sizeof(b));
+		char want[8];
+		snprintf(want, sizeof(want), "<%-3d", d);
+		ck_assert(!strncmp(b, want, 4));
+		ck_assert_int_eq((int)strlen(b) % 2, 0);
+		ck_assert(strlen(b) <= 20);
+		if (prev[0] && strlen(b) > strlen(prev))
+			ck_assert_int_eq((int)(strlen(b) - strlen(prev)), 2);
+		snprintf(prev, sizeof(prev), "%s", b);
+	}
 	rows_free(&r);
 	fx_free(g);
 }

@@ -47,13 +47,21 @@ enum prog_mode { PROG_NONE, PROG_BAR, PROG_JSON };
 struct prog {
 	enum prog_mode mode;
 	const char *phase;
-	struct timespec t0, last;
-	uint64_t phase_done0;
+	struct timespec last;
 	uint64_t last_done;
 	bool bar_open;
 	const char *how;           /* how the copy moves bytes, or NULL */
 	char job[64];              /* a QEMU job's status, for how */
+	struct progress_meter m;   /* rate, ETA, overall: the editor's too */
 };
+
+static double mono_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
 
 static double secs_since(const struct timespec *a)
 {
@@ -65,36 +73,43 @@ static double secs_since(const struct timespec *a)
 }
 
 /* One JSON object on one line: the shared writer pretty-prints, and a
- * literal newline can only be formatting (strings escape theirs).  A job
- * status line when job is set, else a progress line. */
-static void json_line(const char *phase, const char *how, uint64_t done,
-		      uint64_t total, double rate, double eta,
+ * literal newline can only be formatting (strings escape theirs).  A QEMU
+ * job's status line when ev is NULL (job, status), else a progress line. */
+static void json_line(const struct progress_event *ev, const char *how,
+		      const struct progress_meter *m, double rate, double eta,
 		      const char *job, const char *status)
 {
 	char *buf = NULL;
 	size_t len = 0;
-	FILE *m = open_memstream(&buf, &len);
+	FILE *f = open_memstream(&buf, &len);
 	struct ow w;
 
-	if (!m)
+	if (!f)
 		return;
-	ow_init(&w, m, OUT_JSON);
+	ow_init(&w, f, OUT_JSON);
 	ow_obj_open(&w, NULL);
-	ow_str(&w, "phase", phase);
-	if (job) {
+	if (!ev) {
+		ow_str(&w, "phase", "job");
 		ow_str(&w, "job", job);
 		ow_str(&w, "status", status);
 	} else {
+		ow_str(&w, "phase", ev->phase);
 		if (how)
 			ow_str(&w, "method", how);
-		ow_u64(&w, "done", done);
-		ow_u64(&w, "total", total);
-		ow_u64(&w, "rate", (uint64_t)rate);
+		if (ev->layer)
+			ow_str(&w, "layer", ev->layer);
+		ow_u64(&w, "done", ev->done);
+		ow_u64(&w, "total", ev->total);
+		/* Overall, in thousandths of the whole commit (all phases). */
+		ow_u64(&w, "overall-permille", (uint64_t)(m->fraction * 1000 + 0.5));
+		ow_u64(&w, "bytes", m->bytes);
+		ow_u64(&w, "bytes-total", m->bytes_total);
+		ow_u64(&w, "rate", (uint64_t)(rate + 0.5));
 		if (eta >= 0)
 			ow_u64(&w, "eta-seconds", (uint64_t)(eta + 0.5));
 	}
 	ow_close(&w);
-	fclose(m);
+	fclose(f);
 	for (size_t i = 0; i < len; i++) {
 		if (buf[i] == '\n') {
 			while (i + 1 < len && buf[i + 1] == ' ')
@@ -108,55 +123,62 @@ static void json_line(const char *phase, const char *how, uint64_t done,
 	free(buf);
 }
 
-static int prog_update(void *opaque, const char *phase, uint64_t done,
-		       uint64_t total)
+/* The terminal bar: the whole commit's percentage, the phase, the copy's
+ * bytes, rate and ETA, and the image being read. */
+static void bar_line(struct prog *p, const struct progress_event *ev,
+		     bool new_phase, double rate, double eta)
+{
+	char a[32], b[32], c[32], etas[32] = "";
+
+	if (eta >= 0)
+		snprintf(etas, sizeof(etas), " ETA %d:%02d", (int)eta / 60,
+			 (int)eta % 60);
+	if (p->bar_open && new_phase)
+		fputc('\n', stderr);
+	fprintf(stderr, "\r%5.1f%% %-7s", p->m.fraction * 100, ev->phase);
+	if (strcmp(ev->phase, "copy"))      /* counted in steps */
+		fprintf(stderr, " %llu / %llu", (unsigned long long)ev->done,
+			(unsigned long long)ev->total);
+	else
+		fprintf(stderr, " %s / %s  %s/s%s",
+			cli_human_size(ev->done, a, sizeof(a)),
+			cli_human_size(ev->total, b, sizeof(b)),
+			cli_human_size((uint64_t)rate, c, sizeof(c)), etas);
+	if (ev->layer) {
+		const char *s = strrchr(ev->layer, '/');
+		fputs("  reading ", stderr);
+		esc_put(stderr, s ? s + 1 : ev->layer);
+	}
+	if (p->how && !strcmp(ev->phase, "copy"))
+		fprintf(stderr, "  by %s", p->how);
+	fputs("\033[K", stderr);
+	fflush(stderr);
+	p->bar_open = true;
+}
+
+static int prog_update(void *opaque, const struct progress_event *ev)
 {
 	struct prog *p = opaque;
-	bool new_phase = !p->phase || strcmp(p->phase, phase);
-	bool final = done >= total;
-	double el, rate, eta;
-	char a[32], b[32], c[32];
+	bool new_phase = !p->phase || strcmp(p->phase, ev->phase);
+	bool final = ev->done >= ev->total;
+	double now = mono_now();
 
+	progress_meter_feed(&p->m, ev, now);
 	if (new_phase) {
-		p->phase = phase;
-		clock_gettime(CLOCK_MONOTONIC, &p->t0);
-		p->phase_done0 = done;
-		p->last_done = done;
-	} else if (done == p->last_done ||
+		p->phase = ev->phase;
+	} else if (ev->done == p->last_done ||
 		   (!final && secs_since(&p->last) < 0.25)) {
 		return 0;       /* at most 4 updates a second, no repeats */
 	}
-	p->last_done = done;
+	p->last_done = ev->done;
 	clock_gettime(CLOCK_MONOTONIC, &p->last);
-	el = secs_since(&p->t0);
-	rate = el > 0.05 ? (double)(done - p->phase_done0) / el : 0;
-	eta = rate > 0 && total > done ? (double)(total - done) / rate : -1;
-	if (p->mode == PROG_JSON) {
-		json_line(phase, strcmp(phase, "copy") ? NULL : p->how, done,
-			  total, rate, eta, NULL, NULL);
-	} else if (p->mode == PROG_BAR) {
-		double pct = total ? 100.0 * (double)done / (double)total : 100;
-		char etas[32] = "";
-		if (eta >= 0)
-			snprintf(etas, sizeof(etas), " ETA %d:%02d",
-				 (int)eta / 60, (int)eta % 60);
-		if (p->bar_open && new_phase)
-			fputc('\n', stderr);
-		if (strcmp(phase, "copy"))      /* counted in steps */
-			fprintf(stderr, "\r%-7s %5.1f%%  %llu / %llu\033[K",
-				phase, pct, (unsigned long long)done,
-				(unsigned long long)total);
-		else
-			fprintf(stderr, "\r%-7s %5.1f%%  %s / %s  %s/s%s%s%s"
-				"\033[K", phase, pct,
-				cli_human_size(done, a, sizeof(a)),
-				cli_human_size(total, b, sizeof(b)),
-				cli_human_size((uint64_t)rate, c, sizeof(c)),
-				etas, p->how ? "  by " : "",
-				p->how ? p->how : "");
-		fflush(stderr);
-		p->bar_open = true;
-	}
+	double rate = progress_meter_rate(&p->m, now);
+	double eta = progress_meter_eta(&p->m, now);
+	if (p->mode == PROG_JSON)
+		json_line(ev, strcmp(ev->phase, "copy") ? NULL : p->how,
+			  &p->m, rate, eta, NULL, NULL);
+	else if (p->mode == PROG_BAR)
+		bar_line(p, ev, new_phase, rate, eta);
 	return 0;
 }
 
@@ -174,7 +196,7 @@ static void prog_job(void *opaque, const char *id, const char *status)
 	snprintf(p->job, sizeof(p->job), "QEMU job %s", status);
 	p->how = p->job;
 	if (p->mode == PROG_JSON)
-		json_line("job", NULL, 0, 0, 0, -1, id, status);
+		json_line(NULL, NULL, &p->m, 0, -1, id, status);
 }
 
 static bool ask(const char *question)
@@ -212,7 +234,11 @@ static int confirm_relink(void *opaque, const struct graph *g,
 		snprintf(q, sizeof(q), "Copy done. Relink %d parent%s of %s "
 			 "to %s?", p->nparents, p->nparents == 1 ? "" : "s",
 			 ESC(g->nodes[p->top].path), ESC(g->nodes[p->base].path));
-	return ask(q) && !commit_cancel;
+	/* Time spent on the question is not the commit's. */
+	progress_meter_pause(&c->prog->m, true, mono_now());
+	bool yes = ask(q) && !commit_cancel;
+	progress_meter_pause(&c->prog->m, false, mono_now());
+	return yes;
 }
 
 static void usage(FILE *f)
@@ -573,6 +599,8 @@ static int run_commit(struct graph *g, const struct plan *p,
 {
 	struct prog prog = { 0 };
 	struct progress pr = { prog_update, &prog, prog_how, prog_job };
+
+	progress_meter_init(&prog.m, mono_now());
 	struct confirm_ctx cc = { .yes = a->yes, .prog = &prog };
 	struct sigaction sa, old_int, old_term;
 

@@ -13,6 +13,7 @@
 const struct glyphs glyphs_utf8 = {
 	.vert = "\u2502", .tee = "\u251c", .corner = "\u2514", .horiz = "\u2500",
 	.full = "\u2588", .part = "\u2592", .zero = "\u2591", .empty = "\u00b7",
+	.comp = "\u2593",
 	.bar_full = "\u2588", .bar_empty = "\u2591",
 	.hline = "\u2500",
 	.box_tl = "\u250c", .box_tr = "\u2510", .box_bl = "\u2514",
@@ -22,6 +23,7 @@ const struct glyphs glyphs_utf8 = {
 const struct glyphs glyphs_ascii = {
 	.vert = "|", .tee = "|", .corner = "`", .horiz = "-",
 	.full = "#", .part = "+", .zero = "0", .empty = ".",
+	.comp = "%",
 	.bar_full = "#", .bar_empty = "-",
 	.hline = "-",
 	.box_tl = "+", .box_tr = "+", .box_bl = "+", .box_br = "+",

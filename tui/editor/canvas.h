@@ -51,6 +51,7 @@ struct cell {
 struct glyphs {
 	const char *vert, *tee, *corner, *horiz;   /* tree lines */
 	const char *full, *part, *zero, *empty;    /* map cells */
+	const char *comp;                          /* compressed data cell */
 	const char *bar_full, *bar_empty;          /* progress bar */
 	const char *hline;                         /* separators */
 	const char *box_tl, *box_tr, *box_bl, *box_br, *box_v;

@@ -96,8 +96,12 @@ static void handle_mouse(struct editor *ed)
 /* Esc or q while a commit runs: ask before cancelling it. */
 static void ask_cancel(struct editor *ed)
 {
-	if (ed->job && !ed->st.prog.cancelling) {
+	if (ed->job && !ed->st.prog.cancelling && ed->q == Q_NONE) {
 		ed->q = Q_CANCEL;
+		/* The copy waits for the answer (nothing more is written
+		 * while the user decides) and the wait is not counted in
+		 * rate and ETA. */
+		editor_job_hold(ed->job, true);
 		ed->st.question = "Cancel the running commit? Every image "
 				  "stays valid";
 	}

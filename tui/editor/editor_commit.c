@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/commit/commit.h"
 
@@ -28,16 +29,34 @@ struct editor_job {
 	/* under mu */
 	struct editor_job_snap s;
 	int answer;                /* -1 pending, 0 no, 1 yes */
+	bool hold;                 /* a question is open: wait at a report */
 };
 
-static int job_progress(void *opaque, const char *phase, uint64_t done,
-			uint64_t total)
+double editor_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Every report goes into the meter here, in the worker, so that no phase
+ * is missed between two screen updates.  While a question is open the
+ * worker waits here: nothing more is written while the user decides. */
+static int job_progress(void *opaque, const struct progress_event *ev)
 {
 	struct editor_job *j = opaque;
 	pthread_mutex_lock(&j->mu);
-	snprintf(j->s.phase, sizeof(j->s.phase), "%s", phase ? phase : "");
-	j->s.done = done;
-	j->s.total = total;
+	while (j->hold && !j->cancel)
+		pthread_cond_wait(&j->cv, &j->mu);
+	progress_meter_feed(&j->s.m, ev, editor_now());
+	snprintf(j->s.phase, sizeof(j->s.phase), "%s",
+		 ev->phase ? ev->phase : "");
+	if (ev->layer)
+		snprintf(j->s.layer, sizeof(j->s.layer), "%s", ev->layer);
+	else if (strcmp(j->s.phase, "copy"))
+		j->s.layer[0] = 0;
+	j->s.done = ev->done;
+	j->s.total = ev->total;
 	j->s.seq++;
 	pthread_mutex_unlock(&j->mu);
 	return j->cancel != 0;
@@ -72,8 +91,11 @@ static int job_confirm(void *opaque, const struct graph *g,
 	j->answer = -1;
 	j->s.asking = true;
 	j->s.seq++;
+	/* Time on the question is not the commit's (rate, ETA). */
+	progress_meter_pause(&j->s.m, true, editor_now());
 	while (j->answer < 0)
 		pthread_cond_wait(&j->cv, &j->mu);
+	progress_meter_pause(&j->s.m, false, editor_now());
 	int yes = j->answer;
 	j->s.asking = false;
 	pthread_mutex_unlock(&j->mu);
@@ -93,6 +115,7 @@ static void *job_main(void *arg)
 	j->s.res_relinked = res.relinked;
 	j->s.res_declined = res.relink_declined;
 	j->s.res_deleted = res.deleted;
+	j->s.t_end = editor_now();
 	commit_result_free(&res);
 	j->s.err = e;
 	j->s.seq++;
@@ -120,6 +143,7 @@ int editor_job_start(struct editor_job **out, struct graph *g,
 	j->o.confirm_relink = job_confirm;
 	j->o.confirm_opaque = j;
 	j->answer = -1;
+	progress_meter_init(&j->s.m, editor_now());
 	/* Terminal signals go to the UI thread, which owns the terminal. */
 	sigset_t block, old;
 	sigemptyset(&block);
@@ -158,7 +182,20 @@ void editor_job_answer(struct editor_job *j, bool yes)
 
 void editor_job_cancel(struct editor_job *j)
 {
+	pthread_mutex_lock(&j->mu);
 	j->cancel = 1;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+void editor_job_hold(struct editor_job *j, bool on)
+{
+	pthread_mutex_lock(&j->mu);
+	if (j->hold != on)
+		progress_meter_pause(&j->s.m, on, editor_now());
+	j->hold = on;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
 }
 
 void editor_job_join(struct editor_job *j)

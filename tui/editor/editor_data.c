@@ -42,16 +42,18 @@ static struct cmap *cmap_alloc(int node, int nlayers, int nregions)
 	size_t cells = (size_t)(nlayers + 1) * (size_t)m->nregions;
 	m->share = calloc(cells, sizeof(float));
 	m->zshare = calloc(cells, sizeof(float));
-	if (!m->share || !m->zshare) {
+	m->cshare = calloc(cells, sizeof(float));
+	if (!m->share || !m->zshare || !m->cshare) {
 		cmap_free(m);
 		return NULL;
 	}
 	return m;
 }
 
-/* Add [off, off+len) served by layer l (zero or data) to the regions. */
-static void cmap_add(struct cmap *m, int l, bool zero, uint64_t off,
-		     uint64_t len)
+/* Add [off, off+len) served by layer l (zero, compressed or plain data) to
+ * the regions. */
+static void cmap_add(struct cmap *m, int l, bool zero, bool comp,
+		     uint64_t off, uint64_t len)
 {
 	double rsz = (double)m->vsize / m->nregions;
 	double a = (double)off, b = (double)(off + len);
@@ -67,7 +69,29 @@ static void cmap_add(struct cmap *m, int l, bool zero, uint64_t off,
 		m->share[(size_t)l * m->nregions + r] += f;
 		if (zero)
 			m->zshare[(size_t)l * m->nregions + r] += f;
+		if (comp)
+			m->cshare[(size_t)l * m->nregions + r] += f;
 	}
+}
+
+/* Data of layer l over [off, off+len): the layer's own map tells plain
+ * data from compressed clusters. */
+static int cmap_add_data(struct cmap *m, struct img *img, int l,
+			 uint64_t off, uint64_t len, struct img_err *e)
+{
+	while (len) {
+		struct img_map mm;
+		uint64_t n = 0;
+		int r = img_map_status(img, off, len, &n, &mm, e);
+		if (r < 0)
+			return r;
+		if (!n || n > len)
+			n = len;
+		cmap_add(m, l, false, r == IMG_BS_DATA && mm.compressed, off, n);
+		off += n;
+		len -= n;
+	}
+	return 0;
 }
 
 struct cmap *editor_cmap(const struct graph *g, int id, int nregions)
@@ -116,7 +140,14 @@ struct cmap *editor_cmap(const struct graph *g, int id, int nregions)
 		if (!pnum)
 			break;
 		int l = cs.depth < 0 || cs.depth > c->n ? c->n : cs.depth;
-		cmap_add(m, l, cs.bs == IMG_BS_ZERO, off, pnum);
+		if (cs.bs == IMG_BS_DATA && l < c->n)
+			r = cmap_add_data(m, c->layer[l], l, off, pnum, &e);
+		else
+			cmap_add(m, l, cs.bs == IMG_BS_ZERO, false, off, pnum);
+		if (r < 0) {
+			snprintf(m->error, sizeof(m->error), "%s", e.msg);
+			break;
+		}
 		off += pnum;
 		if (++extents >= CMAP_MAX_EXTENTS && off < vsize) {
 			m->partial = true;

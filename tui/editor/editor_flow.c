@@ -19,9 +19,7 @@
 
 static double now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return editor_now();
 }
 
 /* ---- scanning ---------------------------------------------------------- */
@@ -275,10 +273,19 @@ void editor_validate_marks(struct editor *ed)
 void editor_show_text(struct editor *ed, const char *title, char *text)
 {
 	struct ui_state *st = &ed->st;
+	/* A new text is not the plan the teaching view belonged to. */
+	plan_lesson_free(st->lesson);
+	st->lesson = NULL;
 	textview_set(&st->text, title, text ? text : "(out of memory)");
 	free(text);
 	st->scr = SCR_TEXT;
 	st->journal_screen = false;
+}
+
+/* The tree's names (relative to the pool) for the teaching view. */
+static const char *lesson_label(const void *ctx, int node)
+{
+	return rows_label(ctx, node);
 }
 
 void editor_show_plan(struct editor *ed, bool for_commit)
@@ -299,6 +306,12 @@ void editor_show_plan(struct editor *ed, bool for_commit)
 		 " - P: pull instead" : "");
 	editor_show_text(ed, title,
 			 editor_plan_screen(ed->g, p, &st->rows, st->utf8));
+	/* The teaching view of this very plan object (s on the plan). */
+	struct lesson_names ln = { lesson_label, &st->rows };
+	if (plan_lesson_build(ed->g, p, &ln, &st->lesson, NULL) == 0 &&
+	    !for_commit)
+		ui_msg(st, R_NORMAL, "s steps through this commit stage by "
+		       "stage (teaching view)");
 	if (!for_commit) {
 		plan_free(p);
 		return;
@@ -336,6 +349,10 @@ static void start_commit(struct editor *ed)
 				: "Committing %s into %s",
 		 editor_label(ed, ed->plan->top),
 		 editor_label(ed, ed->plan->base));
+	/* Until the first report: the plan's count, not "0 B of 0 B". */
+	st->prog.phase = -1;
+	st->prog.eta = -1;
+	st->prog.total = ed->plan->bytes_to_copy;
 	memset(&ed->snap, 0, sizeof(ed->snap));
 	if (editor_job_start(&ed->job, ed->g, ed->plan, ed->rate, &e) < 0) {
 		ui_msg(st, R_ERROR, "%s", e.msg);
@@ -344,8 +361,7 @@ static void start_commit(struct editor *ed)
 		st->scr = SCR_TREE;
 		return;
 	}
-	ed->t0 = ed->last_rate_t = now();
-	ed->last_rate_done = 0;
+	ed->t0 = now();
 	st->scr = SCR_PROGRESS;
 }
 
@@ -355,50 +371,16 @@ static void finish_commit(struct editor *ed)
 	struct editor_job_snap s = ed->snap;
 	editor_job_join(ed->job);
 	ed->job = NULL;
-	char *buf = NULL, sz[16];
+	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
-	const char *title;
+	const char *title = "Commit result";
 	if (f) {
-		if (s.rc == -ECANCELED) {
-			title = "Commit cancelled";
-			fprintf(f, "The commit was cancelled.  Every image is "
-				"valid and the parents of top still read "
-				"through top, so no guest sees a change.\n");
-		} else if (s.rc < 0) {
-			title = "Commit failed";
-			fprintf(f, "error: %s\n\nImages that stay in the graph "
-				"keep their guest view; run 'imgraph recover' "
-				"on the pool if a relink was interrupted.\n",
-				s.err.msg);
-		} else if (s.res_declined) {
-			title = "Commit done, relink declined";
-			fprintf(f, "Base now holds top's data; the parents of "
-				"top were NOT relinked and still read through "
-				"top, so their guest view is unchanged.\n");
-		} else if (ed->plan->pull) {
-			title = "Pull finished";
-			fprintf(f, "ok: pulled into %s; it now reads %s "
-				"directly, which was not written.\n",
-				editor_label(ed, ed->plan->top),
-				editor_label(ed, ed->plan->base));
-		} else {
-			title = "Commit finished";
-			fprintf(f, "ok: committed %s into %s.\n",
-				editor_label(ed, ed->plan->top),
-				editor_label(ed, ed->plan->base));
-		}
-		fprintf(f, "copied: %s\nrelinked: %d parent%s\n",
-			emit_size(s.res_bytes, sz, sizeof(sz)), s.res_relinked,
-			s.res_relinked == 1 ? "" : "s");
-		if (s.res_deleted)
-			fprintf(f, "deleted: %d file%s\n", s.res_deleted,
-				s.res_deleted == 1 ? "" : "s");
+		/* The graph is the editor's again: names come from it. */
+		editor_result_text(f, ed, &s, &title);
 		fprintf(f, "\nThe pool was rescanned: Esc returns to the "
 			"tree.\n");
 		fclose(f);
-	} else {
-		title = "Commit result";
 	}
 	plan_free(ed->plan);
 	ed->plan = NULL;
@@ -410,7 +392,15 @@ static void finish_commit(struct editor *ed)
 	ui_msg(st, s.rc < 0 ? R_ERROR : R_OK, "%s", title);
 }
 
-/* Copy the worker's state into the view-model; rate is smoothed. */
+/* The file name of the image being read (the graph is the worker's
+ * until the join, so it is not looked up there). */
+static const char *layer_label(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+/* Copy the worker's meter into the view-model. */
 void editor_poll_job(struct editor *ed)
 {
 	struct ui_state *st = &ed->st;
@@ -418,35 +408,27 @@ void editor_poll_job(struct editor *ed)
 	struct editor_job_snap s;
 	editor_job_snapshot(ed->job, &s);
 	double t = now();
+	const struct progress_meter *m = &s.m;
 	p->elapsed = t - ed->t0;
 	p->how = s.how;
 	snprintf(p->job, sizeof(p->job), "%s", s.job);
-	if (s.phase[0] && strcmp(s.phase, p->phase)) {
-		snprintf(p->phase, sizeof(p->phase), "%s", s.phase);
-		if (p->nphases < 8)
-			snprintf(p->phases[p->nphases++],
-				 sizeof(p->phases[0]), "%s", s.phase);
-		/* Past the copy, the byte count is complete. */
-		if (strcmp(s.phase, "copy"))
-			p->done = p->total;
+	p->phase = m->phase;
+	memcpy(p->seen, m->seen, sizeof(p->seen));
+	p->pdone = m->done;
+	p->ptotal = m->total;
+	p->fraction = m->fraction;
+	if (m->bytes_total || m->phase > progress_phase_index("copy")) {
+		p->done = m->bytes;
+		p->total = m->bytes_total;
 	}
-	/* The engine reports each phase in its own units (copy: bytes,
-	 * flush: 0/1, relink: parents); the overall bar is the copy. */
-	p->pdone = s.done;
-	p->ptotal = s.total;
-	if (!strcmp(s.phase, "copy")) {
-		p->done = s.done;
-		p->total = s.total;
-		if (t - ed->last_rate_t >= 0.5) {
-			double inst = (double)(s.done - ed->last_rate_done) /
-				      (t - ed->last_rate_t);
-			p->rate = p->rate > 0 ? 0.6 * p->rate + 0.4 * inst
-					      : inst;
-			ed->last_rate_t = t;
-			ed->last_rate_done = s.done;
-		}
-	}
+	p->rate = progress_meter_rate(m, t);
+	p->eta = progress_meter_eta(m, t);
+	p->paused = m->pause_t >= 0;
+	snprintf(p->layer, sizeof(p->layer), "%.*s", (int)sizeof(p->layer) - 1,
+		 layer_label(s.layer));
 	if (s.asking && ed->q != Q_RELINK) {
+		if (ed->q == Q_CANCEL)      /* the copy is over: moot */
+			editor_job_hold(ed->job, false);
 		ed->q = Q_RELINK;
 		editor_show_text(ed, "Copy done - relink? The pool after it:",
 			  ed->after_text ? strdup(ed->after_text) : NULL);
@@ -503,6 +485,8 @@ void editor_answer(struct editor *ed, bool yes)
 			editor_job_cancel(ed->job);
 			st->prog.cancelling = true;
 		}
+		if (ed->job)
+			editor_job_hold(ed->job, false);
 		break;
 	case Q_NONE:
 		break;

@@ -4,9 +4,11 @@
 #define IMGRAPH_EDITOR_INT_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "formats/io/err.h"
+#include "core/commit/progress.h"
 #include "core/graph/graph.h"
 #include "editor.h"
 #include "ui.h"
@@ -28,6 +30,9 @@ struct editor_job_snap {
 	char phase[24];
 	const char *how;           /* how the copy moves bytes (static), or NULL */
 	char job[96];              /* a live commit: "QEMU job ID: status" */
+	char layer[1024];          /* path of the image being read, or "" */
+	struct progress_meter m;   /* fed by the worker on every report */
+	double t_end;              /* editor_now() when the commit returned */
 	uint64_t done, total;
 	unsigned seq;              /* changes on every update */
 	bool asking;               /* worker waits for editor_job_answer */
@@ -43,6 +48,11 @@ int editor_job_start(struct editor_job **out, struct graph *g,
 void editor_job_snapshot(struct editor_job *j, struct editor_job_snap *s);
 void editor_job_answer(struct editor_job *j, bool yes);
 void editor_job_cancel(struct editor_job *j);
+/* A question is open (on) or closed: the worker waits at its next
+ * report meanwhile, and the time does not count in rate and ETA. */
+void editor_job_hold(struct editor_job *j, bool on);
+/* Seconds on the monotonic clock the meter runs on. */
+double editor_now(void);
 void editor_job_join(struct editor_job *j);
 
 /* The pool tree around base as it will look after the relink (top and
@@ -76,8 +86,7 @@ struct editor {
 	struct editor_job *job;
 	struct editor_job_snap snap;
 	char *after_text;          /* the plan text shown before relinking */
-	double t0, last_rate_t;
-	uint64_t last_rate_done;
+	double t0;
 	bool map_stale;
 	bool quit_after_job;
 };
@@ -99,6 +108,11 @@ void editor_show_text(struct editor *ed, const char *title, char *text);
 void editor_show_plan(struct editor *ed, bool for_commit);
 /* Mirror the worker into the view-model; joins it when finished. */
 void editor_poll_job(struct editor *ed);
+/* The result of the commit ed->plan ran (s: the worker's last state),
+ * written to f; *title gets the screen's title.  The graph must be the
+ * editor's again (the worker joined). */
+void editor_result_text(FILE *f, const struct editor *ed,
+			const struct editor_job_snap *s, const char **title);
 /* The answer to the open y/N question. */
 void editor_answer(struct editor *ed, bool yes);
 

@@ -2,6 +2,7 @@
 #include "rows.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -450,6 +451,18 @@ int rows_search(struct rows *r, const char *pat, int dir)
 	return -1;
 }
 
+/* Levels hidden in front of a row at depth d when only slots two-column
+ * levels fit (d > slots).  The deep rows go in windows of step depths that
+ * share one value, so a row and its children within a window keep their
+ * guides in the same columns; the first window starts right after the last
+ * depth drawn in full.  avail: levels left after the depth number. */
+static int guide_hidden(int d, int slots, int avail)
+{
+	int step = avail / 2 > 0 ? avail / 2 : 1;
+	int window = (d - slots - 1) / step;
+	return slots + step - avail + window * step;
+}
+
 const char *rows_guide(const struct rows *r, int idx, const char *vert,
 		       const char *tee, const char *corner, const char *horiz,
 		       int maxw, char *buf, size_t len)
@@ -458,16 +471,19 @@ const char *rows_guide(const struct rows *r, int idx, const char *vert,
 	if (idx < 0 || idx >= r->nrows || len < 2)
 		return buf;
 	int v = r->row[idx], d = r->depth[v];
-	if (d == 0 || maxw < 2)
+	int slots = maxw / 2;      /* two columns per level */
+	if (d == 0 || slots < 1)
 		return buf;
-	/* Levels shown: the innermost ones that fit in maxw columns. */
-	int levels = d, cut = 0;
-	if (2 * levels > maxw) {
-		levels = (maxw - 1) / 2;
-		cut = 1;
+	/* Too deep for the columns: the depth number ("<11 ", two levels'
+	 * worth of columns) stands for the outer levels, then the innermost
+	 * ones. */
+	int hidden = 0, avail = slots - 2;
+	if (d > slots) {
+		if (avail < 1)
+			return buf;
+		hidden = guide_hidden(d, slots, avail);
 	}
-	if (levels < 1)
-		return buf;
+	int levels = d - hidden;
 	int anc[256];
 	if (levels > 256)
 		levels = 256;
@@ -480,8 +496,11 @@ const char *rows_guide(const struct rows *r, int idx, const char *vert,
 	size_t o = 0;
 #define PUT(s) do { size_t n_ = strlen(s); if (o + n_ + 1 < len) { \
 	memcpy(buf + o, s, n_); o += n_; } } while (0)
-	if (cut)
-		PUT("<");
+	if (hidden) {
+		char num[16];
+		snprintf(num, sizeof(num), "<%-3d", d);
+		PUT(num);
+	}
 	for (int i = 0; i < levels - 1; i++) {
 		PUT(r->last[anc[i]] ? " " : vert);
 		PUT(" ");

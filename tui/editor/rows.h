@@ -79,8 +79,11 @@ void rows_set_expanded(struct rows *r, int node, bool on);
 int rows_search(struct rows *r, const char *pat, int dir);
 
 /* Tree guide for row idx ("│ ├─" style) into buf using the given glyphs
- * (vert, tee, corner, horiz); at most maxw columns: deep chains keep the
- * innermost levels and show "…"/"<" for the rest. */
+ * (vert, tee, corner, horiz); at most maxw columns, two per level.  A row
+ * deeper than that starts with its depth number ("<11 ") standing for the
+ * outer levels, then its innermost levels; such rows go in windows of a
+ * few depths drawn from the same level, so guides stay aligned within a
+ * window and the depth is never lost. */
 const char *rows_guide(const struct rows *r, int idx, const char *vert,
 		       const char *tee, const char *corner, const char *horiz,
 		       int maxw, char *buf, size_t len);

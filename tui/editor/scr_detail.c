@@ -8,36 +8,47 @@
 
 #include <string.h>
 
+const char *scr_map_glyph(const struct glyphs *gl, enum cmap_kind k)
+{
+	switch (k) {
+	case CK_DATA: return gl->full;
+	case CK_PART: return gl->part;
+	case CK_ZERO: return gl->zero;
+	case CK_COMPRESSED: return gl->comp;
+	default: return gl->empty;
+	}
+}
+
 void scr_map_strip(struct canvas *c, const struct cmap *m, int layer, int y,
 		   int x, int width)
 {
-	const struct glyphs *gl = c->gl;
 	for (int col = 0; col < width; col++) {
 		int r0 = (int)((long long)col * m->nregions / width);
 		int r1 = (int)((long long)(col + 1) * m->nregions / width);
-		if (r1 <= r0)
-			r1 = r0 + 1;
-		float s = 0, z = 0;
-		for (int i = r0; i < r1 && i < m->nregions; i++) {
-			s += m->share[(size_t)layer * m->nregions + i];
-			z += m->zshare[(size_t)layer * m->nregions + i];
-		}
-		s /= (float)(r1 - r0);
-		z /= (float)(r1 - r0);
-		int role = R_LAYER0 + layer % 6;
-		const char *g;
-		if (s <= 0.0f) {
-			g = gl->empty;
-			role = R_DIM;
-		} else if (z * 2 > s) {
-			g = gl->zero;
-		} else if (s >= 0.999f) {
-			g = gl->full;
-		} else {
-			g = gl->part;
-		}
-		canvas_put(c, y, x + col, 1, role, g);
+		enum cmap_kind k = cmap_cell(m, layer, r0, r1, NULL);
+		canvas_put(c, y, x + col, 1, k == CK_NONE ? R_DIM :
+			   R_LAYER0 + layer % 6, scr_map_glyph(c->gl, k));
 	}
+}
+
+void scr_map_legend(struct canvas *c, const struct cmap *m, int y, int x,
+		    int w, long long cells, const char *tail)
+{
+	const struct glyphs *g = c->gl;
+	char sz[16], t[3][300];
+	emit_size(cmap_cell_bytes(m, cells), sz, sizeof(sz));
+	snprintf(t[0], sizeof(t[0]), "%s data  %s compressed  %s partly data  "
+		 "%s zero  %s not here  1 cell = %s%s%s", g->full, g->comp,
+		 g->part, g->zero, g->empty, sz, *tail ? "  " : "", tail);
+	snprintf(t[1], sizeof(t[1]), "%s data %s compressed %s part %s zero "
+		 "%s not here  cell %s", g->full, g->comp, g->part, g->zero,
+		 g->empty, sz);
+	snprintf(t[2], sizeof(t[2]), "%sdata %scomp %spart %szero %snone "
+		 "%s/cell", g->full, g->comp, g->part, g->zero, g->empty, sz);
+	int i = 0;
+	while (i < 2 && canvas_strwidth(c, t[i]) > w)
+		i++;
+	canvas_put(c, y, x, w, R_DIM, t[i]);
 }
 
 static const char *fmt_flags(const struct gnode *n, char *buf, size_t len)
@@ -98,7 +109,10 @@ static int detail_facts(struct canvas *c, const struct ui_state *st, int id,
 {
 	const struct graph *g = st->g;
 	const struct gnode *n = &g->nodes[id];
-	char a[16], b[16], cl[16], fl[256];
+	char a[16], b[16], cl[16], fl[256], ver[16] = "";
+	/* Only formats with versions (qcow2) name one: "raw", not "raw0". */
+	if (n->info.version)
+		snprintf(ver, sizeof(ver), " v%d", n->info.version);
 	if (row < end) {
 		if (n->flags & (GN_ERROR | GN_EXTERNAL) && n->error)
 			canvas_put(c, row++, 1, -1, R_ERROR, n->error);
@@ -107,11 +121,9 @@ static int detail_facts(struct canvas *c, const struct ui_state *st, int id,
 				   "external (protocol/json) name: not opened");
 		else
 			canvas_printf(c, row++, 1, -1, R_NORMAL,
-				      "%s%s%d, %s virtual, %s allocated%s%s, "
+				      "%s%s, %s virtual, %s allocated%s%s, "
 				      "%d overlay%s",
-				      n->format ? n->format : "?",
-				      n->info.version ? " v" : "",
-				      n->info.version,
+				      n->format ? n->format : "?", ver,
 				      emit_size(n->info.virtual_size, a, sizeof(a)),
 				      emit_size(n->info.actual_size, b, sizeof(b)),
 				      n->info.cluster_size ? ", cluster " : "",
@@ -148,11 +160,14 @@ static int detail_facts(struct canvas *c, const struct ui_state *st, int id,
 	return row;
 }
 
-/* Cluster strips in rows [row, end): one line per layer, top first, and
- * a legend when there is room. */
+/* Cluster strips in rows [row, end): one line per layer, top first, from
+ * layer *top on, and the legend pinned to the last row so that more layers
+ * than rows scroll the strips ([ ]) instead of pushing the legend away.
+ * *top is clamped; *shown gets the number of strips drawn. */
 static void detail_strips(struct canvas *c, const struct cmap *m, int id,
-			  int row, int end)
+			  int row, int end, int *top, int *shown)
 {
+	*shown = 0;
 	if (row >= end)
 		return;
 	if (!m || m->node != id) {
@@ -168,26 +183,25 @@ static void detail_strips(struct canvas *c, const struct cmap *m, int id,
 		label_w = 24;
 	int sx = label_w + 2, sw = c->w - sx - 1;
 	int layers = m->nlayers;
-	bool legend = end - row > layers + 1;
-	for (int l = 0; l < layers && row < end; l++, row++) {
-		if (row == end - 1 && l < layers - 1) {
-			canvas_printf(c, row, 1, -1, R_DIM,
-				      "... %d more layer%s (m: full map)",
-				      layers - l, layers - l == 1 ? "" : "s");
-			return;
-		}
+	int rows = end - row > 1 ? end - row - 1 : 1;
+	if (*top > layers - rows)
+		*top = layers - rows;
+	if (*top < 0)
+		*top = 0;
+	for (int l = *top; l < layers && row < end; l++, row++) {
+		if (row == end - 1 && end - row == 1 && *shown)
+			break;
 		canvas_printf(c, row, 1, label_w, R_LAYER0 + l % 6, "%c %s",
 			      l < 26 ? 'A' + l : '*', m->names[l]);
 		scr_map_strip(c, m, l, row, sx, sw);
+		(*shown)++;
 	}
-	if (legend && row < end)
-		canvas_printf(c, row, 1, -1, R_DIM,
-			      "%s data  %s zero  %s not served here%s  (m: map)",
-			      c->gl->full, c->gl->zero, c->gl->empty,
-			      m->partial ? "  [partial]" : "");
+	if (row < end)
+		scr_map_legend(c, m, end - 1, 1, c->w - 2, sw,
+			       m->partial ? "[partial] m: map" : "m: map");
 }
 
-void scr_detail_draw(struct canvas *c, const struct ui_state *st, int y,
+void scr_detail_draw(struct canvas *c, struct ui_state *st, int y,
 		     int h)
 {
 	const struct graph *g = st->g;
@@ -198,8 +212,20 @@ void scr_detail_draw(struct canvas *c, const struct ui_state *st, int y,
 		return;
 	}
 	const struct gnode *n = &g->nodes[id];
-	canvas_printf(c, y, 2, c->w - 4, R_HEADER, " %s ",
-		      n->path ? n->path : "?");
 	int row = detail_facts(c, st, id, y + 1, y + h);
-	detail_strips(c, st->map, id, row, y + h);
+	int top = st->strip_top, shown = 0;
+	detail_strips(c, st->map, id, row, y + h, &top, &shown);
+	st->strip_top = top;       /* clamped to the layers that fit */
+	char more[64] = "";
+	const struct cmap *m = st->map;
+	if (m && m->node == id && shown && shown < m->nlayers)
+		snprintf(more, sizeof(more), " layers %c-%c of %d, [ ] scroll ",
+			 top < 26 ? 'A' + top : '*',
+			 top + shown - 1 < 26 ? 'A' + top + shown - 1 : '*',
+			 m->nlayers);
+	int mw = canvas_strwidth(c, more);
+	canvas_printf(c, y, 2, c->w - 4 - mw, R_HEADER, " %s ",
+		      n->path ? n->path : "?");
+	if (mw)
+		canvas_put(c, y, c->w - 1 - mw, mw, R_HEADER, more);
 }

@@ -99,6 +99,12 @@ void scr_text_draw(struct canvas *c, struct ui_state *st)
 			"Up/Down", "Scroll", "?", "Help",
 		};
 		scr_bar_draw(c, c->h - 1, q, 10);
+	} else if (st->lesson) {
+		static const char *const q[] = {
+			"s", "Stages", "Esc q", "Back", "Up/Down", "Scroll",
+			"?", "Help",
+		};
+		scr_bar_draw(c, c->h - 1, q, 8);
 	} else {
 		static const char *const q[] = {
 			"Esc q", "Back", "Up/Down PgUp/PgDn", "Scroll",
@@ -157,6 +163,13 @@ enum ui_req scr_text_key(struct ui_state *st, enum action a)
 		break;
 	case ACT_REDRAW:
 		return REQ_REDRAW;
+	case ACT_LESSON:
+		/* The plan's teaching view (only a plan that can run has one). */
+		if (st->lesson && !st->question) {
+			st->lesson_cur = 0;
+			st->scr = SCR_LESSON;
+		}
+		break;
 	case ACT_PULL:
 		/* The plan screen offers the pull (its strategies say why). */
 		if (!st->question && st->mark_top >= 0)
@@ -172,4 +185,9 @@ enum ui_req scr_text_key(struct ui_state *st, enum action a)
 	if (t->top < 0)
 		t->top = 0;
 	return REQ_NONE;
+}
+
+int scr_wrap_line(struct canvas *c, const char *l, int role, int y, int ymax)
+{
+	return wrap_line(c, l, role, y, 0, ymax);
 }

@@ -1,5 +1,7 @@
-/* scr_progress.c - a running commit: overall and phase bars, bytes, rate
- * and ETA, with the names of the phases seen so far. */
+/* scr_progress.c - a running commit: every phase named (done, running,
+ * to come), one bar over the whole commit, the running phase with its own
+ * bar and what it does (the image being read), rate and ETA.  The numbers
+ * are the meter's (core/commit/progress.h), as the CLI's -p prints them. */
 #include "ui.h"
 
 #include "core/out/emit.h"
@@ -37,43 +39,79 @@ static void bar(struct canvas *c, int y, int x, int width, uint64_t done,
 	canvas_printf(c, y, x + bw + 3, -1, R_NORMAL, "%5.1f%%", f * 100);
 }
 
+/* What the running phase does, in plain words. */
+static void phase_line(char *buf, size_t len, const struct prog_view *p)
+{
+	char a[16], b[16];
+	const char *name = p->phase >= 0 ? progress_phases[p->phase] : "";
+	if (p->phase < 0)
+		snprintf(buf, len, "Opening the images and taking their locks");
+	else if (!strcmp(name, "check"))
+		snprintf(buf, len, "check: base's metadata is checked before "
+			 "anything is written");
+	else if (!strcmp(name, "copy"))
+		snprintf(buf, len, "copy: %s of %s%s%s%s%s",
+			 emit_size(p->pdone, a, sizeof(a)),
+			 emit_size(p->ptotal, b, sizeof(b)),
+			 p->layer[0] ? ", reading " : "", p->layer,
+			 p->how ? ", by " : "", p->how ? p->how : "");
+	else if (!strcmp(name, "flush"))
+		snprintf(buf, len, "flush: base's new data and tables go to "
+			 "the disk");
+	else if (!strcmp(name, "relink"))
+		snprintf(buf, len, "relink: %llu of %llu parent header%s "
+			 "rewritten", (unsigned long long)p->pdone,
+			 (unsigned long long)p->ptotal,
+			 p->ptotal == 1 ? "" : "s");
+	else
+		snprintf(buf, len, "cleanup: the journal is removed");
+}
+
+/* "Phases: check done  [copy]  flush ..." with the running one marked
+ * (brackets, so that it shows without colour too). */
+static void phases_line(struct canvas *c, const struct prog_view *p, int y,
+			int x)
+{
+	x += canvas_put(c, y, x, -1, R_HEADER, "Phases:");
+	for (int i = 0; i < PROGRESS_NPHASES; i++) {
+		const char *n = progress_phases[i];
+		x += 2;
+		if (i < p->phase || (i == p->phase && p->fraction >= 1))
+			x += canvas_printf(c, y, x, -1, R_OK, "%s %s", n,
+					   p->seen[i] ? "done" : "skipped");
+		else if (i == p->phase)
+			x += canvas_printf(c, y, x, -1, R_SEL, "[%s]", n);
+		else
+			x += canvas_put(c, y, x, -1, R_DIM, n);
+	}
+}
+
 void scr_progress_draw(struct canvas *c, struct ui_state *st)
 {
 	const struct prog_view *p = &st->prog;
-	char t[300], a[16], b[16], r[16], el[16], eta[16];
+	char t[600], a[16], b[16], r[16], el[16], eta[16];
 	snprintf(t, sizeof(t), " %s", p->title);
 	scr_frame_draw(c, st, t);
 	static const char *const q[] = { "Esc q", "Cancel (asks)" };
 	scr_bar_draw(c, c->h - 1, q, 2);
 
 	int x = 2, w = c->w - 4, y = 2;
-	canvas_put(c, y, x, -1, R_HEADER, "Phases:");
-	int px = x + 8;
-	for (int i = 0; i < p->nphases; i++) {
-		bool cur = i == p->nphases - 1;
-		px += canvas_printf(c, y, px, -1, cur ? R_SEL : R_OK, " %s%s ",
-				    p->phases[i], cur ? "" : " done");
-		px++;
-	}
+	phases_line(c, p, y, x);
 	y += 2;
-	canvas_put(c, y++, x, -1, R_NORMAL, "Overall");
-	bar(c, y++, x, w, p->done, p->total);
-	canvas_printf(c, y++, x, -1, R_NORMAL, "%s of %s",
-		      emit_size(p->done, a, sizeof(a)),
+	canvas_printf(c, y++, x, -1, R_NORMAL, "Overall (all phases): %s of "
+		      "%s copied", emit_size(p->done, a, sizeof(a)),
 		      emit_size(p->total, b, sizeof(b)));
+	bar(c, y++, x, w, (uint64_t)(p->fraction * 1e6), 1000000);
 	y++;
-	uint64_t pd = p->pdone, pt = p->ptotal;
-	canvas_printf(c, y++, x, -1, R_NORMAL, "Phase: %s%s%s",
-		      p->phase[0] ? p->phase : "starting",
-		      p->how && !strcmp(p->phase, "copy") ? ", by " : "",
-		      p->how && !strcmp(p->phase, "copy") ? p->how : "");
-	bar(c, y++, x, w, pd, pt);
+	phase_line(t, sizeof(t), p);
+	canvas_put(c, y++, x, w, R_NORMAL, t);
+	bar(c, y++, x, w, p->pdone, p->ptotal ? p->ptotal : 1);
 	if (p->job[0])             /* a live commit: QEMU does the copy */
 		canvas_printf(c, y, x, -1, R_HEADER, "%s", p->job);
 	y++;
 	hms(p->elapsed, el, sizeof(el));
-	if (p->rate > 0 && p->total >= p->done)
-		hms((double)(p->total - p->done) / p->rate, eta, sizeof(eta));
+	if (p->eta >= 0)
+		hms(p->eta, eta, sizeof(eta));
 	else
 		snprintf(eta, sizeof(eta), "--:--");
 	canvas_printf(c, y++, x, -1, R_NORMAL,
@@ -82,7 +120,10 @@ void scr_progress_draw(struct canvas *c, struct ui_state *st)
 				  : "-",
 		      el, eta);
 	y++;
-	if (p->cancelling)
+	if (p->paused)
+		canvas_put(c, y, x, -1, R_WARN,
+			   "Paused: the copy waits for your answer.");
+	else if (p->cancelling)
 		canvas_put(c, y, x, -1, R_WARN,
 			   "Cancelling at the next safe point; every image "
 			   "stays valid.");

@@ -11,10 +11,31 @@
 struct cols {
 	bool alloc, kids;
 	int right;                 /* width of the right block */
+	int name_w;                /* the IMAGE column (guide and name) */
 };
 
-static struct cols tree_cols(int w)
+/* The IMAGE column is as wide as the widest row needs (at least the
+ * header's worth) and never wider than NAME_COL_MAX, so that on a wide
+ * terminal FMT and VSIZE stay next to the names instead of far right. */
+#define NAME_COL_MIN 24
+#define NAME_COL_MAX 72
+
+static int name_col_need(const struct canvas *c, const struct rows *r)
 {
+	int need = NAME_COL_MIN;
+	for (int i = 0; i < r->n; i++) {
+		int w = 2 * r->depth[i] + canvas_strwidth(c, rows_label(r, i)) +
+			5;         /* " [+]" and a blank */
+		if (w > need)
+			need = w;
+	}
+	return need;
+}
+
+static struct cols tree_cols(const struct canvas *c,
+			     const struct ui_state *st)
+{
+	int w = c->w;
 	struct cols k = { .alloc = w >= 70, .kids = w >= 70 };
 	/* emit_size: at most 9 columns ("6.26 MiB", "1e+03 KiB"). */
 	k.right = 1 + 5 + 1 + 9 + 1 + 5;             /* fmt, vsize, flags */
@@ -22,6 +43,12 @@ static struct cols tree_cols(int w)
 		k.right += 1 + 9;
 	if (k.kids)
 		k.right += 1 + 4;
+	k.name_w = w - 4 - k.right;
+	int cap = st->g ? name_col_need(c, &st->rows) : NAME_COL_MIN;
+	if (cap > NAME_COL_MAX)
+		cap = NAME_COL_MAX;
+	if (k.name_w > cap)
+		k.name_w = cap;
 	return k;
 }
 
@@ -229,7 +256,7 @@ static void draw_row(struct canvas *c, const struct ui_state *st, int y,
 	else if (id == st->mark_base)
 		canvas_put(c, y, x, 3, R_BASE, "[B]");
 	x = 4;
-	int name_w = c->w - x - k->right;
+	int name_w = k->name_w;
 	char guide[1024];
 	rows_guide(r, idx, c->gl->vert, c->gl->tee, c->gl->corner,
 		   c->gl->horiz, name_w / 2, guide, sizeof(guide));
@@ -262,7 +289,7 @@ static void draw_row(struct canvas *c, const struct ui_state *st, int y,
 	live_mark(c, st->g, id, y, x + gx + tail, room - tail);
 
 	char sz[16], fl[12];
-	int rx = c->w - k->right + 1;
+	int rx = x + name_w + 1;
 	canvas_printf(c, y, rx, 5, R_NORMAL, "%-5.5s",
 		      n->format ? n->format : "?");
 	rx += 6;
@@ -293,12 +320,12 @@ void scr_tree_draw(struct canvas *c, struct ui_state *st)
 	draw_title(c, st);
 	draw_bar(c, st);
 	scr_tree_layout(st, c->w, c->h, &ty, &th, &dy, &dh);
-	struct cols k = tree_cols(c->w);
+	struct cols k = tree_cols(c, st);
 
 	/* Column header. */
 	canvas_fill(c, ty, 0, c->w, R_HEADER, " ");
 	canvas_put(c, ty, 4, -1, R_HEADER, "IMAGE");
-	int rx = c->w - k.right + 1;
+	int rx = 4 + k.name_w + 1;
 	canvas_put(c, ty, rx, 5, R_HEADER, "FMT");
 	canvas_put(c, ty, rx + 6, 9, R_HEADER, "    VSIZE");
 	rx += 16;
@@ -441,6 +468,15 @@ enum ui_req scr_tree_key(struct ui_state *st, enum action a)
 			return REQ_NONE;
 		}
 		return a == ACT_MAP ? REQ_MAP : REQ_INFO;
+	case ACT_STRIPS_UP:
+		if (st->strip_top > 0)
+			st->strip_top--;
+		return REQ_NONE;
+	case ACT_STRIPS_DN:
+		/* The draw clamps it to the layers that fit. */
+		if (st->map && st->strip_top < st->map->nlayers - 1)
+			st->strip_top++;
+		return REQ_NONE;
 	case ACT_RESCAN: return REQ_RESCAN;
 	case ACT_JOURNAL:
 		if (!st->g || !st->g->marks || !st->g->marks->njournals) {

@@ -33,6 +33,8 @@ void ui_state_free(struct ui_state *st)
 	textview_free(&st->text);
 	cmap_free(st->map);
 	st->map = NULL;
+	plan_lesson_free(st->lesson);
+	st->lesson = NULL;
 }
 
 void ui_msg(struct ui_state *st, int role, const char *fmt, ...)
@@ -100,6 +102,7 @@ void cmap_free(struct cmap *m)
 	free(m->names);
 	free(m->share);
 	free(m->zshare);
+	free(m->cshare);
 	free(m);
 }
 
@@ -130,6 +133,45 @@ int cmap_dominant(const struct cmap *m, int r0, int r1, bool *zero,
 	if (frac)
 		*frac = bs / (float)n;
 	return best;
+}
+
+enum cmap_kind cmap_cell(const struct cmap *m, int layer, int r0, int r1,
+			 int *lout)
+{
+	if (r1 <= r0)
+		r1 = r0 + 1;
+	if (r1 > m->nregions)
+		r1 = m->nregions;
+	if (layer < 0)
+		layer = cmap_dominant(m, r0, r1, NULL, NULL);
+	if (lout)
+		*lout = layer;
+	if (layer >= m->nlayers)
+		return CK_NONE;
+	float s = 0, z = 0, k = 0;
+	for (int i = r0; i < r1; i++) {
+		size_t at = (size_t)layer * m->nregions + i;
+		s += m->share[at];
+		z += m->zshare[at];
+		k += m->cshare ? m->cshare[at] : 0;
+	}
+	s /= (float)(r1 - r0 > 0 ? r1 - r0 : 1);
+	z /= (float)(r1 - r0 > 0 ? r1 - r0 : 1);
+	k /= (float)(r1 - r0 > 0 ? r1 - r0 : 1);
+	if (s <= 0.0f)
+		return CK_NONE;
+	if (z * 2 > s)
+		return CK_ZERO;
+	if (k * 2 > s)
+		return CK_COMPRESSED;
+	return s >= 0.999f ? CK_DATA : CK_PART;
+}
+
+uint64_t cmap_cell_bytes(const struct cmap *m, long long cells)
+{
+	if (cells < 1)
+		cells = 1;
+	return (m->vsize + (uint64_t)cells - 1) / (uint64_t)cells;
 }
 
 void scr_bar_draw(struct canvas *c, int y, const char *const *pairs, int n)
@@ -226,6 +268,7 @@ void ui_draw(struct canvas *c, struct ui_state *st)
 	case SCR_MAP: scr_map_draw(c, st); break;
 	case SCR_PROGRESS: scr_progress_draw(c, st); break;
 	case SCR_SMALL: scr_small_draw(c, st); break;
+	case SCR_LESSON: scr_lesson_draw(c, st); break;
 	}
 }
 
@@ -240,6 +283,7 @@ enum ui_req ui_key(struct ui_state *st, enum action a)
 	case SCR_MAP: return scr_map_key(st, a);
 	case SCR_PROGRESS: return scr_progress_key(st, a);
 	case SCR_SMALL: return a == ACT_QUIT ? REQ_QUIT : REQ_NONE;
+	case SCR_LESSON: return scr_lesson_key(st, a);
 	}
 	return REQ_NONE;
 }

@@ -17,6 +17,8 @@
 
 #include "canvas.h"
 #include "rows.h"
+#include "core/commit/progress.h"
+#include "core/plan/plan_lesson.h"
 
 /* Key codes the screens and the action table use that curses has no name
  * for (they arrive as plain bytes).  Curses' own KEY_* codes stay in the
@@ -50,6 +52,7 @@ enum screen_id {
 	SCR_MAP,                   /* full cluster map */
 	SCR_PROGRESS,              /* commit running */
 	SCR_SMALL,                 /* terminal too small */
+	SCR_LESSON,                /* the plan's commit, stage by stage */
 };
 
 /* A scrollable text screen (plan, info, confirm dialogs). */
@@ -65,36 +68,58 @@ void textview_free(struct textview *t);
 /* Which layer of a chain serves each region of the virtual disk.
  * share[l * nregions + i]: fraction (0..1) of region i served by layer l
  * (l == nlayers: served by no layer, reads as zeros); zshare: the part of
- * that which is a zero cluster (or a zero range). */
+ * that which is a zero cluster (or a zero range); cshare: the part stored
+ * compressed. */
 struct cmap {
 	int node;                  /* graph node it was built for */
 	int nlayers;               /* layer 0 = the selected image */
 	char **names;              /* owned, nlayers entries */
 	uint64_t vsize;
 	int nregions;
-	float *share, *zshare;     /* owned, (nlayers + 1) * nregions */
+	float *share, *zshare, *cshare; /* owned, (nlayers + 1) * nregions */
 	bool partial;              /* stopped early (too many extents) */
 	char error[IMG_ERR_MSG_MAX]; /* non-empty: why there is no map */
 };
 void cmap_free(struct cmap *m);
+/* What a cell of the map shows. */
+enum cmap_kind {
+	CK_NONE,                   /* no layer serves it (reads zeros) */
+	CK_DATA,                   /* data, wholly */
+	CK_PART,                   /* data in part of the cell only */
+	CK_ZERO,                   /* mostly zero clusters */
+	CK_COMPRESSED,             /* mostly compressed data */
+};
 /* Layer serving most of regions [r0, r1) (nlayers = none) and whether that
  * is mostly zeros; share of it in *frac. */
 int cmap_dominant(const struct cmap *m, int r0, int r1, bool *zero,
 		  float *frac);
+/* Kind of regions [r0, r1) as served by layer (the detail strips), or by
+ * its dominant layer when layer < 0 (the map screen; *lout gets it). */
+enum cmap_kind cmap_cell(const struct cmap *m, int layer, int r0, int r1,
+			 int *lout);
+/* Bytes of virtual disk one cell of a width-cell row stands for when the
+ * disk is drawn in cells cells. */
+uint64_t cmap_cell_bytes(const struct cmap *m, long long cells);
 
-/* Commit progress as the UI sees it (copied out of the worker's struct). */
+/* Commit progress as the UI sees it (copied out of the worker's meter,
+ * core/commit/progress.h: the CLI's -p shows the same numbers). */
 struct prog_view {
 	char title[200];           /* "Committing top.qcow2 into base.qcow2" */
-	char phase[24];
-	char phases[8][24];        /* phases seen, in order */
+	int phase;                 /* index in progress_phases, -1: none yet */
+	bool seen[PROGRESS_NPHASES]; /* phases reported (earlier ones not
+				      seen were skipped) */
 	const char *how;           /* the copy's methods so far (static), or NULL */
 	char job[96];              /* a live commit's QEMU job and status */
-	int nphases;
-	uint64_t done, total;      /* bytes of the copy (the overall work) */
+	char layer[256];           /* the image being read (its label), "" */
+	uint64_t done, total;      /* bytes of the copy (total: the plan's
+				      estimate until the copy reports) */
 	uint64_t pdone, ptotal;    /* the current phase's own units */
+	double fraction;           /* of the whole commit, all phases */
 	double elapsed;            /* seconds since start */
-	double rate;               /* smoothed bytes/s, 0 = unknown */
+	double rate;               /* bytes/s over a window, 0 = unknown */
+	double eta;                /* seconds, < 0 unknown */
 	bool cancelling;
+	bool paused;               /* a question is open: the copy waits */
 };
 
 struct ui_state {
@@ -125,6 +150,11 @@ struct ui_state {
 	int min_w, min_h;
 	bool utf8;
 	bool detail;               /* show the detail pane */
+	/* The teaching view of the plan on SCR_TEXT (owned; NULL when that
+	 * text is not a plan that can run) and its current stage. */
+	struct plan_lesson *lesson;
+	int lesson_cur;
+	int strip_top;             /* first layer of the detail pane's strips */
 	bool protect;              /* plans of the marked pair use --protect
 				      (S; cleared when the marks change) */
 	const char *guide;         /* steps to try (static), or NULL */
@@ -180,11 +210,17 @@ enum ui_req scr_tree_prompt_key(struct ui_state *st, int ch);
 void scr_tree_layout(const struct ui_state *st, int w, int h, int *tree_y,
 		     int *tree_h, int *detail_y, int *detail_h);
 
-void scr_detail_draw(struct canvas *c, const struct ui_state *st, int y,
+void scr_detail_draw(struct canvas *c, struct ui_state *st, int y,
 		     int h);
 /* One line per layer: which regions that layer serves, width columns. */
 void scr_map_strip(struct canvas *c, const struct cmap *m, int layer, int y,
 		   int x, int width);
+/* The glyph of a map cell of kind k. */
+const char *scr_map_glyph(const struct glyphs *gl, enum cmap_kind k);
+/* The map's legend in w columns at (y, x): every kind of cell and what one
+ * cell of a map drawn in cells cells stands for, then tail when it fits. */
+void scr_map_legend(struct canvas *c, const struct cmap *m, int y, int x,
+		    int w, long long cells, const char *tail);
 
 void scr_text_draw(struct canvas *c, struct ui_state *st);
 enum ui_req scr_text_key(struct ui_state *st, enum action a);
@@ -202,6 +238,12 @@ enum ui_req scr_map_key(struct ui_state *st, enum action a);
 
 void scr_progress_draw(struct canvas *c, struct ui_state *st);
 enum ui_req scr_progress_key(struct ui_state *st, enum action a);
+
+void scr_lesson_draw(struct canvas *c, struct ui_state *st);
+enum ui_req scr_lesson_key(struct ui_state *st, enum action a);
+/* Draw line l wrapped to the canvas width from row y (rows >= ymax are
+ * not drawn); returns the rows it takes. */
+int scr_wrap_line(struct canvas *c, const char *l, int role, int y, int ymax);
 
 void scr_small_draw(struct canvas *c, const struct ui_state *st);
 
