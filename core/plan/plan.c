@@ -69,6 +69,16 @@ int plan_add_conflict(struct plan *p, enum conflict_kind k, int node,
 	return 0;
 }
 
+void plan_parent_free(struct plan_parent *pp)
+{
+	free(pp->path);
+	free(pp->old_name);
+	free(pp->old_fmt);
+	free(pp->new_name);
+	free(pp->new_fmt);
+	free(pp->live_node);
+}
+
 void plan_free(struct plan *p)
 {
 	if (!p)
@@ -80,14 +90,8 @@ void plan_free(struct plan *p)
 		free(p->conflicts[i].hint);
 	}
 	free(p->conflicts);
-	for (int i = 0; i < p->nparents; i++) {
-		free(p->parents[i].path);
-		free(p->parents[i].old_name);
-		free(p->parents[i].old_fmt);
-		free(p->parents[i].new_name);
-		free(p->parents[i].new_fmt);
-		free(p->parents[i].live_node);
-	}
+	for (int i = 0; i < p->nparents; i++)
+		plan_parent_free(&p->parents[i]);
 	plan_live_free(p);
 	free(p->parents);
 	free(p->inter);

@@ -20,11 +20,17 @@ int plan_check_locks(struct graph *g, struct plan *p, struct img_err *e);
 int plan_check_states(struct graph *g, struct plan *p);
 int plan_check_relinks(struct graph *g, struct plan *p);
 int plan_check_limits(struct graph *g, struct plan *p);
+/* plan.c: free what one parent entry owns (not the entry itself). */
+void plan_parent_free(struct plan_parent *pp);
 /* plan_live.c: the live part (plan.live, parents' live flags), or a
  * CONFLICT_LIVE saying why a running QEMU cannot do it. */
 int plan_check_live(struct graph *g, struct plan *p,
 		    const struct plan_opts *o);
 void plan_live_free(struct plan *p);
+/* An active commit (QMP or libvirt) pivots the process onto base and
+ * leaves top as it is: a leaf top is not kept and emptied but dropped from
+ * the chain. */
+void plan_live_drop_leaf(struct plan *p);
 /* A CONFLICT_LIVE: 1 (this check refused, no live part), or -ENOMEM. */
 int plan_live_conflict(struct plan *p, int node, const char *who,
 		       const char *msg, const char *why, const char *hint);

@@ -269,9 +269,7 @@ static int mark_parents(struct graph *g, struct plan *p, struct qmp *q,
 	return 0;
 }
 
-/* An active commit pivots the process onto base and leaves top as it
- * is: a leaf top is not kept and emptied but dropped from the chain. */
-static void active_leaf(struct plan *p)
+void plan_live_drop_leaf(struct plan *p)
 {
 	if (p->leaf != PLAN_LEAF_KEEP)
 		return;
@@ -279,12 +277,7 @@ static void active_leaf(struct plan *p)
 		if (p->parents[i].node == p->top) {
 			struct plan_parent *pp = &p->parents[i];
 
-			free(pp->path);
-			free(pp->old_name);
-			free(pp->old_fmt);
-			free(pp->new_name);
-			free(pp->new_fmt);
-			free(pp->live_node);
+			plan_parent_free(pp);
 			memmove(pp, pp + 1, sizeof(*pp) *
 				(size_t)(p->nparents - i - 1));
 			p->nparents--;
@@ -325,7 +318,7 @@ static int fill_live(struct graph *g, struct plan *p, struct qmp *q,
 		if (!l->qmp || !l->qemu_version)
 			r = -ENOMEM;
 		if (l->job == PLAN_LIVE_ACTIVE)
-			active_leaf(p);
+			plan_live_drop_leaf(p);
 	}
 	qmp_node_info_free(&ti);
 	if (r != 0) {

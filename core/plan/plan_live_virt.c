@@ -103,27 +103,6 @@ static int fill(struct graph *g, struct plan *p, const struct live_holder *h,
 	return 0;
 }
 
-/* An active commit pivots the domain's disk onto base and leaves top as
- * it is (plan_live.c does the same for QMP). */
-static void drop_leaf(struct plan *p)
-{
-	for (int i = 0; p->leaf == PLAN_LEAF_KEEP && i < p->nparents; i++)
-		if (p->parents[i].node == p->top) {
-			struct plan_parent *pp = &p->parents[i];
-
-			free(pp->path);
-			free(pp->old_name);
-			free(pp->old_fmt);
-			free(pp->new_name);
-			free(pp->new_fmt);
-			memmove(pp, pp + 1, sizeof(*pp) *
-				(size_t)(p->nparents - i - 1));
-			p->nparents--;
-		}
-	if (p->leaf == PLAN_LEAF_KEEP)
-		p->leaf = PLAN_LEAF_DROP;
-}
-
 static int with_domain(struct graph *g, struct plan *p,
 		       const struct live_holder *h, struct virt_conn *vc,
 		       const struct virt_domain *d, const char *who)
@@ -154,7 +133,7 @@ static int with_domain(struct graph *g, struct plan *p,
 	if ((r = fill(g, p, h, dk, lt)) < 0)
 		return r;
 	if (p->live.job == PLAN_LIVE_ACTIVE)
-		drop_leaf(p);
+		plan_live_drop_leaf(p);
 	return 0;
 }
 

@@ -62,3 +62,22 @@ int cli_plan_load(const struct cli_plan_args *a, struct graph **gp,
 	}
 	return EXIT_OK;
 }
+
+bool cli_plan_option(int c, char *arg, struct plan_opts *po, char **ignore)
+{
+	switch (c) {
+	case 'D': po->drop_top = true; break;
+	case 'X': po->delete_files = true; break;
+	case 'F': po->offline = true; break;
+	case 'Q': po->qmp = arg; break;
+	case 'W': po->base_is_raw = true; break;
+	case 'I':
+		ignore[po->nignore_unverified++] = arg;
+		po->ignore_unverified = ignore;
+		break;
+	case 'P': po->pull = true; break;
+	case 'S': po->protect = true; break;
+	default: return false;
+	}
+	return true;
+}

@@ -21,4 +21,21 @@ struct cli_plan_args {
 int cli_plan_load(const struct cli_plan_args *a, struct graph **g,
 		  struct plan **p);
 
+/* The options that shape a plan, which `plan` and `commit` both take
+ * (long names only): entries for the middle of a getopt_long table. */
+#define CLI_PLAN_LONGOPTS \
+	{ "drop-top", no_argument, NULL, 'D' }, \
+	{ "delete", no_argument, NULL, 'X' }, \
+	{ "offline", no_argument, NULL, 'F' }, \
+	{ "qmp", required_argument, NULL, 'Q' }, \
+	{ "base-is-raw", no_argument, NULL, 'W' }, \
+	{ "ignore-unverified", required_argument, NULL, 'I' }, \
+	{ "pull", no_argument, NULL, 'P' }, \
+	{ "protect", no_argument, NULL, 'S' }
+
+/* Apply what getopt_long returned (c, with its arg) to po when it is one
+ * of CLI_PLAN_LONGOPTS; false for any other c.  ignore: argc slots for the
+ * --ignore-unverified FILEs, which po then points to. */
+bool cli_plan_option(int c, char *arg, struct plan_opts *po, char **ignore);
+
 #endif

@@ -479,14 +479,7 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "rate", required_argument, NULL, 'R' },
 		{ "copy-method", required_argument, NULL, 'M' },
-		{ "drop-top", no_argument, NULL, 'D' },
-		{ "delete", no_argument, NULL, 'X' },
-		{ "offline", no_argument, NULL, 'F' },
-		{ "qmp", required_argument, NULL, 'Q' },
-		{ "base-is-raw", no_argument, NULL, 'W' },
-		{ "ignore-unverified", required_argument, NULL, 'I' },
-		{ "pull", no_argument, NULL, 'P' },
-		{ "protect", no_argument, NULL, 'S' },
+		CLI_PLAN_LONGOPTS,
 		{ "output", required_argument, NULL, 'o' },
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
@@ -499,6 +492,8 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) !=
 	       -1) {
+		if (cli_plan_option(c, optarg, &a->po, a->ignore))
+			continue;
 		switch (c) {
 		case 't': a->top = optarg; break;
 		case 'b': a->base = optarg; break;
@@ -507,17 +502,6 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 		case 'p': a->want_p = true; break;
 		case 'q': a->quiet = true; break;
 		case 'r': a->so.recursive = true; break;
-		case 'D': a->po.drop_top = true; break;
-		case 'X': a->po.delete_files = a->co.delete_files = true; break;
-		case 'F': a->po.offline = true; break;
-		case 'Q': a->po.qmp = optarg; break;
-		case 'W': a->po.base_is_raw = true; break;
-		case 'I':
-			a->ignore[a->po.nignore_unverified++] = optarg;
-			a->po.ignore_unverified = a->ignore;
-			break;
-		case 'P': a->po.pull = true; break;
-		case 'S': a->po.protect = true; break;
 		case 'R':
 			if (cli_parse_size(optarg, &a->co.rate) < 0 ||
 			    !a->co.rate)
@@ -541,6 +525,7 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 			return cli_bad_option("commit", argv, shortopts, opts);
 		}
 	}
+	a->co.delete_files = a->po.delete_files;
 	a->paths = argv + optind;
 	a->npaths = argc - optind;
 	if (!a->top)

@@ -66,14 +66,7 @@ static int plan_main(int argc, char **argv, char **ignore)
 		{ "users", required_argument, NULL, 'u' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "recursive", no_argument, NULL, 'r' },
-		{ "drop-top", no_argument, NULL, 'D' },
-		{ "delete", no_argument, NULL, 'X' },
-		{ "offline", no_argument, NULL, 'F' },
-		{ "qmp", required_argument, NULL, 'Q' },
-		{ "base-is-raw", no_argument, NULL, 'W' },
-		{ "ignore-unverified", required_argument, NULL, 'I' },
-		{ "pull", no_argument, NULL, 'P' },
-		{ "protect", no_argument, NULL, 'S' },
+		CLI_PLAN_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -89,22 +82,13 @@ static int plan_main(int argc, char **argv, char **ignore)
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		if (cli_plan_option(c, optarg, &po, ignore))
+			continue;
 		switch (c) {
 		case 't': top_arg = optarg; break;
 		case 'b': base_arg = optarg; break;
 		case 'u': so.users_file = optarg; break;
 		case 'r': so.recursive = true; break;
-		case 'D': po.drop_top = true; break;
-		case 'X': po.delete_files = true; break;
-		case 'F': po.offline = true; break;
-		case 'Q': po.qmp = optarg; break;
-		case 'W': po.base_is_raw = true; break;
-		case 'I':
-			ignore[po.nignore_unverified++] = optarg;
-			po.ignore_unverified = ignore;
-			break;
-		case 'P': po.pull = true; break;
-		case 'S': po.protect = true; break;
 		case 'o':
 			if (cli_parse_output("plan", optarg, &fmt) < 0)
 				return EXIT_USAGE;

@@ -130,13 +130,7 @@ enum ui_req scr_map_key(struct ui_state *st, enum action a)
 	case ACT_COLLAPSE:
 		st->scr = SCR_TREE;
 		return REQ_NONE;
-	case ACT_HELP:
-		st->prev_scr = st->scr;
-		st->scr = SCR_HELP;
-		return REQ_NONE;
-	case ACT_REDRAW:
-		return REQ_REDRAW;
 	default:
-		return REQ_NONE;
+		return scr_common_key(st, a);
 	}
 }

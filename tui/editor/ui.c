@@ -186,6 +186,20 @@ void scr_bar_draw(struct canvas *c, int y, const char *const *pairs, int n)
 	}
 }
 
+enum ui_req scr_common_key(struct ui_state *st, enum action a)
+{
+	switch (a) {
+	case ACT_HELP:
+		st->prev_scr = st->scr;
+		st->scr = SCR_HELP;
+		return REQ_NONE;
+	case ACT_REDRAW:
+		return REQ_REDRAW;
+	default:
+		return REQ_NONE;
+	}
+}
+
 const char *ui_hint(const struct ui_state *st, char *buf, size_t len)
 {
 	const struct graph *g = st->g;

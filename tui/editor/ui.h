@@ -196,6 +196,10 @@ enum ui_req {
 void scr_frame_draw(struct canvas *c, const struct ui_state *st,
 		    const char *title);
 void scr_bar_draw(struct canvas *c, int y, const char *const *pairs, int n);
+/* Keys a screen without its own use for them treats like every other: ?
+ * opens help (Esc comes back to this screen), ^L repaints, the rest do
+ * nothing. */
+enum ui_req scr_common_key(struct ui_state *st, enum action a);
 
 /* S: toggle st->protect for the marked pair (false: no top marked, with a
  * message); the caller plans again. */
