@@ -31,14 +31,46 @@ int img_get_info(struct img *img, struct img_info *out, struct img_err *e)
 	return r;
 }
 
+/* Every format's backing name, whatever its driver checked: bounded, and
+ * without a control character (newline, escape...), which no administrator
+ * puts in a path and which could forge lines in our output and in
+ * terminals.  Such a link is refused, never shown or followed. */
+static int check_backing_name(struct img *img, struct img_backing *out,
+			      struct img_err *e)
+{
+	size_t n = strnlen(out->name, IMG_BACKING_NAME_MAX + 1);
+
+	if (n > IMG_BACKING_NAME_MAX) {
+		out->name = out->format = NULL;
+		return err_set(e, EINVAL, "%s: the backing file name is longer "
+			       "than %d bytes", img->path, IMG_BACKING_NAME_MAX);
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)out->name[i];
+
+		if (c < 0x20 || c == 0x7f) {
+			out->name = out->format = NULL;
+			return err_set(e, EINVAL, "%s: the backing file name has "
+				       "a control character (0x%02x at byte "
+				       "%zu)", img->path, c, i);
+		}
+	}
+	return 0;
+}
+
 int img_get_backing(struct img *img, struct img_backing *out,
 		    struct img_err *e)
 {
+	int r;
+
 	out->name = NULL;
 	out->format = NULL;
 	if (!img->drv->get_backing)
 		return 0;
-	return img->drv->get_backing(img, out, e);
+	r = img->drv->get_backing(img, out, e);
+	if (r < 0 || !out->name)
+		return r;
+	return check_backing_name(img, out, e);
 }
 
 bool img_can_set_backing(const struct img *img)

@@ -103,4 +103,19 @@ for f in err:1:EIO short:1 err:2:EIO; do
 	qcheck "$f: qemu-img check" pc.qcow2
 done
 
+# A control character in a backing name is refused for every format, in
+# the one wrapper every caller reads the link through (a qcow v1 driver
+# once passed it on: fz_foreign_b found it).  qemu-img writes such names.
+for f in qcow qed; do
+	rm -f "ctl.$f"
+	qemu-img create -q -f $f -u -b $'evil\x1b[7mname' -F raw "ctl.$f" 1M 2>/dev/null ||
+		qemu-img create -q -f $f -u -b $'evil\x1b[7mname' "ctl.$f" 1M
+	sum0=$(sha256sum "ctl.$f")
+	check_rc "$f: info refuses a backing name with ESC" 1 "$IMGRAPH" info "ctl.$f"
+	check_grep "$f: the error names the control character" "backing file name has a control character \(0x1b at byte 4\)" "$T/.err"
+	check_nogrep "$f: no raw ESC reaches the terminal" $'\x1b' "$T/.out"
+	check_eq "$f: nothing written" "$(sha256sum "ctl.$f")" "$sum0"
+	rm -f "ctl.$f"
+done
+
 done_testing
