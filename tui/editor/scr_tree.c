@@ -20,12 +20,28 @@ struct cols {
 #define NAME_COL_MIN 24
 #define NAME_COL_MAX 72
 
-static int name_col_need(const struct canvas *c, const struct rows *r)
+static int name_col_need(const struct canvas *c, const struct rows *r,
+			 const struct graph *g)
 {
 	int need = NAME_COL_MIN;
 	for (int i = 0; i < r->n; i++) {
 		int w = 2 * r->depth[i] + canvas_strwidth(c, rows_label(r, i)) +
 			5;         /* " [+]" and a blank */
+		if (w > need)
+			need = w;
+	}
+	/* A live holder's mark follows the name (live_mark): room for it. */
+	for (int u = 0; u < g->nusers; u++) {
+		const struct guser *us = &g->users[u];
+		char t[160];
+
+		if (us->kind != PARTY_PROCESS || us->node < 0 ||
+		    us->node >= r->n || !us->pid)
+			continue;
+		snprintf(t, sizeof(t), " [live: %s]", us->name);
+		int w = 2 * r->depth[us->node] +
+			canvas_strwidth(c, rows_label(r, us->node)) + 5 +
+			canvas_strwidth(c, t);
 		if (w > need)
 			need = w;
 	}
@@ -44,7 +60,7 @@ static struct cols tree_cols(const struct canvas *c,
 	if (k.kids)
 		k.right += 1 + 4;
 	k.name_w = w - 4 - k.right;
-	int cap = st->g ? name_col_need(c, &st->rows) : NAME_COL_MIN;
+	int cap = st->g ? name_col_need(c, &st->rows, st->g) : NAME_COL_MIN;
 	if (cap > NAME_COL_MAX)
 		cap = NAME_COL_MAX;
 	if (k.name_w > cap)
