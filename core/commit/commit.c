@@ -184,27 +184,34 @@ static int protect_setup(struct commit_run *cr, struct copy_opts *co,
 {
 	const struct plan_protect *pp = cr->p->protect;
 	struct protect_target *t;
-	int n = 0, r;
+	int n = 0, r, *nodes;
 
 	if (!pp || !pp->on || !pp->n)
 		return 0;
 	t = calloc((size_t)pp->n, sizeof(*t));
-	if (!t)
+	nodes = calloc((size_t)pp->n, sizeof(*nodes));
+	if (!t || !nodes) {
+		free(t);
+		free(nodes);
 		return err_set(e, ENOMEM, "out of memory");
+	}
 	for (int i = 0; i < pp->n; i++) {
 		const struct gnode *nd = &cr->g->nodes[pp->r[i].node];
 		const struct commit_file *f = commit_file_of(cr, nd->id);
 
 		if (!f) {
 			free(t);
+			free(nodes);
 			return err_set(e, EINVAL, "%s: a protected reader the "
 				       "commit did not lock", nd->path);
 		}
 		if (nd->backing < 0) {
 			free(t);
+			free(nodes);
 			return err_set(e, ESTALE, "%s: a protected reader without "
 				       "a backing file; plan again", nd->path);
 		}
+		nodes[n] = pp->r[i].node;
 		t[n++] = (struct protect_target){
 			nd->path, nd->format, f->lock.fd,
 			cr->g->nodes[nd->backing].path,
@@ -216,11 +223,17 @@ static int protect_setup(struct commit_run *cr, struct copy_opts *co,
 		struct protect_src src = { top->path, top->format, base->dev,
 					   base->ino, base->info.cluster_size };
 
-		r = protect_open(&cr->prot, t, n, &src, e);
+		r = commit_prot_resume(cr, t, nodes, n, e);
+		if (r == 0)
+			r = protect_open(&cr->prot, t, n, &src, e);
 	}
 	free(t);
+	free(nodes);
 	if (r < 0)
 		return r;
+	cr->prot.safe = cr->prot.recorded = cr->prot_tx.prot_done;
+	cr->prot.record = commit_prot_record;
+	cr->prot.record_opaque = cr;
 	co->before_write = protect_window;
 	co->before_opaque = &cr->prot;
 	return 0;
@@ -271,11 +284,19 @@ static int run_copy(struct commit_run *cr, struct img_err *e)
 		return r;
 	/* From the first byte written into base the intermediates are
 	 * stale: recorded before it, durably. */
-	r = commit_stale_begin(cr->g, cr->p, cr->txid, e);
+	r = commit_stale_begin(cr->g, cr->p, cr->txid, &cr->prot_tx, e);
 	if (r < 0)
 		return r;
 	r = copy_run(cr->chain, nabove, cr->base, &co, &cs, e);
+	{
+		/* what was whole before a failing window stays recorded */
+		struct img_err pe;
+		int pr = protect_record(&cr->prot, &pe);
+		if (pr < 0 && r == 0)
+			r = err_propagate(e, &pe);
+	}
 	cr->res->bytes_protected = protect_bytes(&cr->prot);
+	cr->res->bytes_reprotected = protect_gap_bytes(&cr->prot);
 	protect_close(&cr->prot);
 	cr->res->bytes_copied = cs.bytes_written + cs.bytes_zeroed;
 	memcpy(cr->res->bytes_how, cs.bytes_how, sizeof(cs.bytes_how));
@@ -651,6 +672,7 @@ int commit_execute(struct graph *g, const struct plan *p,
 	img_close(cr.base);
 	chain_close(cr.chain);
 	protect_close(&cr.prot);
+	stale_tx_clear(&cr.prot_tx);
 	for (int i = 0; i < cr.nf; i++)
 		lock_hold_close(&cr.f[i].lock);
 	free(cr.f);

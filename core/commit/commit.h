@@ -36,6 +36,11 @@ struct commit_result {
 	uint64_t bytes_how[IO_COPY_HOWS];  /* data by how it moved (io.h) */
 	uint64_t bytes_protected;  /* --protect: written into base's other
 				      readers (data and zeros) */
+	uint64_t protect_resumed;  /* --protect: the journal of an earlier
+				      run of this commit said every reader
+				      listed was protected below this */
+	uint64_t bytes_reprotected; /* of bytes_protected, below that: gaps
+				      its verification found */
 	int relinked;              /* parents rewritten */
 	bool relink_declined;
 	int deleted;               /* files --delete moved into the trash */

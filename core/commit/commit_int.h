@@ -14,6 +14,7 @@
 #include "users_tx.h"
 #include "formats/img.h"
 #include "protect.h"
+#include "stale.h"
 
 #include <limits.h>
 
@@ -40,6 +41,8 @@ struct commit_run {
 	struct img *base;
 	int pull_lock;             /* a pull: its lock (pull_tx_lock) */
 	struct protect_run prot;   /* --protect: base's other readers */
+	struct stale_tx prot_tx;   /* --protect: its journal (the prot line
+				      of this commit's stale transaction) */
 };
 
 struct commit_file *commit_file_of(struct commit_run *cr, int node);
@@ -88,7 +91,17 @@ int commit_check_chain(const struct graph *g, const struct plan *p,
  * before base is first written, DONE once every parent names base.  Both
  * do nothing when the commit leaves nothing stale or unused. */
 int commit_stale_begin(const struct graph *g, const struct plan *p,
-		       uint64_t txid, struct img_err *e);
+		       uint64_t txid, const struct stale_tx *prot,
+		       struct img_err *e);
+/* --protect's journal (protect.h).  commit_prot_resume: what an earlier
+ * run of the same commit recorded (same top and base, PENDING): t[i]
+ * (node nodes[i]) gets its done when the record lists it, and cr->prot_tx
+ * becomes the prot line the new transaction starts with (the listed
+ * readers still protected, or every reader from 0).  commit_prot_record
+ * is protect_run.record: every reader holds what is below done. */
+int commit_prot_resume(struct commit_run *cr, struct protect_target *t,
+		       const int *nodes, int n, struct img_err *e);
+int commit_prot_record(void *cr, uint64_t done, struct img_err *e);
 int commit_stale_done(const struct graph *g, const struct plan *p,
 		      uint64_t txid, struct img_err *e);
 

@@ -312,7 +312,7 @@ static int prepare(struct live_run *lr, struct img_err *e)
 		r = journal_write(cr->jpath, lr->j, e);
 	/* base is written from here on: the intermediates are stale */
 	if (r == 0)
-		r = commit_stale_begin(cr->g, cr->p, cr->txid, e);
+		r = commit_stale_begin(cr->g, cr->p, cr->txid, NULL, e);
 	if (r < 0 && lr->j)
 		journal_remove(cr->jpath, NULL);
 	return r;

@@ -49,6 +49,7 @@ int protect_open(struct protect_run *pr, const struct protect_target *t,
 		if (in.extended_l2 && ch->grain >= 32 * 512)
 			ch->grain /= 32;
 		ch->vsize = ch->img->virtual_size;
+		ch->done = t[i].done;
 		if (ch->grain > pr->buflen)
 			pr->buflen = (size_t)ch->grain;
 	}
@@ -144,7 +145,14 @@ static int protect_run_one(struct protect_run *pr, struct protect_child *ch,
 			return err_set(e, EIO, "%s: no block status at %llu",
 				       ch->img->path, (unsigned long long)a);
 		if (bs == IMG_BS_UNALLOC) {
-			int r = fill(pr, ch, a, a + pnum, e);
+			int r;
+
+			/* below the journal's DONE: a gap the verification
+			 * found (top or the reader changed since) */
+			if (a < ch->done)
+				ch->bytes_gap += (a + pnum < ch->done ?
+						  a + pnum : ch->done) - a;
+			r = fill(pr, ch, a, a + pnum, e);
 			ch->dirty = true;
 			if (r < 0)
 				return r;
@@ -247,6 +255,26 @@ int protect_window(void *opaque, const uint64_t *runs, size_t nruns,
 			return r;
 		}
 	}
+	if (last > pr->safe)
+		pr->safe = last;
+	if (pr->record && pr->safe >= pr->recorded + PROTECT_RECORD)
+		return protect_record(pr, e);
+	return 0;
+}
+
+int protect_record(struct protect_run *pr, struct img_err *e)
+{
+	int r;
+
+	if (!pr->record || pr->safe <= pr->recorded)
+		return 0;
+	r = pr->record(pr->record_opaque, pr->safe, e);
+	if (r < 0) {
+		err_prefix(e, "recording the protection (nothing of base was "
+			   "changed past it): ");
+		return r;
+	}
+	pr->recorded = pr->safe;
 	return 0;
 }
 
@@ -256,6 +284,15 @@ uint64_t protect_bytes(const struct protect_run *pr)
 
 	for (int i = 0; i < pr->n; i++)
 		b += pr->c[i].bytes_data + pr->c[i].bytes_zero;
+	return b;
+}
+
+uint64_t protect_gap_bytes(const struct protect_run *pr)
+{
+	uint64_t b = 0;
+
+	for (int i = 0; i < pr->n; i++)
+		b += pr->c[i].bytes_gap;
 	return b;
 }
 

@@ -9,12 +9,23 @@
  * the reader shows the same bytes whether the write landed or not; base's
  * range changes only after the reader holds those bytes durably.
  *
- * Why nothing is redone and nothing needs redoing: the progress record is
- * the readers' own allocation, made durable before base moves on.  A
- * rerun (or the same commit after a crash) asks each reader's block status
- * again and writes only where it still reads base; a range of base that
- * already changed is allocated in every reader, so it is never read from
- * base again.  recover has nothing of protection to finish.
+ * Why nothing is redone and nothing needs redoing: the journal of the
+ * protection is the prot line of the commit's PENDING transaction in the
+ * stale record beside base (stale.h; the relink journal does not exist
+ * before the relink, and the stale transaction is already what a retry of
+ * the same commit is keyed on).  Every PROTECT_RECORD bytes of base, once
+ * every reader written is flushed, the record says "every reader listed
+ * holds what the copy writes below DONE", durably (io_replace); a failing
+ * window records what was whole before it.  A rerun of the same commit
+ * (same top and base) reads it: below DONE a listed reader is not
+ * protected again, only verified, by block status (no data read, nothing
+ * written), that it allocates what the copy writes.  Verification is
+ * needed because the record is not enough on its own: top (read by its
+ * parents) may have been written since, so the rerun may write a range
+ * the crashed run never touched.  A gap is protected from what the reader
+ * reads now, which is safe for the same reason as any protection; a reader
+ * not listed starts from 0.  recover reports the record (nothing to
+ * finish: every view is intact at every instant).
  *
  * Fewer flushes: one per reader per PROTECT_AHEAD of base, not one per
  * window, and the writes of one call linked behind one fdatasync (a write
@@ -47,6 +58,9 @@
  * at most these (their clusters leak until qemu-img check -r leaks; the
  * rerun writes them again). */
 #define PROTECT_BATCH (8u << 20)
+/* The journal's prot line moves on at most once per this many bytes of
+ * base (a durable replace each time: a few fsyncs). */
+#define PROTECT_RECORD (16u << 20)
 
 /* What the copy writes into base: top's chain down to base (excluded),
  * for the look-ahead; path NULL: no look-ahead. */
@@ -64,6 +78,8 @@ struct protect_target {
 	const char *path, *fmt;
 	int fd;
 	const char *backing_path, *backing_fmt;
+	uint64_t done;             /* the journal says it holds what the copy
+				      writes below this (a rerun): verify */
 };
 
 struct protect_child {
@@ -81,6 +97,8 @@ struct protect_child {
 	uint64_t bdone;
 	uint64_t bbytes;           /* written in this batch */
 	uint64_t bytes_data, bytes_zero;
+	uint64_t done;             /* protect_target.done */
+	uint64_t bytes_gap;        /* written below done (gaps) */
 };
 
 struct protect_run {
@@ -91,6 +109,12 @@ struct protect_run {
 	int n;
 	uint8_t *buf;
 	size_t buflen;
+	/* The journal: safe = every reader holds (flushed) what the copy
+	 * writes below it; record(opaque, safe) makes that durable once it
+	 * passes recorded + PROTECT_RECORD (and at protect_record). */
+	uint64_t safe, recorded;
+	int (*record)(void *opaque, uint64_t done, struct img_err *e);
+	void *record_opaque;
 };
 
 /* Open every target and its backing chain (before base is grown or
@@ -103,8 +127,14 @@ int protect_open(struct protect_run *pr, const struct protect_target *t,
  * base changes there. */
 int protect_window(void *pr, const uint64_t *runs, size_t nruns,
 		   struct img_err *e);
+/* Record pr->safe if it moved since the last record (after the copy,
+ * whatever its outcome). */
+int protect_record(struct protect_run *pr, struct img_err *e);
 /* Bytes written into the readers (data and zeros). */
 uint64_t protect_bytes(const struct protect_run *pr);
+/* Of those, written below a reader's journalled DONE: gaps the
+ * verification found (0 unless top or the reader changed since). */
+uint64_t protect_gap_bytes(const struct protect_run *pr);
 void protect_close(struct protect_run *pr);
 
 #endif

@@ -220,6 +220,14 @@ void recover_report_free(struct rec_report *r)
 	free(r->v);
 	r->v = NULL;
 	r->n = 0;
+	for (int i = 0; i < r->nprot; i++) {
+		free(r->prot[i].record);
+		free(r->prot[i].base);
+		free(r->prot[i].top);
+	}
+	free(r->prot);
+	r->prot = NULL;
+	r->nprot = 0;
 }
 
 static int set_aside(const char *jpath, struct rec_item *it,
@@ -724,6 +732,10 @@ int recover_paths(char *const *paths, int npaths, bool rollback,
 			snprintf(dir, sizeof(dir), "%s", dirname(tmp));
 		}
 		r = scan_dir(dir, rollback, rep, &first_err, e);
+		/* after the journals: a relink recover finished has set its
+		 * transaction DONE, which drops the prot line */
+		if (r == 0)
+			r = recover_prot_scan(dir, rep, e);
 		if (r < 0)
 			return r;
 	}

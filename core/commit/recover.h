@@ -90,9 +90,21 @@ struct rec_item {
 	char msg[1024];
 };
 
+/* A protected commit that stopped during its copy (recover_prot.c):
+ * nothing to do, reported. */
+struct rec_prot {
+	char *record;              /* the stale record holding its journal */
+	char *base, *top;
+	uint64_t done;             /* every reader listed holds what the
+				      copy writes below this */
+	int nreaders;
+};
+
 struct rec_report {
 	struct rec_item *v;        /* owned; recover_report_free */
 	int n;
+	struct rec_prot *prot;     /* owned */
+	int nprot;
 	int stale_tmp_removed;     /* io_replace temporaries of dead writers */
 };
 void recover_report_free(struct rec_report *r);
@@ -114,6 +126,11 @@ int recover_live_direction(const struct journal *j, bool *forward,
  * finished or set aside, else the first -errno (all were attempted). */
 int recover_paths(char *const *paths, int npaths, bool rollback,
 		  struct rec_report *rep, struct img_err *e);
+
+/* The journals of protected commits stopped during their copy in dir
+ * (stale records beside their base), into rep->prot. */
+int recover_prot_scan(const char *dir, struct rec_report *rep,
+		      struct img_err *e);
 
 /* What recovering jpath (a journal in directory dir) would do, before
  * anything is written: the journal, each parent's header as it is now

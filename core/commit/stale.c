@@ -12,13 +12,21 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static void tx_clear(struct stale_tx *t)
+void stale_tx_clear(struct stale_tx *t)
 {
 	for (int i = 0; i < t->n; i++)
 		free(t->v[i].path);
 	free(t->v);
 	t->v = NULL;
 	t->n = 0;
+	for (int i = 0; i < t->nrd; i++)
+		free(t->rd[i].path);
+	free(t->rd);
+	free(t->prot_top);
+	t->rd = NULL;
+	t->prot_top = NULL;
+	t->nrd = 0;
+	t->prot = false;
 }
 
 void stale_free(struct stale_record *r)
@@ -26,7 +34,7 @@ void stale_free(struct stale_record *r)
 	if (!r)
 		return;
 	for (int i = 0; i < r->ntx; i++)
-		tx_clear(&r->tx[i]);
+		stale_tx_clear(&r->tx[i]);
 	free(r->tx);
 	free(r->base_path);
 	free(r);
@@ -34,12 +42,31 @@ void stale_free(struct stale_record *r)
 
 /* ---- text --------------------------------------------------------------- */
 
+/* The prot line and its readers. */
+static void render_prot(struct rt_buf *s, const struct stale_tx *t)
+{
+	rt_add(s, "prot %llu %d", (unsigned long long)t->prot_done, t->nrd);
+	rt_str(s, t->prot_top);
+	rt_end_line(s);
+	for (int k = 0; k < t->nrd; k++) {
+		rt_add(s, "reader %llu %llu", (unsigned long long)t->rd[k].dev,
+		       (unsigned long long)t->rd[k].ino);
+		rt_str(s, t->rd[k].path);
+		rt_end_line(s);
+	}
+}
+
 int stale_render(const struct stale_record *r, char **buf, size_t *len,
 		 struct img_err *e)
 {
 	struct rt_buf s = { 0 };
+	int version = 1;
 
-	rt_add(&s, "imgraph-stale 1");
+	/* Version 1 unless a prot line needs 2: what earlier imgraphs read. */
+	for (int i = 0; i < r->ntx; i++)
+		if (r->tx[i].prot)
+			version = 2;
+	rt_add(&s, "imgraph-stale %d", version);
 	rt_end_line(&s);
 	rt_add(&s, "base %llu %llu", (unsigned long long)r->base_dev,
 	       (unsigned long long)r->base_ino);
@@ -64,6 +91,8 @@ int stale_render(const struct stale_record *r, char **buf, size_t *len,
 			rt_str(&s, m->path);
 			rt_end_line(&s);
 		}
+		if (t->prot)
+			render_prot(&s, t);
 	}
 	return rt_finish(&s, "stale record", buf, len, e);
 }
@@ -87,9 +116,58 @@ static int parse_img(struct rt_parser *c, struct stale_img *m)
 	return rt_name_field(c, 4, "path", STALE_MAX_STR, &m->path);
 }
 
-/* "tx TXID CREATED STATE TOPDEV TOPINO N" (the current line) and its N
- * images. */
-static int parse_tx(struct rt_parser *c, struct stale_tx *t)
+static int parse_reader(struct rt_parser *c, struct stale_reader *m)
+{
+	int r;
+
+	if ((r = rt_next_line(c, false)) < 0 ||
+	    (r = rt_expect(c, "reader", 4)) < 0)
+		return r;
+	if (rt_u64(&c->f[1], UINT64_MAX, &m->dev) < 0 ||
+	    rt_u64(&c->f[2], UINT64_MAX, &m->ino) < 0)
+		return rt_err(c, "reader: bad dev/ino");
+	return rt_name_field(c, 3, "path", STALE_MAX_STR, &m->path);
+}
+
+/* "prot DONE N TOPPATH" (the next line) and its N readers. */
+static int parse_prot(struct rt_parser *c, struct stale_tx *t)
+{
+	uint64_t v;
+	int r;
+
+	if ((r = rt_next_line(c, false)) < 0 ||
+	    (r = rt_expect(c, "prot", 4)) < 0)
+		return r;
+	if (rt_u64(&c->f[1], INT64_MAX, &t->prot_done) < 0)
+		return rt_err(c, "prot: bad offset");
+	if (rt_u64(&c->f[2], STALE_MAX_IMGS, &v) < 0 ||
+	    v > (c->len - c->pos) / 16)
+		return rt_err(c, "prot: bad reader count");
+	if ((r = rt_name_field(c, 3, "top path", STALE_MAX_STR,
+			       &t->prot_top)) < 0)
+		return r;
+	t->prot = true;
+	if (v && !(t->rd = calloc((size_t)v, sizeof(*t->rd))))
+		return rt_oom(c);
+	for (uint64_t i = 0; i < v; i++) {
+		t->nrd = (int)i + 1;
+		if ((r = parse_reader(c, &t->rd[i])) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static bool next_is(const struct rt_parser *c, const char *key)
+{
+	size_t n = strlen(key);
+
+	return c->len - c->pos > n && !memcmp(c->buf + c->pos, key, n) &&
+	       c->buf[c->pos + n] == ' ';
+}
+
+/* "tx TXID CREATED STATE TOPDEV TOPINO N" (the current line), its N
+ * images and (version 2) its prot line. */
+static int parse_tx(struct rt_parser *c, struct stale_tx *t, int version)
 {
 	uint64_t v;
 	int r;
@@ -122,10 +200,13 @@ static int parse_tx(struct rt_parser *c, struct stale_tx *t)
 		if ((r = parse_img(c, &t->v[i])) < 0)
 			return r;
 	}
+	if (version >= 2 && next_is(c, "prot"))
+		return parse_prot(c, t);
 	return 0;
 }
 
-static int parse_head(struct rt_parser *c, struct stale_record *s)
+static int parse_head(struct rt_parser *c, struct stale_record *s,
+		      int *version)
 {
 	int r;
 
@@ -133,7 +214,11 @@ static int parse_head(struct rt_parser *c, struct stale_record *s)
 		return r;
 	if (c->nf != 2 || !rt_tok_is(&c->f[0], "imgraph-stale"))
 		return rt_err(c, "not an imgraph stale record (bad magic)");
-	if (!rt_tok_is(&c->f[1], "1"))
+	if (rt_tok_is(&c->f[1], "1"))
+		*version = 1;
+	else if (rt_tok_is(&c->f[1], "2"))
+		*version = 2;
+	else
 		return rt_err(c, "unsupported stale record version");
 	if ((r = rt_next_line(c, false)) < 0 ||
 	    (r = rt_expect(c, "base", 4)) < 0)
@@ -145,7 +230,8 @@ static int parse_head(struct rt_parser *c, struct stale_record *s)
 }
 
 /* The transactions, up to the "end" line (left for rt_end). */
-static int parse_txs(struct rt_parser *c, struct stale_record *s)
+static int parse_txs(struct rt_parser *c, struct stale_record *s,
+		     int version)
 {
 	while (c->len - c->pos < 4 || memcmp(c->buf + c->pos, "end ", 4)) {
 		struct stale_tx *nv;
@@ -162,7 +248,7 @@ static int parse_txs(struct rt_parser *c, struct stale_record *s)
 		s->tx = nv;
 		memset(&nv[s->ntx], 0, sizeof(*nv));
 		s->ntx++;
-		if ((r = parse_tx(c, &nv[s->ntx - 1])) < 0)
+		if ((r = parse_tx(c, &nv[s->ntx - 1], version)) < 0)
 			return r;
 	}
 	return 0;
@@ -174,7 +260,7 @@ int stale_parse(const char *buf, size_t len, struct stale_record **out,
 	struct rt_parser c = { .what = "stale record", .buf = buf, .len = len,
 			       .e = e };
 	struct stale_record *s;
-	int r;
+	int r, version = 1;
 
 	*out = NULL;
 	if (len > STALE_MAX_BYTES)
@@ -183,7 +269,8 @@ int stale_parse(const char *buf, size_t len, struct stale_record **out,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return err_set(e, ENOMEM, "stale record: out of memory");
-	if ((r = parse_head(&c, s)) < 0 || (r = parse_txs(&c, s)) < 0 ||
+	if ((r = parse_head(&c, s, &version)) < 0 ||
+	    (r = parse_txs(&c, s, version)) < 0 ||
 	    (r = rt_end(&c)) < 0) {
 		stale_free(s);
 		return r;
@@ -284,11 +371,11 @@ static void prune(struct stale_record *s, const struct stale_tx *add)
 				free(t->v[j].path);
 		}
 		t->n = m;
-		if (!t->n || (t->state == STALE_PENDING &&
+		if ((!t->n && !t->prot) || (t->state == STALE_PENDING &&
 			      t->top_dev == add->top_dev &&
 			      t->top_ino == add->top_ino) ||
 		    s->ntx - i >= STALE_MAX_TX) {
-			tx_clear(t);
+			stale_tx_clear(t);
 			continue;
 		}
 		s->tx[k++] = *t;
@@ -296,11 +383,34 @@ static void prune(struct stale_record *s, const struct stale_tx *add)
 	s->ntx = k;
 }
 
+static int readers_copy(struct stale_tx *dst, const struct stale_reader *rd,
+			int nrd)
+{
+	dst->rd = calloc((size_t)nrd + 1, sizeof(*dst->rd));
+	dst->nrd = 0;
+	if (!dst->rd)
+		return -ENOMEM;
+	for (int i = 0; i < nrd; i++) {
+		dst->rd[i] = rd[i];
+		if (!(dst->rd[i].path = strdup(rd[i].path)))
+			return -ENOMEM;
+		dst->nrd = i + 1;
+	}
+	return 0;
+}
+
 static int tx_copy(struct stale_tx *dst, const struct stale_tx *src)
 {
 	*dst = *src;
+	dst->rd = NULL;
+	dst->nrd = 0;
+	dst->prot_top = NULL;
 	dst->v = calloc((size_t)src->n + 1, sizeof(*dst->v));
 	if (!dst->v)
+		return -ENOMEM;
+	if (src->prot && (!(dst->prot_top = strdup(src->prot_top ?
+						   src->prot_top : "-")) ||
+			  readers_copy(dst, src->rd, src->nrd) < 0))
 		return -ENOMEM;
 	for (int i = 0; i < src->n; i++) {
 		dst->v[i] = src->v[i];
@@ -394,7 +504,94 @@ int stale_set_state(const char *base_path, uint64_t base_dev,
 		if (s->tx[i].txid != txid || s->tx[i].state == state)
 			continue;
 		s->tx[i].state = state;
+		if (state == STALE_DONE && s->tx[i].prot) {
+			/* the copy is over: its progress is history */
+			struct stale_tx keep = s->tx[i];
+			keep.v = NULL;
+			keep.n = 0;
+			stale_tx_clear(&keep);
+			s->tx[i].prot = false;
+			s->tx[i].rd = NULL;
+			s->tx[i].nrd = 0;
+			s->tx[i].prot_top = NULL;
+		}
 		r = stale_write(path, s, e);
+		break;
+	}
+	stale_free(s);
+	return r;
+}
+
+int stale_set_prot(const char *base_path, uint64_t base_dev,
+		   uint64_t base_ino, uint64_t txid, uint64_t done,
+		   const struct stale_reader *rd, int nrd, struct img_err *e)
+{
+	struct stale_record *s = NULL;
+	char path[PATH_MAX];
+	int r = stale_path_for(base_path, path, sizeof(path), e);
+
+	if (r == 0)
+		r = stale_read(path, &s, e);
+	if (r == -ENOENT) {
+		err_clear(e);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (s->base_dev != base_dev || s->base_ino != base_ino) {
+		stale_free(s);
+		return 0;
+	}
+	for (int i = 0; i < s->ntx; i++) {
+		struct stale_tx *t = &s->tx[i];
+
+		if (t->txid != txid || t->state != STALE_PENDING || !t->prot)
+			continue;
+		for (int k = 0; k < t->nrd; k++)
+			free(t->rd[k].path);
+		free(t->rd);
+		t->prot_done = done;
+		r = readers_copy(t, rd, nrd);
+		if (r < 0)
+			r = err_set(e, ENOMEM, "stale record: out of memory");
+		else
+			r = stale_write(path, s, e);
+		break;
+	}
+	stale_free(s);
+	return r;
+}
+
+int stale_find_prot(const char *base_path, uint64_t base_dev,
+		    uint64_t base_ino, uint64_t top_dev, uint64_t top_ino,
+		    struct stale_tx *out, struct img_err *e)
+{
+	struct stale_record *s = NULL;
+	char path[PATH_MAX];
+	int r = stale_path_for(base_path, path, sizeof(path), e);
+
+	memset(out, 0, sizeof(*out));
+	if (r == 0)
+		r = stale_read(path, &s, e);
+	if (r == -ENOENT) {
+		err_clear(e);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	r = 0;
+	for (int i = s->ntx - 1; s->base_dev == base_dev &&
+	     s->base_ino == base_ino && i >= 0; i--) {
+		const struct stale_tx *t = &s->tx[i];
+
+		if (t->state != STALE_PENDING || !t->prot ||
+		    t->top_dev != top_dev || t->top_ino != top_ino)
+			continue;
+		r = tx_copy(out, t) < 0 ? -ENOMEM : 1;
+		if (r < 0) {
+			stale_tx_clear(out);
+			r = err_set(e, ENOMEM, "stale record: out of memory");
+		}
 		break;
 	}
 	stale_free(s);

@@ -23,7 +23,16 @@
  *   base DEV INO PATH *CRC
  *   tx TXID CREATED STATE TOPDEV TOPINO N *CRC      STATE: PENDING | DONE
  *   img ROLE DEV INO PATH *CRC                      ROLE: inter | top
+ *   prot DONE N TOPPATH *CRC                        (optional, version 2)
+ *   reader DEV INO PATH *CRC                        N of them
  *   end CRC
+ * The prot line is commit --protect's journal of its protection
+ * (protect.h): every range below DONE that the copy writes into base is
+ * held, flushed, by each reader listed.  It is written before the first
+ * byte of base changes and again as the copy moves on (never ahead of the
+ * readers' fdatasync), dropped when the transaction is DONE.  A record
+ * without it (version 1, as every earlier imgraph wrote) reads as before;
+ * version 2 is written only when a transaction has one.
  * An image whose path now holds another file (dev:ino differ) is dropped
  * when the record is next written; one that is gone is kept (the trash may
  * give it back) but marks nothing while it is gone.
@@ -56,6 +65,12 @@ struct stale_img {
 	char *path;                /* absolute, as when recorded */
 };
 
+/* A reader commit --protect protected (the prot line). */
+struct stale_reader {
+	uint64_t dev, ino;
+	char *path;
+};
+
 struct stale_tx {
 	uint64_t txid;
 	int64_t created;
@@ -63,6 +78,12 @@ struct stale_tx {
 	uint64_t top_dev, top_ino; /* the commit's top (a retry's key) */
 	struct stale_img *v;
 	int n;
+	/* commit --protect's progress (the prot line); prot false: none */
+	bool prot;
+	uint64_t prot_done;        /* protected in every reader below this */
+	char *prot_top;            /* top's path, for recover's report */
+	struct stale_reader *rd;
+	int nrd;
 };
 
 struct stale_record {
@@ -72,6 +93,8 @@ struct stale_record {
 	int ntx;
 };
 
+/* Free what transaction t owns (not t itself). */
+void stale_tx_clear(struct stale_tx *t);
 int stale_parse(const char *buf, size_t len, struct stale_record **out,
 		struct img_err *e);
 int stale_render(const struct stale_record *r, char **buf, size_t *len,
@@ -99,5 +122,18 @@ int stale_begin(const char *base_path, uint64_t base_dev, uint64_t base_ino,
 int stale_set_state(const char *base_path, uint64_t base_dev,
 		    uint64_t base_ino, uint64_t txid, enum stale_state state,
 		    struct img_err *e);
+
+/* commit --protect's progress of transaction txid: every reader in
+ * rd[0..nrd) holds (flushed) what the copy writes below done.  Durable
+ * (io_replace.h); no such PENDING transaction: nothing to do (0). */
+int stale_set_prot(const char *base_path, uint64_t base_dev,
+		   uint64_t base_ino, uint64_t txid, uint64_t done,
+		   const struct stale_reader *rd, int nrd, struct img_err *e);
+/* The PENDING transaction of top (top_dev:top_ino) with a prot line in
+ * the record beside base_path: 1 and *out (a copy, stale_tx_clear) when
+ * there is one, 0 when not. */
+int stale_find_prot(const char *base_path, uint64_t base_dev,
+		    uint64_t base_ino, uint64_t top_dev, uint64_t top_ino,
+		    struct stale_tx *out, struct img_err *e);
 
 #endif

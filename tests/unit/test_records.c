@@ -59,6 +59,70 @@ START_TEST(stale_round_trip)
 END_TEST
 
 /* Every prefix and every flipped byte is refused as a whole. */
+/* commit --protect's journal: a prot line makes the record version 2 and
+ * round trips; a version 1 record (what earlier imgraphs wrote) parses
+ * without one; a prot line in a version 1 record is refused. */
+START_TEST(stale_prot_line)
+{
+	static struct stale_reader rd[2] = {
+		{ 64769, 2001, "/pool/c1.qcow2" },
+		{ 64769, 2002, "/pool/c 2.qcow2" },
+	};
+	struct stale_record r, *p = NULL;
+	struct stale_tx tx;
+	char *buf, *again, *v1;
+	size_t len, len2;
+
+	sample_stale(&r, &tx);
+	ck_assert_int_eq(stale_render(&r, &v1, &len, NULL), 0);
+	ck_assert(!strncmp(v1, "imgraph-stale 1 ", 16));
+	tx.state = STALE_PENDING;
+	tx.prot = true;
+	tx.prot_done = 48u << 20;
+	tx.prot_top = "/pool/top \n name.qcow2";
+	tx.rd = rd;
+	tx.nrd = 2;
+	ck_assert_int_eq(stale_render(&r, &buf, &len, NULL), 0);
+	ck_assert(!strncmp(buf, "imgraph-stale 2 ", 16));
+	ck_assert_int_eq(stale_parse(buf, len, &p, NULL), 0);
+	ck_assert(p->tx[0].prot);
+	ck_assert(p->tx[0].prot_done == 48u << 20);
+	ck_assert_int_eq(p->tx[0].nrd, 2);
+	ck_assert_str_eq(p->tx[0].rd[1].path, "/pool/c 2.qcow2");
+	ck_assert(p->tx[0].rd[0].ino == 2001);
+	ck_assert_int_eq(stale_render(p, &again, &len2, NULL), 0);
+	ck_assert_uint_eq(len, len2);
+	ck_assert(!memcmp(buf, again, len));
+	free(again);
+	stale_free(p);
+	/* version 1: no prot line, and none allowed */
+	ck_assert_int_eq(stale_parse(v1, strlen(v1), &p, NULL), 0);
+	ck_assert(!p->tx[0].prot);
+	stale_free(p);
+	{
+		struct rt_buf s = { 0 };
+		struct img_err e;
+		char *bad;
+		size_t blen;
+		rt_add(&s, "imgraph-stale 1");
+		rt_end_line(&s);
+		rt_add(&s, "base 1 2");
+		rt_str(&s, "/b");
+		rt_end_line(&s);
+		rt_add(&s, "tx %016llx 1 PENDING 1 3 0", 5ull);
+		rt_end_line(&s);
+		rt_add(&s, "prot 0 0");
+		rt_str(&s, "/t");
+		rt_end_line(&s);
+		ck_assert_int_eq(rt_finish(&s, "t", &bad, &blen, NULL), 0);
+		ck_assert_int_lt(stale_parse(bad, blen, &p, &e), 0);
+		free(bad);
+	}
+	free(buf);
+	free(v1);
+}
+END_TEST
+
 START_TEST(stale_torn_and_flipped)
 {
 	struct stale_record r, *p;
@@ -269,6 +333,7 @@ int main(void)
 	TCase *td = tcase_create("disk");
 
 	tcase_add_test(tc, stale_round_trip);
+	tcase_add_test(tc, stale_prot_line);
 	tcase_add_test(tc, stale_torn_and_flipped);
 	tcase_add_test(tc, stale_hostile_counts);
 	tcase_add_test(tc, trash_round_trip);

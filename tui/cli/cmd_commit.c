@@ -371,6 +371,10 @@ static void human_result(const struct graph *g, const struct plan *p,
 		       p->protect->n, p->protect->n == 1 ? "" : "s",
 		       g->nodes[p->base].path,
 		       cli_human_size(r->bytes_protected, a, sizeof(a)));
+	if (p->protect && p->protect->on && r->protect_resumed)
+		printf("Resumed the protection at %s (the journal of an "
+		       "earlier run; verified there by block status).\n",
+		       cli_human_size(r->protect_resumed, a, sizeof(a)));
 	if (kept)
 		printf("Kept %s: now backed by %s and empty.\n",
 		       ESC(g->nodes[p->top].path), ESC(g->nodes[p->base].path));
@@ -411,6 +415,10 @@ static void print_result(enum out_fmt fmt, const struct graph *g,
 	ow_str(&w, "base", g->nodes[p->base].path);
 	ow_u64(&w, "bytes-copied", r->bytes_copied);
 	ow_u64(&w, "bytes-protected", r->bytes_protected);
+	if (p->protect && p->protect->on) {
+		ow_u64(&w, "protect-resumed-at", r->protect_resumed);
+		ow_u64(&w, "bytes-reprotected", r->bytes_reprotected);
+	}
 	ow_obj_open(&w, "bytes-by-method");
 	for (int h = 0; h < IO_COPY_HOWS; h++)
 		ow_u64(&w, copy_method_name(h), r->bytes_how[h]);

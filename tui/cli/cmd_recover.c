@@ -35,6 +35,9 @@ static void usage(FILE *f)
 "parent is made to name top again instead (possible until the relink was\n"
 "completed).  Invalid or foreign journals are never acted on; they are\n"
 "renamed to *.bad and reported.  Running recover twice is harmless.\n"
+"A commit --protect stopped during its copy is reported with how far its\n"
+"journal says its readers are protected: nothing to finish (every view is\n"
+"intact); running the same commit again completes it from there.\n"
 "\n"
 "Exit codes: 0 nothing left to do, 1 a journal was set aside, blocked or\n"
 "failed, 2 usage.\n");
@@ -96,6 +99,19 @@ int cmd_recover(int argc, char **argv)
 			printf("removed %d stale temporary file%s\n",
 			       rep.stale_tmp_removed,
 			       rep.stale_tmp_removed == 1 ? "" : "s");
+		for (int i = 0; i < rep.nprot; i++) {
+			const struct rec_prot *pp = &rep.prot[i];
+			char a[32];
+			printf("%s: a protected commit of %s stopped during its "
+			       "copy: its %d reader%s hold base's old data "
+			       "below %s (journal %s); every view is intact, "
+			       "nothing to finish; run the same commit again "
+			       "to complete it (it resumes there)\n",
+			       ESC(pp->base), ESC(pp->top), pp->nreaders,
+			       pp->nreaders == 1 ? "" : "s",
+			       cli_human_size(pp->done, a, sizeof(a)),
+			       ESC(pp->record));
+		}
 		for (int i = 0; i < rep.n; i++) {
 			const struct rec_item *it = &rep.v[i];
 			FILE *f = it->outcome == REC_DONE_FORWARD ||
@@ -121,6 +137,18 @@ int cmd_recover(int argc, char **argv)
 			ow_i64(&w, "written", it->written);
 			ow_i64(&w, "torn", it->torn);
 			ow_str(&w, "message", it->msg);
+			ow_close(&w);
+		}
+		ow_close(&w);
+		ow_arr_open(&w, "protected-copies");
+		for (int i = 0; i < rep.nprot; i++) {
+			const struct rec_prot *pp = &rep.prot[i];
+			ow_obj_open(&w, NULL);
+			ow_str(&w, "record", pp->record);
+			ow_str(&w, "base", pp->base);
+			ow_str(&w, "top", pp->top);
+			ow_u64(&w, "protected-below", pp->done);
+			ow_i64(&w, "readers", pp->nreaders);
 			ow_close(&w);
 		}
 		ow_close(&w);
