@@ -39,6 +39,9 @@ static struct {
 	uint64_t rops;          /* read ops so far */
 	uint64_t rshort;        /* bytes a short read returns; 0: half */
 	const struct io_cut_hooks *cut;
+	int file_set;           /* IMGRAPH_FAULT_FILE: only its fd ops */
+	dev_t file_dev;
+	ino_t file_ino;
 } io_st;
 
 static int parse_errno(const char *s)
@@ -73,6 +76,19 @@ static void io_parse(void)
 	io_st.parsed = 1;
 	if (!s || !*s)
 		return;
+	{
+		const char *f = getenv("IMGRAPH_FAULT_FILE");
+		struct stat st;
+
+		/* a name that does not exist counts nothing */
+		if (f && *f) {
+			io_st.file_set = 1;
+			if (stat(f, &st) == 0) {
+				io_st.file_dev = st.st_dev;
+				io_st.file_ino = st.st_ino;
+			}
+		}
+	}
 	snprintf(buf, sizeof(buf), "%s", s);
 	for (p = strtok_r(buf, ":", &save); p && n < 4;
 	     p = strtok_r(NULL, ":", &save))
@@ -150,6 +166,29 @@ static int io_enter(void)
 	return 0;
 }
 
+/* io_enter for an op on fd: with IMGRAPH_FAULT_FILE, only ops on that
+ * file count (and fail). */
+static int io_enter_fd(int fd)
+{
+	struct stat st;
+
+	if (!io_st.parsed)
+		io_parse();
+	if (io_st.file_set &&
+	    (fstat(fd, &st) < 0 || st.st_dev != io_st.file_dev ||
+	     st.st_ino != io_st.file_ino || !io_st.file_ino))
+		return 0;
+	return io_enter();
+}
+
+/* io_enter for an op on a name: none counts with IMGRAPH_FAULT_FILE. */
+static int io_enter_path(void)
+{
+	if (!io_st.parsed)
+		io_parse();
+	return io_st.file_set ? 0 : io_enter();
+}
+
 static void io_leave(void)
 {
 	if (io_st.mode == F_KILL && io_st.after && io_st.ops == io_st.at)
@@ -192,7 +231,7 @@ int io_open(const char *path, int flags, mode_t mode)
 	int fd, r;
 
 	if (flags & O_CREAT) {
-		r = io_enter();
+		r = io_enter_path();
 		if (r < 0)
 			return r;
 		/* only the simulator needs to know whether the name is new */
@@ -321,7 +360,7 @@ static int write_all(int fd, const void *buf, size_t n, uint64_t off)
 
 int io_pwrite(int fd, const void *buf, size_t n, uint64_t off)
 {
-	int r = io_enter(), w;
+	int r = io_enter_fd(fd), w;
 
 	if (r < 0)
 		return r;
@@ -451,7 +490,7 @@ static int copy_methods(int dst, uint64_t doff, int src, uint64_t soff,
 int io_copy_range(int dst, uint64_t doff, int src, uint64_t soff,
 		  uint64_t n, struct io_copy_ctx *ctx)
 {
-	int r = io_enter(), how;
+	int r = io_enter_fd(dst), how;
 
 	if (r < 0)
 		return r;
@@ -509,7 +548,7 @@ int io_copy_predict(int src, int dst, uint64_t align)
 
 static int io_sync_common(int fd, int data_only)
 {
-	int r = io_enter();
+	int r = io_enter_fd(fd);
 
 	if (r < 0)
 		return r;
@@ -533,7 +572,7 @@ int io_fsync(int fd)
 
 int io_ftruncate(int fd, uint64_t len)
 {
-	int r = io_enter();
+	int r = io_enter_fd(fd);
 
 	if (r < 0)
 		return r;
@@ -549,7 +588,7 @@ int io_ftruncate(int fd, uint64_t len)
 
 int io_punch_hole(int fd, uint64_t off, uint64_t len)
 {
-	int r = io_enter();
+	int r = io_enter_fd(fd);
 
 	if (r < 0)
 		return r;
@@ -571,7 +610,7 @@ static int io_name_failed(int r)
 
 int io_rename(const char *from, const char *to)
 {
-	int r = io_enter();
+	int r = io_enter_path();
 
 	if (r < 0)
 		return r;
@@ -585,7 +624,7 @@ int io_rename(const char *from, const char *to)
 
 int io_unlink(const char *path)
 {
-	int r = io_enter();
+	int r = io_enter_path();
 
 	if (r < 0)
 		return r;
@@ -640,7 +679,7 @@ int io_openat(int dirfd, const char *name, int flags, mode_t mode)
 	int fd, r;
 
 	if (flags & O_CREAT) {
-		r = io_enter();
+		r = io_enter_path();
 		if (r < 0)
 			return r;
 		fresh = io_st.cut && io_st.cut->name_op &&
@@ -658,7 +697,7 @@ int io_openat(int dirfd, const char *name, int flags, mode_t mode)
 
 int io_mkdirat(int dirfd, const char *name, mode_t mode)
 {
-	int r = io_enter();
+	int r = io_enter_path();
 
 	if (r < 0)
 		return r;
@@ -672,7 +711,7 @@ int io_mkdirat(int dirfd, const char *name, mode_t mode)
 int io_renameat(int fromfd, const char *from, int tofd, const char *to,
 		int noreplace)
 {
-	int r = io_enter();
+	int r = io_enter_path();
 
 	if (r < 0)
 		return r;
@@ -686,7 +725,7 @@ int io_renameat(int fromfd, const char *from, int tofd, const char *to,
 
 int io_unlinkat(int dirfd, const char *name, int flags)
 {
-	int r = io_enter();
+	int r = io_enter_path();
 
 	if (r < 0)
 		return r;

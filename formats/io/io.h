@@ -15,6 +15,11 @@
  *                                half of what it asks for), as if the
  *                                file ended there
  *   IMGRAPH_FAULT=cut:K:SEED     power cut at op K (see io_cut.h)
+ *   IMGRAPH_FAULT_FILE=PATH      with any mode: only the ops on the file
+ *                                PATH names (by dev:ino, from start-up:
+ *                                writes, syncs, truncates, punches,
+ *                                copies into it) count, and only they
+ *                                fail: ENOSPC on one file system, say
  *
  * Ops are numbered from 1.  Mutating ops: pwrite, fdatasync, fsync, ftruncate,
  * fallocate, rename, unlink, mkdir, and open with O_CREAT (and their *at
