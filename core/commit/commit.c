@@ -177,10 +177,9 @@ static int run_pull(struct commit_run *cr, int nabove, struct img_err *e)
 }
 
 /* --protect: every protected reader and the chain of its backing file
- * (its old view), opened before base is grown or written; the copy calls
- * protect_window before each window reaches base. */
-static int protect_setup(struct commit_run *cr, struct copy_opts *co,
-			 struct img_err *e)
+ * (its old view), opened before base is grown or written; commit_window
+ * calls protect_window before each window reaches base. */
+static int protect_setup(struct commit_run *cr, struct img_err *e)
 {
 	const struct plan_protect *pp = cr->p->protect;
 	struct protect_target *t;
@@ -234,9 +233,27 @@ static int protect_setup(struct commit_run *cr, struct copy_opts *co,
 	cr->prot.safe = cr->prot.recorded = cr->prot_tx.prot_done;
 	cr->prot.record = commit_prot_record;
 	cr->prot.record_opaque = cr;
-	co->before_write = protect_window;
-	co->before_opaque = &cr->prot;
 	return 0;
+}
+
+/* Before each window reaches base: a reader that appeared meanwhile stops
+ * the copy (commit_watch.c); then --protect's readers get their old view
+ * of it. */
+static int commit_window(void *opaque, const uint64_t *runs, size_t nruns,
+			 struct img_err *e)
+{
+	struct commit_run *cr = opaque;
+	uint64_t last = runs[2 * nruns - 1];
+
+	if (last >= cr->next_watch) {
+		cr->next_watch = last + PROTECT_RECORD;
+		if (pool_watch_changed(&cr->watch)) {
+			int r = commit_new_readers(cr->g, cr->p, runs[0], e);
+			if (r < 0)
+				return r;
+		}
+	}
+	return cr->prot.c ? protect_window(&cr->prot, runs, nruns, e) : 0;
 }
 
 /* Check base, copy, flush.  Returns 0, -ECANCELED or another -errno. */
@@ -279,9 +296,11 @@ static int run_copy(struct commit_run *cr, struct img_err *e)
 		return r;
 	r = check_base(cr, cr->base, e);
 	if (r == 0)
-		r = protect_setup(cr, &co, e);
+		r = protect_setup(cr, e);
 	if (r < 0)
 		return r;
+	co.before_write = commit_window;
+	co.before_opaque = cr;
 	/* From the first byte written into base the intermediates are
 	 * stale: recorded before it, durably. */
 	r = commit_stale_begin(cr->g, cr->p, cr->txid, &cr->prot_tx, e);
@@ -623,6 +642,12 @@ static int finish(struct commit_run *cr, struct img_err *e)
 		return err_set(e, ECANCELED, "commit cancelled after the copy; "
 			       "every image is valid and parents still use "
 			       "top");
+	/* the last look for a reader that appeared during the copy */
+	if (!cr->p->pull) {
+		int r = commit_new_readers(cr->g, cr->p, UINT64_MAX, e);
+		if (r < 0)
+			return r;
+	}
 	if (cr->p->leaf == PLAN_LEAF_DROP)
 		return commit_stale_done(cr->g, cr->p, cr->txid, e);
 	if (o && o->confirm_relink &&
@@ -657,8 +682,10 @@ int commit_execute(struct graph *g, const struct plan *p,
 	cr.users.fd = -1;
 	cr.pull_lock = -1;
 	cr.txid = new_txid();
-	r = p->pull && p->base >= 0 && p->base < g->n ?
-		pull_tx_lock(g->nodes[p->base].path, &cr.pull_lock, e) : 0;
+	r = pool_watch_init(&cr.watch, g) < 0 ?
+		err_set(e, ENOMEM, "out of memory") : 0;
+	if (r == 0 && p->pull && p->base >= 0 && p->base < g->n)
+		r = pull_tx_lock(g->nodes[p->base].path, &cr.pull_lock, e);
 	if (r == 0)
 		r = precheck(&cr, e);
 	if (r == 0)
@@ -673,6 +700,7 @@ int commit_execute(struct graph *g, const struct plan *p,
 	chain_close(cr.chain);
 	protect_close(&cr.prot);
 	stale_tx_clear(&cr.prot_tx);
+	pool_watch_free(&cr.watch);
 	for (int i = 0; i < cr.nf; i++)
 		lock_hold_close(&cr.f[i].lock);
 	free(cr.f);

@@ -17,6 +17,7 @@
 #include "stale.h"
 
 #include <limits.h>
+#include <time.h>
 
 /* One file the commit holds for its whole run, locked as its role says
  * (core/plan/policy.h). */
@@ -24,6 +25,23 @@ struct commit_file {
 	int node;                  /* graph node id */
 	struct lock_hold lock;
 };
+
+/* The pool's directories and when each last changed (commit_watch.c). */
+struct pool_watch {
+	char **dirs;
+	struct timespec *mt;
+	int n;
+	bool always;               /* -r: subdirectories change unseen */
+};
+int pool_watch_init(struct pool_watch *w, const struct graph *g);
+/* True when a directory changed since the last call (or always). */
+bool pool_watch_changed(struct pool_watch *w);
+void pool_watch_free(struct pool_watch *w);
+/* A reader of base or of an intermediate that the plan's graph g does not
+ * have (created during the copy): -EBUSY naming it.  at: the offset of
+ * base the copy stopped before, UINT64_MAX after the copy. */
+int commit_new_readers(const struct graph *g, const struct plan *p,
+		       uint64_t at, struct img_err *e);
 
 /* One commit's run (commit.c, commit_live.c). */
 struct commit_run {
@@ -43,6 +61,8 @@ struct commit_run {
 	struct protect_run prot;   /* --protect: base's other readers */
 	struct stale_tx prot_tx;   /* --protect: its journal (the prot line
 				      of this commit's stale transaction) */
+	struct pool_watch watch;   /* new readers during the copy */
+	uint64_t next_watch;       /* base offset of the next look */
 };
 
 struct commit_file *commit_file_of(struct commit_run *cr, int node);

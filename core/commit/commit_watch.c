@@ -1,0 +1,138 @@
+/* commit_watch.c - a reader of base that appears while the commit copies
+ * (a new overlay of base or of an intermediate, created after the plan).
+ *
+ * Nothing protects it: it reads base as the copy leaves it.  Base's locks
+ * share consistent read (policy.c, as QEMU's own commit job does), so
+ * nothing can refuse its creation either.  What the commit can do is stop:
+ * before each 16 MiB of base (PROTECT_RECORD) whenever a pool directory
+ * changed (every time with -r), and once more before any header is
+ * rewritten, the pool is scanned again (headers only, no lock probes) and
+ * a reader the plan did not see stops the commit: base changes no further
+ * (the window about to be written is not), no header is rewritten, top's
+ * parents keep reading top.  The new reader shows what base held when it
+ * was created, overwritten since by the part of top's data the copy wrote
+ * below the offset named; a rerun plans it like any reader (with
+ * --protect it is protected from base as it is then, which is what it
+ * reads). */
+#include "commit_int.h"
+#include "core/plan/plan_protect.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static bool same_id(const struct gnode *a, const struct gnode *b)
+{
+	return a->dev == b->dev && a->ino == b->ino;
+}
+
+/* Base or one of the plan's intermediates: what the copy changes. */
+static bool changes(const struct graph *g, const struct plan *p,
+		    const struct gnode *x)
+{
+	if (same_id(&g->nodes[p->base], x))
+		return true;
+	for (int i = 0; i < p->ninter; i++)
+		if (same_id(&g->nodes[p->inter[i]], x))
+			return true;
+	return false;
+}
+
+static bool known(const struct graph *g, const struct gnode *x)
+{
+	for (int i = 0; i < g->n; i++)
+		if (same_id(&g->nodes[i], x))
+			return true;
+	return false;
+}
+
+int commit_new_readers(const struct graph *g, const struct plan *p,
+		       uint64_t at, struct img_err *e)
+{
+	struct scan_opts so = { .recursive = g->recursive };
+	struct graph *g2 = NULL;
+	int r = graph_scan(g->pool_paths, g->npool_paths, &so, &g2, e);
+
+	for (int i = 0; r == 0 && i < g2->n; i++) {
+		const struct gnode *x = &g2->nodes[i];
+
+		if (x->backing < 0 || !changes(g, p, &g2->nodes[x->backing]) ||
+		    known(g, x))
+			continue;
+		if (at == UINT64_MAX)
+			r = err_set(e, EBUSY, "'%s' began reading '%s' during "
+				    "the copy (the plan did not see it; it was "
+				    "not protected): it reads base as the copy "
+				    "left it; no header was rewritten and top's "
+				    "parents still read top; plan again",
+				    x->path, g2->nodes[x->backing].path);
+		else
+			r = err_set(e, EBUSY, "'%s' began reading '%s' during "
+				    "the copy (the plan did not see it; it was "
+				    "not protected): the copy stopped before "
+				    "base changed at %llu, so it reads top's "
+				    "data below that and base's own above; no "
+				    "header was rewritten and top's parents "
+				    "still read top; plan again", x->path,
+				    g2->nodes[x->backing].path,
+				    (unsigned long long)at);
+	}
+	graph_free(g2);
+	return r;
+}
+
+/* ---- which directories to watch ----------------------------------------- */
+
+int pool_watch_init(struct pool_watch *w, const struct graph *g)
+{
+	memset(w, 0, sizeof(*w));
+	w->always = g->recursive;
+	w->dirs = calloc((size_t)g->npool_paths + 1, sizeof(*w->dirs));
+	w->mt = calloc((size_t)g->npool_paths + 1, sizeof(*w->mt));
+	if (!w->dirs || !w->mt)
+		return -ENOMEM;
+	for (int i = 0; i < g->npool_paths; i++) {
+		struct stat st;
+		char tmp[PATH_MAX];
+
+		snprintf(tmp, sizeof(tmp), "%s", g->pool_paths[i]);
+		if (stat(tmp, &st) == 0 && !S_ISDIR(st.st_mode))
+			dirname(tmp);
+		if (!(w->dirs[w->n] = strdup(tmp)))
+			return -ENOMEM;
+		if (stat(tmp, &st) == 0)
+			w->mt[w->n] = st.st_mtim;
+		w->n++;
+	}
+	return 0;
+}
+
+bool pool_watch_changed(struct pool_watch *w)
+{
+	bool ch = w->always;
+
+	for (int i = 0; i < w->n; i++) {
+		struct stat st;
+
+		if (stat(w->dirs[i], &st) < 0 ||
+		    st.st_mtim.tv_sec != w->mt[i].tv_sec ||
+		    st.st_mtim.tv_nsec != w->mt[i].tv_nsec) {
+			ch = true;
+			w->mt[i] = st.st_mtim;
+		}
+	}
+	return ch;
+}
+
+void pool_watch_free(struct pool_watch *w)
+{
+	for (int i = 0; w->dirs && i < w->n; i++)
+		free(w->dirs[i]);
+	free(w->dirs);
+	free(w->mt);
+	memset(w, 0, sizeof(*w));
+}
