@@ -12,13 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-void stale_tx_clear(struct stale_tx *t)
+static void drop_prot(struct stale_tx *t)
 {
-	for (int i = 0; i < t->n; i++)
-		free(t->v[i].path);
-	free(t->v);
-	t->v = NULL;
-	t->n = 0;
 	for (int i = 0; i < t->nrd; i++)
 		free(t->rd[i].path);
 	free(t->rd);
@@ -27,6 +22,16 @@ void stale_tx_clear(struct stale_tx *t)
 	t->prot_top = NULL;
 	t->nrd = 0;
 	t->prot = false;
+}
+
+void stale_tx_clear(struct stale_tx *t)
+{
+	for (int i = 0; i < t->n; i++)
+		free(t->v[i].path);
+	free(t->v);
+	t->v = NULL;
+	t->n = 0;
+	drop_prot(t);
 }
 
 void stale_free(struct stale_record *r)
@@ -504,17 +509,8 @@ int stale_set_state(const char *base_path, uint64_t base_dev,
 		if (s->tx[i].txid != txid || s->tx[i].state == state)
 			continue;
 		s->tx[i].state = state;
-		if (state == STALE_DONE && s->tx[i].prot) {
-			/* the copy is over: its progress is history */
-			struct stale_tx keep = s->tx[i];
-			keep.v = NULL;
-			keep.n = 0;
-			stale_tx_clear(&keep);
-			s->tx[i].prot = false;
-			s->tx[i].rd = NULL;
-			s->tx[i].nrd = 0;
-			s->tx[i].prot_top = NULL;
-		}
+		if (state == STALE_DONE)
+			drop_prot(&s->tx[i]);   /* the copy is over */
 		r = stale_write(path, s, e);
 		break;
 	}

@@ -75,6 +75,16 @@ void plan_space_add(struct space_est *s, uint64_t off, uint64_t len);
  * else 0. */
 uint64_t plan_space_total(const struct space_est *s, const struct gnode *n,
 			  uint64_t grow_to);
+/* The one space check of the three images a plan may write into (base,
+ * top for a pull, each protected reader): free bytes on path's file system
+ * into *free_space (no check when unknown: the write will say ENOSPC),
+ * and when need exceeds them a CONFLICT_SPACE on node n: "up to
+ * NEED bytes must be written into 'NAME'DETAIL but its file system has
+ * FREE bytes free", with why and fix.  known_free: *free_space is already
+ * measured (not statvfs'd again). */
+int plan_space_check(struct plan *p, const struct gnode *n, const char *path,
+		     bool known_free, uint64_t need, uint64_t *free_space,
+		     const char *detail, const char *why, const char *fix);
 /* plan_check.c: the state check of node id as its role says (written or
  * read). */
 int plan_check_role_state(struct graph *g, struct plan *p, int id);

@@ -301,7 +301,6 @@ int plan_protect_check_space(struct graph *g, struct plan *p)
 		const struct gnode *n = &g->nodes[pp->r[i].node];
 		uint64_t need = 0;
 		bool first = true;
-		char msg[800];
 		int r;
 
 		for (int k = 0; k < pp->n; k++) {
@@ -314,16 +313,11 @@ int plan_protect_check_space(struct graph *g, struct plan *p)
 			continue;
 		if (g->nodes[p->base].dev == n->dev)
 			need += p->space_needed;
-		if (need <= pp->r[i].free_space)
-			continue;
-		snprintf(msg, sizeof(msg), "up to %llu bytes must be written "
-			 "into '%s'%s to protect it, but its file system has "
-			 "%llu bytes free", (unsigned long long)need, n->name,
-			 need > pp->r[i].space_needed ? " and the other images "
-			 "on its file system" : "",
-			 (unsigned long long)pp->r[i].free_space);
-		r = plan_add_conflict(p, CONFLICT_SPACE, n->id, 0, n->name,
-			msg, "Running out of space while protecting stops the "
+		r = plan_space_check(p, n, n->path, true, need,
+			&pp->r[i].free_space, need > pp->r[i].space_needed ?
+			" and the other images on its file system to protect "
+			"it," : " to protect it,",
+			"Running out of space while protecting stops the "
 			"commit half way (every view stays intact, nothing is "
 			"gained).", "Free space on that file system first.");
 		if (r < 0)

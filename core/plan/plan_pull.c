@@ -138,21 +138,13 @@ int plan_pull_check_space(struct graph *g, struct plan *p)
 {
 	const struct gnode *top = &g->nodes[p->top];
 	struct plan_pull *pl = p->pull;
-	char msg[800];
-	struct statvfs sv;
+	char detail[200];
 
-	if (statvfs(top->path, &sv) < 0)
-		return 0;            /* unknown: the pull will say ENOSPC */
-	pl->free_space = (uint64_t)sv.f_bavail * sv.f_frsize;
-	if (pl->space_needed <= pl->free_space)
-		return 0;
-	snprintf(msg, sizeof(msg), "up to %llu bytes must be written into '%s' "
-		 "(%llu bytes pulled on its cluster grid, plus new metadata) "
-		 "but its file system has %llu bytes free",
-		 (unsigned long long)pl->space_needed, top->name,
-		 (unsigned long long)pl->bytes_to_copy,
-		 (unsigned long long)pl->free_space);
-	return plan_add_conflict(p, CONFLICT_SPACE, p->top, 0, top->name, msg,
+	snprintf(detail, sizeof(detail), " (%llu bytes pulled on its cluster "
+		 "grid, plus new metadata)",
+		 (unsigned long long)pl->bytes_to_copy);
+	return plan_space_check(p, top, top->path, false, pl->space_needed,
+		&pl->free_space, detail,
 		"A pull that runs out of space stops half way (every view "
 		"stays as it was, but nothing is gained).",
 		"Free space on that file system, or commit instead.");

@@ -251,32 +251,41 @@ int plan_count_bytes(struct graph *g, struct plan *p, bool skip)
 	return 0;
 }
 
+int plan_space_check(struct plan *p, const struct gnode *n, const char *path,
+		     bool known_free, uint64_t need, uint64_t *free_space,
+		     const char *detail, const char *why, const char *fix)
+{
+	char msg[1200];
+	struct statvfs sv;
+
+	/* The file itself, not its directory: an image reached through a
+	 * symlink lives on the file system of the symlink's target. */
+	if (!known_free) {
+		if (statvfs(path, &sv) < 0)
+			return 0;    /* unknown: the write will say ENOSPC */
+		*free_space = (uint64_t)sv.f_bavail * sv.f_frsize;
+	}
+	if (need <= *free_space)
+		return 0;
+	snprintf(msg, sizeof(msg), "up to %llu bytes must be written into "
+		 "'%s'%s but its file system has %llu bytes free",
+		 (unsigned long long)need, n->name, detail,
+		 (unsigned long long)*free_space);
+	return plan_add_conflict(p, CONFLICT_SPACE, n->id, 0, n->name, msg,
+				 why, fix);
+}
+
 int plan_check_space(struct graph *g, struct plan *p)
 {
 	const struct gnode *base = &g->nodes[p->base];
-	char msg[600];
-	struct statvfs sv;
+	char detail[200] = "";
 
-	/* The file itself, not its directory: a base reached through a
-	 * symlink lives on the file system of the symlink's target. */
-	if (statvfs(base->path, &sv) < 0)
-		return 0;            /* unknown: the copy will say ENOSPC */
-	p->free_space = (uint64_t)sv.f_bavail * sv.f_frsize;
-	if (p->space_needed <= p->free_space)
-		return 0;
 	if (p->space_needed > p->bytes_to_copy)
-		snprintf(msg, sizeof(msg), "up to %llu bytes must be written "
-			 "into '%s' (%llu bytes of data on its cluster grid, "
-			 "plus new metadata) but its file system has %llu "
-			 "bytes free", (unsigned long long)p->space_needed,
-			 base->name, (unsigned long long)p->bytes_to_copy,
-			 (unsigned long long)p->free_space);
-	else
-		snprintf(msg, sizeof(msg), "up to %llu bytes must be written "
-			 "into '%s' but its file system has %llu bytes free",
-			 (unsigned long long)p->space_needed, base->name,
-			 (unsigned long long)p->free_space);
-	return plan_add_conflict(p, CONFLICT_SPACE, p->base, 0, base->name, msg,
+		snprintf(detail, sizeof(detail), " (%llu bytes of data on its "
+			 "cluster grid, plus new metadata)",
+			 (unsigned long long)p->bytes_to_copy);
+	return plan_space_check(p, base, base->path, false, p->space_needed,
+		&p->free_space, detail,
 		"Running out of space in the middle of a commit stops it "
 		"half way (images stay valid, but nothing is gained).",
 		"Free space on that file system, or commit a smaller range.");

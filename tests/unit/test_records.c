@@ -326,6 +326,51 @@ START_TEST(stale_updates)
 }
 END_TEST
 
+/* commit --protect's journal on disk: a transaction with no image but a
+ * prot line is kept; stale_set_prot moves it on; stale_find_prot finds
+ * it for the same top only; DONE drops it. */
+START_TEST(stale_prot_updates)
+{
+	char base[PATH_MAX], c1[PATH_MAX];
+	uint64_t bd, bi;
+	struct stale_reader rd[1];
+	struct stale_tx tx = { 0 }, got;
+	struct stale_record *r;
+
+	snprintf(base, sizeof(base), "%s/base.qcow2", ut_tmpdir);
+	snprintf(c1, sizeof(c1), "%s/c1.qcow2", ut_tmpdir);
+	touch(base);
+	touch(c1);
+	ident(base, &bd, &bi);
+	rd[0] = (struct stale_reader){ 0, 0, c1 };
+	ident(c1, &rd[0].dev, &rd[0].ino);
+	tx = (struct stale_tx){ .txid = 5, .created = 100, .top_dev = 1,
+				.top_ino = 2, .prot = true, .prot_top = "/t" };
+	ck_assert_int_eq(stale_begin(base, bd, bi, &tx, NULL), 0);
+	ck_assert_int_eq(stale_set_prot(base, bd, bi, 5, 32u << 20, rd, 1,
+					NULL), 0);
+	ck_assert_int_eq(stale_find_prot(base, bd, bi, 1, 3, &got, NULL), 0);
+	ck_assert_int_eq(stale_find_prot(base, bd, bi, 1, 2, &got, NULL), 1);
+	ck_assert(got.prot_done == 32u << 20);
+	ck_assert_int_eq(got.nrd, 1);
+	ck_assert_str_eq(got.rd[0].path, c1);
+	stale_tx_clear(&got);
+	/* a retry folds it; kept though it names no image */
+	tx.txid = 6;
+	ck_assert_int_eq(stale_begin(base, bd, bi, &tx, NULL), 0);
+	r = read_rec(base);
+	ck_assert_int_eq(r->ntx, 1);
+	ck_assert(r->tx[0].prot && r->tx[0].txid == 6);
+	stale_free(r);
+	ck_assert_int_eq(stale_set_state(base, bd, bi, 6, STALE_DONE, NULL),
+			 0);
+	r = read_rec(base);
+	ck_assert(!r->tx[0].prot);
+	stale_free(r);
+	ck_assert_int_eq(stale_find_prot(base, bd, bi, 1, 2, &got, NULL), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("records");
@@ -341,6 +386,7 @@ int main(void)
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(td, ut_tmp_setup, ut_tmp_teardown);
 	tcase_add_test(td, stale_updates);
+	tcase_add_test(td, stale_prot_updates);
 	suite_add_tcase(s, td);
 	return ut_run(s);
 }
