@@ -9,10 +9,12 @@
 #      and check after the process exits);
 #   3. the same through "qmp:" in the users file;
 #   4. bad qmp: values (relative, not a socket, not a string) are errors
-#      naming file, line, column and the key; exit 1, nothing written.
+#      naming file, line, column and the key; exit 1, nothing written;
+#   5. nodes not found: a qemu-storage-daemon that opened top without its
+#      backing chain (backing=null) cannot commit it: a live conflict.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_live.sh"
-live_need qemu-system-x86_64 qemu-img qemu-io jq python3
+live_need qemu-system-x86_64 qemu-storage-daemon qemu-img qemu-io jq python3
 
 # fixture DIR: base <- mid <- top <- {ov1, ov2}, relative names; QEMU
 # opens ov1, ov2 is offline.
@@ -129,5 +131,24 @@ bad empty '""' "users\.yaml:4:10: 'qmp' must be a non-empty string"
 bad "a mapping" "{path: $T/c4.sock}" "users\.yaml:4:10: 'qmp' must be a non-empty string"
 bad "not YAML" "\"$T/c4.sock" "users\.yaml:[0-9]+:[0-9]+: .*quoted scalar"
 live_stop c4
+
+# 5. The chain's other images are no nodes of the process.
+fixture "$D"
+rm -f "$T/n5.sock" "$T/n5.pid"
+qemu-storage-daemon --chardev "socket,path=$T/n5.sock,server=on,wait=off,id=m5" \
+	--monitor chardev=m5 \
+	--blockdev "{\"driver\": \"qcow2\", \"node-name\": \"n5\", \"backing\": null,
+		\"file\": {\"driver\": \"file\", \"filename\": \"$D/top.qcow2\"}}" \
+	--daemonize --pidfile "$T/n5.pid" </dev/null >"$T/n5.log" 2>&1 &&
+	_live_pids+=("n5 $T/n5.pid") && _live_wait_sock "$T/n5.sock" "$T/n5.pid" ||
+	not_ok "qsd n5 (top without its backing chain) started"
+snap_dir "$D" >"$T/s5"
+check_rc "nodes not found: plan refuses (exit 3)" 3 "$IMGRAPH" plan --output=json "${P[@]}"
+check_eq "nodes not found: the live conflict names mid and says why" \
+	"$(live_msgs "$T/.out" | grep -c "^'$D/mid.qcow2': .*no block node of PID $(live_pid n5)")" 1
+check_rc "nodes not found: commit refuses (exit 3)" 3 "$IMGRAPH" commit --yes "${P[@]}"
+live_stop n5
+snap_dir "$D" >"$T/s5b"
+check "nodes not found: nothing written" cmp "$T/s5" "$T/s5b"
 
 done_testing
