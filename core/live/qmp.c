@@ -27,6 +27,7 @@ struct qmp {
 	char *buf;                 /* received, not yet parsed */
 	size_t len, cap;
 	json_t *events;            /* array, oldest first */
+	pid_t peer;                /* SO_PEERCRED: who listens; 0 unknown */
 	unsigned long dropped;
 	unsigned long next_id;
 };
@@ -315,6 +316,13 @@ int qmp_open(const char *path, pid_t pid, int timeout_ms, struct qmp **out,
 		qmp_close(q);
 		return r;
 	}
+	{
+		struct ucred uc;
+		socklen_t ul = sizeof(uc);
+
+		if (getsockopt(q->fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) == 0)
+			q->peer = uc.pid;
+	}
 	*out = q;
 	return 0;
 }
@@ -328,6 +336,11 @@ void qmp_close(struct qmp *q)
 	json_decref(q->events);
 	free(q->buf);
 	free(q);
+}
+
+pid_t qmp_peer_pid(const struct qmp *q)
+{
+	return q->peer;
 }
 
 const struct qmp_version *qmp_version(const struct qmp *q)

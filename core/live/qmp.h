@@ -42,6 +42,10 @@ int qmp_open(const char *path, pid_t pid, int timeout_ms, struct qmp **out,
 	     struct img_err *e);
 void qmp_close(struct qmp *q);
 
+/* The process that listens on the monitor socket (SO_PEERCRED: the one
+ * that called listen(); a parent that passed the socket down, when it was
+ * inherited), 0 when unknown. */
+pid_t qmp_peer_pid(const struct qmp *q);
 /* QEMU's version from the greeting. */
 const struct qmp_version *qmp_version(const struct qmp *q);
 /* Parse QEMU's version object, as the greeting's "QMP"."version" and

@@ -109,6 +109,7 @@ static int open_qmp(struct plan *p, const struct live_holder *h,
 {
 	char who[96], msg[IMG_ERR_MSG_MAX + 128];
 	struct img_err e;
+	pid_t peer;
 
 	snprintf(who, sizeof(who), "process %d (%s)", (int)h->pid, h->comm);
 	err_clear(&e);
@@ -118,6 +119,17 @@ static int open_qmp(struct plan *p, const struct live_holder *h,
 			"run inside this process, through its QMP monitor.",
 			"Free the monitor (close the other client) or give "
 			"another one with --qmp PATH.");
+	}
+	/* A socket given by hand (--qmp, qmp:) may be another QEMU's: its
+	 * listener says whose it is (unless a parent passed it down). */
+	peer = qmp_peer_pid(*q);
+	if (peer > 0 && peer != h->pid && live_pid_is_qemu(peer)) {
+		snprintf(msg, sizeof(msg), "the QMP monitor %s is served by "
+			 "process %d, not by %s that runs top", path,
+			 (int)peer, who);
+		return plan_live_conflict(p, p->top, who, msg, "The commit "
+			"must run inside the process that has top open.",
+			"Give that process's own monitor socket.");
 	}
 	if (qmp_version_supported(qmp_version(*q), &e) == 0)
 		return 0;

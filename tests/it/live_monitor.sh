@@ -3,7 +3,8 @@
 # (issue 17, point 1: "--qmp PATH" and the users file's "qmp:" key), on a
 # real qemu-system-x86_64 -M none that gets its monitor from -readconfig:
 #   1. without --qmp or qmp:, the plan refuses with a live conflict naming
-#      the PID and how to give the monitor; nothing is written;
+#      the PID and how to give the monitor; so does a --qmp that names
+#      another QEMU's monitor; nothing is written;
 #   2. with --qmp, the live commit runs: QEMU's node, its overlay's header
 #      and the offline overlay name base, views intact (qemu-img convert
 #      and check after the process exits);
@@ -59,8 +60,17 @@ check_eq "no --qmp: the hint says how to give it" \
 	"Give its monitor socket with --qmp PATH, or as 'qmp:' of the entry of its image in the users file."
 check_rc "no --qmp: commit refuses (exit 3)" 3 "$IMGRAPH" commit --yes "${P[@]}"
 check_grep "no --qmp: commit names PID and --qmp" "process $(live_pid c1) .*found no QMP monitor" "$T/.out"
+# --qmp naming another QEMU's monitor: its listener is not top's holder.
+mkq "$T/other.qcow2" 16M
+live_qsd_start o1 "$T/other.qcow2" || not_ok "qsd o1 started"
+check_rc "--qmp of another QEMU: plan refuses (exit 3)" 3 \
+	"$IMGRAPH" plan --output=json --qmp "$T/o1.sock" "${P[@]}"
+check_eq "--qmp of another QEMU: the conflict says whose monitor it is" \
+	"$(live_msgs "$T/.out")" \
+	"the QMP monitor $T/o1.sock is served by process $(live_pid o1), not by process $(live_pid c1) (qemu-system-x86) that runs top"
+live_stop o1
 snap_dir "$D" >"$T/s1b"
-check "no --qmp: nothing written" cmp "$T/s1" "$T/s1b"
+check "no --qmp, or another QEMU's: nothing written" cmp "$T/s1" "$T/s1b"
 
 # 2. --qmp gives the socket: the live commit runs.
 check_rc "--qmp: plan exits 0" 0 "$IMGRAPH" plan --output=json --qmp "$T/c1.sock" "${P[@]}"
