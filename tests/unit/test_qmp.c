@@ -157,6 +157,8 @@ START_TEST(handshake_and_commands)
 	q = open_ok(0);
 	ver = qmp_version(q);
 	ck_assert_int_ge(ver->major, 7);
+	/* the listener is the daemon itself (exec'ed: our child's pid) */
+	ck_assert_int_eq(qmp_peer_pid(q), daemon_pid);
 	ck_assert_int_eq(qmp_exec(q, "query-version", NULL, &v, 0, &e), 0);
 	{
 		/* the real reply parses as the greeting did */
