@@ -105,6 +105,8 @@ struct guser {
 	uint8_t perm, shared;
 	pid_t pid;                 /* PARTY_PROCESS: 0 when unknown */
 	int line;                  /* users-file line, 0 otherwise */
+	char *qmp;                 /* users file: the QMP monitor socket of
+				    * the process running image, or NULL */
 };
 
 struct graph {

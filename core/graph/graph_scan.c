@@ -293,6 +293,7 @@ void graph_free(struct graph *g)
 		free(g->users[i].name);
 		free(g->users[i].user_kind);
 		free(g->users[i].image);
+		free(g->users[i].qmp);
 	}
 	free(g->users);
 	free(g->users_file);

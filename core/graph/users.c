@@ -138,9 +138,9 @@ static const char *const kinds[] = { "vm", "export", "backup", "job",
 				     "other" };
 
 enum entry_key { KEY_NAME, KEY_KIND, KEY_IMAGE, KEY_PERM, KEY_SHARED,
-		 KEY_COUNT };
+		 KEY_QMP, KEY_COUNT };
 static const char *const entry_keys[KEY_COUNT] = {
-	"name", "kind", "image", "perm", "shared",
+	"name", "kind", "image", "perm", "shared", "qmp",
 };
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -153,12 +153,12 @@ static int entry_key(struct uparse *u, unsigned *seen, enum entry_key *k)
 
 	if (u->ev.type != YAML_SCALAR_EVENT)
 		return perr(u, &u->ev.start_mark, "expected a key "
-			    "(name, kind, image, perm, shared)");
+			    "(name, kind, image, perm, shared, qmp)");
 	for (i = 0; i < KEY_COUNT && strcmp(sval(u), entry_keys[i]); i++)
 		;
 	if (i == KEY_COUNT)
 		return perr(u, &u->ev.start_mark, "unknown key '%s' (expected "
-			    "name, kind, image, perm, shared)", sval(u));
+			    "name, kind, image, perm, shared, qmp)", sval(u));
 	if (*seen & (1u << i))
 		return perr(u, &u->ev.start_mark, "duplicate key '%s'",
 			    entry_keys[i]);
@@ -207,6 +207,32 @@ static int entry_image(struct uparse *u, struct users_entry *ent,
 	return 0;
 }
 
+/* qmp: the QMP monitor socket of the process that runs the image, for
+ * a QEMU whose command line names none (-readconfig, a monitor added at
+ * run time).  Absolute: it is connected to from wherever imgraph runs.
+ * Whether it is a socket is checked on load (users_load), not here: the
+ * repoint re-parses the text after a commit, when the process may be
+ * gone. */
+static int entry_qmp(struct uparse *u, struct users_entry *ent)
+{
+	const char *v = sval(u);
+
+	if (strlen(v) != u->ev.data.scalar.length)
+		return perr(u, &u->ev.start_mark, "'qmp' contains a NUL byte");
+	if (v[0] != '/')
+		return perr(u, &u->ev.start_mark, "'qmp' must be the absolute "
+			    "path of a QMP monitor socket, not '%s'", v);
+	if (strlen(v) >= 108)      /* sizeof(sun_path) */
+		return perr(u, &u->ev.start_mark, "'qmp': a unix socket path "
+			    "has at most 107 bytes");
+	ent->qmp = strdup(v);
+	ent->qmp_line = (int)u->ev.start_mark.line + 1;
+	ent->qmp_col = (int)u->ev.start_mark.column + 1;
+	if (!ent->qmp)
+		return err_set(u->e, ENOMEM, "%s: out of memory", u->path);
+	return 0;
+}
+
 /* After the entry's mapping: required keys, then the defaults users.h
  * documents. */
 static int entry_finish(struct uparse *u, struct users_entry *ent,
@@ -240,6 +266,8 @@ static int entry_value(struct uparse *u, enum entry_key k,
 	if (u->ev.type != YAML_SCALAR_EVENT || !*sval(u))
 		return perr(u, &u->ev.start_mark, "'%s' must be a non-empty "
 			    "string", entry_keys[k]);
+	if (k == KEY_QMP)
+		return entry_qmp(u, ent);
 	if (k == KEY_KIND)
 		return entry_kind(u, ent);
 	if (k == KEY_IMAGE)
@@ -289,7 +317,7 @@ static int parse_users_seq(struct uparse *u)
 		if (u->ev.type != YAML_MAPPING_START_EVENT)
 			return perr(u, &u->ev.start_mark, "each user must be "
 				    "a mapping with name, kind, image, perm, "
-				    "shared");
+				    "shared, qmp");
 		if (uf->n == USERS_MAX_ENTRIES)
 			return perr(u, &u->ev.start_mark, "more than %d users",
 				    USERS_MAX_ENTRIES);
@@ -409,6 +437,24 @@ static int load_text(const char *path, const char *text, size_t len,
 	return 0;
 }
 
+/* Every qmp: that exists must be a socket: a regular file there is a
+ * typo that would otherwise surface only as "cannot connect" in a plan.
+ * A missing one is no error (the process may not run now). */
+static int check_qmp_sockets(const struct users_file *uf, struct img_err *e)
+{
+	for (int i = 0; i < uf->n; i++) {
+		const struct users_entry *ent = &uf->v[i];
+		struct stat st;
+
+		if (!ent->qmp || stat(ent->qmp, &st) < 0 || S_ISSOCK(st.st_mode))
+			continue;
+		return err_set(e, EINVAL, "%s:%d:%d: 'qmp' of user '%s': %s "
+			       "is not a socket", uf->path, ent->qmp_line,
+			       ent->qmp_col, ent->name, ent->qmp);
+	}
+	return 0;
+}
+
 int users_load(const char *path, struct users_file **out, struct img_err *e)
 {
 	char *text;
@@ -421,6 +467,10 @@ int users_load(const char *path, struct users_file **out, struct img_err *e)
 		return r;
 	r = load_text(path, text, len, out, NULL, e);
 	free(text);
+	if (r == 0 && (r = check_qmp_sockets(*out, e)) < 0) {
+		users_free(*out);
+		*out = NULL;
+	}
 	return r;
 }
 
@@ -433,6 +483,7 @@ void users_free(struct users_file *u)
 		free(u->v[i].kind);
 		free(u->v[i].image);
 		free(u->v[i].path);
+		free(u->v[i].qmp);
 	}
 	free(u->v);
 	free(u->path);
@@ -465,10 +516,13 @@ int users_attach(struct graph *g, const struct users_file *uf,
 		u->perm = ue->perm;
 		u->shared = ue->shared;
 		u->line = ue->line;
-		if (!u->name || !u->user_kind || !u->image) {
+		u->qmp = ue->qmp ? strdup(ue->qmp) : NULL;
+		if (!u->name || !u->user_kind || !u->image ||
+		    (ue->qmp && !u->qmp)) {
 			free(u->name);
 			free(u->user_kind);
 			free(u->image);
+			free(u->qmp);
 			return err_set(e, ENOMEM, "%s: out of memory",
 				       uf->path);
 		}

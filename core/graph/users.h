@@ -7,6 +7,9 @@
  *       image: web01.qcow2      # relative to this file's directory
  *       perm: [consistent-read, write]
  *       shared: [consistent-read, write-unchanged]
+ *       qmp: /run/vm-web01.qmp  # optional: the QMP monitor socket of
+ *                               # the QEMU that runs image, when its
+ *                               # command line names none
  *
  * perm defaults to [consistent-read, write] for kind vm and to
  * [consistent-read] otherwise; shared defaults to
@@ -29,7 +32,9 @@ struct users_entry {
 	char *image;               /* as written */
 	char *path;                /* resolved against the file's directory */
 	uint8_t perm, shared;
+	char *qmp;                 /* absolute QMP socket path, or NULL */
 	int line, col;             /* 1-based position of the entry */
+	int qmp_line, qmp_col;     /* ... and of its qmp value */
 	int node;                  /* set by graph_scan; -1 when unknown */
 };
 

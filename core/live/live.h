@@ -89,6 +89,9 @@ void live_report_free(struct live_report *r);
  * reaped yet, has exited). */
 bool live_pid_alive(pid_t pid);
 
+/* True when process pid runs qemu-system-* or qemu-storage-daemon. */
+bool live_pid_is_qemu(pid_t pid);
+
 /* "libvirt", "qmp", "remote", "hidden", "other". */
 const char *live_kind_name(enum live_kind k);
 

@@ -334,3 +334,15 @@ int live_find(const char *path, unsigned flags, struct live_report *r,
 	}
 	return rc;
 }
+
+bool live_pid_is_qemu(pid_t pid)
+{
+	struct live_proc p;
+	bool qemu;
+
+	if (live_proc_read(pid, &p, NULL) < 0)
+		return false;
+	qemu = p.prog != PROG_OTHER;
+	live_proc_free(&p);
+	return qemu;
+}

@@ -8,6 +8,7 @@
 #include "qmp.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@ struct qmp {
 	char *buf;                 /* received, not yet parsed */
 	size_t len, cap;
 	json_t *events;            /* array, oldest first */
+	pid_t peer;                /* SO_PEERCRED: who listens; 0 unknown */
 	unsigned long dropped;
 	unsigned long next_id;
 };
@@ -206,17 +208,52 @@ static int queue_event(struct qmp *q, json_t *ev, struct img_err *e)
 	return 0;
 }
 
-static void parse_version(struct qmp *q, json_t *greet)
+/* One version number: a JSON integer in 0..INT_MAX. */
+static int version_part(json_t *qe, const char *key, int *out,
+			struct img_err *e)
 {
-	json_t *v = json_object_get(json_object_get(greet, "QMP"), "version");
-	json_t *qe = json_object_get(v, "qemu");
-	const char *pkg = json_string_value(json_object_get(v, "package"));
+	json_t *n = json_object_get(qe, key);
 
-	q->ver.major = (int)json_integer_value(json_object_get(qe, "major"));
-	q->ver.minor = (int)json_integer_value(json_object_get(qe, "minor"));
-	q->ver.micro = (int)json_integer_value(json_object_get(qe, "micro"));
-	snprintf(q->ver.package, sizeof(q->ver.package), "%s",
-		 pkg ? pkg : "");
+	if (!json_is_integer(n) || json_integer_value(n) < 0 ||
+	    json_integer_value(n) > INT_MAX)
+		return err_set(e, EPROTO, "QEMU's version: \"qemu\".\"%s\" "
+			       "is %s, not a version number", key,
+			       !n ? "missing" : json_is_integer(n) ?
+			       "out of range" : "not an integer");
+	*out = (int)json_integer_value(n);
+	return 0;
+}
+
+int qmp_parse_version(json_t *v, struct qmp_version *out, struct img_err *e)
+{
+	json_t *qe = json_object_get(v, "qemu");
+	json_t *pkg = json_object_get(v, "package");
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(v) || !json_is_object(qe))
+		return err_set(e, EPROTO, "QEMU's version: no \"qemu\" "
+			       "object with major, minor and micro");
+	if ((r = version_part(qe, "major", &out->major, e)) < 0 ||
+	    (r = version_part(qe, "minor", &out->minor, e)) < 0 ||
+	    (r = version_part(qe, "micro", &out->micro, e)) < 0)
+		return r;
+	if (pkg && !json_is_string(pkg))
+		return err_set(e, EPROTO, "QEMU's version: \"package\" is "
+			       "not a string");
+	snprintf(out->package, sizeof(out->package), "%s",
+		 pkg ? json_string_value(pkg) : "");
+	return 0;
+}
+
+int qmp_version_supported(const struct qmp_version *v, struct img_err *e)
+{
+	if (v->major > QMP_LIVE_MAJOR ||
+	    (v->major == QMP_LIVE_MAJOR && v->minor >= QMP_LIVE_MINOR))
+		return 0;
+	return err_set(e, ENOTSUP, "QEMU %d.%d.%d, older than %d.%d",
+		       v->major, v->minor, v->micro, QMP_LIVE_MAJOR,
+		       QMP_LIVE_MINOR);
 }
 
 static int greet(struct qmp *q, struct img_err *e)
@@ -234,8 +271,13 @@ static int greet(struct qmp *q, struct img_err *e)
 		return err_set(e, EPROTO, "%s: no QMP greeting (is it a human "
 			       "monitor, or not QEMU?)", q->who);
 	}
-	parse_version(q, msg);
+	r = qmp_parse_version(json_object_get(json_object_get(msg, "QMP"),
+					      "version"), &q->ver, e);
 	json_decref(msg);
+	if (r < 0) {
+		err_prefix(e, "%s: QMP greeting: ", q->who);
+		return r;
+	}
 	return qmp_exec(q, "qmp_capabilities", NULL, NULL, 0, e);
 }
 
@@ -274,6 +316,13 @@ int qmp_open(const char *path, pid_t pid, int timeout_ms, struct qmp **out,
 		qmp_close(q);
 		return r;
 	}
+	{
+		struct ucred uc;
+		socklen_t ul = sizeof(uc);
+
+		if (getsockopt(q->fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) == 0)
+			q->peer = uc.pid;
+	}
 	*out = q;
 	return 0;
 }
@@ -289,16 +338,16 @@ void qmp_close(struct qmp *q)
 	free(q);
 }
 
+pid_t qmp_peer_pid(const struct qmp *q)
+{
+	return q->peer;
+}
+
 const struct qmp_version *qmp_version(const struct qmp *q)
 {
 	return &q->ver;
 }
 
-bool qmp_version_at_least(const struct qmp *q, int major, int minor)
-{
-	return q->ver.major > major ||
-		(q->ver.major == major && q->ver.minor >= minor);
-}
 
 pid_t qmp_pid(const struct qmp *q)
 {

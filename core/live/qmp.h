@@ -42,10 +42,25 @@ int qmp_open(const char *path, pid_t pid, int timeout_ms, struct qmp **out,
 	     struct img_err *e);
 void qmp_close(struct qmp *q);
 
+/* The process that listens on the monitor socket (SO_PEERCRED: the one
+ * that called listen(); a parent that passed the socket down, when it was
+ * inherited), 0 when unknown. */
+pid_t qmp_peer_pid(const struct qmp *q);
 /* QEMU's version from the greeting. */
 const struct qmp_version *qmp_version(const struct qmp *q);
-/* True when QEMU is at least major.minor. */
-bool qmp_version_at_least(const struct qmp *q, int major, int minor);
+/* Parse QEMU's version object, as the greeting's "QMP"."version" and
+ * query-version's "return" carry it: {"qemu": {"major", "minor",
+ * "micro"}, "package"}.  -EPROTO (e naming the field) when malformed. */
+int qmp_parse_version(json_t *v, struct qmp_version *out, struct img_err *e);
+
+/* The oldest QEMU imgraph runs a live commit in: block-commit with
+ * auto-finalize off and job-finalize exist since 2.12, but 7.2 is what
+ * was tested (and what the issue asks for). */
+#define QMP_LIVE_MAJOR 7
+#define QMP_LIVE_MINOR 2
+/* The plan's one version decision: 0 when v is at least 7.2, else
+ * -ENOTSUP with e "QEMU X.Y.Z, older than 7.2". */
+int qmp_version_supported(const struct qmp_version *v, struct img_err *e);
 pid_t qmp_pid(const struct qmp *q);
 
 /* Run cmd with args (borrowed; NULL: none) and wait up to timeout_ms

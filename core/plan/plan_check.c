@@ -384,6 +384,11 @@ static int holder_conflict(struct graph *g, struct plan *p,
 		return 0;
 	if (live && plan_live_covers(p, us->pid, us->node))
 		return 0;          /* the process runs this part itself */
+	/* An entry that gave the live part its monitor (qmp:) declares
+	 * that same process: its part is covered as the process's is. */
+	if (!live && us->qmp && p->live.qmp && !strcmp(us->qmp, p->live.qmp) &&
+	    plan_live_covers(p, p->live.pid, us->node))
+		return 0;
 	plan_policy(g, p, us->node, &rp);
 	/* An entry of top is a parent of top, repointed in the file: the
 	 * table's row for it holds nothing.  (A pull writes top itself.) */

@@ -23,11 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* block-commit with auto-finalize=false and job-finalize: QEMU 2.12+;
- * what was tested (and what the issue asks for) is 7.2. */
-#define LIVE_QEMU_MAJOR 7
-#define LIVE_QEMU_MINOR 2
-
 int plan_live_conflict(struct plan *p, int node, const char *who,
 			 const char *msg, const char *why, const char *hint)
 {
@@ -82,9 +77,12 @@ static int pick_holder(struct plan *p, const struct live_report *lr,
 	int n = 0;
 
 	*out = NULL;
+	/* A QEMU whose command line names no monitor (classed "other")
+	 * counts too: --qmp or the users file's qmp: may name it. */
 	for (int i = 0; i < lr->n; i++)
-		if ((lr->v[i].kind == LIVE_QMP || lr->v[i].kind == LIVE_LIBVIRT)
-		    && lr->v[i].pid > 0) {
+		if ((lr->v[i].kind == LIVE_QMP || lr->v[i].kind == LIVE_LIBVIRT
+		     || (lr->v[i].kind == LIVE_OTHER &&
+			 lr->v[i].prog != PROG_OTHER)) && lr->v[i].pid > 0) {
 			h = &lr->v[i];
 			n++;
 		}
@@ -109,9 +107,9 @@ static int pick_holder(struct plan *p, const struct live_report *lr,
 static int open_qmp(struct plan *p, const struct live_holder *h,
 		    const char *path, struct qmp **q)
 {
-	char who[96], msg[IMG_ERR_MSG_MAX + 64];
+	char who[96], msg[IMG_ERR_MSG_MAX + 128];
 	struct img_err e;
-	const struct qmp_version *v;
+	pid_t peer;
 
 	snprintf(who, sizeof(who), "process %d (%s)", (int)h->pid, h->comm);
 	err_clear(&e);
@@ -122,12 +120,20 @@ static int open_qmp(struct plan *p, const struct live_holder *h,
 			"Free the monitor (close the other client) or give "
 			"another one with --qmp PATH.");
 	}
-	v = qmp_version(*q);
-	if (qmp_version_at_least(*q, LIVE_QEMU_MAJOR, LIVE_QEMU_MINOR))
+	/* A socket given by hand (--qmp, qmp:) may be another QEMU's: its
+	 * listener says whose it is (unless a parent passed it down). */
+	peer = qmp_peer_pid(*q);
+	if (peer > 0 && peer != h->pid && live_pid_is_qemu(peer)) {
+		snprintf(msg, sizeof(msg), "the QMP monitor %s is served by "
+			 "process %d, not by %s that runs top", path,
+			 (int)peer, who);
+		return plan_live_conflict(p, p->top, who, msg, "The commit "
+			"must run inside the process that has top open.",
+			"Give that process's own monitor socket.");
+	}
+	if (qmp_version_supported(qmp_version(*q), &e) == 0)
 		return 0;
-	snprintf(msg, sizeof(msg), "%s runs QEMU %d.%d.%d, older than %d.%d",
-		 who, v->major, v->minor, v->micro, LIVE_QEMU_MAJOR,
-		 LIVE_QEMU_MINOR);
+	snprintf(msg, sizeof(msg), "%s runs %s", who, e.msg);
 	return plan_live_conflict(p, p->top, who, msg, "imgraph drives block-commit "
 		"with explicit finalize only on QEMU 7.2 or later.",
 		"Upgrade QEMU, or stop the process and commit offline.");
@@ -333,6 +339,30 @@ static int fill_live(struct graph *g, struct plan *p, struct qmp *q,
 	return r < 0 ? r : 0;
 }
 
+/* The users file's qmp: for process h: that of an entry whose image h
+ * has open (by dev:ino, as live_find sees it), or NULL. */
+static const char *users_qmp(const struct graph *g,
+			     const struct live_holder *h)
+{
+	for (int u = 0; u < g->nusers; u++) {
+		const struct guser *gu = &g->users[u];
+		struct live_report r = { 0 };
+		bool mine = false;
+
+		if (gu->kind != PARTY_USER || !gu->qmp || gu->node < 0)
+			continue;
+		if (live_find(g->nodes[gu->node].path, LIVE_NO_LIBVIRT_API, &r,
+			      NULL) < 0)
+			continue;
+		for (int i = 0; i < r.n; i++)
+			mine |= r.v[i].pid == h->pid;
+		live_report_free(&r);
+		if (mine)
+			return gu->qmp;
+	}
+	return NULL;
+}
+
 static bool top_held(const struct graph *g, int top)
 {
 	for (int u = 0; u < g->nusers; u++)
@@ -368,7 +398,8 @@ int plan_check_live(struct graph *g, struct plan *p,
 	if (r != 0 || !h)
 		goto out;
 	snprintf(who, sizeof(who), "process %d (%s)", (int)h->pid, h->comm);
-	path = o && o->qmp ? o->qmp : h->qmp_path;
+	path = o && o->qmp ? o->qmp : h->qmp_path ? h->qmp_path :
+		users_qmp(g, h);
 	if (o && o->offline) {
 		snprintf(msg, sizeof(msg), "--offline: %s runs '%s', so this "
 			 "commit needs a live part", who, top->name);
@@ -387,7 +418,8 @@ int plan_check_live(struct graph *g, struct plan *p,
 			 "QMP monitor of it", who, top->name);
 		r = plan_live_conflict(p, p->top, who, msg, "The commit must run "
 			"inside this process, through its QMP monitor.",
-			"Give its monitor socket with --qmp PATH.");
+			"Give its monitor socket with --qmp PATH, or as "
+			"'qmp:' of the entry of its image in the users file.");
 		goto out;
 	}
 	r = open_qmp(p, h, path, &q);

@@ -4,6 +4,7 @@
 #   live_qsd_start NAME IMAGE [--nbd] [--locking-off]
 #                              qemu-storage-daemon, QMP on $T/NAME.sock
 #   live_qemu_start NAME IMAGE  qemu-system-x86_64 -M none, -qmp unix:
+#   live_qemu_start_cfg NAME IMAGE  the same, monitor from -readconfig
 #   live_stop NAME              quit and wait until the process is gone
 #   live_libvirt_start          libvirtd with the QEMU driver (if not
 #                               running already; stopped again at exit)
@@ -115,6 +116,22 @@ live_qemu_start() {
 	qemu-system-x86_64 -M none -nodefaults -display none \
 		-daemonize -pidfile "$T/$name.pid" \
 		-qmp "unix:$T/$name.sock,server=on,wait=off" \
+		-blockdev "driver=qcow2,node-name=$name,file.driver=file,file.filename=$img" \
+		</dev/null >"$T/$name.log" 2>&1 || { cat "$T/$name.log" >&2; return 1; }
+	_live_pids+=("$name $T/$name.pid")
+	_live_wait_sock "$T/$name.sock" "$T/$name.pid"
+}
+
+# live_qemu_start_cfg NAME IMAGE: the same, but its QMP monitor is in a
+# -readconfig file ([chardev] + [mon]), so its command line names none;
+# the socket is still $T/NAME.sock.
+live_qemu_start_cfg() {
+	local name=$1 img=$2
+	rm -f "$T/$name.sock" "$T/$name.pid"
+	printf '[chardev "m-%s"]\n  backend = "socket"\n  path = "%s"\n  server = "on"\n  wait = "off"\n\n[mon "mon-%s"]\n  mode = "control"\n  chardev = "m-%s"\n' \
+		"$name" "$T/$name.sock" "$name" "$name" >"$T/$name.cfg"
+	qemu-system-x86_64 -M none -nodefaults -display none \
+		-daemonize -pidfile "$T/$name.pid" -readconfig "$T/$name.cfg" \
 		-blockdev "driver=qcow2,node-name=$name,file.driver=file,file.filename=$img" \
 		</dev/null >"$T/$name.log" 2>&1 || { cat "$T/$name.log" >&2; return 1; }
 	_live_pids+=("$name $T/$name.pid")

@@ -201,6 +201,8 @@ check "re-check: no journal" [ ! -e "$D/.imgraph-journal-base.qcow2" ]
 	>/dev/null 2>"$T/c5b.err" & pid=$!
 wait_job "$T/c5b.err" || not_ok "kill: the job started"
 kill -9 "$pid"; wait "$pid" 2>/dev/null
+check_eq "--rate 65536 is the job's speed (query-block-jobs)" \
+	"$(live_qmp q5 query-block-jobs | jq -r '.[0].speed')" 65536
 check "kill: the journal is left" [ -e "$D/.imgraph-journal-base.qcow2" ]
 check_rc "kill: plan refuses until recover" 3 "$IMGRAPH" plan --top "$D/top.qcow2" --base "$D/base.qcow2"
 check_rc "kill: recover exits 0" 0 "$IMGRAPH" recover "$D"
@@ -228,12 +230,21 @@ IMGRAPH_FAULT=count IMGRAPH_FAULT_OUT=$T/count "$IMGRAPH" commit --yes -q \
 live_stop q6
 TOTAL=$(cat "$T/count")
 check "count: the live commit has mutating ops ($TOTAL)" [ "$TOTAL" -gt 10 ]
-bad=0 fwd=0 back=0
+bad=0 fwd=0 back=0 at_before=0 at_pending=0 at_final=0 at_relink=0
 for k in $(seq 1 "${LIVE_KMAX:-$TOTAL}"); do
 	rm -rf "$D"; cp -a "$T/tpl" "$D"
 	live_qsd_start q6 "$D/ov1.qcow2" || { bad=1; echo "# k=$k: qsd"; break; }
 	( IMGRAPH_FAULT=kill:$k "$IMGRAPH" commit --yes -q --top "$D/top.qcow2" \
 		--base "$D/base.qcow2" >/dev/null 2>&1; : ) 2>/dev/null
+	# where the kill landed, as QEMU and the offline overlay show it
+	st=$(live_qmp q6 query-jobs | jq -r '[.[].status] | join(" ")')
+	case "$st $(live_backing q6 q6)" in
+	" top.qcow2") at_before=$((at_before + 1)) ;;    # no job yet
+	"pending "*) at_pending=$((at_pending + 1)) ;;   # base holds the data
+	"concluded "*) at_final=$((at_final + 1)) ;;     # finalized, not dismissed
+	" base.qcow2") at_relink=$((at_relink + 1)) ;;   # QEMU done, offline relink
+	*) echo "# k=$k: job status '$st'" ;;
+	esac
 	"$IMGRAPH" recover "$D" >"$T/r6" 2>&1 || { bad=1; echo "# k=$k: recover failed"; diag <"$T/r6"; }
 	jobs6=$(live_jobs q6); b1=$(live_backing q6 q6)
 	live_stop q6
@@ -253,6 +264,8 @@ check_eq "kill before each op + recover: one image named by all, views intact, n
 if [ -z "${LIVE_KMAX:-}" ]; then
 	check "kill: some runs rolled forward ($fwd), some back ($back)" \
 		test "$fwd" -gt 0 -a "$back" -gt 0
+	check "kill: before the job ($at_before), while pending ($at_pending), after finalize ($at_final), in the offline relink ($at_relink)" \
+		test "$at_before" -gt 0 -a "$at_pending" -gt 0 -a "$at_final" -gt 0 -a "$at_relink" -gt 0
 fi
 
 # 7. The job fails: base's file system fills up while QEMU writes.

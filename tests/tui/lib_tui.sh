@@ -38,9 +38,10 @@ start() {
 }
 screen() { tm capture-pane -p; }
 keys() { tm send-keys "$@"; }
-# wait_for REGEX [SECONDS]: until the screen matches (default 10 s).
+# wait_for REGEX [SECONDS]: until the screen matches (default 30 s: a
+# loaded CI machine can take seconds per frame; a pass never waits long).
 wait_for() {
-	local re=$1 n=$(( ${2:-10} * 10 ))
+	local re=$1 n=$(( ${2:-30} * 10 ))
 	while [ $n -gt 0 ]; do
 		screen >"$T/.screen"
 		grep -qE -- "$re" "$T/.screen" && return 0
@@ -51,7 +52,7 @@ wait_for() {
 }
 # see NAME REGEX [SECONDS]: ok when the screen shows REGEX.
 see() {
-	if wait_for "$2" "${3:-10}"; then ok "$1"
+	if wait_for "$2" "${3:-30}"; then ok "$1"
 	else not_ok "$1 (screen lacks /$2/)"; diag <"$T/.screen"; fi
 }
 # not_see NAME REGEX: the current screen does not show REGEX.
@@ -61,9 +62,9 @@ not_see() {
 		not_ok "$1 (screen shows /$2/)"; diag <"$T/.screen"
 	else ok "$1"; fi
 }
-# wait_exit [SECONDS]: until imgraph has exited; prints its status.
+# wait_exit [SECONDS]: until imgraph has exited (default 30 s); prints its status.
 wait_exit() {
-	local n=$(( ${1:-10} * 10 ))
+	local n=$(( ${1:-30} * 10 ))
 	while [ $n -gt 0 ] && [ ! -s "$T/exit" ]; do sleep 0.1; n=$((n - 1)); done
 	cat "$T/exit" 2>/dev/null || echo none
 }

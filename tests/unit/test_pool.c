@@ -256,6 +256,34 @@ START_TEST(users_errors)
 	expect_error("users:\n  - name: a\n    name: b\n    image: x\n", "3:5",
 		     "duplicate key 'name'");
 	expect_error("users: 3\n", "1:8", "must be a list");
+	/* qmp: an absolute path of a socket (when it exists), a string */
+	expect_error("users:\n  - name: a\n    image: x\n    qmp: m.sock\n",
+		     "4:10", "'qmp' must be the absolute path of a QMP "
+		     "monitor socket, not 'm.sock'");
+	expect_error("users:\n  - name: a\n    image: x\n    qmp: [/a]\n",
+		     "4:10", "'qmp' must be a non-empty string");
+	expect_error("users:\n  - name: a\n    image: x\n    qmp: ''\n",
+		     "4:10", "'qmp' must be a non-empty string");
+	expect_error("users:\n  - name: a\n    image: x\n    qmp: /dev/null\n",
+		     "4:10", "'qmp' of user 'a': /dev/null is not a socket");
+}
+END_TEST
+
+START_TEST(users_qmp)
+{
+	struct users_file *u = NULL;
+	struct img_err e = { 0 };
+	char p[PATH_MAX];
+
+	/* a missing socket is allowed (the VM may be stopped) */
+	put_file("q.yaml", "users:\n  - name: a\n    image: x\n"
+		 "    qmp: /nonexistent/vm.qmp\n  - name: b\n    image: y\n");
+	snprintf(p, sizeof(p), "%s/q.yaml", ut_tmpdir);
+	ck_assert_msg(users_load(p, &u, &e) == 0, "%s", e.msg);
+	ck_assert_str_eq(u->v[0].qmp, "/nonexistent/vm.qmp");
+	ck_assert_int_eq(u->v[0].qmp_line, 4);
+	ck_assert_ptr_null(u->v[1].qmp);
+	users_free(u);
 }
 END_TEST
 
@@ -373,6 +401,7 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, perm_names_and_conflict_message);
 	tcase_add_test(tc, users_parse);
 	tcase_add_test(tc, users_errors);
+	tcase_add_test(tc, users_qmp);
 	tcase_add_test(tc, users_repoint_keeps_everything_else);
 	tcase_add_test(tc, users_repoint_after_byte_order_mark);
 	suite_add_tcase(s, tc);
