@@ -103,12 +103,12 @@ int cmd_recover(int argc, char **argv)
 			const struct rec_prot *pp = &rep.prot[i];
 			char a[32];
 			printf("%s: a protected commit of %s stopped during its "
-			       "copy: its %d reader%s hold base's old data "
+			       "copy: its %d reader%s base's old data "
 			       "below %s (journal %s); every view is intact, "
 			       "nothing to finish; run the same commit again "
 			       "to complete it (it resumes there)\n",
 			       ESC(pp->base), ESC(pp->top), pp->nreaders,
-			       pp->nreaders == 1 ? "" : "s",
+			       pp->nreaders == 1 ? " holds" : "s hold",
 			       cli_human_size(pp->done, a, sizeof(a)),
 			       ESC(pp->record));
 		}
