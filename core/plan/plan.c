@@ -153,7 +153,8 @@ static const char *chain_stop_reason(const struct graph *g, int top, char *buf,
 			snprintf(buf, len, "the chain stops at '%s': its format "
 				 "was probed (%s) through a reference that "
 				 "records none, so its backing file is not "
-				 "followed", x->name, x->format);
+				 "followed (state its format with --format "
+				 "FILE=FORMAT)", x->name, x->format);
 			return buf;
 		}
 		if (x->flags & GN_ERROR) {

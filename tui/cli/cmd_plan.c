@@ -57,8 +57,8 @@ static void plan_usage(FILE *f)
 	      "2 usage.\n", f);
 }
 
-/* ignore: argc slots for the --ignore-unverified FILEs. */
-static int plan_main(int argc, char **argv, char **ignore)
+/* ps: the shared options' slots (cli_plan_set_init). */
+static int plan_main(int argc, char **argv, struct cli_plan_set *ps)
 {
 	static const struct option opts[] = {
 		{ "top", required_argument, NULL, 't' },
@@ -70,7 +70,7 @@ static int plan_main(int argc, char **argv, char **ignore)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char shortopts[] = "t:b:u:o:rh";
+	static const char shortopts[] = "t:b:u:o:rF:h";
 	struct scan_opts so = { .probe_locks = true };
 	struct plan_opts po = { 0 };
 	const char *top_arg = NULL, *base_arg = NULL;
@@ -81,8 +81,13 @@ static int plan_main(int argc, char **argv, char **ignore)
 
 	optind = 1;
 	opterr = 0;
+	ps->po = &po;
 	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-		if (cli_plan_option(c, optarg, &po, ignore))
+		int k = cli_plan_option(c, optarg, ps);
+
+		if (k < 0)
+			return EXIT_USAGE;
+		if (k)
 			continue;
 		switch (c) {
 		case 't': top_arg = optarg; break;
@@ -110,7 +115,9 @@ static int plan_main(int argc, char **argv, char **ignore)
 			.top = top_arg, .base = base_arg,
 			.paths = argv + optind, .npaths = argc - optind,
 			.scan = &so, .plan = &po,
+			.base_format = ps->base_format,
 		};
+		cli_plan_set_scan(ps, &so);
 		rc = cli_plan_load(&pa, &g, &p);
 		if (rc != EXIT_OK)
 			return rc;
@@ -128,15 +135,13 @@ static int plan_main(int argc, char **argv, char **ignore)
 
 int cmd_plan(int argc, char **argv)
 {
-	char **ignore = calloc((size_t)argc + 1, sizeof(char *));
+	struct cli_plan_set ps = { .cmd = "plan" };
 	int rc;
 
-	if (!ignore) {
-		fprintf(stderr, "imgraph plan: out of memory\n");
+	if (cli_plan_set_init(&ps, argc) < 0)
 		return EXIT_ERR;
-	}
-	rc = plan_main(argc, argv, ignore);
-	free(ignore);
+	rc = plan_main(argc, argv, &ps);
+	cli_plan_set_free(&ps);
 	return rc;
 }
 

@@ -61,6 +61,7 @@ static const char *fmt_flags(const struct gnode *n, char *buf, size_t len)
 		{ GN_RDONLY_FILE, "read-only file" }, { GN_LOOP, "backing loop" },
 		{ GN_MISSING, "missing" },
 		{ GN_UNVERIFIED, "unverified reader: what it reads is unknown" },
+		{ GN_STATED, "format stated by --format" },
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		if (n->flags & t[i].f) {
