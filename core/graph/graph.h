@@ -126,16 +126,6 @@ struct graph {
 	int nstated;
 };
 
-/* A format the administrator states for an image (--format FILE=FMT,
- * QEMU's -f): believed for a link that records no format where the probe
- * agrees; never over a recorded one (plan_check.c compares them). */
-struct fmt_stated {
-	char *path;
-	char *fmt;
-	dev_t dev;                 /* 0/0: the file cannot be stat'ed */
-	ino_t ino;
-};
-
 struct scan_opts {
 	bool recursive;
 	const char *users_file;    /* NULL: none */
