@@ -118,7 +118,7 @@ static int add_stated(struct cli_plan_set *s, char *arg)
 	return 1;
 }
 
-int cli_plan_option(int c, char *arg, struct cli_plan_set *s)
+int cli_plan_format_option(int c, char *arg, struct cli_plan_set *s)
 {
 	struct plan_opts *po = s->po;
 
@@ -129,15 +129,28 @@ int cli_plan_option(int c, char *arg, struct cli_plan_set *s)
 			return -1;
 		s->base_format = arg;
 		break;
-	case 'D': po->drop_top = true; break;
-	case 'X': po->delete_files = true; break;
-	case 'O': po->offline = true; break;
-	case 'Q': po->qmp = arg; break;
 	case 'W': po->base_is_raw = true; break;
 	case 'I':
 		s->ignore[po->nignore_unverified++] = arg;
 		po->ignore_unverified = s->ignore;
 		break;
+	default: return 0;
+	}
+	return 1;
+}
+
+int cli_plan_option(int c, char *arg, struct cli_plan_set *s)
+{
+	struct plan_opts *po = s->po;
+	int k = cli_plan_format_option(c, arg, s);
+
+	if (k)
+		return k;
+	switch (c) {
+	case 'D': po->drop_top = true; break;
+	case 'X': po->delete_files = true; break;
+	case 'O': po->offline = true; break;
+	case 'Q': po->qmp = arg; break;
 	case 'P': po->pull = true; break;
 	case 'S': po->protect = true; break;
 	default: return 0;

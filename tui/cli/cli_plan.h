@@ -60,8 +60,10 @@ void cli_plan_set_free(struct cli_plan_set *s);
 
 /* Apply what getopt_long returned (c, with its arg) to s when it is one
  * of CLI_PLAN_LONGOPTS: 1; 0 for any other c; -1 for a bad value (said
- * on stderr: exit 2).  The editor takes only CLI_PLAN_FORMAT_LONGOPTS. */
+ * on stderr: exit 2). */
 int cli_plan_option(int c, char *arg, struct cli_plan_set *s);
+/* The same for CLI_PLAN_FORMAT_LONGOPTS alone (the editor's). */
+int cli_plan_format_option(int c, char *arg, struct cli_plan_set *s);
 
 /* The statements of s into so (pointing into s). */
 void cli_plan_set_scan(const struct cli_plan_set *s, struct scan_opts *so);

@@ -3,6 +3,7 @@
  * when asked, refuses without a terminal, and hands the rest to the
  * editor library (tui/editor/editor.h). */
 #include "cmd.h"
+#include "cli_plan.h"
 #include "tui/editor/editor.h"
 
 #include <getopt.h>
@@ -52,7 +53,7 @@ static int parse_color(const char *s, enum editor_color *out)
 
 /* The options; -1 to go on (PATHs from argv[optind]), else an exit code. */
 static int parse_args(int argc, char **argv, struct editor_opts *o,
-		      bool *demo)
+		      struct cli_plan_set *ps, bool *demo)
 {
 	static const struct option opts[] = {
 		{ "ascii", no_argument, NULL, 'a' },
@@ -63,15 +64,22 @@ static int parse_args(int argc, char **argv, struct editor_opts *o,
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "rate", required_argument, NULL, 'R' },
 		{ "demo", no_argument, NULL, 'D' },
+		CLI_PLAN_FORMAT_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	static const char shortopts[] = "rh";
+	static const char shortopts[] = "rF:h";
 	int c;
 
 	optind = 1;
 	opterr = 0;            /* cli_bad_option says it once */
 	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		int k = cli_plan_format_option(c, optarg, ps);
+
+		if (k < 0)
+			return EXIT_USAGE;
+		if (k)
+			continue;
 		switch (c) {
 		case 'a': o->ascii = true; break;
 		case 'C':
@@ -96,20 +104,23 @@ static int parse_args(int argc, char **argv, struct editor_opts *o,
 	}
 	if (*demo && argc - optind > 1)
 		return cli_usage_error("", "--demo takes at most one directory");
+	o->stated = ps->stated;
+	o->nstated = ps->nstated;
+	o->base_format = ps->base_format;
+	o->base_is_raw = ps->po->base_is_raw;
+	o->ignore_unverified = ps->po->ignore_unverified;
+	o->nignore_unverified = ps->po->nignore_unverified;
 	return -1;
 }
 
-int cmd_editor(int argc, char **argv)
+/* The editor on the parsed options (PATHs from argv[optind]). */
+static int run_editor(int argc, char **argv, struct editor_opts *o, bool demo)
 {
-	struct editor_opts o = { .color = EDITOR_COLOR_AUTO };
 	struct img_err e = { 0 };
-	bool demo = false;
 	char demo_dir[4096];
 	char *demo_path[1] = { demo_dir };
+	int rc;
 
-	int rc = parse_args(argc, argv, &o, &demo);
-	if (rc >= 0)
-		return rc;
 	/* Before anything is built: --demo without a terminal would build
 	 * a pool nobody can look at. */
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
@@ -124,15 +135,32 @@ int cmd_editor(int argc, char **argv)
 		if (demo_build(optind < argc ? argv[optind] : NULL, demo_dir,
 			       sizeof(demo_dir), &e) < 0)
 			return cli_report(&e);
-		o.paths = demo_path;
-		o.npaths = 1;
-		o.guide = demo_lessons;     /* shown inside the editor */
+		o->paths = demo_path;
+		o->npaths = 1;
+		o->guide = demo_lessons;     /* shown inside the editor */
 	} else {
-		o.paths = argv + optind;
-		o.npaths = argc - optind;
+		o->paths = argv + optind;
+		o->npaths = argc - optind;
 	}
-	rc = editor_run(&o, &e);
+	rc = editor_run(o, &e);
 	if (demo)               /* after the editor, where it stays visible */
 		printf("imgraph: the demo pool is in %s\n", demo_dir);
 	return rc < 0 ? cli_report(&e) : rc;
+}
+
+int cmd_editor(int argc, char **argv)
+{
+	struct editor_opts o = { .color = EDITOR_COLOR_AUTO };
+	struct plan_opts po = { 0 };
+	struct cli_plan_set ps = { .cmd = "", .po = &po };
+	bool demo = false;
+	int rc;
+
+	if (cli_plan_set_init(&ps, argc) < 0)
+		return EXIT_ERR;
+	rc = parse_args(argc, argv, &o, &ps, &demo);
+	if (rc < 0)
+		rc = run_editor(argc, argv, &o, demo);
+	cli_plan_set_free(&ps);
+	return rc;
 }
