@@ -245,7 +245,7 @@ static void usage(FILE *f)
 {
 	fputs(
 "Usage: imgraph commit --top IMAGE [--base IMAGE] [--users FILE] [--yes]\n"
-"                      [-p|-q] [--rate BYTES_PER_S] [--drop-top] [--delete]\n"
+"                      [-p|-q] [--rate BYTES_PER_S] [--drop-top] [--delete]\n""                      [-F|--base-format FMT] [--format FILE=FMT]...\n"
 "                      [--base-is-raw] [--ignore-unverified FILE]...\n"
 "                      [--pull] [--protect] [--offline] [--qmp PATH]\n"
 "                      [--output=human|json|yaml] [-r]\n"
@@ -272,6 +272,12 @@ static void usage(FILE *f)
 "      --delete       move top and intermediates nothing references any\n"
 "                     more into a trash beside them (imgraph undelete\n"
 "                     puts them back, imgraph purge frees the space)\n"
+"      --base-format FMT, -F FMT  base's format, where the link that\n"
+"                     reaches it records none (qed, qcow, or a qcow2\n"
+"                     made without -F); it must be what its bytes probe as\n"
+"      --format FILE=FMT  the same for any image of the chain (an\n"
+"                     intermediate a qed or qcow link reaches); repeatable.\n"
+"                     A stated format never overrides a recorded one\n"
 "      --base-is-raw  base is recorded raw but carries another format's\n"
 "                     header or footer: it really is a raw disk, write it\n"
 "      --ignore-unverified FILE  FILE carries an image signature imgraph\n"

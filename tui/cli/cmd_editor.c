@@ -15,7 +15,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: imgraph [--ascii] [--color=auto|always|never] [--mouse]\n"
-"               [--users FILE] [-r] [--rate BYTES_PER_S] [PATH...]\n"
+"               [--users FILE] [-r] [--rate BYTES_PER_S]\n"
+"               [-F FMT] [--format FILE=FMT]... [--base-is-raw]\n"
+"               [--ignore-unverified FILE]... [PATH...]\n"
 "       imgraph --demo [DIR]\n"
 "\n"
 "Interactive editor of a pool of qcow2/raw images: the forest of backing\n"
@@ -29,7 +31,11 @@ static void usage(FILE *f)
 "  --mouse          enable the mouse (click selects, wheel scrolls)\n"
 "  --users FILE     users file (YAML) naming VMs, exports, jobs\n"
 "  -r, --recursive  scan directories recursively\n"
-"  --rate N         limit commit copy speed (bytes/s, K/M/G suffixes)\n"
+"  --rate N         limit commit copy speed (bytes/s, K/M/G suffixes)\n""  -F, --base-format FMT  base's format where its link records none\n"
+"  --format FILE=FMT      the format of FILE where its link records none\n"
+"                   (repeatable); both as for imgraph plan\n"
+"  --base-is-raw    a base recorded raw that carries an image header is raw\n"
+"  --ignore-unverified FILE  FILE reads nothing of the chain (repeatable)\n"
 "  --demo [DIR]     build a teaching pool in DIR (default: a new temp dir)\n"
 "                   and open the editor on it, on a guide of what to try\n"
 "                   (needs a terminal, qemu-img and qemu-io)\n"

@@ -17,6 +17,7 @@
 static void plan_usage(FILE *f)
 {
 	fputs("Usage: imgraph plan --top IMAGE [--base IMAGE] [--users FILE]\n"
+	      "                    [-F|--base-format FMT] [--format FILE=FMT]...\n"
 	      "                    [--drop-top] [--delete] [--base-is-raw]\n"
 "                    [--ignore-unverified FILE]... [--pull] [--protect]\n"
 "                    [--offline] [--qmp PATH]\n"
@@ -28,6 +29,12 @@ static void plan_usage(FILE *f)
 	      "      --drop-top     plan to drop a top that has no parents\n"
 	      "      --delete       list what commit --delete moves into the "
 	      "trash\n"
+	      "      --base-format FMT, -F FMT  base's format, where the link that\n"
+	      "                     reaches it records none (qed, qcow, or a qcow2\n"
+	      "                     made without -F); it must be what its bytes probe as\n"
+	      "      --format FILE=FMT  the same for any image of the chain (an\n"
+	      "                     intermediate a qed or qcow link reaches); repeatable.\n"
+	      "                     A stated format never overrides a recorded one\n"
 	      "      --base-is-raw  base is recorded raw but carries another\n"
 	      "                     format's header or footer: it really is a\n"
 	      "                     raw disk, plan to write it\n"
