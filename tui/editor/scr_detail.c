@@ -135,11 +135,14 @@ static int detail_facts(struct canvas *c, const struct ui_state *st, int id,
 				      n->nchildren == 1 ? "" : "s");
 	}
 	if (row < end) {
+		const char *lf = n->backing_name ? graph_link_fmt(g, n->id)
+						 : NULL;
+
 		if (n->backing_name)
 			canvas_printf(c, row++, 1, -1, R_NORMAL,
-				      "backing: %s (%s)%s", n->backing_name,
-				      n->backing_fmt ? n->backing_fmt
-						     : "format not recorded",
+				      "backing: %s (%s%s)%s", n->backing_name,
+				      lf ? lf : "format not recorded",
+				      lf && !n->backing_fmt ? ", stated" : "",
 				      n->backing < 0 ? " - not resolved" : "");
 		else
 			canvas_put(c, row++, 1, -1, R_DIM,
