@@ -183,8 +183,9 @@ static int check_one_stated(struct graph *g, struct plan *p,
 		snprintf(msg, sizeof(msg), "--format %s=%s: the file is not an "
 			 "image of the pool", s->path, s->fmt);
 		return plan_add_conflict(p, CONFLICT_FORMAT, -1, 0, s->path,
-			msg, "A format is stated for an image the plan reads "
-			"or writes.", "Name an image of the pool, or add its "
+			msg, "A statement is checked against the image's bytes "
+			"and its overlays' records, which the scan did not "
+			"see.", "Name an image of the pool, or add its "
 			"directory to the PATHs.");
 	}
 	n = &g->nodes[id];

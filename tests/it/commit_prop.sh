@@ -260,7 +260,7 @@ for ((k = 0; k < PROP_N; k++)); do
 	(cd "$D" && "$IMGRAPH" commit --top "$TOP" --base "$BASE" "${STATED[@]}" --yes -q .) >"$V/commit.out" 2>&1
 	crc=$?
 	why=""
-	[ -n "${PROP_DEBUG:-}" ] && { echo "# seed $seed plan $prc commit $crc"; grep "^create" "$OPS" | diag; grep -A1 '^  \[' "$V/plan.out" | diag; }
+	[ -n "${PROP_DEBUG:-}" ] && { echo "# seed $seed plan $prc commit $crc"; grep -E "^(create|stated)" "$OPS" | diag; grep -A1 '^  \[' "$V/plan.out" | diag; }
 	case $prc in
 	0) n0=$((n0 + 1))
 	   if [ $crc != 0 ]; then why="plan 0, commit $crc: $(tail -n 3 "$V/commit.out" | tr '\n' ' ')"

@@ -198,8 +198,15 @@ for sub in monolithicSparse streamOptimized; do
 done
 
 # --- Bad statements are usage errors (exit 2).
+d=$T/par
 check_rc "usage: --format without =" 2 "$IMGRAPH" plan --top "$d/top.qed" --format "$d/top.qed"
 check_rc "usage: an unknown format" 2 "$IMGRAPH" plan --top "$d/top.qed" --base-format qcow3
 check_grep "usage: the unknown format is named" "unknown format 'qcow3'" "$T/.err"
+check_rc "a --format FILE that does not exist is an error" 1 "$IMGRAPH" plan --top "$d/top.qed" \
+	--format "$d/nosuch.qcow2=qcow2"
+check_grep "the error names the file" "nosuch.qcow2: cannot stat --format" "$T/.err"
+check_rc "a --format FILE outside the pool is a conflict" 3 "$IMGRAPH" plan --top "$d/top.qed" \
+	-F qcow2 --format "$d/top.qed=qed" --format "$T/qed/base.qcow2=qcow2" "$d"
+check_grep "the conflict names it" "\[format\] --format [^ ]*qed/base.qcow2=qcow2: the file is not an image of the pool" "$T/.out"
 
 done_testing

@@ -49,6 +49,12 @@ int cli_plan_load(const struct cli_plan_args *a, struct graph **gp,
 		err_set_errno(&e, errno, "%s: cannot stat --base", a->base);
 		return cli_report(&e);
 	}
+	for (int i = 0; a->scan && i < a->scan->nstated; i++)
+		if (stat(a->scan->stated[i].path, &st) < 0) {
+			err_set_errno(&e, errno, "%s: cannot stat --format",
+				      a->scan->stated[i].path);
+			return cli_report(&e);
+		}
 	if (plan_scan(&rq, gp, pp, &e) < 0)
 		return cli_report(&e);
 	/* A file named on the command line that is not a readable image is
