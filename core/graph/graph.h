@@ -149,6 +149,9 @@ int graph_lookup(const struct graph *g, const char *path, struct img_err *e);
 
 /* The format the administrator stated for node id (--format), or NULL. */
 const char *graph_stated(const struct graph *g, int id);
+/* The same where node id's bytes probe as that format (the only
+ * statement believed), else NULL. */
+const char *graph_stated_probe(const struct graph *g, int id);
 
 /* The format through which node id's backing link may be read and
  * written: the one its header records, else the one stated for the

@@ -90,9 +90,7 @@ static void apply_ref(struct graph_builder *b, int t, const char *fmt,
 	/* No record, but the administrator states the format the bytes
 	 * probe as: believed like a record (graph_link_fmt).  A statement
 	 * the probe contradicts is ignored here; the plan names it. */
-	if (!fmt && graph_stated(b->g, t) && n->format &&
-	    !(n->flags & GN_ERROR) && !strcmp(n->format, graph_stated(b->g, t))) {
-		fmt = graph_stated(b->g, t);
+	if (!fmt && (fmt = graph_stated_probe(b->g, t))) {
 		by = "--format";
 		n->flags |= GN_STATED;
 	}

@@ -346,6 +346,15 @@ const char *graph_stated(const struct graph *g, int id)
 	return NULL;
 }
 
+const char *graph_stated_probe(const struct graph *g, int id)
+{
+	const char *f = graph_stated(g, id);
+	const struct gnode *n = &g->nodes[id];
+
+	return f && n->format && !(n->flags & GN_ERROR) &&
+	       !strcmp(f, n->format) ? f : NULL;
+}
+
 const char *graph_link_fmt(const struct graph *g, int id)
 {
 	const struct gnode *c = &g->nodes[id];

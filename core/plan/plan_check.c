@@ -146,8 +146,8 @@ static int check_link_format(struct graph *g, struct plan *p, int id)
 	if (c->backing < 0 || graph_link_fmt(g, id))
 		return 0;
 	b = &g->nodes[c->backing];
-	if (graph_stated(g, b->id) && b->format &&
-	    strcmp(graph_stated(g, b->id), b->format))
+	if (graph_stated(g, b->id) && !graph_stated_probe(g, b->id) &&
+	    b->format)
 		return 0;
 
 	snprintf(msg, sizeof(msg), "'%s' does not record the format of its "
