@@ -5,7 +5,7 @@
 #   * base: qcow2 v3 or v2 (compat=0.10), extended L2, zstd or zlib
 #     compression, with an external data file, raw, or qed;
 #   * 0-2 intermediates: qcow2 (the same options), qed or qcow (v1);
-#   * top: qcow2 (any of the options, a data file too), or qed;
+#   * top: qcow2 (any of the options, a data file too), qed or qcow (v1);
 #   * 0-2 parents of top: qcow2, qed or qcow (v1), by relative name;
 #   * now and then a sibling (qcow2 or qed) reading base or an
 #     intermediate: a reader the commit would change;
@@ -161,7 +161,7 @@ build() {
 		pick kind qcow2 qed
 		size s; mk "sibb.$kind" "$kind" sibling "$s" "$BASE" "${FMT[$BASE]}" || return 1
 	fi
-	pick kind qcow2 qcow2 qcow2 qcow2 qcow2 qcow2 qcow2 qcow2 qed
+	pick kind qcow2 qcow2 qcow2 qcow2 qcow2 qcow2 qcow2 qcow2 qed qed qcow
 	size TSIZE; TOP=top.$kind
 	mk "$TOP" "$kind" top "$TSIZE" "$below" "$bf" || return 1
 	n=$((RANDOM % 3))
