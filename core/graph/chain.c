@@ -151,16 +151,22 @@ static int open_below(struct chain *c, const char *top_path, int top_flags,
 	return 0;
 }
 
+const char *fmt_stated_for(const struct fmt_stated *st, int nst, dev_t dev,
+			   ino_t ino)
+{
+	for (int i = nst - 1; i >= 0 && dev; i--)
+		if (st[i].dev == dev && st[i].ino == ino)
+			return st[i].fmt;
+	return NULL;
+}
+
 /* The bottom layer, probed, is stated as the format it probes as. */
 static bool layer_stated(const struct chain *c, const struct layer_id *id,
 			 const struct fmt_stated *st, int nst)
 {
-	const struct img *l = c->layer[c->n - 1];
+	const char *f = fmt_stated_for(st, nst, id->dev, id->ino);
 
-	for (int i = nst - 1; i >= 0; i--)
-		if (st[i].dev && st[i].dev == id->dev && st[i].ino == id->ino)
-			return !strcmp(st[i].fmt, img_format_name(l));
-	return false;
+	return f && !strcmp(f, img_format_name(c->layer[c->n - 1]));
 }
 
 int chain_open(const char *top_path, const char *fmt, int top_flags,

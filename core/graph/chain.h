@@ -28,6 +28,12 @@ struct fmt_stated {
 	ino_t ino;
 };
 
+/* The format stated for the file dev:ino, or NULL: the last statement for
+ * a file wins, as with repeated options.  The one lookup the scan and the
+ * chain share. */
+const char *fmt_stated_for(const struct fmt_stated *st, int nst, dev_t dev,
+			   ino_t ino);
+
 struct chain {
 	int n;                     /* layers; layer[0] is top */
 	struct img **layer;

@@ -340,11 +340,7 @@ const char *graph_stated(const struct graph *g, int id)
 {
 	const struct gnode *n = &g->nodes[id];
 
-	/* The last statement for a file wins, as with repeated options. */
-	for (int i = g->nstated - 1; i >= 0 && n->dev; i--)
-		if (g->stated[i].dev == n->dev && g->stated[i].ino == n->ino)
-			return g->stated[i].fmt;
-	return NULL;
+	return fmt_stated_for(g->stated, g->nstated, n->dev, n->ino);
 }
 
 const char *graph_stated_probe(const struct graph *g, int id)
