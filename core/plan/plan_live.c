@@ -346,18 +346,9 @@ static const char *users_qmp(const struct graph *g,
 {
 	for (int u = 0; u < g->nusers; u++) {
 		const struct guser *gu = &g->users[u];
-		struct live_report r = { 0 };
-		bool mine = false;
 
-		if (gu->kind != PARTY_USER || !gu->qmp || gu->node < 0)
-			continue;
-		if (live_find(g->nodes[gu->node].path, LIVE_NO_LIBVIRT_API, &r,
-			      NULL) < 0)
-			continue;
-		for (int i = 0; i < r.n; i++)
-			mine |= r.v[i].pid == h->pid;
-		live_report_free(&r);
-		if (mine)
+		if (gu->kind == PARTY_USER && gu->qmp && gu->node >= 0 &&
+		    live_pid_opens(h->pid, g->nodes[gu->node].path))
 			return gu->qmp;
 	}
 	return NULL;
