@@ -125,17 +125,10 @@ static int unlisted(struct plan *p, int id, const char *img, const char *dom,
 		"plan again.");
 }
 
-static bool pid_holds(const struct graph *g, pid_t pid, int id)
-{
-	for (int u = 0; u < g->nusers; u++)
-		if (g->users[u].kind == PARTY_PROCESS && g->users[u].pid == pid
-		    && g->users[u].node == id)
-			return true;
-	return false;
-}
-
-/* Parents of top the domain's QEMU has open must be in its XML too: QEMU
- * would relink them itself while imgraph also rewrote them offline. */
+/* Overlays of top the domain's QEMU has open must be in its XML too: one
+ * outside it reads top through a chain libvirt does not know, so
+ * libvirt's commit would not relink it, and imgraph cannot rewrite a
+ * header the QEMU has open.  Matched by dev:ino, locked or not. */
 static int parents_listed(struct graph *g, struct plan *p,
 			  const struct live_holder *h,
 			  const struct virt_domain *d, const char *who)
@@ -145,9 +138,10 @@ static int parents_listed(struct graph *g, struct plan *p,
 	for (int i = 0; i < p->nparents; i++) {
 		int id = p->parents[i].node;
 
-		if (id < 0 || id == p->top || !pid_holds(g, h->pid, id) ||
+		if (id < 0 || id == p->top ||
 		    virt_domain_find(d, g->nodes[id].dev, g->nodes[id].ino,
-				     &disk, &layer))
+				     &disk, &layer) ||
+		    !live_pid_opens(h->pid, g->nodes[id].path))
 			continue;
 		return unlisted(p, id, g->nodes[id].name, h->domain,
 				" (an overlay of top)", who);

@@ -7,6 +7,7 @@
 # practice; it taints the domain, which is fine for a test domain):
 #   hx.qcow2 <- htop.qcow2 <- hbase.qcow2   (a chain the XML does not list)
 #   hov.qcow2 <- top.qcow2                  (an overlay of the disk's top)
+#   hlo.qcow2 <- top.qcow2                  (the same, opened with locking=off)
 # Every plan and commit that needs the domain's QEMU to commit an image
 # its XML does not list must exit 3 with a conflict naming the domain, the
 # image and that the XML does not list it; libvirt's QEMU is never driven
@@ -29,6 +30,7 @@ mkq "$D/base.qcow2" 16M; qio "$D/base.qcow2" -c 'write -P 0x11 0 1M'
 mkq "$D/top.qcow2" 16M base.qcow2; qio "$D/top.qcow2" -c 'write -P 0x12 1M 1M'
 mkq "$D/vm.qcow2" 16M top.qcow2; qio "$D/vm.qcow2" -c 'write -P 0x13 3M 64k'
 mkq "$D/hov.qcow2" 16M top.qcow2; qio "$D/hov.qcow2" -c 'write -P 0x14 4M 64k'
+mkq "$D/hlo.qcow2" 16M top.qcow2; qio "$D/hlo.qcow2" -c 'write -P 0x15 5M 64k'
 mkq "$D/hbase.qcow2" 16M; qio "$D/hbase.qcow2" -c 'write -P 0x21 0 1M'
 mkq "$D/htop.qcow2" 16M hbase.qcow2; qio "$D/htop.qcow2" -c 'write -P 0x22 1M 1M'
 mkq "$D/hx.qcow2" 16M htop.qcow2; qio "$D/hx.qcow2" -c 'write -P 0x23 3M 64k'
@@ -36,15 +38,16 @@ for v in vm hov hx; do guest_raw "$D/$v.qcow2" "$T/$v.0"; done
 dom=imgraph-u$$
 live_domain_start "$dom" "$D/vm.qcow2" || { not_ok "domain started"; done_testing; }
 pid=$(live_domain_pid "$dom")
-hotadd() { # NODE IMAGE: open IMAGE (and its chain) in the domain's QEMU
+hotadd() { # NODE IMAGE [LOCKING]: open IMAGE (and its chain) in the domain's QEMU
 	$V qemu-monitor-command "$dom" --pretty "{\"execute\":\"blockdev-add\",
 		\"arguments\":{\"driver\":\"qcow2\",\"node-name\":\"$1\",
-		\"file\":{\"driver\":\"file\",\"filename\":\"$2\"}}}"
+		\"file\":{\"driver\":\"file\",\"filename\":\"$2\",
+		\"locking\":\"${3:-auto}\"}}}"
 }
 check "blockdev-add hx behind libvirt's back" hotadd hx "$D/hx.qcow2"
 check "blockdev-add hov behind libvirt's back" hotadd hov "$D/hov.qcow2"
 check_eq "the domain's XML lists vda only: vm <- top <- base" \
-	"$($V domblklist "$dom" | awk '{print $2}' | xargs -n1 basename | tr '\n' ' ')$($V dumpxml "$dom" | grep -c "hx.qcow2\|htop\|hbase\|hov")" \
+	"$($V domblklist "$dom" | awk '{print $2}' | xargs -n1 basename | tr '\n' ' ')$($V dumpxml "$dom" | grep -c "hx.qcow2\|htop\|hbase\|hov\|hlo")" \
 	"vm.qcow2 0"
 "$IMGRAPH" who --output=json "$D/htop.qcow2" "$D/hov.qcow2" >"$T/who.json"
 check_eq "who: the domain's QEMU holds htop and hov, with no disk of its XML" \
@@ -75,8 +78,8 @@ unlisted() {
 unlisted htop.qcow2 hbase.qcow2 htop.qcow2
 unlisted hx.qcow2 htop.qcow2 hx.qcow2
 # 2. top is the disk's own layer, but the domain's QEMU also has an
-#    overlay of it open that the XML does not list (QEMU would relink it
-#    behind libvirt, and imgraph could not rewrite it offline)
+#    overlay of it open that the XML does not list (libvirt's commit would
+#    not relink it, and imgraph cannot rewrite a header QEMU has open)
 unlisted top.qcow2 base.qcow2 hov.qcow2
 # 3. the unlisted overlay as top: its base is the disk's layer 1
 unlisted hov.qcow2 top.qcow2 hov.qcow2
@@ -87,9 +90,14 @@ unlisted htop.qcow2 hbase.qcow2 htop.qcow2 --qmp "$mon"
 check "libvirt still answers for the domain (its monitor untouched)" \
 	$V qemu-monitor-command "$dom" '{"execute":"query-status"}'
 
+# 5. an overlay of top opened without locks (locking=off): found by dev:ino
+check "blockdev-del hov" $V qemu-monitor-command "$dom" '{"execute":"blockdev-del","arguments":{"node-name":"hov"}}'
+check "blockdev-add hlo with locking=off" hotadd hlo "$D/hlo.qcow2" off
+unlisted top.qcow2 base.qcow2 hlo.qcow2
+
 # The control: the disk's own chain, once the hot-added overlay of top is
 # gone, is libvirt's commit again (the conflict is not libvirt in general).
-check "blockdev-del hov" $V qemu-monitor-command "$dom" '{"execute":"blockdev-del","arguments":{"node-name":"hov"}}'
+check "blockdev-del hlo" $V qemu-monitor-command "$dom" '{"execute":"blockdev-del","arguments":{"node-name":"hlo"}}'
 "$IMGRAPH" plan --output=json --top "$D/top.qcow2" --base "$D/base.qcow2" >"$T/c.json"
 check_eq "control: without hov open, libvirt's commit of an intermediate" \
 	"$(jq -r '"\(.live.via) \(.live.job) \([.conflicts[] | select(.kind == "live")] | length)"' "$T/c.json")" \
@@ -98,7 +106,7 @@ check_eq "control: without hov open, libvirt's commit of an intermediate" \
 live_domain_stop "$dom"
 snap_dir "$D" >"$T/sha.2"
 check "after the domain stopped: nothing written" cmp "$T/sha.0" "$T/sha.2"
-for v in base top vm hov hbase htop hx; do qcheck "qemu-img check $v" "$D/$v.qcow2"; done
+for v in base top vm hov hlo hbase htop hx; do qcheck "qemu-img check $v" "$D/$v.qcow2"; done
 for v in vm hov hx; do
 	guest_raw "$D/$v.qcow2" "$T/$v.1"
 	check "$v: view intact" cmp "$T/$v.0" "$T/$v.1"
