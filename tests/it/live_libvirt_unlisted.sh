@@ -83,10 +83,17 @@ unlisted hx.qcow2 htop.qcow2 hx.qcow2
 unlisted top.qcow2 base.qcow2 hov.qcow2
 # 3. the unlisted overlay as top: its base is the disk's layer 1
 unlisted hov.qcow2 top.qcow2 hov.qcow2
-# 4. --qmp naming the domain's own monitor changes nothing: never raw QMP
+# 4. --qmp, or a users-file qmp:, naming the domain's own monitor changes
+#    nothing: never raw QMP
 mon=$(sed -n "s/.*<monitor path='\([^']*\)'.*/\1/p" "/run/libvirt/qemu/$dom.xml" | head -n1)
 check "the domain's monitor socket exists" test -S "$mon"
 unlisted htop.qcow2 hbase.qcow2 htop.qcow2 --qmp "$mon"
+printf 'users:\n  - name: hot\n    kind: vm\n    image: hx.qcow2\n    qmp: %s\n' "$mon" >"$T/users.yaml"
+unlisted htop.qcow2 hbase.qcow2 htop.qcow2 --users "$T/users.yaml"
+"$IMGRAPH" who --users "$T/users.yaml" --probe --output=json "$D/htop.qcow2" >"$T/who2.json"
+check_eq "who --users --probe: still libvirt's, no qmp: taken, not probed" \
+	"$(jq -r '[.[0].holders[] | select(.pid == '"$pid"') | "\(.class) \(.qmp // "none") \(.probe // "none")"] | join(",")' "$T/who2.json")" \
+	"libvirt none none"
 check "libvirt still answers for the domain (its monitor untouched)" \
 	$V qemu-monitor-command "$dom" '{"execute":"query-status"}'
 
