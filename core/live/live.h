@@ -105,6 +105,13 @@ struct users_file;
 int live_users_qmp(struct live_report *r, const struct users_file *uf,
 		   struct img_err *e);
 
+struct qmp;
+/* A monitor socket given by hand (--qmp, qmp:) may be another QEMU's:
+ * the PID of the QEMU that listens on q's socket (SO_PEERCRED) when that
+ * is not pid, else 0 (a listener that is no QEMU, such as a parent that
+ * passed the socket down, is accepted). */
+pid_t live_qmp_other_qemu(struct qmp *q, pid_t pid);
+
 /* "libvirt", "qmp", "remote", "hidden", "other". */
 const char *live_kind_name(enum live_kind k);
 

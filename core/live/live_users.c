@@ -1,4 +1,5 @@
-/* live_users.c - a QEMU's QMP monitor given by the users file's qmp: key.
+/* live_users.c - a QEMU's QMP monitor given by hand: the users file's
+ * qmp: key (or --qmp), and whose monitor such a socket really is.
  *
  * A monitor from -readconfig, or added at run time, leaves no trace on
  * the command line; an entry of the users file can name it.  The entry
@@ -14,6 +15,14 @@
 #include <string.h>
 
 #include "core/graph/users.h"
+#include "qmp.h"
+
+pid_t live_qmp_other_qemu(struct qmp *q, pid_t pid)
+{
+	pid_t peer = qmp_peer_pid(q);
+
+	return peer > 0 && peer != pid && live_pid_is_qemu(peer) ? peer : 0;
+}
 
 bool live_pid_opens(pid_t pid, const char *path)
 {

@@ -122,8 +122,8 @@ static int open_qmp(struct plan *p, const struct live_holder *h,
 	}
 	/* A socket given by hand (--qmp, qmp:) may be another QEMU's: its
 	 * listener says whose it is (unless a parent passed it down). */
-	peer = qmp_peer_pid(*q);
-	if (peer > 0 && peer != h->pid && live_pid_is_qemu(peer)) {
+	peer = live_qmp_other_qemu(*q, h->pid);
+	if (peer > 0) {
 		snprintf(msg, sizeof(msg), "the QMP monitor %s is served by "
 			 "process %d, not by %s that runs top", path,
 			 (int)peer, who);

@@ -105,8 +105,8 @@ static int fill(struct graph *g, struct plan *p, const struct live_holder *h,
 	return 0;
 }
 
-/* An image the domain's QEMU has open (one of its locks in the scan) that
- * no disk of the domain's XML lists: it was opened behind libvirt's back
+/* An image the domain's QEMU has open that no disk of the domain's XML
+ * lists: it was opened behind libvirt's back
  * (a hot-plug through the monitor).  libvirt cannot commit it, and raw
  * QMP is never used on a domain, so it is a conflict, said as such. */
 static int unlisted(struct plan *p, int id, const char *img, const char *dom,

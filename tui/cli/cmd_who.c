@@ -71,8 +71,8 @@ static void probe_one(const struct live_report *r, const struct live_holder *h,
 		return;
 	}
 	/* a socket given by hand may be another QEMU's (as plan checks) */
-	peer = qmp_peer_pid(q);
-	if (peer > 0 && peer != h->pid && live_pid_is_qemu(peer)) {
+	peer = live_qmp_other_qemu(q, h->pid);
+	if (peer > 0) {
 		snprintf(p->err, sizeof(p->err), "the QMP monitor %s is served "
 			 "by process %d, not by process %d", h->qmp_path,
 			 (int)peer, (int)h->pid);
