@@ -34,7 +34,7 @@ mkq "$D/hlo.qcow2" 16M top.qcow2; qio "$D/hlo.qcow2" -c 'write -P 0x15 5M 64k'
 mkq "$D/hbase.qcow2" 16M; qio "$D/hbase.qcow2" -c 'write -P 0x21 0 1M'
 mkq "$D/htop.qcow2" 16M hbase.qcow2; qio "$D/htop.qcow2" -c 'write -P 0x22 1M 1M'
 mkq "$D/hx.qcow2" 16M htop.qcow2; qio "$D/hx.qcow2" -c 'write -P 0x23 3M 64k'
-for v in vm hov hx; do guest_raw "$D/$v.qcow2" "$T/$v.0"; done
+for v in vm hov hlo hx; do guest_raw "$D/$v.qcow2" "$T/$v.0"; done
 dom=imgraph-u$$
 live_domain_start "$dom" "$D/vm.qcow2" || { not_ok "domain started"; done_testing; }
 pid=$(live_domain_pid "$dom")
@@ -106,7 +106,7 @@ unlisted top.qcow2 base.qcow2 hlo.qcow2
 # gone, is libvirt's commit again (the conflict is not libvirt in general).
 check "blockdev-del hlo" $V qemu-monitor-command "$dom" '{"execute":"blockdev-del","arguments":{"node-name":"hlo"}}'
 "$IMGRAPH" plan --output=json --top "$D/top.qcow2" --base "$D/base.qcow2" >"$T/c.json"
-check_eq "control: without hov open, libvirt's commit of an intermediate" \
+check_eq "control: without hov or hlo open, libvirt's commit of an intermediate" \
 	"$(jq -r '"\(.live.via) \(.live.job) \([.conflicts[] | select(.kind == "live")] | length)"' "$T/c.json")" \
 	"libvirt commit 0"
 
@@ -114,7 +114,7 @@ live_domain_stop "$dom"
 snap_dir "$D" >"$T/sha.2"
 check "after the domain stopped: nothing written" cmp "$T/sha.0" "$T/sha.2"
 for v in base top vm hov hlo hbase htop hx; do qcheck "qemu-img check $v" "$D/$v.qcow2"; done
-for v in vm hov hx; do
+for v in vm hov hlo hx; do
 	guest_raw "$D/$v.qcow2" "$T/$v.1"
 	check "$v: view intact" cmp "$T/$v.0" "$T/$v.1"
 done
