@@ -278,7 +278,8 @@ static int run_copy(struct commit_run *cr, struct img_err *e)
 			co.view_size = cr->g->nodes[n].info.virtual_size;
 	}
 
-	r = chain_open(top->path, top->format, 0, 0, 0, &cr->chain, e);
+	r = chain_open_stated(top->path, top->format, 0, 0, 0, cr->g->stated,
+			      cr->g->nstated, &cr->chain, e);
 	if (r < 0)
 		return r;
 	r = commit_check_chain(cr->g, cr->p, cr->chain, &nabove, e);

@@ -110,7 +110,8 @@ int commit_revalidate(const struct graph *g, const struct plan *p,
 {
 	struct scan_opts so = { .recursive = g->recursive,
 				.users_file = g->users_file,
-				.probe_locks = true };
+				.probe_locks = true, .stated = g->stated,
+				.nstated = g->nstated };
 	/* an active live commit drops a leaf top by itself */
 	struct plan_opts po = { .drop_top = p->leaf == PLAN_LEAF_DROP &&
 					    p->live.job != PLAN_LIVE_ACTIVE,

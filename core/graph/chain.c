@@ -151,9 +151,36 @@ static int open_below(struct chain *c, const char *top_path, int top_flags,
 	return 0;
 }
 
+const char *fmt_stated_for(const struct fmt_stated *st, int nst, dev_t dev,
+			   ino_t ino)
+{
+	for (int i = nst - 1; i >= 0 && dev; i--)
+		if (st[i].dev == dev && st[i].ino == ino)
+			return st[i].fmt;
+	return NULL;
+}
+
+/* The bottom layer, probed, is stated as the format it probes as. */
+static bool layer_stated(const struct chain *c, const struct layer_id *id,
+			 const struct fmt_stated *st, int nst)
+{
+	const char *f = fmt_stated_for(st, nst, id->dev, id->ino);
+
+	return f && !strcmp(f, img_format_name(c->layer[c->n - 1]));
+}
+
 int chain_open(const char *top_path, const char *fmt, int top_flags,
 	       dev_t stop_dev, ino_t stop_ino, struct chain **out,
 	       struct img_err *e)
+{
+	return chain_open_stated(top_path, fmt, top_flags, stop_dev, stop_ino,
+				 NULL, 0, out, e);
+}
+
+int chain_open_stated(const char *top_path, const char *fmt, int top_flags,
+		      dev_t stop_dev, ino_t stop_ino,
+		      const struct fmt_stated *st, int nst, struct chain **out,
+		      struct img_err *e)
 {
 	const struct layer_id stop = { stop_dev, stop_ino };
 	struct layer_id *ids = NULL;
@@ -174,6 +201,9 @@ int chain_open(const char *top_path, const char *fmt, int top_flags,
 			break;
 		}
 		r = note_layer(c, &ids, top_path, e);
+		if (r == 0 && c->probed[c->n - 1] &&
+		    layer_stated(c, &ids[c->n - 1], st, nst))
+			c->probed[c->n - 1] = false;
 		if (r == 0)
 			r = open_below(c, top_path, top_flags, &stop, &img,
 				       &probed, e);

@@ -18,6 +18,22 @@
 
 #define CHAIN_MAX_DEPTH 256
 
+/* A format the administrator states for an image (--format FILE=FMT,
+ * QEMU's -f): believed for a link that records no format where the probe
+ * agrees; never over a recorded one (plan_check.c compares them). */
+struct fmt_stated {
+	char *path;
+	char *fmt;
+	dev_t dev;                 /* 0/0: the file cannot be stat'ed */
+	ino_t ino;
+};
+
+/* The format stated for the file dev:ino, or NULL: the last statement for
+ * a file wins, as with repeated options.  The one lookup the scan and the
+ * chain share. */
+const char *fmt_stated_for(const struct fmt_stated *st, int nst, dev_t dev,
+			   ino_t ino);
+
 struct chain {
 	int n;                     /* layers; layer[0] is top */
 	struct img **layer;
@@ -30,6 +46,14 @@ struct chain {
 int chain_open(const char *top_path, const char *fmt, int top_flags,
 	       dev_t stop_dev, ino_t stop_ino, struct chain **out,
 	       struct img_err *e);
+/* chain_open, where a layer reached without a recorded format whose
+ * identity and probed format match a statement (st[i].dev/ino/fmt) counts
+ * as not probed: its backing reference is followed, as the scan follows
+ * a GN_STATED node's. */
+int chain_open_stated(const char *top_path, const char *fmt, int top_flags,
+		      dev_t stop_dev, ino_t stop_ino,
+		      const struct fmt_stated *st, int nst, struct chain **out,
+		      struct img_err *e);
 void chain_close(struct chain *c);
 /* The same layers opened again from their file descriptors (dup'd: the
  * same files whatever happened to the names since), read-only, with the

@@ -52,6 +52,10 @@ enum gnode_flags {
 				      could not be parsed far enough to know
 				      its backing file (with GN_ERROR): it
 				      may read any image of the pool */
+	GN_STATED       = 1 << 16, /* reached by a link that records no
+				      format, and the administrator stated
+				      the format its bytes probe as
+				      (--format): believed like a record */
 };
 
 /* Deepest backing chain the scan accepts: chain_open's cap, so a chain
@@ -120,12 +124,16 @@ struct graph {
 	int npool_images;          /* nodes with GN_IN_POOL */
 	bool recursive;            /* pool directories were walked down */
 	struct graph_marks *marks; /* left beside the images (marks.h) */
+	struct fmt_stated *stated; /* scan_opts.stated, copied, stat'ed */
+	int nstated;
 };
 
 struct scan_opts {
 	bool recursive;
 	const char *users_file;    /* NULL: none */
 	bool probe_locks;          /* F_OFD_GETLK every node, add holders */
+	const struct fmt_stated *stated;  /* path and fmt; dev/ino ignored */
+	int nstated;
 };
 
 int graph_scan(char *const *paths, int npaths, const struct scan_opts *o,
@@ -140,6 +148,19 @@ int graph_count_below(char *const *paths, int npaths,
 /* Node id of the file at path (by dev:ino), or -ENOENT (e filled) when the
  * file is not in the graph, or another -errno when it cannot be stat'ed. */
 int graph_lookup(const struct graph *g, const char *path, struct img_err *e);
+
+/* The format the administrator stated for node id (--format), or NULL. */
+const char *graph_stated(const struct graph *g, int id);
+/* The same where node id's bytes probe as that format (the only
+ * statement believed), else NULL. */
+const char *graph_stated_probe(const struct graph *g, int id);
+
+/* The format through which node id's backing link may be read and
+ * written: the one its header records, else the one stated for the
+ * target where the target probes as that (GN_STATED); NULL when neither
+ * (a guessed format, CVE-2008-2004) or id has no backing node.  The one
+ * rule: the scan follows it, the plan refuses a path without it. */
+const char *graph_link_fmt(const struct graph *g, int id);
 
 /* True when anc is reached from n by following backing links. */
 bool graph_is_below(const struct graph *g, int n, int anc);

@@ -87,6 +87,13 @@ static void apply_ref(struct graph_builder *b, int t, const char *fmt,
 
 	if (n->flags & (GN_EXTERNAL | GN_MISSING) || !n->dev)
 		return;
+	/* No record, but the administrator states the format the bytes
+	 * probe as: believed like a record (graph_link_fmt).  A statement
+	 * the probe contradicts is ignored here; the plan names it. */
+	if (!fmt && (fmt = graph_stated_probe(b->g, t))) {
+		by = "--format";
+		n->flags |= GN_STATED;
+	}
 	if (fmt) {
 		if (!p->rec_fmt) {
 			p->rec_fmt = strdup(fmt);

@@ -301,7 +301,68 @@ void graph_free(struct graph *g)
 		free(g->pool_paths[i]);
 	free(g->pool_paths);
 	graph_marks_free(g->marks);
+	for (int i = 0; i < g->nstated; i++) {
+		free(g->stated[i].path);
+		free(g->stated[i].fmt);
+	}
+	free(g->stated);
 	free(g);
+}
+
+/* The statements of the scan, copied, with the identity of each file
+ * (one that cannot be stat'ed matches no node). */
+static int copy_stated(struct graph *g, const struct scan_opts *o,
+		       struct img_err *e)
+{
+	if (o->nstated <= 0)
+		return 0;
+	g->stated = calloc((size_t)o->nstated, sizeof(*g->stated));
+	if (!g->stated)
+		return err_set(e, ENOMEM, "pool scan: out of memory");
+	for (int i = 0; i < o->nstated; i++) {
+		struct fmt_stated *s = &g->stated[g->nstated];
+		struct stat st;
+
+		s->path = strdup(o->stated[i].path);
+		s->fmt = strdup(o->stated[i].fmt);
+		g->nstated++;
+		if (!s->path || !s->fmt)
+			return err_set(e, ENOMEM, "pool scan: out of memory");
+		if (stat(s->path, &st) == 0) {
+			s->dev = st.st_dev;
+			s->ino = st.st_ino;
+		}
+	}
+	return 0;
+}
+
+const char *graph_stated(const struct graph *g, int id)
+{
+	const struct gnode *n = &g->nodes[id];
+
+	return fmt_stated_for(g->stated, g->nstated, n->dev, n->ino);
+}
+
+const char *graph_stated_probe(const struct graph *g, int id)
+{
+	const char *f = graph_stated(g, id);
+	const struct gnode *n = &g->nodes[id];
+
+	return f && n->format && !(n->flags & GN_ERROR) &&
+	       !strcmp(f, n->format) ? f : NULL;
+}
+
+const char *graph_link_fmt(const struct graph *g, int id)
+{
+	const struct gnode *c = &g->nodes[id];
+	const struct gnode *b;
+
+	if (c->backing < 0)
+		return NULL;
+	if (c->backing_fmt)
+		return c->backing_fmt;
+	b = &g->nodes[c->backing];
+	return (b->flags & GN_STATED) ? graph_stated(g, b->id) : NULL;
 }
 
 static void builder_free(struct graph_builder *b)
@@ -377,7 +438,9 @@ int graph_scan(char *const *paths, int npaths, const struct scan_opts *o,
 	if (!b.g)
 		return err_set(e, ENOMEM, "pool scan: out of memory");
 	b.g->recursive = o->recursive;
-	r = scan_into(&b, paths, npaths, o, e);
+	r = copy_stated(b.g, o, e);
+	if (r == 0)
+		r = scan_into(&b, paths, npaths, o, e);
 	builder_free(&b);
 	if (r < 0) {
 		graph_free(b.g);

@@ -92,6 +92,26 @@ bool live_pid_alive(pid_t pid);
 /* True when process pid runs qemu-system-* or qemu-storage-daemon. */
 bool live_pid_is_qemu(pid_t pid);
 
+/* True when process pid has path open (by dev:ino, as live_find sees
+ * its holders and openers). */
+bool live_pid_opens(pid_t pid, const char *path);
+
+struct users_file;
+/* The users file's qmp: for the QEMUs of r whose command line names no
+ * monitor (class "other"): the first entry with a qmp: whose image the
+ * process has open; such a holder becomes class "qmp".  A libvirt
+ * domain's QEMU, or one whose command line names a monitor, keeps what
+ * it has.  uf may be NULL.  0, or -ENOMEM with e filled. */
+int live_users_qmp(struct live_report *r, const struct users_file *uf,
+		   struct img_err *e);
+
+struct qmp;
+/* A monitor socket given by hand (--qmp, qmp:) may be another QEMU's:
+ * the PID of the QEMU that listens on q's socket (SO_PEERCRED) when that
+ * is not pid, else 0 (a listener that is no QEMU, such as a parent that
+ * passed the socket down, is accepted). */
+pid_t live_qmp_other_qemu(struct qmp *q, pid_t pid);
+
 /* "libvirt", "qmp", "remote", "hidden", "other". */
 const char *live_kind_name(enum live_kind k);
 

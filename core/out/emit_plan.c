@@ -33,8 +33,9 @@ static void human_node_line(FILE *f, const struct graph *g, const char *label,
 			"cannot be read");
 		return;
 	}
-	fprintf(f, "%-15s %s (%s, %s)\n", label, ESC(g->nodes[id].name),
+	fprintf(f, "%-15s %s (%s%s, %s)\n", label, ESC(g->nodes[id].name),
 		g->nodes[id].format ? g->nodes[id].format : "?",
+		(g->nodes[id].flags & GN_STATED) ? ", format stated" : "",
 		emit_size(g->nodes[id].info.virtual_size, vs, sizeof(vs)));
 }
 
@@ -383,7 +384,30 @@ static void node_obj(struct ow *w, const struct graph *g, const char *key,
 	ow_str(w, "name", g->nodes[id].name);
 	ow_str(w, "filename", g->nodes[id].path);
 	ow_str(w, "format", g->nodes[id].format);
+	ow_bool(w, "format-stated", g->nodes[id].flags & GN_STATED);
 	ow_u64(w, "virtual-size", g->nodes[id].info.virtual_size);
+	ow_close(w);
+}
+
+/* The formats the administrator stated (--format, --base-format). */
+static void struct_stated(struct ow *w, const struct graph *g)
+{
+	ow_arr_open(w, "stated-formats");
+	for (int i = 0; i < g->nstated; i++) {
+		int id = -1;
+
+		for (int k = 0; k < g->n && id < 0; k++)
+			if (g->stated[i].dev && g->nodes[k].dev ==
+			    g->stated[i].dev && g->nodes[k].ino ==
+			    g->stated[i].ino)
+				id = k;
+		ow_obj_open(w, NULL);
+		ow_str(w, "filename", g->stated[i].path);
+		ow_str(w, "format", g->stated[i].fmt);
+		ow_str(w, "name", node_name(g, id));
+		ow_bool(w, "used", id >= 0 && (g->nodes[id].flags & GN_STATED));
+		ow_close(w);
+	}
 	ow_close(w);
 }
 
@@ -620,6 +644,7 @@ static void emit_struct(FILE *f, const struct graph *g, const struct plan *p,
 	struct_parents(&w, g, p);
 	struct_live(&w, p);
 	struct_scanned(&w, p);
+	struct_stated(&w, g);
 	struct_trash(&w, g, p);
 	emit_protect_struct(&w, g, p);
 	struct_conflicts(&w, g, p);

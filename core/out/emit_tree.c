@@ -48,6 +48,7 @@ static const struct {
 	{ GN_STALE, "stale" },
 	{ GN_UNUSED, "unused" },
 	{ GN_UNVERIFIED, "unverified reader" },
+	{ GN_STATED, "format stated" },
 };
 
 const char *emit_node_flags(unsigned flags, char *buf, size_t len)

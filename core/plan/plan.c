@@ -150,10 +150,14 @@ static const char *chain_stop_reason(const struct graph *g, int top, char *buf,
 		const struct gnode *x = &g->nodes[n];
 
 		if (x->flags & GN_UNSAFE_PROBE) {
+			char q[PATH_MAX + 64];
+
 			snprintf(buf, len, "the chain stops at '%s': its format "
 				 "was probed (%s) through a reference that "
 				 "records none, so its backing file is not "
-				 "followed", x->name, x->format);
+				 "followed; if it really is %s, say so: "
+				 "--format %s=%s", x->name, x->format, x->format,
+				 plan_sh_quote(x->path, q, sizeof(q)), x->format);
 			return buf;
 		}
 		if (x->flags & GN_ERROR) {
@@ -237,13 +241,14 @@ static int invalid_pair(struct graph *g, struct plan *p)
 	}
 	if (!graph_is_below(g, p->top, p->base)) {
 		const char *r = chain_stop_reason(g, p->top, why, sizeof(why));
+		char hint[1200];
 
 		snprintf(msg, sizeof(msg), "Did not find '%s' in the backing "
 			 "chain of '%s'", bn, tn);
 		return stop(plan_add_conflict(p, CONFLICT_INVALID_PAIR, p->base, 0,
 			bn, msg, r ? r : "base must be a backing file (direct or "
-			"indirect) of top.", chain_hint(g, p->top, why,
-							sizeof(why))));
+			"indirect) of top.", chain_hint(g, p->top, hint,
+							sizeof(hint))));
 	}
 	return 0;
 }

@@ -238,6 +238,9 @@ struct plan_request {
 	const char *base;          /* an existing file, or NULL: top's backing
 				      file */
 	const struct plan_opts *plan;
+	/* --base-format: base's format, stated (scan_opts.stated) for base
+	 * or, without base, for the file top's header names; NULL: none. */
+	const char *base_format;
 };
 
 /* The whole pool, always: scan the PATHs and the directories of top and

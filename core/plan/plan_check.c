@@ -97,45 +97,134 @@ static int check_node_state(struct graph *g, struct plan *p, int id,
 	return 0;
 }
 
-/* Every link on the path must record its format: a probed one can be
- * forged by whoever writes the image's data. */
+/* The hint for a link whose format is neither recorded nor stated: state
+ * it (QEMU's -f), else record it, else convert the overlay. */
+static void link_format_hint(const struct graph *g, const struct plan *p,
+			     const struct gnode *c, char *hint, size_t len)
+{
+	const struct gnode *b = &g->nodes[c->backing];
+	const char *bf = b->format ? b->format : "FORMAT";
+	char q1[PATH_MAX + 64], q2[PATH_MAX + 64], q3[PATH_MAX + 64],
+	     st[PATH_MAX + 128];
+	size_t n;
+
+	if (b->id == p->base)
+		snprintf(st, sizeof(st), "--base-format %s", bf);
+	else
+		snprintf(st, sizeof(st), "--format %s=%s",
+			 plan_sh_quote(b->path, q3, sizeof(q3)), bf);
+	n = (size_t)snprintf(hint, len, "If '%s' really is %s, say so: %s. "
+			     "Or ", b->name, bf, st);
+	if (n >= len)
+		return;
+	/* Only qcow2 records any format; qed records raw alone; qcow v1
+	 * and vmdk none. */
+	if (c->format && !strcmp(c->format, "qcow2"))
+		snprintf(hint + n, len - n, "record it: qemu-img rebase -u -F "
+			 "%s -b %s %s", bf,
+			 plan_sh_quote(c->backing_name, q1, sizeof(q1)),
+			 plan_sh_quote(c->name, q2, sizeof(q2)));
+	else
+		snprintf(hint + n, len - n, "convert the overlay to qcow2, "
+			 "which records it (%s): qemu-img convert -O qcow2 -B "
+			 "%s -F %s %s NEW.qcow2", c->format && !strcmp(c->format,
+			 "qed") ? "a qed image records no backing format but "
+			 "raw" : "this format cannot record a backing format",
+			 plan_sh_quote(c->backing_name, q1, sizeof(q1)), bf,
+			 plan_sh_quote(c->name, q2, sizeof(q2)));
+}
+
+/* Every link on the path must have a format known for writing
+ * (graph_link_fmt): a probed one can be forged by whoever writes the
+ * image's data.  A statement the probe contradicts is check_stated's. */
 static int check_link_format(struct graph *g, struct plan *p, int id)
 {
 	const struct gnode *c = &g->nodes[id];
 	const struct gnode *b;
-	char msg[1200], hint[3 * PATH_MAX], q1[PATH_MAX + 64],
-	     q2[PATH_MAX + 64];
+	char msg[1200], hint[4 * PATH_MAX];
 
-	if (c->backing < 0 || c->backing_fmt)
+	if (c->backing < 0 || graph_link_fmt(g, id))
 		return 0;
 	b = &g->nodes[c->backing];
+	if (graph_stated(g, b->id) && !graph_stated_probe(g, b->id) &&
+	    b->format)
+		return 0;
+
 	snprintf(msg, sizeof(msg), "'%s' does not record the format of its "
 		 "backing file '%s' (probed as %s)", c->name, b->name,
 		 b->format ? b->format : "?");
-	/* Only qcow2 records any format; qed records raw alone; qcow v1
-	 * and vmdk none. */
-	bool can_record = c->format && !strcmp(c->format, "qcow2");
-	bool raw_only = c->format && !strcmp(c->format, "qed");
-	if (can_record)
-		snprintf(hint, sizeof(hint), "If '%s' really is %s, record it: "
-			 "qemu-img rebase -u -F %s -b %s %s", b->name,
-			 b->format ? b->format : "?",
-			 b->format ? b->format : "FORMAT",
-			 plan_sh_quote(c->backing_name, q1, sizeof(q1)),
-			 plan_sh_quote(c->name, q2, sizeof(q2)));
-	else
-		snprintf(hint, sizeof(hint), "%s: convert the overlay to "
-			 "qcow2 (qemu-img convert -O qcow2 -B %s -F %s %s "
-			 "NEW.qcow2) to record it.", raw_only ? "A qed image "
-			 "records no backing format but raw" : "This format "
-			 "cannot record a backing format",
-			 plan_sh_quote(c->backing_name, q1, sizeof(q1)),
-			 b->format ? b->format : "FORMAT",
-			 plan_sh_quote(c->name, q2, sizeof(q2)));
+	link_format_hint(g, p, c, hint, sizeof(hint));
 	return plan_add_conflict(p, CONFLICT_FORMAT, c->backing, 0, c->name,
 		msg, "A probed format can be forged by whoever writes the "
 		"image's data (CVE-2008-2004); imgraph never reads or writes "
 		"through a guessed format.", hint);
+}
+
+/* Node of statement s, or -1 when the file is not in the pool. */
+static int stated_node(const struct graph *g, const struct fmt_stated *s)
+{
+	for (int i = 0; i < g->n && s->dev; i++)
+		if (g->nodes[i].dev == s->dev && g->nodes[i].ino == s->ino)
+			return i;
+	return -1;
+}
+
+/* A stated format (--format, --base-format) must match what the bytes
+ * probe as, and every overlay that records the image's format: it fills
+ * a missing record, never overrides one. */
+static int check_one_stated(struct graph *g, struct plan *p,
+			    const struct fmt_stated *s)
+{
+	int id = stated_node(g, s);
+	char msg[3 * PATH_MAX];
+	const struct gnode *n;
+
+	if (id < 0) {
+		snprintf(msg, sizeof(msg), "--format %s=%s: the file is not an "
+			 "image of the pool", s->path, s->fmt);
+		return plan_add_conflict(p, CONFLICT_FORMAT, -1, 0, s->path,
+			msg, "A statement is checked against the image's bytes "
+			"and its overlays' records, which the scan did not "
+			"see.", "Name an image of the pool, or add its "
+			"directory to the PATHs.");
+	}
+	n = &g->nodes[id];
+	if (graph_stated(g, id) != s->fmt)
+		return 0;          /* a later statement for the file wins */
+	for (int k = 0; k < n->nchildren; k++) {
+		const struct gnode *c = &g->nodes[n->children[k]];
+
+		if (!c->backing_fmt || !strcmp(c->backing_fmt, s->fmt))
+			continue;
+		snprintf(msg, sizeof(msg), "'%s' records the format of '%s' as "
+			 "%s, but it is stated as %s", c->name, n->name,
+			 c->backing_fmt, s->fmt);
+		return plan_add_conflict(p, CONFLICT_FORMAT, id, 0, c->name,
+			msg, "A stated format only fills a link that records "
+			"none; it never overrides a recorded one.", "Drop the "
+			"statement; if the record is wrong, correct it with "
+			"qemu-img rebase -u -F FORMAT.");
+	}
+	if (n->format && strcmp(n->format, s->fmt)) {
+		snprintf(msg, sizeof(msg), "'%s' is stated as %s, but its bytes "
+			 "probe as %s", n->name, s->fmt, n->format);
+		return plan_add_conflict(p, CONFLICT_FORMAT, id, 0, n->name,
+			msg, "Read or written through the wrong format, the "
+			"image's data would be misread or destroyed.",
+			"State the format the image really has (qemu-img info "
+			"shows it), or convert it first.");
+	}
+	return 0;
+}
+
+static int check_stated(struct graph *g, struct plan *p)
+{
+	int r;
+
+	for (int i = 0; i < g->nstated; i++)
+		if ((r = check_one_stated(g, p, &g->stated[i])) < 0)
+			return r;
+	return 0;
 }
 
 /* The state check of chain node id, written or read as its role says. */
@@ -164,7 +253,7 @@ int plan_check_states(struct graph *g, struct plan *p)
 	for (int i = 0; i < p->ninter; i++)
 		if ((r = check_link_format(g, p, p->inter[i])) < 0)
 			return r;
-	return 0;
+	return check_stated(g, p);
 }
 
 /* Whether chain node id has a reader outside the chain that sees its

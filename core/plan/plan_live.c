@@ -122,8 +122,8 @@ static int open_qmp(struct plan *p, const struct live_holder *h,
 	}
 	/* A socket given by hand (--qmp, qmp:) may be another QEMU's: its
 	 * listener says whose it is (unless a parent passed it down). */
-	peer = qmp_peer_pid(*q);
-	if (peer > 0 && peer != h->pid && live_pid_is_qemu(peer)) {
+	peer = live_qmp_other_qemu(*q, h->pid);
+	if (peer > 0) {
 		snprintf(msg, sizeof(msg), "the QMP monitor %s is served by "
 			 "process %d, not by %s that runs top", path,
 			 (int)peer, who);
@@ -346,18 +346,9 @@ static const char *users_qmp(const struct graph *g,
 {
 	for (int u = 0; u < g->nusers; u++) {
 		const struct guser *gu = &g->users[u];
-		struct live_report r = { 0 };
-		bool mine = false;
 
-		if (gu->kind != PARTY_USER || !gu->qmp || gu->node < 0)
-			continue;
-		if (live_find(g->nodes[gu->node].path, LIVE_NO_LIBVIRT_API, &r,
-			      NULL) < 0)
-			continue;
-		for (int i = 0; i < r.n; i++)
-			mine |= r.v[i].pid == h->pid;
-		live_report_free(&r);
-		if (mine)
+		if (gu->kind == PARTY_USER && gu->qmp && gu->node >= 0 &&
+		    live_pid_opens(h->pid, g->nodes[gu->node].path))
 			return gu->qmp;
 	}
 	return NULL;

@@ -7,7 +7,9 @@
  * dev:ino): top, the intermediates and base must be consecutive layers of
  * one disk.  Top as layer 0 is the disk's active image: an active commit
  * with pivot; otherwise the overlay above top in the chain is the one
- * QEMU relinks, and every other parent is relinked offline.
+ * QEMU relinks, and every other parent is relinked offline.  An image
+ * the domain's QEMU has open that no disk of the XML lists (top, or an
+ * overlay of top: opened behind libvirt's back) is a conflict.
  */
 #include "plan_int.h"
 #include "core/live/live.h"
@@ -103,6 +105,50 @@ static int fill(struct graph *g, struct plan *p, const struct live_holder *h,
 	return 0;
 }
 
+/* An image the domain's QEMU has open that no disk of the domain's XML
+ * lists: it was opened behind libvirt's back
+ * (a hot-plug through the monitor).  libvirt cannot commit it, and raw
+ * QMP is never used on a domain, so it is a conflict, said as such. */
+static int unlisted(struct plan *p, int id, const char *img, const char *dom,
+		    const char *what, const char *who)
+{
+	char msg[900];
+
+	snprintf(msg, sizeof(msg), "libvirt domain '%s' has '%s'%s open, but "
+		 "the domain's XML does not list it", dom, img, what);
+	return plan_live_conflict(p, id, who, msg, "libvirt commits only the "
+		"chain of a disk in the domain's XML; imgraph never drives a "
+		"domain's QEMU through raw QMP (that taints it and leaves "
+		"libvirt's view stale).", "It was opened behind libvirt's "
+		"back (e.g. blockdev-add through 'virsh qemu-monitor-command'): "
+		"remove it there (blockdev-del) or restart the domain, then "
+		"plan again.");
+}
+
+/* Overlays of top the domain's QEMU has open must be in its XML too: one
+ * outside it reads top through a chain libvirt does not know, so
+ * libvirt's commit would not relink it, and imgraph cannot rewrite a
+ * header the QEMU has open.  Matched by dev:ino, locked or not. */
+static int parents_listed(struct graph *g, struct plan *p,
+			  const struct live_holder *h,
+			  const struct virt_domain *d, const char *who)
+{
+	int disk, layer;
+
+	for (int i = 0; i < p->nparents; i++) {
+		int id = p->parents[i].node;
+
+		if (id < 0 || id == p->top ||
+		    virt_domain_find(d, g->nodes[id].dev, g->nodes[id].ino,
+				     &disk, &layer) ||
+		    !live_pid_opens(h->pid, g->nodes[id].path))
+			continue;
+		return unlisted(p, id, g->nodes[id].name, h->domain,
+				" (an overlay of top)", who);
+	}
+	return 0;
+}
+
 static int with_domain(struct graph *g, struct plan *p,
 		       const struct live_holder *h, struct virt_conn *vc,
 		       const struct virt_domain *d, const char *who)
@@ -118,7 +164,8 @@ static int with_domain(struct graph *g, struct plan *p,
 			dk = &d->disks[i];
 	if (!dk)
 		return 1;
-	if ((r = chain_check(g, p, dk, who, &lt)) != 0)
+	if ((r = chain_check(g, p, dk, who, &lt)) != 0 ||
+	    (r = parents_listed(g, p, h, d, who)) != 0)
 		return r;
 	err_clear(&e);
 	r = virt_job_info(vc, h->domain, dk->target, &cur, &end, &e);
@@ -159,10 +206,12 @@ int plan_live_virt(struct graph *g, struct plan *p,
 	if (r == 1 && p->live.job == PLAN_LIVE_NONE &&
 	    (!p->nconflicts ||
 	     p->conflicts[p->nconflicts - 1].kind != CONFLICT_LIVE)) {
+		if (!e.msg[0])
+			return unlisted(p, p->top, g->nodes[p->top].name,
+					h->domain ? h->domain : "?", "", who);
 		snprintf(msg, sizeof(msg), "libvirt domain '%s' runs '%s', but "
 			 "%s", h->domain ? h->domain : "?",
-			 g->nodes[p->top].name, e.msg[0] ? e.msg :
-			 "no disk of its XML holds it");
+			 g->nodes[p->top].name, e.msg);
 		return plan_live_conflict(p, p->top, who, msg, "libvirt drives "
 			"the commit of a domain's disk, and needs the disk in "
 			"the domain's XML.", "Check 'virsh domblklist' and "

@@ -10,6 +10,8 @@
  * directories of images it found, so the rounds end.
  */
 #include "plan.h"
+#include "core/graph/resolve.h"
+#include "formats/img.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -157,15 +159,77 @@ static int scan_round(const struct plan_request *rq, const struct path_set *ps,
 	return plan_build(*g, top < 0 ? -1 : top, base, rq->plan, p, e);
 }
 
-int plan_scan(const struct plan_request *rq, struct graph **gp,
+/* The file --base-format speaks of: --base, else the backing file top's
+ * header names (as plan_build picks base), into out. */
+static int base_path(const struct plan_request *rq, char *out, size_t len,
+		     struct img_err *e)
+{
+	struct img_backing bk = { 0 };
+	enum resolve_kind k = RESOLVE_NONE;
+	struct img *img = NULL;
+	int r;
+
+	if (rq->base) {
+		snprintf(out, len, "%s", rq->base);
+		return 0;
+	}
+	r = img_open(rq->top, NULL, IMG_O_INSPECT, &img, NULL, e);
+	if (r == 0)
+		r = img_get_backing(img, &bk, e);
+	if (r == 0 && bk.name && *bk.name)
+		r = resolve_backing(rq->top, bk.name, out, len, &k, e);
+	img_close(img);
+	if (r == 0 && k != RESOLVE_FILE)
+		r = err_set(e, EINVAL, "--base-format %s: '%s' names no backing "
+			    "file to state it for; name it with --base",
+			    rq->base_format, rq->top);
+	return r;
+}
+
+/* scan_opts with --base-format added to the statements: *so and *st
+ * (malloc'd, the caller frees) live as long as the scan. */
+static int stated_scan(const struct plan_request *rq, struct scan_opts *so,
+		       struct fmt_stated **st, char *path, size_t len,
+		       struct img_err *e)
+{
+	int n = rq->scan ? rq->scan->nstated : 0, r;
+
+	*st = NULL;
+	if (rq->scan)
+		*so = *rq->scan;
+	if (!rq->base_format)
+		return 0;
+	if ((r = base_path(rq, path, len, e)) < 0)
+		return r;
+	*st = calloc((size_t)n + 1, sizeof(**st));
+	if (!*st)
+		return err_set(e, ENOMEM, "plan: out of memory");
+	for (int i = 0; i < n; i++)
+		(*st)[i] = rq->scan->stated[i];
+	/* Last: it wins over a --format for the same file. */
+	(*st)[n].path = path;
+	(*st)[n].fmt = (char *)rq->base_format;
+	so->stated = *st;
+	so->nstated = n + 1;
+	return 0;
+}
+
+int plan_scan(const struct plan_request *rq0, struct graph **gp,
 	      struct plan **pp, struct img_err *e)
 {
+	struct plan_request req = *rq0, *rq = &req;
+	struct scan_opts so = { 0 };
+	struct fmt_stated *st = NULL;
 	struct path_set ps = { 0 };
-	char d[PATH_MAX];
-	int r = 0;
+	char d[PATH_MAX], bpath[PATH_MAX];
+	int r;
 
 	*gp = NULL;
 	*pp = NULL;
+	r = stated_scan(rq0, &so, &st, bpath, sizeof(bpath), e);
+	if (r < 0)
+		return r;
+	req.scan = &so;
 	for (int i = 0; r == 0 && i < rq->npaths; i++)
 		r = set_add(&ps, rq->paths[i]);
 	if (r == 0 && !covered(ps.v, ps.n, rq->scan && rq->scan->recursive,
@@ -199,6 +263,7 @@ int plan_scan(const struct plan_request *rq, struct graph **gp,
 		*gp = NULL;
 	}
 	set_free(&ps);
+	free(st);
 	if (r == -ENOMEM && !(e && e->code))
 		err_set(e, ENOMEM, "plan: out of memory");
 	if (r < 0) {

@@ -79,8 +79,8 @@ static int written_ranges(struct graph *g, struct plan *p, struct ranges *rs)
 	struct chain *c = NULL;
 	int r = 0;
 
-	if (chain_open(top->path, top->format, 0, base->dev, base->ino, &c,
-		       NULL) < 0)
+	if (chain_open_stated(top->path, top->format, 0, base->dev,
+		             base->ino, g->stated, g->nstated, &c, NULL) < 0)
 		return 1;
 	while (off < end && r == 0) {
 		struct chain_status st;

@@ -80,7 +80,8 @@ static int count_mapped(struct graph *g, struct plan *p, struct pull_count *pc)
 	char msg[1400];
 	int r;
 
-	r = chain_open(top->path, top->format, 0, 0, 0, &c, &e);
+	r = chain_open_stated(top->path, top->format, 0, 0, 0, g->stated,
+			      g->nstated, &c, &e);
 	if (r == 0 && c->n < p->ninter + 2)
 		r = err_set(&e, ESTALE, "the chain is shorter than the "
 			    "graph's");

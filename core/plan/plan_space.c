@@ -220,8 +220,8 @@ int plan_count_bytes(struct graph *g, struct plan *p, bool skip)
 		if (p->conflicts[i].kind == CONFLICT_IMAGE_STATE ||
 		    p->conflicts[i].kind == CONFLICT_FORMAT)
 			return 0;
-	if (chain_open(top->path, top->format, 0, base->dev, base->ino, &c,
-		       &e) < 0) {
+	if (chain_open_stated(top->path, top->format, 0, base->dev,
+		             base->ino, g->stated, g->nstated, &c, &e) < 0) {
 		char msg[1400];
 
 		snprintf(msg, sizeof(msg), "cannot read the chain of '%s': %s",

@@ -172,7 +172,7 @@ qemu-img create -q -f vmdk "$d/vbase.vmdk" 4M
 qemu-img create -q -f vmdk -b vbase.vmdk -F vmdk "$d/vtop.vmdk" 4M
 snap_dir "$d" >"$T/before"
 check_rc "qcow top: plan refuses" 3 "$IMGRAPH" plan --drop-top --top "$d/top.qcow" "$d"
-check_grep "qcow top: the hint says the format cannot record one" "cannot record a backing format: convert the overlay to qcow2" "$T/.out"
+check_grep "qcow top: the hint says the format cannot record one" "convert the overlay to qcow2, which records it \(this format cannot record a backing format\)" "$T/.out"
 check_rc "qcow top: commit refuses" 3 "$IMGRAPH" commit --yes -q --drop-top --top "$d/top.qcow" "$d"
 check_rc "vmdk top: plan refuses" 3 "$IMGRAPH" plan --drop-top --top "$d/vtop.vmdk" "$d"
 check_grep "vmdk top: base refused as vmdk" "base '[^']*vbase.vmdk' cannot be written: vmdk images are read, never written" "$T/.out"

@@ -5,13 +5,16 @@
 #   * base: qcow2 v3 or v2 (compat=0.10), extended L2, zstd or zlib
 #     compression, with an external data file, raw, or qed;
 #   * 0-2 intermediates: qcow2 (the same options), qed or qcow (v1);
-#   * top: qcow2 (any of the options, a data file too), or qed;
+#   * top: qcow2 (any of the options, a data file too), qed or qcow (v1);
 #   * 0-2 parents of top: qcow2, qed or qcow (v1), by relative name;
 #   * now and then a sibling (qcow2 or qed) reading base or an
 #     intermediate: a reader the commit would change;
 #   * cluster sizes 512 B .. 2 MiB, layer sizes that differ (unaligned ones
 #     too), data, compressed and zero writes (subclusters with extended
-#     L2), discards.
+#     L2), discards;
+#   * for the images that a qed or qcow link reaches without recording a
+#     format, --format FILE=FMT statements: mostly true, sometimes
+#     missing, seldom false.
 # Per chain, `imgraph plan` then `imgraph commit --yes`, judged by qemu-img
 # only, one of:
 #   plan 0 => commit 0, every image other than base and the intermediates
@@ -51,9 +54,10 @@ pick() { local v=$1; shift; local a=("$@"); printf -v "$v" %s "${a[RANDOM % ${#a
 chance() { [ $((RANDOM % 100)) -lt "$1" ]; }
 log() { printf '%s\n' "$*" >>"$OPS"; }
 
-# Per image: FMT[name] (qemu's format), ROLE[name]; IMAGES in build order.
+# Per image: FMT[name] (qemu's format), ROLE[name]; IMAGES in build order;
+# UNREC: the images some link reaches without recording a format.
 declare -A FMT ROLE
-IMAGES=()
+IMAGES=() UNREC=() STATED=()
 
 # qcow2_opts VAR: random qcow2 creation options into the array VAR
 qcow2_opts() {
@@ -83,6 +87,9 @@ mk() {
 	qemu-img create -q -f "$fmt" "${opts[@]}" "$D/$name" "$size" 2>>"$OPS" || return 1
 	FMT[$name]=$fmt ROLE[$name]=$role
 	IMAGES+=("$name")
+	# a link that records no format: qcow (v1) never does, qed only raw
+	[ -n "$b" ] && { [ "$fmt" = qcow ] || { [ "$fmt" = qed ] && [ "$bf" != raw ]; }; } &&
+		UNREC+=("$b")
 	ops "$name" "$size"
 }
 
@@ -154,7 +161,7 @@ build() {
 		pick kind qcow2 qed
 		size s; mk "sibb.$kind" "$kind" sibling "$s" "$BASE" "${FMT[$BASE]}" || return 1
 	fi
-	pick kind qcow2 qcow2 qcow2 qcow2 qcow2 qcow2 qcow2 qcow2 qed
+	pick kind qcow2 qcow2 qcow2 qcow2 qcow2 qcow2 qcow2 qcow2 qed qed qcow
 	size TSIZE; TOP=top.$kind
 	mk "$TOP" "$kind" top "$TSIZE" "$below" "$bf" || return 1
 	n=$((RANDOM % 3))
@@ -162,6 +169,25 @@ build() {
 		pick kind qcow2 qcow2 qcow2 qcow2 qcow2 qcow2 qed qed qcow
 		size s; mk "ovl$i.$kind" "$kind" parent "$s" "$TOP" "${FMT[$TOP]}" || return 1
 	done
+}
+
+# state: --format statements into STATED for the images reached through
+# links that record no format: mostly the truth (the format qemu-img made
+# it with), now and then none, seldom a lie (a conflict, nothing written)
+state() {
+	local b lie
+	STATED=()
+	for b in "${UNREC[@]}"; do
+		if chance 5; then
+			pick lie raw qcow2 qed
+			[ "$lie" = "${FMT[$b]}" ] && lie=raw
+			[ "$lie" = "${FMT[$b]}" ] && lie=qcow2
+			STATED+=(--format "$b=$lie")
+		elif chance 75; then
+			STATED+=(--format "$b=${FMT[$b]}")
+		fi
+	done
+	log "stated ${STATED[*]}"
 }
 
 # fair: every image as qemu-img checks it (formats without checks pass)
@@ -216,7 +242,7 @@ for ((k = 0; k < PROP_N; k++)); do
 	RANDOM=$seed
 	D=$T/c$seed V=$T/v$seed OPS=$T/c$seed.ops
 	mkdir -p "$D" "$V"
-	FMT=() ROLE=() IMAGES=()
+	FMT=() ROLE=() IMAGES=() UNREC=()
 	echo "# seed $seed" >"$OPS"
 	if ! build || ! fair; then
 		[ -n "${PROP_DEBUG:-}" ] && { echo "# seed $seed unfair"; diag <"$OPS"; }
@@ -227,13 +253,14 @@ for ((k = 0; k < PROP_N; k++)); do
 		unfair=$((unfair + 1)); rm -rf "$D" "$V" "$OPS"; continue
 	fi
 	runs=$((runs + 1))
+	state
 	snap_dir "$D" >"$V/before.sha"
-	(cd "$D" && "$IMGRAPH" plan --top "$TOP" --base "$BASE" .) >"$V/plan.out" 2>&1
+	(cd "$D" && "$IMGRAPH" plan --top "$TOP" --base "$BASE" "${STATED[@]}" .) >"$V/plan.out" 2>&1
 	prc=$?
-	(cd "$D" && "$IMGRAPH" commit --top "$TOP" --base "$BASE" --yes -q .) >"$V/commit.out" 2>&1
+	(cd "$D" && "$IMGRAPH" commit --top "$TOP" --base "$BASE" "${STATED[@]}" --yes -q .) >"$V/commit.out" 2>&1
 	crc=$?
 	why=""
-	[ -n "${PROP_DEBUG:-}" ] && { echo "# seed $seed plan $prc commit $crc"; grep "^create" "$OPS" | diag; grep -A1 '^  \[' "$V/plan.out" | diag; }
+	[ -n "${PROP_DEBUG:-}" ] && { echo "# seed $seed plan $prc commit $crc"; grep -E "^(create|stated)" "$OPS" | diag; grep -A1 '^  \[' "$V/plan.out" | diag; }
 	case $prc in
 	0) n0=$((n0 + 1))
 	   if [ $crc != 0 ]; then why="plan 0, commit $crc: $(tail -n 3 "$V/commit.out" | tr '\n' ' ')"

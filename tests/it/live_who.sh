@@ -2,7 +2,8 @@
 # live_who.sh - imgraph who: the processes behind an image's locks, found by
 # dev:ino and classified, on real qemu-storage-daemon and qemu-system-x86_64
 # processes (issue 17, point 1), and the QMP client through --probe:
-# version, node mapping, a busy monitor (point 2).
+# version, node mapping, a busy monitor (point 2); --users FILE gives a
+# QEMU the qmp: socket its command line does not name.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_live.sh"
 live_need qemu-storage-daemon qemu-system-x86_64 qemu-img qemu-io jq python3 unshare
@@ -154,6 +155,53 @@ who_json --probe "$T/f-top.qcow2" "$T/f-base.qcow2" >"$T/f.json"
 check_eq "relative names: top and base mapped" \
 	"$(jq -r '[.[].holders[0].probe | "\(."node-name" // "none")/\(.depth)"] | join(" ")' "$T/f.json" | sed 's/#block[0-9]*/#N/g')" \
 	"qf/0 #N/1"
+
+# 10. --users FILE: a QEMU whose monitor is only in -readconfig gets the
+# qmp: of a users-file entry whose image it has open (by dev:ino, here its
+# backing file under another name); the command line's monitor wins; an
+# entry of an image the process does not have open gives nothing.
+chain u
+live_qemu_start_cfg qu "$T/u-top.qcow2" || not_ok "qemu qu (monitor from -readconfig) started"
+ln -s u-base.qcow2 "$T/u-base.link"
+cat >"$T/users.yaml" <<EOF2
+users:
+  - name: elsewhere
+    kind: vm
+    image: e-top.qcow2
+    qmp: $T/qf.sock
+  - name: vm-u
+    kind: vm
+    image: u-base.link
+    qmp: $T/qu.sock
+  - name: vm-a
+    kind: vm
+    image: a-top.qcow2
+    qmp: $T/qu.sock
+EOF2
+who_json "$T/u-top.qcow2" >"$T/u0.json"
+check_eq "--users: without it, class other" "$(field "$T/u0.json" '"\(.class) \(.qmp // "none")"')" "other none"
+who_json --users "$T/users.yaml" --probe "$T/u-top.qcow2" >"$T/u1.json"
+check_eq "--users: class qmp, the entry's socket, said how" \
+	"$(field "$T/u1.json" '"\(.pid) \(.class) \(.qmp) \(."qmp-found-by")"')" \
+	"$(live_pid qu) qmp $T/qu.sock qmp: of a users-file entry whose image it has open"
+check_eq "--users --probe: asked through that socket" \
+	"$(field "$T/u1.json" '"\(.probe."node-name") \(.probe.depth) \(.probe.error // "ok")"')" "qu 0 ok"
+"$IMGRAPH" who --users "$T/users.yaml" "$T/u-top.qcow2" >"$T/u1.txt"
+check_grep "--users: human output shows the socket" "QEMU with a QMP monitor at $T/qu.sock \(qmp: of a users-file entry" "$T/u1.txt"
+who_json --users "$T/users.yaml" "$T/a-top.qcow2" >"$T/u2.json"
+check_eq "--users: the command line's monitor wins" \
+	"$(field "$T/u2.json" '"\(.class) \(.qmp) \(."qmp-found-by")"')" \
+	"qmp $T/qa.sock --chardev socket + --monitor"
+sed -i "s|qmp: $T/qu.sock|qmp: $T/qf.sock|" "$T/users.yaml"
+who_json --users "$T/users.yaml" --probe "$T/u-top.qcow2" >"$T/u3.json"
+check_eq "--users: another QEMU's socket is said to be its, not probed" \
+	"$(field "$T/u3.json" '"\(.qmp) \(.probe.error) \(.probe."node-name" // "none")"')" \
+	"$T/qf.sock the QMP monitor $T/qf.sock is served by process $(live_pid qf), not by process $(live_pid qu) none"
+printf 'users:\n  - name: x\n    image: u-top.qcow2\n    qmp: rel.sock\n' >"$T/bad.yaml"
+check_rc "--users: a bad file is an error (exit 1)" 1 "$IMGRAPH" who --users "$T/bad.yaml" "$T/u-top.qcow2"
+check_grep "... naming the file, line and key" "bad.yaml:4:[0-9]+: 'qmp' must be" "$T/.err"
+check_rc "--users: a missing file is an error (exit 1)" 1 "$IMGRAPH" who --users "$T/nope.yaml" "$T/u-top.qcow2"
+live_stop qu
 
 # 9. Gone: nothing holds it once the daemon quit.
 live_stop qa

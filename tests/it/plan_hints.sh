@@ -65,8 +65,9 @@ off=$(grep -obUaP '\xe2\x79\x2a\xca' dev.qcow2 | head -1 | cut -d: -f1)
 printf '\0\0\0\0' | dd of=dev.qcow2 bs=1 seek="$off" conv=notrunc status=none
 check_rc "H3: unrecorded format conflicts" 3 "$IMGRAPH" plan --top dev.qcow2 .
 check_eq "H3: the hint is the exact command" "$(hint)" \
-	"If 'golden.qcow2' really is qcow2, record it: qemu-img rebase -u -F qcow2 -b golden.qcow2 dev.qcow2"
+	"If 'golden.qcow2' really is qcow2, say so: --base-format qcow2. Or record it: qemu-img rebase -u -F qcow2 -b golden.qcow2 dev.qcow2"
 cmd=$(hint | sed 's/.*record it: //')
+check_rc "H3: stating it makes the plan clean" 0 "$IMGRAPH" plan --top dev.qcow2 --base-format qcow2 .
 check "H3: the command runs as printed" sh -c "$cmd"
 check_rc "H3: then the plan is clean" 0 "$IMGRAPH" plan --top dev.qcow2 .
 

@@ -19,6 +19,7 @@
 #include "core/live/live.h"
 #include "core/live/live_int.h"
 #include "core/live/virt.h"
+#include "core/graph/users.h"
 
 /* ---- QEMU's option syntax ------------------------------------------------ */
 
@@ -541,6 +542,70 @@ START_TEST(status_dir_not_ours)
 }
 END_TEST
 
+/* The users file's qmp: goes to a QEMU whose command line names no
+ * monitor and that has the entry's image open (by dev:ino, through a
+ * symlink here); a libvirt domain's QEMU, a QEMU with its own monitor, a
+ * program that is no QEMU and a QEMU holding another file keep theirs. */
+START_TEST(users_qmp_rule)
+{
+	char img[256], link[256], other[256];
+	struct users_entry ent[3];
+	struct users_file uf = { .path = (char *)"users.yaml", .v = ent,
+				 .n = 3 };
+	struct live_report r;
+	struct img_err e;
+	pid_t a, b;
+
+	make_file("img", img, sizeof(img));
+	make_file("other", other, sizeof(other));
+	snprintf(link, sizeof(link), "%s/link", ut_tmpdir);
+	ck_assert_int_eq(symlink("img", link), 0);
+	a = holder(img, true);
+	b = holder(other, false);
+	memset(ent, 0, sizeof(ent));
+	ent[0].path = (char *)"/nonexistent/x.qcow2";
+	ent[0].qmp = (char *)"/run/x0.sock";
+	ent[1].path = link;                     /* no qmp: */
+	ent[2].path = link;
+	ent[2].qmp = (char *)"/run/x2.sock";
+	memset(&r, 0, sizeof(r));
+	r.n = 5;
+	r.v = calloc(5, sizeof(*r.v));
+	ck_assert_ptr_nonnull(r.v);
+	for (int i = 0; i < 5; i++) {
+		r.v[i].kind = LIVE_OTHER;
+		r.v[i].prog = PROG_QEMU_SYSTEM;
+		r.v[i].pid = a;
+		r.v[i].note = "QEMU without a QMP monitor";
+	}
+	r.v[1].kind = LIVE_LIBVIRT;
+	r.v[2].kind = LIVE_QMP;
+	r.v[2].qmp_path = strdup("/cmd.sock");
+	r.v[3].prog = PROG_OTHER;
+	r.v[4].prog = PROG_QSD;
+	r.v[4].pid = b;
+	ck_assert_int_eq(live_users_qmp(&r, NULL, &e), 0);
+	ck_assert_int_eq(r.v[0].kind, LIVE_OTHER);
+	ck_assert_msg(live_users_qmp(&r, &uf, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(r.v[0].kind, LIVE_QMP);
+	ck_assert_str_eq(r.v[0].qmp_path, "/run/x2.sock");
+	ck_assert_ptr_null(r.v[0].note);
+	ck_assert_int_eq(r.v[1].kind, LIVE_LIBVIRT);
+	ck_assert_ptr_null(r.v[1].qmp_path);
+	ck_assert_str_eq(r.v[2].qmp_path, "/cmd.sock");
+	ck_assert_int_eq(r.v[3].kind, LIVE_OTHER);
+	ck_assert_ptr_null(r.v[3].qmp_path);
+	ck_assert_int_eq(r.v[4].kind, LIVE_OTHER);
+	ck_assert_ptr_null(r.v[4].qmp_path);
+	ck_assert(live_pid_opens(b, other));
+	ck_assert(!live_pid_opens(b, img));
+	ck_assert(!live_pid_opens(a, "/nonexistent/x.qcow2"));
+	live_report_free(&r);
+	reap(a);
+	reap(b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("live");
@@ -564,6 +629,7 @@ static Suite *suite(void)
 	tcase_add_test(t, xml_bad_input);
 	tcase_add_test(t, status_dir);
 	tcase_add_test(t, status_dir_not_ours);
+	tcase_add_test(t, users_qmp_rule);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -13,6 +13,7 @@ struct cli_plan_args {
 	int npaths;
 	const struct scan_opts *scan;
 	const struct plan_opts *plan;
+	const char *base_format;      /* --base-format or NULL */
 };
 
 /* Scan the pool, find top and base and build the plan.  Returns EXIT_OK with
@@ -21,21 +22,50 @@ struct cli_plan_args {
 int cli_plan_load(const struct cli_plan_args *a, struct graph **g,
 		  struct plan **p);
 
+/* The options that say how to read the images, which `plan`, `commit` and
+ * the editor take (long names; -F is --base-format's short form). */
+#define CLI_PLAN_FORMAT_LONGOPTS \
+	{ "format", required_argument, NULL, 'f' }, \
+	{ "base-format", required_argument, NULL, 'F' }, \
+	{ "base-is-raw", no_argument, NULL, 'W' }, \
+	{ "ignore-unverified", required_argument, NULL, 'I' }
+
 /* The options that shape a plan, which `plan` and `commit` both take
  * (long names only): entries for the middle of a getopt_long table. */
 #define CLI_PLAN_LONGOPTS \
+	CLI_PLAN_FORMAT_LONGOPTS, \
 	{ "drop-top", no_argument, NULL, 'D' }, \
 	{ "delete", no_argument, NULL, 'X' }, \
-	{ "offline", no_argument, NULL, 'F' }, \
+	{ "offline", no_argument, NULL, 'O' }, \
 	{ "qmp", required_argument, NULL, 'Q' }, \
-	{ "base-is-raw", no_argument, NULL, 'W' }, \
-	{ "ignore-unverified", required_argument, NULL, 'I' }, \
 	{ "pull", no_argument, NULL, 'P' }, \
 	{ "protect", no_argument, NULL, 'S' }
 
-/* Apply what getopt_long returned (c, with its arg) to po when it is one
- * of CLI_PLAN_LONGOPTS; false for any other c.  ignore: argc slots for the
- * --ignore-unverified FILEs, which po then points to. */
-bool cli_plan_option(int c, char *arg, struct plan_opts *po, char **ignore);
+/* What the shared options fill.  ignore and stated: argc slots each,
+ * which po->ignore_unverified and the caller's scan_opts.stated then
+ * point to. */
+struct cli_plan_set {
+	const char *cmd;              /* for messages: "plan", "commit", "" */
+	struct plan_opts *po;
+	char **ignore;
+	struct fmt_stated *stated;    /* --format FILE=FMT */
+	int nstated;
+	const char *base_format;      /* --base-format, -F */
+};
+
+/* Allocate the argc slots of s (cmd and po set by the caller): 0, or
+ * -ENOMEM (reported). */
+int cli_plan_set_init(struct cli_plan_set *s, int argc);
+void cli_plan_set_free(struct cli_plan_set *s);
+
+/* Apply what getopt_long returned (c, with its arg) to s when it is one
+ * of CLI_PLAN_LONGOPTS: 1; 0 for any other c; -1 for a bad value (said
+ * on stderr: exit 2). */
+int cli_plan_option(int c, char *arg, struct cli_plan_set *s);
+/* The same for CLI_PLAN_FORMAT_LONGOPTS alone (the editor's). */
+int cli_plan_format_option(int c, char *arg, struct cli_plan_set *s);
+
+/* The statements of s into so (pointing into s). */
+void cli_plan_set_scan(const struct cli_plan_set *s, struct scan_opts *so);
 
 #endif

@@ -245,7 +245,7 @@ static void usage(FILE *f)
 {
 	fputs(
 "Usage: imgraph commit --top IMAGE [--base IMAGE] [--users FILE] [--yes]\n"
-"                      [-p|-q] [--rate BYTES_PER_S] [--drop-top] [--delete]\n"
+"                      [-p|-q] [--rate BYTES_PER_S] [--drop-top] [--delete]\n""                      [-F|--base-format FMT] [--format FILE=FMT]...\n"
 "                      [--base-is-raw] [--ignore-unverified FILE]...\n"
 "                      [--pull] [--protect] [--offline] [--qmp PATH]\n"
 "                      [--output=human|json|yaml] [-r]\n"
@@ -273,6 +273,12 @@ static void usage(FILE *f)
 "      --delete       move top and intermediates nothing references any\n"
 "                     more into a trash beside them (imgraph undelete\n"
 "                     puts them back, imgraph purge frees the space)\n"
+"      --base-format FMT, -F FMT  base's format, where the link that\n"
+"                     reaches it records none (qed, qcow, or a qcow2\n"
+"                     made without -F); it must be what its bytes probe as\n"
+"      --format FILE=FMT  the same for any image of the chain (an\n"
+"                     intermediate a qed or qcow link reaches); repeatable.\n"
+"                     A stated format never overrides a recorded one\n"
 "      --base-is-raw  base is recorded raw but carries another format's\n"
 "                     header or footer: it really is a raw disk, write it\n"
 "      --ignore-unverified FILE  FILE carries an image signature imgraph\n"
@@ -472,7 +478,7 @@ struct commit_args {
 	int npaths;
 	struct scan_opts so;
 	struct plan_opts po;
-	char **ignore;             /* --ignore-unverified FILEs (argc slots) */
+	struct cli_plan_set ps;    /* the options shared with plan */
 	struct commit_opts co;
 	enum out_fmt fmt;
 	bool yes, want_p, quiet;
@@ -496,14 +502,18 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char shortopts[] = "t:b:u:ypqo:rh";
+	static const char shortopts[] = "t:b:u:ypqo:rF:h";
 	int c;
 
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) !=
 	       -1) {
-		if (cli_plan_option(c, optarg, &a->po, a->ignore))
+		int k = cli_plan_option(c, optarg, &a->ps);
+
+		if (k < 0)
+			return EXIT_USAGE;
+		if (k)
 			continue;
 		switch (c) {
 		case 't': a->top = optarg; break;
@@ -657,18 +667,19 @@ int cmd_commit(int argc, char **argv)
 	struct plan *p = NULL;
 	int rc;
 
-	a.ignore = calloc((size_t)argc + 1, sizeof(char *));
-	if (!a.ignore) {
-		fprintf(stderr, "imgraph commit: out of memory\n");
+	a.ps.cmd = "commit";
+	a.ps.po = &a.po;
+	if (cli_plan_set_init(&a.ps, argc) < 0)
 		return EXIT_ERR;
-	}
 	rc = parse_args(argc, argv, &a);
 	if (rc >= 0)
 		goto out;
+	cli_plan_set_scan(&a.ps, &a.so);
 	struct cli_plan_args pa = {
 		.top = a.top, .base = a.base,
 		.paths = a.paths, .npaths = a.npaths,
 		.scan = &a.so, .plan = &a.po,
+		.base_format = a.ps.base_format,
 	};
 	rc = cli_plan_load(&pa, &g, &p);
 	if (rc != EXIT_OK)
@@ -680,7 +691,7 @@ int cmd_commit(int argc, char **argv)
 	plan_free(p);
 	graph_free(g);
 out:
-	free(a.ignore);
+	cli_plan_set_free(&a.ps);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "imgraph commit: write error on stdout\n");
 		return EXIT_ERR;

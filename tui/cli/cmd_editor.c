@@ -3,6 +3,7 @@
  * when asked, refuses without a terminal, and hands the rest to the
  * editor library (tui/editor/editor.h). */
 #include "cmd.h"
+#include "cli_plan.h"
 #include "tui/editor/editor.h"
 
 #include <getopt.h>
@@ -14,7 +15,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: imgraph [--ascii] [--color=auto|always|never] [--mouse]\n"
-"               [--users FILE] [-r] [--rate BYTES_PER_S] [PATH...]\n"
+"               [--users FILE] [-r] [--rate BYTES_PER_S]\n"
+"               [-F FMT] [--format FILE=FMT]... [--base-is-raw]\n"
+"               [--ignore-unverified FILE]... [PATH...]\n"
 "       imgraph --demo [DIR]\n"
 "\n"
 "Interactive editor of a pool of qcow2/raw images: the forest of backing\n"
@@ -28,7 +31,11 @@ static void usage(FILE *f)
 "  --mouse          enable the mouse (click selects, wheel scrolls)\n"
 "  --users FILE     users file (YAML) naming VMs, exports, jobs\n"
 "  -r, --recursive  scan directories recursively\n"
-"  --rate N         limit commit copy speed (bytes/s, K/M/G suffixes)\n"
+"  --rate N         limit commit copy speed (bytes/s, K/M/G suffixes)\n""  -F, --base-format FMT  base's format where its link records none\n"
+"  --format FILE=FMT      the format of FILE where its link records none\n"
+"                   (repeatable); both as for imgraph plan\n"
+"  --base-is-raw    a base recorded raw that carries an image header is raw\n"
+"  --ignore-unverified FILE  FILE reads nothing of the chain (repeatable)\n"
 "  --demo [DIR]     build a teaching pool in DIR (default: a new temp dir)\n"
 "                   and open the editor on it, on a guide of what to try\n"
 "                   (needs a terminal, qemu-img and qemu-io)\n"
@@ -52,7 +59,7 @@ static int parse_color(const char *s, enum editor_color *out)
 
 /* The options; -1 to go on (PATHs from argv[optind]), else an exit code. */
 static int parse_args(int argc, char **argv, struct editor_opts *o,
-		      bool *demo)
+		      struct cli_plan_set *ps, bool *demo)
 {
 	static const struct option opts[] = {
 		{ "ascii", no_argument, NULL, 'a' },
@@ -63,15 +70,22 @@ static int parse_args(int argc, char **argv, struct editor_opts *o,
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "rate", required_argument, NULL, 'R' },
 		{ "demo", no_argument, NULL, 'D' },
+		CLI_PLAN_FORMAT_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	static const char shortopts[] = "rh";
+	static const char shortopts[] = "rF:h";
 	int c;
 
 	optind = 1;
 	opterr = 0;            /* cli_bad_option says it once */
 	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		int k = cli_plan_format_option(c, optarg, ps);
+
+		if (k < 0)
+			return EXIT_USAGE;
+		if (k)
+			continue;
 		switch (c) {
 		case 'a': o->ascii = true; break;
 		case 'C':
@@ -96,20 +110,23 @@ static int parse_args(int argc, char **argv, struct editor_opts *o,
 	}
 	if (*demo && argc - optind > 1)
 		return cli_usage_error("", "--demo takes at most one directory");
+	o->stated = ps->stated;
+	o->nstated = ps->nstated;
+	o->base_format = ps->base_format;
+	o->base_is_raw = ps->po->base_is_raw;
+	o->ignore_unverified = ps->po->ignore_unverified;
+	o->nignore_unverified = ps->po->nignore_unverified;
 	return -1;
 }
 
-int cmd_editor(int argc, char **argv)
+/* The editor on the parsed options (PATHs from argv[optind]). */
+static int run_editor(int argc, char **argv, struct editor_opts *o, bool demo)
 {
-	struct editor_opts o = { .color = EDITOR_COLOR_AUTO };
 	struct img_err e = { 0 };
-	bool demo = false;
 	char demo_dir[4096];
 	char *demo_path[1] = { demo_dir };
+	int rc;
 
-	int rc = parse_args(argc, argv, &o, &demo);
-	if (rc >= 0)
-		return rc;
 	/* Before anything is built: --demo without a terminal would build
 	 * a pool nobody can look at. */
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
@@ -124,15 +141,32 @@ int cmd_editor(int argc, char **argv)
 		if (demo_build(optind < argc ? argv[optind] : NULL, demo_dir,
 			       sizeof(demo_dir), &e) < 0)
 			return cli_report(&e);
-		o.paths = demo_path;
-		o.npaths = 1;
-		o.guide = demo_lessons;     /* shown inside the editor */
+		o->paths = demo_path;
+		o->npaths = 1;
+		o->guide = demo_lessons;     /* shown inside the editor */
 	} else {
-		o.paths = argv + optind;
-		o.npaths = argc - optind;
+		o->paths = argv + optind;
+		o->npaths = argc - optind;
 	}
-	rc = editor_run(&o, &e);
+	rc = editor_run(o, &e);
 	if (demo)               /* after the editor, where it stays visible */
 		printf("imgraph: the demo pool is in %s\n", demo_dir);
 	return rc < 0 ? cli_report(&e) : rc;
+}
+
+int cmd_editor(int argc, char **argv)
+{
+	struct editor_opts o = { .color = EDITOR_COLOR_AUTO };
+	struct plan_opts po = { 0 };
+	struct cli_plan_set ps = { .cmd = "", .po = &po };
+	bool demo = false;
+	int rc;
+
+	if (cli_plan_set_init(&ps, argc) < 0)
+		return EXIT_ERR;
+	rc = parse_args(argc, argv, &o, &ps, &demo);
+	if (rc < 0)
+		rc = run_editor(argc, argv, &o, demo);
+	cli_plan_set_free(&ps);
+	return rc;
 }

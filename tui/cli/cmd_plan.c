@@ -17,6 +17,7 @@
 static void plan_usage(FILE *f)
 {
 	fputs("Usage: imgraph plan --top IMAGE [--base IMAGE] [--users FILE]\n"
+	      "                    [-F|--base-format FMT] [--format FILE=FMT]...\n"
 	      "                    [--drop-top] [--delete] [--base-is-raw]\n"
 "                    [--ignore-unverified FILE]... [--pull] [--protect]\n"
 "                    [--offline] [--qmp PATH]\n"
@@ -28,6 +29,12 @@ static void plan_usage(FILE *f)
 	      "      --drop-top     plan to drop a top that has no parents\n"
 	      "      --delete       list what commit --delete moves into the "
 	      "trash\n"
+	      "      --base-format FMT, -F FMT  base's format, where the link that\n"
+	      "                     reaches it records none (qed, qcow, or a qcow2\n"
+	      "                     made without -F); it must be what its bytes probe as\n"
+	      "      --format FILE=FMT  the same for any image of the chain (an\n"
+	      "                     intermediate a qed or qcow link reaches); repeatable.\n"
+	      "                     A stated format never overrides a recorded one\n"
 	      "      --base-is-raw  base is recorded raw but carries another\n"
 	      "                     format's header or footer: it really is a\n"
 	      "                     raw disk, plan to write it\n"
@@ -58,8 +65,8 @@ static void plan_usage(FILE *f)
 	      "2 usage.\n", f);
 }
 
-/* ignore: argc slots for the --ignore-unverified FILEs. */
-static int plan_main(int argc, char **argv, char **ignore)
+/* ps: the shared options' slots (cli_plan_set_init). */
+static int plan_main(int argc, char **argv, struct cli_plan_set *ps)
 {
 	static const struct option opts[] = {
 		{ "top", required_argument, NULL, 't' },
@@ -71,7 +78,7 @@ static int plan_main(int argc, char **argv, char **ignore)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char shortopts[] = "t:b:u:o:rh";
+	static const char shortopts[] = "t:b:u:o:rF:h";
 	struct scan_opts so = { .probe_locks = true };
 	struct plan_opts po = { 0 };
 	const char *top_arg = NULL, *base_arg = NULL;
@@ -82,8 +89,13 @@ static int plan_main(int argc, char **argv, char **ignore)
 
 	optind = 1;
 	opterr = 0;
+	ps->po = &po;
 	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-		if (cli_plan_option(c, optarg, &po, ignore))
+		int k = cli_plan_option(c, optarg, ps);
+
+		if (k < 0)
+			return EXIT_USAGE;
+		if (k)
 			continue;
 		switch (c) {
 		case 't': top_arg = optarg; break;
@@ -111,7 +123,9 @@ static int plan_main(int argc, char **argv, char **ignore)
 			.top = top_arg, .base = base_arg,
 			.paths = argv + optind, .npaths = argc - optind,
 			.scan = &so, .plan = &po,
+			.base_format = ps->base_format,
 		};
+		cli_plan_set_scan(ps, &so);
 		rc = cli_plan_load(&pa, &g, &p);
 		if (rc != EXIT_OK)
 			return rc;
@@ -129,15 +143,13 @@ static int plan_main(int argc, char **argv, char **ignore)
 
 int cmd_plan(int argc, char **argv)
 {
-	char **ignore = calloc((size_t)argc + 1, sizeof(char *));
+	struct cli_plan_set ps = { .cmd = "plan" };
 	int rc;
 
-	if (!ignore) {
-		fprintf(stderr, "imgraph plan: out of memory\n");
+	if (cli_plan_set_init(&ps, argc) < 0)
 		return EXIT_ERR;
-	}
-	rc = plan_main(argc, argv, ignore);
-	free(ignore);
+	rc = plan_main(argc, argv, &ps);
+	cli_plan_set_free(&ps);
 	return rc;
 }
 

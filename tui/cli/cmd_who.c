@@ -1,17 +1,21 @@
-/* cmd_who.c - imgraph who [--probe] [--output=human|json] IMAGE...
+/* cmd_who.c - imgraph who [--probe] [--users FILE] [--output=human|json]
+ * IMAGE...
  *
  * Which processes hold or open each IMAGE now, and what they are: a
  * libvirt domain, a QEMU with a QMP monitor, a process on another host,
  * a local process not visible here, or anything else (core/live).  With
  * --probe, each QEMU with a QMP monitor is asked (never a libvirt
  * domain's QEMU) for its version and where the image sits in its block
- * graph.  Exit 0 when every IMAGE could be examined, 1 otherwise.
+ * graph.  With --users, a QEMU whose command line names no monitor gets
+ * the qmp: of a users-file entry whose image it has open (as plan and
+ * commit do).  Exit 0 when every IMAGE could be examined, 1 otherwise.
  */
 #include "cmd.h"
 #include "core/out/esc.h"
 #include "core/graph/perm.h"
 #include "core/live/live.h"
 #include "core/live/qmp.h"
+#include "core/graph/users.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -19,13 +23,17 @@
 
 static void usage(FILE *f)
 {
-	fputs("Usage: imgraph who [--probe] [--output=human|json] IMAGE...\n"
+	fputs("Usage: imgraph who [--probe] [--users FILE] "
+	      "[--output=human|json] IMAGE...\n"
 	      "List the processes that hold QEMU's locks on IMAGE or have it\n"
 	      "open (matched by device and inode), and what each is: a libvirt\n"
 	      "domain, a QEMU with a QMP monitor, a process on another host, a\n"
 	      "local process not visible here, or another program.\n"
 	      "      --probe          ask each QEMU with a QMP monitor (not\n"
 	      "                       libvirt's) its version, node and jobs\n"
+	      "      --users FILE     a QEMU whose command line names no QMP\n"
+	      "                       monitor: the qmp: of an entry whose\n"
+	      "                       image it has open\n"
 	      "      --output=FMT     human (default) or json\n"
 	      "  -h, --help           show this help\n"
 	      "Exit codes: 0 examined, 1 error, 2 usage.\n", f);
@@ -51,6 +59,7 @@ static void probe_one(const struct live_report *r, const struct live_holder *h,
 {
 	struct img_err e;
 	struct qmp *q;
+	pid_t peer;
 
 	memset(p, 0, sizeof(*p));
 	if (h->kind != LIVE_QMP || !h->qmp_path)
@@ -59,6 +68,15 @@ static void probe_one(const struct live_report *r, const struct live_holder *h,
 	err_clear(&e);
 	if (qmp_open(h->qmp_path, h->pid, 0, &q, &e) < 0) {
 		snprintf(p->err, sizeof(p->err), "%s", e.msg);
+		return;
+	}
+	/* a socket given by hand may be another QEMU's (as plan checks) */
+	peer = live_qmp_other_qemu(q, h->pid);
+	if (peer > 0) {
+		snprintf(p->err, sizeof(p->err), "the QMP monitor %s is served "
+			 "by process %d, not by process %d", h->qmp_path,
+			 (int)peer, (int)h->pid);
+		qmp_close(q);
 		return;
 	}
 	p->ver = *qmp_version(q);
@@ -246,7 +264,8 @@ static void json_holder(struct ow *w, const struct live_holder *h,
 	ow_close(w);
 }
 
-static int who_one(struct ow *w, const char *path, bool probe)
+static int who_one(struct ow *w, const char *path, bool probe,
+		   const struct users_file *uf)
 {
 	struct live_report r;
 	struct img_err e;
@@ -254,6 +273,10 @@ static int who_one(struct ow *w, const char *path, bool probe)
 	err_clear(&e);
 	if (live_find(path, 0, &r, &e) < 0)
 		return cli_report(&e);
+	if (live_users_qmp(&r, uf, &e) < 0) {
+		live_report_free(&r);
+		return cli_report(&e);
+	}
 	if (w->fmt == OUT_HUMAN) {
 		put_h(path);
 		fputs(r.n ? ":\n" : ": no process holds or opens it\n", stdout);
@@ -288,12 +311,16 @@ int cmd_who(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "probe", no_argument, NULL, 'P' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "users", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char shortopts[] = "h";
 	enum out_fmt fmt = OUT_HUMAN;
 	bool probe = false;
+	const char *users = NULL;
+	struct users_file *uf = NULL;
+	struct img_err e;
 	struct ow w;
 	int c, rc = EXIT_OK;
 
@@ -312,6 +339,9 @@ int cmd_who(int argc, char **argv)
 						       "is not offered; use "
 						       "json");
 			break;
+		case 'u':
+			users = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return EXIT_OK;
@@ -321,15 +351,19 @@ int cmd_who(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return cli_usage_error("who", "no IMAGE given");
+	err_clear(&e);
+	if (users && users_load(users, &uf, &e) < 0)
+		return cli_report(&e);
 	ow_init(&w, stdout, fmt);
 	if (fmt != OUT_HUMAN)
 		ow_arr_open(&w, NULL);
 	for (int i = optind; i < argc; i++)
-		if (who_one(&w, argv[i], probe) != EXIT_OK)
+		if (who_one(&w, argv[i], probe, uf) != EXIT_OK)
 			rc = EXIT_ERR;
 	if (fmt != OUT_HUMAN) {
 		ow_close(&w);
 		ow_finish(&w);
 	}
+	users_free(uf);
 	return rc;
 }

@@ -35,7 +35,8 @@ static void usage(FILE *f)
 "       imgraph --demo [DIR]            build a teaching pool and open it\n"
 "       imgraph COMMAND [OPTIONS] ...   one command (see below)\n"
 "\n"
-"Editor options: --ascii, --color=auto|always|never, --mouse, --users FILE, -r\n"
+"Editor options: --ascii, --color=auto|always|never, --mouse, --users FILE, -r,\n"
+"  -F FMT, --format FILE=FMT, --base-is-raw, --ignore-unverified FILE\n"
 "\n"
 "Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

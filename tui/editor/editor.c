@@ -281,6 +281,18 @@ static int editor_init(struct editor *ed, const struct editor_opts *o,
 	ed->so.probe_locks = true;
 	ed->so.recursive = o->recursive;
 	ed->so.users_file = o->users_file;
+	ed->stated = calloc((size_t)o->nstated + 1, sizeof(*ed->stated));
+	if (!ed->stated)
+		return err_set(e, ENOMEM, "out of memory");
+	for (int i = 0; i < o->nstated; i++)
+		ed->stated[i] = o->stated[i];
+	ed->nstated_opt = o->nstated;
+	ed->so.stated = ed->stated;
+	ed->so.nstated = o->nstated;
+	ed->base_format = o->base_format;
+	ed->base_is_raw = o->base_is_raw;
+	ed->ignore_unverified = o->ignore_unverified;
+	ed->nignore_unverified = o->nignore_unverified;
 	ed->mouse = o->mouse;
 	ed->rate = o->rate;
 
@@ -390,6 +402,8 @@ static void editor_teardown(struct editor *ed)
 	for (int i = 0; i < ed->nextra; i++)
 		free(ed->extra[i]);
 	free(ed->extra);
+	free(ed->stated);
+	free(ed->base_stated);
 	ui_state_free(&ed->st);
 	graph_free(ed->g);
 	canvas_free(&ed->cv);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "formats/io/err.h"
+#include "core/graph/chain.h"
 
 enum editor_color {
 	EDITOR_COLOR_AUTO,         /* on unless NO_COLOR is set (non-empty) */
@@ -25,6 +26,16 @@ struct editor_opts {
 	bool mouse;
 	enum editor_color color;
 	uint64_t rate;             /* commit copy limit, bytes/s; 0: none */
+	/* How to read the images, as `imgraph plan` takes them (the shared
+	 * option table of cli_plan.h): --format FILE=FMT statements,
+	 * --base-format (for the base marked, or top's backing file),
+	 * --base-is-raw and --ignore-unverified FILEs. */
+	const struct fmt_stated *stated;
+	int nstated;
+	const char *base_format;
+	bool base_is_raw;
+	char *const *ignore_unverified;
+	int nignore_unverified;
 	/* Steps to try (demo_lessons), shown in a guide when the editor
 	 * opens and on the first page of help; NULL: none. */
 	const char *guide;

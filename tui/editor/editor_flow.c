@@ -158,12 +158,47 @@ static int widen_pool(struct editor *ed, const struct plan *p)
 /* The plan of the marked pair over the whole pool, as plan_scan builds
  * it for the CLI: the pool grows (and is scanned again) until it holds
  * every directory the plan needs. */
+/* --base-format speaks of the base of the pair (marked, or top's backing
+ * file): 1 when that base is not yet the one stated, now stated (the pool
+ * must be scanned again with it). */
+static int state_base(struct editor *ed)
+{
+	const struct graph *g = ed->g;
+	int id = ed->st.mark_base;
+	char *path;
+
+	if (!ed->base_format || !g)
+		return 0;
+	if (id < 0 && ed->st.mark_top >= 0 && ed->st.mark_top < g->n)
+		id = g->nodes[ed->st.mark_top].backing;
+	if (id < 0 || id >= g->n || !g->nodes[id].path ||
+	    (ed->base_stated && !strcmp(ed->base_stated, g->nodes[id].path)))
+		return 0;
+	if (!(path = strdup(g->nodes[id].path)))
+		return 0;
+	free(ed->base_stated);
+	ed->base_stated = path;
+	ed->stated[ed->nstated_opt].path = path;
+	ed->stated[ed->nstated_opt].fmt = (char *)ed->base_format;
+	ed->so.nstated = ed->nstated_opt + 1;
+	return 1;
+}
+
 static int build_plan(struct editor *ed, struct plan **out, struct img_err *e)
 {
-	struct plan_opts po = { .pull = ed->pull, .protect = ed->st.protect };
+	struct plan_opts po = { .pull = ed->pull, .protect = ed->st.protect,
+				.base_is_raw = ed->base_is_raw,
+				.ignore_unverified = ed->ignore_unverified,
+				.nignore_unverified = ed->nignore_unverified };
 	int r;
 
 	for (;;) {
+		if (state_base(ed)) {
+			editor_scan(ed);
+			if (!ed->g)
+				return err_set(e, EIO, "%s", ed->st.scan_error);
+			continue;
+		}
 		r = plan_build(ed->g, ed->st.mark_top, ed->st.mark_base, &po,
 			       out, e);
 		if (r < 0 || !widen_pool(ed, *out))

@@ -78,6 +78,16 @@ struct editor {
 	char **extra;
 	int nextra;
 	struct scan_opts so;
+	/* so.stated: the options' statements and, last, --base-format's
+	 * for the base of the pair (base_stated, owned), once known. */
+	struct fmt_stated *stated;
+	int nstated_opt;
+	const char *base_format;
+	char *base_stated;
+	/* The plan options from the command line. */
+	bool base_is_raw;
+	char *const *ignore_unverified;
+	int nignore_unverified;
 	bool mouse;
 	uint64_t rate;
 	bool pull;                 /* the plan asked for is a pull */

@@ -61,6 +61,7 @@ static const char *fmt_flags(const struct gnode *n, char *buf, size_t len)
 		{ GN_RDONLY_FILE, "read-only file" }, { GN_LOOP, "backing loop" },
 		{ GN_MISSING, "missing" },
 		{ GN_UNVERIFIED, "unverified reader: what it reads is unknown" },
+		{ GN_STATED, "format stated by --format" },
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		if (n->flags & t[i].f) {
@@ -134,11 +135,14 @@ static int detail_facts(struct canvas *c, const struct ui_state *st, int id,
 				      n->nchildren == 1 ? "" : "s");
 	}
 	if (row < end) {
+		const char *lf = n->backing_name ? graph_link_fmt(g, n->id)
+						 : NULL;
+
 		if (n->backing_name)
 			canvas_printf(c, row++, 1, -1, R_NORMAL,
-				      "backing: %s (%s)%s", n->backing_name,
-				      n->backing_fmt ? n->backing_fmt
-						     : "format not recorded",
+				      "backing: %s (%s%s)%s", n->backing_name,
+				      lf ? lf : "format not recorded",
+				      lf && !n->backing_fmt ? ", stated" : "",
 				      n->backing < 0 ? " - not resolved" : "");
 		else
 			canvas_put(c, row++, 1, -1, R_DIM,
