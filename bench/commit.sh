@@ -30,7 +30,11 @@
 # markdown table row per anchor,
 #   | case | where | anchor | imgraph s | anchor s | ratio | min | max | RSS |
 # with medians of the seconds and of the per-run ratios imgraph / anchor
-# (min and max of those ratios too) and imgraph's largest peak RSS.  The
+# (min and max of those ratios too) and imgraph's largest peak RSS; then
+# the same for CPU seconds (user + system, all threads) against qemu-img
+# and cfr, as anchors "qemu-img cpu" and "cfr cpu".  On a loaded machine
+# wall time also measures how much of the CPU each tool gets (a tool with
+# more runnable threads gets more), CPU time what the work costs.  The
 # bases written by imgraph and by qemu-img are compared (qemu-img
 # compare): different bases end the run with exit 1.  Wall time from
 # bash's EPOCHREALTIME, peak RSS from GNU time.
@@ -142,11 +146,13 @@ place() {
 timed() {
 	local o=$1 t0 t1; shift
 	t0=$EPOCHREALTIME
-	if ! /usr/bin/time -f %M -o "$W/rss" "$@" >/dev/null 2>"$W/err"; then
+	if ! /usr/bin/time -f '%M %U %S' -o "$W/rss" "$@" >/dev/null 2>"$W/err"; then
 		echo "bench/commit.sh: failed: $*" >&2; cat "$W/err" >&2; exit 1
 	fi
 	t1=$EPOCHREALTIME
-	echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }') $(tail -n 1 "$W/rss")" >>"$o"
+	# seconds, peak RSS KiB, CPU seconds (user + system)
+	echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }') $(tail -n 1 "$W/rss" |
+		awk '{ printf "%d %.2f", $1, $2 + $3 }')" >>"$o"
 }
 
 # One copy_file_range of each file into a directory, then fsync.
@@ -220,11 +226,21 @@ bench_where() { # WHERE
 	read -r im _ _ <<<"$(stats "$W/imgraph.all" 1)"
 	read -r _ _ rss <<<"$(stats "$W/imgraph.all" 2)"
 	for a in qemu-img cp+sync cfr; do
-		paste -d' ' "$W/imgraph.all" "$W/$a.all" | awk '{ print $1 / $3 }' >"$W/ratio"
+		paste -d' ' "$W/imgraph.all" "$W/$a.all" | awk '{ print $1 / $4 }' >"$W/ratio"
 		read -r as _ _ <<<"$(stats "$W/$a.all" 1)"
 		read -r rm rmin rmax <<<"$(stats "$W/ratio" 1)"
 		printf '| %s | %s | %s | %.3f | %.3f | %.2f | %.2f | %.2f | %d MiB |\n' \
 			"$case" "$where" "$a" "$im" "$as" "$rm" "$rmin" "$rmax" $((${rss%.*} / 1024))
+	done
+	# CPU seconds: GNU time's resolution is 10 ms, so never divide by 0
+	read -r ic _ _ <<<"$(stats "$W/imgraph.all" 3)"
+	for a in qemu-img cfr; do
+		paste -d' ' "$W/imgraph.all" "$W/$a.all" |
+			awk '{ print ($3 > 0.01 ? $3 : 0.01) / ($6 > 0.01 ? $6 : 0.01) }' >"$W/ratio"
+		read -r ac _ _ <<<"$(stats "$W/$a.all" 3)"
+		read -r rm rmin rmax <<<"$(stats "$W/ratio" 1)"
+		printf '| %s | %s | %s cpu | %.3f | %.3f | %.2f | %.2f | %.2f | %d MiB |\n' \
+			"$case" "$where" "$a" "$ic" "$ac" "$rm" "$rmin" "$rmax" $((${rss%.*} / 1024))
 	done
 	rm -rf "$W"
 }

@@ -26,7 +26,7 @@ run editor.sh 100000
 run protect.sh
 
 echo
-echo "== commit: imgraph seconds over each anchor's, median of ${BENCH_RUNS:-3} runs (min, max)"
+echo "== commit: imgraph seconds over each anchor's, median of ${BENCH_RUNS:-3} runs (min, max); anchors \"... cpu\": CPU seconds"
 echo "| case | where | anchor | imgraph s | anchor s | ratio | min | max | imgraph peak RSS |"
 echo "|---|---|---|---|---|---|---|---|---|"
 grep '^| ' "$OUT" | grep -v '^| 1 GiB template' | grep -v '^| pool '
