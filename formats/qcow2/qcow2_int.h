@@ -164,6 +164,9 @@ int qcow2_need_l1(struct img *img, struct img_err *e);
 /* Entry idx, host-endian (0 past the table's end); not checked. */
 int qcow2_l1_get(struct img *img, uint64_t idx, uint64_t *v,
 		 struct img_err *e);
+/* How many entries right after idx, in idx's cached window, are 0 (no
+ * table, no flags): a sparse walk skips them in one step. */
+uint64_t qcow2_l1_zero_run(const struct qcow2_state *s, uint64_t idx);
 /* Mirror an entry already written to the file. */
 void qcow2_l1_set(struct qcow2_state *s, uint64_t idx, uint64_t v);
 /* Drop the cached windows (the table moved, or a write may have torn). */

@@ -150,6 +150,24 @@ int qcow2_l1_get(struct img *img, uint64_t idx, uint64_t *v,
 	return 0;
 }
 
+uint64_t qcow2_l1_zero_run(const struct qcow2_state *s, uint64_t idx)
+{
+	const struct qcow2_l1c *c = s->l1c;
+	uint64_t first = idx - idx % QCOW2_L1_WIN, end = first + QCOW2_L1_WIN;
+	uint64_t i = idx + 1;
+
+	if (end > s->h.l1_size)
+		end = s->h.l1_size;
+	for (int k = 0; c && k < QCOW2_L1_SLOTS; k++) {
+		if (c->first[k] != first)
+			continue;
+		while (i < end && !c->e[k][i - first])
+			i++;
+		break;
+	}
+	return i - idx - 1;
+}
+
 void qcow2_l1_set(struct qcow2_state *s, uint64_t idx, uint64_t v)
 {
 	struct qcow2_l1c *c = s->l1c;

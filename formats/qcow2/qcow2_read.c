@@ -270,11 +270,13 @@ static int classify(struct img *img, uint64_t off, enum sc_type *type,
 		r = qcow2_l1_check_entry(img, l1i, l1e, e);
 		if (r < 0)
 			return r;
-		/* Whole L2 range unallocated: skip it in one step, so a
-		 * huge sparse image maps in time bounded by its L1 size. */
+		/* Whole L2 range unallocated: skip it, and the empty
+		 * entries after it in the L1 window, in one step, so a huge
+		 * sparse image maps in time bounded by its L1 windows. */
 		uint64_t span = (uint64_t)s->l2_entries * cs;
 		*type = SC_UNALLOC;
-		*n = span - (off % span);
+		*n = span * (1 + (l1e ? 0 : qcow2_l1_zero_run(s, l1i))) -
+		     (off % span);
 		return 0;
 	}
 	r = qcow2_get_l2_entry(img, off, &ent, &bm, e);
