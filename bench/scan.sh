@@ -82,13 +82,13 @@ one_case() { # N SHAPE CLUSTER
 	awk -v s="$n" -v k="$ns" '{ print $1 * s / k }' "$D/qemu.all" >"$D/qemu.scaled"
 	paste -d' ' "$D/imgraph.all" "$D/qemu.scaled" | awk '{ print $1 / $4 }' >"$D/ratio"
 	read -r im imin imax <<<"$(stats "$D/imgraph.all" 1)"
-	read -r cpu _ _ <<<"$(stats "$D/imgraph.all" 2)"
+	read -r cpu cmin cmax <<<"$(stats "$D/imgraph.all" 2)"
 	read -r _ _ rss <<<"$(stats "$D/imgraph.all" 3)"
 	read -r qs _ _ <<<"$(stats "$D/qemu.scaled" 1)"
 	read -r rm rmin rmax <<<"$(stats "$D/ratio" 1)"
 	local bpi
 	bpi=$(awk -v a="$rss" -v b="$rss0" -v n="$n" 'BEGIN { printf "%d", (a - b) * 1024 / n }')
-	echo "$label: imgraph tree $im s (min $imin, max $imax; CPU $cpu s), qemu-img info loop ${qs} s (scaled from $ns images)"
+	echo "$label: imgraph tree $im s (min $imin, max $imax; CPU $cpu s, min $cmin, max $cmax), qemu-img info loop ${qs} s (scaled from $ns images)"
 	printf '| %s | %s | qemu-img info loop | %.3f | %.1f | %.4f | %.4f | %.4f | %d MiB, %d B/image |\n' \
 		"$label" "${BENCH_DISK:-/var/tmp}" "$im" "$qs" "$rm" "$rmin" "$rmax" \
 		$((${rss%.*} / 1024)) "$bpi"

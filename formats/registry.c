@@ -28,6 +28,11 @@ static const struct img_format *const formats[] = {
 
 #define NFORMATS (sizeof(formats) / sizeof(formats[0]))
 
+/* No probe scores more than QEMU's certain match, and a later format
+ * must score more to win: past it the rest need not be asked (the pool
+ * scan probes every image, and qcow2 comes first). */
+#define PROBE_SCORE_MAX 100
+
 const struct img_format *img_format_find(const char *name)
 {
 	for (size_t i = 0; name && i < NFORMATS; i++)
@@ -68,6 +73,8 @@ const struct img_format *img_format_probe_ends(const uint8_t *head,
 			best_score = s;
 			best = f;
 		}
+		if (best_score >= PROBE_SCORE_MAX)
+			break;
 	}
 	return best;
 }

@@ -280,9 +280,16 @@ static char *canon_name(const char *path, char *cdir, char *creal)
 			return NULL;
 		strcpy(cdir, dir);
 	}
-	out = malloc(strlen(creal) + strlen(slash ? slash + 1 : path) + 2);
-	if (out)
-		sprintf(out, "%s/%s", creal, slash ? slash + 1 : path);
+	/* creal "/" base, put together without a sprintf (twice per
+	 * image in a pool scan) */
+	const char *base = slash ? slash + 1 : path;
+	size_t rl = strlen(creal), bl = strlen(base);
+	out = malloc(rl + bl + 2);
+	if (out) {
+		memcpy(out, creal, rl);
+		out[rl] = '/';
+		memcpy(out + rl + 1, base, bl + 1);
+	}
 	return out;
 }
 

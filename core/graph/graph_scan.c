@@ -44,11 +44,56 @@ static void dents_free(struct dent_list *l)
 	free(l->v);
 }
 
-/* The entries of dir (without "." and ".."), sorted by name, so that a
- * pool lists the same way on every file system. */
-static int read_dir_sorted(const char *dir, struct dent_list *l,
-			   struct img_err *e)
+/* Keep name for the marks (marks_name_wanted), in directory order. */
+static int keep_for_marks(struct dent_list *mk, const char *name)
 {
+	if (mk->n == mk->cap) {
+		size_t nc = mk->cap ? mk->cap * 2 : 8;
+		struct dent *nv = realloc(mk->v, nc * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		mk->v = nv;
+		mk->cap = nc;
+	}
+	mk->v[mk->n].name = strdup(name);
+	mk->v[mk->n].type = 0;
+	if (!mk->v[mk->n].name)
+		return -ENOMEM;
+	mk->n++;
+	return 0;
+}
+
+/* Hand the names kept for the marks to the listing of the directory dp
+ * (the marks then do not read it again). */
+static int list_for_marks(struct marks_listing *ls, DIR *dp,
+			  struct dent_list *mk)
+{
+	struct stat st;
+	char **names = NULL;
+
+	if (fstat(dirfd(dp), &st) < 0)
+		return 0;       /* the marks read the directory themselves */
+	if (mk->n && !(names = calloc(mk->n, sizeof(*names))))
+		return -ENOMEM;
+	for (size_t i = 0; i < mk->n; i++)
+		names[i] = mk->v[i].name;
+	if (marks_listing_add(ls, st.st_dev, st.st_ino, names,
+			      (int)mk->n) < 0) {
+		free(names);
+		return -ENOMEM;
+	}
+	free(mk->v);
+	memset(mk, 0, sizeof(*mk));
+	return 0;
+}
+
+/* The entries of dir (without "." and ".."), sorted by name, so that a
+ * pool lists the same way on every file system; what the marks want of
+ * them goes to ls. */
+static int read_dir_sorted(const char *dir, struct dent_list *l,
+			   struct marks_listing *ls, struct img_err *e)
+{
+	struct dent_list mk = { 0 };
 	struct dirent *d;
 	DIR *dp = opendir(dir);
 	int r = 0;
@@ -60,6 +105,11 @@ static int read_dir_sorted(const char *dir, struct dent_list *l,
 	while (r == 0 && (d = readdir(dp))) {
 		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
 			continue;
+		if (marks_name_wanted(d->d_name) &&
+		    keep_for_marks(&mk, d->d_name) < 0) {
+			r = err_set(e, ENOMEM, "pool scan: out of memory");
+			break;
+		}
 		if (l->n == l->cap) {
 			size_t nc = l->cap ? l->cap * 2 : 64;
 			struct dent *nv = realloc(l->v, nc * sizeof(*nv));
@@ -78,7 +128,10 @@ static int read_dir_sorted(const char *dir, struct dent_list *l,
 		else
 			l->n++;
 	}
+	if (r == 0 && list_for_marks(ls, dp, &mk) < 0)
+		r = err_set(e, ENOMEM, "pool scan: out of memory");
 	closedir(dp);
+	dents_free(&mk);
 	if (r < 0) {
 		dents_free(l);
 		return r;
@@ -95,6 +148,7 @@ struct dir_seen {
 
 struct dir_walk {
 	bool recursive;
+	struct marks_listing *listing;   /* what the marks need of each */
 	struct dir_seen *seen;     /* directories walked, by dev:ino */
 	int nseen;
 };
@@ -207,7 +261,7 @@ static int scan_dir(struct graph_builder *b, struct dir_walk *w,
 	r = walk_first_visit(w, dir, &first, e);
 	if (r < 0 || !first)
 		return r;
-	r = read_dir_sorted(dir, &l, e);
+	r = read_dir_sorted(dir, &l, w->listing, e);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; r == 0 && i < l.n; i++)
@@ -218,9 +272,10 @@ static int scan_dir(struct graph_builder *b, struct dir_walk *w,
 }
 
 static int seed_pool_paths(struct graph_builder *b, char *const *paths,
-			   int npaths, bool recursive, struct img_err *e)
+			   int npaths, bool recursive,
+			   struct marks_listing *ls, struct img_err *e)
 {
-	struct dir_walk w = { .recursive = recursive };
+	struct dir_walk w = { .recursive = recursive, .listing = ls };
 	int r = 0;
 
 	for (int i = 0; i < npaths && r == 0; i++) {
@@ -400,12 +455,13 @@ static int scan_into(struct graph_builder *b, char *const *paths, int npaths,
 		     const struct scan_opts *o, struct img_err *e)
 {
 	struct users_file *uf = NULL;
+	struct marks_listing ls = { 0 };
 	int r = 0;
 
 	if (o->users_file)
 		r = users_load(o->users_file, &uf, e);
 	if (r == 0)
-		r = seed_pool_paths(b, paths, npaths, o->recursive, e);
+		r = seed_pool_paths(b, paths, npaths, o->recursive, &ls, e);
 	if (r == 0 && uf)
 		r = seed_users(b, uf, e);
 	if (r == 0)
@@ -417,7 +473,8 @@ static int scan_into(struct graph_builder *b, char *const *paths, int npaths,
 	if (r == 0 && o->probe_locks)
 		r = lock_probe_graph(b->g, e);
 	if (r == 0)
-		r = graph_marks_load(b->g, e);
+		r = graph_marks_load(b->g, &ls, e);
+	marks_listing_free(&ls);
 	users_free(uf);
 	return r;
 }

@@ -4,6 +4,7 @@
 #include "core/commit/journal.h"
 #include "core/commit/stale.h"
 #include "core/commit/trash.h"
+#include "formats/io/io.h"
 #include "formats/io/io_replace.h"
 
 #include <dirent.h>
@@ -281,32 +282,104 @@ static bool regular_at(int dfd, const char *name)
 	       S_ISREG(st.st_mode);
 }
 
-static int scan_dir(struct mload *ml, const char *dir)
+/* One entry of dir (dfd: dir, open). */
+static int scan_name(struct mload *ml, const char *dir, int dfd, const char *n)
 {
-	DIR *d = opendir(dir);
+	if (!strcmp(n, TRASH_DIR))
+		return load_trash(ml, dir);
+	if (!prefixed(n, ".imgraph-") || io_replace_is_temp(n) ||
+	    !regular_at(dfd, n))
+		return 0;
+	if (prefixed(n, JOURNAL_PREFIX) && !suffixed(n, ".bad"))
+		return load_journal(ml, dir, n);
+	if (prefixed(n, STALE_PREFIX) && suffixed(n, STALE_SUFFIX) &&
+	    strlen(n) > strlen(STALE_PREFIX) + strlen(STALE_SUFFIX))
+		return load_stale(ml, dir, n);
+	return 0;
+}
+
+/* The scan's listing of dir, when the scan listed it (same dev:ino). */
+static const struct marks_listed_dir *listed(const struct marks_listing *ls,
+					     const char *dir)
+{
+	struct stat st;
+
+	if (!ls || !ls->n || stat(dir, &st) < 0)
+		return NULL;
+	for (int i = 0; i < ls->n; i++)
+		if (ls->v[i].dev == st.st_dev && ls->v[i].ino == st.st_ino)
+			return &ls->v[i];
+	return NULL;
+}
+
+/* A directory the pool scan listed is not read again (100,000 entries
+ * are a second getdents pass): its ".imgraph-" names are taken from the
+ * scan's listing. */
+static int scan_listed(struct mload *ml, const char *dir,
+		       const struct marks_listed_dir *ld)
+{
+	int dfd, r = 0;
+
+	if (!ld->n)
+		return 0;
+	dfd = io_open(dir, O_RDONLY | O_DIRECTORY, 0);
+	if (dfd < 0)
+		return 0;       /* unreadable: nothing to see there */
+	for (int i = 0; r == 0 && i < ld->n; i++)
+		r = scan_name(ml, dir, dfd, ld->names[i]);
+	io_close(dfd);
+	return r;
+}
+
+static int scan_dir(struct mload *ml, const char *dir,
+		    const struct marks_listing *ls)
+{
+	const struct marks_listed_dir *ld = listed(ls, dir);
 	struct dirent *de;
+	DIR *d;
 	int r = 0;
 
+	if (ld)
+		return scan_listed(ml, dir, ld);
+	d = opendir(dir);
 	if (!d)
 		return 0;       /* unreadable: nothing to see there */
-	while (r == 0 && (de = readdir(d))) {
-		const char *n = de->d_name;
-
-		if (!strcmp(n, TRASH_DIR))
-			r = load_trash(ml, dir);
-		else if (!prefixed(n, ".imgraph-") || io_replace_is_temp(n) ||
-			 !regular_at(dirfd(d), n))
-			continue;
-		else if (prefixed(n, JOURNAL_PREFIX) && !suffixed(n, ".bad"))
-			r = load_journal(ml, dir, n);
-		else if (prefixed(n, STALE_PREFIX) &&
-			 suffixed(n, STALE_SUFFIX) &&
-			 strlen(n) > strlen(STALE_PREFIX) +
-				     strlen(STALE_SUFFIX))
-			r = load_stale(ml, dir, n);
-	}
+	while (r == 0 && (de = readdir(d)))
+		r = scan_name(ml, dir, dirfd(d), de->d_name);
 	closedir(d);
 	return r;
+}
+
+bool marks_name_wanted(const char *name)
+{
+	return !strncmp(name, ".imgraph-", 9);
+}
+
+int marks_listing_add(struct marks_listing *ls, dev_t dev, ino_t ino,
+		      char **names, int n)
+{
+	if (ls->n == ls->cap) {
+		int nc = ls->cap ? ls->cap * 2 : 8;
+		struct marks_listed_dir *nv = realloc(ls->v,
+						      sizeof(*nv) * (size_t)nc);
+		if (!nv)
+			return -ENOMEM;
+		ls->v = nv;
+		ls->cap = nc;
+	}
+	ls->v[ls->n++] = (struct marks_listed_dir){ dev, ino, names, n };
+	return 0;
+}
+
+void marks_listing_free(struct marks_listing *ls)
+{
+	for (int i = 0; i < ls->n; i++) {
+		for (int k = 0; k < ls->v[i].n; k++)
+			free(ls->v[i].names[k]);
+		free(ls->v[i].names);
+	}
+	free(ls->v);
+	memset(ls, 0, sizeof(*ls));
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -388,7 +461,8 @@ oom:
 	return -ENOMEM;
 }
 
-int graph_marks_load(struct graph *g, struct img_err *e)
+int graph_marks_load(struct graph *g, const struct marks_listing *ls,
+		     struct img_err *e)
 {
 	struct mload ml = { .g = g };
 	char **dirs = NULL;
@@ -405,7 +479,7 @@ int graph_marks_load(struct graph *g, struct img_err *e)
 	if (r == 0 && ml.nkeys)
 		qsort(ml.keys, (size_t)ml.nkeys, sizeof(*ml.keys), cmp_key);
 	for (int i = 0; r == 0 && i < ndirs; i++)
-		r = scan_dir(&ml, dirs[i]);
+		r = scan_dir(&ml, dirs[i], ls);
 	for (int i = 0; i < ndirs; i++)
 		free(dirs[i]);
 	free(dirs);

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "formats/io/err.h"
 #include "graph.h"
@@ -75,10 +76,34 @@ struct graph_marks {
 	int ntrash;
 };
 
+/* Directories the pool scan has listed, with the names in them that the
+ * marks look at (marks_name_wanted), in directory order; owned. */
+struct marks_listed_dir {
+	dev_t dev;
+	ino_t ino;
+	char **names;
+	int n;
+};
+
+struct marks_listing {
+	struct marks_listed_dir *v;
+	int n, cap;
+};
+
+/* A directory entry the marks may need (records, temporaries, trash). */
+bool marks_name_wanted(const char *name);
+/* Take ownership of names[0..n) (n may be 0: names NULL) as the listing
+ * of directory dev:ino; -ENOMEM (names then still the caller's). */
+int marks_listing_add(struct marks_listing *ls, dev_t dev, ino_t ino,
+		      char **names, int n);
+void marks_listing_free(struct marks_listing *ls);
+
 /* Look beside every node of g; flags nodes GN_JOURNAL / GN_STALE /
- * GN_UNUSED.  Records that cannot be read are reported in the marks, not
- * as errors; -errno only for out of memory. */
-int graph_marks_load(struct graph *g, struct img_err *e);
+ * GN_UNUSED.  A directory in ls (NULL: none) is not read again: its
+ * listed names are used.  Records that cannot be read are reported in the
+ * marks, not as errors; -errno only for out of memory. */
+int graph_marks_load(struct graph *g, const struct marks_listing *ls,
+		     struct img_err *e);
 void graph_marks_free(struct graph_marks *m);
 /* A record's time (seconds since the epoch) as "2024-05-01 12:00 UTC". */
 const char *marks_when(int64_t t, char *buf, size_t len);

@@ -22,6 +22,11 @@ const char *emit_size(uint64_t v, char *buf, size_t len)
 	}
 	if (u == 0)
 		snprintf(buf, len, "%llu B", (unsigned long long)v);
+	else if (d < 1000 && !(v & ((1ull << (10 * u)) - 1)))
+		/* a whole number of units (most virtual sizes): what %.3g
+		 * prints, without formatting a double per image */
+		snprintf(buf, len, "%llu %s",
+			 (unsigned long long)(v >> (10 * u)), unit[u]);
 	else if (d >= 999.5)   /* %.3g would print 1e+03 */
 		snprintf(buf, len, "%.0f %s", d, unit[u]);
 	else

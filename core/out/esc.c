@@ -47,20 +47,36 @@ static void one(unsigned char c, char out[5])
 		out[0] = 0;
 }
 
-/* Walk s: fn gets each piece (plain run or escape) in order. */
-static void walk(const char *s, void (*fn)(void *, const char *, size_t),
-		 void *ctx)
+/* Bytes at p printed as they are: one printable ASCII byte or one safe
+ * UTF-8 sequence; 0 when p needs an escape (or is the end). */
+static size_t plain_len(const unsigned char *p)
+{
+	return *p >= 0x20 && *p < 0x7f && *p != '\\' ? 1
+	       : *p >= 0x80 ? utf8_ok(p) : 0;
+}
+
+/* Walk s: fn gets each piece (plain or escape) in order.  With runs, a
+ * run of plain pieces comes as one (a file takes it in one fwrite, not a
+ * call per byte); without, each piece alone (a bounded buffer drops the
+ * first piece that does not fit, never half of one). */
+static void walk(const char *s, bool runs,
+		 void (*fn)(void *, const char *, size_t), void *ctx)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	char e[5];
 
 	while (p && *p) {
-		size_t n = *p >= 0x20 && *p < 0x7f && *p != '\\' ? 1
-			   : *p >= 0x80 ? utf8_ok(p) : 0;
+		const unsigned char *q = p;
+		size_t n;
 
-		if (n) {
-			fn(ctx, (const char *)p, n);
-			p += n;
+		while (*q && (n = plain_len(q))) {
+			q += n;
+			if (!runs)
+				break;
+		}
+		if (q > p) {
+			fn(ctx, (const char *)p, (size_t)(q - p));
+			p = q;
 			continue;
 		}
 		one(*p++, e);
@@ -92,7 +108,7 @@ const char *esc_ctl(const char *s, char *buf, size_t len)
 
 	if (!len)
 		return buf;
-	walk(s, to_buf, &k);
+	walk(s, false, to_buf, &k);
 	buf[k.pos] = 0;
 	return buf;
 }
@@ -104,7 +120,7 @@ static void to_file(void *ctx, const char *s, size_t n)
 
 void esc_put(FILE *f, const char *s)
 {
-	walk(s, to_file, f);
+	walk(s, true, to_file, f);
 }
 
 static void mark(void *ctx, const char *s, size_t n)
@@ -118,6 +134,6 @@ bool esc_needed(const char *s)
 {
 	bool any = false;
 
-	walk(s, mark, &any);
+	walk(s, true, mark, &any);
 	return any;
 }

@@ -66,7 +66,7 @@ static void qcow2_free_state(struct qcow2_state *s)
 	qcow2_alloc_free(s);
 	qcow2_info_free(s);
 	qcow2_free_header(s);
-	free(s->l1);
+	qcow2_l1_free(s);
 	free(s->l2_cache);
 	free(s->reft);
 	qcow2_inflater_free(s);

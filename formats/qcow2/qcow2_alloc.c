@@ -546,8 +546,11 @@ static int do_chunk(struct img *img, uint64_t off, uint64_t len,
 			       "table", img->path, (unsigned long long)off);
 	c = a->batch_on ? qcow2_batch_find(a, l1i) : NULL;
 	if (!c) {
-		if (!(s->l1[l1i] & QCOW2_L1E_OFFSET_MASK) && zero &&
-		    !has_backing(s))
+		uint64_t l1e;
+		r = qcow2_l1_get(img, l1i, &l1e, e);
+		if (r < 0)
+			return r;
+		if (!(l1e & QCOW2_L1E_OFFSET_MASK) && zero && !has_backing(s))
 			return 0;               /* reads as zeros already */
 		r = qcow2_chunk_new(img, l1i, &c, e);
 		if (r < 0)

@@ -41,7 +41,7 @@ struct ck {
 	uint8_t *rb;                /* one refcount block (lookup cache) */
 	uint64_t rb_off;
 	uint8_t *rb_unreadable;     /* per refcount table entry: read failed */
-	uint8_t *active_l1;         /* the active L1 as read, big-endian */
+	bool active_l1_read;        /* walk_l1 read all of the active L1 */
 	uint64_t next_contig;
 };
 
@@ -208,11 +208,35 @@ static void walk_l2(struct ck *k, uint64_t l2off, bool active)
 	}
 }
 
+/* One L1 entry: count its table and walk it. */
+static void walk_l1_entry(struct ck *k, uint64_t l1e, bool active)
+{
+	uint64_t l2 = l1e & QCOW2_L1E_OFFSET_MASK;
+
+	if (l1e & QCOW2_L1E_RESERVED) {
+		msg(k, "ERROR found L1 entry with reserved bits set: %llx",
+		    (unsigned long long)l1e);
+		k->out->corruptions++;
+	}
+	if (!l2)
+		return;
+	inc(k, l2, k->cs);
+	if (l2 % k->cs) {
+		msg(k, "ERROR l2_offset=%llx: Table is not cluster "
+		    "aligned; L1 entry corrupted", (unsigned long long)l2);
+		k->out->corruptions++;
+		return;
+	}
+	walk_l2(k, l2, active);
+}
+
+/* The table is read one window at a time (QCOW2_L1_WIN entries), so the
+ * check's memory does not grow with the virtual size. */
 static void walk_l1(struct ck *k, uint64_t l1off, uint64_t l1_size,
 		    bool active)
 {
 	uint64_t bytes = l1_size * 8;
-	uint8_t *raw;
+	uint8_t raw[QCOW2_L1_WIN * 8];
 
 	if (!l1_size)
 		return;
@@ -223,41 +247,24 @@ static void walk_l1(struct ck *k, uint64_t l1off, uint64_t l1_size,
 		k->out->check_errors++;
 		return;
 	}
-	raw = malloc(bytes);
-	if (!raw) {
+	/* A table cut short by the end of the file: one error, nothing
+	 * walked, as one read of the whole table would fail. */
+	if (l1off > k->file_size || bytes > k->file_size - l1off) {
+		msg(k, "ERROR: cannot read %s at offset 0x%llx: %s",
+		    "an L1 table", (unsigned long long)l1off, strerror(EIO));
 		k->out->check_errors++;
 		return;
 	}
-	if (read_at(k, raw, bytes, l1off, "an L1 table") < 0) {
-		free(raw);
-		return;
+	for (uint64_t i = 0; i < l1_size; i += QCOW2_L1_WIN) {
+		uint64_t n = l1_size - i < QCOW2_L1_WIN ? l1_size - i :
+			     QCOW2_L1_WIN;
+		if (read_at(k, raw, n * 8, l1off + i * 8, "an L1 table") < 0)
+			return;
+		for (uint64_t j = 0; j < n; j++)
+			walk_l1_entry(k, qcow2_be64(raw + j * 8), active);
 	}
-	if (active) {
-		free(k->active_l1);
-		k->active_l1 = raw;     /* check_copied reads it again */
-	}
-	for (uint64_t i = 0; i < l1_size; i++) {
-		uint64_t l1e = qcow2_be64(raw + i * 8);
-		uint64_t l2 = l1e & QCOW2_L1E_OFFSET_MASK;
-		if (l1e & QCOW2_L1E_RESERVED) {
-			msg(k, "ERROR found L1 entry with reserved bits set: %llx",
-			    (unsigned long long)l1e);
-			k->out->corruptions++;
-		}
-		if (!l2)
-			continue;
-		inc(k, l2, k->cs);
-		if (l2 % k->cs) {
-			msg(k, "ERROR l2_offset=%llx: Table is not cluster "
-			    "aligned; L1 entry corrupted",
-			    (unsigned long long)l2);
-			k->out->corruptions++;
-			continue;
-		}
-		walk_l2(k, l2, active);
-	}
-	if (!active)
-		free(raw);
+	if (active)
+		k->active_l1_read = true;   /* check_copied reads it again */
 }
 
 static void walk_snapshots(struct ck *k)
@@ -480,26 +487,36 @@ static void check_copied_l2(struct ck *k, uint64_t l2)
 }
 
 /* COPIED must be set exactly where the stored refcount is 1 (active L1,
- * as walk_l1 read it; nothing to do when that read failed). */
+ * read again window by window; nothing to do when walk_l1 could not read
+ * it). */
 static void check_copied(struct ck *k)
 {
 	struct qcow2_state *s = k->s;
-	uint64_t rc;
+	uint64_t l1off = s->h.l1_table_offset, rc;
+	uint8_t raw[QCOW2_L1_WIN * 8];
 
-	for (uint64_t i = 0; k->active_l1 && i < s->h.l1_size; i++) {
-		uint64_t e = qcow2_be64(k->active_l1 + i * 8);
-		uint64_t l2 = e & QCOW2_L1E_OFFSET_MASK;
-		if (!l2 || l2 % k->cs)
-			continue;
-		if (stored_rc(k, l2 / k->cs, &rc) &&
-		    (rc == 1) != !!(e & QCOW2_OFLAG_COPIED)) {
-			msg(k, "ERROR OFLAG_COPIED L2 cluster: l1_index=%llu "
-			    "l1_entry=%llx refcount=%llu",
-			    (unsigned long long)i, (unsigned long long)e,
-			    (unsigned long long)rc);
-			k->out->corruptions++;
+	for (uint64_t w = 0; k->active_l1_read && w < s->h.l1_size;
+	     w += QCOW2_L1_WIN) {
+		uint64_t n = s->h.l1_size - w < QCOW2_L1_WIN ?
+			     s->h.l1_size - w : QCOW2_L1_WIN;
+		if (read_at(k, raw, n * 8, l1off + w * 8, "an L1 table") < 0)
+			return;
+		for (uint64_t j = 0; j < n; j++) {
+			uint64_t e = qcow2_be64(raw + j * 8), i = w + j;
+			uint64_t l2 = e & QCOW2_L1E_OFFSET_MASK;
+			if (!l2 || l2 % k->cs)
+				continue;
+			if (stored_rc(k, l2 / k->cs, &rc) &&
+			    (rc == 1) != !!(e & QCOW2_OFLAG_COPIED)) {
+				msg(k, "ERROR OFLAG_COPIED L2 cluster: "
+				    "l1_index=%llu l1_entry=%llx refcount=%llu",
+				    (unsigned long long)i,
+				    (unsigned long long)e,
+				    (unsigned long long)rc);
+				k->out->corruptions++;
+			}
+			check_copied_l2(k, l2);
 		}
-		check_copied_l2(k, l2);
 	}
 }
 
@@ -561,6 +578,5 @@ out:
 	free(k.rb);
 	free(k.reft);
 	free(k.rb_unreadable);
-	free(k.active_l1);
 	return r;
 }

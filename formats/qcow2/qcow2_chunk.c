@@ -87,11 +87,15 @@ int qcow2_chunk_new(struct img *img, uint64_t l1i, struct qcow2_chunk **out,
 		    struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
-	uint64_t cs = s->cluster_size, l1e = s->l1[l1i];
-	struct qcow2_chunk *c = calloc(1, sizeof(*c));
+	uint64_t cs = s->cluster_size, l1e;
+	struct qcow2_chunk *c;
 	int r;
 
 	*out = NULL;
+	r = qcow2_l1_get(img, l1i, &l1e, e);
+	if (r < 0)
+		return r;
+	c = calloc(1, sizeof(*c));
 	if (c) {
 		c->tbl = calloc(1, cs);
 		c->orig = malloc(cs);
@@ -143,14 +147,19 @@ static int chunk_link(struct img *img, struct qcow2_chunk *c, uint64_t l2new,
 
 	if (c->new_table) {
 		uint8_t be[8], obe[8];
-		uint64_t v = l2new | QCOW2_OFLAG_COPIED;
-		qcow2_put_be64(be, v);
-		qcow2_put_be64(obe, s->l1[c->l1i]);
-		r = qcow2_meta_write(img, s->h.l1_table_offset + c->l1i * 8, be,
-				     obe, 8, "an L1 entry", e);
+		uint64_t v = l2new | QCOW2_OFLAG_COPIED, old;
+		r = qcow2_l1_get(img, c->l1i, &old, e);
 		if (r < 0)
 			return r;
-		s->l1[c->l1i] = v;
+		qcow2_put_be64(be, v);
+		qcow2_put_be64(obe, old);
+		r = qcow2_meta_write(img, s->h.l1_table_offset + c->l1i * 8, be,
+				     obe, 8, "an L1 entry", e);
+		if (r < 0) {
+			qcow2_l1_forget(s);     /* read back what the file has */
+			return r;
+		}
+		qcow2_l1_set(s, c->l1i, v);
 		/* Later writes to this table edit it in place. */
 		c->new_table = false;
 		c->old_l2 = 0;

@@ -295,9 +295,13 @@ static int read_head(struct qcow2_state *s, const char *path, int fd,
 						     : QCOW2_HEAD_READ;
 	int r;
 
-	s->header_cluster = calloc(1, QCOW2_HEAD_READ);
+	/* Zeros past the end of the file only: the scan opens every image,
+	 * and clearing the whole page before filling it showed in its
+	 * profile. */
+	s->header_cluster = malloc(QCOW2_HEAD_READ);
 	if (!s->header_cluster)
 		return err_set(e, ENOMEM, "%s: out of memory", path);
+	memset(s->header_cluster + avail, 0, QCOW2_HEAD_READ - avail);
 	if (head && hlen >= avail) {
 		memcpy(s->header_cluster, head, avail);
 	} else {

@@ -2,6 +2,7 @@
  *
  *   qcow2.c           the ops table: probe, open/close, info, backing
  *   qcow2_header.c    parse + validate the header and its extensions
+ *   qcow2_l1.c        the active L1, in a few fixed windows
  *   qcow2_read.c      L1/L2 lookup, block status, map status, reads
  *                     (plain, zero, compressed clusters)
  *   qcow2_backing.c   backing_header / set_backing (the cluster-0 rewrite)
@@ -55,6 +56,8 @@ struct qcow2_header {
 	uint8_t compression_type;
 };
 
+struct qcow2_l1c;
+
 struct qcow2_state {
 	struct qcow2_header h;
 	uint32_t cluster_size;
@@ -81,10 +84,10 @@ struct qcow2_state {
 	int data_fd;
 	char *data_path;
 
-	/* Host-endian copy of the active L1, owned.  Read at open, except
-	 * on an inspecting open (the pool scan, info, map, check), where
-	 * qcow2_need_l1 reads it when a lookup first needs it. */
-	uint64_t *l1;
+	/* The active L1, a few windows of it (qcow2_l1.c), owned.  Checked
+	 * whole at open, except on an inspecting open (the pool scan, info,
+	 * map, check), where entries are read when a lookup needs them. */
+	struct qcow2_l1c *l1c;
 	bool l1_loaded;
 
 	/* Small L2 cache (read path); the write path may add its own. */
@@ -147,9 +150,32 @@ static inline int qcow2_data_fd(const struct img *img)
  * an error naming the file, what and where; never a short read. */
 int qcow2_read_meta(struct img *img, uint64_t off, void *buf, size_t len,
 		    const char *what, struct img_err *e);
+
+/* qcow2_l1.c: the active L1 in QCOW2_L1_SLOTS windows of QCOW2_L1_WIN
+ * entries (one page each), refilled from the file on a miss, so that a
+ * handle's memory does not grow with the virtual size. */
+#define QCOW2_L1_WIN   512u
+#define QCOW2_L1_SLOTS 4
+/* Forget the cached windows; on a non-inspecting open, read and check
+ * every entry (window by window). */
 int qcow2_load_l1(struct img *img, struct img_err *e);
-/* qcow2_load_l1 unless the L1 is read already. */
+/* qcow2_load_l1 unless done already. */
 int qcow2_need_l1(struct img *img, struct img_err *e);
+/* Entry idx, host-endian (0 past the table's end); not checked. */
+int qcow2_l1_get(struct img *img, uint64_t idx, uint64_t *v,
+		 struct img_err *e);
+/* How many entries right after idx, in idx's cached window, are 0 (no
+ * table, no flags): a sparse walk skips them in one step. */
+uint64_t qcow2_l1_zero_run(const struct qcow2_state *s, uint64_t idx);
+/* Mirror an entry already written to the file. */
+void qcow2_l1_set(struct qcow2_state *s, uint64_t idx, uint64_t v);
+/* Drop the cached windows (the table moved, or a write may have torn). */
+void qcow2_l1_forget(struct qcow2_state *s);
+void qcow2_l1_free(struct qcow2_state *s);
+/* 0 when entry idx is usable: no reserved bits, an aligned L2 offset
+ * inside the file; else an error naming the entry and its guest offset. */
+int qcow2_l1_check_entry(struct img *img, uint64_t idx, uint64_t ent,
+			 struct img_err *e);
 /* Raw L2 entry (first 64-bit word) and extended bitmap for guest offset off. */
 int qcow2_get_l2_entry(struct img *img, uint64_t off, uint64_t *entry,
 		       uint64_t *bitmap, struct img_err *e);

@@ -43,35 +43,6 @@ static unsigned long long ull(uint64_t v)
 	return (unsigned long long)v;
 }
 
-/* Check one L1 entry; 0 when usable. */
-static int check_l1_entry(struct img *img, uint32_t idx, uint64_t ent,
-			  struct img_err *e)
-{
-	struct qcow2_state *s = st(img);
-	uint64_t l2 = ent & QCOW2_L1E_OFFSET_MASK;
-	uint64_t guest = (uint64_t)idx * s->l2_entries * s->cluster_size;
-
-	if (ent & QCOW2_L1E_RESERVED)
-		return err_set(e, EINVAL,
-			       "%s: L1 entry %u (guest offset %llu) is "
-			       "0x%016llx: reserved bits set", img->path, idx,
-			       ull(guest), ull(ent));
-	if (!l2)
-		return 0;
-	if (l2 % s->cluster_size)
-		return err_set(e, EINVAL,
-			       "%s: L1 entry %u (guest offset %llu): L2 table "
-			       "offset %llu is not cluster aligned", img->path,
-			       idx, ull(guest), ull(l2));
-	if (l2 >= s->file_size)
-		return err_set(e, EINVAL,
-			       "%s: L1 entry %u (guest offset %llu): L2 table "
-			       "offset %llu is past the end of the file (%llu)",
-			       img->path, idx, ull(guest), ull(l2),
-			       ull(s->file_size));
-	return 0;
-}
-
 int qcow2_read_meta(struct img *img, uint64_t off, void *buf, size_t len,
 		    const char *what, struct img_err *e)
 {
@@ -91,51 +62,6 @@ int qcow2_read_meta(struct img *img, uint64_t off, void *buf, size_t len,
 		return err_set_errno(e, -r, "%s: cannot read %s at %llu",
 				     img->path, what, ull(off));
 	return 0;
-}
-
-int qcow2_load_l1(struct img *img, struct img_err *e)
-{
-	struct qcow2_state *s = st(img);
-	size_t bytes = (size_t)s->h.l1_size * 8;
-	uint8_t *raw;
-	int r;
-
-	free(s->l1);
-	s->l1 = NULL;
-	s->l1_loaded = false;
-	if (!s->h.l1_size) {
-		s->l1_loaded = true;
-		return 0;
-	}
-	/* Read straight into the table and convert in place: a 1 PiB image
-	 * has a 16 MiB L1, and a second copy would double the peak. */
-	s->l1 = malloc(bytes);
-	if (!s->l1)
-		return err_set(e, ENOMEM, "%s: out of memory for the L1 table "
-			       "(%zu bytes)", img->path, bytes);
-	r = qcow2_read_meta(img, s->h.l1_table_offset, s->l1, bytes,
-			    "the L1 table", e);
-	if (r < 0)
-		return r;
-	raw = (uint8_t *)s->l1;
-	for (uint32_t i = 0; i < s->h.l1_size; i++)
-		s->l1[i] = qcow2_be64(raw + (size_t)i * 8);
-	s->l1_loaded = true;
-	/* An inspecting open (info/check/map) must still see a damaged
-	 * image; entries are checked again whenever a lookup uses them. */
-	if (img->flags & IMG_O_INSPECT)
-		return 0;
-	for (uint32_t i = 0; i < s->h.l1_size; i++) {
-		r = check_l1_entry(img, i, s->l1[i], e);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
-int qcow2_need_l1(struct img *img, struct img_err *e)
-{
-	return st(img)->l1_loaded ? 0 : qcow2_load_l1(img, e);
 }
 
 /* Make the L2 table at l2off the cached one. */
@@ -171,19 +97,19 @@ int qcow2_get_l2_entry(struct img *img, uint64_t off, uint64_t *entry,
 	uint64_t cl = off >> s->h.cluster_bits;
 	uint64_t l1i = cl / s->l2_entries;
 	uint32_t l2i = (uint32_t)(cl % s->l2_entries);
+	uint64_t l1e;
 	int r;
 
 	*entry = 0;
 	*bitmap = 0;
 	r = qcow2_need_l1(img, e);
+	if (r >= 0)
+		r = qcow2_l1_get(img, l1i, &l1e, e);
+	if (r >= 0)
+		r = qcow2_l1_check_entry(img, l1i, l1e, e);
 	if (r < 0)
 		return r;
-	if (l1i >= s->h.l1_size || !s->l1)
-		return 0;
-	r = check_l1_entry(img, (uint32_t)l1i, s->l1[l1i], e);
-	if (r < 0)
-		return r;
-	uint64_t l2off = s->l1[l1i] & QCOW2_L1E_OFFSET_MASK;
+	uint64_t l2off = l1e & QCOW2_L1E_OFFSET_MASK;
 	if (!l2off)
 		return 0;
 	r = load_l2(img, l2off, e);
@@ -330,26 +256,27 @@ static int classify(struct img *img, uint64_t off, enum sc_type *type,
 	struct qcow2_state *s = st(img);
 	uint64_t cs = s->cluster_size;
 	uint64_t l1i = (off >> s->h.cluster_bits) / s->l2_entries;
-	uint64_t ent, bm;
+	uint64_t ent, bm, l1e;
 	int r;
 
 	*host = 0;
 	*entry_out = 0;
 	r = qcow2_need_l1(img, e);
+	if (r >= 0)
+		r = qcow2_l1_get(img, l1i, &l1e, e);
 	if (r < 0)
 		return r;
-	if (l1i >= s->h.l1_size || !s->l1 ||
-	    !(s->l1[l1i] & QCOW2_L1E_OFFSET_MASK)) {
-		if (l1i < s->h.l1_size && s->l1) {
-			r = check_l1_entry(img, (uint32_t)l1i, s->l1[l1i], e);
-			if (r < 0)
-				return r;
-		}
-		/* Whole L2 range unallocated: skip it in one step, so a
-		 * huge sparse image maps in time bounded by its L1 size. */
+	if (!(l1e & QCOW2_L1E_OFFSET_MASK)) {
+		r = qcow2_l1_check_entry(img, l1i, l1e, e);
+		if (r < 0)
+			return r;
+		/* Whole L2 range unallocated: skip it, and the empty
+		 * entries after it in the L1 window, in one step, so a huge
+		 * sparse image maps in time bounded by its L1 windows. */
 		uint64_t span = (uint64_t)s->l2_entries * cs;
 		*type = SC_UNALLOC;
-		*n = span - (off % span);
+		*n = span * (1 + (l1e ? 0 : qcow2_l1_zero_run(s, l1i))) -
+		     (off % span);
 		return 0;
 	}
 	r = qcow2_get_l2_entry(img, off, &ent, &bm, e);

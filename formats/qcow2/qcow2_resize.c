@@ -11,6 +11,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Write the grown L1 table of `bytes` at noff: the current entries, then
+ * zeros, one window at a time (never the whole table in memory). */
+static int write_grown_l1(struct img *img, uint64_t noff, uint64_t bytes,
+			  struct img_err *e)
+{
+	uint8_t raw[QCOW2_L1_WIN * 8];
+	int r;
+
+	for (uint64_t i = 0; i * 8 < bytes; i += QCOW2_L1_WIN) {
+		uint64_t n = bytes / 8 - i < QCOW2_L1_WIN ? bytes / 8 - i :
+			     QCOW2_L1_WIN;
+		for (uint64_t j = 0; j < n; j++) {
+			uint64_t v = 0;
+			r = qcow2_l1_get(img, i + j, &v, e);
+			if (r < 0)
+				return r;
+			qcow2_put_be64(raw + j * 8, v);
+		}
+		r = io_pwrite(img->fd, raw, n * 8, noff + i * 8);
+		if (r < 0)
+			return err_set_errno(e, -r, "%s: write of the new L1 "
+					     "table", img->path);
+	}
+	return 0;
+}
+
 int qcow2_grow(struct img *img, uint64_t new_size, struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
@@ -41,28 +67,13 @@ int qcow2_grow(struct img *img, uint64_t new_size, struct img_err *e)
 		uint64_t old_nc = ((uint64_t)s->h.l1_size * 8 + cs - 1) / cs;
 		uint64_t nc = (need * 8 + cs - 1) / cs;
 		uint64_t old_off = s->h.l1_table_offset;
-		uint64_t *nl1 = realloc(s->l1, need * sizeof(uint64_t));
-		uint8_t *raw = calloc(nc, cs);
 
-		if (!nl1 || !raw) {
-			free(raw);
-			if (nl1)
-				s->l1 = nl1;
-			return err_set(e, ENOMEM, "%s: out of memory", img->path);
-		}
-		s->l1 = nl1;
-		memset(nl1 + s->h.l1_size, 0,
-		       (need - s->h.l1_size) * sizeof(uint64_t));
-		for (uint64_t i = 0; i < s->h.l1_size; i++)
-			qcow2_put_be64(raw + i * 8, nl1[i]);
 		/* New L1 in new clusters, counted and durable before the one
 		 * 12-byte header write that switches to it. */
 		uint64_t noff = qcow2_reserve(img, nc);
-		r = io_pwrite(img->fd, raw, nc * cs, noff);
-		free(raw);
+		r = write_grown_l1(img, noff, nc * cs, e);
 		if (r < 0)
-			return err_set_errno(e, -r, "%s: write of the new L1 table",
-					     img->path);
+			return r;
 		r = qcow2_rc_add(img, noff / cs, nc, 1, true, e);
 		if (r >= 0)
 			r = qcow2_rc_writeback(img, e);
@@ -81,6 +92,7 @@ int qcow2_grow(struct img *img, uint64_t new_size, struct img_err *e)
 			return r;
 		s->h.l1_size = (uint32_t)need;
 		s->h.l1_table_offset = noff;
+		qcow2_l1_forget(s);
 		if (old_nc && old_off) {
 			r = qcow2_rc_add(img, old_off / cs, old_nc, -1, false, e);
 			if (r >= 0)
@@ -100,66 +112,94 @@ int qcow2_grow(struct img *img, uint64_t new_size, struct img_err *e)
 	return 0;
 }
 
+/* Zero the L1 window from entry w (n entries) in the file; the L2 tables
+ * it pointed at are appended to *tabs (what is unlinked is released only
+ * after the caller's fdatasync). */
+static int unlink_window(struct img *img, uint64_t w, uint64_t n,
+			 uint64_t **tabs, size_t *nt, size_t *cap,
+			 struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	uint8_t obe[QCOW2_L1_WIN * 8], zero[QCOW2_L1_WIN * 8];
+	bool any = false;
+	int r;
+
+	for (uint64_t j = 0; j < n; j++) {
+		uint64_t v, l2;
+		r = qcow2_l1_get(img, w + j, &v, e);
+		if (r < 0)
+			return r;
+		qcow2_put_be64(obe + j * 8, v);
+		any |= v != 0;
+		l2 = v & QCOW2_L1E_OFFSET_MASK;
+		if (!l2)
+			continue;
+		if (*nt == *cap) {
+			size_t nc = *cap ? *cap * 2 : 64;
+			uint64_t *p = realloc(*tabs, nc * sizeof(*p));
+			if (!p)
+				return err_set(e, ENOMEM, "%s: out of memory",
+					       img->path);
+			*tabs = p;
+			*cap = nc;
+		}
+		(*tabs)[(*nt)++] = l2;
+	}
+	if (!any)
+		return 0;
+	memset(zero, 0, sizeof(zero));
+	r = qcow2_meta_write(img, s->h.l1_table_offset + w * 8, zero, obe,
+			     n * 8, "the L1 table", e);
+	qcow2_l1_forget(s);
+	return r;
+}
+
+/* Release an unlinked L2 table and everything it references.  Each L1
+ * that reaches a table counts once for the table and once for every
+ * cluster in it (a table shared with a snapshot has refcount 2 and so do
+ * its clusters): drop both. */
+static int release_table(struct img *img, uint64_t l2off, struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	uint8_t *t;
+	int r;
+
+	r = qcow2_wl2_load(img, l2off, &t, e);
+	for (uint64_t k = 0; r >= 0 && k < s->l2_entries; k++) {
+		uint64_t ent = qcow2_be64(t + k * (uint64_t)s->l2_entry_bytes);
+		if (ent)
+			r = qcow2_release_entry(img, ent, e);
+	}
+	if (r >= 0)
+		r = qcow2_rc_add(img, l2off / s->cluster_size, 1, -1, false, e);
+	qcow2_wl2_forget(s, l2off);
+	return r;
+}
+
 int qcow2_make_empty(struct img *img, struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
-	uint64_t cs = s->cluster_size, n = s->h.l1_size;
-	uint64_t *old;
-	uint8_t *zero;
+	uint64_t n = s->h.l1_size, *tabs = NULL;
+	size_t nt = 0, cap = 0;
 	int r;
 
 	r = qcow2_write_begin(img, e);
 	if (r >= 0)
 		r = qcow2_batch_commit(img, e);
-	if (r < 0)
-		return r;
-	if (!n)
-		return 0;
-	old = malloc(n * sizeof(uint64_t));
-	zero = calloc(n, 8);
-	if (!old || !zero) {
-		free(old);
-		free(zero);
-		return err_set(e, ENOMEM, "%s: out of memory", img->path);
-	}
-	memcpy(old, s->l1, n * sizeof(uint64_t));
-	/* Unlink everything in one write, make it durable, then free: a
-	 * crash in between only leaks. */
-	uint8_t *obe = malloc(n * 8);
-	for (uint64_t i = 0; obe && i < n; i++)
-		qcow2_put_be64(obe + i * 8, old[i]);
-	r = qcow2_meta_write(img, s->h.l1_table_offset, zero, obe, n * 8,
-			     "the L1 table", e);
-	free(zero);
-	free(obe);
-	if (r < 0) {
-		free(old);
-		return r;
-	}
-	memset(s->l1, 0, n * sizeof(uint64_t));
-	r = qcow2_sync(img, e);
-	if (r >= 0)
+	/* Unlink everything, window by window, make it durable, then free:
+	 * a crash in between only leaks.  Only the tables are remembered
+	 * (as many as this layer allocated), not the whole L1. */
+	for (uint64_t w = 0; r >= 0 && w < n; w += QCOW2_L1_WIN)
+		r = unlink_window(img, w, n - w < QCOW2_L1_WIN ? n - w :
+				  QCOW2_L1_WIN, &tabs, &nt, &cap, e);
+	if (r >= 0 && n)
+		r = qcow2_sync(img, e);
+	if (r >= 0 && n)
 		r = qcow2_apply_pending(img, e);
-	for (uint64_t i = 0; i < n && r >= 0; i++) {
-		uint64_t l2off = old[i] & QCOW2_L1E_OFFSET_MASK;
-		uint8_t *t;
-		if (!l2off)
-			continue;
-		/* Each L1 that reaches a table counts once for the table and
-		 * once for every cluster in it (a table shared with a snapshot
-		 * has refcount 2 and so do its clusters): drop both. */
-		r = qcow2_wl2_load(img, l2off, &t, e);
-		for (uint64_t k = 0; r >= 0 && k < s->l2_entries; k++) {
-			uint64_t ent = qcow2_be64(t + k * (uint64_t)s->l2_entry_bytes);
-			if (ent)
-				r = qcow2_release_entry(img, ent, e);
-		}
-		if (r >= 0)
-			r = qcow2_rc_add(img, l2off / cs, 1, -1, false, e);
-		qcow2_wl2_forget(s, l2off);
-	}
-	free(old);
-	if (r >= 0)
+	for (size_t i = 0; i < nt && r >= 0; i++)
+		r = release_table(img, tabs[i], e);
+	free(tabs);
+	if (r >= 0 && n)
 		r = qcow2_rc_writeback(img, e);
 	return r;
 }

@@ -108,6 +108,13 @@ twin "v2 512" "compat=0.10,cluster_size=512" 8M w:0:1M:0x11 w:1000:3:0x22 z:4096
 twin "grow 512/rc64" "cluster_size=512,refcount_bits=64" 256k w:0:100k:0x11 g:32M w:20M:2M:0x22 w:31M:1M:0x23 z:0:50k g:40M w:39M:1M:0x24
 twin "extended l2" "extended_l2=on,cluster_size=32k" 16M w:0:3000:0x11 w:4096:1024:0x12 z:8192:1024 w:1M:2M:0x13 z:2M:64k w:15M:1M:0x14
 twin "refcount_bits=1" "refcount_bits=1,cluster_size=4k" 8M w:0:1M:0x11 z:4096:8192 w:512k:4097:0x12
+# The driver holds the L1 in a few windows of 512 entries (16 MiB of guest
+# each with 512-byte clusters): writes in more windows than it caches, back
+# to an evicted one, zeroes over two of them, then growth that copies all
+# sixteen windows into the new table, and writes on both sides of the old end.
+twin "L1 windows 512" "cluster_size=512" 256M w:0:1M:0x11 w:100M:1M:0x12 \
+	w:200M:1M:0x13 w:250M:1M:0x14 w:50M:1M:0x15 w:500k:1M:0x16 z:100M:40M \
+	w:16383k:2M:0x17 g:600M w:590M:1M:0x18 w:255M:2M:0x19 w:10M:1M:0x1a
 
 # Compressed clusters made by qemu-io, overwritten through the driver.
 qemu-img create -q -f qcow2 -o cluster_size=4096 ours.qcow2 1M
@@ -137,6 +144,13 @@ qcheck "overlay: qemu-img check" ov.qcow2
 check "overlay: make_empty" "$FMT_TOOL" ops ov.qcow2 e
 check "overlay: empty overlay reads as its base" qemu-img compare -q ov.qcow2 base.qcow2
 qcheck "overlay: check after make_empty" ov.qcow2
+# make_empty over an L1 of many windows (512-byte clusters, 256 MiB: 16).
+qemu-img create -q -f qcow2 -o cluster_size=512 -b base.qcow2 -F qcow2 ovw.qcow2 256M
+qemu-io -f qcow2 -c 'write -P 0x71 0 1M' -c 'write -P 0x72 40M 1M' \
+	-c 'write -P 0x73 130M 2M' -c 'write -P 0x74 255M 1M' ovw.qcow2 >/dev/null
+check "overlay, many L1 windows: make_empty" "$FMT_TOOL" ops ovw.qcow2 e
+check "  ... reads as its base" qemu-img compare -q ovw.qcow2 base.qcow2
+qcheck "  ... qemu-img check" ovw.qcow2
 
 # ---- power cuts ----------------------------------------------------------
 qemu-img create -q -f qcow2 -o cluster_size=512,refcount_bits=64 pc0.qcow2 64k

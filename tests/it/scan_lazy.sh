@@ -16,7 +16,7 @@
 . "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/hostile/poke.sh"
-need_tools python3 jq
+need_tools python3 jq strace
 
 # facts FILE: "filename format virtual-size cluster-size backing-filename
 # backing-format full-backing-filename" per image, sorted, from tree's
@@ -129,8 +129,39 @@ check_grep "... naming the L1 entry" "past\.qcow2: L1 entry 0 " "$T/.err"
 check_rc "L1 entry past the end: plan refuses" 3 \
 	"$IMGRAPH" plan --top "$L/past.qcow2" --base "$L/base.qcow2"
 check_grep "... naming the L1 entry" "past\.qcow2: L1 entry 0 " "$T/.out"
+# The driver holds the L1 in windows of 512 entries and checks it window
+# by window when a plan opens the image: an entry with reserved bits in
+# the fifth window (entry 2100 of 32768, 512-byte clusters) is found.
+qemu-img create -q -f qcow2 -o cluster_size=512 -b base.qcow2 -F qcow2 \
+	"$L/far.qcow2" 1G
+poke_be64 "$L/far.qcow2" $(( $(peek_be "$L/far.qcow2" $Q_L1_OFF 8) + 2100 * 8 )) \
+	$(((1 << 62) | 4096))
+snap_dir "$L" >"$T/before"
+check_rc "L1 entry 2100 with reserved bits: plan refuses" 3 \
+	"$IMGRAPH" plan --top "$L/far.qcow2" --base "$L/base.qcow2"
+check_grep "... naming the L1 entry" "far\.qcow2: L1 entry 2100 .*reserved bits" "$T/.out"
+check_rc "... commit refuses" 3 \
+	"$IMGRAPH" commit --yes --top "$L/far.qcow2" --base "$L/base.qcow2"
 snap_dir "$L" >"$T/after"
 check "nothing written" cmp "$T/before" "$T/after"
 qcheck "base is still clean" "$L/base.qcow2"
+
+# The pool's directory is listed once: the records beside the images
+# (journals, stale records, trash) are found in the scan's own listing,
+# not by reading the directory again (each full listing ends with a
+# getdents64 that returns 0).  A stale record there is still seen.
+D=$T/once
+python3 "$GEN" "$D" 20 10 --cluster-size 65536 --size 1048576 >/dev/null
+(cd "$D" && "$IMGRAPH" commit --yes -q --top c00001-l02.qcow2 \
+	--base c00001-l00.qcow2 .) >/dev/null 2>&1
+check "a commit left a stale record beside its base" \
+	test -f "$D/.imgraph-stale-c00001-l00.qcow2.rec"
+(cd "$D" && env ASAN_OPTIONS=detect_leaks=0 strace -o "$T/st_once" \
+	-e trace=getdents64 "$IMGRAPH" tree --output=json .) >"$T/once.json"
+check_eq "the pool directory is read to its end once" \
+	"$(grep -c '^getdents64(.*= 0$' "$T/st_once")" 1
+check_eq "... the stale record is still seen" \
+	"$(jq -r '.nodes[] | select(.flags | index("stale")) | .name' "$T/once.json")" \
+	c00001-l01.qcow2
 
 done_testing

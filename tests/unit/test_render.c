@@ -6,7 +6,9 @@
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "core/out/esc.h"
 #include "core/plan/plan.h"
 #include "tui/editor/editor_int.h"
 #include "tui/editor/ui.h"
@@ -524,6 +526,32 @@ START_TEST(after_graph_text)
 }
 END_TEST
 
+/* esc_put writes runs of plain bytes at once; what it writes is still
+ * esc_ctl's text, and a short buffer still cuts at a whole piece. */
+START_TEST(escape_file_and_buffer)
+{
+	const char *in = "ab c\\d\n\xc3\xa9\xc2\x85\xff\x1b[0m\x7fz";
+	const char *want = "ab c\\\\d\\n\xc3\xa9\\302\\205\\377"
+			   "\\033[0m\\177z";
+	char big[ESC_MAX], small[6], *mem = NULL;
+	size_t mlen = 0;
+	FILE *f = open_memstream(&mem, &mlen);
+
+	ck_assert_ptr_nonnull(f);
+	esc_put(f, in);
+	fclose(f);
+	ck_assert_str_eq(mem, want);
+	ck_assert_str_eq(esc_ctl(in, big, sizeof(big)), want);
+	ck_assert(esc_needed(in));
+	ck_assert(!esc_needed("plain name \xc3\xa9.qcow2"));
+	/* "ab c" fits, the escape "\\\\" (2 bytes) does not: cut before it */
+	ck_assert_str_eq(esc_ctl(in, small, 6), "ab c");
+	/* a UTF-8 sequence is never cut in half */
+	ck_assert_str_eq(esc_ctl("abcd\xc3\xa9", small, 6), "abcd");
+	free(mem);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("render");
@@ -542,6 +570,7 @@ int main(void)
 	tcase_add_test(tc, map_strip_and_full_map);
 	tcase_add_test(tc, flags_errors_and_users);
 	tcase_add_test(tc, after_graph_text);
+	tcase_add_test(tc, escape_file_and_buffer);
 	suite_add_tcase(s, tc);
 	return ut_run(s);
 }
