@@ -165,6 +165,24 @@ check_rc "qed top --drop-top: commit runs" 0 "$IMGRAPH" commit --yes -q --drop-t
 check "qed top --drop-top: base holds its view" qemu-img compare -q -U -f raw -F raw "$d/base.raw" "$T/qtop.raw"
 check "qed top --drop-top: the qed is left as it was" qemu-img compare -q -U -f qed -F raw "$d/top.qed" "$T/qtop.raw"
 
+# --- A qed base takes a qed top's data and grows as QEMU grows a qed (the
+# header's image size); the kept qed top is emptied.
+d=$T/qedbase; mkdir -p "$d"
+qemu-img create -q -f qed "$d/base.qed" 4M
+qemu-io -f qed -c 'write -P 0x11 0 3M' "$d/base.qed" >/dev/null
+qemu-img create -q -f qed -b base.qed -F qed "$d/top.qed" 6M
+qemu-io -f qed -c 'write -P 0x22 64k 1M' -c 'write -z 2M 128k' \
+	-c 'write -P 0x23 5M 64k' "$d/top.qed" >/dev/null
+guest_raw "$d/top.qed" "$T/qbtop.raw"
+check_rc "qed base: commit runs" 0 "$IMGRAPH" commit --yes -q --top "$d/top.qed" \
+	--format "$d/top.qed=qed" --base-format qed "$d"
+check "qed base: holds top's view" qemu-img compare -q -U -f qed -F raw "$d/base.qed" "$T/qbtop.raw"
+check "qed base: qemu-img check clean" qemu-img check -q -f qed "$d/base.qed"
+check_eq "qed base: grown to top's size" \
+	"$(qemu-img info -U --output=json "$d/base.qed" | jq '."virtual-size"')" $((6 << 20))
+check "qed base: the kept top reads as before" qemu-img compare -q -U -f qed -F raw "$d/top.qed" "$T/qbtop.raw"
+check "qed base: the kept top checks clean" qemu-img check -q -f qed "$d/top.qed"
+
 # --- A qcow v1 top records no backing format: the plan says so, and how
 # to record one; nothing is written.  (A vmdk's backing file is always a
 # vmdk, which imgraph never writes: base is refused as such.)

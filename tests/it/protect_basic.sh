@@ -16,7 +16,7 @@
 #      protected the same way; --delete leaves mid in place, read by x,
 #      and says so.
 #   4. refusals with nothing written: a qcow v1 reader (a format imgraph
-#      cannot write), a live holder on a clone (writer and reader), a clone on a
+#      cannot write), a qed reader with the need-check flag, a live holder on a clone (writer and reader), a clone on a
 #      read-only file system, a clone whose file system lacks the space.
 #   5. qed readers (written by imgraph's qed driver): views, qemu-img check,
 #      still naming base, their own clusters left in place, growth as the
@@ -226,6 +226,11 @@ check_rc "qcow v1 reader: plan without --protect does not offer it" 3 \
 	"$IMGRAPH" plan --top top.qcow2 --base base.qcow2 .
 check_nogrep "qcow v1 reader: no --protect hint" 'Run with --protect' "$T/.out"
 rm -f q.qcow
+# a qed reader QEMU marked need-check (not closed cleanly): not written
+qemu-img create -q -f qed -b base.qcow2 -F qcow2 q.qed 8M
+printf '\003' | dd of=q.qed bs=1 seek=16 conv=notrunc status=none
+refused "qed reader with need-check" protect "'q\.qed' .*need-check flag is set"
+rm -f q.qed
 
 holder_qio -f qcow2 "$d/c1.qcow2"
 refused "live writer on a clone" lock "c1\.qcow2"
