@@ -12,7 +12,8 @@
 #     compatible feature;
 #   * power cuts and kills at every mutating op: qemu-img check says 0 or
 #     3 (leaked clusters only), the image stays readable, and every
-#     sector reads either as before or as written.
+#     sector reads either as before or as written; make_empty reads as
+#     before or as the backing file.
 # IMGRAPH_LONG=1: four seeds per cut point.
 . "$(dirname "$0")/lib.sh"
 
@@ -133,4 +134,30 @@ for K in $(seq 1 "$N"); do
 	done
 done
 check_eq "kill and power cut at each of $N ops: check 0 or 3, readable, every sector old or new" "$bad" 0
+
+# make_empty (a kept qed top): the L1 table zeroed and synced, then the
+# file cut back.  Killed or cut at each op: check 0 or 3, and the image
+# reads as before or as its backing file.
+qemu-img convert -O raw -f qed q0.qed before.raw
+qemu-img convert -O raw -f qcow2 base.qcow2 after.raw
+cp q0.qed n.qed
+IMGRAPH_FAULT=count IMGRAPH_FAULT_OUT=$T/count "$FMT_TOOL" ops -f qed n.qed e
+N=$(cat "$T/count")
+check "make_empty has mutating ops ($N)" test "$N" -ge 3
+bad=0
+for K in $(seq 1 "$N"); do
+	for f in kill:$K kill:$K:after cut:$K:3 cut:$K:9; do
+		cp q0.qed pc.qed
+		( IMGRAPH_FAULT=$f "$FMT_TOOL" ops -f qed pc.qed e; true ) >/dev/null 2>&1
+		qemu-img check -f qed pc.qed >pc.out 2>&1; rc=$?
+		if [ $rc -ne 0 ] && [ $rc -ne 3 ]; then
+			bad=$((bad + 1)); echo "# empty $f: check rc=$rc"; diag <pc.out
+		elif ! qemu-img convert -O raw -f qed pc.qed pc.raw 2>pc.out; then
+			bad=$((bad + 1)); echo "# empty $f: unreadable"; diag <pc.out
+		elif ! cmp -s pc.raw before.raw && ! cmp -s pc.raw after.raw; then
+			bad=$((bad + 1)); echo "# empty $f: neither the old view nor the backing file"
+		fi
+	done
+done
+check_eq "make_empty killed or cut at each of its $N ops: check 0 or 3, old view or emptied" "$bad" 0
 done_testing
