@@ -26,10 +26,6 @@
 
 #define QED_MAGIC            0x00444551u     /* "QED\0" little-endian */
 #define QED_HDR_SIZE         64u
-#define QED_F_BACKING_FILE   0x1ull
-#define QED_F_NEED_CHECK     0x2ull
-#define QED_F_NO_PROBE       0x4ull
-#define QED_FEATURES         0x7ull
 #define QED_MIN_CLUSTER      4096u
 #define QED_MAX_CLUSTER      (64u << 20)
 #define QED_MAX_TABLE        (16u << 20)     /* bytes per table: our cap */

@@ -8,6 +8,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Header feature bits (incompatible features) */
+#define QED_F_BACKING_FILE   0x1ull
+#define QED_F_NEED_CHECK     0x2ull   /* a consistency check is due */
+#define QED_F_NO_PROBE       0x4ull   /* the backing file is raw */
+#define QED_FEATURES         0x7ull
+
 struct qed_state {
 	uint32_t cluster_size, table_size, header_size;
 	uint64_t features, compat_features, autoclear_features;

@@ -24,8 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QED_F_NEED_CHECK 0x2ull
-
 const char *qed_write_refusal(const struct qed_state *s)
 {
 	if (s->features & QED_F_NEED_CHECK)
