@@ -124,6 +124,9 @@ struct img_info {
 	uint64_t actual_size;         /* st_blocks * 512 */
 	uint64_t file_size;           /* st_size */
 	uint32_t cluster_size;        /* 0 for raw */
+	/* Clusters per L2 table where a table spans several (qed's
+	 * table_size); 0: one (qcow2). */
+	uint32_t l2_table_clusters;
 	int version;                  /* qcow2 2 or 3; 0 for raw */
 	int refcount_bits;
 	int compression_type;         /* 0 zlib, 1 zstd */

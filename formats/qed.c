@@ -1,5 +1,6 @@
-/* qed.c - the QED format, read-only but for the backing link (rewritten
- * by a relink as qemu-img rebase -u rewrites it).
+/* qed.c - the QED format: reading, and the backing link (rewritten by a
+ * relink as qemu-img rebase -u rewrites it).  The write path, which fills
+ * clusters (base's old bytes for a protected reader), is qed_write.c.
  *
  * Header (little-endian, 64 bytes): magic "QED\0", cluster_size u32,
  * table_size u32 (clusters per L1/L2 table), header_size u32 (clusters),
@@ -13,7 +14,7 @@
  * would refuse when it reaches them (misaligned, inside the header, past
  * the end of the file) are refused the same way, naming the entry.
  */
-#include "format.h"
+#include "qed_int.h"
 #include "fmt_util.h"
 #include "formats/io/io.h"
 
@@ -25,26 +26,11 @@
 
 #define QED_MAGIC            0x00444551u     /* "QED\0" little-endian */
 #define QED_HDR_SIZE         64u
-#define QED_F_BACKING_FILE   0x1ull
-#define QED_F_NEED_CHECK     0x2ull
-#define QED_F_NO_PROBE       0x4ull
-#define QED_FEATURES         0x7ull
 #define QED_MIN_CLUSTER      4096u
 #define QED_MAX_CLUSTER      (64u << 20)
 #define QED_MAX_TABLE        (16u << 20)     /* bytes per table: our cap */
 #define QED_NAME_MAX         4095u           /* QEMU's PATH_MAX buffer */
 #define KIND                 "qed"
-
-struct qed_state {
-	uint32_t cluster_size, table_size, header_size;
-	uint64_t features, image_size, l1_table_offset;
-	uint32_t cluster_bits, table_nelems;   /* entries per table */
-	uint64_t file_size;                     /* rounded down to a cluster */
-	uint64_t *l1;
-	char *backing;
-	uint64_t l2_off;                        /* cached L2 table, 0: none */
-	uint64_t *l2;
-};
 
 static int qed_probe(const uint8_t *buf, size_t len)
 {
@@ -190,6 +176,8 @@ static int parse(struct qed_state *s, const uint8_t *h, const char *path,
 	s->table_size = fmt_le32(h + 8);
 	s->header_size = fmt_le32(h + 12);
 	s->features = fmt_le64(h + 16);
+	s->compat_features = fmt_le64(h + 24);
+	s->autoclear_features = fmt_le64(h + 32);
 	s->l1_table_offset = fmt_le64(h + 40);
 	s->image_size = fmt_le64(h + 48);
 	/* QEMU rounds the file size down to a whole cluster */
@@ -230,9 +218,6 @@ static int qed_open(struct img *img, int flags, struct img_err *e)
 	ssize_t n;
 	int r;
 
-	if (flags & IMG_O_RDWR)
-		return err_set(e, EROFS, "%s: cannot open for writing: qed "
-			       "images are read-only here", img->path);
 	r = io_fstat(img->fd, &st);
 	if (r < 0)
 		return err_set_errno(e, -r, "%s: cannot stat", img->path);
@@ -259,11 +244,21 @@ static int qed_open(struct img *img, int flags, struct img_err *e)
 	}
 	img->priv = s;
 	img->virtual_size = s->image_size;
-	return 0;
+	if (flags & IMG_O_RDWR) {
+		r = qed_open_rw(img, e);
+		if (r < 0) {
+			qed_free(s);
+			img->priv = NULL;
+		}
+	}
+	return r;
 }
 
 static void qed_close(struct img *img)
 {
+	/* flushed first, as QEMU does at close */
+	if ((img->flags & IMG_O_RDWR) && img->priv)
+		qed_flush(img, NULL);
 	qed_free(img->priv);
 	img->priv = NULL;
 }
@@ -277,9 +272,10 @@ static int qed_get_info(struct img *img, struct img_info *o,
 	if (r < 0)
 		return r;
 	o->cluster_size = s->cluster_size;
+	o->l2_table_clusters = s->table_size;
 	/* need-check only says a consistency check is due: qemu-img 7.2
 	 * prints dirty-flag false for it on a read-only open, and so do we */
-	o->write_refusal = "qed images are read, never written";
+	o->write_refusal = qed_write_refusal(s);
 	return 0;
 }
 
@@ -354,10 +350,9 @@ static int qed_backing_header(struct img *img, const char *name,
 	return 0;
 }
 
-/* The L2 entry for guest offset off; *span: bytes from off to the end of
- * the range the answer covers (the cluster, or the whole L1 range when
- * its L2 table is unallocated). */
-static int entry_at(struct img *img, uint64_t off, uint64_t *entry,
+/* *span: the cluster, or the whole L1 range when its L2 table is
+ * unallocated (qed_int.h). */
+int qed_entry_at(struct img *img, uint64_t off, uint64_t *entry,
 		    uint64_t *span, struct img_err *e)
 {
 	struct qed_state *s = img->priv;
@@ -417,7 +412,7 @@ static int qed_block_status(struct img *img, uint64_t off, uint64_t len,
 	if (len > img->virtual_size - off)
 		len = img->virtual_size - off;
 	while (done < len) {
-		int r = entry_at(img, off + done, &entry, &span, e);
+		int r = qed_entry_at(img, off + done, &entry, &span, e);
 
 		if (r < 0)
 			return r;
@@ -445,7 +440,7 @@ static int qed_pread(struct img *img, uint64_t off, void *buf, size_t len,
 			memset(p, 0, len);
 			return 0;
 		}
-		r = entry_at(img, off, &entry, &span, e);
+		r = qed_entry_at(img, off, &entry, &span, e);
 		if (r < 0)
 			return r;
 		n = span < len ? (size_t)span : len;
@@ -472,4 +467,9 @@ const struct img_format img_format_qed = {
 	.backing_header = qed_backing_header,
 	.block_status = qed_block_status,
 	.pread = qed_pread,
+	.pwrite = qed_pwrite,
+	.write_zeroes = qed_write_zeroes,
+	.grow = qed_grow,
+	.make_empty = qed_make_empty,
+	.flush = qed_flush,
 };

@@ -64,6 +64,7 @@ int plan_check_space(struct graph *g, struct plan *p);
  * counted.  cs == 0: raw (bytes are written in place). */
 struct space_est {
 	uint64_t cs, l2_span;
+	uint64_t l2_bytes;                /* one new L2 table */
 	uint64_t clusters, l2_tables, raw_bytes;
 	uint64_t next_cluster, next_l2;   /* first index not yet counted */
 	bool any;

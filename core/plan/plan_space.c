@@ -38,12 +38,16 @@ static uint64_t div_up(uint64_t a, uint64_t b)
 
 void plan_space_init(struct space_est *s, const struct gnode *base)
 {
+	uint64_t tc = base->info.l2_table_clusters ?
+		      base->info.l2_table_clusters : 1;
+
 	memset(s, 0, sizeof(*s));
 	s->cs = base->info.cluster_size;
+	s->l2_bytes = s->cs * tc;
 	if (s->cs)
-		s->l2_span = s->cs * (s->cs / (base->info.extended_l2 ?
-					       L2_ENTRY_BYTES_EXTENDED :
-					       L2_ENTRY_BYTES));
+		s->l2_span = s->cs * (s->l2_bytes / (base->info.extended_l2 ?
+						     L2_ENTRY_BYTES_EXTENDED :
+						     L2_ENTRY_BYTES));
 }
 
 void plan_space_add(struct space_est *s, uint64_t off, uint64_t len)
@@ -81,7 +85,7 @@ uint64_t plan_space_total(const struct space_est *s,
 
 	if (!cs)
 		return s->raw_bytes;
-	n = s->clusters + s->l2_tables;
+	n = s->clusters + s->l2_tables * (s->l2_bytes / cs);
 	if (grow_to)                /* a new, larger L1 table */
 		n += div_up(div_up(grow_to, s->l2_span) *
 			    L1_ENTRY_BYTES, cs);

@@ -152,14 +152,36 @@ qemu-io -f raw -c 'write -P 0x11 0 2M' "$d/base.raw" >/dev/null
 qemu-img create -q -f qed -b base.raw -F raw "$d/top.qed" 4M
 qemu-io -f qed -c 'write -P 0x88 1M 1M' -c 'write -z 0 64k' "$d/top.qed" >/dev/null
 guest_raw "$d/top.qed" "$T/qtop.raw"
-snap_dir "$d" >"$T/before"
-check_rc "qed leaf top kept: plan refuses" 3 "$IMGRAPH" plan --top "$d/top.qed" "$d"
-check_grep "qed leaf top kept: the reason" "top '[^']*top.qed' cannot be written: qed images are read, never written" "$T/.out"
-snap_dir "$d" >"$T/after"
-check "qed leaf top kept: nothing written" cmp "$T/before" "$T/after"
+# A qed top without parents is kept and emptied, as a qcow2 one (it was
+# refused while qed was read-only): its view stays, base holds it.
+k=$T/qedkeep; cp -a "$d" "$k"
+check_rc "qed leaf top kept: commit runs" 0 "$IMGRAPH" commit --yes -q --top "$k/top.qed" "$k"
+check "qed leaf top kept: base holds its view" qemu-img compare -q -U -f raw -F raw "$k/base.raw" "$T/qtop.raw"
+check "qed leaf top kept: top reads as before" qemu-img compare -q -U -f qed -F raw "$k/top.qed" "$T/qtop.raw"
+check_eq "qed leaf top kept: emptied (nothing allocated in it)" \
+	"$(qemu-img map -U --output=json -f qed "$k/top.qed" | jq '[.[] | select(.depth == 0)] | length')" 0
+check "qed leaf top kept: qemu-img check clean" qemu-img check -q -f qed "$k/top.qed"
 check_rc "qed top --drop-top: commit runs" 0 "$IMGRAPH" commit --yes -q --drop-top --top "$d/top.qed" "$d"
 check "qed top --drop-top: base holds its view" qemu-img compare -q -U -f raw -F raw "$d/base.raw" "$T/qtop.raw"
 check "qed top --drop-top: the qed is left as it was" qemu-img compare -q -U -f qed -F raw "$d/top.qed" "$T/qtop.raw"
+
+# --- A qed base takes a qed top's data and grows as QEMU grows a qed (the
+# header's image size); the kept qed top is emptied.
+d=$T/qedbase; mkdir -p "$d"
+qemu-img create -q -f qed "$d/base.qed" 4M
+qemu-io -f qed -c 'write -P 0x11 0 3M' "$d/base.qed" >/dev/null
+qemu-img create -q -f qed -b base.qed -F qed "$d/top.qed" 6M
+qemu-io -f qed -c 'write -P 0x22 64k 1M' -c 'write -z 2M 128k' \
+	-c 'write -P 0x23 5M 64k' "$d/top.qed" >/dev/null
+guest_raw "$d/top.qed" "$T/qbtop.raw"
+check_rc "qed base: commit runs" 0 "$IMGRAPH" commit --yes -q --top "$d/top.qed" \
+	--format "$d/top.qed=qed" --base-format qed "$d"
+check "qed base: holds top's view" qemu-img compare -q -U -f qed -F raw "$d/base.qed" "$T/qbtop.raw"
+check "qed base: qemu-img check clean" qemu-img check -q -f qed "$d/base.qed"
+check_eq "qed base: grown to top's size" \
+	"$(qemu-img info -U --output=json "$d/base.qed" | jq '."virtual-size"')" $((6 << 20))
+check "qed base: the kept top reads as before" qemu-img compare -q -U -f qed -F raw "$d/top.qed" "$T/qbtop.raw"
+check "qed base: the kept top checks clean" qemu-img check -q -f qed "$d/top.qed"
 
 # --- A qcow v1 top records no backing format: the plan says so, and how
 # to record one; nothing is written.  (A vmdk's backing file is always a

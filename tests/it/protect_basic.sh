@@ -15,9 +15,12 @@
 #   3. a reader of an intermediate (base <- mid <- top, x on mid) is
 #      protected the same way; --delete leaves mid in place, read by x,
 #      and says so.
-#   4. refusals with nothing written: a qed reader (a format imgraph cannot
-#      write), a live holder on a clone (writer and reader), a clone on a
+#   4. refusals with nothing written: a qcow v1 reader (a format imgraph
+#      cannot write), a qed reader with the need-check flag, a live holder on a clone (writer and reader), a clone on a
 #      read-only file system, a clone whose file system lacks the space.
+#   5. qed readers (written by imgraph's qed driver): views, qemu-img check,
+#      still naming base, their own clusters left in place, growth as the
+#      plan said.
 . "$(dirname "$0")/lib.sh"
 need_tools jq
 
@@ -217,11 +220,16 @@ refused() { # NAME KIND PATTERN: plan and commit --protect refuse, nothing writt
 	snap_dir "$d" >"$T/h1"
 	check "$n: nothing written" cmp -s "$T/h0" "$T/h1"
 }
-qemu-img create -q -f qed -b base.qcow2 -F qcow2 q.qed 8M
-refused "qed reader" protect "'q\.qed' is qed, a format imgraph cannot write"
-check_rc "qed reader: plan without --protect does not offer it" 3 \
+qemu-img create -q -f qcow -b base.qcow2 -F qcow2 q.qcow 8M
+refused "qcow v1 reader" protect "'q\.qcow' is qcow, a format imgraph cannot write"
+check_rc "qcow v1 reader: plan without --protect does not offer it" 3 \
 	"$IMGRAPH" plan --top top.qcow2 --base base.qcow2 .
-check_nogrep "qed reader: no --protect hint" 'Run with --protect' "$T/.out"
+check_nogrep "qcow v1 reader: no --protect hint" 'Run with --protect' "$T/.out"
+rm -f q.qcow
+# a qed reader QEMU marked need-check (not closed cleanly): not written
+qemu-img create -q -f qed -b base.qcow2 -F qcow2 q.qed 8M
+printf '\003' | dd of=q.qed bs=1 seek=16 conv=notrunc status=none
+refused "qed reader with need-check" protect "'q\.qed' .*need-check flag is set"
 rm -f q.qed
 
 holder_qio -f qcow2 "$d/c1.qcow2"
@@ -265,4 +273,73 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
 else
 	skip "read-only file system and space cases" "need root and unshare -m"
 fi
+# ---- 5. qed readers ------------------------------------------------------------
+# Written by imgraph's qed driver: base's old bytes go into clusters a qed
+# reader does not allocate (new clusters and L2 tables appended), its own
+# clusters (data and zero) are left where they are.  q2's 4 KiB clusters
+# and two-cluster tables (4 MiB each) need new L2 tables for 4-8M and
+# 12-16M; q3 is smaller.  (QEMU refuses a qed of one 4 KiB cluster per
+# table: "QED table offset is invalid".)
+d=$T/qed; mkdir -p "$d"; cd "$d" || exit 1
+mkq base.qcow2 16M
+qio base.qcow2 -c 'write -P 0x11 0 16M'
+mkq top.qcow2 16M base.qcow2 qcow2
+qio top.qcow2 -c 'write -P 0xa1 0 3M' -c 'write -P 0xa2 5M 2M' -c 'write -P 0xa3 12M 4M'
+qemu-img create -q -f qed -b base.qcow2 -F qcow2 q1.qed 16M
+qemu-io -f qed -c 'write -P 0x51 1M 128k' -c 'write -z 2M 256k' \
+	-c 'write -P 0x52 6M 64k' -c 'write -P 0x53 9M 64k' q1.qed >/dev/null
+qemu-img create -q -f qed -o cluster_size=4k,table_size=2 -b base.qcow2 \
+	-F qcow2 q2.qed 16M
+qemu-io -f qed -c 'write -P 0x61 100k 8k' -c 'write -z 10M 4k' q2.qed >/dev/null
+qemu-img create -q -f qed -b base.qcow2 -F qcow2 q3.qed 6M
+qemu-io -f qed -c 'write -P 0x71 5M 64k' q3.qed >/dev/null
+qeds=(q1.qed q2.qed q3.qed)
+save_views "$T/vq" "${qeds[@]}"
+# own_kept IMAGE MAPFILE: every extent the image allocated before is still
+# there, at the same place in its file (nothing of it was overwritten).
+own_kept() {
+	qemu-img map -U --output=json -f qed "$1" >"$T/own.after"
+	jq -e --slurpfile a "$T/own.after" '[.[] | select(.depth == 0) | . as $b |
+		select([$a[0][] | select(.depth == 0 and .start <= $b.start and
+		 .start + .length >= $b.start + $b.length and .data == $b.data and
+		 ((.offset // 0) - .start) == (($b.offset // 0) - $b.start))] |
+		 length == 0)] | length == 0' "$2" >/dev/null
+}
+for q in "${qeds[@]}"; do
+	qemu-img map -U --output=json -f qed "$q" >"$T/own.$q"
+	stat -c %s "$q" >"$T/size.$q"
+done
+check_rc "qed: plan --protect runs" 0 "$IMGRAPH" plan --protect --output=json \
+	--top top.qcow2 --base base.qcow2 .
+cp "$T/.out" "$T/qed.json"
+check_eq "qed: no conflict" "$(jq -r '.conflicts | length' "$T/qed.json")" 0
+check_eq "qed: every qed reader protected" \
+	"$(jq -r '[.protect.readers[].name] | sort | join(" ")' "$T/qed.json")" "q1.qed q2.qed q3.qed"
+# top's ranges 0-3M, 5-7M, 12-16M less what each reader allocates there
+check_eq "qed: q1 copies what it does not allocate" \
+	"$(jq -r '.protect.readers[] | select(.name == "q1.qed") | .bytes' "$T/qed.json")" \
+	$(((3 + 2 + 4) * 1048576 - 131072 - 262144 - 65536))
+check_eq "qed: q3 copies only inside its 6 MiB" \
+	"$(jq -r '.protect.readers[] | select(.name == "q3.qed") | .bytes' "$T/qed.json")" \
+	$(((3 + 1) * 1048576 - 65536))
+check_rc "qed: commit --protect" 0 "$IMGRAPH" commit --protect --yes -q \
+	--top top.qcow2 --base base.qcow2 .
+same_views "qed: every qed reader's view unchanged" "$T/vq" "${qeds[@]}"
+check "qed: base shows top's old view" qemu-img compare -q -f qcow2 -F qcow2 top.qcow2 base.qcow2
+for q in "${qeds[@]}"; do
+	check "qed: $q checks clean (qemu-img check)" qemu-img check -q -f qed "$q"
+	check_eq "qed: $q still names base" "$(backing_is "$q")" base.qcow2
+	check "qed: $q kept its own clusters in place" own_kept "$q" "$T/own.$q"
+	grown=$(($(stat -c %s "$q") - $(cat "$T/size.$q")))
+	plan_g=$(jq -r --arg n "$q" '.protect.readers[] | select(.name == $n) | .growth' "$T/qed.json")
+	need=$(jq -r --arg n "$q" '.protect.readers[] | select(.name == $n) | ."space-needed"' "$T/qed.json")
+	# the plan's growth is the data clusters; the file also gains the L2
+	# tables it lacked, which the space needed covers
+	check "qed: $q grew by the plan's clusters, within the space needed ($grown: $plan_g..$need)" \
+		test "$grown" -ge "$plan_g" -a "$grown" -le "$need"
+done
+check_eq "qed: q2 gained two 8 KiB L2 tables besides the data" \
+	$(($(stat -c %s q2.qed) - $(cat "$T/size.q2.qed") - $(jq -r '.protect.readers[] | select(.name == "q2.qed") | .growth' "$T/qed.json"))) \
+	$((2 * 8192))
+cd "$T" || exit 1
 done_testing

@@ -13,7 +13,8 @@
 #      in an intermediate, a top larger than its backing file.
 #   P3 a top that allocates everything: the plan says 0 B; nothing copied.
 #   P4 refusals, nothing written: a live holder on top, a top whose format
-#      imgraph cannot write (qed), a pair with nothing between.
+#      imgraph cannot write (qcow v1), a pair with nothing between; a qed
+#      top is pulled (imgraph writes qed).
 #   P5 a top smaller and one larger than base, a raw base.
 #   P6 a template on a read-only mount: the relink journal cannot be
 #      written beside it, a conflict before anything is written.
@@ -245,12 +246,24 @@ check_rc "P4 a users-file entry that writes top: refused" 3 \
 check_grep "P4 ... the conflict names the user" "user 'vm-top'" "$T/.out"
 check_eq "P4 nothing written (holders, users)" "$(snap_dir "$W" | grep -v users.yaml)" "$(cat "$T/before")"
 rm -f "$W/users.yaml"
-qemu-img create -q -f qed -b mid.qcow2 -F qcow2 "$W/q.qed" 4M
+qemu-img create -q -f qcow -b mid.qcow2 -F qcow2 "$W/q.qcow" 4M
 snap_dir "$W" >"$T/before"
-check_rc "P4 a qed top (a format imgraph does not write): refused" 3 \
-	pull q.qed base.qcow2
-check_grep "P4 ... the conflict names top's format" "top '[^']*q.qed' cannot be written" "$T/.out"
-check_eq "P4 nothing written (qed top)" "$(snap_dir "$W")" "$(cat "$T/before")"
+check_rc "P4 a qcow v1 top (a format imgraph does not write): refused" 3 \
+	pull q.qcow base.qcow2 --format "$W/q.qcow=qcow" --format "$W/mid.qcow2=qcow2"
+check_grep "P4 ... the conflict names top's format" "top '[^']*q.qcow' cannot be written" "$T/.out"
+check_eq "P4 nothing written (qcow v1 top)" "$(snap_dir "$W")" "$(cat "$T/before")"
+rm -f "$W/q.qcow"
+# A qed top is written by imgraph's qed driver: pulled like a qcow2 one.
+qemu-img create -q -f qed -b mid.qcow2 -F qcow2 "$W/q.qed" 4M
+qemu-io -f qed -c 'write -P 0x5a 1M 64k' "$W/q.qed" >/dev/null
+guest_raw "$W/q.qed" "$T/q.raw"
+check_rc "P4 a qed top: pulled" 0 pull q.qed base.qcow2 --format "$W/q.qed=qed" \
+	--format "$W/mid.qcow2=qcow2"
+check "P4 ... its view unchanged" qemu-img compare -q -f raw -F qed "$T/q.raw" "$W/q.qed"
+check "P4 ... qemu-img check clean" qemu-img check -q -f qed "$W/q.qed"
+check_eq "P4 ... it now names base" \
+	"$(qemu-img info -U --output=json "$W/q.qed" | jq -r '."backing-filename"')" base.qcow2
+rm -f "$W/q.qed"
 check_rc "P4 nothing between top and base: refused" 3 pull mid.qcow2 base.qcow2
 check_grep "P4 ... says so" "nothing to pull" "$T/.out"
 # Two pulls onto one base exclude each other (one relink journal per

@@ -2,8 +2,8 @@
  * that qemu-img can judge what our drivers write and read.  A test tool:
  * built by the Makefile next to the unit tests, never installed.
  *
- *   fmt_tool ops IMAGE OP...
- *       open IMAGE (qcow2) read-write and apply each OP through formats/
+ *   fmt_tool ops [-f FMT] IMAGE OP...
+ *       open IMAGE (qcow2, or FMT) read-write and apply each OP through formats/
  *       img.h, then flush:  w:OFF:LEN:BYTE  write LEN bytes of BYTE;
  *       z:OFF:LEN  write zeroes;  g:SIZE  grow;  e  make empty;  f  flush.
  *       Numbers take k/m/g suffixes.
@@ -32,7 +32,7 @@
 
 static int usage(void)
 {
-	fputs("usage: fmt_tool ops IMAGE OP...\n"
+	fputs("usage: fmt_tool ops [-f FMT] IMAGE OP...\n"
 	      "       fmt_tool set-backing IMAGE NAME FMT\n"
 	      "       fmt_tool compare IMAGE RAW\n", stderr);
 	return 2;
@@ -89,13 +89,13 @@ static int apply_op(struct img *img, const char *op, struct img_err *e)
 	return err_set(e, EINVAL, "bad op '%s'", op);
 }
 
-static int run_ops(const char *path, int nops, char **ops)
+static int run_ops(const char *fmt, const char *path, int nops, char **ops)
 {
 	struct img_err e = { 0 };
 	struct img *img;
 	int r = 0;
 
-	if (img_open(path, "qcow2", IMG_O_RDWR, &img, NULL, &e) < 0)
+	if (img_open(path, fmt, IMG_O_RDWR, &img, NULL, &e) < 0)
 		return fail(&e);
 	for (int i = 0; i < nops && r == 0; i++)
 		r = apply_op(img, ops[i], &e);
@@ -189,8 +189,10 @@ static int compare(const char *image, const char *raw)
 
 int main(int argc, char **argv)
 {
+	if (argc >= 5 && !strcmp(argv[1], "ops") && !strcmp(argv[2], "-f"))
+		return run_ops(argv[3], argv[4], argc - 5, argv + 5);
 	if (argc >= 3 && !strcmp(argv[1], "ops"))
-		return run_ops(argv[2], argc - 3, argv + 3);
+		return run_ops("qcow2", argv[2], argc - 3, argv + 3);
 	if (argc == 5 && !strcmp(argv[1], "set-backing"))
 		return set_backing(argv[2], argv[3], argv[4]);
 	if (argc == 4 && !strcmp(argv[1], "compare"))

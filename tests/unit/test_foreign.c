@@ -312,7 +312,6 @@ START_TEST(foreign_formats_refuse_writing)
 {
 	static const char *const mk[][2] = {
 		{ "qemu-img create -q -f qcow x.qcow 1M", "x.qcow" },
-		{ "qemu-img create -q -f qed x.qed 1M", "x.qed" },
 		{ "qemu-img create -q -f vmdk x.vmdk 1M", "x.vmdk" },
 	};
 
@@ -330,6 +329,50 @@ START_TEST(foreign_formats_refuse_writing)
 }
 END_TEST
 
+/* qed is written (issue 18: protected readers): what our driver writes,
+ * QEMU reads back (qemu-io read -P, qemu-img check); a qed with the
+ * need-check flag is refused for writing, the reason in its info. */
+START_TEST(qed_written_read_by_qemu)
+{
+	struct img_err e = { 0 };
+	struct img_info in;
+	struct img *img = NULL;
+	static uint8_t buf[65536];
+
+	ck_assert_int_eq(sh("qemu-img create -q -f qcow2 b.qcow2 4M && "
+			    "qemu-io -f qcow2 -c 'write -P 0x11 0 4M' b.qcow2 "
+			    ">/dev/null && qemu-img create -q -f qed -b b.qcow2 "
+			    "-F qcow2 x.qed 4M"), 0);
+	ck_assert_int_eq(img_open(at("x.qed"), NULL, IMG_O_RDWR, &img, NULL,
+				  &e), 0);
+	ck_assert(img_can_write(img));
+	memset(buf, 0x5a, sizeof(buf));
+	ck_assert_int_eq(img_pwrite(img, 1 << 20, buf, sizeof(buf), &e), 0);
+	ck_assert_int_eq(img_write_zeroes(img, 2 << 20, 131072, &e), 0);
+	/* a partial cluster over the backing file: refused, named */
+	ck_assert_int_eq(img_pwrite(img, 3 << 20, buf, 512, &e), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.msg, "partial write"));
+	ck_assert_int_eq(img_flush(img, &e), 0);
+	img_close(img);
+	ck_assert_int_eq(sh("qemu-io -f qed -c 'read -P 0x5a 1M 64k' -c "
+			    "'read -P 0 2M 128k' -c 'read -P 0x11 0 1M' -c "
+			    "'read -P 0x11 3M 1M' x.qed >/dev/null && "
+			    "qemu-img check -q -f qed x.qed"), 0);
+
+	ck_assert_int_eq(sh("printf '\\003' | dd of=x.qed bs=1 seek=16 "
+			    "conv=notrunc status=none"), 0);
+	ck_assert_int_eq(img_open(at("x.qed"), NULL, IMG_O_RDWR, &img, NULL,
+				  &e), -EROFS);
+	ck_assert_msg(strstr(e.msg, "x.qed") && strstr(e.msg, "need-check"),
+		      "%s", e.msg);
+	img = open_ok("x.qed", NULL);
+	ck_assert_int_eq(img_get_info(img, &in, &e), 0);
+	ck_assert_ptr_nonnull(in.write_refusal);
+	ck_assert_ptr_nonnull(strstr(in.write_refusal, "need-check"));
+	img_close(img);
+}
+END_TEST
+
 static Suite *foreign_suite(void)
 {
 	Suite *s = suite_create("foreign");
@@ -338,6 +381,7 @@ static Suite *foreign_suite(void)
 	tcase_add_checked_fixture(t, ut_tmp_setup, ut_tmp_teardown);
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, probe_by_magic);
+	tcase_add_test(t, qed_written_read_by_qemu);
 	tcase_add_test(t, probe_vmdk_descriptor_text);
 	tcase_add_test(t, vmdk_extent_lines);
 	tcase_add_test(t, vmdk_extent_lines_invalid);
