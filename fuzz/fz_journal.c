@@ -1,6 +1,8 @@
-/* fz_journal.c - libFuzzer target: the relink journal parser and the
- * recovery planner (core/commit/journal.h, core/commit/recover.h; pure functions, no
- * file is touched).
+/* fz_journal.c - libFuzzer target: the relink journal parser, the
+ * recovery planner and the stale record parser (core/commit/journal.h,
+ * core/commit/recover.h, core/commit/stale.h; pure functions, no file is
+ * touched).  Every input goes to both parsers: the two records share the
+ * text form (rectext.h) and the seeds hold both.
  *
  * Oracles:
  *  - parse either fails with a message and no journal, or succeeds;
@@ -18,10 +20,14 @@
  *        when the journal did not ask for it.
  *  An invalid journal (parse error) can never reach the planner, which is
  *  the "never plan a write from an invalid journal" rule.
+ *  - the stale record parses the same way: fails with a message and no
+ *    record, or renders and re-parses to the same rendering, within its
+ *    bounds (transactions, images, protected readers).
  */
 #include "fz_common.h"
 #include "core/commit/journal.h"
 #include "core/commit/recover.h"
+#include "core/commit/stale.h"
 
 static uint32_t mix(const uint8_t *d, size_t n)
 {
@@ -104,6 +110,40 @@ out:
 	free(pcls);
 }
 
+static void check_stale(const uint8_t *data, size_t size)
+{
+	struct stale_record *r1 = NULL, *r2 = NULL;
+	struct img_err e = { 0 };
+	char *b1 = NULL, *b2 = NULL;
+	size_t l1 = 0, l2 = 0;
+	int r = stale_parse((const char *)data, size, &r1, &e);
+
+	if (r < 0) {
+		FZ_ASSERT(r1 == NULL, "failed stale parse returned a record");
+		FZ_ASSERT(e.msg[0], "stale parse failed (%d) without a message", r);
+		return;
+	}
+	FZ_ASSERT(r1 && r1->ntx >= 0 && r1->ntx <= STALE_MAX_TX,
+		  "ntx %d", r1 ? r1->ntx : -1);
+	for (int i = 0; i < r1->ntx; i++)
+		FZ_ASSERT(r1->tx[i].n >= 0 && r1->tx[i].n <= STALE_MAX_IMGS &&
+			  r1->tx[i].nrd >= 0 && r1->tx[i].nrd <= STALE_MAX_IMGS,
+			  "tx %d: %d images, %d readers", i, r1->tx[i].n,
+			  r1->tx[i].nrd);
+	r = stale_render(r1, &b1, &l1, &e);
+	FZ_ASSERT(r == 0, "render of a parsed stale record failed: %s", e.msg);
+	r = stale_parse(b1, l1, &r2, &e);
+	FZ_ASSERT(r == 0, "re-parse of a rendered stale record failed: %s",
+		  e.msg);
+	r = stale_render(r2, &b2, &l2, &e);
+	FZ_ASSERT(r == 0 && l1 == l2 && !memcmp(b1, b2, l1),
+		  "stale render/parse/render is not stable");
+	free(b1);
+	free(b2);
+	stale_free(r1);
+	stale_free(r2);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -111,8 +151,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct img_err e = { 0 };
 	char *buf = NULL, *buf2 = NULL;
 	size_t len = 0, len2 = 0;
-	int r = journal_parse((const char *)data, size, &j, &e);
+	int r;
 
+	check_stale(data, size);
+	r = journal_parse((const char *)data, size, &j, &e);
 	if (r < 0) {
 		FZ_ASSERT(j == NULL, "failed parse returned a journal");
 		FZ_ASSERT(e.msg[0], "parse failed (%d) without a message", r);

@@ -308,8 +308,27 @@ if [ -n "${IMGRAPH:-}" ] && [ -x "$IMGRAPH" ]; then
 	for k in $(seq 1 "$total"); do
 		rm -rf "$J"; cp -a "$W/j0" "$J"
 		(cd "$J" && IMGRAPH_FAULT=kill:$k "$IMGRAPH" commit --top top --base base --yes . >/dev/null 2>&1) || true
-		for jf in "$J"/.imgraph-journal-*; do
+		for jf in "$J"/.imgraph-journal-* "$J"/.imgraph-stale-*; do
 			[ -f "$jf" ] && cp "$jf" "$OUT/fz_journal/kill$k$(basename "$jf")"
+		done
+	done
+	# commit --protect, killed at each operation: stale records with the
+	# protection's progress (their prot and reader lines)
+	P=$W/p; mkdir -p "$P"
+	(cd "$P"
+	q -o cluster_size=4096 base 1M; qemu-io -f qcow2 -c 'write -P 1 0 256k' base >/dev/null
+	q -o cluster_size=4096 -b base -F qcow2 top 1M
+	qemu-io -f qcow2 -c 'write -P 2 0 128k' top >/dev/null
+	q -o cluster_size=4096 -b base -F qcow2 sib 1M
+	q -o cluster_size=4096 -b top -F qcow2 o1 1M)
+	cp -a "$P" "$W/p0"
+	total=$(cd "$P" && IMGRAPH_FAULT=count IMGRAPH_FAULT_OUT="$W/pcount" \
+		"$IMGRAPH" commit --protect --top top --base base --yes . >/dev/null 2>&1; cat "$W/pcount" 2>/dev/null || echo 0)
+	for k in $(seq 1 "$total"); do
+		rm -rf "$P"; cp -a "$W/p0" "$P"
+		(cd "$P" && IMGRAPH_FAULT=kill:$k "$IMGRAPH" commit --protect --top top --base base --yes . >/dev/null 2>&1) || true
+		for jf in "$P"/.imgraph-journal-* "$P"/.imgraph-stale-*; do
+			[ -f "$jf" ] && cp "$jf" "$OUT/fz_journal/pkill$k$(basename "$jf")"
 		done
 	done
 fi
