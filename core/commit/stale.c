@@ -485,26 +485,44 @@ int stale_begin(const char *base_path, uint64_t base_dev, uint64_t base_ino,
 	return r;
 }
 
-int stale_set_state(const char *base_path, uint64_t base_dev,
-		    uint64_t base_ino, uint64_t txid, enum stale_state state,
-		    struct img_err *e)
+/* The record beside base_path, when it is base's (base_dev:base_ino):
+ * 1 and *out (stale_free), its path in path; 0 when there is none or it is
+ * another file's (left alone); -errno with e filled when it cannot be
+ * read. */
+static int stale_load_for(const char *base_path, uint64_t base_dev,
+			  uint64_t base_ino, char path[PATH_MAX],
+			  struct stale_record **out, struct img_err *e)
 {
-	struct stale_record *s = NULL;
-	char path[PATH_MAX];
-	int r = stale_path_for(base_path, path, sizeof(path), e);
+	int r = stale_path_for(base_path, path, PATH_MAX, e);
 
+	*out = NULL;
 	if (r == 0)
-		r = stale_read(path, &s, e);
+		r = stale_read(path, out, e);
 	if (r == -ENOENT) {
 		err_clear(e);
 		return 0;
 	}
 	if (r < 0)
 		return r;
-	if (s->base_dev != base_dev || s->base_ino != base_ino) {
-		stale_free(s);
+	if ((*out)->base_dev != base_dev || (*out)->base_ino != base_ino) {
+		stale_free(*out);
+		*out = NULL;
 		return 0;
 	}
+	return 1;
+}
+
+int stale_set_state(const char *base_path, uint64_t base_dev,
+		    uint64_t base_ino, uint64_t txid, enum stale_state state,
+		    struct img_err *e)
+{
+	struct stale_record *s;
+	char path[PATH_MAX];
+	int r = stale_load_for(base_path, base_dev, base_ino, path, &s, e);
+
+	if (r <= 0)
+		return r;
+	r = 0;
 	for (int i = 0; i < s->ntx; i++) {
 		if (s->tx[i].txid != txid || s->tx[i].state == state)
 			continue;
@@ -522,22 +540,13 @@ int stale_set_prot(const char *base_path, uint64_t base_dev,
 		   uint64_t base_ino, uint64_t txid, uint64_t done,
 		   const struct stale_reader *rd, int nrd, struct img_err *e)
 {
-	struct stale_record *s = NULL;
+	struct stale_record *s;
 	char path[PATH_MAX];
-	int r = stale_path_for(base_path, path, sizeof(path), e);
+	int r = stale_load_for(base_path, base_dev, base_ino, path, &s, e);
 
-	if (r == 0)
-		r = stale_read(path, &s, e);
-	if (r == -ENOENT) {
-		err_clear(e);
-		return 0;
-	}
-	if (r < 0)
+	if (r <= 0)
 		return r;
-	if (s->base_dev != base_dev || s->base_ino != base_ino) {
-		stale_free(s);
-		return 0;
-	}
+	r = 0;
 	for (int i = 0; i < s->ntx; i++) {
 		struct stale_tx *t = &s->tx[i];
 
@@ -562,22 +571,16 @@ int stale_find_prot(const char *base_path, uint64_t base_dev,
 		    uint64_t base_ino, uint64_t top_dev, uint64_t top_ino,
 		    struct stale_tx *out, struct img_err *e)
 {
-	struct stale_record *s = NULL;
+	struct stale_record *s;
 	char path[PATH_MAX];
-	int r = stale_path_for(base_path, path, sizeof(path), e);
+	int r;
 
 	memset(out, 0, sizeof(*out));
-	if (r == 0)
-		r = stale_read(path, &s, e);
-	if (r == -ENOENT) {
-		err_clear(e);
-		return 0;
-	}
-	if (r < 0)
+	r = stale_load_for(base_path, base_dev, base_ino, path, &s, e);
+	if (r <= 0)
 		return r;
 	r = 0;
-	for (int i = s->ntx - 1; s->base_dev == base_dev &&
-	     s->base_ino == base_ino && i >= 0; i--) {
+	for (int i = s->ntx - 1; i >= 0; i--) {
 		const struct stale_tx *t = &s->tx[i];
 
 		if (t->state != STALE_PENDING || !t->prot ||
