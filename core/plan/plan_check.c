@@ -236,6 +236,48 @@ int plan_check_role_state(struct graph *g, struct plan *p, int id)
 	return check_node_state(g, p, id, rp.write, rp.name);
 }
 
+/* What base reads below itself must be a chain QEMU can open: a loop, a
+ * missing or unreadable file, or a probed layer whose backing file the
+ * scan did not follow leaves base's view (and every view through it)
+ * unknown, before the commit and after it. */
+static int check_below_base(struct graph *g, struct plan *p)
+{
+	const struct gnode *b = &g->nodes[p->base];
+	char msg[1600], hint[PATH_MAX + 400], q[PATH_MAX + 64];
+	int steps = 0;
+
+	for (int n = b->backing; n >= 0 && steps <= g->n;
+	     n = g->nodes[n].backing, steps++) {
+		const struct gnode *x = &g->nodes[n];
+
+		if (x->flags & (GN_ERROR | GN_EXTERNAL)) {
+			snprintf(msg, sizeof(msg), "base '%s' reads '%s' below "
+				 "it, which cannot be used: %s", b->name,
+				 x->name, x->error ? x->error : "it is an "
+				 "external (protocol or json:) name");
+			snprintf(hint, sizeof(hint), "Fix the chain below base "
+				 "first.");
+		} else if ((x->flags & GN_UNSAFE_PROBE) && x->backing_name) {
+			snprintf(msg, sizeof(msg), "base '%s' reads '%s' below "
+				 "it, whose format was probed (%s) through a "
+				 "reference that records none: its backing file "
+				 "'%s' is not followed, so what base shows there "
+				 "is unknown", b->name, x->name, x->format,
+				 x->backing_name);
+			snprintf(hint, sizeof(hint), "If it really is %s, say "
+				 "so: --format %s=%s", x->format,
+				 plan_sh_quote(x->path, q, sizeof(q)), x->format);
+		} else {
+			continue;
+		}
+		return plan_add_conflict(p, CONFLICT_IMAGE_STATE, p->base, 0,
+			x->name, msg, "Base's view includes what it reads below "
+			"itself; imgraph only commits into a chain it can read "
+			"completely, as QEMU must to open it.", hint);
+	}
+	return 0;
+}
+
 int plan_check_states(struct graph *g, struct plan *p)
 {
 	int r;
@@ -246,6 +288,8 @@ int plan_check_states(struct graph *g, struct plan *p)
 		if ((r = plan_check_role_state(g, p, p->inter[i])) < 0)
 			return r;
 	if ((r = plan_check_role_state(g, p, p->base)) < 0)
+		return r;
+	if ((r = check_below_base(g, p)) < 0)
 		return r;
 	/* Formats on the path: top's link and every intermediate's. */
 	if ((r = check_link_format(g, p, p->top)) < 0)
