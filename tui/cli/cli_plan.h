@@ -30,6 +30,15 @@ int cli_plan_load(const struct cli_plan_args *a, struct graph **g,
 	{ "base-is-raw", no_argument, NULL, 'W' }, \
 	{ "ignore-unverified", required_argument, NULL, 'I' }
 
+/* Their help lines in `plan --help` and `commit --help`: one text. */
+#define CLI_PLAN_FORMAT_HELP \
+"      --base-format FMT, -F FMT  base's format, where the link that\n" \
+"                     reaches it records none (qed, qcow, or a qcow2\n" \
+"                     made without -F); it must be what its bytes probe as\n" \
+"      --format FILE=FMT  the same for any image of the chain (an\n" \
+"                     intermediate a qed or qcow link reaches); repeatable.\n" \
+"                     A stated format never overrides a recorded one\n"
+
 /* The options that shape a plan, which `plan` and `commit` both take
  * (long names only): entries for the middle of a getopt_long table. */
 #define CLI_PLAN_LONGOPTS \

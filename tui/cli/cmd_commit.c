@@ -273,12 +273,7 @@ static void usage(FILE *f)
 "      --delete       move top and intermediates nothing references any\n"
 "                     more into a trash beside them (imgraph undelete\n"
 "                     puts them back, imgraph purge frees the space)\n"
-"      --base-format FMT, -F FMT  base's format, where the link that\n"
-"                     reaches it records none (qed, qcow, or a qcow2\n"
-"                     made without -F); it must be what its bytes probe as\n"
-"      --format FILE=FMT  the same for any image of the chain (an\n"
-"                     intermediate a qed or qcow link reaches); repeatable.\n"
-"                     A stated format never overrides a recorded one\n"
+CLI_PLAN_FORMAT_HELP
 "      --base-is-raw  base is recorded raw but carries another format's\n"
 "                     header or footer: it really is a raw disk, write it\n"
 "      --ignore-unverified FILE  FILE carries an image signature imgraph\n"

@@ -29,12 +29,7 @@ static void plan_usage(FILE *f)
 	      "      --drop-top     plan to drop a top that has no parents\n"
 	      "      --delete       list what commit --delete moves into the "
 	      "trash\n"
-	      "      --base-format FMT, -F FMT  base's format, where the link that\n"
-	      "                     reaches it records none (qed, qcow, or a qcow2\n"
-	      "                     made without -F); it must be what its bytes probe as\n"
-	      "      --format FILE=FMT  the same for any image of the chain (an\n"
-	      "                     intermediate a qed or qcow link reaches); repeatable.\n"
-	      "                     A stated format never overrides a recorded one\n"
+	      CLI_PLAN_FORMAT_HELP
 	      "      --base-is-raw  base is recorded raw but carries another\n"
 	      "                     format's header or footer: it really is a\n"
 	      "                     raw disk, plan to write it\n"
