@@ -16,6 +16,25 @@
 #include <sys/types.h>
 
 #include "graph.h"
+#include "lock.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+struct img_format;
+
+/* imgraph's own records, temporaries and trash (".imgraph-*") beside the
+ * images are never pool images. */
+static inline bool graph_own_name(const char *name)
+{
+	return !strncmp(name, ".imgraph-", 9);
+}
+
+/* A directory entry of a pool directory. */
+struct dent {
+	char *name;
+	unsigned char type;        /* d_type */
+};
 
 /* Bytes of an image probed for its format. */
 #define GRAPH_PROBE_BYTES 512
@@ -68,7 +87,35 @@ struct graph_builder {
 	bool probe_locks;          /* GETLK on the fd the header is read from */
 };
 
+/* What the scan reads of one open regular file before it becomes a node:
+ * its head (one pread), what that probes as, and, asked on the same fd,
+ * QEMU's lock bytes and whether we may write it.  System calls and the
+ * format registry only, no builder state: a prefetch worker fills it
+ * (graph_prefetch.c) as well as the scanning thread. */
+struct gnode_peek {
+	int fd;                    /* -1: nothing to add (already closed) */
+	struct stat st;            /* fstat of fd */
+	ssize_t hlen;              /* bytes in head, or -errno of the read */
+	const struct img_format *probed;
+	bool tail;                 /* probed by its trailer (fixed VHD) */
+	bool lock_probed;
+	struct lock_state ls;
+	signed char wok;           /* as gnode_scan.wok */
+	uint8_t head[GRAPH_HEAD_BYTES];
+};
+
 /* graph_node.c */
+/* Peek at the regular file entry name of directory dfd (dfd < 0: path)
+ * as a directory scan does: one that vanished, cannot be read or is no
+ * image leaves pk->fd -1.  Returns -errno of a failed open, else 0. */
+int graph_node_peek_entry(int dfd, const char *name, const char *path,
+			  bool locks, struct gnode_peek *pk);
+/* Add (or find) the file peeked as a seed node shown as path; pk's fd
+ * stays open (whoever peeked closes it).  *id -1 when there was nothing
+ * to add. */
+int graph_node_add_peeked(struct graph_builder *b, const char *path,
+			  unsigned flags, struct gnode_peek *pk, int *id,
+			  struct img_err *e);
 int graph_node_new(struct graph_builder *b, const char *path, int *id,
 		   struct img_err *e);
 /* Node id of dev:ino, or -1. */
@@ -89,18 +136,40 @@ void graph_node_error(struct gnode *n, unsigned flags, const char *fmt, ...)
  * failure (e filled). */
 int graph_node_placeholder(struct graph_builder *b, const char *key,
 			   unsigned flags, struct img_err *e);
-/* Add (or find) the regular file at path as a seed node.  named: given
- * explicitly (a failure is an error) rather than found in a directory (a
- * file that vanished, dangles or is no image is skipped, *id = -1).
- * dtype_reg: the directory entry already says "regular file". */
+/* Add (or find) the file at path (symlinks followed) as a seed node.
+ * named: given explicitly (a failure is an error) rather than found in a
+ * directory (a file that vanished, dangles or is no image is skipped,
+ * *id = -1). */
 int graph_node_add_file(struct graph_builder *b, const char *path,
-			unsigned flags, bool named, bool dtype_reg, int *id,
-			struct img_err *e);
+			unsigned flags, bool named, int *id, struct img_err *e);
 /* The same for the entry name of directory dfd (path: the same file as
  * the node shows it); dfd < 0: by path. */
 int graph_node_add_at(struct graph_builder *b, int dfd, const char *name,
-		      const char *path, unsigned flags, bool named,
-		      bool dtype_reg, int *id, struct img_err *e);
+		      const char *path, unsigned flags, bool named, int *id,
+		      struct img_err *e);
+
+/* graph_prefetch.c: peek at the regular entries [from, n) of a directory
+ * listing on worker threads, ahead of the scanning thread, which takes
+ * them in order.  NULL when threads would not pay (few entries, one core,
+ * I/O faults injected, which must count in order) or cannot start: then
+ * peek on the calling thread. */
+struct graph_prefetch;
+struct graph_prefetch *graph_prefetch_start(const char *dir,
+					    const struct dent *v,
+					    size_t from, size_t n,
+					    bool locks);
+/* Entry i's peek (NULL: an entry that is not peeked: not a regular file,
+ * or imgraph's own record); i in order from `from`.  Its fd belongs to
+ * the prefetch. */
+struct gnode_peek *graph_prefetch_get(struct graph_prefetch *pf, size_t i);
+/* True once a worker ran out of descriptors: the entries it could not
+ * open are not peeked; stop, and go on one entry at a time. */
+bool graph_prefetch_starved(struct graph_prefetch *pf);
+/* Done with entry i (a worker closes its fd when it reuses the slot: the
+ * scanning thread does not spend the time). */
+void graph_prefetch_put(struct graph_prefetch *pf, size_t i);
+/* Stop the workers, close what they opened ahead, free (NULL: nothing). */
+void graph_prefetch_stop(struct graph_prefetch *pf);
 
 /* graph_follow.c: follow every seed's backing reference, transitively. */
 int graph_follow_all(struct graph_builder *b, struct img_err *e);

@@ -205,22 +205,6 @@ static void node_unload(struct gnode *n)
 	n->raw_magic_tail = false;
 }
 
-/* The registry's probe of the file on fd, whose first hlen bytes are in
- * head: by the head, and by the trailer when the head says raw (a fixed
- * VHD is known by its footer).  *tail: it was the trailer. */
-static const struct img_format *probe_node(int fd, const uint8_t *head,
-					   size_t hlen, bool *tail)
-{
-	const struct img_format *f = img_format_probe(head, hlen);
-	const struct img_format *t = f;
-
-	*tail = false;
-	if (strcmp(f->name, "raw") || img_probe_fd(fd, &t) < 0)
-		return f;
-	*tail = t != f;
-	return t;
-}
-
 /* Open a file already known (by stat, or by the directory entry type when
  * want is NULL) to be regular, and make sure the descriptor is that very
  * file.  *got receives its fstat.  at: the file as name in directory
@@ -251,27 +235,80 @@ static int open_regular_at(struct at at, const char *path,
 	return 0;
 }
 
-/* The fd is open anyway: QEMU's lock bytes cost one fcntl. */
-static void node_note_locks(struct gnode *n, int fd)
+/* The head of the file on pk->fd (one pread) and what it probes as: by
+ * the head, and by the trailer when the head says raw (a fixed VHD is
+ * known by its footer). */
+static void peek_head(struct gnode_peek *pk)
 {
-	struct lock_state ls;
+	const struct img_format *t;
 
-	if (lock_probe_fd(fd, &ls) == 0) {
-		n->lock_probed = true;
-		n->lock_held = ls.held;
-		n->lock_unshared = ls.unshared;
-	}
+	pk->hlen = io_pread(pk->fd, pk->head, sizeof(pk->head), 0);
+	pk->tail = false;
+	if (pk->hlen < 0)
+		return;
+	pk->probed = img_format_probe(pk->head, (size_t)pk->hlen <
+				      GRAPH_PROBE_BYTES ? (size_t)pk->hlen :
+				      GRAPH_PROBE_BYTES);
+	t = pk->probed;
+	if (strcmp(pk->probed->name, "raw") || img_probe_fd(pk->fd, &t) < 0)
+		return;
+	pk->tail = t != pk->probed;
+	pk->probed = t;
 }
 
-/* access(W_OK) of the open file, which spares a path walk; a kernel
- * without faccessat2 leaves it to graph_link, by path. */
-static void node_note_writable(struct gnode_scan *p, int fd)
+/* The fd is open anyway: QEMU's lock bytes cost one fcntl, and
+ * access(W_OK) of the open file spares a path walk (a kernel without
+ * faccessat2 leaves it to graph_link, by path). */
+static void peek_facts(struct gnode_peek *pk, bool locks)
 {
-	if (faccessat(fd, "", W_OK, AT_EMPTY_PATH) == 0)
-		p->wok = 1;
+	pk->lock_probed = locks && lock_probe_fd(pk->fd, &pk->ls) == 0;
+	pk->wok = 0;
+	if (faccessat(pk->fd, "", W_OK, AT_EMPTY_PATH) == 0)
+		pk->wok = 1;
 	else if (errno == EACCES || errno == EROFS || errno == EPERM ||
 		 errno == ETXTBSY)
-		p->wok = -1;
+		pk->wok = -1;
+}
+
+/* After peek_head: 1 when the file is to become a node, else 0 (a file
+ * found in a directory that cannot be read or is no image is skipped) or
+ * -errno (named: the read failed); the fd is closed unless 1.  A
+ * directory contributes what probes as an image format, plus *.raw /
+ * *.img (raw has no signature to probe). */
+static int peek_keep(struct gnode_peek *pk, const char *path, bool named,
+		     struct img_err *e)
+{
+	int r = 1;
+
+	if (pk->hlen < 0)
+		r = named ? err_set_errno(e, (int)-pk->hlen, "%s: cannot read "
+					  "header", path) : 0;
+	else if (!named && !strcmp(pk->probed->name, "raw") &&
+		 !resolve_raw_disk_name(path))
+		r = 0;
+	if (r != 1) {
+		io_close(pk->fd);
+		pk->fd = -1;
+	}
+	return r;
+}
+
+int graph_node_peek_entry(int dfd, const char *name, const char *path,
+			  bool locks, struct gnode_peek *pk)
+{
+	int r;
+
+	pk->fd = -1;
+	/* Open first and let the fstat confirm the entry's type: one stat
+	 * less per image of a large pool. */
+	r = open_regular_at((struct at){ dfd, name }, path, NULL, &pk->fd,
+			    &pk->st, NULL);
+	if (r < 0)
+		return r;
+	peek_head(pk);
+	if (peek_keep(pk, path, false, NULL) == 1)
+		peek_facts(pk, locks);
+	return 0;
 }
 
 /* What the driver reports replaces what stat said, except sizes it does
@@ -320,18 +357,14 @@ static void node_take_backing(struct gnode *n, struct img *img)
 		n->backing_fmt = strdup(bk.format);
 }
 
-/* Load node id from fd (its first hlen bytes in head) with format fmt, or
- * as probed when fmt is NULL. */
-static void load_from_fd(struct graph_builder *b, int id, int fd,
-			 const struct stat *st, const uint8_t *head,
-			 size_t hlen, const char *fmt)
+/* Load node id from the file peeked in pk with format fmt, or as probed
+ * when fmt is NULL. */
+static void load_from_fd(struct graph_builder *b, int id,
+			 const struct gnode_peek *pk, const char *fmt)
 {
 	struct gnode *n = &b->g->nodes[id];
 	struct gnode_scan *p = &b->px[id];
-	bool tail;
-	const struct img_format *probed =
-		probe_node(fd, head, hlen < GRAPH_PROBE_BYTES ? hlen :
-			   GRAPH_PROBE_BYTES, &tail);
+	const struct img_format *probed = pk->probed;
 	struct img_err e = { 0 };
 	struct img *img = NULL;
 	char fmtbuf[64];
@@ -347,11 +380,14 @@ static void load_from_fd(struct graph_builder *b, int id, int fd,
 	use = fmt ? fmt : probed->name;
 	node_unload(n);
 	p->probe_fmt = probed->name;
-	n->info.file_size = (uint64_t)st->st_size;
-	n->info.actual_size = (uint64_t)st->st_blocks * ST_BLOCK_BYTES;
-	if (b->probe_locks)
-		node_note_locks(n, fd);
-	node_note_writable(p, fd);
+	n->info.file_size = (uint64_t)pk->st.st_size;
+	n->info.actual_size = (uint64_t)pk->st.st_blocks * ST_BLOCK_BYTES;
+	if (pk->lock_probed) {
+		n->lock_probed = true;
+		n->lock_held = pk->ls.held;
+		n->lock_unshared = pk->ls.unshared;
+	}
+	p->wok = pk->wok;
 	n->format = strdup(use);
 	n->info.format = n->format;
 	if (fmt && !img_format_find(fmt)) {
@@ -368,14 +404,14 @@ static void load_from_fd(struct graph_builder *b, int id, int fd,
 	if (fmt && !strcmp(fmt, "raw") && strcmp(probed->name, "raw")) {
 		n->flags |= GN_RAW_MAGIC;
 		n->raw_magic = probed->name;
-		n->raw_magic_tail = tail;
+		n->raw_magic_tail = pk->tail;
 	}
 	/* A file whose bytes carry an image signature and that cannot be
 	 * read far enough to know its backing file is an unverified
 	 * reader: what it reads is unknown. */
 	unsigned unverified = strcmp(probed->name, "raw") ? GN_UNVERIFIED : 0;
-	if (img_open_borrowed(fd, n->path, use, IMG_O_INSPECT, st, head, hlen,
-			      &img, &e) < 0) {
+	if (img_open_borrowed(pk->fd, n->path, use, IMG_O_INSPECT, &pk->st,
+			      pk->head, (size_t)pk->hlen, &img, &e) < 0) {
 		graph_node_error(n, unverified, "%s", e.msg);
 		return;
 	}
@@ -392,10 +428,8 @@ void graph_node_load(struct graph_builder *b, int id, const char *fmt)
 {
 	struct gnode *n = &b->g->nodes[id];
 	struct img_err e = { 0 };
-	uint8_t head[GRAPH_HEAD_BYTES];
+	struct gnode_peek pk;
 	struct stat st;
-	ssize_t r;
-	int fd;
 
 	if (stat(n->path, &st) < 0) {
 		int err = errno;
@@ -413,21 +447,22 @@ void graph_node_load(struct graph_builder *b, int id, const char *fmt)
 				 n->path);
 		return;
 	}
-	if (open_regular_at((struct at){ -1, NULL }, n->path, &st, &fd, &st,
-			    &e) < 0) {
+	if (open_regular_at((struct at){ -1, NULL }, n->path, &st, &pk.fd,
+			    &pk.st, &e) < 0) {
 		node_unload(n);
 		graph_node_error(n, 0, "%s", e.msg);
 		return;
 	}
-	r = io_pread(fd, head, sizeof(head), 0);
-	if (r < 0) {
+	peek_head(&pk);
+	if (pk.hlen < 0) {
 		node_unload(n);
 		graph_node_error(n, 0, "%s: cannot read header: %s", n->path,
-				 strerror((int)-r));
+				 strerror((int)-pk.hlen));
 	} else {
-		load_from_fd(b, id, fd, &st, head, (size_t)r, fmt);
+		peek_facts(&pk, b->probe_locks);
+		load_from_fd(b, id, &pk, fmt);
 	}
-	io_close(fd);
+	io_close(pk.fd);
 }
 
 /* A file that is already a node was reached again (a second name, or a
@@ -459,48 +494,25 @@ static void seed_again(struct graph_builder *b, int id, const char *path,
 	b->px[id].seed = true;
 }
 
-/* Make a seed node of the file open on fd (closed here). */
+/* Make a seed node of the file peeked in pk (its fd left open). */
 static int seed_new(struct graph_builder *b, const char *path, unsigned flags,
-		    bool named, bool dtype_reg, int fd, const struct stat *st,
-		    int *id, struct img_err *e)
+		    bool exact, struct gnode_peek *pk, int *id,
+		    struct img_err *e)
 {
-	uint8_t head[GRAPH_HEAD_BYTES];
-	ssize_t r = io_pread(fd, head, sizeof(head), 0);
 	struct gnode *n;
 	int nid;
 
-	if (r < 0) {
-		io_close(fd);
-		return named ? err_set_errno(e, (int)-r, "%s: cannot read "
-					     "header", path) : 0;
-	}
-	/* A directory contributes what probes as an image format, plus
-	 * *.raw / *.img (raw has no signature to probe). */
-	bool tail;
-	if (!named &&
-	    !strcmp(probe_node(fd, head, (size_t)r < GRAPH_PROBE_BYTES ?
-			       (size_t)r : GRAPH_PROBE_BYTES, &tail)->name,
-		    "raw") &&
-	    !resolve_raw_disk_name(path)) {
-		io_close(fd);
-		return 0;
-	}
-	if (graph_node_new(b, path, &nid, e) < 0) {
-		io_close(fd);
+	if (graph_node_new(b, path, &nid, e) < 0)
 		return -ENOMEM;
-	}
 	n = &b->g->nodes[nid];
-	n->dev = st->st_dev;
-	n->ino = st->st_ino;
+	n->dev = pk->st.st_dev;
+	n->ino = pk->st.st_ino;
 	n->flags |= flags;
 	b->px[nid].seed = true;
-	if (graph_node_index(b, nid, e) < 0) {
-		io_close(fd);
+	if (graph_node_index(b, nid, e) < 0)
 		return -ENOMEM;
-	}
-	b->px[nid].exact = dtype_reg;
-	load_from_fd(b, nid, fd, st, head, (size_t)r, NULL);
-	io_close(fd);
+	b->px[nid].exact = exact;
+	load_from_fd(b, nid, pk, NULL);
 	/* Named like a raw disk but carrying another format's header: the
 	 * CVE-2008-2004 shape (a guest wrote an image header into its raw
 	 * disk).  Show it, but never follow its backing reference. */
@@ -510,53 +522,64 @@ static int seed_new(struct graph_builder *b, const char *path, unsigned flags,
 	return 0;
 }
 
-int graph_node_add_at(struct graph_builder *b, int dfd, const char *name,
-		      const char *path, unsigned flags, bool named,
-		      bool dtype_reg, int *id, struct img_err *e)
+/* The file st is already a node (reached by a second name): *id. */
+static bool seed_known(struct graph_builder *b, const struct stat *st,
+		       const char *path, unsigned flags, int *id)
 {
-	struct at at = { dfd, name };
+	int nid = graph_node_find(b, st->st_dev, st->st_ino);
+
+	if (nid < 0)
+		return false;
+	seed_again(b, nid, path, flags);
+	*id = nid;
+	return true;
+}
+
+int graph_node_add_peeked(struct graph_builder *b, const char *path,
+			  unsigned flags, struct gnode_peek *pk, int *id,
+			  struct img_err *e)
+{
+	*id = -1;
+	if (pk->fd < 0 || seed_known(b, &pk->st, path, flags, id))
+		return 0;
+	return seed_new(b, path, flags, true, pk, id, e);
+}
+
+int graph_node_add_at(struct graph_builder *b, int dfd, const char *name,
+		      const char *path, unsigned flags, bool named, int *id,
+		      struct img_err *e)
+{
+	struct gnode_peek pk = { .fd = -1 };
 	struct stat st;
-	int fd = -1, nid;
+	int r;
 
 	*id = -1;
-	if (dtype_reg) {
-		/* Open first and let the fstat confirm: one stat less per
-		 * image of a large pool. */
-		if (open_regular_at(at, path, NULL, &fd, &st, NULL) < 0)
-			return 0;    /* vanished or replaced: skip */
-	} else if ((dfd >= 0 ? fstatat(dfd, name, &st, 0)
-			     : stat(path, &st)) < 0) {
+	if ((dfd >= 0 ? fstatat(dfd, name, &st, 0) : stat(path, &st)) < 0)
 		/* A directory entry that vanished, dangles or loops is
 		 * skipped; a file named explicitly is an error. */
 		return named ? err_set_errno(e, errno, "%s: cannot stat", path)
 			     : 0;
-	} else if (!S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st.st_mode))
 		return named ? err_set(e, EINVAL, "%s: not a regular file or "
 				       "a directory", path) : 0;
-	}
-	nid = graph_node_find(b, st.st_dev, st.st_ino);
-	if (nid >= 0) {
-		if (fd >= 0)
-			io_close(fd);
-		seed_again(b, nid, path, flags);
-		*id = nid;
+	if (seed_known(b, &st, path, flags, id))
 		return 0;
-	}
-	if (fd < 0) {
-		int r = open_regular_at(at, path, &st, &fd, &st,
-					named ? e : NULL);
-
-		if (r < 0)   /* a directory entry that cannot be opened is
-				skipped */
-			return named ? r : 0;
-	}
-	return seed_new(b, path, flags, named, dtype_reg, fd, &st, id, e);
+	r = open_regular_at((struct at){ dfd, name }, path, &st, &pk.fd,
+			    &pk.st, named ? e : NULL);
+	if (r < 0)   /* a directory entry that cannot be opened is skipped */
+		return named ? r : 0;
+	peek_head(&pk);
+	r = peek_keep(&pk, path, named, e);
+	if (r < 1)
+		return r;
+	peek_facts(&pk, b->probe_locks);
+	r = seed_new(b, path, flags, false, &pk, id, e);
+	io_close(pk.fd);
+	return r;
 }
 
 int graph_node_add_file(struct graph_builder *b, const char *path,
-			unsigned flags, bool named, bool dtype_reg, int *id,
-			struct img_err *e)
+			unsigned flags, bool named, int *id, struct img_err *e)
 {
-	return graph_node_add_at(b, -1, NULL, path, flags, named, dtype_reg,
-				 id, e);
+	return graph_node_add_at(b, -1, NULL, path, flags, named, id, e);
 }

@@ -21,11 +21,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-struct dent {
-	char *name;
-	unsigned char type;
-};
-
 struct dent_list {
 	struct dent *v;
 	size_t n, cap;
@@ -186,6 +181,8 @@ struct dir_at {
 	const char *dir;
 	int dfd;                   /* -1: not open (yet) */
 	bool failed;               /* cannot open it: use paths */
+	struct graph_prefetch *pf; /* NULL: peek on this thread */
+	bool pf_paused;            /* stopped for a subdirectory */
 };
 
 static int dir_fd(struct dir_at *da)
@@ -200,29 +197,36 @@ static int dir_fd(struct dir_at *da)
 	return da->dfd;
 }
 
+/* Close the directory (and stop peeking ahead in it) while a
+ * subdirectory is walked, and at the end. */
 static void dir_close(struct dir_at *da)
 {
 	if (da->dfd >= 0)
 		io_close(da->dfd);
 	da->dfd = -1;
+	if (da->pf) {
+		graph_prefetch_stop(da->pf);
+		da->pf = NULL;
+		da->pf_paused = true;
+	}
 }
 
 /* One directory entry: a subdirectory (walked when recursive), a regular
  * file or a symlink (a seed when it leads to an image); FIFOs, sockets and
- * devices are never opened. */
+ * devices are never opened.  pk: the entry already peeked (a regular
+ * file), or NULL. */
 static int scan_entry(struct graph_builder *b, struct dir_walk *w,
 		      struct dir_at *da, const struct dent *d,
-		      struct img_err *e)
+		      struct gnode_peek *pk, struct img_err *e)
 {
 	const char *dir = da->dir;
 	char path[PATH_MAX];
 	unsigned char type = d->type;
+	struct gnode_peek own;
 	struct stat st;
 	int id, dfd;
 
-	/* imgraph's own records, temporaries and trash (".imgraph-*") are
-	 * never pool images. */
-	if (!strncmp(d->name, ".imgraph-", 9))
+	if (graph_own_name(d->name))
 		return 0;
 	if (!strcmp(dir, "."))
 		snprintf(path, sizeof(path), "%s", d->name);
@@ -244,16 +248,32 @@ static int scan_entry(struct graph_builder *b, struct dir_walk *w,
 		dir_close(da);
 		return scan_dir(b, w, path, e);
 	}
-	if (type != DT_REG && type != DT_LNK)
+	if (type == DT_REG && !pk) {
+		graph_node_peek_entry(dfd, d->name, path, b->probe_locks,
+				      &own);
+		pk = &own;
+	}
+	if (pk == &own) {
+		int r = graph_node_add_peeked(b, path, GN_IN_POOL, pk, &id, e);
+		if (own.fd >= 0)
+			io_close(own.fd);
+		return r;
+	}
+	if (pk)
+		return graph_node_add_peeked(b, path, GN_IN_POOL, pk, &id, e);
+	if (type != DT_LNK)
 		return 0;
 	return graph_node_add_at(b, dfd, d->name, path, GN_IN_POOL, false,
-				 type == DT_REG, &id, e);
+				 &id, e);
 }
 
+/* The entries in name order; regular files peeked ahead on worker threads
+ * when there are many (graph_prefetch.c), restarted after each
+ * subdirectory walked. */
 static int scan_dir(struct graph_builder *b, struct dir_walk *w,
 		    const char *dir, struct img_err *e)
 {
-	struct dir_at da = { .dir = dir, .dfd = -1 };
+	struct dir_at da = { .dir = dir, .dfd = -1, .pf_paused = true };
 	struct dent_list l;
 	bool first;
 	int r;
@@ -264,8 +284,23 @@ static int scan_dir(struct graph_builder *b, struct dir_walk *w,
 	r = read_dir_sorted(dir, &l, w->listing, e);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; r == 0 && i < l.n; i++)
-		r = scan_entry(b, w, &da, &l.v[i], e);
+	for (size_t i = 0; r == 0 && i < l.n; i++) {
+		if (da.pf_paused) {
+			da.pf_paused = false;
+			da.pf = graph_prefetch_start(dir, l.v, i, l.n,
+						     b->probe_locks);
+		}
+		struct graph_prefetch *pf = da.pf;
+		struct gnode_peek *pk = pf ? graph_prefetch_get(pf, i) : NULL;
+		if (pf && !pk && graph_prefetch_starved(pf)) {
+			/* Out of descriptors: one at a time from here. */
+			graph_prefetch_stop(pf);
+			da.pf = pf = NULL;
+		}
+		r = scan_entry(b, w, &da, &l.v[i], pk, e);
+		if (pf && pf == da.pf)
+			graph_prefetch_put(pf, i);
+	}
 	dir_close(&da);
 	dents_free(&l);
 	return r;
@@ -291,7 +326,7 @@ static int seed_pool_paths(struct graph_builder *b, char *const *paths,
 			r = scan_dir(b, &w, paths[i], e);
 		else
 			r = graph_node_add_file(b, paths[i], GN_IN_POOL, true,
-						false, &id, e);
+						&id, e);
 	}
 	free(w.seen);
 	return r;
@@ -309,7 +344,7 @@ static int seed_users(struct graph_builder *b, struct users_file *uf,
 		int id, r;
 
 		r = graph_node_add_file(b, uf->v[i].path, GN_OUTSIDE, true,
-					false, &id, &ue);
+					&id, &ue);
 		if (r < 0) {
 			id = graph_node_placeholder(b, uf->v[i].path,
 						    r == -ENOENT ? GN_MISSING :

@@ -220,6 +220,13 @@ void io_fault_reload(void)
 	io_parse();
 }
 
+bool io_faults_armed(void)
+{
+	if (!io_st.parsed)
+		io_parse();
+	return io_st.mode != F_NONE;
+}
+
 uint64_t io_mutating_ops(void)
 {
 	return io_st.ops;

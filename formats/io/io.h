@@ -32,6 +32,7 @@
 #ifndef IMGRAPH_IO_H
 #define IMGRAPH_IO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -132,6 +133,10 @@ int io_copy_predict(int src, int dst, uint64_t align);
  * variable after start-up, e.g. in a forked child).  IMGRAPH_FAULT is read
  * here and at start-up only; "cut" starts the simulator itself. */
 void io_fault_reload(void);
+
+/* True when IMGRAPH_FAULT asks for anything: the ops it counts must then
+ * happen in one order from run to run (no work spread over threads). */
+bool io_faults_armed(void);
 
 /* Number of mutating ops performed so far (for tests and progress). */
 uint64_t io_mutating_ops(void);

@@ -138,7 +138,7 @@ int qcow2_l1_get(struct img *img, uint64_t idx, uint64_t *v,
 		 struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
-	int k, r;
+	int k = 0, r;
 
 	*v = 0;
 	if (idx >= s->h.l1_size)
