@@ -209,4 +209,26 @@ check_rc "a --format FILE outside the pool is a conflict" 3 "$IMGRAPH" plan --to
 	-F qcow2 --format "$d/top.qed=qed" --format "$T/qed/base.qcow2=qcow2" "$d"
 check_grep "the conflict names it" "\[format\] --format [^ ]*qed/base.qcow2=qcow2: the file is not an image of the pool" "$T/.out"
 
+# --- tree takes the same statements: the pool it shows is the one plan
+# and commit see (a qed intermediate records no format for its qcow2
+# base, so base is only probed until it is stated).
+d=$T/tree; mkdir -p "$d"
+mkq "$d/base.qcow2" 4M
+qemu-img create -q -f qed -b base.qcow2 -F qcow2 "$d/mid.qed" 4M
+check_rc "tree: without a statement base is only probed" 0 "$IMGRAPH" tree "$d"
+check_grep "tree: it says so" "base.qcow2 .*\[probed, unsafe probe\]" "$T/.out"
+check_rc "tree --format: exit 0" 0 "$IMGRAPH" tree --format "$d/base.qcow2=qcow2" "$d"
+check_grep "tree --format: base's format is stated" "base.qcow2 .*\[format stated\]" "$T/.out"
+check_nogrep "tree --format: no unsafe probe left" "unsafe probe" "$T/.out"
+check_rc "tree --format --output=json: exit 0" 0 "$IMGRAPH" tree --output=json \
+	--format "$d/base.qcow2=qcow2" "$d"
+check_eq "tree --format: the JSON flags say stated" \
+	"$(jq -r '.nodes[] | select(.filename | endswith("base.qcow2")) | .flags | join(",")' "$T/.out")" \
+	"format stated"
+check_rc "tree --format: an unknown format is a usage error" 2 "$IMGRAPH" tree \
+	--format "$d/base.qcow2=qcow3" "$d"
+check_rc "tree --format: a missing FILE is an error" 1 "$IMGRAPH" tree \
+	--format "$d/nosuch.qcow2=qcow2" "$d"
+check_grep "tree --format: the error names the file" "nosuch.qcow2: cannot stat --format" "$T/.err"
+
 done_testing

@@ -27,6 +27,20 @@ static int named_unreadable(const struct graph *g, int n, struct img_err *e)
 	return 0;
 }
 
+int cli_stated_exist(const struct scan_opts *so)
+{
+	struct img_err e = { 0 };
+	struct stat st;
+
+	for (int i = 0; so && i < so->nstated; i++)
+		if (stat(so->stated[i].path, &st) < 0) {
+			err_set_errno(&e, errno, "%s: cannot stat --format",
+				      so->stated[i].path);
+			return cli_report(&e);
+		}
+	return EXIT_OK;
+}
+
 int cli_plan_load(const struct cli_plan_args *a, struct graph **gp,
 		  struct plan **pp)
 {
@@ -49,12 +63,9 @@ int cli_plan_load(const struct cli_plan_args *a, struct graph **gp,
 		err_set_errno(&e, errno, "%s: cannot stat --base", a->base);
 		return cli_report(&e);
 	}
-	for (int i = 0; a->scan && i < a->scan->nstated; i++)
-		if (stat(a->scan->stated[i].path, &st) < 0) {
-			err_set_errno(&e, errno, "%s: cannot stat --format",
-				      a->scan->stated[i].path);
-			return cli_report(&e);
-		}
+	r = cli_stated_exist(a->scan);
+	if (r != EXIT_OK)
+		return r;
 	if (plan_scan(&rq, gp, pp, &e) < 0)
 		return cli_report(&e);
 	/* A file named on the command line that is not a readable image is

@@ -74,6 +74,10 @@ int cli_plan_option(int c, char *arg, struct cli_plan_set *s);
 /* The same for CLI_PLAN_FORMAT_LONGOPTS alone (the editor's). */
 int cli_plan_format_option(int c, char *arg, struct cli_plan_set *s);
 
+/* Every file a --format names exists: EXIT_OK, or the exit code after
+ * the error is said on stderr. */
+int cli_stated_exist(const struct scan_opts *so);
+
 /* The statements of s into so (pointing into s). */
 void cli_plan_set_scan(const struct cli_plan_set *s, struct scan_opts *so);
 
