@@ -38,6 +38,10 @@ struct rows {
 	 * after its scan, and counting 100,000 nodes per redraw would take
 	 * most of a frame. */
 	int nroots, nin_use, nerrors, noutside;
+	/* Columns the widest node needs in the tree screen (guide, name and
+	 * marks), per canvas mode (ASCII, UTF-8): measured there on first
+	 * draw, 0 until then. */
+	int name_need[2];
 };
 
 /* Build from g with every node expanded and row 0 selected; 0 / -ENOMEM. */

@@ -20,16 +20,30 @@ struct cols {
 #define NAME_COL_MIN 24
 #define NAME_COL_MAX 72
 
-static int name_col_need(const struct canvas *c, const struct rows *r,
-			 const struct graph *g)
+/* The widest node's need, measured once per rows (depths and labels are
+ * fixed until the next rows_init) and canvas mode: measuring 100,000
+ * labels took most of a frame at every redraw. */
+static int widest_node(const struct canvas *c, struct rows *r)
 {
-	int need = NAME_COL_MIN;
+	int *memo = &r->name_need[c->utf8 ? 1 : 0];
+
+	if (*memo)
+		return *memo;
+	*memo = NAME_COL_MIN;
 	for (int i = 0; i < r->n; i++) {
 		int w = 2 * r->depth[i] + canvas_strwidth(c, rows_label(r, i)) +
 			5;         /* " [+]" and a blank */
-		if (w > need)
-			need = w;
+		if (w > *memo)
+			*memo = w;
 	}
+	return *memo;
+}
+
+static int name_col_need(const struct canvas *c, struct rows *r,
+			 const struct graph *g)
+{
+	int need = widest_node(c, r);
+
 	/* A live holder's mark follows the name (live_mark): room for it. */
 	for (int u = 0; u < g->nusers; u++) {
 		const struct guser *us = &g->users[u];
@@ -48,8 +62,7 @@ static int name_col_need(const struct canvas *c, const struct rows *r,
 	return need;
 }
 
-static struct cols tree_cols(const struct canvas *c,
-			     const struct ui_state *st)
+static struct cols tree_cols(const struct canvas *c, struct ui_state *st)
 {
 	int w = c->w;
 	struct cols k = { .alloc = w >= 70, .kids = w >= 70 };
