@@ -12,7 +12,7 @@
 # through $BUILD/tests/tools/imgcat -f FMT):
 #   - exits 1 (no signal, no timeout), nothing on stdout for info;
 #   - the message names the file and the field (MANIFEST regex);
-#   - no sanitizer report; peak RSS <= 64 MiB, wall time <= 1 s
+#   - no sanitizer report; peak RSS <= 64 MiB, CPU time <= 1 s
 #     (tests/tools/rusage.c; sanitizer builds: 512 MiB / 5 s), under
 #     ulimit -v 1 GiB (not in sanitizer builds);
 #   - the file is byte for byte what it was (nothing written).
@@ -82,19 +82,19 @@ while IFS=$'\t' read -r id file cmd field desc; do
 	fi
 	rm -f "$T/ru"
 	(ulimit -v "$VMEM_KB" && exec "$RUSAGE" -t 10 "$T/ru" "${argv[@]}") >"$T/out" 2>"$T/err" </dev/null
-	read -r kind code rss ms <"$T/ru" || { kind=none code=-1 rss=0 ms=0; }
+	read -r kind code rss ms _ <"$T/ru" || { kind=none code=-1 rss=0 ms=0; }
 	why=""
 	[ "$kind" = exit ] || why+=" ended by $kind $code;"
 	[ "$kind" != exit ] || [ "$code" = 1 ] || why+=" rc=$code, want 1;"
 	grep -qE 'AddressSanitizer|runtime error:|LeakSanitizer' "$T/err" && why+=" sanitizer report;"
 	[ "$rss" -le "$RSS_KB" ] || why+=" peak RSS ${rss} KiB > $RSS_KB;"
-	[ "$ms" -le "$MS" ] || why+=" took ${ms} ms > $MS;"
+	[ "$ms" -le "$MS" ] || why+=" took ${ms} ms of CPU > $MS;"
 	[ "$cmd" = read ] || [ ! -s "$T/out" ] || why+=" output on stdout;"
 	grep -qF -- "$file" "$T/err" || why+=" message does not name the file;"
 	grep -qE -- "$field" "$T/err" || why+=" message lacks /$field/;"
 	[ "$before" = "$(sha256sum <"$file")" ] || why+=" the file changed;"
 	if [ -z "$why" ]; then
-		ok "$id ($desc): rc=1 ${rss}KiB ${ms}ms"
+		ok "$id ($desc): rc=1 ${rss}KiB ${ms}ms CPU"
 	else
 		not_ok "$id ($desc):$why"
 		head -c 400 "$T/err" | diag

@@ -2,7 +2,11 @@
  *
  *   rusage [-t SECONDS] OUTFILE COMMAND [ARG...]
  *
- * Writes one line to OUTFILE:  "<exit|signal|timeout> <code> <maxrss_kb> <wall_ms>"
+ * Writes one line to OUTFILE:
+ *   "<exit|signal|timeout> <code> <maxrss_kb> <cpu_ms> <wall_ms>"
+ * cpu_ms is the child's user + system time (all its threads): what bounds
+ * the work a hostile input can cause, which the machine's load does not
+ * inflate the way it does the wall time.
  * and exits with the command's exit code (128 + signal when killed).
  * -t kills the command (SIGKILL) after SECONDS of wall time (default 20) so
  * a test never hangs on, say, a FIFO opened for reading.
@@ -94,7 +98,9 @@ int main(int argc, char **argv)
 		perror(argv[i]);
 		return 2;
 	}
-	fprintf(out, "%s %d %ld %lld\n", kind, code, ru.ru_maxrss,
+	fprintf(out, "%s %d %ld %lld %lld\n", kind, code, ru.ru_maxrss,
+		(long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+		(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000,
 		now_ms() - t0);
 	fclose(out);
 	return WIFSIGNALED(status) ? 128 + code : code;
