@@ -7,7 +7,9 @@
  *      `imgraph recover` finds the job to cancel or the relink to finish;
  *   2. block-commit with that job-id, backing-file = the offline relink's
  *      name, auto-finalize and auto-dismiss off, speed = --rate;
- *   3. an active commit: at "ready", job-complete (the pivot);
+ *   3. an active commit: at "ready", job-complete (the pivot); at every
+ *      poll, before the pivot and before finalize, the pool watch
+ *      (commit_watch.c): a new reader of base cancels the job;
  *   4. at "pending" base holds the data: fdatasync base from our own
  *      descriptor (it flushes the file whoever wrote it); the re-check of
  *      the offline parents' locks and openers; the confirmation;
