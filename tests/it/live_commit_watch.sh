@@ -11,9 +11,11 @@
 #      offset named and its own above it (QEMU's job did stop there).
 #   2. the active commit (mirror, pivot at ready) of the daemon's top:
 #      the same stop, no pivot (the daemon's export still serves top).
+#   3. a libvirt domain's commit of an intermediate (libvirt's API): the
+#      same stop, libvirt's job aborted, the domain's chain as it was.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_live.sh"
-live_need qemu-storage-daemon qemu-img qemu-io jq python3
+live_need qemu-storage-daemon qemu-img qemu-io jq python3 libvirtd virsh
 
 D=$T/a
 backing() { qemu-img info -U --output=json "$1" | jq -r '."backing-filename" // "none"'; }
@@ -112,5 +114,36 @@ heads "$D" base top >"$T/h2b"
 check "active: no header changed" cmp "$T/h2" "$T/h2b"
 for i in base top new; do qcheck "active: $i clean" "$D/$i.qcow2"; done
 check "active: top keeps its view" qemu-img compare -q -f raw -F qcow2 "$T/top2.raw" "$D/top.qcow2"
+
+# 3. libvirt: the domain runs vm <- top <- base, top into base.
+V="virsh -q -c qemu:///system"
+if ! live_libvirt_start; then
+	not_ok "libvirtd started"; done_testing
+fi
+rm -rf "$D"; mkdir -p "$D"
+mkq "$D/base.qcow2" 32M; qio "$D/base.qcow2" -c 'write -P 0x11 0 32M'
+mkq "$D/top.qcow2" 32M base.qcow2; qio "$D/top.qcow2" -c 'write -P 0x22 0 24M'
+mkq "$D/vm.qcow2" 32M top.qcow2
+for i in top vm; do guest_raw "$D/$i.qcow2" "$T/$i.3"; done
+dom=imgraph-w$$
+live_domain_start "$dom" "$D/vm.qcow2" || { not_ok "domain started"; done_testing; }
+heads "$D" base top vm >"$T/h3"
+new_reader_during "$dom" "$T/c3.err" --rate 2M --top "$D/top.qcow2" --base "$D/base.qcow2"; rc=$?
+check_eq "libvirt: refused as a conflict (exit 3)" "$rc" 3
+check_grep "libvirt: names the new reader" \
+	"new\.qcow2' began reading '.*base\.qcow2' during the copy" "$T/c3.err"
+check_eq "libvirt: no block job on the disk" \
+	"$($V blockjob "$dom" vda --raw 2>/dev/null | grep -c 'type=')" 0
+check_eq "libvirt: the domain's chain as it was" \
+	"$($V dumpxml "$dom" | grep -o "file='[^']*'" | sed "s|.*/||; s|'||" | tr '\n' ' ')" \
+	"vm.qcow2 top.qcow2 base.qcow2 "
+check "libvirt: no journal" [ ! -e "$D/.imgraph-journal-base.qcow2" ]
+live_domain_stop "$dom"
+heads "$D" base top vm >"$T/h3b"
+check "libvirt: no header changed" cmp "$T/h3" "$T/h3b"
+for i in base top vm new; do qcheck "libvirt: $i clean" "$D/$i.qcow2"; done
+for i in top vm; do
+	check "libvirt: $i keeps its view" qemu-img compare -q -f raw -F qcow2 "$T/$i.3" "$D/$i.qcow2"
+done
 
 done_testing
