@@ -11,7 +11,10 @@
 #      offset named and its own above it (QEMU's job did stop there).
 #   2. the active commit (mirror, pivot at ready) of the daemon's top:
 #      the same stop, no pivot (the daemon's export still serves top).
-#   3. a libvirt domain's commit of an intermediate (libvirt's API): the
+#   3. the last look, before job-finalize: the commit asks
+#      at pending (a terminal, no --yes); new.qcow2 is created while it
+#      asks; answered yes, the commit still stops, QEMU's job is gone.
+#   4. a libvirt domain's commit of an intermediate (libvirt's API): the
 #      same stop, libvirt's job aborted, the domain's chain as it was.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_live.sh"
@@ -115,7 +118,59 @@ check "active: no header changed" cmp "$T/h2" "$T/h2b"
 for i in base top new; do qcheck "active: $i clean" "$D/$i.qcow2"; done
 check "active: top keeps its view" qemu-img compare -q -f raw -F qcow2 "$T/top2.raw" "$D/top.qcow2"
 
-# 3. libvirt: the domain runs vm <- top <- base, top into base.
+# 3. The last look, before job-finalize: created while the commit asks
+# (through a pseudo-terminal) whether to relink, at pending.
+rm -rf "$D"; mkdir -p "$D"
+mkq "$D/base.qcow2" 32M; qio "$D/base.qcow2" -c 'write -P 0x11 0 32M'
+mkq "$D/top.qcow2" 32M base.qcow2; qio "$D/top.qcow2" -c 'write -P 0x22 0 24M'
+mkq "$D/ov1.qcow2" 32M top.qcow2
+for i in top ov1; do guest_raw "$D/$i.qcow2" "$T/$i.4"; done
+heads "$D" base top ov1 >"$T/h4"
+live_qsd_start q4 "$D/ov1.qcow2" || not_ok "qsd q4 started"
+cat >"$T/ask.py" <<'PY'
+import os, pty, subprocess, sys
+img, d = sys.argv[1], sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(img, [img, "commit", "--top", d + "/top.qcow2", "--base", d + "/base.qcow2"])
+buf = b""
+def until(s):
+    global buf
+    while s not in buf:
+        try:
+            b = os.read(fd, 4096)
+        except OSError:
+            b = b""
+        if not b:
+            return False
+        buf += b
+    return True
+if until(b"as planned?"):
+    os.write(fd, b"y\n")
+    if until(b"Relink"):
+        subprocess.run(["qemu-img", "create", "-q", "-u", "-f", "qcow2", "-b",
+                        "base.qcow2", "-F", "qcow2", d + "/new.qcow2", "32M"], check=True)
+        os.write(fd, b"y\n")
+until(b"\0")
+sys.stdout.write(buf.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+PY
+python3 "$T/ask.py" "$IMGRAPH" "$D" >"$T/c4.out"; rc=$?
+check_eq "at pending: refused as a conflict (exit 3)" "$rc" 3
+check_grep "at pending: it asked, then names the new reader" \
+	"new\.qcow2' began reading '.*base\.qcow2' during the copy" "$T/c4.out"
+check_eq "at pending: QEMU's job is gone, its node still reads top" \
+	"$(live_jobs q4) $(live_backing q4 q4)" " top.qcow2"
+check "at pending: no journal" [ ! -e "$D/.imgraph-journal-base.qcow2" ]
+live_stop q4
+heads "$D" base top ov1 >"$T/h4b"
+check "at pending: no header changed" cmp "$T/h4" "$T/h4b"
+for i in base top ov1 new; do qcheck "at pending: $i clean" "$D/$i.qcow2"; done
+for i in top ov1; do
+	check "at pending: $i keeps its view" qemu-img compare -q -f raw -F qcow2 "$T/$i.4" "$D/$i.qcow2"
+done
+
+# 4. libvirt: the domain runs vm <- top <- base, top into base.
 V="virsh -q -c qemu:///system"
 if ! live_libvirt_start; then
 	not_ok "libvirtd started"; done_testing
