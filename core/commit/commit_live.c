@@ -194,7 +194,8 @@ static int wait_pending(struct live_run *lr, struct img_err *e)
 			return err_set(e, ECANCELED, "commit cancelled: QEMU's "
 				       "job was cancelled; every parent still "
 				       "uses top");
-		if ((r = poll_job(lr, e)) < 0 || (r = live_watch(lr, false, e)) < 0)
+		if ((r = poll_job(lr, e)) < 0 ||
+		    (r = live_watch(lr, false, e)) < 0)
 			return r;
 		if (qmp_job_is(&lr->js, "pending"))
 			return 0;
