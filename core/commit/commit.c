@@ -245,14 +245,10 @@ static int commit_window(void *opaque, const uint64_t *runs, size_t nruns,
 	struct commit_run *cr = opaque;
 	uint64_t last = runs[2 * nruns - 1];
 
-	if (last >= cr->next_watch) {
-		cr->next_watch = last + PROTECT_RECORD;
-		if (pool_watch_changed(&cr->watch)) {
-			int r = commit_new_readers(cr->g, cr->p, runs[0], e);
-			if (r < 0)
-				return r;
-		}
-	}
+	int r = commit_watch_step(cr, last, runs[0], false, e);
+
+	if (r < 0)
+		return r;
 	return cr->prot.c ? protect_window(&cr->prot, runs, nruns, e) : 0;
 }
 
@@ -645,7 +641,7 @@ static int finish(struct commit_run *cr, struct img_err *e)
 			       "top");
 	/* the last look for a reader that appeared during the copy */
 	if (!cr->p->pull) {
-		int r = commit_new_readers(cr->g, cr->p, UINT64_MAX, e);
+		int r = commit_new_readers(cr, UINT64_MAX, e);
 		if (r < 0)
 			return r;
 	}

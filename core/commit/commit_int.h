@@ -32,17 +32,12 @@ struct pool_watch {
 	struct timespec *mt;
 	int n;
 	bool always;               /* -r: subdirectories change unseen */
+	char *reader, *reads;      /* the new reader found, what it reads */
 };
 int pool_watch_init(struct pool_watch *w, const struct graph *g);
 /* True when a directory changed since the last call (or always). */
 bool pool_watch_changed(struct pool_watch *w);
 void pool_watch_free(struct pool_watch *w);
-/* A reader of base or of an intermediate that the plan's graph g does not
- * have (created during the copy): -EBUSY naming it.  at: the offset of
- * base the copy stopped before, UINT64_MAX after the copy. */
-int commit_new_readers(const struct graph *g, const struct plan *p,
-		       uint64_t at, struct img_err *e);
-
 /* One commit's run (commit.c, commit_live.c). */
 struct commit_run {
 	struct graph *g;
@@ -64,6 +59,24 @@ struct commit_run {
 	struct pool_watch watch;   /* new readers during the copy */
 	uint64_t next_watch;       /* base offset of the next look */
 };
+
+/* A reader of base or of an intermediate that the plan's graph does not
+ * have (created during the copy): -EBUSY naming it (kept in cr->watch).
+ * at: the offset of base the copy stopped before, UINT64_MAX after the
+ * copy, or COMMIT_AT_BYTES | n: n bytes copied in no fixed order (QEMU's
+ * mirror, an active commit). */
+#define COMMIT_AT_BYTES (1ull << 63)
+int commit_new_readers(struct commit_run *cr, uint64_t at,
+		       struct img_err *e);
+/* The same message again for the reader found, with a later at (QEMU's
+ * job copies on until its cancel takes effect). */
+int commit_new_reader_err(const struct pool_watch *w, uint64_t at,
+			  struct img_err *e);
+/* The watch's cadence: done is the copy's progress; each 16 MiB of it,
+ * and with polled (a job QEMU runs) at every call, the pool is scanned
+ * when a directory changed. */
+int commit_watch_step(struct commit_run *cr, uint64_t done, uint64_t at,
+		      bool polled, struct img_err *e);
 
 struct commit_file *commit_file_of(struct commit_run *cr, int node);
 /* Report a phase; a callback asking to cancel sets the cancel flag. */

@@ -7,7 +7,9 @@
  *      `imgraph recover` finds the job to cancel or the relink to finish;
  *   2. block-commit with that job-id, backing-file = the offline relink's
  *      name, auto-finalize and auto-dismiss off, speed = --rate;
- *   3. an active commit: at "ready", job-complete (the pivot);
+ *   3. an active commit: at "ready", job-complete (the pivot); at every
+ *      poll, before the pivot and before finalize, the pool watch
+ *      (commit_watch.c): a new reader of base cancels the job;
  *   4. at "pending" base holds the data: fdatasync base from our own
  *      descriptor (it flushes the file whoever wrote it); the re-check of
  *      the offline parents' locks and openers; the confirmation;
@@ -151,6 +153,29 @@ static int poll_job(struct live_run *lr, struct img_err *e)
 	return 0;
 }
 
+/* Where the job is, for the watch's message: the commit job walks top
+ * from offset 0 (its progress is its offset); an active commit's mirror
+ * copies top's allocated areas in no fixed order. */
+static uint64_t live_at(const struct live_run *lr)
+{
+	uint64_t cur = (uint64_t)lr->js.current;
+
+	return lr->cr->p->live.job == PLAN_LIVE_ACTIVE ? cur | COMMIT_AT_BYTES
+						       : cur;
+}
+
+/* A reader of base that appeared while QEMU's job runs stops the commit
+ * like an offline one (commit_watch.c): at each poll (a look when a pool
+ * directory changed), and with last always, before the pivot and before
+ * finalize rewrites a header. */
+static int live_watch(struct live_run *lr, bool last, struct img_err *e)
+{
+	if (last)
+		return commit_new_readers(lr->cr, live_at(lr), e);
+	return commit_watch_step(lr->cr, (uint64_t)lr->js.current,
+				 live_at(lr), true, e);
+}
+
 static int job_failed(struct live_run *lr, struct img_err *e)
 {
 	return err_set(e, EIO, "QEMU's job '%s' ended before it was "
@@ -169,11 +194,15 @@ static int wait_pending(struct live_run *lr, struct img_err *e)
 			return err_set(e, ECANCELED, "commit cancelled: QEMU's "
 				       "job was cancelled; every parent still "
 				       "uses top");
-		if ((r = poll_job(lr, e)) < 0)
+		if ((r = poll_job(lr, e)) < 0 ||
+		    (r = live_watch(lr, false, e)) < 0)
 			return r;
 		if (qmp_job_is(&lr->js, "pending"))
 			return 0;
 		if (qmp_job_is(&lr->js, "ready") && !completed) {
+			/* cancelled at ready, the job ends with no pivot */
+			if ((r = live_watch(lr, true, e)) < 0)
+				return r;
 			r = qmp_job_simple(lr->q, "job-complete", lr->js.id, e);
 			if (r < 0)
 				return r;
@@ -238,8 +267,8 @@ static int finalize(struct live_run *lr, struct img_err *e)
 
 /* Before finalize: the job ends, the journal goes, nothing is relinked.
  * When the process is alive but its job cannot be ended, the journal
- * stays for recover. */
-static void undo(struct live_run *lr, struct img_err *e)
+ * stays for recover.  True when the job is gone. */
+static bool undo(struct live_run *lr, struct img_err *e)
 {
 	struct img_err ce;
 	bool gone = false;
@@ -250,7 +279,7 @@ static void undo(struct live_run *lr, struct img_err *e)
 		 * top still in the chain: nothing took effect */
 		gone = true;
 	} else if (lr->started && lr->q &&
-	    qmp_job_abandon(lr->q, lr->js.id, LIVE_CANCEL_MS, &ce) < 0) {
+	    qmp_job_end(lr->q, &lr->js, LIVE_CANCEL_MS, &ce) < 0) {
 		/* a monitor that closed: the process is exiting, which
 		 * takes a moment after its sockets are gone */
 		const struct timespec ts = { 0, 50000000L };
@@ -266,10 +295,11 @@ static void undo(struct live_run *lr, struct img_err *e)
 		journal_remove(lr->cr->jpath, &ce);
 		progress_job(lr->cr->o ? lr->cr->o->progress : NULL, lr->js.id,
 			     "null");
-		return;
+		return true;
 	}
 	err_prefix(e, "job '%s' could not be cancelled (%s); the journal "
 		   "stays, run 'imgraph recover': ", lr->js.id, ce.msg);
+	return false;
 }
 
 static int offline_relink(struct live_run *lr, struct img_err *e)
@@ -329,6 +359,9 @@ static int run_qmp(struct live_run *lr, struct img_err *e)
 		r = wait_pending(lr, e);
 	if (r == 0)
 		r = at_pending(lr, e);
+	/* the last look: finalize rewrites the first header */
+	if (r == 0)
+		r = live_watch(lr, true, e);
 	if (r == 0)
 		r = finalize(lr, e);
 	return r;
@@ -376,9 +409,12 @@ int commit_live_run(struct commit_run *cr, struct img_err *e)
 		r = run_virt(&lr, e);
 	else if (r == 0)
 		r = run_qmp(&lr, e);
-	if (r != 0 && !lr.finalized && lr.j)
-		undo(&lr, e);
-	else if (r == 1 && lr.finalized)
+	if (r != 0 && !lr.finalized && lr.j) {
+		/* a new reader: what base holds is what the job had done
+		 * when its cancel took effect */
+		if (undo(&lr, e) && r == -EBUSY && lr.q && cr->watch.reader)
+			commit_new_reader_err(&cr->watch, live_at(&lr), e);
+	} else if (r == 1 && lr.finalized)
 		/* declined after libvirt's job: QEMU's overlay names base,
 		 * the offline parents top; both read the same data */
 		journal_remove(cr->jpath, NULL);

@@ -84,6 +84,17 @@ int commit_virt_wait(struct commit_run *cr, struct virt_conn *vc,
 			break;
 		*done = cur;
 		commit_phase(cr->o, "copy", cur, end > cur ? end : cur);
+		/* the pool watch (commit_watch.c), once more before the
+		 * pivot; libvirt finalizes a plain commit by itself, so its
+		 * last look is the last poll */
+		r = l->job == PLAN_LIVE_ACTIVE && end && cur == end ?
+			commit_new_readers(cr, UINT64_MAX, e) :
+			commit_watch_step(cr, cur, UINT64_MAX, true, e);
+		if (r < 0) {
+			virt_job_abort(vc, l->domain, l->disk, false, NULL);
+			progress_job(pr, l->disk, "cancelled");
+			return r;
+		}
 		if (l->job == PLAN_LIVE_ACTIVE && end && cur == end &&
 		    virt_job_abort(vc, l->domain, l->disk, true, NULL) == 0) {
 			progress_job(pr, l->disk, "pivoted");

@@ -50,8 +50,11 @@ static bool known(const struct graph *g, const struct gnode *x)
 	return false;
 }
 
-int commit_new_readers(const struct graph *g, const struct plan *p,
-		       uint64_t at, struct img_err *e)
+/* The first reader of base or of an intermediate that g lacks: its path
+ * and what it reads into w (kept for the message after QEMU's job ended):
+ * 1, or 0 when there is none. */
+static int find_new_reader(const struct graph *g, const struct plan *p,
+			   struct pool_watch *w, struct img_err *e)
 {
 	struct scan_opts so = { .recursive = g->recursive };
 	struct graph *g2 = NULL;
@@ -63,26 +66,69 @@ int commit_new_readers(const struct graph *g, const struct plan *p,
 		if (x->backing < 0 || !changes(g, p, &g2->nodes[x->backing]) ||
 		    known(g, x))
 			continue;
-		if (at == UINT64_MAX)
-			r = err_set(e, EBUSY, "'%s' began reading '%s' during "
-				    "the copy (the plan did not see it; it was "
-				    "not protected): it reads base as the copy "
-				    "left it; no header was rewritten and top's "
-				    "parents still read top; plan again",
-				    x->path, g2->nodes[x->backing].path);
-		else
-			r = err_set(e, EBUSY, "'%s' began reading '%s' during "
-				    "the copy (the plan did not see it; it was "
-				    "not protected): the copy stopped before "
-				    "base changed at %llu, so it reads top's "
-				    "data below that and base's own above; no "
-				    "header was rewritten and top's parents "
-				    "still read top; plan again", x->path,
-				    g2->nodes[x->backing].path,
-				    (unsigned long long)at);
+		free(w->reader);
+		free(w->reads);
+		w->reader = strdup(x->path);
+		w->reads = strdup(g2->nodes[x->backing].path);
+		r = w->reader && w->reads ? 1 : err_set(e, ENOMEM, "out of "
+							 "memory");
 	}
 	graph_free(g2);
 	return r;
+}
+
+int commit_new_reader_err(const struct pool_watch *w, uint64_t at,
+			  struct img_err *e)
+{
+	const char *x = w->reader ? w->reader : "?";
+	const char *b = w->reads ? w->reads : "?";
+
+	err_clear(e);
+	if (at == UINT64_MAX)
+		return err_set(e, EBUSY, "'%s' began reading '%s' during the "
+			       "copy (the plan did not see it; it was not "
+			       "protected): it reads base as the copy left "
+			       "it; no header was rewritten and top's parents "
+			       "still read top; plan again", x, b);
+	if (at & COMMIT_AT_BYTES)
+		return err_set(e, EBUSY, "'%s' began reading '%s' during the "
+			       "copy (the plan did not see it; it was not "
+			       "protected): QEMU's job was cancelled after "
+			       "it copied %llu bytes of top's data into base, "
+			       "in no fixed order, so it reads a mix of top's "
+			       "data and base's own; no header was rewritten "
+			       "and top's parents still read top; plan again",
+			       x, b, (unsigned long long)(at & ~COMMIT_AT_BYTES));
+	return err_set(e, EBUSY, "'%s' began reading '%s' during the copy "
+		       "(the plan did not see it; it was not protected): the "
+		       "copy stopped before base changed at %llu, so it reads "
+		       "top's data below that and base's own above; no header "
+		       "was rewritten and top's parents still read top; plan "
+		       "again", x, b, (unsigned long long)at);
+}
+
+int commit_new_readers(struct commit_run *cr, uint64_t at, struct img_err *e)
+{
+	int r = find_new_reader(cr->g, cr->p, &cr->watch, e);
+
+	return r == 1 ? commit_new_reader_err(&cr->watch, at, e) : r;
+}
+
+int commit_watch_step(struct commit_run *cr, uint64_t done, uint64_t at,
+		      bool polled, struct img_err *e)
+{
+	bool due = done >= cr->next_watch;
+
+	if (due)
+		cr->next_watch = done + PROTECT_RECORD;
+	/* a job inside QEMU is not held back by the look: a poll looks
+	 * whenever a directory changed, not only each 16 MiB (-r: each
+	 * 16 MiB, a subdirectory's change is not seen) */
+	if (!due && !(polled && !cr->watch.always))
+		return 0;
+	if (!pool_watch_changed(&cr->watch))
+		return 0;
+	return commit_new_readers(cr, at, e);
 }
 
 /* ---- which directories to watch ----------------------------------------- */
@@ -134,5 +180,7 @@ void pool_watch_free(struct pool_watch *w)
 		free(w->dirs[i]);
 	free(w->dirs);
 	free(w->mt);
+	free(w->reader);
+	free(w->reads);
 	memset(w, 0, sizeof(*w));
 }

@@ -139,5 +139,9 @@ int qmp_job_simple(struct qmp *q, const char *cmd, const char *id,
  * it has, and dismiss it: 0 (also when there is no such job). */
 int qmp_job_abandon(struct qmp *q, const char *id, int timeout_ms,
 		    struct img_err *e);
+/* The same for the job s follows: s ends with its last progress (what a
+ * cancelled job had done when the cancel took effect). */
+int qmp_job_end(struct qmp *q, struct qmp_job_state *s, int timeout_ms,
+		struct img_err *e);
 
 #endif

@@ -90,31 +90,38 @@ int qmp_job_simple(struct qmp *q, const char *cmd, const char *id,
 	return r;
 }
 
-int qmp_job_abandon(struct qmp *q, const char *id, int timeout_ms,
-		    struct img_err *e)
+int qmp_job_end(struct qmp *q, struct qmp_job_state *s, int timeout_ms,
+		struct img_err *e)
 {
-	struct qmp_job_state s = { 0 };
 	struct timespec t0, t;
 	int r;
 
-	snprintf(s.id, sizeof(s.id), "%s", id);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if ((r = qmp_job_poll(q, &s, 0, e)) < 0)
+	if ((r = qmp_job_poll(q, s, 0, e)) < 0)
 		return r;
-	if (!s.found)
+	if (!s->found)
 		return 0;
-	if (!qmp_job_is(&s, "concluded") && !qmp_job_is(&s, "aborting") &&
-	    (r = qmp_job_simple(q, "job-cancel", id, e)) < 0)
+	if (!qmp_job_is(s, "concluded") && !qmp_job_is(s, "aborting") &&
+	    (r = qmp_job_simple(q, "job-cancel", s->id, e)) < 0)
 		return r;
-	while (!qmp_job_is(&s, "concluded") && !qmp_job_is(&s, "null")) {
+	while (!qmp_job_is(s, "concluded") && !qmp_job_is(s, "null")) {
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if ((t.tv_sec - t0.tv_sec) * 1000 +
 		    (t.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms)
 			return err_set(e, ETIMEDOUT, "QMP: job '%s' did not end "
 				       "within %d ms of job-cancel (status %s)",
-				       id, timeout_ms, s.status);
-		if ((r = qmp_job_poll(q, &s, 100, e)) < 0)
+				       s->id, timeout_ms, s->status);
+		if ((r = qmp_job_poll(q, s, 100, e)) < 0)
 			return r;
 	}
-	return s.found ? qmp_job_simple(q, "job-dismiss", id, e) : 0;
+	return s->found ? qmp_job_simple(q, "job-dismiss", s->id, e) : 0;
+}
+
+int qmp_job_abandon(struct qmp *q, const char *id, int timeout_ms,
+		    struct img_err *e)
+{
+	struct qmp_job_state s = { 0 };
+
+	snprintf(s.id, sizeof(s.id), "%s", id);
+	return qmp_job_end(q, &s, timeout_ms, e);
 }
