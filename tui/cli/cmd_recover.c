@@ -43,6 +43,76 @@ static void usage(FILE *f)
 "failed, 2 usage.\n");
 }
 
+/* The report for a person: successes on stdout, the rest on stderr. */
+static void print_human(const struct rec_report *rep)
+{
+	if (rep->n == 0)
+		printf("no interrupted relink found\n");
+	if (rep->stale_tmp_removed)
+		printf("removed %d stale temporary file%s\n",
+		       rep->stale_tmp_removed,
+		       rep->stale_tmp_removed == 1 ? "" : "s");
+	for (int i = 0; i < rep->nprot; i++) {
+		const struct rec_prot *pp = &rep->prot[i];
+		char a[32];
+		printf("%s: a protected commit of %s stopped during its copy: "
+		       "its %d reader%s base's old data below %s (journal %s); "
+		       "every view is intact, nothing to finish; run the same "
+		       "commit again to complete it (it resumes there)\n",
+		       ESC(pp->base), ESC(pp->top), pp->nreaders,
+		       pp->nreaders == 1 ? " holds" : "s hold",
+		       cli_human_size(pp->done, a, sizeof(a)),
+		       ESC(pp->record));
+	}
+	for (int i = 0; i < rep->n; i++) {
+		const struct rec_item *it = &rep->v[i];
+		FILE *f = it->outcome == REC_DONE_FORWARD ||
+			  it->outcome == REC_DONE_ROLLBACK ? stdout : stderr;
+		fprintf(f, "%s%s: %s: %s\n", f == stderr ? "imgraph: " : "",
+			ESC(it->journal), outcome_name(it->outcome),
+			ESC(it->msg));
+	}
+}
+
+/* The report as JSON or YAML (--output). */
+static void print_machine(const struct rec_report *rep, enum out_fmt fmt,
+			  bool rollback)
+{
+	struct ow w;
+
+	ow_init(&w, stdout, fmt);
+	ow_obj_open(&w, NULL);
+	ow_bool(&w, "rollback", rollback);
+	ow_i64(&w, "stale-temp-files-removed", rep->stale_tmp_removed);
+	ow_arr_open(&w, "journals");
+	for (int i = 0; i < rep->n; i++) {
+		const struct rec_item *it = &rep->v[i];
+		ow_obj_open(&w, NULL);
+		ow_str(&w, "journal", it->journal);
+		ow_str(&w, "outcome", outcome_name(it->outcome));
+		ow_i64(&w, "parents", it->parents);
+		ow_i64(&w, "written", it->written);
+		ow_i64(&w, "torn", it->torn);
+		ow_str(&w, "message", it->msg);
+		ow_close(&w);
+	}
+	ow_close(&w);
+	ow_arr_open(&w, "protected-copies");
+	for (int i = 0; i < rep->nprot; i++) {
+		const struct rec_prot *pp = &rep->prot[i];
+		ow_obj_open(&w, NULL);
+		ow_str(&w, "record", pp->record);
+		ow_str(&w, "base", pp->base);
+		ow_str(&w, "top", pp->top);
+		ow_u64(&w, "protected-below", pp->done);
+		ow_i64(&w, "readers", pp->nreaders);
+		ow_close(&w);
+	}
+	ow_close(&w);
+	ow_close(&w);
+	ow_finish(&w);
+}
+
 int cmd_recover(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -92,69 +162,10 @@ int cmd_recover(int argc, char **argv)
 		cli_report(&e);
 		rc = EXIT_ERR;
 	}
-	if (fmt == OUT_HUMAN) {
-		if (rep.n == 0)
-			printf("no interrupted relink found\n");
-		if (rep.stale_tmp_removed)
-			printf("removed %d stale temporary file%s\n",
-			       rep.stale_tmp_removed,
-			       rep.stale_tmp_removed == 1 ? "" : "s");
-		for (int i = 0; i < rep.nprot; i++) {
-			const struct rec_prot *pp = &rep.prot[i];
-			char a[32];
-			printf("%s: a protected commit of %s stopped during its "
-			       "copy: its %d reader%s base's old data "
-			       "below %s (journal %s); every view is intact, "
-			       "nothing to finish; run the same commit again "
-			       "to complete it (it resumes there)\n",
-			       ESC(pp->base), ESC(pp->top), pp->nreaders,
-			       pp->nreaders == 1 ? " holds" : "s hold",
-			       cli_human_size(pp->done, a, sizeof(a)),
-			       ESC(pp->record));
-		}
-		for (int i = 0; i < rep.n; i++) {
-			const struct rec_item *it = &rep.v[i];
-			FILE *f = it->outcome == REC_DONE_FORWARD ||
-				  it->outcome == REC_DONE_ROLLBACK ? stdout
-								   : stderr;
-			fprintf(f, "%s%s: %s: %s\n", f == stderr ? "imgraph: "
-				: "", ESC(it->journal),
-				outcome_name(it->outcome), ESC(it->msg));
-		}
-	} else {
-		struct ow w;
-		ow_init(&w, stdout, fmt);
-		ow_obj_open(&w, NULL);
-		ow_bool(&w, "rollback", rollback);
-		ow_i64(&w, "stale-temp-files-removed", rep.stale_tmp_removed);
-		ow_arr_open(&w, "journals");
-		for (int i = 0; i < rep.n; i++) {
-			const struct rec_item *it = &rep.v[i];
-			ow_obj_open(&w, NULL);
-			ow_str(&w, "journal", it->journal);
-			ow_str(&w, "outcome", outcome_name(it->outcome));
-			ow_i64(&w, "parents", it->parents);
-			ow_i64(&w, "written", it->written);
-			ow_i64(&w, "torn", it->torn);
-			ow_str(&w, "message", it->msg);
-			ow_close(&w);
-		}
-		ow_close(&w);
-		ow_arr_open(&w, "protected-copies");
-		for (int i = 0; i < rep.nprot; i++) {
-			const struct rec_prot *pp = &rep.prot[i];
-			ow_obj_open(&w, NULL);
-			ow_str(&w, "record", pp->record);
-			ow_str(&w, "base", pp->base);
-			ow_str(&w, "top", pp->top);
-			ow_u64(&w, "protected-below", pp->done);
-			ow_i64(&w, "readers", pp->nreaders);
-			ow_close(&w);
-		}
-		ow_close(&w);
-		ow_close(&w);
-		ow_finish(&w);
-	}
+	if (fmt == OUT_HUMAN)
+		print_human(&rep);
+	else
+		print_machine(&rep, fmt, rollback);
 	recover_report_free(&rep);
 	return rc;
 }
