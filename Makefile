@@ -202,11 +202,12 @@ uninstall:
 fuzz:
 	$(Q)$(MAKE) -f fuzz/fuzz.mk
 
-fuzz-run: fuzz
-	$(Q)fuzz/run.sh
+# imgraph itself too: fuzz/seeds.sh makes the journal seeds with it
+fuzz-run: fuzz $(BIN)
+	$(Q)IMGRAPH=$(abspath $(BIN)) fuzz/run.sh
 
-fuzz-campaign: fuzz
-	$(Q)fuzz/campaign.sh
+fuzz-campaign: fuzz $(BIN)
+	$(Q)IMGRAPH=$(abspath $(BIN)) fuzz/campaign.sh
 
 bench: $(BIN) $(BENCH_BINS)
 	$(Q)IMGRAPH=$(abspath $(BIN)) BUILD=$(BUILD) bench/run.sh

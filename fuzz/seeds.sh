@@ -331,6 +331,9 @@ if [ -n "${IMGRAPH:-}" ] && [ -x "$IMGRAPH" ]; then
 			[ -f "$jf" ] && cp "$jf" "$OUT/fz_journal/pkill$k$(basename "$jf")"
 		done
 	done
+else
+	echo "seeds.sh: no journal seeds for fz_journal: \$IMGRAPH is not an" \
+		"executable imgraph (make imgraph, or make fuzz-run builds it)" >&2
 fi
 # fz_foreign seeds: [mode byte][image] (see fuzz/fz_foreign.c): each image
 # probed (mode 0) and with its format given; vmdk descriptors as texts for
