@@ -291,6 +291,13 @@ run commit --top top.qcow2 --base base.qcow2
 check_eq "commit, no terminal, no --yes: exit 2" "$rc" 2
 check_grep "commit, no --yes: says to pass --yes" "--yes" "$T/e"
 empty_out "commit, no --yes"
+# What --yes would not cure comes first: the error, the conflicts.
+run commit --top nope.qcow2 --base base.qcow2
+check_eq "commit, no --yes, no such top: exit 1" "$rc" 1
+check_grep "commit, no --yes, no such top: names it" "nope\.qcow2" "$T/e"
+run commit --top top.qcow2 --base top.qcow2
+check_eq "commit, no --yes, a conflict: exit 3" "$rc" 3
+check_grep "commit, no --yes, a conflict: listed on stdout" "conflicts \(1\)" "$T/o"
 run commit --top top.qcow2 --base top.qcow2 --yes
 check_eq "commit with a conflict: exit 3" "$rc" 3
 check_grep "commit with a conflict: says nothing was written" "nothing was written" "$T/e"

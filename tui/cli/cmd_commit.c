@@ -254,8 +254,8 @@ static void usage(FILE *f)
 "top's backing file), then relink every parent of top to base as one\n"
 "crash-safe transaction.  The plan is shown first; a plan with conflicts\n"
 "is refused.  On a terminal you are asked before the copy and before the\n"
-"relink; scripts pass --yes (without a terminal and without --yes the\n"
-"command refuses before writing anything).\n"
+"relink; scripts pass --yes (without a terminal and without --yes a\n"
+"runnable plan is refused, exit 2, before anything is written).\n"
 "  -y, --yes          answer yes to every question\n"
 "  -p, --progress     draw progress on stderr (JSON lines when stderr is\n"
 "                     not a terminal or with --output=json)\n"
@@ -555,15 +555,13 @@ static int parse_args(int argc, char **argv, struct commit_args *a)
 	if (a->po.pull && a->co.copy_method != COPY_AUTO)
 		return cli_usage_error("commit", "--pull reads and writes "
 				       "top's view: it takes no --copy-method");
-	if (!a->yes && !(isatty(STDIN_FILENO) && isatty(STDERR_FILENO)))
-		return cli_usage_error("commit", "not a terminal: pass --yes to "
-				       "commit without questions (nothing was "
-				       "written)");
 	return -1;
 }
 
 /* Show the plan; refuse one with conflicts, ask before the copy unless
- * --yes.  -1 to go on, else the exit code. */
+ * --yes.  -1 to go on, else the exit code.  Off a terminal without --yes
+ * the refusal comes after the plan's own errors and conflicts, so a
+ * script learns first what --yes would not cure. */
 static int confirm_plan(const struct graph *g, const struct plan *p,
 			const struct commit_args *a)
 {
@@ -579,6 +577,10 @@ static int confirm_plan(const struct graph *g, const struct plan *p,
 				ESC(p->conflicts[0].hint));
 		return EXIT_CONFLICT;
 	}
+	if (!a->yes && !(isatty(STDIN_FILENO) && isatty(STDERR_FILENO)))
+		return cli_usage_error("commit", "not a terminal: pass --yes to "
+				       "commit without questions (nothing was "
+				       "written)");
 	if (a->fmt == OUT_HUMAN || !a->yes)
 		emit_plan(a->fmt == OUT_HUMAN ? stdout : stderr, g, p,
 			  OUT_HUMAN);
