@@ -273,6 +273,26 @@ for a in "" "." "--ascii ." "-r ."; do
 done
 usage "imgraph --frobnicate" "--frobnicate" --frobnicate
 usage "imgraph trea (mistyped command)" "'trea' is not a command" trea
+usage "imgraph comit: the nearest command" "did you mean 'commit'?" comit
+usage "imgraph rcover: the nearest command" "did you mean 'recover'?" rcover
+usage "imgraph xyzzy: nothing near" "'xyzzy' is not a command" xyzzy
+if grep -q "did you mean" "$T/e"; then not_ok "imgraph xyzzy: no guess when nothing is near"; else ok "imgraph xyzzy: no guess when nothing is near"; fi
+# imgraph help [COMMAND]: the overview, or the command's own --help
+run help
+check_eq "imgraph help: exit 0" "$rc" 0
+"$IMGRAPH" --help >"$T/h" 2>&1
+check "imgraph help = imgraph --help" cmp -s "$T/o" "$T/h"
+for c in tree info map create check plan commit recover undelete purge who; do
+	run help "$c"
+	"$IMGRAPH" "$c" --help >"$T/h" 2>&1
+	if [ "$rc" = 0 ] && [ -s "$T/o" ] && cmp -s "$T/o" "$T/h"; then
+		ok "imgraph help $c = imgraph $c --help"
+	else
+		not_ok "imgraph help $c = imgraph $c --help (rc=$rc)"
+	fi
+done
+usage "imgraph help trea" "did you mean 'tree'?" help trea
+usage "imgraph help a b" "help takes one command" help a b
 
 # ---- plan: exit codes 0/1/2/3 ---------------------------------------------
 run plan --top top.qcow2;            check_eq "plan runnable: 0" "$rc" 0

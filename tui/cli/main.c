@@ -43,9 +43,87 @@ static void usage(FILE *f)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f,
 "\n"
-"Run 'imgraph COMMAND --help' for a command's options.\n"
+"Run 'imgraph COMMAND --help' (or 'imgraph help COMMAND') for a command's\n"
+"options.\n"
 "Exit codes: 0 success, 1 error, 2 usage, 3 conflicts (plan/commit refused).\n"
 "See imgraph(1).\n");
+}
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static int find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(name, commands[i].name))
+			return (int)i;
+	return -1;
+}
+
+/* Edit distance of two short words (insertions, deletions, changes,
+ * and swaps of neighbours, as typing slips go), capped at 3. */
+static int slip_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	int d[17][17];
+
+	if (la > 16 || lb > 16)
+		return 3;
+	for (size_t i = 0; i <= la; i++)
+		for (size_t j = 0; j <= lb; j++) {
+			if (!i || !j) {
+				d[i][j] = (int)(i + j);
+				continue;
+			}
+			int v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < v)
+				v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	return d[la][lb] < 3 ? d[la][lb] : 3;
+}
+
+/* "imgraph trea": a mistyped command, not a pool to open. */
+static int not_a_command(const char *word)
+{
+	const char *best = NULL;
+	int bd = 3;
+
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		int d = slip_distance(word, commands[i].name);
+		if (d < bd) {
+			bd = d;
+			best = commands[i].name;
+		}
+	}
+	if (best)
+		return cli_usage_error(NULL, "'%s' is not a command, nor a file "
+				       "or directory; did you mean '%s'?", word,
+				       best);
+	return cli_usage_error(NULL, "'%s' is not a command, nor a file or "
+			       "directory", word);
+}
+
+/* imgraph help [COMMAND]: the overview, or the command's --help. */
+static int help(int argc, char **argv)
+{
+	int c;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (argc > 2)
+		return cli_usage_error(NULL, "help takes one command");
+	c = find_command(argv[1]);
+	if (c < 0)
+		return not_a_command(argv[1]);
+	char *args[] = { argv[1], (char *)"--help", NULL };
+	return commands[c].fn(2, args);
 }
 
 int main(int argc, char **argv)
@@ -55,23 +133,21 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return EXIT_OK;
 		}
+		if (!strcmp(argv[1], "help"))
+			return help(argc - 1, argv + 1);
 		if (!strcmp(argv[1], "--version")) {
 			printf("imgraph %s\n", IMGRAPH_VERSION);
 			return EXIT_OK;
 		}
-		for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]);
-		     i++)
-			if (!strcmp(argv[1], commands[i].name))
-				return commands[i].fn(argc - 1, argv + 1);
+		int c = find_command(argv[1]);
+		if (c >= 0)
+			return commands[c].fn(argc - 1, argv + 1);
 	}
-	/* "imgraph trea": a mistyped command, not a pool to open (a PATH
-	 * that exists, or has a '/', is still opened as one). */
+	/* A PATH that exists, or has a '/', is opened as a pool. */
 	if (argc >= 2 && argv[1][0] != '-' && !strchr(argv[1], '/')) {
 		struct stat st;
 		if (stat(argv[1], &st) < 0 && errno == ENOENT)
-			return cli_usage_error(NULL, "'%s' is not a command, "
-					       "nor a file or directory",
-					       argv[1]);
+			return not_a_command(argv[1]);
 	}
 	return cmd_editor(argc, argv);
 }
