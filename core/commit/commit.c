@@ -639,7 +639,14 @@ static int finish(struct commit_run *cr, struct img_err *e)
 		return err_set(e, ECANCELED, "commit cancelled after the copy; "
 			       "every image is valid and parents still use "
 			       "top");
-	/* the last look for a reader that appeared during the copy */
+	if (cr->p->leaf != PLAN_LEAF_DROP && o && o->confirm_relink &&
+	    !o->confirm_relink(o->confirm_opaque, cr->g, cr->p)) {
+		cr->res->relink_declined = true;
+		return 0;
+	}
+	/* the last look for a reader that appeared during the copy: after
+	 * the question, which takes as long as the user does (the live
+	 * path asks at pending and looks then too) */
 	if (!cr->p->pull) {
 		int r = commit_new_readers(cr, UINT64_MAX, e);
 		if (r < 0)
@@ -647,11 +654,6 @@ static int finish(struct commit_run *cr, struct img_err *e)
 	}
 	if (cr->p->leaf == PLAN_LEAF_DROP)
 		return commit_stale_done(cr->g, cr->p, cr->txid, e);
-	if (o && o->confirm_relink &&
-	    !o->confirm_relink(o->confirm_opaque, cr->g, cr->p)) {
-		cr->res->relink_declined = true;
-		return 0;
-	}
 	return relink_phase(cr, e);
 }
 

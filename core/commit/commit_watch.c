@@ -42,11 +42,32 @@ static bool changes(const struct graph *g, const struct plan *p,
 	return false;
 }
 
-static bool known(const struct graph *g, const struct gnode *x)
+static bool top_parent(const struct plan *p, int id)
 {
-	for (int i = 0; i < g->n; i++)
-		if (same_id(&g->nodes[i], x))
+	for (int i = 0; i < p->nparents; i++)
+		if (p->parents[i].node == id)
 			return true;
+	return false;
+}
+
+/* x (of g2) read the same file when g was scanned, or is one of top's
+ * parents, which the commit itself moves to base (QEMU's own job may
+ * have rewritten a live one's header by the look).  An image g knew
+ * that reads base only now (qemu-img rebase during the copy) is as new
+ * a reader as a new file. */
+static bool known(const struct graph *g, const struct plan *p,
+		  const struct graph *g2, const struct gnode *x)
+{
+	const struct gnode *xb = &g2->nodes[x->backing];
+
+	for (int i = 0; i < g->n; i++) {
+		const struct gnode *y = &g->nodes[i];
+
+		if (same_id(y, x) &&
+		    ((y->backing >= 0 && same_id(&g->nodes[y->backing], xb)) ||
+		     top_parent(p, i)))
+			return true;
+	}
 	return false;
 }
 
@@ -64,7 +85,7 @@ static int find_new_reader(const struct graph *g, const struct plan *p,
 		const struct gnode *x = &g2->nodes[i];
 
 		if (x->backing < 0 || !changes(g, p, &g2->nodes[x->backing]) ||
-		    known(g, x))
+		    known(g, p, g2, x))
 			continue;
 		free(w->reader);
 		free(w->reads);

@@ -152,12 +152,14 @@ int graph_node_add_at(struct graph_builder *b, int dfd, const char *name,
  * listing on worker threads, ahead of the scanning thread, which takes
  * them in order.  NULL when threads would not pay (few entries, one core,
  * I/O faults injected, which must count in order) or cannot start: then
- * peek on the calling thread. */
+ * peek on the calling thread.  dirs_stop: the scan stops the peeking at
+ * each subdirectory (a recursive walk), so only the entries before the
+ * next one count. */
 struct graph_prefetch;
 struct graph_prefetch *graph_prefetch_start(const char *dir,
 					    const struct dent *v,
 					    size_t from, size_t n,
-					    bool locks);
+					    bool dirs_stop, bool locks);
 /* Entry i's peek (NULL: an entry that is not peeked: not a regular file,
  * or imgraph's own record); i in order from `from`.  Its fd belongs to
  * the prefetch. */

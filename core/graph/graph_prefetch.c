@@ -151,24 +151,35 @@ static bool pf_fds_to_spare(void)
 	       rl.rlim_cur >= 8 * PF_WINDOW;
 }
 
-/* How many of the entries [from, n) the workers would peek. */
-static size_t pf_count(const struct dent *v, size_t from, size_t n)
+/* How many of the entries [from, n) the workers would peek (up to
+ * PF_MIN): with dirs_stop, only those before the next entry that may be a
+ * subdirectory, where the scan stops them (images interleaved with
+ * subdirectories would start the threads and throw a window of peeks
+ * away at every one). */
+static size_t pf_count(const struct dent *v, size_t from, size_t n,
+		       bool dirs_stop)
 {
 	size_t k = 0;
 
-	for (size_t i = from; i < n && k < PF_MIN; i++)
+	for (size_t i = from; i < n && k < PF_MIN; i++) {
+		if (dirs_stop && (v[i].type == DT_DIR ||
+				  v[i].type == DT_UNKNOWN))
+			break;
 		k += pf_wanted(&v[i]);
+	}
 	return k;
 }
 
 struct graph_prefetch *graph_prefetch_start(const char *dir,
 					    const struct dent *v,
-					    size_t from, size_t n, bool locks)
+					    size_t from, size_t n,
+					    bool dirs_stop, bool locks)
 {
-	int nt = pf_threads();
 	struct graph_prefetch *pf;
+	int nt;
 
-	if (nt < 1 || pf_count(v, from, n) < PF_MIN || io_faults_armed() ||
+	if (pf_count(v, from, n, dirs_stop) < PF_MIN ||
+	    (nt = pf_threads()) < 1 || io_faults_armed() ||
 	    !pf_fds_to_spare())
 		return NULL;
 	pf = calloc(1, sizeof(*pf));

@@ -182,7 +182,8 @@ struct dir_at {
 	int dfd;                   /* -1: not open (yet) */
 	bool failed;               /* cannot open it: use paths */
 	struct graph_prefetch *pf; /* NULL: peek on this thread */
-	bool pf_paused;            /* stopped for a subdirectory */
+	bool pf_paused;            /* try to start it at the next entry */
+	bool pf_off;               /* out of descriptors: not in this dir */
 };
 
 static int dir_fd(struct dir_at *da)
@@ -204,11 +205,11 @@ static void dir_close(struct dir_at *da)
 	if (da->dfd >= 0)
 		io_close(da->dfd);
 	da->dfd = -1;
-	if (da->pf) {
-		graph_prefetch_stop(da->pf);
-		da->pf = NULL;
-		da->pf_paused = true;
-	}
+	graph_prefetch_stop(da->pf);
+	da->pf = NULL;
+	/* after the subdirectory, the run of entries up to the next one
+	 * may be long enough to peek ahead in */
+	da->pf_paused = !da->pf_off;
 }
 
 /* One directory entry: a subdirectory (walked when recursive), a regular
@@ -288,6 +289,7 @@ static int scan_dir(struct graph_builder *b, struct dir_walk *w,
 		if (da.pf_paused) {
 			da.pf_paused = false;
 			da.pf = graph_prefetch_start(dir, l.v, i, l.n,
+						     w->recursive,
 						     b->probe_locks);
 		}
 		struct graph_prefetch *pf = da.pf;
@@ -296,6 +298,7 @@ static int scan_dir(struct graph_builder *b, struct dir_walk *w,
 			/* Out of descriptors: one at a time from here. */
 			graph_prefetch_stop(pf);
 			da.pf = pf = NULL;
+			da.pf_off = true;
 		}
 		r = scan_entry(b, w, &da, &l.v[i], pk, e);
 		if (pf && pf == da.pf)

@@ -11,6 +11,12 @@
 # threads than the scan's); a process with few descriptors left keeps
 # every image (the workers' EMFILE is not a skipped image); injected I/O
 # faults keep the scan on one thread, so their counts stay in order.
+# Images interleaved with subdirectories (vm1/, vm1.qcow2, vm2/, ...),
+# with -r: peeking stops at each subdirectory, so it does not start for a
+# run of images too short to pay; the threaded scan opens the images no
+# more often than the one-thread scan plus one window (it opened them
+# 8 times as often, and took 24 times as long, starting 4 threads and
+# peeking ahead a window at every subdirectory).
 . "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 need_tools python3 strace qemu-io
@@ -112,6 +118,30 @@ else
 		head -10 | diag
 	diag <"$T/starved.err"
 fi
+
+# Interleaved with subdirectories (-r): the images opened as often as by
+# the one-thread scan, plus at most one window (128) of peeks ahead.
+I=$T/interleaved
+mkdir -p "$I"
+qemu-img create -q -f qcow2 "$T/proto.qcow2" 64M
+for i in $(seq -w 1 600); do cp "$T/proto.qcow2" "$I/vm$i.qcow2"; mkdir "$I/vm$i"; done
+# A long run after them still has its images peeked on worker threads.
+for i in $(seq -w 1 300); do cp "$T/proto.qcow2" "$I/x$i.qcow2"; done
+mkdir "$I/y"
+opens_of() { # THREADS: opens of the pool's images; threads that opened them in $T/tids
+	(cd "$I" && IMGRAPH_SCAN_THREADS=$1 strace -f -qq -o "$T/st" \
+		-e trace=openat "$IMGRAPH" tree -r >"$T/il.$1" 2>&1)
+	grep -E 'openat\(.*"(vm|x)[0-9]+\.qcow2"' "$T/st" >"$T/st.img"
+	awk '/"x[0-9]+\.qcow2"/ { print $1 }' "$T/st.img" | sort -u | wc -l >"$T/tids"
+	wc -l <"$T/st.img"
+}
+one=$(opens_of 0)
+many=$(opens_of 2)
+check "interleaved, -r: the tree is the one-thread scan's" cmp "$T/il.0" "$T/il.2"
+check "interleaved, -r: images opened $many times with 2 workers, $one with none (at most one window more)" \
+	test "$many" -le $((one + 128))
+check "interleaved, -r: the long run after them is peeked on the 2 workers (got $(cat "$T/tids") threads)" \
+	test "$(cat "$T/tids")" -eq 2
 
 holder_stop
 done_testing
