@@ -165,13 +165,16 @@ int pool_watch_init(struct pool_watch *w, const struct graph *g)
 	for (int i = 0; i < g->npool_paths; i++) {
 		struct stat st;
 		char tmp[PATH_MAX];
+		const char *dir = tmp;
 
 		snprintf(tmp, sizeof(tmp), "%s", g->pool_paths[i]);
+		/* a file given as a pool path: its directory is what gains a
+		 * new image (dirname may return "." without touching tmp) */
 		if (stat(tmp, &st) == 0 && !S_ISDIR(st.st_mode))
-			dirname(tmp);
-		if (!(w->dirs[w->n] = strdup(tmp)))
+			dir = dirname(tmp);
+		if (!(w->dirs[w->n] = strdup(dir)))
 			return -ENOMEM;
-		if (stat(tmp, &st) == 0)
+		if (stat(dir, &st) == 0)
 			w->mt[w->n] = st.st_mtim;
 		w->n++;
 	}
@@ -185,9 +188,11 @@ bool pool_watch_changed(struct pool_watch *w)
 	for (int i = 0; i < w->n; i++) {
 		struct stat st;
 
-		if (stat(w->dirs[i], &st) < 0 ||
-		    st.st_mtim.tv_sec != w->mt[i].tv_sec ||
-		    st.st_mtim.tv_nsec != w->mt[i].tv_nsec) {
+		if (stat(w->dirs[i], &st) < 0) {
+			ch = true;      /* gone or unreadable: look again */
+			w->mt[i] = (struct timespec){ 0 };
+		} else if (st.st_mtim.tv_sec != w->mt[i].tv_sec ||
+			   st.st_mtim.tv_nsec != w->mt[i].tv_nsec) {
 			ch = true;
 			w->mt[i] = st.st_mtim;
 		}
