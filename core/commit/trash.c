@@ -450,20 +450,45 @@ static int group_run(struct move_dir *md, const struct trash_req *v,
 	return r;
 }
 
+/* Do requests i and k lie in one directory?  By its identity: one
+ * directory named two ways (through a symlink) has one trash, and one
+ * transaction directory there. */
+static bool same_dir(const struct trash_req *v, const struct stat *ds,
+		     const bool *dok, int i, int k)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+
+	if (dok[i] && dok[k])
+		return ds[i].st_dev == ds[k].st_dev &&
+		       ds[i].st_ino == ds[k].st_ino;
+	trash_split(v[i].path, a, sizeof(a));
+	trash_split(v[k].path, b, sizeof(b));
+	return !strcmp(a, b);
+}
+
 int trash_move(const struct trash_req *v, int n, uint64_t txid,
 	       const char *base, struct trash_report *rep, struct img_err *e)
 {
 	bool *done = calloc((size_t)n + 1, sizeof(*done));
+	bool *dok = calloc((size_t)n + 1, sizeof(*dok));
+	struct stat *ds = calloc((size_t)n + 1, sizeof(*ds));
 	int r = 0;
 
 	memset(rep, 0, sizeof(*rep));
-	if (!done || outcome_init(rep, v, n) < 0) {
+	if (!done || !dok || !ds || outcome_init(rep, v, n) < 0) {
 		free(done);
+		free(dok);
+		free(ds);
 		return err_set(e, ENOMEM, "trash: out of memory");
+	}
+	for (int i = 0; i < n; i++) {
+		char d[PATH_MAX];
+
+		trash_split(v[i].path, d, sizeof(d));
+		dok[i] = stat(d, &ds[i]) == 0;
 	}
 	for (int i = 0; i < n && r == 0; i++) {
 		struct move_dir md = { .dfd = -1, .tfd = -1, .xfd = -1 };
-		char d2[PATH_MAX];
 
 		if (done[i])
 			continue;
@@ -474,8 +499,7 @@ int trash_move(const struct trash_req *v, int n, uint64_t txid,
 			break;
 		}
 		for (int k = i; k < n; k++) {
-			trash_split(v[k].path, d2, sizeof(d2));
-			if (!done[k] && !strcmp(d2, md.dir)) {
+			if (!done[k] && same_dir(v, ds, dok, i, k)) {
 				done[k] = true;
 				md.idx[md.n++] = k;
 			}
@@ -488,5 +512,7 @@ int trash_move(const struct trash_req *v, int n, uint64_t txid,
 		group_close(&md);
 	}
 	free(done);
+	free(dok);
+	free(ds);
 	return r;
 }
