@@ -7,7 +7,8 @@
 # new range only when the copy reached it, so a kill or a power cut in
 # between showed bb's data in top, vm and c1 (and a protected commit is
 # meant to keep every view at every instant).  Base qcow2 v3, v2 (literal
-# zeros) and qed (written by imgraph's qed driver), killed before every mutating op and power-cut at every op (one
+# zeros), v3 with extended L2 whose old end cuts a cluster (and a
+# subcluster) in two, and qed (written by imgraph's qed driver), killed before every mutating op and power-cut at every op (one
 # seed; IMGRAPH_LONG=1: three); judged with qemu-img:
 #   G1 vm's, top's and c1's guest views equal the ones saved before;
 #   G2 qemu-img check finds no corruption in base (a crash may leak);
@@ -19,12 +20,12 @@ LONG=${IMGRAPH_LONG:-0}
 SEEDS="1"
 [ "$LONG" = 1 ] && SEEDS="1 2 3"
 W=$T/w
-BF=qcow2
+BF=qcow2 BSZ=1M
 setup() { # BASE_OPTS...
 	rm -rf "$W" "$T/tpl" "$T/v"; mkdir -p "$W" "$T/v"
 	mkq "$W/bb.qcow2" 2M
 	qio "$W/bb.qcow2" -c 'write -P 0x77 0 2M'
-	qemu-img create -q -f $BF -b bb.qcow2 -F qcow2 "$@" "$W/base.$BF" 1M
+	qemu-img create -q -f $BF -b bb.qcow2 -F qcow2 "$@" "$W/base.$BF" $BSZ
 	qemu-io -f $BF -c 'write -P 0x11 0 256k' "$W/base.$BF" >/dev/null
 	mkq "$W/top.qcow2" 2M base.$BF $BF
 	qio "$W/top.qcow2" -c 'write -P 0x22 256k 256k' -c 'write -P 0x23 1536k 64k'
@@ -76,6 +77,9 @@ run_matrix() { # NAME BASE_OPTS...
 }
 run_matrix "base v3"
 run_matrix "base v2" -o compat=0.10
+BSZ=$((1024 * 1024 + 512))
+run_matrix "base v3, extended L2, its end inside a cluster" -o extended_l2=on
+BSZ=1M
 BF=qed
 run_matrix "base qed"
 done_testing
