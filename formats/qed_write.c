@@ -280,6 +280,28 @@ int qed_write_zeroes(struct img *img, uint64_t off, uint64_t len,
 	return write_range(img, off, len, NULL, e);
 }
 
+/* Over a backing file the grown range would read the backing file's
+ * data (it read as zeros past the old end): zero clusters first, from the
+ * old end's cluster on, durably, before the header's image_size moves (as
+ * QEMU's truncate zeroes it), so that no crash shows that data.  Entries
+ * past image_size are not read until it moves. */
+static int zero_grown(struct img *img, uint64_t new_size, struct img_err *e)
+{
+	struct qed_state *s = img->priv;
+	uint64_t old = s->image_size, cs = s->cluster_size;
+	uint64_t from = (old + cs - 1) / cs * cs;
+	int r;
+
+	if (!s->backing || from >= new_size)
+		return 0;
+	s->image_size = new_size;   /* the write path's bound, in memory */
+	r = write_range(img, from, new_size - from, NULL, e);
+	if (r == 0)
+		r = sync_data(img, e);
+	s->image_size = old;
+	return r;
+}
+
 /* As QEMU's qed grows an image: the header's image_size, within what the
  * L1 and L2 tables can map; never a shrink. */
 int qed_grow(struct img *img, uint64_t new_size, struct img_err *e)
@@ -301,6 +323,9 @@ int qed_grow(struct img *img, uint64_t new_size, struct img_err *e)
 			       (unsigned long long)s->image_size,
 			       (unsigned long long)new_size,
 			       (unsigned long long)max);
+	r = zero_grown(img, new_size, e);
+	if (r < 0)
+		return r;
 	put_le64(b, new_size);
 	r = wr(img, b, sizeof(b), 48, "the header's image_size", e);
 	if (r == 0)

@@ -650,6 +650,31 @@ static int copy_methods_setup(struct copy_run_state *s, struct img_err *e)
 	return 0;
 }
 
+/* Base over a backing file, grown, reads zeros from its old end (the
+ * driver zeroes the new range before the size moves), but only from the
+ * next whole cluster: the one its old end cuts in two is written first
+ * with what base shows up to that end, so that the driver pads it with
+ * zeros (base's view, and so every reader's, is unchanged). */
+static int keep_cut_cluster(struct copy_run_state *s, struct img_err *e)
+{
+	uint64_t old = s->base_old_size, a = old / s->cs * s->cs;
+	uint8_t *buf;
+	int r;
+
+	if (!s->base_has_backing || a == old)
+		return 0;
+	buf = malloc((size_t)(old - a));
+	if (!buf)
+		return err_set(e, ENOMEM, "copy: out of memory");
+	r = chain_pread(s->c, s->nabove, a, buf, (size_t)(old - a), e);
+	if (r == 0)
+		r = img_pwrite(s->base, a, buf, (size_t)(old - a), e);
+	if (r == 0)
+		r = img_flush(s->base, e);
+	free(buf);
+	return r;
+}
+
 /* The progress total, base grown to top's size, and the last window end. */
 static int copy_prepare_base(struct copy_run_state *s, struct img_err *e)
 {
@@ -663,7 +688,9 @@ static int copy_prepare_base(struct copy_run_state *s, struct img_err *e)
 		s->total += s->top_size - s->base_old_size;
 	s->st->bytes_above = s->total;
 	if (s->top_size > s->base->virtual_size) {
-		r = img_grow(s->base, s->top_size, e);
+		r = keep_cut_cluster(s, e);
+		if (r == 0)
+			r = img_grow(s->base, s->top_size, e);
 		if (r < 0)
 			return r;
 	}

@@ -268,6 +268,7 @@ static int file_check(int dfd, const char *name, const struct trash_req *q,
 struct move_dir {
 	char dir[PATH_MAX];
 	int dfd, tfd, xfd;
+	bool made_trash, made_tx, made_rec;   /* by this move, for undo */
 	int *idx;                  /* request indexes in this directory */
 	int n;
 	struct trash_record rec;
@@ -329,6 +330,7 @@ static int group_prepare(struct move_dir *md, struct img_err *e)
 	md->tfd = trash_open(md->dfd, md->dir, true, &created, e);
 	if (md->tfd < 0)
 		return md->tfd;
+	md->made_trash = created;
 	if (created && (r = io_fsync(md->dfd)) < 0)
 		return err_set_errno(e, -r, "%s: cannot sync", md->dir);
 	trash_txname(md->rec.txid, tx, sizeof(tx));
@@ -337,6 +339,7 @@ static int group_prepare(struct move_dir *md, struct img_err *e)
 	if (r < 0)
 		return err_set_errno(e, -r, "%s/%s/%s: cannot create", md->dir,
 				     TRASH_DIR, tx);
+	md->made_tx = true;
 	md->xfd = io_openat(md->tfd, tx, O_RDONLY | O_DIRECTORY | O_NOFOLLOW,
 			    0);
 	if (md->xfd < 0)
@@ -346,6 +349,7 @@ static int group_prepare(struct move_dir *md, struct img_err *e)
 		return r;
 	fd = io_openat(md->tfd, rec, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
 		       0600);
+	md->made_rec = fd >= 0;
 	r = fd < 0 ? fd : io_pwrite(fd, buf, len, 0);
 	if (r == 0)
 		r = io_fsync(fd);
@@ -396,7 +400,7 @@ static int move_one(struct move_dir *md, const struct trash_file *f,
 static int group_move(struct move_dir *md, const struct trash_req *v,
 		      struct trash_report *rep, struct img_err *e)
 {
-	int r = 0;
+	int r = 0, sr;
 
 	for (int k = 0; k < md->n && r == 0; k++) {
 		struct trash_outcome *o = &rep->v[md->idx[k]];
@@ -413,10 +417,11 @@ static int group_move(struct move_dir *md, const struct trash_req *v,
 		}
 	}
 	/* whatever moved is made durable, even after a failure */
-	if (io_fsync(md->xfd) < 0 || io_fsync(md->dfd) < 0)
-		if (r == 0)
-			r = err_set_errno(e, EIO, "%s: cannot sync the trash",
-					  md->dir);
+	sr = io_fsync(md->xfd);
+	if (sr == 0)
+		sr = io_fsync(md->dfd);
+	if (sr < 0 && r == 0)
+		r = err_set_errno(e, -sr, "%s: cannot sync the trash", md->dir);
 	return r;
 }
 
@@ -434,6 +439,27 @@ static void group_close(struct move_dir *md)
 	free(md->idx);
 }
 
+/* group_prepare failed (ENOSPC...), or group_move did before any file
+ * of the directory moved: what group_prepare made goes again (the record
+ * first: a directory without one is what purge takes as an orphan),
+ * rather than a transaction of nothing that no command shows. */
+static void group_unprepare(struct move_dir *md)
+{
+	char tx[32], rec[48];
+
+	trash_txname(md->rec.txid, tx, sizeof(tx));
+	snprintf(rec, sizeof(rec), "%s%s", tx, TRASH_REC_SUFFIX);
+	if (md->made_rec)
+		io_unlinkat(md->tfd, rec, 0);
+	if (md->made_tx)
+		io_unlinkat(md->tfd, tx, AT_REMOVEDIR);
+	if (md->made_rec || md->made_tx)
+		io_fsync(md->tfd);
+	if (md->made_trash && io_unlinkat(md->dfd, TRASH_DIR,
+					  AT_REMOVEDIR) == 0)
+		io_fsync(md->dfd);
+}
+
 static int group_run(struct move_dir *md, const struct trash_req *v,
 		     struct trash_report *rep, struct img_err *e)
 {
@@ -443,27 +469,62 @@ static int group_run(struct move_dir *md, const struct trash_req *v,
 	if (md->dfd < 0)
 		return err_set_errno(e, -md->dfd, "%s: cannot open", md->dir);
 	r = group_check(md, v, rep, e);
-	if (r == 0 && md->rec.n)
+	if (r == 0 && md->rec.n) {
 		r = group_prepare(md, e);
-	if (r == 0 && md->rec.n)
+		if (r < 0 && md->tfd >= 0)
+			group_unprepare(md);
+	}
+	if (r == 0 && md->rec.n) {
+		int moved = 0;
+
 		r = group_move(md, v, rep, e);
+		for (int k = 0; k < md->n; k++)
+			moved += rep->v[md->idx[k]].moved;
+		if (r < 0 && !moved)
+			group_unprepare(md);
+	}
 	return r;
+}
+
+/* Do requests i and k lie in one directory?  By its identity: one
+ * directory named two ways (through a symlink) has one trash, and one
+ * transaction directory there. */
+static bool same_dir(const struct trash_req *v, const struct stat *ds,
+		     const bool *dok, int i, int k)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+
+	if (dok[i] && dok[k])
+		return ds[i].st_dev == ds[k].st_dev &&
+		       ds[i].st_ino == ds[k].st_ino;
+	trash_split(v[i].path, a, sizeof(a));
+	trash_split(v[k].path, b, sizeof(b));
+	return !strcmp(a, b);
 }
 
 int trash_move(const struct trash_req *v, int n, uint64_t txid,
 	       const char *base, struct trash_report *rep, struct img_err *e)
 {
 	bool *done = calloc((size_t)n + 1, sizeof(*done));
+	bool *dok = calloc((size_t)n + 1, sizeof(*dok));
+	struct stat *ds = calloc((size_t)n + 1, sizeof(*ds));
 	int r = 0;
 
 	memset(rep, 0, sizeof(*rep));
-	if (!done || outcome_init(rep, v, n) < 0) {
+	if (!done || !dok || !ds || outcome_init(rep, v, n) < 0) {
 		free(done);
+		free(dok);
+		free(ds);
 		return err_set(e, ENOMEM, "trash: out of memory");
+	}
+	for (int i = 0; i < n; i++) {
+		char d[PATH_MAX];
+
+		trash_split(v[i].path, d, sizeof(d));
+		dok[i] = stat(d, &ds[i]) == 0;
 	}
 	for (int i = 0; i < n && r == 0; i++) {
 		struct move_dir md = { .dfd = -1, .tfd = -1, .xfd = -1 };
-		char d2[PATH_MAX];
 
 		if (done[i])
 			continue;
@@ -474,8 +535,7 @@ int trash_move(const struct trash_req *v, int n, uint64_t txid,
 			break;
 		}
 		for (int k = i; k < n; k++) {
-			trash_split(v[k].path, d2, sizeof(d2));
-			if (!done[k] && !strcmp(d2, md.dir)) {
+			if (!done[k] && same_dir(v, ds, dok, i, k)) {
 				done[k] = true;
 				md.idx[md.n++] = k;
 			}
@@ -488,5 +548,7 @@ int trash_move(const struct trash_req *v, int n, uint64_t txid,
 		group_close(&md);
 	}
 	free(done);
+	free(dok);
+	free(ds);
 	return r;
 }

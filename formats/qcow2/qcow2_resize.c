@@ -37,6 +37,29 @@ static int write_grown_l1(struct img *img, uint64_t noff, uint64_t bytes,
 	return 0;
 }
 
+/* Over a backing file the grown range would read the backing file's
+ * data (it read as zeros past the old end): it is made zero first, on
+ * whole granules from the old end's, durably, before the one header write
+ * that changes the size, as QEMU's truncate does, so that no crash shows
+ * that data.  The L1 table covers the new size already; entries past the
+ * size in the file are not read until the size moves. */
+static int zero_grown(struct img *img, uint64_t new_size, struct img_err *e)
+{
+	struct qcow2_state *s = img->priv;
+	uint64_t old = s->h.size, g = s->subcluster_size;
+	uint64_t from = (old + g - 1) / g * g;
+	int r;
+
+	if (!s->backing_name || !s->backing_name[0] || from >= new_size)
+		return 0;
+	s->h.size = new_size;   /* the write path's bound, in memory only */
+	r = qcow2_write_zeroes(img, from, new_size - from, e);
+	if (r >= 0)
+		r = qcow2_flush(img, e);
+	s->h.size = old;
+	return r < 0 ? r : 0;
+}
+
 int qcow2_grow(struct img *img, uint64_t new_size, struct img_err *e)
 {
 	struct qcow2_state *s = img->priv;
@@ -101,6 +124,9 @@ int qcow2_grow(struct img *img, uint64_t new_size, struct img_err *e)
 				return r;
 		}
 	}
+	r = zero_grown(img, new_size, e);
+	if (r < 0)
+		return r;
 	qcow2_put_be64(b, new_size);
 	r = qcow2_hdr_write(img, QCOW2_HDR_SIZE, b, 8, e);
 	if (r >= 0)

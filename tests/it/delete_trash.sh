@@ -16,6 +16,16 @@
 #   T4 undelete never overwrites; --tx puts back a named transaction;
 #   T5 tree says what the trash holds; purge frees it; plan --delete lists
 #      what will move.
+#   T6 one directory named two ways (top through a symlink to it, mid
+#      through its real path): both files go into its one trash under one
+#      record (the old code grouped by the path's text, and the second
+#      group's transaction directory already existed: mid stayed, --delete
+#      failed half way); undelete puts both back.
+#   T7 ENOSPC at each mutating op of commit --delete: each file is in place
+#      or in the trash under a record naming it; when neither moved, no
+#      trash is left behind (the old code left an empty transaction and a
+#      torn record after a failed record write or first move, which no
+#      command showed).
 . "$(dirname "$0")/lib.sh"
 
 # T1
@@ -137,5 +147,63 @@ check "T5 nothing else touched" cmp "$T/t5.before" "$T/t5.after"
 check_rc "T5 purge of an empty trash: exit 0" 0 "$IMGRAPH" purge "$W"
 check_rc "T5 tree: no trash line" 0 "$IMGRAPH" tree "$W"
 check_nogrep "T5 tree: no trash line" '^trash:' "$T/.out"
+
+# T6: one directory under two names
+W=$T/t6/p
+mkdir -p "$W"; ln -s p "$T/t6/q"
+mkq "$W/base.qcow2" 8M
+qio "$W/base.qcow2" -c 'write -P 0x11 0 1M'
+mkq "$W/mid.qcow2" 8M base.qcow2
+qio "$W/mid.qcow2" -c 'write -P 0x22 1M 1M'
+mkq "$W/top.qcow2" 8M mid.qcow2
+qio "$W/top.qcow2" -c 'write -P 0x33 2M 1M'
+mkq "$W/vm.qcow2" 8M top.qcow2
+qio "$W/vm.qcow2" -c 'write -P 0x44 3M 64k'
+guest_raw "$W/vm.qcow2" "$T/t6vm.raw"
+cp "$W/mid.qcow2" "$T/t6mid.copy"; cp "$W/top.qcow2" "$T/t6top.copy"
+check_rc "T6 commit --delete, top named through a symlinked directory" 0 \
+	"$IMGRAPH" commit --delete --yes -q --top "$T/t6/q/top.qcow2" --base "$W/base.qcow2" \
+	"$T/t6/q/top.qcow2" "$W"
+check "T6 top left its path" test ! -e "$W/top.qcow2"
+check "T6 mid left its path" test ! -e "$W/mid.qcow2"
+check_eq "T6 one transaction, one record" \
+	"$(ls "$W/.imgraph-trash" | wc -l)" 2
+check "T6 vm's view is unchanged" qemu-img compare -U -q -f qcow2 -F raw \
+	"$W/vm.qcow2" "$T/t6vm.raw"
+check_rc "T6 undelete" 0 "$IMGRAPH" undelete "$W"
+check "T6 top back, byte for byte" cmp "$W/top.qcow2" "$T/t6top.copy"
+check "T6 mid back, byte for byte" cmp "$W/mid.qcow2" "$T/t6mid.copy"
+check "T6 the trash is gone" test ! -e "$W/.imgraph-trash"
+
+# T7: ENOSPC at every op of a commit --delete
+rm -rf "$T/t7"; mkdir -p "$T/t7/tpl"; W=$T/t7/w
+mkq "$T/t7/tpl/base.qcow2" 8M
+mkq "$T/t7/tpl/mid.qcow2" 8M base.qcow2
+qio "$T/t7/tpl/mid.qcow2" -c 'write -P 0x22 1M 1M'
+mkq "$T/t7/tpl/top.qcow2" 8M mid.qcow2
+mkq "$T/t7/tpl/vm.qcow2" 8M top.qcow2
+cp -a "$T/t7/tpl" "$W"
+IMGRAPH_FAULT=count IMGRAPH_FAULT_OUT=$T/t7/count "$IMGRAPH" commit --delete --yes -q \
+	--top "$W/top.qcow2" --base "$W/base.qcow2" "$W" >/dev/null 2>&1
+n=$(cat "$T/t7/count") fails=0 left=0
+for k in $(seq 1 "$n"); do
+	rm -rf "$W"; cp -a "$T/t7/tpl" "$W"
+	IMGRAPH_FAULT=err:$k:ENOSPC "$IMGRAPH" commit --delete --yes -q \
+		--top "$W/top.qcow2" --base "$W/base.qcow2" "$W" >/dev/null 2>&1
+	for f in top mid; do
+		[ -f "$W/$f.qcow2" ] && continue
+		at=$(ls "$W"/.imgraph-trash/*/$f.qcow2 2>/dev/null | head -1)
+		hex=$(printf %s "$f.qcow2" | od -An -tx1 | tr -d ' \n')
+		if [ -z "$at" ] || ! grep -q "^file $hex " "$(dirname "$at").rec"; then
+			diag <<<"err:$k: $f.qcow2 neither in place nor in the trash"; fails=$((fails + 1))
+		fi
+	done
+	if [ -f "$W/top.qcow2" ] && [ -f "$W/mid.qcow2" ] && [ -e "$W/.imgraph-trash" ]; then
+		diag <<<"err:$k: nothing moved, yet $(ls -A "$W/.imgraph-trash" | tr '\n' ' ')is in the trash"
+		left=$((left + 1))
+	fi
+done
+check_eq "T7 ENOSPC at each of $n ops: every file in place or in the trash" "$fails" 0
+check_eq "T7 ENOSPC before any file moved: no trash left behind" "$left" 0
 
 done_testing
