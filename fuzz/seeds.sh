@@ -4,6 +4,7 @@
 #   fuzz/seeds.sh [OUTDIR]      default OUTDIR: fuzz/corpus (gitignored)
 #
 # Writes OUTDIR/<target>/ for fz_header, fz_image, fz_foreign, fz_foreign_b, fz_chain,
+# fz_scan,
 # fz_users and (when an imgraph binary that can commit is given in
 # $IMGRAPH) fz_journal.
 # Seeds are kept small (<= 1 MiB, libFuzzer's -max_len) so the fuzzer runs
@@ -16,7 +17,7 @@ OUT=${1:-fuzz/corpus}
 W=$(mktemp -d "${TMPDIR:-/tmp}/imgraph-seeds.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 mkdir -p "$OUT"/fz_header "$OUT"/fz_image "$OUT"/fz_chain "$OUT"/fz_users \
-	"$OUT"/fz_journal "$OUT"/fz_foreign "$OUT"/fz_foreign_b
+	"$OUT"/fz_journal "$OUT"/fz_foreign "$OUT"/fz_foreign_b "$OUT"/fz_scan
 
 q() { qemu-img create -q -f qcow2 "$@"; }
 io() { qemu-io -f qcow2 "$@" >/dev/null; }
@@ -188,6 +189,19 @@ qemu-img create -q -f vmdk -b b -F vmdk a 64k) >/dev/null 2>&1 || true
 pack3 "$OUT/fz_chain/foreign" "$C/f/a" "$C/f/b" "$C/f/c"
 pack3 "$OUT/fz_chain/foreign-loop" "$C/f/a" "$C/f/bloop" "$C/f/c"
 pack3 "$OUT/fz_chain/vmdk" "$C/v/a" "$C/v/b" "$C/v/c"
+
+# fz_scan seeds: [ctl0][ctl1] + a chain seed (fuzz/fz_scan.c: ctl0 sets the
+# number of links, ctl1 bit 0 a recursive scan, 1 symlinks, 2 a
+# subdirectory, 3 a descriptor shortage).  Every chain with 66 links (69
+# regular files: workers peek, the window does not wrap), and a -> b -> c
+# with 130 links (the window wraps) in each shape.
+for f in "$OUT"/fz_chain/*; do
+	{ printf '\x08\x00'; cat "$f"; } >"$OUT/fz_scan/$(basename "$f")"
+done
+for c in 01 02 05 07 0f 4f f8; do
+	{ printf "\\xc8\\x$c"; cat "$OUT/fz_chain/abc"; } >"$OUT/fz_scan/abc-$c"
+done
+{ printf '\xff\x03'; cat "$OUT/fz_chain/loop2"; } >"$OUT/fz_scan/loop2-ff03"
 
 # fz_foreign_b seeds: [format selector byte][image] (fuzz/fz_foreign_b.c: 0
 # probes, 1..7 = vpc vhdx vdi parallels dmg bochs cloop); small images of
