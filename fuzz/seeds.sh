@@ -46,6 +46,19 @@ for cs in 512 4096 65536; do
 done
 q -o cluster_size=2M "$W/c2m" 8M; io "$W/c2m" -c 'write -P 0x44 0 4k'
 keep v3-c2m "$W/c2m"
+# an active L1 of several one-page windows (formats/qcow2/qcow2_l1.c:
+# QCOW2_L1_WIN = 512 entries, QCOW2_L1_SLOTS = 4 cached): 512 B clusters
+# give 32 KiB per L1 entry, so 160 MiB is 5120 entries in 10 windows and a
+# walk evicts; data in some windows, others empty (the sparse walk skips
+# them), an entry at each window's edge.
+q -o cluster_size=512 "$W/l1win" 160M
+io "$W/l1win" -c 'write -P 0x21 0 512' -c 'write -P 0x22 16352k 1k' \
+	-c 'write -P 0x23 16M 512' -c 'write -z 40M 64k' \
+	-c 'write -P 0x24 100M 2k' -c 'write -P 0x25 167771648 512'
+keep l1-windows "$W/l1win"
+q -o compat=0.10,cluster_size=1024 "$W/l1win2" 1G
+io "$W/l1win2" -c 'write -P 0x26 64M 1k' -c 'write -P 0x27 1073740800 1k'
+keep l1-windows-v2 "$W/l1win2"
 # refcount widths
 for rb in 1 2 4 8 16 32 64; do
 	q -o cluster_size=4096,refcount_bits=$rb "$W/rb$rb" 1M; pattern "$W/rb$rb"
@@ -166,6 +179,12 @@ q -o cluster_size=512 -b ../../c -F qcow2 -u adotdot 64k
 q -o cluster_size=512 -b b -F qcow2 -u anofmt 64k; poke_be64 anofmt $Q_EXT0 0
 q -o cluster_size=512 -b a -F qcow2 -u bloop 64k)
 pack3 "$OUT/fz_chain/abc" "$C/a" "$C/b" "$C/c"
+# a chain whose layers' L1 spans ten windows, data in different ones
+(mkdir -p "$C/w" && cd "$C/w"
+q -o cluster_size=512 c 160M; io c -c 'write -P 0xc1 16M 1k'
+q -o cluster_size=512 -b c -F qcow2 b 160M; io b -c 'write -P 0xb1 100M 512'
+q -o cluster_size=512 -b b -F qcow2 a 160M; io a -c 'write -P 0xa1 167771648 512')
+pack3 "$OUT/fz_chain/l1-windows" "$C/w/a" "$C/w/b" "$C/w/c"
 pack3 "$OUT/fz_chain/ab-raw" "$C/araw" "$C/braw" "$C/r"
 pack3 "$OUT/fz_chain/self" "$C/self" "$C/b" "$C/c"     # a names a
 pack3 "$OUT/fz_chain/loop2" "$C/a" "$C/bloop" "$C/c"   # a -> b -> a
