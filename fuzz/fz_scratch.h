@@ -76,7 +76,7 @@ static void fz_scratch_put(const char *name, const uint8_t *data, size_t size)
 	close(fd);
 }
 
-static size_t fz_take(const uint8_t **p, size_t *left)
+static inline size_t fz_take(const uint8_t **p, size_t *left)
 {
 	size_t n;
 
@@ -95,7 +95,7 @@ static size_t fz_take(const uint8_t **p, size_t *left)
 
 /* Input [be32 len][a][be32 len][b][c] (lengths clamped) as the files a, b
  * and c of the scratch dir (fz_chain, fz_scan). */
-static void fz_scratch_put3(const uint8_t *data, size_t size)
+static inline void fz_scratch_put3(const uint8_t *data, size_t size)
 {
 	const uint8_t *p = data;
 	size_t left = size, n;
