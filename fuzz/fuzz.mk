@@ -25,7 +25,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/lib/%.o)
 FUZZ_LIB := $(FUZZ_BUILD)/libimgraph-fuzz.a
 
 TARGETS := fz_header fz_image fz_foreign fz_foreign_b fz_chain fz_journal \
-	fz_users
+	fz_users fz_scan
 
 BINS := $(TARGETS:%=$(FUZZ_BUILD)/%)
 
@@ -45,12 +45,13 @@ $(FUZZ_BUILD)/lib/%.o: %.c
 $(FUZZ_LIB): $(LIB_OBJS)
 	@rm -f $@ && ar rcs $@ $^
 
-# fz_chain confines every open(2) of the library to its scratch dir:
-# --wrap=open64,fopen64 send the library's calls to the harness.
-$(FUZZ_BUILD)/fz_chain: LDEXTRA = -Wl,--wrap=open64,--wrap=fopen64
+# fz_chain and fz_scan confine every open(2) of the library to their
+# scratch dir (fz_confine.h): --wrap=open64,fopen64 send the library's calls
+# to the harness.
+$(FUZZ_BUILD)/fz_chain $(FUZZ_BUILD)/fz_scan: LDEXTRA = -Wl,--wrap=open64,--wrap=fopen64
 
 $(FUZZ_BUILD)/%: fuzz/%.c fuzz/fz_common.h fuzz/fz_scratch.h fuzz/fz_walk.h \
-		$(FUZZ_LIB)
+		fuzz/fz_confine.h $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZLD  $@"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) \

@@ -5,13 +5,8 @@
  * a seeds' backing names are "b" and "c", so the fuzzer mutates real chains,
  * loops (a -> a, a -> b -> a), formats and hostile names.
  *
- * Confinement: chain_open and graph_scan resolve names to paths and open
- * them, so a fuzzed name such as /etc/shadow or ../../x would reach host
- * files.  The harness is linked with -Wl,--wrap=open64,--wrap=fopen64: every
- * open(2)/fopen(3) the library makes comes to __wrap_open64/__wrap_fopen64
- * below, which refuse (EACCES) any path whose canonical form is outside the
- * scratch dir while the library runs.  Metadata calls (stat, realpath) are
- * not wrapped: they never read file contents.
+ * Confinement: every open of the library is kept inside the scratch dir
+ * and read-only (fz_confine.h).
  *
  * Oracles: an opened chain has at most 3 distinct layers (only three files
  * exist; loops must be errors); chain_block_status gives 0 < pnum <= len,
@@ -22,80 +17,9 @@
 #include "fz_common.h"
 #define FZ_NAME "fz_chain"
 #include "fz_scratch.h"
+#include "fz_confine.h"
 #include "core/graph/chain.h"
 #include "core/graph/graph.h"
-
-#include <stdarg.h>
-
-static int fz_confine;
-static unsigned long fz_refused;
-
-int __real_open64(const char *path, int flags, ...);
-int __wrap_open64(const char *path, int flags, ...);
-FILE *__real_fopen64(const char *path, const char *mode);
-FILE *__wrap_fopen64(const char *path, const char *mode);
-
-static int fz_inside(const char *path)
-{
-	char canon[PATH_MAX];
-	size_t n = strlen(fz_dir);
-
-	if (!realpath(path, canon))
-		return 0;
-	return !strncmp(canon, fz_dir, n) && (canon[n] == '/' || !canon[n]);
-}
-
-int __wrap_open64(const char *path, int flags, ...)
-{
-	mode_t mode = 0;
-
-	if (flags & (O_CREAT | O_TMPFILE)) {
-		va_list ap;
-		va_start(ap, flags);
-		mode = (mode_t)va_arg(ap, int);
-		va_end(ap);
-	}
-	if (fz_confine) {
-		/* Read-only use: the library must never create or write. */
-		FZ_ASSERT(!(flags & (O_CREAT | O_TRUNC)) &&
-			  (flags & O_ACCMODE) == O_RDONLY,
-			  "open(%s, 0x%x) for writing during a read-only scan",
-			  path, flags);
-		if (!fz_inside(path)) {
-			fz_refused++;
-			errno = EACCES;
-			return -1;
-		}
-	}
-	return __real_open64(path, flags, mode);
-}
-
-FILE *__wrap_fopen64(const char *path, const char *mode)
-{
-	if (fz_confine && !fz_inside(path)) {
-		fz_refused++;
-		errno = EACCES;
-		return NULL;
-	}
-	return __real_fopen64(path, mode);
-}
-
-static size_t take(const uint8_t **p, size_t *left)
-{
-	size_t n;
-
-	if (*left < 4) {
-		n = *left;
-		*left = 0;
-		*p += n;
-		return 0;
-	}
-	n = ((size_t)(*p)[0] << 24) | ((size_t)(*p)[1] << 16) |
-	    ((size_t)(*p)[2] << 8) | (*p)[3];
-	*p += 4;
-	*left -= 4;
-	return n > *left ? *left : n;
-}
 
 static void walk_chain(struct chain *c)
 {
@@ -163,20 +87,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *dir = fz_scratch();
-	const uint8_t *p = data;
-	size_t left = size, la, lb;
 	char top[PATH_MAX + 8];
 	struct chain *c = NULL;
 	struct img_err e = { 0 };
 	int r;
 
-	la = take(&p, &left);
-	fz_scratch_put("a", p, la);
-	p += la; left -= la;
-	lb = take(&p, &left);
-	fz_scratch_put("b", p, lb);
-	p += lb; left -= lb;
-	fz_scratch_put("c", p, left);
+	fz_scratch_put3(data, size);
 	snprintf(top, sizeof(top), "%s/a", dir);
 
 	fz_confine = 1;

@@ -76,4 +76,37 @@ static void fz_scratch_put(const char *name, const uint8_t *data, size_t size)
 	close(fd);
 }
 
+static inline size_t fz_take(const uint8_t **p, size_t *left)
+{
+	size_t n;
+
+	if (*left < 4) {
+		n = *left;
+		*left = 0;
+		*p += n;
+		return 0;
+	}
+	n = ((size_t)(*p)[0] << 24) | ((size_t)(*p)[1] << 16) |
+	    ((size_t)(*p)[2] << 8) | (*p)[3];
+	*p += 4;
+	*left -= 4;
+	return n > *left ? *left : n;
+}
+
+/* Input [be32 len][a][be32 len][b][c] (lengths clamped) as the files a, b
+ * and c of the scratch dir (fz_chain, fz_scan). */
+static inline void fz_scratch_put3(const uint8_t *data, size_t size)
+{
+	const uint8_t *p = data;
+	size_t left = size, n;
+
+	n = fz_take(&p, &left);
+	fz_scratch_put("a", p, n);
+	p += n; left -= n;
+	n = fz_take(&p, &left);
+	fz_scratch_put("b", p, n);
+	p += n; left -= n;
+	fz_scratch_put("c", p, left);
+}
+
 #endif

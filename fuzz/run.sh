@@ -21,7 +21,7 @@ R=$PWD
 case $FUZZ_BUILD in /*) ;; *) FUZZ_BUILD=$R/$FUZZ_BUILD ;; esac
 targets=${FUZZ_TARGETS:-$(make -s -f fuzz/fuzz.mk list)}
 # journal seeds need a binary that can commit: ./imgraph unless $IMGRAPH
-[ -d fuzz/corpus/fz_header ] && [ -d fuzz/corpus/fz_foreign ] && [ -d fuzz/corpus/fz_foreign_b ] || IMGRAPH=${IMGRAPH:-$PWD/imgraph} fuzz/seeds.sh fuzz/corpus >/dev/null
+[ -d fuzz/corpus/fz_header ] && [ -d fuzz/corpus/fz_foreign ] && [ -d fuzz/corpus/fz_foreign_b ] && [ -d fuzz/corpus/fz_scan ] || IMGRAPH=${IMGRAPH:-$PWD/imgraph} fuzz/seeds.sh fuzz/corpus >/dev/null
 mkdir -p fuzz/crashes
 rc=0
 for t in $targets; do
@@ -30,7 +30,7 @@ for t in $targets; do
 	seeds=$R/fuzz/corpus/$t work=$FUZZ_BUILD/corpus/$t log=$FUZZ_BUILD/$t.log
 	mkdir -p "$seeds" "$work"
 	dict=()
-	case $t in fz_header|fz_image|fz_chain) dict=("-dict=$R/fuzz/qcow2.dict");;
+	case $t in fz_header|fz_image|fz_chain|fz_scan) dict=("-dict=$R/fuzz/qcow2.dict");;
 	fz_foreign) dict=("-dict=$R/fuzz/foreign.dict");; esac
 	opts=(-max_len=1048576 -rss_limit_mb=512 -malloc_limit_mb=128 -timeout=5
 	      "-artifact_prefix=$R/fuzz/crashes/$t-" -print_final_stats=1 "${dict[@]}")

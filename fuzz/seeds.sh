@@ -4,6 +4,7 @@
 #   fuzz/seeds.sh [OUTDIR]      default OUTDIR: fuzz/corpus (gitignored)
 #
 # Writes OUTDIR/<target>/ for fz_header, fz_image, fz_foreign, fz_foreign_b, fz_chain,
+# fz_scan,
 # fz_users and (when an imgraph binary that can commit is given in
 # $IMGRAPH) fz_journal.
 # Seeds are kept small (<= 1 MiB, libFuzzer's -max_len) so the fuzzer runs
@@ -16,7 +17,7 @@ OUT=${1:-fuzz/corpus}
 W=$(mktemp -d "${TMPDIR:-/tmp}/imgraph-seeds.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 mkdir -p "$OUT"/fz_header "$OUT"/fz_image "$OUT"/fz_chain "$OUT"/fz_users \
-	"$OUT"/fz_journal "$OUT"/fz_foreign "$OUT"/fz_foreign_b
+	"$OUT"/fz_journal "$OUT"/fz_foreign "$OUT"/fz_foreign_b "$OUT"/fz_scan
 
 q() { qemu-img create -q -f qcow2 "$@"; }
 io() { qemu-io -f qcow2 "$@" >/dev/null; }
@@ -45,6 +46,19 @@ for cs in 512 4096 65536; do
 done
 q -o cluster_size=2M "$W/c2m" 8M; io "$W/c2m" -c 'write -P 0x44 0 4k'
 keep v3-c2m "$W/c2m"
+# an active L1 of several one-page windows (formats/qcow2/qcow2_l1.c:
+# QCOW2_L1_WIN = 512 entries, QCOW2_L1_SLOTS = 4 cached): 512 B clusters
+# give 32 KiB per L1 entry, so 160 MiB is 5120 entries in 10 windows and a
+# walk evicts; data in some windows, others empty (the sparse walk skips
+# them), an entry at each window's edge.
+q -o cluster_size=512 "$W/l1win" 160M
+io "$W/l1win" -c 'write -P 0x21 0 512' -c 'write -P 0x22 16352k 1k' \
+	-c 'write -P 0x23 16M 512' -c 'write -z 40M 64k' \
+	-c 'write -P 0x24 100M 2k' -c 'write -P 0x25 167771648 512'
+keep l1-windows "$W/l1win"
+q -o compat=0.10,cluster_size=1024 "$W/l1win2" 1G
+io "$W/l1win2" -c 'write -P 0x26 64M 1k' -c 'write -P 0x27 1073740800 1k'
+keep l1-windows-v2 "$W/l1win2"
 # refcount widths
 for rb in 1 2 4 8 16 32 64; do
 	q -o cluster_size=4096,refcount_bits=$rb "$W/rb$rb" 1M; pattern "$W/rb$rb"
@@ -165,6 +179,12 @@ q -o cluster_size=512 -b ../../c -F qcow2 -u adotdot 64k
 q -o cluster_size=512 -b b -F qcow2 -u anofmt 64k; poke_be64 anofmt $Q_EXT0 0
 q -o cluster_size=512 -b a -F qcow2 -u bloop 64k)
 pack3 "$OUT/fz_chain/abc" "$C/a" "$C/b" "$C/c"
+# a chain whose layers' L1 spans ten windows, data in different ones
+(mkdir -p "$C/w" && cd "$C/w"
+q -o cluster_size=512 c 160M; io c -c 'write -P 0xc1 16M 1k'
+q -o cluster_size=512 -b c -F qcow2 b 160M; io b -c 'write -P 0xb1 100M 512'
+q -o cluster_size=512 -b b -F qcow2 a 160M; io a -c 'write -P 0xa1 167771648 512')
+pack3 "$OUT/fz_chain/l1-windows" "$C/w/a" "$C/w/b" "$C/w/c"
 pack3 "$OUT/fz_chain/ab-raw" "$C/araw" "$C/braw" "$C/r"
 pack3 "$OUT/fz_chain/self" "$C/self" "$C/b" "$C/c"     # a names a
 pack3 "$OUT/fz_chain/loop2" "$C/a" "$C/bloop" "$C/c"   # a -> b -> a
@@ -188,6 +208,19 @@ qemu-img create -q -f vmdk -b b -F vmdk a 64k) >/dev/null 2>&1 || true
 pack3 "$OUT/fz_chain/foreign" "$C/f/a" "$C/f/b" "$C/f/c"
 pack3 "$OUT/fz_chain/foreign-loop" "$C/f/a" "$C/f/bloop" "$C/f/c"
 pack3 "$OUT/fz_chain/vmdk" "$C/v/a" "$C/v/b" "$C/v/c"
+
+# fz_scan seeds: [ctl0][ctl1] + a chain seed (fuzz/fz_scan.c: ctl0 sets the
+# number of links, ctl1 bit 0 a recursive scan, 1 symlinks, 2 a
+# subdirectory, 3 a descriptor shortage).  Every chain with 66 links (69
+# regular files: workers peek, the window does not wrap), and a -> b -> c
+# with 130 links (the window wraps) in each shape.
+for f in "$OUT"/fz_chain/*; do
+	{ printf '\x08\x00'; cat "$f"; } >"$OUT/fz_scan/$(basename "$f")"
+done
+for c in 01 02 05 07 0f 4f f8; do
+	{ printf "\\xc8\\x$c"; cat "$OUT/fz_chain/abc"; } >"$OUT/fz_scan/abc-$c"
+done
+{ printf '\xff\x03'; cat "$OUT/fz_chain/loop2"; } >"$OUT/fz_scan/loop2-ff03"
 
 # fz_foreign_b seeds: [format selector byte][image] (fuzz/fz_foreign_b.c: 0
 # probes, 1..7 = vpc vhdx vdi parallels dmg bochs cloop); small images of
